@@ -1,0 +1,124 @@
+// Byte helpers shared by every layer. Uint8Array only (never Buffer) so that core runs in the browser.
+
+const textEncoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+export function utf8(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
+
+/** Decodes UTF-8, throwing a TypeError on invalid sequences rather than substituting U+FFFD. */
+export function fromUtf8(bytes: Uint8Array): string {
+  return strictDecoder.decode(bytes);
+}
+
+export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Equality for public values (hashes, roots). Use constantTimeEqual for secrets. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Compares without an early exit, so timing does not reveal where two secrets differ. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+const HEX = "0123456789abcdef";
+
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const byte of bytes) out += HEX[byte >> 4]! + HEX[byte & 15]!;
+  return out;
+}
+
+export function fromHex(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError("not a hex string");
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64_LOOKUP = new Int16Array(128).fill(-1);
+for (let i = 0; i < B64.length; i++) B64_LOOKUP[B64.charCodeAt(i)] = i;
+
+/** Standard padded base64 (RFC 4648 section 4), as C2SP notes use. */
+export function toBase64(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + "==";
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + "=";
+  }
+  return out;
+}
+
+/**
+ * Strict standard padded base64: rejects missing or extra padding, whitespace, the URL alphabet
+ * and non-zero trailing bits, so every byte string has exactly one accepted text form.
+ */
+export function fromBase64(text: string): Uint8Array {
+  if (text.length % 4 !== 0) throw new TypeError("base64 length is not a multiple of 4");
+  let padding = 0;
+  if (text.endsWith("==")) padding = 2;
+  else if (text.endsWith("=")) padding = 1;
+  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  let o = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    const last = i + 4 === text.length;
+    const values = [0, 0, 0, 0];
+    for (let j = 0; j < 4; j++) {
+      const code = text.charCodeAt(i + j);
+      if (last && j >= 4 - padding) {
+        if (code !== 61) throw new TypeError("bad base64 padding");
+        continue;
+      }
+      const v = code < 128 ? B64_LOOKUP[code]! : -1;
+      if (v < 0) throw new TypeError("invalid base64 character");
+      values[j] = v;
+    }
+    const n = (values[0]! << 18) | (values[1]! << 12) | (values[2]! << 6) | values[3]!;
+    if (last && padding === 2 && (n & 0xffff) !== 0) throw new TypeError("non-canonical base64");
+    if (last && padding === 1 && (n & 0xff) !== 0) throw new TypeError("non-canonical base64");
+    out[o++] = n >> 16;
+    if (o < out.length) out[o++] = (n >> 8) & 255;
+    if (o < out.length) out[o++] = n & 255;
+  }
+  return out;
+}
+
+export function u64be(value: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, value);
+  return out;
+}
+
+export function u32be(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value);
+  return out;
+}

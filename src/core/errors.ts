@@ -1,0 +1,42 @@
+// One way to fail: every error Custos raises on purpose is a CustosError with a stable code.
+// The API maps codes to HTTP status in one table; the CLI prints `error: <message>` and exits non-zero.
+
+export const ERROR_CODES = [
+  "BAD_ARGUMENT",
+  "BAD_ENCODING",
+  "BAD_NOTE",
+  "BAD_SIGNATURE",
+  "UNKNOWN_KEY",
+  "BAD_KEY",
+  "BAD_PROOF",
+  "BAD_CHECKPOINT",
+  "INVALID_RECORD",
+  "TAMPERED_ENTRY",
+  "DECRYPTION_FAILED",
+  "KEY_MISSING",
+  "KEYSTORE_LOCKED",
+  "STORE_NOT_FOUND",
+  "STORE_EXISTS",
+  "STORE_CORRUPT",
+  "STORE_BUSY",
+  "NOT_FOUND",
+  "NOT_AUTHORIZED",
+  "CONFIG",
+  "INTERNAL",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class CustosError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CustosError";
+    this.code = code;
+  }
+}
+
+export function isCustosError(value: unknown): value is CustosError {
+  return value instanceof CustosError;
+}

@@ -25,22 +25,29 @@ function asView(bytes: { buffer: ArrayBufferLike; byteOffset: number; byteLength
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-export const sha256: (data: Uint8Array) => Uint8Array = nodeCrypto
-  ? (data) => asView(nodeCrypto.createHash("sha256").update(data).digest())
-  : (data) => nobleSha256(data);
+// crypto.hash (Node >= 20.12) is a one-shot digest, about 1.4x faster than createHash for small inputs.
+type OneShotHash = (algorithm: string, data: Uint8Array, outputEncoding: "buffer") => Uint8Array;
+const oneShotHash = (nodeCrypto as { hash?: OneShotHash } | undefined)?.hash;
 
-/** SHA-256 over the concatenation of parts, without building the concatenation. */
-export const sha256Parts: (...parts: Uint8Array[]) => Uint8Array = nodeCrypto
-  ? (...parts) => {
-      const hash = nodeCrypto.createHash("sha256");
-      for (const part of parts) hash.update(part);
-      return asView(hash.digest());
-    }
-  : (...parts) => {
-      const hash = nobleSha256.create();
-      for (const part of parts) hash.update(part);
-      return hash.digest();
-    };
+export const sha256: (data: Uint8Array) => Uint8Array = oneShotHash
+  ? (data) => asView(oneShotHash("sha256", data, "buffer"))
+  : nodeCrypto
+    ? (data) => asView(nodeCrypto.createHash("sha256").update(data).digest())
+    : (data) => nobleSha256(data);
+
+/** SHA-256 over the concatenation of parts. */
+export function sha256Parts(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return sha256(parts[0]!);
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return sha256(joined);
+}
 
 export const hmacSha256: (key: Uint8Array, data: Uint8Array) => Uint8Array = nodeCrypto
   ? (key, data) => asView(nodeCrypto.createHmac("sha256", key).update(data).digest())

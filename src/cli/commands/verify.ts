@@ -1,0 +1,89 @@
+// `custos verify`: the tamper scan, for a compliance officer. Exit 0 when clean, 1 when anything is
+// wrong (every finding listed with its position), 2 when the check itself could not run.
+
+import { join } from "node:path";
+import type { Command } from "commander";
+import { toBase64 } from "../../core/bytes.js";
+import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
+import { verifyStore } from "../../ledger/verify/verifier.js";
+import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
+import { EXIT_FINDINGS } from "../errors.js";
+import type { Io } from "../io.js";
+import { requireData } from "../options.js";
+
+interface VerifyCommandOptions {
+  data?: string;
+  json?: boolean;
+  incremental?: boolean;
+  state?: string;
+  key?: string;
+  saveState?: boolean;
+}
+
+export function registerVerifyCommand(program: Command, io: Io, setExit: (code: number) => void): void {
+  program
+    .command("verify")
+    .description("check every entry, tree node and checkpoint of a log for tampering")
+    .option("--data <dir>", "the log's data directory", process.env.CUSTOS_DATA)
+    .option("--json", "print the report as JSON")
+    .option("--incremental", "check only what was appended since the last clean run (uses --state)")
+    .option("--state <file>", "where the last verified checkpoint is remembered (default: DIR/verify-state.json)")
+    .option("--no-save-state", "do not update the state file after a clean run")
+    .option("--key <verifierKey>", "the log's verifier key to trust (default: the one the store records)")
+    .action(async (options: VerifyCommandOptions) => {
+      const data = requireData(options.data);
+      const statePath = options.state ?? join(data, "verify-state.json");
+      const state = readVerifyState(statePath);
+      const store = SqliteStore.open(data, { readonly: true });
+      try {
+        const started = performance.now();
+        let lastShown = 0;
+        const report = await verifyStore(store, {
+          ...(state ? { state } : {}),
+          ...(options.key ? { verifierKey: options.key } : {}),
+          incremental: options.incremental === true,
+          onProgress: (checked, total) => {
+            if (!io.isTTY || options.json) return;
+            const now = performance.now();
+            if (now - lastShown < 250) return;
+            lastShown = now;
+            process.stderr.write(`\rverifying: ${checked.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} entries`);
+          },
+        });
+        if (io.isTTY && !options.json) process.stderr.write("\r\x1b[K");
+        const seconds = (performance.now() - started) / 1000;
+        if (report.ok && report.nextState && options.saveState !== false) writeVerifyState(statePath, report.nextState);
+        if (options.json) {
+          io.out(
+            JSON.stringify({
+              ok: report.ok,
+              origin: report.origin,
+              incremental: report.incremental,
+              from: report.from,
+              entriesChecked: report.entriesChecked,
+              recordedSize: report.recordedSize,
+              checkpointsChecked: report.checkpointsChecked,
+              latestCheckpoint: report.latestCheckpoint
+                ? { size: report.latestCheckpoint.size, rootHash: toBase64(report.latestCheckpoint.rootHash) }
+                : null,
+              findings: report.findings,
+              seconds: Number(seconds.toFixed(3)),
+            }),
+          );
+        } else {
+          const scope = report.incremental ? `entries ${report.from} onward` : "all entries";
+          io.out(`log "${report.origin}": checked ${scope} (${report.entriesChecked.toLocaleString("en-US")} entries, ${report.checkpointsChecked} checkpoints) in ${seconds.toFixed(2)} s`);
+          if (report.ok) {
+            const cp = report.latestCheckpoint;
+            io.out(cp ? `OK: no tampering found; the latest checkpoint (size ${cp.size}) matches the data` : "OK: no tampering found");
+          } else {
+            io.out(`TAMPERING DETECTED: ${report.findings.length} problem${report.findings.length === 1 ? "" : "s"} found`);
+            for (const finding of report.findings) io.out(`  - [${finding.code}] ${finding.message}`);
+          }
+        }
+        if (!report.ok) setExit(EXIT_FINDINGS);
+      } finally {
+        await store.close();
+      }
+    });
+}

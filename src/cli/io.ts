@@ -1,0 +1,20 @@
+// The CLI's streams, injectable so commands can be driven in-process by tests.
+
+import type { Readable } from "node:stream";
+
+export interface Io {
+  readonly stdin: Readable;
+  out(line: string): void;
+  /** Writes text as is (it carries its own newlines). */
+  outRaw(text: string): void;
+  err(line: string): void;
+  readonly isTTY: boolean;
+}
+
+export const processIo: Io = {
+  stdin: process.stdin,
+  out: (line) => process.stdout.write(`${line}\n`),
+  outRaw: (text) => process.stdout.write(text),
+  err: (line) => process.stderr.write(`${line}\n`),
+  isTTY: process.stderr.isTTY === true,
+};

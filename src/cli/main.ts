@@ -1,0 +1,49 @@
+// The `custos` command line. Every command prints one-line errors (`error: ...`) and exits non-zero on
+// failure; `--help` works everywhere.
+
+import { Command, CommanderError } from "commander";
+import { registerDemoCommand } from "./commands/demo.js";
+import { registerLogCommands } from "./commands/log.js";
+import { registerVerifyCommand } from "./commands/verify.js";
+import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
+import { type Io, processIo } from "./io.js";
+
+export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command("custos")
+    .description("Custos: a tamper-evident, end-to-end encrypted audit trail for health-record access")
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({
+      writeOut: (text) => io.outRaw(text),
+      writeErr: (text) => io.err(text.trimEnd()),
+      outputError: (text, write) => write(text.replace(/^error: /, "error: ")),
+    })
+    .exitOverride();
+  registerLogCommands(program, io);
+  registerVerifyCommand(program, io, setExit);
+  registerDemoCommand(program, io);
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; commander already printed its own one-line message otherwise.
+      return error.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
+    }
+    io.err(`error: ${describeError(error)}`);
+    if (process.env.CUSTOS_DEBUG === "1" && error instanceof Error) io.err(error.stack ?? "");
+    return EXIT_ERROR;
+  }
+}

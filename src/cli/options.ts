@@ -1,0 +1,34 @@
+// Shared option parsing for commands: checked integers, the data directory, the master key.
+
+import { CustosError } from "../core/errors.js";
+import { type MasterKeyProvider, resolveMasterKeyProvider } from "../crypto/keystore/index.js";
+import { UsageError } from "./errors.js";
+
+export function parseCount(value: string, name: string): number {
+  if (!/^(0|[1-9][0-9]*)$/.test(value)) throw new UsageError(`${name} must be a non-negative whole number, got "${value}"`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${name} is too large`);
+  return n;
+}
+
+export interface MasterKeyOptions {
+  readonly masterKeyFile?: string;
+}
+
+export function masterKeyFrom(options: MasterKeyOptions, env: NodeJS.ProcessEnv = process.env): MasterKeyProvider {
+  try {
+    return resolveMasterKeyProvider({
+      ...(options.masterKeyFile ? { keyFile: options.masterKeyFile } : {}),
+      ...(env.CUSTOS_MASTER_PASSPHRASE ? { passphrase: env.CUSTOS_MASTER_PASSPHRASE } : {}),
+      env,
+    });
+  } catch (error) {
+    if (error instanceof CustosError) throw error;
+    throw new CustosError("KEY_MISSING", (error as Error).message);
+  }
+}
+
+export function requireData(data: string | undefined): string {
+  if (!data) throw new UsageError("--data DIR is required (or set CUSTOS_DATA)");
+  return data;
+}

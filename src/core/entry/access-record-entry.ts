@@ -1,0 +1,87 @@
+// The `accessRecord` kind: one encrypted audit record. The entry holds only a header that reveals no
+// personal data (key epoch, patient tag, hour of the event, source system) and commits by hash to
+// the ciphertext kept beside the tree. The header, without the content hash, is the AES-GCM
+// associated data, so a ciphertext moved under another header fails to open.
+
+import { fromUtf8, u64be, utf8 } from "../bytes.js";
+import { CustosError } from "../errors.js";
+import { CONTENT_HASH_TAG, ENTRY_KINDS } from "./kinds.js";
+import { decodeEntry, type Entry, encodeEntry, fieldValue } from "./entry-codec.js";
+
+const TAG_EPOCH = 0x01;
+const TAG_PATIENT_TAG = 0x02;
+const TAG_HOUR = 0x03;
+const TAG_SOURCE = 0x04;
+
+export const EPOCH_ID_BYTES = 16;
+export const PATIENT_TAG_BYTES = 32;
+const HOUR_MS = 3_600_000;
+
+export interface AccessRecordHeader {
+  readonly epochId: Uint8Array;
+  readonly patientTag: Uint8Array;
+  /** Start of the hour of the event (ms since epoch): the server filters time ranges on it. */
+  readonly hour: number;
+  /** The submitting source system's identity (not personal data). */
+  readonly source: string;
+}
+
+export function hourOf(timeMs: number): number {
+  return Math.floor(timeMs / HOUR_MS) * HOUR_MS;
+}
+
+function headerFields(header: AccessRecordHeader) {
+  if (header.epochId.length !== EPOCH_ID_BYTES) throw new CustosError("BAD_ARGUMENT", "epoch id must be 16 bytes");
+  if (header.patientTag.length !== PATIENT_TAG_BYTES) throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
+  if (header.hour % HOUR_MS !== 0) throw new CustosError("BAD_ARGUMENT", "hour must be the start of an hour");
+  return [
+    { tag: TAG_EPOCH, value: header.epochId },
+    { tag: TAG_PATIENT_TAG, value: header.patientTag },
+    { tag: TAG_HOUR, value: u64be(BigInt(header.hour)) },
+    { tag: TAG_SOURCE, value: utf8(header.source) },
+  ];
+}
+
+/** The associated data that binds a record's ciphertext to its header. */
+export function accessRecordAad(header: AccessRecordHeader): Uint8Array {
+  return encodeEntry({ kind: ENTRY_KINDS.accessRecord, fields: headerFields(header) });
+}
+
+export function encodeAccessRecordEntry(header: AccessRecordHeader, contentHash: Uint8Array): Uint8Array {
+  return encodeEntry({
+    kind: ENTRY_KINDS.accessRecord,
+    fields: [...headerFields(header), { tag: CONTENT_HASH_TAG, value: contentHash }],
+  });
+}
+
+export function decodeAccessRecordEntry(bytes: Uint8Array): { header: AccessRecordHeader; contentHash: Uint8Array } {
+  return accessRecordFromEntry(decodeEntry(bytes));
+}
+
+export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeader; contentHash: Uint8Array } {
+  if (entry.kind !== ENTRY_KINDS.accessRecord) throw new CustosError("BAD_ENCODING", "not an access record entry");
+  const epochId = fieldValue(entry, TAG_EPOCH);
+  const patientTag = fieldValue(entry, TAG_PATIENT_TAG);
+  const hour = fieldValue(entry, TAG_HOUR);
+  const source = fieldValue(entry, TAG_SOURCE);
+  const contentHash = fieldValue(entry, CONTENT_HASH_TAG);
+  if (
+    epochId?.length !== EPOCH_ID_BYTES ||
+    patientTag?.length !== PATIENT_TAG_BYTES ||
+    hour?.length !== 8 ||
+    source === undefined ||
+    contentHash?.length !== 32 ||
+    entry.fields.length !== 5
+  ) {
+    throw new CustosError("BAD_ENCODING", "malformed access record entry");
+  }
+  return {
+    header: {
+      epochId,
+      patientTag,
+      hour: Number(new DataView(hour.buffer, hour.byteOffset, 8).getBigUint64(0)),
+      source: fromUtf8(source),
+    },
+    contentHash,
+  };
+}

@@ -1,0 +1,33 @@
+// The entry kinds a Custos log holds. The numeric codes are part of the on-disk format: never renumber,
+// only append. Kinds whose codec a later layer defines are reserved here so codes never collide.
+
+export const ENTRY_KINDS = {
+  data: 0x01,
+  accessRecord: 0x02,
+  keyEnvelope: 0x03,
+  grant: 0x04,
+  grantRevocation: 0x05,
+  queryRecord: 0x06,
+  erasure: 0x07,
+  alert: 0x08,
+  identity: 0x09,
+  refusal: 0x0a,
+  epochStart: 0x0b,
+} as const;
+
+export type EntryKindName = keyof typeof ENTRY_KINDS;
+export type EntryKind = (typeof ENTRY_KINDS)[EntryKindName];
+
+const NAMES = new Map<number, EntryKindName>(
+  Object.entries(ENTRY_KINDS).map(([name, code]) => [code, name as EntryKindName]),
+);
+
+export function entryKindName(kind: number): EntryKindName | undefined {
+  return NAMES.get(kind);
+}
+
+/**
+ * Field tag that, in any kind, commits to content stored beside the tree: the 32-byte SHA-256 of that
+ * content. Content may later be destroyed under a signed erasure entry while every proof still verifies.
+ */
+export const CONTENT_HASH_TAG = 0xf0;

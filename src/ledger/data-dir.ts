@@ -1,0 +1,102 @@
+// A node's data directory: the log database and the keystore that holds the log's signing key
+// (encrypted under the master key). `custos log init` creates one; everything else opens one.
+//
+//   DIR/custos.db       the log (SQLite)
+//   DIR/keystore.json   node secrets, sealed under the master key (docs/keystore.md)
+
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { utf8, fromUtf8 } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import { ENTRY_FORMAT_VERSION } from "../core/entry/index.js";
+import { generateSignerKey, verifierKeyFromSigner } from "../core/note/index.js";
+import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
+import { Ledger, type LedgerOptions } from "./ledger.js";
+import { SQLITE_FILE_NAME, SqliteStore } from "./sqlite/sqlite-store.js";
+
+export const KEYSTORE_FILE_NAME = "keystore.json";
+export const LOG_SIGNER_SECRET = "log-signer-key";
+
+export interface InitOptions {
+  readonly origin: string;
+  readonly masterKey: MasterKeyProvider;
+}
+
+export interface InitResult {
+  readonly origin: string;
+  readonly verifierKey: string;
+  readonly databasePath: string;
+  readonly keystorePath: string;
+}
+
+const ORIGIN_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+export async function initDataDir(dir: string, options: InitOptions): Promise<InitResult> {
+  if (!ORIGIN_PATTERN.test(options.origin) || options.origin.includes("+")) {
+    throw new CustosError(
+      "BAD_ARGUMENT",
+      "the log origin must be 1-255 printable characters without spaces or '+', e.g. hospital.example/custos",
+    );
+  }
+  if (existsSync(dir) && readdirSync(dir).some((name) => name === SQLITE_FILE_NAME || name === KEYSTORE_FILE_NAME)) {
+    throw new CustosError("STORE_EXISTS", `${dir} already holds a Custos log`);
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { signerKey } = generateSignerKey(options.origin);
+  const verifierKey = verifierKeyFromSigner(signerKey);
+  const keystorePath = join(dir, KEYSTORE_FILE_NAME);
+  const keystore = await Keystore.create(keystorePath, options.masterKey);
+  await keystore.set(LOG_SIGNER_SECRET, utf8(signerKey));
+  const store = SqliteStore.open(dir, { create: true });
+  try {
+    await store.initialize({
+      origin: options.origin,
+      verifierKey,
+      createdAt: Date.now(),
+      formatVersion: ENTRY_FORMAT_VERSION,
+    });
+    // The empty tree gets its checkpoint at once, so every later state has a signed predecessor.
+    const ledger = await Ledger.open(store, { signerKey });
+    await ledger.checkpoint();
+    await ledger.close();
+  } finally {
+    await store.close();
+  }
+  return { origin: options.origin, verifierKey, databasePath: store.path, keystorePath };
+}
+
+/** Opens the log read-only: proofs, checkpoints, verification. Needs no master key. */
+export async function openLogReadOnly(dir: string): Promise<Ledger> {
+  const store = SqliteStore.open(dir);
+  try {
+    return await Ledger.open(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+/** Opens the log for writing: unlocks the keystore with the master key to get the signing key. */
+export async function openLogWritable(
+  dir: string,
+  masterKey: MasterKeyProvider,
+  options: Omit<LedgerOptions, "signerKey"> = {},
+): Promise<Ledger> {
+  const store = SqliteStore.open(dir);
+  try {
+    const signerKey = await loadSignerKey(dir, masterKey);
+    return await Ledger.open(store, { ...options, signerKey });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+export async function loadSignerKey(dir: string, masterKey: MasterKeyProvider): Promise<string> {
+  const keystorePath = join(dir, KEYSTORE_FILE_NAME);
+  if (!existsSync(keystorePath)) {
+    throw new CustosError("KEY_MISSING", `no keystore in ${dir}: the log's signing key is missing`);
+  }
+  const keystore = await Keystore.open(keystorePath, masterKey);
+  return fromUtf8(keystore.get(LOG_SIGNER_SECRET));
+}

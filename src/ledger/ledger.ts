@@ -1,0 +1,126 @@
+// A Custos log: the sequencer (write path), the tree reader (proofs) and checkpoint signing over one
+// store. This is what the CLI, the service and the benchmarks hold.
+
+import { CustosError } from "../core/errors.js";
+import { formatCheckpoint, signNote } from "../core/note/index.js";
+import { TreeReader } from "./tree/index.js";
+import { type AppendItem, type AppendResult, Sequencer } from "./sequencer.js";
+import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
+
+export interface LedgerOptions {
+  /** The log's signer key (Go sumdb/note text form). Without it the ledger is read-only. */
+  readonly signerKey?: string;
+  readonly checkpointIntervalMs?: number;
+  readonly maxBatchEntries?: number;
+  readonly now?: () => number;
+}
+
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
+export const DEFAULT_MAX_BATCH_ENTRIES = 20_000;
+
+export class Ledger {
+  readonly store: LedgerStore;
+  readonly meta: LogMeta;
+  readonly reader: TreeReader;
+  readonly #sequencer: Sequencer | undefined;
+
+  private constructor(store: LedgerStore, meta: LogMeta, sequencer: Sequencer | undefined) {
+    this.store = store;
+    this.meta = meta;
+    this.reader = new TreeReader(store);
+    this.#sequencer = sequencer;
+  }
+
+  static async open(store: LedgerStore, options: LedgerOptions = {}): Promise<Ledger> {
+    const meta = await store.getMeta();
+    if (meta === undefined) throw new CustosError("STORE_NOT_FOUND", "the store holds no initialized log");
+    let sequencer: Sequencer | undefined;
+    if (options.signerKey !== undefined) {
+      const signerKey = options.signerKey;
+      sequencer = await Sequencer.start(store, {
+        maxBatchEntries: options.maxBatchEntries ?? DEFAULT_MAX_BATCH_ENTRIES,
+        checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+        now: options.now ?? Date.now,
+        signCheckpoint: (size, rootHash) => signNote(formatCheckpoint({ origin: meta.origin, size, rootHash }), signerKey),
+      });
+    }
+    return new Ledger(store, meta, sequencer);
+  }
+
+  get writable(): boolean {
+    return this.#sequencer !== undefined;
+  }
+
+  #writer(): Sequencer {
+    if (this.#sequencer === undefined) {
+      throw new CustosError("KEY_MISSING", "this log was opened without its signing key, so it is read-only");
+    }
+    return this.#sequencer;
+  }
+
+  /** Appends entries as one atomic group; resolves once they are durable and in the tree. */
+  append(items: readonly AppendItem[]): Promise<AppendResult[]> {
+    return this.#writer().append(items);
+  }
+
+  async appendOne(item: AppendItem): Promise<AppendResult> {
+    const [result] = await this.append([item]);
+    return result!;
+  }
+
+  /** Signs (if anything is new) and returns the checkpoint covering every committed entry. */
+  checkpoint(): Promise<StoredCheckpoint> {
+    return this.#writer().checkpoint();
+  }
+
+  async size(): Promise<number> {
+    return this.#sequencer?.size ?? this.store.getSize();
+  }
+
+  get queueDepth(): number {
+    return this.#sequencer?.queueDepth ?? 0;
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    return this.#sequencer?.latestCheckpoint ?? this.store.getLatestCheckpoint();
+  }
+
+  async getEntry(index: number): Promise<StoredEntry> {
+    const [entry] = await this.store.getEntries(index, index + 1);
+    if (entry === undefined) throw new CustosError("NOT_FOUND", `the log has no entry ${index}`);
+    return entry;
+  }
+
+  async #checkSize(size: number, what: string): Promise<void> {
+    const current = await this.size();
+    if (!Number.isSafeInteger(size) || size < 0 || size > current) {
+      throw new CustosError("BAD_ARGUMENT", `${what} ${size} is not between 0 and the log size ${current}`);
+    }
+  }
+
+  async rootAt(size: number): Promise<Uint8Array> {
+    await this.#checkSize(size, "tree size");
+    return this.reader.rootAt(size);
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    await this.#checkSize(size, "tree size");
+    if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
+      throw new CustosError("BAD_ARGUMENT", `index ${index} is not in a tree of size ${size}`);
+    }
+    return this.reader.inclusionProof(index, size);
+  }
+
+  async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+    await this.#checkSize(size2, "tree size");
+    if (!Number.isSafeInteger(size1) || size1 < 0 || size1 > size2) {
+      throw new CustosError("BAD_ARGUMENT", `old size ${size1} is not between 0 and ${size2}`);
+    }
+    return this.reader.consistencyProof(size1, size2);
+  }
+
+  async close(): Promise<void> {
+    await this.#sequencer?.close();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,284 @@
+// The write path: add -> sequence -> integrate -> commit -> (checkpoint). Appends that arrive while a
+// batch is being written wait and go together into the next one (group commit). An append resolves
+// only after its batch's transaction, which holds the entries, the tree tiles and any checkpoint, is
+// durable. A group of entries submitted together is never split across transactions.
+
+import { bytesEqual, toHex } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import { contentHashOf, decodeEntry, MAX_ENTRY_BYTES } from "../core/entry/index.js";
+import { leafHash } from "../core/merkle/index.js";
+import { sha256 } from "../core/platform.js";
+import type { ContentBlob, LedgerStore, StoredCheckpoint, Tile } from "./storage.js";
+import { TreeBuilder } from "./tree/index.js";
+
+export interface AppendItem {
+  /** An encoded entry (src/core/entry). */
+  readonly entry: Uint8Array;
+  /** Replays carrying the same key get the original index back and are not stored again. */
+  readonly idempotencyKey?: Uint8Array;
+  /** Content kept beside the tree; the entry must commit to its SHA-256 (CONTENT_HASH_TAG). */
+  readonly content?: Uint8Array;
+  /** Keys to find this entry by later (e.g. its patient tag); never personal data in clear. */
+  readonly lookupKeys?: readonly Uint8Array[];
+}
+
+export interface AppendResult {
+  readonly index: number;
+  readonly leafHash: Uint8Array;
+  /** True when the idempotency key was already in the log: nothing new was stored. */
+  readonly duplicate: boolean;
+}
+
+interface PendingGroup {
+  readonly items: readonly AppendItem[];
+  readonly resolve: (results: AppendResult[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export interface SequencerOptions {
+  /** Most entries written in one transaction. */
+  readonly maxBatchEntries: number;
+  /** Called inside the write path when a checkpoint is due; returns the signed note for the root. */
+  readonly signCheckpoint: (size: number, root: Uint8Array) => string;
+  readonly checkpointIntervalMs: number;
+  readonly now: () => number;
+}
+
+export class Sequencer {
+  readonly #store: LedgerStore;
+  readonly #options: SequencerOptions;
+  #builder: TreeBuilder;
+  #pending: PendingGroup[] = [];
+  #pendingEntries = 0;
+  #running: Promise<void> | undefined;
+  #checkpointWanted: { resolve: (c: StoredCheckpoint) => void; reject: (e: unknown) => void }[] = [];
+  #lastCheckpoint: StoredCheckpoint | undefined;
+  #lastCheckpointAt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  private constructor(store: LedgerStore, builder: TreeBuilder, last: StoredCheckpoint | undefined, options: SequencerOptions) {
+    this.#store = store;
+    this.#builder = builder;
+    this.#lastCheckpoint = last;
+    this.#lastCheckpointAt = last?.storedAt ?? 0;
+    this.#options = options;
+  }
+
+  static async start(store: LedgerStore, options: SequencerOptions): Promise<Sequencer> {
+    const builder = await resumeTree(store);
+    return new Sequencer(store, builder, await store.getLatestCheckpoint(), options);
+  }
+
+  get size(): number {
+    return this.#builder.size;
+  }
+
+  get queueDepth(): number {
+    return this.#pendingEntries;
+  }
+
+  get latestCheckpoint(): StoredCheckpoint | undefined {
+    return this.#lastCheckpoint;
+  }
+
+  append(items: readonly AppendItem[]): Promise<AppendResult[]> {
+    if (this.#closed) return Promise.reject(new CustosError("STORE_BUSY", "the log is closed"));
+    try {
+      for (const item of items) validateItem(item);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ items, resolve, reject });
+      this.#pendingEntries += items.length;
+      this.#kick();
+    });
+  }
+
+  /** Signs a checkpoint for everything committed so far (or returns the latest if nothing is new). */
+  checkpoint(): Promise<StoredCheckpoint> {
+    if (this.#closed) return Promise.reject(new CustosError("STORE_BUSY", "the log is closed"));
+    return new Promise((resolve, reject) => {
+      this.#checkpointWanted.push({ resolve, reject });
+      this.#kick();
+    });
+  }
+
+  /** Waits for queued appends, writes a final checkpoint if one is due, and stops the timer. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.checkpoint().catch(() => undefined);
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  #kick(): void {
+    if (this.#running !== undefined) return;
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined;
+      if (this.#pending.length > 0 || this.#checkpointWanted.length > 0) this.#kick();
+      else this.#scheduleCheckpoint();
+    });
+  }
+
+  #scheduleCheckpoint(): void {
+    if (this.#closed || this.#timer !== undefined) return;
+    if (this.#builder.size === (this.#lastCheckpoint?.size ?? 0)) return;
+    const wait = Math.max(0, this.#lastCheckpointAt + this.#options.checkpointIntervalMs - this.#options.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#kick();
+    }, wait);
+    this.#timer.unref?.();
+  }
+
+  async #drain(): Promise<void> {
+    // Let appends made in the same tick join this batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#pending.length > 0 || this.#checkpointWanted.length > 0 || this.#checkpointDue()) {
+      const groups = this.#takeGroups();
+      const waiters = this.#checkpointWanted;
+      this.#checkpointWanted = [];
+      try {
+        const results = await this.#writeBatch(groups, waiters.length > 0);
+        groups.forEach((group, i) => group.resolve(results[i]!));
+        for (const waiter of waiters) waiter.resolve(this.#lastCheckpoint!);
+      } catch (error) {
+        for (const group of groups) group.reject(error);
+        for (const waiter of waiters) waiter.reject(error);
+        // The tree in memory may be ahead of the store: reload it from what was committed.
+        this.#builder = await resumeTree(this.#store);
+      }
+    }
+  }
+
+  #checkpointDue(): boolean {
+    return (
+      this.#builder.size > (this.#lastCheckpoint?.size ?? 0) &&
+      this.#options.now() - this.#lastCheckpointAt >= this.#options.checkpointIntervalMs
+    );
+  }
+
+  #takeGroups(): PendingGroup[] {
+    const groups: PendingGroup[] = [];
+    let count = 0;
+    while (this.#pending.length > 0) {
+      const next = this.#pending[0]!;
+      if (groups.length > 0 && count + next.items.length > this.#options.maxBatchEntries) break;
+      groups.push(next);
+      count += next.items.length;
+      this.#pending.shift();
+    }
+    this.#pendingEntries -= count;
+    return groups;
+  }
+
+  async #writeBatch(groups: readonly PendingGroup[], forceCheckpoint: boolean): Promise<AppendResult[][]> {
+    const keys: Uint8Array[] = [];
+    for (const group of groups) for (const item of group.items) if (item.idempotencyKey) keys.push(item.idempotencyKey);
+    const known = keys.length > 0 ? await this.#store.findIdempotencyKeys(keys) : new Map<string, number>();
+
+    const startIndex = this.#builder.size;
+    const entries: Uint8Array[] = [];
+    const contents: ContentBlob[] = [];
+    const idempotencyKeys: { key: Uint8Array; index: number }[] = [];
+    const lookupKeys: { key: Uint8Array; index: number }[] = [];
+    const results: AppendResult[][] = [];
+    const duplicates: { result: AppendResult[]; position: number; index: number }[] = [];
+    for (const group of groups) {
+      const groupResults: AppendResult[] = [];
+      for (const item of group.items) {
+        const keyHex = item.idempotencyKey ? toHex(item.idempotencyKey) : undefined;
+        const earlier = keyHex === undefined ? undefined : known.get(keyHex);
+        if (earlier !== undefined) {
+          duplicates.push({ result: groupResults, position: groupResults.length, index: earlier });
+          groupResults.push({ index: earlier, leafHash: new Uint8Array(32), duplicate: true });
+          continue;
+        }
+        const index = this.#builder.size;
+        const hash = leafHash(item.entry);
+        this.#builder.append(hash);
+        entries.push(item.entry);
+        if (item.content) contents.push({ hash: sha256(item.content), data: item.content });
+        for (const key of item.lookupKeys ?? []) lookupKeys.push({ key, index });
+        if (item.idempotencyKey && keyHex !== undefined) {
+          idempotencyKeys.push({ key: item.idempotencyKey, index });
+          known.set(keyHex, index);
+        }
+        groupResults.push({ index, leafHash: hash, duplicate: false });
+      }
+      results.push(groupResults);
+    }
+
+    let checkpoint: StoredCheckpoint | undefined;
+    const size = this.#builder.size;
+    const now = this.#options.now();
+    const grew = size > (this.#lastCheckpoint?.size ?? 0);
+    if (grew && (forceCheckpoint || now - this.#lastCheckpointAt >= this.#options.checkpointIntervalMs)) {
+      checkpoint = { size, note: this.#options.signCheckpoint(size, this.#builder.root()), storedAt: now };
+    } else if (forceCheckpoint && this.#lastCheckpoint === undefined) {
+      checkpoint = { size, note: this.#options.signCheckpoint(size, this.#builder.root()), storedAt: now };
+    }
+
+    const tiles: Tile[] = this.#builder.takeChangedTiles();
+    if (entries.length > 0 || checkpoint !== undefined) {
+      await this.#store.appendBatch({
+        startIndex,
+        entries,
+        tiles,
+        contents,
+        idempotencyKeys,
+        lookupKeys,
+        ...(checkpoint ? { checkpoint } : {}),
+      });
+    }
+    if (checkpoint) {
+      this.#lastCheckpoint = checkpoint;
+      this.#lastCheckpointAt = now;
+    }
+    if (duplicates.length > 0) await this.#fillDuplicateHashes(duplicates, startIndex, entries);
+    return results;
+  }
+
+  /** A replay gets the original entry's leaf hash, so its acknowledgement matches the first one. */
+  async #fillDuplicateHashes(
+    duplicates: readonly { result: AppendResult[]; position: number; index: number }[],
+    batchStart: number,
+    batchEntries: readonly Uint8Array[],
+  ): Promise<void> {
+    for (const duplicate of duplicates) {
+      let entry: Uint8Array | undefined;
+      if (duplicate.index >= batchStart) entry = batchEntries[duplicate.index - batchStart];
+      else entry = (await this.#store.getEntries(duplicate.index, duplicate.index + 1))[0]?.data;
+      if (entry === undefined) throw new CustosError("STORE_CORRUPT", `entry ${duplicate.index} is missing; run custos verify`);
+      duplicate.result[duplicate.position] = { index: duplicate.index, leafHash: leafHash(entry), duplicate: true };
+    }
+  }
+}
+
+function validateItem(item: AppendItem): void {
+  if (!(item.entry instanceof Uint8Array) || item.entry.length === 0 || item.entry.length > MAX_ENTRY_BYTES) {
+    throw new CustosError("BAD_ARGUMENT", `an entry must be 1 to ${MAX_ENTRY_BYTES} bytes`);
+  }
+  const entry = decodeEntry(item.entry);
+  if (item.idempotencyKey && (item.idempotencyKey.length < 1 || item.idempotencyKey.length > 64)) {
+    throw new CustosError("BAD_ARGUMENT", "an idempotency key must be 1 to 64 bytes");
+  }
+  for (const key of item.lookupKeys ?? []) {
+    if (key.length < 1 || key.length > 64) throw new CustosError("BAD_ARGUMENT", "a lookup key must be 1 to 64 bytes");
+  }
+  const committed = contentHashOf(entry);
+  if (committed === undefined && item.content !== undefined) {
+    throw new CustosError("BAD_ARGUMENT", "content was given with an entry that does not commit to any");
+  }
+  if (committed !== undefined && (item.content === undefined || !bytesEqual(committed, sha256(item.content)))) {
+    throw new CustosError("BAD_ARGUMENT", "the entry does not commit to the content given with it");
+  }
+}
+
+async function resumeTree(store: LedgerStore): Promise<TreeBuilder> {
+  const size = await store.getSize();
+  return TreeBuilder.resume(size, await store.getEdgeTiles());
+}

@@ -1,0 +1,293 @@
+// The embedded default backend: one SQLite file (WAL, synchronous=FULL, so a committed batch has been
+// fsync'd). better-sqlite3 is synchronous; the async interface keeps callers backend-neutral.
+
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { toHex } from "../../core/bytes.js";
+import { CustosError } from "../../core/errors.js";
+import type {
+  AppendBatch,
+  LedgerStore,
+  LogMeta,
+  LookupQuery,
+  StoredCheckpoint,
+  StoredEntry,
+  Tile,
+} from "../storage.js";
+import { SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
+
+export const SQLITE_FILE_NAME = "custos.db";
+
+type Row = Record<string, unknown>;
+
+function bytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new CustosError("STORE_CORRUPT", "a stored value that must be binary is not");
+}
+
+function integer(value: unknown): number {
+  if (typeof value === "number" && Number.isSafeInteger(value)) return value;
+  if (typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+  throw new CustosError("STORE_CORRUPT", "a stored value that must be an integer is not");
+}
+
+export interface SqliteStoreOptions {
+  /** Create the data directory and database if missing (otherwise STORE_NOT_FOUND). */
+  readonly create?: boolean;
+  readonly readonly?: boolean;
+}
+
+export class SqliteStore implements LedgerStore {
+  readonly backend = "sqlite" as const;
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #statements: ReturnType<typeof prepare>;
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.#db = db;
+    this.#statements = prepare(db);
+  }
+
+  static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
+    const path = join(dataDir, SQLITE_FILE_NAME);
+    if (!existsSync(path)) {
+      if (!options.create) {
+        throw new CustosError("STORE_NOT_FOUND", `no Custos log in ${dataDir} (run custos log init --data ${dataDir})`);
+      }
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: options.readonly === true, fileMustExist: !options.create });
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("busy_timeout = 5000");
+      // Deleted content (erasure) is overwritten with zeros, not left in free pages.
+      db.pragma("secure_delete = ON");
+      if (!options.readonly) db.exec(SQLITE_SCHEMA);
+      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as Row | undefined;
+      if (version !== undefined && Number(version.value) > SQLITE_SCHEMA_VERSION) {
+        throw new CustosError(
+          "STORE_CORRUPT",
+          `the store in ${dataDir} uses schema version ${String(version.value)}, newer than this Custos (${SQLITE_SCHEMA_VERSION}); upgrade Custos`,
+        );
+      }
+    } catch (error) {
+      if (error instanceof CustosError) throw error;
+      throw new CustosError("STORE_CORRUPT", `cannot open the log database in ${dataDir}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    return new SqliteStore(path, db);
+  }
+
+  /** Direct access for tools and tests that inspect the file (tamper tests, migration). */
+  get database(): Database.Database {
+    return this.#db;
+  }
+
+  async initialize(meta: LogMeta): Promise<void> {
+    const run = this.#db.transaction(() => {
+      const existing = this.#db.prepare("SELECT value FROM meta WHERE key = 'origin'").get();
+      if (existing !== undefined) throw new CustosError("STORE_EXISTS", "this store already holds a log");
+      const insert = this.#db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+      insert.run("schema_version", String(SQLITE_SCHEMA_VERSION));
+      insert.run("origin", meta.origin);
+      insert.run("verifier_key", meta.verifierKey);
+      insert.run("created_at", String(meta.createdAt));
+      insert.run("format_version", String(meta.formatVersion));
+      insert.run("size", "0");
+    });
+    run();
+  }
+
+  async getMeta(): Promise<LogMeta | undefined> {
+    const rows = this.#db.prepare("SELECT key, value FROM meta").all() as Row[];
+    const map = new Map(rows.map((row) => [String(row.key), String(row.value)]));
+    const origin = map.get("origin");
+    const verifierKey = map.get("verifier_key");
+    if (origin === undefined || verifierKey === undefined) return undefined;
+    return {
+      origin,
+      verifierKey,
+      createdAt: Number(map.get("created_at") ?? 0),
+      formatVersion: Number(map.get("format_version") ?? 1),
+    };
+  }
+
+  async getSize(): Promise<number> {
+    const row = this.#statements.getSize.get() as Row | undefined;
+    if (row === undefined) throw new CustosError("STORE_CORRUPT", "the store has no recorded size");
+    const size = Number(row.value);
+    if (!Number.isSafeInteger(size) || size < 0) throw new CustosError("STORE_CORRUPT", "the recorded size is invalid");
+    return size;
+  }
+
+  async appendBatch(batch: AppendBatch): Promise<void> {
+    this.#append(batch);
+  }
+
+  #append = (batch: AppendBatch): void => {
+    const s = this.#statements;
+    this.#db.transaction(() => {
+      const current = Number((s.getSize.get() as Row).value);
+      if (current !== batch.startIndex) {
+        throw new CustosError(
+          "STORE_BUSY",
+          `the log grew underneath this sequencer (store size ${current}, expected ${batch.startIndex})`,
+        );
+      }
+      let index = batch.startIndex;
+      for (const entry of batch.entries) s.insertEntry.run(index++, entry);
+      for (const tile of batch.tiles) s.upsertTile.run(tile.level, tile.index, tile.hashes);
+      for (const content of batch.contents) s.insertContent.run(content.hash, content.data);
+      for (const { key, index: idx } of batch.idempotencyKeys) s.insertIdempotency.run(key, idx);
+      for (const { key, index: idx } of batch.lookupKeys) s.insertLookup.run(key, idx);
+      if (batch.checkpoint) s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt);
+      s.setSize.run(String(index));
+    })();
+  };
+
+  async getEntries(start: number, end: number): Promise<StoredEntry[]> {
+    return (this.#statements.getEntries.all(start, end) as Row[]).map((row) => ({
+      index: integer(row.idx),
+      data: bytes(row.data),
+    }));
+  }
+
+  async *scanEntries(start: number, end: number, chunkSize: number): AsyncIterable<StoredEntry[]> {
+    let next = start;
+    while (next < end) {
+      const rows = this.#statements.scanEntries.all(next, end, chunkSize) as Row[];
+      if (rows.length === 0) return;
+      const chunk = rows.map((row) => ({ index: integer(row.idx), data: bytes(row.data) }));
+      yield chunk;
+      next = chunk[chunk.length - 1]!.index + 1;
+    }
+  }
+
+  async countEntries(): Promise<number> {
+    return integer((this.#db.prepare("SELECT count(*) AS n FROM entries").get() as Row).n);
+  }
+
+  async getTiles(refs: readonly { level: number; index: number }[]): Promise<Tile[]> {
+    const tiles: Tile[] = [];
+    for (const ref of refs) {
+      const row = this.#statements.getTile.get(ref.level, ref.index) as Row | undefined;
+      if (row !== undefined) tiles.push({ level: ref.level, index: ref.index, hashes: bytes(row.hashes) });
+    }
+    return tiles;
+  }
+
+  async *scanTiles(level: number, fromIndex: number): AsyncIterable<Tile[]> {
+    let next = fromIndex;
+    for (;;) {
+      const rows = this.#statements.scanTiles.all(level, next, 4096) as Row[];
+      if (rows.length === 0) return;
+      const tiles = rows.map((row) => ({ level, index: integer(row.idx), hashes: bytes(row.hashes) }));
+      yield tiles;
+      next = tiles[tiles.length - 1]!.index + 1;
+    }
+  }
+
+  async getEdgeTiles(): Promise<Tile[]> {
+    const rows = this.#db
+      .prepare(
+        "SELECT t.level AS level, t.idx AS idx, t.hashes AS hashes FROM tiles t " +
+          "JOIN (SELECT level, max(idx) AS idx FROM tiles GROUP BY level) m ON m.level = t.level AND m.idx = t.idx",
+      )
+      .all() as Row[];
+    return rows.map((row) => ({ level: integer(row.level), index: integer(row.idx), hashes: bytes(row.hashes) }));
+  }
+
+  async getContent(hash: Uint8Array): Promise<Uint8Array | undefined> {
+    const row = this.#statements.getContent.get(hash) as Row | undefined;
+    return row === undefined ? undefined : bytes(row.data);
+  }
+
+  async hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]> {
+    return hashes.map((hash) => this.#statements.hasContent.get(hash) !== undefined);
+  }
+
+  async deleteContent(hashes: readonly Uint8Array[]): Promise<void> {
+    this.#db.transaction(() => {
+      for (const hash of hashes) this.#statements.deleteContent.run(hash);
+    })();
+    // Copy the zeroed pages into the main file and empty the WAL, so no old frame keeps the content.
+    this.#db.pragma("wal_checkpoint(TRUNCATE)");
+  }
+
+  async findIdempotencyKeys(keys: readonly Uint8Array[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    for (const key of keys) {
+      const row = this.#statements.getIdempotency.get(key) as Row | undefined;
+      if (row !== undefined) found.set(toHex(key), integer(row.idx));
+    }
+    return found;
+  }
+
+  async findByLookupKey(query: LookupQuery): Promise<number[]> {
+    const statement = query.descending ? this.#statements.lookupDescending : this.#statements.lookupAscending;
+    const rows = statement.all(
+      query.key,
+      query.fromIndex ?? 0,
+      query.toIndex ?? Number.MAX_SAFE_INTEGER,
+      query.limit,
+    ) as Row[];
+    return rows.map((row) => integer(row.idx));
+  }
+
+  async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+  }
+
+  async getLatestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const row = this.#db
+      .prepare("SELECT size, note, stored_at FROM checkpoints ORDER BY id DESC LIMIT 1")
+      .get() as Row | undefined;
+    return row === undefined ? undefined : toCheckpoint(row);
+  }
+
+  async listCheckpoints(): Promise<StoredCheckpoint[]> {
+    return (this.#db.prepare("SELECT size, note, stored_at FROM checkpoints ORDER BY id").all() as Row[]).map(
+      toCheckpoint,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function toCheckpoint(row: Row): StoredCheckpoint {
+  return { size: integer(row.size), note: String(row.note), storedAt: integer(row.stored_at) };
+}
+
+function prepare(db: Database.Database) {
+  return {
+    getSize: db.prepare("SELECT value FROM meta WHERE key = 'size'"),
+    setSize: db.prepare("UPDATE meta SET value = ? WHERE key = 'size'"),
+    insertEntry: db.prepare("INSERT INTO entries (idx, data) VALUES (?, ?)"),
+    upsertTile: db.prepare(
+      "INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
+    ),
+    insertContent: db.prepare("INSERT OR IGNORE INTO contents (hash, data) VALUES (?, ?)"),
+    insertIdempotency: db.prepare("INSERT INTO idempotency (key, idx) VALUES (?, ?)"),
+    insertLookup: db.prepare("INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)"),
+    lookupAscending: db.prepare("SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?"),
+    lookupDescending: db.prepare(
+      "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",
+    ),
+    insertCheckpoint: db.prepare("INSERT INTO checkpoints (size, note, stored_at) VALUES (?, ?, ?)"),
+    getEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"),
+    scanEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?"),
+    getTile: db.prepare("SELECT hashes FROM tiles WHERE level = ? AND idx = ?"),
+    scanTiles: db.prepare("SELECT idx, hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?"),
+    getContent: db.prepare("SELECT data FROM contents WHERE hash = ?"),
+    hasContent: db.prepare("SELECT 1 FROM contents WHERE hash = ?"),
+    deleteContent: db.prepare("DELETE FROM contents WHERE hash = ?"),
+    getIdempotency: db.prepare("SELECT idx FROM idempotency WHERE key = ?"),
+  };
+}

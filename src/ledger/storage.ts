@@ -1,0 +1,101 @@
+// The storage interface every backend implements (SQLite embedded, PostgreSQL). Async at the edges,
+// batched writes: one appendBatch is one durable transaction, so an append is acknowledged only after
+// the whole batch (entries, tree tiles, content, idempotency keys) is on disk.
+//
+// The tree is stored as tiles (docs/formats.md): a tile at level L, index N holds up to TILE_WIDTH
+// hashes of perfect subtrees at tree level L*TILE_HEIGHT, for node indexes N*TILE_WIDTH onward. Full
+// tiles never change; the rightmost tile of each level is rewritten as it grows.
+
+export const TILE_HEIGHT = 4;
+export const TILE_WIDTH = 1 << TILE_HEIGHT;
+
+export interface Tile {
+  readonly level: number;
+  readonly index: number;
+  /** width * 32 bytes of hashes, 1 <= width <= TILE_WIDTH. */
+  readonly hashes: Uint8Array;
+}
+
+export interface StoredEntry {
+  readonly index: number;
+  readonly data: Uint8Array;
+}
+
+export interface StoredCheckpoint {
+  readonly size: number;
+  /** The signed note, exactly as signed. */
+  readonly note: string;
+  /** When this node stored it (ms since epoch); informational, not signed. */
+  readonly storedAt: number;
+}
+
+export interface ContentBlob {
+  readonly hash: Uint8Array;
+  readonly data: Uint8Array;
+}
+
+export interface AppendBatch {
+  /** Index of the first entry; must equal the store's current size. */
+  readonly startIndex: number;
+  readonly entries: readonly Uint8Array[];
+  readonly tiles: readonly Tile[];
+  readonly contents: readonly ContentBlob[];
+  readonly idempotencyKeys: readonly { readonly key: Uint8Array; readonly index: number }[];
+  /** Lookup keys (e.g. a patient tag) under which entries can be found again, in index order. */
+  readonly lookupKeys: readonly { readonly key: Uint8Array; readonly index: number }[];
+  readonly checkpoint?: StoredCheckpoint;
+}
+
+export interface LookupQuery {
+  readonly key: Uint8Array;
+  /** Only entries with index >= fromIndex and < toIndex. */
+  readonly fromIndex?: number;
+  readonly toIndex?: number;
+  /** Newest first when true. */
+  readonly descending?: boolean;
+  readonly limit: number;
+}
+
+export interface LogMeta {
+  readonly origin: string;
+  /** The log's verifier key (Go sumdb/note text form). */
+  readonly verifierKey: string;
+  readonly createdAt: number;
+  readonly formatVersion: number;
+}
+
+export interface LedgerStore {
+  readonly backend: "sqlite" | "postgres";
+  /** Writes the log's metadata into an empty store; throws STORE_EXISTS if it already has one. */
+  initialize(meta: LogMeta): Promise<void>;
+  getMeta(): Promise<LogMeta | undefined>;
+
+  /** Number of entries as recorded by the store (max index + 1 of the last batch committed). */
+  getSize(): Promise<number>;
+  appendBatch(batch: AppendBatch): Promise<void>;
+
+  getEntries(start: number, end: number): Promise<StoredEntry[]>;
+  /** Streams entries in index order in chunks, for verification and mirroring. */
+  scanEntries(start: number, end: number, chunkSize: number): AsyncIterable<StoredEntry[]>;
+  countEntries(): Promise<number>;
+
+  getTiles(refs: readonly { level: number; index: number }[]): Promise<Tile[]>;
+  scanTiles(level: number, fromIndex: number): AsyncIterable<Tile[]>;
+  /** The rightmost tile of each level, to resume the tree after a restart. */
+  getEdgeTiles(): Promise<Tile[]>;
+
+  getContent(hash: Uint8Array): Promise<Uint8Array | undefined>;
+  hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]>;
+  /** Destroys content (only under a signed erasure entry, which the caller appends first). */
+  deleteContent(hashes: readonly Uint8Array[]): Promise<void>;
+
+  findIdempotencyKeys(keys: readonly Uint8Array[]): Promise<Map<string, number>>;
+  /** Entry indexes filed under a lookup key, in index order (or reverse). */
+  findByLookupKey(query: LookupQuery): Promise<number[]>;
+
+  putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  getLatestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  listCheckpoints(): Promise<StoredCheckpoint[]>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,3 @@
+export { joinHashes, TreeBuilder } from "./tree-builder.js";
+export { TreeReader } from "./tree-reader.js";
+export { foldPerfect, hashAt, subtreeFromTile, tileSliceFor, tileWidth } from "./tile-math.js";

@@ -1,0 +1,93 @@
+// Reads perfect-subtree hashes from stored tiles to build roots and proofs for any size the log has
+// reached. A proof costs O(log n) tile reads; full tiles never change, so they are cached.
+
+import {
+  assembleProof,
+  EMPTY_ROOT,
+  foldSubtrees,
+  planConsistencyProof,
+  planInclusionProof,
+  planRangeHash,
+  type ProofPlan,
+  type SubtreeRef,
+  uniqueRefs,
+} from "../../core/merkle/index.js";
+import { CustosError } from "../../core/errors.js";
+import { TILE_WIDTH, type LedgerStore, type Tile } from "../storage.js";
+import { subtreeFromTile, tileKey, tileSliceFor, tileWidth } from "./tile-math.js";
+
+const CACHE_LIMIT = 8192;
+
+export class TreeReader {
+  readonly #store: LedgerStore;
+  readonly #fullTiles = new Map<string, Tile>();
+
+  constructor(store: LedgerStore) {
+    this.#store = store;
+  }
+
+  async subtreeHashes(refs: readonly SubtreeRef[]): Promise<Map<string, Uint8Array>> {
+    const slices = refs.map((ref) => ({ ref, slice: tileSliceFor(ref) }));
+    const tiles = new Map<string, Tile>();
+    const missing: { level: number; index: number }[] = [];
+    for (const { slice } of slices) {
+      const key = tileKey(slice.tileLevel, slice.tileIndex);
+      if (tiles.has(key) || missing.some((m) => m.level === slice.tileLevel && m.index === slice.tileIndex)) continue;
+      const cached = this.#fullTiles.get(key);
+      if (cached) tiles.set(key, cached);
+      else missing.push({ level: slice.tileLevel, index: slice.tileIndex });
+    }
+    if (missing.length > 0) {
+      for (const tile of await this.#store.getTiles(missing)) {
+        const key = tileKey(tile.level, tile.index);
+        tiles.set(key, tile);
+        if (tileWidth(tile) === TILE_WIDTH) this.#remember(key, tile);
+      }
+    }
+    const out = new Map<string, Uint8Array>();
+    for (const { ref, slice } of slices) {
+      const tile = tiles.get(tileKey(slice.tileLevel, slice.tileIndex));
+      const hash = tile === undefined ? undefined : subtreeFromTile(tile, slice);
+      if (hash === undefined) {
+        throw new CustosError(
+          "STORE_CORRUPT",
+          `the stored tree lacks the node at level ${ref.level}, index ${ref.index}; run custos verify`,
+        );
+      }
+      out.set(refKey(ref), hash);
+    }
+    return out;
+  }
+
+  #remember(key: string, tile: Tile): void {
+    if (this.#fullTiles.size >= CACHE_LIMIT) {
+      const oldest = this.#fullTiles.keys().next().value;
+      if (oldest !== undefined) this.#fullTiles.delete(oldest);
+    }
+    this.#fullTiles.set(key, tile);
+  }
+
+  async #assemble(plan: ProofPlan): Promise<Uint8Array[]> {
+    const hashes = await this.subtreeHashes(uniqueRefs(plan));
+    return assembleProof(plan, (ref) => hashes.get(refKey(ref))!);
+  }
+
+  async rootAt(size: number): Promise<Uint8Array> {
+    if (size === 0) return EMPTY_ROOT.slice();
+    const refs = planRangeHash(0, size);
+    const hashes = await this.subtreeHashes(refs);
+    return foldSubtrees(refs.map((ref) => hashes.get(refKey(ref))!));
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    return this.#assemble(planInclusionProof(index, size));
+  }
+
+  async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+    return this.#assemble(planConsistencyProof(size1, size2));
+  }
+}
+
+function refKey(ref: SubtreeRef): string {
+  return `${ref.level}:${ref.index}`;
+}

@@ -1,0 +1,40 @@
+// What `custos verify` can find, with stable codes for --json and sentences a compliance officer can
+// act on. A finding never quotes entry contents (they may be personal data), only positions.
+
+export const FINDING_CODES = [
+  "ENTRY_MODIFIED",
+  "ENTRIES_MISSING",
+  "ENTRIES_INSERTED",
+  "ENTRIES_REORDERED",
+  "ENTRY_UNREADABLE",
+  "EXTRA_ENTRIES",
+  "LOG_TRUNCATED",
+  "SIZE_MISMATCH",
+  "TREE_MODIFIED",
+  "CHECKPOINT_BAD_SIGNATURE",
+  "CHECKPOINT_MALFORMED",
+  "CHECKPOINT_ROLLED_BACK",
+  "CHECKPOINT_MISMATCH",
+  "CHECKPOINT_FORK",
+  "CONTENT_MISSING",
+  "CONTENT_MODIFIED",
+  "HISTORY_REWRITTEN",
+] as const;
+
+export type FindingCode = (typeof FINDING_CODES)[number];
+
+export interface Finding {
+  readonly code: FindingCode;
+  readonly message: string;
+  /** First and last entry index concerned, when the finding is about entries. */
+  readonly firstIndex?: number;
+  readonly lastIndex?: number;
+  /** Tree size of the checkpoint concerned, when the finding is about a checkpoint. */
+  readonly checkpointSize?: number;
+  /** Position of the checkpoint in the store's checkpoint history (0 = oldest). */
+  readonly checkpointPosition?: number;
+}
+
+export function rangeText(first: number, last: number): string {
+  return first === last ? `entry ${first}` : `entries ${first} to ${last}`;
+}

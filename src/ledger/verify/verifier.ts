@@ -1,0 +1,555 @@
+// `custos verify`: re-derives the whole tree from the stored entries and checks it against the
+// stored tiles, the stored content and every signed checkpoint, reporting each discrepancy with the
+// exact positions. Memory stays O(log n) plus one chunk of entries; the scan is streaming.
+
+import { bytesEqual, toHex } from "../../core/bytes.js";
+import { parseCheckpoint } from "../../core/checkpoint/index.js";
+import { CustosError } from "../../core/errors.js";
+import { contentHashOf, decodeEntry, decodeErasureEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import { leafHash } from "../../core/merkle/index.js";
+import { openNote } from "../../core/note/index.js";
+import { sha256 } from "../../core/platform.js";
+import type { LedgerStore, Tile } from "../storage.js";
+import { TILE_WIDTH } from "../storage.js";
+import { hashAt, TreeBuilder, TreeReader, tileWidth } from "../tree/index.js";
+import { type Finding, rangeText } from "./findings.js";
+import type { VerifyState } from "./verify-state.js";
+
+export interface VerifyOptions {
+  /** The log's verifier key to trust; by default the one recorded in the store (and in the state). */
+  readonly verifierKey?: string;
+  /** Last verified state: enables rollback detection, and incremental mode if `incremental`. */
+  readonly state?: VerifyState;
+  /** Check only what was appended since `state`. */
+  readonly incremental?: boolean;
+  readonly chunkSize?: number;
+  readonly onProgress?: (checked: number, total: number) => void;
+}
+
+export interface VerifiedCheckpoint {
+  readonly size: number;
+  readonly rootHash: Uint8Array;
+  readonly note: string;
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly origin: string;
+  readonly incremental: boolean;
+  /** First entry index checked (0, or the state's size in incremental mode). */
+  readonly from: number;
+  readonly entriesChecked: number;
+  readonly recordedSize: number;
+  readonly checkpointsChecked: number;
+  readonly latestCheckpoint?: VerifiedCheckpoint;
+  readonly findings: readonly Finding[];
+  /** When ok: the state to remember for the next (incremental) run. */
+  readonly nextState?: VerifyState;
+}
+
+interface ValidCheckpoint {
+  readonly position: number;
+  readonly size: number;
+  readonly rootHash: Uint8Array;
+  readonly note: string;
+}
+
+export async function verifyStore(store: LedgerStore, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const meta = await store.getMeta();
+  if (meta === undefined) throw new CustosError("STORE_NOT_FOUND", "the store holds no initialized log");
+  const findings: Finding[] = [];
+  const state = options.state;
+  const verifierKey = options.verifierKey ?? state?.verifierKey ?? meta.verifierKey;
+  if (state !== undefined && state.origin !== meta.origin) {
+    throw new CustosError("CONFIG", `the verify state is for log "${state.origin}", not "${meta.origin}"`);
+  }
+  if (verifierKey !== meta.verifierKey) {
+    findings.push({
+      code: "CHECKPOINT_BAD_SIGNATURE",
+      message: "the log key recorded in the store is not the trusted log key: the store's identity was replaced",
+    });
+  }
+
+  // 1. Checkpoints: signatures, origin, order, forks, rollback against what we verified before.
+  const checkpoints = await checkCheckpoints(store, meta.origin, verifierKey, state, findings);
+
+  // 2. Entries, tree and content.
+  const recordedSize = await safeSize(store, findings);
+  const incremental = options.incremental === true && state !== undefined;
+  const from = incremental ? state.size : 0;
+  let builder = TreeBuilder.empty();
+  if (incremental) {
+    builder = TreeBuilder.resume(state.size, state.edgeTiles);
+    if (!bytesEqual(builder.root(), state.rootHash)) {
+      throw new CustosError("CONFIG", "the verify state file is inconsistent; remove it to verify from scratch");
+    }
+    const storedRoot = await new TreeReader(store).rootAt(state.size).catch(() => undefined);
+    if (storedRoot === undefined || !bytesEqual(storedRoot, state.rootHash)) {
+      findings.push({
+        code: "HISTORY_REWRITTEN",
+        message: `the stored tree no longer reproduces the root verified at size ${state.size}: entries before ${state.size} were changed since the last verification (run a full verify to locate them)`,
+        checkpointSize: state.size,
+      });
+    }
+  }
+
+  const checkpointsBySize = new Map<number, ValidCheckpoint[]>();
+  for (const cp of checkpoints) {
+    const list = checkpointsBySize.get(cp.size) ?? [];
+    list.push(cp);
+    checkpointsBySize.set(cp.size, list);
+  }
+  const checkpointRoot = (size: number, root: Uint8Array): void => {
+    for (const cp of checkpointsBySize.get(size) ?? []) {
+      if (!bytesEqual(cp.rootHash, root)) {
+        findings.push({
+          code: "CHECKPOINT_MISMATCH",
+          message: `the entries stored no longer match the checkpoint signed at size ${size}: the log's first ${size} entries were altered after they were signed`,
+          checkpointSize: size,
+          checkpointPosition: cp.position,
+        });
+      }
+    }
+  };
+  if (from === 0) checkpointRoot(0, builder.root());
+
+  const scan = await scanEntries(store, {
+    from,
+    builder,
+    recordedSize,
+    chunkSize: options.chunkSize ?? 8192,
+    findings,
+    onSize: checkpointRoot,
+    onProgress: options.onProgress,
+  });
+
+  // 3. Sizes: truncation below a signed size, entries beyond the recorded size.
+  const maxSigned = checkpoints.reduce((max, cp) => Math.max(max, cp.size), state?.size ?? 0);
+  if (scan.present < maxSigned) {
+    findings.push({
+      code: "LOG_TRUNCATED",
+      message: `the log was truncated: it holds ${scan.present} entries but a checkpoint was signed for ${maxSigned}; entries ${scan.present} to ${maxSigned - 1} are gone`,
+      firstIndex: scan.present,
+      lastIndex: maxSigned - 1,
+      checkpointSize: maxSigned,
+    });
+  }
+  if (recordedSize !== undefined && scan.present < recordedSize && scan.present >= maxSigned) {
+    findings.push({
+      code: "ENTRIES_MISSING",
+      message: `${rangeText(scan.present, recordedSize - 1)} (appended after the last checkpoint) ${recordedSize - scan.present === 1 ? "is" : "are"} missing from the store`,
+      firstIndex: scan.present,
+      lastIndex: recordedSize - 1,
+    });
+  } else if (recordedSize !== undefined && scan.present > recordedSize) {
+    findings.push({
+      code: "SIZE_MISMATCH",
+      message: `the store records a size of ${recordedSize} but holds entries up to ${scan.present - 1}`,
+    });
+  }
+
+  const latest = checkpoints.reduce<ValidCheckpoint | undefined>(
+    (best, cp) => (best === undefined || cp.size >= best.size ? cp : best),
+    undefined,
+  );
+  const ok = findings.length === 0;
+  let nextState: VerifyState | undefined;
+  if (ok && latest !== undefined && latest.size <= builder.size) {
+    // Remember the right edge at the latest checkpoint's size (rebuild it if the log grew past it).
+    const edgeBuilder = latest.size === builder.size ? builder : await edgeAt(store, latest.size);
+    nextState = {
+      origin: meta.origin,
+      verifierKey,
+      size: latest.size,
+      rootHash: latest.rootHash,
+      edgeTiles: edgeBuilder.edgeTiles(),
+      verifiedAt: Date.now(),
+    };
+  }
+  return {
+    ok,
+    origin: meta.origin,
+    incremental,
+    from,
+    entriesChecked: scan.checked,
+    recordedSize: recordedSize ?? -1,
+    checkpointsChecked: checkpoints.length,
+    ...(latest ? { latestCheckpoint: { size: latest.size, rootHash: latest.rootHash, note: latest.note } } : {}),
+    findings,
+    ...(nextState ? { nextState } : {}),
+  };
+}
+
+async function safeSize(store: LedgerStore, findings: Finding[]): Promise<number | undefined> {
+  try {
+    return await store.getSize();
+  } catch (error) {
+    findings.push({ code: "SIZE_MISMATCH", message: `the store's recorded size is unreadable: ${(error as Error).message}` });
+    return undefined;
+  }
+}
+
+async function edgeAt(store: LedgerStore, size: number): Promise<TreeBuilder> {
+  // The tiles at `size` have been verified by the scan; rebuild the edge from them.
+  const builder = TreeBuilder.empty();
+  for await (const chunk of store.scanEntries(0, size, 8192)) for (const e of chunk) builder.append(leafHash(e.data));
+  return builder;
+}
+
+async function checkCheckpoints(
+  store: LedgerStore,
+  origin: string,
+  verifierKey: string,
+  state: VerifyState | undefined,
+  findings: Finding[],
+): Promise<ValidCheckpoint[]> {
+  const stored = await store.listCheckpoints();
+  const valid: ValidCheckpoint[] = [];
+  let largestSoFar = -1;
+  stored.forEach((cp, position) => {
+    let text: string;
+    try {
+      text = openNote(cp.note, [verifierKey]).text;
+    } catch (error) {
+      findings.push({
+        code: "CHECKPOINT_BAD_SIGNATURE",
+        message: `checkpoint ${position + 1} of ${stored.length} (claiming size ${cp.size}) does not carry a valid signature of the log: it was forged or altered (${(error as Error).message})`,
+        checkpointSize: cp.size,
+        checkpointPosition: position,
+      });
+      return;
+    }
+    let parsed: ReturnType<typeof parseCheckpoint>;
+    try {
+      parsed = parseCheckpoint(text);
+    } catch (error) {
+      findings.push({
+        code: "CHECKPOINT_MALFORMED",
+        message: `checkpoint ${position + 1} of ${stored.length} is signed but malformed: ${(error as Error).message}`,
+        checkpointPosition: position,
+      });
+      return;
+    }
+    if (parsed.origin !== origin || parsed.size !== cp.size) {
+      findings.push({
+        code: "CHECKPOINT_MALFORMED",
+        message: `checkpoint ${position + 1} of ${stored.length} is filed under size ${cp.size} but is for "${parsed.origin}" at size ${parsed.size}`,
+        checkpointPosition: position,
+      });
+      return;
+    }
+    if (parsed.size < largestSoFar) {
+      findings.push({
+        code: "CHECKPOINT_ROLLED_BACK",
+        message: `checkpoint ${position + 1} of ${stored.length} rolls the log back to size ${parsed.size} after a checkpoint for size ${largestSoFar} was stored`,
+        checkpointSize: parsed.size,
+        checkpointPosition: position,
+      });
+    }
+    largestSoFar = Math.max(largestSoFar, parsed.size);
+    for (const other of valid) {
+      if (other.size === parsed.size && !bytesEqual(other.rootHash, parsed.rootHash)) {
+        findings.push({
+          code: "CHECKPOINT_FORK",
+          message: `two checkpoints signed by the log for size ${parsed.size} have different roots: the log key signed two different histories`,
+          checkpointSize: parsed.size,
+          checkpointPosition: position,
+        });
+      }
+    }
+    valid.push({ position, size: parsed.size, rootHash: parsed.rootHash, note: cp.note });
+  });
+  if (state !== undefined) {
+    const latestSize = valid.reduce((max, cp) => Math.max(max, cp.size), -1);
+    if (latestSize < state.size) {
+      findings.push({
+        code: "CHECKPOINT_ROLLED_BACK",
+        message: `the newest checkpoint in the store is for size ${Math.max(latestSize, 0)}, but size ${state.size} was verified on ${new Date(state.verifiedAt).toISOString()}: checkpoints were removed or rolled back`,
+        checkpointSize: state.size,
+      });
+    }
+    for (const cp of valid) {
+      if (cp.size === state.size && !bytesEqual(cp.rootHash, state.rootHash)) {
+        findings.push({
+          code: "CHECKPOINT_FORK",
+          message: `a checkpoint for size ${cp.size} has a different root than the one verified before: the log's history was replaced`,
+          checkpointSize: cp.size,
+          checkpointPosition: cp.position,
+        });
+      }
+    }
+  }
+  return valid;
+}
+
+interface ScanContext {
+  readonly from: number;
+  readonly builder: TreeBuilder;
+  readonly recordedSize: number | undefined;
+  readonly chunkSize: number;
+  readonly findings: Finding[];
+  readonly onSize: (size: number, root: Uint8Array) => void;
+  readonly onProgress: ((checked: number, total: number) => void) | undefined;
+}
+
+interface Mismatch {
+  readonly index: number;
+  readonly dataHash: Uint8Array;
+}
+
+/** Streams entries and level-0 tiles side by side, rebuilding the tree and comparing as it goes. */
+async function scanEntries(
+  store: LedgerStore,
+  ctx: ScanContext,
+): Promise<{ checked: number; present: number }> {
+  const { builder, findings } = ctx;
+  const total = Math.max(ctx.recordedSize ?? 0, await store.countEntries());
+  const storedLeaves = new TileCursor(store, 0, Math.floor(ctx.from / TILE_WIDTH));
+  const upperTiles = new Map<number, TileCursor>();
+  const checkpointSizes = new Set<number>();
+  const mismatches: Mismatch[] = [];
+  const missingContent: { index: number; hash: Uint8Array }[] = [];
+  const erased = new Set<string>();
+  let expected = ctx.from;
+  let checked = 0;
+  let lastPresent = ctx.from - 1;
+
+  const compareTiles = async (tiles: Tile[]): Promise<void> => {
+    for (const tile of tiles) {
+      if (tile.level === 0) continue;
+      let cursor = upperTiles.get(tile.level);
+      if (cursor === undefined) {
+        cursor = new TileCursor(store, tile.level, tile.index);
+        upperTiles.set(tile.level, cursor);
+      }
+      const stored = await cursor.get(tile.index);
+      if (stored === undefined || !bytesEqual(stored.hashes.subarray(0, tile.hashes.length), tile.hashes)) {
+        const span = TILE_WIDTH ** tile.level;
+        const first = tile.index * TILE_WIDTH * span;
+        findings.push({
+          code: "TREE_MODIFIED",
+          message: `the stored Merkle tree above ${rangeText(first, first + tileWidth(tile) * span - 1)} was altered (tile ${tile.level}/${tile.index})`,
+          firstIndex: first,
+          lastIndex: first + tileWidth(tile) * span - 1,
+        });
+      }
+    }
+  };
+
+  const sizesWanted = await collectCheckpointSizes(store);
+  for (const size of sizesWanted) if (size > ctx.from) checkpointSizes.add(size);
+
+  for await (const chunk of store.scanEntries(ctx.from, Number.MAX_SAFE_INTEGER, ctx.chunkSize)) {
+    for (const stored of chunk) {
+      if (stored.index > expected) {
+        // A gap: rows deleted. Keep the tree comparable by using the stored leaf hashes for them.
+        findings.push({
+          code: "ENTRIES_MISSING",
+          message: `${rangeText(expected, stored.index - 1)} ${stored.index - expected === 1 ? "is" : "are"} missing from the store`,
+          firstIndex: expected,
+          lastIndex: stored.index - 1,
+        });
+        for (let i = expected; i < stored.index; i++) {
+          const leaf = await storedLeaves.leaf(i);
+          builder.append(leaf ?? new Uint8Array(32));
+          if (checkpointSizes.has(builder.size)) ctx.onSize(builder.size, builder.root());
+        }
+        expected = stored.index;
+      }
+      const dataHash = leafHash(stored.data);
+      const storedLeaf = await storedLeaves.leaf(stored.index);
+      if (storedLeaf === undefined) {
+        if (ctx.recordedSize !== undefined && stored.index >= ctx.recordedSize) {
+          findings.push({
+            code: "EXTRA_ENTRIES",
+            message: `entry ${stored.index} lies beyond the log's end (${ctx.recordedSize}) and is in no tree: it was inserted into the store`,
+            firstIndex: stored.index,
+            lastIndex: stored.index,
+          });
+          expected = stored.index + 1;
+          continue;
+        }
+        mismatches.push({ index: stored.index, dataHash });
+      } else if (!bytesEqual(dataHash, storedLeaf)) {
+        mismatches.push({ index: stored.index, dataHash });
+      }
+      try {
+        const decoded = decodeEntry(stored.data);
+        const contentHash = contentHashOf(decoded);
+        if (contentHash !== undefined) await checkContent(store, stored.index, contentHash, missingContent, findings);
+        if (decoded.kind === ENTRY_KINDS.erasure) {
+          for (const hash of decodeErasureEntry(stored.data).contentHashes) erased.add(toHex(hash));
+        }
+      } catch (error) {
+        if (!(error instanceof CustosError)) throw error;
+        findings.push({
+          code: "ENTRY_UNREADABLE",
+          message: `entry ${stored.index} is not a valid Custos entry (${error.message})`,
+          firstIndex: stored.index,
+          lastIndex: stored.index,
+        });
+      }
+      builder.append(dataHash);
+      if (checkpointSizes.has(builder.size)) ctx.onSize(builder.size, builder.root());
+      expected = stored.index + 1;
+      lastPresent = stored.index;
+      checked++;
+    }
+    await compareTiles(builder.takeChangedTiles());
+    ctx.onProgress?.(checked, total);
+  }
+  await compareTiles(builder.edgeTiles());
+  classifyMismatches(mismatches, await storedLeaves.leavesAround(mismatches), findings);
+  for (const missing of missingContent) {
+    if (erased.has(toHex(missing.hash))) continue;
+    findings.push({
+      code: "CONTENT_MISSING",
+      message: `the encrypted content of entry ${missing.index} is missing and no signed erasure entry covers it`,
+      firstIndex: missing.index,
+      lastIndex: missing.index,
+    });
+  }
+  return { checked, present: lastPresent + 1 };
+}
+
+async function collectCheckpointSizes(store: LedgerStore): Promise<number[]> {
+  return (await store.listCheckpoints()).map((cp) => cp.size);
+}
+
+async function checkContent(
+  store: LedgerStore,
+  index: number,
+  hash: Uint8Array,
+  missing: { index: number; hash: Uint8Array }[],
+  findings: Finding[],
+): Promise<void> {
+  const content = await store.getContent(hash);
+  if (content === undefined) {
+    missing.push({ index, hash });
+  } else if (!bytesEqual(sha256(content), hash)) {
+    findings.push({
+      code: "CONTENT_MODIFIED",
+      message: `the encrypted content of entry ${index} was altered: it no longer matches the hash the entry commits to`,
+      firstIndex: index,
+      lastIndex: index,
+    });
+  }
+}
+
+/**
+ * Names what happened to entries whose data no longer hashes to the stored leaf: content that
+ * belongs at another position means rows were shifted (inserted or removed with renumbering) or
+ * swapped; content found nowhere means the entry was edited.
+ */
+function classifyMismatches(mismatches: readonly Mismatch[], leafIndex: Map<string, number>, findings: Finding[]): void {
+  let i = 0;
+  while (i < mismatches.length) {
+    const first = mismatches[i]!;
+    const origin = leafIndex.get(toHex(first.dataHash));
+    if (origin === undefined) {
+      let j = i;
+      while (j + 1 < mismatches.length && mismatches[j + 1]!.index === mismatches[j]!.index + 1 && !leafIndex.has(toHex(mismatches[j + 1]!.dataHash))) j++;
+      const last = mismatches[j]!.index;
+      findings.push({
+        code: "ENTRY_MODIFIED",
+        message: `${rangeText(first.index, last)} ${first.index === last ? "was" : "were"} modified: the stored content no longer matches the hash recorded in the tree`,
+        firstIndex: first.index,
+        lastIndex: last,
+      });
+      i = j + 1;
+      continue;
+    }
+    const shift = first.index - origin;
+    let j = i;
+    while (
+      j + 1 < mismatches.length &&
+      mismatches[j + 1]!.index === mismatches[j]!.index + 1 &&
+      leafIndex.get(toHex(mismatches[j + 1]!.dataHash)) === mismatches[j + 1]!.index - shift
+    ) {
+      j++;
+    }
+    const last = mismatches[j]!.index;
+    const runLength = j - i + 1;
+    if (Math.abs(shift) < runLength) {
+      findings.push(
+        shift > 0
+          ? {
+              code: "ENTRIES_INSERTED",
+              message: `${shift} ${shift === 1 ? "entry was" : "entries were"} inserted at position ${first.index - shift}: ${rangeText(first.index, last)} hold content that belongs ${shift} position${shift === 1 ? "" : "s"} earlier`,
+              firstIndex: first.index - shift,
+              lastIndex: last,
+            }
+          : {
+              code: "ENTRIES_MISSING",
+              message: `${-shift} ${shift === -1 ? "entry was" : "entries were"} removed at position ${first.index} and the later ones renumbered: ${rangeText(first.index, last)} hold content that belongs ${-shift} position${shift === -1 ? "" : "s"} later`,
+              firstIndex: first.index,
+              lastIndex: last,
+            },
+      );
+    } else {
+      findings.push({
+        code: "ENTRIES_REORDERED",
+        message: `entries were reordered: ${rangeText(first.index, last)} hold the content of ${rangeText(origin, origin + runLength - 1)}`,
+        firstIndex: first.index,
+        lastIndex: last,
+      });
+    }
+    i = j + 1;
+  }
+}
+
+/** Reads stored tiles of one level in index order, a window at a time. */
+class TileCursor {
+  readonly #store: LedgerStore;
+  readonly #level: number;
+  #tiles = new Map<number, Tile>();
+  #iterator: AsyncIterator<Tile[]> | undefined;
+  readonly #startIndex: number;
+  #loadedUpTo = -1;
+  #done = false;
+
+  constructor(store: LedgerStore, level: number, startIndex: number) {
+    this.#store = store;
+    this.#level = level;
+    this.#startIndex = startIndex;
+  }
+
+  async get(index: number): Promise<Tile | undefined> {
+    while (!this.#done && this.#loadedUpTo < index) {
+      this.#iterator ??= this.#store.scanTiles(this.#level, this.#startIndex)[Symbol.asyncIterator]();
+      const next = await this.#iterator.next();
+      if (next.done) {
+        this.#done = true;
+        break;
+      }
+      // Keep a bounded window: tiles behind the cursor are no longer needed.
+      for (const key of this.#tiles.keys()) if (key < index - 64) this.#tiles.delete(key);
+      for (const tile of next.value) this.#tiles.set(tile.index, tile);
+      this.#loadedUpTo = next.value[next.value.length - 1]!.index;
+    }
+    return this.#tiles.get(index);
+  }
+
+  async leaf(index: number): Promise<Uint8Array | undefined> {
+    const tile = await this.get(Math.floor(index / TILE_WIDTH));
+    const position = index % TILE_WIDTH;
+    if (tile === undefined || position >= tileWidth(tile)) return undefined;
+    return hashAt(tile, position);
+  }
+
+  /** Stored leaf hash -> index around the mismatched positions (for classification). */
+  async leavesAround(mismatches: readonly Mismatch[]): Promise<Map<string, number>> {
+    const map = new Map<string, number>();
+    if (mismatches.length === 0) return map;
+    const wanted = new Set<number>();
+    for (const m of mismatches) {
+      const tile = Math.floor(m.index / TILE_WIDTH);
+      for (let t = tile - 2; t <= tile + 2; t++) if (t >= 0) wanted.add(t);
+    }
+    const tiles = await this.#store.getTiles([...wanted].map((index) => ({ level: this.#level, index })));
+    for (const tile of tiles) {
+      for (let p = 0; p < tileWidth(tile); p++) map.set(toHex(hashAt(tile, p)), tile.index * TILE_WIDTH + p);
+    }
+    return map;
+  }
+}

@@ -1,0 +1,24 @@
+// The patient tag: HMAC-SHA256 of the patient ID under the node's blind-index key, so the store can
+// file and find a patient's entries without ever holding the patient ID.
+
+import { utf8 } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import { hmacSha256 } from "../core/platform.js";
+
+export class BlindIndex {
+  readonly #key: Uint8Array;
+
+  constructor(key: Uint8Array) {
+    if (key.length !== 32) throw new CustosError("BAD_KEY", "the blind-index key must be 32 bytes");
+    this.#key = key.slice();
+  }
+
+  patientTag(patientId: string): Uint8Array {
+    return hmacSha256(this.#key, utf8(patientId));
+  }
+
+  /** Idempotency key for a source's event ID; keyed, so the store cannot test guesses of IDs. */
+  eventKey(source: string, sourceEventId: string): Uint8Array {
+    return hmacSha256(this.#key, utf8(`event\n${source}\n${sourceEventId}`));
+  }
+}

@@ -1,0 +1,103 @@
+// Per-(patient, epoch) data keys, in memory only. An epoch ends after its period (default 24 h), on
+// demand, or when the patient's readers change; its key is then zero-filled and forgotten, so a node
+// compromised later cannot read earlier epochs. The cache makes a warm record cost one AES-GCM seal.
+
+import { toHex } from "../core/bytes.js";
+import { randomBytes } from "../core/platform.js";
+
+export const DEFAULT_EPOCH_MS = 24 * 60 * 60 * 1000;
+
+export interface EpochKey {
+  readonly epochId: Uint8Array;
+  readonly patientTag: Uint8Array;
+  readonly dataKey: Uint8Array;
+  readonly startedAt: number;
+  readonly readers: string;
+}
+
+export interface EpochKeyStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly epochsStarted: number;
+  readonly epochsEnded: number;
+  readonly active: number;
+}
+
+export class EpochKeyCache {
+  readonly #periodMs: number;
+  readonly #now: () => number;
+  readonly #keys = new Map<string, EpochKey>();
+  #hits = 0;
+  #misses = 0;
+  #started = 0;
+  #ended = 0;
+
+  constructor(options: { periodMs?: number; now?: () => number } = {}) {
+    this.#periodMs = options.periodMs ?? DEFAULT_EPOCH_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The live epoch for this patient tag and reader set, or undefined (counted as a miss). */
+  get(patientTag: Uint8Array, readers: string): EpochKey | undefined {
+    const key = toHex(patientTag);
+    const epoch = this.#keys.get(key);
+    if (epoch !== undefined && epoch.readers === readers && this.#now() - epoch.startedAt < this.#periodMs) {
+      this.#hits++;
+      return epoch;
+    }
+    if (epoch !== undefined) this.#forget(key, epoch);
+    this.#misses++;
+    return undefined;
+  }
+
+  /** Like get, without counting: for a second look within the same operation. */
+  peek(patientTag: Uint8Array, readers: string): EpochKey | undefined {
+    const epoch = this.#keys.get(toHex(patientTag));
+    if (epoch !== undefined && epoch.readers === readers && this.#now() - epoch.startedAt < this.#periodMs) return epoch;
+    return undefined;
+  }
+
+  /** Starts a new epoch with a fresh random key (ending any previous one for the patient). */
+  start(patientTag: Uint8Array, readers: string): EpochKey {
+    const key = toHex(patientTag);
+    const previous = this.#keys.get(key);
+    if (previous !== undefined) this.#forget(key, previous);
+    const epoch: EpochKey = {
+      epochId: randomBytes(16),
+      patientTag: patientTag.slice(),
+      dataKey: randomBytes(32),
+      startedAt: this.#now(),
+      readers,
+    };
+    this.#keys.set(key, epoch);
+    this.#started++;
+    return epoch;
+  }
+
+  /** Ends the epoch of one patient (or of all) now: the next record starts a new one. */
+  rotate(patientTag?: Uint8Array): void {
+    if (patientTag === undefined) {
+      for (const [key, epoch] of this.#keys) this.#forget(key, epoch);
+      return;
+    }
+    const key = toHex(patientTag);
+    const epoch = this.#keys.get(key);
+    if (epoch !== undefined) this.#forget(key, epoch);
+  }
+
+  /** Forgets every epoch whose period is over. Call periodically. */
+  sweep(): void {
+    const now = this.#now();
+    for (const [key, epoch] of this.#keys) if (now - epoch.startedAt >= this.#periodMs) this.#forget(key, epoch);
+  }
+
+  stats(): EpochKeyStats {
+    return { hits: this.#hits, misses: this.#misses, epochsStarted: this.#started, epochsEnded: this.#ended, active: this.#keys.size };
+  }
+
+  #forget(key: string, epoch: EpochKey): void {
+    this.#keys.delete(key);
+    epoch.dataKey.fill(0);
+    this.#ended++;
+  }
+}

@@ -1,0 +1,189 @@
+// Turns audit records given in clear into log entries only their readers can open:
+//   record  -> AES-256-GCM under the (patient, epoch) data key, header as associated data
+//   epoch   -> the data key HPKE-wrapped once per reader (patient, granted auditors, custodian),
+//              each wrapped key a keyEnvelope entry of its own.
+// A new epoch's envelopes are committed to the log before any record sealed under it is appended,
+// so a record can never land without the keys to read it.
+
+import { concatBytes, toHex, utf8 } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import {
+  accessRecordAad,
+  encodeAccessRecordEntry,
+  encodeKeyEnvelopeEntry,
+  hourOf,
+  type KeyEnvelopeHeader,
+  keyEnvelopeAad,
+} from "../core/entry/index.js";
+import { randomBytes, sha256 } from "../core/platform.js";
+import { type AuditRecord, encodeRecord } from "../core/record/index.js";
+import { aesGcmSeal } from "../crypto/aead.js";
+import { sealBase } from "../crypto/hpke/index.js";
+import type { AppendItem, AppendResult } from "../ledger/sequencer.js";
+import type { BlindIndex } from "./blind-index.js";
+import { type EpochKey, EpochKeyCache } from "./epoch-keys.js";
+import { type Recipient, type RecipientDirectory, readerSetDigest, recipientFingerprint } from "./recipients.js";
+
+/** HPKE info string for wrapping epoch data keys. */
+export const EPOCH_KEY_INFO = utf8("custos epoch key v1");
+
+export interface Appender {
+  append(items: readonly AppendItem[]): Promise<AppendResult[]>;
+}
+
+export interface RecordSealerOptions {
+  readonly blindIndex: BlindIndex;
+  readonly directory: RecipientDirectory;
+  readonly log: Appender;
+  readonly epochs?: EpochKeyCache;
+  readonly now?: () => number;
+}
+
+export interface SealStats {
+  readonly wraps: number;
+  readonly records: number;
+}
+
+/** Wraps a data key for one reader as a keyEnvelope entry (also used by the custodian to re-grant). */
+export function wrapForReader(
+  epoch: { epochId: Uint8Array; patientTag: Uint8Array; dataKey: Uint8Array },
+  reader: Recipient,
+  reason: KeyEnvelopeHeader["reason"],
+): AppendItem {
+  const recipient = recipientFingerprint(reader.encryptionKey);
+  const header: KeyEnvelopeHeader = {
+    epochId: epoch.epochId,
+    patientTag: epoch.patientTag,
+    recipient,
+    role: reader.role,
+    reason,
+  };
+  const { enc, ciphertext } = sealBase(reader.encryptionKey, EPOCH_KEY_INFO, keyEnvelopeAad(header), epoch.dataKey);
+  const content = concatBytes(enc, ciphertext);
+  return {
+    entry: encodeKeyEnvelopeEntry(header, sha256(content)),
+    content,
+    lookupKeys: [epoch.patientTag, recipient],
+  };
+}
+
+export class RecordSealer {
+  readonly #blindIndex: BlindIndex;
+  readonly #directory: RecipientDirectory;
+  readonly #log: Appender;
+  readonly #now: () => number;
+  readonly epochs: EpochKeyCache;
+  /** Epochs whose envelopes are being committed, by patient tag: concurrent callers share it. */
+  readonly #starting = new Map<string, Promise<void>>();
+  #wraps = 0;
+  #records = 0;
+
+  constructor(options: RecordSealerOptions) {
+    this.#blindIndex = options.blindIndex;
+    this.#directory = options.directory;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.epochs = options.epochs ?? new EpochKeyCache({ now: this.#now });
+  }
+
+  stats(): SealStats {
+    return { wraps: this.#wraps, records: this.#records };
+  }
+
+  /**
+   * Seals records (already validated) from one source into append items, starting and committing
+   * new epochs as needed. The caller appends the items as one group.
+   */
+  async seal(records: readonly AuditRecord[], source: string): Promise<AppendItem[]> {
+    const patients = new Map<string, { patientId: string; tag: Uint8Array }>();
+    for (const record of records) {
+      if (!patients.has(record.patientId)) {
+        const tag = this.#blindIndex.patientTag(record.patientId);
+        patients.set(record.patientId, { patientId: record.patientId, tag });
+      }
+    }
+    // Readers are looked up once per patient per call; a change of readers starts a new epoch.
+    const readers = new Map<string, { list: readonly Recipient[]; digest: string }>();
+    const now = this.#now();
+    for (const { patientId } of patients.values()) {
+      const list = await this.#directory.readersOf(patientId, now);
+      checkReaders(list);
+      readers.set(patientId, { list, digest: readerSetDigest(list) });
+    }
+    for (let attempt = 0; ; attempt++) {
+      await Promise.all(
+        [...patients.values()].map(({ patientId, tag }) => this.#ensureEpoch(tag, readers.get(patientId)!)),
+      );
+      // From here to the end everything is synchronous, so no epoch can end while records use its key.
+      const epochs = new Map<string, EpochKey>();
+      let missing = false;
+      for (const { patientId, tag } of patients.values()) {
+        const epoch = this.epochs.peek(tag, readers.get(patientId)!.digest);
+        if (epoch === undefined) missing = true;
+        else epochs.set(patientId, epoch);
+      }
+      if (missing) {
+        if (attempt >= 3) throw new CustosError("INTERNAL", "could not establish a key epoch");
+        continue;
+      }
+      const items = records.map((record) => this.#sealRecord(record, source, epochs.get(record.patientId)!));
+      this.#records += items.length;
+      return items;
+    }
+  }
+
+  #sealRecord(record: AuditRecord, source: string, epoch: EpochKey): AppendItem {
+    const header = {
+      epochId: epoch.epochId,
+      patientTag: epoch.patientTag,
+      hour: hourOf(Date.parse(record.time)),
+      source,
+    };
+    const nonce = randomBytes(12);
+    const content = concatBytes(nonce, aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), encodeRecord(record)));
+    return {
+      entry: encodeAccessRecordEntry(header, sha256(content)),
+      content,
+      lookupKeys: [epoch.patientTag],
+      ...(record.sourceEventId ? { idempotencyKey: this.#blindIndex.eventKey(source, record.sourceEventId) } : {}),
+    };
+  }
+
+  async #ensureEpoch(tag: Uint8Array, readers: { list: readonly Recipient[]; digest: string }): Promise<void> {
+    const key = toHex(tag);
+    for (;;) {
+      const starting = this.#starting.get(key);
+      if (starting === undefined) break;
+      await starting;
+    }
+    if (this.epochs.get(tag, readers.digest) !== undefined) return;
+    const epoch = this.epochs.start(tag, readers.digest);
+    const envelopes = readers.list.map((reader) => wrapForReader(epoch, reader, "epochStart"));
+    this.#wraps += envelopes.length;
+    const committed = this.#log.append(envelopes).then(
+      () => undefined,
+      (error: unknown) => {
+        this.epochs.rotate(tag);
+        throw error;
+      },
+    );
+    this.#starting.set(key, committed);
+    try {
+      await committed;
+    } finally {
+      this.#starting.delete(key);
+    }
+  }
+}
+
+function checkReaders(readers: readonly Recipient[]): void {
+  if (!readers.some((r) => r.role === "patient")) {
+    throw new CustosError("KEY_MISSING", "the patient has no enrolled encryption key; enroll the patient first");
+  }
+  if (!readers.some((r) => r.role === "custodian")) {
+    throw new CustosError("KEY_MISSING", "no custodian encryption key is configured");
+  }
+  for (const reader of readers) {
+    if (reader.encryptionKey.length !== 32) throw new CustosError("BAD_KEY", `reader ${reader.id} has a malformed key`);
+  }
+}

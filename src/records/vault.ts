@@ -1,0 +1,245 @@
+// A node's encrypted-records service over its data directory: seals incoming records into the log,
+// reads a patient's trail for a reader holding its private key, lets the custodian re-grant or
+// recover access, reports key status, and erases content under a signed erasure entry.
+
+import { fromUtf8, toHex, utf8 } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import {
+  accessRecordFromEntry,
+  contentHashOf,
+  decodeEntry,
+  ENTRY_KINDS,
+  type ErasureReason,
+  encodeErasureEntry,
+  keyEnvelopeFromEntry,
+  MAX_ERASED_PER_ENTRY,
+} from "../core/entry/index.js";
+import { randomBytes } from "../core/platform.js";
+import type { AuditRecord } from "../core/record/index.js";
+import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
+import { KEYSTORE_FILE_NAME, openLogWritable } from "../ledger/data-dir.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { AppendResult } from "../ledger/sequencer.js";
+import { BlindIndex } from "./blind-index.js";
+import { EpochKeyCache } from "./epoch-keys.js";
+import { LocalDirectory } from "./local-directory.js";
+import { type OpenedRecord, type RecordOpener, type StoredItem } from "./record-opener.js";
+import { RecordSealer, wrapForReader } from "./record-sealer.js";
+import type { Recipient } from "./recipients.js";
+import { join } from "node:path";
+
+export const BLIND_INDEX_SECRET = "blind-index-key";
+export const DIRECTORY_SECRET = "reader-directory";
+
+export interface VaultOptions {
+  readonly epochMs?: number;
+  readonly checkpointIntervalMs?: number;
+  readonly now?: () => number;
+}
+
+export interface TrailQuery {
+  readonly from?: number;
+  readonly to?: number;
+  readonly limit?: number;
+}
+
+export interface KeyStatus {
+  readonly epochs: number;
+  readonly envelopes: number;
+  readonly readers: { readonly role: string; readonly fingerprint: string; readonly epochs: number }[];
+  readonly records: number;
+  readonly erasedItems: number;
+}
+
+/** Adds the records layer's secrets to a freshly initialized data directory. */
+export async function initVaultSecrets(keystore: Keystore, deployment: string): Promise<void> {
+  if (!keystore.has(BLIND_INDEX_SECRET)) await keystore.set(BLIND_INDEX_SECRET, randomBytes(32));
+  if (!keystore.has(DIRECTORY_SECRET)) await keystore.set(DIRECTORY_SECRET, utf8(new LocalDirectory(deployment).serialize()));
+}
+
+export class Vault {
+  readonly ledger: Ledger;
+  readonly directory: LocalDirectory;
+  readonly sealer: RecordSealer;
+  readonly #blindIndex: BlindIndex;
+  readonly #keystore: Keystore;
+  readonly #now: () => number;
+
+  private constructor(ledger: Ledger, keystore: Keystore, directory: LocalDirectory, blindIndex: BlindIndex, options: VaultOptions) {
+    this.ledger = ledger;
+    this.#keystore = keystore;
+    this.directory = directory;
+    this.#blindIndex = blindIndex;
+    this.#now = options.now ?? Date.now;
+    this.sealer = new RecordSealer({
+      blindIndex,
+      directory,
+      log: ledger,
+      epochs: new EpochKeyCache({ ...(options.epochMs ? { periodMs: options.epochMs } : {}), now: this.#now }),
+      now: this.#now,
+    });
+  }
+
+  static async open(dir: string, masterKey: MasterKeyProvider, options: VaultOptions = {}): Promise<Vault> {
+    const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
+    if (!keystore.has(BLIND_INDEX_SECRET)) await initVaultSecrets(keystore, deploymentName(dir));
+    const blindIndex = new BlindIndex(keystore.get(BLIND_INDEX_SECRET));
+    const directory = LocalDirectory.parse(deploymentName(dir), fromUtf8(keystore.get(DIRECTORY_SECRET)));
+    const ledger = await openLogWritable(dir, masterKey, {
+      ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+    });
+    return new Vault(ledger, keystore, directory, blindIndex, options);
+  }
+
+  /** Persists directory changes (enrollments, grants) encrypted in the keystore. */
+  async saveDirectory(): Promise<void> {
+    await this.#keystore.set(DIRECTORY_SECRET, utf8(this.directory.serialize()));
+  }
+
+  /** Seals validated records and appends them as one atomic group; resolves once durable. */
+  async ingest(records: readonly AuditRecord[], source: string): Promise<AppendResult[]> {
+    const items = await this.sealer.seal(records, source);
+    return this.ledger.append(items);
+  }
+
+  /** Starts new epochs for a patient (or everyone) at the next record. */
+  rotate(patientId?: string): void {
+    this.sealer.epochs.rotate(patientId === undefined ? undefined : this.#blindIndex.patientTag(patientId));
+  }
+
+  patientTag(patientId: string): Uint8Array {
+    return this.#blindIndex.patientTag(patientId);
+  }
+
+  /** Every stored entry filed under the patient's tag (records and key envelopes), in log order. */
+  async patientItems(patientId: string, query: TrailQuery = {}): Promise<StoredItem[]> {
+    const indexes = await this.ledger.store.findByLookupKey({
+      key: this.#blindIndex.patientTag(patientId),
+      limit: query.limit ?? 1_000_000,
+    });
+    const items: StoredItem[] = [];
+    for (const index of indexes) {
+      const entry = await this.ledger.getEntry(index);
+      const hash = contentHashOf(decodeEntry(entry.data));
+      items.push({ index, entry: entry.data, content: hash ? await this.ledger.store.getContent(hash) : undefined });
+    }
+    return items;
+  }
+
+  /** A reader's view of a patient's trail, decrypted with the reader's own key, newest first. */
+  async readTrail(patientId: string, opener: RecordOpener, query: TrailQuery = {}): Promise<{ records: OpenedRecord[]; notReadable: number[] }> {
+    const items = await this.patientItems(patientId);
+    const { records, notReadable } = opener.openAll(items);
+    const inRange = records.filter((r) => {
+      const t = Date.parse(r.record.time);
+      return (query.from === undefined || t >= query.from) && (query.to === undefined || t < query.to);
+    });
+    inRange.sort((a, b) => b.index - a.index);
+    return { records: inRange.slice(0, query.limit ?? inRange.length), notReadable };
+  }
+
+  /**
+   * The custodian re-wraps every epoch key of a patient for another reader: a newly granted audit
+   * company (history included) or the patient's replacement key after a loss. Returns how many.
+   */
+  async rewrap(patientId: string, custodian: RecordOpener, reader: Recipient, reason: "regrant" | "recovery"): Promise<number> {
+    const items = await this.patientItems(patientId);
+    const tag = this.#blindIndex.patientTag(patientId);
+    const items_: { epochId: Uint8Array }[] = [];
+    for (const item of items) {
+      if (decodeEntry(item.entry).kind !== ENTRY_KINDS.keyEnvelope) continue;
+      if (item.content === undefined) continue;
+      if (custodian.addEnvelope(item)) items_.push({ epochId: keyEnvelopeFromEntry(decodeEntry(item.entry)).header.epochId });
+    }
+    const seen = new Set<string>();
+    const envelopes = [];
+    for (const { epochId } of items_) {
+      const hex = toHex(epochId);
+      if (seen.has(hex)) continue;
+      seen.add(hex);
+      const dataKey = custodian.epochKey(epochId)!;
+      envelopes.push(wrapForReader({ epochId, patientTag: tag, dataKey }, reader, reason));
+    }
+    if (envelopes.length === 0) return 0;
+    await this.ledger.append(envelopes);
+    return envelopes.length;
+  }
+
+  async keyStatus(patientId: string): Promise<KeyStatus> {
+    const items = await this.patientItems(patientId);
+    const epochs = new Set<string>();
+    const readers = new Map<string, { role: string; fingerprint: string; epochs: Set<string> }>();
+    let envelopes = 0;
+    let records = 0;
+    let erasedItems = 0;
+    for (const item of items) {
+      const entry = decodeEntry(item.entry);
+      if (item.content === undefined) erasedItems++;
+      if (entry.kind === ENTRY_KINDS.keyEnvelope) {
+        const { header } = keyEnvelopeFromEntry(entry);
+        envelopes++;
+        const epoch = toHex(header.epochId);
+        epochs.add(epoch);
+        const fingerprint = toHex(header.recipient);
+        const reader = readers.get(fingerprint) ?? { role: header.role, fingerprint, epochs: new Set<string>() };
+        reader.epochs.add(epoch);
+        readers.set(fingerprint, reader);
+      } else if (entry.kind === ENTRY_KINDS.accessRecord) {
+        records++;
+        epochs.add(toHex(accessRecordFromEntry(entry).header.epochId));
+      }
+    }
+    return {
+      epochs: epochs.size,
+      envelopes,
+      records,
+      erasedItems,
+      readers: [...readers.values()].map((r) => ({ role: r.role, fingerprint: r.fingerprint, epochs: r.epochs.size })),
+    };
+  }
+
+  /**
+   * Erases a patient's encrypted content (records and wrapped keys): first a signed erasure entry
+   * naming every content hash and the reason, then the content itself. The log stays verifiable.
+   */
+  async erase(patientId: string, reason: ErasureReason, authorizedBy: string): Promise<{ erased: number; entries: number }> {
+    const items = await this.patientItems(patientId);
+    const hashes: Uint8Array[] = [];
+    for (const item of items) {
+      const hash = contentHashOf(decodeEntry(item.entry));
+      if (hash !== undefined && item.content !== undefined) hashes.push(hash);
+    }
+    if (hashes.length === 0) return { erased: 0, entries: 0 };
+    this.rotate(patientId);
+    const subject = `patient-tag:${toHex(this.#blindIndex.patientTag(patientId))}`;
+    const erasures = [];
+    for (let i = 0; i < hashes.length; i += MAX_ERASED_PER_ENTRY) {
+      erasures.push({
+        entry: encodeErasureEntry({
+          time: this.#now(),
+          reason,
+          subject,
+          contentHashes: hashes.slice(i, i + MAX_ERASED_PER_ENTRY),
+          authorizedBy,
+        }),
+      });
+    }
+    await this.ledger.append(erasures);
+    await this.ledger.store.deleteContent(hashes);
+    return { erased: hashes.length, entries: erasures.length };
+  }
+
+  async close(): Promise<void> {
+    await this.ledger.close();
+  }
+}
+
+function deploymentName(dir: string): string {
+  void dir;
+  return "custos";
+}
+
+export function requireRecipient(recipient: Recipient | undefined, what: string): Recipient {
+  if (recipient === undefined) throw new CustosError("NOT_FOUND", `${what} is not enrolled`);
+  return recipient;
+}

@@ -82,7 +82,10 @@ try {
     const report = await verifyStore(readStore, { chunkSize: 16384 });
     verifySeconds = (performance.now() - t) / 1000;
     await readStore.close();
-    if (!report.ok) throw new Error(`verify found problems on a clean store: ${JSON.stringify(report.findings.slice(0, 3))}`);
+    if (!report.ok)
+      throw new Error(
+        `verify found problems on a clean store: ${JSON.stringify(report.findings.slice(0, 3))}`,
+      );
   }
 
   process.stdout.write(

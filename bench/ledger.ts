@@ -19,11 +19,15 @@ interface AppendRun {
 
 function run(count: number, verify: boolean): AppendRun {
   const script = fileURLToPath(new URL("./ledger-append.ts", import.meta.url));
-  const out = execFileSync(process.execPath, ["--import", "tsx", script, String(count), verify ? "verify" : "no-verify"], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    maxBuffer: 1 << 20,
-  });
+  const out = execFileSync(
+    process.execPath,
+    ["--import", "tsx", script, String(count), verify ? "verify" : "no-verify"],
+    {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(out.trim().split("\n").pop()!) as AppendRun;
 }
 
@@ -40,14 +44,60 @@ export async function benchLedger(scale: number): Promise<BenchRow[]> {
     goal: ">= 200,000",
     met: a.appendPerSecond >= 200_000,
   });
-  rows.push({ name: `inclusion proof p99 at ${millions(small)}`, value: round(a.inclusionP99Ms, 3), unit: "ms", goal: "< 1", met: a.inclusionP99Ms < 1 });
-  rows.push({ name: `consistency proof p99 at ${millions(small)}`, value: round(a.consistencyP99Ms, 3), unit: "ms", goal: "< 1", met: a.consistencyP99Ms < 1 });
-  rows.push({ name: `verify scan at ${millions(small)}`, value: Math.round(a.verifyPerSecond), unit: "entries/s", goal: ">= 1,000,000", met: a.verifyPerSecond >= 1_000_000 });
+  rows.push({
+    name: `inclusion proof p99 at ${millions(small)}`,
+    value: round(a.inclusionP99Ms, 3),
+    unit: "ms",
+    goal: "< 1",
+    met: a.inclusionP99Ms < 1,
+  });
+  rows.push({
+    name: `consistency proof p99 at ${millions(small)}`,
+    value: round(a.consistencyP99Ms, 3),
+    unit: "ms",
+    goal: "< 1",
+    met: a.consistencyP99Ms < 1,
+  });
+  rows.push({
+    name: `verify scan at ${millions(small)}`,
+    value: Math.round(a.verifyPerSecond),
+    unit: "entries/s",
+    goal: ">= 1,000,000",
+    met: a.verifyPerSecond >= 1_000_000,
+  });
   const b = run(large, false);
-  rows.push({ name: `durable append, ${millions(large)} entries`, value: Math.round(b.appendPerSecond), unit: "entries/s", goal: ">= 200,000", met: b.appendPerSecond >= 200_000 });
-  rows.push({ name: `inclusion proof p99 at ${millions(large)}`, value: round(b.inclusionP99Ms, 3), unit: "ms", goal: "< 1", met: b.inclusionP99Ms < 1 });
-  rows.push({ name: `consistency proof p99 at ${millions(large)}`, value: round(b.consistencyP99Ms, 3), unit: "ms", goal: "< 1", met: b.consistencyP99Ms < 1 });
-  rows.push({ name: `bytes on disk per entry at ${millions(large)}`, value: round(b.bytesPerEntry, 1), unit: "bytes" });
-  rows.push({ name: `peak RSS appending ${millions(large)} entries`, value: round(b.peakRssMb, 1), unit: "MB", goal: "< 256", met: b.peakRssMb < 256 });
+  rows.push({
+    name: `durable append, ${millions(large)} entries`,
+    value: Math.round(b.appendPerSecond),
+    unit: "entries/s",
+    goal: ">= 200,000",
+    met: b.appendPerSecond >= 200_000,
+  });
+  rows.push({
+    name: `inclusion proof p99 at ${millions(large)}`,
+    value: round(b.inclusionP99Ms, 3),
+    unit: "ms",
+    goal: "< 1",
+    met: b.inclusionP99Ms < 1,
+  });
+  rows.push({
+    name: `consistency proof p99 at ${millions(large)}`,
+    value: round(b.consistencyP99Ms, 3),
+    unit: "ms",
+    goal: "< 1",
+    met: b.consistencyP99Ms < 1,
+  });
+  rows.push({
+    name: `bytes on disk per entry at ${millions(large)}`,
+    value: round(b.bytesPerEntry, 1),
+    unit: "bytes",
+  });
+  rows.push({
+    name: `peak RSS appending ${millions(large)} entries`,
+    value: round(b.peakRssMb, 1),
+    unit: "MB",
+    goal: "< 256",
+    met: b.peakRssMb < 256,
+  });
   return rows;
 }

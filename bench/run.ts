@@ -24,7 +24,9 @@ for (const [name, modulePath, exportName] of [
   suites.push({
     name,
     run: async () => {
-      const module = (await import(modulePath).catch(() => undefined)) as Record<string, () => Promise<BenchRow[]>> | undefined;
+      const module = (await import(modulePath).catch(() => undefined)) as
+        | Record<string, () => Promise<BenchRow[]>>
+        | undefined;
       const fn = module?.[exportName];
       return fn ? fn() : [];
     },
@@ -63,4 +65,7 @@ console.log(line(header));
 console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
 for (const row of table) console.log(line(row));
 const missed = all.filter(({ row }) => row.met === false);
-if (missed.length > 0) console.log(`\n${missed.length} figure(s) miss their goal: ${missed.map(({ row }) => row.name).join("; ")}`);
+if (missed.length > 0)
+  console.log(
+    `\n${missed.length} figure(s) miss their goal: ${missed.map(({ row }) => row.name).join("; ")}`,
+  );

@@ -18,7 +18,8 @@ export function describeError(error: unknown): string {
   if (error instanceof CustosError) return error.message;
   if (error instanceof Error && "code" in error && typeof error.code === "string") {
     const code = error.code;
-    if (code === "ENOENT" || code === "EACCES" || code === "EISDIR" || code === "ENOTDIR") return error.message;
+    if (code === "ENOENT" || code === "EACCES" || code === "EISDIR" || code === "ENOTDIR")
+      return error.message;
   }
   return `unexpected failure (${error instanceof Error ? error.name : "unknown"}); run with CUSTOS_DEBUG=1 for details`;
 }

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerLogCommands } from "./commands/log.js";
+import { registerRecordCommands } from "./commands/records.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
 import { type Io, processIo } from "./io.js";
@@ -21,11 +22,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .exitOverride();
   registerLogCommands(program, io);
   registerVerifyCommand(program, io, setExit);
+  registerRecordCommands(program, io);
   registerDemoCommand(program, io);
-  for (const command of program.commands) {
+  const override = (command: Command): void => {
     command.exitOverride();
-    for (const sub of command.commands) sub.exitOverride();
-  }
+    command.commands.forEach(override);
+  };
+  override(program);
   return program;
 }
 

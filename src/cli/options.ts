@@ -5,7 +5,8 @@ import { type MasterKeyProvider, resolveMasterKeyProvider } from "../crypto/keys
 import { UsageError } from "./errors.js";
 
 export function parseCount(value: string, name: string): number {
-  if (!/^(0|[1-9][0-9]*)$/.test(value)) throw new UsageError(`${name} must be a non-negative whole number, got "${value}"`);
+  if (!/^(0|[1-9][0-9]*)$/.test(value))
+    throw new UsageError(`${name} must be a non-negative whole number, got "${value}"`);
   const n = Number(value);
   if (!Number.isSafeInteger(n)) throw new UsageError(`${name} is too large`);
   return n;
@@ -15,7 +16,10 @@ export interface MasterKeyOptions {
   readonly masterKeyFile?: string;
 }
 
-export function masterKeyFrom(options: MasterKeyOptions, env: NodeJS.ProcessEnv = process.env): MasterKeyProvider {
+export function masterKeyFrom(
+  options: MasterKeyOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): MasterKeyProvider {
   try {
     return resolveMasterKeyProvider({
       ...(options.masterKeyFile ? { keyFile: options.masterKeyFile } : {}),

@@ -6,9 +6,9 @@
 
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { utf8, fromUtf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { fromUtf8, utf8 } from "../core/bytes.js";
 import { ENTRY_FORMAT_VERSION } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../core/note/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import { Ledger, type LedgerOptions } from "./ledger.js";
@@ -38,7 +38,10 @@ export async function initDataDir(dir: string, options: InitOptions): Promise<In
       "the log origin must be 1-255 printable characters without spaces or '+', e.g. hospital.example/custos",
     );
   }
-  if (existsSync(dir) && readdirSync(dir).some((name) => name === SQLITE_FILE_NAME || name === KEYSTORE_FILE_NAME)) {
+  if (
+    existsSync(dir) &&
+    readdirSync(dir).some((name) => name === SQLITE_FILE_NAME || name === KEYSTORE_FILE_NAME)
+  ) {
     throw new CustosError("STORE_EXISTS", `${dir} already holds a Custos log`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });

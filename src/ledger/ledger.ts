@@ -3,9 +3,9 @@
 
 import { CustosError } from "../core/errors.js";
 import { formatCheckpoint, signNote } from "../core/note/index.js";
-import { TreeReader } from "./tree/index.js";
 import { type AppendItem, type AppendResult, Sequencer } from "./sequencer.js";
 import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
+import { TreeReader } from "./tree/index.js";
 
 export interface LedgerOptions {
   /** The log's signer key (Go sumdb/note text form). Without it the ledger is read-only. */
@@ -41,7 +41,8 @@ export class Ledger {
         maxBatchEntries: options.maxBatchEntries ?? DEFAULT_MAX_BATCH_ENTRIES,
         checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
         now: options.now ?? Date.now,
-        signCheckpoint: (size, rootHash) => signNote(formatCheckpoint({ origin: meta.origin, size, rootHash }), signerKey),
+        signCheckpoint: (size, rootHash) =>
+          signNote(formatCheckpoint({ origin: meta.origin, size, rootHash }), signerKey),
       });
     }
     return new Ledger(store, meta, sequencer);

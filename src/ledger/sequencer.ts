@@ -4,8 +4,8 @@
 // durable. A group of entries submitted together is never split across transactions.
 
 import { bytesEqual, toHex } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
 import { contentHashOf, decodeEntry, MAX_ENTRY_BYTES } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
 import { sha256 } from "../core/platform.js";
 import type { ContentBlob, LedgerStore, StoredCheckpoint, Tile } from "./storage.js";
@@ -57,7 +57,12 @@ export class Sequencer {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
-  private constructor(store: LedgerStore, builder: TreeBuilder, last: StoredCheckpoint | undefined, options: SequencerOptions) {
+  private constructor(
+    store: LedgerStore,
+    builder: TreeBuilder,
+    last: StoredCheckpoint | undefined,
+    options: SequencerOptions,
+  ) {
     this.#store = store;
     this.#builder = builder;
     this.#lastCheckpoint = last;
@@ -126,7 +131,10 @@ export class Sequencer {
   #scheduleCheckpoint(): void {
     if (this.#closed || this.#timer !== undefined) return;
     if (this.#builder.size === (this.#lastCheckpoint?.size ?? 0)) return;
-    const wait = Math.max(0, this.#lastCheckpointAt + this.#options.checkpointIntervalMs - this.#options.now());
+    const wait = Math.max(
+      0,
+      this.#lastCheckpointAt + this.#options.checkpointIntervalMs - this.#options.now(),
+    );
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#kick();
@@ -143,7 +151,7 @@ export class Sequencer {
       this.#checkpointWanted = [];
       try {
         const results = await this.#writeBatch(groups, waiters.length > 0);
-        groups.forEach((group, i) => group.resolve(results[i]!));
+        for (const [i, group] of groups.entries()) group.resolve(results[i]!);
         for (const waiter of waiters) waiter.resolve(this.#lastCheckpoint!);
       } catch (error) {
         for (const group of groups) group.reject(error);
@@ -177,7 +185,8 @@ export class Sequencer {
 
   async #writeBatch(groups: readonly PendingGroup[], forceCheckpoint: boolean): Promise<AppendResult[][]> {
     const keys: Uint8Array[] = [];
-    for (const group of groups) for (const item of group.items) if (item.idempotencyKey) keys.push(item.idempotencyKey);
+    for (const group of groups)
+      for (const item of group.items) if (item.idempotencyKey) keys.push(item.idempotencyKey);
     const known = keys.length > 0 ? await this.#store.findIdempotencyKeys(keys) : new Map<string, number>();
 
     const startIndex = this.#builder.size;
@@ -252,8 +261,13 @@ export class Sequencer {
       let entry: Uint8Array | undefined;
       if (duplicate.index >= batchStart) entry = batchEntries[duplicate.index - batchStart];
       else entry = (await this.#store.getEntries(duplicate.index, duplicate.index + 1))[0]?.data;
-      if (entry === undefined) throw new CustosError("STORE_CORRUPT", `entry ${duplicate.index} is missing; run custos verify`);
-      duplicate.result[duplicate.position] = { index: duplicate.index, leafHash: leafHash(entry), duplicate: true };
+      if (entry === undefined)
+        throw new CustosError("STORE_CORRUPT", `entry ${duplicate.index} is missing; run custos verify`);
+      duplicate.result[duplicate.position] = {
+        index: duplicate.index,
+        leafHash: leafHash(entry),
+        duplicate: true,
+      };
     }
   }
 }
@@ -267,13 +281,17 @@ function validateItem(item: AppendItem): void {
     throw new CustosError("BAD_ARGUMENT", "an idempotency key must be 1 to 64 bytes");
   }
   for (const key of item.lookupKeys ?? []) {
-    if (key.length < 1 || key.length > 64) throw new CustosError("BAD_ARGUMENT", "a lookup key must be 1 to 64 bytes");
+    if (key.length < 1 || key.length > 64)
+      throw new CustosError("BAD_ARGUMENT", "a lookup key must be 1 to 64 bytes");
   }
   const committed = contentHashOf(entry);
   if (committed === undefined && item.content !== undefined) {
     throw new CustosError("BAD_ARGUMENT", "content was given with an entry that does not commit to any");
   }
-  if (committed !== undefined && (item.content === undefined || !bytesEqual(committed, sha256(item.content)))) {
+  if (
+    committed !== undefined &&
+    (item.content === undefined || !bytesEqual(committed, sha256(item.content)))
+  ) {
     throw new CustosError("BAD_ARGUMENT", "the entry does not commit to the content given with it");
   }
 }

@@ -53,7 +53,8 @@ export class EpochKeyCache {
   /** Like get, without counting: for a second look within the same operation. */
   peek(patientTag: Uint8Array, readers: string): EpochKey | undefined {
     const epoch = this.#keys.get(toHex(patientTag));
-    if (epoch !== undefined && epoch.readers === readers && this.#now() - epoch.startedAt < this.#periodMs) return epoch;
+    if (epoch !== undefined && epoch.readers === readers && this.#now() - epoch.startedAt < this.#periodMs)
+      return epoch;
     return undefined;
   }
 
@@ -88,11 +89,18 @@ export class EpochKeyCache {
   /** Forgets every epoch whose period is over. Call periodically. */
   sweep(): void {
     const now = this.#now();
-    for (const [key, epoch] of this.#keys) if (now - epoch.startedAt >= this.#periodMs) this.#forget(key, epoch);
+    for (const [key, epoch] of this.#keys)
+      if (now - epoch.startedAt >= this.#periodMs) this.#forget(key, epoch);
   }
 
   stats(): EpochKeyStats {
-    return { hits: this.#hits, misses: this.#misses, epochsStarted: this.#started, epochsEnded: this.#ended, active: this.#keys.size };
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      epochsStarted: this.#started,
+      epochsEnded: this.#ended,
+      active: this.#keys.size,
+    };
   }
 
   #forget(key: string, epoch: EpochKey): void {

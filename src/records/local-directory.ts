@@ -58,7 +58,10 @@ export class LocalDirectory implements RecipientDirectory {
   }
 
   setCustodian(encryptionKey: Uint8Array): void {
-    this.#json.custodian = { id: this.identity("custodian", "custodian"), encryptionKey: toBase64(checkKey(encryptionKey)) };
+    this.#json.custodian = {
+      id: this.identity("custodian", "custodian"),
+      encryptionKey: toBase64(checkKey(encryptionKey)),
+    };
   }
 
   enroll(role: "patient" | "auditor", id: string, encryptionKey: Uint8Array): void {
@@ -70,11 +73,18 @@ export class LocalDirectory implements RecipientDirectory {
   }
 
   grant(grant: Grant): void {
-    if (!this.#json.auditors[grant.auditor]) throw new CustosError("NOT_FOUND", `no audit company "${grant.auditor}" is enrolled`);
+    if (!this.#json.auditors[grant.auditor])
+      throw new CustosError("NOT_FOUND", `no audit company "${grant.auditor}" is enrolled`);
     for (const patient of grant.patients) {
-      if (!this.#json.patients[patient]) throw new CustosError("NOT_FOUND", "a granted patient is not enrolled");
+      if (!this.#json.patients[patient])
+        throw new CustosError("NOT_FOUND", "a granted patient is not enrolled");
     }
-    this.#json.grants.push({ auditor: grant.auditor, patients: [...grant.patients], from: grant.from, ...(grant.to ? { to: grant.to } : {}) });
+    this.#json.grants.push({
+      auditor: grant.auditor,
+      patients: [...grant.patients],
+      from: grant.from,
+      ...(grant.to ? { to: grant.to } : {}),
+    });
     this.#grantsByPatient = undefined;
   }
 

@@ -2,9 +2,9 @@
 // and the custodian. A directory answers that question; today from a local file, later from the
 // CA-backed identity registry in the log (the identity issue implements the same interface).
 
-import { sha256 } from "../core/platform.js";
 import { concatBytes, toHex, utf8 } from "../core/bytes.js";
 import { RECIPIENT_FINGERPRINT_BYTES, type RecipientRole } from "../core/entry/index.js";
+import { sha256 } from "../core/platform.js";
 
 export interface Recipient {
   /** Identity URI, e.g. custos://deployment/auditor/A1. Never written to the log in clear. */
@@ -21,7 +21,10 @@ export interface RecipientDirectory {
 
 /** A recipient key's name in the log: 16 bytes of SHA-256 over a label and the public key. */
 export function recipientFingerprint(encryptionKey: Uint8Array): Uint8Array {
-  return sha256(concatBytes(utf8("custos recipient v1\n"), encryptionKey)).slice(0, RECIPIENT_FINGERPRINT_BYTES);
+  return sha256(concatBytes(utf8("custos recipient v1\n"), encryptionKey)).slice(
+    0,
+    RECIPIENT_FINGERPRINT_BYTES,
+  );
 }
 
 /** A stable digest of a reader set, so a change of readers starts a new epoch. */

@@ -3,7 +3,6 @@
 // open is reported as tampering or a wrong key, naming the entry; garbage is never returned.
 
 import { bytesEqual, toHex } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
 import {
   accessRecordAad,
   accessRecordFromEntry,
@@ -12,12 +11,13 @@ import {
   keyEnvelopeAad,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
 import { sha256 } from "../core/platform.js";
 import { type AuditRecord, decodeRecord } from "../core/record/index.js";
 import { aesGcmOpen } from "../crypto/aead.js";
 import { openBase, x25519PublicKey } from "../crypto/hpke/index.js";
-import { EPOCH_KEY_INFO } from "./record-sealer.js";
 import { recipientFingerprint } from "./recipients.js";
+import { EPOCH_KEY_INFO } from "./record-sealer.js";
 
 export interface StoredItem {
   readonly index: number;
@@ -53,7 +53,13 @@ export class RecordOpener {
     }
     let dataKey: Uint8Array;
     try {
-      dataKey = openBase(content.subarray(0, 32), this.#privateKey, EPOCH_KEY_INFO, keyEnvelopeAad(header), content.subarray(32));
+      dataKey = openBase(
+        content.subarray(0, 32),
+        this.#privateKey,
+        EPOCH_KEY_INFO,
+        keyEnvelopeAad(header),
+        content.subarray(32),
+      );
     } catch (error) {
       throw new CustosError(
         "DECRYPTION_FAILED",
@@ -100,7 +106,8 @@ export class RecordOpener {
    * key for (outside a grant's period) are listed as not readable; tampering throws.
    */
   openAll(items: readonly StoredItem[]): { records: OpenedRecord[]; notReadable: number[] } {
-    for (const item of items) if (decodeEntry(item.entry).kind === ENTRY_KINDS.keyEnvelope) this.addEnvelope(item);
+    for (const item of items)
+      if (decodeEntry(item.entry).kind === ENTRY_KINDS.keyEnvelope) this.addEnvelope(item);
     const records: OpenedRecord[] = [];
     const notReadable: number[] = [];
     for (const item of items) {
@@ -120,10 +127,16 @@ export class RecordOpener {
 
 function checkedContent(item: StoredItem, contentHash: Uint8Array, what: string): Uint8Array {
   if (item.content === undefined) {
-    throw new CustosError("TAMPERED_ENTRY", `entry ${item.index}: the ${what} is missing from the store (erased or deleted)`);
+    throw new CustosError(
+      "TAMPERED_ENTRY",
+      `entry ${item.index}: the ${what} is missing from the store (erased or deleted)`,
+    );
   }
   if (!bytesEqual(sha256(item.content), contentHash)) {
-    throw new CustosError("TAMPERED_ENTRY", `entry ${item.index}: the stored ${what} was altered (its hash does not match the log)`);
+    throw new CustosError(
+      "TAMPERED_ENTRY",
+      `entry ${item.index}: the stored ${what} was altered (its hash does not match the log)`,
+    );
   }
   return item.content;
 }

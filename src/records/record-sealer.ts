@@ -6,7 +6,6 @@
 // so a record can never land without the keys to read it.
 
 import { concatBytes, toHex, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
 import {
   accessRecordAad,
   encodeAccessRecordEntry,
@@ -15,6 +14,7 @@ import {
   type KeyEnvelopeHeader,
   keyEnvelopeAad,
 } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
 import { randomBytes, sha256 } from "../core/platform.js";
 import { type AuditRecord, encodeRecord } from "../core/record/index.js";
 import { aesGcmSeal } from "../crypto/aead.js";
@@ -22,7 +22,12 @@ import { sealBase } from "../crypto/hpke/index.js";
 import type { AppendItem, AppendResult } from "../ledger/sequencer.js";
 import type { BlindIndex } from "./blind-index.js";
 import { type EpochKey, EpochKeyCache } from "./epoch-keys.js";
-import { type Recipient, type RecipientDirectory, readerSetDigest, recipientFingerprint } from "./recipients.js";
+import {
+  type Recipient,
+  type RecipientDirectory,
+  readerSetDigest,
+  recipientFingerprint,
+} from "./recipients.js";
 
 /** HPKE info string for wrapping epoch data keys. */
 export const EPOCH_KEY_INFO = utf8("custos epoch key v1");
@@ -58,7 +63,12 @@ export function wrapForReader(
     role: reader.role,
     reason,
   };
-  const { enc, ciphertext } = sealBase(reader.encryptionKey, EPOCH_KEY_INFO, keyEnvelopeAad(header), epoch.dataKey);
+  const { enc, ciphertext } = sealBase(
+    reader.encryptionKey,
+    EPOCH_KEY_INFO,
+    keyEnvelopeAad(header),
+    epoch.dataKey,
+  );
   const content = concatBytes(enc, ciphertext);
   return {
     entry: encodeKeyEnvelopeEntry(header, sha256(content)),
@@ -140,16 +150,24 @@ export class RecordSealer {
       source,
     };
     const nonce = randomBytes(12);
-    const content = concatBytes(nonce, aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), encodeRecord(record)));
+    const content = concatBytes(
+      nonce,
+      aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), encodeRecord(record)),
+    );
     return {
       entry: encodeAccessRecordEntry(header, sha256(content)),
       content,
       lookupKeys: [epoch.patientTag],
-      ...(record.sourceEventId ? { idempotencyKey: this.#blindIndex.eventKey(source, record.sourceEventId) } : {}),
+      ...(record.sourceEventId
+        ? { idempotencyKey: this.#blindIndex.eventKey(source, record.sourceEventId) }
+        : {}),
     };
   }
 
-  async #ensureEpoch(tag: Uint8Array, readers: { list: readonly Recipient[]; digest: string }): Promise<void> {
+  async #ensureEpoch(
+    tag: Uint8Array,
+    readers: { list: readonly Recipient[]; digest: string },
+  ): Promise<void> {
     const key = toHex(tag);
     for (;;) {
       const starting = this.#starting.get(key);
@@ -178,12 +196,16 @@ export class RecordSealer {
 
 function checkReaders(readers: readonly Recipient[]): void {
   if (!readers.some((r) => r.role === "patient")) {
-    throw new CustosError("KEY_MISSING", "the patient has no enrolled encryption key; enroll the patient first");
+    throw new CustosError(
+      "KEY_MISSING",
+      "the patient has no enrolled encryption key; enroll the patient first",
+    );
   }
   if (!readers.some((r) => r.role === "custodian")) {
     throw new CustosError("KEY_MISSING", "no custodian encryption key is configured");
   }
   for (const reader of readers) {
-    if (reader.encryptionKey.length !== 32) throw new CustosError("BAD_KEY", `reader ${reader.id} has a malformed key`);
+    if (reader.encryptionKey.length !== 32)
+      throw new CustosError("BAD_KEY", `reader ${reader.id} has a malformed key`);
   }
 }

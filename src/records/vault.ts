@@ -2,8 +2,8 @@
 // reads a patient's trail for a reader holding its private key, lets the custodian re-grant or
 // recover access, reports key status, and erases content under a signed erasure entry.
 
+import { join } from "node:path";
 import { fromUtf8, toHex, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
@@ -14,6 +14,7 @@ import {
   keyEnvelopeFromEntry,
   MAX_ERASED_PER_ENTRY,
 } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
 import { randomBytes } from "../core/platform.js";
 import type { AuditRecord } from "../core/record/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
@@ -23,10 +24,9 @@ import type { AppendResult } from "../ledger/sequencer.js";
 import { BlindIndex } from "./blind-index.js";
 import { EpochKeyCache } from "./epoch-keys.js";
 import { LocalDirectory } from "./local-directory.js";
-import { type OpenedRecord, type RecordOpener, type StoredItem } from "./record-opener.js";
-import { RecordSealer, wrapForReader } from "./record-sealer.js";
 import type { Recipient } from "./recipients.js";
-import { join } from "node:path";
+import type { OpenedRecord, RecordOpener, StoredItem } from "./record-opener.js";
+import { RecordSealer, wrapForReader } from "./record-sealer.js";
 
 export const BLIND_INDEX_SECRET = "blind-index-key";
 export const DIRECTORY_SECRET = "reader-directory";
@@ -54,7 +54,8 @@ export interface KeyStatus {
 /** Adds the records layer's secrets to a freshly initialized data directory. */
 export async function initVaultSecrets(keystore: Keystore, deployment: string): Promise<void> {
   if (!keystore.has(BLIND_INDEX_SECRET)) await keystore.set(BLIND_INDEX_SECRET, randomBytes(32));
-  if (!keystore.has(DIRECTORY_SECRET)) await keystore.set(DIRECTORY_SECRET, utf8(new LocalDirectory(deployment).serialize()));
+  if (!keystore.has(DIRECTORY_SECRET))
+    await keystore.set(DIRECTORY_SECRET, utf8(new LocalDirectory(deployment).serialize()));
 }
 
 export class Vault {
@@ -65,7 +66,13 @@ export class Vault {
   readonly #keystore: Keystore;
   readonly #now: () => number;
 
-  private constructor(ledger: Ledger, keystore: Keystore, directory: LocalDirectory, blindIndex: BlindIndex, options: VaultOptions) {
+  private constructor(
+    ledger: Ledger,
+    keystore: Keystore,
+    directory: LocalDirectory,
+    blindIndex: BlindIndex,
+    options: VaultOptions,
+  ) {
     this.ledger = ledger;
     this.#keystore = keystore;
     this.directory = directory;
@@ -75,7 +82,10 @@ export class Vault {
       blindIndex,
       directory,
       log: ledger,
-      epochs: new EpochKeyCache({ ...(options.epochMs ? { periodMs: options.epochMs } : {}), now: this.#now }),
+      epochs: new EpochKeyCache({
+        ...(options.epochMs ? { periodMs: options.epochMs } : {}),
+        now: this.#now,
+      }),
       now: this.#now,
     });
   }
@@ -121,13 +131,21 @@ export class Vault {
     for (const index of indexes) {
       const entry = await this.ledger.getEntry(index);
       const hash = contentHashOf(decodeEntry(entry.data));
-      items.push({ index, entry: entry.data, content: hash ? await this.ledger.store.getContent(hash) : undefined });
+      items.push({
+        index,
+        entry: entry.data,
+        content: hash ? await this.ledger.store.getContent(hash) : undefined,
+      });
     }
     return items;
   }
 
   /** A reader's view of a patient's trail, decrypted with the reader's own key, newest first. */
-  async readTrail(patientId: string, opener: RecordOpener, query: TrailQuery = {}): Promise<{ records: OpenedRecord[]; notReadable: number[] }> {
+  async readTrail(
+    patientId: string,
+    opener: RecordOpener,
+    query: TrailQuery = {},
+  ): Promise<{ records: OpenedRecord[]; notReadable: number[] }> {
     const items = await this.patientItems(patientId);
     const { records, notReadable } = opener.openAll(items);
     const inRange = records.filter((r) => {
@@ -142,14 +160,20 @@ export class Vault {
    * The custodian re-wraps every epoch key of a patient for another reader: a newly granted audit
    * company (history included) or the patient's replacement key after a loss. Returns how many.
    */
-  async rewrap(patientId: string, custodian: RecordOpener, reader: Recipient, reason: "regrant" | "recovery"): Promise<number> {
+  async rewrap(
+    patientId: string,
+    custodian: RecordOpener,
+    reader: Recipient,
+    reason: "regrant" | "recovery",
+  ): Promise<number> {
     const items = await this.patientItems(patientId);
     const tag = this.#blindIndex.patientTag(patientId);
     const items_: { epochId: Uint8Array }[] = [];
     for (const item of items) {
       if (decodeEntry(item.entry).kind !== ENTRY_KINDS.keyEnvelope) continue;
       if (item.content === undefined) continue;
-      if (custodian.addEnvelope(item)) items_.push({ epochId: keyEnvelopeFromEntry(decodeEntry(item.entry)).header.epochId });
+      if (custodian.addEnvelope(item))
+        items_.push({ epochId: keyEnvelopeFromEntry(decodeEntry(item.entry)).header.epochId });
     }
     const seen = new Set<string>();
     const envelopes = [];
@@ -181,7 +205,11 @@ export class Vault {
         const epoch = toHex(header.epochId);
         epochs.add(epoch);
         const fingerprint = toHex(header.recipient);
-        const reader = readers.get(fingerprint) ?? { role: header.role, fingerprint, epochs: new Set<string>() };
+        const reader = readers.get(fingerprint) ?? {
+          role: header.role,
+          fingerprint,
+          epochs: new Set<string>(),
+        };
         reader.epochs.add(epoch);
         readers.set(fingerprint, reader);
       } else if (entry.kind === ENTRY_KINDS.accessRecord) {
@@ -194,7 +222,11 @@ export class Vault {
       envelopes,
       records,
       erasedItems,
-      readers: [...readers.values()].map((r) => ({ role: r.role, fingerprint: r.fingerprint, epochs: r.epochs.size })),
+      readers: [...readers.values()].map((r) => ({
+        role: r.role,
+        fingerprint: r.fingerprint,
+        epochs: r.epochs.size,
+      })),
     };
   }
 
@@ -202,7 +234,11 @@ export class Vault {
    * Erases a patient's encrypted content (records and wrapped keys): first a signed erasure entry
    * naming every content hash and the reason, then the content itself. The log stays verifiable.
    */
-  async erase(patientId: string, reason: ErasureReason, authorizedBy: string): Promise<{ erased: number; entries: number }> {
+  async erase(
+    patientId: string,
+    reason: ErasureReason,
+    authorizedBy: string,
+  ): Promise<{ erased: number; entries: number }> {
     const items = await this.patientItems(patientId);
     const hashes: Uint8Array[] = [];
     for (const item of items) {

@@ -42,10 +42,16 @@ describe("custos log and verify, as a user runs them", () => {
   });
 
   it("rejects NDJSON with a bad line and appends nothing", () => {
-    const result = runCli(["log", "append", "--data", data, "--format", "ndjson"], { env, input: '{"a":1}\nnot json\n' });
+    const result = runCli(["log", "append", "--data", data, "--format", "ndjson"], {
+      env,
+      input: '{"a":1}\nnot json\n',
+    });
     expect(result.status).toBe(2);
     expect(result.stderr.trim()).toBe("error: line 2 is not valid JSON; nothing was appended");
-    const ok = runCli(["log", "append", "--data", data, "--format", "ndjson", "--json"], { env, input: '{"a":1}\n' });
+    const ok = runCli(["log", "append", "--data", data, "--format", "ndjson", "--json"], {
+      env,
+      input: '{"a":1}\n',
+    });
     expect(JSON.parse(ok.stdout).index).toBe(100);
   });
 
@@ -63,12 +69,24 @@ describe("custos log and verify, as a user runs them", () => {
     const json = JSON.parse(runCli(["log", "prove", "--data", data, "--index", "42", "--json"]).stdout);
     const leaf = leafHash(encodeDataEntry(utf8("line 42")));
     expect(json.leafHash).toBe(Buffer.from(leaf).toString("base64"));
-    expect(verifyInclusion(leaf, 42, json.size, json.proof.map(fromBase64), fromBase64(json.rootHash))).toBe(true);
+    expect(verifyInclusion(leaf, 42, json.size, json.proof.map(fromBase64), fromBase64(json.rootHash))).toBe(
+      true,
+    );
   });
 
   it("prints a consistency proof that verifies", () => {
-    const json = JSON.parse(runCli(["log", "consistency", "--data", data, "--from", "7", "--to", "101", "--json"]).stdout);
-    expect(verifyConsistency(7, 101, json.proof.map(fromBase64), fromBase64(json.oldRoot), fromBase64(json.newRoot))).toBe(true);
+    const json = JSON.parse(
+      runCli(["log", "consistency", "--data", data, "--from", "7", "--to", "101", "--json"]).stdout,
+    );
+    expect(
+      verifyConsistency(
+        7,
+        101,
+        json.proof.map(fromBase64),
+        fromBase64(json.oldRoot),
+        fromBase64(json.newRoot),
+      ),
+    ).toBe(true);
   });
 
   it("gives one-line errors for bad arguments", () => {

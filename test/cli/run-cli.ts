@@ -10,7 +10,10 @@ export interface CliResult {
 }
 
 /** Runs the built `custos` binary as a real process (npm test builds dist/ first). */
-export function runCli(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
+export function runCli(
+  args: readonly string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): CliResult {
   const result = spawnSync(process.execPath, [BIN, ...args], {
     input: options.input ?? "",
     encoding: "utf8",

@@ -31,7 +31,11 @@ export async function createTestLog(options: Omit<LedgerOptions, "signerKey"> = 
     ledger: await Ledger.open(store, { checkpointIntervalMs: 60_000, ...options, signerKey }),
     async reopen(reopenOptions = {}) {
       await log.ledger.close();
-      log.ledger = await Ledger.open(SqliteStore.open(dir), { checkpointIntervalMs: 60_000, ...reopenOptions, signerKey });
+      log.ledger = await Ledger.open(SqliteStore.open(dir), {
+        checkpointIntervalMs: 60_000,
+        ...reopenOptions,
+        signerKey,
+      });
       return log.ledger;
     },
     async cleanup() {

@@ -2,7 +2,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { utf8 } from "../../src/core/bytes.js";
 import { parseCheckpoint } from "../../src/core/checkpoint/index.js";
 import { CONTENT_HASH_TAG, encodeEntry } from "../../src/core/entry/index.js";
-import { leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from "../../src/core/merkle/index.js";
+import {
+  leafHash,
+  rootFromLeafHashes,
+  verifyConsistency,
+  verifyInclusion,
+} from "../../src/core/merkle/index.js";
 import { openNote } from "../../src/core/note/index.js";
 import { sha256 } from "../../src/core/platform.js";
 import { createTestLog, dataEntry, type TestLog } from "./fixtures.js";
@@ -16,8 +21,12 @@ afterEach(async () => {
 describe("Ledger", () => {
   it("assigns consecutive indexes to concurrent appends and batches them", async () => {
     log = await createTestLog();
-    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => log!.ledger.appendOne({ entry: dataEntry(i) })));
-    expect(results.map((r) => r.index).sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    const results = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => log!.ledger.appendOne({ entry: dataEntry(i) })),
+    );
+    expect(results.map((r) => r.index).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 500 }, (_, i) => i),
+    );
     for (const [i, r] of results.entries()) expect(r.leafHash).toEqual(leafHash(dataEntry(i)));
     expect(await log.ledger.size()).toBe(500);
   });
@@ -104,8 +113,12 @@ describe("Ledger", () => {
     const result = await log.ledger.appendOne({ entry, content });
     expect(await log.ledger.store.getContent(sha256(content))).toEqual(content);
     expect(result.index).toBe(0);
-    await expect(log.ledger.appendOne({ entry, content: utf8("other") })).rejects.toMatchObject({ code: "BAD_ARGUMENT" });
-    await expect(log.ledger.appendOne({ entry: dataEntry(1), content })).rejects.toMatchObject({ code: "BAD_ARGUMENT" });
+    await expect(log.ledger.appendOne({ entry, content: utf8("other") })).rejects.toMatchObject({
+      code: "BAD_ARGUMENT",
+    });
+    await expect(log.ledger.appendOne({ entry: dataEntry(1), content })).rejects.toMatchObject({
+      code: "BAD_ARGUMENT",
+    });
     expect(await log.ledger.size()).toBe(1);
   });
 

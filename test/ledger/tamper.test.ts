@@ -8,7 +8,7 @@ import { encodeDataEntry } from "../../src/core/entry/index.js";
 import { leafHash } from "../../src/core/merkle/index.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import type { Finding } from "../../src/ledger/verify/findings.js";
-import { verifyStore, type VerifyReport } from "../../src/ledger/verify/verifier.js";
+import { type VerifyReport, verifyStore } from "../../src/ledger/verify/verifier.js";
 import { createTestLog, dataEntry, dbPath, type TestLog } from "./fixtures.js";
 
 const SIZE = 1000;
@@ -70,7 +70,9 @@ describe("verify on an untouched store", () => {
 
 describe("verify detects direct edits of the SQLite file", () => {
   it("names an entry whose bytes were changed with SQL", async () => {
-    attack((db) => db.prepare("UPDATE entries SET data = ? WHERE idx = 123").run(encodeDataEntry(utf8("forged"))));
+    attack((db) =>
+      db.prepare("UPDATE entries SET data = ? WHERE idx = 123").run(encodeDataEntry(utf8("forged"))),
+    );
     const report = await verify();
     expect(report.ok).toBe(false);
     const finding = find(report, "ENTRY_MODIFIED");
@@ -146,8 +148,14 @@ describe("verify detects direct edits of the SQLite file", () => {
 
   it("reports a checkpoint whose text was replaced", async () => {
     attack((db) => {
-      const row = db.prepare("SELECT id, note FROM checkpoints ORDER BY id DESC LIMIT 1").get() as { id: number; note: string };
-      db.prepare("UPDATE checkpoints SET note = ? WHERE id = ?").run(row.note.replace(`\n${SIZE}\n`, "\n999\n"), row.id);
+      const row = db.prepare("SELECT id, note FROM checkpoints ORDER BY id DESC LIMIT 1").get() as {
+        id: number;
+        note: string;
+      };
+      db.prepare("UPDATE checkpoints SET note = ? WHERE id = ?").run(
+        row.note.replace(`\n${SIZE}\n`, "\n999\n"),
+        row.id,
+      );
     });
     const finding = find(await verify(), "CHECKPOINT_BAD_SIGNATURE");
     expect(finding.checkpointPosition).toBe(3);
@@ -155,8 +163,15 @@ describe("verify detects direct edits of the SQLite file", () => {
 
   it("reports an older checkpoint replayed as the newest (rollback)", async () => {
     attack((db) => {
-      const old = db.prepare("SELECT size, note FROM checkpoints WHERE size = 300").get() as { size: number; note: string };
-      db.prepare("INSERT INTO checkpoints (size, note, stored_at) VALUES (?, ?, ?)").run(old.size, old.note, Date.now());
+      const old = db.prepare("SELECT size, note FROM checkpoints WHERE size = 300").get() as {
+        size: number;
+        note: string;
+      };
+      db.prepare("INSERT INTO checkpoints (size, note, stored_at) VALUES (?, ?, ?)").run(
+        old.size,
+        old.note,
+        Date.now(),
+      );
     });
     const finding = find(await verify(), "CHECKPOINT_ROLLED_BACK");
     expect(finding.checkpointSize).toBe(300);
@@ -173,7 +188,9 @@ describe("verify detects direct edits of the SQLite file", () => {
 
   it("reports an edited tree node", async () => {
     attack((db) => {
-      const row = db.prepare("SELECT hashes FROM tiles WHERE level = 1 AND idx = 2").get() as { hashes: Buffer };
+      const row = db.prepare("SELECT hashes FROM tiles WHERE level = 1 AND idx = 2").get() as {
+        hashes: Buffer;
+      };
       row.hashes[0] ^= 0xff;
       db.prepare("UPDATE tiles SET hashes = ? WHERE level = 1 AND idx = 2").run(row.hashes);
     });
@@ -188,7 +205,9 @@ describe("verify detects direct edits of the SQLite file", () => {
       const forged = encodeDataEntry(utf8("forged and rehashed"));
       db.prepare("UPDATE entries SET data = ? WHERE idx = 5").run(forged);
       // The attacker also rewrites the leaf hash in the level-0 tile.
-      const row = db.prepare("SELECT hashes FROM tiles WHERE level = 0 AND idx = 0").get() as { hashes: Buffer };
+      const row = db.prepare("SELECT hashes FROM tiles WHERE level = 0 AND idx = 0").get() as {
+        hashes: Buffer;
+      };
       row.hashes.set(leafHash(forged), 5 * 32);
       db.prepare("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 0").run(row.hashes);
     });
@@ -213,7 +232,9 @@ describe("incremental verify", () => {
     expect(incremental.entriesChecked).toBe(200);
     expect(incremental.from).toBe(SIZE);
 
-    attack((db) => db.prepare("UPDATE entries SET data = ? WHERE idx = 1100").run(encodeDataEntry(utf8("x"))));
+    attack((db) =>
+      db.prepare("UPDATE entries SET data = ? WHERE idx = 1100").run(encodeDataEntry(utf8("x"))),
+    );
     const tampered = await verify({ state: first.nextState!, incremental: true });
     const finding = find(tampered, "ENTRY_MODIFIED");
     expect(finding.firstIndex).toBe(1100);
@@ -222,7 +243,9 @@ describe("incremental verify", () => {
   it("reports history rewritten before the verified size", async () => {
     const first = await verify();
     attack((db) => {
-      const row = db.prepare("SELECT hashes FROM tiles WHERE level = 0 AND idx = 3").get() as { hashes: Buffer };
+      const row = db.prepare("SELECT hashes FROM tiles WHERE level = 0 AND idx = 3").get() as {
+        hashes: Buffer;
+      };
       row.hashes[40] ^= 1;
       db.prepare("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 3").run(row.hashes);
     });

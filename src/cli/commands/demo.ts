@@ -27,7 +27,11 @@ export function registerDemoCommand(program: Command, io: Io): void {
     .option("--dir <dir>", "where to build the demo (default: a new temp directory)")
     .option("--entries <n>", "how many entries to append", "5000")
     .action(async (options: { dir?: string; entries: string }) => {
-      await runDemo(io, options.dir ?? mkdtempSync(join(tmpdir(), "custos-demo-")), Number(options.entries) || 5000);
+      await runDemo(
+        io,
+        options.dir ?? mkdtempSync(join(tmpdir(), "custos-demo-")),
+        Number(options.entries) || 5000,
+      );
     });
 }
 
@@ -42,22 +46,37 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   createKeyFile(masterKeyFile);
   const masterKey = new KeyFileProvider(masterKeyFile);
   const init = await initDataDir(data, { origin: "demo.custos.example/log", masterKey });
-  io.out(`   master key file ${masterKeyFile} (a real node keeps it off the data disk, or uses a passphrase)`);
+  io.out(
+    `   master key file ${masterKeyFile} (a real node keeps it off the data disk, or uses a passphrase)`,
+  );
   io.out(`   log "${init.origin}" in ${data}`);
   io.out(`   verifier key (publish it): ${init.verifierKey}`);
 
-  step(2, `Append ${count.toLocaleString("en-US")} entries, as concurrent requests; each is acknowledged only once durable and in the tree:`);
+  step(
+    2,
+    `Append ${count.toLocaleString("en-US")} entries, as concurrent requests; each is acknowledged only once durable and in the tree:`,
+  );
   const ledger = await openLogWritable(data, masterKey, { checkpointIntervalMs: 1000 });
   const started = performance.now();
   const acks = await Promise.all(
     Array.from({ length: count }, (_, i) =>
-      ledger.appendOne({ entry: encodeDataEntry(utf8(sampleLine(i))), idempotencyKey: utf8(`demo-event-${i}`) }),
+      ledger.appendOne({
+        entry: encodeDataEntry(utf8(sampleLine(i))),
+        idempotencyKey: utf8(`demo-event-${i}`),
+      }),
     ),
   );
   const seconds = (performance.now() - started) / 1000;
-  io.out(`   ${acks.length.toLocaleString("en-US")} entries in ${seconds.toFixed(2)} s (${Math.round(count / seconds).toLocaleString("en-US")} entries/s, group commit)`);
-  const replay = await ledger.appendOne({ entry: encodeDataEntry(utf8(sampleLine(7))), idempotencyKey: utf8("demo-event-7") });
-  io.out(`   a replay of event 7 gets its original index back: ${replay.index} (duplicate: ${replay.duplicate})`);
+  io.out(
+    `   ${acks.length.toLocaleString("en-US")} entries in ${seconds.toFixed(2)} s (${Math.round(count / seconds).toLocaleString("en-US")} entries/s, group commit)`,
+  );
+  const replay = await ledger.appendOne({
+    entry: encodeDataEntry(utf8(sampleLine(7))),
+    idempotencyKey: utf8("demo-event-7"),
+  });
+  io.out(
+    `   a replay of event 7 gets its original index back: ${replay.index} (duplicate: ${replay.duplicate})`,
+  );
 
   step(3, "Sign a checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519):");
   const checkpoint = await ledger.checkpoint();
@@ -69,16 +88,23 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   const entry = await ledger.getEntry(index);
   const proof = await ledger.inclusionProof(index, body.size);
   const ok = verifyInclusion(leafHash(entry.data), index, body.size, proof, body.rootHash);
-  io.out(`   ${proof.length} hashes prove entry ${index} under root ${toBase64(body.rootHash).slice(0, 16)}...: ${ok ? "verified" : "FAILED"}`);
+  io.out(
+    `   ${proof.length} hashes prove entry ${index} under root ${toBase64(body.rootHash).slice(0, 16)}...: ${ok ? "verified" : "FAILED"}`,
+  );
   await ledger.close();
 
   step(5, "Verify the whole store: every entry, tree node and checkpoint:");
   const clean = await verifyReport(data);
-  io.out(`   ${clean.ok ? "OK" : "PROBLEMS"}: ${clean.entriesChecked.toLocaleString("en-US")} entries, ${clean.checkpointsChecked} checkpoints, ${clean.findings.length} findings`);
+  io.out(
+    `   ${clean.ok ? "OK" : "PROBLEMS"}: ${clean.entriesChecked.toLocaleString("en-US")} entries, ${clean.checkpointsChecked} checkpoints, ${clean.findings.length} findings`,
+  );
 
   step(6, `An attacker with access to the disk edits entry ${index} directly in ${SQLITE_FILE_NAME}:`);
   const db = new Database(join(data, SQLITE_FILE_NAME));
-  db.prepare("UPDATE entries SET data = ? WHERE idx = ?").run(encodeDataEntry(utf8("nothing to see here")), index);
+  db.prepare("UPDATE entries SET data = ? WHERE idx = ?").run(
+    encodeDataEntry(utf8("nothing to see here")),
+    index,
+  );
   db.close();
   const tampered = await verifyReport(data);
   io.out(`   verify: ${tampered.ok ? "no problem found (this should not happen)" : "TAMPERING DETECTED"}`);
@@ -89,7 +115,9 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   io.out(`   node bin/custos.js verify --data ${data} --json`);
   io.out(`   node bin/custos.js log prove --data ${data} --index 42`);
   io.out(`   node bin/custos.js log consistency --data ${data} --from 10 --to 1000`);
-  io.out(`   echo "another entry" | node bin/custos.js log append --data ${data} --master-key-file ${masterKeyFile}`);
+  io.out(
+    `   echo "another entry" | node bin/custos.js log append --data ${data} --master-key-file ${masterKeyFile}`,
+  );
 }
 
 async function verifyReport(data: string) {
@@ -104,5 +132,10 @@ async function verifyReport(data: string) {
 function sampleLine(i: number): string {
   const action = ACTIONS[i % ACTIONS.length]!;
   const minute = String(i % 60).padStart(2, "0");
-  return JSON.stringify({ time: `2026-11-23T09:${minute}:00.000Z`, user: `clinician-${i % 40}`, action, seq: i });
+  return JSON.stringify({
+    time: `2026-11-23T09:${minute}:00.000Z`,
+    user: `clinician-${i % 40}`,
+    action,
+    seq: i,
+  });
 }

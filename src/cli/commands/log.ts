@@ -3,14 +3,14 @@
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { toBase64, utf8 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
 import { encodeDataEntry, MAX_ENTRY_BYTES } from "../../core/entry/index.js";
+import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
 import { initDataDir, openLogReadOnly, openLogWritable } from "../../ledger/data-dir.js";
 import type { AppendResult } from "../../ledger/sequencer.js";
 import { UsageError } from "../errors.js";
-import { masterKeyFrom, parseCount, requireData } from "../options.js";
 import type { Io } from "../io.js";
+import { masterKeyFrom, parseCount, requireData } from "../options.js";
 
 interface DataOptions {
   data?: string;
@@ -77,7 +77,9 @@ export function registerLogCommands(program: Command, io: Io): void {
     .option("--latest", "print the latest stored checkpoint without signing (no master key needed)")
     .action(async (options: DataOptions & { latest?: boolean }) => {
       const data = requireData(options.data);
-      const ledger = options.latest ? await openLogReadOnly(data) : await openLogWritable(data, masterKeyFrom(options));
+      const ledger = options.latest
+        ? await openLogReadOnly(data)
+        : await openLogWritable(data, masterKeyFrom(options));
       try {
         const checkpoint = options.latest ? await ledger.latestCheckpoint() : await ledger.checkpoint();
         if (checkpoint === undefined) throw new CustosError("NOT_FOUND", "the log has no checkpoint yet");
@@ -125,9 +127,13 @@ export function registerLogCommands(program: Command, io: Io): void {
             }),
           );
         } else if (checkpoint) {
-          io.outRaw(`c2sp.org/tlog-proof@v1\nindex ${index}\n${proof.map((h) => `${toBase64(h)}\n`).join("")}\n${checkpoint.note}`);
+          io.outRaw(
+            `c2sp.org/tlog-proof@v1\nindex ${index}\n${proof.map((h) => `${toBase64(h)}\n`).join("")}\n${checkpoint.note}`,
+          );
         } else {
-          io.out(`index ${index}\nsize ${size}\nleaf ${toBase64(leafHash(entry.data))}\nroot ${toBase64(root)}`);
+          io.out(
+            `index ${index}\nsize ${size}\nleaf ${toBase64(leafHash(entry.data))}\nroot ${toBase64(root)}`,
+          );
           for (const hash of proof) io.out(toBase64(hash));
         }
       } finally {
@@ -187,7 +193,9 @@ async function readEntries(io: Io, format: "lines" | "ndjson"): Promise<Uint8Arr
     }
     const payload = utf8(line);
     if (payload.length > MAX_ENTRY_BYTES - 16) {
-      throw new UsageError(`line ${lineNumber} is longer than ${MAX_ENTRY_BYTES - 16} bytes; nothing was appended`);
+      throw new UsageError(
+        `line ${lineNumber} is longer than ${MAX_ENTRY_BYTES - 16} bytes; nothing was appended`,
+      );
     }
     entries.push(encodeDataEntry(payload));
   }
@@ -196,7 +204,9 @@ async function readEntries(io: Io, format: "lines" | "ndjson"): Promise<Uint8Arr
 
 function printResults(io: Io, results: readonly AppendResult[], json: boolean): void {
   const lines = results.map((r) =>
-    json ? JSON.stringify({ index: r.index, leafHash: toBase64(r.leafHash), duplicate: r.duplicate }) : String(r.index),
+    json
+      ? JSON.stringify({ index: r.index, leafHash: toBase64(r.leafHash), duplicate: r.duplicate })
+      : String(r.index),
   );
   io.out(lines.join("\n"));
 }

@@ -27,7 +27,10 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
     .option("--data <dir>", "the log's data directory", process.env.CUSTOS_DATA)
     .option("--json", "print the report as JSON")
     .option("--incremental", "check only what was appended since the last clean run (uses --state)")
-    .option("--state <file>", "where the last verified checkpoint is remembered (default: DIR/verify-state.json)")
+    .option(
+      "--state <file>",
+      "where the last verified checkpoint is remembered (default: DIR/verify-state.json)",
+    )
     .option("--no-save-state", "do not update the state file after a clean run")
     .option("--key <verifierKey>", "the log's verifier key to trust (default: the one the store records)")
     .action(async (options: VerifyCommandOptions) => {
@@ -47,12 +50,15 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
             const now = performance.now();
             if (now - lastShown < 250) return;
             lastShown = now;
-            process.stderr.write(`\rverifying: ${checked.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} entries`);
+            process.stderr.write(
+              `\rverifying: ${checked.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} entries`,
+            );
           },
         });
         if (io.isTTY && !options.json) process.stderr.write("\r\x1b[K");
         const seconds = (performance.now() - started) / 1000;
-        if (report.ok && report.nextState && options.saveState !== false) writeVerifyState(statePath, report.nextState);
+        if (report.ok && report.nextState && options.saveState !== false)
+          writeVerifyState(statePath, report.nextState);
         if (options.json) {
           io.out(
             JSON.stringify({
@@ -72,12 +78,20 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
           );
         } else {
           const scope = report.incremental ? `entries ${report.from} onward` : "all entries";
-          io.out(`log "${report.origin}": checked ${scope} (${report.entriesChecked.toLocaleString("en-US")} entries, ${report.checkpointsChecked} checkpoints) in ${seconds.toFixed(2)} s`);
+          io.out(
+            `log "${report.origin}": checked ${scope} (${report.entriesChecked.toLocaleString("en-US")} entries, ${report.checkpointsChecked} checkpoints) in ${seconds.toFixed(2)} s`,
+          );
           if (report.ok) {
             const cp = report.latestCheckpoint;
-            io.out(cp ? `OK: no tampering found; the latest checkpoint (size ${cp.size}) matches the data` : "OK: no tampering found");
+            io.out(
+              cp
+                ? `OK: no tampering found; the latest checkpoint (size ${cp.size}) matches the data`
+                : "OK: no tampering found",
+            );
           } else {
-            io.out(`TAMPERING DETECTED: ${report.findings.length} problem${report.findings.length === 1 ? "" : "s"} found`);
+            io.out(
+              `TAMPERING DETECTED: ${report.findings.length} problem${report.findings.length === 1 ? "" : "s"} found`,
+            );
             for (const finding of report.findings) io.out(`  - [${finding.code}] ${finding.message}`);
           }
         }

@@ -5,8 +5,8 @@
 
 import { fromUtf8, u64be, utf8 } from "../bytes.js";
 import { CustosError } from "../errors.js";
-import { CONTENT_HASH_TAG, ENTRY_KINDS } from "./kinds.js";
 import { decodeEntry, type Entry, encodeEntry, fieldValue } from "./entry-codec.js";
+import { CONTENT_HASH_TAG, ENTRY_KINDS } from "./kinds.js";
 
 const TAG_EPOCH = 0x01;
 const TAG_PATIENT_TAG = 0x02;
@@ -31,8 +31,10 @@ export function hourOf(timeMs: number): number {
 }
 
 function headerFields(header: AccessRecordHeader) {
-  if (header.epochId.length !== EPOCH_ID_BYTES) throw new CustosError("BAD_ARGUMENT", "epoch id must be 16 bytes");
-  if (header.patientTag.length !== PATIENT_TAG_BYTES) throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
+  if (header.epochId.length !== EPOCH_ID_BYTES)
+    throw new CustosError("BAD_ARGUMENT", "epoch id must be 16 bytes");
+  if (header.patientTag.length !== PATIENT_TAG_BYTES)
+    throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
   if (header.hour % HOUR_MS !== 0) throw new CustosError("BAD_ARGUMENT", "hour must be the start of an hour");
   return [
     { tag: TAG_EPOCH, value: header.epochId },
@@ -54,12 +56,16 @@ export function encodeAccessRecordEntry(header: AccessRecordHeader, contentHash:
   });
 }
 
-export function decodeAccessRecordEntry(bytes: Uint8Array): { header: AccessRecordHeader; contentHash: Uint8Array } {
+export function decodeAccessRecordEntry(bytes: Uint8Array): {
+  header: AccessRecordHeader;
+  contentHash: Uint8Array;
+} {
   return accessRecordFromEntry(decodeEntry(bytes));
 }
 
 export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeader; contentHash: Uint8Array } {
-  if (entry.kind !== ENTRY_KINDS.accessRecord) throw new CustosError("BAD_ENCODING", "not an access record entry");
+  if (entry.kind !== ENTRY_KINDS.accessRecord)
+    throw new CustosError("BAD_ENCODING", "not an access record entry");
   const epochId = fieldValue(entry, TAG_EPOCH);
   const patientTag = fieldValue(entry, TAG_PATIENT_TAG);
   const hour = fieldValue(entry, TAG_HOUR);

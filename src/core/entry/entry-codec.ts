@@ -40,7 +40,10 @@ export function encodeEntry(entry: Entry): Uint8Array {
     length += 5 + field.value.length;
   }
   if (length > MAX_ENTRY_BYTES) {
-    throw new CustosError("BAD_ENCODING", `entry of ${length} bytes exceeds the ${MAX_ENTRY_BYTES}-byte limit`);
+    throw new CustosError(
+      "BAD_ENCODING",
+      `entry of ${length} bytes exceeds the ${MAX_ENTRY_BYTES}-byte limit`,
+    );
   }
   const out = new Uint8Array(length);
   const view = new DataView(out.buffer);
@@ -60,7 +63,10 @@ export function encodeEntry(entry: Entry): Uint8Array {
 export function decodeEntry(bytes: Uint8Array): Entry {
   if (bytes.length < 2) throw new CustosError("BAD_ENCODING", "entry is shorter than its 2-byte header");
   if (bytes.length > MAX_ENTRY_BYTES) {
-    throw new CustosError("BAD_ENCODING", `entry of ${bytes.length} bytes exceeds the ${MAX_ENTRY_BYTES}-byte limit`);
+    throw new CustosError(
+      "BAD_ENCODING",
+      `entry of ${bytes.length} bytes exceeds the ${MAX_ENTRY_BYTES}-byte limit`,
+    );
   }
   if (bytes[0] !== ENTRY_FORMAT_VERSION) {
     throw new CustosError("BAD_ENCODING", `unknown entry format version ${bytes[0]}`);
@@ -76,7 +82,8 @@ export function decodeEntry(bytes: Uint8Array): Entry {
     const tag = bytes[offset]!;
     if (tag <= previousTag) throw new CustosError("BAD_ENCODING", "entry field tags must strictly increase");
     const length = view.getUint32(offset + 1);
-    if (length > bytes.length - offset - 5) throw new CustosError("BAD_ENCODING", "entry field value is truncated");
+    if (length > bytes.length - offset - 5)
+      throw new CustosError("BAD_ENCODING", "entry field value is truncated");
     fields.push({ tag, value: bytes.subarray(offset + 5, offset + 5 + length) });
     previousTag = tag;
     offset += 5 + length;

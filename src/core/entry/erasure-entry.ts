@@ -30,7 +30,10 @@ export interface Erasure {
 
 export function encodeErasureEntry(erasure: Erasure): Uint8Array {
   if (erasure.contentHashes.length === 0 || erasure.contentHashes.length > MAX_ERASED_PER_ENTRY) {
-    throw new CustosError("BAD_ARGUMENT", `an erasure entry names 1 to ${MAX_ERASED_PER_ENTRY} content hashes`);
+    throw new CustosError(
+      "BAD_ARGUMENT",
+      `an erasure entry names 1 to ${MAX_ERASED_PER_ENTRY} content hashes`,
+    );
   }
   const hashes = new Uint8Array(erasure.contentHashes.length * 32);
   erasure.contentHashes.forEach((hash, i) => {
@@ -57,7 +60,7 @@ export function decodeErasureEntry(bytes: Uint8Array): Erasure {
   const subject = fieldValue(entry, TAG_SUBJECT);
   const hashes = fieldValue(entry, TAG_HASHES);
   const authorizedBy = fieldValue(entry, TAG_AUTHORIZED_BY);
-  if (!time || time.length !== 8 || !reason || !subject || !hashes || hashes.length % 32 !== 0 || !authorizedBy) {
+  if (time?.length !== 8 || !reason || !subject || !hashes || hashes.length % 32 !== 0 || !authorizedBy) {
     throw new CustosError("BAD_ENCODING", "malformed erasure entry");
   }
   const reasonText = fromUtf8(reason);

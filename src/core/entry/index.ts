@@ -1,3 +1,13 @@
+export type { AccessRecordHeader } from "./access-record-entry.js";
+export {
+  accessRecordAad,
+  accessRecordFromEntry,
+  decodeAccessRecordEntry,
+  EPOCH_ID_BYTES,
+  encodeAccessRecordEntry,
+  hourOf,
+  PATIENT_TAG_BYTES,
+} from "./access-record-entry.js";
 export { decodeDataEntry, encodeDataEntry } from "./data-entry.js";
 export type { Entry, EntryField } from "./entry-codec.js";
 export {
@@ -9,20 +19,13 @@ export {
   fieldValue,
   MAX_ENTRY_BYTES,
 } from "./entry-codec.js";
-export type { EntryKind, EntryKindName } from "./kinds.js";
-export { CONTENT_HASH_TAG, ENTRY_KINDS, entryKindName } from "./kinds.js";
 export type { Erasure, ErasureReason } from "./erasure-entry.js";
-export { decodeErasureEntry, ERASURE_REASONS, encodeErasureEntry, MAX_ERASED_PER_ENTRY } from "./erasure-entry.js";
-export type { AccessRecordHeader } from "./access-record-entry.js";
 export {
-  accessRecordAad,
-  accessRecordFromEntry,
-  decodeAccessRecordEntry,
-  EPOCH_ID_BYTES,
-  encodeAccessRecordEntry,
-  hourOf,
-  PATIENT_TAG_BYTES,
-} from "./access-record-entry.js";
+  decodeErasureEntry,
+  ERASURE_REASONS,
+  encodeErasureEntry,
+  MAX_ERASED_PER_ENTRY,
+} from "./erasure-entry.js";
 export type { EnvelopeReason, KeyEnvelopeHeader, RecipientRole } from "./key-envelope-entry.js";
 export {
   decodeKeyEnvelopeEntry,
@@ -33,3 +36,5 @@ export {
   RECIPIENT_FINGERPRINT_BYTES,
   RECIPIENT_ROLES,
 } from "./key-envelope-entry.js";
+export type { EntryKind, EntryKindName } from "./kinds.js";
+export { CONTENT_HASH_TAG, ENTRY_KINDS, entryKindName } from "./kinds.js";

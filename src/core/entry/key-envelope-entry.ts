@@ -4,9 +4,9 @@
 // named by key fingerprint, never by identity, so the log does not reveal which patient a tag is.
 
 import { CustosError } from "../errors.js";
-import { CONTENT_HASH_TAG, ENTRY_KINDS } from "./kinds.js";
-import { decodeEntry, type Entry, encodeEntry, fieldValue } from "./entry-codec.js";
 import { EPOCH_ID_BYTES, PATIENT_TAG_BYTES } from "./access-record-entry.js";
+import { decodeEntry, type Entry, encodeEntry, fieldValue } from "./entry-codec.js";
+import { CONTENT_HASH_TAG, ENTRY_KINDS } from "./kinds.js";
 
 const TAG_EPOCH = 0x01;
 const TAG_PATIENT_TAG = 0x02;
@@ -31,8 +31,10 @@ export interface KeyEnvelopeHeader {
 }
 
 function headerFields(header: KeyEnvelopeHeader) {
-  if (header.epochId.length !== EPOCH_ID_BYTES) throw new CustosError("BAD_ARGUMENT", "epoch id must be 16 bytes");
-  if (header.patientTag.length !== PATIENT_TAG_BYTES) throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
+  if (header.epochId.length !== EPOCH_ID_BYTES)
+    throw new CustosError("BAD_ARGUMENT", "epoch id must be 16 bytes");
+  if (header.patientTag.length !== PATIENT_TAG_BYTES)
+    throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
   if (header.recipient.length !== RECIPIENT_FINGERPRINT_BYTES) {
     throw new CustosError("BAD_ARGUMENT", "recipient fingerprint must be 16 bytes");
   }
@@ -60,7 +62,10 @@ export function encodeKeyEnvelopeEntry(header: KeyEnvelopeHeader, contentHash: U
   });
 }
 
-export function decodeKeyEnvelopeEntry(bytes: Uint8Array): { header: KeyEnvelopeHeader; contentHash: Uint8Array } {
+export function decodeKeyEnvelopeEntry(bytes: Uint8Array): {
+  header: KeyEnvelopeHeader;
+  contentHash: Uint8Array;
+} {
   return keyEnvelopeFromEntry(decodeEntry(bytes));
 }
 
@@ -69,7 +74,8 @@ function byCode<T extends Record<string, number>>(table: T, code: number | undef
 }
 
 export function keyEnvelopeFromEntry(entry: Entry): { header: KeyEnvelopeHeader; contentHash: Uint8Array } {
-  if (entry.kind !== ENTRY_KINDS.keyEnvelope) throw new CustosError("BAD_ENCODING", "not a key envelope entry");
+  if (entry.kind !== ENTRY_KINDS.keyEnvelope)
+    throw new CustosError("BAD_ENCODING", "not a key envelope entry");
   const epochId = fieldValue(entry, TAG_EPOCH);
   const patientTag = fieldValue(entry, TAG_PATIENT_TAG);
   const recipient = fieldValue(entry, TAG_RECIPIENT);

@@ -54,7 +54,10 @@ export class SqliteStore implements LedgerStore {
     const path = join(dataDir, SQLITE_FILE_NAME);
     if (!existsSync(path)) {
       if (!options.create) {
-        throw new CustosError("STORE_NOT_FOUND", `no Custos log in ${dataDir} (run custos log init --data ${dataDir})`);
+        throw new CustosError(
+          "STORE_NOT_FOUND",
+          `no Custos log in ${dataDir} (run custos log init --data ${dataDir})`,
+        );
       }
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     }
@@ -67,7 +70,9 @@ export class SqliteStore implements LedgerStore {
       // Deleted content (erasure) is overwritten with zeros, not left in free pages.
       db.pragma("secure_delete = ON");
       if (!options.readonly) db.exec(SQLITE_SCHEMA);
-      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as Row | undefined;
+      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
+        | Row
+        | undefined;
       if (version !== undefined && Number(version.value) > SQLITE_SCHEMA_VERSION) {
         throw new CustosError(
           "STORE_CORRUPT",
@@ -76,9 +81,13 @@ export class SqliteStore implements LedgerStore {
       }
     } catch (error) {
       if (error instanceof CustosError) throw error;
-      throw new CustosError("STORE_CORRUPT", `cannot open the log database in ${dataDir}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new CustosError(
+        "STORE_CORRUPT",
+        `cannot open the log database in ${dataDir}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     return new SqliteStore(path, db);
   }
@@ -121,7 +130,8 @@ export class SqliteStore implements LedgerStore {
     const row = this.#statements.getSize.get() as Row | undefined;
     if (row === undefined) throw new CustosError("STORE_CORRUPT", "the store has no recorded size");
     const size = Number(row.value);
-    if (!Number.isSafeInteger(size) || size < 0) throw new CustosError("STORE_CORRUPT", "the recorded size is invalid");
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new CustosError("STORE_CORRUPT", "the recorded size is invalid");
     return size;
   }
 
@@ -145,7 +155,8 @@ export class SqliteStore implements LedgerStore {
       for (const content of batch.contents) s.insertContent.run(content.hash, content.data);
       for (const { key, index: idx } of batch.idempotencyKeys) s.insertIdempotency.run(key, idx);
       for (const { key, index: idx } of batch.lookupKeys) s.insertLookup.run(key, idx);
-      if (batch.checkpoint) s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt);
+      if (batch.checkpoint)
+        s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt);
       s.setSize.run(String(index));
     })();
   };
@@ -199,7 +210,11 @@ export class SqliteStore implements LedgerStore {
           "JOIN (SELECT level, max(idx) AS idx FROM tiles GROUP BY level) m ON m.level = t.level AND m.idx = t.idx",
       )
       .all() as Row[];
-    return rows.map((row) => ({ level: integer(row.level), index: integer(row.idx), hashes: bytes(row.hashes) }));
+    return rows.map((row) => ({
+      level: integer(row.level),
+      index: integer(row.idx),
+      hashes: bytes(row.hashes),
+    }));
   }
 
   async getContent(hash: Uint8Array): Promise<Uint8Array | undefined> {
@@ -276,7 +291,9 @@ function prepare(db: Database.Database) {
     insertContent: db.prepare("INSERT OR IGNORE INTO contents (hash, data) VALUES (?, ?)"),
     insertIdempotency: db.prepare("INSERT INTO idempotency (key, idx) VALUES (?, ?)"),
     insertLookup: db.prepare("INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)"),
-    lookupAscending: db.prepare("SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?"),
+    lookupAscending: db.prepare(
+      "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
+    ),
     lookupDescending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",
     ),

@@ -1,3 +1,3 @@
+export { foldPerfect, hashAt, subtreeFromTile, tileSliceFor, tileWidth } from "./tile-math.js";
 export { joinHashes, TreeBuilder } from "./tree-builder.js";
 export { TreeReader } from "./tree-reader.js";
-export { foldPerfect, hashAt, subtreeFromTile, tileSliceFor, tileWidth } from "./tile-math.js";

@@ -2,8 +2,8 @@
 // memory (O(log n)). Used by the sequencer to produce the tiles each batch must store, and by verify
 // to rebuild the tree from the entries and compare it with what is stored.
 
-import { EMPTY_ROOT, foldSubtrees, planRangeHash } from "../../core/merkle/index.js";
 import { CustosError } from "../../core/errors.js";
+import { EMPTY_ROOT, foldSubtrees, planRangeHash } from "../../core/merkle/index.js";
 import { TILE_WIDTH, type Tile } from "../storage.js";
 import { foldPerfect, hashAt, subtreeFromTile, tileSliceFor, tileWidth } from "./tile-math.js";
 
@@ -125,6 +125,6 @@ export class TreeBuilder {
 
 export function joinHashes(hashes: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(hashes.length * 32);
-  hashes.forEach((hash, i) => out.set(hash, i * 32));
+  for (const [i, hash] of hashes.entries()) out.set(hash, i * 32);
   return out;
 }

@@ -1,19 +1,19 @@
 // Reads perfect-subtree hashes from stored tiles to build roots and proofs for any size the log has
 // reached. A proof costs O(log n) tile reads; full tiles never change, so they are cached.
 
+import { CustosError } from "../../core/errors.js";
 import {
   assembleProof,
   EMPTY_ROOT,
   foldSubtrees,
+  type ProofPlan,
   planConsistencyProof,
   planInclusionProof,
   planRangeHash,
-  type ProofPlan,
   type SubtreeRef,
   uniqueRefs,
 } from "../../core/merkle/index.js";
-import { CustosError } from "../../core/errors.js";
-import { TILE_WIDTH, type LedgerStore, type Tile } from "../storage.js";
+import { type LedgerStore, TILE_WIDTH, type Tile } from "../storage.js";
 import { subtreeFromTile, tileKey, tileSliceFor, tileWidth } from "./tile-math.js";
 
 const CACHE_LIMIT = 8192;
@@ -32,7 +32,8 @@ export class TreeReader {
     const missing: { level: number; index: number }[] = [];
     for (const { slice } of slices) {
       const key = tileKey(slice.tileLevel, slice.tileIndex);
-      if (tiles.has(key) || missing.some((m) => m.level === slice.tileLevel && m.index === slice.tileIndex)) continue;
+      if (tiles.has(key) || missing.some((m) => m.level === slice.tileLevel && m.index === slice.tileIndex))
+        continue;
       const cached = this.#fullTiles.get(key);
       if (cached) tiles.set(key, cached);
       else missing.push({ level: slice.tileLevel, index: slice.tileIndex });

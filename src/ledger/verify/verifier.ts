@@ -4,8 +4,8 @@
 
 import { bytesEqual, toHex } from "../../core/bytes.js";
 import { parseCheckpoint } from "../../core/checkpoint/index.js";
-import { CustosError } from "../../core/errors.js";
 import { contentHashOf, decodeEntry, decodeErasureEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
 import { openNote } from "../../core/note/index.js";
 import { sha256 } from "../../core/platform.js";
@@ -66,7 +66,8 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
   if (verifierKey !== meta.verifierKey) {
     findings.push({
       code: "CHECKPOINT_BAD_SIGNATURE",
-      message: "the log key recorded in the store is not the trusted log key: the store's identity was replaced",
+      message:
+        "the log key recorded in the store is not the trusted log key: the store's identity was replaced",
     });
   }
 
@@ -81,7 +82,10 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
   if (incremental) {
     builder = TreeBuilder.resume(state.size, state.edgeTiles);
     if (!bytesEqual(builder.root(), state.rootHash)) {
-      throw new CustosError("CONFIG", "the verify state file is inconsistent; remove it to verify from scratch");
+      throw new CustosError(
+        "CONFIG",
+        "the verify state file is inconsistent; remove it to verify from scratch",
+      );
     }
     const storedRoot = await new TreeReader(store).rootAt(state.size).catch(() => undefined);
     if (storedRoot === undefined || !bytesEqual(storedRoot, state.rootHash)) {
@@ -174,7 +178,9 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     entriesChecked: scan.checked,
     recordedSize: recordedSize ?? -1,
     checkpointsChecked: checkpoints.length,
-    ...(latest ? { latestCheckpoint: { size: latest.size, rootHash: latest.rootHash, note: latest.note } } : {}),
+    ...(latest
+      ? { latestCheckpoint: { size: latest.size, rootHash: latest.rootHash, note: latest.note } }
+      : {}),
     findings,
     ...(nextState ? { nextState } : {}),
   };
@@ -184,7 +190,10 @@ async function safeSize(store: LedgerStore, findings: Finding[]): Promise<number
   try {
     return await store.getSize();
   } catch (error) {
-    findings.push({ code: "SIZE_MISMATCH", message: `the store's recorded size is unreadable: ${(error as Error).message}` });
+    findings.push({
+      code: "SIZE_MISMATCH",
+      message: `the store's recorded size is unreadable: ${(error as Error).message}`,
+    });
     return undefined;
   }
 }
@@ -192,7 +201,8 @@ async function safeSize(store: LedgerStore, findings: Finding[]): Promise<number
 async function edgeAt(store: LedgerStore, size: number): Promise<TreeBuilder> {
   // The tiles at `size` have been verified by the scan; rebuild the edge from them.
   const builder = TreeBuilder.empty();
-  for await (const chunk of store.scanEntries(0, size, 8192)) for (const e of chunk) builder.append(leafHash(e.data));
+  for await (const chunk of store.scanEntries(0, size, 8192))
+    for (const e of chunk) builder.append(leafHash(e.data));
   return builder;
 }
 
@@ -376,7 +386,8 @@ async function scanEntries(
       try {
         const decoded = decodeEntry(stored.data);
         const contentHash = contentHashOf(decoded);
-        if (contentHash !== undefined) await checkContent(store, stored.index, contentHash, missingContent, findings);
+        if (contentHash !== undefined)
+          await checkContent(store, stored.index, contentHash, missingContent, findings);
         if (decoded.kind === ENTRY_KINDS.erasure) {
           for (const hash of decodeErasureEntry(stored.data).contentHashes) erased.add(toHex(hash));
         }
@@ -441,14 +452,23 @@ async function checkContent(
  * belongs at another position means rows were shifted (inserted or removed with renumbering) or
  * swapped; content found nowhere means the entry was edited.
  */
-function classifyMismatches(mismatches: readonly Mismatch[], leafIndex: Map<string, number>, findings: Finding[]): void {
+function classifyMismatches(
+  mismatches: readonly Mismatch[],
+  leafIndex: Map<string, number>,
+  findings: Finding[],
+): void {
   let i = 0;
   while (i < mismatches.length) {
     const first = mismatches[i]!;
     const origin = leafIndex.get(toHex(first.dataHash));
     if (origin === undefined) {
       let j = i;
-      while (j + 1 < mismatches.length && mismatches[j + 1]!.index === mismatches[j]!.index + 1 && !leafIndex.has(toHex(mismatches[j + 1]!.dataHash))) j++;
+      while (
+        j + 1 < mismatches.length &&
+        mismatches[j + 1]!.index === mismatches[j]!.index + 1 &&
+        !leafIndex.has(toHex(mismatches[j + 1]!.dataHash))
+      )
+        j++;
       const last = mismatches[j]!.index;
       findings.push({
         code: "ENTRY_MODIFIED",

@@ -6,8 +6,8 @@
 import { readFileSync } from "node:fs";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import type { Tile } from "../storage.js";
 import { writeFileAtomic } from "../atomic-file.js";
+import type { Tile } from "../storage.js";
 
 export interface VerifyState {
   readonly origin: string;
@@ -38,17 +38,25 @@ export function readVerifyState(path: string): VerifyState | undefined {
   }
   try {
     const json = JSON.parse(text) as VerifyStateJson;
-    if (json.version !== 1 || !Number.isSafeInteger(json.size) || json.size < 0) throw new Error("bad fields");
+    if (json.version !== 1 || !Number.isSafeInteger(json.size) || json.size < 0)
+      throw new Error("bad fields");
     return {
       origin: String(json.origin),
       verifierKey: String(json.verifierKey),
       size: json.size,
       rootHash: fromBase64(json.rootHash),
-      edgeTiles: json.edgeTiles.map((t) => ({ level: t.level, index: t.index, hashes: fromBase64(t.hashes) })),
+      edgeTiles: json.edgeTiles.map((t) => ({
+        level: t.level,
+        index: t.index,
+        hashes: fromBase64(t.hashes),
+      })),
       verifiedAt: Date.parse(json.verifiedAt),
     };
   } catch {
-    throw new CustosError("CONFIG", `the verify state file ${path} is not valid; remove it to verify from scratch`);
+    throw new CustosError(
+      "CONFIG",
+      `the verify state file ${path} is not valid; remove it to verify from scratch`,
+    );
   }
 }
 

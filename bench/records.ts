@@ -1,0 +1,136 @@
+// Encrypted-records benchmarks (issue 3 goals): sealing over 10,000 distinct patients with three
+// readers each (patient, one audit company, custodian), cold (HPKE wraps on first sight of a patient)
+// and warm (one AES-GCM seal per record), plus storage overhead per record on disk.
+
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AuditRecord } from "../src/core/record/index.js";
+import { generateX25519KeyPair } from "../src/crypto/hpke/index.js";
+import { createKeyFile, KeyFileProvider } from "../src/crypto/keystore/index.js";
+import { initDataDir } from "../src/ledger/data-dir.js";
+import type { AppendItem } from "../src/ledger/sequencer.js";
+import { BlindIndex, LocalDirectory, RecordSealer, Vault } from "../src/records/index.js";
+import { round } from "./stats.js";
+import type { BenchRow } from "./types.js";
+
+const PATIENTS = 10_000;
+const ACTIONS = ["query", "change", "print", "copy", "create", "delete"] as const;
+
+function sampleRecord(i: number, patients: number): AuditRecord {
+  return {
+    time: new Date(Date.UTC(2026, 10, 23, 8) + i * 1000).toISOString(),
+    patientId: `MRN-${String(i % patients).padStart(8, "0")}`,
+    userId: `clinician-${i % 400}`,
+    action: ACTIONS[i % ACTIONS.length]!,
+    sourceEventId: `evt-${i}`,
+    purposeOfUse: "TREAT",
+  };
+}
+
+function directoryFor(patients: number): LocalDirectory {
+  const directory = new LocalDirectory("bench");
+  directory.setCustodian(generateX25519KeyPair().publicKey);
+  const auditor = generateX25519KeyPair();
+  directory.enroll("auditor", "A1", auditor.publicKey);
+  const ids: string[] = [];
+  for (let p = 0; p < patients; p++) {
+    const id = `MRN-${String(p).padStart(8, "0")}`;
+    directory.enroll("patient", id, generateX25519KeyPair().publicKey);
+    ids.push(id);
+  }
+  directory.grant({ auditor: "A1", patients: ids, from: 0 });
+  return directory;
+}
+
+export async function benchRecords(): Promise<BenchRow[]> {
+  const directory = directoryFor(PATIENTS);
+  let wrapped = 0;
+  const sink = {
+    async append(items: readonly AppendItem[]) {
+      wrapped += items.length;
+      return items.map((_, index) => ({ index, leafHash: new Uint8Array(32), duplicate: false }));
+    },
+  };
+  const sealer = new RecordSealer({
+    blindIndex: new BlindIndex(new Uint8Array(32).fill(1)),
+    directory,
+    log: sink,
+  });
+
+  // Cold: the first record of each of 10,000 patients starts an epoch (3 HPKE wraps each).
+  const batch = 1000;
+  let t = performance.now();
+  for (let i = 0; i < PATIENTS; i += batch) {
+    await sealer.seal(
+      Array.from({ length: batch }, (_, k) => sampleRecord(i + k, PATIENTS)),
+      "ehr",
+    );
+  }
+  const coldSeconds = (performance.now() - t) / 1000;
+  const wrapsPerSecond = wrapped / coldSeconds;
+
+  // Warm: keys cached; each record is one AES-GCM seal plus encoding.
+  const warmCount = 200_000;
+  const records = Array.from({ length: warmCount }, (_, i) => sampleRecord(i, PATIENTS));
+  t = performance.now();
+  for (let i = 0; i < warmCount; i += batch) await sealer.seal(records.slice(i, i + batch), "ehr");
+  const warmPerSecond = warmCount / ((performance.now() - t) / 1000);
+
+  // Storage overhead: real vault on disk, 20,000 records over 1,000 patients.
+  const dir = mkdtempSync(join(tmpdir(), "custos-bench-records-"));
+  let overhead = Number.NaN;
+  let bytesPerRecord = Number.NaN;
+  try {
+    const keyFile = join(dir, "master.key");
+    createKeyFile(keyFile);
+    const masterKey = new KeyFileProvider(keyFile);
+    await initDataDir(join(dir, "log"), { origin: "bench.custos.example/records", masterKey });
+    const vault = await Vault.open(join(dir, "log"), masterKey);
+    const smallDirectory = directoryFor(1000);
+    for (const id of smallDirectory.patientIds())
+      vault.directory.enroll("patient", id, smallDirectory.party("patient", id)!.encryptionKey);
+    vault.directory.setCustodian(smallDirectory.custodian()!.encryptionKey);
+    vault.directory.enroll("auditor", "A1", smallDirectory.party("auditor", "A1")!.encryptionKey);
+    vault.directory.grant({ auditor: "A1", patients: smallDirectory.patientIds(), from: 0 });
+    const stored = Array.from({ length: 20_000 }, (_, i) => sampleRecord(i, 1000));
+    const plaintextBytes = stored.reduce((sum, r) => sum + Buffer.byteLength(JSON.stringify(r)), 0);
+    for (let i = 0; i < stored.length; i += batch) await vault.ingest(stored.slice(i, i + batch), "ehr");
+    await vault.ledger.checkpoint();
+    await vault.close();
+    const bytes = ["custos.db", "custos.db-wal"].reduce((sum, f) => {
+      try {
+        return sum + statSync(join(dir, "log", f)).size;
+      } catch {
+        return sum;
+      }
+    }, 0);
+    bytesPerRecord = bytes / stored.length;
+    overhead = bytes / plaintextBytes;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  return [
+    {
+      name: "seal, warm keys (10k patients)",
+      value: Math.round(warmPerSecond),
+      unit: "records/s",
+      goal: ">= 100,000",
+      met: warmPerSecond >= 100_000,
+    },
+    {
+      name: "key wraps, cold (10k patients x 3 readers)",
+      value: Math.round(wrapsPerSecond),
+      unit: "wraps/s",
+      goal: ">= 10,000",
+      met: wrapsPerSecond >= 10_000,
+    },
+    {
+      name: "bytes on disk per record (incl. wrapped keys, tree)",
+      value: round(bytesPerRecord, 1),
+      unit: "bytes",
+    },
+    { name: "storage overhead vs plaintext JSON", value: round(overhead, 2), unit: "x" },
+  ];
+}

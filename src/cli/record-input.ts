@@ -1,0 +1,55 @@
+// Reads audit records the way EHRs export them: one JSON record, a JSON array, NDJSON, a FHIR R4
+// AuditEvent or a Bundle of them. Every record is validated before anything is stored; the first bad
+// one is named by its position and field.
+
+import { CustosError } from "../core/errors.js";
+import {
+  type AuditRecord,
+  auditEventToRecord,
+  bundleToRecords,
+  parseAuditRecord,
+} from "../core/record/index.js";
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function fromValue(value: unknown, position: string): AuditRecord[] {
+  try {
+    if (isObject(value) && value.resourceType === "Bundle") return bundleToRecords(value);
+    if (isObject(value) && value.resourceType === "AuditEvent") return [auditEventToRecord(value)];
+    return [parseAuditRecord(value)];
+  } catch (error) {
+    if (error instanceof CustosError)
+      throw new CustosError(error.code, `${position}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+export function parseRecordInput(text: string): AuditRecord[] {
+  const trimmed = text.trim();
+  if (trimmed.length === 0) throw new CustosError("INVALID_RECORD", "the input holds no records");
+  let whole: unknown;
+  let isWhole = true;
+  try {
+    whole = JSON.parse(trimmed);
+  } catch {
+    isWhole = false;
+  }
+  if (isWhole) {
+    if (Array.isArray(whole)) return whole.flatMap((value, i) => fromValue(value, `record ${i + 1}`));
+    return fromValue(whole, "record 1");
+  }
+  const records: AuditRecord[] = [];
+  trimmed.split("\n").forEach((line, i) => {
+    if (line.trim().length === 0) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new CustosError("INVALID_RECORD", `line ${i + 1}: not valid JSON`);
+    }
+    records.push(...fromValue(value, `line ${i + 1}`));
+  });
+  return records;
+}

@@ -1,0 +1,233 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { decodeEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
+import type { AuditRecord } from "../../src/core/record/index.js";
+import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
+import { EnvProvider } from "../../src/crypto/keystore/index.js";
+import { initDataDir } from "../../src/ledger/data-dir.js";
+import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
+import { verifyStore } from "../../src/ledger/verify/verifier.js";
+import { RecordOpener, Vault } from "../../src/records/index.js";
+import { tempDir } from "../helpers/temp.js";
+
+const MASTER_ENV = { CUSTOS_MASTER_KEY: Buffer.alloc(32, 3).toString("base64") };
+
+function record(patientId: string, i: number, extra: Partial<AuditRecord> = {}): AuditRecord {
+  return {
+    time: new Date(Date.UTC(2026, 10, 23, 8, 0, i)).toISOString(),
+    patientId,
+    userId: `dr-${i % 5}`,
+    action: (["query", "change", "print", "copy", "create", "delete"] as const)[i % 6]!,
+    ...extra,
+  };
+}
+
+let root: { dir: string; cleanup: () => void };
+let vault: Vault;
+let clock: number;
+const parties = {
+  p1: generateX25519KeyPair(),
+  p2: generateX25519KeyPair(),
+  a1: generateX25519KeyPair(),
+  a2: generateX25519KeyPair(),
+  custodian: generateX25519KeyPair(),
+};
+
+beforeEach(async () => {
+  root = tempDir("custos-vault-");
+  clock = Date.UTC(2026, 10, 23, 8);
+  await initDataDir(root.dir, {
+    origin: "vault.custos.example/log",
+    masterKey: new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV),
+  });
+  vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV), {
+    now: () => clock,
+    epochMs: 3_600_000,
+  });
+  vault.directory.setCustodian(parties.custodian.publicKey);
+  vault.directory.enroll("patient", "P1", parties.p1.publicKey);
+  vault.directory.enroll("patient", "P2", parties.p2.publicKey);
+  vault.directory.enroll("auditor", "A1", parties.a1.publicKey);
+  vault.directory.enroll("auditor", "A2", parties.a2.publicKey);
+  vault.directory.grant({ auditor: "A1", patients: ["P1"], from: clock - 1000 });
+  await vault.saveDirectory();
+});
+
+afterEach(async () => {
+  await vault.close().catch(() => undefined);
+  root.cleanup();
+});
+
+async function verifyClean(): Promise<void> {
+  await vault.ledger.checkpoint();
+  const store = SqliteStore.open(root.dir, { readonly: true });
+  try {
+    const report = await verifyStore(store);
+    expect(report.findings).toEqual([]);
+  } finally {
+    await store.close();
+  }
+}
+
+describe("encrypted records", () => {
+  it("lets the patient, a granted auditor and the custodian read a record, and nobody else", async () => {
+    await vault.ingest([record("P1", 1), record("P1", 2), record("P2", 3)], "ehr-main");
+    const p1 = await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey));
+    expect(p1.records.map((r) => r.record)).toEqual([record("P1", 2), record("P1", 1)]);
+    const a1 = await vault.readTrail("P1", new RecordOpener(parties.a1.privateKey));
+    expect(a1.records).toHaveLength(2);
+    const custodian = await vault.readTrail("P2", new RecordOpener(parties.custodian.privateKey));
+    expect(custodian.records.map((r) => r.record)).toEqual([record("P2", 3)]);
+    // A2 is not granted P1; P2 is not P1.
+    const a2 = await vault.readTrail("P1", new RecordOpener(parties.a2.privateKey));
+    expect(a2.records).toEqual([]);
+    expect(a2.notReadable).toHaveLength(2);
+    expect((await vault.readTrail("P1", new RecordOpener(parties.p2.privateKey))).records).toEqual([]);
+    await verifyClean();
+  });
+
+  it("keeps no patient ID, user ID, action or detail in the database file", async () => {
+    vault.directory.enroll("patient", "PATIENT-SECRET-42", parties.p1.publicKey);
+    await vault.saveDirectory();
+    await vault.ingest(
+      [record("PATIENT-SECRET-42", 1, { userId: "user-secret-7", detail: "detail-secret-text" })],
+      "ehr-main",
+    );
+    await vault.close();
+    const bytes = Buffer.concat(
+      ["custos.db", "custos.db-wal", "keystore.json"].map((f) => {
+        try {
+          return readFileSync(join(root.dir, f));
+        } catch {
+          return Buffer.alloc(0);
+        }
+      }),
+    );
+    for (const secret of ["PATIENT-SECRET-42", "user-secret-7", "detail-secret-text"]) {
+      expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
+    }
+  });
+
+  it("starts a new epoch when the period ends, when readers change, and on demand", async () => {
+    await vault.ingest([record("P1", 1)], "ehr");
+    await vault.ingest([record("P1", 2)], "ehr");
+    expect((await vault.keyStatus("P1")).epochs).toBe(1);
+    clock += 3_600_000;
+    await vault.ingest([record("P1", 3)], "ehr");
+    expect((await vault.keyStatus("P1")).epochs).toBe(2);
+    vault.directory.grant({ auditor: "A2", patients: ["P1"], from: clock });
+    await vault.ingest([record("P1", 4)], "ehr");
+    const status = await vault.keyStatus("P1");
+    expect(status.epochs).toBe(3);
+    expect(status.readers.filter((r) => r.role === "auditor")).toHaveLength(2);
+    vault.rotate("P1");
+    await vault.ingest([record("P1", 5)], "ehr");
+    expect((await vault.keyStatus("P1")).epochs).toBe(4);
+    // A2 was granted at epoch 3: it reads records 4 and 5, not the history before its grant.
+    const a2 = await vault.readTrail("P1", new RecordOpener(parties.a2.privateKey));
+    expect(a2.records.map((r) => r.record.time)).toEqual([record("P1", 5).time, record("P1", 4).time]);
+    expect(vault.sealer.epochs.stats()).toMatchObject({ epochsStarted: 4 });
+  });
+
+  it("lets the custodian re-wrap history for a newly granted auditor and recover a patient's lost key", async () => {
+    await vault.ingest([record("P2", 1), record("P2", 2)], "ehr");
+    clock += 3_600_000;
+    await vault.ingest([record("P2", 3)], "ehr");
+    const custodian = new RecordOpener(parties.custodian.privateKey);
+    vault.directory.grant({ auditor: "A2", patients: ["P2"], from: clock });
+    expect(await vault.rewrap("P2", custodian, vault.directory.party("auditor", "A2")!, "regrant")).toBe(2);
+    expect((await vault.readTrail("P2", new RecordOpener(parties.a2.privateKey))).records).toHaveLength(3);
+
+    const replacement = generateX25519KeyPair();
+    vault.directory.enroll("patient", "P2", replacement.publicKey);
+    expect(
+      await vault.rewrap(
+        "P2",
+        new RecordOpener(parties.custodian.privateKey),
+        vault.directory.party("patient", "P2")!,
+        "recovery",
+      ),
+    ).toBe(2);
+    expect((await vault.readTrail("P2", new RecordOpener(replacement.privateKey))).records).toHaveLength(3);
+    await verifyClean();
+  });
+
+  it("returns the original index for a replayed source event ID", async () => {
+    const [first] = await vault.ingest([record("P1", 1, { sourceEventId: "evt-1" })], "ehr");
+    const [again] = await vault.ingest([record("P1", 1, { sourceEventId: "evt-1" })], "ehr");
+    expect(again!.index).toBe(first!.index);
+    expect(again!.duplicate).toBe(true);
+    expect((await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey))).records).toHaveLength(1);
+  });
+
+  it("refuses a record for a patient without an enrolled key, storing nothing", async () => {
+    const before = await vault.ledger.size();
+    await expect(vault.ingest([record("P1", 1), record("NOBODY", 2)], "ehr")).rejects.toMatchObject({
+      code: "KEY_MISSING",
+    });
+    expect(await vault.ledger.size()).toBe(before);
+  });
+
+  it("reports a record whose ciphertext was altered or moved under another header as tampered", async () => {
+    await vault.ingest([record("P1", 1), record("P1", 2)], "ehr");
+    const items = await vault.patientItems("P1");
+    const recordItems = items.filter((i) => decodeEntry(i.entry).kind === ENTRY_KINDS.accessRecord);
+    const db = new Database(join(root.dir, "custos.db"));
+    const content = recordItems[0]!.content!;
+    const altered = Buffer.from(content);
+    altered[20] ^= 1;
+    db.prepare("UPDATE contents SET data = ? WHERE data = ?").run(altered, Buffer.from(content));
+    db.close();
+    const opener = new RecordOpener(parties.p1.privateKey);
+    await expect(vault.readTrail("P1", opener)).rejects.toThrow(/entry \d+: the stored record was altered/);
+
+    // A ciphertext re-sealed... moved under another header: open with the wrong header fails.
+    const [, second] = recordItems;
+    const moved = { ...second!, entry: recordItems[0]!.entry };
+    const fresh = new RecordOpener(parties.p1.privateKey);
+    for (const item of items)
+      if (decodeEntry(item.entry).kind === ENTRY_KINDS.keyEnvelope) fresh.addEnvelope(item);
+    expect(() => fresh.openRecord(moved)).toThrow(/altered|tampered/);
+  });
+
+  it("erases a patient's content under a signed erasure entry; verify stays clean and no copy remains", async () => {
+    await vault.ingest([record("P1", 1), record("P1", 2), record("P2", 3)], "ehr");
+    const items = await vault.patientItems("P1");
+    const secrets = items.map((i) => i.content!).filter(Boolean);
+    expect(secrets.length).toBeGreaterThan(0);
+    const result = await vault.erase("P1", "erasure-request", "privacy-officer");
+    expect(result.erased).toBe(secrets.length);
+    await verifyClean();
+    expect((await vault.keyStatus("P1")).erasedItems).toBe(secrets.length);
+    await vault.close();
+    const file = Buffer.concat(
+      ["custos.db", "custos.db-wal"].map((f) => {
+        try {
+          return readFileSync(join(root.dir, f));
+        } catch {
+          return Buffer.alloc(0);
+        }
+      }),
+    );
+    for (const secret of secrets) expect(file.includes(Buffer.from(secret))).toBe(false);
+    // P2 is untouched.
+    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
+    expect((await vault.readTrail("P2", new RecordOpener(parties.p2.privateKey))).records).toHaveLength(1);
+  });
+
+  it("reports content deleted without an erasure entry as tampering", async () => {
+    await vault.ingest([record("P1", 1)], "ehr");
+    await vault.ledger.checkpoint();
+    await vault.close();
+    const db = new Database(join(root.dir, "custos.db"));
+    db.prepare("DELETE FROM contents WHERE hash = (SELECT hash FROM contents LIMIT 1)").run();
+    db.close();
+    const store = SqliteStore.open(root.dir, { readonly: true });
+    const report = await verifyStore(store);
+    await store.close();
+    expect(report.findings.map((f) => f.code)).toContain("CONTENT_MISSING");
+    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
+  });
+});

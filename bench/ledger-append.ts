@@ -40,7 +40,7 @@ try {
       new DataView(payload.buffer).setUint32(0, i);
       items.push({ entry: encodeDataEntry(payload.slice()) });
     }
-    const p = ledger.append(items).then(() => inFlight.delete(p));
+    const p: Promise<unknown> = ledger.append(items).then(() => inFlight.delete(p));
     inFlight.add(p);
     if (inFlight.size >= 16) await Promise.race(inFlight);
     if ((next / groupSize) % 100 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);

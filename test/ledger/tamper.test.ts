@@ -87,7 +87,7 @@ describe("verify detects direct edits of the SQLite file", () => {
     const file = readFileSync(dbPath(log.dir));
     const at = file.indexOf(marker);
     expect(at).toBeGreaterThan(0);
-    file[at + marker.length - 2] ^= 0x01;
+    file[at + marker.length - 2] = file[at + marker.length - 2]! ^ 0x01;
     writeFileSync(dbPath(log.dir), file);
     const finding = find(await verify(), "ENTRY_MODIFIED");
     expect([finding.firstIndex, finding.lastIndex]).toEqual([555, 555]);
@@ -191,7 +191,7 @@ describe("verify detects direct edits of the SQLite file", () => {
       const row = db.prepare("SELECT hashes FROM tiles WHERE level = 1 AND idx = 2").get() as {
         hashes: Buffer;
       };
-      row.hashes[0] ^= 0xff;
+      row.hashes[0] = row.hashes[0]! ^ 0xff;
       db.prepare("UPDATE tiles SET hashes = ? WHERE level = 1 AND idx = 2").run(row.hashes);
     });
     const report = await verify();
@@ -246,7 +246,7 @@ describe("incremental verify", () => {
       const row = db.prepare("SELECT hashes FROM tiles WHERE level = 0 AND idx = 3").get() as {
         hashes: Buffer;
       };
-      row.hashes[40] ^= 1;
+      row.hashes[40] = row.hashes[40]! ^ 1;
       db.prepare("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 3").run(row.hashes);
     });
     const report = await verify({ state: first.nextState!, incremental: true });

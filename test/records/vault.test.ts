@@ -177,7 +177,7 @@ describe("encrypted records", () => {
     const db = new Database(join(root.dir, "custos.db"));
     const content = recordItems[0]!.content!;
     const altered = Buffer.from(content);
-    altered[20] ^= 1;
+    altered[20] = altered[20]! ^ 1;
     db.prepare("UPDATE contents SET data = ? WHERE data = ?").run(altered, Buffer.from(content));
     db.close();
     const opener = new RecordOpener(parties.p1.privateKey);

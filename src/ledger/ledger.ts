@@ -1,8 +1,9 @@
 // A Custos log: the sequencer (write path), the tree reader (proofs) and checkpoint signing over one
 // store. This is what the CLI, the service and the benchmarks hold.
 
+import { formatCheckpoint } from "../core/checkpoint/index.js";
 import { CustosError } from "../core/errors.js";
-import { formatCheckpoint, signNote } from "../core/note/index.js";
+import { signNote } from "../core/note/index.js";
 import { type AppendItem, type AppendResult, Sequencer } from "./sequencer.js";
 import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
 import { TreeReader } from "./tree/index.js";

@@ -1,0 +1,8 @@
+export {
+  type Checkpoint,
+  formatCheckpoint,
+  type OpenedCheckpoint,
+  openCheckpoint,
+  parseCheckpoint,
+  signCheckpoint,
+} from "./checkpoint.js";

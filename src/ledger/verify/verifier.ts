@@ -350,6 +350,7 @@ async function scanEntries(
   for (const size of sizesWanted) if (size > ctx.from) checkpointSizes.add(size);
 
   for await (const chunk of store.scanEntries(ctx.from, Number.MAX_SAFE_INTEGER, ctx.chunkSize)) {
+    await storedLeaves.load(Math.floor(chunk[chunk.length - 1]!.index / TILE_WIDTH));
     for (const stored of chunk) {
       if (stored.index > expected) {
         // A gap: rows deleted. Keep the tree comparable by using the stored leaf hashes for them.
@@ -360,14 +361,15 @@ async function scanEntries(
           lastIndex: stored.index - 1,
         });
         for (let i = expected; i < stored.index; i++) {
-          const leaf = await storedLeaves.leaf(i);
+          await storedLeaves.load(Math.floor(i / TILE_WIDTH));
+          const leaf = storedLeaves.leaf(i);
           builder.append(leaf ?? new Uint8Array(32));
           if (checkpointSizes.has(builder.size)) ctx.onSize(builder.size, builder.root());
         }
         expected = stored.index;
       }
       const dataHash = leafHash(stored.data);
-      const storedLeaf = await storedLeaves.leaf(stored.index);
+      const storedLeaf = storedLeaves.leaf(stored.index);
       if (storedLeaf === undefined) {
         if (ctx.recordedSize !== undefined && stored.index >= ctx.recordedSize) {
           findings.push({
@@ -534,6 +536,11 @@ class TileCursor {
     this.#startIndex = startIndex;
   }
 
+  /** Loads tiles up to `index` so that leaf() and get() answer from memory. */
+  async load(index: number): Promise<void> {
+    await this.get(index);
+  }
+
   async get(index: number): Promise<Tile | undefined> {
     while (!this.#done && this.#loadedUpTo < index) {
       this.#iterator ??= this.#store.scanTiles(this.#level, this.#startIndex)[Symbol.asyncIterator]();
@@ -543,15 +550,16 @@ class TileCursor {
         break;
       }
       // Keep a bounded window: tiles behind the cursor are no longer needed.
-      for (const key of this.#tiles.keys()) if (key < index - 64) this.#tiles.delete(key);
+      for (const key of this.#tiles.keys()) if (key < index - 4096) this.#tiles.delete(key);
       for (const tile of next.value) this.#tiles.set(tile.index, tile);
       this.#loadedUpTo = next.value[next.value.length - 1]!.index;
     }
     return this.#tiles.get(index);
   }
 
-  async leaf(index: number): Promise<Uint8Array | undefined> {
-    const tile = await this.get(Math.floor(index / TILE_WIDTH));
+  /** The stored leaf hash at index, from tiles already loaded (see load). */
+  leaf(index: number): Uint8Array | undefined {
+    const tile = this.#tiles.get(Math.floor(index / TILE_WIDTH));
     const position = index % TILE_WIDTH;
     if (tile === undefined || position >= tileWidth(tile)) return undefined;
     return hashAt(tile, position);

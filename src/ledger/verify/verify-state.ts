@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import { writeFileAtomic } from "../atomic-file.js";
+import { writeFileAtomic } from "../../crypto/atomic-file.js";
 import type { Tile } from "../storage.js";
 
 export interface VerifyState {

@@ -17,7 +17,8 @@ let leafInput = new Uint8Array(1024);
 
 /** SHA-256(0x00 || entry). */
 export function leafHash(entry: Uint8Array): Uint8Array {
-  if (entry.length + 1 > leafInput.length) leafInput = new Uint8Array(Math.max(entry.length + 1, leafInput.length * 2));
+  if (entry.length + 1 > leafInput.length)
+    leafInput = new Uint8Array(Math.max(entry.length + 1, leafInput.length * 2));
   leafInput[0] = 0x00;
   leafInput.set(entry, 1);
   return sha256(leafInput.subarray(0, entry.length + 1));

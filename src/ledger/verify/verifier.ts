@@ -156,6 +156,8 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     (best, cp) => (best === undefined || cp.size >= best.size ? cp : best),
     undefined,
   );
+  // Most specific first: what happened to which entries, then the tree, then checkpoints.
+  findings.sort((a, b) => findingRank(a) - findingRank(b) || (a.firstIndex ?? 0) - (b.firstIndex ?? 0));
   const ok = findings.length === 0;
   let nextState: VerifyState | undefined;
   if (ok && latest !== undefined && latest.size <= builder.size) {
@@ -184,6 +186,24 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     findings,
     ...(nextState ? { nextState } : {}),
   };
+}
+
+const RANK: Partial<Record<Finding["code"], number>> = {
+  ENTRY_MODIFIED: 0,
+  ENTRIES_MISSING: 0,
+  ENTRIES_INSERTED: 0,
+  ENTRIES_REORDERED: 0,
+  ENTRY_UNREADABLE: 0,
+  EXTRA_ENTRIES: 0,
+  CONTENT_MODIFIED: 0,
+  CONTENT_MISSING: 0,
+  LOG_TRUNCATED: 1,
+  TREE_MODIFIED: 2,
+  HISTORY_REWRITTEN: 2,
+};
+
+function findingRank(finding: Finding): number {
+  return RANK[finding.code] ?? 3;
 }
 
 async function safeSize(store: LedgerStore, findings: Finding[]): Promise<number | undefined> {

@@ -1,0 +1,20 @@
+export {
+  type AuditRecord,
+  type AuditRecordInput,
+  AuditRecordSchema,
+  decodeRecord,
+  encodeRecord,
+  InvalidRecordError,
+  parseAuditRecord,
+  parseIsoTime,
+  type RecordIssue,
+  validateAuditRecords,
+} from "./audit-record.js";
+export {
+  auditEventToRecord,
+  bundleToRecords,
+  recordsToSearchsetBundle,
+  recordToAuditEvent,
+  SYSTEMS as FHIR_SYSTEMS,
+} from "./fhir-audit-event.js";
+export { ACTIONS, type Action, FHIR_OUTCOME_CODES, LIMITS, OUTCOMES, type Outcome } from "./vocabulary.js";

@@ -1,0 +1,24 @@
+// The closed vocabularies of an audit record, as `as const` tables that feed the schema, the FHIR
+// mapping, the CLI and (later) the API's OpenAPI document alike.
+
+export const ACTIONS = ["create", "delete", "change", "query", "print", "copy"] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export const OUTCOMES = ["success", "minor-failure", "serious-failure", "major-failure"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** FHIR R4 AuditEvent.outcome codes (http://hl7.org/fhir/audit-event-outcome). */
+export const FHIR_OUTCOME_CODES: Readonly<Record<Outcome, string>> = {
+  success: "0",
+  "minor-failure": "4",
+  "serious-failure": "8",
+  "major-failure": "12",
+};
+
+/** Limits on every string of a record. */
+export const LIMITS = {
+  id: 128,
+  sourceSystem: 128,
+  purposeOfUse: 64,
+  detail: 1000,
+} as const;

@@ -58,6 +58,14 @@ export class TreeBuilder {
     return new TreeBuilder(size, edges);
   }
 
+  /** An independent copy (O(log n)): verify forks one when stored and recomputed trees diverge. */
+  clone(): TreeBuilder {
+    return new TreeBuilder(
+      this.#size,
+      this.#edges.map((edge) => ({ index: edge.index, hashes: edge.hashes.slice() })),
+    );
+  }
+
   get size(): number {
     return this.#size;
   }

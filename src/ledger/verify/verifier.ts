@@ -333,6 +333,10 @@ async function scanEntries(
   ctx: ScanContext,
 ): Promise<{ checked: number; present: number }> {
   const { builder, findings } = ctx;
+  // `builder` rebuilds the upper tree from the stored leaf hashes, to check the stored tiles; a second
+  // tree from the entries' own hashes forks off only where an entry no longer matches its leaf, and
+  // is what the signed checkpoints are compared with.
+  let dataBuilder: TreeBuilder | undefined;
   const total = Math.max(ctx.recordedSize ?? 0, await store.countEntries());
   const storedLeaves = new TileCursor(store, 0, Math.floor(ctx.from / TILE_WIDTH));
   const upperTiles = new Map<number, TileCursor>();
@@ -382,9 +386,11 @@ async function scanEntries(
         });
         for (let i = expected; i < stored.index; i++) {
           await storedLeaves.load(Math.floor(i / TILE_WIDTH));
-          const leaf = storedLeaves.leaf(i);
-          builder.append(leaf ?? new Uint8Array(32));
-          if (checkpointSizes.has(builder.size)) ctx.onSize(builder.size, builder.root());
+          const leaf = storedLeaves.leaf(i) ?? new Uint8Array(32);
+          builder.append(leaf);
+          dataBuilder?.append(leaf);
+          const signedTree = dataBuilder ?? builder;
+          if (checkpointSizes.has(signedTree.size)) ctx.onSize(signedTree.size, signedTree.root());
         }
         expected = stored.index;
       }
@@ -406,11 +412,13 @@ async function scanEntries(
         mismatches.push({ index: stored.index, dataHash });
       }
       try {
-        const decoded = decodeEntry(stored.data);
-        const contentHash = contentHashOf(decoded);
-        if (contentHash !== undefined)
+        // Plain data entries (the bulk of a raw log) carry no content; skip the full parse for them.
+        const decoded = stored.data[1] === ENTRY_KINDS.data ? undefined : decodeEntry(stored.data);
+        const contentHash = decoded === undefined ? undefined : contentHashOf(decoded);
+        if (contentHash !== undefined) {
           await checkContent(store, stored.index, contentHash, missingContent, findings);
-        if (decoded.kind === ENTRY_KINDS.erasure) {
+        }
+        if (decoded?.kind === ENTRY_KINDS.erasure) {
           for (const hash of decodeErasureEntry(stored.data).contentHashes) erased.add(toHex(hash));
         }
       } catch (error) {
@@ -422,8 +430,11 @@ async function scanEntries(
           lastIndex: stored.index,
         });
       }
-      builder.append(dataHash);
-      if (checkpointSizes.has(builder.size)) ctx.onSize(builder.size, builder.root());
+      if (storedLeaf !== undefined && !bytesEqual(dataHash, storedLeaf)) dataBuilder ??= builder.clone();
+      builder.append(storedLeaf ?? dataHash);
+      dataBuilder?.append(dataHash);
+      const signedTree = dataBuilder ?? builder;
+      if (checkpointSizes.has(signedTree.size)) ctx.onSize(signedTree.size, signedTree.root());
       expected = stored.index + 1;
       lastPresent = stored.index;
       checked++;

@@ -19,12 +19,32 @@ function rangeRoot(hashes: readonly Uint8Array[], start: number, end: number): U
   return nodeHash(rangeRoot(hashes, start, start + k), rangeRoot(hashes, start + k, end));
 }
 
+// Perfect-subtree hashes computed so far for a leaf array (treated as append-only), so many proofs
+// over one array are cheap.
+const memo = new WeakMap<readonly Uint8Array[], Map<number, Uint8Array>>();
+
 function lookupIn(hashes: readonly Uint8Array[]): (ref: SubtreeRef) => Uint8Array {
+  let known = memo.get(hashes);
+  if (known === undefined) {
+    known = new Map();
+    memo.set(hashes, known);
+  }
+  const cache = known;
+  const perfect = (level: number, index: number): Uint8Array => {
+    if (level === 0) return hashes[index]!;
+    const key = level * 2 ** 40 + index;
+    let hash = cache.get(key);
+    if (hash === undefined) {
+      hash = nodeHash(perfect(level - 1, 2 * index), perfect(level - 1, 2 * index + 1));
+      cache.set(key, hash);
+    }
+    return hash;
+  };
   return (ref) => {
-    const start = ref.index * 2 ** ref.level;
-    const end = start + 2 ** ref.level;
-    if (end > hashes.length) throw new CustosError("BAD_ARGUMENT", "subtree beyond the leaves given");
-    return rangeRoot(hashes, start, end);
+    if ((ref.index + 1) * 2 ** ref.level > hashes.length) {
+      throw new CustosError("BAD_ARGUMENT", "subtree beyond the leaves given");
+    }
+    return perfect(ref.level, ref.index);
   };
 }
 

@@ -97,7 +97,16 @@ export class InvalidRecordError extends CustosError {
   }
 }
 
-function describeIssues(error: z.ZodError): RecordIssue[] {
+function isPresent(input: unknown, path: readonly PropertyKey[]): boolean {
+  let value = input;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null || !Object.hasOwn(value, key)) return false;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return true;
+}
+
+function describeIssues(error: z.ZodError, input: unknown): RecordIssue[] {
   return error.issues.map((issue) => {
     const path = ["record", ...issue.path.map(String)].join(".");
     if (issue.code === "unrecognized_keys") {
@@ -105,7 +114,8 @@ function describeIssues(error: z.ZodError): RecordIssue[] {
     }
     if (issue.code === "invalid_type" && issue.path.length === 0)
       return { path, message: "expected a JSON object" };
-    if (issue.code === "invalid_type" && issue.input === undefined) return { path, message: "is required" };
+    if (issue.code === "invalid_type" && !isPresent(input, issue.path))
+      return { path, message: "is required" };
     return { path, message: issue.message };
   });
 }
@@ -114,7 +124,7 @@ function describeIssues(error: z.ZodError): RecordIssue[] {
 export function parseAuditRecord(input: unknown): AuditRecord {
   const result = AuditRecordSchema.safeParse(input);
   if (result.success) return result.data;
-  const issues = describeIssues(result.error);
+  const issues = describeIssues(result.error, input);
   throw new InvalidRecordError(issues.map((i) => `${i.path}: ${i.message}`).join("; "), issues);
 }
 

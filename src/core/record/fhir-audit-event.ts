@@ -16,6 +16,7 @@ export const SYSTEMS = {
   actReason: "http://terminology.hl7.org/CodeSystem/v3-ActReason",
   custosAction: "https://custos.dev/fhir/CodeSystem/access-action",
   custosSourceEventId: "https://custos.dev/fhir/StructureDefinition/source-event-id",
+  dataAbsentReason: "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
 } as const;
 
 /** Our action -> FHIR AuditEvent.action (C/R/U/D/E) and BALP restful-interaction subtype. */
@@ -177,11 +178,13 @@ export function auditEventToRecord(resource: unknown): AuditRecord {
   const outcome = OUTCOMES.find((o) => FHIR_OUTCOME_CODES[o] === outcomeCode);
   const source = isObject(resource.source) ? resource.source : {};
   const observer = isObject(source.observer) ? source.observer : {};
-  const sourceSystem =
-    str(observer.display) ??
-    (isObject(observer.identifier) ? str(observer.identifier.value) : undefined) ??
-    str(observer.reference) ??
-    str(source.site);
+  const absent = array(observer.extension).some((e) => isObject(e) && e.url === SYSTEMS.dataAbsentReason);
+  const sourceSystem = absent
+    ? undefined
+    : (str(observer.display) ??
+      (isObject(observer.identifier) ? str(observer.identifier.value) : undefined) ??
+      str(observer.reference) ??
+      str(source.site));
   const sourceEventId =
     array(resource.extension)
       .filter(isObject)
@@ -257,10 +260,15 @@ export function recordToAuditEvent(record: AuditRecord, opts: { id?: string } = 
     subtype,
     action: mapping.action,
     recorded: record.time,
-    outcome: FHIR_OUTCOME_CODES[(record.outcome ?? "success") as Outcome],
+    ...(record.outcome ? { outcome: FHIR_OUTCOME_CODES[record.outcome as Outcome] } : {}),
     ...(purposeOfEvent.length > 0 ? { purposeOfEvent } : {}),
     agent: [{ who: { identifier: { value: record.userId } }, requestor: true }],
-    source: { observer: { display: record.sourceSystem ?? "custos" } },
+    // source.observer is required (1..1); an unrecorded source is said so, the FHIR way.
+    source: {
+      observer: record.sourceSystem
+        ? { display: record.sourceSystem }
+        : { extension: [{ url: SYSTEMS.dataAbsentReason, valueCode: "unknown" }] },
+    },
     entity: [
       {
         what: patientWhat,

@@ -53,9 +53,26 @@ export const hmacSha256: (key: Uint8Array, data: Uint8Array) => Uint8Array = nod
   ? (key, data) => asView(nodeCrypto.createHmac("sha256", key).update(data).digest())
   : (key, data) => hmac(nobleSha256, key, data);
 
+// Small random values (nonces, epoch IDs) are cut from a pool filled by the platform's CSPRNG, so
+// a record costs one slice instead of one call into the generator. Each byte is handed out once.
+const POOL_SIZE = 4096;
+let pool = new Uint8Array(0);
+let poolOffset = 0;
+
 export function randomBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  globalThis.crypto.getRandomValues(out);
+  if (length > 256) {
+    const out = new Uint8Array(length);
+    globalThis.crypto.getRandomValues(out);
+    return out;
+  }
+  if (poolOffset + length > pool.length) {
+    pool = new Uint8Array(POOL_SIZE);
+    globalThis.crypto.getRandomValues(pool);
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + length);
+  pool.fill(0, poolOffset, poolOffset + length);
+  poolOffset += length;
   return out;
 }
 

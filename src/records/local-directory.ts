@@ -115,12 +115,25 @@ export class LocalDirectory implements RecipientDirectory {
 
   custodian(): Recipient | undefined {
     const c = this.#json.custodian;
-    return c ? { id: c.id, role: "custodian", encryptionKey: fromBase64(c.encryptionKey) } : undefined;
+    return c ? this.#recipient("custodian", c.id, c.encryptionKey) : undefined;
+  }
+
+  /** Decoded recipients, kept so that readersOf hands out the same objects (cheap digests). */
+  readonly #decoded = new Map<string, Recipient>();
+
+  #recipient(role: Recipient["role"], id: string, encryptionKey: string): Recipient {
+    const key = `${role}\n${id}\n${encryptionKey}`;
+    let recipient = this.#decoded.get(key);
+    if (recipient === undefined) {
+      recipient = { id, role, encryptionKey: fromBase64(encryptionKey) };
+      this.#decoded.set(key, recipient);
+    }
+    return recipient;
   }
 
   party(role: "patient" | "auditor", id: string): Recipient | undefined {
     const p = (role === "patient" ? this.#json.patients : this.#json.auditors)[id];
-    return p ? { id: p.id, role, encryptionKey: fromBase64(p.encryptionKey) } : undefined;
+    return p ? this.#recipient(role, p.id, p.encryptionKey) : undefined;
   }
 
   /** Patients the auditor is granted at time `at`. */

@@ -96,6 +96,19 @@ export class RecordSealer {
     this.epochs = options.epochs ?? new EpochKeyCache({ now: this.#now });
   }
 
+  /** Patient tags of recently seen patients (bounded), so a warm record costs no HMAC for its tag. */
+  readonly #tags = new Map<string, Uint8Array>();
+
+  #patientTag(patientId: string): Uint8Array {
+    let tag = this.#tags.get(patientId);
+    if (tag === undefined) {
+      tag = this.#blindIndex.patientTag(patientId);
+      if (this.#tags.size >= 100_000) this.#tags.delete(this.#tags.keys().next().value!);
+      this.#tags.set(patientId, tag);
+    }
+    return tag;
+  }
+
   stats(): SealStats {
     return { wraps: this.#wraps, records: this.#records };
   }
@@ -108,8 +121,10 @@ export class RecordSealer {
     const patients = new Map<string, { patientId: string; tag: Uint8Array }>();
     for (const record of records) {
       if (!patients.has(record.patientId)) {
-        const tag = this.#blindIndex.patientTag(record.patientId);
-        patients.set(record.patientId, { patientId: record.patientId, tag });
+        patients.set(record.patientId, {
+          patientId: record.patientId,
+          tag: this.#patientTag(record.patientId),
+        });
       }
     }
     // Readers are looked up once per patient per call; a change of readers starts a new epoch.

@@ -59,12 +59,27 @@ interface KeySchedule {
 }
 
 /** RFC 9180 5.1 KeySchedule, base mode (empty psk and psk_id). */
+// key_schedule_context depends only on the suite and info, which a node reuses for every wrap.
+const contextCache = new Map<string, Uint8Array>();
+
+function keyScheduleContext(aead: AeadName, suite: Uint8Array, info: Uint8Array): Uint8Array {
+  const cacheKey = `${aead}:${Buffer.from(info).toString("base64")}`;
+  let context = contextCache.get(cacheKey);
+  if (context === undefined) {
+    const empty = new Uint8Array(0);
+    const pskIdHash = labeledExtract(suite, empty, "psk_id_hash", empty);
+    const infoHash = labeledExtract(suite, empty, "info_hash", info);
+    context = concatBytes(new Uint8Array([MODE_BASE]), pskIdHash, infoHash);
+    if (contextCache.size > 1000) contextCache.clear();
+    contextCache.set(cacheKey, context);
+  }
+  return context;
+}
+
 function keySchedule(aead: AeadName, shared: Uint8Array, info: Uint8Array): KeySchedule {
   const suite = suiteId(aead);
   const empty = new Uint8Array(0);
-  const pskIdHash = labeledExtract(suite, empty, "psk_id_hash", empty);
-  const infoHash = labeledExtract(suite, empty, "info_hash", info);
-  const context = concatBytes(new Uint8Array([MODE_BASE]), pskIdHash, infoHash);
+  const context = keyScheduleContext(aead, suite, info);
   const secret = labeledExtract(suite, shared, "secret", empty);
   return {
     key: labeledExpand(suite, secret, "key", context, AEADS[aead].keyLength),
@@ -156,9 +171,15 @@ export class HpkeRecipient {
     ephemeralPrivateKey?: Uint8Array,
   ): { enc: Uint8Array; context: HpkeContext } {
     let ephemeral: KeyObject;
-    if (ephemeralPrivateKey) ephemeral = x25519PrivateKeyObject(ephemeralPrivateKey);
-    else ephemeral = generateKeyPairSync("x25519").privateKey;
-    const enc = rawPublicKey(createPublicKey(ephemeral));
+    let enc: Uint8Array;
+    if (ephemeralPrivateKey) {
+      ephemeral = x25519PrivateKeyObject(ephemeralPrivateKey);
+      enc = rawPublicKey(createPublicKey(ephemeral));
+    } else {
+      const pair = generateKeyPairSync("x25519");
+      ephemeral = pair.privateKey;
+      enc = rawPublicKey(pair.publicKey);
+    }
     const dh = x25519(ephemeral, this.#keyObject);
     const schedule = keySchedule(aead, sharedSecret(dh, enc, this.publicKey), info);
     return { enc, context: new HpkeContext(aead, schedule) };

@@ -58,7 +58,15 @@ export async function createPartyKeyFile(
 }
 
 export async function openPartyKeyFile(path: string, passphrase: string): Promise<PartyKeys> {
-  const keystore = await Keystore.open(path, new PassphraseProvider(passphrase));
+  let keystore: Keystore;
+  try {
+    keystore = await Keystore.open(path, new PassphraseProvider(passphrase));
+  } catch (error) {
+    if (error instanceof CustosError && error.code === "KEYSTORE_LOCKED") {
+      throw new CustosError("KEYSTORE_LOCKED", `the passphrase does not open the key file ${path}`);
+    }
+    throw error;
+  }
   const identity = JSON.parse(fromUtf8(keystore.get(IDENTITY_SECRET))) as { role: PartyRole; id: string };
   const privateKey = keystore.get(ENCRYPTION_SECRET);
   const seed = keystore.get(SIGNING_SECRET);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CustosError } from "../../../src/core/errors.js";
+import type { CustosError } from "../../../src/core/errors.js";
 import {
   ACTIONS,
   type AuditRecord,
@@ -17,13 +17,16 @@ import {
   validateAuditRecords,
 } from "../../../src/core/record/index.js";
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
 const expected = fixture("expected.json") as Record<string, AuditRecord>;
 
-const idArb = fc.stringMatching(/^[A-Za-z0-9.:\/_-]{1,40}$/);
+const idArb = fc.stringMatching(/^[A-Za-z0-9.:/_-]{1,40}$/);
 const recordArb: fc.Arbitrary<AuditRecord> = fc.record(
   {
-    time: fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(9999, 11, 31) }).map((t) => new Date(t).toISOString()),
+    time: fc
+      .integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(9999, 11, 31) })
+      .map((t) => new Date(t).toISOString()),
     patientId: idArb,
     userId: idArb,
     action: fc.constantFrom(...ACTIONS),
@@ -42,12 +45,17 @@ describe("audit record validation", () => {
 
   it("normalizes the time to UTC with milliseconds", () => {
     expect(parseAuditRecord(good).time).toBe("2026-11-23T06:15:00.000Z");
-    expect(parseAuditRecord({ ...good, time: "2026-11-23T08:15:00.123456Z" }).time).toBe("2026-11-23T08:15:00.123Z");
+    expect(parseAuditRecord({ ...good, time: "2026-11-23T08:15:00.123456Z" }).time).toBe(
+      "2026-11-23T08:15:00.123Z",
+    );
   });
 
   it("names the field and what was expected, without echoing the value", () => {
     const cases: [unknown, RegExp][] = [
-      [{ ...good, action: "peek" }, /^record\.action: expected one of create, delete, change, query, print, copy$/],
+      [
+        { ...good, action: "peek" },
+        /^record\.action: expected one of create, delete, change, query, print, copy$/,
+      ],
       [{ ...good, time: "2026-11-23T08:15:00" }, /^record\.time: expected an ISO 8601 date-time with a zone/],
       [{ ...good, time: "2026-02-30T08:15:00Z" }, /^record\.time:/],
       [{ ...good, time: "1969-12-31T23:59:59Z" }, /^record\.time:/],
@@ -73,7 +81,9 @@ describe("audit record validation", () => {
   });
 
   it("names the position of the first bad record in a batch", () => {
-    expect(() => validateAuditRecords([good, good, { ...good, action: "x" }])).toThrow(/^record 3: record\.action/);
+    expect(() => validateAuditRecords([good, good, { ...good, action: "x" }])).toThrow(
+      /^record 3: record\.action/,
+    );
   });
 
   it("never throws anything but INVALID_RECORD on arbitrary JSON", () => {
@@ -94,12 +104,18 @@ describe("audit record validation", () => {
       fc.property(recordArb, (record) => {
         const parsed = parseAuditRecord(record);
         expect(decodeRecord(encodeRecord(parsed))).toEqual(parsed);
-        expect(encodeRecord(parsed)).toEqual(encodeRecord(parseAuditRecord(JSON.parse(JSON.stringify(record)))));
+        expect(encodeRecord(parsed)).toEqual(
+          encodeRecord(parseAuditRecord(JSON.parse(JSON.stringify(record)))),
+        );
       }),
     );
-    expect(new TextDecoder().decode(encodeRecord(parseAuditRecord({ action: "copy", userId: "u", patientId: "p", time: "2026-01-01T00:00:00Z" })))).toBe(
-      '{"time":"2026-01-01T00:00:00.000Z","patientId":"p","userId":"u","action":"copy"}',
-    );
+    expect(
+      new TextDecoder().decode(
+        encodeRecord(
+          parseAuditRecord({ action: "copy", userId: "u", patientId: "p", time: "2026-01-01T00:00:00Z" }),
+        ),
+      ),
+    ).toBe('{"time":"2026-01-01T00:00:00.000Z","patientId":"p","userId":"u","action":"copy"}');
   });
 });
 
@@ -113,8 +129,12 @@ describe("FHIR R4 AuditEvent (IHE BALP)", () => {
   it("rejects with a clear reason only when the patient or the requesting user cannot be found", () => {
     const event = fixture("minimal-ehr.json") as Record<string, unknown>;
     expect(() => auditEventToRecord({ ...event, entity: [] })).toThrow(/AuditEvent: no patient found/);
-    expect(() => auditEventToRecord({ ...event, agent: [{ who: { display: "x" } }] })).toThrow(/AuditEvent: no requesting user found/);
-    expect(() => auditEventToRecord({ ...event, resourceType: "Patient" })).toThrow(/resourceType must be AuditEvent/);
+    expect(() => auditEventToRecord({ ...event, agent: [{ who: { display: "x" } }] })).toThrow(
+      /AuditEvent: no requesting user found/,
+    );
+    expect(() => auditEventToRecord({ ...event, resourceType: "Patient" })).toThrow(
+      /resourceType must be AuditEvent/,
+    );
     expect(() => auditEventToRecord({ ...event, recorded: "yesterday" })).toThrow(/record\.time/);
   });
 
@@ -131,18 +151,39 @@ describe("FHIR R4 AuditEvent (IHE BALP)", () => {
   });
 
   it("exports copy as DICOM 110106 Export and the patient with role 1", () => {
-    const event = recordToAuditEvent(parseAuditRecord({ time: "2026-11-23T00:00:00Z", patientId: "P1", userId: "u", action: "copy" }));
-    expect(event.type).toMatchObject({ system: "http://dicom.nema.org/resources/ontology/DCM", code: "110106" });
-    expect(event.entity).toEqual([expect.objectContaining({ what: { reference: "Patient/P1" }, role: expect.objectContaining({ code: "1" }) })]);
+    const event = recordToAuditEvent(
+      parseAuditRecord({ time: "2026-11-23T00:00:00Z", patientId: "P1", userId: "u", action: "copy" }),
+    );
+    expect(event.type).toMatchObject({
+      system: "http://dicom.nema.org/resources/ontology/DCM",
+      code: "110106",
+    });
+    expect(event.entity).toEqual([
+      expect.objectContaining({
+        what: { reference: "Patient/P1" },
+        role: expect.objectContaining({ code: "1" }),
+      }),
+    ]);
     expect(event.agent).toEqual([{ who: { identifier: { value: "u" } }, requestor: true }]);
   });
 
   it("reads a Bundle of AuditEvents and names a bad entry; writes a searchset Bundle", () => {
-    const bundle = { resourceType: "Bundle", type: "batch", entry: Object.keys(expected).map((name) => ({ resource: fixture(name) })) };
+    const bundle = {
+      resourceType: "Bundle",
+      type: "batch",
+      entry: Object.keys(expected).map((name) => ({ resource: fixture(name) })),
+    };
     expect(bundleToRecords(bundle)).toEqual(Object.values(expected));
     bundle.entry[2] = { resource: { resourceType: "AuditEvent" } as never };
     expect(() => bundleToRecords(bundle)).toThrow(/^Bundle entry 3: AuditEvent: /);
-    const searchset = recordsToSearchsetBundle(Object.values(expected), { nextUrl: "https://x/AuditEvent?page=2" });
-    expect(searchset).toMatchObject({ resourceType: "Bundle", type: "searchset", total: 5, link: [{ relation: "next" }] });
+    const searchset = recordsToSearchsetBundle(Object.values(expected), {
+      nextUrl: "https://x/AuditEvent?page=2",
+    });
+    expect(searchset).toMatchObject({
+      resourceType: "Bundle",
+      type: "searchset",
+      total: 5,
+      link: [{ relation: "next" }],
+    });
   });
 });

@@ -47,16 +47,25 @@ describe("keystore", () => {
   });
 
   it("refuses a wrong passphrase, key file or environment key with KEYSTORE_LOCKED", async () => {
-    await (await Keystore.create(path, new PassphraseProvider("correct horse battery", FAST))).set("s", SECRET);
-    await expect(Keystore.open(path, new PassphraseProvider("wrong horse battery", FAST))).rejects.toMatchObject({
+    await (await Keystore.create(path, new PassphraseProvider("correct horse battery", FAST))).set(
+      "s",
+      SECRET,
+    );
+    await expect(
+      Keystore.open(path, new PassphraseProvider("wrong horse battery", FAST)),
+    ).rejects.toMatchObject({
       code: "KEYSTORE_LOCKED",
     });
     const envPath = join(root.dir, "env.json");
     await Keystore.create(envPath, new EnvProvider("K", { K: Buffer.alloc(32, 1).toString("base64") }));
-    await expect(Keystore.open(envPath, new EnvProvider("K", { K: Buffer.alloc(32, 2).toString("base64") }))).rejects.toMatchObject({
+    await expect(
+      Keystore.open(envPath, new EnvProvider("K", { K: Buffer.alloc(32, 2).toString("base64") })),
+    ).rejects.toMatchObject({
       code: "KEYSTORE_LOCKED",
     });
-    await expect(Keystore.open(envPath, new PassphraseProvider("correct horse battery", FAST))).rejects.toMatchObject({
+    await expect(
+      Keystore.open(envPath, new PassphraseProvider("correct horse battery", FAST)),
+    ).rejects.toMatchObject({
       code: "KEYSTORE_LOCKED",
     });
   });
@@ -77,7 +86,9 @@ describe("keystore", () => {
     const edited = structuredClone(original);
     edited.secrets.a.ciphertext = Buffer.from("tampered data here!").toString("base64");
     writeFileSync(path, JSON.stringify(edited));
-    await expect(Keystore.open(path, provider()).then((k) => k.get("a"))).rejects.toMatchObject({ code: "STORE_CORRUPT" });
+    await expect(Keystore.open(path, provider()).then((k) => k.get("a"))).rejects.toMatchObject({
+      code: "STORE_CORRUPT",
+    });
 
     const params = structuredClone(original);
     params.provider.params.N = 2 ** 11;
@@ -110,20 +121,30 @@ describe("keystore", () => {
 
   it("says exactly how to provide a master key when none is configured", () => {
     expect(() => resolveMasterKeyProvider({ env: {} })).toThrow(
-      expect.objectContaining({ code: "KEY_MISSING", message: expect.stringMatching(/CUSTOS_MASTER_KEY.*CUSTOS_MASTER_PASSPHRASE/s) }),
+      expect.objectContaining({
+        code: "KEY_MISSING",
+        message: expect.stringMatching(/CUSTOS_MASTER_KEY.*CUSTOS_MASTER_PASSPHRASE/s),
+      }),
     );
     expect(resolveMasterKeyProvider({ env: { CUSTOS_MASTER_KEY: "x" } }).kind).toBe("env");
     expect(resolveMasterKeyProvider({ keyFile: "/k", env: {} }).kind).toBe("key-file");
-    expect(resolveMasterKeyProvider({ env: { CUSTOS_MASTER_PASSPHRASE: "long enough pass" } }).kind).toBe("passphrase");
+    expect(resolveMasterKeyProvider({ env: { CUSTOS_MASTER_PASSPHRASE: "long enough pass" } }).kind).toBe(
+      "passphrase",
+    );
   });
 
   it("writes atomically with mode 0600 and leaves no temporary file", async () => {
-    const keystore = await Keystore.create(path, new EnvProvider("K", { K: Buffer.alloc(32, 1).toString("base64") }));
+    const keystore = await Keystore.create(
+      path,
+      new EnvProvider("K", { K: Buffer.alloc(32, 1).toString("base64") }),
+    );
     for (let i = 0; i < 5; i++) await keystore.set(`s${i}`, utf8(`v${i}`));
     expect(readdirSync(root.dir)).toEqual(["keystore.json"]);
     const { statSync } = await import("node:fs");
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    await expect(Keystore.create(path, new EnvProvider("K", { K: Buffer.alloc(32, 1).toString("base64") }))).rejects.toMatchObject({
+    await expect(
+      Keystore.create(path, new EnvProvider("K", { K: Buffer.alloc(32, 1).toString("base64") })),
+    ).rejects.toMatchObject({
       code: "STORE_EXISTS",
     });
   });

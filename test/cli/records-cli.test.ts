@@ -1,0 +1,206 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordToAuditEvent } from "../../src/core/record/index.js";
+import { tempDir } from "../helpers/temp.js";
+import { runCli } from "./run-cli.js";
+
+let root: { dir: string; cleanup: () => void };
+let data: string;
+const env = {
+  CUSTOS_MASTER_KEY: Buffer.alloc(32, 5).toString("base64"),
+  CUSTOS_PARTY_PASSPHRASE: "party passphrase 1",
+};
+const keys: Record<string, { file: string; publicKey: string }> = {};
+
+function ok(args: string[], input?: string): string {
+  const result = runCli(args, { env, ...(input !== undefined ? { input } : {}) });
+  expect(result.stderr, args.join(" ")).toBe("");
+  expect(result.status, args.join(" ")).toBe(0);
+  return result.stdout;
+}
+
+beforeAll(() => {
+  root = tempDir("custos-records-cli-");
+  data = join(root.dir, "node");
+  ok(["log", "init", "--data", data, "--origin", "records.custos.example/log"]);
+  for (const [name, role] of [
+    ["p1", "patient"],
+    ["p2", "patient"],
+    ["a1", "auditor"],
+    ["custodian", "custodian"],
+  ] as const) {
+    const file = join(root.dir, `${name}.key`);
+    const out = ok(["keys", "generate", "--role", role, "--id", name.toUpperCase(), "--out", file]);
+    keys[name] = { file, publicKey: /encryption public key: (\S+)/.exec(out)![1]! };
+  }
+  ok(["keys", "enroll", "--data", data, "--role", "custodian", "--public-key", keys.custodian!.publicKey]);
+  ok([
+    "keys",
+    "enroll",
+    "--data",
+    data,
+    "--role",
+    "patient",
+    "--id",
+    "P1",
+    "--public-key",
+    keys.p1!.publicKey,
+  ]);
+  ok([
+    "keys",
+    "enroll",
+    "--data",
+    data,
+    "--role",
+    "patient",
+    "--id",
+    "P2",
+    "--public-key",
+    keys.p2!.publicKey,
+  ]);
+  ok([
+    "keys",
+    "enroll",
+    "--data",
+    data,
+    "--role",
+    "auditor",
+    "--id",
+    "A1",
+    "--public-key",
+    keys.a1!.publicKey,
+  ]);
+  ok([
+    "keys",
+    "grant",
+    "--data",
+    data,
+    "--auditor",
+    "A1",
+    "--patients",
+    "P1",
+    "--from",
+    "2020-01-01T00:00:00Z",
+  ]);
+}, 120_000);
+afterAll(() => root.cleanup());
+
+describe("encrypted records from the command line", () => {
+  it("ingests JSON, NDJSON and FHIR, and each reader sees exactly what it may", () => {
+    const ndjson = [
+      { time: "2026-11-23T08:00:00Z", patientId: "P1", userId: "dr.a", action: "query", sourceEventId: "e1" },
+      { time: "2026-11-23T08:05:00Z", patientId: "P2", userId: "dr.b", action: "print", sourceEventId: "e2" },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join("\n");
+    expect(ok(["ingest", "-", "--data", data, "--source", "ehr-main"], ndjson)).toContain(
+      "ingested 2 record(s)",
+    );
+    const fhirFile = join(root.dir, "event.json");
+    writeFileSync(
+      fhirFile,
+      JSON.stringify(
+        recordToAuditEvent({
+          time: "2026-11-23T09:00:00.000Z",
+          patientId: "P1",
+          userId: "nurse.c",
+          action: "copy",
+          emergency: true,
+        }),
+      ),
+    );
+    expect(ok(["ingest", fhirFile, "--data", data, "--source", "ehr-main"])).toContain(
+      "ingested 1 record(s)",
+    );
+    // Replaying e1 stores nothing new.
+    expect(ok(["ingest", "-", "--data", data, "--source", "ehr-main"], ndjson.split("\n")[0])).toContain(
+      "1 already present",
+    );
+
+    const p1 = JSON.parse(ok(["read", "--data", data, "--patient", "P1", "--key", keys.p1!.file, "--json"]));
+    expect(p1.records.map((r: { userId: string }) => r.userId)).toEqual(["nurse.c", "dr.a"]);
+    expect(p1.records[0]).toMatchObject({ action: "copy", emergency: true });
+    const a1 = JSON.parse(ok(["read", "--data", data, "--patient", "P1", "--key", keys.a1!.file, "--json"]));
+    expect(a1.records).toHaveLength(2);
+    const a1OnP2 = JSON.parse(
+      ok(["read", "--data", data, "--patient", "P2", "--key", keys.a1!.file, "--json"]),
+    );
+    expect(a1OnP2.records).toEqual([]);
+    expect(a1OnP2.notReadable).toHaveLength(1);
+    const table = ok(["read", "--data", data, "--patient", "P2", "--key", keys.custodian!.file]);
+    expect(table).toContain("print");
+    expect(table).toContain("dr.b");
+  });
+
+  it("rejects a batch with one invalid record whole, naming the line and field", () => {
+    const before = ok(["log", "checkpoint", "--data", data, "--latest"]);
+    const bad = `${JSON.stringify({ time: "2026-11-23T08:00:00Z", patientId: "P1", userId: "u", action: "query" })}\n${JSON.stringify({ time: "2026-11-23T08:00:00Z", patientId: "P1", userId: "u", action: "peek" })}\n`;
+    const result = runCli(["ingest", "-", "--data", data, "--source", "ehr-main"], { env, input: bad });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      "error: line 2: record.action: expected one of create, delete, change, query, print, copy",
+    );
+    expect(ok(["log", "checkpoint", "--data", data, "--latest"])).toBe(before);
+  });
+
+  it("reports key status, lets the custodian re-grant history, and erases under a signed entry", () => {
+    const status = JSON.parse(ok(["keys", "status", "--data", data, "--json"]));
+    expect(status.find((s: { patient: string }) => s.patient === "P1")).toMatchObject({
+      enrolled: true,
+      records: 2,
+    });
+
+    ok(["keys", "grant", "--data", data, "--auditor", "A1", "--patients", "P2"]);
+    expect(
+      ok([
+        "keys",
+        "rewrap",
+        "--data",
+        data,
+        "--patient",
+        "P2",
+        "--custodian-key",
+        keys.custodian!.file,
+        "--to-role",
+        "auditor",
+        "--to-id",
+        "A1",
+      ]),
+    ).toMatch(/re-wrapped [1-9]\d* epoch key/);
+    expect(
+      JSON.parse(ok(["read", "--data", data, "--patient", "P2", "--key", keys.a1!.file, "--json"])).records,
+    ).toHaveLength(1);
+
+    expect(
+      ok([
+        "erase",
+        "--data",
+        data,
+        "--patient",
+        "P2",
+        "--reason",
+        "erasure-request",
+        "--authorized-by",
+        "privacy-officer",
+      ]),
+    ).toMatch(/erased \d+ stored item\(s\) under 1 signed erasure entry/);
+    expect(ok(["verify", "--data", data])).toContain("OK: no tampering found");
+    const gone = runCli(["read", "--data", data, "--patient", "P2", "--key", keys.p2!.file], { env });
+    expect(gone.status).toBe(2);
+    expect(gone.stderr).toMatch(
+      /^error: entry \d+: the wrapped key is missing from the store \(erased or deleted\)/,
+    );
+  });
+
+  it("refuses a wrong party passphrase and a missing master key with one-line errors", () => {
+    const wrong = runCli(["read", "--data", data, "--patient", "P1", "--key", keys.p1!.file], {
+      env: { ...env, CUSTOS_PARTY_PASSPHRASE: "not the passphrase" },
+    });
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr.trim()).toMatch(/^error: the passphrase does not open the key file /);
+    const noKey = runCli(["ingest", "-", "--data", data, "--source", "x"], { input: "{}" });
+    expect(noKey.status).toBe(2);
+    expect(noKey.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+  });
+});

@@ -152,7 +152,8 @@ export class Vault {
       const t = Date.parse(r.record.time);
       return (query.from === undefined || t >= query.from) && (query.to === undefined || t < query.to);
     });
-    inRange.sort((a, b) => b.index - a.index);
+    // Newest first by the time of the access (the log's order is the order of arrival).
+    inRange.sort((a, b) => Date.parse(b.record.time) - Date.parse(a.record.time) || b.index - a.index);
     return { records: inRange.slice(0, query.limit ?? inRange.length), notReadable };
   }
 

@@ -1,7 +1,7 @@
 // HPKE benchmark (issue 3 goal): single-shot seals and opens per second with the Custos suite
 // (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM), a warm recipient, 32-byte data keys.
 
-import { generateX25519KeyPair, openBase, sealBase } from "../src/crypto/hpke/index.js";
+import { generateX25519KeyPair, HpkeReceiver, sealBase } from "../src/crypto/hpke/index.js";
 import type { BenchRow } from "./types.js";
 
 export async function benchHpke(): Promise<BenchRow[]> {
@@ -15,8 +15,9 @@ export async function benchHpke(): Promise<BenchRow[]> {
   let t = performance.now();
   for (let i = 0; i < count; i++) sealed.push(sealBase(recipient.publicKey, info, aad, dataKey));
   const seals = count / ((performance.now() - t) / 1000);
+  const receiver = new HpkeReceiver(recipient.privateKey);
   t = performance.now();
-  for (const { enc, ciphertext } of sealed) openBase(enc, recipient.privateKey, info, aad, ciphertext);
+  for (const { enc, ciphertext } of sealed) receiver.open(enc, info, aad, ciphertext);
   const opens = count / ((performance.now() - t) / 1000);
   return [
     {
@@ -26,6 +27,6 @@ export async function benchHpke(): Promise<BenchRow[]> {
       goal: ">= 10,000",
       met: seals >= 10_000,
     },
-    { name: "HPKE open", value: Math.round(opens), unit: "opens/s" },
+    { name: "HPKE open (warm receiver)", value: Math.round(opens), unit: "opens/s" },
   ];
 }

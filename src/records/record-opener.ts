@@ -15,7 +15,7 @@ import { CustosError } from "../core/errors.js";
 import { sha256 } from "../core/platform.js";
 import { type AuditRecord, decodeRecord } from "../core/record/index.js";
 import { aesGcmOpen } from "../crypto/aead.js";
-import { openBase, x25519PublicKey } from "../crypto/hpke/index.js";
+import { HpkeReceiver } from "../crypto/hpke/index.js";
 import { recipientFingerprint } from "./recipients.js";
 import { EPOCH_KEY_INFO } from "./record-sealer.js";
 
@@ -33,14 +33,14 @@ export interface OpenedRecord {
 }
 
 export class RecordOpener {
-  readonly #privateKey: Uint8Array;
+  readonly #receiver: HpkeReceiver;
   readonly fingerprint: Uint8Array;
   /** Unwrapped data keys by epoch id (hex). */
   readonly #keys = new Map<string, Uint8Array>();
 
   constructor(privateKey: Uint8Array) {
-    this.#privateKey = privateKey.slice();
-    this.fingerprint = recipientFingerprint(x25519PublicKey(privateKey));
+    this.#receiver = new HpkeReceiver(privateKey);
+    this.fingerprint = recipientFingerprint(this.#receiver.publicKey);
   }
 
   /** Unwraps an envelope if it is addressed to this reader; returns whether it was. */
@@ -53,9 +53,8 @@ export class RecordOpener {
     }
     let dataKey: Uint8Array;
     try {
-      dataKey = openBase(
+      dataKey = this.#receiver.open(
         content.subarray(0, 32),
-        this.#privateKey,
         EPOCH_KEY_INFO,
         keyEnvelopeAad(header),
         content.subarray(32),

@@ -208,6 +208,43 @@ function cachedRecipient(publicKey: Uint8Array): HpkeRecipient {
   return recipient;
 }
 
+/** A recipient's private key, parsed once: opening many messages costs no re-parsing. */
+export class HpkeReceiver {
+  readonly publicKey: Uint8Array;
+  readonly #privateKey: KeyObject;
+
+  constructor(privateKey: Uint8Array) {
+    this.#privateKey = x25519PrivateKeyObject(privateKey);
+    this.publicKey = rawPublicKey(createPublicKey(this.#privateKey));
+  }
+
+  /** RFC 9180 5.1.2 SetupBaseR. */
+  setupReceiver(enc: Uint8Array, info: Uint8Array, aead: AeadName = "aes256gcm"): HpkeContext {
+    if (enc.length !== 32) {
+      throw new CustosError(
+        "DECRYPTION_FAILED",
+        "the HPKE encapsulated key is not 32 bytes: it was tampered with",
+      );
+    }
+    const dh = x25519(this.#privateKey, x25519PublicKeyObject(enc));
+    return new HpkeContext(aead, keySchedule(aead, sharedSecret(dh, enc, this.publicKey), info));
+  }
+
+  /** Single-shot open (RFC 9180 6.1) with the Custos suite; DECRYPTION_FAILED on any failure. */
+  open(enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    try {
+      return this.setupReceiver(enc, info).open(aad, ciphertext);
+    } catch (error) {
+      if (error instanceof CustosError && error.code === "DECRYPTION_FAILED") throw error;
+      throw new CustosError(
+        "DECRYPTION_FAILED",
+        "HPKE decryption failed: the data was tampered with or the key is not the right one",
+        { cause: error },
+      );
+    }
+  }
+}
+
 /** RFC 9180 5.1.2 SetupBaseR. */
 export function setupBaseR(
   enc: Uint8Array,
@@ -215,15 +252,7 @@ export function setupBaseR(
   info: Uint8Array,
   aead: AeadName = "aes256gcm",
 ): HpkeContext {
-  if (enc.length !== 32)
-    throw new CustosError(
-      "DECRYPTION_FAILED",
-      "the HPKE encapsulated key is not 32 bytes: it was tampered with",
-    );
-  const privateKey = x25519PrivateKeyObject(recipientPrivateKey);
-  const dh = x25519(privateKey, x25519PublicKeyObject(enc));
-  const publicKey = rawPublicKey(createPublicKey(privateKey));
-  return new HpkeContext(aead, keySchedule(aead, sharedSecret(dh, enc, publicKey), info));
+  return new HpkeReceiver(recipientPrivateKey).setupReceiver(enc, info, aead);
 }
 
 /** RFC 9180 5.1.1 SetupBaseS. */

@@ -3,6 +3,7 @@ export {
   type AeadName,
   deriveX25519KeyPair,
   HpkeContext,
+  HpkeReceiver,
   HpkeRecipient,
   KDF_HKDF_SHA256,
   KEM_X25519_HKDF_SHA256,

@@ -1,0 +1,21 @@
+// PostgreSQL schema of a Custos log (docs/postgres.md), one PostgreSQL schema per log. Migrations
+// are numbered and applied in order inside a transaction; a database at a newer version than this
+// code is refused.
+
+export const POSTGRES_SCHEMA_VERSION = 1;
+
+export function migrations(schema: string): readonly string[] {
+  const s = `"${schema}"`;
+  return [
+    // 1: the initial schema, the same tables as the SQLite store.
+    `
+    CREATE TABLE ${s}.meta (key text PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE ${s}.entries (idx bigint PRIMARY KEY, data bytea NOT NULL);
+    CREATE TABLE ${s}.tiles (level integer NOT NULL, idx bigint NOT NULL, hashes bytea NOT NULL, PRIMARY KEY (level, idx));
+    CREATE TABLE ${s}.contents (hash bytea PRIMARY KEY, data bytea NOT NULL);
+    CREATE TABLE ${s}.idempotency (key bytea PRIMARY KEY, idx bigint NOT NULL);
+    CREATE TABLE ${s}.lookup (key bytea NOT NULL, idx bigint NOT NULL, PRIMARY KEY (key, idx));
+    CREATE TABLE ${s}.checkpoints (id bigserial PRIMARY KEY, size bigint NOT NULL, note text NOT NULL, stored_at bigint NOT NULL);
+    `,
+  ];
+}

@@ -1,0 +1,44 @@
+import pg from "pg";
+
+/** The PostgreSQL the tests use: the machine's server, or CUSTOS_PG_URL. */
+export const PG_URL = process.env.CUSTOS_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
+
+/** Fails loudly (never skips) when the server is missing, saying how to point the tests at one. */
+export async function requirePostgres(): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+  } catch (error) {
+    throw new Error(
+      `PostgreSQL is not reachable at ${PG_URL} (${(error as Error).message}). Start it, or set CUSTOS_PG_URL=postgres://user@host:port/db to point the tests at one.`,
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A fresh schema name for one test run; dropSchema removes it. */
+export function testSchema(): string {
+  return `custos_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function sql(query: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return await client.query(query, values);
+  } finally {
+    await client.end();
+  }
+}

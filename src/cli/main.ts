@@ -2,6 +2,7 @@
 // failure; `--help` works everywhere.
 
 import { Command, CommanderError } from "commander";
+import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerRecordCommands } from "./commands/records.js";
@@ -23,6 +24,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerLogCommands(program, io);
   registerVerifyCommand(program, io, setExit);
   registerRecordCommands(program, io);
+  registerDbCommands(program, io);
   registerDemoCommand(program, io);
   const override = (command: Command): void => {
     command.exitOverride();

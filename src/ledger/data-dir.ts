@@ -1,7 +1,7 @@
 // A node's data directory: the log database and the keystore that holds the log's signing key
 // (encrypted under the master key). `custos log init` creates one; everything else opens one.
 //
-//   DIR/custos.db       the log (SQLite)
+//   DIR/custos.db       the log (SQLite), unless the log lives in PostgreSQL (--db URL)
 //   DIR/keystore.json   node secrets, sealed under the master key (docs/keystore.md)
 
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
@@ -12,7 +12,9 @@ import { CustosError } from "../core/errors.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../core/note/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import { Ledger, type LedgerOptions } from "./ledger.js";
+import { PostgresStore } from "./postgres/index.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "./sqlite/sqlite-store.js";
+import type { LedgerStore } from "./storage.js";
 
 export const KEYSTORE_FILE_NAME = "keystore.json";
 export const LOG_SIGNER_SECRET = "log-signer-key";
@@ -20,6 +22,8 @@ export const LOG_SIGNER_SECRET = "log-signer-key";
 export interface InitOptions {
   readonly origin: string;
   readonly masterKey: MasterKeyProvider;
+  /** A PostgreSQL URL to keep the log in (the keystore stays in the data directory). */
+  readonly db?: string;
 }
 
 export interface InitResult {
@@ -29,7 +33,41 @@ export interface InitResult {
   readonly keystorePath: string;
 }
 
+/** Where the log itself lives: the data directory's SQLite file, or a PostgreSQL URL. */
+export interface StoreLocation {
+  readonly db?: string;
+  readonly create?: boolean;
+  readonly readonly?: boolean;
+}
+
 const ORIGIN_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+export async function openStore(dir: string, location: StoreLocation = {}): Promise<LedgerStore> {
+  if (location.db) {
+    if (!/^postgres(ql)?:\/\//.test(location.db)) {
+      throw new CustosError(
+        "CONFIG",
+        "--db must be a postgres:// URL (leave it out to use the SQLite file in --data)",
+      );
+    }
+    return PostgresStore.open(location.db, { create: location.create === true });
+  }
+  return SqliteStore.open(dir, {
+    ...(location.create ? { create: true } : {}),
+    ...(location.readonly ? { readonly: true } : {}),
+  });
+}
+
+/** A database URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "the database";
+  }
+}
 
 export async function initDataDir(dir: string, options: InitOptions): Promise<InitResult> {
   if (!ORIGIN_PATTERN.test(options.origin) || options.origin.includes("+")) {
@@ -45,13 +83,16 @@ export async function initDataDir(dir: string, options: InitOptions): Promise<In
     throw new CustosError("STORE_EXISTS", `${dir} already holds a Custos log`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { signerKey } = generateSignerKey(options.origin);
-  const verifierKey = verifierKeyFromSigner(signerKey);
-  const keystorePath = join(dir, KEYSTORE_FILE_NAME);
-  const keystore = await Keystore.create(keystorePath, options.masterKey);
-  await keystore.set(LOG_SIGNER_SECRET, utf8(signerKey));
-  const store = SqliteStore.open(dir, { create: true });
+  const store = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
   try {
+    if ((await store.getMeta()) !== undefined) {
+      throw new CustosError("STORE_EXISTS", "the database already holds a Custos log");
+    }
+    const { signerKey } = generateSignerKey(options.origin);
+    const verifierKey = verifierKeyFromSigner(signerKey);
+    const keystorePath = join(dir, KEYSTORE_FILE_NAME);
+    const keystore = await Keystore.create(keystorePath, options.masterKey);
+    await keystore.set(LOG_SIGNER_SECRET, utf8(signerKey));
     await store.initialize({
       origin: options.origin,
       verifierKey,
@@ -62,15 +103,20 @@ export async function initDataDir(dir: string, options: InitOptions): Promise<In
     const ledger = await Ledger.open(store, { signerKey });
     await ledger.checkpoint();
     await ledger.close();
+    return {
+      origin: options.origin,
+      verifierKey,
+      databasePath: options.db ? redactUrl(options.db) : join(dir, SQLITE_FILE_NAME),
+      keystorePath,
+    };
   } finally {
     await store.close();
   }
-  return { origin: options.origin, verifierKey, databasePath: store.path, keystorePath };
 }
 
 /** Opens the log read-only: proofs, checkpoints, verification. Needs no master key. */
-export async function openLogReadOnly(dir: string): Promise<Ledger> {
-  const store = SqliteStore.open(dir);
+export async function openLogReadOnly(dir: string, location: StoreLocation = {}): Promise<Ledger> {
+  const store = await openStore(dir, location);
   try {
     return await Ledger.open(store);
   } catch (error) {
@@ -83,10 +129,16 @@ export async function openLogReadOnly(dir: string): Promise<Ledger> {
 export async function openLogWritable(
   dir: string,
   masterKey: MasterKeyProvider,
-  options: Omit<LedgerOptions, "signerKey"> = {},
+  options: Omit<LedgerOptions, "signerKey"> & { db?: string } = {},
 ): Promise<Ledger> {
-  const store = SqliteStore.open(dir);
+  const store = await openStore(dir, options.db ? { db: options.db } : {});
   try {
+    if (store instanceof PostgresStore && !(await store.acquireSequencerLock())) {
+      throw new CustosError(
+        "STORE_BUSY",
+        "another node is sequencing this log; this node can serve reads but not append (one sequencer per log)",
+      );
+    }
     const signerKey = await loadSignerKey(dir, masterKey);
     return await Ledger.open(store, { ...options, signerKey });
   } catch (error) {

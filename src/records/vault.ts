@@ -32,6 +32,8 @@ export const BLIND_INDEX_SECRET = "blind-index-key";
 export const DIRECTORY_SECRET = "reader-directory";
 
 export interface VaultOptions {
+  /** PostgreSQL URL of the log (default: SQLite in the data directory). */
+  readonly db?: string;
   readonly epochMs?: number;
   readonly checkpointIntervalMs?: number;
   readonly now?: () => number;
@@ -97,6 +99,7 @@ export class Vault {
     const directory = LocalDirectory.parse(deploymentName(dir), fromUtf8(keystore.get(DIRECTORY_SECRET)));
     const ledger = await openLogWritable(dir, masterKey, {
       ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+      ...(options.db ? { db: options.db } : {}),
     });
     return new Vault(ledger, keystore, directory, blindIndex, options);
   }

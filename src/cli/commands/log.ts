@@ -14,6 +14,7 @@ import { masterKeyFrom, parseCount, requireData } from "../options.js";
 
 interface DataOptions {
   data?: string;
+  db?: string;
   masterKeyFile?: string;
   json?: boolean;
 }
@@ -21,6 +22,11 @@ interface DataOptions {
 export function registerLogCommands(program: Command, io: Io): void {
   const log = program.command("log").description("create, append to and prove a Custos log");
   const dataOption = ["--data <dir>", "the log's data directory", process.env.CUSTOS_DATA] as const;
+  const dbOption = [
+    "--db <url>",
+    "keep the log in PostgreSQL at this URL (default: SQLite in --data)",
+    process.env.CUSTOS_DB_URL,
+  ] as const;
   const masterKeyOption = [
     "--master-key-file <file>",
     "file with the 32-byte master key (or set CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)",
@@ -30,13 +36,18 @@ export function registerLogCommands(program: Command, io: Io): void {
     .command("init")
     .description("create a new, empty log with a fresh signing key")
     .option(...dataOption)
+    .option(...dbOption)
     .option(...masterKeyOption)
     .option("--origin <name>", "the log's origin line (unique name), e.g. hospital.example/custos")
     .option("--json", "print the result as JSON")
     .action(async (options: DataOptions & { origin?: string }) => {
       const data = requireData(options.data);
       const origin = options.origin ?? `custos.local/${randomName()}`;
-      const result = await initDataDir(data, { origin, masterKey: masterKeyFrom(options) });
+      const result = await initDataDir(data, {
+        origin,
+        masterKey: masterKeyFrom(options),
+        ...(options.db ? { db: options.db } : {}),
+      });
       if (options.json) io.out(JSON.stringify(result));
       else {
         io.out(`created log "${result.origin}" in ${data}`);
@@ -49,6 +60,7 @@ export function registerLogCommands(program: Command, io: Io): void {
     .command("append")
     .description("append entries read from stdin (one per line) and print each one's index")
     .option(...dataOption)
+    .option(...dbOption)
     .option(...masterKeyOption)
     .option("--format <format>", "lines (raw text lines) or ndjson (each line must be a JSON value)", "lines")
     .option("--json", "print one JSON object per entry: index and leaf hash")
@@ -57,7 +69,11 @@ export function registerLogCommands(program: Command, io: Io): void {
         throw new UsageError(`--format must be lines or ndjson, got "${options.format}"`);
       }
       const data = requireData(options.data);
-      const ledger = await openLogWritable(data, masterKeyFrom(options));
+      const ledger = await openLogWritable(
+        data,
+        masterKeyFrom(options),
+        options.db ? { db: options.db } : {},
+      );
       try {
         const entries = await readEntries(io, options.format);
         if (entries.length === 0) throw new UsageError("nothing to append: stdin was empty");
@@ -73,13 +89,14 @@ export function registerLogCommands(program: Command, io: Io): void {
     .command("checkpoint")
     .description("sign a checkpoint for everything appended so far and print it")
     .option(...dataOption)
+    .option(...dbOption)
     .option(...masterKeyOption)
     .option("--latest", "print the latest stored checkpoint without signing (no master key needed)")
     .action(async (options: DataOptions & { latest?: boolean }) => {
       const data = requireData(options.data);
       const ledger = options.latest
-        ? await openLogReadOnly(data)
-        : await openLogWritable(data, masterKeyFrom(options));
+        ? await openLogReadOnly(data, options.db ? { db: options.db } : {})
+        : await openLogWritable(data, masterKeyFrom(options), options.db ? { db: options.db } : {});
       try {
         const checkpoint = options.latest ? await ledger.latestCheckpoint() : await ledger.checkpoint();
         if (checkpoint === undefined) throw new CustosError("NOT_FOUND", "the log has no checkpoint yet");
@@ -93,13 +110,14 @@ export function registerLogCommands(program: Command, io: Io): void {
     .command("prove")
     .description("print an inclusion proof for entry N (C2SP tlog-proof with the signed checkpoint)")
     .option(...dataOption)
+    .option(...dbOption)
     .requiredOption("--index <n>", "the entry's index")
     .option("--size <s>", "tree size to prove against (default: the latest checkpoint's)")
     .option("--json", "print as JSON")
     .action(async (options: DataOptions & { index: string; size?: string }) => {
       const data = requireData(options.data);
       const index = parseCount(options.index, "--index");
-      const ledger = await openLogReadOnly(data);
+      const ledger = await openLogReadOnly(data, options.db ? { db: options.db } : {});
       try {
         const checkpoints = await ledger.store.listCheckpoints();
         const latest = await ledger.latestCheckpoint();
@@ -145,6 +163,7 @@ export function registerLogCommands(program: Command, io: Io): void {
     .command("consistency")
     .description("print a consistency proof between two tree sizes")
     .option(...dataOption)
+    .option(...dbOption)
     .requiredOption("--from <a>", "the older tree size")
     .requiredOption("--to <b>", "the newer tree size")
     .option("--json", "print as JSON")
@@ -153,7 +172,7 @@ export function registerLogCommands(program: Command, io: Io): void {
       const from = parseCount(options.from, "--from");
       const to = parseCount(options.to, "--to");
       if (from > to) throw new UsageError(`--from ${from} is larger than --to ${to}`);
-      const ledger = await openLogReadOnly(data);
+      const ledger = await openLogReadOnly(data, options.db ? { db: options.db } : {});
       try {
         const proof = await ledger.consistencyProof(from, to);
         const [oldRoot, newRoot] = [await ledger.rootAt(from), await ledger.rootAt(to)];

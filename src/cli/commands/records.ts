@@ -21,18 +21,28 @@ import { parseRecordInput } from "../record-input.js";
 
 interface VaultOptions {
   data?: string;
+  db?: string;
   masterKeyFile?: string;
   json?: boolean;
 }
 
 const DATA = ["--data <dir>", "the node's data directory", process.env.CUSTOS_DATA] as const;
+const DB = [
+  "--db <url>",
+  "the log is in PostgreSQL at this URL (default: SQLite in --data)",
+  process.env.CUSTOS_DB_URL,
+] as const;
 const MASTER = [
   "--master-key-file <file>",
   "the master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)",
 ] as const;
 
 async function withVault<T>(options: VaultOptions, run: (vault: Vault) => Promise<T>): Promise<T> {
-  const vault = await Vault.open(requireData(options.data), masterKeyFrom(options));
+  const vault = await Vault.open(
+    requireData(options.data),
+    masterKeyFrom(options),
+    options.db ? { db: options.db } : {},
+  );
   try {
     return await run(vault);
   } finally {
@@ -60,6 +70,7 @@ export function registerRecordCommands(program: Command, io: Io): void {
     )
     .argument("<file>", "input file, or - for stdin")
     .option(...DATA)
+    .option(...DB)
     .option(...MASTER)
     .requiredOption("--source <name>", "the submitting source system (e.g. ehr-main)")
     .option("--json", "print one JSON line per record: index, leaf hash, duplicate")
@@ -91,6 +102,7 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .command("read")
     .description("decrypt and show a patient's access history with a reader's own key file")
     .option(...DATA)
+    .option(...DB)
     .option(...MASTER)
     .requiredOption("--patient <id>", "the patient")
     .requiredOption("--key <file>", "the reader's key file (passphrase in CUSTOS_PARTY_PASSPHRASE)")
@@ -153,6 +165,7 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .command("enroll")
     .description("register a patient's or audit company's encryption public key, or the custodian's")
     .option(...DATA)
+    .option(...DB)
     .option(...MASTER)
     .requiredOption("--role <role>", "patient | auditor | custodian")
     .option("--id <id>", "the party's ID (not for the custodian)")
@@ -180,6 +193,7 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .command("grant")
     .description("grant an audit company read access to patients (new key epochs start for them)")
     .option(...DATA)
+    .option(...DB)
     .option(...MASTER)
     .requiredOption("--auditor <id>", "the audit company")
     .requiredOption("--patients <ids>", "comma-separated patient IDs")
@@ -211,6 +225,7 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .command("status")
     .description("for each enrolled patient (or one): key epochs, envelopes and who can read them")
     .option(...DATA)
+    .option(...DB)
     .option(...MASTER)
     .option("--patient <id>", "only this patient")
     .option("--json", "print JSON")
@@ -241,6 +256,7 @@ export function registerRecordCommands(program: Command, io: Io): void {
       "custodian: re-wrap a patient's historical keys for a granted audit company or a patient's new key",
     )
     .option(...DATA)
+    .option(...DB)
     .option(...MASTER)
     .requiredOption("--patient <id>", "the patient whose history is re-wrapped")
     .requiredOption(
@@ -278,6 +294,7 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .command("erase")
     .description("erase a patient's encrypted content under a signed erasure entry; the log stays verifiable")
     .option(...DATA)
+    .option(...DB)
     .option(...MASTER)
     .requiredOption("--patient <id>", "the patient")
     .requiredOption("--reason <reason>", ERASURE_REASONS.join(" | "))

@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { toBase64 } from "../../core/bytes.js";
-import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
+import { openStore } from "../../ledger/data-dir.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
 import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
 import { EXIT_FINDINGS } from "../errors.js";
@@ -13,6 +13,7 @@ import { requireData } from "../options.js";
 
 interface VerifyCommandOptions {
   data?: string;
+  db?: string;
   json?: boolean;
   incremental?: boolean;
   state?: string;
@@ -25,6 +26,11 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
     .command("verify")
     .description("check every entry, tree node and checkpoint of a log for tampering")
     .option("--data <dir>", "the log's data directory", process.env.CUSTOS_DATA)
+    .option(
+      "--db <url>",
+      "the log is in PostgreSQL at this URL (default: SQLite in --data)",
+      process.env.CUSTOS_DB_URL,
+    )
     .option("--json", "print the report as JSON")
     .option("--incremental", "check only what was appended since the last clean run (uses --state)")
     .option(
@@ -37,7 +43,7 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
       const data = requireData(options.data);
       const statePath = options.state ?? join(data, "verify-state.json");
       const state = readVerifyState(statePath);
-      const store = SqliteStore.open(data, { readonly: true });
+      const store = await openStore(data, options.db ? { db: options.db } : { readonly: true });
       try {
         const started = performance.now();
         let lastShown = 0;

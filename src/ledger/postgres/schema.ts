@@ -1,13 +1,19 @@
-// PostgreSQL schema of a Custos log (docs/postgres.md), one PostgreSQL schema per log. Migrations
-// are numbered and applied in order inside a transaction; a database at a newer version than this
-// code is refused.
+// PostgreSQL schema of a Custos log (docs/postgres.md), one PostgreSQL schema per log, with the same
+// tables as the SQLite store. Migrations are numbered and applied in order; a database at a newer
+// version than this code is refused rather than misread.
 
 export const POSTGRES_SCHEMA_VERSION = 1;
 
+export const DEFAULT_POSTGRES_SCHEMA = "custos";
+
+/** A schema name Custos accepts: it is spliced into SQL (quoted), so only this shape is allowed. */
+export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The SQL of each migration, index 0 being version 1. Applied inside one transaction. */
 export function migrations(schema: string): readonly string[] {
   const s = `"${schema}"`;
   return [
-    // 1: the initial schema, the same tables as the SQLite store.
+    // 1: the initial schema.
     `
     CREATE TABLE ${s}.meta (key text PRIMARY KEY, value text NOT NULL);
     CREATE TABLE ${s}.entries (idx bigint PRIMARY KEY, data bytea NOT NULL);

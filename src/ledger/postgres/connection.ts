@@ -58,11 +58,18 @@ export function advisoryLockKey(purpose: "sequencer" | "migrate", schema: string
   return digest.readBigInt64BE(0).toString();
 }
 
-const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const UNREACHABLE = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
 
 function isTlsFailure(code: string | undefined, message: string): boolean {
   return (
-    (code !== undefined && (/CERT|SELF_SIGNED|ERR_TLS|ERR_SSL|UNABLE_TO_/.test(code))) ||
+    (code !== undefined && /CERT|SELF_SIGNED|ERR_TLS|ERR_SSL|UNABLE_TO_/.test(code)) ||
     /does not support SSL/.test(message)
   );
 }
@@ -73,8 +80,10 @@ export function describeFailure(error: unknown, endpoint: Endpoint): CustosError
   const { where } = endpoint;
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
-  const fail = (kind: "CONFIG" | "STORE_NOT_FOUND" | "STORE_CORRUPT" | "STORE_BUSY" | "INTERNAL", text: string) =>
-    new CustosError(kind, text, { cause: error });
+  const fail = (
+    kind: "CONFIG" | "STORE_NOT_FOUND" | "STORE_CORRUPT" | "STORE_BUSY" | "INTERNAL",
+    text: string,
+  ) => new CustosError(kind, text, { cause: error });
 
   if ((code !== undefined && UNREACHABLE.has(code)) || /connection timeout/i.test(message)) {
     return fail(
@@ -114,10 +123,14 @@ export function describeFailure(error: unknown, endpoint: Endpoint): CustosError
     case "42P01":
       return fail("STORE_NOT_FOUND", `no Custos log tables at ${where}: ${message} (run custos db migrate)`);
     case "23505":
-      return fail("STORE_CORRUPT", `the log holds rows beyond its recorded state at ${where}: ${message}; run custos verify`);
+      return fail(
+        "STORE_CORRUPT",
+        `the log holds rows beyond its recorded state at ${where}: ${message}; run custos verify`,
+      );
   }
   if (
-    (code !== undefined && (code.startsWith("08") || code.startsWith("57P") || code === "ECONNRESET" || code === "EPIPE")) ||
+    (code !== undefined &&
+      (code.startsWith("08") || code.startsWith("57P") || code === "ECONNRESET" || code === "EPIPE")) ||
     /Connection terminated|connection closed|Client has encountered a connection error/i.test(message)
   ) {
     return fail("STORE_BUSY", `lost the connection to PostgreSQL at ${where} (${code ?? message}); retry`);

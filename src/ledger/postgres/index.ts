@@ -1,2 +1,3 @@
-export { migrate, PostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
-export { POSTGRES_SCHEMA_VERSION } from "./schema.js";
+export { type MigrationResult, migrate } from "./migrations.js";
+export { PostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
+export { DEFAULT_POSTGRES_SCHEMA, POSTGRES_SCHEMA_VERSION } from "./schema.js";

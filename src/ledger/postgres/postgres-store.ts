@@ -1,9 +1,11 @@
 // The PostgreSQL backend: the same LedgerStore as SQLite, for deployments that outgrow one machine.
-// Availability and durability come from PostgreSQL itself (synchronous_commit must stay on: a
-// COMMIT is then durable before it returns). One sequencer per log is enforced with an advisory
-// lock held on a dedicated connection; any number of other nodes can read.
+// One log per PostgreSQL schema. Durability comes from PostgreSQL: with synchronous_commit on (the
+// default, and Custos needs it) a COMMIT returns only once the batch is in the WAL on disk. One
+// sequencer per log is enforced with a session advisory lock held on a dedicated connection, and
+// that sequencer's batches are written on that very connection, so a node whose session (and lock)
+// has ended cannot write anymore; any number of other nodes can read.
 
-import pg from "pg";
+import type pg from "pg";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import type {
@@ -15,187 +17,311 @@ import type {
   StoredEntry,
   Tile,
 } from "../storage.js";
-import { migrations, POSTGRES_SCHEMA_VERSION } from "./schema.js";
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+import {
+  advisoryLockKey,
+  createPool,
+  describeFailure,
+  type Endpoint,
+  parseDatabaseUrl,
+} from "./connection.js";
+import { checkSchemaName, migrateWith, newerSchemaError, readSchemaVersion } from "./migrations.js";
+import { DEFAULT_POSTGRES_SCHEMA, POSTGRES_SCHEMA_VERSION } from "./schema.js";
 
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding this log (default "custos"). */
   readonly schema?: string;
-  /** Create the schema and run migrations if needed. */
+  /** Create the schema and run pending migrations (otherwise a missing log is STORE_NOT_FOUND). */
   readonly create?: boolean;
+  /** Every session is read-only (default_transaction_read_only); for readers and replicas. */
+  readonly readonly?: boolean;
+  /** Connections in the pool, besides the one a sequencer holds its lock on (default 4). */
   readonly poolSize?: number;
 }
+
+/** Rows and bytes per INSERT statement: far below PostgreSQL's 1 GB message limit. */
+const MAX_ROWS_PER_STATEMENT = 50_000;
+const MAX_BYTES_PER_STATEMENT = 32 * 1024 * 1024;
+const TILE_SCAN_CHUNK = 4096;
+
+type Row = Record<string, unknown>;
+
+function ignore(): void {}
 
 function toBytes(value: unknown): Uint8Array {
   if (value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   throw new CustosError("STORE_CORRUPT", "a stored value that must be binary is not");
 }
 
+/** bigint columns arrive as decimal text; anything but a safe non-negative integer is corruption. */
 function toIndex(value: unknown): number {
-  const n = typeof value === "string" ? Number(value) : typeof value === "number" ? value : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new CustosError("STORE_CORRUPT", "a stored index is not a safe integer");
+  let n = Number.NaN;
+  if (typeof value === "number") n = value;
+  else if (typeof value === "string" && /^[0-9]{1,16}$/.test(value)) n = Number(value);
+  else if (typeof value === "bigint" && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER))
+    n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new CustosError("STORE_CORRUPT", "a stored index or size is not a safe non-negative integer");
+  }
   return n;
+}
+
+function toCheckpoint(row: Row): StoredCheckpoint {
+  return { size: toIndex(row.size), note: String(row.note), storedAt: toIndex(row.stored_at) };
 }
 
 function buffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Turns pg's connection and permission errors into one-line CustosErrors that say what to do. */
-function describeFailure(error: unknown, url: string): CustosError {
-  const code = (error as { code?: string }).code;
-  const where = (() => {
-    try {
-      const u = new URL(url);
-      return `${u.hostname}:${u.port || 5432}`;
-    } catch {
-      return "the database";
-    }
-  })();
-  if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "ETIMEDOUT" || code === "EHOSTUNREACH") {
-    return new CustosError(
-      "CONFIG",
-      `cannot reach PostgreSQL at ${where} (${code}); start it or point Custos at another with --db or CUSTOS_DB_URL`,
-      { cause: error },
-    );
+function checkIndex(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new CustosError("BAD_ARGUMENT", `${what} must be a non-negative safe integer`);
   }
-  if (code === "42501")
-    return new CustosError(
-      "CONFIG",
-      `the database user lacks a needed right at ${where}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  if (code === "3D000")
-    return new CustosError("CONFIG", `the database named in the URL does not exist at ${where}`, {
-      cause: error,
-    });
-  if (code === "28P01" || code === "28000")
-    return new CustosError("CONFIG", `PostgreSQL at ${where} refused the credentials`, { cause: error });
-  if (error instanceof CustosError) return error;
-  return new CustosError("STORE_CORRUPT", `PostgreSQL error: ${(error as Error).message}`, { cause: error });
+}
+
+/** Splits items into runs small enough for one statement each. */
+function* statementChunks<T>(items: readonly T[], sizeOf: (item: T) => number): Generator<T[]> {
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (
+      chunk.length > 0 &&
+      (chunk.length >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_BYTES_PER_STATEMENT)
+    ) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(item);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
 }
 
 export class PostgresStore implements LedgerStore {
   readonly backend = "postgres" as const;
+  /** The PostgreSQL schema holding this log. */
   readonly schema: string;
+  readonly readonly: boolean;
   readonly #pool: pg.Pool;
-  readonly #url: string;
+  readonly #endpoint: Endpoint;
   #lockClient: pg.PoolClient | undefined;
+  #lockLost = false;
+  #writeChain: Promise<unknown> = Promise.resolve();
 
-  private constructor(pool: pg.Pool, url: string, schema: string) {
+  private constructor(pool: pg.Pool, endpoint: Endpoint, schema: string, readonly: boolean) {
     this.#pool = pool;
-    this.#url = url;
+    this.#endpoint = endpoint;
     this.schema = schema;
+    this.readonly = readonly;
   }
 
+  /**
+   * Opens the log in `schema` at `url` (postgres://user@host:port/db?sslmode=verify-full&sslrootcert=ca.pem).
+   * Throws CONFIG (unreachable, TLS, permission denied, older schema), STORE_NOT_FOUND (no log schema
+   * and no `create`) or STORE_CORRUPT (schema newer than this code).
+   */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const schema = options.schema ?? "custos";
-    if (!SCHEMA_NAME.test(schema))
-      throw new CustosError("BAD_ARGUMENT", "a schema name is lowercase letters, digits and _");
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4 });
-    pool.on("error", () => undefined);
-    const store = new PostgresStore(pool, url, schema);
+    const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
+    checkSchemaName(schema);
+    const readonly = options.readonly === true;
+    if (readonly && options.create) {
+      throw new CustosError("BAD_ARGUMENT", "a store opened read-only cannot create its schema");
+    }
+    const endpoint = parseDatabaseUrl(url);
+    const pool = createPool(endpoint, { max: (options.poolSize ?? 4) + 1, readonly });
     try {
-      if (options.create) await migrate(pool, schema);
-      else await store.#checkVersion();
+      if (options.create) {
+        const client = await pool.connect();
+        try {
+          await migrateWith(client, schema);
+        } finally {
+          client.release();
+        }
+      } else {
+        const version = await readSchemaVersion(pool, schema);
+        if (version === 0) {
+          throw new CustosError(
+            "STORE_NOT_FOUND",
+            `no Custos log in PostgreSQL schema "${schema}" at ${endpoint.where} (create it with custos db migrate --schema ${schema}, then custos log init)`,
+          );
+        }
+        if (version > POSTGRES_SCHEMA_VERSION) throw newerSchemaError(schema, version);
+        if (version < POSTGRES_SCHEMA_VERSION) {
+          throw new CustosError(
+            "CONFIG",
+            `the database schema "${schema}" is version ${version}, older than this Custos (${POSTGRES_SCHEMA_VERSION}); run custos db migrate --schema ${schema}`,
+          );
+        }
+      }
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw describeFailure(error, url);
+      throw describeFailure(error, endpoint);
     }
-    return store;
+    return new PostgresStore(pool, endpoint, schema, readonly);
   }
 
-  async #checkVersion(): Promise<void> {
-    const exists = await this.#pool.query(
-      "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'meta'",
-      [this.schema],
-    );
-    if (exists.rowCount === 0) {
-      throw new CustosError(
-        "STORE_NOT_FOUND",
-        `no Custos log in PostgreSQL schema "${this.schema}" (run custos db migrate)`,
-      );
-    }
-    const row = await this.#pool.query(
-      `SELECT value FROM "${this.schema}".meta WHERE key = 'schema_version'`,
-    );
-    const version = Number(row.rows[0]?.value ?? 0);
-    if (version > POSTGRES_SCHEMA_VERSION) {
-      throw new CustosError(
-        "STORE_CORRUPT",
-        `the database schema is version ${version}, newer than this Custos (${POSTGRES_SCHEMA_VERSION}); upgrade Custos`,
-      );
-    }
+  /** "host:port" of the server, for messages. */
+  get where(): string {
+    return this.#endpoint.where;
   }
 
-  #t(table: string): string {
-    return `"${this.schema}".${table}`;
+  /** True while this store's session holds the log's sequencer lock. */
+  get holdsSequencerLock(): boolean {
+    return this.#lockClient !== undefined;
   }
 
-  async #query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-    try {
-      return await this.#pool.query(text, values);
-    } catch (error) {
-      throw describeFailure(error, this.#url);
-    }
-  }
-
-  /** Tries to become this log's single sequencer; false if another node holds the lock. */
+  /**
+   * Tries to become this log's single sequencer; false if another session holds the lock. The lock is
+   * held on a dedicated connection until close(), and released by PostgreSQL if that session ends.
+   */
   async acquireSequencerLock(): Promise<boolean> {
-    if (this.#lockClient) return true;
-    const client = await this.#pool.connect();
-    const result = await client.query("SELECT pg_try_advisory_lock(hashtext($1)) AS ok", [
-      `custos-sequencer:${this.schema}`,
-    ]);
-    if (result.rows[0]?.ok === true) {
-      this.#lockClient = client;
-      return true;
-    }
-    client.release();
-    return false;
-  }
-
-  /** Waits (polling) until this node holds the sequencer lock, e.g. to take over from a dead node. */
-  async waitForSequencerLock(signal?: AbortSignal, intervalMs = 500): Promise<boolean> {
-    while (!signal?.aborted) {
-      if (await this.acquireSequencerLock()) return true;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-    return false;
-  }
-
-  async initialize(meta: LogMeta): Promise<void> {
-    const client = await this.#pool.connect();
+    if (this.readonly) throw new CustosError("CONFIG", "a store opened read-only cannot sequence the log");
+    if (this.#lockClient !== undefined) return true;
+    let client: pg.PoolClient;
     try {
-      await client.query("BEGIN");
-      const existing = await client.query(`SELECT 1 FROM ${this.#t("meta")} WHERE key = 'origin'`);
-      if (existing.rowCount) throw new CustosError("STORE_EXISTS", "this store already holds a log");
-      for (const [key, value] of [
-        ["origin", meta.origin],
-        ["verifier_key", meta.verifierKey],
-        ["created_at", String(meta.createdAt)],
-        ["format_version", String(meta.formatVersion)],
-        ["size", "0"],
-      ]) {
-        await client.query(`INSERT INTO ${this.#t("meta")} (key, value) VALUES ($1, $2)`, [key, value]);
-      }
-      await client.query("COMMIT");
+      client = await this.#pool.connect();
     } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw describeFailure(error, this.#url);
+      throw describeFailure(error, this.#endpoint);
+    }
+    const onError = (): void => {
+      // The session is gone, and with it the lock: stop writing until the lock is acquired again.
+      // (A query in flight fails too, and its caller releases the client.)
+      client.off("error", onError);
+      client.on("error", ignore);
+      if (this.#lockClient === client) {
+        this.#lockClient = undefined;
+        this.#lockLost = true;
+        client.release(true);
+      }
+    };
+    client.on("error", onError);
+    let held: boolean;
+    try {
+      const result = await client.query("SELECT pg_try_advisory_lock($1::bigint) AS held", [
+        advisoryLockKey("sequencer", this.schema),
+      ]);
+      held = result.rows[0]?.held === true;
+    } catch (error) {
+      client.off("error", onError);
+      client.release(true);
+      throw describeFailure(error, this.#endpoint);
+    }
+    if (!held) {
+      client.off("error", onError);
+      client.release();
+      return false;
+    }
+    this.#lockClient = client;
+    this.#lockLost = false;
+    return true;
+  }
+
+  /**
+   * Polls until this store holds the sequencer lock (to take over when the holder's session ends).
+   * Returns false if `signal` aborts first.
+   */
+  async waitForSequencerLock(signal?: AbortSignal, intervalMs = 1000): Promise<boolean> {
+    while (signal?.aborted !== true) {
+      if (await this.acquireSequencerLock()) return true;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, intervalMs);
+        function done(): void {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        signal?.addEventListener("abort", done, { once: true });
+      });
+    }
+    return false;
+  }
+
+  #table(name: string): string {
+    return `"${this.schema}".${name}`;
+  }
+
+  #checkWritable(): void {
+    if (this.readonly) {
+      throw new CustosError("CONFIG", "this store was opened read-only; open it without readonly to write");
+    }
+  }
+
+  async #query(text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
+    try {
+      return await this.#pool.query<Row>(text, values);
+    } catch (error) {
+      throw describeFailure(error, this.#endpoint);
+    }
+  }
+
+  /** Runs `work` in one transaction: on the sequencer's own session if it holds the lock, else a pooled one. */
+  async #transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const lockClient = this.#lockClient;
+    if (lockClient !== undefined) {
+      // One connection, so its transactions must not interleave.
+      const run = this.#writeChain.then(() => this.#runTransaction(lockClient, work));
+      this.#writeChain = run.catch(() => undefined);
+      return run;
+    }
+    if (this.#lockLost) {
+      throw new CustosError(
+        "STORE_BUSY",
+        `this node lost the sequencer lock (its session to ${this.#endpoint.where} ended); another node may be sequencing`,
+      );
+    }
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw describeFailure(error, this.#endpoint);
+    }
+    try {
+      await this.#runTransaction(client, work);
     } finally {
       client.release();
     }
   }
 
+  async #runTransaction(
+    client: pg.PoolClient,
+    work: (client: pg.PoolClient) => Promise<void>,
+  ): Promise<void> {
+    try {
+      await client.query("BEGIN");
+      await work(client);
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw describeFailure(error, this.#endpoint);
+    }
+  }
+
+  async initialize(meta: LogMeta): Promise<void> {
+    this.#checkWritable();
+    await this.#transaction(async (client) => {
+      const existing = await client.query(
+        `SELECT 1 FROM ${this.#table("meta")} WHERE key = 'origin' FOR UPDATE`,
+      );
+      if (existing.rowCount) throw new CustosError("STORE_EXISTS", "this store already holds a log");
+      const rows: [string, string][] = [
+        ["origin", meta.origin],
+        ["verifier_key", meta.verifierKey],
+        ["created_at", String(meta.createdAt)],
+        ["format_version", String(meta.formatVersion)],
+        ["size", "0"],
+      ];
+      await client.query(
+        `INSERT INTO ${this.#table("meta")} (key, value) SELECT * FROM unnest($1::text[], $2::text[])`,
+        [rows.map((row) => row[0]), rows.map((row) => row[1])],
+      );
+    });
+  }
+
   async getMeta(): Promise<LogMeta | undefined> {
-    const rows = (await this.#query(`SELECT key, value FROM ${this.#t("meta")}`)).rows as {
-      key: string;
-      value: string;
-    }[];
-    const map = new Map(rows.map((r) => [r.key, r.value]));
+    const rows = (await this.#query(`SELECT key, value FROM ${this.#table("meta")}`)).rows;
+    const map = new Map(rows.map((row) => [String(row.key), String(row.value)]));
     const origin = map.get("origin");
     const verifierKey = map.get("verifier_key");
     if (origin === undefined || verifierKey === undefined) return undefined;
@@ -208,116 +334,112 @@ export class PostgresStore implements LedgerStore {
   }
 
   async getSize(): Promise<number> {
-    const row = (await this.#query(`SELECT value FROM ${this.#t("meta")} WHERE key = 'size'`)).rows[0];
+    const row = (await this.#query(`SELECT value FROM ${this.#table("meta")} WHERE key = 'size'`)).rows[0];
     if (row === undefined) throw new CustosError("STORE_CORRUPT", "the store has no recorded size");
     return toIndex(row.value);
   }
 
   async appendBatch(batch: AppendBatch): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query("BEGIN");
-      const size = await client.query(`SELECT value FROM ${this.#t("meta")} WHERE key = 'size' FOR UPDATE`);
-      const current = toIndex(size.rows[0]?.value);
+    this.#checkWritable();
+    checkIndex(batch.startIndex, "startIndex");
+    await this.#transaction(async (client) => {
+      // FOR UPDATE: a second writer waits here, then sees the new size and gets STORE_BUSY.
+      const size = await client.query(
+        `SELECT value FROM ${this.#table("meta")} WHERE key = 'size' FOR UPDATE`,
+      );
+      if (size.rows[0] === undefined)
+        throw new CustosError("STORE_CORRUPT", "the store has no recorded size");
+      const current = toIndex(size.rows[0].value);
       if (current !== batch.startIndex) {
         throw new CustosError(
           "STORE_BUSY",
           `the log grew underneath this sequencer (store size ${current}, expected ${batch.startIndex})`,
         );
       }
-      if (batch.entries.length > 0) {
+      const numbered = batch.entries.map((data, i) => ({ index: batch.startIndex + i, data }));
+      for (const chunk of statementChunks(numbered, (e) => e.data.length)) {
         await client.query(
-          `INSERT INTO ${this.#t("entries")} (idx, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
-          [batch.entries.map((_, i) => String(batch.startIndex + i)), batch.entries.map(buffer)],
+          `INSERT INTO ${this.#table("entries")} (idx, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
+          [chunk.map((e) => e.index), chunk.map((e) => buffer(e.data))],
         );
       }
-      if (batch.tiles.length > 0) {
+      for (const chunk of statementChunks(batch.tiles, (t) => t.hashes.length)) {
         await client.query(
-          `INSERT INTO ${this.#t("tiles")} (level, idx, hashes) SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[])
+          `INSERT INTO ${this.#table("tiles")} (level, idx, hashes) SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[])
            ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`,
-          [
-            batch.tiles.map((t) => t.level),
-            batch.tiles.map((t) => String(t.index)),
-            batch.tiles.map((t) => buffer(t.hashes)),
-          ],
+          [chunk.map((t) => t.level), chunk.map((t) => t.index), chunk.map((t) => buffer(t.hashes))],
         );
       }
-      if (batch.contents.length > 0) {
+      for (const chunk of statementChunks(batch.contents, (c) => c.data.length)) {
         await client.query(
-          `INSERT INTO ${this.#t("contents")} (hash, data) SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT DO NOTHING`,
-          [batch.contents.map((c) => buffer(c.hash)), batch.contents.map((c) => buffer(c.data))],
+          `INSERT INTO ${this.#table("contents")} (hash, data) SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (hash) DO NOTHING`,
+          [chunk.map((c) => buffer(c.hash)), chunk.map((c) => buffer(c.data))],
         );
       }
-      if (batch.idempotencyKeys.length > 0) {
+      for (const chunk of statementChunks(batch.idempotencyKeys, (k) => k.key.length)) {
         await client.query(
-          `INSERT INTO ${this.#t("idempotency")} (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[])`,
-          [
-            batch.idempotencyKeys.map((k) => buffer(k.key)),
-            batch.idempotencyKeys.map((k) => String(k.index)),
-          ],
+          `INSERT INTO ${this.#table("idempotency")} (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[])`,
+          [chunk.map((k) => buffer(k.key)), chunk.map((k) => k.index)],
         );
       }
-      if (batch.lookupKeys.length > 0) {
+      for (const chunk of statementChunks(batch.lookupKeys, (k) => k.key.length)) {
         await client.query(
-          `INSERT INTO ${this.#t("lookup")} (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT DO NOTHING`,
-          [batch.lookupKeys.map((k) => buffer(k.key)), batch.lookupKeys.map((k) => String(k.index))],
+          `INSERT INTO ${this.#table("lookup")} (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT (key, idx) DO NOTHING`,
+          [chunk.map((k) => buffer(k.key)), chunk.map((k) => k.index)],
         );
       }
       if (batch.checkpoint) {
         await client.query(
-          `INSERT INTO ${this.#t("checkpoints")} (size, note, stored_at) VALUES ($1, $2, $3)`,
+          `INSERT INTO ${this.#table("checkpoints")} (size, note, stored_at) VALUES ($1, $2, $3)`,
           [batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt],
         );
       }
-      await client.query(`UPDATE ${this.#t("meta")} SET value = $1 WHERE key = 'size'`, [
+      await client.query(`UPDATE ${this.#table("meta")} SET value = $1 WHERE key = 'size'`, [
         String(batch.startIndex + batch.entries.length),
       ]);
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw describeFailure(error, this.#url);
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async getEntries(start: number, end: number): Promise<StoredEntry[]> {
     const result = await this.#query(
-      `SELECT idx, data FROM ${this.#t("entries")} WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
+      `SELECT idx, data FROM ${this.#table("entries")} WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
       [start, end],
     );
-    return result.rows.map((r) => ({ index: toIndex(r.idx), data: toBytes(r.data) }));
+    return result.rows.map((row) => ({ index: toIndex(row.idx), data: toBytes(row.data) }));
   }
 
   async *scanEntries(start: number, end: number, chunkSize: number): AsyncIterable<StoredEntry[]> {
     let next = start;
     while (next < end) {
       const result = await this.#query(
-        `SELECT idx, data FROM ${this.#t("entries")} WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3`,
+        `SELECT idx, data FROM ${this.#table("entries")} WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3`,
         [next, end, chunkSize],
       );
       if (result.rows.length === 0) return;
-      const chunk = result.rows.map((r) => ({ index: toIndex(r.idx), data: toBytes(r.data) }));
+      const chunk = result.rows.map((row) => ({ index: toIndex(row.idx), data: toBytes(row.data) }));
       yield chunk;
       next = chunk[chunk.length - 1]!.index + 1;
     }
   }
 
   async countEntries(): Promise<number> {
-    return toIndex((await this.#query(`SELECT count(*) AS n FROM ${this.#t("entries")}`)).rows[0]?.n);
+    return toIndex((await this.#query(`SELECT count(*) AS n FROM ${this.#table("entries")}`)).rows[0]?.n);
   }
 
+  /** The tiles asked for that exist, in the order asked (as the SQLite store). */
   async getTiles(refs: readonly { level: number; index: number }[]): Promise<Tile[]> {
     if (refs.length === 0) return [];
     const result = await this.#query(
-      `SELECT t.level, t.idx, t.hashes FROM ${this.#t("tiles")} t JOIN unnest($1::integer[], $2::bigint[]) AS w(level, idx)
-       ON t.level = w.level AND t.idx = w.idx`,
-      [refs.map((r) => r.level), refs.map((r) => String(r.index))],
+      `SELECT t.level, t.idx, t.hashes
+       FROM unnest($1::integer[], $2::bigint[]) WITH ORDINALITY AS wanted(level, idx, position)
+       JOIN ${this.#table("tiles")} t ON t.level = wanted.level AND t.idx = wanted.idx
+       ORDER BY wanted.position`,
+      [refs.map((ref) => ref.level), refs.map((ref) => ref.index)],
     );
-    return result.rows.map((r) => ({
-      level: Number(r.level),
-      index: toIndex(r.idx),
-      hashes: toBytes(r.hashes),
+    return result.rows.map((row) => ({
+      level: toIndex(row.level),
+      index: toIndex(row.idx),
+      hashes: toBytes(row.hashes),
     }));
   }
 
@@ -325,11 +447,15 @@ export class PostgresStore implements LedgerStore {
     let next = fromIndex;
     for (;;) {
       const result = await this.#query(
-        `SELECT idx, hashes FROM ${this.#t("tiles")} WHERE level = $1 AND idx >= $2 ORDER BY idx LIMIT 4096`,
+        `SELECT idx, hashes FROM ${this.#table("tiles")} WHERE level = $1 AND idx >= $2 ORDER BY idx LIMIT ${TILE_SCAN_CHUNK}`,
         [level, next],
       );
       if (result.rows.length === 0) return;
-      const tiles = result.rows.map((r) => ({ level, index: toIndex(r.idx), hashes: toBytes(r.hashes) }));
+      const tiles = result.rows.map((row) => ({
+        level,
+        index: toIndex(row.idx),
+        hashes: toBytes(row.hashes),
+      }));
       yield tiles;
       next = tiles[tiles.length - 1]!.index + 1;
     }
@@ -337,126 +463,101 @@ export class PostgresStore implements LedgerStore {
 
   async getEdgeTiles(): Promise<Tile[]> {
     const result = await this.#query(
-      `SELECT DISTINCT ON (level) level, idx, hashes FROM ${this.#t("tiles")} ORDER BY level, idx DESC`,
+      `SELECT DISTINCT ON (level) level, idx, hashes FROM ${this.#table("tiles")} ORDER BY level, idx DESC`,
     );
-    return result.rows.map((r) => ({
-      level: Number(r.level),
-      index: toIndex(r.idx),
-      hashes: toBytes(r.hashes),
+    return result.rows.map((row) => ({
+      level: toIndex(row.level),
+      index: toIndex(row.idx),
+      hashes: toBytes(row.hashes),
     }));
   }
 
   async getContent(hash: Uint8Array): Promise<Uint8Array | undefined> {
-    const row = (await this.#query(`SELECT data FROM ${this.#t("contents")} WHERE hash = $1`, [buffer(hash)]))
-      .rows[0];
+    const row = (
+      await this.#query(`SELECT data FROM ${this.#table("contents")} WHERE hash = $1`, [buffer(hash)])
+    ).rows[0];
     return row === undefined ? undefined : toBytes(row.data);
   }
 
   async hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]> {
+    if (hashes.length === 0) return [];
     const result = await this.#query(
-      `SELECT hash FROM ${this.#t("contents")} WHERE hash = ANY($1::bytea[])`,
+      `SELECT hash FROM ${this.#table("contents")} WHERE hash = ANY($1::bytea[])`,
       [hashes.map(buffer)],
     );
-    const found = new Set(result.rows.map((r) => toHex(toBytes(r.hash))));
-    return hashes.map((h) => found.has(toHex(h)));
+    const found = new Set(result.rows.map((row) => toHex(toBytes(row.hash))));
+    return hashes.map((hash) => found.has(toHex(hash)));
   }
 
+  /**
+   * Deletes the rows, then asks for a VACUUM of the table so the dead row versions are reclaimed
+   * (best effort: it needs ownership of the table). Copies in WAL archives and backups remain until
+   * they expire (docs/postgres.md).
+   */
   async deleteContent(hashes: readonly Uint8Array[]): Promise<void> {
-    await this.#query(`DELETE FROM ${this.#t("contents")} WHERE hash = ANY($1::bytea[])`, [
+    this.#checkWritable();
+    if (hashes.length === 0) return;
+    await this.#query(`DELETE FROM ${this.#table("contents")} WHERE hash = ANY($1::bytea[])`, [
       hashes.map(buffer),
     ]);
+    await this.#pool.query(`VACUUM ${this.#table("contents")}`).catch(() => undefined);
   }
 
+  /** Keys found, as a map from the key's lowercase hex to its entry index. */
   async findIdempotencyKeys(keys: readonly Uint8Array[]): Promise<Map<string, number>> {
+    if (keys.length === 0) return new Map();
     const result = await this.#query(
-      `SELECT key, idx FROM ${this.#t("idempotency")} WHERE key = ANY($1::bytea[])`,
+      `SELECT key, idx FROM ${this.#table("idempotency")} WHERE key = ANY($1::bytea[])`,
       [keys.map(buffer)],
     );
-    return new Map(result.rows.map((r) => [toHex(toBytes(r.key)), toIndex(r.idx)]));
+    return new Map(result.rows.map((row) => [toHex(toBytes(row.key)), toIndex(row.idx)]));
   }
 
   async findByLookupKey(query: LookupQuery): Promise<number[]> {
     const result = await this.#query(
-      `SELECT idx FROM ${this.#t("lookup")} WHERE key = $1 AND idx >= $2 AND idx < $3 ORDER BY idx ${query.descending ? "DESC" : "ASC"} LIMIT $4`,
+      `SELECT idx FROM ${this.#table("lookup")} WHERE key = $1 AND idx >= $2 AND idx < $3
+       ORDER BY idx ${query.descending ? "DESC" : "ASC"} LIMIT $4`,
       [buffer(query.key), query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit],
     );
-    return result.rows.map((r) => toIndex(r.idx));
+    return result.rows.map((row) => toIndex(row.idx));
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
-    await this.#query(`INSERT INTO ${this.#t("checkpoints")} (size, note, stored_at) VALUES ($1, $2, $3)`, [
-      checkpoint.size,
-      checkpoint.note,
-      checkpoint.storedAt,
-    ]);
+    this.#checkWritable();
+    await this.#query(
+      `INSERT INTO ${this.#table("checkpoints")} (size, note, stored_at) VALUES ($1, $2, $3)`,
+      [checkpoint.size, checkpoint.note, checkpoint.storedAt],
+    );
   }
 
+  /** The checkpoint stored last (insertion order, not the largest size). */
   async getLatestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     const row = (
       await this.#query(
-        `SELECT size, note, stored_at FROM ${this.#t("checkpoints")} ORDER BY id DESC LIMIT 1`,
+        `SELECT size, note, stored_at FROM ${this.#table("checkpoints")} ORDER BY id DESC LIMIT 1`,
       )
     ).rows[0];
-    return row === undefined
-      ? undefined
-      : { size: toIndex(row.size), note: String(row.note), storedAt: toIndex(row.stored_at) };
+    return row === undefined ? undefined : toCheckpoint(row);
   }
 
   async listCheckpoints(): Promise<StoredCheckpoint[]> {
     const rows = (
-      await this.#query(`SELECT size, note, stored_at FROM ${this.#t("checkpoints")} ORDER BY id`)
+      await this.#query(`SELECT size, note, stored_at FROM ${this.#table("checkpoints")} ORDER BY id`)
     ).rows;
-    return rows.map((row) => ({
-      size: toIndex(row.size),
-      note: String(row.note),
-      storedAt: toIndex(row.stored_at),
-    }));
+    return rows.map(toCheckpoint);
   }
 
+  /** Waits for a write in flight, releases the sequencer lock (by ending its session) and the pool. */
   async close(): Promise<void> {
-    if (this.#lockClient) {
-      await this.#lockClient.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
-      this.#lockClient.release();
-      this.#lockClient = undefined;
+    await this.#writeChain;
+    const lockClient = this.#lockClient;
+    this.#lockClient = undefined;
+    if (lockClient !== undefined) {
+      lockClient.removeAllListeners("error");
+      lockClient.on("error", ignore);
+      await lockClient.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
+      lockClient.release(true);
     }
     await this.#pool.end().catch(() => undefined);
-  }
-}
-
-/** Creates the schema if needed and applies pending migrations, in one transaction. */
-export async function migrate(pool: pg.Pool, schema: string): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`custos-migrate:${schema}`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    const hasMeta = await client.query(
-      "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'meta'",
-      [schema],
-    );
-    let version = 0;
-    if (hasMeta.rowCount) {
-      const row = await client.query(`SELECT value FROM "${schema}".meta WHERE key = 'schema_version'`);
-      version = Number(row.rows[0]?.value ?? 0);
-    }
-    if (version > POSTGRES_SCHEMA_VERSION) {
-      throw new CustosError(
-        "STORE_CORRUPT",
-        `the database schema is version ${version}, newer than this Custos (${POSTGRES_SCHEMA_VERSION}); upgrade Custos`,
-      );
-    }
-    const steps = migrations(schema);
-    for (let v = version; v < steps.length; v++) await client.query(steps[v]!);
-    await client.query(
-      `INSERT INTO "${schema}".meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      [String(POSTGRES_SCHEMA_VERSION)],
-    );
-    await client.query("COMMIT");
-    return POSTGRES_SCHEMA_VERSION;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
   }
 }

@@ -5,21 +5,59 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { encodeDataEntry } from "../src/core/entry/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../src/core/note/index.js";
 import { Ledger } from "../src/ledger/ledger.js";
+import { PostgresStore } from "../src/ledger/postgres/index.js";
 import { SqliteStore } from "../src/ledger/sqlite/sqlite-store.js";
+import type { LedgerStore } from "../src/ledger/storage.js";
 import { verifyStore } from "../src/ledger/verify/verifier.js";
 import { percentile } from "./stats.js";
 
 const count = Number(process.argv[2] ?? 1_000_000);
 const measureVerify = process.argv[3] !== "no-verify";
+const backend = process.argv[4] === "postgres" ? "postgres" : "sqlite";
+const pgUrl = process.env.CUSTOS_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
+const pgSchema = `custos_bench_${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), "custos-bench-"));
+
+async function pgQuery(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: pgUrl });
+  await client.connect();
+  try {
+    return await client.query(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+async function openStore(create: boolean): Promise<LedgerStore> {
+  if (backend === "postgres") return PostgresStore.open(pgUrl, { schema: pgSchema, create });
+  return SqliteStore.open(dir, create ? { create: true } : { readonly: true });
+}
+
+async function bytesOnDisk(): Promise<number> {
+  if (backend === "postgres") {
+    const result = await pgQuery(
+      "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+      [pgSchema],
+    );
+    return Number(result.rows[0]?.bytes ?? 0);
+  }
+  return ["custos.db", "custos.db-wal"].reduce((sum, f) => {
+    try {
+      return sum + statSync(join(dir, f)).size;
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
 const ENTRY_PAYLOAD = 300 - 7; // 2-byte header + 5-byte field header + payload = 300 bytes
 
 try {
   const { signerKey } = generateSignerKey("bench.custos.example/log");
-  const store = SqliteStore.open(dir, { create: true });
+  const store = await openStore(true);
   await store.initialize({
     origin: "bench.custos.example/log",
     verifierKey: verifierKeyFromSigner(signerKey),
@@ -66,18 +104,11 @@ try {
   }
   await ledger.close();
 
-  const files = ["custos.db", "custos.db-wal"].map((f) => {
-    try {
-      return statSync(join(dir, f)).size;
-    } catch {
-      return 0;
-    }
-  });
-  const bytesOnDisk = files.reduce((a, b) => a + b, 0);
+  const bytesOnDiskTotal = await bytesOnDisk();
 
   let verifySeconds = Number.NaN;
   if (measureVerify) {
-    const readStore = SqliteStore.open(dir, { readonly: true });
+    const readStore = await openStore(false);
     const t = performance.now();
     const report = await verifyStore(readStore, { chunkSize: 16384 });
     verifySeconds = (performance.now() - t) / 1000;
@@ -95,11 +126,13 @@ try {
       inclusionP99Ms: percentile(inclusion, 99),
       inclusionP50Ms: percentile(inclusion, 50),
       consistencyP99Ms: percentile(consistency, 99),
-      bytesPerEntry: bytesOnDisk / count,
+      bytesPerEntry: bytesOnDiskTotal / count,
       peakRssMb: Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1024 / 1024,
       verifyPerSecond: count / verifySeconds,
     })}\n`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  if (backend === "postgres")
+    await pgQuery(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`).catch(() => undefined);
 }

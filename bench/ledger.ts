@@ -17,11 +17,11 @@ interface AppendRun {
   verifyPerSecond: number;
 }
 
-function run(count: number, verify: boolean): AppendRun {
+function run(count: number, verify: boolean, backend: "sqlite" | "postgres" = "sqlite"): AppendRun {
   const script = fileURLToPath(new URL("./ledger-append.ts", import.meta.url));
   const out = execFileSync(
     process.execPath,
-    ["--import", "tsx", script, String(count), verify ? "verify" : "no-verify"],
+    ["--import", "tsx", script, String(count), verify ? "verify" : "no-verify", backend],
     {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "inherit"],
@@ -98,6 +98,37 @@ export async function benchLedger(scale: number): Promise<BenchRow[]> {
     unit: "MB",
     goal: "< 256",
     met: b.peakRssMb < 256,
+  });
+  const pgCount = Math.round(1_000_000 * scale);
+  const p = run(pgCount, true, "postgres");
+  rows.push({
+    name: `PostgreSQL durable append, ${millions(pgCount)} entries`,
+    value: Math.round(p.appendPerSecond),
+    unit: "entries/s",
+    goal: `within 2x of SQLite (>= ${Math.round(a.appendPerSecond / 2).toLocaleString("en-US")})`,
+    met: p.appendPerSecond >= a.appendPerSecond / 2,
+  });
+  rows.push({
+    name: `PostgreSQL inclusion proof p99 at ${millions(pgCount)}`,
+    value: round(p.inclusionP99Ms, 3),
+    unit: "ms",
+    goal: "< 25",
+    met: p.inclusionP99Ms < 25,
+  });
+  rows.push({
+    name: `PostgreSQL verify scan at ${millions(pgCount)}`,
+    value: Math.round(p.verifyPerSecond),
+    unit: "entries/s",
+  });
+  rows.push({
+    name: `PostgreSQL bytes per entry at ${millions(pgCount)}`,
+    value: round(p.bytesPerEntry, 1),
+    unit: "bytes",
+  });
+  rows.push({
+    name: `PostgreSQL peak RSS (client) at ${millions(pgCount)}`,
+    value: round(p.peakRssMb, 1),
+    unit: "MB",
   });
   return rows;
 }

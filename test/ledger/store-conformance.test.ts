@@ -1,14 +1,15 @@
-// The same behaviour from both storage backends: the embedded SQLite file and PostgreSQL.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { toHex, utf8 } from "../../src/core/bytes.js";
+// The same behaviour from both storage backends (src/ledger/storage.ts): the embedded SQLite file and
+// PostgreSQL. Every test gets a fresh, initialized store (a temp dir, or a random schema dropped after).
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fromUtf8, toHex, utf8 } from "../../src/core/bytes.js";
 import { PostgresStore } from "../../src/ledger/postgres/index.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
-import type { LedgerStore } from "../../src/ledger/storage.js";
+import type { AppendBatch, LedgerStore, Tile } from "../../src/ledger/storage.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
 import { tempDir } from "../helpers/temp.js";
 
 interface Backend {
-  name: string;
+  readonly name: string;
   open(): Promise<{ store: LedgerStore; cleanup(): Promise<void> }>;
 }
 
@@ -46,109 +47,282 @@ const backends: Backend[] = [
 
 const META = {
   origin: "conformance.example/log",
-  verifierKey: "k+00000000+AQ==",
-  createdAt: 1,
+  verifierKey: "conformance.example/log+01234567+AQ==",
+  createdAt: 1_700_000_000_123,
   formatVersion: 1,
 };
-const hash = (n: number) => new Uint8Array(32).fill(n);
 
-describe.each(backends)("$name store", (backend) => {
+const filled = (length: number, byte: number) => new Uint8Array(length).fill(byte);
+const hashOf = (n: number) => filled(32, n);
+const tile = (level: number, index: number, width: number, byte = index % 256): Tile => ({
+  level,
+  index,
+  hashes: filled(width * 32, byte),
+});
+
+function batch(startIndex: number, entries: readonly string[], rest: Partial<AppendBatch> = {}): AppendBatch {
+  return {
+    startIndex,
+    entries: entries.map(utf8),
+    tiles: [],
+    contents: [],
+    idempotencyKeys: [],
+    lookupKeys: [],
+    ...rest,
+  };
+}
+
+const texts = (entries: readonly { index: number; data: Uint8Array }[]) =>
+  entries.map((entry) => [entry.index, fromUtf8(entry.data)]);
+
+async function collect<T>(chunks: AsyncIterable<T[]>): Promise<T[][]> {
+  const all: T[][] = [];
+  for await (const chunk of chunks) all.push(chunk);
+  return all;
+}
+
+describe.each(backends)("the $name store", (backend) => {
   let store: LedgerStore;
   let cleanup: () => Promise<void>;
-  beforeAll(async () => {
+  beforeEach(async () => {
     ({ store, cleanup } = await backend.open());
+  });
+  afterEach(async () => cleanup());
+
+  it("has no metadata before initialization, keeps it after, and refuses a second initialization", async () => {
+    expect(await store.getMeta()).toBeUndefined();
     await store.initialize(META);
-  });
-  afterAll(async () => cleanup());
-
-  it("keeps the log's metadata and refuses a second initialization", async () => {
     expect(await store.getMeta()).toEqual(META);
-    await expect(store.initialize(META)).rejects.toMatchObject({ code: "STORE_EXISTS" });
     expect(await store.getSize()).toBe(0);
+    await expect(store.initialize({ ...META, origin: "other.example/log" })).rejects.toMatchObject({
+      code: "STORE_EXISTS",
+    });
+    expect(await store.getMeta()).toEqual(META);
   });
 
-  it("writes a batch atomically and reads it back", async () => {
-    await store.appendBatch({
-      startIndex: 0,
-      entries: [utf8("a"), utf8("b"), utf8("c")],
-      tiles: [{ level: 0, index: 0, hashes: new Uint8Array(96).fill(1) }],
-      contents: [{ hash: hash(7), data: utf8("content") }],
-      idempotencyKeys: [{ key: utf8("evt-1"), index: 1 }],
-      lookupKeys: [
-        { key: utf8("tag"), index: 0 },
-        { key: utf8("tag"), index: 2 },
-      ],
-      checkpoint: { size: 3, note: "note 3\n", storedAt: 10 },
+  describe("once initialized", () => {
+    beforeEach(async () => store.initialize(META));
+
+    it("reads back appended entries by range, in chunks and by count", async () => {
+      await store.appendBatch(batch(0, ["a", "b", "c"]));
+      await store.appendBatch(batch(3, ["d", "e"]));
+      expect(await store.getSize()).toBe(5);
+      expect(await store.countEntries()).toBe(5);
+      expect(texts(await store.getEntries(0, 100))).toEqual([
+        [0, "a"],
+        [1, "b"],
+        [2, "c"],
+        [3, "d"],
+        [4, "e"],
+      ]);
+      expect(texts(await store.getEntries(2, 4))).toEqual([
+        [2, "c"],
+        [3, "d"],
+      ]);
+      expect(await store.getEntries(5, 9)).toEqual([]);
+      const chunks = await collect(store.scanEntries(1, 5, 2));
+      expect(chunks.map((chunk) => chunk.map((entry) => entry.index))).toEqual([
+        [1, 2],
+        [3, 4],
+      ]);
+      expect((await collect(store.scanEntries(4, 100, 10))).map((chunk) => texts(chunk))).toEqual([
+        [[4, "e"]],
+      ]);
     });
-    expect(await store.getSize()).toBe(3);
-    expect((await store.getEntries(0, 10)).map((e) => [e.index, new TextDecoder().decode(e.data)])).toEqual([
-      [0, "a"],
-      [1, "b"],
-      [2, "c"],
-    ]);
-    const chunks = [];
-    for await (const chunk of store.scanEntries(1, 10, 1)) chunks.push(chunk.map((e) => e.index));
-    expect(chunks).toEqual([[1], [2]]);
-    expect(await store.countEntries()).toBe(3);
-    expect(await store.getContent(hash(7))).toEqual(utf8("content"));
-    expect(await store.hasContent([hash(7), hash(8)])).toEqual([true, false]);
-    expect(await store.findIdempotencyKeys([utf8("evt-1"), utf8("evt-2")])).toEqual(
-      new Map([[toHex(utf8("evt-1")), 1]]),
+
+    it("writes a 20,000-entry batch in one call and reads every entry back in order", async () => {
+      const entries = Array.from({ length: 20_000 }, (_, i) => `entry ${i}`);
+      await store.appendBatch(
+        batch(0, entries, {
+          idempotencyKeys: [{ key: utf8("k-19999"), index: 19_999 }],
+          lookupKeys: Array.from({ length: 20_000 }, (_, i) => ({ key: utf8(`tag-${i % 7}`), index: i })),
+        }),
+      );
+      expect(await store.getSize()).toBe(20_000);
+      let next = 0;
+      for await (const chunk of store.scanEntries(0, 20_000, 5000)) {
+        for (const entry of chunk) {
+          expect([entry.index, fromUtf8(entry.data)]).toEqual([next, `entry ${next}`]);
+          next++;
+        }
+      }
+      expect(next).toBe(20_000);
+      expect(await store.findByLookupKey({ key: utf8("tag-3"), limit: 3, descending: true })).toEqual([
+        19_995, 19_988, 19_981,
+      ]);
+    });
+
+    it("returns requested tiles in the order asked, skipping missing ones", async () => {
+      await store.appendBatch(batch(0, ["a"], { tiles: [tile(0, 0, 16), tile(0, 1, 3), tile(1, 0, 1)] }));
+      const found = await store.getTiles([
+        { level: 1, index: 0 },
+        { level: 0, index: 7 },
+        { level: 0, index: 1 },
+        { level: 0, index: 0 },
+      ]);
+      expect(found.map((t) => [t.level, t.index, t.hashes.length])).toEqual([
+        [1, 0, 32],
+        [0, 1, 96],
+        [0, 0, 512],
+      ]);
+      expect(found[1]?.hashes).toEqual(filled(96, 1));
+      expect(await store.getTiles([])).toEqual([]);
+    });
+
+    it("overwrites a growing tile when a later batch rewrites it", async () => {
+      await store.appendBatch(batch(0, ["a"], { tiles: [tile(0, 0, 1, 0xaa)] }));
+      await store.appendBatch(batch(1, ["b"], { tiles: [tile(0, 0, 2, 0xbb)] }));
+      const [rewritten] = await store.getTiles([{ level: 0, index: 0 }]);
+      expect(rewritten?.hashes).toEqual(filled(64, 0xbb));
+    });
+
+    it("scans a level's tiles from an index onward, across scan chunks", async () => {
+      const many = Array.from({ length: 5000 }, (_, i) => tile(0, i, 16));
+      await store.appendBatch(batch(0, ["a"], { tiles: [...many, tile(1, 0, 16), tile(1, 1, 2)] }));
+      const level0 = (await collect(store.scanTiles(0, 10))).flat();
+      expect(level0.map((t) => t.index)).toEqual(Array.from({ length: 4990 }, (_, i) => i + 10));
+      expect(level0.every((t) => t.level === 0 && t.hashes.length === 512)).toBe(true);
+      expect(
+        (await collect(store.scanTiles(1, 1))).flat().map((t) => [t.level, t.index, t.hashes.length]),
+      ).toEqual([[1, 1, 64]]);
+      expect(await collect(store.scanTiles(2, 0))).toEqual([]);
+    });
+
+    it("returns the tile with the highest index of each level as the edge", async () => {
+      expect(await store.getEdgeTiles()).toEqual([]);
+      await store.appendBatch(
+        batch(0, ["a"], {
+          tiles: [tile(0, 0, 16), tile(0, 2, 5), tile(0, 1, 16), tile(1, 0, 3), tile(2, 0, 1)],
+        }),
+      );
+      const edges = (await store.getEdgeTiles()).sort((a, b) => a.level - b.level);
+      expect(edges.map((t) => [t.level, t.index, t.hashes.length])).toEqual([
+        [0, 2, 160],
+        [1, 0, 96],
+        [2, 0, 32],
+      ]);
+      expect(edges[0]?.hashes).toEqual(filled(160, 2));
+    });
+
+    it("stores content once, reports which hashes it holds, and destroys it on request", async () => {
+      await store.appendBatch(batch(0, ["a"], { contents: [{ hash: hashOf(7), data: utf8("first") }] }));
+      // The same hash again (a replayed upload) keeps the original bytes.
+      await store.appendBatch(
+        batch(1, ["b"], {
+          contents: [
+            { hash: hashOf(7), data: utf8("second") },
+            { hash: hashOf(8), data: utf8("other") },
+          ],
+        }),
+      );
+      expect(await store.getContent(hashOf(7))).toEqual(utf8("first"));
+      expect(await store.getContent(hashOf(8))).toEqual(utf8("other"));
+      expect(await store.getContent(hashOf(9))).toBeUndefined();
+      expect(await store.hasContent([hashOf(9), hashOf(7), hashOf(8), hashOf(7)])).toEqual([
+        false,
+        true,
+        true,
+        true,
+      ]);
+      expect(await store.hasContent([])).toEqual([]);
+      await store.deleteContent([hashOf(7), hashOf(9)]);
+      expect(await store.getContent(hashOf(7))).toBeUndefined();
+      expect(await store.hasContent([hashOf(7), hashOf(8)])).toEqual([false, true]);
+    });
+
+    it("finds idempotency keys, keyed by their lowercase hex", async () => {
+      const upper = Uint8Array.of(0xab, 0xcd, 0xef);
+      await store.appendBatch(
+        batch(0, ["a", "b", "c"], {
+          idempotencyKeys: [
+            { key: upper, index: 0 },
+            { key: utf8("evt-2"), index: 2 },
+          ],
+        }),
+      );
+      const found = await store.findIdempotencyKeys([utf8("evt-2"), utf8("missing"), upper]);
+      expect(found).toEqual(
+        new Map([
+          ["abcdef", 0],
+          [toHex(utf8("evt-2")), 2],
+        ]),
+      );
+      expect(await store.findIdempotencyKeys([])).toEqual(new Map());
+    });
+
+    it("finds entries by lookup key in index order, reversed, bounded and limited", async () => {
+      const tag = utf8("patient-tag");
+      await store.appendBatch(
+        batch(0, ["a", "b", "c", "d", "e", "f"], {
+          lookupKeys: [0, 2, 3, 5]
+            .map((index) => ({ key: tag, index }))
+            .concat([{ key: utf8("other"), index: 1 }]),
+        }),
+      );
+      expect(await store.findByLookupKey({ key: tag, limit: 10 })).toEqual([0, 2, 3, 5]);
+      expect(await store.findByLookupKey({ key: tag, limit: 2, descending: true })).toEqual([5, 3]);
+      expect(await store.findByLookupKey({ key: tag, fromIndex: 2, toIndex: 5, limit: 10 })).toEqual([2, 3]);
+      expect(await store.findByLookupKey({ key: utf8("nobody"), limit: 10 })).toEqual([]);
+    });
+
+    it("lists checkpoints in the order stored and calls the last one stored the latest", async () => {
+      expect(await store.getLatestCheckpoint()).toBeUndefined();
+      expect(await store.listCheckpoints()).toEqual([]);
+      await store.appendBatch(
+        batch(0, ["a", "b"], { checkpoint: { size: 2, note: "note 2\n", storedAt: 20 } }),
+      );
+      await store.putCheckpoint({ size: 9, note: "note 9\n", storedAt: 30 });
+      // Not the largest size and not the latest time: order of insertion decides.
+      await store.putCheckpoint({ size: 1, note: "note 1\n", storedAt: 5 });
+      expect((await store.listCheckpoints()).map((c) => [c.size, c.note, c.storedAt])).toEqual([
+        [2, "note 2\n", 20],
+        [9, "note 9\n", 30],
+        [1, "note 1\n", 5],
+      ]);
+      expect(await store.getLatestCheckpoint()).toEqual({ size: 1, note: "note 1\n", storedAt: 5 });
+    });
+
+    it.each([
+      ["behind", 1],
+      ["ahead of", 3],
+    ])(
+      "refuses a batch starting %s the store's size with STORE_BUSY, writing nothing of it",
+      async (_, start) => {
+        await store.appendBatch(batch(0, ["a", "b"], { tiles: [tile(0, 0, 2, 1)] }));
+        await expect(
+          store.appendBatch(
+            batch(start, ["x", "y"], {
+              tiles: [tile(0, 0, 4, 9), tile(1, 0, 1)],
+              contents: [{ hash: hashOf(5), data: utf8("c") }],
+              idempotencyKeys: [{ key: utf8("idem"), index: start }],
+              lookupKeys: [{ key: utf8("tag"), index: start }],
+              checkpoint: { size: start + 2, note: "bad\n", storedAt: 1 },
+            }),
+          ),
+        ).rejects.toMatchObject({ code: "STORE_BUSY" });
+        expect(await store.getSize()).toBe(2);
+        expect(texts(await store.getEntries(0, 10))).toEqual([
+          [0, "a"],
+          [1, "b"],
+        ]);
+        expect((await store.getEdgeTiles()).map((t) => [t.level, t.index, t.hashes.length])).toEqual([
+          [0, 0, 64],
+        ]);
+        expect(await store.hasContent([hashOf(5)])).toEqual([false]);
+        expect(await store.findIdempotencyKeys([utf8("idem")])).toEqual(new Map());
+        expect(await store.findByLookupKey({ key: utf8("tag"), limit: 10 })).toEqual([]);
+        expect(await store.listCheckpoints()).toEqual([]);
+        // The store is still usable at the right index.
+        await store.appendBatch(batch(2, ["c"]));
+        expect(await store.getSize()).toBe(3);
+      },
     );
-    expect(await store.findByLookupKey({ key: utf8("tag"), limit: 10 })).toEqual([0, 2]);
-    expect(await store.findByLookupKey({ key: utf8("tag"), limit: 1, descending: true })).toEqual([2]);
-    expect(await store.getLatestCheckpoint()).toEqual({ size: 3, note: "note 3\n", storedAt: 10 });
-  });
 
-  it("refuses a batch that does not start at the current size, writing nothing of it", async () => {
-    await expect(
-      store.appendBatch({
-        startIndex: 1,
-        entries: [utf8("x")],
-        tiles: [],
-        contents: [],
-        idempotencyKeys: [],
-        lookupKeys: [],
-      }),
-    ).rejects.toMatchObject({ code: "STORE_BUSY" });
-    expect(await store.getSize()).toBe(3);
-    expect(await store.countEntries()).toBe(3);
-  });
-
-  it("overwrites a growing tile and returns the rightmost tile of each level", async () => {
-    await store.appendBatch({
-      startIndex: 3,
-      entries: [utf8("d")],
-      tiles: [
-        { level: 0, index: 0, hashes: new Uint8Array(128).fill(2) },
-        { level: 1, index: 0, hashes: new Uint8Array(32).fill(3) },
-      ],
-      contents: [],
-      idempotencyKeys: [],
-      lookupKeys: [],
+    it("accepts a batch with only a checkpoint, leaving the size as it was", async () => {
+      await store.appendBatch(batch(0, ["a"]));
+      await store.appendBatch(batch(1, [], { checkpoint: { size: 1, note: "note 1\n", storedAt: 7 } }));
+      expect(await store.getSize()).toBe(1);
+      expect(await store.getLatestCheckpoint()).toEqual({ size: 1, note: "note 1\n", storedAt: 7 });
     });
-    expect(
-      (
-        await store.getTiles([
-          { level: 0, index: 0 },
-          { level: 5, index: 5 },
-        ])
-      ).map((t) => t.hashes.length),
-    ).toEqual([128]);
-    const edges = (await store.getEdgeTiles()).sort((a, b) => a.level - b.level);
-    expect(edges.map((t) => [t.level, t.index, t.hashes.length])).toEqual([
-      [0, 0, 128],
-      [1, 0, 32],
-    ]);
-    const scanned = [];
-    for await (const tiles of store.scanTiles(0, 0)) scanned.push(...tiles.map((t) => t.index));
-    expect(scanned).toEqual([0]);
-  });
-
-  it("keeps checkpoints in the order stored and deletes content on request", async () => {
-    await store.putCheckpoint({ size: 4, note: "note 4\n", storedAt: 11 });
-    expect((await store.listCheckpoints()).map((c) => c.size)).toEqual([3, 4]);
-    await store.deleteContent([hash(7)]);
-    expect(await store.getContent(hash(7))).toBeUndefined();
   });
 });

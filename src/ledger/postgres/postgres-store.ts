@@ -107,6 +107,7 @@ export class PostgresStore implements LedgerStore {
   readonly #pool: pg.Pool;
   readonly #endpoint: Endpoint;
   #lockClient: pg.PoolClient | undefined;
+  #lockListener: (() => void) | undefined;
   #lockLost = false;
   #writeChain: Promise<unknown> = Promise.resolve();
 
@@ -189,6 +190,7 @@ export class PostgresStore implements LedgerStore {
       // The session is gone, and with it the lock: stop writing until the lock is acquired again.
       // (A query in flight fails too, and its caller releases the client.)
       client.off("error", onError);
+      client.off("end", onError);
       client.on("error", ignore);
       if (this.#lockClient === client) {
         this.#lockClient = undefined;
@@ -197,6 +199,7 @@ export class PostgresStore implements LedgerStore {
       }
     };
     client.on("error", onError);
+    client.on("end", onError);
     let held: boolean;
     try {
       const result = await client.query("SELECT pg_try_advisory_lock($1::bigint) AS held", [
@@ -205,15 +208,19 @@ export class PostgresStore implements LedgerStore {
       held = result.rows[0]?.held === true;
     } catch (error) {
       client.off("error", onError);
+      client.off("end", onError);
+      client.on("error", ignore);
       client.release(true);
       throw describeFailure(error, this.#endpoint);
     }
     if (!held) {
       client.off("error", onError);
+      client.off("end", onError);
       client.release();
       return false;
     }
     this.#lockClient = client;
+    this.#lockListener = onError;
     this.#lockLost = false;
     return true;
   }
@@ -553,7 +560,10 @@ export class PostgresStore implements LedgerStore {
     const lockClient = this.#lockClient;
     this.#lockClient = undefined;
     if (lockClient !== undefined) {
-      lockClient.removeAllListeners("error");
+      if (this.#lockListener !== undefined) {
+        lockClient.off("error", this.#lockListener);
+        lockClient.off("end", this.#lockListener);
+      }
       lockClient.on("error", ignore);
       await lockClient.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
       lockClient.release(true);

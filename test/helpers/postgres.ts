@@ -3,6 +3,16 @@ import pg from "pg";
 /** The PostgreSQL the tests use: the machine's server, or CUSTOS_PG_URL. */
 export const PG_URL = process.env.CUSTOS_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
 
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "CUSTOS_PG_URL";
+  }
+}
+
 /** Fails loudly (never skips) when the server is missing, saying how to point the tests at one. */
 export async function requirePostgres(): Promise<void> {
   const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5000 });
@@ -11,7 +21,7 @@ export async function requirePostgres(): Promise<void> {
     await client.query("SELECT 1");
   } catch (error) {
     throw new Error(
-      `PostgreSQL is not reachable at ${PG_URL} (${(error as Error).message}). Start it, or set CUSTOS_PG_URL=postgres://user@host:port/db to point the tests at one.`,
+      `PostgreSQL is not reachable at ${redacted(PG_URL)} (${(error as Error).message}). Start it, or set CUSTOS_PG_URL=postgres://user@host:port/db to point the tests at one.`,
     );
   } finally {
     await client.end().catch(() => undefined);

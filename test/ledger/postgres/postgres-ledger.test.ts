@@ -1,6 +1,6 @@
 // The ledger, verify and the tamper checks over PostgreSQL, end to end: a few thousand entries through
 // the sequencer, proofs checked, then rows edited directly in the database.
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { utf8 } from "../../../src/core/bytes.js";
 import { encodeDataEntry } from "../../../src/core/entry/index.js";
 import { leafHash, verifyInclusion } from "../../../src/core/merkle/index.js";
@@ -14,7 +14,7 @@ import { dataEntry } from "../fixtures.js";
 let schema: string;
 const { signerKey } = generateSignerKey("pg.custos.example/log");
 
-beforeAll(requirePostgres);
+beforeEach(requirePostgres);
 beforeEach(async () => {
   schema = testSchema();
   const store = await PostgresStore.open(PG_URL, { schema, create: true });

@@ -2,7 +2,7 @@
 // sessions, few statements per batch, and clear errors for an unreachable server or missing rights.
 import { createServer } from "node:net";
 import pg from "pg";
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { utf8 } from "../../../src/core/bytes.js";
 import { advisoryLockKey } from "../../../src/ledger/postgres/connection.js";
 import { migrate, POSTGRES_SCHEMA_VERSION, PostgresStore } from "../../../src/ledger/postgres/index.js";
@@ -63,7 +63,7 @@ async function openStore(options: Parameters<typeof PostgresStore.open>[1] = {})
   return store;
 }
 
-beforeAll(requirePostgres);
+beforeEach(requirePostgres);
 beforeEach(() => {
   schema = testSchema();
 });

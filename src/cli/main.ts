@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
+import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerRecordCommands } from "./commands/records.js";
 import { registerVerifyCommand } from "./commands/verify.js";
@@ -25,6 +26,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerVerifyCommand(program, io, setExit);
   registerRecordCommands(program, io);
   registerDbCommands(program, io);
+  registerKeystoreCommands(program, io);
   registerDemoCommand(program, io);
   const override = (command: Command): void => {
     command.exitOverride();

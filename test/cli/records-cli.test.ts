@@ -204,3 +204,18 @@ describe("encrypted records from the command line", () => {
     expect(noKey.stderr.split("\n").filter(Boolean)).toHaveLength(1);
   });
 });
+
+describe("master key rotation from the command line", () => {
+  it("re-seals the keystore under a new key file; the old key no longer opens it and the log is untouched", () => {
+    const keyFile = join(root.dir, "new-master.key");
+    writeFileSync(keyFile, `${Buffer.alloc(32, 6).toString("base64")}\n`, { mode: 0o600 });
+    const before = ok(["log", "checkpoint", "--data", data, "--latest"]);
+    expect(ok(["keystore", "rotate-master-key", "--data", data, "--new-master-key-file", keyFile])).toContain("key file");
+    const old = runCli(["keystore", "list", "--data", data], { env });
+    expect(old.status).toBe(2);
+    expect(old.stderr).toMatch(/^error: the keystore .* is sealed with a key-file master key/);
+    const names = runCli(["keystore", "list", "--data", data, "--master-key-file", keyFile], { env: { CUSTOS_PARTY_PASSPHRASE: "x" } });
+    expect(names.stdout.split("\n")).toContain("log-signer-key");
+    expect(ok(["log", "checkpoint", "--data", data, "--latest"])).toBe(before);
+  });
+});

@@ -6,6 +6,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { concatBytes } from "./bytes.js";
 
 type NodeCrypto = typeof import("node:crypto");
 
@@ -37,16 +38,7 @@ export const sha256: (data: Uint8Array) => Uint8Array = oneShotHash
 
 /** SHA-256 over the concatenation of parts. */
 export function sha256Parts(...parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return sha256(parts[0]!);
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return sha256(joined);
+  return sha256(parts.length === 1 ? parts[0]! : concatBytes(...parts));
 }
 
 export const hmacSha256: (key: Uint8Array, data: Uint8Array) => Uint8Array = nodeCrypto

@@ -1,13 +1,20 @@
-export { Keystore } from "./keystore.js";
+// Node secrets sealed under a master key (docs/keystore.md): the keystore and its master-key providers.
+
+export { EnvProvider, MASTER_KEY_ENV } from "./env-provider.js";
+export { createKeyFile, KeyFileProvider } from "./key-file-provider.js";
+export { Keystore, MAX_SECRET_BYTES } from "./keystore.js";
+export { KEYSTORE_VERSION, SECRET_NAME_PATTERN } from "./keystore-file.js";
 export {
-  createKeyFile,
-  EnvProvider,
-  KeyFileProvider,
+  MASTER_KEY_BYTES,
   MASTER_KEY_HELP,
-  type MasterKeyConfig,
+  type MasterKey,
   type MasterKeyParams,
   type MasterKeyProvider,
+} from "./master-key-provider.js";
+export {
+  DEFAULT_SCRYPT_COST,
+  MIN_PASSPHRASE_LENGTH,
   PassphraseProvider,
-  resolveMasterKeyProvider,
   type ScryptCost,
-} from "./providers.js";
+} from "./passphrase-provider.js";
+export { MASTER_PASSPHRASE_ENV, type MasterKeyConfig, resolveMasterKeyProvider } from "./resolve-provider.js";

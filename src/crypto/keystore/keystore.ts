@@ -1,187 +1,302 @@
 // Node secrets (log signing key, blind-index key, ...) sealed in one JSON file by envelope
-// encryption: each secret is AES-256-GCM under a random data-encryption key (DEK); the DEK is
-// AES-256-GCM under the master key. Rotating the master key re-wraps only the DEK. Associated data
-// binds every ciphertext to the file's ID and the secret's name, so entries cannot be swapped or
-// moved between files. Writes are atomic. Secrets never reach an error message or a log.
+// encryption: each secret is AES-256-GCM under a random data-encryption key (DEK), and the DEK is
+// AES-256-GCM under the master key, so rotating the master key re-wraps the DEK alone. Associated
+// data binds each secret to the file's ID and its name; an HMAC under a key derived from the DEK
+// covers the whole file, so an added, removed, swapped or rolled-back entry is reported at open.
+// Secrets never reach an error message or a log; key buffers owned here are zero-filled on close.
 
-import { existsSync, readFileSync } from "node:fs";
-import { fromBase64, toBase64, toHex, utf8 } from "../../core/bytes.js";
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fromBase64, toBase64, toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import { randomBytes } from "../../core/platform.js";
 import { aesGcmOpen, aesGcmSeal } from "../aead.js";
-import { writeFileAtomic } from "../atomic-file.js";
-import type { MasterKeyParams, MasterKeyProvider } from "./providers.js";
+import { writeFileAtomic } from "./atomic-write.js";
+import {
+  dataKeyAad,
+  entryAad,
+  KEYSTORE_FORMAT,
+  KEYSTORE_VERSION,
+  type KeystoreDocument,
+  MAX_ENTRIES,
+  MAX_KEYSTORE_BYTES,
+  macInput,
+  parseKeystore,
+  SECRET_NAME_PATTERN,
+  type SealedBox,
+  serializeKeystore,
+  sortedEntries,
+} from "./keystore-file.js";
+import type { MasterKeyProvider } from "./master-key-provider.js";
+import { MASTER_KEY_BYTES } from "./master-key-provider.js";
 
-interface Sealed {
-  nonce: string;
-  ciphertext: string;
+export const MAX_SECRET_BYTES = 16 * 2 ** 20;
+const DEK_BYTES = 32;
+
+interface SubKeys {
+  readonly entries: Uint8Array;
+  readonly mac: Uint8Array;
 }
 
-interface KeystoreFile {
-  format: "custos-keystore";
-  version: 1;
-  id: string;
-  provider: { kind: string; params: MasterKeyParams };
-  dek: Sealed;
-  secrets: Record<string, Sealed>;
+// RFC 5869: one DEK, two keys with separate jobs (sealing entries, authenticating the file).
+function deriveSubKeys(dek: Uint8Array): SubKeys {
+  const derive = (purpose: string) =>
+    new Uint8Array(
+      hkdfSync("sha256", dek, new Uint8Array(0), `${KEYSTORE_FORMAT}/v${KEYSTORE_VERSION}/${purpose}`, 32),
+    );
+  return { entries: derive("entries"), mac: derive("mac") };
 }
 
-const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-
-function seal(key: Uint8Array, aad: string, plaintext: Uint8Array): Sealed {
-  const nonce = randomBytes(12);
-  return { nonce: toBase64(nonce), ciphertext: toBase64(aesGcmSeal(key, nonce, utf8(aad), plaintext)) };
+function seal(key: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): SealedBox {
+  const nonce = new Uint8Array(randomBytes(12));
+  return { nonce: toBase64(nonce), ciphertext: toBase64(aesGcmSeal(key, nonce, aad, plaintext)) };
 }
 
-function open(key: Uint8Array, aad: string, sealed: Sealed): Uint8Array {
-  return aesGcmOpen(key, fromBase64(sealed.nonce), utf8(aad), fromBase64(sealed.ciphertext));
-}
-
-function dekAad(file: KeystoreFile): string {
-  return `custos-keystore/v1/dek\n${file.id}\n${file.provider.kind}\n${JSON.stringify(file.provider.params)}`;
-}
-
-function secretAad(id: string, name: string): string {
-  return `custos-keystore/v1/secret\n${id}\n${name}`;
-}
-
-function parseFile(path: string, text: string): KeystoreFile {
-  let json: KeystoreFile;
+/** Returns the plaintext, or undefined when the box does not authenticate. */
+function tryOpen(key: Uint8Array, aad: Uint8Array, box: SealedBox): Uint8Array | undefined {
   try {
-    json = JSON.parse(text) as KeystoreFile;
+    return aesGcmOpen(key, fromBase64(box.nonce), aad, fromBase64(box.ciphertext));
   } catch {
-    throw new CustosError("STORE_CORRUPT", `the keystore ${path} is not valid JSON`);
+    return undefined;
   }
-  const sealedOk = (s: unknown): s is Sealed =>
-    typeof s === "object" &&
-    s !== null &&
-    typeof (s as Sealed).nonce === "string" &&
-    typeof (s as Sealed).ciphertext === "string";
-  if (
-    json?.format !== "custos-keystore" ||
-    json.version !== 1 ||
-    typeof json.id !== "string" ||
-    typeof json.provider?.kind !== "string" ||
-    typeof json.provider.params !== "object" ||
-    !sealedOk(json.dek) ||
-    typeof json.secrets !== "object" ||
-    !Object.values(json.secrets).every(sealedOk)
-  ) {
-    throw new CustosError("STORE_CORRUPT", `the keystore ${path} is not a Custos keystore (version 1)`);
+}
+
+function computeMac(macKey: Uint8Array, doc: Omit<KeystoreDocument, "mac">): string {
+  return toBase64(new Uint8Array(createHmac("sha256", macKey).update(macInput(doc)).digest()));
+}
+
+function macMatches(macKey: Uint8Array, doc: KeystoreDocument): boolean {
+  const expected = fromBase64(computeMac(macKey, doc));
+  const actual = fromBase64(doc.mac);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+function readKeystoreText(path: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new CustosError("STORE_NOT_FOUND", `no keystore at ${path}`);
+    throw new CustosError("STORE_CORRUPT", `cannot read the keystore ${path} (${code ?? "error"})`, {
+      cause: error,
+    });
   }
-  return json;
+  if (bytes.length > MAX_KEYSTORE_BYTES)
+    throw new CustosError("STORE_CORRUPT", `the keystore ${path} is too large`);
+  return bytes.toString("utf8");
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? "an" : "a";
+}
+
+function describeName(name: string): string {
+  return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}...` : name);
 }
 
 export class Keystore {
   readonly path: string;
-  #file: KeystoreFile;
-  readonly #dek: Uint8Array;
+  #doc: KeystoreDocument;
+  #dek: Uint8Array;
+  #keys: SubKeys;
+  #closed = false;
 
-  private constructor(path: string, file: KeystoreFile, dek: Uint8Array) {
+  private constructor(path: string, doc: KeystoreDocument, dek: Uint8Array, keys: SubKeys) {
     this.path = path;
-    this.#file = file;
+    this.#doc = doc;
     this.#dek = dek;
+    this.#keys = keys;
   }
 
+  /** Makes a new, empty keystore sealed under the provider's master key; refuses to overwrite a file. */
   static async create(path: string, provider: MasterKeyProvider): Promise<Keystore> {
-    if (existsSync(path)) throw new CustosError("STORE_EXISTS", `a keystore already exists at ${path}`);
     const { key, params } = await provider.getMasterKey(undefined);
-    const dek = randomBytes(32);
-    const file: KeystoreFile = {
-      format: "custos-keystore",
-      version: 1,
-      id: toHex(randomBytes(16)),
-      provider: { kind: provider.kind, params },
-      dek: { nonce: "", ciphertext: "" },
-      secrets: {},
-    };
-    file.dek = seal(key, dekAad(file), dek);
-    key.fill(0);
-    const keystore = new Keystore(path, file, dek);
-    keystore.#write();
-    return keystore;
-  }
-
-  static async open(path: string, provider: MasterKeyProvider): Promise<Keystore> {
-    let text: string;
+    const dek = new Uint8Array(randomBytes(DEK_BYTES));
     try {
-      text = readFileSync(path, "utf8");
+      if (key.length !== MASTER_KEY_BYTES) {
+        throw new CustosError("BAD_KEY", `${provider.describe()} did not give a 32-byte master key`);
+      }
+      const id = toHex(new Uint8Array(randomBytes(16)));
+      const provided = { kind: provider.kind, params: { ...params } };
+      const keys = deriveSubKeys(dek);
+      const unsigned = {
+        format: KEYSTORE_FORMAT,
+        version: KEYSTORE_VERSION,
+        id,
+        provider: provided,
+        dek: seal(key, dataKeyAad(id, provided.kind, provided.params), dek),
+        entries: new Map<string, SealedBox>(),
+      } as const;
+      const doc: KeystoreDocument = { ...unsigned, mac: computeMac(keys.mac, unsigned) };
+      writeFileAtomic(path, serializeKeystore(doc), { exclusive: true, mode: 0o600 });
+      return new Keystore(path, doc, dek, keys);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT")
-        throw new CustosError("KEY_MISSING", `no keystore at ${path}`);
-      throw new CustosError("STORE_CORRUPT", `cannot read the keystore ${path}`);
-    }
-    const file = parseFile(path, text);
-    if (file.provider.kind !== provider.kind) {
-      throw new CustosError(
-        "KEYSTORE_LOCKED",
-        `the keystore ${path} is sealed with a ${file.provider.kind} master key, but ${provider.describe()} was given`,
-      );
-    }
-    const { key } = await provider.getMasterKey(file.provider.params);
-    let dek: Uint8Array;
-    try {
-      dek = open(key, dekAad(file), file.dek);
-    } catch {
-      throw new CustosError(
-        "KEYSTORE_LOCKED",
-        `the master key from ${provider.describe()} does not open the keystore ${path}`,
-      );
+      dek.fill(0);
+      throw error;
     } finally {
       key.fill(0);
     }
-    return new Keystore(path, file, dek);
   }
 
+  /** Unlocks an existing keystore; checks the whole file's integrity before returning. */
+  static async open(path: string, provider: MasterKeyProvider): Promise<Keystore> {
+    const doc = parseKeystore(path, readKeystoreText(path));
+    if (doc.provider.kind !== provider.kind) {
+      throw new CustosError(
+        "KEYSTORE_LOCKED",
+        `the keystore ${path} is sealed with ${article(doc.provider.kind)} ${doc.provider.kind} master key, but ${provider.describe()} was given: the master key does not open this keystore`,
+      );
+    }
+    const { key } = await provider.getMasterKey(doc.provider.params);
+    let dek: Uint8Array | undefined;
+    try {
+      dek = tryOpen(key, dataKeyAad(doc.id, doc.provider.kind, doc.provider.params), doc.dek);
+    } finally {
+      key.fill(0);
+    }
+    if (dek === undefined) {
+      throw new CustosError(
+        "KEYSTORE_LOCKED",
+        `the master key does not open this keystore (${path}): ${provider.describe()} is not the one it is sealed under, or the file's provider parameters were altered`,
+      );
+    }
+    if (dek.length !== DEK_BYTES) {
+      dek.fill(0);
+      throw new CustosError("STORE_CORRUPT", `the keystore ${path} holds a data key of the wrong size`);
+    }
+    const keys = deriveSubKeys(dek);
+    if (!macMatches(keys.mac, doc)) {
+      const failing = sortedEntries(doc.entries)
+        .filter(([name, box]) => {
+          const plaintext = tryOpen(keys.entries, entryAad(doc.id, name), box);
+          plaintext?.fill(0);
+          return plaintext === undefined;
+        })
+        .map(([name]) => describeName(name));
+      dek.fill(0);
+      keys.entries.fill(0);
+      keys.mac.fill(0);
+      throw new CustosError(
+        "STORE_CORRUPT",
+        failing.length > 0
+          ? `the keystore ${path} was tampered with: the entries ${failing.join(", ")} do not authenticate (edited, swapped or copied from another keystore)`
+          : `the keystore ${path} was tampered with: its integrity check fails (an entry was added, removed or replaced by an older copy)`,
+      );
+    }
+    return new Keystore(path, doc, dek, keys);
+  }
+
+  /** The kind of master key the file is sealed under now ("passphrase", "key-file", "env", ...). */
+  get providerKind(): string {
+    return this.#doc.provider.kind;
+  }
+
+  /** The names of the secrets held, sorted; never their values. */
   names(): string[] {
-    return Object.keys(this.#file.secrets).sort();
+    this.#checkOpen();
+    return sortedEntries(this.#doc.entries).map(([name]) => name);
   }
 
   has(name: string): boolean {
-    return Object.hasOwn(this.#file.secrets, name);
+    this.#checkOpen();
+    return this.#doc.entries.has(name);
   }
 
+  /** A fresh copy of the secret, owned by the caller (who should zero-fill it when done). */
   get(name: string): Uint8Array {
-    const sealed = this.#file.secrets[name];
-    if (sealed === undefined || !this.has(name)) {
-      throw new CustosError("KEY_MISSING", `the keystore ${this.path} holds no secret named "${name}"`);
+    this.#checkOpen();
+    const box = this.#doc.entries.get(name);
+    if (box === undefined) {
+      throw new CustosError(
+        "KEY_MISSING",
+        `the keystore ${this.path} holds no secret named ${describeName(name)}`,
+      );
     }
-    try {
-      return open(this.#dek, secretAad(this.#file.id, name), sealed);
-    } catch {
-      throw new CustosError("STORE_CORRUPT", `the secret "${name}" in ${this.path} was tampered with`);
+    const secret = tryOpen(this.#keys.entries, entryAad(this.#doc.id, name), box);
+    if (secret === undefined) {
+      throw new CustosError(
+        "STORE_CORRUPT",
+        `the secret ${describeName(name)} in ${this.path} does not authenticate`,
+      );
     }
+    return secret;
   }
 
+  /** Adds or replaces a secret and writes the file atomically. The caller keeps ownership of `secret`. */
   async set(name: string, secret: Uint8Array): Promise<void> {
-    if (!NAME_PATTERN.test(name))
-      throw new CustosError("BAD_ARGUMENT", `"${name}" is not a valid secret name`);
-    this.#file = {
-      ...this.#file,
-      secrets: { ...this.#file.secrets, [name]: seal(this.#dek, secretAad(this.#file.id, name), secret) },
-    };
-    this.#write();
+    this.#checkOpen();
+    if (typeof name !== "string" || !SECRET_NAME_PATTERN.test(name)) {
+      throw new CustosError(
+        "BAD_ARGUMENT",
+        `${describeName(String(name))} is not a valid secret name (lower-case letters, digits, ".", "_", "-"; at most 64)`,
+      );
+    }
+    if (!(secret instanceof Uint8Array) || secret.length > MAX_SECRET_BYTES) {
+      throw new CustosError("BAD_ARGUMENT", `the secret ${describeName(name)} must be bytes, at most 16 MiB`);
+    }
+    if (!this.#doc.entries.has(name) && this.#doc.entries.size >= MAX_ENTRIES) {
+      throw new CustosError("BAD_ARGUMENT", `the keystore ${this.path} is full (${MAX_ENTRIES} secrets)`);
+    }
+    const entries = new Map(this.#doc.entries);
+    entries.set(name, seal(this.#keys.entries, entryAad(this.#doc.id, name), secret));
+    this.#commit({ ...this.#doc, entries });
   }
 
-  async delete(name: string): Promise<void> {
-    if (!this.has(name)) return;
-    const secrets = { ...this.#file.secrets };
-    delete secrets[name];
-    this.#file = { ...this.#file, secrets };
-    this.#write();
+  /** Removes a secret; returns whether it was there. */
+  async delete(name: string): Promise<boolean> {
+    this.#checkOpen();
+    if (!this.#doc.entries.has(name)) return false;
+    const entries = new Map(this.#doc.entries);
+    entries.delete(name);
+    this.#commit({ ...this.#doc, entries });
+    return true;
   }
 
-  /** Re-wraps the data-encryption key under a new master key; the secrets' ciphertexts stay as they are. */
-  async rotateMasterKey(provider: MasterKeyProvider): Promise<void> {
-    const { key, params } = await provider.getMasterKey(undefined);
-    const file: KeystoreFile = { ...this.#file, provider: { kind: provider.kind, params } };
-    file.dek = seal(key, dekAad(file), this.#dek);
-    key.fill(0);
-    this.#file = file;
-    this.#write();
+  /**
+   * Re-wraps the data key under a new master key. The secrets' ciphertexts stay byte for byte the
+   * same and nothing else (no log) is touched; the old master key no longer opens the file.
+   */
+  async rotateMasterKey(newProvider: MasterKeyProvider): Promise<void> {
+    this.#checkOpen();
+    const { key, params } = await newProvider.getMasterKey(undefined);
+    try {
+      this.#checkOpen();
+      if (key.length !== MASTER_KEY_BYTES) {
+        throw new CustosError("BAD_KEY", `${newProvider.describe()} did not give a 32-byte master key`);
+      }
+      const provider = { kind: newProvider.kind, params: { ...params } };
+      const dek = seal(key, dataKeyAad(this.#doc.id, provider.kind, provider.params), this.#dek);
+      this.#commit({ ...this.#doc, provider, dek });
+    } finally {
+      key.fill(0);
+    }
   }
 
-  #write(): void {
-    writeFileAtomic(this.path, `${JSON.stringify(this.#file, null, 2)}\n`, 0o600);
+  /** Zero-fills the keys held in memory; the keystore cannot be used afterwards. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dek.fill(0);
+    this.#keys.entries.fill(0);
+    this.#keys.mac.fill(0);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new CustosError("KEYSTORE_LOCKED", `the keystore ${this.path} was closed`);
+  }
+
+  // Optimistic concurrency: refuse to overwrite changes another process made since this one read
+  // the file, rather than silently losing them. The in-memory state changes only once the write lands.
+  #commit(unsigned: Omit<KeystoreDocument, "mac">): void {
+    const onDisk = parseKeystore(this.path, readKeystoreText(this.path));
+    if (onDisk.mac !== this.#doc.mac) {
+      throw new CustosError(
+        "STORE_BUSY",
+        `the keystore ${this.path} was changed by another process since it was opened; open it again and retry`,
+      );
+    }
+    const doc: KeystoreDocument = { ...unsigned, mac: computeMac(this.#keys.mac, unsigned) };
+    writeFileAtomic(this.path, serializeKeystore(doc), { mode: 0o600 });
+    this.#doc = doc;
   }
 }

@@ -23,11 +23,6 @@ export interface AtomicWriteOptions {
   readonly mode?: number;
 }
 
-/** The prefix of the temporary files this module leaves only while a write is under way. */
-export function temporaryPrefix(path: string): string {
-  return `.${basename(path)}.`;
-}
-
 function removeQuietly(path: string): void {
   try {
     unlinkSync(path);
@@ -59,7 +54,7 @@ export function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): void {
   const dir = dirname(path);
-  const temp = join(dir, `${temporaryPrefix(path)}${randomBytes(8).toString("hex")}.tmp`);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(8).toString("hex")}.tmp`);
   const fd = openSync(temp, "wx", options.mode ?? 0o600);
   try {
     try {

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { fromBase64, toBase64, toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import { aesGcmOpen, aesGcmSeal } from "../aead.js";
-import { writeFileAtomic } from "./atomic-write.js";
+import { writeFileAtomic } from "../atomic-write.js";
 import {
   dataKeyAad,
   entryAad,

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import { writeFileAtomic } from "../../crypto/atomic-file.js";
+import { writeFileAtomic } from "../../crypto/atomic-write.js";
 import type { Tile } from "../storage.js";
 
 export interface VerifyState {
@@ -70,5 +70,5 @@ export function writeVerifyState(path: string, state: VerifyState): void {
     edgeTiles: state.edgeTiles.map((t) => ({ level: t.level, index: t.index, hashes: toBase64(t.hashes) })),
     verifiedAt: new Date(state.verifiedAt).toISOString(),
   };
-  writeFileAtomic(path, `${JSON.stringify(json, null, 2)}\n`, 0o600);
+  writeFileAtomic(path, `${JSON.stringify(json, null, 2)}\n`, { mode: 0o600 });
 }

@@ -2,10 +2,10 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { utf8 } from "../../../src/core/bytes.js";
-import { writeFileAtomic } from "../../../src/crypto/keystore/atomic-write.js";
-import { EnvProvider, Keystore } from "../../../src/crypto/keystore/index.js";
-import { tempDir } from "../../helpers/temp.js";
+import { utf8 } from "../../src/core/bytes.js";
+import { writeFileAtomic } from "../../src/crypto/atomic-write.js";
+import { EnvProvider, Keystore } from "../../src/crypto/keystore/index.js";
+import { tempDir } from "../helpers/temp.js";
 
 let root: { dir: string; cleanup: () => void };
 beforeEach(() => {

@@ -210,11 +210,15 @@ describe("master key rotation from the command line", () => {
     const keyFile = join(root.dir, "new-master.key");
     writeFileSync(keyFile, `${Buffer.alloc(32, 6).toString("base64")}\n`, { mode: 0o600 });
     const before = ok(["log", "checkpoint", "--data", data, "--latest"]);
-    expect(ok(["keystore", "rotate-master-key", "--data", data, "--new-master-key-file", keyFile])).toContain("key file");
+    expect(ok(["keystore", "rotate-master-key", "--data", data, "--new-master-key-file", keyFile])).toContain(
+      "key file",
+    );
     const old = runCli(["keystore", "list", "--data", data], { env });
     expect(old.status).toBe(2);
     expect(old.stderr).toMatch(/^error: the keystore .* is sealed with a key-file master key/);
-    const names = runCli(["keystore", "list", "--data", data, "--master-key-file", keyFile], { env: { CUSTOS_PARTY_PASSPHRASE: "x" } });
+    const names = runCli(["keystore", "list", "--data", data, "--master-key-file", keyFile], {
+      env: { CUSTOS_PARTY_PASSPHRASE: "x" },
+    });
     expect(names.stdout.split("\n")).toContain("log-signer-key");
     expect(ok(["log", "checkpoint", "--data", data, "--latest"])).toBe(before);
   });

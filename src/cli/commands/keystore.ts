@@ -15,31 +15,50 @@ export function registerKeystoreCommands(program: Command, io: Io): void {
     .command("rotate-master-key")
     .description("re-seal the keystore under a new master key (the log is not touched)")
     .option("--data <dir>", "the node's data directory", process.env.CUSTOS_DATA)
-    .option("--master-key-file <file>", "the current master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)")
+    .option(
+      "--master-key-file <file>",
+      "the current master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)",
+    )
     .option("--new-master-key-file <file>", "the new master key file")
     .option("--new-passphrase-env <name>", "name of an environment variable holding the new passphrase")
-    .action(async (options: { data?: string; masterKeyFile?: string; newMasterKeyFile?: string; newPassphraseEnv?: string }) => {
-      const data = requireData(options.data);
-      const newPassphrase = options.newPassphraseEnv ? process.env[options.newPassphraseEnv] : undefined;
-      if (!options.newMasterKeyFile && !newPassphrase) {
-        throw new CustosError("CONFIG", "give the new master key with --new-master-key-file FILE or --new-passphrase-env NAME");
-      }
-      const store = await Keystore.open(join(data, KEYSTORE_FILE_NAME), masterKeyFrom(options));
-      const next = resolveMasterKeyProvider({
-        ...(options.newMasterKeyFile ? { keyFile: options.newMasterKeyFile } : {}),
-        ...(newPassphrase ? { passphrase: newPassphrase } : {}),
-        env: {},
-      });
-      await store.rotateMasterKey(next);
-      io.out(`the keystore is now sealed under ${next.describe()}`);
-    });
+    .action(
+      async (options: {
+        data?: string;
+        masterKeyFile?: string;
+        newMasterKeyFile?: string;
+        newPassphraseEnv?: string;
+      }) => {
+        const data = requireData(options.data);
+        const newPassphrase = options.newPassphraseEnv ? process.env[options.newPassphraseEnv] : undefined;
+        if (!options.newMasterKeyFile && !newPassphrase) {
+          throw new CustosError(
+            "CONFIG",
+            "give the new master key with --new-master-key-file FILE or --new-passphrase-env NAME",
+          );
+        }
+        const store = await Keystore.open(join(data, KEYSTORE_FILE_NAME), masterKeyFrom(options));
+        const next = resolveMasterKeyProvider({
+          ...(options.newMasterKeyFile ? { keyFile: options.newMasterKeyFile } : {}),
+          ...(newPassphrase ? { passphrase: newPassphrase } : {}),
+          env: {},
+        });
+        await store.rotateMasterKey(next);
+        io.out(`the keystore is now sealed under ${next.describe()}`);
+      },
+    );
   keystore
     .command("list")
     .description("name the secrets the keystore holds (never their values)")
     .option("--data <dir>", "the node's data directory", process.env.CUSTOS_DATA)
-    .option("--master-key-file <file>", "the master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)")
+    .option(
+      "--master-key-file <file>",
+      "the master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)",
+    )
     .action(async (options: { data?: string; masterKeyFile?: string }) => {
-      const store = await Keystore.open(join(requireData(options.data), KEYSTORE_FILE_NAME), masterKeyFrom(options));
+      const store = await Keystore.open(
+        join(requireData(options.data), KEYSTORE_FILE_NAME),
+        masterKeyFrom(options),
+      );
       for (const name of store.names()) io.out(name);
     });
 }

@@ -278,7 +278,11 @@ export function registerRecordCommands(program: Command, io: Io): void {
           throw new UsageError("--custodian-key is not a custodian key file");
         await withVault(options, async (vault) => {
           const reader = vault.directory.party(role, options.toId);
-          if (!reader) throw new CustosError("NOT_FOUND", `that ${role === "patient" ? "patient" : "audit company"} is not enrolled`);
+          if (!reader)
+            throw new CustosError(
+              "NOT_FOUND",
+              `that ${role === "patient" ? "patient" : "audit company"} is not enrolled`,
+            );
           const count = await vault.rewrap(
             options.patient,
             custodian.opener(),

@@ -6,6 +6,7 @@ import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
+import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
 import { registerRecordCommands } from "./commands/records.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
@@ -27,6 +28,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerRecordCommands(program, io);
   registerDbCommands(program, io);
   registerKeystoreCommands(program, io);
+  registerMigrateStoreCommand(program, io);
   registerDemoCommand(program, io);
   const override = (command: Command): void => {
     command.exitOverride();

@@ -90,6 +90,12 @@ export interface LedgerStore {
   deleteContent(hashes: readonly Uint8Array[]): Promise<void>;
 
   findIdempotencyKeys(keys: readonly Uint8Array[]): Promise<Map<string, number>>;
+  /** Idempotency or lookup keys of the entries in [start, end), for moving a log between stores. */
+  keysInRange(
+    table: "idempotency" | "lookup",
+    start: number,
+    end: number,
+  ): Promise<{ key: Uint8Array; index: number }[]>;
   /** Entry indexes filed under a lookup key, in index order (or reverse). */
   findByLookupKey(query: LookupQuery): Promise<number[]>;
 

@@ -520,6 +520,18 @@ export class PostgresStore implements LedgerStore {
     return new Map(result.rows.map((row) => [toHex(toBytes(row.key)), toIndex(row.idx)]));
   }
 
+  async keysInRange(
+    table: "idempotency" | "lookup",
+    start: number,
+    end: number,
+  ): Promise<{ key: Uint8Array; index: number }[]> {
+    const result = await this.#query(
+      `SELECT key, idx FROM ${this.#table(table)} WHERE idx >= $1 AND idx < $2 ORDER BY idx, key`,
+      [start, end],
+    );
+    return result.rows.map((row) => ({ key: toBytes(row.key), index: toIndex(row.idx) }));
+  }
+
   async findByLookupKey(query: LookupQuery): Promise<number[]> {
     const result = await this.#query(
       `SELECT idx FROM ${this.#table("lookup")} WHERE key = $1 AND idx >= $2 AND idx < $3

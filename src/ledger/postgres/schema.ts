@@ -22,6 +22,8 @@ export function migrations(schema: string): readonly string[] {
     CREATE TABLE ${s}.idempotency (key bytea PRIMARY KEY, idx bigint NOT NULL);
     CREATE TABLE ${s}.lookup (key bytea NOT NULL, idx bigint NOT NULL, PRIMARY KEY (key, idx));
     CREATE TABLE ${s}.checkpoints (id bigserial PRIMARY KEY, size bigint NOT NULL, note text NOT NULL, stored_at bigint NOT NULL);
+    CREATE INDEX idempotency_by_idx ON ${s}.idempotency (idx);
+    CREATE INDEX lookup_by_idx ON ${s}.lookup (idx);
     `,
   ];
 }

@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS lookup (
   idx INTEGER NOT NULL,
   PRIMARY KEY (key, idx)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_by_idx ON idempotency (idx);
+CREATE INDEX IF NOT EXISTS lookup_by_idx ON lookup (idx);
 CREATE TABLE IF NOT EXISTS checkpoints (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   size INTEGER NOT NULL,

@@ -243,6 +243,19 @@ export class SqliteStore implements LedgerStore {
     return found;
   }
 
+  async keysInRange(
+    table: "idempotency" | "lookup",
+    start: number,
+    end: number,
+  ): Promise<{ key: Uint8Array; index: number }[]> {
+    const statement =
+      table === "idempotency" ? this.#statements.idempotencyInRange : this.#statements.lookupInRange;
+    return (statement.all(start, end) as Row[]).map((row) => ({
+      key: bytes(row.key),
+      index: integer(row.idx),
+    }));
+  }
+
   async findByLookupKey(query: LookupQuery): Promise<number[]> {
     const statement = query.descending ? this.#statements.lookupDescending : this.#statements.lookupAscending;
     const rows = statement.all(
@@ -290,6 +303,10 @@ function prepare(db: Database.Database) {
     ),
     insertContent: db.prepare("INSERT OR IGNORE INTO contents (hash, data) VALUES (?, ?)"),
     insertIdempotency: db.prepare("INSERT INTO idempotency (key, idx) VALUES (?, ?)"),
+    idempotencyInRange: db.prepare(
+      "SELECT key, idx FROM idempotency WHERE idx >= ? AND idx < ? ORDER BY idx",
+    ),
+    lookupInRange: db.prepare("SELECT key, idx FROM lookup WHERE idx >= ? AND idx < ? ORDER BY idx, key"),
     insertLookup: db.prepare("INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)"),
     lookupAscending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",

@@ -5,7 +5,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
+import { benchHpke } from "./hpke.js";
 import { benchLedger } from "./ledger.js";
+import { benchRecords } from "./records.js";
+import { benchScale } from "./scale.js";
 import type { BenchRow } from "./types.js";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
@@ -16,22 +19,12 @@ interface Suite {
   readonly run: () => Promise<BenchRow[]>;
 }
 
-const suites: Suite[] = [{ name: "ledger", run: () => benchLedger(scale) }];
-for (const [name, modulePath, exportName] of [
-  ["hpke", "./hpke.js", "benchHpke"],
-  ["records", "./records.js", "benchRecords"],
-] as const) {
-  suites.push({
-    name,
-    run: async () => {
-      const module = (await import(modulePath).catch(() => undefined)) as
-        | Record<string, () => Promise<BenchRow[]>>
-        | undefined;
-      const fn = module?.[exportName];
-      return fn ? fn() : [];
-    },
-  });
-}
+const suites: Suite[] = [
+  { name: "ledger", run: () => benchLedger(scale) },
+  { name: "hpke", run: () => benchHpke() },
+  { name: "records", run: () => benchRecords() },
+  { name: "scale", run: () => benchScale(scale) },
+];
 
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 mkdirSync(resultsDir, { recursive: true });

@@ -1,0 +1,189 @@
+// Child process for the scale benchmark (issue 7): appends encrypted access records over Zipf-skewed
+// patients to one backend, then measures proofs, patient history queries and a full verify. Prints
+// one JSON line. Run alone so its peak RSS is its own.
+
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { contentHashOf, decodeEntry } from "../src/core/entry/index.js";
+import { generateSignerKey, verifierKeyFromSigner } from "../src/core/note/index.js";
+import type { AuditRecord } from "../src/core/record/index.js";
+import { generateX25519KeyPair } from "../src/crypto/hpke/index.js";
+import { Ledger } from "../src/ledger/ledger.js";
+import { PostgresStore } from "../src/ledger/postgres/index.js";
+import { SqliteStore } from "../src/ledger/sqlite/sqlite-store.js";
+import type { LedgerStore } from "../src/ledger/storage.js";
+import { verifyStore } from "../src/ledger/verify/verifier.js";
+import { BlindIndex, LocalDirectory, RecordSealer } from "../src/records/index.js";
+import { percentile } from "./stats.js";
+
+const backend = process.argv[2] === "postgres" ? "postgres" : "sqlite";
+const recordCount = Number(process.argv[3] ?? 100_000);
+const patientCount = Number(process.argv[4] ?? 10_000);
+const pgUrl = process.env.CUSTOS_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
+const schema = `custos_scale_${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), "custos-scale-"));
+
+async function pgQuery(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: pgUrl });
+  await client.connect();
+  try {
+    return await client.query(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Zipf(s = 1.1) over patients: a few patients have most accesses, as in a hospital. */
+function zipfSampler(n: number): () => number {
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let k = 0; k < n; k++) {
+    sum += 1 / (k + 1) ** 1.1;
+    cdf[k] = sum;
+  }
+  return () => {
+    const u = Math.random() * sum;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
+try {
+  const store: LedgerStore =
+    backend === "postgres"
+      ? await PostgresStore.open(pgUrl, { schema, create: true })
+      : SqliteStore.open(dir, { create: true });
+  const { signerKey } = generateSignerKey("scale.custos.example/log");
+  await store.initialize({
+    origin: "scale.custos.example/log",
+    verifierKey: verifierKeyFromSigner(signerKey),
+    createdAt: 0,
+    formatVersion: 1,
+  });
+  if (store instanceof PostgresStore) await store.acquireSequencerLock();
+  const ledger = await Ledger.open(store, { signerKey, checkpointIntervalMs: 1000 });
+
+  const directory = new LocalDirectory("scale");
+  directory.setCustodian(generateX25519KeyPair().publicKey);
+  directory.enroll("auditor", "A1", generateX25519KeyPair().publicKey);
+  const ids: string[] = [];
+  for (let p = 0; p < patientCount; p++) {
+    const id = `MRN-${String(p).padStart(8, "0")}`;
+    directory.enroll("patient", id, generateX25519KeyPair().publicKey);
+    ids.push(id);
+  }
+  directory.grant({ auditor: "A1", patients: ids, from: 0 });
+  const blindIndex = new BlindIndex(new Uint8Array(32).fill(3));
+  const sealer = new RecordSealer({ blindIndex, directory, log: ledger });
+  const pick = zipfSampler(patientCount);
+  const actions = ["query", "query", "query", "change", "print", "copy", "create", "delete"] as const;
+
+  let peakRss = process.memoryUsage().rss;
+  const started = performance.now();
+  const batch = 1000;
+  for (let i = 0; i < recordCount; i += batch) {
+    const records: AuditRecord[] = [];
+    for (let k = i; k < Math.min(recordCount, i + batch); k++) {
+      records.push({
+        time: new Date(Date.UTC(2026, 0, 1) + k * 600).toISOString(),
+        patientId: ids[pick()]!,
+        userId: `user-${k % 5000}`,
+        action: actions[k % actions.length]!,
+        sourceEventId: `evt-${k}`,
+      });
+    }
+    await ledger.append(await sealer.seal(records, "ehr-main"));
+    if ((i / batch) % 50 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  await ledger.checkpoint();
+  const seconds = (performance.now() - started) / 1000;
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const size = await ledger.size();
+
+  const inclusion: number[] = [];
+  const consistency: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    let t = performance.now();
+    await ledger.inclusionProof(Math.floor(Math.random() * size), size);
+    inclusion.push(performance.now() - t);
+    t = performance.now();
+    await ledger.consistencyProof(1 + Math.floor(Math.random() * (size - 1)), size);
+    consistency.push(performance.now() - t);
+  }
+
+  // A patient's history: the newest 1,000 entries under the patient's tag, each with its content and
+  // an inclusion proof, as the query API will serve it. The busiest patients first.
+  const history: number[] = [];
+  for (let p = 0; p < Math.min(50, patientCount); p++) {
+    const t = performance.now();
+    const indexes = await store.findByLookupKey({
+      key: blindIndex.patientTag(ids[p]!),
+      descending: true,
+      limit: 1000,
+    });
+    const entries = await Promise.all(indexes.map((index) => ledger.getEntry(index)));
+    for (const entry of entries) {
+      const hash = contentHashOf(decodeEntry(entry.data));
+      if (hash) await store.getContent(hash);
+      await ledger.inclusionProof(entry.index, size);
+    }
+    history.push(performance.now() - t);
+  }
+  await ledger.close();
+
+  let bytes = 0;
+  if (backend === "postgres") {
+    const result = await pgQuery(
+      "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+      [schema],
+    );
+    bytes = Number(result.rows[0]?.bytes ?? 0);
+  } else {
+    for (const f of ["custos.db", "custos.db-wal"]) {
+      try {
+        bytes += statSync(join(dir, f)).size;
+      } catch {
+        // no WAL left
+      }
+    }
+  }
+
+  const readStore: LedgerStore =
+    backend === "postgres"
+      ? await PostgresStore.open(pgUrl, { schema })
+      : SqliteStore.open(dir, { readonly: true });
+  const t = performance.now();
+  const report = await verifyStore(readStore, { chunkSize: 16384 });
+  const verifySeconds = (performance.now() - t) / 1000;
+  await readStore.close();
+  if (!report.ok)
+    throw new Error(`verify found problems on a clean store: ${JSON.stringify(report.findings.slice(0, 2))}`);
+
+  process.stdout.write(
+    `${JSON.stringify({
+      backend,
+      records: recordCount,
+      patients: patientCount,
+      entries: size,
+      recordsPerSecond: recordCount / seconds,
+      bytesPerRecord: bytes / recordCount,
+      peakRssMb: Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 1048576,
+      inclusionP99Ms: percentile(inclusion, 99),
+      consistencyP99Ms: percentile(consistency, 99),
+      historyP99Ms: percentile(history, 99),
+      verifySeconds,
+    })}\n`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+  if (backend === "postgres")
+    await pgQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+}

@@ -38,3 +38,17 @@ export {
 } from "./key-envelope-entry.js";
 export type { EntryKind, EntryKindName } from "./kinds.js";
 export { CONTENT_HASH_TAG, ENTRY_KINDS, entryKindName } from "./kinds.js";
+export type { NoticeHeader, NoticeKind } from "./notice-entry.js";
+export { decodeNoticeEntry, encodeNoticeEntry, NOTICE_KINDS, noticeAad } from "./notice-entry.js";
+export type { GrantRecord, IdentityAction, IdentityRecord, Signer } from "./registry-entries.js";
+export {
+  decodeGrantEntry,
+  decodeIdentityEntry,
+  encodeGrantEntry,
+  encodeGrantRevocationEntry,
+  encodeIdentityEntry,
+  IDENTITY_ACTIONS,
+  MAX_PATIENTS_PER_GRANT,
+  signedPart,
+  verifyRegistrySignature,
+} from "./registry-entries.js";

@@ -1,0 +1,268 @@
+// The deployment's own certificate authority: a self-signed Ed25519 root whose private key lives in
+// the node's keystore (sealed under the master key), the certificates it issues and its CRL.
+//
+//   DIR/ca/ca.pem       the root certificate (public; every party pins it)
+//   DIR/ca/crl.pem      the current CRL (public; every node checks it)
+//   DIR/ca/state.json   the CRL number and the revoked serials (public: the CRL lists them anyway)
+//
+// What an identity is (role, keys, certificate fingerprints) is published in the log by the registry
+// (registry.ts); the CA itself keeps no list of who it certified.
+
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CustosError } from "../core/errors.js";
+import { randomBytes } from "../core/platform.js";
+import { writeFileAtomic } from "../crypto/atomic-write.js";
+import type { Keystore } from "../crypto/keystore/index.js";
+import { type IdentityBundle, makeBundle } from "./bundle.js";
+import { checkDeployment, checkId, identityUri, type Role } from "./roles.js";
+import { TrustAnchor } from "./trust.js";
+import {
+  certificatePem,
+  createCrl,
+  createRootCertificate,
+  crlPem,
+  issueCertificate,
+  parseCertificate,
+  type x509,
+} from "./x509.js";
+
+export const CA_KEY_SECRET = "ca-signing-key";
+const DAY = 86_400_000;
+export const DEFAULT_IDENTITY_DAYS = 365;
+const CA_YEARS = 10;
+/** A CRL is re-issued at least this often; nodes refuse an expired one. */
+export const CRL_VALIDITY_DAYS = 7;
+
+interface CaState {
+  version: 1;
+  deployment: string;
+  crlNumber: number;
+  revoked: { serial: string; at: number }[];
+}
+
+export interface IssueRequest {
+  readonly role: Role;
+  readonly id: string;
+  readonly passphrase: string;
+  readonly days?: number;
+  /** DNS names / IPs for a TLS server certificate (nodes and witnesses). */
+  readonly hosts?: readonly string[];
+  readonly kdfIterations?: number;
+}
+
+export interface IssuedIdentity {
+  readonly bundle: IdentityBundle;
+  readonly uri: string;
+  readonly serials: readonly string[];
+  readonly signingPublicKey: Uint8Array;
+  readonly encryptionPublicKey: Uint8Array;
+  readonly certificateHashes: readonly Uint8Array[];
+  readonly notAfter: number;
+}
+
+export function caDir(dataDir: string): string {
+  return join(dataDir, "ca");
+}
+
+function randomSerial(): bigint {
+  const bytes = randomBytes(16);
+  bytes[0]! &= 0x7f;
+  bytes[0]! |= 0x01; // never zero-led, so every serial has 16 bytes of entropy-bearing length
+  return BigInt(`0x${Buffer.from(bytes).toString("hex")}`);
+}
+
+function rawPublic(key: KeyObject): Uint8Array {
+  const spki = (key.type === "public" ? key : createPublicKey(key)).export({ type: "spki", format: "der" });
+  return new Uint8Array(spki.subarray(spki.length - 32));
+}
+
+export class DeploymentCa {
+  readonly dir: string;
+  readonly deployment: string;
+  readonly certificate: x509.X509Certificate;
+  readonly #key: KeyObject;
+  #state: CaState;
+  readonly #now: () => number;
+
+  private constructor(
+    dir: string,
+    certificate: x509.X509Certificate,
+    key: KeyObject,
+    state: CaState,
+    now: () => number,
+  ) {
+    this.dir = dir;
+    this.deployment = state.deployment;
+    this.certificate = certificate;
+    this.#key = key;
+    this.#state = state;
+    this.#now = now;
+  }
+
+  static exists(dataDir: string): boolean {
+    return existsSync(join(caDir(dataDir), "ca.pem"));
+  }
+
+  static async init(
+    dataDir: string,
+    keystore: Keystore,
+    deployment: string,
+    now: () => number = Date.now,
+  ): Promise<DeploymentCa> {
+    checkDeployment(deployment);
+    const dir = caDir(dataDir);
+    if (existsSync(join(dir, "ca.pem")) || keystore.has(CA_KEY_SECRET)) {
+      throw new CustosError("STORE_EXISTS", `a deployment CA already exists in ${dir}`);
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const start = now();
+    const certificate = await createRootCertificate({
+      deployment,
+      signingKey: privateKey,
+      publicKey,
+      notBefore: new Date(start - 60_000),
+      notAfter: new Date(start + CA_YEARS * 365 * DAY),
+    });
+    await keystore.set(CA_KEY_SECRET, new Uint8Array(privateKey.export({ type: "pkcs8", format: "der" })));
+    const state: CaState = { version: 1, deployment, crlNumber: 0, revoked: [] };
+    writeFileAtomic(join(dir, "ca.pem"), certificatePem(certificate), { exclusive: true, mode: 0o644 });
+    const ca = new DeploymentCa(dir, certificate, privateKey, state, now);
+    await ca.writeCrl();
+    return ca;
+  }
+
+  static open(dataDir: string, keystore: Keystore, now: () => number = Date.now): DeploymentCa {
+    const dir = caDir(dataDir);
+    if (!existsSync(join(dir, "ca.pem"))) {
+      throw new CustosError("NOT_FOUND", `no deployment CA in ${dataDir}; run \`custos ca init\` first`);
+    }
+    if (!keystore.has(CA_KEY_SECRET)) {
+      throw new CustosError("KEY_MISSING", "the CA's private key is not in this keystore");
+    }
+    const certificate = parseCertificate(readFileSync(join(dir, "ca.pem"), "utf8"), "CA certificate");
+    const key = createPrivateKey({
+      key: Buffer.from(keystore.get(CA_KEY_SECRET)),
+      format: "der",
+      type: "pkcs8",
+    });
+    const state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as CaState;
+    if (state.version !== 1) throw new CustosError("CONFIG", "unknown CA state version");
+    return new DeploymentCa(dir, certificate, key, state, now);
+  }
+
+  get caPem(): string {
+    return certificatePem(this.certificate);
+  }
+
+  get publicKey(): Uint8Array {
+    return rawPublic(this.#key);
+  }
+
+  /** Signs a registry entry. */
+  sign(message: Uint8Array): Uint8Array {
+    return new Uint8Array(sign(null, message, this.#key));
+  }
+
+  trustAnchor(): Promise<TrustAnchor> {
+    return TrustAnchor.load(this.caPem, readFileSync(join(this.dir, "crl.pem"), "utf8"));
+  }
+
+  async issue(request: IssueRequest): Promise<IssuedIdentity> {
+    checkId(request.id);
+    const days = request.days ?? DEFAULT_IDENTITY_DAYS;
+    if (!Number.isInteger(days) || days < 1 || days > 3650) {
+      throw new CustosError("BAD_ARGUMENT", "validity must be 1 to 3650 days");
+    }
+    const uri = identityUri({ deployment: this.deployment, role: request.role, id: request.id });
+    const start = this.#now();
+    const notBefore = new Date(start - 60_000);
+    const notAfter = new Date(start + days * DAY);
+    const signing = generateKeyPairSync("ed25519");
+    const encryption = generateKeyPairSync("x25519");
+    const serverRole = request.role === "node" || request.role === "witness";
+    const common = {
+      ca: this.certificate,
+      caKey: this.#key,
+      deployment: this.deployment,
+      role: request.role,
+      id: request.id,
+      uri,
+      notBefore,
+      notAfter,
+    };
+    const signingSerial = randomSerial();
+    const encryptionSerial = randomSerial();
+    const signingCert = await issueCertificate({
+      ...common,
+      serial: signingSerial,
+      kind: serverRole ? "tls" : "signing",
+      subjectKey: signing.privateKey,
+      ...(serverRole
+        ? { hosts: request.hosts?.length ? request.hosts : ["localhost", "127.0.0.1", "::1"] }
+        : {}),
+    });
+    const encryptionCert = await issueCertificate({
+      ...common,
+      serial: encryptionSerial,
+      kind: "encryption",
+      subjectKey: encryption.privateKey,
+    });
+    const bundle = makeBundle({
+      deployment: this.deployment,
+      uri,
+      role: request.role,
+      id: request.id,
+      signingKey: signing.privateKey,
+      encryptionKey: encryption.privateKey,
+      signingCertificate: certificatePem(signingCert),
+      encryptionCertificate: certificatePem(encryptionCert),
+      caCertificate: this.caPem,
+      passphrase: request.passphrase,
+      ...(request.kdfIterations ? { kdfIterations: request.kdfIterations } : {}),
+    });
+    const hash = async (cert: x509.X509Certificate) => new Uint8Array(await cert.getThumbprint("SHA-256"));
+    return {
+      bundle,
+      uri,
+      serials: [signingCert.serialNumber, encryptionCert.serialNumber],
+      signingPublicKey: rawPublic(signing.publicKey),
+      encryptionPublicKey: rawPublic(encryption.publicKey),
+      certificateHashes: [await hash(signingCert), await hash(encryptionCert)],
+      notAfter: notAfter.getTime(),
+    };
+  }
+
+  /** Adds serials to the CRL and re-issues it. Returns the serials newly revoked. */
+  async revoke(serials: readonly string[]): Promise<string[]> {
+    const known = new Set(this.#state.revoked.map((r) => r.serial));
+    const fresh = serials.filter((s) => /^[0-9a-f]{2,64}$/i.test(s) && !known.has(s.toLowerCase()));
+    if (fresh.length === 0) return [];
+    const at = this.#now();
+    for (const serial of fresh) this.#state.revoked.push({ serial: serial.toLowerCase(), at });
+    await this.writeCrl();
+    return fresh;
+  }
+
+  /** Re-issues the CRL (run at least every CRL_VALIDITY_DAYS: `custos ca crl`). */
+  async writeCrl(): Promise<string> {
+    const now = this.#now();
+    this.#state = { ...this.#state, crlNumber: this.#state.crlNumber + 1 };
+    const crl = await createCrl({
+      ca: this.certificate,
+      caKey: this.#key,
+      number: this.#state.crlNumber,
+      thisUpdate: new Date(now - 60_000),
+      nextUpdate: new Date(now + CRL_VALIDITY_DAYS * DAY),
+      revoked: this.#state.revoked.map((r) => ({ serial: BigInt(`0x${r.serial}`), at: new Date(r.at) })),
+    });
+    const pem = crlPem(crl);
+    writeFileAtomic(join(this.dir, "crl.pem"), pem, { mode: 0o644 });
+    writeFileAtomic(join(this.dir, "state.json"), `${JSON.stringify(this.#state, null, 2)}\n`, {
+      mode: 0o644,
+    });
+    return pem;
+  }
+}

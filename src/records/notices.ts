@@ -1,0 +1,84 @@
+// Sealing and opening notices (refusals, trail queries) for a patient: the content is JSON, sealed
+// with HPKE once per reader (the patient and the custodian), bound to its entry header.
+
+import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../core/bytes.js";
+import { decodeNoticeEntry, encodeNoticeEntry, type NoticeHeader, noticeAad } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
+import { sha256 } from "../core/platform.js";
+import { openBase, sealBase, x25519PublicKey } from "../crypto/hpke/index.js";
+import type { AppendItem } from "../ledger/sequencer.js";
+import { type Recipient, recipientFingerprint } from "./recipients.js";
+
+const NOTICE_INFO = utf8("custos notice v1");
+
+/** What a notice tells the patient. Never contains the patient's own ID. */
+export interface NoticeBody {
+  readonly time: string;
+  /** Who asked: an identity URI. */
+  readonly requester: string;
+  readonly role: string;
+  /** What was asked, e.g. "read-trail". */
+  readonly operation: string;
+  /** For refusals: the stable error code. */
+  readonly reason?: string;
+  /** For queries: how many entries were returned. */
+  readonly returned?: number;
+}
+
+export interface OpenedNotice {
+  readonly index: number;
+  readonly kind: NoticeHeader["kind"];
+  readonly body: NoticeBody;
+}
+
+interface SealedNotice {
+  v: 1;
+  r: { fp: string; enc: string; ct: string }[];
+}
+
+export function sealNotice(
+  header: NoticeHeader,
+  body: NoticeBody,
+  readers: readonly Recipient[],
+): AppendItem {
+  if (readers.length === 0) throw new CustosError("KEY_MISSING", "a notice needs at least one reader");
+  const plaintext = utf8(JSON.stringify(body));
+  const aad = noticeAad(header);
+  const sealed: SealedNotice = {
+    v: 1,
+    r: readers.map((reader) => {
+      const { enc, ciphertext } = sealBase(reader.encryptionKey, NOTICE_INFO, aad, plaintext);
+      return {
+        fp: toHex(recipientFingerprint(reader.encryptionKey)),
+        enc: toBase64(enc),
+        ct: toBase64(ciphertext),
+      };
+    }),
+  };
+  const content = utf8(JSON.stringify(sealed));
+  return { entry: encodeNoticeEntry(header, sha256(content)), content, lookupKeys: [header.patientTag] };
+}
+
+/** Opens a notice with a reader's X25519 private key; undefined when it is not sealed to that key. */
+export function openNotice(
+  item: { index: number; entry: Uint8Array; content?: Uint8Array | undefined },
+  privateKey: Uint8Array,
+): OpenedNotice | undefined {
+  const { header, contentHash } = decodeNoticeEntry(item.entry);
+  if (item.content === undefined) return undefined;
+  if (toHex(sha256(item.content)) !== toHex(contentHash)) {
+    throw new CustosError("TAMPERED_ENTRY", `the content of entry ${item.index} does not match its hash`);
+  }
+  const sealed = JSON.parse(fromUtf8(item.content)) as SealedNotice;
+  const fp = toHex(recipientFingerprint(x25519PublicKey(privateKey)));
+  const mine = sealed.r?.find((r) => r.fp === fp);
+  if (!mine) return undefined;
+  const plaintext = openBase(
+    fromBase64(mine.enc),
+    privateKey,
+    NOTICE_INFO,
+    noticeAad(header),
+    fromBase64(mine.ct),
+  );
+  return { index: item.index, kind: header.kind, body: JSON.parse(fromUtf8(plaintext)) as NoticeBody };
+}

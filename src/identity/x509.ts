@@ -49,11 +49,11 @@ function serialHex(serial: bigint): string {
 }
 
 function distinguishedName(parts: { cn: string; ou?: string; o: string }): string {
-  const escape = (v: string) => v.replace(/([,+"\\<>;=])/g, "\\$1");
+  const escapeValue = (v: string) => v.replace(/([,+"\\<>;=])/g, "\\$1");
   return [
-    `CN=${escape(parts.cn)}`,
-    ...(parts.ou ? [`OU=${escape(parts.ou)}`] : []),
-    `O=${escape(parts.o)}`,
+    `CN=${escapeValue(parts.cn)}`,
+    ...(parts.ou ? [`OU=${escapeValue(parts.ou)}`] : []),
+    `O=${escapeValue(parts.o)}`,
   ].join(", ");
 }
 

@@ -24,7 +24,7 @@ import type { AppendResult } from "../ledger/sequencer.js";
 import { BlindIndex } from "./blind-index.js";
 import { EpochKeyCache } from "./epoch-keys.js";
 import { LocalDirectory } from "./local-directory.js";
-import type { Recipient } from "./recipients.js";
+import type { Recipient, RecipientDirectory } from "./recipients.js";
 import type { OpenedRecord, RecordOpener, StoredItem } from "./record-opener.js";
 import { RecordSealer, wrapForReader } from "./record-sealer.js";
 
@@ -37,6 +37,14 @@ export interface VaultOptions {
   readonly epochMs?: number;
   readonly checkpointIntervalMs?: number;
   readonly now?: () => number;
+  /**
+   * Who may read a patient's records. Default: the node's local reader directory. A deployment with a
+   * CA passes the log-derived identity registry instead (src/identity/deployment.ts).
+   */
+  readonly readers?: (
+    ledger: Ledger,
+    patientTag: (patientId: string) => Uint8Array,
+  ) => Promise<RecipientDirectory>;
 }
 
 export interface TrailQuery {
@@ -74,6 +82,7 @@ export class Vault {
     directory: LocalDirectory,
     blindIndex: BlindIndex,
     options: VaultOptions,
+    readers: RecipientDirectory,
   ) {
     this.ledger = ledger;
     this.#keystore = keystore;
@@ -82,7 +91,7 @@ export class Vault {
     this.#now = options.now ?? Date.now;
     this.sealer = new RecordSealer({
       blindIndex,
-      directory,
+      directory: readers,
       log: ledger,
       epochs: new EpochKeyCache({
         ...(options.epochMs ? { periodMs: options.epochMs } : {}),
@@ -101,7 +110,10 @@ export class Vault {
       ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
       ...(options.db ? { db: options.db } : {}),
     });
-    return new Vault(ledger, keystore, directory, blindIndex, options);
+    const readers = options.readers
+      ? await options.readers(ledger, (patientId) => blindIndex.patientTag(patientId))
+      : directory;
+    return new Vault(ledger, keystore, directory, blindIndex, options, readers);
   }
 
   /** Persists directory changes (enrollments, grants) encrypted in the keystore. */
@@ -267,6 +279,11 @@ export class Vault {
     await this.ledger.append(erasures);
     await this.ledger.store.deleteContent(hashes);
     return { erased: hashes.length, entries: erasures.length };
+  }
+
+  /** The node's keystore (sealed under the master key). */
+  get keystore(): Keystore {
+    return this.#keystore;
   }
 
   async close(): Promise<void> {

@@ -114,7 +114,9 @@ export function encodeIdentityEntry(record: IdentityRecord, sign: Signer): Uint8
     fields.push({ tag: ID_ENCRYPTION_KEY, value: key32(record.encryptionKey, "encryption key") });
   if (record.certificateHashes) {
     const hashes = new Uint8Array(record.certificateHashes.length * 32);
-    record.certificateHashes.forEach((h, i) => hashes.set(key32(h, "certificate hash"), i * 32));
+    record.certificateHashes.forEach((h, i) => {
+      hashes.set(key32(h, "certificate hash"), i * 32);
+    });
     fields.push({ tag: ID_CERT_HASHES, value: hashes });
   }
   if (record.notAfter !== undefined) fields.push({ tag: ID_NOT_AFTER, value: time(record.notAfter) });

@@ -1,0 +1,295 @@
+// A node's view of its deployment: the encrypted-records vault, the CA (where this node holds its key),
+// the trust anchor (CA certificate + CRL) and the identity registry derived from the log. Enrollment,
+// revocation, grants and refusal records go through here so that each is one signed log entry.
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  encodeGrantEntry,
+  encodeGrantRevocationEntry,
+  encodeIdentityEntry,
+  MAX_PATIENTS_PER_GRANT,
+} from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
+import type { MasterKeyProvider } from "../crypto/keystore/index.js";
+import type { AppendItem } from "../ledger/sequencer.js";
+import { type NoticeBody, sealNotice } from "../records/notices.js";
+import type { Recipient } from "../records/recipients.js";
+import { Vault, type VaultOptions } from "../records/vault.js";
+import type { Caller, Operation } from "./authorize.js";
+import type { Identity } from "./bundle.js";
+import { CA_KEY_SECRET, caDir, DeploymentCa, type IssuedIdentity, type IssueRequest } from "./ca.js";
+import { patientSubject, REGISTRY_LOOKUP_KEY, Registry, RegistryDirectory } from "./registry.js";
+import { checkId, type Role } from "./roles.js";
+import { TrustAnchor } from "./trust.js";
+
+const ZERO_TAG = new Uint8Array(32);
+
+export class Deployment {
+  readonly dir: string;
+  readonly vault: Vault;
+  readonly registry: Registry;
+  readonly directory: RegistryDirectory;
+  #anchor: TrustAnchor;
+  readonly #now: () => number;
+
+  private constructor(
+    dir: string,
+    vault: Vault,
+    registry: Registry,
+    directory: RegistryDirectory,
+    anchor: TrustAnchor,
+    now: () => number,
+  ) {
+    this.dir = dir;
+    this.vault = vault;
+    this.registry = registry;
+    this.directory = directory;
+    this.#anchor = anchor;
+    this.#now = now;
+  }
+
+  static hasCa(dir: string): boolean {
+    return existsSync(join(caDir(dir), "ca.pem"));
+  }
+
+  /** Creates the deployment CA in an initialized data directory and records it in the log. */
+  static async initCa(
+    dir: string,
+    masterKey: MasterKeyProvider,
+    name: string,
+    options: VaultOptions = {},
+  ): Promise<Deployment> {
+    const vault = await Vault.open(dir, masterKey, options);
+    let ca: DeploymentCa;
+    try {
+      ca = await DeploymentCa.init(dir, vault.keystore, name, options.now);
+    } finally {
+      await vault.close();
+    }
+    const deployment = await Deployment.open(dir, masterKey, options);
+    await deployment.#appendRegistry(
+      encodeIdentityEntry(
+        {
+          time: deployment.#now(),
+          action: "ca",
+          role: "ca",
+          subject: name,
+          serials: [ca.certificate.serialNumber],
+          signingKey: ca.publicKey,
+        },
+        (m) => ca.sign(m),
+      ),
+    );
+    return deployment;
+  }
+
+  static async open(
+    dir: string,
+    masterKey: MasterKeyProvider,
+    options: VaultOptions = {},
+  ): Promise<Deployment> {
+    if (!Deployment.hasCa(dir)) {
+      throw new CustosError("NOT_FOUND", `no deployment CA in ${dir}; run \`custos ca init\` first`);
+    }
+    const crlPath = join(caDir(dir), "crl.pem");
+    const anchor = await TrustAnchor.load(
+      readFileSync(join(caDir(dir), "ca.pem"), "utf8"),
+      existsSync(crlPath) ? readFileSync(crlPath, "utf8") : undefined,
+    );
+    let registry: Registry | undefined;
+    let directory: RegistryDirectory | undefined;
+    const vault = await Vault.open(dir, masterKey, {
+      ...options,
+      readers: async (ledger, tagOf) => {
+        registry = await Registry.load(ledger.store, anchor.caPublicKey);
+        directory = new RegistryDirectory(registry, anchor.deployment, tagOf);
+        return directory;
+      },
+    });
+    return new Deployment(dir, vault, registry!, directory!, anchor, options.now ?? Date.now);
+  }
+
+  get name(): string {
+    return this.#anchor.deployment;
+  }
+
+  get anchor(): TrustAnchor {
+    return this.#anchor;
+  }
+
+  /** Re-reads the CA certificate and CRL from disk (after `custos revoke` or `custos ca crl`). */
+  async reloadTrust(): Promise<void> {
+    const crlPath = join(caDir(this.dir), "crl.pem");
+    this.#anchor = await TrustAnchor.load(this.#anchor.caPem, readFileSync(crlPath, "utf8"));
+  }
+
+  /** The registry subject for an identity: the ID, or the patient tag for a patient. */
+  subjectOf(role: Role, id: string): string {
+    return role === "patient" ? patientSubject(this.vault.patientTag(id)) : id;
+  }
+
+  #ca(): DeploymentCa {
+    if (!this.vault.keystore.has(CA_KEY_SECRET)) {
+      throw new CustosError("KEY_MISSING", "this node does not hold the deployment CA's key");
+    }
+    return DeploymentCa.open(this.dir, this.vault.keystore, this.#now);
+  }
+
+  async #appendRegistry(entry: Uint8Array): Promise<number> {
+    const [result] = await this.vault.ledger.append([{ entry, lookupKeys: [REGISTRY_LOOKUP_KEY] }]);
+    await this.registry.refresh(this.vault.ledger.store);
+    return result!.index;
+  }
+
+  /** Issues an identity's certificates and publishes it in the log. Refuses an active duplicate. */
+  async enroll(request: IssueRequest): Promise<IssuedIdentity & { index: number }> {
+    checkId(request.id);
+    const subject = this.subjectOf(request.role, request.id);
+    if (this.registry.active(request.role, subject, this.#now())) {
+      throw new CustosError(
+        "CONFLICT",
+        `${request.role} ${request.id} is already enrolled; revoke it first to issue new keys`,
+      );
+    }
+    const ca = this.#ca();
+    const issued = await ca.issue(request);
+    const index = await this.#appendRegistry(
+      encodeIdentityEntry(
+        {
+          time: this.#now(),
+          action: "enroll",
+          role: request.role,
+          subject,
+          serials: issued.serials,
+          signingKey: issued.signingPublicKey,
+          encryptionKey: issued.encryptionPublicKey,
+          certificateHashes: issued.certificateHashes,
+          notAfter: issued.notAfter,
+        },
+        (m) => ca.sign(m),
+      ),
+    );
+    return { ...issued, index };
+  }
+
+  /** Revokes an identity: its certificates go on the CRL and the revocation into the log. */
+  async revoke(role: Role, id: string): Promise<{ serials: string[]; index: number }> {
+    const subject = this.subjectOf(role, id);
+    const identity = this.registry.identity(role, subject);
+    if (!identity || identity.revokedAt !== undefined) {
+      throw new CustosError("NOT_FOUND", `${role} ${id} is not an enrolled, unrevoked identity`);
+    }
+    const ca = this.#ca();
+    await ca.revoke(identity.serials);
+    const index = await this.#appendRegistry(
+      encodeIdentityEntry(
+        { time: this.#now(), action: "revoke", role, subject, serials: identity.serials },
+        (m) => ca.sign(m),
+      ),
+    );
+    await this.reloadTrust();
+    return { serials: [...identity.serials], index };
+  }
+
+  #checkGrant(admin: Identity, auditor: string, patients: readonly string[]): Uint8Array[] {
+    if (admin.role !== "admin") throw new CustosError("NOT_AUTHORIZED", "only an admin signs grants");
+    const at = this.#now();
+    const enrolled = this.registry.active("admin", admin.id, at);
+    if (!enrolled)
+      throw new CustosError("NOT_AUTHORIZED", `admin ${admin.id} is not enrolled or was revoked`);
+    if (!this.registry.active("auditor", auditor, at)) {
+      throw new CustosError("NOT_FOUND", `audit company ${auditor} is not enrolled`);
+    }
+    if (patients.length === 0 || patients.length > MAX_PATIENTS_PER_GRANT) {
+      throw new CustosError("BAD_ARGUMENT", `a grant names 1 to ${MAX_PATIENTS_PER_GRANT} patients`);
+    }
+    return patients.map((p) => {
+      const tag = this.vault.patientTag(checkId(p));
+      if (!this.registry.identity("patient", patientSubject(tag))) {
+        throw new CustosError("NOT_FOUND", "a granted patient is not enrolled");
+      }
+      return tag;
+    });
+  }
+
+  /** An admin grants an audit company read access to patients for a period; signed, in the log. */
+  async grant(
+    admin: Identity,
+    grant: { auditor: string; patients: readonly string[]; from?: number; to?: number },
+  ): Promise<number> {
+    const patientTags = this.#checkGrant(admin, grant.auditor, grant.patients);
+    const entry = encodeGrantEntry(
+      {
+        time: this.#now(),
+        auditor: grant.auditor,
+        patientTags,
+        from: grant.from ?? this.#now(),
+        ...(grant.to !== undefined ? { to: grant.to } : {}),
+        admin: admin.id,
+      },
+      (m) => admin.sign(m),
+    );
+    const index = await this.#appendRegistry(entry);
+    // New readers: the next record of each patient starts a new key epoch.
+    for (const patient of grant.patients) this.vault.rotate(patient);
+    return index;
+  }
+
+  /** An admin ends an audit company's access to patients from `at` (default now). */
+  async endGrant(
+    admin: Identity,
+    end: { auditor: string; patients: readonly string[]; at?: number },
+  ): Promise<number> {
+    const patientTags = this.#checkGrant(admin, end.auditor, end.patients);
+    const entry = encodeGrantRevocationEntry(
+      { time: this.#now(), auditor: end.auditor, patientTags, from: end.at ?? this.#now(), admin: admin.id },
+      (m) => admin.sign(m),
+    );
+    const index = await this.#appendRegistry(entry);
+    for (const patient of end.patients) this.vault.rotate(patient);
+    return index;
+  }
+
+  /**
+   * Records a refused request in the log. When a patient is concerned the notice is sealed to that
+   * patient (and the custodian), filed under the patient's tag, so the patient sees who tried.
+   * Otherwise it is sealed to the custodian(s) and admins.
+   */
+  async recordRefusal(
+    caller: Pick<Caller, "uri" | "role">,
+    operation: Operation,
+    reason: string,
+    patientId?: string,
+  ): Promise<number | undefined> {
+    const at = this.#now();
+    const body: NoticeBody = {
+      time: new Date(at).toISOString(),
+      requester: caller.uri,
+      role: caller.role,
+      operation,
+      reason,
+    };
+    const readers: Recipient[] = [...this.directory.custodians(at)];
+    let tag: Uint8Array = ZERO_TAG;
+    if (patientId !== undefined) {
+      tag = this.vault.patientTag(patientId);
+      const patient = this.registry.active("patient", patientSubject(tag), at);
+      if (patient) readers.unshift({ id: "patient", role: "patient", encryptionKey: patient.encryptionKey });
+    } else {
+      for (const admin of this.registry
+        .identities()
+        .filter((i) => i.role === "admin" && i.revokedAt === undefined)) {
+        readers.push({ id: admin.subject, role: "custodian", encryptionKey: admin.encryptionKey });
+      }
+    }
+    if (readers.length === 0) return undefined; // nobody could ever read it: nothing to seal to
+    const item: AppendItem = sealNotice({ kind: "refusal", time: at, patientTag: tag }, body, readers);
+    const [result] = await this.vault.ledger.append([item]);
+    return result!.index;
+  }
+
+  async close(): Promise<void> {
+    await this.vault.close();
+  }
+}

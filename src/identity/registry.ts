@@ -1,0 +1,275 @@
+// The identity registry and the grants, derived from the log: who is enrolled (role, public keys,
+// certificate fingerprints), who was revoked, and which audit company may read which patients when.
+// Nothing here is a mutable table: the state is a fold over the registry entries in log order, each
+// checked against the key that must have signed it (the deployment CA for identities, an enrolled,
+// unrevoked admin for grants). An entry that fails its check is ignored and reported as a finding.
+
+import { toHex, utf8 } from "../core/bytes.js";
+import {
+  decodeEntry,
+  decodeGrantEntry,
+  decodeIdentityEntry,
+  ENTRY_KINDS,
+  verifyRegistrySignature,
+} from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
+import { sha256 } from "../core/platform.js";
+import type { LedgerStore } from "../ledger/storage.js";
+import type { Recipient, RecipientDirectory } from "../records/recipients.js";
+import type { Role } from "./roles.js";
+
+/** Every registry entry is filed under this lookup key, so the fold reads only them. */
+export const REGISTRY_LOOKUP_KEY = sha256(utf8("custos registry v1"));
+
+export interface RegisteredIdentity {
+  readonly role: Role;
+  /** The ID, or `tag:<hex>` for a patient. */
+  readonly subject: string;
+  readonly signingKey: Uint8Array;
+  readonly encryptionKey: Uint8Array;
+  readonly serials: readonly string[];
+  readonly notAfter: number;
+  readonly enrolledAt: number;
+  readonly index: number;
+  readonly revokedAt?: number;
+}
+
+export interface GrantPeriod {
+  readonly from: number;
+  readonly to?: number;
+  readonly index: number;
+}
+
+export interface RegistryFinding {
+  readonly index: number;
+  readonly problem: string;
+}
+
+export function patientSubject(patientTag: Uint8Array): string {
+  return `tag:${toHex(patientTag)}`;
+}
+
+function key(role: string, subject: string): string {
+  return `${role}\n${subject}`;
+}
+
+export class Registry {
+  readonly #caPublicKey: Uint8Array;
+  readonly #identities = new Map<string, RegisteredIdentity>();
+  /** auditor ID -> patient subject -> periods */
+  readonly #grants = new Map<string, Map<string, GrantPeriod[]>>();
+  readonly findings: RegistryFinding[] = [];
+  #caSeen = false;
+  #next = 0;
+
+  constructor(caPublicKey: Uint8Array) {
+    if (caPublicKey.length !== 32) throw new CustosError("BAD_KEY", "the CA public key is 32 bytes");
+    this.#caPublicKey = caPublicKey;
+  }
+
+  static async load(store: LedgerStore, caPublicKey: Uint8Array): Promise<Registry> {
+    const registry = new Registry(caPublicKey);
+    await registry.refresh(store);
+    return registry;
+  }
+
+  /** Folds in registry entries appended since the last refresh. */
+  async refresh(store: LedgerStore): Promise<void> {
+    for (;;) {
+      const indexes = await store.findByLookupKey({
+        key: REGISTRY_LOOKUP_KEY,
+        fromIndex: this.#next,
+        limit: 10_000,
+      });
+      if (indexes.length === 0) return;
+      for (const index of indexes) {
+        const [entry] = await store.getEntries(index, index + 1);
+        if (!entry)
+          throw new CustosError("STORE_CORRUPT", `registry entry ${index} is missing from the store`);
+        this.apply(index, entry.data);
+        this.#next = index + 1;
+      }
+    }
+  }
+
+  /** Folds one registry entry (in log order). */
+  apply(index: number, bytes: Uint8Array): void {
+    try {
+      const kind = decodeEntry(bytes).kind;
+      if (kind === ENTRY_KINDS.identity) this.#applyIdentity(index, bytes);
+      else if (kind === ENTRY_KINDS.grant || kind === ENTRY_KINDS.grantRevocation)
+        this.#applyGrant(index, bytes);
+      else this.findings.push({ index, problem: "a non-registry entry is filed as a registry entry" });
+    } catch (error) {
+      this.findings.push({
+        index,
+        problem: error instanceof CustosError ? error.message : "malformed registry entry",
+      });
+    }
+  }
+
+  #applyIdentity(index: number, bytes: Uint8Array): void {
+    const record = decodeIdentityEntry(bytes);
+    if (!verifyRegistrySignature(bytes, this.#caPublicKey)) {
+      this.findings.push({ index, problem: "identity entry not signed by the deployment CA" });
+      return;
+    }
+    if (record.action === "ca") {
+      this.#caSeen = true;
+      return;
+    }
+    const k = key(record.role, record.subject);
+    const existing = this.#identities.get(k);
+    if (record.action === "enroll") {
+      if (!record.signingKey || !record.encryptionKey || record.notAfter === undefined) {
+        this.findings.push({ index, problem: "enrollment without keys or expiry" });
+        return;
+      }
+      if (existing && existing.revokedAt === undefined) {
+        this.findings.push({ index, problem: "enrollment of an identity that is already enrolled" });
+        return;
+      }
+      this.#identities.set(k, {
+        role: record.role as Role,
+        subject: record.subject,
+        signingKey: record.signingKey,
+        encryptionKey: record.encryptionKey,
+        serials: record.serials,
+        notAfter: record.notAfter,
+        enrolledAt: record.time,
+        index,
+      });
+    } else if (existing && existing.revokedAt === undefined) {
+      this.#identities.set(k, { ...existing, revokedAt: record.time });
+    }
+  }
+
+  #applyGrant(index: number, bytes: Uint8Array): void {
+    const grant = decodeGrantEntry(bytes);
+    const admin = this.#identities.get(key("admin", grant.admin));
+    if (!admin || admin.revokedAt !== undefined) {
+      this.findings.push({ index, problem: "grant signed by no enrolled, unrevoked admin" });
+      return;
+    }
+    if (!verifyRegistrySignature(bytes, admin.signingKey)) {
+      this.findings.push({ index, problem: "grant signature is not the named admin's" });
+      return;
+    }
+    let byPatient = this.#grants.get(grant.auditor);
+    if (!byPatient) {
+      byPatient = new Map();
+      this.#grants.set(grant.auditor, byPatient);
+    }
+    for (const tag of grant.patientTags) {
+      const subject = patientSubject(tag);
+      const periods = byPatient.get(subject) ?? [];
+      if (grant.revocation) {
+        const end = grant.from;
+        const kept: GrantPeriod[] = [];
+        for (const p of periods) {
+          if (p.from >= end) continue;
+          kept.push(p.to === undefined || p.to > end ? { ...p, to: end } : p);
+        }
+        byPatient.set(subject, kept);
+      } else {
+        periods.push({ from: grant.from, ...(grant.to !== undefined ? { to: grant.to } : {}), index });
+        byPatient.set(subject, periods);
+      }
+    }
+  }
+
+  get hasCa(): boolean {
+    return this.#caSeen;
+  }
+
+  /** The enrolled identity (revoked ones included, with revokedAt). */
+  identity(role: Role, subject: string): RegisteredIdentity | undefined {
+    return this.#identities.get(key(role, subject));
+  }
+
+  /** Enrolled, unrevoked and unexpired at `at`. */
+  active(role: Role, subject: string, at: number): RegisteredIdentity | undefined {
+    const identity = this.identity(role, subject);
+    if (!identity || identity.revokedAt !== undefined || at > identity.notAfter) return undefined;
+    return identity;
+  }
+
+  identities(): RegisteredIdentity[] {
+    return [...this.#identities.values()];
+  }
+
+  isGranted(auditor: string, patient: string, at: number): boolean {
+    const periods = this.#grants.get(auditor)?.get(patient) ?? [];
+    return periods.some((p) => p.from <= at && (p.to === undefined || at < p.to));
+  }
+
+  /** Patient subjects the auditor is granted at `at`. */
+  grantedPatients(auditor: string, at: number): string[] {
+    const out: string[] = [];
+    for (const [subject, periods] of this.#grants.get(auditor) ?? []) {
+      if (periods.some((p) => p.from <= at && (p.to === undefined || at < p.to))) out.push(subject);
+    }
+    return out;
+  }
+
+  /** Audit companies granted this patient at `at`. */
+  auditorsOf(patient: string, at: number): string[] {
+    const out: string[] = [];
+    for (const [auditor, byPatient] of this.#grants) {
+      const periods = byPatient.get(patient) ?? [];
+      if (periods.some((p) => p.from <= at && (p.to === undefined || at < p.to))) out.push(auditor);
+    }
+    return out.sort();
+  }
+}
+
+/**
+ * The readers of a patient's records, from the registry: the patient's enrolled encryption key, every
+ * audit company granted the patient at the record's time, and the custodian(s).
+ */
+export class RegistryDirectory implements RecipientDirectory {
+  readonly #registry: Registry;
+  readonly #deployment: string;
+  readonly #tagOf: (patientId: string) => Uint8Array;
+  readonly #cache = new Map<string, Recipient>();
+
+  constructor(registry: Registry, deployment: string, tagOf: (patientId: string) => Uint8Array) {
+    this.#registry = registry;
+    this.#deployment = deployment;
+    this.#tagOf = tagOf;
+  }
+
+  #recipient(role: Recipient["role"], id: string, identity: RegisteredIdentity): Recipient {
+    const cacheKey = `${role}\n${id}\n${toHex(identity.encryptionKey)}`;
+    let recipient = this.#cache.get(cacheKey);
+    if (!recipient) {
+      recipient = {
+        id: `custos://${this.#deployment}/${role}/${id}`,
+        role,
+        encryptionKey: identity.encryptionKey,
+      };
+      this.#cache.set(cacheKey, recipient);
+    }
+    return recipient;
+  }
+
+  async readersOf(patientId: string, at: number): Promise<readonly Recipient[]> {
+    const subject = patientSubject(this.#tagOf(patientId));
+    const readers: Recipient[] = [];
+    const patient = this.#registry.active("patient", subject, at);
+    if (patient) readers.push(this.#recipient("patient", patientId, patient));
+    for (const auditor of this.#registry.auditorsOf(subject, at)) {
+      const identity = this.#registry.active("auditor", auditor, at);
+      if (identity) readers.push(this.#recipient("auditor", auditor, identity));
+    }
+    for (const custodian of this.custodians(at)) readers.push(custodian);
+    return readers;
+  }
+
+  custodians(at: number): Recipient[] {
+    return this.#registry
+      .identities()
+      .filter((i) => i.role === "custodian" && this.#registry.active("custodian", i.subject, at))
+      .map((i) => this.#recipient("custodian", i.subject, i));
+  }
+}

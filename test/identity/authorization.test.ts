@@ -173,9 +173,10 @@ describe("the registry is derived from signed log entries", () => {
       },
       (m) => new Uint8Array(sign(null, m, rogue.privateKey)),
     );
-    const [{ index }] = await deployment.vault.ledger.append([
+    const [appended] = await deployment.vault.ledger.append([
       { entry: forged, lookupKeys: [REGISTRY_LOOKUP_KEY] },
     ]);
+    const index = appended!.index;
     const rebuilt = await Registry.load(deployment.vault.ledger.store, deployment.anchor.caPublicKey);
     expect(rebuilt.hasCa).toBe(true);
     expect(rebuilt.findings).toEqual([{ index, problem: "grant signature is not the named admin's" }]);

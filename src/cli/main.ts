@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
+import { registerIdentityCommands } from "./commands/identity.js";
 import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
@@ -26,6 +27,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerLogCommands(program, io);
   registerVerifyCommand(program, io, setExit);
   registerRecordCommands(program, io);
+  registerIdentityCommands(program, io);
   registerDbCommands(program, io);
   registerKeystoreCommands(program, io);
   registerMigrateStoreCommand(program, io);

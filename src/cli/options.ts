@@ -36,3 +36,15 @@ export function requireData(data: string | undefined): string {
   if (!data) throw new UsageError("--data DIR is required (or set CUSTOS_DATA)");
   return data;
 }
+
+/** Options shared by every command that opens a data directory. */
+export const DATA = ["--data <dir>", "the node's data directory", process.env.CUSTOS_DATA] as const;
+export const DB = [
+  "--db <url>",
+  "the log is in PostgreSQL at this URL (default: SQLite in --data)",
+  process.env.CUSTOS_DB_URL,
+] as const;
+export const MASTER = [
+  "--master-key-file <file>",
+  "the master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)",
+] as const;

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { fromBase64 } from "../../core/bytes.js";
 import { ERASURE_REASONS, type ErasureReason } from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
+import { parseRecordInput } from "../../core/record/record-input.js";
 import {
   createPartyKeyFile,
   openPartyKeyFile,
@@ -16,8 +17,7 @@ import {
 } from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { masterKeyFrom, requireData } from "../options.js";
-import { parseRecordInput } from "../record-input.js";
+import { DATA, DB, MASTER, masterKeyFrom, requireData } from "../options.js";
 
 interface VaultOptions {
   data?: string;
@@ -25,17 +25,6 @@ interface VaultOptions {
   masterKeyFile?: string;
   json?: boolean;
 }
-
-const DATA = ["--data <dir>", "the node's data directory", process.env.CUSTOS_DATA] as const;
-const DB = [
-  "--db <url>",
-  "the log is in PostgreSQL at this URL (default: SQLite in --data)",
-  process.env.CUSTOS_DB_URL,
-] as const;
-const MASTER = [
-  "--master-key-file <file>",
-  "the master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)",
-] as const;
 
 async function withVault<T>(options: VaultOptions, run: (vault: Vault) => Promise<T>): Promise<T> {
   const vault = await Vault.open(

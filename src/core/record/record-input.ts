@@ -2,13 +2,8 @@
 // AuditEvent or a Bundle of them. Every record is validated before anything is stored; the first bad
 // one is named by its position and field.
 
-import { CustosError } from "../core/errors.js";
-import {
-  type AuditRecord,
-  auditEventToRecord,
-  bundleToRecords,
-  parseAuditRecord,
-} from "../core/record/index.js";
+import { CustosError } from "../errors.js";
+import { type AuditRecord, auditEventToRecord, bundleToRecords, parseAuditRecord } from "./index.js";
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

@@ -1,0 +1,325 @@
+// The deployment's identities: `custos ca init|crl`, `custos enroll`, `custos revoke`, `custos grant`,
+// `custos identity pem` (files for curl and other TLS clients) and `custos serve`.
+
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { CustosError } from "../../core/errors.js";
+import { writeFileAtomic } from "../../crypto/atomic-write.js";
+import { Identity, readBundle, writeBundle } from "../../identity/bundle.js";
+import { DeploymentCa } from "../../identity/ca.js";
+import { Deployment } from "../../identity/deployment.js";
+import { checkRole, parseIdentityUri, ROLES, type Role } from "../../identity/roles.js";
+import { startServer } from "../../service/server.js";
+import { UsageError } from "../errors.js";
+import type { Io } from "../io.js";
+import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
+
+interface DeploymentOptions {
+  data?: string;
+  db?: string;
+  masterKeyFile?: string;
+}
+
+const PASSPHRASE_FILE = [
+  "--passphrase-file <file>",
+  "read the bundle passphrase from this file (default: CUSTOS_BUNDLE_PASSPHRASE)",
+] as const;
+
+/** The passphrase that protects an identity bundle: from a file or CUSTOS_BUNDLE_PASSPHRASE. */
+export function bundlePassphrase(file: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      throw new CustosError("KEY_MISSING", `cannot read the passphrase file ${file}`);
+    }
+    const passphrase = text.replace(/\r?\n$/, "");
+    if (passphrase.length === 0) throw new CustosError("KEY_MISSING", `the passphrase file ${file} is empty`);
+    return passphrase;
+  }
+  const passphrase = env.CUSTOS_BUNDLE_PASSPHRASE;
+  if (!passphrase) {
+    throw new CustosError(
+      "KEY_MISSING",
+      "no bundle passphrase: set CUSTOS_BUNDLE_PASSPHRASE or pass --passphrase-file FILE",
+    );
+  }
+  return passphrase;
+}
+
+function deploymentOptions(options: DeploymentOptions) {
+  return options.db ? { db: options.db } : {};
+}
+
+async function withDeployment<T>(options: DeploymentOptions, run: (d: Deployment) => Promise<T>): Promise<T> {
+  const deployment = await Deployment.open(
+    requireData(options.data),
+    masterKeyFrom(options),
+    deploymentOptions(options),
+  );
+  try {
+    return await run(deployment);
+  } finally {
+    await deployment.close();
+  }
+}
+
+function parseTime(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
+  return t;
+}
+
+/** `ROLE/ID`, a full `custos://` URI, or an ID with --role. */
+function parseWho(who: string, role: string | undefined): { role: Role; id: string } {
+  if (who.startsWith("custos://")) {
+    const name = parseIdentityUri(who);
+    return { role: name.role, id: name.id };
+  }
+  const slash = who.indexOf("/");
+  if (slash > 0) return { role: checkRole(who.slice(0, slash)), id: who.slice(slash + 1) };
+  if (!role) throw new UsageError("name the identity as ROLE/ID, as a custos:// URI, or with --role");
+  return { role: checkRole(role), id: who };
+}
+
+function parseListen(value: string, name: string): { host: string; port: number } {
+  const match = /^(.*):(\d{1,5})$/.exec(value);
+  if (!match) throw new UsageError(`${name} must be HOST:PORT, got "${value}"`);
+  const port = parseCount(match[2]!, name);
+  if (port > 65535) throw new UsageError(`${name} has a port above 65535`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+export function registerIdentityCommands(program: Command, io: Io): void {
+  const ca = program.command("ca").description("the deployment's certificate authority");
+  ca.command("init")
+    .description(
+      "create the deployment CA (Ed25519 root; key sealed in the keystore) and record it in the log",
+    )
+    .requiredOption("--deployment <name>", "the deployment's name: the host part of every identity URI")
+    .option(...DATA)
+    .option(...DB)
+    .option(...MASTER)
+    .action(async (options: DeploymentOptions & { deployment: string }) => {
+      const dir = requireData(options.data);
+      const deployment = await Deployment.initCa(
+        dir,
+        masterKeyFrom(options),
+        options.deployment,
+        deploymentOptions(options),
+      );
+      await deployment.close();
+      io.out(`created the CA of deployment "${options.deployment}"`);
+      io.out(`  certificate: ${join(dir, "ca", "ca.pem")}  (give it to every party)`);
+      io.out(`  CRL:         ${join(dir, "ca", "crl.pem")}  (re-issue weekly: custos ca crl)`);
+    });
+  ca.command("crl")
+    .description("re-issue the CRL (it is valid for 7 days)")
+    .option(...DATA)
+    .option(...MASTER)
+    .action(async (options: DeploymentOptions) => {
+      const dir = requireData(options.data);
+      const { Keystore } = await import("../../crypto/keystore/index.js");
+      const keystore = await Keystore.open(join(dir, "keystore.json"), masterKeyFrom(options));
+      await DeploymentCa.open(dir, keystore).writeCrl();
+      io.out(`re-issued ${join(dir, "ca", "crl.pem")}`);
+    });
+
+  program
+    .command("enroll")
+    .description(
+      "issue an identity (signing and encryption keys and certificates) into a bundle file, and publish it in the log",
+    )
+    .requiredOption("--role <role>", `one of ${ROLES.join(", ")}`)
+    .requiredOption("--id <id>", "the identity's ID (e.g. a patient's MRN, a company's short name)")
+    .requiredOption("--out <file>", "where to write the bundle (never overwritten)")
+    .option("--days <n>", "validity in days", "365")
+    .option("--host <name...>", "DNS names or IPs for a node's or witness's TLS certificate")
+    .option(...PASSPHRASE_FILE)
+    .option(...DATA)
+    .option(...DB)
+    .option(...MASTER)
+    .action(
+      async (
+        options: DeploymentOptions & {
+          role: string;
+          id: string;
+          out: string;
+          days: string;
+          host?: string[];
+          passphraseFile?: string;
+        },
+      ) => {
+        const role = checkRole(options.role);
+        const passphrase = bundlePassphrase(options.passphraseFile);
+        const issued = await withDeployment(options, (d) =>
+          d.enroll({
+            role,
+            id: options.id,
+            passphrase,
+            days: parseCount(options.days, "--days"),
+            ...(options.host ? { hosts: options.host } : {}),
+          }),
+        );
+        writeBundle(options.out, issued.bundle);
+        io.out(`enrolled ${issued.uri} (log entry ${issued.index})`);
+        io.out(`  bundle: ${options.out}  (keys encrypted under the passphrase; keep it private)`);
+        io.out(`  valid until ${new Date(issued.notAfter).toISOString()}`);
+      },
+    );
+
+  program
+    .command("revoke")
+    .description("revoke an identity: its certificates go on the CRL and the revocation into the log")
+    .argument("<identity>", "ROLE/ID or custos://deployment/ROLE/ID")
+    .option("--role <role>", "the role, when <identity> is a bare ID")
+    .option(...DATA)
+    .option(...DB)
+    .option(...MASTER)
+    .action(async (who: string, options: DeploymentOptions & { role?: string }) => {
+      const { role, id } = parseWho(who, options.role);
+      const result = await withDeployment(options, (d) => d.revoke(role, id));
+      io.out(
+        `revoked ${role}/${id}: ${result.serials.length} certificates on the CRL (log entry ${result.index})`,
+      );
+    });
+
+  program
+    .command("grant")
+    .description("as an admin, grant an audit company read access to patients (or end it with --end)")
+    .requiredOption("--as <bundle>", "the admin's identity bundle")
+    .requiredOption("--auditor <id>", "the audit company's ID")
+    .requiredOption("--patient <id...>", "the patients")
+    .option("--from <time>", "start of the grant (default now)")
+    .option("--to <time>", "end of the grant (default open-ended)")
+    .option("--end", "end the audit company's access to these patients at --from (default now)")
+    .option(...PASSPHRASE_FILE)
+    .option(...DATA)
+    .option(...DB)
+    .option(...MASTER)
+    .action(
+      async (
+        options: DeploymentOptions & {
+          as: string;
+          auditor: string;
+          patient: string[];
+          from?: string;
+          to?: string;
+          end?: boolean;
+          passphraseFile?: string;
+        },
+      ) => {
+        const admin = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
+        const from = parseTime(options.from, "--from");
+        const to = parseTime(options.to, "--to");
+        const index = await withDeployment(options, (d) =>
+          options.end
+            ? d.endGrant(admin, {
+                auditor: options.auditor,
+                patients: options.patient,
+                ...(from ? { at: from } : {}),
+              })
+            : d.grant(admin, {
+                auditor: options.auditor,
+                patients: options.patient,
+                ...(from ? { from } : {}),
+                ...(to ? { to } : {}),
+              }),
+        );
+        io.out(
+          `${options.end ? "ended" : "granted"} ${options.auditor}'s access to ${options.patient.length} patient(s) (log entry ${index})`,
+        );
+      },
+    );
+
+  program
+    .command("identity")
+    .description("work with identity bundles")
+    .command("pem")
+    .description(
+      "write a bundle's certificate, encrypted key and CA as PEM files (for curl --cert/--key/--cacert)",
+    )
+    .requiredOption("--bundle <file>", "the identity bundle")
+    .requiredOption("--out <dir>", "directory to write cert.pem, key.pem (still encrypted) and ca.pem")
+    .action((options: { bundle: string; out: string }) => {
+      const bundle = readBundle(options.bundle);
+      mkdirSync(options.out, { recursive: true, mode: 0o700 });
+      writeFileAtomic(join(options.out, "cert.pem"), bundle.signingCertificate, { mode: 0o644 });
+      writeFileAtomic(join(options.out, "key.pem"), bundle.signingKey, { mode: 0o600 });
+      writeFileAtomic(join(options.out, "ca.pem"), bundle.caCertificate, { mode: 0o644 });
+      io.out(`wrote cert.pem, key.pem (encrypted; curl --pass) and ca.pem to ${options.out}`);
+    });
+
+  program
+    .command("serve")
+    .description(
+      "run the node: the API on mutual TLS, and the browser portal port with signed-challenge login",
+    )
+    .requiredOption("--identity <bundle>", "the node's identity bundle (role node)")
+    .option("--listen <host:port>", "the mutual-TLS API address", "127.0.0.1:8443")
+    .option("--portal <host:port>", "the browser portal address (TLS, login by signed challenge)")
+    .option("--tls12", "also accept TLS 1.2 (default: TLS 1.3 only)")
+    .option("--log", "structured request logs on stdout (no personal data)")
+    .option(...PASSPHRASE_FILE)
+    .option(...DATA)
+    .option(...DB)
+    .option(...MASTER)
+    .action(
+      async (
+        options: DeploymentOptions & {
+          identity: string;
+          listen: string;
+          portal?: string;
+          tls12?: boolean;
+          log?: boolean;
+          passphraseFile?: string;
+        },
+      ) => {
+        const identity = Identity.unlock(
+          readBundle(options.identity),
+          bundlePassphrase(options.passphraseFile),
+        );
+        const api = parseListen(options.listen, "--listen");
+        const portal = options.portal ? parseListen(options.portal, "--portal") : undefined;
+        const deployment = await Deployment.open(
+          requireData(options.data),
+          masterKeyFrom(options),
+          deploymentOptions(options),
+        );
+        let server: Awaited<ReturnType<typeof startServer>>;
+        try {
+          server = await startServer({
+            deployment,
+            identity,
+            api,
+            ...(portal ? { portal } : {}),
+            ...(options.tls12 ? { allowTls12: true } : {}),
+            ...(options.log ? { log: true } : {}),
+          });
+        } catch (error) {
+          await deployment.close();
+          if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+            throw new CustosError(
+              "CONFIG",
+              "the address is already in use; choose another with --listen/--portal",
+            );
+          }
+          throw error;
+        }
+        io.out(`custos node ${identity.uri} serving`);
+        io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
+        if (server.portal) io.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+        });
+        await server.close();
+        await deployment.close();
+        io.out("stopped");
+      },
+    );
+}

@@ -1,0 +1,66 @@
+// The one table from error code to HTTP status. A reply's body is always
+// `{"error":{"code":"...","message":"..."}}`; an unexpected failure says only INTERNAL.
+
+import { CustosError, type ErrorCode } from "../core/errors.js";
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  BAD_ARGUMENT: 400,
+  BAD_ENCODING: 400,
+  INVALID_RECORD: 400,
+  BAD_PROOF: 400,
+  BAD_SIGNATURE: 400,
+  BAD_KEY: 400,
+  BAD_CERTIFICATE: 401,
+  UNKNOWN_CA: 401,
+  CERT_EXPIRED: 401,
+  CERT_NOT_YET_VALID: 401,
+  CERT_REVOKED: 401,
+  WRONG_DEPLOYMENT: 401,
+  NOT_AUTHENTICATED: 401,
+  BAD_CHALLENGE: 401,
+  BAD_TOKEN: 401,
+  TOKEN_EXPIRED: 401,
+  NOT_AUTHORIZED: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  STORE_BUSY: 503,
+};
+
+export interface ErrorReply {
+  readonly status: number;
+  readonly body: { error: { code: string; message: string } };
+}
+
+/** Maps anything thrown to a reply; never leaks a stack or an internal message. */
+export function errorReply(error: unknown): ErrorReply {
+  if (error instanceof CustosError) {
+    const status = STATUS[error.code] ?? 500;
+    const message = status === 500 ? "the server could not complete the request" : error.message;
+    return { status, body: { error: { code: status === 500 ? "INTERNAL" : error.code, message } } };
+  }
+  // Fastify's own client errors (body too large, bad JSON, bad content type, ...).
+  const e = error as { statusCode?: number; code?: string };
+  if (e?.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return { status: 413, body: { error: { code: "TOO_LARGE", message: "the request body is too large" } } };
+  }
+  if (e?.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    return {
+      status: 415,
+      body: { error: { code: "BAD_ARGUMENT", message: "unsupported content type; send application/json" } },
+    };
+  }
+  if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    return {
+      status: e.statusCode,
+      body: {
+        error: { code: "BAD_ARGUMENT", message: "the request is malformed (body, headers or parameters)" },
+      },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: { code: "INTERNAL", message: "the server could not complete the request" } },
+  };
+}

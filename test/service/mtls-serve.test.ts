@@ -1,0 +1,473 @@
+// End to end: a real `custos serve` process on loopback, real TLS 1.3 with client certificates, curl
+// as a real client. Who may connect, who may do what, refusals recorded for the patient, revocation
+// taking effect at once, and the browser login by signed challenge.
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fromBase64, toBase64 } from "../../src/core/bytes.js";
+import { EnvProvider } from "../../src/crypto/keystore/index.js";
+import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
+import { Deployment } from "../../src/identity/deployment.js";
+import type { Role } from "../../src/identity/roles.js";
+import { initDataDir } from "../../src/ledger/data-dir.js";
+import { openNotice } from "../../src/records/notices.js";
+import { loginMessage } from "../../src/service/login.js";
+import { tempDir } from "../helpers/temp.js";
+
+const BIN = fileURLToPath(new URL("../../bin/custos.js", import.meta.url));
+const MASTER_KEY = Buffer.alloc(32, 5).toString("base64");
+const MASTER = new EnvProvider("CUSTOS_MASTER_KEY", { CUSTOS_MASTER_KEY: MASTER_KEY });
+const PASS = "end to end passphrase";
+
+let root: { dir: string; cleanup: () => void };
+let server: ChildProcess;
+let apiPort = 0;
+let portalPort = 0;
+const bundles = new Map<string, IdentityBundle>();
+
+function pemDir(name: string): string {
+  return join(root.dir, "pem", name);
+}
+
+interface CurlResult {
+  status: number;
+  http: number;
+  body: string;
+  stderr: string;
+}
+
+/** curl as a real TLS client; `who` picks the client certificate (undefined: none). */
+function curl(
+  who: string | undefined,
+  path: string,
+  options: { body?: string; args?: string[]; port?: number } = {},
+): CurlResult {
+  const args = [
+    "-sS",
+    "--max-time",
+    "20",
+    "--cacert",
+    join(root.dir, "data", "ca", "ca.pem"),
+    "-w",
+    "\n%{http_code}",
+  ];
+  if (who)
+    args.push("--cert", join(pemDir(who), "cert.pem"), "--key", join(pemDir(who), "key.pem"), "--pass", PASS);
+  if (options.body !== undefined)
+    args.push("-H", "content-type: application/json", "--data-binary", options.body);
+  args.push(...(options.args ?? []), `https://127.0.0.1:${options.port ?? apiPort}${path}`);
+  const result = spawnSync("curl", args, { encoding: "utf8" });
+  const lines = result.stdout.split("\n");
+  const http = Number(lines.pop());
+  return { status: result.status ?? -1, http, body: lines.join("\n"), stderr: result.stderr };
+}
+
+function portal(
+  path: string,
+  options: { body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        port: portalPort,
+        path,
+        method: body === undefined ? "GET" : "POST",
+        ca: bundles.get("patient/P1")!.caCertificate,
+        headers: {
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...options.headers,
+        },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  root = tempDir("custos-serve-");
+  const data = join(root.dir, "data");
+  await initDataDir(data, { origin: "serve.custos.example/log", masterKey: MASTER });
+  const deployment = await Deployment.initCa(data, MASTER, "stmary");
+  const people: [Role, string][] = [
+    ["node", "n1"],
+    ["ehr-source", "emr"],
+    ["patient", "P1"],
+    ["patient", "P2"],
+    ["custodian", "privacy"],
+    ["admin", "adm"],
+    ["auditor", "A1"],
+    ["auditor", "A2"],
+  ];
+  for (const [role, id] of people) {
+    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
+    bundles.set(`${role}/${id}`, issued.bundle);
+    const file = join(root.dir, `${id}.custos-id`);
+    writeBundle(file, issued.bundle);
+    spawnSync(process.execPath, [BIN, "identity", "pem", "--bundle", file, "--out", pemDir(id)]);
+  }
+  const admin = Identity.unlock(bundles.get("admin/adm")!, PASS);
+  await deployment.grant(admin, { auditor: "A1", patients: ["P1", "P2"] });
+  await deployment.grant(admin, { auditor: "A2", patients: ["P2"] });
+  await deployment.close();
+
+  apiPort = await freePort();
+  portalPort = await freePort();
+  server = spawn(
+    process.execPath,
+    [
+      BIN,
+      "serve",
+      "--data",
+      data,
+      "--identity",
+      join(root.dir, "n1.custos-id"),
+      "--listen",
+      `127.0.0.1:${apiPort}`,
+      "--portal",
+      `127.0.0.1:${portalPort}`,
+    ],
+    {
+      env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+    server.stdout!.on("data", (chunk) => {
+      out += chunk;
+      if (out.includes("portal (login)")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    server.stderr!.on("data", (chunk) => (out += chunk));
+    server.on("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    server.kill("SIGTERM");
+    await new Promise((resolve) => server.once("exit", resolve));
+  }
+  root.cleanup();
+});
+
+describe("mutual TLS", () => {
+  it("lets an enrolled identity in and tells it who it is", () => {
+    const r = curl("emr", "/v1/whoami");
+    expect(r.http).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({
+      identity: "custos://stmary/ehr-source/emr",
+      role: "ehr-source",
+      id: "emr",
+    });
+  });
+
+  it("refuses at the handshake a client without a certificate", () => {
+    const r = curl(undefined, "/v1/whoami");
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/certificate required|alert/i);
+  });
+
+  it("refuses at the handshake a self-signed client certificate and one from another CA", () => {
+    const dir = join(root.dir, "pem", "self");
+    spawnSync("mkdir", ["-p", dir]);
+    const made = spawnSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ed25519",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=P1/OU=patient/O=stmary",
+        "-addext",
+        "subjectAltName=URI:custos://stmary/patient/P1",
+      ],
+      { encoding: "utf8" },
+    );
+    expect(made.status).toBe(0);
+    writeFileSync(join(dir, "pass"), "");
+    const r = spawnSync(
+      "curl",
+      [
+        "-sS",
+        "--cacert",
+        join(root.dir, "data", "ca", "ca.pem"),
+        "--cert",
+        join(dir, "cert.pem"),
+        "--key",
+        join(dir, "key.pem"),
+        `https://127.0.0.1:${apiPort}/v1/whoami`,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).not.toContain("identity");
+
+    // A certificate from another CA, naming the same identity.
+    const ca = (f: string) => join(dir, f);
+    const steps = [
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ed25519",
+        "-nodes",
+        "-keyout",
+        ca("ca-key.pem"),
+        "-out",
+        ca("ca.pem"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Rogue CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+      ],
+      [
+        "req",
+        "-new",
+        "-newkey",
+        "ed25519",
+        "-nodes",
+        "-keyout",
+        ca("leaf-key.pem"),
+        "-out",
+        ca("leaf.csr"),
+        "-subj",
+        "/CN=P1/OU=patient/O=stmary",
+      ],
+      [
+        "x509",
+        "-req",
+        "-in",
+        ca("leaf.csr"),
+        "-CA",
+        ca("ca.pem"),
+        "-CAkey",
+        ca("ca-key.pem"),
+        "-CAcreateserial",
+        "-out",
+        ca("leaf.pem"),
+        "-days",
+        "1",
+      ],
+    ];
+    for (const step of steps) expect(spawnSync("openssl", step).status).toBe(0);
+    const foreign = spawnSync(
+      "curl",
+      [
+        "-sS",
+        "--cacert",
+        join(root.dir, "data", "ca", "ca.pem"),
+        "--cert",
+        ca("leaf.pem"),
+        "--key",
+        ca("leaf-key.pem"),
+        `https://127.0.0.1:${apiPort}/v1/whoami`,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(foreign.status).not.toBe(0);
+    expect(foreign.stdout).not.toContain("identity");
+    // The server is unharmed.
+    expect(curl("emr", "/v1/whoami").http).toBe(200);
+  });
+
+  it("speaks TLS 1.3 only unless told otherwise", () => {
+    const r = curl("emr", "/v1/whoami", { args: ["--tls-max", "1.2"] });
+    expect(r.status).not.toBe(0);
+  });
+
+  it("answers malformed and oversized requests with a stable error code and no stack trace", () => {
+    const bad = curl("emr", "/v1/records", { body: "{not json" });
+    expect(bad.http).toBe(400);
+    expect(JSON.parse(bad.body).error.code).toBe("INVALID_RECORD");
+    const bigFile = join(root.dir, "big.json");
+    writeFileSync(bigFile, `"${"x".repeat(9 * 1024 * 1024)}"`);
+    const big = curl("emr", "/v1/records", { body: `@${bigFile}` });
+    expect(big.http).toBe(413);
+    expect(JSON.parse(big.body).error.code).toBe("TOO_LARGE");
+    const unknown = curl("emr", "/v1/nothing-here");
+    expect(unknown.http).toBe(404);
+    expect(unknown.body).not.toMatch(/at .*\.js/);
+  });
+});
+
+describe("authorization over the API", () => {
+  it("lets the EHR source submit in its own name only, and no one else submit at all", () => {
+    const record = { time: "2026-11-23T08:00:00Z", patientId: "P1", userId: "dr-a", action: "query" };
+    const ok = curl("emr", "/v1/records", { body: JSON.stringify([record, { ...record, patientId: "P2" }]) });
+    expect(ok.http).toBe(200);
+    expect(JSON.parse(ok.body).records).toHaveLength(2);
+    const foreign = curl("emr", "/v1/records", {
+      body: JSON.stringify({ ...record, sourceSystem: "other-hospital" }),
+    });
+    expect(foreign.http).toBe(403);
+    const asAuditor = curl("A1", "/v1/records", { body: JSON.stringify(record) });
+    expect(JSON.parse(asAuditor.body).error.code).toBe("NOT_AUTHORIZED");
+  });
+
+  it("serves a trail to the granted audit company, refuses the other, and the patient sees the refusal", async () => {
+    const granted = curl("A1", "/v1/trail", { body: JSON.stringify({ patientId: "P1" }) });
+    expect(granted.http).toBe(200);
+    expect(JSON.parse(granted.body).items.length).toBeGreaterThan(0);
+    const refused = curl("A2", "/v1/trail", { body: JSON.stringify({ patientId: "P1" }) });
+    expect(refused.http).toBe(403);
+    expect(JSON.parse(refused.body).error.code).toBe("NOT_AUTHORIZED");
+    const admin = curl("adm", "/v1/trail", { body: JSON.stringify({ patientId: "P1" }) });
+    expect(admin.http).toBe(403);
+
+    const history = curl("P1", "/v1/query-history", { body: "{}" });
+    expect(history.http).toBe(200);
+    const p1 = Identity.unlock(bundles.get("patient/P1")!, PASS);
+    const notices = JSON.parse(history.body).items.map(
+      (item: { index: number; entry: string; content: string }) =>
+        openNotice(
+          { index: item.index, entry: fromBase64(item.entry), content: fromBase64(item.content) },
+          p1.encryptionPrivateKey(),
+        ),
+    );
+    const seen = notices.map((n: any) => `${n.kind} ${n.body.requester} ${n.body.reason ?? ""}`.trim());
+    expect(seen).toContain("query custos://stmary/auditor/A1");
+    expect(seen).toContain("refusal custos://stmary/auditor/A2 NOT_AUTHORIZED");
+    expect(seen).toContain("refusal custos://stmary/admin/adm NOT_AUTHORIZED");
+    // Another patient cannot read P1's history: their own request is about their own tag only.
+    const p2 = curl("P2", "/v1/trail", { body: JSON.stringify({ patientId: "P1" }) });
+    expect(p2.http).toBe(403);
+  });
+});
+
+describe("signed-challenge login (the portal port)", () => {
+  async function login(who: string, origin = "https://portal.stmary.example") {
+    const bundle = bundles.get(who)!;
+    const identity = Identity.unlock(bundle, PASS);
+    const challenge = await portal("/v1/login/challenge", { body: {}, headers: { origin } });
+    expect(challenge.status).toBe(200);
+    const signature = toBase64(identity.sign(loginMessage(challenge.json)));
+    const body = {
+      challengeId: challenge.json.challengeId,
+      certificate: bundle.signingCertificate,
+      signature,
+    };
+    return {
+      challenge: challenge.json,
+      body,
+      response: await portal("/v1/login", { body, headers: { origin } }),
+    };
+  }
+
+  it("issues a short-lived token for a valid signature, and the token works once logged in", async () => {
+    const { response } = await login("patient/P1");
+    expect(response.status).toBe(200);
+    expect(response.json.expiresAt - Date.now()).toBeLessThanOrEqual(300_000);
+    const me = await portal("/v1/whoami", { headers: { authorization: `Bearer ${response.json.token}` } });
+    expect(me).toMatchObject({ status: 200, json: { identity: "custos://stmary/patient/P1" } });
+    const tampered = `${response.json.token.slice(0, -3)}AAA`;
+    const bad = await portal("/v1/whoami", { headers: { authorization: `Bearer ${tampered}` } });
+    expect(bad).toMatchObject({ status: 401, json: { error: { code: "BAD_TOKEN" } } });
+    const none = await portal("/v1/whoami");
+    expect(none).toMatchObject({ status: 401, json: { error: { code: "NOT_AUTHENTICATED" } } });
+  });
+
+  it("refuses a replayed challenge, another origin, and a signature by the wrong key", async () => {
+    const { body, response } = await login("patient/P2");
+    expect(response.status).toBe(200);
+    const replay = await portal("/v1/login", { body, headers: { origin: "https://portal.stmary.example" } });
+    expect(replay).toMatchObject({ status: 401, json: { error: { code: "BAD_CHALLENGE" } } });
+
+    const challenge = await portal("/v1/login/challenge", {
+      body: {},
+      headers: { origin: "https://portal.stmary.example" },
+    });
+    const p2 = Identity.unlock(bundles.get("patient/P2")!, PASS);
+    const signature = toBase64(p2.sign(loginMessage(challenge.json)));
+    const elsewhere = await portal("/v1/login", {
+      body: {
+        challengeId: challenge.json.challengeId,
+        certificate: bundles.get("patient/P2")!.signingCertificate,
+        signature,
+      },
+      headers: { origin: "https://evil.example" },
+    });
+    expect(elsewhere).toMatchObject({ status: 401, json: { error: { code: "BAD_CHALLENGE" } } });
+
+    const again = await portal("/v1/login/challenge", {
+      body: {},
+      headers: { origin: "https://portal.stmary.example" },
+    });
+    const wrongKey = toBase64(p2.sign(loginMessage(again.json)));
+    const asP1 = await portal("/v1/login", {
+      body: {
+        challengeId: again.json.challengeId,
+        certificate: bundles.get("patient/P1")!.signingCertificate,
+        signature: wrongKey,
+      },
+      headers: { origin: "https://portal.stmary.example" },
+    });
+    expect(asP1).toMatchObject({ status: 400, json: { error: { code: "BAD_SIGNATURE" } } });
+
+    const noOrigin = await portal("/v1/login/challenge", { body: {} });
+    expect(noOrigin).toMatchObject({ status: 401, json: { error: { code: "BAD_CHALLENGE" } } });
+  });
+});
+
+describe("revocation", () => {
+  it("takes effect at once: the revoked identity is refused at the handshake and at login", async () => {
+    expect(curl("A2", "/v1/whoami").http).toBe(200);
+    const revoked = curl("adm", "/v1/revocations", { body: JSON.stringify({ role: "auditor", id: "A2" }) });
+    expect(revoked.http).toBe(200);
+    const after = curl("A2", "/v1/whoami");
+    expect(after.http === 200).toBe(false);
+    expect(after.status).not.toBe(0); // the connection is closed during the handshake
+    expect(curl("A1", "/v1/whoami").http).toBe(200);
+    const origin = "https://portal.stmary.example";
+    const challenge = await portal("/v1/login/challenge", { body: {}, headers: { origin } });
+    const a2 = Identity.unlock(bundles.get("auditor/A2")!, PASS);
+    const refusedLogin = await portal("/v1/login", {
+      body: {
+        challengeId: challenge.json.challengeId,
+        certificate: bundles.get("auditor/A2")!.signingCertificate,
+        signature: toBase64(a2.sign(loginMessage(challenge.json))),
+      },
+      headers: { origin },
+    });
+    expect(refusedLogin).toMatchObject({ status: 401, json: { error: { code: "CERT_REVOKED" } } });
+    const notAdmin = curl("A1", "/v1/revocations", { body: JSON.stringify({ role: "patient", id: "P1" }) });
+    expect(notAdmin.http).toBe(403);
+  });
+});

@@ -14,9 +14,12 @@ import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/b
 import { Deployment } from "../../src/identity/deployment.js";
 import type { Role } from "../../src/identity/roles.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
-import { openNotice } from "../../src/records/notices.js";
+import { type OpenedNotice, openNotice } from "../../src/records/notices.js";
 import { loginMessage } from "../../src/service/login.js";
 import { tempDir } from "../helpers/temp.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: reply bodies are checked field by field in each test
+type Json = any;
 
 const BIN = fileURLToPath(new URL("../../bin/custos.js", import.meta.url));
 const MASTER_KEY = Buffer.alloc(32, 5).toString("base64");
@@ -69,7 +72,7 @@ function curl(
 function portal(
   path: string,
   options: { body?: unknown; headers?: Record<string, string> } = {},
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: Json }> {
   return new Promise((resolve, reject) => {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const req = httpsRequest(
@@ -362,7 +365,9 @@ describe("authorization over the API", () => {
           p1.encryptionPrivateKey(),
         ),
     );
-    const seen = notices.map((n: any) => `${n.kind} ${n.body.requester} ${n.body.reason ?? ""}`.trim());
+    const seen = notices.map((n: OpenedNotice) =>
+      `${n.kind} ${n.body.requester} ${n.body.reason ?? ""}`.trim(),
+    );
     expect(seen).toContain("query custos://stmary/auditor/A1");
     expect(seen).toContain("refusal custos://stmary/auditor/A2 NOT_AUTHORIZED");
     expect(seen).toContain("refusal custos://stmary/admin/adm NOT_AUTHORIZED");

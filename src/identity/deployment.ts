@@ -124,6 +124,27 @@ export class Deployment {
     this.#anchor = await TrustAnchor.load(this.#anchor.caPem, readFileSync(crlPath, "utf8"));
   }
 
+  /**
+   * Keeps the CRL fresh on a running node: re-issues it when it has under three days left (if this
+   * node holds the CA key) and picks up a CRL re-issued on disk. Returns true when the CRL changed.
+   */
+  async maintainCrl(): Promise<boolean> {
+    const crlPath = join(caDir(this.dir), "crl.pem");
+    const before = this.#anchor.crlPem;
+    const nextUpdate = this.#anchor.crlNextUpdate;
+    if (
+      nextUpdate !== undefined &&
+      nextUpdate - this.#now() < 3 * 86_400_000 &&
+      this.vault.keystore.has(CA_KEY_SECRET)
+    ) {
+      await this.#ca().writeCrl();
+    }
+    const onDisk = readFileSync(crlPath, "utf8");
+    if (onDisk === before) return false;
+    this.#anchor = await TrustAnchor.load(this.#anchor.caPem, onDisk);
+    return true;
+  }
+
   /** The registry subject for an identity: the ID, or the patient tag for a patient. */
   subjectOf(role: Role, id: string): string {
     return role === "patient" ? patientSubject(this.vault.patientTag(id)) : id;

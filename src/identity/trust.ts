@@ -88,6 +88,11 @@ export class TrustAnchor {
     return new TrustAnchor(ca, caPem, crlPem, revoked, crl.nextUpdate?.getTime());
   }
 
+  /** When the CRL stops being valid (ms), if there is one. */
+  get crlNextUpdate(): number | undefined {
+    return this.#crlNextUpdate;
+  }
+
   get caPublicKey(): Uint8Array {
     return rawKey(this.ca, "Ed25519", "CA certificate");
   }

@@ -38,6 +38,8 @@ export interface ServeOptions {
   readonly allowTls12?: boolean;
   readonly bodyLimit?: number;
   readonly now?: () => number;
+  /** How often to look for a re-issued CRL (ms). */
+  readonly crlCheckMs?: number;
   /** Structured request logs (pino) to stdout. */
   readonly log?: boolean;
 }
@@ -391,6 +393,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
   }
 
+  // Every node checks the current CRL: pick up a re-issued one, and keep it from expiring.
+  const crlTimer = setInterval(() => {
+    deployment
+      .maintainCrl()
+      .then((changed) => {
+        if (changed) refreshTls();
+      })
+      .catch((error: unknown) => api.log.error({ code: (error as CustosError).code }, "CRL refresh failed"));
+  }, options.crlCheckMs ?? 30_000);
+  crlTimer.unref();
+
   await api.listen({ host: options.api.host, port: options.api.port });
   const apiAddress = api.server.address();
   let portalListen: Listen | undefined;
@@ -409,6 +422,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
     ...(portalListen ? { portal: portalListen } : {}),
     close: async () => {
+      clearInterval(crlTimer);
       await api.close();
       await portal?.close();
     },

@@ -2,7 +2,7 @@
 // create, append, checkpoint, prove, verify, then tamper with the database file and watch verify
 // name the entry. Uses the same library calls as the real commands.
 
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -12,14 +12,12 @@ import { parseCheckpoint } from "../../core/checkpoint/index.js";
 import { encodeDataEntry } from "../../core/entry/index.js";
 import { leafHash, verifyInclusion } from "../../core/merkle/index.js";
 import { openNote } from "../../core/note/index.js";
-import { parseAuditRecord } from "../../core/record/index.js";
-import { generateX25519KeyPair } from "../../crypto/hpke/index.js";
 import { createKeyFile, KeyFileProvider } from "../../crypto/keystore/index.js";
 import { initDataDir, openLogWritable } from "../../ledger/data-dir.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
-import { RecordOpener, Vault } from "../../records/index.js";
 import type { Io } from "../io.js";
+import { DEMO_PASSPHRASE, identityStory } from "./demo-identity.js";
 
 const ACTIONS = ["query", "query", "query", "change", "create", "print", "copy", "delete"] as const;
 
@@ -104,7 +102,7 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
     `   ${clean.ok ? "OK" : "PROBLEMS"}: ${clean.entriesChecked.toLocaleString("en-US")} entries, ${clean.checkpointsChecked} checkpoints, ${clean.findings.length} findings`,
   );
 
-  await encryptedRecordsStory(io, data, masterKey);
+  await identityStory(io, root, data, masterKey);
 
   step(7, `An attacker with access to the disk edits entry ${index} directly in ${SQLITE_FILE_NAME}:`);
   const db = new Database(join(data, SQLITE_FILE_NAME));
@@ -121,71 +119,12 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   io.out(`   node bin/custos.js verify --data ${data}`);
   io.out(`   node bin/custos.js verify --data ${data} --json`);
   io.out(`   node bin/custos.js log prove --data ${data} --index 42`);
+  io.out(
+    `   CUSTOS_BUNDLE_PASSPHRASE='${DEMO_PASSPHRASE}' node bin/custos.js serve --data ${data} --identity ${join(root, "node-1.custos-id")} --master-key-file ${masterKeyFile}`,
+  );
   io.out(`   node bin/custos.js log consistency --data ${data} --from 10 --to 1000`);
   io.out(
     `   echo "another entry" | node bin/custos.js log append --data ${data} --master-key-file ${masterKeyFile}`,
-  );
-}
-
-async function encryptedRecordsStory(io: Io, data: string, masterKey: KeyFileProvider): Promise<void> {
-  io.out(
-    "\n6. Encrypted audit records: only the patient, the audit companies granted the patient and the custodian can read them.",
-  );
-  const vault = await Vault.open(data, masterKey);
-  const parties = {
-    custodian: generateX25519KeyPair(),
-    alice: generateX25519KeyPair(),
-    bob: generateX25519KeyPair(),
-    auditor: generateX25519KeyPair(),
-  };
-  vault.directory.setCustodian(parties.custodian.publicKey);
-  vault.directory.enroll("patient", "MRN-ALICE-001", parties.alice.publicKey);
-  vault.directory.enroll("patient", "MRN-BOB-002", parties.bob.publicKey);
-  vault.directory.enroll("auditor", "acme-audit", parties.auditor.publicKey);
-  vault.directory.grant({ auditor: "acme-audit", patients: ["MRN-ALICE-001"], from: Date.now() - 1000 });
-  await vault.saveDirectory();
-  io.out("   enrolled 2 patients, 1 audit company (granted Alice only) and the custodian (X25519 keys)");
-  const users = ["dr.house", "nurse.joy", "dr.grey", "clerk.smith"];
-  const actions = ["query", "query", "change", "print", "copy", "create"] as const;
-  const records = Array.from({ length: 300 }, (_, i) => ({
-    time: new Date(Date.UTC(2026, 10, 23, 7) + i * 150_000).toISOString(),
-    patientId: i % 3 === 0 ? "MRN-BOB-002" : "MRN-ALICE-001",
-    userId: users[i % users.length]!,
-    action: actions[i % actions.length]!,
-    sourceEventId: `ehr-event-${i}`,
-    ...(i % 50 === 7 ? { emergency: true } : {}),
-  }));
-  const results = await vault.ingest(
-    records.map((r) => parseAuditRecord(r)),
-    "ehr-main",
-  );
-  io.out(
-    `   the EHR sent ${results.length} records; each sealed with AES-256-GCM under its patient's epoch key,`,
-  );
-  const status = await vault.keyStatus("MRN-ALICE-001");
-  io.out(
-    `   whose key is HPKE-wrapped for ${status.readers.length} readers (Alice, acme-audit, custodian) in the log`,
-  );
-  const alice = await vault.readTrail("MRN-ALICE-001", new RecordOpener(parties.alice.privateKey));
-  io.out(`   Alice decrypts her own trail: ${alice.records.length} accesses; the latest three:`);
-  for (const { record } of alice.records.slice(0, 3)) {
-    io.out(
-      `     ${record.time}  ${record.action.padEnd(6)}  ${record.userId}${record.emergency ? "  (emergency access)" : ""}`,
-    );
-  }
-  const audit = await vault.readTrail("MRN-ALICE-001", new RecordOpener(parties.auditor.privateKey));
-  io.out(`   acme-audit reads Alice's trail (granted): ${audit.records.length} accesses`);
-  const refused = await vault.readTrail("MRN-BOB-002", new RecordOpener(parties.auditor.privateKey));
-  io.out(
-    `   acme-audit on Bob's trail (not granted): ${refused.records.length} readable, ${refused.notReadable.length} sealed to others`,
-  );
-  await vault.close();
-  const file = readFileSync(join(data, SQLITE_FILE_NAME));
-  const leaks = ["MRN-ALICE-001", "MRN-BOB-002", "dr.house", "nurse.joy"].filter((s) =>
-    file.includes(Buffer.from(s)),
-  );
-  io.out(
-    `   the database file holds no patient or user ID: ${leaks.length === 0 ? "checked, none found" : `FOUND ${leaks.join(", ")}`}`,
   );
 }
 

@@ -1,0 +1,96 @@
+// A client of a Custos node's mutual-TLS API, holding an unlocked identity: TLS 1.3, the node's
+// certificate checked against the deployment CA from the bundle, the identity's certificate offered.
+// Replies that carry an error become CustosErrors with the server's stable code.
+
+import { request } from "node:https";
+import { CustosError, ERROR_CODES, type ErrorCode } from "../core/errors.js";
+import type { Identity } from "../identity/bundle.js";
+
+/** Replies larger than this are refused rather than buffered. */
+const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+
+export class MtlsClient {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #key: string;
+  readonly #cert: string;
+  readonly #ca: string;
+
+  constructor(url: string, identity: Identity) {
+    const parsed = new URL(url);
+    if (parsed.protocol !== "https:")
+      throw new CustosError("BAD_ARGUMENT", "the node's URL must be https://");
+    this.#host = parsed.hostname.replace(/^\[|\]$/g, "");
+    this.#port = Number(parsed.port || 443);
+    this.#key = identity.signingKey.export({ type: "pkcs8", format: "pem" }).toString();
+    this.#cert = identity.bundle.signingCertificate;
+    this.#ca = identity.bundle.caCertificate;
+  }
+
+  /** Sends a request; resolves with the parsed JSON reply, or throws the server's error. */
+  async call<T>(
+    method: "GET" | "POST",
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+  ): Promise<T> {
+    const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: this.#host,
+          port: this.#port,
+          path,
+          method,
+          key: this.#key,
+          cert: this.#cert,
+          ca: this.#ca,
+          minVersion: "TLSv1.3",
+          headers: payload === undefined ? {} : { "content-type": contentType },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_REPLY_BYTES) {
+              req.destroy(new CustosError("TOO_LARGE", "the node's reply is too large"));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+          );
+          res.on("error", reject);
+        },
+      );
+      req.on("error", (error) =>
+        reject(
+          error instanceof CustosError
+            ? error
+            : new CustosError(
+                "NOT_AUTHENTICATED",
+                `could not reach the node over mutual TLS: ${error.message}`,
+              ),
+        ),
+      );
+      req.end(payload);
+    });
+    let json: unknown;
+    try {
+      json = text.length === 0 ? undefined : JSON.parse(text);
+    } catch {
+      if (status < 300) return text as T;
+      throw new CustosError("INTERNAL", `the node replied ${status} without a JSON body`);
+    }
+    if (status >= 400) {
+      const error = (json as { error?: { code?: string; message?: string } })?.error;
+      const code = (ERROR_CODES as readonly string[]).includes(error?.code ?? "")
+        ? (error!.code as ErrorCode)
+        : "INTERNAL";
+      throw new CustosError(code, error?.message ?? `the node replied ${status}`);
+    }
+    return json as T;
+  }
+}

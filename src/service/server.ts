@@ -19,6 +19,7 @@ import { patientSubject, REGISTRY_LOOKUP_KEY } from "../identity/registry.js";
 import { checkId, checkRole } from "../identity/roles.js";
 import { sealNotice } from "../records/notices.js";
 import type { Recipient } from "../records/recipients.js";
+import { jsonBody, optionalString, optionalTime, textBody } from "./context.js";
 import { errorReply } from "./errors.js";
 import { LoginService } from "./login.js";
 
@@ -57,39 +58,6 @@ declare module "fastify" {
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
-
-function textBody(request: FastifyRequest): string {
-  if (typeof request.body !== "string") throw new CustosError("BAD_ARGUMENT", "the request needs a body");
-  return request.body;
-}
-
-function jsonBody(request: FastifyRequest): Record<string, unknown> {
-  const text = request.body === undefined ? "{}" : textBody(request);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new CustosError("BAD_ARGUMENT", "the request body is not JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new CustosError("BAD_ARGUMENT", "the request body must be a JSON object");
-  }
-  return value as Record<string, unknown>;
-}
-
-function optionalTime(value: unknown, name: string): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new CustosError("BAD_ARGUMENT", `${name} must be an ISO 8601 time`);
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new CustosError("BAD_ARGUMENT", `${name} must be an ISO 8601 time`);
-  return t;
-}
-
-function optionalString(value: unknown, name: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new CustosError("BAD_ARGUMENT", `${name} must be a string`);
-  return value;
-}
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { deployment, identity } = options;

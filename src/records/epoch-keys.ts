@@ -13,6 +13,8 @@ export interface EpochKey {
   readonly dataKey: Uint8Array;
   readonly startedAt: number;
   readonly readers: string;
+  /** The next record's number in this patient's trail (carried from epoch to epoch). */
+  nextSeq: number;
 }
 
 export interface EpochKeyStats {
@@ -27,6 +29,8 @@ export class EpochKeyCache {
   readonly #periodMs: number;
   readonly #now: () => number;
   readonly #keys = new Map<string, EpochKey>();
+  /** nextSeq of patients whose epoch ended, so the numbering carries on without a log read (bounded). */
+  readonly #retired = new Map<string, number>();
   #hits = 0;
   #misses = 0;
   #started = 0;
@@ -58,8 +62,26 @@ export class EpochKeyCache {
     return undefined;
   }
 
+  /** Where the next record of this patient is numbered from, if an epoch of it is still in memory. */
+  nextSeqOf(patientTag: Uint8Array): number | undefined {
+    const key = toHex(patientTag);
+    return this.#keys.get(key)?.nextSeq ?? this.#retired.get(key);
+  }
+
+  /** Drops what is known of a patient's numbering (after a failed append): it is re-read from the log. */
+  forgetSeq(patientTag: Uint8Array): void {
+    const key = toHex(patientTag);
+    this.#retired.delete(key);
+    const epoch = this.#keys.get(key);
+    if (epoch !== undefined) {
+      this.#keys.delete(key);
+      epoch.dataKey.fill(0);
+      this.#ended++;
+    }
+  }
+
   /** Starts a new epoch with a fresh random key (ending any previous one for the patient). */
-  start(patientTag: Uint8Array, readers: string): EpochKey {
+  start(patientTag: Uint8Array, readers: string, nextSeq = 0): EpochKey {
     const key = toHex(patientTag);
     const previous = this.#keys.get(key);
     if (previous !== undefined) this.#forget(key, previous);
@@ -69,6 +91,7 @@ export class EpochKeyCache {
       dataKey: randomBytes(32),
       startedAt: this.#now(),
       readers,
+      nextSeq,
     };
     this.#keys.set(key, epoch);
     this.#started++;
@@ -105,6 +128,9 @@ export class EpochKeyCache {
 
   #forget(key: string, epoch: EpochKey): void {
     this.#keys.delete(key);
+    this.#retired.delete(key);
+    this.#retired.set(key, epoch.nextSeq);
+    if (this.#retired.size > 100_000) this.#retired.delete(this.#retired.keys().next().value!);
     epoch.dataKey.fill(0);
     this.#ended++;
   }

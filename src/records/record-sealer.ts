@@ -42,6 +42,8 @@ export interface RecordSealerOptions {
   readonly log: Appender;
   readonly epochs?: EpochKeyCache;
   readonly now?: () => number;
+  /** The seq of the patient's latest record in the log (undefined: none), to continue numbering. */
+  readonly lastSeq?: (patientTag: Uint8Array) => Promise<number | undefined>;
 }
 
 export interface SealStats {
@@ -82,6 +84,7 @@ export class RecordSealer {
   readonly #directory: RecipientDirectory;
   readonly #log: Appender;
   readonly #now: () => number;
+  readonly #lastSeq: (patientTag: Uint8Array) => Promise<number | undefined>;
   readonly epochs: EpochKeyCache;
   /** Epochs whose envelopes are being committed, by patient tag: concurrent callers share it. */
   readonly #starting = new Map<string, Promise<void>>();
@@ -93,6 +96,7 @@ export class RecordSealer {
     this.#directory = options.directory;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#lastSeq = options.lastSeq ?? (async () => undefined);
     this.epochs = options.epochs ?? new EpochKeyCache({ now: this.#now });
   }
 
@@ -163,6 +167,7 @@ export class RecordSealer {
       patientTag: epoch.patientTag,
       hour: hourOf(Date.parse(record.time)),
       source,
+      seq: epoch.nextSeq++,
     };
     const nonce = randomBytes(12);
     const content = concatBytes(
@@ -179,18 +184,28 @@ export class RecordSealer {
     };
   }
 
+  async #nextSeqFromLog(tag: Uint8Array): Promise<number> {
+    const last = await this.#lastSeq(tag);
+    return last === undefined ? 0 : last + 1;
+  }
+
   async #ensureEpoch(
     tag: Uint8Array,
     readers: { list: readonly Recipient[]; digest: string },
   ): Promise<void> {
     const key = toHex(tag);
+    if (this.epochs.peek(tag, readers.digest) !== undefined && !this.#starting.has(key)) {
+      this.epochs.get(tag, readers.digest); // counted as a hit
+      return;
+    }
+    const fromLog = this.epochs.nextSeqOf(tag) === undefined ? await this.#nextSeqFromLog(tag) : 0;
     for (;;) {
       const starting = this.#starting.get(key);
       if (starting === undefined) break;
       await starting;
     }
     if (this.epochs.get(tag, readers.digest) !== undefined) return;
-    const epoch = this.epochs.start(tag, readers.digest);
+    const epoch = this.epochs.start(tag, readers.digest, this.epochs.nextSeqOf(tag) ?? fromLog);
     const envelopes = readers.list.map((reader) => wrapForReader(epoch, reader, "epochStart"));
     this.#wraps += envelopes.length;
     const committed = this.#log.append(envelopes).then(
@@ -207,6 +222,11 @@ export class RecordSealer {
       this.#starting.delete(key);
     }
   }
+}
+
+/** After a failed append: the patients' numbering is re-read from the log at their next record. */
+export function resetNumbering(sealer: RecordSealer, patientTags: readonly Uint8Array[]): void {
+  for (const tag of patientTags) sealer.epochs.forgetSeq(tag);
 }
 
 function checkReaders(readers: readonly Recipient[]): void {

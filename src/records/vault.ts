@@ -26,7 +26,7 @@ import { EpochKeyCache } from "./epoch-keys.js";
 import { LocalDirectory } from "./local-directory.js";
 import type { Recipient, RecipientDirectory } from "./recipients.js";
 import type { OpenedRecord, RecordOpener, StoredItem } from "./record-opener.js";
-import { RecordSealer, wrapForReader } from "./record-sealer.js";
+import { RecordSealer, resetNumbering, wrapForReader } from "./record-sealer.js";
 
 export const BLIND_INDEX_SECRET = "blind-index-key";
 export const DIRECTORY_SECRET = "reader-directory";
@@ -98,6 +98,7 @@ export class Vault {
         now: this.#now,
       }),
       now: this.#now,
+      lastSeq: (tag) => lastSeqOf(ledger, tag),
     });
   }
 
@@ -124,7 +125,16 @@ export class Vault {
   /** Seals validated records and appends them as one atomic group; resolves once durable. */
   async ingest(records: readonly AuditRecord[], source: string): Promise<AppendResult[]> {
     const items = await this.sealer.seal(records, source);
-    return this.ledger.append(items);
+    try {
+      return await this.ledger.append(items);
+    } catch (error) {
+      // Numbers handed out to records that never landed: re-read each patient's numbering from the log.
+      resetNumbering(
+        this.sealer,
+        [...new Set(records.map((r) => r.patientId))].map((p) => this.#blindIndex.patientTag(p)),
+      );
+      throw error;
+    }
   }
 
   /** Starts new epochs for a patient (or everyone) at the next record. */
@@ -288,6 +298,27 @@ export class Vault {
 
   async close(): Promise<void> {
     await this.ledger.close();
+  }
+}
+
+/** The seq of a patient's latest access record in the log (undefined if none, or written before seqs). */
+async function lastSeqOf(ledger: Ledger, tag: Uint8Array): Promise<number | undefined> {
+  let toIndex: number | undefined;
+  for (;;) {
+    const indexes = await ledger.store.findByLookupKey({
+      key: tag,
+      descending: true,
+      limit: 64,
+      ...(toIndex === undefined ? {} : { toIndex }),
+    });
+    if (indexes.length === 0) return undefined;
+    for (const index of indexes) {
+      const [stored] = await ledger.store.getEntries(index, index + 1);
+      if (!stored) continue;
+      const entry = decodeEntry(stored.data);
+      if (entry.kind === ENTRY_KINDS.accessRecord) return accessRecordFromEntry(entry).header.seq;
+    }
+    toIndex = indexes[indexes.length - 1];
   }
 }
 

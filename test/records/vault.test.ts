@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { decodeEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
+import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
 import type { AuditRecord } from "../../src/core/record/index.js";
 import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
@@ -152,6 +152,30 @@ describe("encrypted records", () => {
     ).toBe(2);
     expect((await vault.readTrail("P2", new RecordOpener(replacement.privateKey))).records).toHaveLength(3);
     await verifyClean();
+  });
+
+  it("numbers each patient's records 0, 1, 2, ... across epochs, concurrent ingests and restarts", async () => {
+    await vault.ingest([record("P1", 0), record("P2", 0), record("P1", 1)], "ehr");
+    vault.rotate("P1");
+    await Promise.all([
+      vault.ingest([record("P1", 2)], "ehr"),
+      vault.ingest([record("P1", 3), record("P1", 4)], "ehr"),
+    ]);
+    clock += 2 * 3_600_000; // the epoch period ends
+    await vault.ingest([record("P1", 5)], "ehr");
+    await vault.close();
+    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV), {
+      now: () => clock,
+    });
+    await vault.ingest([record("P1", 6), record("P2", 1)], "ehr");
+    const seqs = async (patient: string) =>
+      (await vault.patientItems(patient))
+        .map((item) => decodeEntry(item.entry))
+        .filter((entry) => entry.kind === ENTRY_KINDS.accessRecord)
+        .map((entry) => accessRecordFromEntry(entry).header.seq)
+        .sort((a, b) => a! - b!);
+    expect(await seqs("P1")).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(await seqs("P2")).toEqual([0, 1]);
   });
 
   it("returns the original index for a replayed source event ID", async () => {

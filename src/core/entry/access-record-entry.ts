@@ -12,6 +12,7 @@ const TAG_EPOCH = 0x01;
 const TAG_PATIENT_TAG = 0x02;
 const TAG_HOUR = 0x03;
 const TAG_SOURCE = 0x04;
+const TAG_SEQ = 0x05;
 
 export const EPOCH_ID_BYTES = 16;
 export const PATIENT_TAG_BYTES = 32;
@@ -24,6 +25,11 @@ export interface AccessRecordHeader {
   readonly hour: number;
   /** The submitting source system's identity (not personal data). */
   readonly source: string;
+  /**
+   * The record's number in its patient's trail: 0, 1, 2, ... with no gaps. A client that sees a run of
+   * numbers knows nothing inside it was left out. Absent in records written before it existed.
+   */
+  readonly seq?: number;
 }
 
 export function hourOf(timeMs: number): number {
@@ -41,7 +47,14 @@ function headerFields(header: AccessRecordHeader) {
     { tag: TAG_PATIENT_TAG, value: header.patientTag },
     { tag: TAG_HOUR, value: u64be(BigInt(header.hour)) },
     { tag: TAG_SOURCE, value: utf8(header.source) },
+    ...(header.seq === undefined ? [] : [{ tag: TAG_SEQ, value: u64be(BigInt(checkSeq(header.seq))) }]),
   ];
+}
+
+function checkSeq(seq: number): number {
+  if (!Number.isSafeInteger(seq) || seq < 0)
+    throw new CustosError("BAD_ARGUMENT", "seq must be a whole number");
+  return seq;
 }
 
 /** The associated data that binds a record's ciphertext to its header. */
@@ -71,13 +84,15 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
   const hour = fieldValue(entry, TAG_HOUR);
   const source = fieldValue(entry, TAG_SOURCE);
   const contentHash = fieldValue(entry, CONTENT_HASH_TAG);
+  const seq = fieldValue(entry, TAG_SEQ);
   if (
     epochId?.length !== EPOCH_ID_BYTES ||
     patientTag?.length !== PATIENT_TAG_BYTES ||
     hour?.length !== 8 ||
     source === undefined ||
     contentHash?.length !== 32 ||
-    entry.fields.length !== 5
+    (seq !== undefined && seq.length !== 8) ||
+    entry.fields.length !== (seq === undefined ? 5 : 6)
   ) {
     throw new CustosError("BAD_ENCODING", "malformed access record entry");
   }
@@ -87,7 +102,15 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
       patientTag,
       hour: Number(new DataView(hour.buffer, hour.byteOffset, 8).getBigUint64(0)),
       source: fromUtf8(source),
+      ...(seq === undefined ? {} : { seq: readSeq(seq) }),
     },
     contentHash,
   };
+}
+
+function readSeq(value: Uint8Array): number {
+  const n = new DataView(value.buffer, value.byteOffset, 8).getBigUint64(0);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new CustosError("BAD_ENCODING", "malformed access record seq");
+  return Number(n);
 }

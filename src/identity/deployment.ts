@@ -281,7 +281,7 @@ export class Deployment {
     caller: Pick<Caller, "uri" | "role">,
     operation: Operation,
     reason: string,
-    patientId?: string,
+    patient?: string | { tag: Uint8Array },
   ): Promise<number | undefined> {
     const at = this.#now();
     const body: NoticeBody = {
@@ -293,10 +293,11 @@ export class Deployment {
     };
     const readers: Recipient[] = [...this.directory.custodians(at)];
     let tag: Uint8Array = ZERO_TAG;
-    if (patientId !== undefined) {
-      tag = this.vault.patientTag(patientId);
-      const patient = this.registry.active("patient", patientSubject(tag), at);
-      if (patient) readers.unshift({ id: "patient", role: "patient", encryptionKey: patient.encryptionKey });
+    if (patient !== undefined) {
+      tag = typeof patient === "string" ? this.vault.patientTag(patient) : patient.tag;
+      const enrolled = this.registry.active("patient", patientSubject(tag), at);
+      if (enrolled)
+        readers.unshift({ id: "patient", role: "patient", encryptionKey: enrolled.encryptionKey });
     } else {
       for (const admin of this.registry
         .identities()

@@ -165,6 +165,21 @@ export class Vault {
     return items;
   }
 
+  /** Stored items (entry and content) at these indexes. */
+  async patientItemsAt(indexes: readonly number[]): Promise<StoredItem[]> {
+    const items: StoredItem[] = [];
+    for (const index of indexes) {
+      const entry = await this.ledger.getEntry(index);
+      const hash = contentHashOf(decodeEntry(entry.data));
+      items.push({
+        index,
+        entry: entry.data,
+        content: hash ? await this.ledger.store.getContent(hash) : undefined,
+      });
+    }
+    return items;
+  }
+
   /** A reader's view of a patient's trail, decrypted with the reader's own key, newest first. */
   async readTrail(
     patientId: string,

@@ -11,7 +11,12 @@ export interface ServiceContext {
   readonly deployment: Deployment;
   readonly now: () => number;
   /** Authorizes, or records the refusal in the log (for the patient concerned) and throws 401/403. */
-  allow(caller: Caller, operation: Operation, target: Target, patientId?: string): Promise<void>;
+  allow(
+    caller: Caller,
+    operation: Operation,
+    target: Target,
+    patient?: string | { tag: Uint8Array },
+  ): Promise<void>;
   /** The authenticated caller of a request (set by the server's authentication hook). */
   callerOf(request: FastifyRequest): Caller;
 }

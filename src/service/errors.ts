@@ -40,8 +40,23 @@ export function errorReply(error: unknown): ErrorReply {
     const message = status === 500 ? "the server could not complete the request" : error.message;
     return { status, body: { error: { code: status === 500 ? "INTERNAL" : error.code, message } } };
   }
-  // Fastify's own client errors (body too large, bad JSON, bad content type, ...).
-  const e = error as { statusCode?: number; code?: string };
+  // Fastify's own client errors (body too large, bad JSON, bad content type, schema validation, ...).
+  const e = error as {
+    statusCode?: number;
+    code?: string;
+    validation?: { instancePath?: string; message?: string }[];
+    validationContext?: string;
+  };
+  if (e?.code === "FST_ERR_VALIDATION" && Array.isArray(e.validation)) {
+    const first = e.validation[0];
+    const where = `${e.validationContext ?? "request"}${first?.instancePath ? first.instancePath.replace(/\//g, ".") : ""}`;
+    return {
+      status: 400,
+      body: {
+        error: { code: "BAD_ARGUMENT", message: `${where}: ${first?.message ?? "invalid"}`.slice(0, 300) },
+      },
+    };
+  }
   if (e?.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     return { status: 413, body: { error: { code: "TOO_LARGE", message: "the request body is too large" } } };
   }

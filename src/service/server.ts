@@ -1,27 +1,28 @@
 // `custos serve`: the node's HTTP API on mutual TLS, and the portal port for browsers (server-side TLS
 // plus signed-challenge login). Every request is authenticated (client certificate or token), then
-// authorized against the log-derived registry; every refusal is recorded in the log.
+// authorized against the log-derived registry; every refusal is recorded in the log. Request and
+// response schemas (zod) validate bodies and generate the OpenAPI document at /openapi.json, with a
+// browsable page at /docs.
 //
 // Logs never hold a patient ID, a user ID or a record: patient IDs travel in request bodies, not URLs,
 // and only the route pattern, status and timing are logged.
 
 import { createPublicKey } from "node:crypto";
 import type { TLSSocket } from "node:tls";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { fromBase64, toBase64 } from "../core/bytes.js";
-import { decodeEntry, decodeGrantEntry, ENTRY_KINDS, verifyRegistrySignature } from "../core/entry/index.js";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { CustosError } from "../core/errors.js";
-import { parseRecordInput } from "../core/record/record-input.js";
-import { authorize, type Caller, type Operation, type Target } from "../identity/authorize.js";
+import { authorize, type Caller } from "../identity/authorize.js";
 import type { Identity } from "../identity/bundle.js";
 import type { Deployment } from "../identity/deployment.js";
-import { patientSubject, REGISTRY_LOOKUP_KEY } from "../identity/registry.js";
-import { checkId, checkRole } from "../identity/roles.js";
-import { sealNotice } from "../records/notices.js";
-import type { Recipient } from "../records/recipients.js";
-import { jsonBody, optionalString, optionalTime, textBody } from "./context.js";
+import type { ServiceContext } from "./context.js";
 import { errorReply } from "./errors.js";
 import { LoginService } from "./login.js";
+import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
+import { registerLogRoutes } from "./routes/log-routes.js";
+import { registerRecordsRoutes } from "./routes/records-routes.js";
 
 export interface Listen {
   readonly host: string;
@@ -58,6 +59,7 @@ declare module "fastify" {
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+const OPEN_ROUTES = new Set(["/v1/health", "/v1/ready", "/openapi.json"]);
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { deployment, identity } = options;
@@ -112,25 +114,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return login.verifyToken(match[1]!);
   }
 
-  /** Authorizes or records the refusal and throws. */
-  async function allow(
-    caller: Caller,
-    operation: Operation,
-    target: Target,
-    patientId?: string,
-  ): Promise<void> {
-    const decision = authorize(deployment.registry, caller, operation, target, now());
-    if (decision.allowed) return;
-    await deployment.recordRefusal(caller, operation, decision.code, patientId).catch(() => undefined);
-    throw new CustosError(decision.code, decision.reason);
-  }
+  const ctx: ServiceContext = {
+    deployment,
+    now,
+    async allow(caller, operation, target, patient) {
+      const decision = authorize(deployment.registry, caller, operation, target, now());
+      if (decision.allowed) return;
+      await deployment.recordRefusal(caller, operation, decision.code, patient).catch(() => undefined);
+      throw new CustosError(decision.code, decision.reason);
+    },
+    callerOf(request) {
+      if (!request.caller) throw new CustosError("NOT_AUTHENTICATED", "the request is not authenticated");
+      return request.caller;
+    },
+  };
 
   function sendError(reply: FastifyReply, error: unknown): FastifyReply {
     const { status, body } = errorReply(error);
     return reply.code(status).type("application/json").send(body);
   }
 
-  function build(mode: "mtls" | "portal"): FastifyInstance {
+  async function build(mode: "mtls" | "portal"): Promise<FastifyInstance> {
     const app = Fastify({
       https:
         mode === "mtls"
@@ -140,9 +144,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       logger: options.log ? { redact: ["req.headers.authorization"] } : false,
       return503OnClosing: true,
     });
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
     app.removeAllContentTypeParsers();
+    app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+      if (body === "") return done(null, undefined);
+      try {
+        done(null, JSON.parse(body as string));
+      } catch {
+        done(new CustosError("BAD_ARGUMENT", "the request body is not valid JSON"), undefined);
+      }
+    });
     app.addContentTypeParser(
-      ["application/json", "application/x-ndjson", "application/fhir+json", "text/plain"],
+      ["application/x-ndjson", "application/fhir+json", "text/plain"],
       { parseAs: "string" },
       (_request, body, done) => done(null, body),
     );
@@ -150,205 +164,48 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     app.setNotFoundHandler((_request, reply) =>
       sendError(reply, new CustosError("NOT_FOUND", "no such endpoint")),
     );
-    app.addHook("onResponse", async (request, reply) => {
-      if (options.log)
-        request.log.info(
-          {
-            route: request.routeOptions.url ?? "unknown",
-            status: reply.statusCode,
-            ms: Math.round(reply.elapsedTime),
-          },
-          "request",
-        );
-    });
     app.addHook("preHandler", async (request) => {
       const route = request.routeOptions.url ?? "";
-      if (route === "/v1/health" || route.startsWith("/v1/login")) return;
+      if (OPEN_ROUTES.has(route) || route.startsWith("/v1/login") || route.startsWith("/docs")) return;
       request.caller =
         mode === "mtls" ? await callerFromCertificate(request) : await callerFromToken(request);
     });
 
-    app.get("/v1/health", async () => ({ status: "ok" }));
-
-    if (mode === "portal") {
-      app.post("/v1/login/challenge", async (request) => {
-        const origin = request.headers.origin;
-        if (typeof origin !== "string" || origin.length > 512) {
-          throw new CustosError("BAD_CHALLENGE", "a login needs the request's Origin header");
-        }
-        return login.issueChallenge(origin);
-      });
-      app.post("/v1/login", async (request) => {
-        const body = jsonBody(request);
-        const challengeId = optionalString(body.challengeId, "challengeId");
-        const certificate = optionalString(body.certificate, "certificate");
-        const signature = optionalString(body.signature, "signature");
-        if (!challengeId || !certificate || !signature) {
-          throw new CustosError("BAD_ARGUMENT", "send challengeId, certificate (PEM) and signature (base64)");
-        }
-        const origin = request.headers.origin ?? "";
-        let sig: Uint8Array;
-        try {
-          sig = fromBase64(signature);
-        } catch {
-          throw new CustosError("BAD_ARGUMENT", "signature must be base64");
-        }
-        // The challenge is consumed first: whatever happens next, it cannot be replayed.
-        const principal = await deployment.anchor.verify(certificate, "signing", now()).catch((error) => {
-          login.discard(challengeId);
-          throw error;
-        });
-        login.consume(challengeId, origin, principal.publicKey, sig);
-        const caller: Caller = {
-          uri: principal.uri,
-          role: principal.role,
-          id: principal.id,
-          subject: deployment.subjectOf(principal.role, principal.id),
-          signingKey: principal.publicKey,
-        };
-        await allow(caller, "read-log", {});
-        return { ...(await login.issueToken(caller)), identity: caller.uri, role: caller.role };
-      });
-    }
-
-    app.get("/v1/whoami", async (request) => {
-      const caller = request.caller!;
-      await allow(caller, "read-log", {});
-      return { identity: caller.uri, role: caller.role, id: caller.id };
-    });
-
-    app.get("/v1/checkpoint", async (request, reply) => {
-      await allow(request.caller!, "read-log", {});
-      const checkpoint = await deployment.vault.ledger.latestCheckpoint();
-      if (!checkpoint) throw new CustosError("NOT_FOUND", "the log has no checkpoint yet");
-      return reply.type("text/plain; charset=utf-8").send(checkpoint.note);
-    });
-
-    app.post("/v1/records", async (request) => {
-      const caller = request.caller!;
-      await allow(caller, "submit-records", {});
-      const records = parseRecordInput(textBody(request));
-      const foreign = records.findIndex((r) => r.sourceSystem !== undefined && r.sourceSystem !== caller.id);
-      if (foreign >= 0) {
-        await allow(caller, "submit-records", { source: records[foreign]!.sourceSystem! });
-      }
-      const results = await deployment.vault.ingest(records, caller.id);
-      return {
-        records: results.map((r) => ({
-          index: r.index,
-          leafHash: toBase64(r.leafHash),
-          duplicate: r.duplicate,
-        })),
-      };
-    });
-
-    app.post("/v1/trail", async (request) => {
-      const caller = request.caller!;
-      const body = jsonBody(request);
-      const patientId =
-        optionalString(body.patientId, "patientId") ?? (caller.role === "patient" ? caller.id : undefined);
-      if (!patientId) throw new CustosError("BAD_ARGUMENT", "name the patient (patientId)");
-      checkId(patientId);
-      const from = optionalTime(body.from, "from");
-      const to = optionalTime(body.to, "to");
-      const tag = deployment.vault.patientTag(patientId);
-      await allow(caller, "read-trail", { patient: patientSubject(tag) }, patientId);
-      const items = (await deployment.vault.patientItems(patientId)).filter((item) => {
-        const kind = decodeEntry(item.entry).kind;
-        return kind === ENTRY_KINDS.accessRecord || kind === ENTRY_KINDS.keyEnvelope;
-      });
-      // The meta-audit: this query is itself a log entry the patient can read.
-      const at = now();
-      const readers: Recipient[] = [...deployment.directory.custodians(at)];
-      const patient = deployment.registry.active("patient", patientSubject(tag), at);
-      if (patient) readers.unshift({ id: "patient", role: "patient", encryptionKey: patient.encryptionKey });
-      await deployment.vault.ledger.append([
-        sealNotice(
-          { kind: "query", time: at, patientTag: tag },
-          {
-            time: new Date(at).toISOString(),
-            requester: caller.uri,
-            role: caller.role,
-            operation: "read-trail",
-            returned: items.length,
-            ...(from !== undefined || to !== undefined ? {} : {}),
+    await app.register(swagger, {
+      openapi: {
+        openapi: "3.1.0",
+        info: {
+          title: "Custos node API",
+          description:
+            'A tamper-evident, end-to-end encrypted audit trail for accesses to health records. The API port requires a client certificate from the deployment CA; the portal port a bearer token from the signed-challenge login. Errors are `{"error":{"code","message"}}` with a stable code.',
+          version: "0.1.0",
+        },
+        components: {
+          securitySchemes: {
+            // OpenAPI 3.1's "mutualTLS" scheme is not in the plugin's 3.0 types.
+            mutualTLS: { type: "mutualTLS" } as unknown as { type: "http"; scheme: string },
+            bearer: { type: "http", scheme: "bearer" },
           },
-          readers,
-        ),
-      ]);
-      return {
-        items: items.map((item) => ({
-          index: item.index,
-          entry: toBase64(item.entry),
-          content: item.content === undefined ? null : toBase64(item.content),
-        })),
-      };
+        },
+        security: [{ mutualTLS: [] }, { bearer: [] }],
+      },
+      transform: jsonSchemaTransform,
     });
+    await app.register(swaggerUi, { routePrefix: "/docs" });
 
-    app.post("/v1/query-history", async (request) => {
-      const caller = request.caller!;
-      if (caller.role !== "patient") {
-        await allow(caller, "read-query-history", {});
-      }
-      const tag = deployment.vault.patientTag(caller.id);
-      await allow(caller, "read-query-history", { patient: patientSubject(tag) }, caller.id);
-      const items = (await deployment.vault.patientItems(caller.id)).filter((item) => {
-        const kind = decodeEntry(item.entry).kind;
-        return kind === ENTRY_KINDS.queryRecord || kind === ENTRY_KINDS.refusal;
-      });
-      return {
-        items: items.map((item) => ({
-          index: item.index,
-          entry: toBase64(item.entry),
-          content: item.content === undefined ? null : toBase64(item.content),
-        })),
-      };
-    });
-
-    app.post("/v1/grants", async (request) => {
-      const caller = request.caller!;
-      await allow(caller, "manage-grants", {});
-      const body = jsonBody(request);
-      const encoded = optionalString(body.entry, "entry");
-      if (!encoded)
-        throw new CustosError("BAD_ARGUMENT", "send the admin-signed grant entry (base64) as entry");
-      let bytes: Uint8Array;
-      try {
-        bytes = fromBase64(encoded);
-      } catch {
-        throw new CustosError("BAD_ARGUMENT", "entry must be base64");
-      }
-      const grant = decodeGrantEntry(bytes);
-      if (grant.admin !== caller.id || !verifyRegistrySignature(bytes, caller.signingKey)) {
-        throw new CustosError("BAD_SIGNATURE", "the grant must be signed by the admin who sends it");
-      }
-      if (!deployment.registry.active("auditor", grant.auditor, now())) {
-        throw new CustosError("NOT_FOUND", `audit company ${grant.auditor} is not enrolled`);
-      }
-      const [result] = await deployment.vault.ledger.append([
-        { entry: bytes, lookupKeys: [REGISTRY_LOOKUP_KEY] },
-      ]);
-      await deployment.registry.refresh(deployment.vault.ledger.store);
-      deployment.vault.rotate();
-      return { index: result!.index };
-    });
-
-    app.post("/v1/revocations", async (request) => {
-      const caller = request.caller!;
-      await allow(caller, "manage-identities", {});
-      const body = jsonBody(request);
-      const role = checkRole(optionalString(body.role, "role") ?? "");
-      const id = checkId(optionalString(body.id, "id") ?? "");
-      const result = await deployment.revoke(role, id);
-      refreshTls();
-      return { index: result.index, serials: result.serials };
-    });
-
+    app.get("/v1/health", { schema: { summary: "Liveness", tags: ["operations"] } }, async () => ({
+      status: "ok",
+    }));
+    app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+    registerLogRoutes(app, ctx);
+    registerRecordsRoutes(app, ctx);
+    registerIdentityRoutes(app, ctx, refreshTls);
+    if (mode === "portal") registerLoginRoutes(app, ctx, login);
     return app;
   }
 
-  const api = build("mtls");
-  const portal = options.portal ? build("portal") : undefined;
+  const api = await build("mtls");
+  const portal = options.portal ? await build("portal") : undefined;
 
   function refreshTls(): void {
     for (const app of [api, portal]) {

@@ -319,7 +319,22 @@ describe("mutual TLS", () => {
   it("answers malformed and oversized requests with a stable error code and no stack trace", () => {
     const bad = curl("emr", "/v1/records", { body: "{not json" });
     expect(bad.http).toBe(400);
-    expect(JSON.parse(bad.body).error.code).toBe("INVALID_RECORD");
+    expect(JSON.parse(bad.body).error).toEqual({
+      code: "BAD_ARGUMENT",
+      message: "the request body is not valid JSON",
+    });
+    const invalid = curl("emr", "/v1/records", {
+      body: JSON.stringify([
+        { time: "2026-11-23T08:00:00Z", patientId: "P1", userId: "u", action: "query" },
+        { patientId: "P1" },
+      ]),
+    });
+    expect(invalid.http).toBe(400);
+    expect(JSON.parse(invalid.body).error.code).toBe("INVALID_RECORD");
+    expect(JSON.parse(invalid.body).error.message).toMatch(/^record 2: /);
+    const wrongType = curl("A1", "/v1/trail", { body: JSON.stringify({ patientId: 42 }) });
+    expect(wrongType.http).toBe(400);
+    expect(JSON.parse(wrongType.body).error.message).toMatch(/patientId/);
     const bigFile = join(root.dir, "big.json");
     writeFileSync(bigFile, `"${"x".repeat(9 * 1024 * 1024)}"`);
     const big = curl("emr", "/v1/records", { body: `@${bigFile}` });
@@ -355,6 +370,8 @@ describe("authorization over the API", () => {
     const admin = curl("adm", "/v1/trail", { body: JSON.stringify({ patientId: "P1" }) });
     expect(admin.http).toBe(403);
 
+    // Only what a signed checkpoint covers is served: wait for the next one (1 s interval).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     const history = curl("P1", "/v1/query-history", { body: "{}" });
     expect(history.http).toBe(200);
     const p1 = Identity.unlock(bundles.get("patient/P1")!, PASS);

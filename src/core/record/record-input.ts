@@ -21,6 +21,15 @@ function fromValue(value: unknown, position: string): AuditRecord[] {
   }
 }
 
+/** Records from an already parsed JSON value: one record, an array, an AuditEvent or a Bundle. */
+export function parseRecordValue(value: unknown): AuditRecord[] {
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new CustosError("INVALID_RECORD", "the input holds no records");
+    return value.flatMap((item, i) => fromValue(item, `record ${i + 1}`));
+  }
+  return fromValue(value, "record 1");
+}
+
 export function parseRecordInput(text: string): AuditRecord[] {
   const trimmed = text.trim();
   if (trimmed.length === 0) throw new CustosError("INVALID_RECORD", "the input holds no records");

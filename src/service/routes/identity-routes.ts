@@ -1,0 +1,162 @@
+// Who am I, logging in (portal port), and the admin's grants and revocations.
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { fromBase64 } from "../../core/bytes.js";
+import { decodeGrantEntry, verifyRegistrySignature } from "../../core/entry/index.js";
+import { CustosError } from "../../core/errors.js";
+import type { Caller } from "../../identity/authorize.js";
+import { REGISTRY_LOOKUP_KEY } from "../../identity/registry.js";
+import { ID_PATTERN, ROLES } from "../../identity/roles.js";
+import type { ServiceContext } from "../context.js";
+import type { LoginService } from "../login.js";
+
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
+
+export function registerIdentityRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext,
+  onRevoked: () => void,
+): void {
+  const { deployment, now } = ctx;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get(
+    "/v1/whoami",
+    {
+      schema: {
+        summary: "The caller's identity as this node sees it",
+        tags: ["identity"],
+        response: { 200: z.object({ identity: z.string(), role: z.string(), id: z.string() }) },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "read-log", {});
+      return { identity: caller.uri, role: caller.role, id: caller.id };
+    },
+  );
+
+  r.post(
+    "/v1/grants",
+    {
+      schema: {
+        summary: "Append a grant or the end of one, signed by the admin who sends it",
+        description: "The body carries the grant entry the admin built and signed (custos grant builds it).",
+        tags: ["identity"],
+        body: z.object({ entry: Base64 }).strict(),
+        response: { 200: z.object({ index: z.number() }) },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "manage-grants", {});
+      const bytes = fromBase64(request.body.entry);
+      const grant = decodeGrantEntry(bytes);
+      if (grant.admin !== caller.id || !verifyRegistrySignature(bytes, caller.signingKey)) {
+        throw new CustosError("BAD_SIGNATURE", "the grant must be signed by the admin who sends it");
+      }
+      if (!deployment.registry.active("auditor", grant.auditor, now())) {
+        throw new CustosError("NOT_FOUND", `audit company ${grant.auditor} is not enrolled`);
+      }
+      const ledger = deployment.vault.ledger;
+      const [result] = await ledger.append([{ entry: bytes, lookupKeys: [REGISTRY_LOOKUP_KEY] }]);
+      await deployment.registry.refresh(ledger.store);
+      deployment.vault.rotate();
+      return { index: result!.index };
+    },
+  );
+
+  r.post(
+    "/v1/revocations",
+    {
+      schema: {
+        summary: "Revoke an identity (admins): CRL and log at once",
+        tags: ["identity"],
+        body: z.object({ role: z.enum(ROLES), id: z.string().regex(ID_PATTERN) }).strict(),
+        response: { 200: z.object({ index: z.number(), serials: z.array(z.string()) }) },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "manage-identities", {});
+      const result = await deployment.revoke(request.body.role, request.body.id);
+      onRevoked();
+      return { index: result.index, serials: result.serials };
+    },
+  );
+}
+
+/** The signed-challenge login (portal port only). */
+export function registerLoginRoutes(app: FastifyInstance, ctx: ServiceContext, login: LoginService): void {
+  const { deployment, now } = ctx;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.post(
+    "/v1/login/challenge",
+    {
+      schema: {
+        summary: "Start a login: a single-use challenge bound to this node and the request's Origin (60 s)",
+        tags: ["login"],
+        body: z.object({}).passthrough().optional(),
+        response: {
+          200: z.object({
+            challengeId: z.string(),
+            challenge: z.string(),
+            server: z.string(),
+            origin: z.string(),
+            expiresAt: z.number(),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const origin = request.headers.origin;
+      if (typeof origin !== "string" || origin.length === 0 || origin.length > 512) {
+        throw new CustosError("BAD_CHALLENGE", "a login needs the request's Origin header");
+      }
+      return login.issueChallenge(origin);
+    },
+  );
+  r.post(
+    "/v1/login",
+    {
+      schema: {
+        summary:
+          "Finish a login: the challenge signed with the identity's Ed25519 key; returns a 5-minute token",
+        tags: ["login"],
+        body: z
+          .object({
+            challengeId: z.string().max(64),
+            certificate: z.string().max(16_384),
+            signature: Base64.max(128),
+          })
+          .strict(),
+        response: {
+          200: z.object({ token: z.string(), expiresAt: z.number(), identity: z.string(), role: z.string() }),
+        },
+      },
+    },
+    async (request) => {
+      const { challengeId, certificate, signature } = request.body;
+      const origin = request.headers.origin ?? "";
+      // The challenge is consumed whatever happens next: it can never be replayed.
+      const principal = await deployment.anchor
+        .verify(certificate, "signing", now())
+        .catch((error: unknown) => {
+          login.discard(challengeId);
+          throw error;
+        });
+      login.consume(challengeId, origin, principal.publicKey, fromBase64(signature));
+      const caller: Caller = {
+        uri: principal.uri,
+        role: principal.role,
+        id: principal.id,
+        subject: deployment.subjectOf(principal.role, principal.id),
+        signingKey: principal.publicKey,
+      };
+      await ctx.allow(caller, "read-log", {});
+      return { ...(await login.issueToken(caller)), identity: caller.uri, role: caller.role };
+    },
+  );
+}

@@ -1,0 +1,141 @@
+// The log itself: its identity, the latest checkpoint, inclusion and consistency proofs, receipts.
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { toBase64 } from "../../core/bytes.js";
+import { CustosError } from "../../core/errors.js";
+import { leafHash } from "../../core/merkle/index.js";
+import type { ServiceContext } from "../context.js";
+import { currentCheckpoint } from "../trail-query.js";
+
+const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Hashes = z.array(z.string()).describe("base64 SHA-256 hashes");
+
+export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const ledger = ctx.deployment.vault.ledger;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get(
+    "/v1/log",
+    {
+      schema: {
+        summary: "The log's origin and verifier key, and its latest signed size",
+        tags: ["log"],
+        response: { 200: z.object({ origin: z.string(), verifierKey: z.string(), size: z.number() }) },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "read-log", {});
+      const checkpoint = await ledger.latestCheckpoint();
+      return {
+        origin: ledger.meta.origin,
+        verifierKey: ledger.meta.verifierKey,
+        size: checkpoint?.size ?? 0,
+      };
+    },
+  );
+
+  r.get(
+    "/v1/checkpoint",
+    { schema: { summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note)", tags: ["log"] } },
+    async (request, reply) => {
+      await ctx.allow(ctx.callerOf(request), "read-log", {});
+      const checkpoint = await currentCheckpoint(ledger);
+      return reply.type("text/plain; charset=utf-8").send(checkpoint.note);
+    },
+  );
+
+  r.get(
+    "/v1/proof/inclusion",
+    {
+      schema: {
+        summary: "Inclusion proof of entry `index` in the tree of size `size` (RFC 9162)",
+        tags: ["log"],
+        querystring: z.object({ index: Count, size: Count }),
+        response: { 200: z.object({ index: z.number(), size: z.number(), proof: Hashes }) },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "read-log", {});
+      const { index, size } = request.query;
+      await checkSigned(ctx, size);
+      const proof = await ledger.inclusionProof(index, size);
+      return { index, size, proof: proof.map(toBase64) };
+    },
+  );
+
+  r.get(
+    "/v1/proof/consistency",
+    {
+      schema: {
+        summary: "Consistency proof between tree sizes `from` and `to` (RFC 9162)",
+        tags: ["log"],
+        querystring: z.object({ from: Count, to: Count }),
+        response: { 200: z.object({ from: z.number(), to: z.number(), proof: Hashes }) },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "read-log", {});
+      const { from, to } = request.query;
+      await checkSigned(ctx, to);
+      const proof = await ledger.consistencyProof(from, to);
+      return { from, to, proof: proof.map(toBase64) };
+    },
+  );
+
+  r.get(
+    "/v1/receipt/:index",
+    {
+      schema: {
+        summary: "A receipt for entry `index`: the entry, its inclusion proof and the signed checkpoint",
+        description:
+          "Also as `proof`: the C2SP tlog-proof text. 404 until a signed checkpoint covers the entry (within the checkpoint interval).",
+        tags: ["log"],
+        params: z.object({ index: Count }),
+        response: {
+          200: z.object({
+            index: z.number(),
+            leafHash: z.string(),
+            entry: z.string(),
+            checkpoint: z.string(),
+            inclusion: Hashes,
+            tlogProof: z.string(),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "read-log", {});
+      const { index } = request.params;
+      const checkpoint = await currentCheckpoint(ledger);
+      if (index >= checkpoint.size) {
+        throw new CustosError(
+          "NOT_FOUND",
+          `entry ${index} is not yet covered by a signed checkpoint (size ${checkpoint.size}); retry shortly`,
+        );
+      }
+      const entry = await ledger.getEntry(index);
+      const proof = (await ledger.inclusionProof(index, checkpoint.size)).map(toBase64);
+      return {
+        index,
+        leafHash: toBase64(leafHash(entry.data)),
+        entry: toBase64(entry.data),
+        checkpoint: checkpoint.note,
+        inclusion: proof,
+        tlogProof: `c2sp.org/tlog-proof@v1\nindex ${index}\n${proof.map((h) => `${h}\n`).join("")}\n${checkpoint.note}`,
+      };
+    },
+  );
+}
+
+/** Proofs are served only up to the latest signed size: an unsigned tree head is nobody's promise. */
+async function checkSigned(ctx: ServiceContext, size: number): Promise<void> {
+  const checkpoint = await currentCheckpoint(ctx.deployment.vault.ledger);
+  if (size > checkpoint.size) {
+    throw new CustosError(
+      "NOT_FOUND",
+      `size ${size} is beyond the latest signed checkpoint (${checkpoint.size})`,
+    );
+  }
+}

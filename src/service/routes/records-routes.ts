@@ -1,0 +1,276 @@
+// Records in (EHR sources) and trails out (patients, audit companies), and the query history.
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { toBase64, toHex } from "../../core/bytes.js";
+import { decodeEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import { CustosError, isCustosError } from "../../core/errors.js";
+import { parseRecordInput, parseRecordValue } from "../../core/record/record-input.js";
+import type { Caller } from "../../identity/authorize.js";
+import { patientSubject } from "../../identity/registry.js";
+import { ID_PATTERN } from "../../identity/roles.js";
+import { sealNotice } from "../../records/notices.js";
+import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
+import type { ServiceContext } from "../context.js";
+import {
+  consistencyFrom,
+  currentCheckpoint,
+  DEFAULT_TRAIL_LIMIT,
+  MAX_TRAIL_LIMIT,
+  type TrailPage,
+  tagOfSubject,
+  trailPage,
+} from "../trail-query.js";
+
+const PatientId = z.string().regex(ID_PATTERN, "a patient ID is 1-128 letters, digits, '.', '_' or '-'");
+const Time = z.iso.datetime({ offset: true }).describe("ISO 8601 time");
+const Window = {
+  from: Time.optional().describe("only accesses at or after this time (server filters by hour)"),
+  to: Time.optional().describe("only accesses before this time"),
+  limit: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_TRAIL_LIMIT)
+    .optional()
+    .describe(`records per page (default ${DEFAULT_TRAIL_LIMIT})`),
+  before: z.number().int().min(0).optional().describe("paging: the `next` of the previous page"),
+  trustedSize: z.number().int().min(0).optional().describe("size of the checkpoint the client last trusted"),
+};
+const Item = z.object({
+  index: z.number(),
+  entry: z.string().describe("the log entry, base64"),
+  content: z.string().nullable().describe("the encrypted content beside the tree, base64 (null if erased)"),
+  proof: z.array(z.string()).describe("inclusion proof against the checkpoint, base64 hashes"),
+});
+const Consistency = z
+  .object({ from: z.number(), to: z.number(), proof: z.array(z.string()) })
+  .nullable()
+  .describe("consistency proof from trustedSize to the checkpoint");
+const Page = z.object({ items: z.array(Item), next: z.number().nullable() });
+
+export function registerRecordsRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext,
+  hooks: RecordHooks = {},
+): void {
+  const { deployment, now } = ctx;
+  const { vault } = deployment;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.post(
+    "/v1/records",
+    {
+      schema: {
+        summary: "Submit audit records (EHR sources only)",
+        description:
+          "One record or an array as application/json, NDJSON (application/x-ndjson), or a FHIR R4 AuditEvent or Bundle (application/fhir+json). Validated whole: one bad record rejects the batch, naming its position and field. The reply comes once every record is durable and in the tree.",
+        tags: ["records"],
+        body: z.unknown(),
+        response: {
+          200: z.object({
+            records: z.array(z.object({ index: z.number(), leafHash: z.string(), duplicate: z.boolean() })),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "submit-records", {});
+      const records =
+        typeof request.body === "string" ? parseRecordInput(request.body) : parseRecordValue(request.body);
+      const foreign = records.find((rec) => rec.sourceSystem !== undefined && rec.sourceSystem !== caller.id);
+      if (foreign) await ctx.allow(caller, "submit-records", { source: foreign.sourceSystem! });
+      const results = await vault.ingest(records, caller.id);
+      hooks.ingested?.(results.length);
+      return {
+        records: results.map((res) => ({
+          index: res.index,
+          leafHash: toBase64(res.leafHash),
+          duplicate: res.duplicate,
+        })),
+      };
+    },
+  );
+
+  async function serveTrail(
+    caller: Caller,
+    tag: Uint8Array,
+    size: number,
+    window: { from?: string; to?: string; limit?: number; before?: number },
+  ): Promise<TrailPage> {
+    const at = now();
+    const enrolled = deployment.registry.active(caller.role, caller.subject, at);
+    const page = await trailPage(vault.ledger, size, {
+      patientTag: tag,
+      ...(window.from ? { from: Date.parse(window.from) } : {}),
+      ...(window.to ? { to: Date.parse(window.to) } : {}),
+      ...(window.limit ? { limit: window.limit } : {}),
+      ...(window.before !== undefined ? { before: window.before } : {}),
+      ...(enrolled ? { reader: recipientFingerprint(enrolled.encryptionKey) } : {}),
+    });
+    // The meta-audit: this read of the trail is itself a log entry the patient can read.
+    const readers: Recipient[] = [...deployment.directory.custodians(at)];
+    const patient = deployment.registry.active("patient", patientSubject(tag), at);
+    if (patient) readers.unshift({ id: "patient", role: "patient", encryptionKey: patient.encryptionKey });
+    if (readers.length > 0) {
+      await vault.ledger.append([
+        sealNotice(
+          { kind: "query", time: at, patientTag: tag },
+          {
+            time: new Date(at).toISOString(),
+            requester: caller.uri,
+            role: caller.role,
+            operation: "read-trail",
+            returned: page.items.length,
+          },
+          readers,
+        ),
+      ]);
+    }
+    return page;
+  }
+
+  r.post(
+    "/v1/trail",
+    {
+      schema: {
+        summary: "One patient's access history, newest first, with proofs",
+        description:
+          "A patient reads their own (patientId may be left out); an audit company reads a granted patient. Every entry comes with an inclusion proof against `checkpoint`; `consistency` proves the checkpoint extends the one the client trusted. Records are encrypted: the client decrypts them with the key envelopes included and filters by user, action, emergency and purpose itself. Each read is recorded for the patient.",
+        tags: ["trails"],
+        body: z.object({ patientId: PatientId.optional(), ...Window }).strict(),
+        response: { 200: z.object({ checkpoint: z.string(), consistency: Consistency, ...Page.shape }) },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      const body = request.body;
+      const patientId = body.patientId ?? (caller.role === "patient" ? caller.id : undefined);
+      if (!patientId) throw new CustosError("BAD_ARGUMENT", "name the patient (patientId)");
+      const tag = vault.patientTag(patientId);
+      await ctx.allow(caller, "read-trail", { patient: patientSubject(tag) }, patientId);
+      const checkpoint = await currentCheckpoint(vault.ledger);
+      const consistency = await consistencyFrom(vault.ledger, body.trustedSize, checkpoint.size);
+      const page = await serveTrail(caller, tag, checkpoint.size, body);
+      return { checkpoint: checkpoint.note, consistency, ...page };
+    },
+  );
+
+  r.post(
+    "/v1/audit/trails",
+    {
+      schema: {
+        summary: "Audit companies: the trails of several patients (all granted patients if none are named)",
+        description:
+          "Each named patient the company is not granted is refused on its own (and the refusal recorded for that patient); the others are served as in /v1/trail. Patients not named are identified by tag only.",
+        tags: ["trails"],
+        body: z.object({ patientIds: z.array(PatientId).max(1000).optional(), ...Window }).strict(),
+        response: {
+          200: z.object({
+            checkpoint: z.string(),
+            consistency: Consistency,
+            patients: z.array(
+              z.object({
+                patientId: z.string().nullable(),
+                tag: z.string(),
+                items: z.array(Item).optional(),
+                next: z.number().nullable().optional(),
+                error: z.object({ code: z.string(), message: z.string() }).optional(),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      if (caller.role !== "auditor") await ctx.allow(caller, "read-trail", {});
+      const body = request.body;
+      const checkpoint = await currentCheckpoint(vault.ledger);
+      const consistency = await consistencyFrom(vault.ledger, body.trustedSize, checkpoint.size);
+      const targets = body.patientIds
+        ? body.patientIds.map((id) => ({ patientId: id as string | null, tag: vault.patientTag(id) }))
+        : deployment.registry
+            .grantedPatients(caller.id, now())
+            .map((s) => ({ patientId: null, tag: tagOfSubject(s) }));
+      const patients = [];
+      for (const target of targets) {
+        try {
+          await ctx.allow(
+            caller,
+            "read-trail",
+            { patient: patientSubject(target.tag) },
+            target.patientId ?? { tag: target.tag },
+          );
+          const page = await serveTrail(caller, target.tag, checkpoint.size, body);
+          patients.push({ patientId: target.patientId, tag: toHex(target.tag), ...page });
+        } catch (error) {
+          if (
+            !isCustosError(error) ||
+            (error.code !== "NOT_AUTHORIZED" && error.code !== "NOT_AUTHENTICATED")
+          )
+            throw error;
+          patients.push({
+            patientId: target.patientId,
+            tag: toHex(target.tag),
+            error: { code: error.code, message: error.message },
+          });
+        }
+      }
+      return { checkpoint: checkpoint.note, consistency, patients };
+    },
+  );
+
+  r.post(
+    "/v1/query-history",
+    {
+      schema: {
+        summary: "A patient's query history: who read their trail, and who was refused",
+        description: "The notices are sealed to the patient; the client decrypts them.",
+        tags: ["trails"],
+        body: z
+          .object({ trustedSize: z.number().int().min(0).optional() })
+          .strict()
+          .optional(),
+        response: {
+          200: z.object({ checkpoint: z.string(), consistency: Consistency, items: z.array(Item) }),
+        },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      if (caller.role !== "patient") await ctx.allow(caller, "read-query-history", {});
+      const tag = vault.patientTag(caller.id);
+      await ctx.allow(caller, "read-query-history", { patient: patientSubject(tag) }, caller.id);
+      const checkpoint = await currentCheckpoint(vault.ledger);
+      const consistency = await consistencyFrom(vault.ledger, request.body?.trustedSize, checkpoint.size);
+      const indexes = await vault.ledger.store.findByLookupKey({
+        key: tag,
+        toIndex: checkpoint.size,
+        descending: true,
+        limit: 100_000,
+      });
+      const items = [];
+      for (const index of indexes) {
+        const entry = await vault.ledger.getEntry(index);
+        const kind = decodeEntry(entry.data).kind;
+        if (kind !== ENTRY_KINDS.queryRecord && kind !== ENTRY_KINDS.refusal) continue;
+        const stored = (await vault.patientItemsAt([index]))[0]!;
+        items.push({
+          index,
+          entry: toBase64(entry.data),
+          content: stored.content === undefined ? null : toBase64(stored.content),
+          proof: (await vault.ledger.inclusionProof(index, checkpoint.size)).map(toBase64),
+        });
+      }
+      return { checkpoint: checkpoint.note, consistency, items };
+    },
+  );
+}
+
+export interface RecordHooks {
+  /** Called with the number of records each successful submission stored. */
+  readonly ingested?: (count: number) => void;
+}

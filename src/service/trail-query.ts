@@ -1,0 +1,157 @@
+// A patient's trail as the server serves it: a window of the patient's access records, newest first,
+// with the key envelopes addressed to the reader for their epochs, each entry with an inclusion proof
+// against the latest signed checkpoint, and a consistency proof from the checkpoint the client last
+// trusted. The server filters by patient (tag) and time (the hour in each record's header) only; the
+// client decrypts and filters the rest.
+//
+// The window is contiguous in the patient's numbering (records carry seq 0, 1, 2, ...): once the
+// first record in range is found, every following record of the patient is included until the
+// limit or the start of the range, so the client can check that no number is missing inside it.
+
+import { bytesEqual, fromHex, toBase64 } from "../core/bytes.js";
+import {
+  accessRecordFromEntry,
+  contentHashOf,
+  decodeEntry,
+  ENTRY_KINDS,
+  hourOf,
+  keyEnvelopeFromEntry,
+} from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
+import type { Ledger } from "../ledger/ledger.js";
+
+export const MAX_TRAIL_LIMIT = 5000;
+export const DEFAULT_TRAIL_LIMIT = 1000;
+const HOUR_MS = 3_600_000;
+
+export interface TrailWindow {
+  readonly patientTag: Uint8Array;
+  /** Access times: records whose hour lies wholly outside [from, to) are left out. */
+  readonly from?: number;
+  readonly to?: number;
+  readonly limit?: number;
+  /** Paging: only entries with index < before. */
+  readonly before?: number;
+  /** The reader's recipient fingerprint: key envelopes addressed to it are included. */
+  readonly reader?: Uint8Array;
+}
+
+export interface ProvenItem {
+  readonly index: number;
+  readonly entry: string;
+  readonly content: string | null;
+  readonly proof: string[];
+}
+
+export interface CheckpointView {
+  readonly note: string;
+  readonly size: number;
+}
+
+export interface TrailPage {
+  readonly items: ProvenItem[];
+  /** Pass as `before` for the next (older) page; null when the window reached the end of the range. */
+  readonly next: number | null;
+}
+
+/** The latest signed checkpoint; everything a query returns is proven against it. */
+export async function currentCheckpoint(ledger: Ledger): Promise<CheckpointView> {
+  const checkpoint = await ledger.latestCheckpoint();
+  if (!checkpoint)
+    throw new CustosError("NOT_FOUND", "the log has no signed checkpoint yet; retry in a moment");
+  return { note: checkpoint.note, size: checkpoint.size };
+}
+
+/** A consistency proof from the client's trusted size to the checkpoint (empty when equal or none). */
+export async function consistencyFrom(ledger: Ledger, trustedSize: number | undefined, size: number) {
+  if (trustedSize === undefined || trustedSize === 0) return null;
+  if (trustedSize > size) {
+    throw new CustosError(
+      "CONFLICT",
+      `your trusted checkpoint (size ${trustedSize}) is newer than this node's latest (size ${size}); ask another node or retry`,
+    );
+  }
+  const proof = trustedSize === size ? [] : await ledger.consistencyProof(trustedSize, size);
+  return { from: trustedSize, to: size, proof: proof.map(toBase64) };
+}
+
+async function readEntry(ledger: Ledger, index: number): Promise<Uint8Array> {
+  const [stored] = await ledger.store.getEntries(index, index + 1);
+  if (!stored) throw new CustosError("STORE_CORRUPT", `entry ${index} is missing from the store`);
+  return stored.data;
+}
+
+export async function trailPage(ledger: Ledger, size: number, window: TrailWindow): Promise<TrailPage> {
+  const limit = window.limit ?? DEFAULT_TRAIL_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_TRAIL_LIMIT) {
+    throw new CustosError("BAD_ARGUMENT", `limit must be 1 to ${MAX_TRAIL_LIMIT}`);
+  }
+  const upper = Math.min(window.before ?? size, size);
+  const indexes = await ledger.store.findByLookupKey({
+    key: window.patientTag,
+    toIndex: upper,
+    descending: true,
+    limit: 10_000_000,
+  });
+  const fromHour = window.from === undefined ? undefined : hourOf(window.from);
+  const records: { index: number; data: Uint8Array }[] = [];
+  const neededEpochs = new Set<string>();
+  const envelopes: { index: number; data: Uint8Array; epoch: string }[] = [];
+  const foundEpochs = new Set<string>();
+  let started = false;
+  let done = false;
+  let next: number | null = null;
+  for (const index of indexes) {
+    if (done && [...neededEpochs].every((e) => foundEpochs.has(e))) break;
+    const data = await readEntry(ledger, index);
+    const entry = decodeEntry(data);
+    if (entry.kind === ENTRY_KINDS.accessRecord) {
+      if (done) continue;
+      const { header } = accessRecordFromEntry(entry);
+      if (!started) {
+        if (window.to !== undefined && header.hour >= window.to) continue;
+        started = true;
+      }
+      if (fromHour !== undefined && header.hour + HOUR_MS <= fromHour) {
+        done = true;
+        continue;
+      }
+      if (records.length === limit) {
+        next = records[records.length - 1]!.index;
+        done = true;
+        continue;
+      }
+      records.push({ index, data });
+      neededEpochs.add(Buffer.from(header.epochId).toString("hex"));
+    } else if (entry.kind === ENTRY_KINDS.keyEnvelope && window.reader) {
+      const { header } = keyEnvelopeFromEntry(entry);
+      if (!bytesEqual(header.recipient, window.reader)) continue;
+      const epoch = Buffer.from(header.epochId).toString("hex");
+      if (foundEpochs.has(epoch)) continue;
+      foundEpochs.add(epoch);
+      envelopes.push({ index, data, epoch });
+    }
+  }
+  const selected = [...records, ...envelopes.filter((e) => neededEpochs.has(e.epoch))].sort(
+    (a, b) => b.index - a.index,
+  );
+  const items: ProvenItem[] = [];
+  for (const { index, data } of selected) {
+    const hash = contentHashOf(decodeEntry(data));
+    const content = hash ? await ledger.store.getContent(hash) : undefined;
+    const proof = await ledger.inclusionProof(index, size);
+    items.push({
+      index,
+      entry: toBase64(data),
+      content: content === undefined ? null : toBase64(content),
+      proof: proof.map(toBase64),
+    });
+  }
+  return { items, next };
+}
+
+/** A patient subject (`tag:<hex>`) back to the tag bytes. */
+export function tagOfSubject(subject: string): Uint8Array {
+  if (!/^tag:[0-9a-f]{64}$/.test(subject)) throw new CustosError("BAD_ARGUMENT", "not a patient subject");
+  return fromHex(subject.slice(4));
+}

@@ -27,6 +27,8 @@ export interface IdentityBundle {
   readonly signingCertificate: string;
   readonly encryptionCertificate: string;
   readonly caCertificate: string;
+  /** The log this identity uses, so clients can check its checkpoints without asking the node. */
+  readonly log?: { readonly origin: string; readonly verifierKey: string };
 }
 
 export function makeBundle(parts: {
@@ -41,6 +43,7 @@ export function makeBundle(parts: {
   caCertificate: string;
   passphrase: string;
   kdfIterations?: number;
+  log?: { origin: string; verifierKey: string };
 }): IdentityBundle {
   const options = parts.kdfIterations ? { iterations: parts.kdfIterations } : {};
   return {
@@ -55,6 +58,7 @@ export function makeBundle(parts: {
     signingCertificate: parts.signingCertificate,
     encryptionCertificate: parts.encryptionCertificate,
     caCertificate: parts.caCertificate,
+    ...(parts.log ? { log: { origin: parts.log.origin, verifierKey: parts.log.verifierKey } } : {}),
   };
 }
 
@@ -86,6 +90,10 @@ export function parseBundle(text: string, what = "the identity bundle"): Identit
     "caCertificate",
   ]) {
     if (typeof json[field] !== "string") throw new CustosError("BAD_ARGUMENT", `${what} has no ${field}`);
+  }
+  const log = json.log as { origin?: unknown; verifierKey?: unknown } | undefined;
+  if (log !== undefined && (typeof log?.origin !== "string" || typeof log.verifierKey !== "string")) {
+    throw new CustosError("BAD_ARGUMENT", `${what} has a malformed log section`);
   }
   checkRole(json.role as string);
   const name = parseIdentityUri(json.uri as string);

@@ -50,6 +50,8 @@ export interface IssueRequest {
   /** DNS names / IPs for a TLS server certificate (nodes and witnesses). */
   readonly hosts?: readonly string[];
   readonly kdfIterations?: number;
+  /** The log's origin and verifier key, written into the bundle. */
+  readonly log?: { readonly origin: string; readonly verifierKey: string };
 }
 
 export interface IssuedIdentity {
@@ -222,6 +224,7 @@ export class DeploymentCa {
       caCertificate: this.caPem,
       passphrase: request.passphrase,
       ...(request.kdfIterations ? { kdfIterations: request.kdfIterations } : {}),
+      ...(request.log ? { log: request.log } : {}),
     });
     const hash = async (cert: x509.X509Certificate) => new Uint8Array(await cert.getThumbprint("SHA-256"));
     return {

@@ -174,7 +174,8 @@ export class Deployment {
       );
     }
     const ca = this.#ca();
-    const issued = await ca.issue(request);
+    const { origin, verifierKey } = this.vault.ledger.meta;
+    const issued = await ca.issue({ ...request, log: { origin, verifierKey } });
     const index = await this.#appendRegistry(
       encodeIdentityEntry(
         {

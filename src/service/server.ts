@@ -23,6 +23,7 @@ import { LoginService } from "./login.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
+import { registerTileRoutes } from "./routes/tiles.js";
 
 export interface Listen {
   readonly host: string;
@@ -198,6 +199,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }));
     app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
     registerLogRoutes(app, ctx);
+    registerTileRoutes(app, ctx);
     registerRecordsRoutes(app, ctx);
     registerIdentityRoutes(app, ctx, refreshTls);
     if (mode === "portal") registerLoginRoutes(app, ctx, login);

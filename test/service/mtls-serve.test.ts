@@ -2,38 +2,33 @@
 // as a real client. Who may connect, who may do what, refusals recorded for the patient, revocation
 // taking effect at once, and the browser login by signed challenge.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromBase64, toBase64 } from "../../src/core/bytes.js";
-import { EnvProvider } from "../../src/crypto/keystore/index.js";
-import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
-import { Deployment } from "../../src/identity/deployment.js";
-import type { Role } from "../../src/identity/roles.js";
-import { initDataDir } from "../../src/ledger/data-dir.js";
+import { Identity, type IdentityBundle } from "../../src/identity/bundle.js";
 import { type OpenedNotice, openNotice } from "../../src/records/notices.js";
 import { loginMessage } from "../../src/service/login.js";
-import { tempDir } from "../helpers/temp.js";
+import { createTestDeployment, PASS, type TestDeployment } from "../helpers/deployment.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: reply bodies are checked field by field in each test
 type Json = any;
 
-const BIN = fileURLToPath(new URL("../../bin/custos.js", import.meta.url));
-const MASTER_KEY = Buffer.alloc(32, 5).toString("base64");
-const MASTER = new EnvProvider("CUSTOS_MASTER_KEY", { CUSTOS_MASTER_KEY: MASTER_KEY });
-const PASS = "end to end passphrase";
-
-let root: { dir: string; cleanup: () => void };
-let server: ChildProcess;
+let env: TestDeployment;
+let submittedUpTo = 0;
 let apiPort = 0;
 let portalPort = 0;
 const bundles = new Map<string, IdentityBundle>();
+const root = {
+  get dir() {
+    return env.root;
+  },
+};
 
 function pemDir(name: string): string {
-  return join(root.dir, "pem", name);
+  return env.pemDir(name);
 }
 
 interface CurlResult {
@@ -89,7 +84,9 @@ function portal(
       },
       (res) => {
         let text = "";
-        res.on("data", (chunk) => (text += chunk));
+        res.on("data", (chunk) => {
+          text += chunk;
+        });
         res.on("end", () =>
           resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }),
         );
@@ -100,85 +97,31 @@ function portal(
   });
 }
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 beforeAll(async () => {
-  root = tempDir("custos-serve-");
-  const data = join(root.dir, "data");
-  await initDataDir(data, { origin: "serve.custos.example/log", masterKey: MASTER });
-  const deployment = await Deployment.initCa(data, MASTER, "stmary");
-  const people: [Role, string][] = [
-    ["node", "n1"],
-    ["ehr-source", "emr"],
-    ["patient", "P1"],
-    ["patient", "P2"],
-    ["custodian", "privacy"],
-    ["admin", "adm"],
-    ["auditor", "A1"],
-    ["auditor", "A2"],
-  ];
-  for (const [role, id] of people) {
-    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
-    bundles.set(`${role}/${id}`, issued.bundle);
-    const file = join(root.dir, `${id}.custos-id`);
-    writeBundle(file, issued.bundle);
-    spawnSync(process.execPath, [BIN, "identity", "pem", "--bundle", file, "--out", pemDir(id)]);
-  }
-  const admin = Identity.unlock(bundles.get("admin/adm")!, PASS);
-  await deployment.grant(admin, { auditor: "A1", patients: ["P1", "P2"] });
-  await deployment.grant(admin, { auditor: "A2", patients: ["P2"] });
-  await deployment.close();
-
-  apiPort = await freePort();
-  portalPort = await freePort();
-  server = spawn(
-    process.execPath,
-    [
-      BIN,
-      "serve",
-      "--data",
-      data,
-      "--identity",
-      join(root.dir, "n1.custos-id"),
-      "--listen",
-      `127.0.0.1:${apiPort}`,
-      "--portal",
-      `127.0.0.1:${portalPort}`,
+  env = await createTestDeployment({
+    people: [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["patient", "P1"],
+      ["patient", "P2"],
+      ["custodian", "privacy"],
+      ["admin", "adm"],
+      ["auditor", "A1"],
+      ["auditor", "A2"],
     ],
-    {
-      env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-    server.stdout!.on("data", (chunk) => {
-      out += chunk;
-      if (out.includes("portal (login)")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    server.stderr!.on("data", (chunk) => (out += chunk));
-    server.on("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
+    grants: [
+      { auditor: "A1", patients: ["P1", "P2"] },
+      { auditor: "A2", patients: ["P2"] },
+    ],
   });
+  for (const [who, bundle] of env.bundles) bundles.set(who, bundle);
+  await env.start();
+  apiPort = env.apiPort;
+  portalPort = env.portalPort;
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((resolve) => server.once("exit", resolve));
-  }
-  root.cleanup();
+  await env.cleanup();
 });
 
 describe("mutual TLS", () => {
@@ -352,6 +295,7 @@ describe("authorization over the API", () => {
     const ok = curl("emr", "/v1/records", { body: JSON.stringify([record, { ...record, patientId: "P2" }]) });
     expect(ok.http).toBe(200);
     expect(JSON.parse(ok.body).records).toHaveLength(2);
+    submittedUpTo = JSON.parse(ok.body).records[1].index + 1;
     const foreign = curl("emr", "/v1/records", {
       body: JSON.stringify({ ...record, sourceSystem: "other-hospital" }),
     });
@@ -361,6 +305,10 @@ describe("authorization over the API", () => {
   });
 
   it("serves a trail to the granted audit company, refuses the other, and the patient sees the refusal", async () => {
+    // Trails hold only what a signed checkpoint covers: wait for one over the records just submitted.
+    for (let i = 0; i < 50 && JSON.parse(curl("A1", "/v1/log").body).size < submittedUpTo; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const granted = curl("A1", "/v1/trail", { body: JSON.stringify({ patientId: "P1" }) });
     expect(granted.http).toBe(200);
     expect(JSON.parse(granted.body).items.length).toBeGreaterThan(0);

@@ -11,7 +11,8 @@ import { CONTENT_HASH_TAG, entryKindName } from "./kinds.js";
 
 export const ENTRY_FORMAT_VERSION = 1;
 /** Largest encoded entry accepted anywhere (bulky content goes beside the tree, by hash). */
-export const MAX_ENTRY_BYTES = 64 * 1024;
+// 65,535 rather than 64 KiB: C2SP entry bundles prefix each entry with a uint16 length.
+export const MAX_ENTRY_BYTES = 65_535;
 
 export interface EntryField {
   readonly tag: number;

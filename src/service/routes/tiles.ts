@@ -9,7 +9,8 @@ import { CustosError } from "../../core/errors.js";
 import { parseTilePath, readC2spTile, readEntryBundle } from "../../ledger/c2sp-tiles.js";
 import type { ServiceContext } from "../context.js";
 
-export const FULL_TILE_CACHE_CONTROL = "public, max-age=31536000, immutable";
+// private: the API is authenticated, so no shared cache may keep a copy for callers it cannot check.
+export const FULL_TILE_CACHE_CONTROL = "private, max-age=31536000, immutable";
 export const PARTIAL_TILE_CACHE_CONTROL = "no-cache";
 // c2sp.org/tlog-tiles "Checkpoints": mutable, so not cached beyond a few seconds.
 export const CHECKPOINT_CACHE_CONTROL = "no-cache";

@@ -1,0 +1,67 @@
+// What a client remembers between runs, in a small JSON file: the last checkpoint it verified (so the
+// next reply must prove consistency with it) and, per patient trail, the newest record number seen (so
+// a node that later hides newer records is caught). Written atomically.
+
+import { existsSync, readFileSync } from "node:fs";
+import { CustosError } from "../core/errors.js";
+import { writeFileAtomic } from "../crypto/atomic-write.js";
+import type { TrustedCheckpoint } from "./verify-reply.js";
+
+export interface ClientStateJson {
+  version: 1;
+  origin: string;
+  trusted?: TrustedCheckpoint;
+  /** patient tag (hex) -> newest record number seen */
+  newestSeq: Record<string, number>;
+}
+
+export class ClientState {
+  readonly #path: string | undefined;
+  #json: ClientStateJson;
+
+  private constructor(path: string | undefined, json: ClientStateJson) {
+    this.#path = path;
+    this.#json = json;
+  }
+
+  /** Loads the state file (or starts empty); without a path the state lives in memory only. */
+  static load(path: string | undefined, origin: string): ClientState {
+    if (path === undefined || !existsSync(path))
+      return new ClientState(path, { version: 1, origin, newestSeq: {} });
+    let json: ClientStateJson;
+    try {
+      json = JSON.parse(readFileSync(path, "utf8")) as ClientStateJson;
+    } catch {
+      throw new CustosError(
+        "CONFIG",
+        `the client state file ${path} is not readable JSON; move it aside to start over`,
+      );
+    }
+    if (json.version !== 1 || typeof json.newestSeq !== "object") {
+      throw new CustosError("CONFIG", `the client state file ${path} is not a Custos client state`);
+    }
+    if (json.origin !== origin) {
+      throw new CustosError(
+        "CONFIG",
+        `the client state file ${path} is for log "${json.origin}", not "${origin}"`,
+      );
+    }
+    return new ClientState(path, json);
+  }
+
+  get trusted(): TrustedCheckpoint | undefined {
+    return this.#json.trusted;
+  }
+
+  newestSeq(patientTag: string): number | undefined {
+    return this.#json.newestSeq[patientTag];
+  }
+
+  /** Records what was verified; saved only after every check of a reply passed. */
+  commit(trusted: TrustedCheckpoint, seqs: readonly { tag: string; seq: number }[] = []): void {
+    const next: ClientStateJson = { ...this.#json, trusted, newestSeq: { ...this.#json.newestSeq } };
+    for (const { tag, seq } of seqs) next.newestSeq[tag] = Math.max(next.newestSeq[tag] ?? -1, seq);
+    this.#json = next;
+    if (this.#path) writeFileAtomic(this.#path, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+  }
+}

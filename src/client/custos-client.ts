@@ -1,0 +1,303 @@
+// The Custos client SDK (used by the CLI, later by the portal): talks to a node over mutual TLS with an
+// identity bundle, verifies everything the node returns (checkpoint signature, consistency with what
+// it trusted before, inclusion of every entry, content hashes, unbroken record numbering) and decrypts
+// locally. Anything that does not verify is refused with a VerificationError naming the entry.
+
+import { fromBase64, toBase64 } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import { leafHash, verifyInclusion } from "../core/merkle/index.js";
+import type { AuditRecord } from "../core/record/index.js";
+import type { Identity } from "../identity/bundle.js";
+import { type OpenedNotice, openNotice } from "../records/notices.js";
+import { type OpenedRecord, RecordOpener } from "../records/record-opener.js";
+import { ClientState } from "./client-state.js";
+import { MtlsClient } from "./mtls-client.js";
+import {
+  VerificationError,
+  type VerifiedCheckpoint,
+  verifyCheckpoint,
+  verifyItems,
+  verifyRun,
+  type WireItem,
+} from "./verify-reply.js";
+
+export interface ClientOptions {
+  /** The node's API address, e.g. https://127.0.0.1:8443 */
+  readonly url: string;
+  readonly identity: Identity;
+  /** Where to keep the last trusted checkpoint (default: in memory only). */
+  readonly statePath?: string;
+  /** The log's verifier key and origin (default: from the identity bundle). */
+  readonly log?: { readonly origin: string; readonly verifierKey: string };
+}
+
+export interface TrailQuery {
+  readonly patientId?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly limit?: number;
+  readonly before?: number;
+  /** Applied after decryption (the node cannot read them). */
+  readonly user?: string;
+  readonly action?: string;
+  readonly emergency?: boolean;
+  readonly purpose?: string;
+}
+
+export interface TrailResult {
+  /** Newest first by access time. */
+  readonly records: OpenedRecord[];
+  /** Entries in the window this identity holds no key for (outside its grant). */
+  readonly notReadable: number[];
+  /** Pass as `before` for the next page. */
+  readonly next: number | null;
+  readonly checkpoint: { readonly size: number; readonly note: string };
+}
+
+interface TrailReply {
+  checkpoint: string;
+  consistency: { from: number; to: number; proof: string[] } | null;
+  items: WireItem[];
+  next: number | null;
+}
+
+function matches(record: AuditRecord, q: TrailQuery): boolean {
+  const t = Date.parse(record.time);
+  if (q.from !== undefined && t < Date.parse(q.from)) return false;
+  if (q.to !== undefined && t >= Date.parse(q.to)) return false;
+  if (q.user !== undefined && record.userId !== q.user) return false;
+  if (q.action !== undefined && record.action !== q.action) return false;
+  if (q.emergency !== undefined && (record.emergency === true) !== q.emergency) return false;
+  if (q.purpose !== undefined && record.purposeOfUse !== q.purpose) return false;
+  return true;
+}
+
+export class CustosClient {
+  readonly identity: Identity;
+  readonly #http: MtlsClient;
+  readonly #state: ClientState;
+  readonly #log: { origin: string; verifierKey: string };
+  readonly #opener: RecordOpener;
+
+  constructor(options: ClientOptions) {
+    const log = options.log ?? options.identity.bundle.log;
+    if (!log) {
+      throw new CustosError(
+        "CONFIG",
+        "the log's verifier key is unknown: the bundle has none; pass the log's origin and verifier key",
+      );
+    }
+    this.identity = options.identity;
+    this.#log = { origin: log.origin, verifierKey: log.verifierKey };
+    this.#http = new MtlsClient(options.url, options.identity);
+    this.#state = ClientState.load(options.statePath, log.origin);
+    this.#opener = new RecordOpener(options.identity.encryptionPrivateKey());
+  }
+
+  get trustedSize(): number {
+    return this.#state.trusted?.size ?? 0;
+  }
+
+  /** Submits records (EHR sources): an array or object as JSON, or NDJSON / FHIR text. */
+  async submit(
+    records: unknown,
+    contentType = "application/json",
+  ): Promise<{ index: number; leafHash: string; duplicate: boolean }[]> {
+    const reply = await this.#http.call<{
+      records: { index: number; leafHash: string; duplicate: boolean }[];
+    }>("POST", "/v1/records", records, contentType);
+    return reply.records;
+  }
+
+  #checkpoint(note: string, consistency: TrailReply["consistency"]): VerifiedCheckpoint {
+    return verifyCheckpoint(note, this.#log.verifierKey, this.#log.origin, this.#state.trusted, consistency);
+  }
+
+  #trust(checkpoint: VerifiedCheckpoint, seqs: { tag: string; seq: number }[] = []): void {
+    this.#state.commit(
+      { size: checkpoint.size, rootHash: toBase64(checkpoint.rootHash), note: checkpoint.note },
+      seqs,
+    );
+  }
+
+  #openPage(
+    reply: { items: WireItem[]; next: number | null },
+    checkpoint: VerifiedCheckpoint,
+    query: TrailQuery,
+  ) {
+    const items = verifyItems(reply.items, checkpoint);
+    const run = verifyRun(items);
+    const top = query.to === undefined && query.before === undefined;
+    if (top && run.patientTag !== undefined) {
+      const seen = this.#state.newestSeq(run.patientTag);
+      if (seen !== undefined && (run.newestSeq === undefined || run.newestSeq < seen)) {
+        throw new VerificationError(
+          "TAMPERED_ENTRY",
+          `the node hides this trail's newest records: record ${seen} was seen before, the newest now shown is ${run.newestSeq ?? "none"}`,
+        );
+      }
+    }
+    let opened: { records: OpenedRecord[]; notReadable: number[] };
+    try {
+      opened = this.#opener.openAll(items);
+    } catch (error) {
+      if (error instanceof CustosError) throw new VerificationError(error.code, error.message);
+      throw error;
+    }
+    const records = opened.records
+      .filter((r) => matches(r.record, query))
+      .sort((a, b) => Date.parse(b.record.time) - Date.parse(a.record.time) || b.index - a.index);
+    const seqs =
+      run.patientTag !== undefined && run.newestSeq !== undefined
+        ? [{ tag: run.patientTag, seq: run.newestSeq }]
+        : [];
+    return { records, notReadable: opened.notReadable, next: reply.next, seqs };
+  }
+
+  /** A patient's own trail (or, for an audit company, a granted patient's), verified and decrypted. */
+  async trail(query: TrailQuery = {}): Promise<TrailResult> {
+    const reply = await this.#http.call<TrailReply>("POST", "/v1/trail", {
+      ...(query.patientId ? { patientId: query.patientId } : {}),
+      ...(query.from ? { from: query.from } : {}),
+      ...(query.to ? { to: query.to } : {}),
+      ...(query.limit ? { limit: query.limit } : {}),
+      ...(query.before !== undefined ? { before: query.before } : {}),
+      ...(this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {}),
+    });
+    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
+    const page = this.#openPage(reply, checkpoint, query);
+    this.#trust(checkpoint, page.seqs);
+    return {
+      records: page.records,
+      notReadable: page.notReadable,
+      next: page.next,
+      checkpoint: { size: checkpoint.size, note: checkpoint.note },
+    };
+  }
+
+  /** An audit company's view over several patients (all granted ones if none are named). */
+  async auditTrails(query: TrailQuery & { patientIds?: readonly string[] } = {}): Promise<{
+    checkpoint: { size: number; note: string };
+    patients: {
+      patientId: string | null;
+      tag: string;
+      result?: Omit<TrailResult, "checkpoint">;
+      error?: { code: string; message: string };
+    }[];
+  }> {
+    const reply = await this.#http.call<{
+      checkpoint: string;
+      consistency: TrailReply["consistency"];
+      patients: {
+        patientId: string | null;
+        tag: string;
+        items?: WireItem[];
+        next?: number | null;
+        error?: { code: string; message: string };
+      }[];
+    }>("POST", "/v1/audit/trails", {
+      ...(query.patientIds ? { patientIds: query.patientIds } : {}),
+      ...(query.from ? { from: query.from } : {}),
+      ...(query.to ? { to: query.to } : {}),
+      ...(query.limit ? { limit: query.limit } : {}),
+      ...(this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {}),
+    });
+    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
+    const seqs: { tag: string; seq: number }[] = [];
+    const patients = reply.patients.map((p) => {
+      if (p.error || !p.items)
+        return {
+          patientId: p.patientId,
+          tag: p.tag,
+          error: p.error ?? { code: "INTERNAL", message: "no items" },
+        };
+      const page = this.#openPage({ items: p.items, next: p.next ?? null }, checkpoint, query);
+      seqs.push(...page.seqs);
+      return {
+        patientId: p.patientId,
+        tag: p.tag,
+        result: { records: page.records, notReadable: page.notReadable, next: page.next },
+      };
+    });
+    this.#trust(checkpoint, seqs);
+    return { checkpoint: { size: checkpoint.size, note: checkpoint.note }, patients };
+  }
+
+  /** Who read my trail and who was refused (patients), verified and decrypted. */
+  async queryHistory(): Promise<OpenedNotice[]> {
+    const reply = await this.#http.call<{
+      checkpoint: string;
+      consistency: TrailReply["consistency"];
+      items: WireItem[];
+    }>("POST", "/v1/query-history", this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {});
+    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
+    const items = verifyItems(reply.items, checkpoint);
+    const key = this.identity.encryptionPrivateKey();
+    const notices: OpenedNotice[] = [];
+    for (const item of items) {
+      try {
+        const notice = openNotice(item, key);
+        if (notice) notices.push(notice);
+      } catch (error) {
+        if (error instanceof CustosError) throw new VerificationError(error.code, error.message, item.index);
+        throw error;
+      }
+    }
+    this.#trust(checkpoint);
+    return notices;
+  }
+
+  /** A verified receipt: the entry at `index` is in the log under a signed checkpoint. */
+  async receipt(
+    index: number,
+  ): Promise<{ index: number; leafHash: string; checkpoint: VerifiedCheckpoint; tlogProof: string }> {
+    const reply = await this.#http.call<{
+      index: number;
+      leafHash: string;
+      entry: string;
+      checkpoint: string;
+      inclusion: string[];
+      tlogProof: string;
+    }>("GET", `/v1/receipt/${index}`);
+    const trustedSize = this.#state.trusted?.size ?? 0;
+    let consistency: TrailReply["consistency"] = null;
+    const opened = verifyCheckpoint(
+      reply.checkpoint,
+      this.#log.verifierKey,
+      this.#log.origin,
+      undefined,
+      null,
+    );
+    if (trustedSize > 0 && opened.size > trustedSize) {
+      consistency = await this.#http.call(
+        "GET",
+        `/v1/proof/consistency?from=${trustedSize}&to=${opened.size}`,
+      );
+    }
+    const checkpoint = this.#checkpoint(reply.checkpoint, consistency);
+    const entry = fromBase64(reply.entry);
+    const proof = reply.inclusion.map(fromBase64);
+    if (
+      reply.index !== index ||
+      !verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.rootHash)
+    ) {
+      throw new VerificationError("BAD_PROOF", `the receipt for entry ${index} does not verify`, index);
+    }
+    this.#trust(checkpoint);
+    return { index, leafHash: toBase64(leafHash(entry)), checkpoint, tlogProof: reply.tlogProof };
+  }
+
+  /** Waits until a signed checkpoint covers `size` entries (after a submission). */
+  async waitForCheckpoint(size: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const info = await this.#http.call<{ size: number }>("GET", "/v1/log");
+      if (info.size >= size) return;
+      if (Date.now() > deadline)
+        throw new CustosError("STORE_BUSY", `no signed checkpoint covers ${size} entries yet`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+export { VerificationError };

@@ -1,0 +1,228 @@
+// What a client checks in every reply before it believes anything: the checkpoint is signed by the
+// log's key, it extends the checkpoint the client trusted (consistency proof), every entry is in it
+// (inclusion proof), every piece of content matches the hash its entry commits to, the entries come
+// newest first, belong to one patient, and their record numbers form an unbroken run. Any failure
+// names the entry and what is wrong.
+
+import { bytesEqual, fromBase64, toHex } from "../core/bytes.js";
+import { openCheckpoint } from "../core/checkpoint/index.js";
+import {
+  accessRecordFromEntry,
+  contentHashOf,
+  decodeEntry,
+  ENTRY_KINDS,
+  keyEnvelopeFromEntry,
+} from "../core/entry/index.js";
+import { CustosError, type ErrorCode } from "../core/errors.js";
+import { leafHash, verifyConsistency, verifyInclusion } from "../core/merkle/index.js";
+import { sha256 } from "../core/platform.js";
+
+/** A reply that failed a check: the node (or someone on its disk) is lying or the data was altered. */
+export class VerificationError extends CustosError {
+  readonly index: number | undefined;
+  constructor(code: ErrorCode, message: string, index?: number) {
+    super(code, message);
+    this.name = "VerificationError";
+    this.index = index;
+  }
+}
+
+export interface TrustedCheckpoint {
+  readonly size: number;
+  readonly rootHash: string;
+  readonly note: string;
+}
+
+export interface WireItem {
+  readonly index: number;
+  readonly entry: string;
+  readonly content: string | null;
+  readonly proof: readonly string[];
+}
+
+export interface VerifiedItem {
+  readonly index: number;
+  readonly entry: Uint8Array;
+  readonly content: Uint8Array | undefined;
+}
+
+export interface VerifiedCheckpoint {
+  readonly size: number;
+  readonly rootHash: Uint8Array;
+  readonly note: string;
+  readonly cosigners: readonly string[];
+}
+
+function decodeB64(value: string, what: string, index?: number): Uint8Array {
+  try {
+    return fromBase64(value);
+  } catch {
+    throw new VerificationError("BAD_ENCODING", `${what} is not base64`, index);
+  }
+}
+
+/** Checks the checkpoint's signature and that it extends the trusted one. */
+export function verifyCheckpoint(
+  note: string,
+  verifierKey: string,
+  origin: string,
+  trusted: TrustedCheckpoint | undefined,
+  consistency: { from: number; to: number; proof: readonly string[] } | null | undefined,
+  cosignerKeys: readonly string[] = [],
+): VerifiedCheckpoint {
+  let opened: ReturnType<typeof openCheckpoint>;
+  try {
+    opened = openCheckpoint(note, verifierKey, { cosignerKeys });
+  } catch (error) {
+    throw new VerificationError(
+      "BAD_CHECKPOINT",
+      `the checkpoint does not verify: ${(error as Error).message}`,
+    );
+  }
+  const { checkpoint } = opened;
+  if (checkpoint.origin !== origin) {
+    throw new VerificationError(
+      "BAD_CHECKPOINT",
+      `the checkpoint is for log "${checkpoint.origin}", not "${origin}"`,
+    );
+  }
+  const size = Number(checkpoint.size);
+  if (trusted) {
+    const trustedRoot = fromBase64(trusted.rootHash);
+    if (size < trusted.size) {
+      throw new VerificationError(
+        "BAD_CHECKPOINT",
+        `the node shows a log of size ${size}, smaller than the ${trusted.size} entries already trusted: the log was rolled back or forked`,
+      );
+    }
+    if (size === trusted.size) {
+      if (!bytesEqual(trustedRoot, checkpoint.rootHash)) {
+        throw new VerificationError(
+          "BAD_CHECKPOINT",
+          `two signed checkpoints of size ${size} have different roots: the log forked (split view)`,
+        );
+      }
+    } else {
+      if (!consistency || consistency.from !== trusted.size || consistency.to !== size) {
+        throw new VerificationError(
+          "BAD_PROOF",
+          `the node sent no consistency proof from size ${trusted.size} to ${size}`,
+        );
+      }
+      const proof = consistency.proof.map((h) => decodeB64(h, "a consistency proof hash"));
+      if (!verifyConsistency(trusted.size, size, proof, trustedRoot, checkpoint.rootHash)) {
+        throw new VerificationError(
+          "BAD_PROOF",
+          `the log of size ${size} is not an extension of the trusted one of size ${trusted.size}: history was rewritten`,
+        );
+      }
+    }
+  }
+  return { size, rootHash: checkpoint.rootHash, note, cosigners: opened.cosigners };
+}
+
+/** Checks inclusion, content hashes and order of items; returns them decoded. */
+export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedCheckpoint): VerifiedItem[] {
+  const out: VerifiedItem[] = [];
+  let previous = Number.POSITIVE_INFINITY;
+  for (const item of items) {
+    const { index } = item;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= checkpoint.size) {
+      throw new VerificationError(
+        "BAD_PROOF",
+        `entry ${index} lies outside the checkpoint (size ${checkpoint.size})`,
+        index,
+      );
+    }
+    if (index >= previous) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `entry ${index} is out of order (entries must come newest first)`,
+        index,
+      );
+    }
+    previous = index;
+    const entry = decodeB64(item.entry, `entry ${index}`, index);
+    const proof = item.proof.map((h) => decodeB64(h, `the proof of entry ${index}`, index));
+    if (!verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.rootHash)) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `entry ${index} is not the entry the log holds at that position (its inclusion proof fails): forged or altered`,
+        index,
+      );
+    }
+    let committed: Uint8Array | undefined;
+    try {
+      committed = contentHashOf(decodeEntry(entry));
+    } catch {
+      throw new VerificationError("TAMPERED_ENTRY", `entry ${index} is not a well-formed entry`, index);
+    }
+    const content =
+      item.content === null ? undefined : decodeB64(item.content, `the content of entry ${index}`, index);
+    if (content !== undefined && (committed === undefined || !bytesEqual(sha256(content), committed))) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `the content of entry ${index} was altered (its hash does not match the log)`,
+        index,
+      );
+    }
+    out.push({ index, entry, content });
+  }
+  return out;
+}
+
+export interface RunCheck {
+  /** The patient's tag (hex), if any record was returned. */
+  readonly patientTag: string | undefined;
+  readonly newestSeq: number | undefined;
+}
+
+/**
+ * Checks that the access records all belong to one patient and that their numbers form an unbroken
+ * run (no record left out between the newest and the oldest returned).
+ */
+export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
+  let tag: string | undefined;
+  const seqs: { seq: number; index: number }[] = [];
+  for (const item of items) {
+    const entry = decodeEntry(item.entry);
+    if (entry.kind !== ENTRY_KINDS.accessRecord && entry.kind !== ENTRY_KINDS.keyEnvelope) continue;
+    const patientTag =
+      entry.kind === ENTRY_KINDS.accessRecord
+        ? accessRecordFromEntry(entry).header.patientTag
+        : keyEnvelopeFromEntry(entry).header.patientTag;
+    const hex = toHex(patientTag);
+    if (tag !== undefined && hex !== tag) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `entry ${item.index} belongs to another patient's trail`,
+        item.index,
+      );
+    }
+    tag = hex;
+    if (entry.kind === ENTRY_KINDS.accessRecord) {
+      const seq = accessRecordFromEntry(entry).header.seq;
+      if (seq !== undefined) seqs.push({ seq, index: item.index });
+    }
+  }
+  seqs.sort((a, b) => b.seq - a.seq);
+  for (let i = 1; i < seqs.length; i++) {
+    const newer = seqs[i - 1]!;
+    const older = seqs[i]!;
+    if (older.seq === newer.seq) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `entries ${older.index} and ${newer.index} carry the same record number`,
+        older.index,
+      );
+    }
+    if (older.seq !== newer.seq - 1) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `records ${older.seq + 1} to ${newer.seq - 1} of this trail are missing between entries ${older.index} and ${newer.index}: the node left them out`,
+        newer.index,
+      );
+    }
+  }
+  return { patientTag: tag, newestSeq: seqs[0]?.seq };
+}

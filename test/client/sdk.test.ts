@@ -1,0 +1,264 @@
+// The client SDK against a real `custos serve` process: it verifies and decrypts what the node sends,
+// and refuses, naming the entry, a reply with a forged, reordered or omitted entry, altered content, a
+// rolled-back or forked checkpoint, or a node that hides a trail's newest records.
+
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CustosClient, type VerificationError } from "../../src/client/custos-client.js";
+import { MtlsClient } from "../../src/client/mtls-client.js";
+import { verifyCheckpoint, verifyItems, verifyRun, type WireItem } from "../../src/client/verify-reply.js";
+import { fromBase64, toBase64, toHex } from "../../src/core/bytes.js";
+import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
+import { createTestDeployment, type TestDeployment } from "../helpers/deployment.js";
+
+let env: TestDeployment;
+const url = () => `https://127.0.0.1:${env.apiPort}`;
+const client = (who: string, statePath?: string) =>
+  new CustosClient({ url: url(), identity: env.identity(who), ...(statePath ? { statePath } : {}) });
+
+function record(patientId: string, i: number) {
+  return {
+    time: new Date(Date.UTC(2026, 10, 22, 8) + i * 600_000).toISOString(),
+    patientId,
+    userId: `dr-${i % 4}`,
+    action: (["query", "change", "print", "copy"] as const)[i % 4],
+    sourceEventId: `evt-${patientId}-${i}`,
+    ...(i % 10 === 3 ? { emergency: true } : {}),
+  };
+}
+
+async function codeOf(
+  run: () => Promise<unknown>,
+): Promise<{ code: string; message: string; index?: number }> {
+  try {
+    await run();
+  } catch (error) {
+    const e = error as VerificationError;
+    return { code: e.code, message: e.message, ...(e.index !== undefined ? { index: e.index } : {}) };
+  }
+  return { code: "OK", message: "" };
+}
+
+beforeAll(async () => {
+  env = await createTestDeployment({
+    people: [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["patient", "P1"],
+      ["patient", "P2"],
+      ["patient", "P3"],
+      ["custodian", "privacy"],
+      ["admin", "adm"],
+      ["auditor", "A1"],
+      ["auditor", "A2"],
+    ],
+    grants: [
+      { auditor: "A1", patients: ["P1", "P2"] },
+      { auditor: "A2", patients: ["P2"] },
+    ],
+    masterKeyFill: 11,
+  });
+  await env.start();
+  const emr = client("ehr-source/emr");
+  const records = [
+    ...Array.from({ length: 40 }, (_, i) => record("P1", i)),
+    ...Array.from({ length: 15 }, (_, i) => record("P2", i)),
+  ];
+  const results = await emr.submit(records);
+  expect(results).toHaveLength(55);
+  await emr.waitForCheckpoint(Math.max(...results.map((r) => r.index)) + 1);
+}, 120_000);
+
+afterAll(async () => {
+  await env.cleanup();
+});
+
+describe("reading trails through the SDK", () => {
+  it("gives a patient their own trail, verified and decrypted, newest first, filtered on the client", async () => {
+    const p1 = client("patient/P1", join(env.root, "p1-state.json"));
+    const trail = await p1.trail();
+    expect(trail.records).toHaveLength(40);
+    expect(trail.records[0]!.record.time).toBe(record("P1", 39).time);
+    expect(trail.records.every((r) => r.record.patientId === "P1")).toBe(true);
+    const prints = await p1.trail({ action: "print" });
+    expect(prints.records).toHaveLength(10);
+    const emergencies = await p1.trail({ emergency: true });
+    expect(emergencies.records.map((r) => r.record.sourceEventId)).toEqual([
+      "evt-P1-33",
+      "evt-P1-23",
+      "evt-P1-13",
+      "evt-P1-3",
+    ]);
+    const window = await p1.trail({ from: record("P1", 10).time, to: record("P1", 20).time });
+    expect(window.records).toHaveLength(10);
+    // The state file now holds the trusted checkpoint; a new client picks it up and checks consistency.
+    const again = client("patient/P1", join(env.root, "p1-state.json"));
+    expect(again.trustedSize).toBeGreaterThan(0);
+    expect((await again.trail({ limit: 5 })).records).toHaveLength(5);
+  });
+
+  it("pages through a trail with no record lost or repeated", async () => {
+    const p1 = client("patient/P1");
+    const seen: string[] = [];
+    let before: number | undefined;
+    for (let page = 0; page < 10; page++) {
+      const result = await p1.trail({ limit: 7, ...(before !== undefined ? { before } : {}) });
+      seen.push(...result.records.map((r) => r.record.sourceEventId!));
+      if (result.next === null) break;
+      before = result.next;
+    }
+    expect(new Set(seen).size).toBe(40);
+    expect(seen).toHaveLength(40);
+  });
+
+  it("lets an audit company read all its granted patients, and refuses the ones it is not granted", async () => {
+    const a1 = await client("auditor/A1").auditTrails();
+    expect(a1.patients).toHaveLength(2);
+    const counts = a1.patients.map((p) => p.result!.records.length).sort((a, b) => a - b);
+    expect(counts).toEqual([15, 40]);
+    const a2 = await client("auditor/A2").auditTrails({ patientIds: ["P1", "P2"] });
+    expect(a2.patients[0]).toMatchObject({ patientId: "P1", error: { code: "NOT_AUTHORIZED" } });
+    expect(a2.patients[1]!.result!.records).toHaveLength(15);
+  });
+
+  it("shows the patient who read their trail and who was refused", async () => {
+    await client("auditor/A2").auditTrails({ patientIds: ["P1"] });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const notices = await client("patient/P1").queryHistory();
+    const who = notices.map((n) => `${n.kind}:${n.body.requester}`);
+    expect(who).toContain("query:custos://stmary/auditor/A1");
+    expect(who).toContain("refusal:custos://stmary/auditor/A2");
+  });
+
+  it("gives verified receipts", async () => {
+    const receipt = await client("ehr-source/emr").receipt(20);
+    expect(receipt.tlogProof).toMatch(/^c2sp.org\/tlog-proof@v1\nindex 20\n/);
+  });
+});
+
+describe("a lying node is caught", () => {
+  type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+  async function rawTrail(): Promise<{ checkpoint: string; items: Mutable<WireItem>[] }> {
+    return new MtlsClient(url(), env.identity("patient/P1")).call("POST", "/v1/trail", {});
+  }
+  const log = () => env.bundles.get("patient/P1")!.log!;
+  const check = (reply: { checkpoint: string; items: WireItem[] }) => {
+    const cp = verifyCheckpoint(reply.checkpoint, log().verifierKey, log().origin, undefined, null);
+    return verifyRun(verifyItems(reply.items, cp));
+  };
+  const records = <T extends WireItem>(items: T[]): T[] =>
+    items.filter((i) => decodeEntry(fromBase64(i.entry)).kind === ENTRY_KINDS.accessRecord);
+
+  it("accepts the honest reply", async () => {
+    expect(check(await rawTrail()).newestSeq).toBe(39);
+  });
+
+  it("catches a forged entry, naming it", async () => {
+    const reply = await rawTrail();
+    const victim = records(reply.items)[3]!;
+    const bytes = fromBase64(victim.entry);
+    bytes[bytes.length - 1]! ^= 1;
+    victim.entry = toBase64(bytes);
+    expect(() => check(reply)).toThrow(
+      expect.objectContaining({ code: "TAMPERED_ENTRY", index: victim.index }),
+    );
+  });
+
+  it("catches altered content, naming the entry", async () => {
+    const reply = await rawTrail();
+    const victim = records(reply.items)[5]!;
+    const content = fromBase64(victim.content!);
+    content[20]! ^= 1;
+    victim.content = toBase64(content);
+    expect(() => check(reply)).toThrow(/content of entry \d+ was altered/);
+  });
+
+  it("catches reordered entries", async () => {
+    const reply = await rawTrail();
+    [reply.items[1], reply.items[2]] = [reply.items[2]!, reply.items[1]!];
+    expect(() => check(reply)).toThrow(/out of order/);
+  });
+
+  it("catches an entry left out of the middle of the trail", async () => {
+    const reply = await rawTrail();
+    const victim = records(reply.items)[10]!;
+    const seq = accessRecordFromEntry(decodeEntry(fromBase64(victim.entry))).header.seq;
+    reply.items = reply.items.filter((i) => i !== victim);
+    expect(() => check(reply)).toThrow(new RegExp(`records ${seq} to ${seq} of this trail are missing`));
+  });
+
+  it("catches another patient's entry slipped in", async () => {
+    const reply = await rawTrail();
+    const p2 = await new MtlsClient(url(), env.identity("patient/P2")).call<{ items: WireItem[] }>(
+      "POST",
+      "/v1/trail",
+      {},
+    );
+    const foreign = records(p2.items)[0]!;
+    const mine = records(reply.items);
+    // Keep the order valid: put it where its index belongs.
+    reply.items = [...reply.items, foreign].sort((a, b) => b.index - a.index);
+    expect(mine.length).toBeGreaterThan(0);
+    expect(() => check(reply)).toThrow(/another patient's trail/);
+  });
+
+  it("catches a checkpoint rolled back or forked from the one trusted, and one not signed by the log", async () => {
+    const reply = await rawTrail();
+    const cp = verifyCheckpoint(reply.checkpoint, log().verifierKey, log().origin, undefined, null);
+    const later = { size: cp.size + 5, rootHash: toBase64(cp.rootHash), note: "" };
+    expect(() => verifyCheckpoint(reply.checkpoint, log().verifierKey, log().origin, later, null)).toThrow(
+      /rolled back or forked/,
+    );
+    const sameSizeOtherRoot = { size: cp.size, rootHash: toBase64(new Uint8Array(32)), note: "" };
+    expect(() =>
+      verifyCheckpoint(reply.checkpoint, log().verifierKey, log().origin, sameSizeOtherRoot, null),
+    ).toThrow(/forked/);
+    const earlier = { size: 3, rootHash: toBase64(new Uint8Array(32)), note: "" };
+    const proof = await new MtlsClient(url(), env.identity("patient/P1")).call<{
+      from: number;
+      to: number;
+      proof: string[];
+    }>("GET", `/v1/proof/consistency?from=3&to=${cp.size}`);
+    expect(() => verifyCheckpoint(reply.checkpoint, log().verifierKey, log().origin, earlier, proof)).toThrow(
+      /history was rewritten/,
+    );
+    const forged = reply.checkpoint.replace(
+      /\n\n— .*/s,
+      "\n\n— e2e.custos.example/log AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+    );
+    expect(() => verifyCheckpoint(forged, log().verifierKey, log().origin, undefined, null)).toThrow(
+      expect.objectContaining({ code: "BAD_CHECKPOINT" }),
+    );
+  });
+
+  it("catches a node that hides the newest records it showed before", async () => {
+    const statePath = join(env.root, "hide-state.json");
+    const p1 = client("patient/P1", statePath);
+    await p1.trail();
+    const state = JSON.parse((await import("node:fs")).readFileSync(statePath, "utf8"));
+    const tag = Object.keys(state.newestSeq)[0]!;
+    state.newestSeq[tag] = 45; // as if records 40..45 had been shown before
+    writeFileSync(statePath, JSON.stringify(state));
+    const err = await codeOf(() => client("patient/P1", statePath).trail());
+    expect(err.message).toMatch(/hides this trail's newest records: record 45 was seen before/);
+    expect(toHex(new Uint8Array(32)).length).toBe(64);
+  });
+
+  it("names the entry when someone edits the store on disk", async () => {
+    const victim = records((await rawTrail()).items)[7]!;
+    await env.stop();
+    const db = new Database(join(env.data, "custos.db"));
+    const content = Buffer.from(fromBase64(victim.content!));
+    const hash = createHash("sha256").update(content).digest();
+    content[content.length - 1]! ^= 1;
+    expect(db.prepare("UPDATE contents SET data = ? WHERE hash = ?").run(content, hash).changes).toBe(1);
+    db.close();
+    await env.start();
+    const err = await codeOf(() => client("patient/P1").trail());
+    expect(err).toMatchObject({ code: "TAMPERED_ENTRY", index: victim.index });
+    expect(err.message).toContain(`entry ${victim.index}`);
+  });
+});

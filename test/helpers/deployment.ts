@@ -1,0 +1,135 @@
+// A real deployment for end-to-end tests: a data directory with a CA and enrolled identities, and a
+// real `custos serve` process on loopback ports (mutual-TLS API and portal).
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { EnvProvider } from "../../src/crypto/keystore/index.js";
+import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
+import { Deployment } from "../../src/identity/deployment.js";
+import type { Role } from "../../src/identity/roles.js";
+import { initDataDir } from "../../src/ledger/data-dir.js";
+import { tempDir } from "./temp.js";
+
+export const BIN = fileURLToPath(new URL("../../bin/custos.js", import.meta.url));
+export const PASS = "end to end passphrase";
+
+export interface TestDeployment {
+  readonly root: string;
+  readonly data: string;
+  readonly masterKey: string;
+  readonly bundles: Map<string, IdentityBundle>;
+  apiPort: number;
+  portalPort: number;
+  /** Unlocks an enrolled identity ("role/id"). */
+  identity(who: string): Identity;
+  /** Directory with cert.pem, key.pem (encrypted with PASS) and ca.pem for curl. */
+  pemDir(id: string): string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function createTestDeployment(options: {
+  people: [Role, string][];
+  grants?: { auditor: string; patients: string[] }[];
+  masterKeyFill?: number;
+}): Promise<TestDeployment> {
+  const temp = tempDir("custos-e2e-");
+  const data = join(temp.dir, "data");
+  const masterKey = Buffer.alloc(32, options.masterKeyFill ?? 5).toString("base64");
+  const provider = new EnvProvider("CUSTOS_MASTER_KEY", { CUSTOS_MASTER_KEY: masterKey });
+  await initDataDir(data, { origin: "e2e.custos.example/log", masterKey: provider });
+  const deployment = await Deployment.initCa(data, provider, "stmary");
+  const bundles = new Map<string, IdentityBundle>();
+  const pemDir = (id: string) => join(temp.dir, "pem", id);
+  for (const [role, id] of options.people) {
+    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
+    bundles.set(`${role}/${id}`, issued.bundle);
+    const file = join(temp.dir, `${id}.custos-id`);
+    writeBundle(file, issued.bundle);
+    spawnSync(process.execPath, [BIN, "identity", "pem", "--bundle", file, "--out", pemDir(id)]);
+  }
+  const admin = [...bundles.values()].find((b) => b.role === "admin");
+  for (const grant of options.grants ?? []) {
+    if (!admin) throw new Error("grants need an enrolled admin");
+    await deployment.grant(Identity.unlock(admin, PASS), grant);
+  }
+  await deployment.close();
+
+  let server: ChildProcess | undefined;
+  const node = options.people.find(([role]) => role === "node");
+  const self: TestDeployment = {
+    root: temp.dir,
+    data,
+    masterKey,
+    bundles,
+    apiPort: 0,
+    portalPort: 0,
+    identity: (who) => Identity.unlock(bundles.get(who)!, PASS),
+    pemDir,
+    async start() {
+      if (!node) throw new Error("no node identity enrolled");
+      self.apiPort = await freePort();
+      self.portalPort = await freePort();
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          "serve",
+          "--data",
+          data,
+          "--identity",
+          join(temp.dir, `${node[1]}.custos-id`),
+          "--listen",
+          `127.0.0.1:${self.apiPort}`,
+          "--portal",
+          `127.0.0.1:${self.portalPort}`,
+        ],
+        {
+          env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: masterKey, CUSTOS_BUNDLE_PASSPHRASE: PASS },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      server = child;
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+        child.stdout!.on("data", (chunk) => {
+          out += chunk;
+          if (out.includes("portal (login)")) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.stderr!.on("data", (chunk) => {
+          out += chunk;
+        });
+        child.on("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
+      });
+    },
+    async stop() {
+      if (server && server.exitCode === null) {
+        const child = server;
+        child.kill("SIGTERM");
+        await new Promise((resolve) => child.once("exit", resolve));
+      }
+      server = undefined;
+    },
+    async cleanup() {
+      await self.stop();
+      temp.cleanup();
+    },
+  };
+  return self;
+}

@@ -46,6 +46,10 @@ export class MtlsClient {
           cert: this.#cert,
           ca: this.#ca,
           minVersion: "TLSv1.3",
+          // One connection per request: with keep-alive, Node 20's HTTP server sometimes fails a request
+          // that arrives on a reused TLS socket with HPE_PAUSED ("socket hang up" here); see
+          // docs/identity.md. A TLS 1.3 handshake on Ed25519 costs about a millisecond.
+          agent: false,
           headers: payload === undefined ? {} : { "content-type": contentType },
         },
         (res) => {

@@ -17,9 +17,14 @@ import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
 import type { Identity } from "../identity/bundle.js";
 import type { Deployment } from "../identity/deployment.js";
+import { verifyStore } from "../ledger/verify/verifier.js";
+import type { VerifyState } from "../ledger/verify/verify-state.js";
 import type { ServiceContext } from "./context.js";
 import { errorReply } from "./errors.js";
 import { LoginService } from "./login.js";
+import { checkpointFreshness, registerHealth } from "./plugins/health.js";
+import { createMetrics, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
+import { registerRateLimit } from "./plugins/rate-limit.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
@@ -45,6 +50,10 @@ export interface ServeOptions {
   readonly crlCheckMs?: number;
   /** Structured request logs (pino) to stdout. */
   readonly log?: boolean;
+  /** Per-identity request rate (default 200/s, burst 400). */
+  readonly ratePerSecond?: number;
+  /** How often the node re-verifies what was appended (ms, default 60 s; 0 = never). */
+  readonly verifyEveryMs?: number;
 }
 
 export interface RunningServer {
@@ -83,6 +92,37 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     minVersion: minVersion as "TLSv1.2" | "TLSv1.3",
   });
   const callers = new WeakMap<object, Caller>();
+  const ledger = deployment.vault.ledger;
+
+  // The node checks its own store in the background (incrementally after the first full pass); the
+  // result is a metric and a readiness check, never a reason to stop serving what verifies.
+  let verifyStatus: VerifyStatus = -1;
+  let verifyState: VerifyState | undefined;
+  let verifying = false;
+  async function backgroundVerify(): Promise<void> {
+    if (verifying) return;
+    verifying = true;
+    try {
+      const report = await verifyStore(ledger.store, {
+        ...(verifyState ? { state: verifyState, incremental: true } : {}),
+      });
+      verifyStatus = report.ok ? 1 : 0;
+      if (report.ok && report.nextState) verifyState = report.nextState;
+      if (!report.ok) api.log.error({ findings: report.findings.length }, "the store does not verify");
+    } catch (error) {
+      verifyStatus = 0;
+      api.log.error({ code: (error as CustosError).code }, "background verify failed");
+    } finally {
+      verifying = false;
+    }
+  }
+  const metrics = createMetrics({
+    now,
+    queueDepth: () => ledger.queueDepth,
+    logSize: () => ledger.size(),
+    latestCheckpoint: () => ledger.latestCheckpoint(),
+    verifyStatus: () => verifyStatus,
+  });
 
   async function callerFromCertificate(request: FastifyRequest): Promise<Caller> {
     const socket = request.raw.socket as TLSSocket;
@@ -121,6 +161,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     async allow(caller, operation, target, patient) {
       const decision = authorize(deployment.registry, caller, operation, target, now());
       if (decision.allowed) return;
+      metrics.refusal(operation);
       await deployment.recordRefusal(caller, operation, decision.code, patient).catch(() => undefined);
       throw new CustosError(decision.code, decision.reason);
     },
@@ -171,6 +212,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       request.caller =
         mode === "mtls" ? await callerFromCertificate(request) : await callerFromToken(request);
     });
+    registerRateLimit(app, {
+      keyOf: (request) => request.caller?.uri,
+      now,
+      ...(options.ratePerSecond
+        ? { ratePerSecond: options.ratePerSecond, burst: 2 * options.ratePerSecond }
+        : {}),
+      // Patients behind one hospital NAT share an address: a minute's allowance of logins per address.
+      login: { ratePerSecond: 1, burst: 60, pathPrefix: "/v1/login" },
+      onLimited: (bucket) => metrics.rateLimited(bucket),
+    });
+    registerMetrics(app, {
+      metrics,
+      ...(mode === "mtls" ? { authorize: (request: FastifyRequest) => request.caller !== undefined } : {}),
+    });
+    registerHealth(app, {
+      checks: async () => ({
+        store: (await ledger.size()) >= 0 ? "ok" : "unreadable",
+        checkpoint: checkpointFreshness(await ledger.latestCheckpoint(), await ledger.size(), now(), 30),
+        verify: verifyStatus === 0 ? "the store does not verify" : "ok",
+      }),
+    });
 
     await app.register(swagger, {
       openapi: {
@@ -194,13 +256,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
     await app.register(swaggerUi, { routePrefix: "/docs" });
 
-    app.get("/v1/health", { schema: { summary: "Liveness", tags: ["operations"] } }, async () => ({
-      status: "ok",
-    }));
     app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
     registerLogRoutes(app, ctx);
     registerTileRoutes(app, ctx);
-    registerRecordsRoutes(app, ctx);
+    registerRecordsRoutes(app, ctx, { ingested: (count) => metrics.recordsIngested(count) });
     registerIdentityRoutes(app, ctx, refreshTls);
     if (mode === "portal") registerLoginRoutes(app, ctx, login);
     return app;
@@ -230,6 +289,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       .catch((error: unknown) => api.log.error({ code: (error as CustosError).code }, "CRL refresh failed"));
   }, options.crlCheckMs ?? 30_000);
   crlTimer.unref();
+  const verifyEvery = options.verifyEveryMs ?? 60_000;
+  const verifyTimer = verifyEvery > 0 ? setInterval(() => void backgroundVerify(), verifyEvery) : undefined;
+  verifyTimer?.unref();
+  if (verifyEvery > 0) void backgroundVerify();
 
   await api.listen({ host: options.api.host, port: options.api.port });
   const apiAddress = api.server.address();
@@ -250,6 +313,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(portalListen ? { portal: portalListen } : {}),
     close: async () => {
       clearInterval(crlTimer);
+      if (verifyTimer) clearInterval(verifyTimer);
       await api.close();
       await portal?.close();
     },

@@ -263,6 +263,8 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     .option("--portal <host:port>", "the browser portal address (TLS, login by signed challenge)")
     .option("--tls12", "also accept TLS 1.2 (default: TLS 1.3 only)")
     .option("--log", "structured request logs on stdout (no personal data)")
+    .option("--verify-every <seconds>", "re-verify what was appended this often (0: never)", "60")
+    .option("--rate <n>", "requests per second allowed per identity", "200")
     .option(...PASSPHRASE_FILE)
     .option(...DATA)
     .option(...DB)
@@ -275,9 +277,14 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           portal?: string;
           tls12?: boolean;
           log?: boolean;
+          verifyEvery: string;
+          rate: string;
           passphraseFile?: string;
         },
       ) => {
+        const verifyEveryMs = parseCount(options.verifyEvery, "--verify-every") * 1000;
+        const ratePerSecond = parseCount(options.rate, "--rate");
+        if (ratePerSecond < 1) throw new UsageError("--rate must be at least 1");
         const identity = Identity.unlock(
           readBundle(options.identity),
           bundlePassphrase(options.passphraseFile),
@@ -298,6 +305,8 @@ export function registerIdentityCommands(program: Command, io: Io): void {
             ...(portal ? { portal } : {}),
             ...(options.tls12 ? { allowTls12: true } : {}),
             ...(options.log ? { log: true } : {}),
+            verifyEveryMs,
+            ratePerSecond,
           });
         } catch (error) {
           await deployment.close();

@@ -2,9 +2,11 @@
 // failure; `--help` works everywhere.
 
 import { Command, CommanderError } from "commander";
+import { registerClientCommands } from "./commands/client.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerIdentityCommands } from "./commands/identity.js";
+import { registerImportCommand } from "./commands/import.js";
 import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
@@ -28,6 +30,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerVerifyCommand(program, io, setExit);
   registerRecordCommands(program, io);
   registerIdentityCommands(program, io);
+  registerClientCommands(program, io, setExit);
+  registerImportCommand(program, io, setExit);
   registerDbCommands(program, io);
   registerKeystoreCommands(program, io);
   registerMigrateStoreCommand(program, io);

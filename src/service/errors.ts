@@ -23,6 +23,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_AUTHORIZED: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  // A patient without an enrolled key, or no custodian: the request is well-formed but cannot be sealed.
+  KEY_MISSING: 422,
   TOO_LARGE: 413,
   RATE_LIMITED: 429,
   STORE_BUSY: 503,

@@ -7,6 +7,7 @@ import { fromBase64 } from "../../core/bytes.js";
 import { ERASURE_REASONS, type ErasureReason } from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { parseRecordInput } from "../../core/record/record-input.js";
+import { Deployment } from "../../identity/deployment.js";
 import {
   createPartyKeyFile,
   openPartyKeyFile,
@@ -18,6 +19,7 @@ import {
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, requireData } from "../options.js";
+import { ingestRemote, type RemoteIngestOptions } from "./client.js";
 
 interface VaultOptions {
   data?: string;
@@ -27,11 +29,11 @@ interface VaultOptions {
 }
 
 async function withVault<T>(options: VaultOptions, run: (vault: Vault) => Promise<T>): Promise<T> {
-  const vault = await Vault.open(
-    requireData(options.data),
-    masterKeyFrom(options),
-    options.db ? { db: options.db } : {},
-  );
+  const dir = requireData(options.data);
+  // A deployment with a CA seals to the keys enrolled in the log; without one, to the local directory.
+  const vault = Deployment.hasCa(dir)
+    ? (await Deployment.open(dir, masterKeyFrom(options), options.db ? { db: options.db } : {})).vault
+    : await Vault.open(dir, masterKeyFrom(options), options.db ? { db: options.db } : {});
   try {
     return await run(vault);
   } finally {
@@ -58,16 +60,30 @@ export function registerRecordCommands(program: Command, io: Io): void {
       "encrypt and append audit records (JSON, NDJSON, FHIR AuditEvent or Bundle) from FILE or - (stdin)",
     )
     .argument("<file>", "input file, or - for stdin")
+    .option(
+      "--server <url>",
+      "send to a running node over mutual TLS (with --as) instead of --data",
+      process.env.CUSTOS_SERVER,
+    )
+    .option("--as <bundle>", "the EHR source's identity bundle (remote)", process.env.CUSTOS_IDENTITY)
+    .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
+    .option("--batch <n>", "records per request (remote)", "1000")
     .option(...DATA)
     .option(...DB)
     .option(...MASTER)
-    .requiredOption("--source <name>", "the submitting source system (e.g. ehr-main)")
+    .option("--source <name>", "the submitting source system (local; remote uses the identity's ID)")
     .option("--json", "print one JSON line per record: index, leaf hash, duplicate")
-    .action(async (file: string, options: VaultOptions & { source: string }) => {
+    .action(async (file: string, options: VaultOptions & RemoteIngestOptions & { source?: string }) => {
       const text = file === "-" ? await readStdin(io) : readFileSync(file, "utf8");
       const records = parseRecordInput(text);
+      if (options.server) {
+        await ingestRemote(io, records, options);
+        return;
+      }
+      if (!options.source) throw new UsageError("--source NAME is required (or send with --server and --as)");
+      const source = options.source;
       await withVault(options, async (vault) => {
-        const results = await vault.ingest(records, options.source);
+        const results = await vault.ingest(records, source);
         await vault.ledger.checkpoint();
         if (options.json) {
           for (const r of results)

@@ -1,149 +1,281 @@
-// `custos demo` (npm run demo): a throwaway log in a temp directory, walked through step by step:
-// create, append, checkpoint, prove, verify, then tamper with the database file and watch verify
-// name the entry. Uses the same library calls as the real commands.
+// `custos demo` (npm run demo): a whole deployment on one machine, in a temp directory, told as a
+// story: the CA and identities, a node serving over mutual TLS, an EHR feeding a week of accesses,
+// patients and audit companies reading (verified, decrypted locally), a refusal the patient sees, the
+// query history, then an attacker editing the database and both `verify` and the next client query
+// naming the entry. Uses the same library calls as the real commands.
 
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Command } from "commander";
-import { toBase64, utf8 } from "../../core/bytes.js";
-import { parseCheckpoint } from "../../core/checkpoint/index.js";
-import { encodeDataEntry } from "../../core/entry/index.js";
-import { leafHash, verifyInclusion } from "../../core/merkle/index.js";
-import { openNote } from "../../core/note/index.js";
+import { CustosClient, VerificationError } from "../../client/custos-client.js";
+import { MtlsClient } from "../../client/mtls-client.js";
+import { fromBase64 } from "../../core/bytes.js";
 import { createKeyFile, KeyFileProvider } from "../../crypto/keystore/index.js";
-import { initDataDir, openLogWritable } from "../../ledger/data-dir.js";
+import { Identity, writeBundle } from "../../identity/bundle.js";
+import { Deployment } from "../../identity/deployment.js";
+import type { Role } from "../../identity/roles.js";
+import { initDataDir } from "../../ledger/data-dir.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
+import { startServer } from "../../service/server.js";
 import type { Io } from "../io.js";
-import { DEMO_PASSPHRASE, identityStory } from "./demo-identity.js";
+import { parseCount } from "../options.js";
+import { DEMO_USERS, demoAccesses } from "./demo-data.js";
 
-const ACTIONS = ["query", "query", "query", "change", "create", "print", "copy", "delete"] as const;
+/** One passphrase for every demo bundle; a real deployment gives each holder their own. */
+export const DEMO_PASSPHRASE = "demo passphrase, not for real use";
+
+const PATIENTS = [
+  ["MRN1001", "Alice Martin"],
+  ["MRN1002", "Bogdan Petrov"],
+  ["MRN1003", "Chiara Rossi"],
+  ["MRN1004", "Dawit Bekele"],
+  ["MRN1005", "Emma Larsen"],
+] as const;
+const COMPANIES = {
+  "acme-audit": ["MRN1001", "MRN1002", "MRN1003"],
+  "northwind-assurance": ["MRN1003", "MRN1004", "MRN1005"],
+} as const;
 
 export function registerDemoCommand(program: Command, io: Io): void {
   program
     .command("demo")
-    .description("walk through a throwaway log: append, prove, verify, tamper, detect")
+    .description(
+      "a whole deployment on this machine: CA, node, EHR feed, patients, audit companies, tampering caught",
+    )
     .option("--dir <dir>", "where to build the demo (default: a new temp directory)")
-    .option("--entries <n>", "how many entries to append", "5000")
-    .action(async (options: { dir?: string; entries: string }) => {
-      await runDemo(
-        io,
-        options.dir ?? mkdtempSync(join(tmpdir(), "custos-demo-")),
-        Number(options.entries) || 5000,
-      );
+    .option("--records <n>", "how many access records the EHR sends", "3000")
+    .action(async (options: { dir?: string; records: string }) => {
+      const count = parseCount(options.records, "--records");
+      await runDemo(io, options.dir ?? mkdtempSync(join(tmpdir(), "custos-demo-")), Math.max(50, count));
     });
 }
 
+const n = (x: number) => x.toLocaleString("en-US");
+
 async function runDemo(io: Io, root: string, count: number): Promise<void> {
-  const step = (n: number, text: string) => io.out(`\n${n}. ${text}`);
-  const data = join(root, "log");
+  const started = performance.now();
+  const step = (k: number, text: string) => io.out(`\n${k}. ${text}`);
+  const data = join(root, "node");
   const masterKeyFile = join(root, "master.key");
   io.out(
-    "Custos walkthrough: a tamper-evident, append-only Merkle log with signed checkpoints, and encrypted audit records.",
+    "Custos: a tamper-evident, end-to-end encrypted audit trail of who accessed a patient's health record.",
   );
-  io.out(`Everything lives in ${root} and can be deleted afterwards.`);
+  io.out(`This demo builds a throwaway deployment in ${root}.`);
 
-  step(1, "Create a log. A master key protects the node's secrets; the demo generates one:");
+  step(
+    1,
+    "St Mary's hospital sets up a node: a log, a master key for its secrets, its own certificate authority.",
+  );
   createKeyFile(masterKeyFile);
   const masterKey = new KeyFileProvider(masterKeyFile);
-  const init = await initDataDir(data, { origin: "demo.custos.example/log", masterKey });
+  const init = await initDataDir(data, { origin: "stmary.custos.example/log", masterKey });
+  const deployment = await Deployment.initCa(data, masterKey, "stmary");
+  io.out(`   log "${init.origin}", checkpoints signed with ${init.verifierKey.slice(0, 40)}...`);
   io.out(
-    `   master key file ${masterKeyFile} (a real node keeps it off the data disk, or uses a passphrase)`,
+    `   CA certificate ${join(data, "ca", "ca.pem")} (Ed25519); its key is sealed in the node's keystore`,
   );
-  io.out(`   log "${init.origin}" in ${data}`);
-  io.out(`   verifier key (publish it): ${init.verifierKey}`);
 
   step(
     2,
-    `Append ${count.toLocaleString("en-US")} entries, as concurrent requests; each is acknowledged only once durable and in the tree:`,
+    "Everyone gets an identity: two certificates (signing, encryption) in a passphrase-protected bundle.",
   );
-  const ledger = await openLogWritable(data, masterKey, { checkpointIntervalMs: 1000 });
-  const started = performance.now();
-  const acks = await Promise.all(
-    Array.from({ length: count }, (_, i) =>
-      ledger.appendOne({
-        entry: encodeDataEntry(utf8(sampleLine(i))),
-        idempotencyKey: utf8(`demo-event-${i}`),
-      }),
-    ),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  io.out(
-    `   ${acks.length.toLocaleString("en-US")} entries in ${seconds.toFixed(2)} s (${Math.round(count / seconds).toLocaleString("en-US")} entries/s, group commit)`,
-  );
-  const replay = await ledger.appendOne({
-    entry: encodeDataEntry(utf8(sampleLine(7))),
-    idempotencyKey: utf8("demo-event-7"),
-  });
-  io.out(
-    `   a replay of event 7 gets its original index back: ${replay.index} (duplicate: ${replay.duplicate})`,
-  );
-
-  step(3, "Sign a checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519):");
-  const checkpoint = await ledger.checkpoint();
-  for (const line of checkpoint.note.trimEnd().split("\n")) io.out(`   | ${line}`);
-  const body = parseCheckpoint(openNote(checkpoint.note, [init.verifierKey]).text);
-
-  step(4, "Prove that entry 1234 is in the log, as any client would check it:");
-  const index = Math.min(1234, count - 1);
-  const entry = await ledger.getEntry(index);
-  const proof = await ledger.inclusionProof(index, body.size);
-  const ok = verifyInclusion(leafHash(entry.data), index, body.size, proof, body.rootHash);
-  io.out(
-    `   ${proof.length} hashes prove entry ${index} under root ${toBase64(body.rootHash).slice(0, 16)}...: ${ok ? "verified" : "FAILED"}`,
-  );
-  await ledger.close();
-
-  step(5, "Verify the whole store: every entry, tree node and checkpoint:");
-  const clean = await verifyReport(data);
-  io.out(
-    `   ${clean.ok ? "OK" : "PROBLEMS"}: ${clean.entriesChecked.toLocaleString("en-US")} entries, ${clean.checkpointsChecked} checkpoints, ${clean.findings.length} findings`,
-  );
-
-  await identityStory(io, root, data, masterKey);
-
-  step(7, `An attacker with access to the disk edits entry ${index} directly in ${SQLITE_FILE_NAME}:`);
-  const db = new Database(join(data, SQLITE_FILE_NAME));
-  db.prepare("UPDATE entries SET data = ? WHERE idx = ?").run(
-    encodeDataEntry(utf8("nothing to see here")),
-    index,
-  );
-  db.close();
-  const tampered = await verifyReport(data);
-  io.out(`   verify: ${tampered.ok ? "no problem found (this should not happen)" : "TAMPERING DETECTED"}`);
-  for (const finding of tampered.findings) io.out(`   - [${finding.code}] ${finding.message}`);
-
-  io.out("\nExplore further:");
-  io.out(`   node bin/custos.js verify --data ${data}`);
-  io.out(`   node bin/custos.js verify --data ${data} --json`);
-  io.out(`   node bin/custos.js log prove --data ${data} --index 42`);
-  io.out(
-    `   CUSTOS_BUNDLE_PASSPHRASE='${DEMO_PASSPHRASE}' node bin/custos.js serve --data ${data} --identity ${join(root, "node-1.custos-id")} --master-key-file ${masterKeyFile}`,
-  );
-  io.out(`   node bin/custos.js log consistency --data ${data} --from 10 --to 1000`);
-  io.out(
-    `   echo "another entry" | node bin/custos.js log append --data ${data} --master-key-file ${masterKeyFile}`,
-  );
-}
-
-async function verifyReport(data: string) {
-  const store = SqliteStore.open(data, { readonly: true });
-  try {
-    return await verifyStore(store);
-  } finally {
-    await store.close();
+  const people: [Role, string][] = [
+    ["node", "node-1"],
+    ["ehr-source", "stmary-ehr"],
+    ["admin", "it-admin"],
+    ["custodian", "privacy-office"],
+    ...PATIENTS.map(([id]) => ["patient", id] as [Role, string]),
+    ...Object.keys(COMPANIES).map((id) => ["auditor", id] as [Role, string]),
+  ];
+  const ids = new Map<string, Identity>();
+  for (const [role, id] of people) {
+    const issued = await deployment.enroll({ role, id, passphrase: DEMO_PASSPHRASE });
+    writeBundle(join(root, `${id}.custos-id`), issued.bundle);
+    ids.set(id, Identity.unlock(issued.bundle, DEMO_PASSPHRASE));
   }
-}
+  io.out(`   ${people.length} identities: the node, the EHR, an admin, the privacy office (custodian),`);
+  io.out(
+    `   5 patients (${PATIENTS.map(([, name]) => name.split(" ")[0]).join(", ")}) and 2 audit companies`,
+  );
+  io.out(
+    "   each enrollment is a CA-signed log entry: who holds which key is read from the log, not a table",
+  );
+  for (const [company, patients] of Object.entries(COMPANIES)) {
+    await deployment.grant(ids.get("it-admin")!, { auditor: company, patients: [...patients] });
+    io.out(`   the admin grants ${company} the patients ${patients.join(", ")} (signed, in the log)`);
+  }
 
-function sampleLine(i: number): string {
-  const action = ACTIONS[i % ACTIONS.length]!;
-  const minute = String(i % 60).padStart(2, "0");
-  return JSON.stringify({
-    time: `2026-11-23T09:${minute}:00.000Z`,
-    user: `clinician-${i % 40}`,
-    action,
-    seq: i,
+  const server = await startServer({
+    deployment,
+    identity: ids.get("node-1")!,
+    api: { host: "127.0.0.1", port: 0 },
+    portal: { host: "127.0.0.1", port: 0 },
+    verifyEveryMs: 0,
   });
+  const url = `https://127.0.0.1:${server.api.port}`;
+  const client = (id: string) =>
+    new CustosClient({ url, identity: ids.get(id)!, statePath: join(root, `${id}.state.json`) });
+  try {
+    step(
+      3,
+      `The node serves its API over mutual TLS 1.3 at ${url}: no certificate from this CA, no connection.`,
+    );
+
+    const accesses = demoAccesses(
+      PATIENTS.map(([id]) => id),
+      count,
+      Date.now() - 3_600_000,
+    );
+    const ehr = client("stmary-ehr");
+    const t0 = performance.now();
+    let last = 0;
+    for (let i = 0; i < accesses.length; i += 500) {
+      const results = await ehr.submit(accesses.slice(i, i + 500));
+      last = Math.max(last, ...results.map((r) => r.index));
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    await ehr.waitForCheckpoint(last + 1);
+    const emergencies = accesses.filter((a) => a.emergency).length;
+    const printsCopies = accesses.filter((a) => a.action === "print" || a.action === "copy").length;
+    step(4, `The EHR sends a week of accesses: ${n(accesses.length)} records in ${seconds.toFixed(1)} s.`);
+    io.out(
+      `   daytime peaks, ${emergencies} emergency (break-the-glass) accesses, ${printsCopies} prints and copies`,
+    );
+    io.out(
+      "   each is acknowledged only once durable and in the Merkle tree; each is encrypted (AES-256-GCM)",
+    );
+    io.out(
+      "   under its patient's key, which is wrapped (HPKE) for the patient, the granted companies and the custodian",
+    );
+    const receipt = await ehr.receipt(last);
+    io.out(
+      `   receipt for entry ${receipt.index}: inclusion proof verified against the signed checkpoint of size ${n(receipt.checkpoint.size)}`,
+    );
+
+    step(5, "Each patient reads their own history, verified and decrypted on their side:");
+    for (const [id, name] of PATIENTS) {
+      const trail = await client(id).trail({ limit: 5000 });
+      const urgent = trail.records.filter((r) => r.record.emergency).length;
+      const latest = trail.records[0]?.record;
+      io.out(
+        `   ${name.padEnd(14)} ${String(trail.records.length).padStart(5)} accesses, ${urgent} emergency; latest: ${latest ? `${latest.time.slice(0, 16)} ${latest.action} by ${latest.userId}` : "none"}`,
+      );
+    }
+
+    step(6, "Each audit company reads the patients it is granted:");
+    for (const company of Object.keys(COMPANIES)) {
+      const view = await client(company).auditTrails({ limit: 5000 });
+      const records = view.patients.flatMap((p) => p.result?.records ?? []);
+      const perUser = new Map<string, number>();
+      for (const r of records) perUser.set(r.record.userId, (perUser.get(r.record.userId) ?? 0) + 1);
+      const top = [...perUser].sort((a, b) => b[1] - a[1])[0];
+      const nights = records.filter((r) => {
+        const h = new Date(r.record.time).getUTCHours();
+        return h < 6 || h >= 22;
+      }).length;
+      io.out(
+        `   ${company.padEnd(20)} ${view.patients.length} patients, ${n(records.length)} accesses; busiest user ${top?.[0]} (${top?.[1]}); ${nights} at night (22-06 UTC)`,
+      );
+    }
+    try {
+      await client("acme-audit").trail({ patientId: "MRN1004" });
+      io.out("   acme-audit read Dawit's trail (this should not happen)");
+    } catch (error) {
+      io.out(
+        `   acme-audit asks for Dawit Bekele (MRN1004), not granted: refused (${(error as { code: string }).code}), and the refusal is logged`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the next signed checkpoint covers it
+
+    step(7, "Dawit reads who looked at his trail (the meta-audit, sealed to him):");
+    const history = await client("MRN1004").queryHistory();
+    history.sort((a, b) => Date.parse(a.body.time) - Date.parse(b.body.time));
+    for (const notice of history) {
+      const what =
+        notice.kind === "query"
+          ? `read it (${notice.body.returned} entries)`
+          : `was REFUSED (${notice.body.reason})`;
+      io.out(`   ${notice.body.time.slice(11, 19)}  ${notice.body.requester}  ${what}`);
+    }
+
+    step(
+      8,
+      "An attacker with access to the disk edits one of Alice's records directly in the database file:",
+    );
+    const alice = await new MtlsClient(url, ids.get("MRN1001")!).call<{
+      items: { index: number; content: string | null; entry: string }[];
+    }>("POST", "/v1/trail", { limit: 50 });
+    const victim = alice.items.find((i) => i.content !== null && fromBase64(i.entry)[1] === 0x02)!;
+    await server.close();
+    await deployment.close();
+    const db = new Database(join(data, SQLITE_FILE_NAME));
+    const content = Buffer.from(fromBase64(victim.content!));
+    const { createHash } = await import("node:crypto");
+    const hash = createHash("sha256").update(content).digest();
+    content[content.length - 5]! ^= 0x20;
+    db.prepare("UPDATE contents SET data = ? WHERE hash = ?").run(content, hash);
+    db.close();
+    io.out(`   one byte of the ciphertext of entry ${victim.index} changed in ${SQLITE_FILE_NAME}`);
+    const store = SqliteStore.open(data, { readonly: true });
+    const report = await verifyStore(store);
+    await store.close();
+    io.out(
+      `   custos verify: ${report.ok ? "no problem found (this should not happen)" : "TAMPERING DETECTED"}`,
+    );
+    for (const finding of report.findings.slice(0, 3)) io.out(`   - [${finding.code}] ${finding.message}`);
+  } finally {
+    await server.close().catch(() => undefined);
+    await deployment.close().catch(() => undefined);
+  }
+
+  // The node comes back; Alice's next query refuses the altered entry.
+  const reopened = await Deployment.open(data, masterKey);
+  const again = await startServer({
+    deployment: reopened,
+    identity: ids.get("node-1")!,
+    api: { host: "127.0.0.1", port: 0 },
+    verifyEveryMs: 0,
+  });
+  try {
+    await new CustosClient({
+      url: `https://127.0.0.1:${again.api.port}`,
+      identity: ids.get("MRN1001")!,
+      statePath: join(root, "MRN1001.state.json"),
+    }).trail({ limit: 5000 });
+    io.out("   Alice's next query: accepted (this should not happen)");
+  } catch (error) {
+    const named =
+      error instanceof VerificationError || (error as { code?: string }).code === "TAMPERED_ENTRY";
+    io.out(`   Alice's next query: ${named ? "REFUSED" : "failed"}: ${(error as Error).message}`);
+  } finally {
+    await again.close();
+    await reopened.close();
+  }
+
+  const file = readFileSync(join(data, SQLITE_FILE_NAME));
+  const leaks = [...PATIENTS.map(([id]) => id), ...DEMO_USERS].filter((s) => file.includes(Buffer.from(s)));
+  io.out(
+    `\nThe database file holds no patient or user ID: ${leaks.length === 0 ? "checked, none found" : `FOUND ${leaks.join(", ")}`}.`,
+  );
+  io.out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Files in ${root}:`);
+  io.out(`   node/           the node's data (log, keystore, CA); master key in master.key`);
+  io.out(`   *.custos-id     identity bundles, passphrase "${DEMO_PASSPHRASE}"`);
+  io.out("\nExplore further:");
+  const env = `CUSTOS_BUNDLE_PASSPHRASE='${DEMO_PASSPHRASE}'`;
+  io.out(`   node bin/custos.js verify --data ${data}`);
+  io.out(
+    `   ${env} node bin/custos.js serve --data ${data} --master-key-file ${masterKeyFile} --identity ${join(root, "node-1.custos-id")} --listen 127.0.0.1:8443`,
+  );
+  io.out(
+    `   ${env} node bin/custos.js query --server https://127.0.0.1:8443 --as ${join(root, "MRN1002.custos-id")}`,
+  );
+  io.out(
+    `   ${env} node bin/custos.js query --server https://127.0.0.1:8443 --as ${join(root, "northwind-assurance.custos-id")} --emergency`,
+  );
+  io.out(
+    `   ${env} node bin/custos.js query-history --server https://127.0.0.1:8443 --as ${join(root, "MRN1003.custos-id")}`,
+  );
 }

@@ -50,12 +50,34 @@ export async function openStore(dir: string, location: StoreLocation = {}): Prom
         "--db must be a postgres:// URL (leave it out to use the SQLite file in --data)",
       );
     }
-    return PostgresStore.open(location.db, { create: location.create === true });
+    const { url, schema } = splitSchema(location.db);
+    return PostgresStore.open(url, {
+      create: location.create === true,
+      ...(schema ? { schema } : {}),
+    });
   }
   return SqliteStore.open(dir, {
     ...(location.create ? { create: true } : {}),
     ...(location.readonly ? { readonly: true } : {}),
   });
+}
+
+/**
+ * `postgres://...?schema=NAME` picks the PostgreSQL schema that holds the log (default "custos"), so
+ * several logs, or test runs, can share one database. The parameter is ours: it is removed before the
+ * URL reaches the driver.
+ */
+export function splitSchema(db: string): { url: string; schema?: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(db);
+  } catch {
+    return { url: db };
+  }
+  const schema = parsed.searchParams.get("schema");
+  if (schema === null) return { url: db };
+  parsed.searchParams.delete("schema");
+  return { url: parsed.toString(), schema };
 }
 
 /** A database URL without its password, for messages. */

@@ -3,7 +3,7 @@
 // recover access, reports key status, and erases content under a signed erasure entry.
 
 import { join } from "node:path";
-import { fromUtf8, toHex, utf8 } from "../core/bytes.js";
+import { fromHex, fromUtf8, toHex, utf8 } from "../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
@@ -15,10 +15,11 @@ import {
   MAX_ERASED_PER_ENTRY,
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
+import { leafHash } from "../core/merkle/index.js";
 import { randomBytes } from "../core/platform.js";
 import type { AuditRecord } from "../core/record/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
-import { KEYSTORE_FILE_NAME, openLogWritable } from "../ledger/data-dir.js";
+import { KEYSTORE_FILE_NAME, openLogReadOnly, openLogWritable } from "../ledger/data-dir.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { AppendResult } from "../ledger/sequencer.js";
 import { BlindIndex } from "./blind-index.js";
@@ -45,6 +46,11 @@ export interface VaultOptions {
     ledger: Ledger,
     patientTag: (patientId: string) => Uint8Array,
   ) => Promise<RecipientDirectory>;
+  /**
+   * Open the log without sequencing (a standby node beside another node's sequencer on PostgreSQL):
+   * reads work, appends fail.
+   */
+  readonly readOnly?: boolean;
 }
 
 export interface TrailQuery {
@@ -107,10 +113,12 @@ export class Vault {
     if (!keystore.has(BLIND_INDEX_SECRET)) await initVaultSecrets(keystore, deploymentName(dir));
     const blindIndex = new BlindIndex(keystore.get(BLIND_INDEX_SECRET));
     const directory = LocalDirectory.parse(deploymentName(dir), fromUtf8(keystore.get(DIRECTORY_SECRET)));
-    const ledger = await openLogWritable(dir, masterKey, {
-      ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
-      ...(options.db ? { db: options.db } : {}),
-    });
+    const ledger = options.readOnly
+      ? await openLogReadOnly(dir, options.db ? { db: options.db } : {})
+      : await openLogWritable(dir, masterKey, {
+          ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+          ...(options.db ? { db: options.db } : {}),
+        });
     const readers = options.readers
       ? await options.readers(ledger, (patientId) => blindIndex.patientTag(patientId))
       : directory;
@@ -123,18 +131,79 @@ export class Vault {
   }
 
   /** Seals validated records and appends them as one atomic group; resolves once durable. */
+  /** Appends in flight, by idempotency key (hex): a concurrent replay waits for the original. */
+  readonly #inFlight = new Map<string, Promise<void>>();
+
+  /**
+   * Seals validated records and appends them as one atomic group; resolves once durable. Replays (a
+   * source event ID already in the log, in flight, or repeated in the batch) get the original index
+   * back and are never sealed, so they use up no record number in the patient's trail.
+   */
   async ingest(records: readonly AuditRecord[], source: string): Promise<AppendResult[]> {
-    const items = await this.sealer.seal(records, source);
-    try {
-      return await this.ledger.append(items);
-    } catch (error) {
-      // Numbers handed out to records that never landed: re-read each patient's numbering from the log.
-      resetNumbering(
-        this.sealer,
-        [...new Set(records.map((r) => r.patientId))].map((p) => this.#blindIndex.patientTag(p)),
-      );
-      throw error;
+    const keys = records.map((r) =>
+      r.sourceEventId === undefined ? undefined : toHex(this.#blindIndex.eventKey(source, r.sourceEventId)),
+    );
+    const unique = [...new Set(keys.filter((k): k is string => k !== undefined))];
+    // Wait for any append in flight with one of these keys, then claim them (synchronously) until done.
+    for (;;) {
+      const pending = unique.map((k) => this.#inFlight.get(k)).filter((p) => p !== undefined);
+      if (pending.length === 0) break;
+      await Promise.allSettled(pending);
     }
+    let release: () => void = () => undefined;
+    const claim = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    for (const key of unique) this.#inFlight.set(key, claim);
+    let known: Map<string, number>;
+    const firstInBatch = new Map<string, number>();
+    const fresh: number[] = [];
+    let appended: AppendResult[] = [];
+    try {
+      known = await this.ledger.store.findIdempotencyKeys(unique.map(fromHex));
+      records.forEach((_, i) => {
+        const key = keys[i];
+        if (key === undefined) fresh.push(i);
+        else if (!known.has(key) && !firstInBatch.has(key)) {
+          firstInBatch.set(key, i);
+          fresh.push(i);
+        }
+      });
+      if (fresh.length > 0) {
+        const items = await this.sealer.seal(
+          fresh.map((i) => records[i]!),
+          source,
+        );
+        try {
+          appended = await this.ledger.append(items);
+        } catch (error) {
+          // Numbers handed out to records that never landed: re-read each patient's numbering from the log.
+          resetNumbering(
+            this.sealer,
+            [...new Set(records.map((r) => r.patientId))].map((p) => this.#blindIndex.patientTag(p)),
+          );
+          throw error;
+        }
+      }
+    } finally {
+      for (const key of unique) if (this.#inFlight.get(key) === claim) this.#inFlight.delete(key);
+      release();
+    }
+    const byRecord = new Map<number, AppendResult>();
+    fresh.forEach((recordIndex, j) => byRecord.set(recordIndex, appended[j]!));
+    const results: AppendResult[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const own = byRecord.get(i);
+      if (own) {
+        results.push(own);
+        continue;
+      }
+      const key = keys[i]!;
+      const index = known.get(key) ?? byRecord.get(firstInBatch.get(key)!)!.index;
+      const entry = await this.ledger.getEntry(index);
+      results.push({ index, leafHash: leafHash(entry.data), duplicate: true });
+    }
+    return results;
   }
 
   /** Starts new epochs for a patient (or everyone) at the next record. */

@@ -211,6 +211,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (OPEN_ROUTES.has(route) || route.startsWith("/v1/login") || route.startsWith("/docs")) return;
       request.caller =
         mode === "mtls" ? await callerFromCertificate(request) : await callerFromToken(request);
+      // A standby node (another node sequences the log) serves reads only: ingest, grants and trail
+      // queries all append to the log (a trail query is itself recorded for the patient).
+      if (request.method === "POST" && !ledger.writable) {
+        throw new CustosError(
+          "STORE_BUSY",
+          "this node is a standby: another node sequences the log; send writes and trail queries to it",
+        );
+      }
     });
     registerRateLimit(app, {
       keyOf: (request) => request.caller?.uri,
@@ -289,6 +297,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       .catch((error: unknown) => api.log.error({ code: (error as CustosError).code }, "CRL refresh failed"));
   }, options.crlCheckMs ?? 30_000);
   crlTimer.unref();
+  // A standby follows what the sequencer appends: new enrollments, grants and revocations.
+  const followTimer = ledger.writable
+    ? undefined
+    : setInterval(() => {
+        deployment.registry.refresh(ledger.store).catch(() => undefined);
+      }, 2_000);
+  followTimer?.unref();
   const verifyEvery = options.verifyEveryMs ?? 60_000;
   const verifyTimer = verifyEvery > 0 ? setInterval(() => void backgroundVerify(), verifyEvery) : undefined;
   verifyTimer?.unref();
@@ -314,6 +329,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     close: async () => {
       clearInterval(crlTimer);
       if (verifyTimer) clearInterval(verifyTimer);
+      if (followTimer) clearInterval(followTimer);
       await api.close();
       await portal?.close();
     },

@@ -178,6 +178,24 @@ describe("encrypted records", () => {
     expect(await seqs("P2")).toEqual([0, 1]);
   });
 
+  it("uses up no record number for replays, in the same batch, later, or concurrently", async () => {
+    const a = record("P1", 1, { sourceEventId: "a" });
+    const b = record("P1", 2, { sourceEventId: "b" });
+    const c = record("P1", 3, { sourceEventId: "c" });
+    const first = await vault.ingest([a, a, b], "ehr");
+    expect(first.map((r) => r.duplicate)).toEqual([false, true, false]);
+    expect(first[1]!.index).toBe(first[0]!.index);
+    expect(first[1]!.leafHash).toEqual(first[0]!.leafHash);
+    const [x, y] = await Promise.all([vault.ingest([b, c], "ehr"), vault.ingest([c, a], "ehr")]);
+    expect([...x, ...y].filter((r) => !r.duplicate)).toHaveLength(1);
+    const seqs = (await vault.patientItems("P1"))
+      .map((item) => decodeEntry(item.entry))
+      .filter((entry) => entry.kind === ENTRY_KINDS.accessRecord)
+      .map((entry) => accessRecordFromEntry(entry).header.seq)
+      .sort();
+    expect(seqs).toEqual([0, 1, 2]);
+  });
+
   it("returns the original index for a replayed source event ID", async () => {
     const [first] = await vault.ingest([record("P1", 1, { sourceEventId: "evt-1" })], "ehr");
     const [again] = await vault.ingest([record("P1", 1, { sourceEventId: "evt-1" })], "ehr");

@@ -10,7 +10,9 @@ import { Identity, readBundle, writeBundle } from "../../identity/bundle.js";
 import { DeploymentCa } from "../../identity/ca.js";
 import { Deployment } from "../../identity/deployment.js";
 import { checkRole, parseIdentityUri, ROLES, type Role } from "../../identity/roles.js";
-import { startServer } from "../../service/server.js";
+import { openStore } from "../../ledger/data-dir.js";
+import { PostgresStore } from "../../ledger/postgres/index.js";
+import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
@@ -291,41 +293,85 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         );
         const api = parseListen(options.listen, "--listen");
         const portal = options.portal ? parseListen(options.portal, "--portal") : undefined;
-        const deployment = await Deployment.open(
-          requireData(options.data),
-          masterKeyFrom(options),
-          deploymentOptions(options),
-        );
-        let server: Awaited<ReturnType<typeof startServer>>;
-        try {
-          server = await startServer({
-            deployment,
-            identity,
-            api,
-            ...(portal ? { portal } : {}),
-            ...(options.tls12 ? { allowTls12: true } : {}),
-            ...(options.log ? { log: true } : {}),
-            verifyEveryMs,
-            ratePerSecond,
+        const dir = requireData(options.data);
+        const masterKey = masterKeyFrom(options);
+        const open = (readOnly: boolean) =>
+          Deployment.open(dir, masterKey, {
+            ...deploymentOptions(options),
+            ...(readOnly ? { readOnly: true } : {}),
           });
+        let standby = false;
+        let deployment: Deployment;
+        try {
+          deployment = await open(false);
         } catch (error) {
-          await deployment.close();
-          if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
-            throw new CustosError(
-              "CONFIG",
-              "the address is already in use; choose another with --listen/--portal",
-            );
-          }
-          throw error;
+          // PostgreSQL: another node holds the sequencer lock. Serve reads and stand by to take over.
+          if (!(error instanceof CustosError && error.code === "STORE_BUSY" && options.db)) throw error;
+          deployment = await open(true);
+          standby = true;
         }
+        const start = async (d: Deployment, where: { api: Listen; portal?: Listen | undefined }) => {
+          try {
+            return await startServer({
+              deployment: d,
+              identity,
+              api: where.api,
+              ...(where.portal ? { portal: where.portal } : {}),
+              ...(options.tls12 ? { allowTls12: true } : {}),
+              ...(options.log ? { log: true } : {}),
+              verifyEveryMs,
+              ratePerSecond,
+            });
+          } catch (error) {
+            await d.close();
+            if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+              throw new CustosError(
+                "CONFIG",
+                "the address is already in use; choose another with --listen/--portal",
+              );
+            }
+            throw error;
+          }
+        };
+        let server = await start(deployment, { api, portal });
         io.out(`custos node ${identity.uri} serving`);
         io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
         if (server.portal) io.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
+        if (standby) io.out("  standby: another node sequences this log; serving reads, ready to take over");
+        let stopping = false;
+        const stopped = new Promise<void>((resolve) => {
+          const stop = () => {
+            stopping = true;
+            resolve();
+          };
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
         });
+        // A standby probes the sequencer lock; when the sequencer's session ends, it takes over.
+        while (standby && !stopping) {
+          await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+          if (stopping) break;
+          const probe = await openStore(dir, { db: options.db! }).catch(() => undefined);
+          if (!(probe instanceof PostgresStore)) continue;
+          const free = await probe.acquireSequencerLock().catch(() => false);
+          await probe.close();
+          if (!free) continue;
+          let writable: Deployment;
+          try {
+            writable = await open(false);
+          } catch (error) {
+            if (error instanceof CustosError && error.code === "STORE_BUSY") continue; // another standby won
+            throw error;
+          }
+          const where = { api: server.api, portal: server.portal };
+          await server.close();
+          await deployment.close();
+          deployment = writable;
+          server = await start(deployment, where);
+          standby = false;
+          io.out("  the sequencer stopped: this node now sequences the log");
+        }
+        await stopped;
         await server.close();
         await deployment.close();
         io.out("stopped");

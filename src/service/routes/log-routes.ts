@@ -22,7 +22,14 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): vo
       schema: {
         summary: "The log's origin and verifier key, and its latest signed size",
         tags: ["log"],
-        response: { 200: z.object({ origin: z.string(), verifierKey: z.string(), size: z.number() }) },
+        response: {
+          200: z.object({
+            origin: z.string(),
+            verifierKey: z.string(),
+            size: z.number(),
+            sequencing: z.boolean().describe("false on a standby node (reads only)"),
+          }),
+        },
       },
     },
     async (request) => {
@@ -32,6 +39,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): vo
         origin: ledger.meta.origin,
         verifierKey: ledger.meta.verifierKey,
         size: checkpoint?.size ?? 0,
+        sequencing: ledger.writable,
       };
     },
   );

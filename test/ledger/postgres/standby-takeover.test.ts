@@ -1,0 +1,167 @@
+// Two nodes on one PostgreSQL log: the first sequences; the second, started against the same log,
+// serves reads as a standby and refuses writes; when the first is killed (kill -9), the second takes
+// over sequencing, and every acknowledged record is there and the log verifies.
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CustosClient } from "../../../src/client/custos-client.js";
+import { MtlsClient } from "../../../src/client/mtls-client.js";
+import { EnvProvider } from "../../../src/crypto/keystore/index.js";
+import { Identity, type IdentityBundle, writeBundle } from "../../../src/identity/bundle.js";
+import { Deployment } from "../../../src/identity/deployment.js";
+import { initDataDir } from "../../../src/ledger/data-dir.js";
+import { BIN, freePort, PASS } from "../../helpers/deployment.js";
+import { dropSchema, PG_URL, requirePostgres, testSchema } from "../../helpers/postgres.js";
+import { tempDir } from "../../helpers/temp.js";
+
+const MASTER_KEY = Buffer.alloc(32, 31).toString("base64");
+let root: { dir: string; cleanup: () => void };
+let schema: string;
+let db: string;
+const bundles = new Map<string, IdentityBundle>();
+const nodes: ChildProcess[] = [];
+
+function startNode(port: number): {
+  child: ChildProcess;
+  output: () => string;
+  waitFor: (text: string) => Promise<void>;
+} {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      "serve",
+      "--data",
+      join(root.dir, "data"),
+      "--db",
+      db,
+      "--identity",
+      join(root.dir, "n1.custos-id"),
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--verify-every",
+      "0",
+    ],
+    {
+      env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  nodes.push(child);
+  let out = "";
+  child.stdout!.on("data", (chunk) => {
+    out += chunk;
+  });
+  child.stderr!.on("data", (chunk) => {
+    out += chunk;
+  });
+  const waitFor = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 30_000;
+      const poll = () => {
+        if (out.includes(text)) resolve();
+        else if (Date.now() > deadline || child.exitCode !== null)
+          reject(new Error(`no "${text}" in: ${out}`));
+        else setTimeout(poll, 50);
+      };
+      poll();
+    });
+  return { child, output: () => out, waitFor };
+}
+
+beforeAll(async () => {
+  await requirePostgres();
+  root = tempDir("custos-standby-");
+  schema = testSchema();
+  db = `${PG_URL}?schema=${schema}`;
+  const masterKey = new EnvProvider("CUSTOS_MASTER_KEY", { CUSTOS_MASTER_KEY: MASTER_KEY });
+  const data = join(root.dir, "data");
+  await initDataDir(data, { origin: "standby.custos.example/log", masterKey, db });
+  const deployment = await Deployment.initCa(data, masterKey, "stmary", { db });
+  for (const [role, id] of [
+    ["node", "n1"],
+    ["ehr-source", "emr"],
+    ["patient", "P1"],
+    ["custodian", "privacy"],
+  ] as const) {
+    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
+    bundles.set(id, issued.bundle);
+    writeBundle(join(root.dir, `${id}.custos-id`), issued.bundle);
+  }
+  await deployment.close();
+}, 60_000);
+
+afterAll(async () => {
+  for (const child of nodes) if (child.exitCode === null) child.kill("SIGKILL");
+  await dropSchema(schema);
+  root?.cleanup();
+});
+
+describe("one sequencer per PostgreSQL log, and a standby that takes over", () => {
+  it("serves reads on the standby, refuses its writes, and takes over when the sequencer dies", async () => {
+    const portA = await freePort();
+    const portB = await freePort();
+    const a = startNode(portA);
+    await a.waitFor("API (mutual TLS)");
+    const b = startNode(portB);
+    await b.waitFor("standby: another node sequences this log");
+
+    const emr = (port: number) =>
+      new MtlsClient(`https://127.0.0.1:${port}`, Identity.unlock(bundles.get("emr")!, PASS));
+    const record = (i: number) => ({
+      time: "2026-11-23T08:00:00Z",
+      patientId: "P1",
+      userId: `u${i}`,
+      action: "query",
+      sourceEventId: `s-${i}`,
+    });
+    const acked: number[] = [];
+    const first = await emr(portA).call<{ records: { index: number }[] }>("POST", "/v1/records", [
+      record(1),
+      record(2),
+    ]);
+    acked.push(...first.records.map((r) => r.index));
+
+    expect(await emr(portB).call("GET", "/v1/log")).toMatchObject({ sequencing: false });
+    await expect(emr(portB).call("POST", "/v1/records", [record(3)])).rejects.toMatchObject({
+      code: "STORE_BUSY",
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const receipt = await emr(portB).call<{ index: number }>("GET", `/v1/receipt/${acked[0]}`);
+    expect(receipt.index).toBe(acked[0]);
+
+    a.child.kill("SIGKILL");
+    await b.waitFor("this node now sequences the log");
+    expect(await emr(portB).call("GET", "/v1/log")).toMatchObject({ sequencing: true });
+    const after = await emr(portB).call<{ records: { index: number; duplicate: boolean }[] }>(
+      "POST",
+      "/v1/records",
+      [record(2), record(3)],
+    );
+    expect(after.records[0]).toMatchObject({ index: acked[1], duplicate: true });
+    acked.push(after.records[1]!.index);
+
+    // Every acknowledged record is there for the patient, verified end to end through the new sequencer.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const p1 = new CustosClient({
+      url: `https://127.0.0.1:${portB}`,
+      identity: Identity.unlock(bundles.get("P1")!, PASS),
+    });
+    const trail = await p1.trail();
+    expect(trail.records.map((r) => r.record.sourceEventId).sort()).toEqual(["s-1", "s-2", "s-3"]);
+
+    b.child.kill("SIGTERM");
+    await new Promise((resolve) => b.child.once("exit", resolve));
+    const verify = spawnSync(
+      process.execPath,
+      [BIN, "verify", "--data", join(root.dir, "data"), "--db", db],
+      {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY },
+      },
+    );
+    expect(verify.stdout).toMatch(/^OK/m);
+    expect(verify.status).toBe(0);
+  }, 120_000);
+});

@@ -6,6 +6,7 @@
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash, verifyInclusion } from "../core/merkle/index.js";
+import { parseVerifierKey } from "../core/note/index.js";
 import type { AuditRecord } from "../core/record/index.js";
 import type { Identity } from "../identity/bundle.js";
 import { type OpenedNotice, openNotice } from "../records/notices.js";
@@ -29,6 +30,11 @@ export interface ClientOptions {
   readonly statePath?: string;
   /** The log's verifier key and origin (default: from the identity bundle). */
   readonly log?: { readonly origin: string; readonly verifierKey: string };
+  /**
+   * Witnesses whose cosignatures a checkpoint must carry before it is trusted: their cosigner
+   * verifier keys and how many of them must have cosigned (e.g. 2 of 3).
+   */
+  readonly witnesses?: { readonly keys: readonly string[]; readonly quorum: number };
 }
 
 export interface TrailQuery {
@@ -51,7 +57,7 @@ export interface TrailResult {
   readonly notReadable: number[];
   /** Pass as `before` for the next page. */
   readonly next: number | null;
-  readonly checkpoint: { readonly size: number; readonly note: string };
+  readonly checkpoint: { readonly size: number; readonly note: string; readonly witnesses: readonly string[] };
 }
 
 interface TrailReply {
@@ -78,6 +84,11 @@ export class CustosClient {
   readonly #state: ClientState;
   readonly #log: { origin: string; verifierKey: string };
   readonly #opener: RecordOpener;
+  readonly #witnesses: {
+    readonly keys: readonly string[];
+    readonly names: ReadonlySet<string>;
+    readonly quorum: number;
+  };
 
   constructor(options: ClientOptions) {
     const log = options.log ?? options.identity.bundle.log;
@@ -92,6 +103,22 @@ export class CustosClient {
     this.#http = new MtlsClient(options.url, options.identity);
     this.#state = ClientState.load(options.statePath, log.origin);
     this.#opener = new RecordOpener(options.identity.encryptionPrivateKey());
+    const witnesses = options.witnesses ?? { keys: [], quorum: 0 };
+    if (
+      !Number.isInteger(witnesses.quorum) ||
+      witnesses.quorum < 0 ||
+      witnesses.quorum > witnesses.keys.length
+    ) {
+      throw new CustosError(
+        "CONFIG",
+        `the witness quorum must be 0 to ${witnesses.keys.length} (the number of witness keys)`,
+      );
+    }
+    this.#witnesses = {
+      keys: witnesses.keys,
+      names: new Set(witnesses.keys.map((k) => parseVerifierKey(k).name)),
+      quorum: witnesses.quorum,
+    };
   }
 
   get trustedSize(): number {
@@ -110,7 +137,27 @@ export class CustosClient {
   }
 
   #checkpoint(note: string, consistency: TrailReply["consistency"]): VerifiedCheckpoint {
-    return verifyCheckpoint(note, this.#log.verifierKey, this.#log.origin, this.#state.trusted, consistency);
+    const checkpoint = verifyCheckpoint(
+      note,
+      this.#log.verifierKey,
+      this.#log.origin,
+      this.#state.trusted,
+      consistency,
+      this.#witnesses.keys,
+    );
+    const cosigned = new Set(checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name)));
+    if (cosigned.size < this.#witnesses.quorum) {
+      throw new VerificationError(
+        "BAD_CHECKPOINT",
+        `the checkpoint of size ${checkpoint.size} is cosigned by ${cosigned.size} of the witnesses you require, fewer than your quorum of ${this.#witnesses.quorum}: not trusted`,
+      );
+    }
+    return checkpoint;
+  }
+
+  /** Witnesses that cosigned the checkpoint last trusted (names). */
+  witnessedBy(checkpoint: VerifiedCheckpoint): string[] {
+    return checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name));
   }
 
   #trust(checkpoint: VerifiedCheckpoint, seqs: { tag: string; seq: number }[] = []): void {
@@ -171,7 +218,7 @@ export class CustosClient {
       records: page.records,
       notReadable: page.notReadable,
       next: page.next,
-      checkpoint: { size: checkpoint.size, note: checkpoint.note },
+      checkpoint: { size: checkpoint.size, note: checkpoint.note, witnesses: this.witnessedBy(checkpoint) },
     };
   }
 

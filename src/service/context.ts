@@ -17,6 +17,11 @@ export interface ServiceContext {
     target: Target,
     patient?: string | { tag: Uint8Array },
   ): Promise<void>;
+  /**
+   * The checkpoint replies are proven against: the latest witnessed one when the node has witnesses
+   * (cosignatures attached), else the latest signed one.
+   */
+  checkpoint(): Promise<{ readonly note: string; readonly size: number }>;
   /** The authenticated caller of a request (set by the server's authentication hook). */
   callerOf(request: FastifyRequest): Caller;
 }

@@ -19,6 +19,8 @@ import type { Identity } from "../identity/bundle.js";
 import type { Deployment } from "../identity/deployment.js";
 import { verifyStore } from "../ledger/verify/verifier.js";
 import type { VerifyState } from "../ledger/verify/verify-state.js";
+import type { WitnessEndpoint } from "../witness/witness-client.js";
+import { Witnessing } from "../witness/witnessing.js";
 import type { ServiceContext } from "./context.js";
 import { errorReply } from "./errors.js";
 import { LoginService } from "./login.js";
@@ -29,6 +31,7 @@ import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-r
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
+import { currentCheckpoint } from "./trail-query.js";
 
 export interface Listen {
   readonly host: string;
@@ -54,6 +57,8 @@ export interface ServeOptions {
   readonly ratePerSecond?: number;
   /** How often the node re-verifies what was appended (ms, default 60 s; 0 = never). */
   readonly verifyEveryMs?: number;
+  /** Witnesses to submit each new checkpoint to (C2SP tlog-witness); their cosignatures are served. */
+  readonly witnesses?: readonly WitnessEndpoint[];
 }
 
 export interface RunningServer {
@@ -155,9 +160,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return login.verifyToken(match[1]!);
   }
 
+  const witnessing =
+    options.witnesses && options.witnesses.length > 0 && ledger.writable
+      ? new Witnessing(
+          ledger,
+          options.witnesses,
+          deployment.dir,
+          { key: nodeKeyPem, cert: identity.bundle.signingCertificate, ca: deployment.anchor.caPem },
+          (message) => api?.log.warn(message),
+        )
+      : undefined;
+
   const ctx: ServiceContext = {
     deployment,
     now,
+    async checkpoint() {
+      const witnessed = witnessing?.latest;
+      if (witnessed) return { note: witnessed.note, size: witnessed.size };
+      return currentCheckpoint(ledger);
+    },
     async allow(caller, operation, target, patient) {
       const decision = authorize(deployment.registry, caller, operation, target, now());
       if (decision.allowed) return;
@@ -269,6 +290,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     registerTileRoutes(app, ctx);
     registerRecordsRoutes(app, ctx, { ingested: (count) => metrics.recordsIngested(count) });
     registerIdentityRoutes(app, ctx, refreshTls);
+    app.get(
+      "/v1/alerts",
+      {
+        schema: {
+          summary: "Witness refusals seen by this node (possible forks), newest last",
+          tags: ["log"],
+        },
+      },
+      async (request) => {
+        const caller = ctx.callerOf(request);
+        if (caller.role !== "auditor" && caller.role !== "admin")
+          await ctx.allow(caller, "manage-grants", {});
+        else await ctx.allow(caller, "read-log", {});
+        return { alerts: witnessing?.alerts ?? [] };
+      },
+    );
     if (mode === "portal") registerLoginRoutes(app, ctx, login);
     return app;
   }
@@ -304,6 +341,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         deployment.registry.refresh(ledger.store).catch(() => undefined);
       }, 2_000);
   followTimer?.unref();
+  witnessing?.start();
   const verifyEvery = options.verifyEveryMs ?? 60_000;
   const verifyTimer = verifyEvery > 0 ? setInterval(() => void backgroundVerify(), verifyEvery) : undefined;
   verifyTimer?.unref();
@@ -328,6 +366,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(portalListen ? { portal: portalListen } : {}),
     close: async () => {
       clearInterval(crlTimer);
+      witnessing?.stop();
       if (verifyTimer) clearInterval(verifyTimer);
       if (followTimer) clearInterval(followTimer);
       await api.close();

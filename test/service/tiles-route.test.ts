@@ -61,6 +61,7 @@ describe("the tlog-tiles routes", () => {
         if (refuse) throw new CustosError("NOT_AUTHORIZED", "refused for the test");
       },
       callerOf: () => CALLER,
+      checkpoint: async () => ({ note: "", size: 0 }),
     };
     app = Fastify();
     app.setErrorHandler((error, _request, reply) => {

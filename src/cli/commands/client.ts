@@ -27,16 +27,22 @@ interface ClientOptions {
   as?: string;
   passphraseFile?: string;
   state?: string;
+  witnessKey?: string[];
+  quorum?: string;
 }
 
 function openClient(options: ClientOptions): CustosClient {
   if (!options.server) throw new UsageError("--server URL is required (or set CUSTOS_SERVER)");
   if (!options.as) throw new UsageError("--as BUNDLE is required (or set CUSTOS_IDENTITY)");
   const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
+  const keys = options.witnessKey ?? [];
+  const quorum = options.quorum !== undefined ? parseCount(options.quorum, "--quorum") : keys.length;
+  if (quorum > keys.length) throw new UsageError(`--quorum ${quorum} needs at least ${quorum} --witness-key`);
   return new CustosClient({
     url: options.server,
     identity,
     statePath: options.state ?? `${options.as}.state.json`,
+    ...(keys.length > 0 ? { witnesses: { keys, quorum } } : {}),
   });
 }
 
@@ -45,7 +51,12 @@ function withClientOptions(command: Command): Command {
     .option("--server <url>", "the node's API address (https://host:port)", process.env.CUSTOS_SERVER)
     .option("--as <bundle>", "your identity bundle", process.env.CUSTOS_IDENTITY)
     .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
-    .option("--state <file>", "where the last trusted checkpoint is kept (default: BUNDLE.state.json)");
+    .option("--state <file>", "where the last trusted checkpoint is kept (default: BUNDLE.state.json)")
+    .option(
+      "--witness-key <key...>",
+      "a witness's cosigner verifier key; checkpoints must carry its cosignature",
+    )
+    .option("--quorum <n>", "how many of the --witness-key witnesses must have cosigned (default: all)");
 }
 
 /** Sends records to a node in batches, with a progress bar on a terminal. */

@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { CustosError } from "../../core/errors.js";
+import { parseVerifierKey } from "../../core/note/index.js";
 import { writeFileAtomic } from "../../crypto/atomic-write.js";
 import { Identity, readBundle, writeBundle } from "../../identity/bundle.js";
 import { DeploymentCa } from "../../identity/ca.js";
@@ -267,6 +268,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     .option("--log", "structured request logs on stdout (no personal data)")
     .option("--verify-every <seconds>", "re-verify what was appended this often (0: never)", "60")
     .option("--rate <n>", "requests per second allowed per identity", "200")
+    .option(
+      "--witness <url=key...>",
+      "a witness to cosign each checkpoint: its URL and cosigner verifier key",
+    )
     .option(...PASSPHRASE_FILE)
     .option(...DATA)
     .option(...DB)
@@ -281,11 +286,25 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           log?: boolean;
           verifyEvery: string;
           rate: string;
+          witness?: string[];
           passphraseFile?: string;
         },
       ) => {
         const verifyEveryMs = parseCount(options.verifyEvery, "--verify-every") * 1000;
         const ratePerSecond = parseCount(options.rate, "--rate");
+        const witnesses = (options.witness ?? []).map((spec) => {
+          const at = spec.indexOf("=");
+          const url = at > 0 ? spec.slice(0, at) : "";
+          if (!/^https:\/\//.test(url))
+            throw new UsageError(`--witness must be https://host:port=VERIFIERKEY, got "${spec}"`);
+          const verifierKey = spec.slice(at + 1);
+          try {
+            parseVerifierKey(verifierKey);
+          } catch {
+            throw new UsageError(`--witness ${url}: the verifier key is not a note verifier key`);
+          }
+          return { url, verifierKey };
+        });
         if (ratePerSecond < 1) throw new UsageError("--rate must be at least 1");
         const identity = Identity.unlock(
           readBundle(options.identity),
@@ -321,6 +340,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
               ...(options.log ? { log: true } : {}),
               verifyEveryMs,
               ratePerSecond,
+              witnesses,
             });
           } catch (error) {
             await d.close();

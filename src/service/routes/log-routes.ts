@@ -7,7 +7,6 @@ import { toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
 import type { ServiceContext } from "../context.js";
-import { currentCheckpoint } from "../trail-query.js";
 
 const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const Hashes = z.array(z.string()).describe("base64 SHA-256 hashes");
@@ -49,7 +48,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): vo
     { schema: { summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note)", tags: ["log"] } },
     async (request, reply) => {
       await ctx.allow(ctx.callerOf(request), "read-log", {});
-      const checkpoint = await currentCheckpoint(ledger);
+      const checkpoint = await ctx.checkpoint();
       return reply.type("text/plain; charset=utf-8").send(checkpoint.note);
     },
   );
@@ -116,7 +115,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): vo
     async (request) => {
       await ctx.allow(ctx.callerOf(request), "read-log", {});
       const { index } = request.params;
-      const checkpoint = await currentCheckpoint(ledger);
+      const checkpoint = await ctx.checkpoint();
       if (index >= checkpoint.size) {
         throw new CustosError(
           "NOT_FOUND",
@@ -139,7 +138,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): vo
 
 /** Proofs are served only up to the latest signed size: an unsigned tree head is nobody's promise. */
 async function checkSigned(ctx: ServiceContext, size: number): Promise<void> {
-  const checkpoint = await currentCheckpoint(ctx.deployment.vault.ledger);
+  const checkpoint = await ctx.checkpoint();
   if (size > checkpoint.size) {
     throw new CustosError(
       "NOT_FOUND",

@@ -15,7 +15,6 @@ import { type Recipient, recipientFingerprint } from "../../records/recipients.j
 import type { ServiceContext } from "../context.js";
 import {
   consistencyFrom,
-  currentCheckpoint,
   DEFAULT_TRAIL_LIMIT,
   MAX_TRAIL_LIMIT,
   type TrailPage,
@@ -151,7 +150,7 @@ export function registerRecordsRoutes(
       if (!patientId) throw new CustosError("BAD_ARGUMENT", "name the patient (patientId)");
       const tag = vault.patientTag(patientId);
       await ctx.allow(caller, "read-trail", { patient: patientSubject(tag) }, patientId);
-      const checkpoint = await currentCheckpoint(vault.ledger);
+      const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(vault.ledger, body.trustedSize, checkpoint.size);
       const page = await serveTrail(caller, tag, checkpoint.size, body);
       return { checkpoint: checkpoint.note, consistency, ...page };
@@ -188,7 +187,7 @@ export function registerRecordsRoutes(
       const caller = ctx.callerOf(request);
       if (caller.role !== "auditor") await ctx.allow(caller, "read-trail", {});
       const body = request.body;
-      const checkpoint = await currentCheckpoint(vault.ledger);
+      const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(vault.ledger, body.trustedSize, checkpoint.size);
       const targets = body.patientIds
         ? body.patientIds.map((id) => ({ patientId: id as string | null, tag: vault.patientTag(id) }))
@@ -244,7 +243,7 @@ export function registerRecordsRoutes(
       if (caller.role !== "patient") await ctx.allow(caller, "read-query-history", {});
       const tag = vault.patientTag(caller.id);
       await ctx.allow(caller, "read-query-history", { patient: patientSubject(tag) }, caller.id);
-      const checkpoint = await currentCheckpoint(vault.ledger);
+      const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(vault.ledger, request.body?.trustedSize, checkpoint.size);
       const indexes = await vault.ledger.store.findByLookupKey({
         key: tag,

@@ -1,0 +1,133 @@
+// A log's side of the C2SP tlog-witness protocol: submit a checkpoint with a consistency proof from
+// the size the witness last cosigned, learn that size from a 409 when it is unknown, and accept only
+// cosignatures that verify with the witness's key.
+
+import { request } from "node:https";
+import { toBase64 } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import { parseNote, verifyCosignature } from "../core/note/index.js";
+
+export interface WitnessEndpoint {
+  /** The witness's submission prefix, e.g. https://witness.example:7380 */
+  readonly url: string;
+  /** The witness's cosigner verifier key (Go sumdb/note text form, type 0x04). */
+  readonly verifierKey: string;
+}
+
+export interface TlsMaterial {
+  readonly ca?: string;
+  readonly key?: string;
+  readonly cert?: string;
+}
+
+export type SubmitOutcome =
+  | { readonly status: "cosigned"; readonly line: string; readonly timestamp: number }
+  /** The witness holds a checkpoint this one is not consistent with: evidence of a fork. */
+  | { readonly status: "conflict"; readonly witnessSize: number; readonly reason: string }
+  | { readonly status: "failed"; readonly reason: string };
+
+interface Reply {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+function post(url: string, body: string, tls: TlsMaterial, timeoutMs: number): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const target = new URL("add-checkpoint", url.endsWith("/") ? url : `${url}/`);
+    const req = request(
+      target,
+      {
+        method: "POST",
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        ...(tls.key ? { key: tls.key } : {}),
+        ...(tls.cert ? { cert: tls.cert } : {}),
+        agent: false,
+        timeout: timeoutMs,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= 64 * 1024) chunks.push(chunk);
+        });
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers["content-type"] ?? ""),
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy(new CustosError("STORE_BUSY", "the witness did not answer in time")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * Submits `note` (a checkpoint of `size` entries) to a witness. `proof(from)` gives the consistency
+ * proof from the witness's last cosigned size. `knownSize` is the size the log believes the witness
+ * holds (0 if unknown); one 409 with the witness's size is followed by one retry.
+ */
+export async function submitCheckpoint(
+  witness: WitnessEndpoint,
+  note: string,
+  size: number,
+  proof: (from: number) => Promise<readonly Uint8Array[]>,
+  knownSize: number,
+  tls: TlsMaterial = {},
+  timeoutMs = 5_000,
+): Promise<SubmitOutcome & { witnessSize?: number }> {
+  let old = knownSize;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (old > size)
+      return { status: "conflict", witnessSize: old, reason: `the witness already cosigned size ${old}` };
+    const hashes = old === 0 || old === size ? [] : await proof(old);
+    const body = `old ${old}\n${hashes.map((h) => `${toBase64(h)}\n`).join("")}\n${note}`;
+    let reply: Reply;
+    try {
+      reply = await post(witness.url, body, tls, timeoutMs);
+    } catch (error) {
+      return { status: "failed", reason: (error as Error).message };
+    }
+    if (reply.status === 200) {
+      const body = parseNote(note).text;
+      for (const line of reply.body.split("\n").filter((l) => l.length > 0)) {
+        const checked = verifyCosignature(body, line, witness.verifierKey);
+        if (checked.ok)
+          return {
+            status: "cosigned",
+            line: `${line}\n`,
+            timestamp: checked.timestamp ?? 0,
+            witnessSize: size,
+          };
+      }
+      return {
+        status: "failed",
+        reason: "the witness answered with no cosignature that verifies with its key",
+      };
+    }
+    if (reply.status === 409 && reply.contentType.startsWith("text/x.tlog.size")) {
+      const match = /^(0|[1-9][0-9]{0,15})\n$/.exec(reply.body);
+      if (!match) return { status: "failed", reason: "the witness sent a malformed size" };
+      old = Number(match[1]);
+      continue;
+    }
+    if (reply.status === 409 || reply.status === 422) {
+      return {
+        status: "conflict",
+        witnessSize: old,
+        reason: `the witness refused: ${reply.status} ${reply.body.trim().slice(0, 200)}`,
+      };
+    }
+    return {
+      status: "failed",
+      reason: `the witness answered ${reply.status} ${reply.body.trim().slice(0, 200)}`,
+    };
+  }
+  return { status: "failed", reason: "the witness's size kept changing" };
+}

@@ -10,6 +10,7 @@ import { registerImportCommand } from "./commands/import.js";
 import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
+import { registerMirrorCommands } from "./commands/mirror.js";
 import { registerRecordCommands } from "./commands/records.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
@@ -31,6 +32,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerRecordCommands(program, io);
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
+  registerMirrorCommands(program, io);
   registerImportCommand(program, io, setExit);
   registerDbCommands(program, io);
   registerKeystoreCommands(program, io);

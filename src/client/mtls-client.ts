@@ -27,7 +27,7 @@ export class MtlsClient {
     this.#ca = identity.bundle.caCertificate;
   }
 
-  /** Sends a request; resolves with the parsed JSON reply, or throws the server's error. */
+  /** Sends a request; resolves with the parsed JSON reply (or text), or throws the server's error. */
   async call<T>(
     method: "GET" | "POST",
     path: string,
@@ -35,7 +35,41 @@ export class MtlsClient {
     contentType = "application/json",
   ): Promise<T> {
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const { status, bytes } = await this.#send(method, path, payload, contentType);
+    const text = bytes.toString("utf8");
+    let json: unknown;
+    try {
+      json = text.length === 0 ? undefined : JSON.parse(text);
+    } catch {
+      if (status < 300) return text as T;
+      throw new CustosError("INTERNAL", `the node replied ${status} without a JSON body`);
+    }
+    if (status >= 400) throw errorOf(status, json);
+    return json as T;
+  }
+
+  /** GETs raw bytes (tiles, entry bundles); throws the server's error. */
+  async bytes(path: string): Promise<Uint8Array> {
+    const { status, bytes } = await this.#send("GET", path, undefined, "application/json");
+    if (status >= 400) {
+      let json: unknown;
+      try {
+        json = JSON.parse(bytes.toString("utf8"));
+      } catch {
+        json = undefined;
+      }
+      throw errorOf(status, json);
+    }
+    return new Uint8Array(bytes);
+  }
+
+  #send(
+    method: "GET" | "POST",
+    path: string,
+    payload: string | undefined,
+    contentType: string,
+  ): Promise<{ status: number; bytes: Buffer }> {
+    return new Promise((resolve, reject) => {
       const req = request(
         {
           host: this.#host,
@@ -63,9 +97,7 @@ export class MtlsClient {
             }
             chunks.push(chunk);
           });
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
-          );
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
           res.on("error", reject);
         },
       );
@@ -81,20 +113,13 @@ export class MtlsClient {
       );
       req.end(payload);
     });
-    let json: unknown;
-    try {
-      json = text.length === 0 ? undefined : JSON.parse(text);
-    } catch {
-      if (status < 300) return text as T;
-      throw new CustosError("INTERNAL", `the node replied ${status} without a JSON body`);
-    }
-    if (status >= 400) {
-      const error = (json as { error?: { code?: string; message?: string } })?.error;
-      const code = (ERROR_CODES as readonly string[]).includes(error?.code ?? "")
-        ? (error!.code as ErrorCode)
-        : "INTERNAL";
-      throw new CustosError(code, error?.message ?? `the node replied ${status}`);
-    }
-    return json as T;
   }
+}
+
+function errorOf(status: number, json: unknown): CustosError {
+  const error = (json as { error?: { code?: string; message?: string } })?.error;
+  const code = (ERROR_CODES as readonly string[]).includes(error?.code ?? "")
+    ? (error!.code as ErrorCode)
+    : "INTERNAL";
+  return new CustosError(code, error?.message ?? `the node replied ${status}`);
 }

@@ -7,6 +7,7 @@
 //   manage-grants        an admin (grant, end a grant)
 //   read-log             any enrolled identity (checkpoints, proofs, tiles); witnesses and mirrors
 //                        may do nothing else
+//   mirror-log           a node (a mirror): the encrypted content and the blinded keys beside the tree
 //
 // An admin manages but cannot read trails; nobody reads a trail by being an admin.
 
@@ -20,6 +21,7 @@ export const OPERATIONS = [
   "manage-identities",
   "manage-grants",
   "read-log",
+  "mirror-log",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -76,6 +78,10 @@ export function authorize(
   switch (operation) {
     case "read-log":
       return { allowed: true };
+    case "mirror-log":
+      return caller.role === "node"
+        ? { allowed: true }
+        : deny("only a node (a mirror) copies the log's content");
     case "submit-records":
       if (caller.role !== "ehr-source") return deny("only an EHR source submits records");
       if (target.source !== undefined && target.source !== caller.id)

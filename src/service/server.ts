@@ -29,6 +29,7 @@ import { createMetrics, registerMetrics, type VerifyStatus } from "./plugins/met
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
+import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { currentCheckpoint } from "./trail-query.js";
@@ -288,6 +289,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
     registerLogRoutes(app, ctx);
     registerTileRoutes(app, ctx);
+    registerMirrorRoutes(app, ctx);
     registerRecordsRoutes(app, ctx, { ingested: (count) => metrics.recordsIngested(count) });
     registerIdentityRoutes(app, ctx, refreshTls);
     app.get(

@@ -79,6 +79,7 @@ const ALLOWED = new Set([
   "ehr-source:emr submit-records *",
   "admin:root-admin manage-identities *",
   "admin:root-admin manage-grants *",
+  "node:n1 mirror-log *",
   ...[
     "patient:P1",
     "auditor:A1",

@@ -1,0 +1,172 @@
+// `custos mirror`: an audit company's verified copy of a hospital's log, followed over the node's read
+// API; `custos restore`: a node rebuilt from a mirror's copy when its own store is lost or tampered.
+
+import { existsSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { MtlsClient } from "../../client/mtls-client.js";
+import { openCheckpoint } from "../../core/checkpoint/index.js";
+import { ENTRY_FORMAT_VERSION } from "../../core/entry/index.js";
+import { CustosError } from "../../core/errors.js";
+import { parseVerifierKey } from "../../core/note/index.js";
+import { Identity, readBundle } from "../../identity/bundle.js";
+import { openStore } from "../../ledger/data-dir.js";
+import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
+import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
+import { followOnce } from "../../witness/follower.js";
+import { UsageError } from "../errors.js";
+import type { Io } from "../io.js";
+import { DATA, DB, parseCount, requireData } from "../options.js";
+import { bundlePassphrase } from "./identity.js";
+
+interface WitnessOptions {
+  witnessKey?: string[];
+  quorum?: string;
+}
+
+function witnessesFrom(options: WitnessOptions) {
+  const keys = options.witnessKey ?? [];
+  for (const key of keys) {
+    try {
+      parseVerifierKey(key);
+    } catch {
+      throw new UsageError(`--witness-key ${key.slice(0, 20)}... is not a note verifier key`);
+    }
+  }
+  const quorum = options.quorum !== undefined ? parseCount(options.quorum, "--quorum") : keys.length;
+  if (quorum > keys.length) throw new UsageError(`--quorum ${quorum} needs at least ${quorum} --witness-key`);
+  return keys.length > 0 ? { witnesses: { keys, quorum } } : {};
+}
+
+export function registerMirrorCommands(program: Command, io: Io): void {
+  program
+    .command("mirror")
+    .description("keep a verified copy of a node's log (entries, tree, encrypted content) in --data")
+    .requiredOption("--from <url>", "the node's API address (https://host:port)")
+    .requiredOption("--as <bundle>", "this mirror's identity bundle (role node)")
+    .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
+    .option("--witness-key <key...>", "witnesses whose cosignatures each copied checkpoint must carry")
+    .option("--quorum <n>", "how many of them (default: all)")
+    .option("--every <seconds>", "poll interval", "5")
+    .option("--once", "copy what there is, then exit")
+    .option(...DATA)
+    .action(
+      async (
+        options: WitnessOptions & {
+          from: string;
+          as: string;
+          passphraseFile?: string;
+          every: string;
+          once?: boolean;
+          data?: string;
+        },
+      ) => {
+        const dir = requireData(options.data);
+        const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
+        if (identity.role !== "node")
+          throw new UsageError("a mirror uses a node identity (custos enroll --role node)");
+        const log = identity.bundle.log;
+        if (!log)
+          throw new CustosError("CONFIG", "the bundle does not name the log to mirror (no verifier key)");
+        const every = parseCount(options.every, "--every") * 1000;
+        const store = existsSync(join(dir, SQLITE_FILE_NAME))
+          ? SqliteStore.open(dir)
+          : SqliteStore.open(dir, { create: true });
+        try {
+          const meta = await store.getMeta();
+          if (!meta) {
+            await store.initialize({
+              origin: log.origin,
+              verifierKey: log.verifierKey,
+              createdAt: Date.now(),
+              formatVersion: ENTRY_FORMAT_VERSION,
+            });
+          } else if (meta.verifierKey !== log.verifierKey) {
+            throw new CustosError("CONFIG", `${dir} mirrors another log (${meta.origin})`);
+          }
+          const source = new MtlsClient(options.from, identity);
+          let stopping = false;
+          const stop = () => {
+            stopping = true;
+          };
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+          for (;;) {
+            const result = await followOnce({
+              source,
+              store,
+              origin: log.origin,
+              verifierKey: log.verifierKey,
+              ...witnessesFrom(options),
+            });
+            const witnessed =
+              result.cosigners.length > 0 ? `, cosigned by ${result.cosigners.join(", ")}` : "";
+            if (result.to > result.from || options.once) {
+              io.out(
+                `copied entries ${result.from} to ${result.to} of ${result.target}, verified against the signed checkpoint${witnessed}`,
+              );
+            }
+            if (options.once || stopping) break;
+            await new Promise((resolve) => setTimeout(resolve, every));
+            if (stopping) break;
+          }
+        } finally {
+          await store.close();
+        }
+      },
+    );
+
+  program
+    .command("restore")
+    .description("rebuild a node's store from a mirror's verified copy (the damaged store is kept aside)")
+    .requiredOption("--from-mirror <dir>", "the mirror's data directory")
+    .option(
+      "--witness-key <key...>",
+      "witnesses whose cosignatures the mirror's latest checkpoint must carry",
+    )
+    .option("--quorum <n>", "how many of them (default: all)")
+    .option(...DATA)
+    .option(...DB)
+    .action(async (options: WitnessOptions & { fromMirror: string; data?: string; db?: string }) => {
+      const dir = requireData(options.data);
+      const mirror = SqliteStore.open(options.fromMirror, { readonly: true });
+      try {
+        const meta = await mirror.getMeta();
+        const latest = await mirror.getLatestCheckpoint();
+        if (!meta || !latest)
+          throw new CustosError("STORE_NOT_FOUND", "the mirror holds no checkpointed log");
+        const witnesses = witnessesFrom(options).witnesses;
+        const opened = openCheckpoint(latest.note, meta.verifierKey, { cosignerKeys: witnesses?.keys ?? [] });
+        const names = new Set((witnesses?.keys ?? []).map((k) => parseVerifierKey(k).name));
+        const cosigned = opened.cosigners.filter((n) => names.has(n));
+        if (cosigned.length < (witnesses?.quorum ?? 0)) {
+          throw new CustosError(
+            "BAD_CHECKPOINT",
+            `the mirror's latest checkpoint lacks the witness quorum (${cosigned.length} of ${witnesses?.quorum})`,
+          );
+        }
+        if (!options.db) {
+          const damaged = join(dir, SQLITE_FILE_NAME);
+          if (existsSync(damaged)) {
+            const aside = `${damaged}.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+            for (const suffix of ["", "-wal", "-shm"]) {
+              if (existsSync(damaged + suffix)) renameSync(damaged + suffix, aside + suffix);
+            }
+            io.out(`kept the damaged store aside as ${aside}`);
+          }
+        }
+        const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
+        try {
+          const report = await migrateStore(mirror, target);
+          io.out(`restored from the mirror: ${describeMigration(report)}`);
+          io.out(
+            `the latest checkpoint (size ${latest.size}) verifies with the log's key${cosigned.length > 0 ? ` and is cosigned by ${cosigned.join(", ")}` : ""}`,
+          );
+        } finally {
+          await target.close();
+        }
+      } finally {
+        await mirror.close();
+      }
+    });
+}

@@ -1,0 +1,82 @@
+// What a mirror needs beyond the tiles: the encrypted content kept beside the tree (by hash) and the
+// blinded keys filed with each entry (idempotency and lookup keys), so its copy can answer what the
+// node answers and a node can be restored from it. Nodes (role node) only.
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { fromBase64, toBase64 } from "../../core/bytes.js";
+import { CustosError } from "../../core/errors.js";
+import type { ServiceContext } from "../context.js";
+
+const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const MAX_CONTENTS_PER_REQUEST = 512;
+export const MAX_KEY_RANGE = 65_536;
+
+export function registerMirrorRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const store = ctx.deployment.vault.ledger.store;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.post(
+    "/v1/mirror/contents",
+    {
+      schema: {
+        summary: "Encrypted content beside the tree, by SHA-256 (mirrors)",
+        tags: ["mirror"],
+        body: z.object({ hashes: z.array(z.string()).min(1).max(MAX_CONTENTS_PER_REQUEST) }).strict(),
+        response: {
+          200: z.object({ contents: z.array(z.object({ hash: z.string(), data: z.string().nullable() })) }),
+        },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "mirror-log", {});
+      const contents = [];
+      for (const text of request.body.hashes) {
+        let hash: Uint8Array;
+        try {
+          hash = fromBase64(text);
+        } catch {
+          throw new CustosError("BAD_ENCODING", "a content hash is not base64");
+        }
+        if (hash.length !== 32) throw new CustosError("BAD_ARGUMENT", "a content hash is 32 bytes");
+        const data = await store.getContent(hash);
+        contents.push({ hash: text, data: data === undefined ? null : toBase64(data) });
+      }
+      return { contents };
+    },
+  );
+
+  r.get(
+    "/v1/mirror/keys",
+    {
+      schema: {
+        summary: "Idempotency and lookup keys filed with entries in [from, to) (mirrors)",
+        tags: ["mirror"],
+        querystring: z.object({ from: Count, to: Count }),
+        response: {
+          200: z.object({
+            idempotency: z.array(z.object({ key: z.string(), index: z.number() })),
+            lookup: z.array(z.object({ key: z.string(), index: z.number() })),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "mirror-log", {});
+      const { from, to } = request.query;
+      if (to < from || to - from > MAX_KEY_RANGE) {
+        throw new CustosError("BAD_ARGUMENT", `ask for at most ${MAX_KEY_RANGE} entries, with from <= to`);
+      }
+      const size = (await ctx.checkpoint()).size;
+      if (to > size)
+        throw new CustosError("NOT_FOUND", `entries up to ${to} are not under a signed checkpoint yet`);
+      const wire = (rows: { key: Uint8Array; index: number }[]) =>
+        rows.map((row) => ({ key: toBase64(row.key), index: row.index }));
+      return {
+        idempotency: wire(await store.keysInRange("idempotency", from, to)),
+        lookup: wire(await store.keysInRange("lookup", from, to)),
+      };
+    },
+  );
+}

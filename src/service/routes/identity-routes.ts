@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { fromBase64 } from "../../core/bytes.js";
 import { decodeGrantEntry, verifyRegistrySignature } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, isCustosError } from "../../core/errors.js";
 import type { Caller } from "../../identity/authorize.js";
 import { REGISTRY_LOOKUP_KEY } from "../../identity/registry.js";
 import { ID_PATTERN, ROLES } from "../../identity/roles.js";
@@ -52,8 +52,8 @@ export function registerIdentityRoutes(
     async (request) => {
       const caller = ctx.callerOf(request);
       await ctx.allow(caller, "manage-grants", {});
-      const bytes = fromBase64(request.body.entry);
-      const grant = decodeGrantEntry(bytes);
+      const bytes = base64Bytes(request.body.entry, "entry");
+      const grant = decodeGrant(bytes);
       if (grant.admin !== caller.id || !verifyRegistrySignature(bytes, caller.signingKey)) {
         throw new CustosError("BAD_SIGNATURE", "the grant must be signed by the admin who sends it");
       }
@@ -86,6 +86,25 @@ export function registerIdentityRoutes(
       return { index: result.index, serials: result.serials };
     },
   );
+}
+
+/** Base64 from a request; a malformed one (length, padding, stray bits) is the caller's error. */
+function base64Bytes(text: string, name: string): Uint8Array {
+  try {
+    return fromBase64(text);
+  } catch (error) {
+    throw new CustosError("BAD_ENCODING", `${name} is not canonical base64`, { cause: error });
+  }
+}
+
+/** A grant entry from a request; its text fields are strict UTF-8, whose decoder throws a TypeError. */
+function decodeGrant(bytes: Uint8Array): ReturnType<typeof decodeGrantEntry> {
+  try {
+    return decodeGrantEntry(bytes);
+  } catch (error) {
+    if (isCustosError(error)) throw error;
+    throw new CustosError("BAD_ENCODING", "the grant entry is malformed", { cause: error });
+  }
 }
 
 /** The signed-challenge login (portal port only). */
@@ -141,13 +160,14 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: ServiceContext, l
       const { challengeId, certificate, signature } = request.body;
       const origin = request.headers.origin ?? "";
       // The challenge is consumed whatever happens next: it can never be replayed.
-      const principal = await deployment.anchor
-        .verify(certificate, "signing", now())
-        .catch((error: unknown) => {
-          login.discard(challengeId);
-          throw error;
-        });
-      login.consume(challengeId, origin, principal.publicKey, fromBase64(signature));
+      const { principal, signatureBytes } = await (async () => ({
+        principal: await deployment.anchor.verify(certificate, "signing", now()),
+        signatureBytes: base64Bytes(signature, "signature"),
+      }))().catch((error: unknown) => {
+        login.discard(challengeId);
+        throw error;
+      });
+      login.consume(challengeId, origin, principal.publicKey, signatureBytes);
       const caller: Caller = {
         uri: principal.uri,
         role: principal.role,

@@ -1,0 +1,268 @@
+// `custos witness init|add-log|serve|show|evidence`: run a C2SP tlog-witness (docs/witness.md). The
+// cosigner key is created sealed in the witness's keystore and never printed; only its verifier key is.
+
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { toBase64 } from "../../core/bytes.js";
+import { CustosError } from "../../core/errors.js";
+import { Identity, readBundle } from "../../identity/bundle.js";
+import { startWitnessServer } from "../../witness/witness-server.js";
+import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
+import { UsageError } from "../errors.js";
+import type { Io } from "../io.js";
+import { MASTER, masterKeyFrom, parseCount } from "../options.js";
+import { bundlePassphrase } from "./identity.js";
+
+/** The witness's own directory: never the node's (CUSTOS_DATA), so the two cannot be confused. */
+const WITNESS_DATA = [
+  "--data <dir>",
+  "the witness's data directory (or CUSTOS_WITNESS_DATA)",
+  process.env.CUSTOS_WITNESS_DATA,
+] as const;
+const DEFAULT_LISTEN = "127.0.0.1:7380";
+
+function requireWitnessData(data: string | undefined): string {
+  if (!data) throw new UsageError("--data DIR is required (or set CUSTOS_WITNESS_DATA)");
+  return data;
+}
+
+function parseListen(value: string): { host: string; port: number } {
+  const match = /^(.*):(\d{1,5})$/.exec(value);
+  if (!match || match[1] === "") throw new UsageError(`--listen must be HOST:PORT, got "${value}"`);
+  const port = parseCount(match[2]!, "--listen port");
+  if (port > 65535) throw new UsageError("--listen has a port above 65535");
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+function withStore<T>(data: string | undefined, run: (store: WitnessStore) => T): T {
+  const store = WitnessStore.open(requireWitnessData(data));
+  try {
+    return run(store);
+  } finally {
+    store.close();
+  }
+}
+
+function readTextFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new CustosError(
+      "NOT_FOUND",
+      `cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code}`,
+    );
+  }
+}
+
+function sizeOut(size: bigint): number | string {
+  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : size.toString();
+}
+
+export function registerWitnessCommands(program: Command, io: Io): void {
+  const witness = program
+    .command("witness")
+    .description("a C2SP tlog-witness: cosigns checkpoints of the logs it watches, only ever forward");
+
+  witness
+    .command("init")
+    .description("create a witness: its cosigner key (sealed in the keystore) and an empty store")
+    .requiredOption("--name <name>", "the witness's key name, a schema-less URL (e.g. witness.example/w1)")
+    .option(...WITNESS_DATA)
+    .option(...MASTER)
+    .action(async (options: { data?: string; name: string; masterKeyFile?: string }) => {
+      const dir = requireWitnessData(options.data);
+      const result = await initWitnessDir(dir, { name: options.name, masterKey: masterKeyFrom(options) });
+      io.out(`created witness ${result.name} in ${dir}`);
+      io.out(`  store:    ${result.storePath}`);
+      io.out(`  keystore: ${result.keystorePath}  (the cosigner key, sealed under the master key)`);
+      io.out("verifier key (give it to the logs and clients that count this witness):");
+      io.out(result.verifierKey);
+    });
+
+  witness
+    .command("add-log")
+    .description("watch a log: trust a verifier key for its origin (run again to add a second key)")
+    .requiredOption("--origin <origin>", "the log's origin line, exactly as in its checkpoints")
+    .requiredOption("--key <verifierKey>", "the log's verifier key, name+keyid+base64 (Ed25519, type 0x01)")
+    .option(...WITNESS_DATA)
+    .action((options: { data?: string; origin: string; key: string }) => {
+      const added = withStore(options.data, (store) => store.addLogKey(options.origin, options.key));
+      io.out(
+        added
+          ? `watching ${options.origin} with key ${options.key}`
+          : `${options.origin} already trusts key ${options.key}`,
+      );
+    });
+
+  witness
+    .command("serve")
+    .description("serve the witness protocol over HTTPS (POST /add-checkpoint, GET /checkpoints/<origin>)")
+    .requiredOption(
+      "--identity <bundle>",
+      "the witness's identity bundle (role witness): its TLS key and certificate",
+    )
+    .option("--listen <host:port>", "the address to listen on", DEFAULT_LISTEN)
+    .option("--mtls", "require a client certificate from the deployment CA (default: any client)")
+    .option("--crl <file>", "with --mtls: refuse client certificates on this CRL (PEM)")
+    .option("--tls12", "also accept TLS 1.2 (default: TLS 1.3 only)")
+    .option("--log", "structured request logs on stdout (no keys)")
+    .option(
+      "--passphrase-file <file>",
+      "read the bundle passphrase from this file (default: CUSTOS_BUNDLE_PASSPHRASE)",
+    )
+    .option(...WITNESS_DATA)
+    .option(...MASTER)
+    .action(
+      async (options: {
+        data?: string;
+        identity: string;
+        listen: string;
+        mtls?: boolean;
+        crl?: string;
+        tls12?: boolean;
+        log?: boolean;
+        passphraseFile?: string;
+        masterKeyFile?: string;
+      }) => {
+        const dir = requireWitnessData(options.data);
+        const listen = parseListen(options.listen);
+        if (options.crl && !options.mtls) throw new UsageError("--crl applies only with --mtls");
+        const identity = Identity.unlock(
+          readBundle(options.identity),
+          bundlePassphrase(options.passphraseFile),
+        );
+        if (identity.role !== "witness") {
+          throw new CustosError(
+            "CONFIG",
+            `custos witness serve needs a witness identity (role witness), not ${identity.role}`,
+          );
+        }
+        const crl = options.crl ? readTextFile(options.crl, "the CRL") : undefined;
+        const store = WitnessStore.open(dir);
+        let server: Awaited<ReturnType<typeof startWitnessServer>>;
+        try {
+          const cosignerKey = await loadCosignerKey(dir, masterKeyFrom(options), store.meta);
+          server = await startWitnessServer({
+            store,
+            cosignerKey,
+            tls: {
+              key: identity.signingKey.export({ type: "pkcs8", format: "pem" }).toString(),
+              cert: identity.bundle.signingCertificate,
+            },
+            ...(options.mtls
+              ? { requireClientCert: { ca: identity.bundle.caCertificate, ...(crl ? { crl } : {}) } }
+              : {}),
+            host: listen.host,
+            port: listen.port,
+            ...(options.tls12 ? { allowTls12: true } : {}),
+            ...(options.log ? { log: true } : {}),
+          });
+        } catch (error) {
+          store.close();
+          if ((error as NodeJS.ErrnoException).code === "EADDRINUSE")
+            throw new CustosError(
+              "CONFIG",
+              `${options.listen} is already in use; choose another with --listen`,
+            );
+          throw error;
+        }
+        const shown = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
+        io.out(`custos witness ${server.name} serving on https://${shown}:${server.port}`);
+        io.out(`  verifier key: ${server.verifierKey}`);
+        io.out(
+          `  watching ${store.logs().length} log(s); client certificates ${options.mtls ? "required" : "not required"}`,
+        );
+        await new Promise<void>((resolve) => {
+          process.once("SIGINT", resolve);
+          process.once("SIGTERM", resolve);
+        });
+        await server.close();
+        store.close();
+        io.out("stopped");
+      },
+    );
+
+  witness
+    .command("show")
+    .description("the witness's key, the logs it watches, their latest cosigned sizes and the evidence held")
+    .option("--json", "print JSON")
+    .option(...WITNESS_DATA)
+    .action((options: { data?: string; json?: boolean }) => {
+      const report = withStore(options.data, (store) => ({
+        ...store.meta,
+        logs: store.logs().map((log) => {
+          const held = store.latest(log.origin);
+          return {
+            origin: log.origin,
+            verifierKeys: log.verifierKeys,
+            size: held ? sizeOut(held.size) : null,
+            rootHash: held ? toBase64(held.rootHash) : null,
+            cosignedAt: held ? new Date(held.cosignedAt * 1000).toISOString() : null,
+            evidence: store.evidenceCount(log.origin),
+          };
+        }),
+        evidence: store.evidenceCount(),
+      }));
+      if (options.json) {
+        io.out(JSON.stringify(report, null, 2));
+        return;
+      }
+      io.out(`witness ${report.name}`);
+      io.out(`  verifier key: ${report.verifierKey}`);
+      io.out(`  logs: ${report.logs.length}; evidence records: ${report.evidence}`);
+      for (const log of report.logs) {
+        io.out(`  ${log.origin}`);
+        io.out(
+          log.size === null
+            ? "    nothing cosigned yet"
+            : `    size ${log.size}, root ${log.rootHash}, cosigned ${log.cosignedAt}`,
+        );
+        for (const key of log.verifierKeys) io.out(`    key ${key}`);
+        if (log.evidence > 0) io.out(`    EVIDENCE: ${log.evidence} record(s); see custos witness evidence`);
+      }
+    });
+
+  witness
+    .command("evidence")
+    .description("print the refused submissions kept as evidence of log misbehaviour, with both notes")
+    .option("--origin <origin>", "only this log")
+    .option("--json", "print JSON")
+    .option(...WITNESS_DATA)
+    .action((options: { data?: string; origin?: string; json?: boolean }) => {
+      const records = withStore(options.data, (store) => store.evidence(options.origin));
+      if (options.json) {
+        io.out(
+          JSON.stringify(
+            records.map((r) => ({
+              ...r,
+              receivedAt: new Date(r.receivedAt).toISOString(),
+              heldSize: sizeOut(r.heldSize),
+              heldRoot: toBase64(r.heldRoot),
+              submittedSize: sizeOut(r.submittedSize),
+              submittedRoot: toBase64(r.submittedRoot),
+            })),
+            null,
+            2,
+          ),
+        );
+        return;
+      }
+      if (records.length === 0) {
+        io.out("no evidence recorded");
+        return;
+      }
+      for (const r of records) {
+        io.out(`#${r.id} ${r.origin}: ${r.kind} at ${new Date(r.receivedAt).toISOString()}`);
+        io.out(
+          `  held size ${r.heldSize} root ${toBase64(r.heldRoot)}; submitted size ${r.submittedSize} root ${toBase64(r.submittedRoot)}`,
+        );
+        io.out("  held note:");
+        io.outRaw(
+          r.heldNote === null ? "    (none: the empty tree)\n" : r.heldNote.replace(/^(?=.)/gm, "    "),
+        );
+        io.out("  submitted note:");
+        io.outRaw(r.submittedNote.replace(/^(?=.)/gm, "    "));
+        if (r.proof.length > 0) io.out(`  proof: ${r.proof.join(" ")}`);
+      }
+    });
+}

@@ -1,5 +1,7 @@
 // Byte helpers shared by every layer. Uint8Array only (never Buffer) so that core runs in the browser.
 
+import { CustosError } from "./errors.js";
+
 const textEncoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -7,9 +9,13 @@ export function utf8(text: string): Uint8Array {
   return textEncoder.encode(text);
 }
 
-/** Decodes UTF-8, throwing a TypeError on invalid sequences rather than substituting U+FFFD. */
+/** Decodes UTF-8, refusing (BAD_ENCODING) invalid sequences rather than substituting U+FFFD. */
 export function fromUtf8(bytes: Uint8Array): string {
-  return strictDecoder.decode(bytes);
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    throw new CustosError("BAD_ENCODING", "text is not valid UTF-8");
+  }
 }
 
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
@@ -48,7 +54,8 @@ export function toHex(bytes: Uint8Array): string {
 }
 
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError("not a hex string");
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex))
+    throw new CustosError("BAD_ENCODING", "not a hex string");
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -82,7 +89,7 @@ export function toBase64(bytes: Uint8Array): string {
  * and non-zero trailing bits, so every byte string has exactly one accepted text form.
  */
 export function fromBase64(text: string): Uint8Array {
-  if (text.length % 4 !== 0) throw new TypeError("base64 length is not a multiple of 4");
+  if (text.length % 4 !== 0) throw new CustosError("BAD_ENCODING", "base64 length is not a multiple of 4");
   let padding = 0;
   if (text.endsWith("==")) padding = 2;
   else if (text.endsWith("=")) padding = 1;
@@ -94,16 +101,18 @@ export function fromBase64(text: string): Uint8Array {
     for (let j = 0; j < 4; j++) {
       const code = text.charCodeAt(i + j);
       if (last && j >= 4 - padding) {
-        if (code !== 61) throw new TypeError("bad base64 padding");
+        if (code !== 61) throw new CustosError("BAD_ENCODING", "bad base64 padding");
         continue;
       }
       const v = code < 128 ? B64_LOOKUP[code]! : -1;
-      if (v < 0) throw new TypeError("invalid base64 character");
+      if (v < 0) throw new CustosError("BAD_ENCODING", "invalid base64 character");
       values[j] = v;
     }
     const n = (values[0]! << 18) | (values[1]! << 12) | (values[2]! << 6) | values[3]!;
-    if (last && padding === 2 && (n & 0xffff) !== 0) throw new TypeError("non-canonical base64");
-    if (last && padding === 1 && (n & 0xff) !== 0) throw new TypeError("non-canonical base64");
+    if (last && padding === 2 && (n & 0xffff) !== 0)
+      throw new CustosError("BAD_ENCODING", "non-canonical base64");
+    if (last && padding === 1 && (n & 0xff) !== 0)
+      throw new CustosError("BAD_ENCODING", "non-canonical base64");
     out[o++] = n >> 16;
     if (o < out.length) out[o++] = (n >> 8) & 255;
     if (o < out.length) out[o++] = n & 255;

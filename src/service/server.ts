@@ -207,6 +207,26 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
       logger: options.log ? { redact: ["req.headers.authorization"] } : false,
       return503OnClosing: true,
+      // Malformed URLs and oversized headers get the one error shape too, never Fastify's own.
+      frameworkErrors: (error, _request, reply) => {
+        sendError(reply, error);
+      },
+      clientErrorHandler: (error, socket) => {
+        const tooLarge = (error as { code?: string }).code === "HPE_HEADER_OVERFLOW";
+        if (!socket.writable || (error as { code?: string }).code === "ECONNRESET") {
+          socket.destroy();
+          return;
+        }
+        const status = tooLarge ? 431 : 400;
+        const body = JSON.stringify({
+          error: tooLarge
+            ? { code: "TOO_LARGE", message: "the request headers are too large" }
+            : { code: "BAD_ARGUMENT", message: "the request is not well-formed HTTP" },
+        });
+        socket.end(
+          `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      },
     });
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);

@@ -1203,9 +1203,7 @@ describe("the log endpoints under fuzzing", () => {
 });
 
 describe("requests Fastify answers before any hook", () => {
-  // Fails until server.ts passes `frameworkErrors: (error, _request, reply) => sendError(reply, error)`
-  // to Fastify (errorReply already maps both errors to 400/414 BAD_ARGUMENT); then drop `.fails`.
-  it.fails("answers a malformed URL escape or an over-long path parameter in the one error shape", async () => {
+  it("answers a malformed URL escape or an over-long path parameter in the one error shape", async () => {
     for (const path of [
       "/v1/receipt/%zz",
       `/v1/receipt/${"9".repeat(101)}`,
@@ -1216,9 +1214,8 @@ describe("requests Fastify answers before any hook", () => {
     }
   });
 
-  // Node refuses headers over 16 KiB in all and Fastify's default clientErrorHandler writes the 431 in its
-  // own shape; a `clientErrorHandler` in server.ts could write errorReply's. Drop `.fails` then.
-  it.fails("answers oversized headers in the one error shape", async () => {
+  // Node refuses headers over 16 KiB in all; server.ts's clientErrorHandler answers in the one shape.
+  it("answers oversized headers in the one error shape", async () => {
     const reply = await api("emr", { path: "/v1/whoami", headers: { "x-big": "h".repeat(17_000) } });
     expect(reply.status).toBe(431);
     expectCoded(reply, "17 kB header");

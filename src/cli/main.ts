@@ -13,6 +13,7 @@ import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
 import { registerMirrorCommands } from "./commands/mirror.js";
 import { registerRecordCommands } from "./commands/records.js";
 import { registerVerifyCommand } from "./commands/verify.js";
+import { registerWitnessCommands } from "./commands/witness.js";
 import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
 import { type Io, processIo } from "./io.js";
 
@@ -33,6 +34,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
   registerMirrorCommands(program, io);
+  registerWitnessCommands(program, io);
   registerImportCommand(program, io, setExit);
   registerDbCommands(program, io);
   registerKeystoreCommands(program, io);

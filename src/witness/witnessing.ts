@@ -33,6 +33,7 @@ export class Witnessing {
   #latest: WitnessedCheckpoint | undefined;
   #current: { size: number; note: string; lines: Map<string, string> } | undefined;
   readonly #retryAt = new Map<string, number>();
+  readonly #conflictAt = new Map<string, number>();
   #busy = false;
   #timer: NodeJS.Timeout | undefined;
   readonly alerts: WitnessAlert[] = [];
@@ -87,7 +88,10 @@ export class Witnessing {
       const current = this.#current;
       const now = Date.now();
       const due = this.#witnesses.filter(
-        (w) => !current.lines.has(w.url) && (this.#retryAt.get(w.url) ?? 0) <= now,
+        (w) =>
+          !current.lines.has(w.url) &&
+          (this.#retryAt.get(w.url) ?? 0) <= now &&
+          this.#conflictAt.get(w.url) !== current.size,
       );
       if (due.length === 0) return;
       const outcomes = await Promise.all(
@@ -113,7 +117,8 @@ export class Witnessing {
           const alert = { at: now, witness: witness.url, size: current.size, reason: outcome.reason };
           this.alerts.push(alert);
           if (this.alerts.length > 100) this.alerts.shift();
-          this.#retryAt.set(witness.url, now + 30_000);
+          // Not again for this checkpoint; a new one is submitted (and refused, or not) afresh.
+          this.#conflictAt.set(witness.url, current.size);
           this.#log(`witness ${witness.url} refused checkpoint ${current.size}: ${outcome.reason}`);
         } else {
           this.#retryAt.set(witness.url, now + 5_000);

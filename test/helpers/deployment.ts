@@ -26,7 +26,8 @@ export interface TestDeployment {
   identity(who: string): Identity;
   /** Directory with cert.pem, key.pem (encrypted with PASS) and ca.pem for curl. */
   pemDir(id: string): string;
-  start(): Promise<void>;
+  /** Starts `custos serve` (extra arguments appended, e.g. --witness); resolves once it listens. */
+  start(extra?: readonly string[], dataDir?: string): Promise<void>;
   stop(): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -78,7 +79,7 @@ export async function createTestDeployment(options: {
     portalPort: 0,
     identity: (who) => Identity.unlock(bundles.get(who)!, PASS),
     pemDir,
-    async start() {
+    async start(extra = [], dataDir = data) {
       if (!node) throw new Error("no node identity enrolled");
       self.apiPort = await freePort();
       self.portalPort = await freePort();
@@ -88,13 +89,14 @@ export async function createTestDeployment(options: {
           BIN,
           "serve",
           "--data",
-          data,
+          dataDir,
           "--identity",
           join(temp.dir, `${node[1]}.custos-id`),
           "--listen",
           `127.0.0.1:${self.apiPort}`,
           "--portal",
           `127.0.0.1:${self.portalPort}`,
+          ...extra,
         ],
         {
           env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: masterKey, CUSTOS_BUNDLE_PASSPHRASE: PASS },

@@ -1,0 +1,211 @@
+// Several organizations on one machine, each a separate process with its own identity and data
+// directory, over TLS: the hospital's node, two audit companies' witnesses. Clients require a quorum
+// of witness cosignatures; a witness that dies never blocks ingest and catches up when it returns;
+// and when the operator forks the log (same origin, same key, different history) the witnesses refuse
+// to cosign, keep the evidence, the node raises an alert, and clients refuse the unwitnessed log.
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { cpSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CustosClient } from "../../src/client/custos-client.js";
+import { MtlsClient } from "../../src/client/mtls-client.js";
+import { BIN, createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
+
+let env: TestDeployment;
+const witnesses: { id: string; dir: string; port: number; key: string; child?: ChildProcess }[] = [];
+const others: ChildProcess[] = [];
+
+const envVars = () => ({
+  PATH: process.env.PATH,
+  CUSTOS_MASTER_KEY: env.masterKey,
+  CUSTOS_BUNDLE_PASSPHRASE: PASS,
+});
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: envVars(), timeout: 60_000 });
+}
+
+async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      "witness",
+      "serve",
+      "--data",
+      w.dir,
+      "--identity",
+      join(env.root, `${w.id}.custos-id`),
+      "--listen",
+      `127.0.0.1:${w.port}`,
+    ],
+    { env: envVars(), stdio: ["ignore", "pipe", "pipe"] },
+  );
+  w.child = child;
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`witness did not start: ${out}`)), 30_000);
+    const seen = (chunk: Buffer) => {
+      out += chunk;
+      if (out.includes("serving on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", seen);
+    child.stderr!.on("data", seen);
+    child.on("exit", (code) => reject(new Error(`witness exited ${code}: ${out}`)));
+  });
+}
+
+async function eventually<T>(what: string, run: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await run();
+    } catch (error) {
+      last = error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  throw new Error(`${what}: ${(last as Error)?.message}`);
+}
+
+function patient(port: number, quorum: number, statePath?: string) {
+  return new CustosClient({
+    url: `https://127.0.0.1:${port}`,
+    identity: env.identity("patient/P1"),
+    witnesses: { keys: witnesses.map((w) => w.key), quorum },
+    ...(statePath ? { statePath } : {}),
+  });
+}
+
+async function submit(port: number, from: number, count: number): Promise<number> {
+  const emr = new MtlsClient(`https://127.0.0.1:${port}`, env.identity("ehr-source/emr"));
+  const reply = await emr.call<{ records: { index: number }[] }>(
+    "POST",
+    "/v1/records",
+    Array.from({ length: count }, (_, i) => ({
+      time: new Date(Date.UTC(2026, 10, 22, 9) + (from + i) * 60_000).toISOString(),
+      patientId: "P1",
+      userId: "dr-who",
+      action: "query",
+      sourceEventId: `e-${from + i}`,
+    })),
+  );
+  return reply.records.length;
+}
+
+beforeAll(async () => {
+  env = await createTestDeployment({
+    people: [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["patient", "P1"],
+      ["custodian", "privacy"],
+      ["auditor", "acme"],
+      ["witness", "w-acme"],
+      ["witness", "w-north"],
+    ],
+    masterKeyFill: 51,
+  });
+  const log = env.bundles.get("patient/P1")!.log!;
+  for (const id of ["w-acme", "w-north"]) {
+    const dir = join(env.root, id);
+    const init = cli(["witness", "init", "--data", dir, "--name", `${id}.witness.example`]);
+    expect(init.status, init.stderr).toBe(0);
+    const key = init.stdout.trim().split("\n").pop()!;
+    expect(
+      cli(["witness", "add-log", "--data", dir, "--origin", log.origin, "--key", log.verifierKey]).status,
+    ).toBe(0);
+    const w = { id, dir, port: await freePort(), key };
+    witnesses.push(w);
+    await startWitness(w);
+  }
+  await env.start(witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]));
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of witnesses) if (w.child && w.child.exitCode === null) w.child.kill("SIGKILL");
+  for (const child of others) if (child.exitCode === null) child.kill("SIGKILL");
+  await env.cleanup();
+});
+
+describe("a hospital's node and two audit companies' witnesses", () => {
+  it("serves checkpoints cosigned by both witnesses, and clients require the quorum", async () => {
+    expect(await submit(env.apiPort, 0, 20)).toBe(20);
+    const trail = await eventually("quorum of 2", async () => {
+      const result = await patient(env.apiPort, 2).trail();
+      if (result.records.length < 20)
+        throw new Error(`only ${result.records.length} records under the witnessed checkpoint`);
+      return result;
+    });
+    expect([...trail.checkpoint.witnesses].sort()).toEqual([
+      "w-acme.witness.example",
+      "w-north.witness.example",
+    ]);
+  }, 60_000);
+
+  it("keeps ingesting when a witness dies; a 2-of-2 client refuses, 1-of-2 trusts; the witness catches up", async () => {
+    const north = witnesses[1]!;
+    north.child!.kill("SIGKILL");
+    expect(await submit(env.apiPort, 20, 10)).toBe(10);
+    await eventually("the new checkpoint witnessed by one", async () => {
+      const result = await patient(env.apiPort, 1).trail();
+      if (result.records.length < 30) throw new Error("not yet");
+    });
+    await expect(patient(env.apiPort, 2).trail()).rejects.toThrow(
+      /cosigned by 1 of the witnesses you require, fewer than your quorum of 2/,
+    );
+    await startWitness(north);
+    await eventually("both witnesses again", () => patient(env.apiPort, 2).trail(), 30_000);
+  }, 90_000);
+
+  it("catches a fork: the witnesses refuse the rewritten history and keep evidence, the node alerts, clients refuse", async () => {
+    const statePath = join(env.root, "p1-state.json");
+    await eventually("trusted state", () => patient(env.apiPort, 2, statePath).trail());
+    // The operator copies its node (same origin, same signing key) and gives the copy another history.
+    await env.stop();
+    const forkData = join(env.root, "fork");
+    cpSync(env.data, forkData, { recursive: true });
+    await env.start(witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]));
+    const honestPort = env.apiPort;
+    expect(await submit(honestPort, 100, 5)).toBe(5);
+    await eventually("honest log witnessed", async () => {
+      const result = await patient(honestPort, 2, statePath).trail();
+      if (result.records.length < 35) throw new Error("not yet");
+    });
+    const honest = { api: env.apiPort, portal: env.portalPort };
+    // The fork: same data directory copy, different records.
+    await env.start(
+      witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]),
+      forkData,
+    );
+    const forkPort = env.apiPort;
+    expect(forkPort).not.toBe(honest.api);
+    // Longer than the honest log, so each witness is shown the rewritten history and must refuse it.
+    expect(await submit(forkPort, 500, 120)).toBe(120);
+    const alerts = await eventually("the forked node's alert", async () => {
+      const reply = await new MtlsClient(`https://127.0.0.1:${forkPort}`, env.identity("auditor/acme")).call<{
+        alerts: { witness: string; reason: string }[];
+      }>("GET", "/v1/alerts");
+      const refused = reply.alerts.filter((a) => /refused: (409|422)/.test(a.reason));
+      if (new Set(refused.map((a) => a.witness)).size < 2) throw new Error(`${refused.length} refusals`);
+      return refused;
+    });
+    expect(alerts.map((a) => a.reason).join("\n")).toMatch(/refused: (409|422)/);
+    for (const w of witnesses) {
+      const evidence = cli(["witness", "show", "--data", w.dir]);
+      expect(evidence.stdout).toMatch(/EVIDENCE: [1-9]\d* record/);
+    }
+    // Clients never see the unwitnessed history: the fork can serve only what the witnesses cosigned
+    // before it split, which a client that trusted the honest log's newer checkpoint refuses outright.
+    await expect(patient(forkPort, 2, statePath).trail()).rejects.toThrow(/newer than this node's latest/);
+    const fresh = await patient(forkPort, 2).trail({ limit: 5000 });
+    expect(fresh.records.some((r) => Number(r.record.sourceEventId!.slice(2)) >= 500)).toBe(false);
+    expect(fresh.records.length).toBeGreaterThanOrEqual(30);
+    expect(fresh.checkpoint.witnesses).toHaveLength(2);
+  }, 120_000);
+});

@@ -12,9 +12,11 @@ describe("custos demo", () => {
       expect(result.stderr).toBe("");
       expect(result.status).toBe(0);
       const out = result.stdout;
-      expect(out).toMatch(/11 identities/);
+      expect(out).toMatch(/13 identities/);
       expect(out).toMatch(/The EHR sends a week of accesses: 600 records/);
-      expect(out).toMatch(/receipt for entry \d+: inclusion proof verified/);
+      expect(out).toMatch(
+        /receipt for entry \d+: inclusion proof verified against the checkpoint of size [\d,]+, cosigned by 2 witnesses/,
+      );
       for (const name of ["Alice Martin", "Bogdan Petrov", "Chiara Rossi", "Dawit Bekele", "Emma Larsen"]) {
         expect(out).toMatch(new RegExp(`${name} +\\d+ accesses`));
       }
@@ -25,6 +27,12 @@ describe("custos demo", () => {
       );
       expect(out).toMatch(/custos:\/\/stmary\/auditor\/northwind-assurance +read it/);
       expect(out).toMatch(/custos:\/\/stmary\/auditor\/acme-audit +was REFUSED \(NOT_AUTHORIZED\)/);
+      // The operator's fork: both witnesses refuse and keep evidence; Alice's client refuses the copy.
+      expect(out.match(/witness at https:\/\/127\.0\.0\.1:\d+ refused: (409|422)/g)).toHaveLength(2);
+      expect(
+        out.match(/-witness keeps the evidence: two checkpoints signed with the log's key/g),
+      ).toHaveLength(2);
+      expect(out).toMatch(/Alice's client refuses the copy: /);
       const entry = /the ciphertext of entry (\d+) changed/.exec(out)?.[1];
       expect(entry).toBeDefined();
       expect(out).toMatch(

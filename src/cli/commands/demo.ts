@@ -4,7 +4,7 @@
 // query history, then an attacker editing the database and both `verify` and the next client query
 // naming the entry. Uses the same library calls as the real commands.
 
-import { mkdtempSync, readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -20,6 +20,8 @@ import { initDataDir } from "../../ledger/data-dir.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
 import { startServer } from "../../service/server.js";
+import { startWitnessServer } from "../../witness/witness-server.js";
+import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
 import type { Io } from "../io.js";
 import { parseCount } from "../options.js";
 import { DEMO_USERS, demoAccesses } from "./demo-data.js";
@@ -72,7 +74,7 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   createKeyFile(masterKeyFile);
   const masterKey = new KeyFileProvider(masterKeyFile);
   const init = await initDataDir(data, { origin: "stmary.custos.example/log", masterKey });
-  const deployment = await Deployment.initCa(data, masterKey, "stmary");
+  let deployment = await Deployment.initCa(data, masterKey, "stmary");
   io.out(`   log "${init.origin}", checkpoints signed with ${init.verifierKey.slice(0, 40)}...`);
   io.out(
     `   CA certificate ${join(data, "ca", "ca.pem")} (Ed25519); its key is sealed in the node's keystore`,
@@ -89,6 +91,7 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
     ["custodian", "privacy-office"],
     ...PATIENTS.map(([id]) => ["patient", id] as [Role, string]),
     ...Object.keys(COMPANIES).map((id) => ["auditor", id] as [Role, string]),
+    ...Object.keys(COMPANIES).map((id) => ["witness", `${id}-witness`] as [Role, string]),
   ];
   const ids = new Map<string, Identity>();
   for (const [role, id] of people) {
@@ -98,7 +101,7 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   }
   io.out(`   ${people.length} identities: the node, the EHR, an admin, the privacy office (custodian),`);
   io.out(
-    `   5 patients (${PATIENTS.map(([, name]) => name.split(" ")[0]).join(", ")}) and 2 audit companies`,
+    `   5 patients (${PATIENTS.map(([, name]) => name.split(" ")[0]).join(", ")}), 2 audit companies and a witness for each`,
   );
   io.out(
     "   each enrollment is a CA-signed log entry: who holds which key is read from the log, not a table",
@@ -108,20 +111,63 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
     io.out(`   the admin grants ${company} the patients ${patients.join(", ")} (signed, in the log)`);
   }
 
-  const server = await startServer({
+  // Each audit company runs a witness (C2SP tlog-witness) that cosigns only a log that grew honestly.
+  const { origin, verifierKey } = deployment.vault.ledger.meta;
+  const witnesses: {
+    id: string;
+    url: string;
+    key: string;
+    store: WitnessStore;
+    stop: () => Promise<void>;
+  }[] = [];
+  for (const company of Object.keys(COMPANIES)) {
+    const id = `${company}-witness`;
+    const dir = join(root, id);
+    await initWitnessDir(dir, { name: `witness.${company}.example`, masterKey });
+    const store = WitnessStore.open(dir);
+    store.addLogKey(origin, verifierKey);
+    const tls = ids.get(id)!.tlsOptions();
+    const running = await startWitnessServer({
+      store,
+      cosignerKey: await loadCosignerKey(dir, masterKey, store.meta),
+      tls: { key: tls.key.export({ type: "pkcs8", format: "pem" }).toString(), cert: tls.cert },
+    });
+    witnesses.push({
+      id,
+      url: `https://127.0.0.1:${running.port}`,
+      key: running.verifierKey,
+      store,
+      stop: async () => {
+        await running.close();
+        store.close();
+      },
+    });
+  }
+  const witnessed = { keys: witnesses.map((w) => w.key), quorum: 2 };
+  const witnessFlags = witnesses.map((w) => ({ url: w.url, verifierKey: w.key }));
+  let server = await startServer({
     deployment,
     identity: ids.get("node-1")!,
     api: { host: "127.0.0.1", port: 0 },
     portal: { host: "127.0.0.1", port: 0 },
     verifyEveryMs: 0,
+    witnesses: witnessFlags,
   });
-  const url = `https://127.0.0.1:${server.api.port}`;
-  const client = (id: string) =>
-    new CustosClient({ url, identity: ids.get(id)!, statePath: join(root, `${id}.state.json`) });
+  let url = `https://127.0.0.1:${server.api.port}`;
+  const client = (id: string, at = url) =>
+    new CustosClient({
+      url: at,
+      identity: ids.get(id)!,
+      statePath: join(root, `${id}.state.json`),
+      witnesses: witnessed,
+    });
   try {
     step(
       3,
       `The node serves its API over mutual TLS 1.3 at ${url}: no certificate from this CA, no connection.`,
+    );
+    io.out(
+      `   each checkpoint goes to the audit companies' witnesses (${witnesses.map((w) => w.id).join(", ")}); clients trust only what both cosigned`,
     );
 
     const accesses = demoAccesses(
@@ -152,7 +198,7 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
     );
     const receipt = await ehr.receipt(last);
     io.out(
-      `   receipt for entry ${receipt.index}: inclusion proof verified against the signed checkpoint of size ${n(receipt.checkpoint.size)}`,
+      `   receipt for entry ${receipt.index}: inclusion proof verified against the checkpoint of size ${n(receipt.checkpoint.size)}, cosigned by ${receipt.checkpoint.cosigners.length} witnesses`,
     );
 
     step(5, "Each patient reads their own history, verified and decrypted on their side:");
@@ -188,10 +234,13 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
         `   acme-audit asks for Dawit Bekele (MRN1004), not granted: refused (${(error as { code: string }).code}), and the refusal is logged`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // the next signed checkpoint covers it
-
     step(7, "Dawit reads who looked at his trail (the meta-audit, sealed to him):");
-    const history = await client("MRN1004").queryHistory();
+    // What was just recorded is served once a witnessed checkpoint covers it (about a second).
+    let history = await client("MRN1004").queryHistory();
+    for (let i = 0; i < 40 && !history.some((h) => h.kind === "refusal"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      history = await client("MRN1004").queryHistory();
+    }
     history.sort((a, b) => Date.parse(a.body.time) - Date.parse(b.body.time));
     for (const notice of history) {
       const what =
@@ -203,6 +252,75 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
 
     step(
       8,
+      "The operator itself rewrites history: it copies its node (same log, same signing key) and gives the copy another past.",
+    );
+    await server.close();
+    await deployment.close();
+    const forkDir = join(root, "forked-node");
+    cpSync(data, forkDir, { recursive: true });
+    const startNode = async (d: Deployment) =>
+      startServer({
+        deployment: d,
+        identity: ids.get("node-1")!,
+        api: { host: "127.0.0.1", port: 0 },
+        verifyEveryMs: 0,
+        witnesses: witnessFlags,
+      });
+    deployment = await Deployment.open(data, masterKey);
+    server = await startNode(deployment);
+    url = `https://127.0.0.1:${server.api.port}`;
+    const more = demoAccesses(
+      PATIENTS.map(([id]) => id),
+      60,
+      Date.now() - 60_000,
+      1,
+    ).map((r, i) => ({ ...r, sourceEventId: `ehr-late-${i}` }));
+    const honestLast = Math.max(...(await client("stmary-ehr").submit(more)).map((r) => r.index));
+    await client("stmary-ehr").waitForCheckpoint(honestLast + 1);
+    await client("MRN1001").trail({ limit: 1 });
+    io.out(`   the real node carries on: 60 more accesses, witnessed (log size ${n(honestLast + 1)})`);
+    const forkDeployment = await Deployment.open(forkDir, masterKey);
+    const forkServer = await startNode(forkDeployment);
+    const forkUrl = `https://127.0.0.1:${forkServer.api.port}`;
+    try {
+      const rewritten = more.map((r, i) => ({ ...r, userId: "nobody", sourceEventId: `ehr-rewritten-${i}` }));
+      await forkDeployment.vault.ingest(
+        [...rewritten, ...rewritten.map((r) => ({ ...r, sourceEventId: `${r.sourceEventId}-b` }))],
+        "stmary-ehr",
+      );
+      io.out("   the copy signs a checkpoint over a different history (120 accesses that never happened)");
+      const auditor = new MtlsClient(forkUrl, ids.get("acme-audit")!);
+      let alerts: { witness: string; reason: string }[] = [];
+      for (let i = 0; i < 60 && alerts.filter((a) => /refused/.test(a.reason)).length < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        alerts = (await auditor.call<{ alerts: { witness: string; reason: string }[] }>("GET", "/v1/alerts"))
+          .alerts;
+      }
+      for (const alert of alerts.filter((a) => /refused/.test(a.reason)).slice(0, 2)) {
+        io.out(`   witness at ${alert.witness} ${alert.reason.replace(/^the witness /, "")}`);
+      }
+      for (const w of witnesses) {
+        const evidence = w.store.evidence(origin);
+        const last = evidence[evidence.length - 1];
+        if (last) {
+          io.out(
+            `   ${w.id} keeps the evidence: two checkpoints signed with the log's key that cannot both be true (sizes ${last.heldSize} and ${last.submittedSize})`,
+          );
+        }
+      }
+      try {
+        await client("MRN1001", forkUrl).trail({ limit: 5000 });
+        io.out("   Alice's client accepted the copy (this should not happen)");
+      } catch (error) {
+        io.out(`   Alice's client refuses the copy: ${(error as Error).message}`);
+      }
+    } finally {
+      await forkServer.close();
+      await forkDeployment.close();
+    }
+
+    step(
+      9,
       "An attacker with access to the disk edits one of Alice's records directly in the database file:",
     );
     const alice = await new MtlsClient(url, ids.get("MRN1001")!).call<{
@@ -238,13 +356,10 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
     identity: ids.get("node-1")!,
     api: { host: "127.0.0.1", port: 0 },
     verifyEveryMs: 0,
+    witnesses: witnessFlags,
   });
   try {
-    await new CustosClient({
-      url: `https://127.0.0.1:${again.api.port}`,
-      identity: ids.get("MRN1001")!,
-      statePath: join(root, "MRN1001.state.json"),
-    }).trail({ limit: 5000 });
+    await client("MRN1001", `https://127.0.0.1:${again.api.port}`).trail({ limit: 5000 });
     io.out("   Alice's next query: accepted (this should not happen)");
   } catch (error) {
     const named =
@@ -253,6 +368,7 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   } finally {
     await again.close();
     await reopened.close();
+    for (const w of witnesses) await w.stop();
   }
 
   const file = readFileSync(join(data, SQLITE_FILE_NAME));

@@ -33,7 +33,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): vo
     },
     async (request) => {
       await ctx.allow(ctx.callerOf(request), "read-log", {});
-      const checkpoint = await ledger.latestCheckpoint();
+      // The size replies are proven against (the witnessed checkpoint's, when there are witnesses).
+      const checkpoint = await ctx.checkpoint().catch(() => undefined);
       return {
         origin: ledger.meta.origin,
         verifierKey: ledger.meta.verifierKey,

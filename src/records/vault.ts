@@ -221,17 +221,7 @@ export class Vault {
       key: this.#blindIndex.patientTag(patientId),
       limit: query.limit ?? 1_000_000,
     });
-    const items: StoredItem[] = [];
-    for (const index of indexes) {
-      const entry = await this.ledger.getEntry(index);
-      const hash = contentHashOf(decodeEntry(entry.data));
-      items.push({
-        index,
-        entry: entry.data,
-        content: hash ? await this.ledger.store.getContent(hash) : undefined,
-      });
-    }
-    return items;
+    return this.patientItemsAt(indexes);
   }
 
   /** Stored items (entry and content) at these indexes. */

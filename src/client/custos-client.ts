@@ -57,7 +57,11 @@ export interface TrailResult {
   readonly notReadable: number[];
   /** Pass as `before` for the next page. */
   readonly next: number | null;
-  readonly checkpoint: { readonly size: number; readonly note: string; readonly witnesses: readonly string[] };
+  readonly checkpoint: {
+    readonly size: number;
+    readonly note: string;
+    readonly witnesses: readonly string[];
+  };
 }
 
 interface TrailReply {

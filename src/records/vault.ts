@@ -190,7 +190,9 @@ export class Vault {
       release();
     }
     const byRecord = new Map<number, AppendResult>();
-    fresh.forEach((recordIndex, j) => byRecord.set(recordIndex, appended[j]!));
+    fresh.forEach((recordIndex, j) => {
+      byRecord.set(recordIndex, appended[j]!);
+    });
     const results: AppendResult[] = [];
     for (let i = 0; i < records.length; i++) {
       const own = byRecord.get(i);

@@ -68,7 +68,8 @@ export async function createTestDeployment(options: {
   }
   await deployment.close();
 
-  let server: ChildProcess | undefined;
+  // Every node process started, so none outlives the test (a test may run several at once).
+  const servers: ChildProcess[] = [];
   const node = options.people.find(([role]) => role === "node");
   const self: TestDeployment = {
     root: temp.dir,
@@ -103,7 +104,7 @@ export async function createTestDeployment(options: {
           stdio: ["ignore", "pipe", "pipe"],
         },
       );
-      server = child;
+      servers.push(child);
       await new Promise<void>((resolve, reject) => {
         let out = "";
         const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
@@ -121,12 +122,11 @@ export async function createTestDeployment(options: {
       });
     },
     async stop() {
-      if (server && server.exitCode === null) {
-        const child = server;
+      for (const child of servers.splice(0)) {
+        if (child.exitCode !== null || child.signalCode !== null) continue;
         child.kill("SIGTERM");
         await new Promise((resolve) => child.once("exit", resolve));
       }
-      server = undefined;
     },
     async cleanup() {
       await self.stop();

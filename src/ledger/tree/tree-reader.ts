@@ -17,17 +17,29 @@ import { type LedgerStore, TILE_WIDTH, type Tile } from "../storage.js";
 import { subtreeFromTile, tileKey, tileSliceFor, tileWidth } from "./tile-math.js";
 
 const CACHE_LIMIT = 8192;
+/** Subtree hashes kept (32 bytes each plus the key): about 10 MB at most. */
+const SUBTREE_CACHE_LIMIT = 65_536;
 
 export class TreeReader {
   readonly #store: LedgerStore;
   readonly #fullTiles = new Map<string, Tile>();
+  readonly #subtrees = new Map<string, Uint8Array>();
 
   constructor(store: LedgerStore) {
     this.#store = store;
   }
 
   async subtreeHashes(refs: readonly SubtreeRef[]): Promise<Map<string, Uint8Array>> {
-    const slices = refs.map((ref) => ({ ref, slice: tileSliceFor(ref) }));
+    const out = new Map<string, Uint8Array>();
+    // Subtree hashes folded from full tiles never change: proofs for nearby leaves share most of them.
+    const pending: SubtreeRef[] = [];
+    for (const ref of refs) {
+      const known = this.#subtrees.get(refKey(ref));
+      if (known) out.set(refKey(ref), known);
+      else pending.push(ref);
+    }
+    if (pending.length === 0) return out;
+    const slices = pending.map((ref) => ({ ref, slice: tileSliceFor(ref) }));
     const tiles = new Map<string, Tile>();
     const missing: { level: number; index: number }[] = [];
     for (const { slice } of slices) {
@@ -45,7 +57,6 @@ export class TreeReader {
         if (tileWidth(tile) === TILE_WIDTH) this.#remember(key, tile);
       }
     }
-    const out = new Map<string, Uint8Array>();
     for (const { ref, slice } of slices) {
       const tile = tiles.get(tileKey(slice.tileLevel, slice.tileIndex));
       const hash = tile === undefined ? undefined : subtreeFromTile(tile, slice);
@@ -56,6 +67,13 @@ export class TreeReader {
         );
       }
       out.set(refKey(ref), hash);
+      if (tileWidth(tile!) === TILE_WIDTH) {
+        if (this.#subtrees.size >= SUBTREE_CACHE_LIMIT) {
+          const oldest = this.#subtrees.keys().next().value;
+          if (oldest !== undefined) this.#subtrees.delete(oldest);
+        }
+        this.#subtrees.set(refKey(ref), hash);
+      }
     }
     return out;
   }

@@ -59,6 +59,7 @@ export class Registry {
   /** auditor ID -> patient subject -> periods */
   readonly #grants = new Map<string, Map<string, GrantPeriod[]>>();
   readonly findings: RegistryFinding[] = [];
+  readonly #byRole = new Map<Role, RegisteredIdentity[]>();
   #caSeen = false;
   #next = 0;
 
@@ -94,6 +95,7 @@ export class Registry {
 
   /** Folds one registry entry (in log order). */
   apply(index: number, bytes: Uint8Array): void {
+    this.#byRole.clear();
     try {
       const kind = decodeEntry(bytes).kind;
       if (kind === ENTRY_KINDS.identity) this.#applyIdentity(index, bytes);
@@ -198,6 +200,16 @@ export class Registry {
     return [...this.#identities.values()];
   }
 
+  /** The identities of one role (cached until the next registry entry: asked on every seal). */
+  withRole(role: Role): readonly RegisteredIdentity[] {
+    let list = this.#byRole.get(role);
+    if (!list) {
+      list = [...this.#identities.values()].filter((i) => i.role === role);
+      this.#byRole.set(role, list);
+    }
+    return list;
+  }
+
   isGranted(auditor: string, patient: string, at: number): boolean {
     const periods = this.#grants.get(auditor)?.get(patient) ?? [];
     return periods.some((p) => p.from <= at && (p.to === undefined || at < p.to));
@@ -268,8 +280,8 @@ export class RegistryDirectory implements RecipientDirectory {
 
   custodians(at: number): Recipient[] {
     return this.#registry
-      .identities()
-      .filter((i) => i.role === "custodian" && this.#registry.active("custodian", i.subject, at))
+      .withRole("custodian")
+      .filter((i) => this.#registry.active("custodian", i.subject, at))
       .map((i) => this.#recipient("custodian", i.subject, i));
   }
 }

@@ -338,14 +338,31 @@ export class CustosClient {
     return { index, leafHash: toBase64(leafHash(entry)), checkpoint, tlogProof: reply.tlogProof };
   }
 
-  /** Waits until a signed checkpoint covers `size` entries (after a submission). */
-  async waitForCheckpoint(size: number, timeoutMs = 10_000): Promise<void> {
+  /** Waits until a checkpoint this client trusts (signed, witnessed by the quorum) covers `size` entries. */
+  async waitForCheckpoint(size: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const info = await this.#http.call<{ size: number }>("GET", "/v1/log");
-      if (info.size >= size) return;
-      if (Date.now() > deadline)
-        throw new CustosError("STORE_BUSY", `no signed checkpoint covers ${size} entries yet`);
+      // A checkpoint this client would trust: signed by the log and cosigned by the witness quorum.
+      const note = await this.#http.call<string>("GET", "/v1/checkpoint").catch(() => undefined);
+      if (typeof note === "string") {
+        try {
+          const checkpoint = verifyCheckpoint(
+            note,
+            this.#log.verifierKey,
+            this.#log.origin,
+            undefined,
+            null,
+            this.#witnesses.keys,
+          );
+          const cosigned = checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name)).length;
+          if (checkpoint.size >= size && cosigned >= this.#witnesses.quorum) return;
+        } catch {
+          // not (yet) a checkpoint this client trusts: wait for the next one
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new CustosError("STORE_BUSY", `no checkpoint this client trusts covers ${size} entries yet`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

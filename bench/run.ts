@@ -24,6 +24,7 @@ const suites: Suite[] = [
   { name: "hpke", run: () => benchHpke() },
   { name: "records", run: () => benchRecords() },
   { name: "scale", run: () => benchScale(scale) },
+  { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
 ];
 
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));

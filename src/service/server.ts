@@ -322,20 +322,38 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     registerMirrorRoutes(app, ctx);
     registerRecordsRoutes(app, ctx, { ingested: (count) => metrics.recordsIngested(count) });
     registerIdentityRoutes(app, ctx, refreshTls);
+    const alertReader = async (request: FastifyRequest) => {
+      const caller = ctx.callerOf(request);
+      // Audit companies and admins see alerts; anyone else is refused (and the refusal recorded).
+      if (caller.role !== "auditor" && caller.role !== "admin") await ctx.allow(caller, "manage-grants", {});
+      else await ctx.allow(caller, "read-log", {});
+      return caller;
+    };
     app.get(
       "/v1/alerts",
       {
         schema: {
-          summary: "Witness refusals seen by this node (possible forks), newest last",
+          summary: "Witness refusals (possible forks) with both signed checkpoints, until acknowledged",
+          description: "Unacknowledged alerts, oldest first; ?all=true lists acknowledged ones too.",
           tags: ["log"],
         },
       },
       async (request) => {
-        const caller = ctx.callerOf(request);
-        if (caller.role !== "auditor" && caller.role !== "admin")
-          await ctx.allow(caller, "manage-grants", {});
-        else await ctx.allow(caller, "read-log", {});
-        return { alerts: witnessing?.alerts ?? [] };
+        await alertReader(request);
+        const all = (request.query as { all?: string } | undefined)?.all === "true";
+        return { alerts: witnessing?.alerts.list(all) ?? [] };
+      },
+    );
+    app.post(
+      "/v1/alerts/:id/ack",
+      { schema: { summary: "Acknowledge an alert (audit companies, admins)", tags: ["log"] } },
+      async (request) => {
+        const caller = await alertReader(request);
+        const id = Number((request.params as { id: string }).id);
+        if (!Number.isSafeInteger(id) || id < 1)
+          throw new CustosError("BAD_ARGUMENT", "an alert ID is a positive number");
+        if (!witnessing) throw new CustosError("NOT_FOUND", `no alert ${id}`);
+        return { alert: witnessing.alerts.acknowledge(id, caller.uri, now()) };
       },
     );
     if (mode === "portal") registerLoginRoutes(app, ctx, login);

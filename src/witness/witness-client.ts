@@ -131,3 +131,43 @@ export async function submitCheckpoint(
   }
   return { status: "failed", reason: "the witness's size kept changing" };
 }
+
+/** The latest checkpoint a witness holds for `origin` (GET /checkpoints/<origin>), or undefined. */
+export async function fetchWitnessCheckpoint(
+  witness: WitnessEndpoint,
+  origin: string,
+  tls: TlsMaterial = {},
+  timeoutMs = 5_000,
+): Promise<string | undefined> {
+  const target = new URL(
+    `checkpoints/${encodeURIComponent(origin)}`,
+    witness.url.endsWith("/") ? witness.url : `${witness.url}/`,
+  );
+  return new Promise((resolve) => {
+    const req = request(
+      target,
+      {
+        method: "GET",
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        ...(tls.key ? { key: tls.key } : {}),
+        ...(tls.cert ? { cert: tls.cert } : {}),
+        agent: false,
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= 1024 * 1024) chunks.push(chunk);
+        });
+        res.on("end", () =>
+          resolve(res.statusCode === 200 ? Buffer.concat(chunks).toString("utf8") : undefined),
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+    req.end();
+  });
+}

@@ -7,16 +7,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../crypto/atomic-write.js";
 import type { Ledger } from "../ledger/ledger.js";
-import { submitCheckpoint, type TlsMaterial, type WitnessEndpoint } from "./witness-client.js";
+import { AlertLog } from "./alerts.js";
+import {
+  fetchWitnessCheckpoint,
+  submitCheckpoint,
+  type TlsMaterial,
+  type WitnessEndpoint,
+} from "./witness-client.js";
 
 export const WITNESSED_FILE = "witnessed-checkpoint.txt";
-
-export interface WitnessAlert {
-  readonly at: number;
-  readonly witness: string;
-  readonly size: number;
-  readonly reason: string;
-}
 
 export interface WitnessedCheckpoint {
   readonly note: string;
@@ -36,7 +35,7 @@ export class Witnessing {
   readonly #conflictAt = new Map<string, number>();
   #busy = false;
   #timer: NodeJS.Timeout | undefined;
-  readonly alerts: WitnessAlert[] = [];
+  readonly alerts: AlertLog;
   readonly #log: (message: string) => void;
 
   constructor(
@@ -51,6 +50,7 @@ export class Witnessing {
     this.#dir = dir;
     this.#tls = tls;
     this.#log = log;
+    this.alerts = new AlertLog(dir);
     const file = join(dir, WITNESSED_FILE);
     if (existsSync(file)) {
       const note = readFileSync(file, "utf8");
@@ -114,9 +114,16 @@ export class Witnessing {
           this.#retryAt.delete(witness.url);
           added = true;
         } else if (outcome.status === "conflict") {
-          const alert = { at: now, witness: witness.url, size: current.size, reason: outcome.reason };
-          this.alerts.push(alert);
-          if (this.alerts.length > 100) this.alerts.shift();
+          const origin = current.note.slice(0, current.note.indexOf("\n"));
+          const held = await fetchWitnessCheckpoint(witness, origin, this.#tls);
+          this.alerts.raise({
+            at: now,
+            witness: witness.url,
+            size: current.size,
+            reason: outcome.reason,
+            checkpoint: current.note,
+            witnessCheckpoint: held ?? null,
+          });
           // Not again for this checkpoint; a new one is submitted (and refused, or not) afresh.
           this.#conflictAt.set(witness.url, current.size);
           this.#log(`witness ${witness.url} refused checkpoint ${current.size}: ${outcome.reason}`);

@@ -189,13 +189,41 @@ describe("a hospital's node and two audit companies' witnesses", () => {
     expect(await submit(forkPort, 500, 120)).toBe(120);
     const alerts = await eventually("the forked node's alert", async () => {
       const reply = await new MtlsClient(`https://127.0.0.1:${forkPort}`, env.identity("auditor/acme")).call<{
-        alerts: { witness: string; reason: string }[];
+        alerts: {
+          id: number;
+          witness: string;
+          reason: string;
+          checkpoint: string;
+          witnessCheckpoint: string | null;
+        }[];
       }>("GET", "/v1/alerts");
       const refused = reply.alerts.filter((a) => /refused: (409|422)/.test(a.reason));
       if (new Set(refused.map((a) => a.witness)).size < 2) throw new Error(`${refused.length} refusals`);
       return refused;
     });
     expect(alerts.map((a) => a.reason).join("\n")).toMatch(/refused: (409|422)/);
+    // Each alert carries both signed checkpoints: the fork's, and the honest one the witness holds.
+    const origin = env.bundles.get("patient/P1")!.log!.origin;
+    for (const alert of alerts) {
+      expect(alert.checkpoint.startsWith(`${origin}\n`)).toBe(true);
+      expect(alert.witnessCheckpoint?.startsWith(`${origin}\n`)).toBe(true);
+      expect(alert.witnessCheckpoint).not.toBe(alert.checkpoint);
+    }
+    // An audit company acknowledges one; it leaves the open list but stays on record.
+    const acme = new MtlsClient(`https://127.0.0.1:${forkPort}`, env.identity("auditor/acme"));
+    const first = alerts[0]!;
+    const acked = await acme.call<{ alert: { acknowledged: { by: string } } }>(
+      "POST",
+      `/v1/alerts/${first.id}/ack`,
+    );
+    expect(acked.alert.acknowledged.by).toBe("custos://stmary/auditor/acme");
+    const open = await acme.call<{ alerts: { id: number }[] }>("GET", "/v1/alerts");
+    expect(open.alerts.map((a) => a.id)).not.toContain(first.id);
+    const all = await acme.call<{ alerts: { id: number }[] }>("GET", "/v1/alerts?all=true");
+    expect(all.alerts.map((a) => a.id)).toContain(first.id);
+    await expect(
+      new MtlsClient(`https://127.0.0.1:${forkPort}`, env.identity("patient/P1")).call("GET", "/v1/alerts"),
+    ).rejects.toMatchObject({ code: "NOT_AUTHORIZED" });
     for (const w of witnesses) {
       const evidence = cli(["witness", "show", "--data", w.dir]);
       expect(evidence.stdout).toMatch(/EVIDENCE: [1-9]\d* record/);

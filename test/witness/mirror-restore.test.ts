@@ -189,4 +189,28 @@ describe("a mirror and a restore", () => {
     // And the node sequences on from where the copy ends.
     expect(await submit(1070, 2)).toBeGreaterThan(size + 2);
   }, 120_000);
+  it("restores over the network from a node serving the log, verified", async () => {
+    const size = await submit(2000, 10);
+    const target = join(env.root, "replacement");
+    const run = cli([
+      "restore",
+      "--data",
+      target,
+      "--from",
+      url(),
+      "--as",
+      join(env.root, "mirror-acme.custos-id"),
+    ]);
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toMatch(
+      /restored \d+ entries from https:\/\/127\.0\.0\.1:\d+, verified against the signed checkpoint/,
+    );
+    const copy = SqliteStore.open(target, { readonly: true });
+    expect(await copy.getSize()).toBeGreaterThanOrEqual(size);
+    expect((await verifyStore(copy)).findings).toEqual([]);
+    await copy.close();
+    const wrong = cli(["restore", "--data", target, "--from", url()]);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/^error: --from URL needs --as BUNDLE/);
+  }, 120_000);
 });

@@ -13,6 +13,7 @@ import { Identity, readBundle } from "../../identity/bundle.js";
 import { openStore } from "../../ledger/data-dir.js";
 import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
+import { verifyStore } from "../../ledger/verify/verifier.js";
 import { followOnce } from "../../witness/follower.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
@@ -118,55 +119,121 @@ export function registerMirrorCommands(program: Command, io: Io): void {
 
   program
     .command("restore")
-    .description("rebuild a node's store from a mirror's verified copy (the damaged store is kept aside)")
-    .requiredOption("--from-mirror <dir>", "the mirror's data directory")
-    .option(
-      "--witness-key <key...>",
-      "witnesses whose cosignatures the mirror's latest checkpoint must carry",
+    .description(
+      "rebuild a node's store from a mirror (its directory, or a node serving the log over the network)",
     )
+    .option("--from-mirror <dir>", "the mirror's data directory")
+    .option("--from <url>", "or: a mirror or node serving the log (https://host:port), with --as")
+    .option("--as <bundle>", "the identity to fetch with (role node)")
+    .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
+    .option("--witness-key <key...>", "witnesses whose cosignatures the copied checkpoint must carry")
     .option("--quorum <n>", "how many of them (default: all)")
     .option(...DATA)
     .option(...DB)
-    .action(async (options: WitnessOptions & { fromMirror: string; data?: string; db?: string }) => {
-      const dir = requireData(options.data);
-      const mirror = SqliteStore.open(options.fromMirror, { readonly: true });
-      try {
-        const meta = await mirror.getMeta();
-        const latest = await mirror.getLatestCheckpoint();
-        if (!meta || !latest)
-          throw new CustosError("STORE_NOT_FOUND", "the mirror holds no checkpointed log");
-        const witnesses = witnessesFrom(options).witnesses;
-        const opened = openCheckpoint(latest.note, meta.verifierKey, { cosignerKeys: witnesses?.keys ?? [] });
-        const names = new Set((witnesses?.keys ?? []).map((k) => parseVerifierKey(k).name));
-        const cosigned = opened.cosigners.filter((n) => names.has(n));
-        if (cosigned.length < (witnesses?.quorum ?? 0)) {
-          throw new CustosError(
-            "BAD_CHECKPOINT",
-            `the mirror's latest checkpoint lacks the witness quorum (${cosigned.length} of ${witnesses?.quorum})`,
-          );
+    .action(
+      async (
+        options: WitnessOptions & {
+          fromMirror?: string;
+          from?: string;
+          as?: string;
+          passphraseFile?: string;
+          data?: string;
+          db?: string;
+        },
+      ) => {
+        const dir = requireData(options.data);
+        if (!options.fromMirror === !options.from) {
+          throw new UsageError("give either --from-mirror DIR or --from URL (with --as)");
         }
-        if (!options.db) {
+        const setAside = () => {
+          if (options.db) return;
           const damaged = join(dir, SQLITE_FILE_NAME);
-          if (existsSync(damaged)) {
-            const aside = `${damaged}.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-            for (const suffix of ["", "-wal", "-shm"]) {
-              if (existsSync(damaged + suffix)) renameSync(damaged + suffix, aside + suffix);
-            }
-            io.out(`kept the damaged store aside as ${aside}`);
+          if (!existsSync(damaged)) return;
+          const aside = `${damaged}.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+          for (const suffix of ["", "-wal", "-shm"]) {
+            if (existsSync(damaged + suffix)) renameSync(damaged + suffix, aside + suffix);
           }
+          io.out(`kept the damaged store aside as ${aside}`);
+        };
+        const witnesses = witnessesFrom(options).witnesses;
+        if (options.from) {
+          if (!options.as) throw new UsageError("--from URL needs --as BUNDLE (a node identity)");
+          const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
+          const log = identity.bundle.log;
+          if (!log) throw new CustosError("CONFIG", "the bundle does not name the log (no verifier key)");
+          setAside();
+          const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
+          try {
+            if (!(await target.getMeta())) {
+              await target.initialize({
+                origin: log.origin,
+                verifierKey: log.verifierKey,
+                createdAt: Date.now(),
+                formatVersion: ENTRY_FORMAT_VERSION,
+              });
+            }
+            const source = new MtlsClient(options.from, identity);
+            let result = await followOnce({
+              source,
+              store: target,
+              origin: log.origin,
+              verifierKey: log.verifierKey,
+              ...(witnesses ? { witnesses } : {}),
+            });
+            while (result.to < result.target) {
+              result = await followOnce({
+                source,
+                store: target,
+                origin: log.origin,
+                verifierKey: log.verifierKey,
+                ...(witnesses ? { witnesses } : {}),
+              });
+            }
+            const report = await verifyStore(target);
+            if (!report.ok)
+              throw new CustosError(
+                "TAMPERED_ENTRY",
+                `the restored store does not verify: ${report.findings[0]?.message}`,
+              );
+            io.out(
+              `restored ${result.target} entries from ${options.from}, verified against the signed checkpoint${result.cosigners.length > 0 ? ` cosigned by ${result.cosigners.join(", ")}` : ""}`,
+            );
+          } finally {
+            await target.close();
+          }
+          return;
         }
-        const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
+        const mirror = SqliteStore.open(options.fromMirror!, { readonly: true });
         try {
-          const report = await migrateStore(mirror, target);
-          io.out(`restored from the mirror: ${describeMigration(report)}`);
-          io.out(
-            `the latest checkpoint (size ${latest.size}) verifies with the log's key${cosigned.length > 0 ? ` and is cosigned by ${cosigned.join(", ")}` : ""}`,
-          );
+          const meta = await mirror.getMeta();
+          const latest = await mirror.getLatestCheckpoint();
+          if (!meta || !latest)
+            throw new CustosError("STORE_NOT_FOUND", "the mirror holds no checkpointed log");
+          const opened = openCheckpoint(latest.note, meta.verifierKey, {
+            cosignerKeys: witnesses?.keys ?? [],
+          });
+          const names = new Set((witnesses?.keys ?? []).map((k) => parseVerifierKey(k).name));
+          const cosigned = opened.cosigners.filter((n) => names.has(n));
+          if (cosigned.length < (witnesses?.quorum ?? 0)) {
+            throw new CustosError(
+              "BAD_CHECKPOINT",
+              `the mirror's latest checkpoint lacks the witness quorum (${cosigned.length} of ${witnesses?.quorum})`,
+            );
+          }
+          setAside();
+          const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
+          try {
+            const report = await migrateStore(mirror, target);
+            io.out(`restored from the mirror: ${describeMigration(report)}`);
+            io.out(
+              `the latest checkpoint (size ${latest.size}) verifies with the log's key${cosigned.length > 0 ? ` and is cosigned by ${cosigned.join(", ")}` : ""}`,
+            );
+          } finally {
+            await target.close();
+          }
         } finally {
-          await target.close();
+          await mirror.close();
         }
-      } finally {
-        await mirror.close();
-      }
-    });
+      },
+    );
 }

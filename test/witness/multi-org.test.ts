@@ -108,6 +108,8 @@ beforeAll(async () => {
       ["auditor", "acme"],
       ["witness", "w-acme"],
       ["witness", "w-north"],
+      ["node", "acme-mirror"],
+      ["node", "north-mirror"],
     ],
     masterKeyFill: 51,
   });
@@ -146,6 +148,28 @@ describe("a hospital's node and two audit companies' witnesses", () => {
       "w-acme.witness.example",
       "w-north.witness.example",
     ]);
+    // Each audit company's mirror copies the log, accepting only checkpoints both witnesses cosigned.
+    for (const mirror of ["acme-mirror", "north-mirror"]) {
+      const dir = join(env.root, mirror);
+      const run = cli([
+        "mirror",
+        "--once",
+        "--data",
+        dir,
+        "--from",
+        `https://127.0.0.1:${env.apiPort}`,
+        "--as",
+        join(env.root, `${mirror}.custos-id`),
+        ...witnesses.flatMap((w) => ["--witness-key", w.key]),
+        "--quorum",
+        "2",
+      ]);
+      expect(run.stderr).toBe("");
+      expect(run.stdout).toMatch(
+        /verified against the signed checkpoint, cosigned by w-acme\.witness\.example, w-north\.witness\.example/,
+      );
+      expect(cli(["verify", "--data", dir]).status).toBe(0);
+    }
   }, 60_000);
 
   it("keeps ingesting when a witness dies; a 2-of-2 client refuses, 1-of-2 trusts; the witness catches up", async () => {

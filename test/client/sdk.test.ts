@@ -197,9 +197,16 @@ describe("a lying node is caught", () => {
       "/v1/trail",
       {},
     );
-    const foreign = records(p2.items)[0]!;
+    const found = records(p2.items)[0]!;
     const mine = records(reply.items);
-    // Keep the order valid: put it where its index belongs.
+    // A genuine entry of the log, with a genuine proof against P1's checkpoint (a new checkpoint may
+    // have been signed between the two requests), put where its index belongs: only the patient differs.
+    const size = Number(reply.checkpoint.split("\n")[1]);
+    const proof = await new MtlsClient(url(), env.identity("patient/P1")).call<{ proof: string[] }>(
+      "GET",
+      `/v1/proof/inclusion?index=${found.index}&size=${size}`,
+    );
+    const foreign = { ...found, proof: proof.proof };
     reply.items = [...reply.items, foreign].sort((a, b) => b.index - a.index);
     expect(mine.length).toBeGreaterThan(0);
     expect(() => check(reply)).toThrow(/another patient's trail/);

@@ -51,9 +51,12 @@ describe("the client commands", () => {
     expect(sent.stdout).toMatch(/sent 30 record\(s\): 30 stored, 0 already present/);
     const again = cli(["ingest", "-", "--as", bundle("emr")], lines);
     expect(again.stdout).toMatch(/0 stored, 30 already present/);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-
-    const mine = cli(["query", "--as", bundle("P1")]);
+    // Served once a signed checkpoint covers them (1 s interval; longer on a loaded machine).
+    let mine = cli(["query", "--as", bundle("P1")]);
+    for (let i = 0; i < 40 && !/\b20 access\(es\)/.test(mine.stdout); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      mine = cli(["query", "--as", bundle("P1")]);
+    }
     expect(mine.status).toBe(0);
     expect(mine.stdout).toMatch(
       /20 access\(es\), newest first; every entry verified against the signed log of size \d+/,
@@ -74,8 +77,11 @@ describe("the client commands", () => {
   });
 
   it("shows a patient who read their trail and who was refused", async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const history = cli(["query-history", "--as", bundle("P2")]);
+    let history = cli(["query-history", "--as", bundle("P2")]);
+    for (let i = 0; i < 40 && !/REFUSED/.test(history.stdout); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      history = cli(["query-history", "--as", bundle("P2")]);
+    }
     expect(history.status).toBe(0);
     expect(history.stdout).toMatch(
       /custos:\/\/stmary\/auditor\/A1 +auditor +read-trail +REFUSED \(NOT_AUTHORIZED\)/,

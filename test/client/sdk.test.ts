@@ -126,8 +126,12 @@ describe("reading trails through the SDK", () => {
 
   it("shows the patient who read their trail and who was refused", async () => {
     await client("auditor/A2").auditTrails({ patientIds: ["P1"] });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const notices = await client("patient/P1").queryHistory();
+    // Served once a signed checkpoint covers the refusal (1 s interval; longer on a loaded machine).
+    let notices = await client("patient/P1").queryHistory();
+    for (let i = 0; i < 40 && !notices.some((n) => n.kind === "refusal"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      notices = await client("patient/P1").queryHistory();
+    }
     const who = notices.map((n) => `${n.kind}:${n.body.requester}`);
     expect(who).toContain("query:custos://stmary/auditor/A1");
     expect(who).toContain("refusal:custos://stmary/auditor/A2");

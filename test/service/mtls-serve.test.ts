@@ -318,9 +318,13 @@ describe("authorization over the API", () => {
     const admin = curl("adm", "/v1/trail", { body: JSON.stringify({ patientId: "P1" }) });
     expect(admin.http).toBe(403);
 
-    // Only what a signed checkpoint covers is served: wait for the next one (1 s interval).
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const history = curl("P1", "/v1/query-history", { body: "{}" });
+    // Only what a signed checkpoint covers is served: wait for one over the refusals just recorded.
+    let history = curl("P1", "/v1/query-history", { body: "{}" });
+    for (let i = 0; i < 40 && (history.http !== 200 || JSON.parse(history.body).items.length < 3); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      history = curl("P1", "/v1/query-history", { body: "{}" });
+    }
+
     expect(history.http).toBe(200);
     const p1 = Identity.unlock(bundles.get("patient/P1")!, PASS);
     const notices = JSON.parse(history.body).items.map(

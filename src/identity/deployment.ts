@@ -300,9 +300,7 @@ export class Deployment {
       if (enrolled)
         readers.unshift({ id: "patient", role: "patient", encryptionKey: enrolled.encryptionKey });
     } else {
-      for (const admin of this.registry
-        .identities()
-        .filter((i) => i.role === "admin" && i.revokedAt === undefined)) {
+      for (const admin of this.registry.withRole("admin").filter((i) => i.revokedAt === undefined)) {
         readers.push({ id: admin.subject, role: "custodian", encryptionKey: admin.encryptionKey });
       }
     }

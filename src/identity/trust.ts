@@ -154,12 +154,3 @@ export class TrustAnchor {
     };
   }
 }
-
-/** Node's own view of a DER certificate, for the TLS layer (already chain-checked by OpenSSL). */
-export function derToPem(der: Uint8Array): string {
-  const b64 = Buffer.from(der)
-    .toString("base64")
-    .replace(/(.{64})/g, "$1\n")
-    .trimEnd();
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
-}

@@ -15,6 +15,7 @@ import { sha256 } from "../core/platform.js";
 import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/c2sp-tiles.js";
 import type { ContentBlob, LedgerStore } from "../ledger/storage.js";
 import { TreeBuilder, TreeReader } from "../ledger/tree/index.js";
+import { MAX_CONTENTS_PER_REQUEST } from "../service/routes/mirror-routes.js";
 
 export interface FollowOptions {
   readonly source: MtlsClient;
@@ -134,12 +135,12 @@ export async function followOnce(options: FollowOptions): Promise<FollowResult> 
       .map((e) => contentHashOf(decodeEntry(e)))
       .filter((h): h is Uint8Array => h !== undefined);
     const contents: ContentBlob[] = [];
-    for (let i = 0; i < wanted.length; i += 512) {
+    for (let i = 0; i < wanted.length; i += MAX_CONTENTS_PER_REQUEST) {
       const reply = await source.call<{ contents: { hash: string; data: string | null }[] }>(
         "POST",
         "/v1/mirror/contents",
         {
-          hashes: wanted.slice(i, i + 512).map(toBase64),
+          hashes: wanted.slice(i, i + MAX_CONTENTS_PER_REQUEST).map(toBase64),
         },
       );
       for (const item of reply.contents) {

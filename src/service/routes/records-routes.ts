@@ -251,17 +251,18 @@ export function registerRecordsRoutes(
         descending: true,
         limit: 100_000,
       });
-      const items = [];
+      const notices: number[] = [];
       for (const index of indexes) {
-        const entry = await vault.ledger.getEntry(index);
-        const kind = decodeEntry(entry.data).kind;
-        if (kind !== ENTRY_KINDS.queryRecord && kind !== ENTRY_KINDS.refusal) continue;
-        const stored = (await vault.patientItemsAt([index]))[0]!;
+        const kind = decodeEntry((await vault.ledger.getEntry(index)).data).kind;
+        if (kind === ENTRY_KINDS.queryRecord || kind === ENTRY_KINDS.refusal) notices.push(index);
+      }
+      const items = [];
+      for (const stored of await vault.patientItemsAt(notices)) {
         items.push({
-          index,
-          entry: toBase64(entry.data),
+          index: stored.index,
+          entry: toBase64(stored.entry),
           content: stored.content === undefined ? null : toBase64(stored.content),
-          proof: (await vault.ledger.inclusionProof(index, checkpoint.size)).map(toBase64),
+          proof: (await vault.ledger.inclusionProof(stored.index, checkpoint.size)).map(toBase64),
         });
       }
       return { checkpoint: checkpoint.note, consistency, items };

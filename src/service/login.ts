@@ -10,30 +10,18 @@
 
 import { type KeyObject, randomBytes } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
-import { fromBase64, toBase64, utf8 } from "../core/bytes.js";
+import { fromBase64, toBase64 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { ed25519Verify } from "../core/platform.js";
 import type { Caller } from "../identity/authorize.js";
+import { type Challenge, loginMessage } from "../identity/login-message.js";
 import { isRole } from "../identity/roles.js";
+
+export { type Challenge, loginMessage };
 
 export const CHALLENGE_TTL_MS = 60_000;
 export const TOKEN_TTL_S = 300;
 const MAX_OUTSTANDING = 10_000;
-
-export interface Challenge {
-  readonly challengeId: string;
-  readonly challenge: string;
-  readonly server: string;
-  readonly origin: string;
-  readonly expiresAt: number;
-}
-
-/** The exact bytes a client signs to log in. */
-export function loginMessage(c: Challenge): Uint8Array {
-  return utf8(
-    `custos-login-v1\n${c.server}\n${c.origin}\n${c.challengeId}\n${c.challenge}\n${c.expiresAt}\n`,
-  );
-}
 
 const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
 

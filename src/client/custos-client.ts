@@ -1,26 +1,15 @@
-// The Custos client SDK (used by the CLI, later by the portal): talks to a node over mutual TLS with an
-// identity bundle, verifies everything the node returns (checkpoint signature, consistency with what
-// it trusted before, inclusion of every entry, content hashes, unbroken record numbering) and decrypts
-// locally. Anything that does not verify is refused with a VerificationError naming the entry.
+// The Custos client SDK for Node (used by the CLI): talks to a node over mutual TLS with an identity
+// bundle, keeps what it trusted in a state file, and reads through TrailReader, which verifies
+// everything the node returns and decrypts locally (the browser portal uses the same reader over
+// fetch). Anything that does not verify is refused with a VerificationError naming the entry.
 
-import { fromBase64, toBase64 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
-import { leafHash, verifyInclusion } from "../core/merkle/index.js";
-import { parseVerifierKey } from "../core/note/index.js";
-import type { AuditRecord } from "../core/record/index.js";
 import type { Identity } from "../identity/bundle.js";
-import { type OpenedNotice, openNotice } from "../records/notices.js";
-import { type OpenedRecord, RecordOpener } from "../records/record-opener.js";
 import { ClientState } from "./client-state.js";
 import { MtlsClient } from "./mtls-client.js";
-import {
-  VerificationError,
-  type VerifiedCheckpoint,
-  verifyCheckpoint,
-  verifyItems,
-  verifyRun,
-  type WireItem,
-} from "./verify-reply.js";
+import { TrailReader, type WitnessPolicy } from "./trail-reader.js";
+
+export type { AuditTrailsResult, CheckpointSummary, TrailQuery, TrailResult } from "./trail-reader.js";
 
 export interface ClientOptions {
   /** The node's API address, e.g. https://127.0.0.1:8443 */
@@ -34,99 +23,33 @@ export interface ClientOptions {
    * Witnesses whose cosignatures a checkpoint must carry before it is trusted: their cosigner
    * verifier keys and how many of them must have cosigned (e.g. 2 of 3).
    */
-  readonly witnesses?: { readonly keys: readonly string[]; readonly quorum: number };
+  readonly witnesses?: WitnessPolicy;
 }
 
-export interface TrailQuery {
-  readonly patientId?: string;
-  readonly from?: string;
-  readonly to?: string;
-  readonly limit?: number;
-  readonly before?: number;
-  /** Applied after decryption (the node cannot read them). */
-  readonly user?: string;
-  readonly action?: string;
-  readonly emergency?: boolean;
-  readonly purpose?: string;
+function logOf(options: ClientOptions): { origin: string; verifierKey: string } {
+  const log = options.log ?? options.identity.bundle.log;
+  if (!log) {
+    throw new CustosError(
+      "CONFIG",
+      "the log's verifier key is unknown: the bundle has none; pass the log's origin and verifier key",
+    );
+  }
+  return { origin: log.origin, verifierKey: log.verifierKey };
 }
 
-export interface TrailResult {
-  /** Newest first by access time. */
-  readonly records: OpenedRecord[];
-  /** Entries in the window this identity holds no key for (outside its grant). */
-  readonly notReadable: number[];
-  /** Pass as `before` for the next page. */
-  readonly next: number | null;
-  readonly checkpoint: {
-    readonly size: number;
-    readonly note: string;
-    readonly witnesses: readonly string[];
-  };
-}
-
-interface TrailReply {
-  checkpoint: string;
-  consistency: { from: number; to: number; proof: string[] } | null;
-  items: WireItem[];
-  next: number | null;
-}
-
-function matches(record: AuditRecord, q: TrailQuery): boolean {
-  const t = Date.parse(record.time);
-  if (q.from !== undefined && t < Date.parse(q.from)) return false;
-  if (q.to !== undefined && t >= Date.parse(q.to)) return false;
-  if (q.user !== undefined && record.userId !== q.user) return false;
-  if (q.action !== undefined && record.action !== q.action) return false;
-  if (q.emergency !== undefined && (record.emergency === true) !== q.emergency) return false;
-  if (q.purpose !== undefined && record.purposeOfUse !== q.purpose) return false;
-  return true;
-}
-
-export class CustosClient {
+export class CustosClient extends TrailReader {
   readonly identity: Identity;
-  readonly #http: MtlsClient;
-  readonly #state: ClientState;
-  readonly #log: { origin: string; verifierKey: string };
-  readonly #opener: RecordOpener;
-  readonly #witnesses: {
-    readonly keys: readonly string[];
-    readonly names: ReadonlySet<string>;
-    readonly quorum: number;
-  };
 
   constructor(options: ClientOptions) {
-    const log = options.log ?? options.identity.bundle.log;
-    if (!log) {
-      throw new CustosError(
-        "CONFIG",
-        "the log's verifier key is unknown: the bundle has none; pass the log's origin and verifier key",
-      );
-    }
+    const log = logOf(options);
+    super({
+      transport: new MtlsClient(options.url, options.identity),
+      log,
+      ...(options.witnesses ? { witnesses: options.witnesses } : {}),
+      encryptionPrivateKey: options.identity.encryptionPrivateKey(),
+      state: ClientState.load(options.statePath, log.origin),
+    });
     this.identity = options.identity;
-    this.#log = { origin: log.origin, verifierKey: log.verifierKey };
-    this.#http = new MtlsClient(options.url, options.identity);
-    this.#state = ClientState.load(options.statePath, log.origin);
-    this.#opener = new RecordOpener(options.identity.encryptionPrivateKey());
-    const witnesses = options.witnesses ?? { keys: [], quorum: 0 };
-    if (
-      !Number.isInteger(witnesses.quorum) ||
-      witnesses.quorum < 0 ||
-      witnesses.quorum > witnesses.keys.length
-    ) {
-      throw new CustosError(
-        "CONFIG",
-        `the witness quorum must be 0 to ${witnesses.keys.length} (the number of witness keys)`,
-      );
-    }
-    this.#witnesses = {
-      keys: witnesses.keys,
-      names: new Set(witnesses.keys.map((k) => parseVerifierKey(k).name)),
-      quorum: witnesses.quorum,
-    };
-  }
-
-  get trustedSize(): number {
-    return this.#state.trusted?.size ?? 0;
   }
 
   /** Submits records (EHR sources): an array or object as JSON, or NDJSON / FHIR text. */
@@ -134,238 +57,11 @@ export class CustosClient {
     records: unknown,
     contentType = "application/json",
   ): Promise<{ index: number; leafHash: string; duplicate: boolean }[]> {
-    const reply = await this.#http.call<{
+    const reply = await this.http.call<{
       records: { index: number; leafHash: string; duplicate: boolean }[];
     }>("POST", "/v1/records", records, contentType);
     return reply.records;
   }
-
-  #checkpoint(note: string, consistency: TrailReply["consistency"]): VerifiedCheckpoint {
-    const checkpoint = verifyCheckpoint(
-      note,
-      this.#log.verifierKey,
-      this.#log.origin,
-      this.#state.trusted,
-      consistency,
-      this.#witnesses.keys,
-    );
-    const cosigned = new Set(checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name)));
-    if (cosigned.size < this.#witnesses.quorum) {
-      throw new VerificationError(
-        "BAD_CHECKPOINT",
-        `the checkpoint of size ${checkpoint.size} is cosigned by ${cosigned.size} of the witnesses you require, fewer than your quorum of ${this.#witnesses.quorum}: not trusted`,
-      );
-    }
-    return checkpoint;
-  }
-
-  /** Witnesses that cosigned the checkpoint last trusted (names). */
-  witnessedBy(checkpoint: VerifiedCheckpoint): string[] {
-    return checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name));
-  }
-
-  #trust(checkpoint: VerifiedCheckpoint, seqs: { tag: string; seq: number }[] = []): void {
-    this.#state.commit(
-      { size: checkpoint.size, rootHash: toBase64(checkpoint.rootHash), note: checkpoint.note },
-      seqs,
-    );
-  }
-
-  #openPage(
-    reply: { items: WireItem[]; next: number | null },
-    checkpoint: VerifiedCheckpoint,
-    query: TrailQuery,
-  ) {
-    const items = verifyItems(reply.items, checkpoint);
-    const run = verifyRun(items);
-    const top = query.to === undefined && query.before === undefined;
-    if (top && run.patientTag !== undefined) {
-      const seen = this.#state.newestSeq(run.patientTag);
-      if (seen !== undefined && (run.newestSeq === undefined || run.newestSeq < seen)) {
-        throw new VerificationError(
-          "TAMPERED_ENTRY",
-          `the node hides this trail's newest records: record ${seen} was seen before, the newest now shown is ${run.newestSeq ?? "none"}`,
-        );
-      }
-    }
-    let opened: { records: OpenedRecord[]; notReadable: number[] };
-    try {
-      opened = this.#opener.openAll(items);
-    } catch (error) {
-      if (error instanceof CustosError) throw new VerificationError(error.code, error.message);
-      throw error;
-    }
-    const records = opened.records
-      .filter((r) => matches(r.record, query))
-      .sort((a, b) => Date.parse(b.record.time) - Date.parse(a.record.time) || b.index - a.index);
-    const seqs =
-      run.patientTag !== undefined && run.newestSeq !== undefined
-        ? [{ tag: run.patientTag, seq: run.newestSeq }]
-        : [];
-    return { records, notReadable: opened.notReadable, next: reply.next, seqs };
-  }
-
-  /** A patient's own trail (or, for an audit company, a granted patient's), verified and decrypted. */
-  async trail(query: TrailQuery = {}): Promise<TrailResult> {
-    const reply = await this.#http.call<TrailReply>("POST", "/v1/trail", {
-      ...(query.patientId ? { patientId: query.patientId } : {}),
-      ...(query.from ? { from: query.from } : {}),
-      ...(query.to ? { to: query.to } : {}),
-      ...(query.limit ? { limit: query.limit } : {}),
-      ...(query.before !== undefined ? { before: query.before } : {}),
-      ...(this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {}),
-    });
-    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
-    const page = this.#openPage(reply, checkpoint, query);
-    this.#trust(checkpoint, page.seqs);
-    return {
-      records: page.records,
-      notReadable: page.notReadable,
-      next: page.next,
-      checkpoint: { size: checkpoint.size, note: checkpoint.note, witnesses: this.witnessedBy(checkpoint) },
-    };
-  }
-
-  /** An audit company's view over several patients (all granted ones if none are named). */
-  async auditTrails(query: TrailQuery & { patientIds?: readonly string[] } = {}): Promise<{
-    checkpoint: { size: number; note: string };
-    patients: {
-      patientId: string | null;
-      tag: string;
-      result?: Omit<TrailResult, "checkpoint">;
-      error?: { code: string; message: string };
-    }[];
-  }> {
-    const reply = await this.#http.call<{
-      checkpoint: string;
-      consistency: TrailReply["consistency"];
-      patients: {
-        patientId: string | null;
-        tag: string;
-        items?: WireItem[];
-        next?: number | null;
-        error?: { code: string; message: string };
-      }[];
-    }>("POST", "/v1/audit/trails", {
-      ...(query.patientIds ? { patientIds: query.patientIds } : {}),
-      ...(query.from ? { from: query.from } : {}),
-      ...(query.to ? { to: query.to } : {}),
-      ...(query.limit ? { limit: query.limit } : {}),
-      ...(this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {}),
-    });
-    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
-    const seqs: { tag: string; seq: number }[] = [];
-    const patients = reply.patients.map((p) => {
-      if (p.error || !p.items)
-        return {
-          patientId: p.patientId,
-          tag: p.tag,
-          error: p.error ?? { code: "INTERNAL", message: "no items" },
-        };
-      const page = this.#openPage({ items: p.items, next: p.next ?? null }, checkpoint, query);
-      seqs.push(...page.seqs);
-      return {
-        patientId: p.patientId,
-        tag: p.tag,
-        result: { records: page.records, notReadable: page.notReadable, next: page.next },
-      };
-    });
-    this.#trust(checkpoint, seqs);
-    return { checkpoint: { size: checkpoint.size, note: checkpoint.note }, patients };
-  }
-
-  /** Who read my trail and who was refused (patients), verified and decrypted. */
-  async queryHistory(): Promise<OpenedNotice[]> {
-    const reply = await this.#http.call<{
-      checkpoint: string;
-      consistency: TrailReply["consistency"];
-      items: WireItem[];
-    }>("POST", "/v1/query-history", this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {});
-    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
-    const items = verifyItems(reply.items, checkpoint);
-    const key = this.identity.encryptionPrivateKey();
-    const notices: OpenedNotice[] = [];
-    for (const item of items) {
-      try {
-        const notice = openNotice(item, key);
-        if (notice) notices.push(notice);
-      } catch (error) {
-        if (error instanceof CustosError) throw new VerificationError(error.code, error.message, item.index);
-        throw error;
-      }
-    }
-    this.#trust(checkpoint);
-    return notices;
-  }
-
-  /** A verified receipt: the entry at `index` is in the log under a signed checkpoint. */
-  async receipt(
-    index: number,
-  ): Promise<{ index: number; leafHash: string; checkpoint: VerifiedCheckpoint; tlogProof: string }> {
-    const reply = await this.#http.call<{
-      index: number;
-      leafHash: string;
-      entry: string;
-      checkpoint: string;
-      inclusion: string[];
-      tlogProof: string;
-    }>("GET", `/v1/receipt/${index}`);
-    const trustedSize = this.#state.trusted?.size ?? 0;
-    let consistency: TrailReply["consistency"] = null;
-    const opened = verifyCheckpoint(
-      reply.checkpoint,
-      this.#log.verifierKey,
-      this.#log.origin,
-      undefined,
-      null,
-    );
-    if (trustedSize > 0 && opened.size > trustedSize) {
-      consistency = await this.#http.call(
-        "GET",
-        `/v1/proof/consistency?from=${trustedSize}&to=${opened.size}`,
-      );
-    }
-    const checkpoint = this.#checkpoint(reply.checkpoint, consistency);
-    const entry = fromBase64(reply.entry);
-    const proof = reply.inclusion.map(fromBase64);
-    if (
-      reply.index !== index ||
-      !verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.rootHash)
-    ) {
-      throw new VerificationError("BAD_PROOF", `the receipt for entry ${index} does not verify`, index);
-    }
-    this.#trust(checkpoint);
-    return { index, leafHash: toBase64(leafHash(entry)), checkpoint, tlogProof: reply.tlogProof };
-  }
-
-  /** Waits until a checkpoint this client trusts (signed, witnessed by the quorum) covers `size` entries. */
-  async waitForCheckpoint(size: number, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      // A checkpoint this client would trust: signed by the log and cosigned by the witness quorum.
-      const note = await this.#http.call<string>("GET", "/v1/checkpoint").catch(() => undefined);
-      if (typeof note === "string") {
-        try {
-          const checkpoint = verifyCheckpoint(
-            note,
-            this.#log.verifierKey,
-            this.#log.origin,
-            undefined,
-            null,
-            this.#witnesses.keys,
-          );
-          const cosigned = checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name)).length;
-          if (checkpoint.size >= size && cosigned >= this.#witnesses.quorum) return;
-        } catch {
-          // not (yet) a checkpoint this client trusts: wait for the next one
-        }
-      }
-      if (Date.now() > deadline) {
-        throw new CustosError("STORE_BUSY", `no checkpoint this client trusts covers ${size} entries yet`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
 
-export { VerificationError };
+export { VerificationError } from "./trail-reader.js";

@@ -51,6 +51,8 @@ export interface VerifiedCheckpoint {
   readonly rootHash: Uint8Array;
   readonly note: string;
   readonly cosigners: readonly string[];
+  /** When each cosigner whose cosignature verified cosigned (ms since the epoch). */
+  readonly cosignedAt: readonly { readonly name: string; readonly time: number }[];
 }
 
 function decodeB64(value: string, what: string, index?: number): Uint8Array {
@@ -118,7 +120,10 @@ export function verifyCheckpoint(
       }
     }
   }
-  return { size, rootHash: checkpoint.rootHash, note, cosigners: opened.cosigners };
+  const cosignedAt = opened.signatures
+    .filter((s) => s.verified && s.timestamp !== undefined && opened.cosigners.includes(s.name))
+    .map((s) => ({ name: s.name, time: s.timestamp! * 1000 }));
+  return { size, rootHash: checkpoint.rootHash, note, cosigners: opened.cosigners, cosignedAt };
 }
 
 /** Checks inclusion, content hashes and order of items; returns them decoded. */

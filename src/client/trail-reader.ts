@@ -1,0 +1,444 @@
+// The reading half of the client, shared by the SDK (mutual TLS, Node) and the browser portal (fetch
+// with a login token): asks a node for trails, query histories and receipts, verifies everything it
+// returns (checkpoint signature and witness quorum, consistency with what was trusted before,
+// inclusion of every entry, content hashes, unbroken record numbering) and decrypts locally. Nothing
+// here touches the platform: the transport and the trust store are handed in.
+
+import { fromBase64, toBase64 } from "../core/bytes.js";
+import { CustosError } from "../core/errors.js";
+import { leafHash, verifyInclusion } from "../core/merkle/index.js";
+import { parseVerifierKey } from "../core/note/index.js";
+import type { AuditRecord } from "../core/record/index.js";
+import { type OpenedNotice, openNotice } from "../records/notices.js";
+import { type OpenedRecord, RecordOpener } from "../records/record-opener.js";
+import {
+  type TrustedCheckpoint,
+  VerificationError,
+  type VerifiedCheckpoint,
+  verifyCheckpoint,
+  verifyItems,
+  verifyRun,
+  type WireItem,
+} from "./verify-reply.js";
+
+/** Sends one request to the node; JSON replies parsed, text replies (a checkpoint) as a string. */
+export interface Transport {
+  call<T>(method: "GET" | "POST", path: string, body?: unknown, contentType?: string): Promise<T>;
+}
+
+/** What a reader remembers: the last trusted checkpoint and the newest record number per trail. */
+export interface TrustStore {
+  readonly trusted: TrustedCheckpoint | undefined;
+  newestSeq(patientTag: string): number | undefined;
+  /** Records what was verified; called only after every check of a reply passed. */
+  commit(trusted: TrustedCheckpoint, seqs?: readonly { tag: string; seq: number }[]): void;
+}
+
+export interface TrustStoreJson {
+  trusted?: TrustedCheckpoint;
+  /** patient tag (hex) -> newest record number seen */
+  newestSeq: Record<string, number>;
+}
+
+/** A trust store in memory; `toJSON()` gives what to persist (the portal keeps it in localStorage). */
+export class MemoryTrustStore implements TrustStore {
+  #json: TrustStoreJson;
+  readonly #onCommit: ((json: TrustStoreJson) => void) | undefined;
+
+  constructor(json?: TrustStoreJson, onCommit?: (json: TrustStoreJson) => void) {
+    this.#json = { ...(json?.trusted ? { trusted: json.trusted } : {}), newestSeq: { ...json?.newestSeq } };
+    this.#onCommit = onCommit;
+  }
+
+  get trusted(): TrustedCheckpoint | undefined {
+    return this.#json.trusted;
+  }
+
+  newestSeq(patientTag: string): number | undefined {
+    return this.#json.newestSeq[patientTag];
+  }
+
+  commit(trusted: TrustedCheckpoint, seqs: readonly { tag: string; seq: number }[] = []): void {
+    const newestSeq = { ...this.#json.newestSeq };
+    for (const { tag, seq } of seqs) newestSeq[tag] = Math.max(newestSeq[tag] ?? -1, seq);
+    this.#json = { trusted, newestSeq };
+    this.#onCommit?.(this.toJSON());
+  }
+
+  toJSON(): TrustStoreJson {
+    return structuredClone(this.#json);
+  }
+}
+
+export interface WitnessPolicy {
+  /** Cosigner verifier keys of the witnesses. */
+  readonly keys: readonly string[];
+  /** How many of them must have cosigned a checkpoint before it is trusted (e.g. 2 of 3). */
+  readonly quorum: number;
+}
+
+export interface ReaderOptions {
+  readonly transport: Transport;
+  /** The log's origin and note verifier key. */
+  readonly log: { readonly origin: string; readonly verifierKey: string };
+  readonly witnesses?: WitnessPolicy;
+  /** The reader's X25519 private key (raw 32 bytes): records and notices are opened with it. */
+  readonly encryptionPrivateKey: Uint8Array;
+  readonly state: TrustStore;
+}
+
+export interface TrailQuery {
+  readonly patientId?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly limit?: number;
+  readonly before?: number;
+  /** Applied after decryption (the node cannot read them). */
+  readonly user?: string;
+  readonly action?: string;
+  readonly emergency?: boolean;
+  readonly purpose?: string;
+}
+
+/** The checkpoint a reply was verified against, as shown to a person. */
+export interface CheckpointSummary {
+  readonly size: number;
+  readonly note: string;
+  /** Names of the required witnesses that cosigned it. */
+  readonly witnesses: readonly string[];
+  /** When each of them cosigned (ms since the epoch). */
+  readonly cosigned: readonly { readonly name: string; readonly time: number }[];
+}
+
+export interface TrailResult {
+  /** Newest first by access time. */
+  readonly records: OpenedRecord[];
+  /** Entries in the window this identity holds no key for (outside its grant). */
+  readonly notReadable: number[];
+  /** Pass as `before` for the next page. */
+  readonly next: number | null;
+  readonly checkpoint: CheckpointSummary;
+}
+
+export interface AuditTrailsResult {
+  readonly checkpoint: CheckpointSummary;
+  readonly patients: {
+    patientId: string | null;
+    tag: string;
+    result?: Omit<TrailResult, "checkpoint">;
+    error?: { code: string; message: string };
+  }[];
+}
+
+export interface NoticesResult {
+  readonly notices: OpenedNotice[];
+  readonly checkpoint: CheckpointSummary;
+}
+
+type Consistency = { from: number; to: number; proof: string[] } | null;
+
+interface TrailReply {
+  checkpoint: string;
+  consistency: Consistency;
+  items: WireItem[];
+  next: number | null;
+}
+
+function matches(record: AuditRecord, q: TrailQuery): boolean {
+  const t = Date.parse(record.time);
+  if (q.from !== undefined && t < Date.parse(q.from)) return false;
+  if (q.to !== undefined && t >= Date.parse(q.to)) return false;
+  if (q.user !== undefined && record.userId !== q.user) return false;
+  if (q.action !== undefined && record.action !== q.action) return false;
+  if (q.emergency !== undefined && (record.emergency === true) !== q.emergency) return false;
+  if (q.purpose !== undefined && record.purposeOfUse !== q.purpose) return false;
+  return true;
+}
+
+export class TrailReader {
+  protected readonly http: Transport;
+  readonly #state: TrustStore;
+  readonly #log: { origin: string; verifierKey: string };
+  readonly #key: Uint8Array;
+  readonly #opener: RecordOpener;
+  readonly #witnesses: {
+    readonly keys: readonly string[];
+    readonly names: ReadonlySet<string>;
+    readonly quorum: number;
+  };
+
+  constructor(options: ReaderOptions) {
+    this.http = options.transport;
+    this.#log = { origin: options.log.origin, verifierKey: options.log.verifierKey };
+    this.#state = options.state;
+    this.#key = options.encryptionPrivateKey;
+    this.#opener = new RecordOpener(options.encryptionPrivateKey);
+    const witnesses = options.witnesses ?? { keys: [], quorum: 0 };
+    if (
+      !Number.isInteger(witnesses.quorum) ||
+      witnesses.quorum < 0 ||
+      witnesses.quorum > witnesses.keys.length
+    ) {
+      throw new CustosError(
+        "CONFIG",
+        `the witness quorum must be 0 to ${witnesses.keys.length} (the number of witness keys)`,
+      );
+    }
+    this.#witnesses = {
+      keys: witnesses.keys,
+      names: new Set(witnesses.keys.map((k) => parseVerifierKey(k).name)),
+      quorum: witnesses.quorum,
+    };
+  }
+
+  get trustedSize(): number {
+    return this.#state.trusted?.size ?? 0;
+  }
+
+  get witnessPolicy(): { readonly count: number; readonly quorum: number } {
+    return { count: this.#witnesses.keys.length, quorum: this.#witnesses.quorum };
+  }
+
+  #checkpoint(note: string, consistency: Consistency): VerifiedCheckpoint {
+    const checkpoint = verifyCheckpoint(
+      note,
+      this.#log.verifierKey,
+      this.#log.origin,
+      this.#state.trusted,
+      consistency,
+      this.#witnesses.keys,
+    );
+    const cosigned = new Set(checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name)));
+    if (cosigned.size < this.#witnesses.quorum) {
+      throw new VerificationError(
+        "BAD_CHECKPOINT",
+        `the checkpoint of size ${checkpoint.size} is cosigned by ${cosigned.size} of the witnesses you require, fewer than your quorum of ${this.#witnesses.quorum}: not trusted`,
+      );
+    }
+    return checkpoint;
+  }
+
+  /** Witnesses that cosigned the checkpoint last trusted (names). */
+  witnessedBy(checkpoint: VerifiedCheckpoint): string[] {
+    return checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name));
+  }
+
+  #summary(checkpoint: VerifiedCheckpoint): CheckpointSummary {
+    return {
+      size: checkpoint.size,
+      note: checkpoint.note,
+      witnesses: this.witnessedBy(checkpoint),
+      cosigned: checkpoint.cosignedAt.filter((c) => this.#witnesses.names.has(c.name)),
+    };
+  }
+
+  #trust(checkpoint: VerifiedCheckpoint, seqs: { tag: string; seq: number }[] = []): void {
+    this.#state.commit(
+      { size: checkpoint.size, rootHash: toBase64(checkpoint.rootHash), note: checkpoint.note },
+      seqs,
+    );
+  }
+
+  #openPage(
+    reply: { items: WireItem[]; next: number | null },
+    checkpoint: VerifiedCheckpoint,
+    query: TrailQuery,
+  ) {
+    const items = verifyItems(reply.items, checkpoint);
+    const run = verifyRun(items);
+    const top = query.to === undefined && query.before === undefined;
+    if (top && run.patientTag !== undefined) {
+      const seen = this.#state.newestSeq(run.patientTag);
+      if (seen !== undefined && (run.newestSeq === undefined || run.newestSeq < seen)) {
+        throw new VerificationError(
+          "TAMPERED_ENTRY",
+          `the node hides this trail's newest records: record ${seen} was seen before, the newest now shown is ${run.newestSeq ?? "none"}`,
+        );
+      }
+    }
+    let opened: { records: OpenedRecord[]; notReadable: number[] };
+    try {
+      opened = this.#opener.openAll(items);
+    } catch (error) {
+      if (error instanceof VerificationError) throw error;
+      if (error instanceof CustosError) throw new VerificationError(error.code, error.message);
+      throw error;
+    }
+    const records = opened.records
+      .filter((r) => matches(r.record, query))
+      .sort((a, b) => Date.parse(b.record.time) - Date.parse(a.record.time) || b.index - a.index);
+    const seqs =
+      run.patientTag !== undefined && run.newestSeq !== undefined
+        ? [{ tag: run.patientTag, seq: run.newestSeq }]
+        : [];
+    return { records, notReadable: opened.notReadable, next: reply.next, seqs };
+  }
+
+  /** A patient's own trail (or, for an audit company, a granted patient's), verified and decrypted. */
+  async trail(query: TrailQuery = {}): Promise<TrailResult> {
+    const reply = await this.http.call<TrailReply>("POST", "/v1/trail", {
+      ...(query.patientId ? { patientId: query.patientId } : {}),
+      ...(query.from ? { from: query.from } : {}),
+      ...(query.to ? { to: query.to } : {}),
+      ...(query.limit ? { limit: query.limit } : {}),
+      ...(query.before !== undefined ? { before: query.before } : {}),
+      ...(this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {}),
+    });
+    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
+    const page = this.#openPage(reply, checkpoint, query);
+    this.#trust(checkpoint, page.seqs);
+    return {
+      records: page.records,
+      notReadable: page.notReadable,
+      next: page.next,
+      checkpoint: this.#summary(checkpoint),
+    };
+  }
+
+  /** An audit company's view over several patients (all granted ones if none are named). */
+  async auditTrails(query: TrailQuery & { patientIds?: readonly string[] } = {}): Promise<AuditTrailsResult> {
+    const reply = await this.http.call<{
+      checkpoint: string;
+      consistency: Consistency;
+      patients: {
+        patientId: string | null;
+        tag: string;
+        items?: WireItem[];
+        next?: number | null;
+        error?: { code: string; message: string };
+      }[];
+    }>("POST", "/v1/audit/trails", {
+      ...(query.patientIds ? { patientIds: query.patientIds } : {}),
+      ...(query.from ? { from: query.from } : {}),
+      ...(query.to ? { to: query.to } : {}),
+      ...(query.limit ? { limit: query.limit } : {}),
+      ...(this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {}),
+    });
+    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
+    const seqs: { tag: string; seq: number }[] = [];
+    const patients = reply.patients.map((p) => {
+      if (p.error || !p.items)
+        return {
+          patientId: p.patientId,
+          tag: p.tag,
+          error: p.error ?? { code: "INTERNAL", message: "no items" },
+        };
+      const page = this.#openPage({ items: p.items, next: p.next ?? null }, checkpoint, query);
+      seqs.push(...page.seqs);
+      return {
+        patientId: p.patientId,
+        tag: p.tag,
+        result: { records: page.records, notReadable: page.notReadable, next: page.next },
+      };
+    });
+    this.#trust(checkpoint, seqs);
+    return { checkpoint: this.#summary(checkpoint), patients };
+  }
+
+  async #notices(path: string): Promise<NoticesResult> {
+    const reply = await this.http.call<{ checkpoint: string; consistency: Consistency; items: WireItem[] }>(
+      "POST",
+      path,
+      this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {},
+    );
+    const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
+    const items = verifyItems(reply.items, checkpoint);
+    const notices: OpenedNotice[] = [];
+    for (const item of items) {
+      try {
+        const notice = openNotice(item, this.#key);
+        if (notice) notices.push(notice);
+      } catch (error) {
+        if (error instanceof CustosError) throw new VerificationError(error.code, error.message, item.index);
+        throw error;
+      }
+    }
+    this.#trust(checkpoint);
+    return { notices, checkpoint: this.#summary(checkpoint) };
+  }
+
+  /** Who read my trail and who was refused (patients), verified and decrypted. */
+  async queryHistory(): Promise<OpenedNotice[]> {
+    return (await this.#notices("/v1/query-history")).notices;
+  }
+
+  /** The same, with the checkpoint it was verified against. */
+  async queryHistoryWithCheckpoint(): Promise<NoticesResult> {
+    return this.#notices("/v1/query-history");
+  }
+
+  /** Refused requests concerning an audit company's granted patients, verified and decrypted. */
+  async auditNotices(): Promise<NoticesResult> {
+    return this.#notices("/v1/audit/notices");
+  }
+
+  /** A verified receipt: the entry at `index` is in the log under a signed checkpoint. */
+  async receipt(
+    index: number,
+  ): Promise<{ index: number; leafHash: string; checkpoint: VerifiedCheckpoint; tlogProof: string }> {
+    const reply = await this.http.call<{
+      index: number;
+      leafHash: string;
+      entry: string;
+      checkpoint: string;
+      inclusion: string[];
+      tlogProof: string;
+    }>("GET", `/v1/receipt/${index}`);
+    const trustedSize = this.#state.trusted?.size ?? 0;
+    let consistency: Consistency = null;
+    const opened = verifyCheckpoint(
+      reply.checkpoint,
+      this.#log.verifierKey,
+      this.#log.origin,
+      undefined,
+      null,
+    );
+    if (trustedSize > 0 && opened.size > trustedSize) {
+      consistency = await this.http.call(
+        "GET",
+        `/v1/proof/consistency?from=${trustedSize}&to=${opened.size}`,
+      );
+    }
+    const checkpoint = this.#checkpoint(reply.checkpoint, consistency);
+    const entry = fromBase64(reply.entry);
+    const proof = reply.inclusion.map(fromBase64);
+    if (
+      reply.index !== index ||
+      !verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.rootHash)
+    ) {
+      throw new VerificationError("BAD_PROOF", `the receipt for entry ${index} does not verify`, index);
+    }
+    this.#trust(checkpoint);
+    return { index, leafHash: toBase64(leafHash(entry)), checkpoint, tlogProof: reply.tlogProof };
+  }
+
+  /** Waits until a checkpoint this reader trusts (signed, witnessed by the quorum) covers `size` entries. */
+  async waitForCheckpoint(size: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const note = await this.http.call<string>("GET", "/v1/checkpoint").catch(() => undefined);
+      if (typeof note === "string") {
+        try {
+          const checkpoint = verifyCheckpoint(
+            note,
+            this.#log.verifierKey,
+            this.#log.origin,
+            undefined,
+            null,
+            this.#witnesses.keys,
+          );
+          const cosigned = checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name)).length;
+          if (checkpoint.size >= size && cosigned >= this.#witnesses.quorum) return;
+        } catch {
+          // not (yet) a checkpoint this reader trusts: wait for the next one
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new CustosError("STORE_BUSY", `no checkpoint this client trusts covers ${size} entries yet`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+export { VerificationError };

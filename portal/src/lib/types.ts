@@ -1,0 +1,125 @@
+// The contract between the portal's logic (portal/src/lib) and its views (portal/src/ui). The logic
+// runs in the page: it unlocks the identity bundle, logs in with a signed challenge, fetches replies
+// from the node and verifies and decrypts them with the same code as the SDK (src/client,
+// src/records, src/core). Nothing here ever leaves the page except the signed login and the queries.
+
+import type { AuditRecord } from "../../../src/core/record/index.js";
+
+/** Served by the node at GET /portal/config.json (open route, no login). */
+export interface PortalConfig {
+  /** The deployment's name, e.g. "st-elsewhere"; a bundle from another deployment is refused. */
+  readonly deployment: string;
+  /** The node's identity URI (login challenges are bound to it). */
+  readonly node: string;
+  /** The log's origin line and note verifier key. */
+  readonly log: { readonly origin: string; readonly verifierKey: string };
+  /** Witness cosigner verifier keys and how many must have cosigned a checkpoint. */
+  readonly witnesses: { readonly keys: readonly string[]; readonly quorum: number };
+}
+
+export type PortalRole = "patient" | "auditor" | "custodian" | "admin" | "ehr" | "node" | string;
+
+export interface SignedInIdentity {
+  /** custos://<deployment>/<role>/<id> */
+  readonly uri: string;
+  readonly role: PortalRole;
+  readonly id: string;
+  readonly deployment: string;
+}
+
+/** Where a checkpoint stands: shown on every view. */
+export interface VerificationStatus {
+  /** Size of the checkpoint every entry shown was proven against. */
+  readonly size: number;
+  /** The checkpoint note as received (signed by the log, cosigned by witnesses). */
+  readonly note: string;
+  /** Witness names whose cosignatures verified, and when each cosigned (ms since epoch). */
+  readonly cosigned: readonly { readonly name: string; readonly time: number }[];
+  readonly quorum: number;
+  readonly witnessCount: number;
+}
+
+/** Anything that failed to verify: the page shows it in red, naming the entry. */
+export interface VerificationProblem {
+  /** Stable error code, e.g. BAD_PROOF, TAMPERED_ENTRY, BAD_CHECKPOINT, FORK_DETECTED. */
+  readonly code: string;
+  /** One sentence for a person, naming the entry where one is known. */
+  readonly message: string;
+  /** The log index of the entry concerned, if any. */
+  readonly index?: number;
+}
+
+/** One access, decrypted and verified. */
+export interface AccessRow {
+  /** Log index of the entry (unique). */
+  readonly index: number;
+  /** The patient ID as the auditor or the patient knows it (null when the node did not say). */
+  readonly patientId: string | null;
+  readonly record: AuditRecord;
+}
+
+/** A notice: someone read a trail (query) or was refused (refusal). */
+export interface NoticeRow {
+  readonly index: number;
+  readonly kind: "query" | "refusal";
+  readonly time: string;
+  readonly requester: string;
+  readonly role: string;
+  readonly operation: string;
+  readonly reason?: string;
+  readonly returned?: number;
+  /** For audit companies: the patient concerned, when known. */
+  readonly patientId?: string | null;
+}
+
+/** A witness refusal with both signed checkpoints (evidence of a fork). */
+export interface AlertRow {
+  readonly id: number;
+  readonly time: number;
+  readonly witness: string;
+  readonly message: string;
+  /** The two notes that conflict, as text. */
+  readonly evidence: readonly string[];
+  readonly acknowledged: boolean;
+}
+
+export interface AccessFilter {
+  /** ISO date-times; from inclusive, to exclusive. */
+  readonly from?: string;
+  readonly to?: string;
+  readonly action?: string;
+  readonly user?: string;
+  readonly emergency?: boolean;
+  /** Auditors: limit to these patients (default: all granted). */
+  readonly patientIds?: readonly string[];
+}
+
+export interface Loaded<T> {
+  readonly rows: T[];
+  readonly status: VerificationStatus;
+  /** Entries in range this identity holds no key for. */
+  readonly notReadable: number;
+}
+
+export interface Session {
+  readonly identity: SignedInIdentity;
+  readonly config: PortalConfig;
+  /** The patient's own accesses (patients), newest first; loads every page up to `max` rows. */
+  myAccesses(filter?: AccessFilter, max?: number): Promise<Loaded<AccessRow>>;
+  /** Accesses across the granted patients (audit companies), newest first. */
+  patientAccesses(
+    filter?: AccessFilter,
+    max?: number,
+  ): Promise<Loaded<AccessRow> & { patients: { patientId: string | null; error?: string }[] }>;
+  /** Who read my trail and who was refused (patients). */
+  queryHistory(): Promise<Loaded<NoticeRow>>;
+  /** Fork and tamper alerts (audit companies, admins). */
+  alerts(all?: boolean): Promise<AlertRow[]>;
+  acknowledgeAlert(id: number): Promise<void>;
+  signOut(): void;
+}
+
+/** Thrown by every Session method when a reply fails verification. */
+export interface VerificationFailure extends Error {
+  readonly problem: VerificationProblem;
+}

@@ -275,8 +275,9 @@ export class Deployment {
 
   /**
    * Records a refused request in the log. When a patient is concerned the notice is sealed to that
-   * patient (and the custodian), filed under the patient's tag, so the patient sees who tried.
-   * Otherwise it is sealed to the custodian(s) and admins.
+   * patient, to every audit company granted the patient at that moment and to the custodian(s), filed
+   * under the patient's tag, so the patient and their auditors see who tried. Otherwise it is sealed to
+   * the custodian(s) and admins.
    */
   async recordRefusal(
     caller: Pick<Caller, "uri" | "role">,
@@ -296,7 +297,9 @@ export class Deployment {
     let tag: Uint8Array = ZERO_TAG;
     if (patient !== undefined) {
       tag = typeof patient === "string" ? this.vault.patientTag(patient) : patient.tag;
-      const enrolled = this.registry.active("patient", patientSubject(tag), at);
+      const subject = patientSubject(tag);
+      readers.unshift(...this.directory.auditors(subject, at));
+      const enrolled = this.registry.active("patient", subject, at);
       if (enrolled)
         readers.unshift({ id: "patient", role: "patient", encryptionKey: enrolled.encryptionKey });
     } else {

@@ -270,11 +270,18 @@ export class RegistryDirectory implements RecipientDirectory {
     const readers: Recipient[] = [];
     const patient = this.#registry.active("patient", subject, at);
     if (patient) readers.push(this.#recipient("patient", patientId, patient));
-    for (const auditor of this.#registry.auditorsOf(subject, at)) {
+    readers.push(...this.auditors(subject, at));
+    for (const custodian of this.custodians(at)) readers.push(custodian);
+    return readers;
+  }
+
+  /** The enrolled audit companies granted a patient (a `tag:<hex>` subject) at `at`. */
+  auditors(patient: string, at: number): Recipient[] {
+    const readers: Recipient[] = [];
+    for (const auditor of this.#registry.auditorsOf(patient, at)) {
       const identity = this.#registry.active("auditor", auditor, at);
       if (identity) readers.push(this.#recipient("auditor", auditor, identity));
     }
-    for (const custodian of this.custodians(at)) readers.push(custodian);
     return readers;
   }
 

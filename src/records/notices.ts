@@ -59,6 +59,21 @@ export function sealNotice(
   return { entry: encodeNoticeEntry(header, sha256(content)), content, lookupKeys: [header.patientTag] };
 }
 
+/**
+ * Whether a notice's sealed content names a reader (by recipient fingerprint). The fingerprints are in
+ * clear beside each sealed copy, so a server can pick a reader's notices without reading them.
+ * Malformed content names nobody.
+ */
+export function noticeSealedTo(content: Uint8Array, fingerprint: Uint8Array): boolean {
+  const fp = toHex(fingerprint);
+  try {
+    const sealed = JSON.parse(fromUtf8(content)) as Partial<SealedNotice> | null;
+    return Array.isArray(sealed?.r) && sealed.r.some((r) => r?.fp === fp);
+  } catch {
+    return false;
+  }
+}
+
 /** Opens a notice with a reader's X25519 private key; undefined when it is not sealed to that key. */
 export function openNotice(
   item: { index: number; entry: Uint8Array; content?: Uint8Array | undefined },

@@ -19,6 +19,7 @@ import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
 import type { Identity } from "../identity/bundle.js";
 import type { Deployment } from "../identity/deployment.js";
+import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/portal-certificate.js";
 import { verifyStore } from "../ledger/verify/verifier.js";
 import { readVerifyState, type VerifyState } from "../ledger/verify/verify-state.js";
 import type { WitnessEndpoint } from "../witness/witness-client.js";
@@ -29,9 +30,11 @@ import { LoginService } from "./login.js";
 import { checkpointFreshness, registerHealth } from "./plugins/health.js";
 import { createMetrics, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
+import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
+import { PORTAL_CONFIG_ROUTE, registerPortalRoutes } from "./routes/portal-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { currentCheckpoint } from "./trail-query.js";
@@ -62,11 +65,26 @@ export interface ServeOptions {
   readonly verifyEveryMs?: number;
   /** Witnesses to submit each new checkpoint to (C2SP tlog-witness); their cosignatures are served. */
   readonly witnesses?: readonly WitnessEndpoint[];
+  /** How many witness cosignatures the portal's page demands of a checkpoint (default: all witnesses). */
+  readonly witnessQuorum?: number;
+  /**
+   * The portal's TLS certificate (browsers accept no Ed25519 one): an operator's own, else the node's
+   * self-signed ECDSA P-256 certificate, made once and kept in the data directory.
+   */
+  readonly portalTls?: PortalTls;
+  /** The portal's built site (index.html, assets/); default the package's dist/portal. */
+  readonly portalSite?: string;
 }
 
 export interface RunningServer {
   readonly api: Listen;
   readonly portal?: Listen;
+  /** The certificate the portal port presents (PEM) and its base64 SHA-256 SPKI fingerprint. */
+  readonly portalCertificate?: {
+    readonly pem: string;
+    readonly fingerprint: string;
+    readonly source: PortalTls["source"];
+  };
   close(): Promise<void>;
 }
 
@@ -77,7 +95,13 @@ declare module "fastify" {
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
-const OPEN_ROUTES = new Set(["/v1/health", "/v1/ready", "/openapi.json"]);
+const OPEN_ROUTES = new Set<string>([
+  "/v1/health",
+  "/v1/ready",
+  "/openapi.json",
+  PORTAL_CONFIG_ROUTE,
+  ...PORTAL_SITE_ROUTES,
+]);
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { deployment, identity } = options;
@@ -91,12 +115,35 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     createPublicKey(identity.signingKey),
     now,
   );
+  const witnessKeys = (options.witnesses ?? []).map((w) => w.verifierKey);
+  const quorum = options.witnessQuorum ?? witnessKeys.length;
+  if (!Number.isSafeInteger(quorum) || quorum < 0 || quorum > witnessKeys.length) {
+    throw new CustosError(
+      "CONFIG",
+      `the witness quorum must be 0 to ${witnessKeys.length} (the number of witnesses configured), got ${quorum}`,
+    );
+  }
+  const portalTls: PortalTls | undefined = options.portal
+    ? (options.portalTls ??
+      (await ensurePortalCertificate(
+        deployment.dir,
+        deployment.vault.keystore,
+        serverNames(identity.bundle.signingCertificate),
+        now,
+      )))
+    : undefined;
   const minVersion = options.allowTls12 ? "TLSv1.2" : "TLSv1.3";
   const tlsBase = () => ({
     key: nodeKeyPem,
     cert: identity.bundle.signingCertificate,
     ca: deployment.anchor.caPem,
     ...(deployment.anchor.crlPem ? { crl: deployment.anchor.crlPem } : {}),
+    minVersion: minVersion as "TLSv1.2" | "TLSv1.3",
+  });
+  // The portal asks for no client certificate, so it needs neither the CA nor the CRL.
+  const portalTlsOptions = () => ({
+    key: portalTls?.key ?? nodeKeyPem,
+    cert: portalTls?.cert ?? identity.bundle.signingCertificate,
     minVersion: minVersion as "TLSv1.2" | "TLSv1.3",
   });
   const callers = new WeakMap<object, Caller>();
@@ -213,7 +260,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       https:
         mode === "mtls"
           ? { ...tlsBase(), requestCert: true, rejectUnauthorized: true }
-          : { ...tlsBase(), requestCert: false },
+          : { ...portalTlsOptions(), requestCert: false },
       bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
       logger: options.log ? { redact: ["req.headers.authorization"] } : false,
       return503OnClosing: true,
@@ -238,6 +285,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         );
       },
     });
+    if (mode === "portal") registerPortalHeaders(app);
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
     app.removeAllContentTypeParsers();
@@ -356,7 +404,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         return { alert: witnessing.alerts.acknowledge(id, caller.uri, now()) };
       },
     );
-    if (mode === "portal") registerLoginRoutes(app, ctx, login);
+    if (mode === "portal") {
+      registerLoginRoutes(app, ctx, login);
+      registerPortalRoutes(app, ctx, { node: identity.uri, witnessKeys, quorum });
+      registerPortalSite(app, options.portalSite ? { dir: options.portalSite } : {});
+    }
     return app;
   }
 
@@ -367,10 +419,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     for (const app of [api, portal]) {
       if (!app) continue;
       const server = app.server as unknown as { setSecureContext?: (o: object) => void };
-      server.setSecureContext?.({
-        ...tlsBase(),
-        ...(app === api ? { requestCert: true, rejectUnauthorized: true } : {}),
-      });
+      server.setSecureContext?.(
+        app === api ? { ...tlsBase(), requestCert: true, rejectUnauthorized: true } : portalTlsOptions(),
+      );
     }
   }
 
@@ -413,6 +464,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       port: typeof apiAddress === "object" && apiAddress ? apiAddress.port : options.api.port,
     },
     ...(portalListen ? { portal: portalListen } : {}),
+    ...(portalTls
+      ? {
+          portalCertificate: {
+            pem: portalTls.cert,
+            fingerprint: portalTls.fingerprint,
+            source: portalTls.source,
+          },
+        }
+      : {}),
     close: async () => {
       clearInterval(crlTimer);
       witnessing?.stop();

@@ -96,7 +96,8 @@ function send(port: number, call: Call, as?: Identity, localAddress?: string): P
         port,
         path: call.path,
         method: call.method ?? (body === undefined ? "GET" : "POST"),
-        ca: deployment.anchor.caPem,
+        // The portal presents its own ECDSA certificate (browsers take no Ed25519 one), the API the CA's.
+        ca: port === server.portal?.port ? server.portalCertificate!.pem : deployment.anchor.caPem,
         minVersion: "TLSv1.3",
         agent: false,
         headers,
@@ -674,6 +675,7 @@ const FUZZED_IN_DEPTH = [
   "/v1/trail",
   "/v1/audit/trails",
   "/v1/query-history",
+  "/v1/audit/notices",
   "/v1/grants",
   "/v1/revocations",
   "/v1/proof/inclusion",
@@ -874,6 +876,7 @@ describe("the trail endpoints under fuzzing", () => {
     ["/v1/trail", validTrail],
     ["/v1/audit/trails", validAudit],
     ["/v1/query-history", fc.record({ trustedSize: trailWindow.trustedSize }, { requiredKeys: [] })],
+    ["/v1/audit/notices", fc.record({ trustedSize: trailWindow.trustedSize }, { requiredKeys: [] })],
   ] as const) {
     it(`POST ${path} answers 200 or a coded 4xx and never stores a record`, async () => {
       await fc.assert(

@@ -10,6 +10,11 @@ import { writeFileAtomic } from "../../crypto/atomic-write.js";
 import { Identity, readBundle, writeBundle } from "../../identity/bundle.js";
 import { DeploymentCa } from "../../identity/ca.js";
 import { Deployment } from "../../identity/deployment.js";
+import {
+  operatorPortalCertificate,
+  PORTAL_CERT_FILE,
+  type PortalTls,
+} from "../../identity/portal-certificate.js";
 import { checkRole, parseIdentityUri, ROLES, type Role } from "../../identity/roles.js";
 import { openStore } from "../../ledger/data-dir.js";
 import { PostgresStore } from "../../ledger/postgres/index.js";
@@ -272,6 +277,13 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       "--witness <url=key...>",
       "a witness to cosign each checkpoint: its URL and cosigner verifier key",
     )
+    .option("--quorum <n>", "witness cosignatures the portal's page demands (default: every --witness)")
+    .option(
+      "--portal-cert <file>",
+      "the portal's certificate chain, PEM (with --portal-key; default: a self-signed ECDSA P-256 one)",
+    )
+    .option("--portal-key <file>", "the portal certificate's private key, unencrypted PEM")
+    .option("--portal-site <dir>", "the portal's built site (index.html, assets/); default: dist/portal")
     .option(...PASSPHRASE_FILE)
     .option(...DATA)
     .option(...DB)
@@ -287,6 +299,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           verifyEvery: string;
           rate: string;
           witness?: string[];
+          quorum?: string;
+          portalCert?: string;
+          portalKey?: string;
+          portalSite?: string;
           passphraseFile?: string;
         },
       ) => {
@@ -306,6 +322,14 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           return { url, verifierKey };
         });
         if (ratePerSecond < 1) throw new UsageError("--rate must be at least 1");
+        const witnessQuorum =
+          options.quorum === undefined ? witnesses.length : parseCount(options.quorum, "--quorum");
+        if (witnessQuorum > witnesses.length) {
+          throw new UsageError(
+            `--quorum ${witnessQuorum} is more than the ${witnesses.length} witness(es) given with --witness`,
+          );
+        }
+        const portalTls = readPortalTls(options);
         const identity = Identity.unlock(
           readBundle(options.identity),
           bundlePassphrase(options.passphraseFile),
@@ -341,6 +365,9 @@ export function registerIdentityCommands(program: Command, io: Io): void {
               verifyEveryMs,
               ratePerSecond,
               witnesses,
+              witnessQuorum,
+              ...(portalTls ? { portalTls } : {}),
+              ...(options.portalSite ? { portalSite: options.portalSite } : {}),
             });
           } catch (error) {
             await d.close();
@@ -356,6 +383,12 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         let server = await start(deployment, { api, portal });
         io.out(`custos node ${identity.uri} serving`);
         io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
+        if (server.portalCertificate) {
+          const { fingerprint, source } = server.portalCertificate;
+          io.out(
+            `  portal certificate SHA-256 SPKI (base64): ${fingerprint} (${source === "operator" ? "--portal-cert" : `self-signed, ${join(dir, PORTAL_CERT_FILE)}`})`,
+          );
+        }
         if (server.portal) io.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
         if (standby) io.out("  standby: another node sequences this log; serving reads, ready to take over");
         let stopping = false;
@@ -397,4 +430,24 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         io.out("stopped");
       },
     );
+}
+
+/** --portal-cert and --portal-key, read and checked; undefined when neither is given. */
+function readPortalTls(options: {
+  portal?: string;
+  portalCert?: string;
+  portalKey?: string;
+}): PortalTls | undefined {
+  if (options.portalCert === undefined && options.portalKey === undefined) return undefined;
+  if (options.portalCert === undefined || options.portalKey === undefined)
+    throw new UsageError("--portal-cert and --portal-key go together");
+  if (!options.portal) throw new UsageError("--portal-cert and --portal-key need --portal HOST:PORT");
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch {
+      throw new CustosError("CONFIG", `cannot read the portal ${what} ${file}`);
+    }
+  };
+  return operatorPortalCertificate(read(options.portalCert, "certificate"), read(options.portalKey, "key"));
 }

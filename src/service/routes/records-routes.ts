@@ -4,13 +4,13 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { toBase64, toHex } from "../../core/bytes.js";
-import { decodeEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import { contentHashOf, decodeEntry, ENTRY_KINDS } from "../../core/entry/index.js";
 import { CustosError, isCustosError } from "../../core/errors.js";
 import { parseRecordInput, parseRecordValue } from "../../core/record/record-input.js";
 import type { Caller } from "../../identity/authorize.js";
 import { patientSubject } from "../../identity/registry.js";
 import { ID_PATTERN } from "../../identity/roles.js";
-import { sealNotice } from "../../records/notices.js";
+import { noticeSealedTo, sealNotice } from "../../records/notices.js";
 import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
 import type { ServiceContext } from "../context.js";
 import {
@@ -48,6 +48,14 @@ const Consistency = z
   .nullable()
   .describe("consistency proof from trustedSize to the checkpoint");
 const Page = z.object({ items: z.array(Item), next: z.number().nullable() });
+const NoticesReply = z.object({ checkpoint: z.string(), consistency: Consistency, items: z.array(Item) });
+const NoticesRequest = z
+  .object({ trustedSize: z.number().int().min(0).optional() })
+  .strict()
+  .optional();
+
+/** At most this many notices in one reply (the newest). */
+export const MAX_NOTICES = 1000;
 
 export function registerRecordsRoutes(
   app: FastifyInstance,
@@ -229,13 +237,8 @@ export function registerRecordsRoutes(
         summary: "A patient's query history: who read their trail, and who was refused",
         description: "The notices are sealed to the patient; the client decrypts them.",
         tags: ["trails"],
-        body: z
-          .object({ trustedSize: z.number().int().min(0).optional() })
-          .strict()
-          .optional(),
-        response: {
-          200: z.object({ checkpoint: z.string(), consistency: Consistency, items: z.array(Item) }),
-        },
+        body: NoticesRequest,
+        response: { 200: NoticesReply },
       },
     },
     async (request) => {
@@ -263,6 +266,65 @@ export function registerRecordsRoutes(
           entry: toBase64(stored.entry),
           content: stored.content === undefined ? null : toBase64(stored.content),
           proof: (await vault.ledger.inclusionProof(stored.index, checkpoint.size)).map(toBase64),
+        });
+      }
+      return { checkpoint: checkpoint.note, consistency, items };
+    },
+  );
+
+  r.post(
+    "/v1/audit/notices",
+    {
+      schema: {
+        summary: "Audit companies: refused requests concerning their granted patients",
+        description: `Refusal notices filed under each patient the company is granted now and sealed to the company (refusals recorded while it held the grant), newest first, at most ${MAX_NOTICES}, each with an inclusion proof against \`checkpoint\`. The client decrypts them with its own key. Like a patient's query history, this read is not itself recorded.`,
+        tags: ["trails"],
+        body: NoticesRequest,
+        response: { 200: NoticesReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      if (caller.role !== "auditor") await ctx.allow(caller, "read-trail", {});
+      // Enrolled and unrevoked, checked once (a refusal here concerns no patient).
+      await ctx.allow(caller, "read-log", {});
+      const at = now();
+      const enrolled = deployment.registry.active("auditor", caller.subject, at);
+      if (!enrolled) throw new CustosError("NOT_AUTHENTICATED", "this audit company is not enrolled");
+      const reader = recipientFingerprint(enrolled.encryptionKey);
+      const checkpoint = await ctx.checkpoint();
+      const consistency = await consistencyFrom(vault.ledger, request.body?.trustedSize, checkpoint.size);
+      const found: { index: number; entry: Uint8Array; content: Uint8Array }[] = [];
+      for (const subject of deployment.registry.grantedPatients(caller.id, at)) {
+        const tag = tagOfSubject(subject);
+        await ctx.allow(caller, "read-trail", { patient: subject }, { tag });
+        const indexes = await vault.ledger.store.findByLookupKey({
+          key: tag,
+          toIndex: checkpoint.size,
+          descending: true,
+          limit: 100_000,
+        });
+        let kept = 0;
+        for (const index of indexes) {
+          if (kept === MAX_NOTICES) break;
+          const entry = (await vault.ledger.getEntry(index)).data;
+          const decoded = decodeEntry(entry);
+          if (decoded.kind !== ENTRY_KINDS.refusal) continue;
+          const hash = contentHashOf(decoded);
+          const content = hash ? await vault.ledger.store.getContent(hash) : undefined;
+          if (content === undefined || !noticeSealedTo(content, reader)) continue;
+          found.push({ index, entry, content });
+          kept++;
+        }
+      }
+      found.sort((a, b) => b.index - a.index);
+      const items = [];
+      for (const notice of found.slice(0, MAX_NOTICES)) {
+        items.push({
+          index: notice.index,
+          entry: toBase64(notice.entry),
+          content: toBase64(notice.content),
+          proof: (await vault.ledger.inclusionProof(notice.index, checkpoint.size)).map(toBase64),
         });
       }
       return { checkpoint: checkpoint.note, consistency, items };

@@ -1,8 +1,9 @@
-// AES-256-GCM (NIST SP 800-38D) on node:crypto, with a 12-byte nonce and a 16-byte tag appended to
-// the ciphertext. Opening never returns unauthenticated bytes: any failure is DECRYPTION_FAILED.
+// AES-GCM (NIST SP 800-38D) with a 12-byte nonce and a 16-byte tag appended to the ciphertext, on the
+// platform's crypto backend (node:crypto on Node, @noble/ciphers in the browser portal). Opening never
+// returns unauthenticated bytes: any failure is DECRYPTION_FAILED.
 
-import { createCipheriv, createDecipheriv } from "node:crypto";
 import { CustosError } from "../core/errors.js";
+import { type CryptoBackend, defaultBackend } from "./backend.js";
 
 const TAG_BYTES = 16;
 
@@ -18,18 +19,10 @@ export function aesGcmSeal(
   aad: Uint8Array,
   plaintext: Uint8Array,
   bits: 128 | 256 = 256,
+  backend: CryptoBackend = defaultBackend,
 ): Uint8Array {
   checkSizes(key, nonce, bits);
-  const cipher = createCipheriv(bits === 256 ? "aes-256-gcm" : "aes-128-gcm", key, nonce);
-  cipher.setAAD(aad);
-  const head = cipher.update(plaintext);
-  const tail = cipher.final();
-  const tag = cipher.getAuthTag();
-  const out = new Uint8Array(head.length + tail.length + TAG_BYTES);
-  out.set(head, 0);
-  out.set(tail, head.length);
-  out.set(tag, head.length + tail.length);
-  return out;
+  return backend.aeadSeal(bits === 256 ? "aes-256-gcm" : "aes-128-gcm", key, nonce, aad, plaintext);
 }
 
 export function aesGcmOpen(
@@ -38,21 +31,14 @@ export function aesGcmOpen(
   aad: Uint8Array,
   sealed: Uint8Array,
   bits: 128 | 256 = 256,
+  backend: CryptoBackend = defaultBackend,
 ): Uint8Array {
   checkSizes(key, nonce, bits);
   if (sealed.length < TAG_BYTES) {
     throw new CustosError("DECRYPTION_FAILED", "the ciphertext is truncated: it was tampered with");
   }
   try {
-    const decipher = createDecipheriv(bits === 256 ? "aes-256-gcm" : "aes-128-gcm", key, nonce);
-    decipher.setAAD(aad);
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const head = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
-    const tail = decipher.final();
-    const out = new Uint8Array(head.length + tail.length);
-    out.set(head, 0);
-    out.set(tail, head.length);
-    return out;
+    return backend.aeadOpen(bits === 256 ? "aes-256-gcm" : "aes-128-gcm", key, nonce, aad, sealed);
   } catch (error) {
     throw new CustosError(
       "DECRYPTION_FAILED",

@@ -1,24 +1,13 @@
 // HPKE (RFC 9180), base mode, KEM DHKEM(X25519, HKDF-SHA256), KDF HKDF-SHA256, and an AEAD:
 // AES-256-GCM for Custos (suite 0x0020/0x0001/0x0002); AES-128-GCM and ChaCha20-Poly1305 too, so the
-// RFC's appendix A vectors check this very key schedule. Built on node:crypto for speed.
+// RFC's appendix A vectors check this very key schedule. Built on a crypto backend: node:crypto on Node
+// (fast), @noble in the browser portal; every entry point takes one, defaulting to the platform's, and
+// the vectors run on both.
 
-import {
-  createCipheriv,
-  createDecipheriv,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-} from "node:crypto";
-import { concatBytes, utf8 } from "../../core/bytes.js";
+import { concatBytes, toBase64, utf8 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import {
-  labeledExpand,
-  labeledExtract,
-  rawPublicKey,
-  x25519,
-  x25519PrivateKeyObject,
-  x25519PublicKeyObject,
-} from "./primitives.js";
+import { type CryptoBackend, defaultBackend, type X25519Handle } from "../backend.js";
+import { labeledExpand, labeledExtract, x25519 } from "./primitives.js";
 
 export const KEM_X25519_HKDF_SHA256 = 0x0020;
 export const KDF_HKDF_SHA256 = 0x0001;
@@ -33,6 +22,7 @@ const MODE_BASE = 0x00;
 const NONCE_LENGTH = 12;
 const TAG_LENGTH = 16;
 const KEM_SUITE_ID = concatBytes(utf8("KEM"), new Uint8Array([0x00, 0x20]));
+const EMPTY = new Uint8Array(0);
 
 function suiteId(aead: AeadName): Uint8Array {
   const id = AEADS[aead].id;
@@ -40,16 +30,31 @@ function suiteId(aead: AeadName): Uint8Array {
 }
 
 /** RFC 9180 4.1 ExtractAndExpand over dh and kem_context = enc || pkRm. */
-function sharedSecret(dh: Uint8Array, enc: Uint8Array, recipientPublicKey: Uint8Array): Uint8Array {
-  const eaePrk = labeledExtract(KEM_SUITE_ID, new Uint8Array(0), "eae_prk", dh);
-  return labeledExpand(KEM_SUITE_ID, eaePrk, "shared_secret", concatBytes(enc, recipientPublicKey), 32);
+function sharedSecret(
+  dh: Uint8Array,
+  enc: Uint8Array,
+  recipientPublicKey: Uint8Array,
+  backend: CryptoBackend,
+): Uint8Array {
+  const eaePrk = labeledExtract(KEM_SUITE_ID, EMPTY, "eae_prk", dh, backend);
+  return labeledExpand(
+    KEM_SUITE_ID,
+    eaePrk,
+    "shared_secret",
+    concatBytes(enc, recipientPublicKey),
+    32,
+    backend,
+  );
 }
 
 /** RFC 9180 7.1.3 DeriveKeyPair for X25519 (used for test vectors). */
-export function deriveX25519KeyPair(ikm: Uint8Array): { privateKey: Uint8Array; publicKey: Uint8Array } {
-  const dkpPrk = labeledExtract(KEM_SUITE_ID, new Uint8Array(0), "dkp_prk", ikm);
-  const privateKey = labeledExpand(KEM_SUITE_ID, dkpPrk, "sk", new Uint8Array(0), 32);
-  return { privateKey, publicKey: rawPublicKey(createPublicKey(x25519PrivateKeyObject(privateKey))) };
+export function deriveX25519KeyPair(
+  ikm: Uint8Array,
+  backend: CryptoBackend = defaultBackend,
+): { privateKey: Uint8Array; publicKey: Uint8Array } {
+  const dkpPrk = labeledExtract(KEM_SUITE_ID, EMPTY, "dkp_prk", ikm, backend);
+  const privateKey = labeledExpand(KEM_SUITE_ID, dkpPrk, "sk", EMPTY, 32, backend);
+  return { privateKey, publicKey: backend.x25519PublicOf(backend.x25519PrivateKey(privateKey)) };
 }
 
 interface KeySchedule {
@@ -58,17 +63,20 @@ interface KeySchedule {
   readonly exporterSecret: Uint8Array;
 }
 
-/** RFC 9180 5.1 KeySchedule, base mode (empty psk and psk_id). */
 // key_schedule_context depends only on the suite and info, which a node reuses for every wrap.
 const contextCache = new Map<string, Uint8Array>();
 
-function keyScheduleContext(aead: AeadName, suite: Uint8Array, info: Uint8Array): Uint8Array {
-  const cacheKey = `${aead}:${Buffer.from(info).toString("base64")}`;
+function keyScheduleContext(
+  aead: AeadName,
+  suite: Uint8Array,
+  info: Uint8Array,
+  backend: CryptoBackend,
+): Uint8Array {
+  const cacheKey = `${aead}:${toBase64(info)}`;
   let context = contextCache.get(cacheKey);
   if (context === undefined) {
-    const empty = new Uint8Array(0);
-    const pskIdHash = labeledExtract(suite, empty, "psk_id_hash", empty);
-    const infoHash = labeledExtract(suite, empty, "info_hash", info);
+    const pskIdHash = labeledExtract(suite, EMPTY, "psk_id_hash", EMPTY, backend);
+    const infoHash = labeledExtract(suite, EMPTY, "info_hash", info, backend);
     context = concatBytes(new Uint8Array([MODE_BASE]), pskIdHash, infoHash);
     if (contextCache.size > 1000) contextCache.clear();
     contextCache.set(cacheKey, context);
@@ -76,15 +84,20 @@ function keyScheduleContext(aead: AeadName, suite: Uint8Array, info: Uint8Array)
   return context;
 }
 
-function keySchedule(aead: AeadName, shared: Uint8Array, info: Uint8Array): KeySchedule {
+/** RFC 9180 5.1 KeySchedule, base mode (empty psk and psk_id). */
+function keySchedule(
+  aead: AeadName,
+  shared: Uint8Array,
+  info: Uint8Array,
+  backend: CryptoBackend,
+): KeySchedule {
   const suite = suiteId(aead);
-  const empty = new Uint8Array(0);
-  const context = keyScheduleContext(aead, suite, info);
-  const secret = labeledExtract(suite, shared, "secret", empty);
+  const context = keyScheduleContext(aead, suite, info, backend);
+  const secret = labeledExtract(suite, shared, "secret", EMPTY, backend);
   return {
-    key: labeledExpand(suite, secret, "key", context, AEADS[aead].keyLength),
-    baseNonce: labeledExpand(suite, secret, "base_nonce", context, NONCE_LENGTH),
-    exporterSecret: labeledExpand(suite, secret, "exp", context, 32),
+    key: labeledExpand(suite, secret, "key", context, AEADS[aead].keyLength, backend),
+    baseNonce: labeledExpand(suite, secret, "base_nonce", context, NONCE_LENGTH, backend),
+    exporterSecret: labeledExpand(suite, secret, "exp", context, 32, backend),
   };
 }
 
@@ -92,11 +105,13 @@ function keySchedule(aead: AeadName, shared: Uint8Array, info: Uint8Array): KeyS
 export class HpkeContext {
   readonly #aead: AeadName;
   readonly #schedule: KeySchedule;
+  readonly #backend: CryptoBackend;
   #sequence = 0;
 
-  constructor(aead: AeadName, schedule: KeySchedule) {
+  constructor(aead: AeadName, schedule: KeySchedule, backend: CryptoBackend = defaultBackend) {
     this.#aead = aead;
     this.#schedule = schedule;
+    this.#backend = backend;
   }
 
   #nonce(): Uint8Array {
@@ -112,33 +127,31 @@ export class HpkeContext {
   }
 
   seal(aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const { cipher } = AEADS[this.#aead];
-    const c = createCipheriv(cipher as "aes-256-gcm", this.#schedule.key, this.#nonce(), {
-      authTagLength: TAG_LENGTH,
-    });
-    c.setAAD(aad, { plaintextLength: plaintext.length });
-    const body = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+    const sealed = this.#backend.aeadSeal(
+      AEADS[this.#aead].cipher,
+      this.#schedule.key,
+      this.#nonce(),
+      aad,
+      plaintext,
+    );
     this.#sequence++;
-    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    return sealed;
   }
 
   open(aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (ciphertext.length < TAG_LENGTH) {
       throw new CustosError("DECRYPTION_FAILED", "the HPKE ciphertext is truncated: it was tampered with");
     }
-    const { cipher } = AEADS[this.#aead];
     try {
-      const d = createDecipheriv(cipher as "aes-256-gcm", this.#schedule.key, this.#nonce(), {
-        authTagLength: TAG_LENGTH,
-      });
-      d.setAAD(aad, { plaintextLength: ciphertext.length - TAG_LENGTH });
-      d.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH));
-      const body = Buffer.concat([
-        d.update(ciphertext.subarray(0, ciphertext.length - TAG_LENGTH)),
-        d.final(),
-      ]);
+      const opened = this.#backend.aeadOpen(
+        AEADS[this.#aead].cipher,
+        this.#schedule.key,
+        this.#nonce(),
+        aad,
+        ciphertext,
+      );
       this.#sequence++;
-      return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+      return opened;
     } catch (error) {
       throw new CustosError(
         "DECRYPTION_FAILED",
@@ -150,18 +163,27 @@ export class HpkeContext {
 
   /** RFC 9180 5.3 secret export. */
   export(exporterContext: Uint8Array, length: number): Uint8Array {
-    return labeledExpand(suiteId(this.#aead), this.#schedule.exporterSecret, "sec", exporterContext, length);
+    return labeledExpand(
+      suiteId(this.#aead),
+      this.#schedule.exporterSecret,
+      "sec",
+      exporterContext,
+      length,
+      this.#backend,
+    );
   }
 }
 
 /** A recipient's public key, parsed once: sealing many messages to it costs no re-parsing. */
 export class HpkeRecipient {
   readonly publicKey: Uint8Array;
-  readonly #keyObject: KeyObject;
+  readonly #key: X25519Handle;
+  readonly #backend: CryptoBackend;
 
-  constructor(publicKey: Uint8Array) {
+  constructor(publicKey: Uint8Array, backend: CryptoBackend = defaultBackend) {
     this.publicKey = publicKey.slice();
-    this.#keyObject = x25519PublicKeyObject(publicKey);
+    this.#backend = backend;
+    this.#key = backend.x25519PublicKey(publicKey);
   }
 
   /** RFC 9180 5.1.1 SetupBaseS; `ephemeralPrivateKey` only for test vectors. */
@@ -170,19 +192,20 @@ export class HpkeRecipient {
     aead: AeadName = "aes256gcm",
     ephemeralPrivateKey?: Uint8Array,
   ): { enc: Uint8Array; context: HpkeContext } {
-    let ephemeral: KeyObject;
+    const backend = this.#backend;
+    let ephemeral: X25519Handle;
     let enc: Uint8Array;
     if (ephemeralPrivateKey) {
-      ephemeral = x25519PrivateKeyObject(ephemeralPrivateKey);
-      enc = rawPublicKey(createPublicKey(ephemeral));
+      ephemeral = backend.x25519PrivateKey(ephemeralPrivateKey);
+      enc = backend.x25519PublicOf(ephemeral);
     } else {
-      const pair = generateKeyPairSync("x25519");
+      const pair = backend.x25519Generate();
       ephemeral = pair.privateKey;
-      enc = rawPublicKey(pair.publicKey);
+      enc = pair.publicKey;
     }
-    const dh = x25519(ephemeral, this.#keyObject);
-    const schedule = keySchedule(aead, sharedSecret(dh, enc, this.publicKey), info);
-    return { enc, context: new HpkeContext(aead, schedule) };
+    const dh = x25519(ephemeral, this.#key, backend);
+    const schedule = keySchedule(aead, sharedSecret(dh, enc, this.publicKey, backend), info, backend);
+    return { enc, context: new HpkeContext(aead, schedule, backend) };
   }
 
   seal(
@@ -197,11 +220,12 @@ export class HpkeRecipient {
 
 const recipientCache = new Map<string, HpkeRecipient>();
 
-function cachedRecipient(publicKey: Uint8Array): HpkeRecipient {
-  const key = Buffer.from(publicKey).toString("base64");
+function cachedRecipient(publicKey: Uint8Array, backend: CryptoBackend): HpkeRecipient {
+  if (backend !== defaultBackend) return new HpkeRecipient(publicKey, backend);
+  const key = toBase64(publicKey);
   let recipient = recipientCache.get(key);
   if (recipient === undefined) {
-    recipient = new HpkeRecipient(publicKey);
+    recipient = new HpkeRecipient(publicKey, backend);
     if (recipientCache.size > 100_000) recipientCache.clear();
     recipientCache.set(key, recipient);
   }
@@ -211,11 +235,13 @@ function cachedRecipient(publicKey: Uint8Array): HpkeRecipient {
 /** A recipient's private key, parsed once: opening many messages costs no re-parsing. */
 export class HpkeReceiver {
   readonly publicKey: Uint8Array;
-  readonly #privateKey: KeyObject;
+  readonly #privateKey: X25519Handle;
+  readonly #backend: CryptoBackend;
 
-  constructor(privateKey: Uint8Array) {
-    this.#privateKey = x25519PrivateKeyObject(privateKey);
-    this.publicKey = rawPublicKey(createPublicKey(this.#privateKey));
+  constructor(privateKey: Uint8Array, backend: CryptoBackend = defaultBackend) {
+    this.#backend = backend;
+    this.#privateKey = backend.x25519PrivateKey(privateKey);
+    this.publicKey = backend.x25519PublicOf(this.#privateKey);
   }
 
   /** RFC 9180 5.1.2 SetupBaseR. */
@@ -226,8 +252,13 @@ export class HpkeReceiver {
         "the HPKE encapsulated key is not 32 bytes: it was tampered with",
       );
     }
-    const dh = x25519(this.#privateKey, x25519PublicKeyObject(enc));
-    return new HpkeContext(aead, keySchedule(aead, sharedSecret(dh, enc, this.publicKey), info));
+    const backend = this.#backend;
+    const dh = x25519(this.#privateKey, backend.x25519PublicKey(enc), backend);
+    return new HpkeContext(
+      aead,
+      keySchedule(aead, sharedSecret(dh, enc, this.publicKey, backend), info, backend),
+      backend,
+    );
   }
 
   /** Single-shot open (RFC 9180 6.1) with the Custos suite; DECRYPTION_FAILED on any failure. */
@@ -251,8 +282,9 @@ export function setupBaseR(
   recipientPrivateKey: Uint8Array,
   info: Uint8Array,
   aead: AeadName = "aes256gcm",
+  backend: CryptoBackend = defaultBackend,
 ): HpkeContext {
-  return new HpkeReceiver(recipientPrivateKey).setupReceiver(enc, info, aead);
+  return new HpkeReceiver(recipientPrivateKey, backend).setupReceiver(enc, info, aead);
 }
 
 /** RFC 9180 5.1.1 SetupBaseS. */
@@ -260,8 +292,9 @@ export function setupBaseS(
   recipientPublicKey: Uint8Array,
   info: Uint8Array,
   aead: AeadName = "aes256gcm",
+  backend: CryptoBackend = defaultBackend,
 ): { enc: Uint8Array; context: HpkeContext } {
-  return cachedRecipient(recipientPublicKey).setupSender(info, aead);
+  return cachedRecipient(recipientPublicKey, backend).setupSender(info, aead);
 }
 
 /** Single-shot seal (RFC 9180 6.1) with the Custos suite. */
@@ -270,8 +303,9 @@ export function sealBase(
   info: Uint8Array,
   aad: Uint8Array,
   plaintext: Uint8Array,
+  backend: CryptoBackend = defaultBackend,
 ): { enc: Uint8Array; ciphertext: Uint8Array } {
-  return cachedRecipient(recipientPublicKey).seal(info, aad, plaintext);
+  return cachedRecipient(recipientPublicKey, backend).seal(info, aad, plaintext);
 }
 
 /** Single-shot open (RFC 9180 6.1) with the Custos suite; DECRYPTION_FAILED on any failure. */
@@ -281,9 +315,10 @@ export function openBase(
   info: Uint8Array,
   aad: Uint8Array,
   ciphertext: Uint8Array,
+  backend: CryptoBackend = defaultBackend,
 ): Uint8Array {
   try {
-    return setupBaseR(enc, recipientPrivateKey, info).open(aad, ciphertext);
+    return setupBaseR(enc, recipientPrivateKey, info, "aes256gcm", backend).open(aad, ciphertext);
   } catch (error) {
     if (error instanceof CustosError && error.code === "BAD_KEY") throw error;
     if (error instanceof CustosError)

@@ -1,35 +1,32 @@
-// The primitives HPKE composes, on node:crypto: HKDF-SHA256 Extract/Expand (RFC 5869) with HPKE's
-// labels (RFC 9180 4), X25519 (RFC 7748) with raw 32-byte keys, and the AEADs.
+// The primitives HPKE composes, over a crypto backend (node:crypto on Node, @noble in the browser):
+// HKDF-SHA256 Extract/Expand (RFC 5869) with HPKE's labels (RFC 9180 4) and raw 32-byte X25519 keys
+// (RFC 7748).
 
-import {
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  type KeyObject,
-} from "node:crypto";
 import { concatBytes, utf8 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { type CryptoBackend, defaultBackend, type X25519Handle } from "../backend.js";
 
 const HPKE_V1 = utf8("HPKE-v1");
 
-export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac("sha256", salt).update(ikm).digest());
+export function hkdfExtract(
+  salt: Uint8Array,
+  ikm: Uint8Array,
+  backend: CryptoBackend = defaultBackend,
+): Uint8Array {
+  return backend.hmacSha256(salt, ikm);
 }
 
-export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+export function hkdfExpand(
+  prk: Uint8Array,
+  info: Uint8Array,
+  length: number,
+  backend: CryptoBackend = defaultBackend,
+): Uint8Array {
   const out = new Uint8Array(length);
   let previous = new Uint8Array(0);
   let offset = 0;
   for (let counter = 1; offset < length; counter++) {
-    previous = new Uint8Array(
-      createHmac("sha256", prk)
-        .update(previous)
-        .update(info)
-        .update(new Uint8Array([counter]))
-        .digest(),
-    );
+    previous = backend.hmacSha256(prk, previous, info, new Uint8Array([counter])).slice();
     out.set(previous.subarray(0, Math.min(previous.length, length - offset)), offset);
     offset += previous.length;
   }
@@ -42,8 +39,9 @@ export function labeledExtract(
   salt: Uint8Array,
   label: string,
   ikm: Uint8Array,
+  backend: CryptoBackend = defaultBackend,
 ): Uint8Array {
-  return hkdfExtract(salt, concatBytes(HPKE_V1, suiteId, utf8(label), ikm));
+  return hkdfExtract(salt, concatBytes(HPKE_V1, suiteId, utf8(label), ikm), backend);
 }
 
 /** RFC 9180 4: LabeledExpand(prk, label, info, L). */
@@ -53,67 +51,31 @@ export function labeledExpand(
   label: string,
   info: Uint8Array,
   length: number,
+  backend: CryptoBackend = defaultBackend,
 ): Uint8Array {
   const lengthBytes = new Uint8Array([length >> 8, length & 0xff]);
-  return hkdfExpand(prk, concatBytes(lengthBytes, HPKE_V1, suiteId, utf8(label), info), length);
+  return hkdfExpand(prk, concatBytes(lengthBytes, HPKE_V1, suiteId, utf8(label), info), length, backend);
 }
 
-// Raw X25519 keys move in and out of node:crypto as JWK (RFC 8037): measured here, JWK export is far
-// cheaper than DER export, which dominated the cost of an HPKE seal.
-function toBase64Url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
+export function x25519PublicKey(privateKey: Uint8Array, backend: CryptoBackend = defaultBackend): Uint8Array {
+  return backend.x25519PublicOf(backend.x25519PrivateKey(privateKey));
 }
 
-function fromBase64Url(text: string | undefined): Uint8Array {
-  const bytes = Buffer.from(text ?? "", "base64url");
-  if (bytes.length !== 32) throw new CustosError("BAD_KEY", "an X25519 key is 32 bytes");
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-export function x25519PrivateKeyObject(privateKey: Uint8Array): KeyObject {
-  if (privateKey.length !== 32) throw new CustosError("BAD_KEY", "an X25519 private key is 32 bytes");
-  return createPrivateKey({
-    key: Buffer.from(concatBytes(PKCS8_X25519, privateKey)),
-    format: "der",
-    type: "pkcs8",
-  });
-}
-
-export function x25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
-  if (publicKey.length !== 32) throw new CustosError("BAD_KEY", "an X25519 public key is 32 bytes");
-  return createPublicKey({ key: { kty: "OKP", crv: "X25519", x: toBase64Url(publicKey) }, format: "jwk" });
-}
-
-export function rawPublicKey(key: KeyObject): Uint8Array {
-  return fromBase64Url(key.export({ format: "jwk" }).x);
-}
-
-export function rawPrivateKey(key: KeyObject): Uint8Array {
-  return fromBase64Url(key.export({ format: "jwk" }).d);
-}
-
-// RFC 8410 PKCS#8 wrapper for a raw X25519 private key (a private JWK import also needs `x`).
-const PKCS8_X25519 = new Uint8Array([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
-]);
-
-export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-  return rawPublicKey(createPublicKey(x25519PrivateKeyObject(privateKey)));
-}
-
-export function generateX25519KeyPair(): { publicKey: Uint8Array; privateKey: Uint8Array } {
-  const { publicKey, privateKey } = generateKeyPairSync("x25519");
-  return { publicKey: rawPublicKey(publicKey), privateKey: rawPrivateKey(privateKey) };
+export function generateX25519KeyPair(backend: CryptoBackend = defaultBackend): {
+  publicKey: Uint8Array;
+  privateKey: Uint8Array;
+} {
+  const pair = backend.x25519Generate();
+  return { publicKey: pair.publicKey, privateKey: pair.rawPrivateKey };
 }
 
 /** X25519 shared secret; rejects the all-zero output of small-order points (RFC 9180 7.1.4). */
-export function x25519(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
-  let shared: Uint8Array;
-  try {
-    shared = new Uint8Array(diffieHellman({ privateKey, publicKey }));
-  } catch (error) {
-    throw new CustosError("DECRYPTION_FAILED", "X25519 failed: the public key is invalid", { cause: error });
-  }
+export function x25519(
+  privateKey: X25519Handle,
+  publicKey: X25519Handle,
+  backend: CryptoBackend = defaultBackend,
+): Uint8Array {
+  const shared = backend.x25519(privateKey, publicKey);
   if (shared.every((b) => b === 0))
     throw new CustosError("DECRYPTION_FAILED", "X25519 produced the all-zero secret");
   return shared;

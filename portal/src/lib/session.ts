@@ -1,0 +1,421 @@
+// Sign-in and the signed-in session: reads the node's portal configuration, checks the bundle belongs
+// to this deployment and has not expired, unlocks it, logs in with a signed challenge, and reads
+// through the SDK's own TrailReader (src/client/trail-reader.ts), which verifies every reply. The
+// X25519 key lives only in this closure (and the reader it feeds); the trust store (last checkpoint,
+// newest record per trail) is kept in localStorage per identity and log, so a node that rolls back
+// or hides records is caught across visits too.
+
+import {
+  MemoryTrustStore,
+  type TrailQuery,
+  TrailReader,
+  type TrailResult,
+  type TrustStoreJson,
+  VerificationError,
+} from "../../../src/client/trail-reader.js";
+import { toHex, utf8 } from "../../../src/core/bytes.js";
+import { sha256 } from "../../../src/core/platform.js";
+import type { OpenedNotice } from "../../../src/records/notices.js";
+import { checkBundleValidity, type PortalBundle, parseIdentityBundle, unlockBundle } from "./bundle.js";
+import { PortalError, VerificationFailureError } from "./errors.js";
+import { createTokenProvider, logIn } from "./login.js";
+import { createFetchTransport, type FetchLike, pageOrigin } from "./transport.js";
+import type {
+  AccessFilter,
+  AccessRow,
+  AlertRow,
+  Loaded,
+  NoticeRow,
+  PortalConfig,
+  Session,
+  VerificationProblem,
+  VerificationStatus,
+} from "./types.js";
+
+/** Where the trust store is kept: localStorage in the page, anything alike in tests. */
+export type TrustStorage = Pick<Storage, "getItem" | "setItem">;
+
+export interface SignInOptions {
+  /** The node's portal address (default: the page's origin). */
+  readonly baseUrl?: string;
+  readonly fetch?: FetchLike;
+  /** Default: the page's localStorage; null keeps the trust store in memory only. */
+  readonly storage?: TrustStorage | null;
+  /** Entries asked for per page (the node allows up to 5,000). */
+  readonly pageSize?: number;
+}
+
+export const DEFAULT_MAX_ROWS = 10_000;
+const DEFAULT_PAGE_SIZE = 2_000;
+const MAX_PAGE_SIZE = 5_000;
+const STORAGE_PREFIX = "custos.trust.v1.";
+
+function isString(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= 4096;
+}
+
+/** Checks the shape of GET /portal/config.json. */
+export function checkPortalConfig(value: unknown): PortalConfig {
+  const c = value as {
+    deployment?: unknown;
+    node?: unknown;
+    log?: { origin?: unknown; verifierKey?: unknown };
+    witnesses?: { keys?: unknown; quorum?: unknown };
+  } | null;
+  const keys = c?.witnesses?.keys;
+  const quorum = c?.witnesses?.quorum;
+  if (
+    typeof c !== "object" ||
+    c === null ||
+    !isString(c.deployment) ||
+    !isString(c.node) ||
+    !isString(c.log?.origin) ||
+    !isString(c.log?.verifierKey) ||
+    !Array.isArray(keys) ||
+    keys.length > 64 ||
+    !keys.every(isString) ||
+    typeof quorum !== "number" ||
+    !Number.isInteger(quorum) ||
+    quorum < 0 ||
+    quorum > keys.length
+  ) {
+    throw new PortalError("BAD_CONFIG", "The node's portal configuration is malformed.");
+  }
+  return {
+    deployment: c.deployment,
+    node: c.node,
+    log: { origin: c.log!.origin as string, verifierKey: c.log!.verifierKey as string },
+    witnesses: { keys: [...keys], quorum },
+  };
+}
+
+/** The storage key: a digest, so a shared computer's storage does not list who signed in. */
+function storageKey(uri: string, origin: string): string {
+  return STORAGE_PREFIX + toHex(sha256(utf8(`${uri}\n${origin}`))).slice(0, 32);
+}
+
+function loadTrust(storage: TrustStorage | null, key: string): TrustStoreJson | undefined {
+  const text = storage?.getItem(key);
+  if (!text) return undefined;
+  try {
+    const json = JSON.parse(text) as TrustStoreJson;
+    if (typeof json === "object" && json !== null && typeof json.newestSeq === "object") return json;
+  } catch {
+    // unreadable: the store starts over (only this page's own script writes it)
+  }
+  return undefined;
+}
+
+function defaultStorage(): TrustStorage | null {
+  try {
+    return (globalThis as { localStorage?: Storage }).localStorage ?? null;
+  } catch {
+    return null; // storage disabled by the browser's privacy settings
+  }
+}
+
+/** A failed verification as the page shows it: the code, one sentence, the entry. */
+export function problemOf(error: VerificationError): VerificationProblem {
+  let index = error.index;
+  let message = error.message;
+  const named = /^entry (\d+): /.exec(message);
+  if (named) {
+    index ??= Number(named[1]);
+    message = message.slice(named[0].length);
+  }
+  if (index === undefined) {
+    const mentioned = /\bentry (\d+)\b/.exec(message);
+    if (mentioned) index = Number(mentioned[1]);
+  }
+  return {
+    code: error.code,
+    message:
+      index !== undefined
+        ? `Entry ${index} failed verification: ${message}.`
+        : `The node's reply failed verification: ${message}.`,
+    ...(index !== undefined ? { index } : {}),
+  };
+}
+
+async function verified<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof VerificationError)
+      throw new VerificationFailureError(problemOf(error), { cause: error });
+    throw error;
+  }
+}
+
+function timeOf(row: AccessRow): number {
+  return Date.parse(row.record.time);
+}
+
+function newestFirst(a: AccessRow, b: AccessRow): number {
+  return timeOf(b) - timeOf(a) || b.index - a.index;
+}
+
+function noticeRow(notice: OpenedNotice): NoticeRow {
+  const { body } = notice;
+  return {
+    index: notice.index,
+    kind: notice.kind,
+    time: body.time,
+    requester: body.requester,
+    role: body.role,
+    operation: body.operation,
+    ...(body.reason !== undefined ? { reason: body.reason } : {}),
+    ...(body.returned !== undefined ? { returned: body.returned } : {}),
+  };
+}
+
+interface WireAlert {
+  id?: unknown;
+  at?: unknown;
+  witness?: unknown;
+  size?: unknown;
+  reason?: unknown;
+  checkpoint?: unknown;
+  witnessCheckpoint?: unknown;
+  acknowledged?: unknown;
+}
+
+function alertRow(alert: WireAlert): AlertRow {
+  if (typeof alert?.id !== "number" || typeof alert.at !== "number" || typeof alert.witness !== "string") {
+    throw new PortalError("BAD_CONFIG", "The node's alert list is malformed.");
+  }
+  const evidence = [alert.checkpoint, alert.witnessCheckpoint].filter(
+    (note): note is string => typeof note === "string",
+  );
+  return {
+    id: alert.id,
+    time: alert.at,
+    witness: alert.witness,
+    message: typeof alert.reason === "string" ? alert.reason : "the witness refused the node's checkpoint",
+    evidence,
+    acknowledged: alert.acknowledged !== undefined && alert.acknowledged !== null,
+  };
+}
+
+/**
+ * Signs in with an identity bundle's text and passphrase. Throws PortalError: BAD_BUNDLE,
+ * WRONG_DEPLOYMENT, EXPIRED, NOT_YET_VALID, WRONG_PASSPHRASE, REVOKED, LOGIN_FAILED, UNREACHABLE,
+ * BAD_CONFIG or UNSUPPORTED_BROWSER, each with one sentence for the person signing in.
+ */
+export async function signIn(
+  bundleText: string,
+  passphrase: string,
+  options: SignInOptions = {},
+): Promise<Session> {
+  const bundle: PortalBundle = parseIdentityBundle(bundleText);
+  const baseUrl = (options.baseUrl ?? pageOrigin()).replace(/\/+$/, "");
+  const open = createFetchTransport({ baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+
+  let config: PortalConfig;
+  try {
+    config = checkPortalConfig(await open.call<unknown>("GET", "/portal/config.json"));
+  } catch (error) {
+    if (error instanceof PortalError) throw error;
+    throw new PortalError("UNREACHABLE", "This address does not answer as a Custos portal.", {
+      cause: error,
+    });
+  }
+  if (bundle.deployment !== config.deployment) {
+    throw new PortalError(
+      "WRONG_DEPLOYMENT",
+      `This identity belongs to the deployment "${bundle.deployment}", but this portal serves "${config.deployment}".`,
+    );
+  }
+  const log = bundle.log ?? config.log;
+  if (log.origin !== config.log.origin || log.verifierKey !== config.log.verifierKey) {
+    throw new PortalError(
+      "BAD_CONFIG",
+      "This node presents another log than the one this identity was issued for; nothing from it is trusted.",
+    );
+  }
+  checkBundleValidity(bundle);
+  const keys = await unlockBundle(bundle, passphrase);
+
+  const loginOptions = {
+    transport: open,
+    server: config.node,
+    // The node binds the challenge to the request's Origin: the page's own, else the address used.
+    origin: (globalThis as { location?: unknown }).location ? pageOrigin() : new URL(baseUrl).origin,
+    certificate: bundle.signingCertificate,
+    signingKey: keys.signingKey,
+  };
+  let first: Awaited<ReturnType<typeof logIn>>;
+  try {
+    first = await logIn(loginOptions);
+  } catch (error) {
+    keys.encryptionPrivateKey.fill(0);
+    throw error;
+  }
+  if (first.identity !== bundle.uri) {
+    keys.encryptionPrivateKey.fill(0);
+    throw new PortalError(
+      "LOGIN_FAILED",
+      "The node logged this page in as another identity than the bundle's.",
+    );
+  }
+  const tokens = createTokenProvider(loginOptions, first);
+  const transport = createFetchTransport({
+    baseUrl,
+    token: tokens,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+
+  const storage = options.storage === undefined ? defaultStorage() : options.storage;
+  const key = storageKey(bundle.uri, log.origin);
+  const state = new MemoryTrustStore(loadTrust(storage, key), (json) => {
+    try {
+      storage?.setItem(key, JSON.stringify(json));
+    } catch {
+      // storage full or disabled: the checks still hold for this visit
+    }
+  });
+  let reader: TrailReader | undefined = new TrailReader({
+    transport,
+    log,
+    witnesses: config.witnesses,
+    encryptionPrivateKey: keys.encryptionPrivateKey,
+    state,
+  });
+  const pageSize = Math.min(Math.max(1, Math.floor(options.pageSize ?? DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE);
+
+  const live = (): TrailReader => {
+    if (!reader) throw new PortalError("SIGNED_OUT", "You have signed out.");
+    return reader;
+  };
+  const status = (checkpoint: TrailResult["checkpoint"]): VerificationStatus => ({
+    size: checkpoint.size,
+    note: checkpoint.note,
+    cosigned: checkpoint.cosigned,
+    quorum: config.witnesses.quorum,
+    witnessCount: config.witnesses.keys.length,
+  });
+  const query = (filter: AccessFilter): TrailQuery => ({
+    ...(filter.from !== undefined ? { from: filter.from } : {}),
+    ...(filter.to !== undefined ? { to: filter.to } : {}),
+    ...(filter.user !== undefined ? { user: filter.user } : {}),
+    ...(filter.action !== undefined ? { action: filter.action } : {}),
+    ...(filter.emergency !== undefined ? { emergency: filter.emergency } : {}),
+  });
+
+  /** Follows `next` pages of one trail until it ends or `rows` holds `max`. */
+  async function follow(
+    first: TrailResult,
+    q: TrailQuery,
+    patientId: string | null,
+    rows: AccessRow[],
+    max: number,
+  ): Promise<{ notReadable: number; last: TrailResult }> {
+    let page = first;
+    let notReadable = 0;
+    for (;;) {
+      for (const opened of page.records) {
+        if (rows.length >= max) break;
+        rows.push({
+          index: opened.index,
+          patientId: patientId ?? opened.record.patientId,
+          record: opened.record,
+        });
+      }
+      notReadable += page.notReadable.length;
+      if (page.next === null || rows.length >= max) return { notReadable, last: page };
+      page = await live().trail({ ...q, limit: pageSize, before: page.next });
+    }
+  }
+
+  const session: Session = {
+    identity: { uri: bundle.uri, role: bundle.role, id: bundle.id, deployment: bundle.deployment },
+    config,
+
+    myAccesses: (filter = {}, max = DEFAULT_MAX_ROWS) =>
+      verified(async () => {
+        const q = query(filter);
+        const rows: AccessRow[] = [];
+        const first = await live().trail({ ...q, limit: pageSize });
+        const { notReadable, last } = await follow(first, q, null, rows, max);
+        rows.sort(newestFirst);
+        return { rows, status: status(last.checkpoint), notReadable };
+      }),
+
+    patientAccesses: (filter = {}, max = DEFAULT_MAX_ROWS) =>
+      verified(async () => {
+        const q = query(filter);
+        const reply = await live().auditTrails({
+          ...q,
+          limit: pageSize,
+          ...(filter.patientIds ? { patientIds: filter.patientIds } : {}),
+        });
+        const rows: AccessRow[] = [];
+        const patients: { patientId: string | null; error?: string }[] = [];
+        let notReadable = 0;
+        let checkpoint = reply.checkpoint;
+        for (const p of reply.patients) {
+          if (!p.result) {
+            patients.push({ patientId: p.patientId, error: p.error?.message ?? "no reply for this patient" });
+            continue;
+          }
+          // The node names the patient only when asked by ID; the records themselves always do.
+          const patientId = p.patientId ?? p.result.records[0]?.record.patientId ?? null;
+          patients.push({ patientId });
+          // Later pages of one patient are asked for by ID; without one, the first page is all there is.
+          const result: TrailResult = {
+            ...p.result,
+            next: patientId === null ? null : p.result.next,
+            checkpoint,
+          };
+          const followed = await follow(
+            result,
+            { ...q, ...(patientId ? { patientId } : {}) },
+            patientId,
+            rows,
+            max,
+          );
+          notReadable += followed.notReadable;
+          checkpoint = followed.last.checkpoint;
+        }
+        rows.sort(newestFirst);
+        return { rows, status: status(checkpoint), notReadable, patients };
+      }),
+
+    queryHistory: () =>
+      verified(async (): Promise<Loaded<NoticeRow>> => {
+        const r = live();
+        const reply =
+          bundle.role === "auditor" ? await r.auditNotices() : await r.queryHistoryWithCheckpoint();
+        const rows = reply.notices
+          .map(noticeRow)
+          .sort((a, b) => Date.parse(b.time) - Date.parse(a.time) || b.index - a.index);
+        return { rows, status: status(reply.checkpoint), notReadable: 0 };
+      }),
+
+    async alerts(all = false) {
+      live();
+      const reply = await transport.call<{ alerts?: unknown }>(
+        "GET",
+        all ? "/v1/alerts?all=true" : "/v1/alerts",
+      );
+      if (!Array.isArray(reply?.alerts))
+        throw new PortalError("BAD_CONFIG", "The node's alert list is malformed.");
+      return (reply.alerts as WireAlert[]).map(alertRow);
+    },
+
+    async acknowledgeAlert(id: number) {
+      live();
+      if (!Number.isSafeInteger(id) || id < 1)
+        throw new PortalError("BAD_CONFIG", "An alert ID is a positive number.");
+      await transport.call("POST", `/v1/alerts/${id}/ack`);
+    },
+
+    signOut() {
+      tokens.forget();
+      reader = undefined;
+      // Drop the reader (and the key it was built from) and wipe the bytes this page held.
+      keys.encryptionPrivateKey.fill(0);
+    },
+  };
+  return session;
+}

@@ -1,0 +1,168 @@
+// The portal's logic end to end under Node: a real `custos serve` with its self-signed portal
+// certificate, real enrolled bundles, sign-in through GET /portal/config.json and the signed-challenge
+// login, and every reply verified and decrypted by the SDK's TrailReader.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signIn } from "../../portal/src/lib/session.js";
+import type { Session } from "../../portal/src/lib/types.js";
+import { CustosClient } from "../../src/client/custos-client.js";
+import { MtlsClient } from "../../src/client/mtls-client.js";
+import { createTestDeployment, PASS, type TestDeployment } from "../helpers/deployment.js";
+import { MemoryStorage, portalCertificate, trustingFetch } from "./helpers.js";
+
+let deployment: TestDeployment;
+let baseUrl: string;
+let fetch: ReturnType<typeof trustingFetch>;
+const bundleText = (who: string) => JSON.stringify(deployment.bundles.get(who)!);
+
+const T0 = Date.parse("2026-03-02T10:00:00Z");
+const records = [
+  ...Array.from({ length: 7 }, (_, i) => ({
+    time: new Date(T0 + i * 3_600_000).toISOString(),
+    patientId: "P001",
+    userId: i % 2 ? "dr.house" : "nurse.joy",
+    action: i === 3 ? "print" : "query",
+    ...(i === 5 ? { emergency: true } : {}),
+  })),
+  ...Array.from({ length: 4 }, (_, i) => ({
+    time: new Date(T0 + i * 60_000).toISOString(),
+    patientId: "P002",
+    userId: "dr.who",
+    action: "change",
+  })),
+  { time: new Date(T0).toISOString(), patientId: "P003", userId: "dr.no", action: "copy" },
+];
+
+async function codeOf(run: () => unknown): Promise<string> {
+  try {
+    await run();
+    return "OK";
+  } catch (error) {
+    return (error as { code: string }).code;
+  }
+}
+
+function messageOf(run: () => Promise<unknown>): Promise<string> {
+  return run().then(
+    () => "OK",
+    (error: Error) => error.message,
+  );
+}
+
+beforeAll(async () => {
+  deployment = await createTestDeployment({
+    people: [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["admin", "adm"],
+      ["custodian", "privacy"],
+      ["patient", "P001"],
+      ["patient", "P002"],
+      ["patient", "P003"],
+      ["auditor", "A1"],
+      ["auditor", "A2"],
+    ],
+    grants: [
+      { auditor: "A1", patients: ["P001", "P002"] },
+      { auditor: "A2", patients: ["P003"] },
+    ],
+  });
+  await deployment.start();
+  baseUrl = `https://127.0.0.1:${deployment.portalPort}`;
+  fetch = trustingFetch(portalCertificate(deployment.data), baseUrl);
+  const emr = new CustosClient({
+    url: `https://127.0.0.1:${deployment.apiPort}`,
+    identity: deployment.identity("ehr-source/emr"),
+  });
+  const submitted = await emr.submit(records);
+  await emr.waitForCheckpoint(submitted.at(-1)!.index + 1);
+}, 120_000);
+
+afterAll(() => deployment?.cleanup());
+
+describe("portal sign-in and reading against a real node", () => {
+  let patient: Session;
+
+  it("signs a patient in and shows exactly their accesses, decrypted, newest first", async () => {
+    const storage = new MemoryStorage();
+    patient = await signIn(bundleText("patient/P001"), PASS, { baseUrl, fetch, storage });
+    expect(patient.identity).toEqual({
+      uri: "custos://stmary/patient/P001",
+      role: "patient",
+      id: "P001",
+      deployment: "stmary",
+    });
+    const loaded = await patient.myAccesses();
+    expect(loaded.rows).toHaveLength(7);
+    expect(loaded.rows.every((row) => row.patientId === "P001" && row.record.patientId === "P001")).toBe(
+      true,
+    );
+    expect(loaded.rows.map((row) => row.record.time)).toEqual(
+      records
+        .filter((r) => r.patientId === "P001")
+        .map((r) => r.time)
+        .reverse(),
+    );
+    expect(loaded.status.size).toBeGreaterThanOrEqual(records.length);
+    expect(loaded.status.note).toContain("e2e.custos.example/log");
+    // The trust store went to storage, under a digest (no identity in clear).
+    expect([...storage.items.keys()]).toHaveLength(1);
+    expect([...storage.items.keys()][0]).not.toContain("P001");
+
+    const printed = await patient.myAccesses({ action: "print" });
+    expect(printed.rows.map((row) => row.record.action)).toEqual(["print"]);
+    const emergency = await patient.myAccesses({ emergency: true });
+    expect(emergency.rows).toHaveLength(1);
+    const paged = await signIn(bundleText("patient/P001"), PASS, { baseUrl, fetch, storage, pageSize: 2 });
+    expect((await paged.myAccesses()).rows.map((r) => r.index)).toEqual(loaded.rows.map((r) => r.index));
+    expect((await paged.myAccesses({}, 3)).rows).toHaveLength(3);
+  }, 60_000);
+
+  it("shows the patient who read their trail", async () => {
+    // The notices of the reads above are in the log once a checkpoint covers them.
+    let history = await patient.queryHistory();
+    for (let tries = 0; history.rows.length === 0 && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      history = await patient.queryHistory();
+    }
+    expect(history.rows.length).toBeGreaterThan(0);
+    expect(history.rows.every((row) => row.requester === "custos://stmary/patient/P001")).toBe(true);
+    expect(history.rows[0]!.kind).toBe("query");
+  }, 30_000);
+
+  it("shows an audit company only its granted patients", async () => {
+    const auditor = await signIn(bundleText("auditor/A1"), PASS, { baseUrl, fetch, storage: null });
+    const loaded = await auditor.patientAccesses();
+    expect(new Set(loaded.rows.map((row) => row.patientId))).toEqual(new Set(["P001", "P002"]));
+    expect(loaded.rows).toHaveLength(11);
+    expect(loaded.patients.map((p) => p.patientId).sort()).toEqual(["P001", "P002"]);
+    const one = await auditor.patientAccesses({ patientIds: ["P002"] });
+    expect(one.rows.map((row) => row.record.userId)).toEqual(["dr.who", "dr.who", "dr.who", "dr.who"]);
+    const other = await signIn(bundleText("auditor/A2"), PASS, { baseUrl, fetch, storage: null });
+    const theirs = await other.patientAccesses();
+    expect(theirs.rows.map((row) => row.patientId)).toEqual(["P003"]);
+    expect(await other.alerts()).toEqual([]);
+    auditor.signOut();
+    expect(await codeOf(() => auditor.patientAccesses())).toBe("SIGNED_OUT");
+  }, 60_000);
+
+  it("refuses a wrong passphrase, another deployment's bundle, and names a revoked identity", async () => {
+    expect(
+      await codeOf(() => signIn(bundleText("patient/P002"), "wrong passphrase", { baseUrl, fetch })),
+    ).toBe("WRONG_PASSPHRASE");
+    const foreign = { ...deployment.bundles.get("patient/P002")! };
+    const text = JSON.stringify({
+      ...foreign,
+      deployment: "elsewhere",
+      uri: "custos://elsewhere/patient/P002",
+    });
+    expect(await codeOf(() => signIn(text, PASS, { baseUrl, fetch }))).toBe("WRONG_DEPLOYMENT");
+
+    const admin = new MtlsClient(`https://127.0.0.1:${deployment.apiPort}`, deployment.identity("admin/adm"));
+    await admin.call("POST", "/v1/revocations", { role: "patient", id: "P003" });
+    expect(await codeOf(() => signIn(bundleText("patient/P003"), PASS, { baseUrl, fetch }))).toBe("REVOKED");
+    expect(await messageOf(() => signIn(bundleText("patient/P003"), PASS, { baseUrl, fetch }))).toMatch(
+      /revoked/,
+    );
+  }, 60_000);
+});

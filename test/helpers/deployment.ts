@@ -22,6 +22,8 @@ export interface TestDeployment {
   readonly bundles: Map<string, IdentityBundle>;
   apiPort: number;
   portalPort: number;
+  /** What the last started `custos serve` printed so far (stdout and stderr). */
+  output: string;
   /** Unlocks an enrolled identity ("role/id"). */
   identity(who: string): Identity;
   /** Directory with cert.pem, key.pem (encrypted with PASS) and ca.pem for curl. */
@@ -78,6 +80,7 @@ export async function createTestDeployment(options: {
     bundles,
     apiPort: 0,
     portalPort: 0,
+    output: "",
     identity: (who) => Identity.unlock(bundles.get(who)!, PASS),
     pemDir,
     async start(extra = [], dataDir = data) {
@@ -105,11 +108,13 @@ export async function createTestDeployment(options: {
         },
       );
       servers.push(child);
+      self.output = "";
       await new Promise<void>((resolve, reject) => {
         let out = "";
         const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
         child.stdout!.on("data", (chunk) => {
           out += chunk;
+          self.output += chunk;
           if (out.includes("portal (login)")) {
             clearTimeout(timer);
             resolve();
@@ -117,6 +122,7 @@ export async function createTestDeployment(options: {
         });
         child.stderr!.on("data", (chunk) => {
           out += chunk;
+          self.output += chunk;
         });
         child.on("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
       });

@@ -195,7 +195,7 @@ describe("the registry is derived from signed log entries", () => {
     ]);
   });
 
-  it("records a refusal in the log, readable by the patient concerned and nobody else", async () => {
+  it("records a refusal in the log, readable by the patient concerned and the audit companies granted them, nobody else", async () => {
     const index = await deployment.recordRefusal(
       caller("auditor", "A2"),
       "read-trail",
@@ -214,6 +214,10 @@ describe("the registry is derived from signed log entries", () => {
       reason: "NOT_AUTHORIZED",
     });
     expect(JSON.stringify(opened)).not.toContain('P1"');
+    // A1 holds a grant for P1 now: the refusal is sealed to it too.
+    expect(openNotice(item, identities.get("auditor/A1")!.encryptionPrivateKey())?.body).toEqual(
+      opened?.body,
+    );
     expect(openNotice(item, identities.get("auditor/A2")!.encryptionPrivateKey())).toBeUndefined();
     expect(openNotice(item, identities.get("patient/P2")!.encryptionPrivateKey())).toBeUndefined();
   });

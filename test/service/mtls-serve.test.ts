@@ -3,7 +3,7 @@
 // taking effect at once, and the browser login by signed challenge.
 
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -76,7 +76,8 @@ function portal(
         port: portalPort,
         path,
         method: body === undefined ? "GET" : "POST",
-        ca: bundles.get("patient/P1")!.caCertificate,
+        // The portal presents the node's self-signed ECDSA certificate (browsers take no Ed25519 one).
+        ca: readFileSync(join(env.data, "portal", "cert.pem"), "utf8"),
         headers: {
           ...(body !== undefined ? { "content-type": "application/json" } : {}),
           ...options.headers,

@@ -1,0 +1,347 @@
+// What an auditor looks for in decrypted, verified accesses, as pure functions over rows: per-user
+// counts, accesses outside working hours, emergency (break-the-glass) accesses, users touching
+// unusually many patients, print and copy events, and counts over time by action for a chart. Each
+// is one pass (or a sort) over the rows, so 10,000+ rows summarize in milliseconds. The filters the
+// views apply live here too.
+
+import { ACTIONS } from "../../../src/core/record/vocabulary.js";
+import type { AccessFilter, AccessRow, NoticeRow } from "./types.js";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** Time stamps are parsed once per row and remembered (rows are immutable). */
+const times = new WeakMap<AccessRow, number>();
+export function timeOf(row: AccessRow): number {
+  let t = times.get(row);
+  if (t === undefined) {
+    t = Date.parse(row.record.time);
+    times.set(row, t);
+  }
+  return t;
+}
+
+function patientOf(row: AccessRow): string {
+  return row.patientId ?? row.record.patientId;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Filters
+
+/** Rows matching every condition of the filter (time range: from inclusive, to exclusive). */
+export function filterAccesses(rows: readonly AccessRow[], filter: AccessFilter = {}): AccessRow[] {
+  const from = filter.from !== undefined ? Date.parse(filter.from) : Number.NEGATIVE_INFINITY;
+  const to = filter.to !== undefined ? Date.parse(filter.to) : Number.POSITIVE_INFINITY;
+  const patients = filter.patientIds ? new Set(filter.patientIds) : undefined;
+  return rows.filter((row) => {
+    const t = timeOf(row);
+    if (t < from || t >= to) return false;
+    if (filter.action !== undefined && row.record.action !== filter.action) return false;
+    if (filter.user !== undefined && row.record.userId !== filter.user) return false;
+    if (filter.emergency !== undefined && (row.record.emergency === true) !== filter.emergency) return false;
+    if (patients && !patients.has(patientOf(row))) return false;
+    return true;
+  });
+}
+
+/** The values the filter controls offer, sorted. */
+export function filterChoices(rows: readonly AccessRow[]): {
+  users: string[];
+  actions: string[];
+  patients: string[];
+} {
+  const users = new Set<string>();
+  const actions = new Set<string>();
+  const patients = new Set<string>();
+  for (const row of rows) {
+    users.add(row.record.userId);
+    actions.add(row.record.action);
+    patients.add(patientOf(row));
+  }
+  return { users: [...users].sort(), actions: [...actions].sort(), patients: [...patients].sort() };
+}
+
+/** The time range rows span (ms), or undefined for no rows. */
+export function timeRange(rows: readonly AccessRow[]): { from: number; to: number } | undefined {
+  if (rows.length === 0) return undefined;
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const row of rows) {
+    const t = timeOf(row);
+    if (t < from) from = t;
+    if (t > to) to = t;
+  }
+  return { from, to };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Working hours
+
+export interface WorkingHours {
+  /** First hour of the working day (0-23), inclusive. Default 7. */
+  readonly startHour: number;
+  /** Hour the working day ends (1-24), exclusive. Default 19. */
+  readonly endHour: number;
+  /** Working days, 0 = Sunday ... 6 = Saturday. Default Monday to Friday. */
+  readonly workDays: readonly number[];
+  /** Whose clock: the browser's local time (default) or UTC. */
+  readonly zone: "local" | "utc";
+}
+
+export const DEFAULT_WORKING_HOURS: WorkingHours = {
+  startHour: 7,
+  endHour: 19,
+  workDays: [1, 2, 3, 4, 5],
+  zone: "local",
+};
+
+/** True when the access falls outside working hours (any time on a day that is not a work day). */
+export function isOutsideWorkingHours(row: AccessRow, hours: WorkingHours = DEFAULT_WORKING_HOURS): boolean {
+  const date = new Date(timeOf(row));
+  const day = hours.zone === "utc" ? date.getUTCDay() : date.getDay();
+  if (!hours.workDays.includes(day)) return true;
+  const hour =
+    hours.zone === "utc"
+      ? date.getUTCHours() + date.getUTCMinutes() / 60
+      : date.getHours() + date.getMinutes() / 60;
+  return hour < hours.startHour || hour >= hours.endHour;
+}
+
+export function outsideWorkingHours(
+  rows: readonly AccessRow[],
+  hours: WorkingHours = DEFAULT_WORKING_HOURS,
+): AccessRow[] {
+  return rows.filter((row) => isOutsideWorkingHours(row, hours));
+}
+
+export function emergencyAccesses(rows: readonly AccessRow[]): AccessRow[] {
+  return rows.filter((row) => row.record.emergency === true);
+}
+
+/** Printing and copying take data out of the record system: listed on their own. */
+export function printAndCopy(rows: readonly AccessRow[]): AccessRow[] {
+  return rows.filter((row) => row.record.action === "print" || row.record.action === "copy");
+}
+
+export function refusals(notices: readonly NoticeRow[]): NoticeRow[] {
+  return notices.filter((notice) => notice.kind === "refusal");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Per user
+
+export interface UserSummary {
+  readonly userId: string;
+  readonly accesses: number;
+  /** Distinct patients this user accessed. */
+  readonly patients: number;
+  readonly emergency: number;
+  readonly outsideHours: number;
+  readonly printOrCopy: number;
+  readonly byAction: Readonly<Record<string, number>>;
+  /** ms since the epoch */
+  readonly first: number;
+  readonly last: number;
+}
+
+/** One line per user, most accesses first (then by user ID). */
+export function perUser(
+  rows: readonly AccessRow[],
+  hours: WorkingHours = DEFAULT_WORKING_HOURS,
+): UserSummary[] {
+  const users = new Map<
+    string,
+    {
+      accesses: number;
+      patients: Set<string>;
+      emergency: number;
+      outsideHours: number;
+      printOrCopy: number;
+      byAction: Record<string, number>;
+      first: number;
+      last: number;
+    }
+  >();
+  for (const row of rows) {
+    const { userId, action, emergency } = row.record;
+    let user = users.get(userId);
+    if (!user) {
+      user = {
+        accesses: 0,
+        patients: new Set(),
+        emergency: 0,
+        outsideHours: 0,
+        printOrCopy: 0,
+        byAction: {},
+        first: Number.POSITIVE_INFINITY,
+        last: Number.NEGATIVE_INFINITY,
+      };
+      users.set(userId, user);
+    }
+    const t = timeOf(row);
+    user.accesses++;
+    user.patients.add(patientOf(row));
+    if (emergency === true) user.emergency++;
+    if (isOutsideWorkingHours(row, hours)) user.outsideHours++;
+    if (action === "print" || action === "copy") user.printOrCopy++;
+    user.byAction[action] = (user.byAction[action] ?? 0) + 1;
+    if (t < user.first) user.first = t;
+    if (t > user.last) user.last = t;
+  }
+  return [...users]
+    .map(([userId, u]) => ({ ...u, userId, patients: u.patients.size }))
+    .sort((a, b) => b.accesses - a.accesses || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+}
+
+function median(sorted: readonly number[]): number {
+  if (sorted.length === 0) return 0;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface UnusualUsers {
+  /** Users above the threshold, most patients first. */
+  readonly users: { readonly userId: string; readonly patients: number }[];
+  readonly threshold: number;
+  readonly median: number;
+  /** Median absolute deviation of distinct-patient counts (unscaled). */
+  readonly mad: number;
+}
+
+/**
+ * Users touching unusually many patients. The rule, robust to the outliers it looks for: a user is
+ * flagged when their distinct-patient count exceeds max(minimum, median + 3 x MAD), where median and
+ * MAD (median absolute deviation, unscaled) are over all users in the rows. The floor (default 10)
+ * keeps small wards, where everyone sees a handful of patients, from flagging anyone.
+ */
+export function unusualUsers(rows: readonly AccessRow[], minimum = 10): UnusualUsers {
+  const perUserPatients = new Map<string, Set<string>>();
+  for (const row of rows) {
+    let set = perUserPatients.get(row.record.userId);
+    if (!set) {
+      set = new Set();
+      perUserPatients.set(row.record.userId, set);
+    }
+    set.add(patientOf(row));
+  }
+  const counts = [...perUserPatients.values()].map((s) => s.size).sort((a, b) => a - b);
+  const med = median(counts);
+  const mad = median(counts.map((c) => Math.abs(c - med)).sort((a, b) => a - b));
+  const threshold = Math.max(minimum, med + 3 * mad);
+  const users = [...perUserPatients]
+    .map(([userId, set]) => ({ userId, patients: set.size }))
+    .filter((u) => u.patients > threshold)
+    .sort((a, b) => b.patients - a.patients || (a.userId < b.userId ? -1 : 1));
+  return { users, threshold, median: med, mad };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Counts over time
+
+export type BucketUnit = "hour" | "day" | "week" | "month";
+
+export interface TimeBuckets {
+  readonly unit: BucketUnit;
+  /** Start of each bucket (ms since the epoch), ascending, with no gaps. */
+  readonly starts: number[];
+  /** Count per bucket for each action that occurs (same length as starts). */
+  readonly series: Record<string, number[]>;
+}
+
+/** Few enough buckets for a readable chart: hours up to 3 days, days up to 6 months, then weeks. */
+export function chooseUnit(span: number): BucketUnit {
+  if (span <= 3 * DAY) return "hour";
+  if (span <= 183 * DAY) return "day";
+  if (span <= 10 * 366 * DAY) return "week";
+  return "month";
+}
+
+function bucketStart(t: number, unit: BucketUnit, zone: "local" | "utc"): number {
+  const d = new Date(t);
+  const utc = zone === "utc";
+  if (unit === "hour") {
+    if (utc) d.setUTCMinutes(0, 0, 0);
+    else d.setMinutes(0, 0, 0);
+    return d.getTime();
+  }
+  if (utc) d.setUTCHours(0, 0, 0, 0);
+  else d.setHours(0, 0, 0, 0);
+  if (unit === "week") {
+    // Weeks start on Monday (ISO 8601).
+    const back = ((utc ? d.getUTCDay() : d.getDay()) + 6) % 7;
+    if (utc) d.setUTCDate(d.getUTCDate() - back);
+    else d.setDate(d.getDate() - back);
+  } else if (unit === "month") {
+    if (utc) d.setUTCDate(1);
+    else d.setDate(1);
+  }
+  return d.getTime();
+}
+
+function nextStart(start: number, unit: BucketUnit, zone: "local" | "utc"): number {
+  const d = new Date(start);
+  const utc = zone === "utc";
+  switch (unit) {
+    case "hour":
+      return start + HOUR;
+    case "day":
+      if (utc) d.setUTCDate(d.getUTCDate() + 1);
+      else d.setDate(d.getDate() + 1);
+      break;
+    case "week":
+      if (utc) d.setUTCDate(d.getUTCDate() + 7);
+      else d.setDate(d.getDate() + 7);
+      break;
+    case "month":
+      if (utc) d.setUTCMonth(d.getUTCMonth() + 1);
+      else d.setMonth(d.getMonth() + 1);
+      break;
+  }
+  return d.getTime();
+}
+
+/**
+ * Counts by action per hour, day, week (or month, for spans over ten years), chosen from the range
+ * (the rows' own unless given). Buckets follow calendar boundaries in the chosen zone, so days start at
+ * midnight even across a daylight-saving change.
+ */
+export function timeBuckets(
+  rows: readonly AccessRow[],
+  options: { from?: number; to?: number; unit?: BucketUnit; zone?: "local" | "utc" } = {},
+): TimeBuckets {
+  const zone = options.zone ?? "local";
+  const range = timeRange(rows);
+  const from = options.from ?? range?.from;
+  const to = options.to ?? range?.to;
+  if (from === undefined || to === undefined || to < from)
+    return { unit: options.unit ?? "hour", starts: [], series: {} };
+  const unit = options.unit ?? chooseUnit(to - from);
+  const starts: number[] = [];
+  const slot = new Map<number, number>();
+  for (
+    let s = bucketStart(from, unit, zone);
+    s <= to && starts.length < 100_000;
+    s = nextStart(s, unit, zone)
+  ) {
+    slot.set(s, starts.length);
+    starts.push(s);
+  }
+  const present = new Set<string>(rows.map((row) => row.record.action));
+  const series: Record<string, number[]> = {};
+  for (const action of ACTIONS) {
+    if (present.has(action)) series[action] = new Array<number>(starts.length).fill(0);
+  }
+  for (const row of rows) {
+    const t = timeOf(row);
+    if (t < from || t > to) continue;
+    const i = slot.get(bucketStart(t, unit, zone));
+    const counts = series[row.record.action];
+    if (i !== undefined && counts) counts[i] = (counts[i] ?? 0) + 1;
+  }
+  return { unit, starts, series };
+}
+
+/** uPlot's data layout: x in seconds, then one array per series (in `Object.keys(series)` order). */
+export function toChartData(buckets: TimeBuckets): number[][] {
+  return [buckets.starts.map((s) => s / 1000), ...Object.values(buckets.series)];
+}

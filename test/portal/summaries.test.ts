@@ -1,0 +1,197 @@
+import { describe, expect, it } from "vitest";
+import {
+  chooseUnit,
+  emergencyAccesses,
+  filterAccesses,
+  filterChoices,
+  isOutsideWorkingHours,
+  outsideWorkingHours,
+  perUser,
+  printAndCopy,
+  refusals,
+  timeBuckets,
+  toChartData,
+  unusualUsers,
+  type WorkingHours,
+} from "../../portal/src/lib/summaries.js";
+import type { AccessRow, NoticeRow } from "../../portal/src/lib/types.js";
+import { type AuditRecord, parseAuditRecord } from "../../src/core/record/index.js";
+
+const UTC: WorkingHours = { startHour: 7, endHour: 19, workDays: [1, 2, 3, 4, 5], zone: "utc" };
+
+let nextIndex = 0;
+function access(
+  time: string,
+  userId: string,
+  patientId: string,
+  fields: Partial<AuditRecord> = {},
+): AccessRow {
+  const record = parseAuditRecord({ time, patientId, userId, action: "query", ...fields });
+  return { index: nextIndex++, patientId, record };
+}
+
+// Monday 2 March 2026 .. Sunday 8 March 2026 (UTC).
+const rows: AccessRow[] = [
+  access("2026-03-02T06:59:59Z", "alice", "P1"), // before hours
+  access("2026-03-02T07:00:00Z", "alice", "P2"), // first minute of the day
+  access("2026-03-02T18:59:00Z", "alice", "P3", { action: "print" }),
+  access("2026-03-02T19:00:00Z", "bob", "P1", { emergency: true }), // after hours
+  access("2026-03-03T12:00:00Z", "bob", "P1", { action: "copy" }),
+  access("2026-03-07T12:00:00Z", "carol", "P4"), // Saturday
+  access("2026-03-08T10:00:00Z", "carol", "P4", { action: "change", emergency: true }), // Sunday
+];
+
+describe("auditor summaries on known data", () => {
+  it("counts accesses outside working hours: before 07:00, from 19:00, and all weekend", () => {
+    expect(outsideWorkingHours(rows, UTC).map((r) => r.record.time)).toEqual([
+      "2026-03-02T06:59:59.000Z",
+      "2026-03-02T19:00:00.000Z",
+      "2026-03-07T12:00:00.000Z",
+      "2026-03-08T10:00:00.000Z",
+    ]);
+    const nights: WorkingHours = { ...UTC, startHour: 0, endHour: 24, workDays: [0, 1, 2, 3, 4, 5, 6] };
+    expect(outsideWorkingHours(rows, nights)).toEqual([]);
+    expect(isOutsideWorkingHours(rows[1]!, UTC)).toBe(false);
+  });
+
+  it("summarizes per user: accesses, distinct patients, emergency, outside hours, print or copy", () => {
+    expect(perUser(rows, UTC)).toEqual([
+      {
+        userId: "alice",
+        accesses: 3,
+        patients: 3,
+        emergency: 0,
+        outsideHours: 1,
+        printOrCopy: 1,
+        byAction: { query: 2, print: 1 },
+        first: Date.parse("2026-03-02T06:59:59Z"),
+        last: Date.parse("2026-03-02T18:59:00Z"),
+      },
+      {
+        userId: "bob",
+        accesses: 2,
+        patients: 1,
+        emergency: 1,
+        outsideHours: 1,
+        printOrCopy: 1,
+        byAction: { query: 1, copy: 1 },
+        first: Date.parse("2026-03-02T19:00:00Z"),
+        last: Date.parse("2026-03-03T12:00:00Z"),
+      },
+      {
+        userId: "carol",
+        accesses: 2,
+        patients: 1,
+        emergency: 1,
+        outsideHours: 2,
+        printOrCopy: 0,
+        byAction: { query: 1, change: 1 },
+        first: Date.parse("2026-03-07T12:00:00Z"),
+        last: Date.parse("2026-03-08T10:00:00Z"),
+      },
+    ]);
+  });
+
+  it("lists emergency accesses, print and copy events, and refusals", () => {
+    expect(emergencyAccesses(rows).map((r) => r.record.userId)).toEqual(["bob", "carol"]);
+    expect(printAndCopy(rows).map((r) => r.record.action)).toEqual(["print", "copy"]);
+    const notices = [
+      { index: 1, kind: "query", time: "", requester: "", role: "", operation: "" },
+      {
+        index: 2,
+        kind: "refusal",
+        time: "",
+        requester: "",
+        role: "",
+        operation: "",
+        reason: "NOT_AUTHORIZED",
+      },
+    ] satisfies NoticeRow[];
+    expect(refusals(notices).map((n) => n.index)).toEqual([2]);
+  });
+
+  it("flags users touching more than max(10, median + 3 x MAD) distinct patients", () => {
+    const ward: AccessRow[] = [];
+    // Twenty users each see 3-5 patients; one sees 40.
+    for (let u = 0; u < 20; u++) {
+      for (let p = 0; p < 3 + (u % 3); p++) ward.push(access("2026-03-02T09:00:00Z", `u${u}`, `P${u}-${p}`));
+    }
+    for (let p = 0; p < 40; p++) ward.push(access("2026-03-02T09:00:00Z", "snoop", `Q${p}`));
+    const result = unusualUsers(ward);
+    expect(result.median).toBe(4);
+    expect(result.mad).toBe(1);
+    expect(result.threshold).toBe(10); // median + 3 MAD = 7, below the floor of 10
+    expect(result.users).toEqual([{ userId: "snoop", patients: 40 }]);
+    // Where everyone sees many patients the floor is not the rule: the spread is.
+    expect(unusualUsers(ward, 0).threshold).toBe(7);
+    expect(unusualUsers([]).users).toEqual([]);
+  });
+
+  it("buckets by action over time: hours for a day, days for a week, weeks for a year", () => {
+    expect(chooseUnit(3_600_000 * 24)).toBe("hour");
+    expect(chooseUnit(3_600_000 * 24 * 30)).toBe("day");
+    expect(chooseUnit(3_600_000 * 24 * 365)).toBe("week");
+    const week = timeBuckets(rows, { zone: "utc" });
+    expect(week.unit).toBe("day");
+    expect(week.starts.map((s) => new Date(s).toISOString().slice(0, 10))).toEqual([
+      "2026-03-02",
+      "2026-03-03",
+      "2026-03-04",
+      "2026-03-05",
+      "2026-03-06",
+      "2026-03-07",
+      "2026-03-08",
+    ]);
+    expect(week.series).toEqual({
+      change: [0, 0, 0, 0, 0, 0, 1],
+      query: [3, 0, 0, 0, 0, 1, 0],
+      print: [1, 0, 0, 0, 0, 0, 0],
+      copy: [0, 1, 0, 0, 0, 0, 0],
+    });
+    const hours = timeBuckets(rows.slice(0, 4), { zone: "utc" });
+    expect(hours.unit).toBe("hour");
+    expect(hours.starts).toHaveLength(14); // 06:00 .. 19:00
+    expect(hours.series.query![0]).toBe(1);
+    const weeks = timeBuckets(rows, { zone: "utc", unit: "week" });
+    expect(weeks.starts.map((s) => new Date(s).toISOString())).toEqual(["2026-03-02T00:00:00.000Z"]);
+    expect(toChartData(weeks)).toEqual([[Date.parse("2026-03-02T00:00:00Z") / 1000], [1], [4], [1], [1]]);
+    expect(timeBuckets([]).starts).toEqual([]);
+  });
+
+  it("filters by time range, action, user, emergency and patient", () => {
+    expect(filterAccesses(rows, { from: "2026-03-02T07:00:00Z", to: "2026-03-02T19:00:00Z" })).toHaveLength(
+      2,
+    );
+    expect(filterAccesses(rows, { action: "copy" }).map((r) => r.record.userId)).toEqual(["bob"]);
+    expect(filterAccesses(rows, { user: "carol", emergency: true })).toHaveLength(1);
+    expect(filterAccesses(rows, { emergency: false })).toHaveLength(5);
+    expect(filterAccesses(rows, { patientIds: ["P1", "P4"] })).toHaveLength(5);
+    expect(filterChoices(rows)).toEqual({
+      users: ["alice", "bob", "carol"],
+      actions: ["change", "copy", "print", "query"],
+      patients: ["P1", "P2", "P3", "P4"],
+    });
+  });
+
+  it("summarizes 20,000 rows in well under a second", () => {
+    const many: AccessRow[] = [];
+    const base = Date.parse("2026-01-01T00:00:00Z");
+    for (let i = 0; i < 20_000; i++) {
+      const record = {
+        time: new Date(base + i * 97_000).toISOString(),
+        patientId: `P${i % 700}`,
+        userId: `u${i % 90}`,
+        action: (["query", "change", "print", "copy", "create", "delete"] as const)[i % 6],
+        ...(i % 50 === 0 ? { emergency: true } : {}),
+      } as AuditRecord;
+      many.push({ index: i, patientId: record.patientId, record });
+    }
+    const started = performance.now();
+    perUser(many);
+    unusualUsers(many);
+    outsideWorkingHours(many);
+    timeBuckets(many);
+    filterAccesses(many, { action: "print", from: "2026-01-05T00:00:00Z" });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});

@@ -48,3 +48,12 @@ export const MASTER = [
   "--master-key-file <file>",
   "the master key file (or CUSTOS_MASTER_KEY / CUSTOS_MASTER_PASSPHRASE)",
 ] as const;
+
+/** HOST:PORT (IPv6 hosts in brackets) for a listening address. */
+export function parseListen(value: string, name = "--listen"): { host: string; port: number } {
+  const match = /^(.*):(\d{1,5})$/.exec(value);
+  if (!match || match[1] === "") throw new UsageError(`${name} must be HOST:PORT, got "${value}"`);
+  const port = parseCount(match[2]!, `${name} port`);
+  if (port > 65535) throw new UsageError(`${name} has a port above 65535`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+}

@@ -4,7 +4,7 @@
 // query history, then an attacker editing the database and both `verify` and the next client query
 // naming the entry. Uses the same library calls as the real commands.
 
-import { cpSync, mkdtempSync, readFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -19,11 +19,11 @@ import type { Role } from "../../identity/roles.js";
 import { initDataDir } from "../../ledger/data-dir.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
-import { startServer } from "../../service/server.js";
+import { type Listen, startServer } from "../../service/server.js";
 import { startWitnessServer } from "../../witness/witness-server.js";
 import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
 import type { Io } from "../io.js";
-import { parseCount } from "../options.js";
+import { parseCount, parseListen } from "../options.js";
 import { DEMO_USERS, demoAccesses } from "./demo-data.js";
 
 /** One passphrase for every demo bundle; a real deployment gives each holder their own. */
@@ -49,15 +49,34 @@ export function registerDemoCommand(program: Command, io: Io): void {
     )
     .option("--dir <dir>", "where to build the demo (default: a new temp directory)")
     .option("--records <n>", "how many access records the EHR sends", "3000")
-    .action(async (options: { dir?: string; records: string }) => {
-      const count = parseCount(options.records, "--records");
-      await runDemo(io, options.dir ?? mkdtempSync(join(tmpdir(), "custos-demo-")), Math.max(50, count));
-    });
+    .option(
+      "--serve",
+      "after the story, keep the node, its witnesses and the browser portal running (Ctrl-C stops)",
+    )
+    .option("--portal <host:port>", "the portal's address with --serve", "127.0.0.1:8444")
+    .option("--listen <host:port>", "the mutual-TLS API's address with --serve", "127.0.0.1:8443")
+    .action(
+      async (options: { dir?: string; records: string; serve?: boolean; portal: string; listen: string }) => {
+        const count = parseCount(options.records, "--records");
+        const root = options.dir ?? mkdtempSync(join(tmpdir(), "custos-demo-"));
+        mkdirSync(root, { recursive: true });
+        await runDemo(io, root, Math.max(50, count), {
+          ...(options.serve
+            ? { serve: { portal: parseListen(options.portal, "--portal"), api: parseListen(options.listen) } }
+            : {}),
+        });
+      },
+    );
 }
 
 const n = (x: number) => x.toLocaleString("en-US");
 
-async function runDemo(io: Io, root: string, count: number): Promise<void> {
+async function runDemo(
+  io: Io,
+  root: string,
+  count: number,
+  options: { serve?: { portal: Listen; api: Listen } } = {},
+): Promise<void> {
   const started = performance.now();
   const step = (k: number, text: string) => io.out(`\n${k}. ${text}`);
   const data = join(root, "node");
@@ -354,10 +373,12 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   const again = await startServer({
     deployment: reopened,
     identity: ids.get("node-1")!,
-    api: { host: "127.0.0.1", port: 0 },
+    api: options.serve?.api ?? { host: "127.0.0.1", port: 0 },
+    ...(options.serve ? { portal: options.serve.portal } : {}),
     verifyEveryMs: 0,
     witnesses: witnessFlags,
   });
+  let serving = false;
   try {
     await client("MRN1001", `https://127.0.0.1:${again.api.port}`).trail({ limit: 5000 });
     io.out("   Alice's next query: accepted (this should not happen)");
@@ -365,10 +386,13 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
     const named =
       error instanceof VerificationError || (error as { code?: string }).code === "TAMPERED_ENTRY";
     io.out(`   Alice's next query: ${named ? "REFUSED" : "failed"}: ${(error as Error).message}`);
+    serving = options.serve !== undefined;
   } finally {
-    await again.close();
-    await reopened.close();
-    for (const w of witnesses) await w.stop();
+    if (!serving) {
+      await again.close();
+      await reopened.close();
+      for (const w of witnesses) await w.stop();
+    }
   }
 
   const file = readFileSync(join(data, SQLITE_FILE_NAME));
@@ -383,7 +407,7 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   const env = `CUSTOS_BUNDLE_PASSPHRASE='${DEMO_PASSPHRASE}'`;
   io.out(`   node bin/custos.js verify --data ${data}`);
   io.out(
-    `   ${env} node bin/custos.js serve --data ${data} --master-key-file ${masterKeyFile} --identity ${join(root, "node-1.custos-id")} --listen 127.0.0.1:8443`,
+    `   ${env} node bin/custos.js serve --data ${data} --master-key-file ${masterKeyFile} --identity ${join(root, "node-1.custos-id")} --listen 127.0.0.1:8443 --portal 127.0.0.1:8444`,
   );
   io.out(
     `   ${env} node bin/custos.js query --server https://127.0.0.1:8443 --as ${join(root, "MRN1002.custos-id")}`,
@@ -394,4 +418,32 @@ async function runDemo(io: Io, root: string, count: number): Promise<void> {
   io.out(
     `   ${env} node bin/custos.js query-history --server https://127.0.0.1:8443 --as ${join(root, "MRN1003.custos-id")}`,
   );
+  const bundle = (id: string) => join(root, `${id}.custos-id`);
+  if (!serving || !again.portal) {
+    io.out("\nThe browser portal (patients' and audit companies' view): run the demo with --serve,");
+    io.out("   npm run demo -- --serve      (the node, its witnesses and the portal stay up until Ctrl-C)");
+    return;
+  }
+  io.out(
+    "\nThe browser portal is up (patients' and audit companies' view, verified and decrypted in the page):",
+  );
+  io.out(`   https://${again.portal.host}:${again.portal.port}/`);
+  io.out(
+    `   its certificate is self-signed; check its SHA-256 SPKI fingerprint: ${again.portalCertificate?.fingerprint ?? "(operator certificate)"}`,
+  );
+  io.out(`   sign in with one of these bundle files, passphrase "${DEMO_PASSPHRASE}":`);
+  io.out(`     ${bundle("MRN1002")}   Bogdan, a patient`);
+  io.out(`     ${bundle("MRN1001")}   Alice, whose trail holds the entry the attacker edited`);
+  io.out(`     ${bundle("acme-audit")}   an audit company (Alice, Bogdan, Chiara)`);
+  io.out(`     ${bundle("northwind-assurance")}   an audit company (Chiara, Dawit, Emma)`);
+  io.out(`   the API (mutual TLS): https://${again.api.host}:${again.api.port}`);
+  io.out("Serving until Ctrl-C.");
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await again.close();
+  await reopened.close();
+  for (const w of witnesses) await w.stop();
 }

@@ -21,7 +21,7 @@ import { PostgresStore } from "../../ledger/postgres/index.js";
 import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
+import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
 
 interface DeploymentOptions {
   data?: string;
@@ -91,14 +91,6 @@ function parseWho(who: string, role: string | undefined): { role: Role; id: stri
   if (slash > 0) return { role: checkRole(who.slice(0, slash)), id: who.slice(slash + 1) };
   if (!role) throw new UsageError("name the identity as ROLE/ID, as a custos:// URI, or with --role");
   return { role: checkRole(role), id: who };
-}
-
-function parseListen(value: string, name: string): { host: string; port: number } {
-  const match = /^(.*):(\d{1,5})$/.exec(value);
-  if (!match) throw new UsageError(`${name} must be HOST:PORT, got "${value}"`);
-  const port = parseCount(match[2]!, name);
-  if (port > 65535) throw new UsageError(`${name} has a port above 65535`);
-  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
 export function registerIdentityCommands(program: Command, io: Io): void {

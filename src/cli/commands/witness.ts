@@ -10,7 +10,7 @@ import { startWitnessServer } from "../../witness/witness-server.js";
 import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { MASTER, masterKeyFrom, parseCount } from "../options.js";
+import { MASTER, masterKeyFrom, parseListen } from "../options.js";
 import { bundlePassphrase } from "./identity.js";
 
 /** The witness's own directory: never the node's (CUSTOS_DATA), so the two cannot be confused. */
@@ -24,14 +24,6 @@ const DEFAULT_LISTEN = "127.0.0.1:7380";
 function requireWitnessData(data: string | undefined): string {
   if (!data) throw new UsageError("--data DIR is required (or set CUSTOS_WITNESS_DATA)");
   return data;
-}
-
-function parseListen(value: string): { host: string; port: number } {
-  const match = /^(.*):(\d{1,5})$/.exec(value);
-  if (!match || match[1] === "") throw new UsageError(`--listen must be HOST:PORT, got "${value}"`);
-  const port = parseCount(match[2]!, "--listen port");
-  if (port > 65535) throw new UsageError("--listen has a port above 65535");
-  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
 function withStore<T>(data: string | undefined, run: (store: WitnessStore) => T): T {

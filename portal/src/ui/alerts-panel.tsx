@@ -1,0 +1,125 @@
+// Fork and tamper alerts: a witness refused the node's checkpoint and kept both signed notes. Each
+// alert shows both notes as evidence; an auditor acknowledges it once it is dealt with (the node
+// records who did). Open alerts also turn the status bar red.
+
+import { useEffect, useState } from "preact/hooks";
+import type { AlertRow, Session } from "../lib/types.js";
+import { formatTime } from "./format.js";
+import { LoadStatus } from "./load-status.js";
+import { describeError, type ErrorMessage } from "./messages.js";
+import { currentValue, useLoad } from "./use-load.js";
+import { useVerification } from "./verification.js";
+
+const EVIDENCE_LABELS = ["Checkpoint the node signed", "Checkpoint the witness holds"];
+
+function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number) => Promise<void> }) {
+  const { alert } = props;
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ErrorMessage | null>(null);
+  const headingId = `alert-${alert.id}-heading`;
+  return (
+    <article
+      class={`alert-card${alert.acknowledged ? " acknowledged" : ""}`}
+      aria-labelledby={headingId}
+      data-testid="alert"
+      data-alert-id={alert.id}
+      data-acknowledged={alert.acknowledged ? "true" : "false"}
+    >
+      <h3 id={headingId}>
+        Alert {alert.id}: witness {alert.witness} refused a checkpoint
+        {alert.acknowledged ? " (acknowledged)" : ""}
+      </h3>
+      <p>
+        <time dateTime={new Date(alert.time).toISOString()}>{formatTime(alert.time)}</time>: {alert.message}
+      </p>
+      {alert.evidence.length > 0 ? (
+        <div class="evidence">
+          {alert.evidence.map((note, i) => (
+            <figure key={EVIDENCE_LABELS[i] ?? i}>
+              <figcaption>{EVIDENCE_LABELS[i] ?? `Evidence ${i + 1}`}</figcaption>
+              <pre data-testid="alert-evidence">{note}</pre>
+            </figure>
+          ))}
+        </div>
+      ) : (
+        <p class="empty">The node kept no evidence with this alert.</p>
+      )}
+      {alert.acknowledged ? null : (
+        <button
+          type="button"
+          disabled={busy}
+          aria-label={`Acknowledge alert ${alert.id}`}
+          onClick={async () => {
+            setBusy(true);
+            setError(null);
+            try {
+              await props.onAcknowledge(alert.id);
+            } catch (cause) {
+              setError(describeError(cause));
+              setBusy(false);
+            }
+          }}
+        >
+          {busy ? "Acknowledging…" : "Acknowledge"}
+        </button>
+      )}
+      {error ? (
+        <p class="error-box" role="alert">
+          Could not acknowledge: {error.title} {error.detail ?? ""}
+        </p>
+      ) : null}
+    </article>
+  );
+}
+
+export function AlertsPanel(props: { session: Session }) {
+  const { session } = props;
+  const verification = useVerification();
+  const [showAll, setShowAll] = useState(false);
+  const [state, reload] = useLoad(() => session.alerts(showAll), [showAll]);
+  const alerts = currentValue(state);
+
+  useEffect(() => {
+    if (alerts) verification.alerts(alerts);
+  }, [alerts, verification]);
+
+  return (
+    <>
+      <div class="toolbar">
+        <div class="field checkbox">
+          <input
+            id="alerts-show-all"
+            type="checkbox"
+            checked={showAll}
+            onChange={(event) => setShowAll(event.currentTarget.checked)}
+          />
+          <label for="alerts-show-all">Show acknowledged alerts too</label>
+        </div>
+        <button type="button" onClick={reload}>
+          Check for alerts
+        </button>
+      </div>
+      <LoadStatus state={state} what="alerts" onRetry={reload} />
+      {alerts ? (
+        alerts.length === 0 ? (
+          <p class="empty" data-testid="no-alerts">
+            {showAll ? "No witness has ever refused this log's checkpoints." : "No open alerts."}
+          </p>
+        ) : (
+          <div data-testid="alerts">
+            {alerts.map((alert) => (
+              <AlertCard
+                key={alert.id}
+                alert={alert}
+                onAcknowledge={async (id) => {
+                  await session.acknowledgeAlert(id);
+                  reload();
+                }}
+              />
+            ))}
+          </div>
+        )
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,50 @@
+// What the page tells a person when something fails: one short title per stable error code and the
+// library's own sentence as the detail. Verification failures are not here: they carry a problem the
+// status bar shows in red (verification-bar.tsx).
+
+export interface ErrorMessage {
+  readonly code: string;
+  readonly title: string;
+  readonly detail?: string;
+}
+
+const TITLES: Readonly<Record<string, string>> = {
+  BAD_BUNDLE: "This file is not a usable Custos identity bundle. Choose the bundle file you were given.",
+  WRONG_PASSPHRASE: "The passphrase does not open this identity bundle. Check it and try again.",
+  BAD_PASSPHRASE: "The passphrase does not open this identity bundle. Check it and try again.",
+  WRONG_DEPLOYMENT: "This identity bundle belongs to another Custos deployment than this portal's.",
+  EXPIRED: "This identity has expired. Ask the organization that issued it for a new one.",
+  CERT_EXPIRED: "This identity has expired. Ask the organization that issued it for a new one.",
+  NOT_YET_VALID: "This identity is not valid yet. Check that this device's date and time are right.",
+  CERT_NOT_YET_VALID: "This identity is not valid yet. Check that this device's date and time are right.",
+  REVOKED: "This identity has been revoked. Ask the organization that issued it for a new one.",
+  CERT_REVOKED: "This identity has been revoked. Ask the organization that issued it for a new one.",
+  LOGIN_FAILED: "The Custos node refused to sign you in.",
+  UNREACHABLE: "The Custos node could not be reached. Check your connection and try again.",
+  NETWORK: "The Custos node could not be reached. Check your connection and try again.",
+  BAD_CONFIG: "This portal's configuration is unusable. Tell the organization that runs it.",
+  UNSUPPORTED_BROWSER:
+    "This browser lacks a feature the portal needs. Use a current Chrome, Edge or Firefox.",
+  SIGNED_OUT: "You have been signed out. Sign in again.",
+  NOT_AUTHENTICATED: "Your session has ended. Sign in again.",
+  TOKEN_EXPIRED: "Your session has ended. Sign in again.",
+  BAD_TOKEN: "Your session has ended. Sign in again.",
+  NOT_AUTHORIZED: "You are not allowed to see this.",
+  RATE_LIMITED: "Too many requests right now. Wait a moment and try again.",
+};
+
+/** Turns anything thrown into a message; a failed `fetch` (TypeError) is a network failure. */
+export function describeError(error: unknown): ErrorMessage {
+  if (error instanceof TypeError && /fetch|network|load failed/i.test(error.message)) {
+    return { code: "NETWORK", title: TITLES.NETWORK!, detail: error.message };
+  }
+  const code =
+    typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string"
+      ? (error as { code: string }).code
+      : "UNKNOWN";
+  const detail = error instanceof Error ? error.message : String(error);
+  const title = TITLES[code];
+  return title === undefined
+    ? { code, title: "Something went wrong.", detail }
+    : { code, title, ...(detail && detail !== title ? { detail } : {}) };
+}

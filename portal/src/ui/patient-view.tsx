@@ -1,0 +1,109 @@
+// The patient's view: every access to my record, newest first, filtered and paged in memory (the
+// whole trail is loaded and verified once), a chart of it by action, exports of what is shown, and
+// who read my trail or was refused.
+
+import { useMemo, useState } from "preact/hooks";
+import { filterAccesses, filterChoices } from "../lib/summaries.js";
+import type { Session } from "../lib/types.js";
+import { AccessChart } from "./access-chart.js";
+import { AccessFilters, NO_FILTER, toAccessFilter } from "./access-filters.js";
+import { AccessTable } from "./access-table.js";
+import { AccessExports, NoticeExports } from "./export-buttons.js";
+import { formatCount, plural } from "./format.js";
+import { LoadStatus } from "./load-status.js";
+import { NoticeTable } from "./notice-table.js";
+import { currentValue, useLoad } from "./use-load.js";
+import { ViewHeading } from "./view-heading.js";
+
+/** The most accesses loaded at once; the page stays quick well past this. */
+export const MAX_PATIENT_ROWS = 10_000;
+
+export function PatientView(props: { session: Session }) {
+  const { session } = props;
+  const [accesses, reloadAccesses] = useLoad(() => session.myAccesses(undefined, MAX_PATIENT_ROWS));
+  const [history, reloadHistory] = useLoad(() => session.queryHistory());
+  const [fields, setFields] = useState(NO_FILTER);
+
+  const loaded = currentValue(accesses);
+  const filter = useMemo(() => toAccessFilter(fields), [fields]);
+  const shown = useMemo(() => (loaded ? filterAccesses(loaded.rows, filter) : []), [loaded, filter]);
+  const users = useMemo(() => (loaded ? filterChoices(loaded.rows).users : []), [loaded]);
+  const historyLoaded = currentValue(history);
+
+  return (
+    <div class="view patient-view">
+      <ViewHeading testId="patient-view-heading">My access trail</ViewHeading>
+      <p class="lede">
+        Every access to your health record at {session.config.deployment}, decrypted and verified in this
+        browser, newest first.
+      </p>
+      <div class="toolbar">
+        <button
+          type="button"
+          onClick={() => {
+            reloadAccesses();
+            reloadHistory();
+          }}
+        >
+          Refresh
+        </button>
+      </div>
+
+      <section aria-labelledby="timeline-heading">
+        <h2 id="timeline-heading">Accesses to my record</h2>
+        <LoadStatus state={accesses} what="accesses to your record" onRetry={reloadAccesses} />
+        {loaded ? (
+          <>
+            <p class="summary" data-testid="access-summary">
+              {plural(loaded.rows.length, "access", "accesses")} loaded
+              {shown.length !== loaded.rows.length ? `, ${formatCount(shown.length)} match the filters` : ""}.
+              {loaded.rows.length >= MAX_PATIENT_ROWS
+                ? ` Only the newest ${formatCount(MAX_PATIENT_ROWS)} are loaded: narrow the time range to see older ones.`
+                : ""}
+              {loaded.notReadable > 0
+                ? ` ${plural(loaded.notReadable, "entry", "entries")} could not be opened with your keys.`
+                : ""}
+            </p>
+            <AccessFilters
+              label="Filter accesses to my record"
+              value={fields}
+              onChange={setFields}
+              users={users}
+            />
+            <AccessChart rows={shown} title="Accesses over time, by action" testId="access-chart" />
+            <AccessExports rows={shown} status={loaded.status} />
+            <AccessTable
+              rows={shown}
+              caption="Accesses to my record, newest first"
+              empty={
+                loaded.rows.length === 0
+                  ? "No one has accessed your record yet."
+                  : "No access matches these filters."
+              }
+            />
+          </>
+        ) : null}
+      </section>
+
+      <section aria-labelledby="history-heading">
+        <h2 id="history-heading">Who looked at my trail</h2>
+        <p class="hint">
+          Reading an audit trail is itself recorded. These are the people and systems that read yours, and the
+          requests that were refused.
+        </p>
+        <LoadStatus state={history} what="history of your trail" onRetry={reloadHistory} />
+        {historyLoaded ? (
+          <>
+            <NoticeExports rows={historyLoaded.rows} status={historyLoaded.status} />
+            <NoticeTable
+              rows={historyLoaded.rows}
+              caption="Reads of my trail and refused requests, newest first"
+              testId="query-history-table"
+              empty="No one else has read your trail."
+            />
+          </>
+        ) : null}
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,228 @@
+// The portal in a real browser: Debian's Chromium driven by playwright-core against `custos demo
+// --serve` (a real node with both witnesses, the demo's data and the attacker's edit of one of
+// Alice's records). What a patient and an audit company see is compared with what the CLI, reading
+// the same node over mutual TLS, returns. Screenshots of each view land in test-artifacts/portal/.
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN = join(ROOT, "bin/custos.js");
+const CHROMIUM = process.env.CUSTOS_CHROMIUM ?? "/usr/bin/chromium";
+const ARTIFACTS = join(ROOT, "test-artifacts/portal");
+const PASSPHRASE = "demo passphrase, not for real use";
+
+interface Demo {
+  dir: string;
+  portal: string;
+  api: string;
+  fingerprint: string;
+  victim: number;
+  process: ChildProcess;
+}
+
+async function startDemo(dir: string): Promise<Demo> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      "demo",
+      "--dir",
+      dir,
+      "--records",
+      "400",
+      "--serve",
+      "--portal",
+      "127.0.0.1:0",
+      "--listen",
+      "127.0.0.1:0",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const deadline = Date.now() + 90_000;
+  while (!out.includes("Serving until Ctrl-C.")) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`the demo did not start serving:\n${out}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const portal = /The browser portal is up[^\n]*\n\s+(https:\/\/\S+)/.exec(out)?.[1];
+  const api = /the API \(mutual TLS\): (https:\/\/\S+)/.exec(out)?.[1];
+  const fingerprint = /SPKI fingerprint: (\S+)/.exec(out)?.[1];
+  const victim = /ciphertext of entry (\d+) changed/.exec(out)?.[1];
+  if (!portal || !api || !fingerprint || !victim) throw new Error(`unexpected demo output:\n${out}`);
+  return { dir, portal, api, fingerprint, victim: Number(victim), process: child };
+}
+
+/** What the CLI, over mutual TLS, says this identity may read: the ground truth for the page. */
+function cliQuery(demo: Demo, who: string): { index: number; patientId: string }[] {
+  const result = spawnSync(
+    process.execPath,
+    [BIN, "query", "--server", demo.api, "--as", join(demo.dir, `${who}.custos-id`), "--json"],
+    { env: { ...process.env, CUSTOS_BUNDLE_PASSPHRASE: PASSPHRASE }, encoding: "utf8" },
+  );
+  if (result.status !== 0) throw new Error(`custos query failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { records: { index: number; patientId: string }[] }).records;
+}
+
+let demo: Demo;
+let browser: Browser;
+const temp = tempDir("custos-portal-e2e-");
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `the browser tests need Debian's Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CUSTOS_CHROMIUM)`,
+    );
+  }
+  if (!existsSync(join(ROOT, "dist/portal/index.html")))
+    throw new Error("the portal is not built: run npm run build first");
+  mkdirSync(ARTIFACTS, { recursive: true });
+  demo = await startDemo(join(temp.dir, "demo"));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      // Trust exactly the portal's self-signed certificate, by the fingerprint the demo printed.
+      `--ignore-certificate-errors-spki-list=${demo.fingerprint}`,
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (demo?.process.exitCode === null) {
+    demo.process.kill("SIGTERM");
+    await new Promise((resolve) => demo.process.once("exit", resolve));
+  }
+  await temp.cleanup();
+});
+
+async function signIn(page: Page, who: string, passphrase = PASSPHRASE): Promise<void> {
+  await page.goto(demo.portal);
+  await page.getByLabel("Identity bundle file").setInputFiles(join(demo.dir, `${who}.custos-id`));
+  await page.getByLabel("Passphrase").fill(passphrase);
+  await page.getByTestId("sign-in-button").click();
+}
+
+async function exportedIndexes(
+  page: Page,
+): Promise<{ logIndex: number; patientId: string; userId: string }[]> {
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByTestId("export-json").first().click(),
+  ]);
+  const path = await download.path();
+  return (
+    JSON.parse(readFileSync(path, "utf8")) as {
+      accesses: { logIndex: number; patientId: string; userId: string }[];
+    }
+  ).accesses;
+}
+
+describe("the portal in Chromium", () => {
+  it("shows a patient exactly their own accesses, decrypted and verified against the witnessed log", async () => {
+    const expected = cliQuery(demo, "MRN1002");
+    expect(expected.length).toBeGreaterThan(10);
+    const context = await browser.newContext({
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    await signIn(page, "MRN1002");
+    await expect
+      .poll(() => page.getByTestId("patient-view-heading").isVisible(), { timeout: 60_000 })
+      .toBe(true);
+    const status = page.getByTestId("verification-status");
+    await expect.poll(async () => (await status.textContent()) ?? "", { timeout: 60_000 }).toMatch(/2 of 2/);
+    expect(await page.getByTestId("verification-problem").count()).toBe(0);
+    // The first page of the timeline is the newest entries, with the log index of each.
+    const shown = await page
+      .getByTestId("access-table")
+      .locator("[data-index]")
+      .evaluateAll((rows) => rows.map((row) => Number((row as HTMLElement).dataset.index)));
+    expect(shown.length).toBeGreaterThan(0);
+    expect(shown).toEqual(expected.slice(0, shown.length).map((r) => r.index));
+    // Everything shown, exported, is exactly what the CLI reads: the same entries, all Bogdan's.
+    const exported = await exportedIndexes(page);
+    expect(exported.map((r) => r.logIndex).sort((a, b) => a - b)).toEqual(
+      expected.map((r) => r.index).sort((a, b) => a - b),
+    );
+    expect(new Set(exported.map((r) => r.patientId))).toEqual(new Set(["MRN1002"]));
+    await page.screenshot({ path: join(ARTIFACTS, "patient.png"), fullPage: true });
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.screenshot({ path: join(ARTIFACTS, "patient-phone.png"), fullPage: true });
+    await context.close();
+  });
+
+  it("shows an audit company only its granted patients, with its summaries", async () => {
+    const expected = cliQuery(demo, "northwind-assurance");
+    const context = await browser.newContext({
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    await signIn(page, "northwind-assurance");
+    await expect
+      .poll(() => page.getByTestId("auditor-view-heading").isVisible(), { timeout: 60_000 })
+      .toBe(true);
+    await expect
+      .poll(async () => (await page.getByTestId("verification-status").textContent()) ?? "", {
+        timeout: 60_000,
+      })
+      .toMatch(/2 of 2/);
+    const exported = await exportedIndexes(page);
+    expect(new Set(exported.map((r) => r.patientId))).toEqual(new Set(["MRN1003", "MRN1004", "MRN1005"]));
+    expect(exported.map((r) => r.logIndex).sort((a, b) => a - b)).toEqual(
+      expected.map((r) => r.index).sort((a, b) => a - b),
+    );
+    const patients = (await page.getByTestId("patients-table").textContent()) ?? "";
+    for (const granted of ["MRN1003", "MRN1004", "MRN1005"]) expect(patients).toContain(granted);
+    for (const other of ["MRN1001", "MRN1002"]) expect(patients).not.toContain(other);
+    expect(await page.getByTestId("summaries").isVisible()).toBe(true);
+    await page.screenshot({ path: join(ARTIFACTS, "auditor.png"), fullPage: true });
+    await context.close();
+  });
+
+  it("refuses a wrong passphrase with a clear message, and nothing is signed in", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, "MRN1002", "not the passphrase");
+    const error = page.getByTestId("sign-in-error");
+    await expect.poll(() => error.isVisible(), { timeout: 60_000 }).toBe(true);
+    expect(await error.getAttribute("data-code")).toBe("WRONG_PASSPHRASE");
+    expect((await error.textContent())?.toLowerCase()).toContain("passphrase");
+    expect(await page.getByTestId("signed-in-as").count()).toBe(0);
+    await page.screenshot({ path: join(ARTIFACTS, "wrong-passphrase.png"), fullPage: true });
+    await context.close();
+  });
+
+  it("shows a red warning naming the entry an attacker edited in the store", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, "MRN1001");
+    const problem = page.getByTestId("verification-problem");
+    await expect.poll(() => problem.isVisible(), { timeout: 60_000 }).toBe(true);
+    expect(await problem.textContent()).toContain(`entry ${demo.victim}`);
+    await page.screenshot({ path: join(ARTIFACTS, "tampered.png"), fullPage: true });
+    await context.close();
+  });
+});

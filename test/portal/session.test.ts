@@ -146,6 +146,46 @@ describe("portal sign-in and reading against a real node", () => {
     expect(await codeOf(() => auditor.patientAccesses())).toBe("SIGNED_OUT");
   }, 60_000);
 
+  it("shows a tampered entry as a problem naming it, and keeps what it trusted across visits", async () => {
+    const storage = new MemoryStorage();
+    await (await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch, storage })).myAccesses();
+    /** The node's trail replies, altered on the way. */
+    const altered =
+      (change: (items: { index: number; content: string | null }[]) => void): typeof fetch =>
+      async (url, init) => {
+        const response = await fetch(url, init);
+        if (!url.endsWith("/v1/trail")) return response;
+        const reply = (await response.json()) as { items: { index: number; content: string | null }[] };
+        change(reply.items);
+        return new Response(JSON.stringify(reply), {
+          status: 200,
+          headers: { "content-type": "application/json" },
+        });
+      };
+    let target = -1;
+    const flip = altered((items) => {
+      const item = items.find((i) => i.content !== null)!;
+      target = item.index;
+      const c = item.content!;
+      item.content = (c[0] === "A" ? "B" : "A") + c.slice(1);
+    });
+    const tampered = await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch: flip, storage: null });
+    const failure = await tampered.myAccesses().then(
+      () => undefined,
+      (error: { problem?: { code: string; message: string; index?: number } }) => error.problem,
+    );
+    expect(failure).toMatchObject({ index: target, message: expect.stringContaining(`Entry ${target}`) });
+
+    // The newest record withheld: unnoticeable to a first visit, caught on a later one that remembers.
+    const hide = altered((items) => {
+      items.shift();
+    });
+    const fresh = await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch: hide, storage: null });
+    expect((await fresh.myAccesses()).rows.length).toBeLessThan(4);
+    const returning = await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch: hide, storage });
+    await expect(returning.myAccesses()).rejects.toMatchObject({ problem: { code: "TAMPERED_ENTRY" } });
+  }, 60_000);
+
   it("refuses a wrong passphrase, another deployment's bundle, and names a revoked identity", async () => {
     expect(
       await codeOf(() => signIn(bundleText("patient/P002"), "wrong passphrase", { baseUrl, fetch })),

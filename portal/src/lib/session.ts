@@ -127,6 +127,7 @@ export function problemOf(error: VerificationError): VerificationProblem {
     const mentioned = /\bentry (\d+)\b/.exec(message);
     if (mentioned) index = Number(mentioned[1]);
   }
+  message = message.replace(/\.$/, "");
   return {
     code: error.code,
     message:

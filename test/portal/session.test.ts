@@ -142,6 +142,19 @@ describe("portal sign-in and reading against a real node", () => {
     const theirs = await other.patientAccesses();
     expect(theirs.rows.map((row) => row.patientId)).toEqual(["P003"]);
     expect(await other.alerts()).toEqual([]);
+    // A2 asks for a patient it is not granted: refused, and the refusal reaches P001's audit company.
+    const refused = await other.patientAccesses({ patientIds: ["P001"] });
+    expect(refused.rows).toEqual([]);
+    expect(refused.patients).toEqual([{ patientId: "P001", error: expect.any(String) }]);
+    let notices = await auditor.queryHistory();
+    for (let tries = 0; !notices.rows.some((n) => n.kind === "refusal") && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      notices = await auditor.queryHistory();
+    }
+    expect(notices.rows.find((n) => n.kind === "refusal")).toMatchObject({
+      requester: "custos://stmary/auditor/A2",
+      role: "auditor",
+    });
     auditor.signOut();
     expect(await codeOf(() => auditor.patientAccesses())).toBe("SIGNED_OUT");
   }, 60_000);

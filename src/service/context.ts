@@ -1,15 +1,20 @@
 // What every route module of `custos serve` is given: the deployment (vault, ledger, registry), the
 // clock, and `allow`, which authorizes a caller or records the refusal in the log and throws.
 // Route modules live in src/service/routes/ and export `register...Routes(app, ctx)`.
+//
+// The read-only routes (log, tiles, mirror content) need only a `ReadContext`: a ledger to read and
+// the same `allow`, so a mirror serving its verified copy (mirror-server.ts) mounts the very same routes.
 
 import type { FastifyRequest } from "fastify";
 import type { Caller, Operation, Target } from "../identity/authorize.js";
 import type { Deployment } from "../identity/deployment.js";
+import type { Ledger } from "../ledger/ledger.js";
 
-export interface ServiceContext {
-  readonly deployment: Deployment;
+export interface ReadContext {
+  /** The log replies are read from (the node's own, or a mirror's verified copy, read-only). */
+  readonly ledger: Ledger;
   readonly now: () => number;
-  /** Authorizes, or records the refusal in the log (for the patient concerned) and throws 401/403. */
+  /** Authorizes, or records the refusal (for the patient concerned) and throws 401/403. */
   allow(
     caller: Caller,
     operation: Operation,
@@ -18,9 +23,13 @@ export interface ServiceContext {
   ): Promise<void>;
   /**
    * The checkpoint replies are proven against: the latest witnessed one when the node has witnesses
-   * (cosignatures attached), else the latest signed one.
+   * (cosignatures attached), else the latest signed one; at a mirror, the latest one it verified.
    */
   checkpoint(): Promise<{ readonly note: string; readonly size: number }>;
   /** The authenticated caller of a request (set by the server's authentication hook). */
   callerOf(request: FastifyRequest): Caller;
+}
+
+export interface ServiceContext extends ReadContext {
+  readonly deployment: Deployment;
 }

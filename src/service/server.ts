@@ -231,6 +231,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const ctx: ServiceContext = {
     deployment,
+    ledger,
     now,
     async checkpoint() {
       const witnessed = witnessing?.latest;

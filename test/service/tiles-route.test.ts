@@ -6,8 +6,7 @@ import { CustosError } from "../../src/core/errors.js";
 import { leafHash, rootFromLeafHashes } from "../../src/core/merkle/index.js";
 import { openNote } from "../../src/core/note/index.js";
 import type { Caller } from "../../src/identity/authorize.js";
-import type { Deployment } from "../../src/identity/deployment.js";
-import type { ServiceContext } from "../../src/service/context.js";
+import type { ReadContext } from "../../src/service/context.js";
 import { errorReply } from "../../src/service/errors.js";
 import {
   acceptsGzip,
@@ -53,8 +52,8 @@ describe("the tlog-tiles routes", () => {
     log = await createTestLog();
     await log.ledger.append(Array.from({ length: 300 }, (_, i) => ({ entry: dataEntry(i) })));
     await log.ledger.checkpoint();
-    const ctx: ServiceContext = {
-      deployment: { vault: { ledger: log.ledger } } as unknown as Deployment,
+    const ctx: ReadContext = {
+      ledger: log.ledger,
       now: Date.now,
       async allow(caller, operation) {
         allowed.push({ operation, caller });

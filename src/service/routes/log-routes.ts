@@ -6,13 +6,13 @@ import { z } from "zod";
 import { toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
-import type { ServiceContext } from "../context.js";
+import type { ReadContext } from "../context.js";
 
 const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const Hashes = z.array(z.string()).describe("base64 SHA-256 hashes");
 
-export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  const ledger = ctx.deployment.vault.ledger;
+export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void {
+  const ledger = ctx.ledger;
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.get(
@@ -138,7 +138,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ServiceContext): vo
 }
 
 /** Proofs are served only up to the latest signed size: an unsigned tree head is nobody's promise. */
-async function checkSigned(ctx: ServiceContext, size: number): Promise<void> {
+async function checkSigned(ctx: ReadContext, size: number): Promise<void> {
   const checkpoint = await ctx.checkpoint();
   if (size > checkpoint.size) {
     throw new CustosError(

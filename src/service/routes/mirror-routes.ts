@@ -7,14 +7,14 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import type { ServiceContext } from "../context.js";
+import type { ReadContext } from "../context.js";
 
 const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const MAX_CONTENTS_PER_REQUEST = 512;
 export const MAX_KEY_RANGE = 65_536;
 
-export function registerMirrorRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  const store = ctx.deployment.vault.ledger.store;
+export function registerMirrorRoutes(app: FastifyInstance, ctx: ReadContext): void {
+  const store = ctx.ledger.store;
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.post(

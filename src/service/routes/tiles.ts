@@ -7,7 +7,7 @@ import { gzip } from "node:zlib";
 import type { FastifyInstance } from "fastify";
 import { CustosError } from "../../core/errors.js";
 import { parseTilePath, readC2spTile, readEntryBundle } from "../../ledger/c2sp-tiles.js";
-import type { ServiceContext } from "../context.js";
+import type { ReadContext } from "../context.js";
 
 // private: the API is authenticated, so no shared cache may keep a copy for callers it cannot check.
 export const FULL_TILE_CACHE_CONTROL = "private, max-age=31536000, immutable";
@@ -17,8 +17,8 @@ export const CHECKPOINT_CACHE_CONTROL = "no-cache";
 
 const gzipAsync = promisify(gzip);
 
-export function registerTileRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  const store = () => ctx.deployment.vault.ledger.store;
+export function registerTileRoutes(app: FastifyInstance, ctx: ReadContext): void {
+  const store = () => ctx.ledger.store;
 
   app.get("/checkpoint", async (request, reply) => {
     await ctx.allow(ctx.callerOf(request), "read-log", {});

@@ -102,7 +102,7 @@ export function AccessFilters(props: {
         </select>
       </div>
       <div class="field">
-        <label for={`${id}-user`}>User</label>
+        <label for={`${id}-user`}>User ID</label>
         <input
           id={`${id}-user`}
           name="user"
@@ -110,13 +110,9 @@ export function AccessFilters(props: {
           autocomplete="off"
           spellcheck={false}
           list={`${id}-users`}
-          aria-describedby={`${id}-user-hint`}
           value={value.user}
           onInput={(event) => set({ user: event.currentTarget.value })}
         />
-        <span class="hint" id={`${id}-user-hint`}>
-          The exact user ID
-        </span>
         <datalist id={`${id}-users`}>
           {(props.users ?? []).slice(0, 500).map((user) => (
             <option key={user} value={user} />

@@ -44,6 +44,7 @@ export function AccessTable(props: {
   readonly showPatient?: boolean;
   readonly empty: string;
   readonly testId?: string;
+  readonly pageSize?: number;
 }) {
   const columns = props.showPatient ? [COLUMNS[0]!, PATIENT_COLUMN, ...COLUMNS.slice(1)] : COLUMNS;
   return (
@@ -57,7 +58,7 @@ export function AccessTable(props: {
         "data-action": row.record.action,
         "data-emergency": row.record.emergency ? "true" : undefined,
       })}
-      pageSize={PAGE_SIZE}
+      pageSize={props.pageSize ?? PAGE_SIZE}
       testId={props.testId ?? "access-table"}
       empty={props.empty}
     />

@@ -15,7 +15,7 @@ import { LoadStatus } from "./load-status.js";
 import { NoticeTable } from "./notice-table.js";
 import { type Column, PagedTable } from "./paged-table.js";
 import { SummaryTables } from "./summary-tables.js";
-import { currentValue, useLoad } from "./use-load.js";
+import { currentValue, type LoadState, useLoad } from "./use-load.js";
 import { ViewHeading } from "./view-heading.js";
 
 /** The most accesses loaded across all granted patients. */
@@ -52,6 +52,15 @@ const SECTIONS = [
   ["refusals", "Refused requests"],
   ["alerts", "Alerts"],
 ] as const;
+
+/** In place of what is computed from the accesses, until they are loaded (or if they failed to). */
+function Pending(props: { state: LoadState<unknown> }) {
+  return props.state.kind === "failed" ? (
+    <p class="empty">Not available: the accesses did not load (see Accesses above).</p>
+  ) : (
+    <p class="loading">Waiting for the accesses…</p>
+  );
+}
 
 export function AuditorView(props: { session: Session }) {
   const { session } = props;
@@ -149,7 +158,7 @@ export function AuditorView(props: { session: Session }) {
       <section aria-labelledby="summaries-heading">
         <h2 id="summaries-heading">Summaries</h2>
         <p class="hint">Over the accesses that match the filters above.</p>
-        {loaded ? <SummaryTables rows={shown} /> : <p class="loading">Waiting for the accesses…</p>}
+        {loaded ? <SummaryTables rows={shown} /> : <Pending state={accesses} />}
       </section>
 
       <section aria-labelledby="patients-heading">
@@ -169,7 +178,7 @@ export function AuditorView(props: { session: Session }) {
             empty="You are not granted any patient yet."
           />
         ) : (
-          <p class="loading">Waiting for the accesses…</p>
+          <Pending state={accesses} />
         )}
       </section>
 

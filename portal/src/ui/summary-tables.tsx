@@ -97,6 +97,7 @@ export function SummaryTables(props: { rows: readonly AccessRow[] }) {
       <AccessTable
         rows={outside}
         showPatient
+        pageSize={10}
         caption="Accesses outside working hours, newest first"
         empty="No access outside working hours."
         testId="outside-hours-table"
@@ -106,6 +107,7 @@ export function SummaryTables(props: { rows: readonly AccessRow[] }) {
       <AccessTable
         rows={emergency}
         showPatient
+        pageSize={10}
         caption="Emergency accesses, newest first"
         empty="No emergency access."
         testId="emergency-table"
@@ -115,6 +117,7 @@ export function SummaryTables(props: { rows: readonly AccessRow[] }) {
       <AccessTable
         rows={printed}
         showPatient
+        pageSize={10}
         caption="Print and copy events, newest first"
         empty="No print or copy event."
         testId="print-copy-table"

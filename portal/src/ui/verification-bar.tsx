@@ -64,7 +64,7 @@ export function VerificationBar(props: { state: VerificationState; onShowAlerts?
               {failing ? "!" : "✓"}
             </span>
             <span>
-              {failing ? "Last checkpoint that verified: " : "Verified: "}
+              {failing ? "Last verified: " : "Verified: "}
               {statusSentence(status)}
             </span>
             <button

@@ -34,13 +34,21 @@ export interface TestDeployment {
   cleanup(): Promise<void>;
 }
 
+// Ports for servers that restart on the same address are taken below Linux's ephemeral range
+// (32768-60999): a port from that range can be taken, while its server is down, as the source port
+// of some outgoing connection, and the restart would then find its address in use.
+const LOW_PORTS = { from: 20_000, to: 32_000 };
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = LOW_PORTS.from + Math.floor(Math.random() * (LOW_PORTS.to - LOW_PORTS.from));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 export async function createTestDeployment(options: {

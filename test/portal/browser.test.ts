@@ -66,14 +66,15 @@ async function startDemo(dir: string): Promise<Demo> {
 }
 
 /** What the CLI, over mutual TLS, says this identity may read: the ground truth for the page. */
-function cliQuery(demo: Demo, who: string): { index: number; patientId: string }[] {
+function cliQuery(demo: Demo, who: string): { index: number; patientId: string; time: string }[] {
   const result = spawnSync(
     process.execPath,
     [BIN, "query", "--server", demo.api, "--as", join(demo.dir, `${who}.custos-id`), "--json"],
     { env: { ...process.env, CUSTOS_BUNDLE_PASSPHRASE: PASSPHRASE }, encoding: "utf8" },
   );
   if (result.status !== 0) throw new Error(`custos query failed: ${result.stderr}`);
-  return (JSON.parse(result.stdout) as { records: { index: number; patientId: string }[] }).records;
+  return (JSON.parse(result.stdout) as { records: { index: number; patientId: string; time: string }[] })
+    .records;
 }
 
 let demo: Demo;
@@ -160,7 +161,14 @@ describe("the portal in Chromium", () => {
       .locator("[data-index]")
       .evaluateAll((rows) => rows.map((row) => Number((row as HTMLElement).dataset.index)));
     expect(shown.length).toBeGreaterThan(0);
-    expect(shown).toEqual(expected.slice(0, shown.length).map((r) => r.index));
+    // Newest first: the page's rows are the CLI's newest ones (equal times may tie in either order).
+    const time = new Map(expected.map((r) => [r.index, Date.parse(r.time)]));
+    const times = shown.map((index) => time.get(index));
+    expect(times.every((t) => t !== undefined)).toBe(true);
+    expect(times).toEqual([...times].sort((a, b) => b! - a!));
+    expect(Math.min(...(times as number[]))).toBeGreaterThanOrEqual(
+      time.get(expected[shown.length - 1]!.index)!,
+    );
     // Everything shown, exported, is exactly what the CLI reads: the same entries, all Bogdan's.
     const exported = await exportedIndexes(page);
     expect(exported.map((r) => r.logIndex).sort((a, b) => a - b)).toEqual(

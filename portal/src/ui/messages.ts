@@ -46,5 +46,5 @@ export function describeError(error: unknown): ErrorMessage {
   const title = TITLES[code];
   return title === undefined
     ? { code, title: "Something went wrong.", detail }
-    : { code, title, ...(detail && detail !== title ? { detail } : {}) };
+    : { code, title, ...(detail && !title.startsWith(detail.replace(/\.$/, "")) ? { detail } : {}) };
 }

@@ -2,7 +2,7 @@
 // library unlocks the keys in this page and logs in with a signed challenge. Nothing is stored here:
 // the passphrase field is cleared whatever the outcome, the file's text lives only in this component.
 
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { signIn } from "../lib/session.js";
 import type { Session } from "../lib/types.js";
 import { describeError, type ErrorMessage } from "./messages.js";
@@ -22,6 +22,14 @@ export function SignIn(props: { onSignedIn: (session: Session) => void }) {
   const [error, setError] = useState<ErrorMessage | null>(null);
   const [dragging, setDragging] = useState(false);
   const passphraseInput = useRef<HTMLInputElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  // After a refusal, focus goes where the fix is (once the inputs are enabled again).
+  useEffect(() => {
+    if (error === null || busy) return;
+    const fileProblem = error.code === "BAD_BUNDLE" || error.code === "NO_FILE";
+    (fileProblem ? fileInput : passphraseInput).current?.focus();
+  }, [error, busy]);
 
   async function choose(picked: File | undefined) {
     setError(null);
@@ -53,7 +61,6 @@ export function SignIn(props: { onSignedIn: (session: Session) => void }) {
     }
     if (passphrase === "") {
       setError({ code: "NO_PASSPHRASE", title: "Type the passphrase of your identity bundle." });
-      passphraseInput.current?.focus();
       return;
     }
     setBusy(true);
@@ -66,7 +73,6 @@ export function SignIn(props: { onSignedIn: (session: Session) => void }) {
       setPassphrase("");
       setBusy(false);
       setError(describeError(cause));
-      passphraseInput.current?.focus();
     }
   }
 
@@ -103,6 +109,7 @@ export function SignIn(props: { onSignedIn: (session: Session) => void }) {
             name="bundle"
             type="file"
             aria-describedby="bundle-file-hint"
+            ref={fileInput}
             disabled={busy}
             onChange={(event) => void choose(event.currentTarget.files?.[0])}
           />

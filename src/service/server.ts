@@ -22,6 +22,9 @@ import type { Deployment } from "../identity/deployment.js";
 import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/portal-certificate.js";
 import { verifyStore } from "../ledger/verify/verifier.js";
 import { readVerifyState, type VerifyState } from "../ledger/verify/verify-state.js";
+import { AlertLog } from "../witness/alerts.js";
+import { GossipChecker, ledgerReference } from "../witness/gossip.js";
+import { Gossiping } from "../witness/gossiping.js";
 import type { WitnessEndpoint } from "../witness/witness-client.js";
 import { Witnessing } from "../witness/witnessing.js";
 import type { ServiceContext } from "./context.js";
@@ -31,6 +34,7 @@ import { checkpointFreshness, registerHealth } from "./plugins/health.js";
 import { createMetrics, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
+import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
@@ -67,6 +71,11 @@ export interface ServeOptions {
   readonly witnesses?: readonly WitnessEndpoint[];
   /** How many witness cosignatures the portal's page demands of a checkpoint (default: all witnesses). */
   readonly witnessQuorum?: number;
+  /**
+   * How often to read the witnesses' checkpoints and evidence and check them against this log (ms;
+   * default 10 s when witnesses are configured; 0 = never).
+   */
+  readonly gossipEveryMs?: number;
   /**
    * The portal's TLS certificate (browsers accept no Ed25519 one): an operator's own, else the node's
    * self-signed ECDSA P-256 certificate, made once and kept in the data directory.
@@ -218,16 +227,33 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return login.verifyToken(match[1]!);
   }
 
+  // Witness refusals and split views found by gossip: one alert log, listed by GET /v1/alerts.
+  const alerts = new AlertLog(deployment.dir);
+  const witnessTls = {
+    key: nodeKeyPem,
+    cert: identity.bundle.signingCertificate,
+    ca: deployment.anchor.caPem,
+  };
   const witnessing =
     options.witnesses && options.witnesses.length > 0 && ledger.writable
       ? new Witnessing(
           ledger,
           options.witnesses,
           deployment.dir,
-          { key: nodeKeyPem, cert: identity.bundle.signingCertificate, ca: deployment.anchor.caPem },
+          witnessTls,
           (message) => api?.log.warn(message),
+          alerts,
         )
       : undefined;
+  const gossip = new Gossiping({
+    checker: new GossipChecker(ledger.meta, ledgerReference(ledger)),
+    alerts,
+    witnesses: options.witnesses ?? [],
+    tls: witnessTls,
+    now,
+    log: (message) => api?.log.warn(message),
+  });
+  const gossipEvery = options.gossipEveryMs ?? 10_000;
 
   const ctx: ServiceContext = {
     deployment,
@@ -390,7 +416,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       async (request) => {
         await alertReader(request);
         const all = (request.query as { all?: string } | undefined)?.all === "true";
-        return { alerts: witnessing?.alerts.list(all) ?? [] };
+        return { alerts: alerts.list(all) };
       },
     );
     app.post(
@@ -401,10 +427,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         const id = Number((request.params as { id: string }).id);
         if (!Number.isSafeInteger(id) || id < 1)
           throw new CustosError("BAD_ARGUMENT", "an alert ID is a positive number");
-        if (!witnessing) throw new CustosError("NOT_FOUND", `no alert ${id}`);
-        return { alert: witnessing.alerts.acknowledge(id, caller.uri, now()) };
+        return { alert: alerts.acknowledge(id, caller.uri, now()) };
       },
     );
+    if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
       registerLoginRoutes(app, ctx, login);
       registerPortalRoutes(app, ctx, { node: identity.uri, witnessKeys, quorum });
@@ -444,6 +470,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }, 2_000);
   followTimer?.unref();
   witnessing?.start();
+  if (gossipEvery > 0 && (options.witnesses?.length ?? 0) > 0) gossip.start(gossipEvery);
   const verifyEvery = options.verifyEveryMs ?? 60_000;
   const verifyTimer = verifyEvery > 0 ? setInterval(() => void backgroundVerify(), verifyEvery) : undefined;
   verifyTimer?.unref();
@@ -477,6 +504,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     close: async () => {
       clearInterval(crlTimer);
       witnessing?.stop();
+      gossip.stop();
       if (verifyTimer) clearInterval(verifyTimer);
       if (followTimer) clearInterval(followTimer);
       await api.close();

@@ -1,7 +1,8 @@
-// Alerts a node raises when a witness refuses its checkpoint: evidence of a fork (or of a node that
-// fell behind what the witnesses hold). Each carries both signed checkpoints - the node's and the one
-// the witness holds - and stays listed for the audit companies until one of them acknowledges it.
-// Kept in an append-only file (one JSON line per event, fsynced) in the node's data directory.
+// Alerts a node (or a mirror) raises when a witness refuses its checkpoint - evidence of a fork, or of a
+// node that fell behind what the witnesses hold - or when gossip turns up a checkpoint signed by the
+// log's key that its own copy proves inconsistent (a split view). Each carries both signed checkpoints
+// and stays listed for the audit companies until one of them acknowledges it. Kept in an append-only
+// file (one JSON line per event, fsynced) in the data directory; a gossip alert is raised once per key.
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -9,16 +10,46 @@ import { CustosError } from "../core/errors.js";
 
 export const ALERTS_FILE = "alerts.jsonl";
 
+export const ALERT_SOURCES = ["witness", "gossip"] as const;
+export type AlertSource = (typeof ALERT_SOURCES)[number];
+
+/** What gossip proved: both signed notes, and the reference's own proof where the sizes differ. */
+export interface AlertEvidence {
+  /** The foreign checkpoint (signed by the log's key) that does not fit the reference's copy. */
+  readonly foreignNote: string;
+  /** A checkpoint of the reference's copy, signed by the same key. */
+  readonly referenceNote: string;
+  /**
+   * For a foreign checkpoint smaller than the reference's: the reference's root at the foreign size
+   * and its consistency proof (RFC 6962 2.1.2) to the reference note, which verifies; so no proof can
+   * link the foreign root to it.
+   */
+  readonly proof?: {
+    readonly fromSize: number;
+    readonly fromRoot: string;
+    readonly toSize: number;
+    readonly hashes: readonly string[];
+  };
+}
+
 export interface Alert {
   readonly id: number;
+  /** Who found it: a witness refusing this node's checkpoint (absent in older files), or gossip. */
+  readonly source?: AlertSource;
+  /** Gossip: the kind of inconsistency (see gossip.ts), e.g. `same-size-different-root`. */
+  readonly kind?: string;
+  /** Gossip: identifies the conflicting pair, so it is raised once however often it is seen. */
+  readonly key?: string;
+  readonly evidence?: AlertEvidence;
   /** ms since 1970 */
   readonly at: number;
+  /** The witness (or gossip peer) that showed it. */
   readonly witness: string;
   readonly size: number;
   readonly reason: string;
-  /** The checkpoint the node submitted (a signed note). */
+  /** The checkpoint the node submitted (a signed note); for gossip, the reference's own. */
   readonly checkpoint: string;
-  /** The checkpoint the witness holds for this log (a signed, cosigned note), if it gave it. */
+  /** The checkpoint the witness holds for this log (a signed, cosigned note), if it gave it; for gossip, the foreign one. */
   readonly witnessCheckpoint: string | null;
   readonly acknowledged?: { readonly by: string; readonly at: number };
 }
@@ -73,6 +104,19 @@ export class AlertLog {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** The alert raised under `key` (acknowledged or not), if any. */
+  byKey(key: string): Alert | undefined {
+    for (const alert of this.#alerts.values()) if (alert.key === key) return alert;
+    return undefined;
+  }
+
+  /** Raises an alert unless one with the same key was raised before; returns it and whether it is new. */
+  raiseOnce(alert: Omit<Alert, "id" | "acknowledged"> & { key: string }): { alert: Alert; raised: boolean } {
+    const existing = this.byKey(alert.key);
+    if (existing) return { alert: existing, raised: false };
+    return { alert: this.raise(alert), raised: true };
   }
 
   raise(alert: Omit<Alert, "id" | "acknowledged">): Alert {

@@ -171,3 +171,109 @@ export async function fetchWitnessCheckpoint(
     req.end();
   });
 }
+
+/** One evidence record as GET /evidence/<origin> serves it (see witness-server.ts). Untrusted. */
+export interface WitnessEvidence {
+  readonly id: number;
+  readonly kind: string;
+  readonly heldNote: string | null;
+  readonly submittedNote: string;
+}
+
+/** Most evidence records read from one witness in one call (pages of 50). */
+const MAX_EVIDENCE_PER_FETCH = 500;
+
+/**
+ * The evidence a witness recorded for `origin` after the record `afterId` (GET /evidence/<origin>,
+ * paged), or undefined if the witness is unreachable or answers out of shape. Bounded: at most 500
+ * records, each field checked for type; the notes are checked by whoever uses them.
+ */
+export async function fetchWitnessEvidence(
+  witness: WitnessEndpoint,
+  origin: string,
+  afterId = 0,
+  tls: TlsMaterial = {},
+  timeoutMs = 5_000,
+): Promise<WitnessEvidence[] | undefined> {
+  const records: WitnessEvidence[] = [];
+  let after = afterId;
+  while (records.length < MAX_EVIDENCE_PER_FETCH) {
+    const body = await get(
+      witness.url,
+      `evidence/${encodeURIComponent(origin)}?after=${after}`,
+      tls,
+      timeoutMs,
+      2 * 1024 * 1024,
+    );
+    if (body === undefined) return records.length > 0 ? records : undefined;
+    let page: { evidence?: unknown; next?: unknown };
+    try {
+      page = JSON.parse(body) as { evidence?: unknown; next?: unknown };
+    } catch {
+      return records.length > 0 ? records : undefined;
+    }
+    if (!Array.isArray(page.evidence)) return records.length > 0 ? records : undefined;
+    for (const item of page.evidence as Record<string, unknown>[]) {
+      if (
+        typeof item?.id !== "number" ||
+        !Number.isSafeInteger(item.id) ||
+        item.id <= after ||
+        typeof item.kind !== "string" ||
+        typeof item.submittedNote !== "string" ||
+        (item.heldNote !== null && typeof item.heldNote !== "string")
+      ) {
+        return records;
+      }
+      records.push({
+        id: item.id,
+        kind: item.kind,
+        heldNote: item.heldNote as string | null,
+        submittedNote: item.submittedNote,
+      });
+      after = item.id;
+    }
+    if (typeof page.next !== "number" || page.next !== after) break;
+  }
+  return records;
+}
+
+function get(
+  base: string,
+  path: string,
+  tls: TlsMaterial,
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<string | undefined> {
+  const target = new URL(path, base.endsWith("/") ? base : `${base}/`);
+  return new Promise((resolve) => {
+    const req = request(
+      target,
+      {
+        method: "GET",
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        ...(tls.key ? { key: tls.key } : {}),
+        ...(tls.cert ? { cert: tls.cert } : {}),
+        agent: false,
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= maxBytes) chunks.push(chunk);
+          else req.destroy();
+        });
+        res.on("end", () =>
+          resolve(
+            res.statusCode === 200 && size <= maxBytes ? Buffer.concat(chunks).toString("utf8") : undefined,
+          ),
+        );
+        res.on("error", () => resolve(undefined));
+      },
+    );
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+    req.end();
+  });
+}

@@ -1,14 +1,15 @@
 // A C2SP tlog-witness (c2sp.org/tlog-witness) over HTTPS: POST /add-checkpoint verifies a log's
 // checkpoint against the keys trusted for its origin and a consistency proof from the checkpoint it
 // last cosigned, then returns a c2sp.org/tlog-cosignature (v1, Ed25519). Read side for monitors and
-// gossip: GET /checkpoints/<origin> (the latest cosigned checkpoint) and GET /witness (name and key).
+// gossip: GET /checkpoints/<origin> (the latest cosigned checkpoint), GET /evidence/<origin> (the
+// refused submissions, both notes each, paged) and GET /witness (name and key).
 //
 // The protocol core (`Witness`) is transport-free; the Fastify server only moves bytes. Request bodies
 // are hostile: every line is checked, sizes are bigint up to 2^63-1, and nothing the client sends can
 // produce a 5xx. The cosigner key is held in memory only and never logged.
 
 import Fastify, { type FastifyReply } from "fastify";
-import { bytesEqual, fromBase64, fromUtf8 } from "../core/bytes.js";
+import { bytesEqual, fromBase64, fromUtf8, toBase64 } from "../core/bytes.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint/index.js";
 import { CustosError } from "../core/errors.js";
 import { EMPTY_ROOT, verifyConsistency } from "../core/merkle/index.js";
@@ -25,6 +26,7 @@ import {
 } from "../core/note/index.js";
 import {
   EVIDENCE_KINDS,
+  type Evidence,
   type EvidenceKind,
   type HeldCheckpoint,
   MAX_TREE_SIZE,
@@ -38,6 +40,8 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 /** The text/x.tlog.size media type of a 409 that reports the latest cosigned size. */
 export const TLOG_SIZE_TYPE = "text/x.tlog.size";
 const TEXT_TYPE = "text/plain; charset=utf-8";
+/** Evidence records per GET /evidence page: each holds two notes (a few KiB), so a page stays small. */
+export const EVIDENCE_PAGE_LIMIT = 50;
 const OLD_LINE = /^old (0|[1-9][0-9]{0,18})$/;
 const SIZE_LINE = /^(0|[1-9][0-9]{0,18})$/;
 const MAX_SAFE_SIZE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -286,6 +290,54 @@ export class Witness {
   latestNote(origin: string): string | undefined {
     return this.store.latest(origin)?.note;
   }
+
+  /** One page of the evidence kept for an origin, as served by GET /evidence/<origin>. */
+  evidencePage(origin: string, afterId = 0, limit: number = EVIDENCE_PAGE_LIMIT): EvidencePage {
+    const rows = this.store.evidencePage(origin, afterId, limit + 1);
+    const page = rows.slice(0, limit);
+    return {
+      origin,
+      evidence: page.map(evidenceJson),
+      next: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null,
+    };
+  }
+}
+
+/** An evidence record on the wire: both notes whole, sizes as numbers (at most 2^53-1 is ever stored). */
+export interface EvidenceJson {
+  readonly id: number;
+  readonly kind: EvidenceKind;
+  /** Milliseconds since the epoch. */
+  readonly receivedAt: number;
+  readonly heldSize: number;
+  readonly heldRoot: string;
+  readonly heldNote: string | null;
+  readonly submittedSize: number;
+  readonly submittedRoot: string;
+  readonly submittedNote: string;
+  readonly proof: readonly string[];
+}
+
+export interface EvidencePage {
+  readonly origin: string;
+  readonly evidence: readonly EvidenceJson[];
+  /** Pass as `?after=` for the next page; null when this is the last. */
+  readonly next: number | null;
+}
+
+function evidenceJson(e: Evidence): EvidenceJson {
+  return {
+    id: e.id,
+    kind: e.kind,
+    receivedAt: e.receivedAt,
+    heldSize: Number(e.heldSize),
+    heldRoot: toBase64(e.heldRoot),
+    heldNote: e.heldNote,
+    submittedSize: Number(e.submittedSize),
+    submittedRoot: toBase64(e.submittedRoot),
+    submittedNote: e.submittedNote,
+    proof: e.proof,
+  };
 }
 
 export interface WitnessServerOptions {
@@ -380,6 +432,21 @@ export async function startWitnessServer(options: WitnessServerOptions): Promise
     const note = witness.latestNote(origin);
     if (note === undefined) return sendText(reply, 404, "no cosigned checkpoint for this origin");
     return reply.code(200).type(TEXT_TYPE).send(note);
+  });
+  app.get("/evidence/*", async (request, reply) => {
+    const origin = (request.params as { "*": string })["*"];
+    const after = (request.query as { after?: unknown } | undefined)?.after;
+    let afterId = 0;
+    if (after !== undefined) {
+      if (typeof after !== "string" || !/^(0|[1-9][0-9]{0,14})$/.test(after))
+        return sendText(reply, 400, "after must be an evidence ID (a decimal number)");
+      afterId = Number(after);
+    }
+    if (!witness.store.knownLog(origin)) return sendText(reply, 404, "unknown log origin");
+    return reply
+      .code(200)
+      .type("application/json")
+      .send(JSON.stringify(witness.evidencePage(origin, afterId)));
   });
   app.get("/witness", async () => ({ name: witness.name, verifierKey: witness.verifierKey }));
 

@@ -172,6 +172,27 @@ function textOf(value: unknown): string {
   throw new CustosError("STORE_CORRUPT", "a stored value that must be text is not");
 }
 
+function evidenceOf(row: Row): Evidence {
+  const kind = textOf(row.kind);
+  if (!Object.values(EVIDENCE_KINDS).includes(kind as EvidenceKind)) {
+    throw new CustosError("STORE_CORRUPT", "an evidence record has an unknown kind");
+  }
+  const proof = textOf(row.proof);
+  return {
+    id: numberOf(row.id),
+    origin: textOf(row.origin),
+    kind: kind as EvidenceKind,
+    receivedAt: numberOf(row.received_at),
+    heldSize: bigintOf(row.held_size),
+    heldRoot: bytesOf(row.held_root),
+    heldNote: row.held_note === null ? null : textOf(row.held_note),
+    submittedSize: bigintOf(row.submitted_size),
+    submittedRoot: bytesOf(row.submitted_root),
+    submittedNote: textOf(row.submitted_note),
+    proof: proof === "" ? [] : proof.split("\n"),
+  };
+}
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: an origin is one line without control characters
 const ORIGIN_LINE = /^[^\u0000-\u001f\u007f]+$/;
 
@@ -398,26 +419,15 @@ export class WitnessStore {
         ? this.#db.prepare("SELECT * FROM evidence ORDER BY id").all()
         : this.#db.prepare("SELECT * FROM evidence WHERE origin = ? ORDER BY id").all(origin)
     ) as Row[];
-    return rows.map((row) => {
-      const kind = textOf(row.kind);
-      if (!Object.values(EVIDENCE_KINDS).includes(kind as EvidenceKind)) {
-        throw new CustosError("STORE_CORRUPT", "an evidence record has an unknown kind");
-      }
-      const proof = textOf(row.proof);
-      return {
-        id: numberOf(row.id),
-        origin: textOf(row.origin),
-        kind: kind as EvidenceKind,
-        receivedAt: numberOf(row.received_at),
-        heldSize: bigintOf(row.held_size),
-        heldRoot: bytesOf(row.held_root),
-        heldNote: row.held_note === null ? null : textOf(row.held_note),
-        submittedSize: bigintOf(row.submitted_size),
-        submittedRoot: bytesOf(row.submitted_root),
-        submittedNote: textOf(row.submitted_note),
-        proof: proof === "" ? [] : proof.split("\n"),
-      };
-    });
+    return rows.map(evidenceOf);
+  }
+
+  /** At most `limit` evidence records for `origin` with IDs above `afterId`, oldest first (for paging). */
+  evidencePage(origin: string, afterId: number, limit: number): Evidence[] {
+    const rows = this.#db
+      .prepare("SELECT * FROM evidence WHERE origin = ? AND id > ? ORDER BY id LIMIT ?")
+      .all(origin, BigInt(afterId), BigInt(limit)) as Row[];
+    return rows.map(evidenceOf);
   }
 
   evidenceCount(origin?: string): number {

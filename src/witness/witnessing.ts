@@ -44,13 +44,14 @@ export class Witnessing {
     dir: string,
     tls: TlsMaterial,
     log: (message: string) => void = () => undefined,
+    alerts: AlertLog = new AlertLog(dir),
   ) {
     this.#ledger = ledger;
     this.#witnesses = witnesses;
     this.#dir = dir;
     this.#tls = tls;
     this.#log = log;
-    this.alerts = new AlertLog(dir);
+    this.alerts = alerts;
     const file = join(dir, WITNESSED_FILE);
     if (existsSync(file)) {
       const note = readFileSync(file, "utf8");
@@ -117,6 +118,7 @@ export class Witnessing {
           const origin = current.note.slice(0, current.note.indexOf("\n"));
           const held = await fetchWitnessCheckpoint(witness, origin, this.#tls);
           this.alerts.raise({
+            source: "witness",
             at: now,
             witness: witness.url,
             size: current.size,

@@ -271,6 +271,11 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     )
     .option("--quorum <n>", "witness cosignatures the portal's page demands (default: every --witness)")
     .option(
+      "--gossip-every <duration>",
+      "check the witnesses' checkpoints and evidence against this log this often (e.g. 10s, 500ms; 0: never)",
+      "10s",
+    )
+    .option(
       "--portal-cert <file>",
       "the portal's certificate chain, PEM (with --portal-key; default: a self-signed ECDSA P-256 one)",
     )
@@ -292,6 +297,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           rate: string;
           witness?: string[];
           quorum?: string;
+          gossipEvery: string;
           portalCert?: string;
           portalKey?: string;
           portalSite?: string;
@@ -300,6 +306,14 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       ) => {
         const verifyEveryMs = parseCount(options.verifyEvery, "--verify-every") * 1000;
         const ratePerSecond = parseCount(options.rate, "--rate");
+        const gossip = /^(0|[1-9][0-9]{0,6})(ms|s)?$/.exec(options.gossipEvery);
+        if (!gossip)
+          throw new UsageError(
+            `--gossip-every must be a duration like 10s or 500ms, got "${options.gossipEvery}"`,
+          );
+        const gossipEveryMs = Number(gossip[1]) * (gossip[2] === "ms" ? 1 : 1000);
+        if (gossipEveryMs > 0 && gossipEveryMs < 100)
+          throw new UsageError("--gossip-every must be at least 100ms (or 0)");
         const witnesses = (options.witness ?? []).map((spec) => {
           const at = spec.indexOf("=");
           const url = at > 0 ? spec.slice(0, at) : "";
@@ -358,6 +372,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
               ratePerSecond,
               witnesses,
               witnessQuorum,
+              gossipEveryMs,
               ...(portalTls ? { portalTls } : {}),
               ...(options.portalSite ? { portalSite: options.portalSite } : {}),
             });

@@ -60,6 +60,8 @@ export class Registry {
   readonly #grants = new Map<string, Map<string, GrantPeriod[]>>();
   readonly findings: RegistryFinding[] = [];
   readonly #byRole = new Map<Role, RegisteredIdentity[]>();
+  /** role + signing key (hex) -> subject: how a mirror, without the blind-index key, finds a patient. */
+  readonly #subjectByKey = new Map<string, string>();
   #caSeen = false;
   #next = 0;
 
@@ -141,6 +143,7 @@ export class Registry {
         enrolledAt: record.time,
         index,
       });
+      this.#subjectByKey.set(key(record.role, toHex(record.signingKey)), record.subject);
     } else if (existing && existing.revokedAt === undefined) {
       this.#identities.set(k, { ...existing, revokedAt: record.time });
     }
@@ -194,6 +197,14 @@ export class Registry {
     const identity = this.identity(role, subject);
     if (!identity || identity.revokedAt !== undefined || at > identity.notAfter) return undefined;
     return identity;
+  }
+
+  /**
+   * The subject enrolled with this signing key (revoked ones included): a patient's `tag:<hex>` found
+   * from the key of the certificate they present, where the blind-index key is not at hand (a mirror).
+   */
+  subjectOfKey(role: Role, signingKey: Uint8Array): string | undefined {
+    return this.#subjectByKey.get(key(role, toHex(signingKey)));
   }
 
   identities(): RegisteredIdentity[] {

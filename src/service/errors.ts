@@ -25,6 +25,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CONFLICT: 409,
   // A patient without an enrolled key, or no custodian: the request is well-formed but cannot be sealed.
   KEY_MISSING: 422,
+  // A mirror asked for a patient by ID: it holds no blind-index key to turn the ID into the patient's tag.
+  NO_BLIND_INDEX: 422,
   TOO_LARGE: 413,
   RATE_LIMITED: 429,
   STORE_BUSY: 503,

@@ -1,7 +1,8 @@
 // `custos mirror`: an audit company's verified copy of a hospital's log, followed over the node's read
-// API; `custos restore`: a node rebuilt from a mirror's copy when its own store is lost or tampered.
+// API, and with --serve the same reads and trail queries served from that copy (mirror-server.ts);
+// `custos restore`: a node rebuilt from a mirror's copy when its own store is lost or tampered.
 
-import { existsSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { MtlsClient } from "../../client/mtls-client.js";
@@ -10,14 +11,18 @@ import { ENTRY_FORMAT_VERSION } from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { parseVerifierKey } from "../../core/note/index.js";
 import { Identity, readBundle } from "../../identity/bundle.js";
+import { Registry } from "../../identity/registry.js";
+import { TrustAnchor } from "../../identity/trust.js";
 import { openStore } from "../../ledger/data-dir.js";
 import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
+import { type RunningMirrorServer, startMirrorServer } from "../../service/mirror-server.js";
+import { ReadLog } from "../../service/read-log.js";
 import { followOnce } from "../../witness/follower.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, parseCount, requireData } from "../options.js";
+import { DATA, DB, parseCount, parseListen, requireData } from "../options.js";
 import { bundlePassphrase } from "./identity.js";
 
 interface WitnessOptions {
@@ -39,10 +44,28 @@ function witnessesFrom(options: WitnessOptions) {
   return keys.length > 0 ? { witnesses: { keys, quorum } } : {};
 }
 
+/** Failures that mean the node showed something that does not verify: following stops there. */
+const VERIFICATION_FAILURES: ReadonlySet<string> = new Set([
+  "BAD_CHECKPOINT",
+  "BAD_PROOF",
+  "TAMPERED_ENTRY",
+  "BAD_ENCODING",
+]);
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+}
+
 export function registerMirrorCommands(program: Command, io: Io): void {
   program
     .command("mirror")
-    .description("keep a verified copy of a node's log (entries, tree, encrypted content) in --data")
+    .description(
+      "keep a verified copy of a node's log (entries, tree, encrypted content) in --data; with --serve, serve reads from it",
+    )
     .requiredOption("--from <url>", "the node's API address (https://host:port)")
     .requiredOption("--as <bundle>", "this mirror's identity bundle (role node)")
     .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
@@ -50,6 +73,10 @@ export function registerMirrorCommands(program: Command, io: Io): void {
     .option("--quorum <n>", "how many of them (default: all)")
     .option("--every <seconds>", "poll interval", "5")
     .option("--once", "copy what there is, then exit")
+    .option("--serve <host:port>", "also serve the read API and trail queries from the copy (mutual TLS)")
+    .option("--crl <file>", "with --serve: the deployment's CRL (revocations in the log apply regardless)")
+    .option("--tls12", "with --serve: accept TLS 1.2 as well as 1.3")
+    .option("--log", "with --serve: structured request logs on stdout (no keys, no IDs)")
     .option(...DATA)
     .action(
       async (
@@ -59,10 +86,19 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           passphraseFile?: string;
           every: string;
           once?: boolean;
+          serve?: string;
+          crl?: string;
+          tls12?: boolean;
+          log?: boolean;
           data?: string;
         },
       ) => {
         const dir = requireData(options.data);
+        if (options.serve && options.once) throw new UsageError("--serve keeps following: drop --once");
+        if (!options.serve && (options.crl || options.tls12 || options.log))
+          throw new UsageError("--crl, --tls12 and --log apply only with --serve");
+        const listen = options.serve ? parseListen(options.serve, "--serve") : undefined;
+        const crl = options.crl ? readText(options.crl, "the CRL") : undefined;
         const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
         if (identity.role !== "node")
           throw new UsageError("a mirror uses a node identity (custos enroll --role node)");
@@ -70,9 +106,12 @@ export function registerMirrorCommands(program: Command, io: Io): void {
         if (!log)
           throw new CustosError("CONFIG", "the bundle does not name the log to mirror (no verifier key)");
         const every = parseCount(options.every, "--every") * 1000;
+        const witnesses = witnessesFrom(options);
         const store = existsSync(join(dir, SQLITE_FILE_NAME))
           ? SqliteStore.open(dir)
           : SqliteStore.open(dir, { create: true });
+        let server: RunningMirrorServer | undefined;
+        let readLog: ReadLog | undefined;
         try {
           const meta = await store.getMeta();
           if (!meta) {
@@ -85,21 +124,82 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           } else if (meta.verifierKey !== log.verifierKey) {
             throw new CustosError("CONFIG", `${dir} mirrors another log (${meta.origin})`);
           }
+          let following = "ok";
+          let registry: Registry | undefined;
+          if (listen) {
+            const anchor = await TrustAnchor.load(identity.bundle.caCertificate, crl);
+            registry = await Registry.load(store, anchor.caPublicKey);
+            readLog = ReadLog.open(dir);
+            server = await startMirrorServer({
+              store,
+              identity,
+              anchor,
+              registry,
+              readLog,
+              listen,
+              following: () => following,
+              ...(options.tls12 ? { allowTls12: true } : {}),
+              ...(options.log ? { log: true } : {}),
+            }).catch((error: unknown) => {
+              if ((error as NodeJS.ErrnoException).code === "EADDRINUSE")
+                throw new CustosError(
+                  "CONFIG",
+                  `${options.serve} is already in use; choose another with --serve`,
+                );
+              throw error;
+            });
+            io.out(
+              `custos mirror ${identity.uri} serving its verified copy on https://${server.listen.host}:${server.listen.port} (mutual TLS)`,
+            );
+          }
           const source = new MtlsClient(options.from, identity);
           let stopping = false;
+          let wake: () => void = () => undefined;
           const stop = () => {
             stopping = true;
+            wake();
           };
+          const sleep = (ms: number) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, ms);
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
-          for (;;) {
-            const result = await followOnce({
-              source,
-              store,
-              origin: log.origin,
-              verifierKey: log.verifierKey,
-              ...witnessesFrom(options),
-            });
+          while (!stopping) {
+            let result: Awaited<ReturnType<typeof followOnce>>;
+            try {
+              result = await followOnce({
+                source,
+                store,
+                origin: log.origin,
+                verifierKey: log.verifierKey,
+                ...witnesses,
+              });
+            } catch (error) {
+              if (!server) throw error;
+              // Serving: the verified copy stays up whatever the node does.
+              const code = (error as CustosError).code;
+              if (code !== undefined && VERIFICATION_FAILURES.has(code)) {
+                following = `stopped following: ${code}`;
+                io.err(
+                  `error: ${(error as Error).message}; no longer following, still serving the copy verified before`,
+                );
+                while (!stopping) await sleep(60_000);
+                break;
+              }
+              if (following === "ok")
+                io.err(`warning: the node is unreachable (${code ?? "network"}); serving the copy, retrying`);
+              following = "the node is unreachable";
+              await sleep(every);
+              continue;
+            }
+            if (following !== "ok") io.out("following the node again");
+            following = "ok";
+            await registry?.refresh(store);
             const witnessed =
               result.cosigners.length > 0 ? `, cosigned by ${result.cosigners.join(", ")}` : "";
             if (result.to > result.from || options.once) {
@@ -108,10 +208,11 @@ export function registerMirrorCommands(program: Command, io: Io): void {
               );
             }
             if (options.once || stopping) break;
-            await new Promise((resolve) => setTimeout(resolve, every));
-            if (stopping) break;
+            await sleep(every);
           }
         } finally {
+          await server?.close();
+          readLog?.close();
           await store.close();
         }
       },

@@ -22,9 +22,11 @@ import {
   trailPage,
 } from "../trail-query.js";
 
-const PatientId = z.string().regex(ID_PATTERN, "a patient ID is 1-128 letters, digits, '.', '_' or '-'");
+export const PatientId = z
+  .string()
+  .regex(ID_PATTERN, "a patient ID is 1-128 letters, digits, '.', '_' or '-'");
 const Time = z.iso.datetime({ offset: true }).describe("ISO 8601 time");
-const Window = {
+export const Window = {
   from: Time.optional().describe("only accesses at or after this time (server filters by hour)"),
   to: Time.optional().describe("only accesses before this time"),
   limit: z
@@ -37,19 +39,23 @@ const Window = {
   before: z.number().int().min(0).optional().describe("paging: the `next` of the previous page"),
   trustedSize: z.number().int().min(0).optional().describe("size of the checkpoint the client last trusted"),
 };
-const Item = z.object({
+export const Item = z.object({
   index: z.number(),
   entry: z.string().describe("the log entry, base64"),
   content: z.string().nullable().describe("the encrypted content beside the tree, base64 (null if erased)"),
   proof: z.array(z.string()).describe("inclusion proof against the checkpoint, base64 hashes"),
 });
-const Consistency = z
+export const Consistency = z
   .object({ from: z.number(), to: z.number(), proof: z.array(z.string()) })
   .nullable()
   .describe("consistency proof from trustedSize to the checkpoint");
-const Page = z.object({ items: z.array(Item), next: z.number().nullable() });
-const NoticesReply = z.object({ checkpoint: z.string(), consistency: Consistency, items: z.array(Item) });
-const NoticesRequest = z
+export const Page = z.object({ items: z.array(Item), next: z.number().nullable() });
+export const NoticesReply = z.object({
+  checkpoint: z.string(),
+  consistency: Consistency,
+  items: z.array(Item),
+});
+export const NoticesRequest = z
   .object({ trustedSize: z.number().int().min(0).optional() })
   .strict()
   .optional();

@@ -1,0 +1,236 @@
+// `custos mirror --serve`: a mirror's copy of the log served over mutual TLS with the deployment CA,
+// while the mirror keeps following the node. It serves the node's read API (checkpoint, C2SP tiles,
+// proofs, receipts, the content and keys a further mirror or a restore needs) and the patient and
+// audit-company queries, all from its verified copy and proven against the (witnessed) checkpoint it
+// verified, so a client checks a mirror exactly as it checks the node. It never signs or appends:
+// callers are authorized from the registry folded from the copy, like the node's (authorize.ts), and
+// reads and refusals go to the mirror's own read log (read-log.ts).
+//
+// Logs never hold a patient ID, a user ID or a record: only the route pattern, status and timing.
+
+import type { TLSSocket } from "node:tls";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { CustosError } from "../core/errors.js";
+import { authorize, type Caller } from "../identity/authorize.js";
+import type { Identity } from "../identity/bundle.js";
+import { patientSubject, type Registry, RegistryDirectory } from "../identity/registry.js";
+import type { TrustAnchor } from "../identity/trust.js";
+import { Ledger } from "../ledger/ledger.js";
+import type { LedgerStore } from "../ledger/storage.js";
+import { type NoticeBody, sealNotice } from "../records/notices.js";
+import type { Recipient } from "../records/recipients.js";
+import type { ReadContext } from "./context.js";
+import { errorReply } from "./errors.js";
+import { registerHealth } from "./plugins/health.js";
+import { registerRateLimit } from "./plugins/rate-limit.js";
+import type { ReadLog } from "./read-log.js";
+import { registerLogRoutes } from "./routes/log-routes.js";
+import { registerMirrorRoutes } from "./routes/mirror-routes.js";
+import { registerMirrorTrailRoutes } from "./routes/mirror-trail-routes.js";
+import { registerTileRoutes } from "./routes/tiles.js";
+import type { Listen } from "./server.js";
+
+export interface MirrorServeOptions {
+  /** The mirror's store: the follower writes verified batches, this server only reads. */
+  readonly store: LedgerStore;
+  /** The mirror's own identity (role node): its TLS certificate. */
+  readonly identity: Identity;
+  /** The deployment CA (from the bundle) and, if given, its CRL. */
+  readonly anchor: TrustAnchor;
+  /** The registry folded from the copy; the caller refreshes it after each follow pass. */
+  readonly registry: Registry;
+  readonly readLog: ReadLog;
+  readonly listen: Listen;
+  readonly allowTls12?: boolean;
+  readonly log?: boolean;
+  readonly ratePerSecond?: number;
+  readonly now?: () => number;
+  /** Readiness: "ok" while following, else a short reason (no URLs or IDs). */
+  readonly following?: () => string;
+}
+
+export interface RunningMirrorServer {
+  readonly listen: Listen;
+  close(): Promise<void>;
+}
+
+const BODY_LIMIT = 1024 * 1024;
+const OPEN_ROUTES = new Set<string>(["/v1/health", "/v1/ready"]);
+const ZERO_TAG = new Uint8Array(32);
+
+export async function startMirrorServer(options: MirrorServeOptions): Promise<RunningMirrorServer> {
+  const { identity, anchor, registry, readLog, store } = options;
+  if (identity.role !== "node")
+    throw new CustosError("CONFIG", "a serving mirror needs a node identity (role node)");
+  const now = options.now ?? Date.now;
+  const ledger = await Ledger.open(store);
+  const directory = new RegistryDirectory(registry, anchor.deployment, () => {
+    throw new CustosError("NO_BLIND_INDEX", "a mirror holds no blind-index key");
+  });
+  const callers = new WeakMap<object, Caller>();
+
+  /** A refusal, sealed like the node's refusal notices, into the mirror's read log. */
+  function recordRefusal(caller: Caller, operation: string, reason: string, tag?: Uint8Array): void {
+    const at = now();
+    const body: NoticeBody = {
+      time: new Date(at).toISOString(),
+      requester: caller.uri,
+      role: caller.role,
+      operation,
+      reason,
+    };
+    const readers: Recipient[] = [...directory.custodians(at)];
+    if (tag) {
+      const subject = patientSubject(tag);
+      readers.unshift(...directory.auditors(subject, at));
+      const enrolled = registry.active("patient", subject, at);
+      if (enrolled)
+        readers.unshift({ id: "patient", role: "patient", encryptionKey: enrolled.encryptionKey });
+    } else {
+      for (const admin of registry.withRole("admin").filter((i) => i.revokedAt === undefined)) {
+        readers.push({ id: admin.subject, role: "custodian", encryptionKey: admin.encryptionKey });
+      }
+    }
+    if (readers.length === 0) return;
+    const notice = sealNotice({ kind: "refusal", time: at, patientTag: tag ?? ZERO_TAG }, body, readers);
+    readLog.record("refusal", at, tag ?? ZERO_TAG, notice);
+  }
+
+  const ctx: ReadContext = {
+    ledger,
+    now,
+    async checkpoint() {
+      const latest = await store.getLatestCheckpoint();
+      if (!latest)
+        throw new CustosError("NOT_FOUND", "the mirror holds no verified checkpoint yet; retry shortly");
+      return { note: latest.note, size: latest.size };
+    },
+    async allow(caller, operation, target, patient) {
+      const decision = authorize(registry, caller, operation, target, now());
+      if (decision.allowed) return;
+      try {
+        recordRefusal(
+          caller,
+          operation,
+          decision.code,
+          typeof patient === "object" ? patient.tag : undefined,
+        );
+      } catch {
+        // a refusal that cannot be written is still a refusal
+      }
+      throw new CustosError(decision.code, decision.reason);
+    },
+    callerOf(request) {
+      if (!request.caller) throw new CustosError("NOT_AUTHENTICATED", "the request is not authenticated");
+      return request.caller;
+    },
+  };
+
+  async function callerFromCertificate(request: FastifyRequest): Promise<Caller> {
+    const socket = request.raw.socket as TLSSocket;
+    const cached = callers.get(socket);
+    if (cached) return cached;
+    const peer = socket.getPeerX509Certificate?.();
+    if (!peer)
+      throw new CustosError(
+        "NOT_AUTHENTICATED",
+        "a client certificate from this deployment's CA is required",
+      );
+    const principal = await anchor.verify(peer.toString(), "signing", now());
+    // No blind-index key here: a patient's subject (tag) is the one enrolled with the certificate's key.
+    const subject =
+      principal.role === "patient"
+        ? (registry.subjectOfKey("patient", principal.publicKey) ?? "")
+        : principal.id;
+    const caller: Caller = {
+      uri: principal.uri,
+      role: principal.role,
+      id: principal.id,
+      subject,
+      signingKey: principal.publicKey,
+    };
+    // An unresolved patient is looked up again on the next request (the enrollment may not be copied yet).
+    if (subject !== "") callers.set(socket, caller);
+    return caller;
+  }
+
+  function sendError(reply: FastifyReply, error: unknown): FastifyReply {
+    const { status, body } = errorReply(error);
+    return reply.code(status).type("application/json").send(body);
+  }
+
+  const app: FastifyInstance = Fastify({
+    https: {
+      key: identity.signingKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      cert: identity.bundle.signingCertificate,
+      ca: anchor.caPem,
+      ...(anchor.crlPem ? { crl: anchor.crlPem } : {}),
+      minVersion: options.allowTls12 ? "TLSv1.2" : "TLSv1.3",
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    bodyLimit: BODY_LIMIT,
+    logger: options.log === true,
+    return503OnClosing: true,
+    frameworkErrors: (error, _request, reply) => {
+      sendError(reply, error);
+    },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    if (body === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new CustosError("BAD_ARGUMENT", "the request body is not valid JSON"), undefined);
+    }
+  });
+  app.setErrorHandler((error, _request, reply) => sendError(reply, error));
+  app.setNotFoundHandler((_request, reply) =>
+    sendError(
+      reply,
+      new CustosError(
+        "NOT_FOUND",
+        "no such endpoint on a mirror: it serves the read API and trail queries; send records, grants and enrollments to the node",
+      ),
+    ),
+  );
+  app.addHook("preHandler", async (request) => {
+    if (OPEN_ROUTES.has(request.routeOptions.url ?? "")) return;
+    request.caller = await callerFromCertificate(request);
+  });
+  registerRateLimit(app, {
+    keyOf: (request) => request.caller?.uri,
+    now,
+    ...(options.ratePerSecond
+      ? { ratePerSecond: options.ratePerSecond, burst: 2 * options.ratePerSecond }
+      : {}),
+    login: false,
+  });
+  registerHealth(app, {
+    checks: async () => ({
+      store: (await store.getSize()) >= 0 ? "ok" : "unreadable",
+      checkpoint: (await store.getLatestCheckpoint()) ? "ok" : "no verified checkpoint yet",
+      following: options.following?.() ?? "ok",
+    }),
+  });
+  registerLogRoutes(app, ctx);
+  registerTileRoutes(app, ctx);
+  registerMirrorRoutes(app, ctx);
+  registerMirrorTrailRoutes(app, ctx, { registry, directory, readLog });
+
+  await app.listen({ host: options.listen.host, port: options.listen.port });
+  const address = app.server.address();
+  return {
+    listen: {
+      host: options.listen.host,
+      port: typeof address === "object" && address ? address.port : options.listen.port,
+    },
+    close: async () => {
+      await app.close();
+    },
+  };
+}

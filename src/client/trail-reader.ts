@@ -85,6 +85,8 @@ export interface ReaderOptions {
   /** The reader's X25519 private key (raw 32 bytes): records and notices are opened with it. */
   readonly encryptionPrivateKey: Uint8Array;
   readonly state: TrustStore;
+  /** Called with each checkpoint note once a reply verified against it (e.g. to gossip it). */
+  readonly onTrusted?: (note: string) => void;
 }
 
 export interface TrailQuery {
@@ -161,6 +163,7 @@ export class TrailReader {
   readonly #log: { origin: string; verifierKey: string };
   readonly #key: Uint8Array;
   readonly #opener: RecordOpener;
+  readonly #onTrusted: ((note: string) => void) | undefined;
   readonly #witnesses: {
     readonly keys: readonly string[];
     readonly names: ReadonlySet<string>;
@@ -173,6 +176,7 @@ export class TrailReader {
     this.#state = options.state;
     this.#key = options.encryptionPrivateKey;
     this.#opener = new RecordOpener(options.encryptionPrivateKey);
+    this.#onTrusted = options.onTrusted;
     const witnesses = options.witnesses ?? { keys: [], quorum: 0 };
     if (
       !Number.isInteger(witnesses.quorum) ||
@@ -237,6 +241,11 @@ export class TrailReader {
       { size: checkpoint.size, rootHash: toBase64(checkpoint.rootHash), note: checkpoint.note },
       seqs,
     );
+    try {
+      this.#onTrusted?.(checkpoint.note);
+    } catch {
+      // best effort: a failing listener never undoes a verified read
+    }
   }
 
   #openPage(
@@ -274,8 +283,23 @@ export class TrailReader {
     return { records, notReadable: opened.notReadable, next: reply.next, seqs };
   }
 
+  // One request at a time: each request names the checkpoint trusted when it is sent, and its reply is
+  // verified against exactly that one. Two requests in flight would both start from one checkpoint;
+  // the second reply would then be checked against a checkpoint the first one moved on from.
+  #queue: Promise<unknown> = Promise.resolve();
+
+  #serially<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
   /** A patient's own trail (or, for an audit company, a granted patient's), verified and decrypted. */
-  async trail(query: TrailQuery = {}): Promise<TrailResult> {
+  trail(query: TrailQuery = {}): Promise<TrailResult> {
+    return this.#serially(() => this.#trail(query));
+  }
+
+  async #trail(query: TrailQuery): Promise<TrailResult> {
     const reply = await this.http.call<TrailReply>("POST", "/v1/trail", {
       ...(query.patientId ? { patientId: query.patientId } : {}),
       ...(query.from ? { from: query.from } : {}),
@@ -296,7 +320,11 @@ export class TrailReader {
   }
 
   /** An audit company's view over several patients (all granted ones if none are named). */
-  async auditTrails(query: TrailQuery & { patientIds?: readonly string[] } = {}): Promise<AuditTrailsResult> {
+  auditTrails(query: TrailQuery & { patientIds?: readonly string[] } = {}): Promise<AuditTrailsResult> {
+    return this.#serially(() => this.#auditTrails(query));
+  }
+
+  async #auditTrails(query: TrailQuery & { patientIds?: readonly string[] }): Promise<AuditTrailsResult> {
     const reply = await this.http.call<{
       checkpoint: string;
       consistency: Consistency;
@@ -335,7 +363,11 @@ export class TrailReader {
     return { checkpoint: this.#summary(checkpoint), patients };
   }
 
-  async #notices(path: string): Promise<NoticesResult> {
+  #notices(path: string): Promise<NoticesResult> {
+    return this.#serially(() => this.#noticesOnce(path));
+  }
+
+  async #noticesOnce(path: string): Promise<NoticesResult> {
     const reply = await this.http.call<{ checkpoint: string; consistency: Consistency; items: WireItem[] }>(
       "POST",
       path,
@@ -373,7 +405,13 @@ export class TrailReader {
   }
 
   /** A verified receipt: the entry at `index` is in the log under a signed checkpoint. */
-  async receipt(
+  receipt(
+    index: number,
+  ): Promise<{ index: number; leafHash: string; checkpoint: VerifiedCheckpoint; tlogProof: string }> {
+    return this.#serially(() => this.#receipt(index));
+  }
+
+  async #receipt(
     index: number,
   ): Promise<{ index: number; leafHash: string; checkpoint: VerifiedCheckpoint; tlogProof: string }> {
     const reply = await this.http.call<{

@@ -24,6 +24,12 @@ export interface ClientOptions {
    * verifier keys and how many of them must have cosigned (e.g. 2 of 3).
    */
   readonly witnesses?: WitnessPolicy;
+  /**
+   * Gossip peers (mirrors, other nodes: https://host:port): after each verified reply the trusted
+   * checkpoint is sent to each (POST /v1/gossip), best effort, so a split view shown to this client
+   * is caught by them. Await `gossipSettled()` before exiting to let the last sends finish.
+   */
+  readonly gossip?: readonly string[];
 }
 
 function logOf(options: ClientOptions): { origin: string; verifierKey: string } {
@@ -40,16 +46,50 @@ function logOf(options: ClientOptions): { origin: string; verifierKey: string } 
 export class CustosClient extends TrailReader {
   readonly identity: Identity;
 
+  readonly #gossipPeers: readonly MtlsClient[];
+  readonly #gossiping = new Set<Promise<void>>();
+  #gossiped: string | undefined;
+
   constructor(options: ClientOptions) {
     const log = logOf(options);
+    const peers = (options.gossip ?? []).map((url) => new MtlsClient(url, options.identity));
     super({
       transport: new MtlsClient(options.url, options.identity),
       log,
       ...(options.witnesses ? { witnesses: options.witnesses } : {}),
       encryptionPrivateKey: options.identity.encryptionPrivateKey(),
       state: ClientState.load(options.statePath, log.origin),
+      ...(peers.length > 0 ? { onTrusted: (note: string) => this.#gossip(note) } : {}),
     });
     this.identity = options.identity;
+    this.#gossipPeers = peers;
+  }
+
+  #gossip(note: string): void {
+    if (note === this.#gossiped) return;
+    this.#gossiped = note;
+    for (const peer of this.#gossipPeers) {
+      const sent: Promise<void> = peer
+        .call("POST", "/v1/gossip", { checkpoints: [note] })
+        .then(
+          () => undefined,
+          () => undefined, // best effort: a peer that is down or refuses changes nothing here
+        )
+        .finally(() => this.#gossiping.delete(sent));
+      this.#gossiping.add(sent);
+    }
+  }
+
+  /** Waits (at most `timeoutMs`) for the checkpoints sent to gossip peers to be delivered or fail. */
+  async gossipSettled(timeoutMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.#gossiping]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Submits records (EHR sources): an array or object as JSON, or NDJSON / FHIR text. */

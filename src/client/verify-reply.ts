@@ -20,10 +20,16 @@ import { sha256 } from "../core/platform.js";
 /** A reply that failed a check: the node (or someone on its disk) is lying or the data was altered. */
 export class VerificationError extends CustosError {
   readonly index: number | undefined;
-  constructor(code: ErrorCode, message: string, index?: number) {
+  /**
+   * When two signed checkpoints of the log conflict (a fork, a rollback): both notes, the one trusted
+   * before first, so a caller can report them (e.g. POST /v1/gossip to a mirror, or to the auditors).
+   */
+  readonly evidence: readonly string[] | undefined;
+  constructor(code: ErrorCode, message: string, index?: number, evidence?: readonly string[]) {
     super(code, message);
     this.name = "VerificationError";
     this.index = index;
+    this.evidence = evidence;
   }
 }
 
@@ -95,6 +101,8 @@ export function verifyCheckpoint(
       throw new VerificationError(
         "BAD_CHECKPOINT",
         `the node shows a log of size ${size}, smaller than the ${trusted.size} entries already trusted: the log was rolled back or forked`,
+        undefined,
+        [trusted.note, note],
       );
     }
     if (size === trusted.size) {
@@ -102,6 +110,8 @@ export function verifyCheckpoint(
         throw new VerificationError(
           "BAD_CHECKPOINT",
           `two signed checkpoints of size ${size} have different roots: the log forked (split view)`,
+          undefined,
+          [trusted.note, note],
         );
       }
     } else {
@@ -116,6 +126,8 @@ export function verifyCheckpoint(
         throw new VerificationError(
           "BAD_PROOF",
           `the log of size ${size} is not an extension of the trusted one of size ${trusted.size}: history was rewritten`,
+          undefined,
+          [trusted.note, note],
         );
       }
     }

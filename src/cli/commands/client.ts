@@ -29,6 +29,7 @@ interface ClientOptions {
   state?: string;
   witnessKey?: string[];
   quorum?: string;
+  gossip?: string[];
 }
 
 function openClient(options: ClientOptions): CustosClient {
@@ -43,6 +44,7 @@ function openClient(options: ClientOptions): CustosClient {
     identity,
     statePath: options.state ?? `${options.as}.state.json`,
     ...(keys.length > 0 ? { witnesses: { keys, quorum } } : {}),
+    ...(options.gossip && options.gossip.length > 0 ? { gossip: options.gossip } : {}),
   });
 }
 
@@ -141,6 +143,14 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
     .option("--limit <n>", "at most this many records per patient")
     .option("--json", "print JSON")
     .option("--fhir", "print a FHIR R4 Bundle (searchset) of AuditEvents")
+    .option(
+      "--gossip <url>",
+      "send the verified checkpoint to this mirror or node (POST /v1/gossip); repeatable",
+      (url: string, all: string[] = []) => {
+        if (!/^https:\/\//.test(url)) throw new UsageError(`--gossip must be an https:// URL, got "${url}"`);
+        return [...all, url];
+      },
+    )
     .action(
       async (
         options: ClientOptions & {
@@ -261,6 +271,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
         }
         for (const r of refused) io.err(`refused: ${r}`);
         if (refused.length > 0) setExit(EXIT_FINDINGS);
+        await client.gossipSettled();
       },
     );
 

@@ -25,6 +25,7 @@ const suites: Suite[] = [
   { name: "records", run: () => benchRecords() },
   { name: "scale", run: () => benchScale(scale) },
   { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
+  { name: "portal", run: async () => (await import("./portal.js")).benchPortal(scale) },
 ];
 
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));

@@ -6,7 +6,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +22,7 @@ import type { Role } from "../src/identity/roles.js";
 import { initDataDir } from "../src/ledger/data-dir.js";
 
 const BIN = fileURLToPath(new URL("../bin/custos.js", import.meta.url));
-const PASSPHRASE = "service benchmark passphrase";
+export const PASSPHRASE = "service benchmark passphrase";
 const ORIGIN = "bench.custos.example/log";
 const YEAR_MS = 365 * 86_400_000;
 
@@ -49,6 +49,8 @@ export interface BenchDeployment {
   readonly data: string;
   readonly masterKey: string;
   identity(who: "ehr-source" | "patient"): Identity;
+  /** The identity's bundle as a file (for the browser portal), passphrase PASSPHRASE. */
+  bundleFile(who: "ehr-source" | "patient"): string;
   /** Bulk-publishes `count` crowd patients (crowdPatient(0..count-1)). */
   enrollCrowd(count: number): Promise<void>;
   /** Seals and appends records locally (no HTTP), as fast as group commit allows. */
@@ -60,6 +62,8 @@ export interface BenchDeployment {
 
 export interface RunningNode {
   readonly port: number;
+  /** The portal's port when started with --portal. */
+  readonly portalPort: number | undefined;
   readonly pid: number;
   /** From spawning the process to the API listening. */
   readonly startSeconds: number;
@@ -97,6 +101,11 @@ export async function createBenchDeployment(): Promise<BenchDeployment> {
     data,
     masterKey,
     identity: (who) => Identity.unlock(bundles.get(who)!, PASSPHRASE),
+    bundleFile(who) {
+      const file = join(root, `${who}.custos-id`);
+      if (!existsSync(file)) writeBundle(file, bundles.get(who)!);
+      return file;
+    },
 
     async enrollCrowd(count) {
       const opened = await Deployment.open(data, provider);
@@ -186,11 +195,14 @@ export async function createBenchDeployment(): Promise<BenchDeployment> {
       };
       child.stdout!.on("data", keep);
       child.stderr!.on("data", keep);
+      let portalPort: number | undefined;
       const port = await new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`the node did not start: ${out}`)), 120_000);
         const onData = () => {
           const match = /API \(mutual TLS\): https:\/\/[^\s]+:(\d+)/.exec(out);
-          if (match) {
+          const portal = /portal \(login\):\s+https:\/\/[^\s]+:(\d+)/.exec(out);
+          if (portal) portalPort = Number(portal[1]);
+          if (match && (portal || !args.includes("--portal"))) {
             clearTimeout(timer);
             child.stdout!.off("data", onData);
             resolve(Number(match[1]));
@@ -205,6 +217,7 @@ export async function createBenchDeployment(): Promise<BenchDeployment> {
       const pid = child.pid!;
       return {
         port,
+        portalPort,
         pid,
         startSeconds: (performance.now() - spawned) / 1000,
         cpuSeconds: () => processCpuSeconds(pid),

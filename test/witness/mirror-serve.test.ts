@@ -3,7 +3,8 @@
 // checkpoint and decrypted by the unchanged SDK and CLI; an audit company reads its granted patients;
 // callers not enrolled, revoked, or of a role that reads no trails are refused; reads are kept in the
 // mirror's sealed read log; the mirror keeps serving while the node is down; and an entry edited in
-// the mirror's copy is caught by the client, which names it.
+// the mirror's copy is caught by the client, which names it. A node can be restored from the mirror
+// over the network while the node is down.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -311,6 +312,22 @@ describe("a mirror serving its verified copy", () => {
     await eventually("the mirror notices", async () => {
       if (!mirror.output.includes("unreachable")) throw new Error("not yet");
     });
+    // A replacement node is rebuilt over the network from the mirror alone, checked against the quorum.
+    const restored = cli([
+      "restore",
+      "--data",
+      join(env.root, "replacement"),
+      "--from",
+      mirrorUrl(),
+      "--as",
+      join(env.root, "n1.custos-id"),
+      "--witness-key",
+      witness.key,
+      "--quorum",
+      "1",
+    ]);
+    expect(restored.stderr).toBe("");
+    expect(restored.stdout).toMatch(/restored \d+ entries from .*cosigned by w-acme\.witness\.example/);
   }, 60_000);
 
   it("a client catches an entry edited in the mirror's copy, naming it", async () => {

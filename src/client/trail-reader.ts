@@ -128,7 +128,13 @@ export interface AuditTrailsResult {
     patientId: string | null;
     tag: string;
     result?: Omit<TrailResult, "checkpoint">;
+    /** The node refused or could not serve this patient. */
     error?: { code: string; message: string };
+    /**
+     * This patient's entries failed verification (tampering, naming the entry): nothing of this
+     * patient is returned, the other patients' verified entries are. A caller must show it loudly.
+     */
+    verification?: VerificationError;
   }[];
 }
 
@@ -351,7 +357,19 @@ export class TrailReader {
           tag: p.tag,
           error: p.error ?? { code: "INTERNAL", message: "no items" },
         };
-      const page = this.#openPage({ items: p.items, next: p.next ?? null }, checkpoint, query);
+      const items = p.items;
+      const opened = (() => {
+        try {
+          return { page: this.#openPage({ items, next: p.next ?? null }, checkpoint, query) };
+        } catch (error) {
+          if (error instanceof VerificationError) return { failed: error };
+          throw error;
+        }
+      })();
+      // Each patient's entries are proven on their own against the verified checkpoint: one
+      // patient's altered entry says nothing about another's, which stay shown.
+      if (!opened.page) return { patientId: p.patientId, tag: p.tag, verification: opened.failed };
+      const { page } = opened;
       seqs.push(...page.seqs);
       return {
         patientId: p.patientId,

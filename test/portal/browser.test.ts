@@ -210,6 +210,32 @@ describe("the portal in Chromium", () => {
     await context.close();
   });
 
+  it("shows an audit company the patients that verify and names, in red, the edited entry of the one that does not", async () => {
+    const context = await browser.newContext({
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    await signIn(page, "acme-audit");
+    const problem = page.getByTestId("verification-problem");
+    await expect.poll(() => problem.isVisible(), { timeout: 60_000 }).toBe(true);
+    expect(await problem.textContent()).toContain(`entry ${demo.victim}`);
+    await expect
+      .poll(async () => Number((await page.getByTestId("access-table").getAttribute("data-rows")) ?? 0), {
+        timeout: 60_000,
+      })
+      .toBeGreaterThan(0);
+    // Bogdan's and Chiara's accesses are shown; nothing of Alice's, whose trail holds the edited entry.
+    const exported = await exportedIndexes(page);
+    expect(new Set(exported.map((r) => r.patientId))).toEqual(new Set(["MRN1002", "MRN1003"]));
+    const alice = page.getByTestId("patients-table").locator('[data-error="true"]');
+    expect(await alice.count()).toBe(1);
+    // The node names granted patients by their blind tag only; Alice's row names the failed entry.
+    expect(await alice.textContent()).toContain(`entry ${demo.victim}`);
+    await page.screenshot({ path: join(ARTIFACTS, "auditor-tampered.png"), fullPage: true });
+    await context.close();
+  });
+
   it("refuses a wrong passphrase with a clear message, and nothing is signed in", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

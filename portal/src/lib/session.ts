@@ -354,7 +354,14 @@ export async function signIn(
         const patients: { patientId: string | null; error?: string }[] = [];
         let notReadable = 0;
         let checkpoint = reply.checkpoint;
+        const problems: VerificationProblem[] = [];
         for (const p of reply.patients) {
+          if (p.verification) {
+            const problem = problemOf(p.verification);
+            problems.push(problem);
+            patients.push({ patientId: p.patientId, error: problem.message });
+            continue;
+          }
           if (!p.result) {
             patients.push({ patientId: p.patientId, error: p.error?.message ?? "no reply for this patient" });
             continue;
@@ -368,18 +375,34 @@ export async function signIn(
             next: patientId === null ? null : p.result.next,
             checkpoint,
           };
-          const followed = await follow(
-            result,
-            { ...q, ...(patientId ? { patientId } : {}) },
-            patientId,
-            rows,
-            max,
-          );
-          notReadable += followed.notReadable;
-          checkpoint = followed.last.checkpoint;
+          const mark = rows.length;
+          try {
+            const followed = await follow(
+              result,
+              { ...q, ...(patientId ? { patientId } : {}) },
+              patientId,
+              rows,
+              max,
+            );
+            notReadable += followed.notReadable;
+            checkpoint = followed.last.checkpoint;
+          } catch (error) {
+            if (!(error instanceof VerificationError)) throw error;
+            // A later page of this patient failed: drop what was shown of them, keep the others.
+            rows.length = mark;
+            const problem = problemOf(error);
+            problems.push(problem);
+            patients[patients.length - 1] = { patientId, error: problem.message };
+          }
         }
         rows.sort(newestFirst);
-        return { rows, status: status(checkpoint), notReadable, patients };
+        return {
+          rows,
+          status: status(checkpoint),
+          notReadable,
+          patients,
+          ...(problems.length > 0 ? { problems } : {}),
+        };
       }),
 
     queryHistory: () =>

@@ -99,6 +99,11 @@ export interface Loaded<T> {
   readonly status: VerificationStatus;
   /** Entries in range this identity holds no key for. */
   readonly notReadable: number;
+  /**
+   * Entries that failed verification while the rest verified (an audit company's patients are
+   * proven one by one): the rows hold nothing of the patient concerned; the page shows each in red.
+   */
+  readonly problems?: readonly VerificationProblem[];
 }
 
 export interface Session {

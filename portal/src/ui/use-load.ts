@@ -1,9 +1,11 @@
 // Runs one of the session's calls and keeps its state for a view: loading, ready or failed. Every
-// reply that carries a verification status moves the status bar; a verification failure is reported
-// there (in red) as well as in the view.
+// reply that carries a verification status moves the status bar; a verification failure (of the
+// whole reply, or of the part of it listed in `problems`) is reported there in red as well as in the
+// view.
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import type { VerificationStatus } from "../lib/types.js";
+import { VerificationFailureError } from "../lib/errors.js";
+import type { VerificationProblem, VerificationStatus } from "../lib/types.js";
 import { describeError, type ErrorMessage } from "./messages.js";
 import { useVerification } from "./verification.js";
 
@@ -15,6 +17,10 @@ export type LoadState<T> =
 function statusOf(value: unknown): VerificationStatus | undefined {
   const status = (value as { status?: VerificationStatus } | null)?.status;
   return typeof status?.size === "number" ? status : undefined;
+}
+
+function problemsOf(value: unknown): readonly VerificationProblem[] {
+  return (value as { problems?: readonly VerificationProblem[] } | null)?.problems ?? [];
 }
 
 /** `deps`: values the load reads; a change loads again. */
@@ -38,6 +44,8 @@ export function useLoad<T>(
         if (mine !== generation.current) return;
         const status = statusOf(value);
         if (status) verification.verified(status);
+        // Part of a reply failed verification while the rest verified: red in the bar all the same.
+        for (const problem of problemsOf(value)) verification.failed(new VerificationFailureError(problem));
         setState({ kind: "ready", value });
       },
       (error: unknown) => {

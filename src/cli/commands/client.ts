@@ -210,6 +210,8 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
         } else if (client.identity.role === "auditor" && !options.patient) {
           const all = await client.auditTrails(query);
           for (const p of all.patients) {
+            // The command line stays strict: any entry that fails verification fails the query.
+            if (p.verification) throw p.verification;
             if (p.error) refused.push(`${p.patientId ?? p.tag.slice(0, 12)} (${p.error.code})`);
             else {
               records.push(...p.result!.records);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { toBase64 } from "../../core/bytes.js";
 import { openStore } from "../../ledger/data-dir.js";
+import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
 import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
 import { EXIT_FINDINGS } from "../errors.js";
@@ -47,20 +48,23 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
       try {
         const started = performance.now();
         let lastShown = 0;
-        const report = await verifyStore(store, {
-          ...(state ? { state } : {}),
-          ...(options.key ? { verifierKey: options.key } : {}),
-          incremental: options.incremental === true,
-          onProgress: (checked, total) => {
-            if (!io.isTTY || options.json) return;
-            const now = performance.now();
-            if (now - lastShown < 250) return;
-            lastShown = now;
-            process.stderr.write(
-              `\rverifying: ${checked.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} entries`,
-            );
-          },
-        });
+        const verify = () =>
+          verifyStore(store, {
+            ...(state ? { state } : {}),
+            ...(options.key ? { verifierKey: options.key } : {}),
+            incremental: options.incremental === true,
+            onProgress: (checked, total) => {
+              if (!io.isTTY || options.json) return;
+              const now = performance.now();
+              if (now - lastShown < 250) return;
+              lastShown = now;
+              process.stderr.write(
+                `\rverifying: ${checked.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} entries`,
+              );
+            },
+          });
+        // A node or mirror may be appending meanwhile: check one snapshot of the store.
+        const report = await (store instanceof SqliteStore ? store.readConsistent(verify) : verify());
         if (io.isTTY && !options.json) process.stderr.write("\r\x1b[K");
         const seconds = (performance.now() - started) / 1000;
         if (report.ok && report.nextState && options.saveState !== false)

@@ -43,11 +43,13 @@ export class SqliteStore implements LedgerStore {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepare>;
+  readonly #readonly: boolean;
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
     this.#db = db;
     this.#statements = prepare(db);
+    this.#readonly = readonly;
   }
 
   static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -89,7 +91,24 @@ export class SqliteStore implements LedgerStore {
         },
       );
     }
-    return new SqliteStore(path, db);
+    return new SqliteStore(path, db, options.readonly === true);
+  }
+
+  /**
+   * Runs `read` in one read transaction, so every query sees the same snapshot: a reader in another
+   * process (`custos verify` beside a running node or mirror) never sees a batch half-read as tampering.
+   * Only on a store opened readonly, whose connection no writer shares.
+   */
+  async readConsistent<T>(read: () => Promise<T>): Promise<T> {
+    if (!this.#readonly) throw new CustosError("BAD_ARGUMENT", "a consistent read needs a readonly store");
+    this.#db.exec("BEGIN");
+    try {
+      // A deferred transaction takes its snapshot at the first read: take it now.
+      this.#statements.getSize.get();
+      return await read();
+    } finally {
+      if (this.#db.inTransaction) this.#db.exec("COMMIT");
+    }
   }
 
   /** Direct access for tools and tests that inspect the file (tamper tests, migration). */

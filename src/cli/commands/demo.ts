@@ -284,6 +284,7 @@ async function runDemo(
         api: { host: "127.0.0.1", port: 0 },
         verifyEveryMs: 0,
         witnesses: witnessFlags,
+        gossipEveryMs: 500,
       });
     deployment = await Deployment.open(data, masterKey);
     server = await startNode(deployment);
@@ -302,12 +303,40 @@ async function runDemo(
     const forkServer = await startNode(forkDeployment);
     const forkUrl = `https://127.0.0.1:${forkServer.api.port}`;
     try {
-      const rewritten = more.map((r, i) => ({ ...r, userId: "nobody", sourceEventId: `ehr-rewritten-${i}` }));
-      await forkDeployment.vault.ingest(
-        [...rewritten, ...rewritten.map((r) => ({ ...r, sourceEventId: `${r.sourceEventId}-b` }))],
-        "stmary-ehr",
+      // The copy grows to exactly the size the witnesses hold, with another history: a same-size fork.
+      const held = async () => {
+        for (let i = 0; i < 40; i++) {
+          const own = (await deployment.vault.ledger.latestCheckpoint())?.size;
+          const entries = await deployment.vault.ledger.size();
+          const sizes = witnesses.map((w) => Number(w.store.latest(origin)?.size ?? -1));
+          if (own === entries && sizes.every((size) => size === own)) return own;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        return Math.max(...witnesses.map((w) => Number(w.store.latest(origin)?.size ?? 0)));
+      };
+      const target = await held();
+      const start = await forkDeployment.vault.ledger.size();
+      // Copies of accesses the copy already holds (their patients' epoch keys exist): one entry each.
+      const perPatient = PATIENTS.map(([id]) => accesses.find((r) => r.patientId === id)!).filter(Boolean);
+      const rewritten = [...perPatient, ...accesses.slice(-Math.max(1, target - start))].map((r, i) => ({
+        ...r,
+        userId: "nobody",
+        sourceEventId: `ehr-rewritten-${i}`,
+      }));
+      let used = 0;
+      for (let size = start; size < target && used < rewritten.length; ) {
+        const remaining = target - size;
+        // First one record per patient (it may open key epochs: envelope entries), then top up.
+        const first = used === 0 ? new Set(rewritten.map((r) => r.patientId)).size : 0;
+        const batch = rewritten.slice(used, used + (first || (remaining > 10 ? remaining - 10 : 1)));
+        used += batch.length;
+        await forkDeployment.vault.ingest(batch, "stmary-ehr");
+        size = await forkDeployment.vault.ledger.size();
+      }
+      const length = (await forkDeployment.vault.ledger.size()) - start;
+      io.out(
+        `   the copy signs a checkpoint over a different history (${length} accesses that never happened)`,
       );
-      io.out("   the copy signs a checkpoint over a different history (120 accesses that never happened)");
       const auditor = new MtlsClient(forkUrl, ids.get("acme-audit")!);
       let alerts: { witness: string; reason: string }[] = [];
       for (let i = 0; i < 60 && alerts.filter((a) => /refused/.test(a.reason)).length < 2; i++) {
@@ -327,6 +356,24 @@ async function runDemo(
           );
         }
       }
+      // The real node reads the witnesses' evidence (gossip) and proves the fork against its own tree.
+      const realAuditor = new MtlsClient(url, ids.get("acme-audit")!);
+      let gossiped: { id: number; size: number; kind?: string; source?: string }[] = [];
+      for (let i = 0; i < 40 && gossiped.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        gossiped = (
+          await realAuditor.call<{ alerts: { id: number; size: number; kind?: string; source?: string }[] }>(
+            "GET",
+            "/v1/alerts",
+          )
+        ).alerts.filter((a) => a.source === "gossip");
+      }
+      const found = gossiped[0];
+      io.out(
+        found
+          ? `   the real node learns of it by gossip from the witnesses' evidence: alert ${found.id} (${found.kind}) lists both checkpoints of size ${found.size}, for the audit companies until acknowledged`
+          : "   the real node did not learn of the fork by gossip (this should not happen)",
+      );
       try {
         await client("MRN1001", forkUrl).trail({ limit: 5000 });
         io.out("   Alice's client accepted the copy (this should not happen)");

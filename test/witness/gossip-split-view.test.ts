@@ -1,0 +1,207 @@
+// A split view caught by gossip, with real processes over TLS: the operator copies its node (same
+// origin, same key) and shows the copy's other history to one witness only. That witness refuses it
+// and keeps the evidence; the honest node reads the witness's evidence, proves the fork against its
+// own tree once it can, and lists an alert with both notes. Run for several seeds (sizes), every time.
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { cpSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MtlsClient } from "../../src/client/mtls-client.js";
+import { fetchWitnessCheckpoint } from "../../src/witness/witness-client.js";
+import { BIN, createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
+
+let env: TestDeployment;
+const witnesses: { id: string; dir: string; port: number; key: string; child?: ChildProcess }[] = [];
+const envVars = () => ({
+  PATH: process.env.PATH,
+  CUSTOS_MASTER_KEY: env.masterKey,
+  CUSTOS_BUNDLE_PASSPHRASE: PASS,
+});
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: envVars(), timeout: 60_000 });
+const flag = (w: (typeof witnesses)[number]) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`];
+
+async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      "witness",
+      "serve",
+      "--data",
+      w.dir,
+      "--identity",
+      join(env.root, `${w.id}.custos-id`),
+      "--listen",
+      `127.0.0.1:${w.port}`,
+    ],
+    { env: envVars(), stdio: ["ignore", "pipe", "pipe"] },
+  );
+  w.child = child;
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`witness did not start: ${out}`)), 30_000);
+    const seen = (chunk: Buffer) => {
+      out += chunk;
+      if (out.includes("serving on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", seen);
+    child.stderr!.on("data", seen);
+  });
+}
+
+async function eventually<T>(what: string, run: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await run();
+    } catch (error) {
+      last = error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  throw new Error(`${what}: ${(last as Error)?.message}`);
+}
+
+let event = 0;
+async function submit(port: number, count: number, tag: string): Promise<void> {
+  const emr = new MtlsClient(`https://127.0.0.1:${port}`, env.identity("ehr-source/emr"));
+  await emr.call(
+    "POST",
+    "/v1/records",
+    Array.from({ length: count }, () => ({
+      time: new Date(Date.UTC(2026, 10, 22, 9) + event * 60_000).toISOString(),
+      patientId: "P1",
+      userId: `dr-${tag}`,
+      action: "query",
+      sourceEventId: `${tag}-${event++}`,
+    })),
+  );
+}
+
+interface AlertJson {
+  id: number;
+  source?: string;
+  kind?: string;
+  witness: string;
+  size: number;
+  checkpoint: string;
+  witnessCheckpoint: string | null;
+  evidence?: { foreignNote: string; referenceNote: string };
+}
+
+const alertsOf = (port: number) =>
+  new MtlsClient(`https://127.0.0.1:${port}`, env.identity("auditor/acme"))
+    .call<{ alerts: AlertJson[] }>("GET", "/v1/alerts?all=true")
+    .then((r) => r.alerts.filter((a) => a.source === "gossip"));
+
+async function witnessSize(w: (typeof witnesses)[number], origin: string): Promise<number> {
+  const ca = env.bundles.get("patient/P1")!.caCertificate;
+  const note = await fetchWitnessCheckpoint(
+    { url: `https://127.0.0.1:${w.port}`, verifierKey: w.key },
+    origin,
+    { ca },
+  );
+  return note ? Number(note.split("\n")[1]) : 0;
+}
+
+beforeAll(async () => {
+  env = await createTestDeployment({
+    people: [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["patient", "P1"],
+      ["custodian", "privacy"],
+      ["auditor", "acme"],
+      ["witness", "w-acme"],
+      ["witness", "w-north"],
+    ],
+    masterKeyFill: 61,
+  });
+  const log = env.bundles.get("patient/P1")!.log!;
+  for (const id of ["w-acme", "w-north"]) {
+    const dir = join(env.root, id);
+    const init = cli(["witness", "init", "--data", dir, "--name", `${id}.witness.example`]);
+    expect(init.status, init.stderr).toBe(0);
+    cli(["witness", "add-log", "--data", dir, "--origin", log.origin, "--key", log.verifierKey]);
+    const w = { id, dir, port: await freePort(), key: init.stdout.trim().split("\n").pop()! };
+    witnesses.push(w);
+    await startWitness(w);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of witnesses) if (w.child && w.child.exitCode === null) w.child.kill("SIGKILL");
+  await env.cleanup();
+});
+
+describe("split-view detection by gossip", () => {
+  it("catches a fork shown to one witness only, every time, with both notes kept by the node and the witness", async () => {
+    const origin = env.bundles.get("patient/P1")!.log!.origin;
+    const [acme, north] = witnesses as [(typeof witnesses)[number], (typeof witnesses)[number]];
+    const gossip = ["--gossip-every", "300ms"];
+    let seen = 0;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      await env.start([...flag(acme), ...flag(north), ...gossip]);
+      // Honest growth first: witnessed by both, and never an alert.
+      await submit(env.apiPort, 3 + seed, `honest${seed}`);
+      await env.stop();
+      const forkData = join(env.root, `fork-${seed}`);
+      cpSync(env.data, forkData, { recursive: true });
+      await env.start([...flag(acme), ...flag(north), ...gossip]);
+      const honest = env.apiPort;
+      await submit(honest, 2 * seed, `honest${seed}b`);
+      const held = await eventually("the honest log witnessed by both", async () => {
+        const log = await new MtlsClient(`https://127.0.0.1:${honest}`, env.identity("auditor/acme")).call<{
+          size: number;
+        }>("GET", "/v1/log");
+        const sizes = [await witnessSize(acme, origin), await witnessSize(north, origin)];
+        if (sizes.some((s) => s !== log.size)) throw new Error(`witnesses at ${sizes}, log at ${log.size}`);
+        return log.size;
+      });
+      expect(await alertsOf(honest)).toHaveLength(seen);
+      // The copy, shown to one witness only, grows past what that witness holds with another history.
+      await env.start([...flag(acme), "--gossip-every", "0"], forkData);
+      const forkPort = env.apiPort;
+      await submit(forkPort, 4 * seed + 6, `fork${seed}`);
+      const forkSize = await eventually("the fork refused by acme's witness", async () => {
+        const records = JSON.parse(cli(["witness", "evidence", "--data", acme.dir, "--json"]).stdout) as {
+          submittedSize: number | string;
+        }[];
+        if (records.length < seed) throw new Error(`${records.length} evidence records`);
+        return Number(records[records.length - 1]!.submittedSize);
+      });
+      expect(forkSize).toBeGreaterThan(held);
+      // The other witness never saw it.
+      expect(cli(["witness", "show", "--data", north.dir]).stdout).not.toMatch(/EVIDENCE: [1-9]/);
+      // Bigger than the honest log: unprovable until the honest log passes that size; then proven.
+      await submit(honest, forkSize - held + 2, `honest${seed}c`);
+      const alerts = await eventually(
+        "the honest node's gossip alert",
+        async () => {
+          const list = await alertsOf(honest);
+          if (list.length <= seen) throw new Error(`${list.length} gossip alerts`);
+          return list;
+        },
+        30_000,
+      );
+      const alert = alerts[alerts.length - 1]!;
+      expect(alert.kind).toBe("not-a-prefix");
+      expect(alert.witness).toBe(`https://127.0.0.1:${acme.port}`);
+      expect(alert.witnessCheckpoint).toBe(alert.evidence?.foreignNote);
+      expect(alert.checkpoint).toBe(alert.evidence?.referenceNote);
+      expect(alert.witnessCheckpoint!.split("\n")[1]).toBe(String(alert.size));
+      // The witness kept the same foreign note.
+      const evidence = cli(["witness", "evidence", "--data", acme.dir, "--json"]).stdout;
+      expect(evidence).toContain(alert.witnessCheckpoint!.split("\n")[2]!);
+      seen = alerts.length;
+      expect(seen).toBe(seed);
+      await env.stop();
+    }
+  }, 300_000);
+});

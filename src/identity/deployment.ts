@@ -285,6 +285,22 @@ export class Deployment {
     reason: string,
     patient?: string | { tag: Uint8Array },
   ): Promise<number | undefined> {
+    const item = this.refusalNotice(caller, operation, reason, patient);
+    if (item === undefined) return undefined;
+    const [result] = await this.vault.ledger.append([item]);
+    return result!.index;
+  }
+
+  /**
+   * The sealed refusal notice recordRefusal appends, for a node that records it elsewhere (a read
+   * replica's outbox). Undefined when nobody could ever read it.
+   */
+  refusalNotice(
+    caller: Pick<Caller, "uri" | "role">,
+    operation: Operation,
+    reason: string,
+    patient?: string | { tag: Uint8Array },
+  ): AppendItem | undefined {
     const at = this.#now();
     const body: NoticeBody = {
       time: new Date(at).toISOString(),
@@ -308,9 +324,7 @@ export class Deployment {
       }
     }
     if (readers.length === 0) return undefined; // nobody could ever read it: nothing to seal to
-    const item: AppendItem = sealNotice({ kind: "refusal", time: at, patientTag: tag }, body, readers);
-    const [result] = await this.vault.ledger.append([item]);
-    return result!.index;
+    return sealNotice({ kind: "refusal", time: at, patientTag: tag }, body, readers);
   }
 
   async close(): Promise<void> {

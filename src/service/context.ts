@@ -9,6 +9,7 @@ import type { FastifyRequest } from "fastify";
 import type { Caller, Operation, Target } from "../identity/authorize.js";
 import type { Deployment } from "../identity/deployment.js";
 import type { Ledger } from "../ledger/ledger.js";
+import type { AppendItem } from "../ledger/sequencer.js";
 
 export interface ReadContext {
   /** The log replies are read from (the node's own, or a mirror's verified copy, read-only). */
@@ -32,4 +33,9 @@ export interface ReadContext {
 
 export interface ServiceContext extends ReadContext {
   readonly deployment: Deployment;
+  /**
+   * Records a meta-audit notice (a trail read): appended by the sequencer, or put in the outbox by a
+   * read replica; resolves once it is durable, so await it before replying.
+   */
+  recordNotice(item: AppendItem): Promise<void>;
 }

@@ -30,8 +30,9 @@ import { Witnessing } from "../witness/witnessing.js";
 import type { ServiceContext } from "./context.js";
 import { errorReply } from "./errors.js";
 import { LoginService } from "./login.js";
+import { NoticeRelay } from "./notice-relay.js";
 import { checkpointFreshness, registerHealth } from "./plugins/health.js";
-import { createMetrics, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
+import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
@@ -104,6 +105,14 @@ declare module "fastify" {
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+/** The POST routes a read replica serves: reads, whose notices it records through the outbox. */
+const REPLICA_READ_ROUTES = new Set<string>([
+  "/v1/mirror/contents",
+  "/v1/trail",
+  "/v1/audit/trails",
+  "/v1/query-history",
+  "/v1/audit/notices",
+]);
 const OPEN_ROUTES = new Set<string>([
   "/v1/health",
   "/v1/ready",
@@ -195,6 +204,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     latestCheckpoint: () => ledger.latestCheckpoint(),
     verifyStatus: () => verifyStatus,
   });
+  // Trail reads and refusals: appended here, or on a read replica recorded in the outbox for the
+  // sequencer, which drains it (src/service/notice-relay.ts).
+  const notices = new NoticeRelay(ledger, now, (message, code) => api?.log.warn({ code }, message));
+  metrics.registry.add(
+    new Gauge(
+      "custos_outbox_depth",
+      "Query and refusal notices recorded by read replicas, not yet in the log.",
+      async () => (await notices.backlog())?.depth,
+    ),
+  );
+  metrics.registry.add(
+    new Gauge(
+      "custos_outbox_oldest_age_seconds",
+      "Age of the oldest notice waiting in the outbox (0 when none waits).",
+      async () => {
+        const backlog = await notices.backlog();
+        if (backlog === undefined) return undefined;
+        return backlog.oldestAt === undefined ? 0 : Math.max(0, (now() - backlog.oldestAt) / 1000);
+      },
+    ),
+  );
 
   async function callerFromCertificate(request: FastifyRequest): Promise<Caller> {
     const socket = request.raw.socket as TLSSocket;
@@ -268,13 +298,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const decision = authorize(deployment.registry, caller, operation, target, now());
       if (decision.allowed) return;
       metrics.refusal(operation);
-      await deployment.recordRefusal(caller, operation, decision.code, patient).catch(() => undefined);
+      const notice = deployment.refusalNotice(caller, operation, decision.code, patient);
+      if (notice) await notices.record(notice).catch(() => undefined);
       throw new CustosError(decision.code, decision.reason);
     },
     callerOf(request) {
       if (!request.caller) throw new CustosError("NOT_AUTHENTICATED", "the request is not authenticated");
       return request.caller;
     },
+    recordNotice: (item) => notices.record(item),
   };
 
   function sendError(reply: FastifyReply, error: unknown): FastifyReply {
@@ -338,12 +370,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (OPEN_ROUTES.has(route) || route.startsWith("/v1/login") || route.startsWith("/docs")) return;
       request.caller =
         mode === "mtls" ? await callerFromCertificate(request) : await callerFromToken(request);
-      // A standby node (another node sequences the log) serves reads only: ingest, grants and trail
-      // queries all append to the log (a trail query is itself recorded for the patient).
+      // A standby node (another node sequences the log) serves reads only. On PostgreSQL it is a read
+      // replica: trail queries too, their notices recorded in the outbox the sequencer drains.
       if (request.method === "POST" && !ledger.writable) {
+        if (notices.viaOutbox && REPLICA_READ_ROUTES.has(route)) return;
         throw new CustosError(
           "STORE_BUSY",
-          "this node is a standby: another node sequences the log; send writes and trail queries to it",
+          notices.viaOutbox
+            ? "this node is a read replica: another node sequences the log; send ingest, grants and other writes to it"
+            : "this node is a standby: another node sequences the log; send writes and trail queries to it",
         );
       }
     });
@@ -366,6 +401,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         store: (await ledger.size()) >= 0 ? "ok" : "unreadable",
         checkpoint: checkpointFreshness(await ledger.latestCheckpoint(), await ledger.size(), now(), 30),
         verify: verifyStatus === 0 ? "the store does not verify" : "ok",
+        outbox: await notices.readiness(),
       }),
     });
 
@@ -470,6 +506,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }, 2_000);
   followTimer?.unref();
   witnessing?.start();
+  notices.start();
   if (gossipEvery > 0 && (options.witnesses?.length ?? 0) > 0) gossip.start(gossipEvery);
   const verifyEvery = options.verifyEveryMs ?? 60_000;
   const verifyTimer = verifyEvery > 0 ? setInterval(() => void backgroundVerify(), verifyEvery) : undefined;
@@ -508,6 +545,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (verifyTimer) clearInterval(verifyTimer);
       if (followTimer) clearInterval(followTimer);
       await api.close();
+      await notices.stop();
       await portal?.close();
     },
   };

@@ -25,6 +25,7 @@ import {
   parseDatabaseUrl,
 } from "./connection.js";
 import { checkSchemaName, migrateWith, newerSchemaError, readSchemaVersion } from "./migrations.js";
+import { PostgresOutbox } from "./outbox.js";
 import { DEFAULT_POSTGRES_SCHEMA, POSTGRES_SCHEMA_VERSION } from "./schema.js";
 
 export interface PostgresStoreOptions {
@@ -104,6 +105,8 @@ export class PostgresStore implements LedgerStore {
   /** The PostgreSQL schema holding this log. */
   readonly schema: string;
   readonly readonly: boolean;
+  /** Notices recorded by read replicas, waiting for the sequencer to append them (./outbox.ts). */
+  readonly outbox: PostgresOutbox;
   readonly #pool: pg.Pool;
   readonly #endpoint: Endpoint;
   #lockClient: pg.PoolClient | undefined;
@@ -116,6 +119,11 @@ export class PostgresStore implements LedgerStore {
     this.#endpoint = endpoint;
     this.schema = schema;
     this.readonly = readonly;
+    this.outbox = new PostgresOutbox(
+      (text, values) => this.#query(text, values),
+      this.#table("outbox"),
+      readonly,
+    );
   }
 
   /**

@@ -2,7 +2,7 @@
 // tables as the SQLite store. Migrations are numbered and applied in order; a database at a newer
 // version than this code is refused rather than misread.
 
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 export const DEFAULT_POSTGRES_SCHEMA = "custos";
 
@@ -24,6 +24,19 @@ export function migrations(schema: string): readonly string[] {
     CREATE TABLE ${s}.checkpoints (id bigserial PRIMARY KEY, size bigint NOT NULL, note text NOT NULL, stored_at bigint NOT NULL);
     CREATE INDEX idempotency_by_idx ON ${s}.idempotency (idx);
     CREATE INDEX lookup_by_idx ON ${s}.lookup (idx);
+    `,
+    // 2: the notice outbox. Read replicas record each query and refusal here (committed before they
+    // reply); the sequencer appends the rows to the log in seq order and deletes them. The id is the
+    // notice's idempotency key in the log, so a row appended but not yet deleted is never appended twice.
+    `
+    CREATE TABLE ${s}.outbox (
+      seq bigserial PRIMARY KEY,
+      id bytea NOT NULL UNIQUE CHECK (octet_length(id) = 16),
+      entry bytea NOT NULL,
+      content bytea,
+      lookup_keys bytea[] NOT NULL,
+      created_at bigint NOT NULL
+    );
     `,
   ];
 }

@@ -128,7 +128,7 @@ export function registerRecordsRoutes(
     const patient = deployment.registry.active("patient", patientSubject(tag), at);
     if (patient) readers.unshift({ id: "patient", role: "patient", encryptionKey: patient.encryptionKey });
     if (readers.length > 0) {
-      await vault.ledger.append([
+      await ctx.recordNotice(
         sealNotice(
           { kind: "query", time: at, patientTag: tag },
           {
@@ -140,7 +140,7 @@ export function registerRecordsRoutes(
           },
           readers,
         ),
-      ]);
+      );
     }
     return page;
   }

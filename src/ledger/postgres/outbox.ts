@@ -1,0 +1,170 @@
+// The notice outbox of a PostgreSQL log: how a read replica, which may not append, still gets every
+// query and refusal it serves into the log. The replica inserts the sealed notice here and commits
+// before it replies; the sequencer appends the rows to the log in the order they were inserted, each
+// under an idempotency key derived from its id, and only then deletes them. A sequencer that dies
+// between the append and the delete leaves rows that its successor appends again as duplicates of the
+// entries already there: nothing is lost and nothing is logged twice.
+
+import type pg from "pg";
+import { concatBytes, utf8 } from "../../core/bytes.js";
+import { CustosError } from "../../core/errors.js";
+import { randomBytes, sha256 } from "../../core/platform.js";
+import type { AppendItem, AppendResult } from "../sequencer.js";
+
+/** Bytes of a notice's outbox id (random). */
+export const OUTBOX_ID_BYTES = 16;
+
+/** Most rows appended in one drain (one log transaction). */
+export const DEFAULT_DRAIN_LIMIT = 500;
+
+const IDEMPOTENCY_DOMAIN = utf8("custos-outbox-notice\u0000");
+
+export interface OutboxRow {
+  readonly seq: number;
+  readonly id: Uint8Array;
+  readonly item: AppendItem;
+  /** When the replica recorded it, ms since the epoch. */
+  readonly createdAt: number;
+}
+
+export interface OutboxBacklog {
+  /** Notices waiting to be appended. */
+  readonly depth: number;
+  /** When the oldest waiting notice was recorded (ms since the epoch); undefined when none wait. */
+  readonly oldestAt: number | undefined;
+}
+
+type Query = (text: string, values?: unknown[]) => Promise<pg.QueryResult<Record<string, unknown>>>;
+
+/** The log's idempotency key for an outbox notice: a replay of the same row is answered as a duplicate. */
+export function outboxIdempotencyKey(id: Uint8Array): Uint8Array {
+  return sha256(concatBytes(IDEMPOTENCY_DOMAIN, id));
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function toBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new CustosError("STORE_CORRUPT", "an outbox value that must be binary is not");
+}
+
+function toSafeInteger(value: unknown): number {
+  const n = typeof value === "string" && /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new CustosError("STORE_CORRUPT", "an outbox number is not an integer");
+  return n;
+}
+
+export class PostgresOutbox {
+  readonly #query: Query;
+  readonly #table: string;
+  readonly #readonly: boolean;
+
+  constructor(query: Query, table: string, readonly: boolean) {
+    this.#query = query;
+    this.#table = table;
+    this.#readonly = readonly;
+  }
+
+  /**
+   * Records notices for the sequencer to append; resolves once they are committed (durable). An id
+   * already present is kept as it was, so a retried call records each notice once. Returns the ids.
+   */
+  async add(items: readonly AppendItem[], now: number, ids?: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    if (this.#readonly) {
+      throw new CustosError(
+        "STORE_BUSY",
+        "this node's database connection is read-only, so it cannot record this request for the patient; send it to a node connected to the primary",
+      );
+    }
+    if (ids !== undefined && ids.length !== items.length) {
+      throw new CustosError("BAD_ARGUMENT", "one outbox id per notice");
+    }
+    const chosen = items.map((_, i) => ids?.[i] ?? randomBytes(OUTBOX_ID_BYTES));
+    for (const id of chosen) {
+      if (id.length !== OUTBOX_ID_BYTES)
+        throw new CustosError("BAD_ARGUMENT", `an outbox id is ${OUTBOX_ID_BYTES} bytes`);
+    }
+    for (const [i, item] of items.entries()) {
+      try {
+        await this.#query(
+          `INSERT INTO ${this.#table} (id, entry, content, lookup_keys, created_at)
+           VALUES ($1, $2, $3, $4::bytea[], $5) ON CONFLICT (id) DO NOTHING`,
+          [
+            toBuffer(chosen[i]!),
+            toBuffer(item.entry),
+            item.content === undefined ? null : toBuffer(item.content),
+            (item.lookupKeys ?? []).map(toBuffer),
+            now,
+          ],
+        );
+      } catch (error) {
+        if (
+          error instanceof CustosError &&
+          error.code === "CONFIG" &&
+          /accepts only reads/.test(error.message)
+        ) {
+          throw new CustosError(
+            "STORE_BUSY",
+            "this node's database is a read-only replica, so it cannot record this request for the patient; send it to a node connected to the primary",
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    }
+    return chosen;
+  }
+
+  /** The oldest waiting notices, in the order they were recorded. */
+  async take(limit = DEFAULT_DRAIN_LIMIT): Promise<OutboxRow[]> {
+    const result = await this.#query(
+      `SELECT seq, id, entry, content, lookup_keys, created_at FROM ${this.#table} ORDER BY seq LIMIT $1`,
+      [limit],
+    );
+    return result.rows.map((row) => {
+      const id = toBytes(row.id);
+      const lookupKeys = Array.isArray(row.lookup_keys) ? row.lookup_keys.map(toBytes) : [];
+      return {
+        seq: toSafeInteger(row.seq),
+        id,
+        createdAt: toSafeInteger(row.created_at),
+        item: {
+          entry: toBytes(row.entry),
+          ...(row.content === null ? {} : { content: toBytes(row.content) }),
+          lookupKeys,
+          idempotencyKey: outboxIdempotencyKey(id),
+        },
+      };
+    });
+  }
+
+  /** Deletes rows that are in the log. */
+  async remove(seqs: readonly number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.#query(`DELETE FROM ${this.#table} WHERE seq = ANY($1::bigint[])`, [seqs]);
+  }
+
+  async backlog(): Promise<OutboxBacklog> {
+    const row = (await this.#query(`SELECT count(*) AS n, min(created_at) AS oldest FROM ${this.#table}`))
+      .rows[0];
+    const depth = toSafeInteger(String(row?.n ?? "0"));
+    return { depth, oldestAt: row?.oldest == null ? undefined : toSafeInteger(String(row.oldest)) };
+  }
+
+  /**
+   * Appends the oldest waiting notices to the log as one group (one transaction), then deletes them.
+   * Only the sequencer calls this. Returns how many rows it moved (0: none waited).
+   */
+  async drain(
+    append: (items: readonly AppendItem[]) => Promise<AppendResult[]>,
+    limit = DEFAULT_DRAIN_LIMIT,
+  ): Promise<number> {
+    const rows = await this.take(limit);
+    if (rows.length === 0) return 0;
+    await append(rows.map((row) => row.item));
+    await this.remove(rows.map((row) => row.seq));
+    return rows.length;
+  }
+}

@@ -35,7 +35,8 @@ export interface FollowResult {
   readonly cosigners: readonly string[];
 }
 
-function parseBundle(bytes: Uint8Array, expected: number): Uint8Array[] {
+/** Splits a C2SP entry bundle (c2sp.org/tlog-tiles "Log entries"), refusing one of another width. */
+export function parseBundle(bytes: Uint8Array, expected: number): Uint8Array[] {
   const entries: Uint8Array[] = [];
   let offset = 0;
   while (offset < bytes.length) {

@@ -25,12 +25,12 @@ import type { Io } from "../io.js";
 import { DATA, DB, parseCount, parseListen, requireData } from "../options.js";
 import { bundlePassphrase } from "./identity.js";
 
-interface WitnessOptions {
+export interface WitnessOptions {
   witnessKey?: string[];
   quorum?: string;
 }
 
-function witnessesFrom(options: WitnessOptions) {
+export function witnessesFrom(options: WitnessOptions) {
   const keys = options.witnessKey ?? [];
   for (const key of keys) {
     try {

@@ -8,19 +8,12 @@ import { openStore } from "../../ledger/data-dir.js";
 import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
 import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
-import { EXIT_FINDINGS } from "../errors.js";
+import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { requireData } from "../options.js";
+import { type VerifyAgainstOptions, verifyAgainst } from "./verify-against.js";
 
-interface VerifyCommandOptions {
-  data?: string;
-  db?: string;
-  json?: boolean;
-  incremental?: boolean;
-  state?: string;
-  key?: string;
-  saveState?: boolean;
-}
+type VerifyCommandOptions = VerifyAgainstOptions;
 
 export function registerVerifyCommand(program: Command, io: Io, setExit: (code: number) => void): void {
   program
@@ -40,7 +33,27 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
     )
     .option("--no-save-state", "do not update the state file after a clean run")
     .option("--key <verifierKey>", "the log's verifier key to trust (default: the one the store records)")
+    .option("--against-mirror <dir>", "then compare with a mirror's verified copy in this directory")
+    .option(
+      "--against <url>",
+      "then compare with a mirror or node serving the log (https://host:port), with --as",
+    )
+    .option("--as <bundle>", "with --against: the identity to fetch with (role node)")
+    .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
+    .option(
+      "--witness-key <key...>",
+      "with --against(-mirror): witnesses whose cosignatures its checkpoint must carry",
+    )
+    .option("--quorum <n>", "how many of them (default: all)")
     .action(async (options: VerifyCommandOptions) => {
+      if (options.againstMirror !== undefined || options.against !== undefined) {
+        setExit(await verifyAgainst(options, io));
+        return;
+      }
+      if (options.as || options.passphraseFile || options.witnessKey || options.quorum !== undefined)
+        throw new UsageError(
+          "--as, --passphrase-file, --witness-key and --quorum apply only with --against or --against-mirror",
+        );
       const data = requireData(options.data);
       const statePath = options.state ?? join(data, "verify-state.json");
       const state = readVerifyState(statePath);

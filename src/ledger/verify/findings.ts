@@ -19,6 +19,7 @@ export const FINDING_CODES = [
   "CONTENT_MISSING",
   "CONTENT_MODIFIED",
   "HISTORY_REWRITTEN",
+  "STORE_LOST",
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];
@@ -33,6 +34,10 @@ export interface Finding {
   readonly checkpointSize?: number;
   /** Position of the checkpoint in the store's checkpoint history (0 = oldest). */
   readonly checkpointPosition?: number;
+  /** Kinds of the entries concerned (names from ENTRY_KINDS), when compared with a mirror. */
+  readonly entryKinds?: readonly string[];
+  /** A fork's evidence: both signed checkpoints, exactly as signed. */
+  readonly notes?: { readonly local: string; readonly reference: string };
 }
 
 export function rangeText(first: number, last: number): string {

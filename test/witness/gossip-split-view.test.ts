@@ -204,4 +204,47 @@ describe("split-view detection by gossip", () => {
       await env.stop();
     }
   }, 300_000);
+
+  it("POST /v1/gossip refuses malformed bodies with stable codes and raises nothing for unsigned notes", async () => {
+    await env.start(["--gossip-every", "0"]);
+    try {
+      const client = new MtlsClient(`https://127.0.0.1:${env.apiPort}`, env.identity("patient/P1"));
+      const before = (await alertsOf(env.apiPort)).length;
+      for (const body of [
+        {},
+        { checkpoints: [] },
+        { checkpoints: "x" },
+        { checkpoints: [1] },
+        { checkpoints: Array.from({ length: 17 }, () => "x") },
+        { checkpoints: ["x".repeat(16 * 1024 + 1)] },
+        { checkpoints: ["x"], extra: 1 },
+        "not json",
+      ]) {
+        await expect(
+          client.call("POST", "/v1/gossip", body),
+          JSON.stringify(body).slice(0, 60),
+        ).rejects.toMatchObject({
+          code: "BAD_ARGUMENT",
+        });
+      }
+      await expect(
+        client.call("POST", "/v1/gossip", { checkpoints: ["x".repeat(600 * 1024)] }),
+      ).rejects.toMatchObject({ code: "TOO_LARGE" });
+      const origin = env.bundles.get("patient/P1")!.log!.origin;
+      const unsigned = `${origin}\n5\n${"A".repeat(43)}=\n\n\u2014 ${origin} AAAAAAAA\n`;
+      const reply = await client.call<{ results: { status: string }[] }>("POST", "/v1/gossip", {
+        checkpoints: [unsigned, "junk"],
+      });
+      expect(reply.results.map((r) => r.status)).toEqual(["ignored", "ignored"]);
+      // The node's own checkpoint is consistent with itself.
+      const own = await client.call<string>("GET", "/v1/checkpoint");
+      const mine = await client.call<{ results: { status: string }[] }>("POST", "/v1/gossip", {
+        checkpoints: [own],
+      });
+      expect(mine.results[0]!.status).toBe("consistent");
+      expect((await alertsOf(env.apiPort)).length).toBe(before);
+    } finally {
+      await env.stop();
+    }
+  }, 60_000);
 });

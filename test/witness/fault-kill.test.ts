@@ -7,7 +7,7 @@
 // Replay a failure with the printed seed: CUSTOS_FAULT_SEED=<seed>; more rounds: CUSTOS_FAULT_ROUNDS=<n>.
 
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { CustosClient } from "../../src/client/custos-client.js";
 import { MtlsClient } from "../../src/client/mtls-client.js";
 import { toBase64 } from "../../src/core/bytes.js";
@@ -208,6 +208,7 @@ class IngestLoad {
   retriedBatches = 0;
   #next = 0;
   #running = true;
+  #abandoned = false;
   #loops: Promise<void>[] = [];
   readonly #client: CustosClient;
 
@@ -224,8 +225,10 @@ class IngestLoad {
     return this.batches.filter((b) => b.acked).at(-1);
   }
 
-  async stop(): Promise<void> {
+  /** Stops submitting new batches and waits until every batch is acknowledged (or, abandoning, not). */
+  async stop(abandon = false): Promise<void> {
     this.#running = false;
+    this.#abandoned ||= abandon;
     await Promise.all(this.#loops);
   }
 
@@ -249,7 +252,7 @@ class IngestLoad {
   async #loop(): Promise<void> {
     while (this.#running) {
       const batch = this.#batch();
-      for (;;) {
+      while (!this.#abandoned) {
         const sentAt = Date.now();
         batch.attempts++;
         try {
@@ -459,9 +462,9 @@ async function killNode(round: number): Promise<void> {
     async () => {
       if (mirror!.exited) {
         const output = mirror!.output();
-        if (!/^error: could not reach the node/m.test(output))
-          throw new GiveUp(`the mirror exited: ${output}`);
-        log(`round ${round}: the mirror exited while the node was down (${output.trim()}); restarted`);
+        const reason = /^error: could not reach the node.*$/m.exec(output);
+        if (!reason) throw new GiveUp(`the mirror exited: ${output}`);
+        log(`round ${round}: the mirror exited while the node was down (${reason[0]}); restarted`);
         startMirror();
       }
       const held = await mirrorCheckpointSize();
@@ -516,7 +519,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await load?.stop().catch(() => undefined);
+  await load?.stop(true);
   await group?.killAll();
   await env?.cleanup();
 });
@@ -525,17 +528,44 @@ describe("kill -9 under ingest load", () => {
   it(
     `loses no acknowledged record, duplicates none, and every process catches up (${ROUNDS} rounds)`,
     async () => {
+      onTestFailed(() => {
+        for (const p of [node, mirror, ...witnesses.map((w) => w.process)]) {
+          if (p) log(`${p.name}${p.exited ? " (exited)" : ""} printed:\n${p.output().slice(-3000)}`);
+        }
+      });
       const started = Date.now();
       const rounds = plan(ROUNDS);
       log(`plan: ${rounds.join(", ")}`);
       load = new IngestLoad(new CustosClient({ url: url(), identity: env.identity("ehr-source/emr") }), 2);
       await moreAcknowledged("the first batches", 100, 60_000);
+      // Steady state before the first fault: both witnesses cosign, the mirror has copied a checkpoint.
+      await eventually("a checkpoint cosigned by both witnesses", async () => {
+        const cp = await nodeCheckpoint();
+        if (cp.cosigners.length < 2) throw new Error(`cosigned by ${cp.cosigners.join(", ")}`);
+      });
+      await eventually(
+        "the mirror's first copy",
+        async () => {
+          if (mirror!.exited) throw new GiveUp(`the mirror exited: ${mirror!.output()}`);
+          if ((await mirrorCheckpointSize().catch(() => 0)) === 0) throw new Error("nothing copied yet");
+        },
+        60_000,
+        250,
+      );
       for (const [i, kind] of rounds.entries()) {
         if (kind === "witness") await killWitness(i + 1);
         else if (kind === "mirror") await killMirror(i + 1);
         else await killNode(i + 1);
       }
-      await load.stop();
+      const stopped = load.stop();
+      await eventually(
+        "the client's last batches acknowledged",
+        () => {
+          if (load.batches.some((b) => !b.acked)) throw new Error("not yet");
+        },
+        60_000,
+      );
+      await stopped;
       const final = load.acknowledged;
 
       // Submissions failed only while the node was down: witnesses and mirrors never block ingest.

@@ -9,6 +9,7 @@ import { sha256 } from "../../../src/core/platform.js";
 import { Ledger } from "../../../src/ledger/ledger.js";
 import { migrate, POSTGRES_SCHEMA_VERSION, PostgresStore } from "../../../src/ledger/postgres/index.js";
 import type { AppendItem } from "../../../src/ledger/sequencer.js";
+import { NoticeRelay } from "../../../src/service/notice-relay.js";
 import { dropSchema, PG_URL, requirePostgres, sql, testSchema } from "../../helpers/postgres.js";
 
 const ORIGIN = "outbox.custos.example/log";
@@ -141,5 +142,29 @@ describe("the notice outbox", () => {
   it("refuses to record on a read-only connection with STORE_BUSY", async () => {
     const replica = await openStore({ readonly: true });
     await expect(replica.outbox.add([notice(1)], 1)).rejects.toMatchObject({ code: "STORE_BUSY" });
+  });
+
+  it("is where a replica's relay records notices, and readiness names a backlog nobody drains", async () => {
+    const writer = await sequencer();
+    let clock = 100_000;
+    const replica = await Ledger.open(await openStore());
+    const relay = new NoticeRelay(
+      replica,
+      () => clock,
+      () => undefined,
+    );
+    expect(relay.viaOutbox).toBe(true);
+    await relay.record(notice(1));
+    expect(await relay.readiness()).toBe("ok");
+    clock += 31_000;
+    expect(await relay.readiness()).toBe("1 notice(s) waiting for a sequencer, oldest 31 s");
+    // The sequencer's relay drains it; readiness is fine again.
+    await new NoticeRelay(
+      writer,
+      () => clock,
+      () => undefined,
+    ).drain();
+    expect(await noticeTimes(writer)).toEqual([1]);
+    expect(await relay.readiness()).toBe("ok");
   });
 });

@@ -215,12 +215,12 @@ function warningsFor(comparison: ComparisonReport, ok: boolean): string[] {
   return warnings;
 }
 
-function printFinding(io: Io, finding: Finding): void {
+function printFinding(io: Io, finding: Finding, reference = "the reference"): void {
   io.out(`  - [${finding.code}] ${finding.message}`);
   if (finding.notes) {
     for (const [side, note] of [
       ["this store's checkpoint", finding.notes.local],
-      ["the reference's checkpoint", finding.notes.reference],
+      [`the checkpoint of ${reference}`, finding.notes.reference],
     ] as const) {
       io.out(`      ${side}:`);
       for (const line of note.replace(/\n$/, "").split("\n")) io.out(`        ${line}`);
@@ -251,7 +251,7 @@ function printText(
   io.out(
     `compared with ${comparison.reference}: ${comparison.entriesCompared.toLocaleString("en-US")} entries up to its signed checkpoint (size ${cp.size}${cosigned}) in ${seconds.toFixed(2)} s`,
   );
-  for (const finding of comparison.findings) printFinding(io, finding);
+  for (const finding of comparison.findings) printFinding(io, finding, comparison.reference);
   const ahead = comparison.notYetCopied;
   const aheadText = ahead
     ? `; ${ahead.count} later entr${ahead.count === 1 ? "y" : "ies"} here (${ahead.count === 1 ? `entry ${ahead.firstIndex}` : `entries ${ahead.firstIndex} to ${ahead.lastIndex}`}) ${ahead.count === 1 ? "is" : "are"} not yet copied there, which is fine`

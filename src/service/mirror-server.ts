@@ -20,11 +20,13 @@ import { Ledger } from "../ledger/ledger.js";
 import type { LedgerStore } from "../ledger/storage.js";
 import { type NoticeBody, sealNotice } from "../records/notices.js";
 import type { Recipient } from "../records/recipients.js";
+import type { Gossiping } from "../witness/gossiping.js";
 import type { ReadContext } from "./context.js";
 import { errorReply } from "./errors.js";
 import { registerHealth } from "./plugins/health.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import type { ReadLog } from "./read-log.js";
+import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import { registerMirrorTrailRoutes } from "./routes/mirror-trail-routes.js";
@@ -48,6 +50,8 @@ export interface MirrorServeOptions {
   readonly now?: () => number;
   /** Readiness: "ok" while following, else a short reason (no URLs or IDs). */
   readonly following?: () => string;
+  /** Split-view checks of checkpoints clients hand over (POST /v1/gossip) against this copy. */
+  readonly gossip?: Gossiping;
 }
 
 export interface RunningMirrorServer {
@@ -221,6 +225,7 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
   registerTileRoutes(app, ctx);
   registerMirrorRoutes(app, ctx);
   registerMirrorTrailRoutes(app, ctx, { registry, directory, readLog });
+  if (options.gossip) registerGossipRoutes(app, { gossip: options.gossip, callerOf: (r) => ctx.callerOf(r) });
 
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const address = app.server.address();

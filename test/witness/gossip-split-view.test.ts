@@ -4,7 +4,7 @@
 // own tree once it can, and lists an alert with both notes. Run for several seeds (sizes), every time.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { cpSync } from "node:fs";
+import { cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MtlsClient } from "../../src/client/mtls-client.js";
@@ -204,6 +204,51 @@ describe("split-view detection by gossip", () => {
       await env.stop();
     }
   }, 300_000);
+
+  it("a mirror checks the witnesses' evidence against its verified copy and reports the fork with both notes", async () => {
+    const [acme] = witnesses as [(typeof witnesses)[number]];
+    await env.start(["--gossip-every", "0"]);
+    try {
+      const mirrorDir = join(env.root, "gossip-mirror");
+      const run = cli([
+        "mirror",
+        "--data",
+        mirrorDir,
+        "--from",
+        `https://127.0.0.1:${env.apiPort}`,
+        "--as",
+        join(env.root, "n1.custos-id"),
+        "--once",
+        "--gossip",
+        `https://127.0.0.1:${acme.port}`,
+      ]);
+      expect(run.status, run.stderr).toBe(0);
+      // Every fork acme's witness refused is proven against the mirror's copy, each with both notes.
+      const reported = run.stderr.match(/^ALERT \d+: split view shown by /gm) ?? [];
+      expect(reported.length).toBe(5);
+      expect(run.stderr).toContain("the verified copy's checkpoint:");
+      expect(run.stderr).toContain("the conflicting checkpoint:");
+      const kept = readFileSync(join(mirrorDir, "alerts.jsonl"), "utf8").trim().split("\n");
+      expect(kept.filter((line) => line.includes('"type":"alert"'))).toHaveLength(5);
+      // A second pass raises nothing new.
+      const again = cli([
+        "mirror",
+        "--data",
+        mirrorDir,
+        "--from",
+        `https://127.0.0.1:${env.apiPort}`,
+        "--as",
+        join(env.root, "n1.custos-id"),
+        "--once",
+        "--gossip",
+        `https://127.0.0.1:${acme.port}`,
+      ]);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stderr).not.toMatch(/^ALERT/m);
+    } finally {
+      await env.stop();
+    }
+  }, 120_000);
 
   it("POST /v1/gossip refuses malformed bodies with stable codes and raises nothing for unsigned notes", async () => {
     await env.start(["--gossip-every", "0"]);

@@ -19,7 +19,10 @@ import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.
 import { verifyStore } from "../../ledger/verify/verifier.js";
 import { type RunningMirrorServer, startMirrorServer } from "../../service/mirror-server.js";
 import { ReadLog } from "../../service/read-log.js";
+import { type Alert, AlertLog } from "../../witness/alerts.js";
 import { followOnce } from "../../witness/follower.js";
+import { GossipChecker, storeReference } from "../../witness/gossip.js";
+import { Gossiping } from "../../witness/gossiping.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, parseCount, parseListen, requireData } from "../options.js";
@@ -77,6 +80,10 @@ export function registerMirrorCommands(program: Command, io: Io): void {
     .option("--crl <file>", "with --serve: the deployment's CRL (revocations in the log apply regardless)")
     .option("--tls12", "with --serve: accept TLS 1.2 as well as 1.3")
     .option("--log", "with --serve: structured request logs on stdout (no keys, no IDs)")
+    .option(
+      "--gossip <url...>",
+      "witnesses (https://host:port) whose latest checkpoints and fork evidence are checked against the copy",
+    )
     .option(...DATA)
     .action(
       async (
@@ -90,6 +97,7 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           crl?: string;
           tls12?: boolean;
           log?: boolean;
+          gossip?: string[];
           data?: string;
         },
       ) => {
@@ -126,6 +134,27 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           }
           let following = "ok";
           let registry: Registry | undefined;
+          // Gossip: what the witnesses hold (latest checkpoints, refused forks) and what clients hand
+          // over is checked against this verified copy; a proven split view is an alert kept in
+          // DIR/alerts.jsonl and printed with both notes.
+          const tls = identity.tlsOptions();
+          const gossip = new Gossiping({
+            checker: new GossipChecker(log, storeReference(store)),
+            alerts: new AlertLog(dir),
+            witnesses: (options.gossip ?? []).map((url) => ({ url })),
+            tls: {
+              key: tls.key.export({ type: "pkcs8", format: "pem" }).toString(),
+              cert: tls.cert,
+              ca: tls.ca,
+            },
+          });
+          const report = (raised: readonly Alert[]) => {
+            for (const alert of raised) {
+              io.err(`ALERT ${alert.id}: split view shown by ${alert.witness}: ${alert.reason}`);
+              io.err(`  the verified copy's checkpoint:\n${indent(alert.checkpoint)}`);
+              io.err(`  the conflicting checkpoint:\n${indent(alert.witnessCheckpoint ?? "(none)")}`);
+            }
+          };
           if (listen) {
             const anchor = await TrustAnchor.load(identity.bundle.caCertificate, crl);
             registry = await Registry.load(store, anchor.caPublicKey);
@@ -138,6 +167,7 @@ export function registerMirrorCommands(program: Command, io: Io): void {
               readLog,
               listen,
               following: () => following,
+              gossip,
               ...(options.tls12 ? { allowTls12: true } : {}),
               ...(options.log ? { log: true } : {}),
             }).catch((error: unknown) => {
@@ -180,10 +210,13 @@ export function registerMirrorCommands(program: Command, io: Io): void {
                 ...witnesses,
               });
             } catch (error) {
-              if (!server) throw error;
-              // Serving: the verified copy stays up whatever the node does.
               const code = (error as CustosError).code;
-              if (code !== undefined && VERIFICATION_FAILURES.has(code)) {
+              const failedToVerify = code !== undefined && VERIFICATION_FAILURES.has(code);
+              // A single pass reports whatever happened; so does a node that showed something that
+              // does not verify, unless there is a verified copy to keep serving. A node that is down
+              // or restarting is waited for: a mirror outlives the node's restarts.
+              if (options.once || (failedToVerify && !server)) throw error;
+              if (failedToVerify) {
                 following = `stopped following: ${code}`;
                 io.err(
                   `error: ${(error as Error).message}; no longer following, still serving the copy verified before`,
@@ -192,11 +225,15 @@ export function registerMirrorCommands(program: Command, io: Io): void {
                 break;
               }
               if (following === "ok")
-                io.err(`warning: the node is unreachable (${code ?? "network"}); serving the copy, retrying`);
+                io.err(
+                  `warning: the node is unreachable (${code ?? "network"}: ${(error as Error).message}); ${server ? "serving the copy, " : ""}retrying every ${every / 1000} s`,
+                );
               following = "the node is unreachable";
+              if (options.gossip) report((await gossip.round()).raised);
               await sleep(every);
               continue;
             }
+            if (options.gossip) report((await gossip.round()).raised);
             if (following !== "ok") io.out("following the node again");
             following = "ok";
             await registry?.refresh(store);
@@ -337,4 +374,12 @@ export function registerMirrorCommands(program: Command, io: Io): void {
         }
       },
     );
+}
+
+function indent(note: string): string {
+  return note
+    .trimEnd()
+    .split("\n")
+    .map((line) => `    ${line}`)
+    .join("\n");
 }

@@ -53,6 +53,8 @@ export async function openStore(dir: string, location: StoreLocation = {}): Prom
     const { url, schema } = splitSchema(location.db);
     return PostgresStore.open(url, {
       create: location.create === true,
+      // Read-only sessions for the commands that only read (verify), e.g. on a hot standby.
+      ...(location.readonly && !location.create ? { readonly: true } : {}),
       ...(schema ? { schema } : {}),
     });
   }

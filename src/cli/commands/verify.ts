@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { toBase64 } from "../../core/bytes.js";
 import { openStore } from "../../ledger/data-dir.js";
+import { PostgresStore } from "../../ledger/postgres/index.js";
 import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
 import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
@@ -57,7 +58,7 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
       const data = requireData(options.data);
       const statePath = options.state ?? join(data, "verify-state.json");
       const state = readVerifyState(statePath);
-      const store = await openStore(data, options.db ? { db: options.db } : { readonly: true });
+      const store = await openStore(data, { ...(options.db ? { db: options.db } : {}), readonly: true });
       try {
         const started = performance.now();
         let lastShown = 0;
@@ -77,7 +78,9 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
             },
           });
         // A node or mirror may be appending meanwhile: check one snapshot of the store.
-        const report = await (store instanceof SqliteStore ? store.readConsistent(verify) : verify());
+        const report = await (store instanceof SqliteStore || store instanceof PostgresStore
+          ? store.readConsistent(verify)
+          : verify());
         if (io.isTTY && !options.json) process.stderr.write("\r\x1b[K");
         const seconds = (performance.now() - started) / 1000;
         if (report.ok && report.nextState && options.saveState !== false)

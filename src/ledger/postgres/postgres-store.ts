@@ -5,6 +5,7 @@
 // that sequencer's batches are written on that very connection, so a node whose session (and lock)
 // has ended cannot write anymore; any number of other nodes can read.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import type pg from "pg";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
@@ -113,12 +114,23 @@ export class PostgresStore implements LedgerStore {
   #lockListener: (() => void) | undefined;
   #lockLost = false;
   #writeChain: Promise<unknown> = Promise.resolve();
+  /** The server refuses writes: a hot standby in recovery, or default_transaction_read_only set for us. */
+  readonly #serverReadOnly: boolean;
+  /** The connection of a readConsistent() in progress, for the reads made inside it. */
+  readonly #snapshot = new AsyncLocalStorage<pg.PoolClient>();
 
-  private constructor(pool: pg.Pool, endpoint: Endpoint, schema: string, readonly: boolean) {
+  private constructor(
+    pool: pg.Pool,
+    endpoint: Endpoint,
+    schema: string,
+    readonly: boolean,
+    serverReadOnly: boolean,
+  ) {
     this.#pool = pool;
     this.#endpoint = endpoint;
     this.schema = schema;
     this.readonly = readonly;
+    this.#serverReadOnly = serverReadOnly;
     this.outbox = new PostgresOutbox(
       (text, values) => this.#query(text, values),
       this.#table("outbox"),
@@ -140,6 +152,7 @@ export class PostgresStore implements LedgerStore {
     }
     const endpoint = parseDatabaseUrl(url);
     const pool = createPool(endpoint, { max: (options.poolSize ?? 4) + 1, readonly });
+    let serverReadOnly: boolean;
     try {
       if (options.create) {
         const client = await pool.connect();
@@ -164,16 +177,25 @@ export class PostgresStore implements LedgerStore {
           );
         }
       }
+      const mode = await pool.query(
+        "SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only",
+      );
+      serverReadOnly = mode.rows[0]?.recovery === true || (!readonly && mode.rows[0]?.read_only === "on");
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw describeFailure(error, endpoint);
     }
-    return new PostgresStore(pool, endpoint, schema, readonly);
+    return new PostgresStore(pool, endpoint, schema, readonly, serverReadOnly);
   }
 
   /** "host:port" of the server, for messages. */
   get where(): string {
     return this.#endpoint.where;
+  }
+
+  /** The server accepts only reads (a hot standby, or read-only sessions imposed by its settings). */
+  get serverReadOnly(): boolean {
+    return this.#serverReadOnly;
   }
 
   /** True while this store's session holds the log's sequencer lock. */
@@ -187,6 +209,7 @@ export class PostgresStore implements LedgerStore {
    */
   async acquireSequencerLock(): Promise<boolean> {
     if (this.readonly) throw new CustosError("CONFIG", "a store opened read-only cannot sequence the log");
+    if (this.#serverReadOnly) throw this.#readOnlyServerError();
     if (this.#lockClient !== undefined) return true;
     let client: pg.PoolClient;
     try {
@@ -257,17 +280,52 @@ export class PostgresStore implements LedgerStore {
     return `"${this.schema}".${name}`;
   }
 
+  #readOnlyServerError(): CustosError {
+    return new CustosError(
+      "CONFIG",
+      `PostgreSQL at ${this.#endpoint.where} accepts only reads (a hot standby, or default_transaction_read_only is on): reads, proofs and verify work here; point --db at the primary to write or sequence`,
+    );
+  }
+
   #checkWritable(): void {
     if (this.readonly) {
       throw new CustosError("CONFIG", "this store was opened read-only; open it without readonly to write");
     }
+    if (this.#serverReadOnly) throw this.#readOnlyServerError();
   }
 
   async #query(text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
     try {
-      return await this.#pool.query<Row>(text, values);
+      return await (this.#snapshot.getStore() ?? this.#pool).query<Row>(text, values);
     } catch (error) {
       throw describeFailure(error, this.#endpoint);
+    }
+  }
+
+  /**
+   * Runs `read` against one snapshot of the log (a REPEATABLE READ, READ ONLY transaction; allowed on
+   * a hot standby too), so a scan beside a running sequencer, or on a standby replaying the primary's
+   * WAL, never sees a batch half-read as tampering (`custos verify`). The snapshot holds back VACUUM
+   * on the server for as long as it lasts.
+   */
+  async readConsistent<T>(read: () => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw describeFailure(error, this.#endpoint);
+    }
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      try {
+        return await this.#snapshot.run(client, read);
+      } finally {
+        await client.query("COMMIT").catch(() => undefined);
+      }
+    } catch (error) {
+      throw describeFailure(error, this.#endpoint);
+    } finally {
+      client.release();
     }
   }
 

@@ -25,7 +25,10 @@ export class NoticeRelay {
 
   constructor(ledger: Ledger, now: () => number, log: (message: string, code?: string) => void) {
     this.#ledger = ledger;
-    this.#outbox = ledger.store instanceof PostgresStore ? ledger.store.outbox : undefined;
+    // A store on a read-only server (a hot standby) cannot record: such a node serves no trail query.
+    const store = ledger.store;
+    this.#outbox =
+      store instanceof PostgresStore && !store.readonly && !store.serverReadOnly ? store.outbox : undefined;
     this.#now = now;
     this.#log = log;
   }

@@ -350,12 +350,16 @@ export function registerIdentityCommands(program: Command, io: Io): void {
             ...(readOnly ? { readOnly: true } : {}),
           });
         let standby = false;
+        let readOnlyServer = false;
         let deployment: Deployment;
         try {
           deployment = await open(false);
         } catch (error) {
-          // PostgreSQL: another node holds the sequencer lock. Serve reads and stand by to take over.
-          if (!(error instanceof CustosError && error.code === "STORE_BUSY" && options.db)) throw error;
+          // PostgreSQL: another node holds the sequencer lock, so serve reads (and trail queries, through
+          // the outbox) and stand by to take over; or the server is a hot standby, so serve reads only.
+          if (!(error instanceof CustosError && options.db)) throw error;
+          if (error.code === "CONFIG") readOnlyServer = await onReadOnlyServer(dir, options.db);
+          if (error.code !== "STORE_BUSY" && !readOnlyServer) throw error;
           deployment = await open(true);
           standby = true;
         }
@@ -397,7 +401,12 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           );
         }
         if (server.portal) io.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
-        if (standby) io.out("  standby: another node sequences this log; serving reads, ready to take over");
+        if (readOnlyServer)
+          io.out(
+            "  standby: the database accepts only reads (a hot standby); serving checkpoints, proofs and tiles, not trail queries",
+          );
+        else if (standby)
+          io.out("  standby: another node sequences this log; serving reads, ready to take over");
         let stopping = false;
         const stopped = new Promise<void>((resolve) => {
           const stop = () => {
@@ -408,7 +417,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           process.once("SIGTERM", stop);
         });
         // A standby probes the sequencer lock; when the sequencer's session ends, it takes over.
-        while (standby && !stopping) {
+        while (standby && !readOnlyServer && !stopping) {
           await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000))]);
           if (stopping) break;
           const probe = await openStore(dir, { db: options.db! }).catch(() => undefined);
@@ -437,6 +446,15 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         io.out("stopped");
       },
     );
+}
+
+/** Whether the PostgreSQL server at `db` accepts only reads (a hot standby): such a node never sequences. */
+async function onReadOnlyServer(dir: string, db: string): Promise<boolean> {
+  const store = await openStore(dir, { db }).catch(() => undefined);
+  if (store === undefined) return false;
+  const readOnly = store instanceof PostgresStore && store.serverReadOnly;
+  await store.close();
+  return readOnly;
 }
 
 /** --portal-cert and --portal-key, read and checked; undefined when neither is given. */

@@ -33,7 +33,7 @@ interface Node {
   waitFor(text: string, timeoutMs?: number): Promise<void>;
 }
 
-async function startNode(): Promise<Node> {
+async function startNode(database = db): Promise<Node> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -43,7 +43,7 @@ async function startNode(): Promise<Node> {
       "--data",
       join(root.dir, "data"),
       "--db",
-      db,
+      database,
       "--identity",
       join(root.dir, "n1.custos-id"),
       "--listen",
@@ -213,6 +213,19 @@ describe("read replicas on one PostgreSQL log", () => {
     });
     const metrics = await raw("emr", b).call<string>("GET", "/metrics");
     expect(String(metrics)).toMatch(/^custos_outbox_depth \d+$/m);
+
+    // A node on a server that accepts only reads (as a hot standby does) serves proofs, but cannot
+    // record queries, so it refuses them.
+    const readOnlyDb = `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}options=${encodeURIComponent("-c default_transaction_read_only=on")}&schema=${schema}`;
+    const d = await startNode(readOnlyDb);
+    await d.waitFor("the database accepts only reads");
+    expect(await raw("emr", d).call("GET", "/v1/log")).toMatchObject({ sequencing: false });
+    expect(await raw("emr", d).call("GET", `/v1/receipt/${fromA.records[0]!.index}`)).toMatchObject({
+      index: fromA.records[0]!.index,
+    });
+    await expect(raw("P1", d).call("POST", "/v1/trail", {})).rejects.toMatchObject({ code: "STORE_BUSY" });
+    d.child.kill("SIGTERM");
+    await new Promise((resolve) => d.child.once("exit", resolve));
 
     // The sequencer dies. The replicas keep answering trail queries; their notices wait in the
     // outbox until one of them takes over and appends them.

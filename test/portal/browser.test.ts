@@ -206,6 +206,13 @@ describe("the portal in Chromium", () => {
     for (const granted of ["MRN1003", "MRN1004", "MRN1005"]) expect(patients).toContain(granted);
     for (const other of ["MRN1001", "MRN1002"]) expect(patients).not.toContain(other);
     expect(await page.getByTestId("summaries").isVisible()).toBe(true);
+    // The operator's fork in the demo, found by the node's gossip with the witnesses: the alert and
+    // both notes, each checked in the page to carry the log's own signature.
+    const alert = page.getByTestId("alert").first();
+    await expect.poll(() => alert.isVisible(), { timeout: 60_000 }).toBe(true);
+    expect(await alert.getByTestId("alert-evidence").count()).toBe(2);
+    expect(await alert.getByTestId("evidence-signed").count()).toBe(2);
+    expect(await page.getByTestId("fork-alert-warning").isVisible()).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, "auditor.png"), fullPage: true });
     await context.close();
   });

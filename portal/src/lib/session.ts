@@ -14,6 +14,7 @@ import {
   VerificationError,
 } from "../../../src/client/trail-reader.js";
 import { toHex, utf8 } from "../../../src/core/bytes.js";
+import { openCheckpoint } from "../../../src/core/checkpoint/index.js";
 import { sha256 } from "../../../src/core/platform.js";
 import type { OpenedNotice } from "../../../src/records/notices.js";
 import { checkBundleValidity, type PortalBundle, parseIdentityBundle, unlockBundle } from "./bundle.js";
@@ -179,9 +180,19 @@ interface WireAlert {
   checkpoint?: unknown;
   witnessCheckpoint?: unknown;
   acknowledged?: unknown;
+  source?: unknown;
 }
 
-function alertRow(alert: WireAlert): AlertRow {
+/** Whether a note is a checkpoint signed by the log's own key (checked here, not taken on trust). */
+function signedByLog(note: string, log: PortalConfig["log"]): boolean {
+  try {
+    return openCheckpoint(note, log.verifierKey).checkpoint.origin === log.origin;
+  } catch {
+    return false;
+  }
+}
+
+function alertRow(alert: WireAlert, log: PortalConfig["log"]): AlertRow {
   if (typeof alert?.id !== "number" || typeof alert.at !== "number" || typeof alert.witness !== "string") {
     throw new PortalError("BAD_CONFIG", "The node's alert list is malformed.");
   }
@@ -194,6 +205,8 @@ function alertRow(alert: WireAlert): AlertRow {
     witness: alert.witness,
     message: typeof alert.reason === "string" ? alert.reason : "the witness refused the node's checkpoint",
     evidence,
+    evidenceSigned: evidence.map((note) => signedByLog(note, log)),
+    source: alert.source === "gossip" ? "gossip" : "witness",
     acknowledged: alert.acknowledged !== undefined && alert.acknowledged !== null,
   };
 }
@@ -424,7 +437,7 @@ export async function signIn(
       );
       if (!Array.isArray(reply?.alerts))
         throw new PortalError("BAD_CONFIG", "The node's alert list is malformed.");
-      return (reply.alerts as WireAlert[]).map(alertRow);
+      return (reply.alerts as WireAlert[]).map((alert) => alertRow(alert, config.log));
     },
 
     async acknowledgeAlert(id: number) {

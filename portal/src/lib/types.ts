@@ -80,6 +80,10 @@ export interface AlertRow {
   readonly message: string;
   /** The two notes that conflict, as text. */
   readonly evidence: readonly string[];
+  /** Per note: whether this page verified it carries a valid signature of the log's own key. */
+  readonly evidenceSigned: readonly boolean[];
+  /** Who found it: a witness refusing the node's checkpoint, or gossip (the node's own check). */
+  readonly source: "witness" | "gossip";
   readonly acknowledged: boolean;
 }
 

@@ -10,7 +10,11 @@ import { describeError, type ErrorMessage } from "./messages.js";
 import { currentValue, useLoad } from "./use-load.js";
 import { useVerification } from "./verification.js";
 
-const EVIDENCE_LABELS = ["Checkpoint the node signed", "Checkpoint the witness holds"];
+function evidenceLabels(alert: AlertRow): string[] {
+  return alert.source === "gossip"
+    ? ["The node's own signed checkpoint", `The conflicting checkpoint, shown by ${alert.witness}`]
+    : ["Checkpoint the node signed", "Checkpoint the witness holds"];
+}
 
 function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number) => Promise<void> }) {
   const { alert } = props;
@@ -26,7 +30,9 @@ function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number) => Prom
       data-acknowledged={alert.acknowledged ? "true" : "false"}
     >
       <h3 id={headingId}>
-        Alert {alert.id}: witness {alert.witness} refused a checkpoint
+        {alert.source === "gossip"
+          ? `Alert ${alert.id}: a split view, found by comparing with ${alert.witness}`
+          : `Alert ${alert.id}: witness ${alert.witness} refused a checkpoint`}
         {alert.acknowledged ? " (acknowledged)" : ""}
       </h3>
       <p>
@@ -35,8 +41,19 @@ function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number) => Prom
       {alert.evidence.length > 0 ? (
         <div class="evidence">
           {alert.evidence.map((note, i) => (
-            <figure key={EVIDENCE_LABELS[i] ?? i}>
-              <figcaption>{EVIDENCE_LABELS[i] ?? `Evidence ${i + 1}`}</figcaption>
+            <figure key={evidenceLabels(alert)[i] ?? i}>
+              <figcaption>
+                {evidenceLabels(alert)[i] ?? `Evidence ${i + 1}`}:{" "}
+                {alert.evidenceSigned[i] ? (
+                  <span class="status-good" data-testid="evidence-signed">
+                    signed by the log's key (checked in this browser)
+                  </span>
+                ) : (
+                  <span class="status-bad" data-testid="evidence-unsigned">
+                    not signed by the log's key
+                  </span>
+                )}
+              </figcaption>
               <pre data-testid="alert-evidence">{note}</pre>
             </figure>
           ))}

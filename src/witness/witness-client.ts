@@ -139,37 +139,7 @@ export async function fetchWitnessCheckpoint(
   tls: TlsMaterial = {},
   timeoutMs = 5_000,
 ): Promise<string | undefined> {
-  const target = new URL(
-    `checkpoints/${encodeURIComponent(origin)}`,
-    witness.url.endsWith("/") ? witness.url : `${witness.url}/`,
-  );
-  return new Promise((resolve) => {
-    const req = request(
-      target,
-      {
-        method: "GET",
-        ...(tls.ca ? { ca: tls.ca } : {}),
-        ...(tls.key ? { key: tls.key } : {}),
-        ...(tls.cert ? { cert: tls.cert } : {}),
-        agent: false,
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= 1024 * 1024) chunks.push(chunk);
-        });
-        res.on("end", () =>
-          resolve(res.statusCode === 200 ? Buffer.concat(chunks).toString("utf8") : undefined),
-        );
-      },
-    );
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(undefined));
-    req.end();
-  });
+  return get(witness.url, `checkpoints/${encodeURIComponent(origin)}`, tls, timeoutMs, 1024 * 1024);
 }
 
 /** One evidence record as GET /evidence/<origin> serves it (see witness-server.ts). Untrusted. */

@@ -149,3 +149,43 @@ export async function createTestDeployment(options: {
   };
   return self;
 }
+
+/** Starts `custos witness serve` for the enrolled witness `w.id` on `w.port`; resolves once it listens. */
+export async function startWitnessProcess(
+  env: Pick<TestDeployment, "root" | "masterKey">,
+  w: { readonly id: string; readonly dir: string; readonly port: number },
+): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      "witness",
+      "serve",
+      "--data",
+      w.dir,
+      "--identity",
+      join(env.root, `${w.id}.custos-id`),
+      "--listen",
+      `127.0.0.1:${w.port}`,
+    ],
+    {
+      env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: env.masterKey, CUSTOS_BUNDLE_PASSPHRASE: PASS },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`witness did not start: ${out}`)), 30_000);
+    const seen = (chunk: Buffer) => {
+      out += chunk;
+      if (out.includes("serving on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", seen);
+    child.stderr!.on("data", seen);
+    child.once("exit", (code) => reject(new Error(`witness exited ${code}: ${out}`)));
+  });
+  return child;
+}

@@ -3,13 +3,21 @@
 // and keeps the evidence; the honest node reads the witness's evidence, proves the fork against its
 // own tree once it can, and lists an alert with both notes. Run for several seeds (sizes), every time.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MtlsClient } from "../../src/client/mtls-client.js";
 import { fetchWitnessCheckpoint } from "../../src/witness/witness-client.js";
-import { BIN, createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
+import {
+  BIN,
+  createTestDeployment,
+  freePort,
+  PASS,
+  startWitnessProcess,
+  type TestDeployment,
+} from "../helpers/deployment.js";
+import { eventually } from "../helpers/processes.js";
 
 let env: TestDeployment;
 const witnesses: { id: string; dir: string; port: number; key: string; child?: ChildProcess }[] = [];
@@ -23,49 +31,7 @@ const cli = (args: string[]) =>
 const flag = (w: (typeof witnesses)[number]) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`];
 
 async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      "witness",
-      "serve",
-      "--data",
-      w.dir,
-      "--identity",
-      join(env.root, `${w.id}.custos-id`),
-      "--listen",
-      `127.0.0.1:${w.port}`,
-    ],
-    { env: envVars(), stdio: ["ignore", "pipe", "pipe"] },
-  );
-  w.child = child;
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`witness did not start: ${out}`)), 30_000);
-    const seen = (chunk: Buffer) => {
-      out += chunk;
-      if (out.includes("serving on")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", seen);
-    child.stderr!.on("data", seen);
-  });
-}
-
-async function eventually<T>(what: string, run: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await run();
-    } catch (error) {
-      last = error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message}`);
+  w.child = await startWitnessProcess(env, w);
 }
 
 let event = 0;

@@ -18,6 +18,7 @@ import type { CustosError } from "../../src/core/errors.js";
 import { openNotice } from "../../src/records/notices.js";
 import { READ_LOG_FILE, verifyReadLog } from "../../src/service/read-log.js";
 import { BIN, createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
+import { eventually } from "../helpers/processes.js";
 
 let env: TestDeployment;
 let stranger: TestDeployment;
@@ -91,20 +92,6 @@ async function stopMirror(): Promise<void> {
   if (!child || child.exitCode !== null) return;
   child.kill("SIGTERM");
   await new Promise((resolve) => child.once("exit", resolve));
-}
-
-async function eventually<T>(what: string, run: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await run();
-    } catch (error) {
-      last = error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message}`);
 }
 
 function client(who: string, url: string, from: TestDeployment = env) {

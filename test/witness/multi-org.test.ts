@@ -4,13 +4,21 @@
 // and when the operator forks the log (same origin, same key, different history) the witnesses refuse
 // to cosign, keep the evidence, the node raises an alert, and clients refuse the unwitnessed log.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { cpSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../src/client/custos-client.js";
 import { MtlsClient } from "../../src/client/mtls-client.js";
-import { BIN, createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
+import {
+  BIN,
+  createTestDeployment,
+  freePort,
+  PASS,
+  startWitnessProcess,
+  type TestDeployment,
+} from "../helpers/deployment.js";
+import { eventually } from "../helpers/processes.js";
 
 let env: TestDeployment;
 const witnesses: { id: string; dir: string; port: number; key: string; child?: ChildProcess }[] = [];
@@ -27,50 +35,7 @@ function cli(args: string[]) {
 }
 
 async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      "witness",
-      "serve",
-      "--data",
-      w.dir,
-      "--identity",
-      join(env.root, `${w.id}.custos-id`),
-      "--listen",
-      `127.0.0.1:${w.port}`,
-    ],
-    { env: envVars(), stdio: ["ignore", "pipe", "pipe"] },
-  );
-  w.child = child;
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`witness did not start: ${out}`)), 30_000);
-    const seen = (chunk: Buffer) => {
-      out += chunk;
-      if (out.includes("serving on")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", seen);
-    child.stderr!.on("data", seen);
-    child.on("exit", (code) => reject(new Error(`witness exited ${code}: ${out}`)));
-  });
-}
-
-async function eventually<T>(what: string, run: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await run();
-    } catch (error) {
-      last = error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message}`);
+  w.child = await startWitnessProcess(env, w);
 }
 
 function patient(port: number, quorum: number, statePath?: string) {

@@ -42,6 +42,7 @@ import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import { PORTAL_CONFIG_ROUTE, registerPortalRoutes } from "./routes/portal-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
+import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
 import { currentCheckpoint } from "./trail-query.js";
 
 export interface Listen {
@@ -284,6 +285,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     log: (message) => api?.log.warn(message),
   });
   const gossipEvery = options.gossipEveryMs ?? 10_000;
+  // PostgreSQL: the sequencer publishes its witnessed checkpoint; read replicas with witnesses serve it.
+  const sharedWitnessed = new SharedWitnessedCheckpoint(ledger, witnessing);
 
   const ctx: ServiceContext = {
     deployment,
@@ -292,7 +295,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     async checkpoint() {
       const witnessed = witnessing?.latest;
       if (witnessed) return { note: witnessed.note, size: witnessed.size };
-      return currentCheckpoint(ledger);
+      const published = witnessKeys.length > 0 ? await sharedWitnessed.read() : undefined;
+      return published ?? currentCheckpoint(ledger);
     },
     async allow(caller, operation, target, patient) {
       const decision = authorize(deployment.registry, caller, operation, target, now());
@@ -507,6 +511,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   followTimer?.unref();
   witnessing?.start();
   notices.start();
+  sharedWitnessed.start();
   if (gossipEvery > 0 && (options.witnesses?.length ?? 0) > 0) gossip.start(gossipEvery);
   const verifyEvery = options.verifyEveryMs ?? 60_000;
   const verifyTimer = verifyEvery > 0 ? setInterval(() => void backgroundVerify(), verifyEvery) : undefined;
@@ -546,6 +551,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (followTimer) clearInterval(followTimer);
       await api.close();
       await notices.stop();
+      sharedWitnessed.stop();
       await portal?.close();
     },
   };

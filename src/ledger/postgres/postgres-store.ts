@@ -615,6 +615,38 @@ export class PostgresStore implements LedgerStore {
     );
   }
 
+  /**
+   * Publishes the latest checkpoint the sequencer's witnesses cosigned (the note with their
+   * cosignature lines), so read replicas serve it too. Clients check every cosignature themselves, so
+   * a row edited here can only make a replica's answers fail verification, never pass a forgery.
+   */
+  async putWitnessedCheckpoint(checkpoint: { readonly size: number; readonly note: string }): Promise<void> {
+    this.#checkWritable();
+    checkIndex(checkpoint.size, "size");
+    await this.#query(
+      `INSERT INTO ${this.#table("meta")} (key, value) SELECT * FROM unnest($1::text[], $2::text[])
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      [
+        ["witnessed_size", "witnessed_note"],
+        [String(checkpoint.size), checkpoint.note],
+      ],
+    );
+  }
+
+  /** The witnessed checkpoint the sequencer published last, if any. */
+  async getWitnessedCheckpoint(): Promise<{ size: number; note: string } | undefined> {
+    const rows = (
+      await this.#query(
+        `SELECT key, value FROM ${this.#table("meta")} WHERE key IN ('witnessed_size', 'witnessed_note')`,
+      )
+    ).rows;
+    const map = new Map(rows.map((row) => [String(row.key), String(row.value)]));
+    const size = map.get("witnessed_size");
+    const note = map.get("witnessed_note");
+    if (size === undefined || note === undefined) return undefined;
+    return { size: toIndex(size), note };
+  }
+
   /** The checkpoint stored last (insertion order, not the largest size). */
   async getLatestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     const row = (

@@ -1,0 +1,54 @@
+// The witnessed checkpoint on PostgreSQL, shared by the nodes of one log. Witnesses cosign what the
+// sequencer submits, and the sequencer keeps their cosignatures; it also publishes the latest
+// witnessed note in the database, so read replicas prove their replies against the same cosigned
+// checkpoint and clients that demand a witness quorum can read from any node.
+
+import type { Ledger } from "../ledger/ledger.js";
+import { PostgresStore } from "../ledger/postgres/index.js";
+import type { Witnessing } from "../witness/witnessing.js";
+
+/** How often the sequencer looks for a newly witnessed checkpoint to publish. */
+const PUBLISH_EVERY_MS = 500;
+
+export class SharedWitnessedCheckpoint {
+  readonly #ledger: Ledger;
+  readonly #store: PostgresStore | undefined;
+  readonly #witnessing: Witnessing | undefined;
+  #published: string | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(ledger: Ledger, witnessing: Witnessing | undefined) {
+    this.#ledger = ledger;
+    this.#store = ledger.store instanceof PostgresStore ? ledger.store : undefined;
+    this.#witnessing = witnessing;
+  }
+
+  /** On the sequencer: publishes each new witnessed checkpoint (best effort; retried). */
+  start(): void {
+    const store = this.#store;
+    const witnessing = this.#witnessing;
+    if (store === undefined || witnessing === undefined || !this.#ledger.writable) return;
+    this.#timer = setInterval(() => {
+      const latest = witnessing.latest;
+      if (latest === undefined || latest.note === this.#published) return;
+      store.putWitnessedCheckpoint(latest).then(
+        () => {
+          this.#published = latest.note;
+        },
+        () => undefined,
+      );
+    }, PUBLISH_EVERY_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** On a read replica: the witnessed checkpoint the sequencer published, if any. */
+  async read(): Promise<{ note: string; size: number } | undefined> {
+    if (this.#store === undefined || this.#ledger.writable) return undefined;
+    return this.#store.getWitnessedCheckpoint();
+  }
+}

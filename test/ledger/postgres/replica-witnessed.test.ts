@@ -1,0 +1,139 @@
+// A read replica in a deployment with witnesses: the sequencer publishes its witnessed checkpoint in
+// the database, and the replica proves its replies against it, so a client that demands the witness
+// quorum reads its trail from the replica as from the sequencer.
+
+import { type ChildProcess, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CustosClient } from "../../../src/client/custos-client.js";
+import { MtlsClient } from "../../../src/client/mtls-client.js";
+import { EnvProvider } from "../../../src/crypto/keystore/index.js";
+import { Identity, type IdentityBundle, writeBundle } from "../../../src/identity/bundle.js";
+import { Deployment } from "../../../src/identity/deployment.js";
+import { initDataDir } from "../../../src/ledger/data-dir.js";
+import { BIN, freePort, PASS, startWitnessProcess } from "../../helpers/deployment.js";
+import { dropSchema, PG_URL, requirePostgres, testSchema } from "../../helpers/postgres.js";
+import { type CustosProcess, eventually, type ProcessGroup, processGroup } from "../../helpers/processes.js";
+import { tempDir } from "../../helpers/temp.js";
+
+const MASTER_KEY = Buffer.alloc(32, 59).toString("base64");
+const ENV = { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS };
+let root: { dir: string; cleanup: () => void };
+let schema: string;
+let db: string;
+let group: ProcessGroup;
+const bundles = new Map<string, IdentityBundle>();
+const witness = { id: "w1", dir: "", port: 0, key: "" };
+let witnessChild: ChildProcess | undefined;
+
+const identity = (id: string) => Identity.unlock(bundles.get(id)!, PASS);
+
+function startNode(port: number): CustosProcess {
+  return group.start(
+    `node-${port}`,
+    [
+      "serve",
+      "--data",
+      join(root.dir, "data"),
+      "--db",
+      db,
+      "--identity",
+      join(root.dir, "n1.custos-id"),
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--verify-every",
+      "0",
+      "--witness",
+      `https://127.0.0.1:${witness.port}=${witness.key}`,
+    ],
+    ENV,
+  );
+}
+
+beforeAll(async () => {
+  await requirePostgres();
+  group = processGroup();
+  root = tempDir("custos-replica-witness-");
+  schema = testSchema();
+  db = `${PG_URL}?schema=${schema}`;
+  const masterKey = new EnvProvider("CUSTOS_MASTER_KEY", { CUSTOS_MASTER_KEY: MASTER_KEY });
+  const data = join(root.dir, "data");
+  await initDataDir(data, { origin: "witnessed.custos.example/log", masterKey, db });
+  const deployment = await Deployment.initCa(data, masterKey, "stmary", { db });
+  for (const [role, id] of [
+    ["node", "n1"],
+    ["ehr-source", "emr"],
+    ["patient", "P1"],
+    ["custodian", "privacy"],
+    ["witness", "w1"],
+  ] as const) {
+    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
+    bundles.set(id, issued.bundle);
+    writeBundle(join(root.dir, `${id}.custos-id`), issued.bundle);
+  }
+  await deployment.close();
+  const log = bundles.get("P1")!.log!;
+  witness.dir = join(root.dir, "w1");
+  const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: ENV });
+  const init = cli(["witness", "init", "--data", witness.dir, "--name", "w1.witness.example"]);
+  expect(init.status, init.stderr).toBe(0);
+  witness.key = init.stdout.trim().split("\n").pop()!;
+  const added = cli([
+    "witness",
+    "add-log",
+    "--data",
+    witness.dir,
+    "--origin",
+    log.origin,
+    "--key",
+    log.verifierKey,
+  ]);
+  expect(added.status, added.stderr).toBe(0);
+  witness.port = await freePort();
+  witnessChild = await startWitnessProcess({ root: root.dir, masterKey: MASTER_KEY }, witness);
+}, 90_000);
+
+afterAll(async () => {
+  if (witnessChild && witnessChild.exitCode === null) witnessChild.kill("SIGKILL");
+  await group?.killAll();
+  await dropSchema(schema);
+  root?.cleanup();
+});
+
+describe("a read replica with witnesses", () => {
+  it("serves the witnessed checkpoint, so a client demanding the quorum reads from it", async () => {
+    const portA = await freePort();
+    const a = startNode(portA);
+    await a.waitFor("API (mutual TLS)");
+    const portB = await freePort();
+    const b = startNode(portB);
+    await b.waitFor("standby: another node sequences this log");
+
+    const emr = new MtlsClient(`https://127.0.0.1:${portA}`, identity("emr"));
+    await emr.call("POST", "/v1/records", [
+      { time: "2026-11-23T08:00:00Z", patientId: "P1", userId: "u1", action: "print", sourceEventId: "w-1" },
+      { time: "2026-11-23T08:01:00Z", patientId: "P1", userId: "u2", action: "copy", sourceEventId: "w-2" },
+    ]);
+    const client = (port: number) =>
+      new CustosClient({
+        url: `https://127.0.0.1:${port}`,
+        identity: identity("P1"),
+        witnesses: { keys: [witness.key], quorum: 1 },
+      });
+    const fromReplica = await eventually(
+      "the replica serves a witnessed checkpoint with both records",
+      async () => {
+        const trail = await client(portB).trail();
+        if (trail.records.length < 2) throw new Error(`${trail.records.length} records so far`);
+        return trail;
+      },
+      30_000,
+      300,
+    );
+    expect(fromReplica.checkpoint.witnesses).toHaveLength(1);
+    const fromSequencer = await client(portA).trail();
+    expect(fromReplica.records.map((r) => r.record.sourceEventId)).toEqual(
+      fromSequencer.records.map((r) => r.record.sourceEventId),
+    );
+  }, 120_000);
+});

@@ -165,6 +165,10 @@ describe("read replicas on one PostgreSQL log", () => {
       message: expect.stringContaining("read replica"),
     });
     expect(await raw("emr", b).call("GET", "/v1/log")).toMatchObject({ sequencing: false });
+    // So are grants (any well-formed body: the replica refuses before reading it).
+    await expect(raw("adm", b).call("POST", "/v1/grants", { entry: "AAAA" })).rejects.toMatchObject({
+      code: "STORE_BUSY",
+    });
 
     // A patient's trail from a replica equals the sequencer's, each verified by the SDK.
     const fromA = await eventually(

@@ -8,12 +8,14 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
+import puppeteer, { type Browser as FirefoxBrowser, type Page as FirefoxPage } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = join(ROOT, "bin/custos.js");
 const CHROMIUM = process.env.CUSTOS_CHROMIUM ?? "/usr/bin/chromium";
+const FIREFOX = process.env.CUSTOS_FIREFOX ?? "/usr/bin/firefox-esr";
 const ARTIFACTS = join(ROOT, "test-artifacts/portal");
 const PASSPHRASE = "demo passphrase, not for real use";
 
@@ -79,12 +81,18 @@ function cliQuery(demo: Demo, who: string): { index: number; patientId: string; 
 
 let demo: Demo;
 let browser: Browser;
+let firefox: FirefoxBrowser;
 const temp = tempDir("custos-portal-e2e-");
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `the browser tests need Debian's Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CUSTOS_CHROMIUM)`,
+    );
+  }
+  if (!existsSync(FIREFOX)) {
+    throw new Error(
+      `the browser tests need Debian's Firefox ESR at ${FIREFOX}: apt-get install -y firefox-esr (or set CUSTOS_FIREFOX)`,
     );
   }
   if (!existsSync(join(ROOT, "dist/portal/index.html")))
@@ -110,6 +118,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await firefox?.close();
   if (demo?.process.exitCode === null) {
     demo.process.kill("SIGTERM");
     await new Promise((resolve) => demo.process.once("exit", resolve));
@@ -265,5 +274,63 @@ describe("the portal in Chromium", () => {
     expect(await problem.textContent()).toContain(`entry ${demo.victim}`);
     await page.screenshot({ path: join(ARTIFACTS, "tampered.png"), fullPage: true });
     await context.close();
+  });
+});
+
+// Firefox through WebDriver BiDi (puppeteer-core driving Debian's firefox-esr, nothing downloaded).
+// Firefox has no switch to trust one certificate by fingerprint, so this profile accepts the demo's
+// self-signed one; the Chromium tests above pin it.
+async function firefoxSignIn(who: string): Promise<FirefoxPage> {
+  firefox ??= await puppeteer.launch({
+    browser: "firefox",
+    executablePath: FIREFOX,
+    headless: true,
+    acceptInsecureCerts: true,
+    extraPrefsFirefox: {
+      "app.update.enabled": false,
+      "network.captive-portal-service.enabled": false,
+      "browser.safebrowsing.malware.enabled": false,
+      "browser.safebrowsing.phishing.enabled": false,
+    },
+  });
+  const page = await firefox.newPage();
+  await page.goto(demo.portal);
+  const input = await page.waitForSelector("#bundle-file");
+  await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(
+    join(demo.dir, `${who}.custos-id`),
+  );
+  await page.type("#passphrase", PASSPHRASE);
+  await page.click('[data-testid="sign-in-button"]');
+  return page;
+}
+
+describe("the portal in Firefox", () => {
+  it("shows a patient exactly their own accesses, decrypted and verified against the witnessed log", async () => {
+    const expected = cliQuery(demo, "MRN1002");
+    const page = await firefoxSignIn("MRN1002");
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="access-table"]')?.getAttribute("data-rows") === String(n),
+      { timeout: 60_000 },
+      expected.length,
+    );
+    const status = await page.$eval('[data-testid="verification-status"]', (e) => e.textContent ?? "");
+    expect(status).toMatch(/2 of 2/);
+    expect(await page.$('[data-testid="verification-problem"]')).toBeNull();
+    const shown = await page.$$eval('[data-testid="access-table"] [data-index]', (rows) =>
+      rows.map((row) => Number((row as HTMLElement).dataset.index)),
+    );
+    const readable = new Set(expected.map((r) => r.index));
+    expect(shown.length).toBeGreaterThan(0);
+    expect(shown.every((index) => readable.has(index))).toBe(true);
+    await page.screenshot({ path: join(ARTIFACTS, "firefox-patient.png"), fullPage: true });
+    await page.close();
+  });
+
+  it("shows the red warning naming the entry an attacker edited", async () => {
+    const page = await firefoxSignIn("MRN1001");
+    const problem = await page.waitForSelector('[data-testid="verification-problem"]', { timeout: 60_000 });
+    expect(await problem!.evaluate((e) => e.textContent)).toContain(`entry ${demo.victim}`);
+    await page.screenshot({ path: join(ARTIFACTS, "firefox-tampered.png"), fullPage: true });
+    await page.close();
   });
 });

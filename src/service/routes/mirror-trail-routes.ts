@@ -20,8 +20,9 @@ import type { ReadContext } from "../context.js";
 import type { ReadLog } from "../read-log.js";
 import { consistencyFrom, type TrailPage, tagOfSubject, trailPage } from "../trail-query.js";
 import {
+  AuditTrailsReply,
+  AuditTrailsRequest,
   Consistency,
-  Item,
   MAX_NOTICES,
   NoticesReply,
   NoticesRequest,
@@ -134,22 +135,8 @@ export function registerMirrorTrailRoutes(
         summary: "Audit companies: the trails of all granted patients, from the mirror's verified copy",
         description: `As on the node, for all granted patients (by tag, from the grants in the log); ${NO_BLIND_INDEX_MESSAGE}.`,
         tags: ["trails"],
-        body: z.object({ patientIds: z.array(PatientId).max(1000).optional(), ...Window }).strict(),
-        response: {
-          200: z.object({
-            checkpoint: z.string(),
-            consistency: Consistency,
-            patients: z.array(
-              z.object({
-                patientId: z.string().nullable(),
-                tag: z.string(),
-                items: z.array(Item).optional(),
-                next: z.number().nullable().optional(),
-                error: z.object({ code: z.string(), message: z.string() }).optional(),
-              }),
-            ),
-          }),
-        },
+        body: AuditTrailsRequest,
+        response: { 200: AuditTrailsReply },
       },
     },
     async (request) => {

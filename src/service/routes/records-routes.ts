@@ -62,6 +62,22 @@ export const NoticesRequest = z
 
 /** At most this many notices in one reply (the newest). */
 export const MAX_NOTICES = 1000;
+export const AuditTrailsRequest = z
+  .object({ patientIds: z.array(PatientId).max(1000).optional(), ...Window })
+  .strict();
+export const AuditTrailsReply = z.object({
+  checkpoint: z.string(),
+  consistency: Consistency,
+  patients: z.array(
+    z.object({
+      patientId: z.string().nullable(),
+      tag: z.string(),
+      items: z.array(Item).optional(),
+      next: z.number().nullable().optional(),
+      error: z.object({ code: z.string(), message: z.string() }).optional(),
+    }),
+  ),
+});
 
 export function registerRecordsRoutes(
   app: FastifyInstance,
@@ -179,22 +195,8 @@ export function registerRecordsRoutes(
         description:
           "Each named patient the company is not granted is refused on its own (and the refusal recorded for that patient); the others are served as in /v1/trail. Patients not named are identified by tag only.",
         tags: ["trails"],
-        body: z.object({ patientIds: z.array(PatientId).max(1000).optional(), ...Window }).strict(),
-        response: {
-          200: z.object({
-            checkpoint: z.string(),
-            consistency: Consistency,
-            patients: z.array(
-              z.object({
-                patientId: z.string().nullable(),
-                tag: z.string(),
-                items: z.array(Item).optional(),
-                next: z.number().nullable().optional(),
-                error: z.object({ code: z.string(), message: z.string() }).optional(),
-              }),
-            ),
-          }),
-        },
+        body: AuditTrailsRequest,
+        response: { 200: AuditTrailsReply },
       },
     },
     async (request) => {

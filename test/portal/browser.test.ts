@@ -17,6 +17,7 @@ const BIN = join(ROOT, "bin/custos.js");
 const CHROMIUM = process.env.CUSTOS_CHROMIUM ?? "/usr/bin/chromium";
 const FIREFOX = process.env.CUSTOS_FIREFOX ?? "/usr/bin/firefox-esr";
 const ARTIFACTS = join(ROOT, "test-artifacts/portal");
+const AXE = join(ROOT, "node_modules/axe-core/axe.min.js");
 const PASSPHRASE = "demo passphrase, not for real use";
 
 interface Demo {
@@ -332,5 +333,75 @@ describe("the portal in Firefox", () => {
     expect(await problem!.evaluate((e) => e.textContent)).toContain(`entry ${demo.victim}`);
     await page.screenshot({ path: join(ARTIFACTS, "firefox-tampered.png"), fullPage: true });
     await page.close();
+  });
+});
+
+// Accessibility, checked by axe-core (WCAG 2.x A and AA rules, contrast included) on every view, and
+// the sign-in and the pager used with the keyboard alone. The context bypasses the page's CSP only
+// so that the checker's own script can be injected.
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(async () => {
+    const axe = (
+      window as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<unknown> } }
+    ).axe;
+    return (await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
+  });
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
+
+describe("the portal's accessibility", () => {
+  it("has no serious or critical WCAG A/AA violations on the sign-in, patient and audit views", async () => {
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(demo.portal);
+    await page.getByTestId("sign-in-heading").waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await page.getByLabel("Identity bundle file").setInputFiles(join(demo.dir, "MRN1002.custos-id"));
+    await page.getByLabel("Passphrase").fill(PASSPHRASE);
+    await page.getByTestId("sign-in-button").click();
+    await page.getByTestId("access-table").waitFor({ timeout: 60_000 });
+    expect(await axeViolations(page)).toEqual([]);
+    await page.setViewportSize({ width: 375, height: 800 });
+    expect(await axeViolations(page)).toEqual([]);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByTestId("sign-out").click();
+    await page
+      .getByLabel("Identity bundle file")
+      .setInputFiles(join(demo.dir, "northwind-assurance.custos-id"));
+    await page.getByLabel("Passphrase").fill(PASSPHRASE);
+    await page.getByTestId("sign-in-button").click();
+    await page.getByTestId("access-table").waitFor({ timeout: 60_000 });
+    await page.getByTestId("summaries").waitFor();
+    expect(await axeViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it("signs in and pages through the timeline with the keyboard alone", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(demo.portal);
+    await page.getByLabel("Identity bundle file").setInputFiles(join(demo.dir, "MRN1002.custos-id"));
+    await page.getByLabel("Passphrase").focus();
+    await page.keyboard.type(PASSPHRASE);
+    await page.keyboard.press("Enter");
+    const position = page.getByTestId("pager-position").first();
+    await position.waitFor({ timeout: 60_000 });
+    const first = await position.textContent();
+    // Tab to the timeline's Next page button, then press it with the keyboard.
+    const next = page.getByRole("button", { name: "Next page" }).first();
+    let reached = false;
+    for (let i = 0; i < 80 && !reached; i++) {
+      await page.keyboard.press("Tab");
+      reached = await next.evaluate((button) => button === document.activeElement);
+    }
+    expect(reached).toBe(true);
+    await page.keyboard.press("Enter");
+    await expect.poll(() => position.textContent()).not.toBe(first);
+    await context.close();
   });
 });

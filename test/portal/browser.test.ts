@@ -1,7 +1,8 @@
-// The portal in a real browser: Debian's Chromium driven by playwright-core against `custos demo
-// --serve` (a real node with both witnesses, the demo's data and the attacker's edit of one of
-// Alice's records). What a patient and an audit company see is compared with what the CLI, reading
-// the same node over mutual TLS, returns. Screenshots of each view land in test-artifacts/portal/.
+// The portal in real browsers: Debian's Chromium (playwright-core) and Firefox ESR (puppeteer-core)
+// against a real `custos serve` and both audit companies' `custos witness serve`, on the demo's data
+// (with the operator's refused fork and the attacker's edit of one of Alice's records). What a
+// patient and an audit company see is compared with what the CLI, reading the same node over mutual
+// TLS, returns. Screenshots of each view land in test-artifacts/portal/.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import puppeteer, { type Browser as FirefoxBrowser, type Page as FirefoxPage } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/deployment.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -26,27 +28,16 @@ interface Demo {
   api: string;
   fingerprint: string;
   victim: number;
-  process: ChildProcess;
+  processes: ChildProcess[];
 }
 
-async function startDemo(dir: string): Promise<Demo> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      "demo",
-      "--dir",
-      dir,
-      "--records",
-      "400",
-      "--serve",
-      "--portal",
-      "127.0.0.1:0",
-      "--listen",
-      "127.0.0.1:0",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+/** Spawns a custos command and resolves once its output contains `ready`. */
+async function spawnUntil(args: string[], ready: string, processes: ChildProcess[]): Promise<string> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, CUSTOS_BUNDLE_PASSPHRASE: PASSPHRASE },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  processes.push(child);
   let out = "";
   child.stdout!.on("data", (chunk: Buffer) => {
     out += chunk.toString();
@@ -54,18 +45,85 @@ async function startDemo(dir: string): Promise<Demo> {
   child.stderr!.on("data", (chunk: Buffer) => {
     out += chunk.toString();
   });
-  const deadline = Date.now() + 90_000;
-  while (!out.includes("Serving until Ctrl-C.")) {
+  const deadline = Date.now() + 60_000;
+  while (!out.includes(ready)) {
     if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`the demo did not start serving:\n${out}`);
+      throw new Error(`custos ${args[0]} did not start:\n${out}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const portal = /The browser portal is up[^\n]*\n\s+(https:\/\/\S+)/.exec(out)?.[1];
-  const api = /the API \(mutual TLS\): (https:\/\/\S+)/.exec(out)?.[1];
-  const fingerprint = /SPKI fingerprint: (\S+)/.exec(out)?.[1];
-  const victim = /ciphertext of entry (\d+) changed/.exec(out)?.[1];
-  if (!portal || !api || !fingerprint || !victim) throw new Error(`unexpected demo output:\n${out}`);
-  return { dir, portal, api, fingerprint, victim: Number(victim), process: child };
+  return out;
+}
+
+/**
+ * The demo's story (its data, identities, the operator's refused fork and the attacker's edit), then
+ * the deployment it leaves run as real processes: both audit companies' `custos witness serve` and
+ * the hospital's `custos serve` with its portal, requiring both witnesses' cosignatures.
+ */
+async function startDemo(dir: string): Promise<Demo> {
+  const story = spawnSync(process.execPath, [BIN, "demo", "--dir", dir, "--records", "400"], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  if (story.status !== 0) throw new Error(`the demo failed:\n${story.stdout}${story.stderr}`);
+  const victim = /ciphertext of entry (\d+) changed/.exec(story.stdout)?.[1];
+  if (!victim) throw new Error(`unexpected demo output:\n${story.stdout}`);
+  const processes: ChildProcess[] = [];
+  const masterKey = ["--master-key-file", join(dir, "master.key")];
+  const witnessFlags: string[] = [];
+  for (const company of ["acme-audit", "northwind-assurance"]) {
+    const data = join(dir, `${company}-witness`);
+    const show = spawnSync(process.execPath, [BIN, "witness", "show", "--data", data, "--json"], {
+      encoding: "utf8",
+    });
+    const key = (JSON.parse(show.stdout) as { verifierKey: string }).verifierKey;
+    const port = await freePort();
+    await spawnUntil(
+      [
+        "witness",
+        "serve",
+        "--data",
+        data,
+        ...masterKey,
+        "--identity",
+        join(dir, `${company}-witness.custos-id`),
+        "--listen",
+        `127.0.0.1:${port}`,
+      ],
+      "serving on",
+      processes,
+    );
+    witnessFlags.push("--witness", `https://127.0.0.1:${port}=${key}`);
+  }
+  const [api, portal] = [await freePort(), await freePort()];
+  const out = await spawnUntil(
+    [
+      "serve",
+      "--data",
+      join(dir, "node"),
+      ...masterKey,
+      "--identity",
+      join(dir, "node-1.custos-id"),
+      "--listen",
+      `127.0.0.1:${api}`,
+      "--portal",
+      `127.0.0.1:${portal}`,
+      ...witnessFlags,
+      "--quorum",
+      "2",
+    ],
+    "portal (login)",
+    processes,
+  );
+  const fingerprint = /portal certificate SHA-256 SPKI \(base64\): (\S+)/.exec(out)?.[1];
+  if (!fingerprint) throw new Error(`custos serve printed no portal certificate fingerprint:\n${out}`);
+  return {
+    dir,
+    portal: `https://127.0.0.1:${portal}/`,
+    api: `https://127.0.0.1:${api}`,
+    fingerprint,
+    victim: Number(victim),
+    processes,
+  };
 }
 
 /** What the CLI, over mutual TLS, says this identity may read: the ground truth for the page. */
@@ -120,9 +178,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await firefox?.close();
-  if (demo?.process.exitCode === null) {
-    demo.process.kill("SIGTERM");
-    await new Promise((resolve) => demo.process.once("exit", resolve));
+  for (const child of demo?.processes ?? []) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
   }
   await temp.cleanup();
 });

@@ -93,6 +93,17 @@ export class Ledger {
     return entry;
   }
 
+  /** The entries at these indexes, in the order asked, in one store read; NOT_FOUND if any is missing. */
+  async getEntriesAt(indexes: readonly number[]): Promise<StoredEntry[]> {
+    const entries = await this.store.getEntriesAt(indexes);
+    if (entries.length !== indexes.length) {
+      const found = new Set(entries.map((entry) => entry.index));
+      const lacking = indexes.find((index) => !found.has(index));
+      throw new CustosError("NOT_FOUND", `the log has no entry ${lacking}`);
+    }
+    return entries;
+  }
+
   async #checkSize(size: number, what: string): Promise<void> {
     const current = await this.size();
     if (!Number.isSafeInteger(size) || size < 0 || size > current) {
@@ -111,6 +122,17 @@ export class Ledger {
       throw new CustosError("BAD_ARGUMENT", `index ${index} is not in a tree of size ${size}`);
     }
     return this.reader.inclusionProof(index, size);
+  }
+
+  /** Inclusion proofs of many entries against one tree size, with their tile reads shared. */
+  async inclusionProofs(indexes: readonly number[], size: number): Promise<Uint8Array[][]> {
+    await this.#checkSize(size, "tree size");
+    for (const index of indexes) {
+      if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
+        throw new CustosError("BAD_ARGUMENT", `index ${index} is not in a tree of size ${size}`);
+      }
+    }
+    return this.reader.inclusionProofs(indexes, size);
   }
 
   async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {

@@ -75,6 +75,11 @@ export interface LedgerStore {
   appendBatch(batch: AppendBatch): Promise<void>;
 
   getEntries(start: number, end: number): Promise<StoredEntry[]>;
+  /**
+   * The entries at these indexes, in the order asked (repeats included); indexes the store lacks are
+   * skipped. One read however many are asked, so a patient's history costs no round trip per entry.
+   */
+  getEntriesAt(indexes: readonly number[]): Promise<StoredEntry[]>;
   /** Streams entries in index order in chunks, for verification and mirroring. */
   scanEntries(start: number, end: number, chunkSize: number): AsyncIterable<StoredEntry[]>;
   countEntries(): Promise<number>;
@@ -85,6 +90,8 @@ export interface LedgerStore {
   getEdgeTiles(): Promise<Tile[]>;
 
   getContent(hash: Uint8Array): Promise<Uint8Array | undefined>;
+  /** The content of each hash, aligned with the hashes asked: undefined where none is held. */
+  getContents(hashes: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
   hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]>;
   /** Destroys content (only under a signed erasure entry, which the caller appends first). */
   deleteContent(hashes: readonly Uint8Array[]): Promise<void>;

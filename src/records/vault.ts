@@ -31,6 +31,8 @@ import { RecordSealer, resetNumbering, wrapForReader } from "./record-sealer.js"
 
 export const BLIND_INDEX_SECRET = "blind-index-key";
 export const DIRECTORY_SECRET = "reader-directory";
+/** Entries (and their contents) read per store call when a patient's items are gathered. */
+const ITEMS_PER_READ = 4096;
 
 export interface VaultOptions {
   /** PostgreSQL URL of the log (default: SQLite in the data directory). */
@@ -229,13 +231,20 @@ export class Vault {
   /** Stored items (entry and content) at these indexes. */
   async patientItemsAt(indexes: readonly number[]): Promise<StoredItem[]> {
     const items: StoredItem[] = [];
-    for (const index of indexes) {
-      const entry = await this.ledger.getEntry(index);
-      const hash = contentHashOf(decodeEntry(entry.data));
-      items.push({
-        index,
-        entry: entry.data,
-        content: hash ? await this.ledger.store.getContent(hash) : undefined,
+    // A batched read of entries, then of their contents, per chunk: a few round trips in all.
+    for (let start = 0; start < indexes.length; start += ITEMS_PER_READ) {
+      const entries = await this.ledger.getEntriesAt(indexes.slice(start, start + ITEMS_PER_READ));
+      const hashes = entries.map((entry) => contentHashOf(decodeEntry(entry.data)));
+      const contents = await this.ledger.store.getContents(
+        hashes.filter((hash): hash is Uint8Array => hash !== undefined),
+      );
+      let nextContent = 0;
+      entries.forEach((entry, i) => {
+        items.push({
+          index: entry.index,
+          entry: entry.data,
+          content: hashes[i] === undefined ? undefined : contents[nextContent++],
+        });
       });
     }
     return items;

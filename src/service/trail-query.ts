@@ -75,10 +75,39 @@ export async function consistencyFrom(ledger: Ledger, trustedSize: number | unde
   return { from: trustedSize, to: size, proof: proof.map(toBase64) };
 }
 
-async function readEntry(ledger: Ledger, index: number): Promise<Uint8Array> {
-  const [stored] = await ledger.store.getEntries(index, index + 1);
-  if (!stored) throw new CustosError("STORE_CORRUPT", `entry ${index} is missing from the store`);
-  return stored.data;
+/** Entry indexes read per store round trip while scanning a patient's trail (newest first). */
+const SCAN_CHUNK = 1024;
+
+/**
+ * The patient's entries below `upper`, newest first, a chunk at a time: each chunk is one lookup and
+ * one batched entry read, and the scan stops when the caller stops, so memory follows the page asked
+ * for, not the patient's whole history (nor the log).
+ */
+async function* patientEntries(
+  ledger: Ledger,
+  key: Uint8Array,
+  upper: number,
+  chunk: number,
+): AsyncGenerator<{ index: number; data: Uint8Array }> {
+  let before = upper;
+  for (;;) {
+    const indexes = await ledger.store.findByLookupKey({
+      key,
+      toIndex: before,
+      descending: true,
+      limit: chunk,
+    });
+    if (indexes.length === 0) return;
+    const entries = await ledger.store.getEntriesAt(indexes);
+    if (entries.length !== indexes.length) {
+      const found = new Set(entries.map((entry) => entry.index));
+      const lacking = indexes.find((index) => !found.has(index));
+      throw new CustosError("STORE_CORRUPT", `entry ${lacking} is missing from the store`);
+    }
+    yield* entries;
+    if (indexes.length < chunk) return;
+    before = indexes[indexes.length - 1]!;
+  }
 }
 
 export async function trailPage(ledger: Ledger, size: number, window: TrailWindow): Promise<TrailPage> {
@@ -87,12 +116,6 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
     throw new CustosError("BAD_ARGUMENT", `limit must be 1 to ${MAX_TRAIL_LIMIT}`);
   }
   const upper = Math.min(window.before ?? size, size);
-  const indexes = await ledger.store.findByLookupKey({
-    key: window.patientTag,
-    toIndex: upper,
-    descending: true,
-    limit: 10_000_000,
-  });
   const fromHour = window.from === undefined ? undefined : hourOf(window.from);
   const records: { index: number; data: Uint8Array }[] = [];
   const neededEpochs = new Set<string>();
@@ -101,9 +124,10 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   let started = false;
   let done = false;
   let next: number | null = null;
-  for (const index of indexes) {
+  // A page's worth of records (plus their envelopes) in the first read, most of the time.
+  const chunk = Math.max(SCAN_CHUNK, limit + 64);
+  for await (const { index, data } of patientEntries(ledger, window.patientTag, upper, chunk)) {
     if (done && [...neededEpochs].every((e) => foundEpochs.has(e))) break;
-    const data = await readEntry(ledger, index);
     const entry = decodeEntry(data);
     if (entry.kind === ENTRY_KINDS.accessRecord) {
       if (done) continue;
@@ -135,18 +159,24 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   const selected = [...records, ...envelopes.filter((e) => neededEpochs.has(e.epoch))].sort(
     (a, b) => b.index - a.index,
   );
-  const items: ProvenItem[] = [];
-  for (const { index, data } of selected) {
-    const hash = contentHashOf(decodeEntry(data));
-    const content = hash ? await ledger.store.getContent(hash) : undefined;
-    const proof = await ledger.inclusionProof(index, size);
-    items.push({
+  // Contents and proofs of the whole page in one batch each (the proofs share their tile reads).
+  const hashes = selected.map(({ data }) => contentHashOf(decodeEntry(data)));
+  const wanted = hashes.filter((hash): hash is Uint8Array => hash !== undefined);
+  const contents = await ledger.store.getContents(wanted);
+  const proofs = await ledger.inclusionProofs(
+    selected.map(({ index }) => index),
+    size,
+  );
+  let nextContent = 0;
+  const items = selected.map(({ index, data }, i): ProvenItem => {
+    const content = hashes[i] === undefined ? undefined : contents[nextContent++];
+    return {
       index,
       entry: toBase64(data),
       content: content === undefined ? null : toBase64(content),
-      proof: proof.map(toBase64),
-    });
-  }
+      proof: proofs[i]!.map(toBase64),
+    };
+  });
   return { items, next };
 }
 

@@ -130,6 +130,34 @@ describe.each(backends)("the $name store", (backend) => {
       ]);
     });
 
+    it("reads entries at a list of indexes in one call, in the order asked, skipping missing ones", async () => {
+      await store.appendBatch(batch(0, ["a", "b", "c", "d", "e"]));
+      expect(texts(await store.getEntriesAt([4, 0, 9, 2, 0]))).toEqual([
+        [4, "e"],
+        [0, "a"],
+        [2, "c"],
+        [0, "a"],
+      ]);
+      expect(await store.getEntriesAt([])).toEqual([]);
+      expect(await store.getEntriesAt([5, 6])).toEqual([]);
+    });
+
+    it("reads 25,000 entries at scattered indexes, past one statement's worth", async () => {
+      const entries = Array.from({ length: 30_000 }, (_, i) => `entry ${i}`);
+      await store.appendBatch(batch(0, entries));
+      const wanted = Array.from({ length: 25_000 }, (_, i) => (i * 7919) % 30_000).reverse();
+      const found = await store.getEntriesAt(wanted);
+      expect(found.map((entry) => entry.index)).toEqual(wanted);
+      expect(found.every((entry) => fromUtf8(entry.data) === `entry ${entry.index}`)).toBe(true);
+    });
+
+    it.each([[-1], [1.5], [Number.MAX_SAFE_INTEGER + 1], [Number.NaN]])(
+      "refuses to read the entry at index %s",
+      async (index) => {
+        await expect(store.getEntriesAt([0, index])).rejects.toMatchObject({ code: "BAD_ARGUMENT" });
+      },
+    );
+
     it("writes a 20,000-entry batch in one call and reads every entry back in order", async () => {
       const entries = Array.from({ length: 20_000 }, (_, i) => `entry ${i}`);
       await store.appendBatch(
@@ -225,9 +253,17 @@ describe.each(backends)("the $name store", (backend) => {
         true,
       ]);
       expect(await store.hasContent([])).toEqual([]);
+      expect(await store.getContents([hashOf(8), hashOf(9), hashOf(7), hashOf(8)])).toEqual([
+        utf8("other"),
+        undefined,
+        utf8("first"),
+        utf8("other"),
+      ]);
+      expect(await store.getContents([])).toEqual([]);
       await store.deleteContent([hashOf(7), hashOf(9)]);
       expect(await store.getContent(hashOf(7))).toBeUndefined();
       expect(await store.hasContent([hashOf(7), hashOf(8)])).toEqual([false, true]);
+      expect(await store.getContents([hashOf(7), hashOf(8)])).toEqual([undefined, utf8("other")]);
     });
 
     it("finds idempotency keys, keyed by their lowercase hex", async () => {

@@ -44,6 +44,8 @@ export interface PostgresStoreOptions {
 const MAX_ROWS_PER_STATEMENT = 50_000;
 const MAX_BYTES_PER_STATEMENT = 32 * 1024 * 1024;
 const TILE_SCAN_CHUNK = 4096;
+/** Keys per batched read (`= ANY($1)`): one statement each, a bounded reply each. */
+const MAX_KEYS_PER_READ = 10_000;
 
 type Row = Record<string, unknown>;
 
@@ -481,6 +483,24 @@ export class PostgresStore implements LedgerStore {
     return result.rows.map((row) => ({ index: toIndex(row.idx), data: toBytes(row.data) }));
   }
 
+  async getEntriesAt(indexes: readonly number[]): Promise<StoredEntry[]> {
+    for (const index of indexes) checkIndex(index, "an entry index");
+    const found = new Map<number, Uint8Array>();
+    for (let i = 0; i < indexes.length; i += MAX_KEYS_PER_READ) {
+      const result = await this.#query(
+        `SELECT idx, data FROM ${this.#table("entries")} WHERE idx = ANY($1::bigint[])`,
+        [indexes.slice(i, i + MAX_KEYS_PER_READ)],
+      );
+      for (const row of result.rows) found.set(toIndex(row.idx), toBytes(row.data));
+    }
+    const entries: StoredEntry[] = [];
+    for (const index of indexes) {
+      const data = found.get(index);
+      if (data !== undefined) entries.push({ index, data });
+    }
+    return entries;
+  }
+
   async *scanEntries(start: number, end: number, chunkSize: number): AsyncIterable<StoredEntry[]> {
     let next = start;
     while (next < end) {
@@ -550,6 +570,18 @@ export class PostgresStore implements LedgerStore {
       await this.#query(`SELECT data FROM ${this.#table("contents")} WHERE hash = $1`, [buffer(hash)])
     ).rows[0];
     return row === undefined ? undefined : toBytes(row.data);
+  }
+
+  async getContents(hashes: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    const found = new Map<string, Uint8Array>();
+    for (let i = 0; i < hashes.length; i += MAX_KEYS_PER_READ) {
+      const result = await this.#query(
+        `SELECT hash, data FROM ${this.#table("contents")} WHERE hash = ANY($1::bytea[])`,
+        [hashes.slice(i, i + MAX_KEYS_PER_READ).map(buffer)],
+      );
+      for (const row of result.rows) found.set(toHex(toBytes(row.hash)), toBytes(row.data));
+    }
+    return hashes.map((hash) => found.get(toHex(hash)));
   }
 
   async hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]> {

@@ -26,6 +26,14 @@ function bytes(value: unknown): Uint8Array {
   throw new CustosError("STORE_CORRUPT", "a stored value that must be binary is not");
 }
 
+function checkIndexes(indexes: readonly number[]): void {
+  for (const index of indexes) {
+    if (!Number.isSafeInteger(index) || index < 0) {
+      throw new CustosError("BAD_ARGUMENT", `entry index ${index} is not a non-negative safe integer`);
+    }
+  }
+}
+
 function integer(value: unknown): number {
   if (typeof value === "number" && Number.isSafeInteger(value)) return value;
   if (typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
@@ -187,6 +195,18 @@ export class SqliteStore implements LedgerStore {
     }));
   }
 
+  // SQLite runs in this process: a prepared point lookup per index costs microseconds and there is no
+  // round trip to save, so the batch is a loop (in one synchronous run, so no write lands between).
+  async getEntriesAt(indexes: readonly number[]): Promise<StoredEntry[]> {
+    checkIndexes(indexes);
+    const entries: StoredEntry[] = [];
+    for (const index of indexes) {
+      const row = this.#statements.getEntry.get(index) as Row | undefined;
+      if (row !== undefined) entries.push({ index, data: bytes(row.data) });
+    }
+    return entries;
+  }
+
   async *scanEntries(start: number, end: number, chunkSize: number): AsyncIterable<StoredEntry[]> {
     let next = start;
     while (next < end) {
@@ -239,6 +259,13 @@ export class SqliteStore implements LedgerStore {
   async getContent(hash: Uint8Array): Promise<Uint8Array | undefined> {
     const row = this.#statements.getContent.get(hash) as Row | undefined;
     return row === undefined ? undefined : bytes(row.data);
+  }
+
+  async getContents(hashes: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return hashes.map((hash) => {
+      const row = this.#statements.getContent.get(hash) as Row | undefined;
+      return row === undefined ? undefined : bytes(row.data);
+    });
   }
 
   async hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]> {
@@ -335,6 +362,7 @@ function prepare(db: Database.Database) {
     ),
     insertCheckpoint: db.prepare("INSERT INTO checkpoints (size, note, stored_at) VALUES (?, ?, ?)"),
     getEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"),
+    getEntry: db.prepare("SELECT data FROM entries WHERE idx = ?"),
     scanEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?"),
     getTile: db.prepare("SELECT hashes FROM tiles WHERE level = ? AND idx = ?"),
     scanTiles: db.prepare("SELECT idx, hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?"),

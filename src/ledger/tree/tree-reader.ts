@@ -41,17 +41,17 @@ export class TreeReader {
     if (pending.length === 0) return out;
     const slices = pending.map((ref) => ({ ref, slice: tileSliceFor(ref) }));
     const tiles = new Map<string, Tile>();
-    const missing: { level: number; index: number }[] = [];
+    // Each tile read once however many of the refs it holds (a batch of proofs shares most of them).
+    const missing = new Map<string, { level: number; index: number }>();
     for (const { slice } of slices) {
       const key = tileKey(slice.tileLevel, slice.tileIndex);
-      if (tiles.has(key) || missing.some((m) => m.level === slice.tileLevel && m.index === slice.tileIndex))
-        continue;
+      if (tiles.has(key) || missing.has(key)) continue;
       const cached = this.#fullTiles.get(key);
       if (cached) tiles.set(key, cached);
-      else missing.push({ level: slice.tileLevel, index: slice.tileIndex });
+      else missing.set(key, { level: slice.tileLevel, index: slice.tileIndex });
     }
-    if (missing.length > 0) {
-      for (const tile of await this.#store.getTiles(missing)) {
+    if (missing.size > 0) {
+      for (const tile of await this.#store.getTiles([...missing.values()])) {
         const key = tileKey(tile.level, tile.index);
         tiles.set(key, tile);
         if (tileWidth(tile) === TILE_WIDTH) this.#remember(key, tile);
@@ -100,6 +100,22 @@ export class TreeReader {
 
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
     return this.#assemble(planInclusionProof(index, size));
+  }
+
+  /**
+   * Inclusion proofs for many leaves against one tree size, equal to inclusionProof for each: the
+   * subtree hashes of all the plans are collected first and read in one batch (one tile read each),
+   * so a patient's history costs a few reads rather than a few per entry. Memory grows with the
+   * number of proofs asked, never with the log.
+   */
+  async inclusionProofs(indexes: readonly number[], size: number): Promise<Uint8Array[][]> {
+    const plans = indexes.map((index) => planInclusionProof(index, size));
+    const refs = new Map<string, SubtreeRef>();
+    for (const plan of plans) {
+      for (const step of plan) for (const ref of step) refs.set(refKey(ref), ref);
+    }
+    const hashes = await this.subtreeHashes([...refs.values()]);
+    return plans.map((plan) => assembleProof(plan, (ref) => hashes.get(refKey(ref))!));
   }
 
   async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {

@@ -115,6 +115,11 @@ export interface CheckpointSummary {
 export interface TrailResult {
   /** Newest first by access time. */
   readonly records: OpenedRecord[];
+  /**
+   * The trail's record numbers this page holds (newest and oldest), for checking that the next page
+   * continues right below it (`checkPageFollows`) and that a whole trail starts at record 0.
+   */
+  readonly run?: { readonly tag: string; readonly newest: number; readonly oldest: number };
   /** Entries in the window this identity holds no key for (outside its grant). */
   readonly notReadable: number[];
   /** Pass as `before` for the next page. */
@@ -258,12 +263,23 @@ export class TrailReader {
     reply: { items: WireItem[]; next: number | null },
     checkpoint: VerifiedCheckpoint,
     query: TrailQuery,
+    /** The patient tag (hex) the node says this page is about, when it says (audit companies). */
+    expectedTag?: string,
   ) {
     const items = verifyItems(reply.items, checkpoint);
     const run = verifyRun(items);
+    if (expectedTag !== undefined && run.patientTag !== undefined && run.patientTag !== expectedTag) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        "the node put another patient's entries in this patient's place",
+        items[0]?.index,
+      );
+    }
     const top = query.to === undefined && query.before === undefined;
-    if (top && run.patientTag !== undefined) {
-      const seen = this.#state.newestSeq(run.patientTag);
+    // An empty page of a trail seen before hides its records, unless a time window explains it.
+    const tag = run.patientTag ?? (query.from === undefined ? expectedTag : undefined);
+    if (top && tag !== undefined) {
+      const seen = this.#state.newestSeq(tag);
       if (seen !== undefined && (run.newestSeq === undefined || run.newestSeq < seen)) {
         throw new VerificationError(
           "TAMPERED_ENTRY",
@@ -286,7 +302,11 @@ export class TrailReader {
       run.patientTag !== undefined && run.newestSeq !== undefined
         ? [{ tag: run.patientTag, seq: run.newestSeq }]
         : [];
-    return { records, notReadable: opened.notReadable, next: reply.next, seqs };
+    const span =
+      run.patientTag !== undefined && run.newestSeq !== undefined && run.oldestSeq !== undefined
+        ? { run: { tag: run.patientTag, newest: run.newestSeq, oldest: run.oldestSeq } }
+        : {};
+    return { records, notReadable: opened.notReadable, next: reply.next, seqs, ...span };
   }
 
   // One request at a time: each request names the checkpoint trusted when it is sent, and its reply is
@@ -321,6 +341,7 @@ export class TrailReader {
       records: page.records,
       notReadable: page.notReadable,
       next: page.next,
+      ...(page.run ? { run: page.run } : {}),
       checkpoint: this.#summary(checkpoint),
     };
   }
@@ -360,7 +381,7 @@ export class TrailReader {
       const items = p.items;
       const opened = (() => {
         try {
-          return { page: this.#openPage({ items, next: p.next ?? null }, checkpoint, query) };
+          return { page: this.#openPage({ items, next: p.next ?? null }, checkpoint, query, p.tag) };
         } catch (error) {
           if (error instanceof VerificationError) return { failed: error };
           throw error;
@@ -374,7 +395,12 @@ export class TrailReader {
       return {
         patientId: p.patientId,
         tag: p.tag,
-        result: { records: page.records, notReadable: page.notReadable, next: page.next },
+        result: {
+          records: page.records,
+          notReadable: page.notReadable,
+          next: page.next,
+          ...(page.run ? { run: page.run } : {}),
+        },
       };
     });
     this.#trust(checkpoint, seqs);
@@ -494,6 +520,39 @@ export class TrailReader {
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+}
+
+/**
+ * Paging through one trail: the next page must carry the records right below the previous page's
+ * oldest (a node choosing `next` could otherwise skip a block of records between two pages, each of
+ * which is unbroken on its own).
+ */
+export function checkPageFollows(previous: Pick<TrailResult, "run">, next: Pick<TrailResult, "run">): void {
+  if (!previous.run || !next.run) return;
+  if (next.run.tag !== previous.run.tag) {
+    throw new VerificationError("TAMPERED_ENTRY", "the next page belongs to another patient's trail");
+  }
+  if (next.run.newest !== previous.run.oldest - 1) {
+    const gap =
+      next.run.newest < previous.run.oldest - 1
+        ? `records ${next.run.newest + 1} to ${previous.run.oldest - 1} of this trail are missing between two pages: the node left them out`
+        : `the next page repeats records down from ${next.run.newest}, already shown`;
+    throw new VerificationError("TAMPERED_ENTRY", gap);
+  }
+}
+
+/**
+ * The last page of a whole trail (no time window) must end at the trail's first record (number 0):
+ * a node that stops early has hidden the oldest records.
+ */
+export function checkTrailStart(last: Pick<TrailResult, "run" | "next">, query: TrailQuery): void {
+  if (last.next !== null || !last.run || query.from !== undefined) return;
+  if (last.run.oldest !== 0) {
+    throw new VerificationError(
+      "TAMPERED_ENTRY",
+      `the trail ends at record ${last.run.oldest}: records 0 to ${last.run.oldest - 1} are missing (the node left out its oldest records)`,
+    );
   }
 }
 

@@ -192,6 +192,8 @@ export interface RunCheck {
   /** The patient's tag (hex), if any record was returned. */
   readonly patientTag: string | undefined;
   readonly newestSeq: number | undefined;
+  /** The oldest record number on the page: the next page must continue right below it. */
+  readonly oldestSeq: number | undefined;
 }
 
 /**
@@ -241,5 +243,5 @@ export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
       );
     }
   }
-  return { patientTag: tag, newestSeq: seqs[0]?.seq };
+  return { patientTag: tag, newestSeq: seqs[0]?.seq, oldestSeq: seqs[seqs.length - 1]?.seq };
 }

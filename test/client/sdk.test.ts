@@ -9,6 +9,13 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient, type VerificationError } from "../../src/client/custos-client.js";
 import { MtlsClient } from "../../src/client/mtls-client.js";
+import {
+  checkPageFollows,
+  checkTrailStart,
+  MemoryTrustStore,
+  TrailReader,
+  type Transport,
+} from "../../src/client/trail-reader.js";
 import { verifyCheckpoint, verifyItems, verifyRun, type WireItem } from "../../src/client/verify-reply.js";
 import { fromBase64, toBase64, toHex } from "../../src/core/bytes.js";
 import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
@@ -243,6 +250,61 @@ describe("a lying node is caught", () => {
     expect(() => verifyCheckpoint(forged, log().verifierKey, log().origin, undefined, null)).toThrow(
       expect.objectContaining({ code: "BAD_CHECKPOINT" }),
     );
+  });
+
+  it("catches a block of records skipped between two pages, and a trail that stops before its first record", async () => {
+    const p1 = client("patient/P1");
+    const first = await p1.trail({ limit: 7 });
+    const second = await p1.trail({ limit: 7, before: first.next! });
+    const third = await p1.trail({ limit: 7, before: second.next! });
+    expect(() => checkPageFollows(first, second)).not.toThrow();
+    // A node answering the second request with the third page has skipped 7 records.
+    expect(() => checkPageFollows(first, third)).toThrow(
+      /records \d+ to \d+ of this trail are missing between two pages/,
+    );
+    expect(() => checkPageFollows(first, first)).toThrow(/repeats records/);
+    // The honest last page ends at record 0; one that ends higher hides the oldest records.
+    let page = third;
+    while (page.next !== null) page = await p1.trail({ limit: 7, before: page.next });
+    expect(page.run?.oldest).toBe(0);
+    expect(() => checkTrailStart(page, {})).not.toThrow();
+    expect(() => checkTrailStart({ ...third, next: null }, {})).toThrow(/records 0 to \d+ are missing/);
+    expect(() => checkTrailStart({ ...third, next: null }, { from: "2026-01-01T00:00:00Z" })).not.toThrow();
+  });
+
+  it("catches an audit company's reply with one patient's entries in another's place, or a seen patient emptied", async () => {
+    const a1 = env.identity("auditor/A1");
+    const http = new MtlsClient(url(), a1);
+    let tamper: (reply: { patients: { items?: WireItem[]; next?: number | null }[] }) => void = () => {};
+    const transport: Transport = {
+      async call<T>(method: "GET" | "POST", path: string, body?: unknown, type?: string): Promise<T> {
+        const reply = await http.call<T>(method, path, body, type);
+        if (path === "/v1/audit/trails") tamper(reply as never);
+        return reply;
+      },
+    };
+    const reader = new TrailReader({
+      transport,
+      log: a1.bundle.log!,
+      encryptionPrivateKey: a1.encryptionPrivateKey(),
+      state: new MemoryTrustStore(),
+    });
+    const honest = await reader.auditTrails();
+    expect(honest.patients.every((p) => p.result && !p.verification)).toBe(true);
+    tamper = (reply) => {
+      const [x, y] = reply.patients as [{ items?: WireItem[] }, { items?: WireItem[] }];
+      [x.items, y.items] = [y.items, x.items];
+    };
+    const swapped = await reader.auditTrails();
+    for (const p of swapped.patients)
+      expect(p.verification?.message).toMatch(/another patient's entries in this patient's place/);
+    tamper = (reply) => {
+      reply.patients[0]!.items = [];
+      reply.patients[0]!.next = null;
+    };
+    const emptied = await reader.auditTrails();
+    expect(emptied.patients[0]!.verification?.message).toMatch(/hides this trail's newest records/);
+    expect(emptied.patients[1]!.result).toBeDefined();
   });
 
   it("catches a node that hides the newest records it showed before", async () => {

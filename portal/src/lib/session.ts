@@ -6,6 +6,8 @@
 // or hides records is caught across visits too.
 
 import {
+  checkPageFollows,
+  checkTrailStart,
   MemoryTrustStore,
   type TrailQuery,
   TrailReader,
@@ -329,15 +331,26 @@ export async function signIn(
     for (;;) {
       for (const opened of page.records) {
         if (rows.length >= max) break;
-        rows.push({
-          index: opened.index,
-          patientId: patientId ?? opened.record.patientId,
-          record: opened.record,
-        });
+        // The patient a record is about is read from the record itself (sealed, authenticated), and
+        // must be the one asked for: a node cannot pass one patient's entries off as another's.
+        if (patientId !== null && opened.record.patientId !== patientId) {
+          throw new VerificationError(
+            "TAMPERED_ENTRY",
+            `entry ${opened.index} is another patient's record, shown in ${patientId}'s trail`,
+            opened.index,
+          );
+        }
+        rows.push({ index: opened.index, patientId: opened.record.patientId, record: opened.record });
       }
       notReadable += page.notReadable.length;
-      if (page.next === null || rows.length >= max) return { notReadable, last: page };
+      if (rows.length >= max) return { notReadable, last: page };
+      if (page.next === null) {
+        checkTrailStart(page, q);
+        return { notReadable, last: page };
+      }
+      const previous = page;
       page = await live().trail({ ...q, limit: pageSize, before: page.next });
+      checkPageFollows(previous, page);
     }
   }
 

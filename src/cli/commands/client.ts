@@ -5,6 +5,7 @@
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { CustosClient, type TrailQuery } from "../../client/custos-client.js";
+import { checkPageFollows, checkTrailStart, type TrailResult } from "../../client/trail-reader.js";
 import { CustosError } from "../../core/errors.js";
 import { ACTIONS, type AuditRecord, recordsToSearchsetBundle } from "../../core/record/index.js";
 import { Identity, readBundle } from "../../identity/bundle.js";
@@ -189,19 +190,23 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
         const records: OpenedRecord[] = [];
         const refused: string[] = [];
         let notReadable = 0;
-        const collect = async (
-          fetchPage: (
-            before?: number,
-          ) => Promise<{ records: OpenedRecord[]; next: number | null; notReadable: number[] }>,
-        ) => {
+        const collect = async (fetchPage: (before?: number) => Promise<TrailResult>) => {
           let before: number | undefined;
           let count = 0;
+          let previous: TrailResult | undefined;
           for (;;) {
             const page = await fetchPage(before);
+            // Pages must join up: no block of records skipped between two pages, none left out at the start.
+            if (previous) checkPageFollows(previous, page);
+            previous = page;
             records.push(...page.records);
             notReadable += page.notReadable.length;
             count += page.records.length;
-            if (page.next === null || (limit !== undefined && count >= limit)) return;
+            if (limit !== undefined && count >= limit) return;
+            if (page.next === null) {
+              checkTrailStart(page, query);
+              return;
+            }
             before = page.next;
           }
         };

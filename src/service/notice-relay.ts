@@ -96,6 +96,8 @@ export class NoticeRelay {
   async readiness(maxAgeSeconds = DEFAULT_MAX_BACKLOG_AGE_S): Promise<string> {
     if (this.#failing !== undefined) return `appending the notice outbox fails (${this.#failing})`;
     const backlog = await this.backlog();
+    if (backlog !== undefined && backlog.rejected > 0)
+      return `${backlog.rejected} outbox row(s) refused: not a patient's query or refusal notice (see rejected_reason in the outbox table)`;
     if (backlog === undefined || backlog.oldestAt === undefined) return "ok";
     const age = Math.max(0, Math.floor((this.#now() - backlog.oldestAt) / 1000));
     if (age <= maxAgeSeconds) return "ok";

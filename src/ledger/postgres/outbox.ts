@@ -6,7 +6,8 @@
 // entries already there: nothing is lost and nothing is logged twice.
 
 import type pg from "pg";
-import { concatBytes, utf8 } from "../../core/bytes.js";
+import { bytesEqual, concatBytes, utf8 } from "../../core/bytes.js";
+import { decodeNoticeEntry, type NoticeHeader } from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { randomBytes, sha256 } from "../../core/platform.js";
 import type { AppendItem, AppendResult } from "../sequencer.js";
@@ -30,6 +31,8 @@ export interface OutboxRow {
 export interface OutboxBacklog {
   /** Notices waiting to be appended. */
   readonly depth: number;
+  /** Rows the sequencer refused to append (not a query or refusal notice): to be looked into. */
+  readonly rejected: number;
   /** When the oldest waiting notice was recorded (ms since the epoch); undefined when none wait. */
   readonly oldestAt: number | undefined;
 }
@@ -120,7 +123,7 @@ export class PostgresOutbox {
   /** The oldest waiting notices, in the order they were recorded. */
   async take(limit = DEFAULT_DRAIN_LIMIT): Promise<OutboxRow[]> {
     const result = await this.#query(
-      `SELECT seq, id, entry, content, lookup_keys, created_at FROM ${this.#table} ORDER BY seq LIMIT $1`,
+      `SELECT seq, id, entry, content, lookup_keys, created_at FROM ${this.#table} WHERE rejected_at IS NULL ORDER BY seq LIMIT $1`,
       [limit],
     );
     return result.rows.map((row) => {
@@ -147,10 +150,19 @@ export class PostgresOutbox {
   }
 
   async backlog(): Promise<OutboxBacklog> {
-    const row = (await this.#query(`SELECT count(*) AS n, min(created_at) AS oldest FROM ${this.#table}`))
-      .rows[0];
+    const row = (
+      await this.#query(
+        `SELECT count(*) FILTER (WHERE rejected_at IS NULL) AS n, count(*) FILTER (WHERE rejected_at IS NOT NULL) AS r,
+                min(created_at) FILTER (WHERE rejected_at IS NULL) AS oldest FROM ${this.#table}`,
+      )
+    ).rows[0];
     const depth = toSafeInteger(String(row?.n ?? "0"));
-    return { depth, oldestAt: row?.oldest == null ? undefined : toSafeInteger(String(row.oldest)) };
+    const rejected = toSafeInteger(String(row?.r ?? "0"));
+    return {
+      depth,
+      rejected,
+      oldestAt: row?.oldest == null ? undefined : toSafeInteger(String(row.oldest)),
+    };
   }
 
   /**
@@ -163,8 +175,41 @@ export class PostgresOutbox {
   ): Promise<number> {
     const rows = await this.take(limit);
     if (rows.length === 0) return 0;
-    await append(rows.map((row) => row.item));
-    await this.remove(rows.map((row) => row.seq));
+    // Whoever can write this table (a replica, by design) must not get anything but a patient's
+    // query or refusal notice signed into the log: any other row is kept aside, never appended.
+    const valid: OutboxRow[] = [];
+    for (const row of rows) {
+      const problem = noticeProblem(row.item);
+      if (problem === undefined) valid.push(row);
+      else
+        await this.#query(`UPDATE ${this.#table} SET rejected_at = $2, rejected_reason = $3 WHERE seq = $1`, [
+          row.seq,
+          Date.now(),
+          problem,
+        ]);
+    }
+    if (valid.length > 0) {
+      await append(valid.map((row) => row.item));
+      await this.remove(valid.map((row) => row.seq));
+    }
     return rows.length;
   }
+}
+
+/** Why an outbox row is not a well-formed query or refusal notice, or undefined when it is one. */
+export function noticeProblem(item: AppendItem): string | undefined {
+  let header: NoticeHeader;
+  let contentHash: Uint8Array;
+  try {
+    ({ header, contentHash } = decodeNoticeEntry(item.entry));
+  } catch {
+    return "not a query or refusal notice";
+  }
+  if (header.kind !== "query" && header.kind !== "refusal") return "not a query or refusal notice";
+  const keys = item.lookupKeys ?? [];
+  if (keys.length !== 1 || !bytesEqual(keys[0]!, header.patientTag))
+    return "its lookup key is not the patient tag the notice names";
+  if (item.content === undefined || !bytesEqual(sha256(item.content), contentHash))
+    return "its content does not match the hash the notice commits to";
+  return undefined;
 }

@@ -28,6 +28,7 @@ export function migrations(schema: string): readonly string[] {
     // 2: the notice outbox. Read replicas record each query and refusal here (committed before they
     // reply); the sequencer appends the rows to the log in seq order and deletes them. The id is the
     // notice's idempotency key in the log, so a row appended but not yet deleted is never appended twice.
+    // A row that is not a query or refusal notice is never appended: it is marked rejected and kept.
     `
     CREATE TABLE ${s}.outbox (
       seq bigserial PRIMARY KEY,
@@ -35,7 +36,9 @@ export function migrations(schema: string): readonly string[] {
       entry bytea NOT NULL,
       content bytea,
       lookup_keys bytea[] NOT NULL,
-      created_at bigint NOT NULL
+      created_at bigint NOT NULL,
+      rejected_at bigint,
+      rejected_reason text
     );
     `,
   ];

@@ -3,7 +3,7 @@
 // that died between appending and deleting leaving rows that its successor appends exactly once.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toHex, utf8 } from "../../../src/core/bytes.js";
-import { decodeNoticeEntry, encodeNoticeEntry } from "../../../src/core/entry/index.js";
+import { decodeNoticeEntry, encodeDataEntry, encodeNoticeEntry } from "../../../src/core/entry/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../../../src/core/note/index.js";
 import { sha256 } from "../../../src/core/platform.js";
 import { Ledger } from "../../../src/ledger/ledger.js";
@@ -73,14 +73,14 @@ describe("the notice outbox", () => {
     expect(await migrate(PG_URL, schema)).toEqual({ fromVersion: 1, toVersion: POSTGRES_SCHEMA_VERSION });
     const replica = await openStore();
     await replica.outbox.add([notice(1)], 5);
-    expect(await replica.outbox.backlog()).toEqual({ depth: 1, oldestAt: 5 });
+    expect(await replica.outbox.backlog()).toEqual({ depth: 1, rejected: 0, oldestAt: 5 });
   });
 
   it("records a notice once however often it is retried with its id", async () => {
     const replica = await openStore();
     const [id] = await replica.outbox.add([notice(1)], 10);
     await replica.outbox.add([notice(1)], 20, [id!]);
-    expect(await replica.outbox.backlog()).toEqual({ depth: 1, oldestAt: 10 });
+    expect(await replica.outbox.backlog()).toEqual({ depth: 1, rejected: 0, oldestAt: 10 });
   });
 
   it("is drained by the sequencer into the log in the order recorded, and emptied", async () => {
@@ -93,7 +93,7 @@ describe("the notice outbox", () => {
     expect(await store.outbox.drain((items) => ledger.append(items), 4)).toBe(2);
     expect(await store.outbox.drain((items) => ledger.append(items), 4)).toBe(0);
     expect(await noticeTimes(ledger)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(await replicaA.outbox.backlog()).toEqual({ depth: 0, oldestAt: undefined });
+    expect(await replicaA.outbox.backlog()).toEqual({ depth: 0, rejected: 0, oldestAt: undefined });
     const contents = await Promise.all(
       (await ledger.store.getEntries(0, 6)).map((e) =>
         ledger.store.getContent(decodeNoticeEntry(e.data).contentHash),
@@ -137,6 +137,42 @@ describe("the notice outbox", () => {
     expect((await replica.outbox.backlog()).depth).toBe(1);
     expect(await store.outbox.drain((items) => ledger.append(items))).toBe(1);
     expect(await noticeTimes(ledger)).toEqual([7]);
+  });
+
+  it("never appends a row that is not a patient's query or refusal notice; keeps it aside and says so", async () => {
+    const ledger = await sequencer();
+    const replica = await openStore();
+    const good = notice(11);
+    const forgedContent = utf8("an access record the replica made up");
+    const other = sha256(utf8("another patient"));
+    await replica.outbox.add(
+      [
+        // An entry of another kind (a data entry) dressed up with a notice's lookup key.
+        {
+          entry: encodeDataEntry(sha256(forgedContent)),
+          content: forgedContent,
+          lookupKeys: good.lookupKeys!,
+        },
+        // A notice filed under another patient's tag.
+        { ...notice(12), lookupKeys: [other] },
+        // A notice whose content is not the one it commits to.
+        { ...notice(13), content: utf8("something else") },
+        good,
+      ],
+      1,
+    );
+    const store = ledger.store as PostgresStore;
+    expect(await store.outbox.drain((items) => ledger.append(items))).toBe(4);
+    expect(await noticeTimes(ledger)).toEqual([11]);
+    expect(await replica.outbox.backlog()).toEqual({ depth: 0, rejected: 3, oldestAt: undefined });
+    // Nothing more is taken: the refused rows stay for an operator, and readiness names them.
+    expect(await store.outbox.drain((items) => ledger.append(items))).toBe(0);
+    const relay = new NoticeRelay(
+      await Ledger.open(await openStore()),
+      () => Date.now(),
+      () => undefined,
+    );
+    expect(await relay.readiness()).toMatch(/^3 outbox row\(s\) refused/);
   });
 
   it("refuses to record on a read-only connection with STORE_BUSY", async () => {

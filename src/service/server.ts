@@ -83,6 +83,11 @@ export interface ServeOptions {
    * self-signed ECDSA P-256 certificate, made once and kept in the data directory.
    */
   readonly portalTls?: PortalTls;
+  /**
+   * The browser origins (https://host[:port]) users reach the portal at, e.g. behind a proxy. Login
+   * challenges are issued to these only. Default: the portal certificate's names at the portal port.
+   */
+  readonly portalOrigins?: readonly string[];
   /** The portal's built site (index.html, assets/); default the package's dist/portal. */
   readonly portalSite?: string;
 }
@@ -472,7 +477,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     );
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
-      registerLoginRoutes(app, ctx, login);
+      registerLoginRoutes(app, ctx, login, portalOrigin);
       registerPortalRoutes(app, ctx, { node: identity.uri, witnessKeys, quorum });
       registerPortalSite(app, options.portalSite ? { dir: options.portalSite } : {});
     }
@@ -520,6 +525,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   await api.listen({ host: options.api.host, port: options.api.port });
   const apiAddress = api.server.address();
   let portalListen: Listen | undefined;
+  // A challenge binds the browser origin it was asked from; only this portal's own origins get one,
+  // so a look-alike site relaying the node's login cannot have a user sign for it.
+  function portalOrigin(origin: string): boolean {
+    if (options.portalOrigins) return options.portalOrigins.includes(origin);
+    if (!portalListen || !portalTls) return false;
+    const port = portalListen.port;
+    const hosts = new Set([...serverNames(portalTls.cert), portalListen.host]);
+    for (const host of hosts) {
+      const shown = host.includes(":") ? `[${host}]` : host;
+      if (origin === `https://${shown}:${port}` || (port === 443 && origin === `https://${shown}`))
+        return true;
+    }
+    return false;
+  }
   if (portal && options.portal) {
     await portal.listen({ host: options.portal.host, port: options.portal.port });
     const address = portal.server.address();

@@ -605,6 +605,7 @@ beforeAll(async () => {
     identity: who("n1"),
     api: { host: "127.0.0.1", port: 0 },
     portal: { host: "127.0.0.1", port: 0 },
+    portalOrigins: [ORIGIN],
     verifyEveryMs: 0,
     ratePerSecond: 1_000_000,
   });

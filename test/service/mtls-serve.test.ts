@@ -116,7 +116,7 @@ beforeAll(async () => {
     ],
   });
   for (const [who, bundle] of env.bundles) bundles.set(who, bundle);
-  await env.start();
+  await env.start(["--portal-origin", "https://portal.stmary.example"]);
   apiPort = env.apiPort;
   portalPort = env.portalPort;
 }, 120_000);
@@ -418,6 +418,13 @@ describe("signed-challenge login (the portal port)", () => {
 
     const noOrigin = await portal("/v1/login/challenge", { body: {} });
     expect(noOrigin).toMatchObject({ status: 401, json: { error: { code: "BAD_CHALLENGE" } } });
+    // Only this portal's own origins (here the one given with --portal-origin) get a challenge: a
+    // look-alike site relaying the login cannot have a user sign for it.
+    const lookAlike = await portal("/v1/login/challenge", {
+      body: {},
+      headers: { origin: "https://portal.stmary.example.evil.example" },
+    });
+    expect(lookAlike).toMatchObject({ status: 401, json: { error: { code: "BAD_CHALLENGE" } } });
   });
 });
 

@@ -271,6 +271,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     )
     .option("--quorum <n>", "witness cosignatures the portal's page demands (default: every --witness)")
     .option(
+      "--portal-origin <url...>",
+      "the https://host[:port] origins users reach the portal at, e.g. behind a proxy (default: the portal certificate's names at the portal port); logins come only from these",
+    )
+    .option(
       "--gossip-every <duration>",
       "check the witnesses' checkpoints and evidence against this log this often (e.g. 10s, 500ms; 0: never)",
       "10s",
@@ -297,6 +301,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           rate: string;
           witness?: string[];
           quorum?: string;
+          portalOrigin?: string[];
           gossipEvery: string;
           portalCert?: string;
           portalKey?: string;
@@ -328,6 +333,17 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           return { url, verifierKey };
         });
         if (ratePerSecond < 1) throw new UsageError("--rate must be at least 1");
+        const portalOrigins = options.portalOrigin?.map((value) => {
+          let url: URL;
+          try {
+            url = new URL(value);
+          } catch {
+            throw new UsageError(`--portal-origin must be an https://host[:port] origin, got "${value}"`);
+          }
+          if (url.protocol !== "https:" || url.origin !== value.replace(/\/$/, ""))
+            throw new UsageError(`--portal-origin must be an https://host[:port] origin, got "${value}"`);
+          return url.origin;
+        });
         const witnessQuorum =
           options.quorum === undefined ? witnesses.length : parseCount(options.quorum, "--quorum");
         if (witnessQuorum > witnesses.length) {
@@ -379,6 +395,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
               gossipEveryMs,
               ...(portalTls ? { portalTls } : {}),
               ...(options.portalSite ? { portalSite: options.portalSite } : {}),
+              ...(portalOrigins ? { portalOrigins } : {}),
             });
           } catch (error) {
             await d.close();

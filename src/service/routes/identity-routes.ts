@@ -108,7 +108,13 @@ function decodeGrant(bytes: Uint8Array): ReturnType<typeof decodeGrantEntry> {
 }
 
 /** The signed-challenge login (portal port only). */
-export function registerLoginRoutes(app: FastifyInstance, ctx: ServiceContext, login: LoginService): void {
+export function registerLoginRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext,
+  login: LoginService,
+  /** Whether a browser origin is one of this portal's own (only those are given challenges). */
+  ownOrigin: (origin: string) => boolean,
+): void {
   const { deployment, now } = ctx;
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.post(
@@ -133,6 +139,12 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: ServiceContext, l
       const origin = request.headers.origin;
       if (typeof origin !== "string" || origin.length === 0 || origin.length > 512) {
         throw new CustosError("BAD_CHALLENGE", "a login needs the request's Origin header");
+      }
+      if (!ownOrigin(origin)) {
+        throw new CustosError(
+          "BAD_CHALLENGE",
+          "logins are accepted only from this node's own portal address (behind a proxy, list it with --portal-origin)",
+        );
       }
       return login.issueChallenge(origin);
     },

@@ -106,8 +106,9 @@ describe("portal sign-in and reading against a real node", () => {
     expect(loaded.status.size).toBeGreaterThanOrEqual(records.length);
     expect(loaded.status.note).toContain("e2e.custos.example/log");
     // The trust store went to storage, under a digest (no identity in clear).
-    expect([...storage.items.keys()]).toHaveLength(1);
-    expect([...storage.items.keys()][0]).not.toContain("P001");
+    // (the trust store, and the witness policy seen, under the same digest)
+    expect([...storage.items.keys()]).toHaveLength(2);
+    for (const key of storage.items.keys()) expect(key).not.toContain("P001");
 
     const printed = await patient.myAccesses({ action: "print" });
     expect(printed.rows.map((row) => row.record.action)).toEqual(["print"]);
@@ -198,6 +199,27 @@ describe("portal sign-in and reading against a real node", () => {
     const returning = await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch: hide, storage });
     await expect(returning.myAccesses()).rejects.toMatchObject({ problem: { code: "TAMPERED_ENTRY" } });
   }, 60_000);
+
+  it("refuses a node that demands fewer witness cosignatures than it did at an earlier visit", async () => {
+    const storage = new MemoryStorage();
+    const first = await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch, storage });
+    first.signOut();
+    const pinnedKey = [...storage.items.keys()].find((k) => k.endsWith(".witnesses"))!;
+    expect(JSON.parse(storage.items.get(pinnedKey)!)).toEqual({ keys: [], quorum: 0 });
+    // As if this browser had seen the node demand one witness's cosignature before.
+    storage.setItem(
+      pinnedKey,
+      JSON.stringify({
+        keys: ["witness.example+01020304+BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+        quorum: 1,
+      }),
+    );
+    const refused = signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch, storage });
+    await expect(refused).rejects.toMatchObject({ code: "BAD_CONFIG" });
+    await expect(refused).rejects.toThrow(/demands 0 of 0 witness cosignatures, where it demanded 1 of 1/);
+    // The storage key names nobody: it is a digest, not the identity.
+    expect(pinnedKey).not.toMatch(/P002/);
+  });
 
   it("refuses a wrong passphrase, another deployment's bundle, and names a revoked identity", async () => {
     expect(

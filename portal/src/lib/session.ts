@@ -97,6 +97,39 @@ function storageKey(uri: string, origin: string): string {
   return STORAGE_PREFIX + toHex(sha256(utf8(`${uri}\n${origin}`))).slice(0, 32);
 }
 
+/**
+ * The witness policy this browser saw for this identity is remembered; a node that later demands
+ * less (fewer cosignatures, or drops a witness) is refused, so it cannot lower the bar to show an
+ * unwitnessed (possibly forked) log. A stronger policy is accepted and remembered.
+ */
+function pinWitnessPolicy(
+  storage: TrustStorage | null,
+  key: string,
+  served: PortalConfig["witnesses"],
+): void {
+  let pinned: { keys: string[]; quorum: number } | undefined;
+  try {
+    const text = storage?.getItem(key);
+    if (text) pinned = JSON.parse(text) as { keys: string[]; quorum: number };
+  } catch {
+    pinned = undefined;
+  }
+  if (pinned && Array.isArray(pinned.keys) && typeof pinned.quorum === "number") {
+    const dropped = pinned.keys.filter((k) => !served.keys.includes(k));
+    if (served.quorum < pinned.quorum || dropped.length > 0) {
+      throw new PortalError(
+        "BAD_CONFIG",
+        `This node now demands ${served.quorum} of ${served.keys.length} witness cosignatures, where it demanded ${pinned.quorum} of ${pinned.keys.length} when you last signed in here${dropped.length > 0 ? ` (and dropped ${dropped.length} witness${dropped.length === 1 ? "" : "es"})` : ""}: it could show you a log no witness vouched for. Not signing in; ask the deployment's operator.`,
+      );
+    }
+  }
+  try {
+    storage?.setItem(key, JSON.stringify({ keys: served.keys, quorum: served.quorum }));
+  } catch {
+    // storage full or disabled: the check holds from the next visit that can store it
+  }
+}
+
 function loadTrust(storage: TrustStorage | null, key: string): TrustStoreJson | undefined {
   const text = storage?.getItem(key);
   if (!text) return undefined;
@@ -249,6 +282,9 @@ export async function signIn(
       "This node presents another log than the one this identity was issued for; nothing from it is trusted.",
     );
   }
+  const storage = options.storage === undefined ? defaultStorage() : options.storage;
+  const key = storageKey(bundle.uri, log.origin);
+  pinWitnessPolicy(storage, `${key}.witnesses`, config.witnesses);
   checkBundleValidity(bundle);
   const keys = await unlockBundle(bundle, passphrase);
 
@@ -281,8 +317,6 @@ export async function signIn(
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 
-  const storage = options.storage === undefined ? defaultStorage() : options.storage;
-  const key = storageKey(bundle.uri, log.origin);
   const state = new MemoryTrustStore(loadTrust(storage, key), (json) => {
     try {
       storage?.setItem(key, JSON.stringify(json));
@@ -463,7 +497,9 @@ export async function signIn(
     signOut() {
       tokens.forget();
       reader = undefined;
-      // Drop the reader (and the key it was built from) and wipe the bytes this page held.
+      // Drop the reader and wipe the session's copy of the key. The reader's own copies (the HPKE
+      // receiver's key, the unwrapped epoch keys it cached) are dropped with it, for the garbage
+      // collector: JavaScript offers no way to wipe them for certain.
       keys.encryptionPrivateKey.fill(0);
     },
   };

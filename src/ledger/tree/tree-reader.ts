@@ -6,6 +6,7 @@ import {
   assembleProof,
   EMPTY_ROOT,
   foldSubtrees,
+  nodeHash,
   type ProofPlan,
   planConsistencyProof,
   planInclusionProof,
@@ -13,8 +14,9 @@ import {
   type SubtreeRef,
   uniqueRefs,
 } from "../../core/merkle/index.js";
-import { type LedgerStore, TILE_WIDTH, type Tile } from "../storage.js";
-import { subtreeFromTile, tileKey, tileSliceFor, tileWidth } from "./tile-math.js";
+import { type LedgerStore, TILE_HEIGHT, TILE_WIDTH, type Tile } from "../storage.js";
+import { BoundedCache } from "./bounded-cache.js";
+import { hashAt, tileKey, tileSliceFor, tileWidth } from "./tile-math.js";
 
 const CACHE_LIMIT = 8192;
 /** Subtree hashes kept (32 bytes each plus the key): about 10 MB at most. */
@@ -22,8 +24,8 @@ const SUBTREE_CACHE_LIMIT = 65_536;
 
 export class TreeReader {
   readonly #store: LedgerStore;
-  readonly #fullTiles = new Map<string, Tile>();
-  readonly #subtrees = new Map<string, Uint8Array>();
+  readonly #fullTiles = new BoundedCache<Tile>(CACHE_LIMIT);
+  readonly #subtrees = new BoundedCache<Uint8Array>(SUBTREE_CACHE_LIMIT);
 
   constructor(store: LedgerStore) {
     this.#store = store;
@@ -34,8 +36,9 @@ export class TreeReader {
     // Subtree hashes folded from full tiles never change: proofs for nearby leaves share most of them.
     const pending: SubtreeRef[] = [];
     for (const ref of refs) {
-      const known = this.#subtrees.get(refKey(ref));
-      if (known) out.set(refKey(ref), known);
+      const key = refKey(ref);
+      const known = this.#subtrees.get(key);
+      if (known) out.set(key, known);
       else pending.push(ref);
     }
     if (pending.length === 0) return out;
@@ -54,36 +57,26 @@ export class TreeReader {
       for (const tile of await this.#store.getTiles([...missing.values()])) {
         const key = tileKey(tile.level, tile.index);
         tiles.set(key, tile);
-        if (tileWidth(tile) === TILE_WIDTH) this.#remember(key, tile);
+        if (tileWidth(tile) === TILE_WIDTH) this.#fullTiles.set(key, tile);
       }
     }
+    // Nodes folded on the way, shared by the refs of this call: a batch of proofs for nearby leaves
+    // asks for overlapping subtrees of one tile, and each inner node is then hashed once.
+    const folded = new Map<string, Uint8Array>();
     for (const { ref, slice } of slices) {
       const tile = tiles.get(tileKey(slice.tileLevel, slice.tileIndex));
-      const hash = tile === undefined ? undefined : subtreeFromTile(tile, slice);
+      const hash = tile === undefined ? undefined : foldFromTile(tile, ref, slice.tileLevel, folded);
       if (hash === undefined) {
         throw new CustosError(
           "STORE_CORRUPT",
           `the stored tree lacks the node at level ${ref.level}, index ${ref.index}; run custos verify`,
         );
       }
-      out.set(refKey(ref), hash);
-      if (tileWidth(tile!) === TILE_WIDTH) {
-        if (this.#subtrees.size >= SUBTREE_CACHE_LIMIT) {
-          const oldest = this.#subtrees.keys().next().value;
-          if (oldest !== undefined) this.#subtrees.delete(oldest);
-        }
-        this.#subtrees.set(refKey(ref), hash);
-      }
+      const key = refKey(ref);
+      out.set(key, hash);
+      if (tileWidth(tile!) === TILE_WIDTH) this.#subtrees.set(key, hash);
     }
     return out;
-  }
-
-  #remember(key: string, tile: Tile): void {
-    if (this.#fullTiles.size >= CACHE_LIMIT) {
-      const oldest = this.#fullTiles.keys().next().value;
-      if (oldest !== undefined) this.#fullTiles.delete(oldest);
-    }
-    this.#fullTiles.set(key, tile);
   }
 
   async #assemble(plan: ProofPlan): Promise<Uint8Array[]> {
@@ -125,4 +118,29 @@ export class TreeReader {
 
 function refKey(ref: SubtreeRef): string {
   return `${ref.level}:${ref.index}`;
+}
+
+/**
+ * The hash of `ref` from the stored hashes of its tile (RFC 6962 2.1), folding its two halves
+ * recursively and remembering every inner node in `folded`; undefined if the tile does not reach it.
+ */
+function foldFromTile(
+  tile: Tile,
+  ref: SubtreeRef,
+  tileLevel: number,
+  folded: Map<string, Uint8Array>,
+): Uint8Array | undefined {
+  if (ref.level === tileLevel * TILE_HEIGHT) {
+    const position = ref.index - tile.index * TILE_WIDTH;
+    return position < tileWidth(tile) ? hashAt(tile, position) : undefined;
+  }
+  const key = refKey(ref);
+  const known = folded.get(key);
+  if (known !== undefined) return known;
+  const left = foldFromTile(tile, { level: ref.level - 1, index: ref.index * 2 }, tileLevel, folded);
+  const right = foldFromTile(tile, { level: ref.level - 1, index: ref.index * 2 + 1 }, tileLevel, folded);
+  if (left === undefined || right === undefined) return undefined;
+  const hash = nodeHash(left, right);
+  folded.set(key, hash);
+  return hash;
 }

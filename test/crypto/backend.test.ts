@@ -15,34 +15,9 @@ import {
   setupBaseR,
 } from "../../src/crypto/hpke/index.js";
 import { generateX25519KeyPair, x25519PublicKey } from "../../src/crypto/hpke/primitives.js";
+import { A1, A2 } from "./hpke/vectors.js";
 
 const node = nodeBackend as CryptoBackend;
-
-// RFC 9180 A.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode.
-const A1 = {
-  info: "4f6465206f6e2061204772656369616e2055726e",
-  ikmE: "7268600d403fce431561aef583ee1613527cff655c1343f29812e66706df3234",
-  pkEm: "37fda3567bdbd628e88668c3c8d7e97d1d1253b6d4ea6d44c150f741f1bf4431",
-  skEm: "52c4a758a802cd8b936eceea314432798d5baf2d7e9235dc084ab1b9cfa2f736",
-  ikmR: "6db9df30aa07dd42ee5e8181afdb977e538f5e1fec8a06223f33f7013e525037",
-  pkRm: "3948cfe0ad1ddb695d780e59077195da6c56506b027329794ab02bca80815c4d",
-  skRm: "4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8",
-  pt: "4265617574792069732074727574682c20747275746820626561757479",
-  aad0: "436f756e742d30",
-  ct0: "f938558b5d72f1a23810b4be2ab4f84331acc02fc97babc53a52ae8218a355a96d8770ac83d07bea87e13c512a",
-};
-
-// RFC 9180 A.2: the same KEM and KDF with ChaCha20-Poly1305, base mode.
-const A2 = {
-  info: "4f6465206f6e2061204772656369616e2055726e",
-  pkEm: "1afa08d3dec047a643885163f1180476fa7ddb54c6a8029ea33f95796bf2ac4a",
-  skEm: "f4ec9b33b792c372c1d2c2063507b684ef925b8c75a42dbcbf57d63ccd381600",
-  pkRm: "4310ee97d88cc1f088a5576c77ab0cf5c3ac797f3d95139c6c84b5429c59662a",
-  skRm: "8057991eef8f1f1af18f4a9491d16a1ce333f695d4db8e38da75975c4478e0fb",
-  pt: "4265617574792069732074727574682c20747275746820626561757479",
-  aad0: "436f756e742d30",
-  ct0: "1c5250d8034ec2b784ba2cfd69dbdb8af406cfe3ff938e131f0def8c8b60b4db21993c62ce81883d2dd1b51a28",
-};
 
 // NIST GCM test case 16 (AES-256).
 const GCM = {

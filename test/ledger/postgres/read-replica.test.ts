@@ -5,7 +5,7 @@
 // (kill -9) the replicas keep serving reads, and the one that takes over appends what waited in the
 // outbox: every read recorded exactly once, and the log verifies.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
@@ -17,6 +17,7 @@ import { initDataDir } from "../../../src/ledger/data-dir.js";
 import type { OpenedNotice } from "../../../src/records/notices.js";
 import { BIN, freePort, PASS } from "../../helpers/deployment.js";
 import { dropSchema, PG_URL, requirePostgres, sql, testSchema } from "../../helpers/postgres.js";
+import { processGroup } from "../../helpers/processes.js";
 import { tempDir } from "../../helpers/temp.js";
 
 const MASTER_KEY = Buffer.alloc(32, 47).toString("base64");
@@ -24,7 +25,7 @@ let root: { dir: string; cleanup: () => void };
 let schema: string;
 let db: string;
 const bundles = new Map<string, IdentityBundle>();
-const children: ChildProcess[] = [];
+const group = processGroup();
 
 interface Node {
   readonly port: number;
@@ -35,10 +36,9 @@ interface Node {
 
 async function startNode(database = db): Promise<Node> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
+  const node = group.start(
+    `node :${port}`,
     [
-      BIN,
       "serve",
       "--data",
       join(root.dir, "data"),
@@ -51,31 +51,14 @@ async function startNode(database = db): Promise<Node> {
       "--verify-every",
       "0",
     ],
-    {
-      env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
   );
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (chunk) => {
-    out += chunk;
-  });
-  child.stderr!.on("data", (chunk) => {
-    out += chunk;
-  });
-  const waitFor = (text: string, timeoutMs = 30_000) =>
-    new Promise<void>((resolve, reject) => {
-      const deadline = Date.now() + timeoutMs;
-      const poll = () => {
-        if (out.includes(text)) resolve();
-        else if (Date.now() > deadline || child.exitCode !== null)
-          reject(new Error(`no "${text}" in: ${out}`));
-        else setTimeout(poll, 50);
-      };
-      poll();
-    });
-  return { port, child, output: () => out, waitFor };
+  return {
+    port,
+    child: node.child,
+    output: () => node.output(),
+    waitFor: (text, ms) => node.waitFor(text, ms),
+  };
 }
 
 const identity = (id: string) => Identity.unlock(bundles.get(id)!, PASS);
@@ -134,7 +117,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  await group.killAll();
   await dropSchema(schema);
   root?.cleanup();
 });

@@ -2,7 +2,7 @@
 // serves reads as a standby and refuses writes; when the first is killed (kill -9), the second takes
 // over sequencing, and every acknowledged record is there and the log verifies.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
@@ -13,6 +13,7 @@ import { Deployment } from "../../../src/identity/deployment.js";
 import { initDataDir } from "../../../src/ledger/data-dir.js";
 import { BIN, freePort, PASS } from "../../helpers/deployment.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../../helpers/postgres.js";
+import { processGroup } from "../../helpers/processes.js";
 import { tempDir } from "../../helpers/temp.js";
 
 const MASTER_KEY = Buffer.alloc(32, 31).toString("base64");
@@ -20,17 +21,16 @@ let root: { dir: string; cleanup: () => void };
 let schema: string;
 let db: string;
 const bundles = new Map<string, IdentityBundle>();
-const nodes: ChildProcess[] = [];
+const group = processGroup();
 
 function startNode(port: number): {
   child: ChildProcess;
   output: () => string;
   waitFor: (text: string) => Promise<void>;
 } {
-  const child = spawn(
-    process.execPath,
+  const node = group.start(
+    `node :${port}`,
     [
-      BIN,
       "serve",
       "--data",
       join(root.dir, "data"),
@@ -43,31 +43,9 @@ function startNode(port: number): {
       "--verify-every",
       "0",
     ],
-    {
-      env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
   );
-  nodes.push(child);
-  let out = "";
-  child.stdout!.on("data", (chunk) => {
-    out += chunk;
-  });
-  child.stderr!.on("data", (chunk) => {
-    out += chunk;
-  });
-  const waitFor = (text: string) =>
-    new Promise<void>((resolve, reject) => {
-      const deadline = Date.now() + 30_000;
-      const poll = () => {
-        if (out.includes(text)) resolve();
-        else if (Date.now() > deadline || child.exitCode !== null)
-          reject(new Error(`no "${text}" in: ${out}`));
-        else setTimeout(poll, 50);
-      };
-      poll();
-    });
-  return { child, output: () => out, waitFor };
+  return { child: node.child, output: () => node.output(), waitFor: (text) => node.waitFor(text) };
 }
 
 beforeAll(async () => {
@@ -93,7 +71,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of nodes) if (child.exitCode === null) child.kill("SIGKILL");
+  await group.killAll();
   await dropSchema(schema);
   root?.cleanup();
 });

@@ -106,6 +106,11 @@ export class LoginService {
 
   async verifyToken(token: string): Promise<Caller> {
     if (token.length > 4096) throw new CustosError("BAD_TOKEN", "the token is too long");
+    // One token, one spelling: base64url leaves spare bits in a part's last character, so a token
+    // whose parts are not in canonical form is refused although its bytes would verify.
+    const parts = token.split(".");
+    if (parts.length !== 3 || parts.some((part) => b64url(Buffer.from(part, "base64url")) !== part))
+      throw new CustosError("BAD_TOKEN", "the token is malformed, tampered with or not for this server");
     try {
       const { payload } = await jwtVerify(token, this.#publicKey, {
         algorithms: ["EdDSA"],

@@ -74,6 +74,13 @@ describe("signed-challenge login", () => {
     expect(await codeOf(() => login.verifyToken(`${header}.${escalated}.${signature}`))).toBe("BAD_TOKEN");
     expect(await codeOf(() => login.verifyToken(token.slice(0, token.length - 10)))).toBe("BAD_TOKEN");
     expect(await codeOf(() => login.verifyToken(`${header}.${payload}.`))).toBe("BAD_TOKEN");
+    // The same signature bytes spelled another way (spare bits of the last base64url character).
+    const last = signature!.at(-1)!;
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const twin = alphabet[alphabet.indexOf(last) ^ 1]!;
+    const respelled = `${header}.${payload}.${signature!.slice(0, -1)}${twin}`;
+    expect(Buffer.from(respelled.split(".")[2]!, "base64url")).toEqual(Buffer.from(signature!, "base64url"));
+    expect(await codeOf(() => login.verifyToken(respelled))).toBe("BAD_TOKEN");
 
     const otherServer = new LoginService(
       "custos://d/node/n2",

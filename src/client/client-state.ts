@@ -13,6 +13,8 @@ export interface ClientStateJson {
   trusted?: TrustedCheckpoint;
   /** patient tag (hex) -> newest record number seen */
   newestSeq: Record<string, number>;
+  /** The reader's own trail's tag (a patient's), once known. */
+  ownTag?: string;
 }
 
 export class ClientState {
@@ -57,9 +59,18 @@ export class ClientState {
     return this.#json.newestSeq[patientTag];
   }
 
+  get ownTag(): string | undefined {
+    return typeof this.#json.ownTag === "string" ? this.#json.ownTag : undefined;
+  }
+
   /** Records what was verified; saved only after every check of a reply passed. */
-  commit(trusted: TrustedCheckpoint, seqs: readonly { tag: string; seq: number }[] = []): void {
+  commit(
+    trusted: TrustedCheckpoint,
+    seqs: readonly { tag: string; seq: number }[] = [],
+    ownTag?: string,
+  ): void {
     const next: ClientStateJson = { ...this.#json, trusted, newestSeq: { ...this.#json.newestSeq } };
+    if (next.ownTag === undefined && ownTag !== undefined) next.ownTag = ownTag;
     for (const { tag, seq } of seqs) next.newestSeq[tag] = Math.max(next.newestSeq[tag] ?? -1, seq);
     this.#json = next;
     if (this.#path) writeFileAtomic(this.#path, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });

@@ -30,14 +30,18 @@ export interface Transport {
 export interface TrustStore {
   readonly trusted: TrustedCheckpoint | undefined;
   newestSeq(patientTag: string): number | undefined;
+  /** The tag (hex) of the reader's own trail (a patient's), once one was read. */
+  readonly ownTag?: string | undefined;
   /** Records what was verified; called only after every check of a reply passed. */
-  commit(trusted: TrustedCheckpoint, seqs?: readonly { tag: string; seq: number }[]): void;
+  commit(trusted: TrustedCheckpoint, seqs?: readonly { tag: string; seq: number }[], ownTag?: string): void;
 }
 
 export interface TrustStoreJson {
   trusted?: TrustedCheckpoint;
   /** patient tag (hex) -> newest record number seen */
   newestSeq: Record<string, number>;
+  /** The reader's own trail's tag (a patient's), once known. */
+  ownTag?: string;
 }
 
 /** A trust store in memory; `toJSON()` gives what to persist (the portal keeps it in localStorage). */
@@ -46,7 +50,11 @@ export class MemoryTrustStore implements TrustStore {
   readonly #onCommit: ((json: TrustStoreJson) => void) | undefined;
 
   constructor(json?: TrustStoreJson, onCommit?: (json: TrustStoreJson) => void) {
-    this.#json = { ...(json?.trusted ? { trusted: json.trusted } : {}), newestSeq: { ...json?.newestSeq } };
+    this.#json = {
+      ...(json?.trusted ? { trusted: json.trusted } : {}),
+      newestSeq: { ...json?.newestSeq },
+      ...(typeof json?.ownTag === "string" ? { ownTag: json.ownTag } : {}),
+    };
     this.#onCommit = onCommit;
   }
 
@@ -58,10 +66,19 @@ export class MemoryTrustStore implements TrustStore {
     return this.#json.newestSeq[patientTag];
   }
 
-  commit(trusted: TrustedCheckpoint, seqs: readonly { tag: string; seq: number }[] = []): void {
+  get ownTag(): string | undefined {
+    return this.#json.ownTag;
+  }
+
+  commit(
+    trusted: TrustedCheckpoint,
+    seqs: readonly { tag: string; seq: number }[] = [],
+    ownTag?: string,
+  ): void {
     const newestSeq = { ...this.#json.newestSeq };
     for (const { tag, seq } of seqs) newestSeq[tag] = Math.max(newestSeq[tag] ?? -1, seq);
-    this.#json = { trusted, newestSeq };
+    const own = this.#json.ownTag ?? ownTag;
+    this.#json = { trusted, newestSeq, ...(own !== undefined ? { ownTag: own } : {}) };
     this.#onCommit?.(this.toJSON());
   }
 
@@ -247,10 +264,11 @@ export class TrailReader {
     };
   }
 
-  #trust(checkpoint: VerifiedCheckpoint, seqs: { tag: string; seq: number }[] = []): void {
+  #trust(checkpoint: VerifiedCheckpoint, seqs: { tag: string; seq: number }[] = [], ownTag?: string): void {
     this.#state.commit(
       { size: checkpoint.size, rootHash: toBase64(checkpoint.rootHash), note: checkpoint.note },
       seqs,
+      ownTag,
     );
     try {
       this.#onTrusted?.(checkpoint.note);
@@ -335,8 +353,11 @@ export class TrailReader {
       ...(this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {}),
     });
     const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
-    const page = this.#openPage(reply, checkpoint, query);
-    this.#trust(checkpoint, page.seqs);
+    // A patient's own trail: once its tag is known, an empty or foreign page is caught like an audit
+    // company's (the node cannot hide the whole trail by answering with nothing).
+    const own = query.patientId === undefined;
+    const page = this.#openPage(reply, checkpoint, query, own ? this.#state.ownTag : undefined);
+    this.#trust(checkpoint, page.seqs, own ? page.run?.tag : undefined);
     return {
       records: page.records,
       notReadable: page.notReadable,

@@ -307,6 +307,50 @@ describe("a lying node is caught", () => {
     expect(emptied.patients[1]!.result).toBeDefined();
   });
 
+  it("catches a patient's own trail answered with nothing, or with another patient's entries", async () => {
+    const p1 = env.identity("patient/P1");
+    const http = new MtlsClient(url(), p1);
+    let tamper: (reply: { items: WireItem[]; next: number | null }) => Promise<void> = async () => {};
+    const transport: Transport = {
+      async call<T>(method: "GET" | "POST", path: string, body?: unknown, type?: string): Promise<T> {
+        const reply = await http.call<T>(method, path, body, type);
+        if (path === "/v1/trail") await tamper(reply as never);
+        return reply;
+      },
+    };
+    const state = new MemoryTrustStore();
+    const reader = new TrailReader({
+      transport,
+      log: p1.bundle.log!,
+      encryptionPrivateKey: p1.encryptionPrivateKey(),
+      state,
+    });
+    expect((await reader.trail()).records.length).toBeGreaterThan(0);
+    expect(state.ownTag).toMatch(/^[0-9a-f]{64}$/);
+    tamper = async (reply) => {
+      reply.items = [];
+      reply.next = null;
+    };
+    await expect(reader.trail()).rejects.toThrow(/hides this trail's newest records/);
+    tamper = async (reply) => {
+      const other = await new MtlsClient(url(), env.identity("patient/P2")).call<{ items: WireItem[] }>(
+        "POST",
+        "/v1/trail",
+        {},
+      );
+      // P2's newest entry, with a genuine proof against the checkpoint of P1's reply (a new checkpoint
+      // may have been signed between the two requests): only the patient is wrong.
+      const found = records(other.items)[0]!;
+      const size = Number((reply as unknown as { checkpoint: string }).checkpoint.split("\n")[1]);
+      const proof = await http.call<{ proof: string[] }>(
+        "GET",
+        `/v1/proof/inclusion?index=${found.index}&size=${size}`,
+      );
+      reply.items = [{ ...found, proof: proof.proof }];
+    };
+    await expect(reader.trail()).rejects.toThrow(/another patient's entries in this patient's place/);
+  });
+
   it("catches a node that hides the newest records it showed before", async () => {
     const statePath = join(env.root, "hide-state.json");
     const p1 = client("patient/P1", statePath);

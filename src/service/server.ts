@@ -454,14 +454,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       {
         schema: {
           summary: "Witness refusals (possible forks) with both signed checkpoints, until acknowledged",
-          description: "Unacknowledged alerts, oldest first; ?all=true lists acknowledged ones too.",
+          description:
+            "Alerts the caller has not acknowledged (each audit company acknowledges for itself), oldest first; ?all=true lists acknowledged ones too.",
           tags: ["log"],
         },
       },
       async (request) => {
-        await alertReader(request);
+        const caller = await alertReader(request);
         const all = (request.query as { all?: string } | undefined)?.all === "true";
-        return { alerts: alerts.list(all) };
+        // Each audit company acknowledges for itself: an alert stays open for the others.
+        return { alerts: alerts.list(all, caller.uri) };
       },
     );
     app.post(

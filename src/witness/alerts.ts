@@ -61,6 +61,8 @@ type Line =
 export class AlertLog {
   readonly #path: string;
   readonly #alerts = new Map<number, Alert>();
+  /** Who acknowledged each alert, and when: each audit company acknowledges for itself. */
+  readonly #acks = new Map<number, Map<string, number>>();
   #next = 1;
 
   constructor(dir: string) {
@@ -80,8 +82,7 @@ export class AlertLog {
         this.#alerts.set(alert.id, alert);
         this.#next = Math.max(this.#next, alert.id + 1);
       } else if (line.type === "ack") {
-        const alert = this.#alerts.get(line.id);
-        if (alert) this.#alerts.set(line.id, { ...alert, acknowledged: { by: line.by, at: line.at } });
+        if (this.#alerts.has(line.id)) this.#ackedBy(line.id).set(line.by, line.at);
       }
     }
     // A line torn by a crash is left behind; the next one starts on a line of its own.
@@ -126,18 +127,47 @@ export class AlertLog {
     return raised;
   }
 
+  #ackedBy(id: number): Map<string, number> {
+    let acks = this.#acks.get(id);
+    if (!acks) {
+      acks = new Map();
+      this.#acks.set(id, acks);
+    }
+    return acks;
+  }
+
+  /** The alert as `viewer` sees it: acknowledged if they did (any acknowledgement without a viewer). */
+  #view(alert: Alert, viewer?: string): Alert {
+    const acks = this.#acks.get(alert.id);
+    if (!acks || acks.size === 0) return alert;
+    if (viewer === undefined) {
+      const [by, at] = acks.entries().next().value as [string, number];
+      return { ...alert, acknowledged: { by, at } };
+    }
+    const at = acks.get(viewer);
+    return at === undefined ? alert : { ...alert, acknowledged: { by: viewer, at } };
+  }
+
+  /**
+   * `by` acknowledges the alert for themselves: it leaves their list of open alerts, not anyone
+   * else's (one audit company cannot close a fork alert for the others).
+   */
   acknowledge(id: number, by: string, at: number = Date.now()): Alert {
     const alert = this.#alerts.get(id);
     if (!alert) throw new CustosError("NOT_FOUND", `no alert ${id}`);
-    if (alert.acknowledged) return alert;
-    this.#append({ type: "ack", id, by, at });
-    const acked = { ...alert, acknowledged: { by, at } };
-    this.#alerts.set(id, acked);
-    return acked;
+    const acks = this.#ackedBy(id);
+    if (!acks.has(by)) {
+      this.#append({ type: "ack", id, by, at });
+      acks.set(by, at);
+    }
+    return this.#view(alert, by);
   }
 
-  /** Unacknowledged alerts (or all), oldest first. */
-  list(all = false): Alert[] {
-    return [...this.#alerts.values()].filter((a) => all || !a.acknowledged);
+  /**
+   * Alerts oldest first: those `viewer` has not acknowledged (all of them with `all`); without a
+   * viewer, those nobody acknowledged.
+   */
+  list(all = false, viewer?: string): Alert[] {
+    return [...this.#alerts.values()].map((a) => this.#view(a, viewer)).filter((a) => all || !a.acknowledged);
   }
 }

@@ -38,4 +38,23 @@ describe("the node's alert log", () => {
     expect(new AlertLog(root.dir).list().map((x) => x.id)).toEqual([2, 3]);
     expect(() => reopened.acknowledge(99, "x")).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
   });
+
+  it("lets each audit company acknowledge for itself: an alert stays open for the others", () => {
+    const log = new AlertLog(root.dir);
+    const fork = log.raise({ ...sample, size: 42 });
+    const acme = "custos://d/auditor/acme";
+    const north = "custos://d/auditor/northwind";
+    expect(log.acknowledge(fork.id, acme, 7).acknowledged).toEqual({ by: acme, at: 7 });
+    expect(log.list(false, acme).map((a) => a.id)).not.toContain(fork.id);
+    expect(log.list(false, north).map((a) => a.id)).toContain(fork.id);
+    // After a restart too; the second acknowledgement is the other company's own.
+    const reopened = new AlertLog(root.dir);
+    expect(reopened.list(false, north).map((a) => a.id)).toContain(fork.id);
+    expect(reopened.acknowledge(fork.id, north, 9).acknowledged).toEqual({ by: north, at: 9 });
+    expect(reopened.list(false, north).map((a) => a.id)).not.toContain(fork.id);
+    expect(reopened.list(true, north).find((a) => a.id === fork.id)?.acknowledged).toEqual({
+      by: north,
+      at: 9,
+    });
+  });
 });

@@ -7,6 +7,8 @@ import { signIn } from "../../portal/src/lib/session.js";
 import type { Session } from "../../portal/src/lib/types.js";
 import { CustosClient } from "../../src/client/custos-client.js";
 import { MtlsClient } from "../../src/client/mtls-client.js";
+import { toHex, utf8 } from "../../src/core/bytes.js";
+import { sha256 } from "../../src/core/platform.js";
 import { createTestDeployment, PASS, type TestDeployment } from "../helpers/deployment.js";
 import { MemoryStorage, portalCertificate, trustingFetch } from "./helpers.js";
 
@@ -217,8 +219,14 @@ describe("portal sign-in and reading against a real node", () => {
     const refused = signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch, storage });
     await expect(refused).rejects.toMatchObject({ code: "BAD_CONFIG" });
     await expect(refused).rejects.toThrow(/demands 0 of 0 witness cosignatures, where it demanded 1 of 1/);
-    // The storage key names nobody: it is a digest, not the identity.
+    // The storage key names nobody, and cannot be recomputed from the identity URI alone: it comes
+    // from a signature only the identity's key can make.
     expect(pinnedKey).not.toMatch(/P002/);
+    const guessable = toHex(sha256(utf8(`custos://stmary/patient/P002\ne2e.custos.example/log`))).slice(
+      0,
+      32,
+    );
+    expect(pinnedKey).not.toContain(guessable);
   });
 
   it("refuses a wrong passphrase, another deployment's bundle, and names a revoked identity", async () => {

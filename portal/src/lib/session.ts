@@ -19,7 +19,13 @@ import { toHex, utf8 } from "../../../src/core/bytes.js";
 import { openCheckpoint } from "../../../src/core/checkpoint/index.js";
 import { sha256 } from "../../../src/core/platform.js";
 import type { OpenedNotice } from "../../../src/records/notices.js";
-import { checkBundleValidity, type PortalBundle, parseIdentityBundle, unlockBundle } from "./bundle.js";
+import {
+  checkBundleValidity,
+  type PortalBundle,
+  parseIdentityBundle,
+  signMessage,
+  unlockBundle,
+} from "./bundle.js";
 import { PortalError, VerificationFailureError } from "./errors.js";
 import { createTokenProvider, logIn } from "./login.js";
 import { createFetchTransport, type FetchLike, pageOrigin } from "./transport.js";
@@ -92,9 +98,14 @@ export function checkPortalConfig(value: unknown): PortalConfig {
   };
 }
 
-/** The storage key: a digest, so a shared computer's storage does not list who signed in. */
-function storageKey(uri: string, origin: string): string {
-  return STORAGE_PREFIX + toHex(sha256(utf8(`${uri}\n${origin}`))).slice(0, 32);
+/**
+ * The storage key: derived from a signature only the identity's own key can make (Ed25519 signatures
+ * are deterministic), so a shared computer's storage neither lists who signed in nor lets anyone
+ * test whether a given patient did (a plain digest of the identity URI could be recomputed).
+ */
+async function storageKey(signingKey: CryptoKey, uri: string, origin: string): Promise<string> {
+  const secret = await signMessage(signingKey, utf8(`custos-portal-storage-v1\n${uri}\n${origin}\n`));
+  return STORAGE_PREFIX + toHex(sha256(secret)).slice(0, 32);
 }
 
 /**
@@ -282,11 +293,16 @@ export async function signIn(
       "This node presents another log than the one this identity was issued for; nothing from it is trusted.",
     );
   }
-  const storage = options.storage === undefined ? defaultStorage() : options.storage;
-  const key = storageKey(bundle.uri, log.origin);
-  pinWitnessPolicy(storage, `${key}.witnesses`, config.witnesses);
   checkBundleValidity(bundle);
   const keys = await unlockBundle(bundle, passphrase);
+  const storage = options.storage === undefined ? defaultStorage() : options.storage;
+  const key = await storageKey(keys.signingKey, bundle.uri, log.origin);
+  try {
+    pinWitnessPolicy(storage, `${key}.witnesses`, config.witnesses);
+  } catch (error) {
+    keys.encryptionPrivateKey.fill(0);
+    throw error;
+  }
 
   const loginOptions = {
     transport: open,

@@ -1,15 +1,4 @@
-// `custos mirror --serve`: a mirror's copy of the log served over mutual TLS with the deployment CA,
-// while the mirror keeps following the node. It serves the node's read API (checkpoint, C2SP tiles,
-// proofs, receipts, the content and keys a further mirror or a restore needs) and the patient and
-// audit-company queries, all from its verified copy and proven against the (witnessed) checkpoint it
-// verified, so a client checks a mirror exactly as it checks the node. It never signs or appends:
-// callers are authorized from the registry folded from the copy, like the node's (authorize.ts), and
-// reads and refusals go to the mirror's own read log (read-log.ts).
-//
-// Logs never hold a patient ID, a user ID or a record: only the route pattern, status and timing.
-
-import type { TLSSocket } from "node:tls";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
@@ -21,6 +10,7 @@ import type { LedgerStore } from "../ledger/storage.js";
 import { type NoticeBody, sealNotice } from "../records/notices.js";
 import type { Recipient } from "../records/recipients.js";
 import type { Gossiping } from "../witness/gossiping.js";
+import { certificateCallers } from "./client-certificate.js";
 import type { ReadContext } from "./context.js";
 import { errorReply } from "./errors.js";
 import { registerHealth } from "./plugins/health.js";
@@ -72,7 +62,6 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
   const directory = new RegistryDirectory(registry, anchor.deployment, () => {
     throw new CustosError("NO_BLIND_INDEX", "a mirror holds no blind-index key");
   });
-  const callers = new WeakMap<object, Caller>();
 
   /** A refusal, sealed like the node's refusal notices, into the mirror's read log. */
   function recordRefusal(caller: Caller, operation: string, reason: string, tag?: Uint8Array): void {
@@ -131,33 +120,14 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
     },
   };
 
-  async function callerFromCertificate(request: FastifyRequest): Promise<Caller> {
-    const socket = request.raw.socket as TLSSocket;
-    const cached = callers.get(socket);
-    if (cached) return cached;
-    const peer = socket.getPeerX509Certificate?.();
-    if (!peer)
-      throw new CustosError(
-        "NOT_AUTHENTICATED",
-        "a client certificate from this deployment's CA is required",
-      );
-    const principal = await anchor.verify(peer.toString(), "signing", now());
-    // No blind-index key here: a patient's subject (tag) is the one enrolled with the certificate's key.
-    const subject =
-      principal.role === "patient"
-        ? (registry.subjectOfKey("patient", principal.publicKey) ?? "")
-        : principal.id;
-    const caller: Caller = {
-      uri: principal.uri,
-      role: principal.role,
-      id: principal.id,
-      subject,
-      signingKey: principal.publicKey,
-    };
-    // An unresolved patient is looked up again on the next request (the enrollment may not be copied yet).
-    if (subject !== "") callers.set(socket, caller);
-    return caller;
-  }
+  // No blind-index key here: a patient's subject (tag) is the one enrolled with the certificate's key;
+  // an unresolved patient is looked up again on the next request (the enrollment may not be copied yet).
+  const callerFromCertificate = certificateCallers(
+    anchor,
+    (principal) =>
+      principal.role === "patient" ? registry.subjectOfKey("patient", principal.publicKey) : principal.id,
+    now,
+  );
 
   function sendError(reply: FastifyReply, error: unknown): FastifyReply {
     const { status, body } = errorReply(error);

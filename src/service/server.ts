@@ -10,7 +10,6 @@
 import { createPublicKey } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { TLSSocket } from "node:tls";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -27,6 +26,7 @@ import { GossipChecker, ledgerReference } from "../witness/gossip.js";
 import { Gossiping } from "../witness/gossiping.js";
 import type { WitnessEndpoint } from "../witness/witness-client.js";
 import { Witnessing } from "../witness/witnessing.js";
+import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
 import { errorReply } from "./errors.js";
 import { LoginService } from "./login.js";
@@ -170,7 +170,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     cert: portalTls?.cert ?? identity.bundle.signingCertificate,
     minVersion: minVersion as "TLSv1.2" | "TLSv1.3",
   });
-  const callers = new WeakMap<object, Caller>();
   const ledger = deployment.vault.ledger;
 
   // The node re-checks what was appended since the last clean `custos verify` (its verify-state.json),
@@ -232,27 +231,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ),
   );
 
-  async function callerFromCertificate(request: FastifyRequest): Promise<Caller> {
-    const socket = request.raw.socket as TLSSocket;
-    const cached = callers.get(socket);
-    if (cached) return cached;
-    const peer = socket.getPeerX509Certificate?.();
-    if (!peer)
-      throw new CustosError(
-        "NOT_AUTHENTICATED",
-        "a client certificate from this deployment's CA is required",
-      );
-    const principal = await deployment.anchor.verify(peer.toString(), "signing", now());
-    const caller: Caller = {
-      uri: principal.uri,
-      role: principal.role,
-      id: principal.id,
-      subject: deployment.subjectOf(principal.role, principal.id),
-      signingKey: principal.publicKey,
-    };
-    callers.set(socket, caller);
-    return caller;
-  }
+  const callerFromCertificate = certificateCallers(
+    deployment.anchor,
+    (principal) => deployment.subjectOf(principal.role, principal.id),
+    now,
+  );
 
   async function callerFromToken(request: FastifyRequest): Promise<Caller> {
     const header = request.headers.authorization;

@@ -1,4 +1,11 @@
+import { join } from "node:path";
 import pg from "pg";
+import { EnvProvider } from "../../src/crypto/keystore/index.js";
+import { type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
+import { Deployment } from "../../src/identity/deployment.js";
+import type { Role } from "../../src/identity/roles.js";
+import { initDataDir } from "../../src/ledger/data-dir.js";
+import { PASS } from "./deployment.js";
 
 /** The PostgreSQL the tests use: the machine's server, or CUSTOS_PG_URL. */
 export const PG_URL = process.env.CUSTOS_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
@@ -51,4 +58,29 @@ export async function sql(query: string, values: unknown[] = []): Promise<pg.Que
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A deployment whose log is in PostgreSQL at `db`, its data directory `DIR/data`: a CA, and each of
+ * `people` enrolled with a bundle file `DIR/<id>.custos-id` (passphrase PASS) and in `bundles`.
+ * Returns the open deployment (for grants); the caller closes it.
+ */
+export async function enrollPostgresDeployment(
+  dir: string,
+  db: string,
+  origin: string,
+  masterKeyBase64: string,
+  people: readonly (readonly [Role, string])[],
+  bundles: Map<string, IdentityBundle>,
+): Promise<Deployment> {
+  const masterKey = new EnvProvider("CUSTOS_MASTER_KEY", { CUSTOS_MASTER_KEY: masterKeyBase64 });
+  const data = join(dir, "data");
+  await initDataDir(data, { origin, masterKey, db });
+  const deployment = await Deployment.initCa(data, masterKey, "stmary", { db });
+  for (const [role, id] of people) {
+    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
+    bundles.set(id, issued.bundle);
+    writeBundle(join(dir, `${id}.custos-id`), issued.bundle);
+  }
+  return deployment;
 }

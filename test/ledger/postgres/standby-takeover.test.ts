@@ -7,12 +7,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
 import { MtlsClient } from "../../../src/client/mtls-client.js";
-import { EnvProvider } from "../../../src/crypto/keystore/index.js";
-import { Identity, type IdentityBundle, writeBundle } from "../../../src/identity/bundle.js";
-import { Deployment } from "../../../src/identity/deployment.js";
-import { initDataDir } from "../../../src/ledger/data-dir.js";
+import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
 import { BIN, freePort, PASS } from "../../helpers/deployment.js";
-import { dropSchema, PG_URL, requirePostgres, testSchema } from "../../helpers/postgres.js";
+import {
+  dropSchema,
+  enrollPostgresDeployment,
+  PG_URL,
+  requirePostgres,
+  testSchema,
+} from "../../helpers/postgres.js";
 import { processGroup } from "../../helpers/processes.js";
 import { tempDir } from "../../helpers/temp.js";
 
@@ -53,20 +56,19 @@ beforeAll(async () => {
   root = tempDir("custos-standby-");
   schema = testSchema();
   db = `${PG_URL}?schema=${schema}`;
-  const masterKey = new EnvProvider("CUSTOS_MASTER_KEY", { CUSTOS_MASTER_KEY: MASTER_KEY });
-  const data = join(root.dir, "data");
-  await initDataDir(data, { origin: "standby.custos.example/log", masterKey, db });
-  const deployment = await Deployment.initCa(data, masterKey, "stmary", { db });
-  for (const [role, id] of [
-    ["node", "n1"],
-    ["ehr-source", "emr"],
-    ["patient", "P1"],
-    ["custodian", "privacy"],
-  ] as const) {
-    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
-    bundles.set(id, issued.bundle);
-    writeBundle(join(root.dir, `${id}.custos-id`), issued.bundle);
-  }
+  const deployment = await enrollPostgresDeployment(
+    root.dir,
+    db,
+    "standby.custos.example/log",
+    MASTER_KEY,
+    [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["patient", "P1"],
+      ["custodian", "privacy"],
+    ] as const,
+    bundles,
+  );
   await deployment.close();
 }, 60_000);
 

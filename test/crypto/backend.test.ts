@@ -1,6 +1,7 @@
 // The browser portal opens records with the @noble backend, the node with node:crypto. Both must
 // pass the published vectors (RFC 9180 A.1 and A.2, NIST GCM test case 16) and agree with each other
 // on random inputs: whatever one seals, the other opens, and tampering fails on both.
+import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fromHex, toHex, utf8 } from "../../src/core/bytes.js";
@@ -87,6 +88,27 @@ describe("crypto backends", () => {
       }
     });
 
+    it("derives RFC 7748 section 6.1's public keys and shared secret", () => {
+      const alice = fromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+      const bob = fromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
+      const alicePub = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
+      const bobPub = "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f";
+      expect(toHex(x25519PublicKey(alice, backend))).toBe(alicePub);
+      expect(toHex(x25519PublicKey(bob, backend))).toBe(bobPub);
+      const shared = backend.x25519(
+        backend.x25519PrivateKey(alice),
+        backend.x25519PublicKey(fromHex(bobPub)),
+      );
+      expect(toHex(shared)).toBe("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+    });
+
+    it("generates key pairs whose public half is the one the private half derives", () => {
+      for (let i = 0; i < 50; i++) {
+        const pair = backend.x25519Generate();
+        expect(toHex(pair.publicKey)).toBe(toHex(x25519PublicKey(pair.rawPrivateKey, nobleBackend)));
+      }
+    });
+
     it("refuses a small-order public key and a wrong private key", () => {
       const r = generateX25519KeyPair(backend);
       const { enc, ciphertext } = sealBase(r.publicKey, utf8("info"), utf8("aad"), utf8("secret"), backend);
@@ -99,6 +121,19 @@ describe("crypto backends", () => {
       );
     });
   });
+
+  it("generates tens of thousands of ephemeral keys without hanging (Node 20 keygen/GC deadlock)", () => {
+    // generateKeyPairSync followed by a JWK export deadlocked within a few thousand keys on Node 20;
+    // run in a child so a hang fails the test instead of stalling the suite.
+    const code = `import { generateX25519KeyPair } from "./src/crypto/hpke/primitives.ts";
+      for (let i = 0; i < 30000; i++) generateX25519KeyPair();
+      process.stdout.write("done");`;
+    const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      encoding: "utf8",
+      timeout: 90_000,
+    });
+    expect(run.stdout).toBe("done");
+  }, 120_000);
 
   it("agrees across backends: sealed by one, opened by the other, in both directions", () => {
     fc.assert(

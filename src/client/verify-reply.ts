@@ -43,7 +43,8 @@ export interface WireItem {
   readonly index: number;
   readonly entry: string;
   readonly content: string | null;
-  readonly proof: readonly string[];
+  /** Absent only for an access record that a proven newer record of its trail links to (`prev`). */
+  readonly proof?: readonly string[] | undefined;
 }
 
 export interface VerifiedItem {
@@ -138,9 +139,16 @@ export function verifyCheckpoint(
   return { size, rootHash: checkpoint.rootHash, note, cosigners: opened.cosigners, cosignedAt };
 }
 
-/** Checks inclusion, content hashes and order of items; returns them decoded. */
+/**
+ * Checks inclusion, content hashes and order of items; returns them decoded. An item may come without
+ * an inclusion proof only if it is an access record that another item of the reply, itself proven
+ * (directly or so in turn), links to: that record's `prev` is this record's leaf hash and its number
+ * is one more. The hash commits to every byte, so the linked record is exactly what the log holds.
+ */
 export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedCheckpoint): VerifiedItem[] {
   const out: VerifiedItem[] = [];
+  const unproven = new Map<string, number>();
+  const chainHeads: number[] = [];
   let previous = Number.POSITIVE_INFINITY;
   for (const item of items) {
     const { index } = item;
@@ -160,13 +168,19 @@ export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedChec
     }
     previous = index;
     const entry = decodeB64(item.entry, `entry ${index}`, index);
-    const proof = item.proof.map((h) => decodeB64(h, `the proof of entry ${index}`, index));
-    if (!verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.rootHash)) {
-      throw new VerificationError(
-        "TAMPERED_ENTRY",
-        `entry ${index} is not the entry the log holds at that position (its inclusion proof fails): forged or altered`,
-        index,
-      );
+    const leaf = leafHash(entry);
+    if (item.proof === undefined) {
+      unproven.set(toHex(leaf), out.length);
+    } else {
+      const proof = item.proof.map((h) => decodeB64(h, `the proof of entry ${index}`, index));
+      if (!verifyInclusion(leaf, index, checkpoint.size, proof, checkpoint.rootHash)) {
+        throw new VerificationError(
+          "TAMPERED_ENTRY",
+          `entry ${index} is not the entry the log holds at that position (its inclusion proof fails): forged or altered`,
+          index,
+        );
+      }
+      chainHeads.push(out.length);
     }
     let committed: Uint8Array | undefined;
     try {
@@ -185,7 +199,46 @@ export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedChec
     }
     out.push({ index, entry, content });
   }
+  if (unproven.size > 0) checkLinks(out, unproven, chainHeads);
   return out;
+}
+
+/** The access record header of an item, if it is one. */
+function recordHeader(item: VerifiedItem) {
+  const entry = decodeEntry(item.entry);
+  return entry.kind === ENTRY_KINDS.accessRecord ? accessRecordFromEntry(entry).header : undefined;
+}
+
+/** Follows `prev` links from the proven items; every unproven item must be reached. */
+function checkLinks(items: readonly VerifiedItem[], unproven: Map<string, number>, heads: number[]): void {
+  const work = [...heads];
+  while (work.length > 0) {
+    const newer = items[work.pop()!]!;
+    const header = recordHeader(newer);
+    if (header?.prev === undefined || header.seq === undefined) continue;
+    const key = toHex(header.prev);
+    const position = unproven.get(key);
+    if (position === undefined) continue;
+    const older = items[position]!;
+    const olderHeader = recordHeader(older);
+    if (olderHeader?.seq !== header.seq - 1 || !bytesEqual(olderHeader.patientTag, header.patientTag)) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `entry ${older.index} is linked from entry ${newer.index} but is not the record before it in the same trail`,
+        older.index,
+      );
+    }
+    unproven.delete(key);
+    work.push(position);
+  }
+  for (const position of unproven.values()) {
+    const { index } = items[position]!;
+    throw new VerificationError(
+      "BAD_PROOF",
+      `entry ${index} comes without an inclusion proof and no proven record of its trail links to it`,
+      index,
+    );
+  }
 }
 
 export interface RunCheck {
@@ -202,7 +255,7 @@ export interface RunCheck {
  */
 export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
   let tag: string | undefined;
-  const seqs: { seq: number; index: number }[] = [];
+  const seqs: { seq: number; index: number; prev: Uint8Array | undefined; entry: Uint8Array }[] = [];
   for (const item of items) {
     const entry = decodeEntry(item.entry);
     if (entry.kind !== ENTRY_KINDS.accessRecord && entry.kind !== ENTRY_KINDS.keyEnvelope) continue;
@@ -220,8 +273,8 @@ export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
     }
     tag = hex;
     if (entry.kind === ENTRY_KINDS.accessRecord) {
-      const seq = accessRecordFromEntry(entry).header.seq;
-      if (seq !== undefined) seqs.push({ seq, index: item.index });
+      const { seq, prev } = accessRecordFromEntry(entry).header;
+      if (seq !== undefined) seqs.push({ seq, index: item.index, prev, entry: item.entry });
     }
   }
   seqs.sort((a, b) => b.seq - a.seq);
@@ -240,6 +293,13 @@ export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
         "TAMPERED_ENTRY",
         `records ${older.seq + 1} to ${newer.seq - 1} of this trail are missing between entries ${older.index} and ${newer.index}: the node left them out`,
         newer.index,
+      );
+    }
+    if (newer.prev !== undefined && !bytesEqual(newer.prev, leafHash(older.entry))) {
+      throw new VerificationError(
+        "TAMPERED_ENTRY",
+        `the trail's hash chain is broken: entry ${newer.index} does not link to entry ${older.index}, the record before it (a record was replaced)`,
+        older.index,
       );
     }
   }

@@ -6,6 +6,8 @@ import { toHex } from "../core/bytes.js";
 import { randomBytes } from "../core/platform.js";
 
 export const DEFAULT_EPOCH_MS = 24 * 60 * 60 * 1000;
+/** Live epochs kept at most (one per patient); about 200 bytes each. */
+export const DEFAULT_MAX_LIVE_EPOCHS = 200_000;
 
 export interface EpochKey {
   readonly epochId: Uint8Array;
@@ -15,6 +17,14 @@ export interface EpochKey {
   readonly readers: string;
   /** The next record's number in this patient's trail (carried from epoch to epoch). */
   nextSeq: number;
+  /** The leaf hash of the patient's record numbered nextSeq - 1, when known: the next record links to it. */
+  prev: Uint8Array | undefined;
+}
+
+/** Where a patient's trail stands: the next record's number and the leaf hash it links back to. */
+export interface TrailPosition {
+  readonly nextSeq: number;
+  readonly prev?: Uint8Array | undefined;
 }
 
 export interface EpochKeyStats {
@@ -29,15 +39,17 @@ export class EpochKeyCache {
   readonly #periodMs: number;
   readonly #now: () => number;
   readonly #keys = new Map<string, EpochKey>();
-  /** nextSeq of patients whose epoch ended, so the numbering carries on without a log read (bounded). */
-  readonly #retired = new Map<string, number>();
+  /** Trail positions of patients whose epoch ended, so numbering carries on without a log read (bounded). */
+  readonly #retired = new Map<string, TrailPosition>();
+  readonly #maxLive: number;
   #hits = 0;
   #misses = 0;
   #started = 0;
   #ended = 0;
 
-  constructor(options: { periodMs?: number; now?: () => number } = {}) {
+  constructor(options: { periodMs?: number; now?: () => number; maxLive?: number } = {}) {
     this.#periodMs = options.periodMs ?? DEFAULT_EPOCH_MS;
+    this.#maxLive = options.maxLive ?? DEFAULT_MAX_LIVE_EPOCHS;
     this.#now = options.now ?? Date.now;
   }
 
@@ -47,6 +59,9 @@ export class EpochKeyCache {
     const epoch = this.#keys.get(key);
     if (epoch !== undefined && epoch.readers === readers && this.#now() - epoch.startedAt < this.#periodMs) {
       this.#hits++;
+      // Most recently used last: the bound ends the epochs of the patients idle longest.
+      this.#keys.delete(key);
+      this.#keys.set(key, epoch);
       return epoch;
     }
     if (epoch !== undefined) this.#forget(key, epoch);
@@ -62,10 +77,11 @@ export class EpochKeyCache {
     return undefined;
   }
 
-  /** Where the next record of this patient is numbered from, if an epoch of it is still in memory. */
-  nextSeqOf(patientTag: Uint8Array): number | undefined {
+  /** Where this patient's trail stands, if an epoch of it is still in memory. */
+  positionOf(patientTag: Uint8Array): TrailPosition | undefined {
     const key = toHex(patientTag);
-    return this.#keys.get(key)?.nextSeq ?? this.#retired.get(key);
+    const live = this.#keys.get(key);
+    return live === undefined ? this.#retired.get(key) : { nextSeq: live.nextSeq, prev: live.prev };
   }
 
   /** Drops what is known of a patient's numbering (after a failed append): it is re-read from the log. */
@@ -81,17 +97,24 @@ export class EpochKeyCache {
   }
 
   /** Starts a new epoch with a fresh random key (ending any previous one for the patient). */
-  start(patientTag: Uint8Array, readers: string, nextSeq = 0): EpochKey {
+  start(patientTag: Uint8Array, readers: string, position: TrailPosition = { nextSeq: 0 }): EpochKey {
     const key = toHex(patientTag);
     const previous = this.#keys.get(key);
     if (previous !== undefined) this.#forget(key, previous);
+    // Bounded: beyond maxLive patients the least recently used epoch ends early (its patient's next
+    // record starts a new one), so memory follows the busy patients, not all patients ever seen.
+    if (this.#keys.size >= this.#maxLive) {
+      const [oldestKey, oldest] = this.#keys.entries().next().value!;
+      this.#forget(oldestKey, oldest);
+    }
     const epoch: EpochKey = {
       epochId: randomBytes(16),
       patientTag: patientTag.slice(),
       dataKey: randomBytes(32),
       startedAt: this.#now(),
       readers,
-      nextSeq,
+      nextSeq: position.nextSeq,
+      prev: position.prev,
     };
     this.#keys.set(key, epoch);
     this.#started++;
@@ -129,7 +152,7 @@ export class EpochKeyCache {
   #forget(key: string, epoch: EpochKey): void {
     this.#keys.delete(key);
     this.#retired.delete(key);
-    this.#retired.set(key, epoch.nextSeq);
+    this.#retired.set(key, { nextSeq: epoch.nextSeq, prev: epoch.prev });
     if (this.#retired.size > 100_000) this.#retired.delete(this.#retired.keys().next().value!);
     epoch.dataKey.fill(0);
     this.#ended++;

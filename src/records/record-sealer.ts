@@ -7,6 +7,7 @@
 
 import { concatBytes, toHex, utf8 } from "../core/bytes.js";
 import {
+  type AccessRecordHeader,
   accessRecordAad,
   encodeAccessRecordEntry,
   encodeKeyEnvelopeEntry,
@@ -15,13 +16,14 @@ import {
   keyEnvelopeAad,
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
+import { leafHash } from "../core/merkle/index.js";
 import { randomBytes, sha256 } from "../core/platform.js";
 import { type AuditRecord, encodeRecord } from "../core/record/index.js";
 import { aesGcmSeal } from "../crypto/aead.js";
 import { sealBase } from "../crypto/hpke/index.js";
 import type { AppendItem, AppendResult } from "../ledger/sequencer.js";
 import type { BlindIndex } from "./blind-index.js";
-import { type EpochKey, EpochKeyCache } from "./epoch-keys.js";
+import { type EpochKey, EpochKeyCache, type TrailPosition } from "./epoch-keys.js";
 import {
   type Recipient,
   type RecipientDirectory,
@@ -42,8 +44,11 @@ export interface RecordSealerOptions {
   readonly log: Appender;
   readonly epochs?: EpochKeyCache;
   readonly now?: () => number;
-  /** The seq of the patient's latest record in the log (undefined: none), to continue numbering. */
-  readonly lastSeq?: (patientTag: Uint8Array) => Promise<number | undefined>;
+  /**
+   * The patient's latest access record in the log (undefined: none): its number and leaf hash, so the
+   * trail's numbering and hash chain continue from it.
+   */
+  readonly lastRecord?: (patientTag: Uint8Array) => Promise<{ seq?: number; leaf: Uint8Array } | undefined>;
 }
 
 export interface SealStats {
@@ -84,7 +89,7 @@ export class RecordSealer {
   readonly #directory: RecipientDirectory;
   readonly #log: Appender;
   readonly #now: () => number;
-  readonly #lastSeq: (patientTag: Uint8Array) => Promise<number | undefined>;
+  readonly #lastRecord: NonNullable<RecordSealerOptions["lastRecord"]>;
   readonly epochs: EpochKeyCache;
   /** Epochs whose envelopes are being committed, by patient tag: concurrent callers share it. */
   readonly #starting = new Map<string, Promise<void>>();
@@ -96,7 +101,7 @@ export class RecordSealer {
     this.#directory = options.directory;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
-    this.#lastSeq = options.lastSeq ?? (async () => undefined);
+    this.#lastRecord = options.lastRecord ?? (async () => undefined);
     this.epochs = options.epochs ?? new EpochKeyCache({ now: this.#now });
   }
 
@@ -162,20 +167,24 @@ export class RecordSealer {
   }
 
   #sealRecord(record: AuditRecord, source: string, epoch: EpochKey): AppendItem {
-    const header = {
+    const seq = epoch.nextSeq++;
+    const header: AccessRecordHeader = {
       epochId: epoch.epochId,
       patientTag: epoch.patientTag,
       hour: hourOf(Date.parse(record.time)),
       source,
-      seq: epoch.nextSeq++,
+      seq,
+      ...(seq > 0 && epoch.prev !== undefined ? { prev: epoch.prev } : {}),
     };
     const nonce = randomBytes(12);
     const content = concatBytes(
       nonce,
       aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), encodeRecord(record)),
     );
+    const entry = encodeAccessRecordEntry(header, sha256(content));
+    epoch.prev = leafHash(entry);
     return {
-      entry: encodeAccessRecordEntry(header, sha256(content)),
+      entry,
       content,
       lookupKeys: [epoch.patientTag],
       ...(record.sourceEventId
@@ -184,9 +193,11 @@ export class RecordSealer {
     };
   }
 
-  async #nextSeqFromLog(tag: Uint8Array): Promise<number> {
-    const last = await this.#lastSeq(tag);
-    return last === undefined ? 0 : last + 1;
+  async #positionFromLog(tag: Uint8Array): Promise<TrailPosition> {
+    const last = await this.#lastRecord(tag);
+    if (last === undefined) return { nextSeq: 0 };
+    // A trail written before records were numbered restarts at 0 and links to nothing.
+    return last.seq === undefined ? { nextSeq: 0 } : { nextSeq: last.seq + 1, prev: last.leaf };
   }
 
   async #ensureEpoch(
@@ -198,14 +209,14 @@ export class RecordSealer {
       this.epochs.get(tag, readers.digest); // counted as a hit
       return;
     }
-    const fromLog = this.epochs.nextSeqOf(tag) === undefined ? await this.#nextSeqFromLog(tag) : 0;
+    const fromLog = this.epochs.positionOf(tag) === undefined ? await this.#positionFromLog(tag) : undefined;
     for (;;) {
       const starting = this.#starting.get(key);
       if (starting === undefined) break;
       await starting;
     }
     if (this.epochs.get(tag, readers.digest) !== undefined) return;
-    const epoch = this.epochs.start(tag, readers.digest, this.epochs.nextSeqOf(tag) ?? fromLog);
+    const epoch = this.epochs.start(tag, readers.digest, this.epochs.positionOf(tag) ?? fromLog);
     const envelopes = readers.list.map((reader) => wrapForReader(epoch, reader, "epochStart"));
     this.#wraps += envelopes.length;
     const committed = this.#log.append(envelopes).then(

@@ -106,7 +106,7 @@ export class Vault {
         now: this.#now,
       }),
       now: this.#now,
-      lastSeq: (tag) => lastSeqOf(ledger, tag),
+      lastRecord: (tag) => lastRecordOf(ledger, tag),
     });
   }
 
@@ -386,8 +386,11 @@ export class Vault {
   }
 }
 
-/** The seq of a patient's latest access record in the log (undefined if none, or written before seqs). */
-async function lastSeqOf(ledger: Ledger, tag: Uint8Array): Promise<number | undefined> {
+/** A patient's latest access record in the log: its seq (absent if written before seqs) and leaf hash. */
+async function lastRecordOf(
+  ledger: Ledger,
+  tag: Uint8Array,
+): Promise<{ seq?: number; leaf: Uint8Array } | undefined> {
   let toIndex: number | undefined;
   for (;;) {
     const indexes = await ledger.store.findByLookupKey({
@@ -401,7 +404,10 @@ async function lastSeqOf(ledger: Ledger, tag: Uint8Array): Promise<number | unde
       const [stored] = await ledger.store.getEntries(index, index + 1);
       if (!stored) continue;
       const entry = decodeEntry(stored.data);
-      if (entry.kind === ENTRY_KINDS.accessRecord) return accessRecordFromEntry(entry).header.seq;
+      if (entry.kind === ENTRY_KINDS.accessRecord) {
+        const { seq } = accessRecordFromEntry(entry).header;
+        return { ...(seq === undefined ? {} : { seq }), leaf: leafHash(stored.data) };
+      }
     }
     toIndex = indexes[indexes.length - 1];
   }

@@ -18,6 +18,7 @@ import {
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
+import { leafHash } from "../core/merkle/index.js";
 import type { Ledger } from "../ledger/ledger.js";
 
 export const MAX_TRAIL_LIMIT = 5000;
@@ -40,7 +41,11 @@ export interface ProvenItem {
   readonly index: number;
   readonly entry: string;
   readonly content: string | null;
-  readonly proof: string[];
+  /**
+   * Inclusion proof against the checkpoint; absent for an access record that the page's next newer
+   * record of the same patient links to by its leaf hash (`prev`): it is proven through that record.
+   */
+  readonly proof?: string[];
 }
 
 export interface CheckpointView {
@@ -159,25 +164,53 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   const selected = [...records, ...envelopes.filter((e) => neededEpochs.has(e.epoch))].sort(
     (a, b) => b.index - a.index,
   );
-  // Contents and proofs of the whole page in one batch each (the proofs share their tile reads).
-  const hashes = selected.map(({ data }) => contentHashOf(decodeEntry(data)));
+  // Contents of the whole page in one batch; inclusion proofs only where the trail's hash chain does
+  // not already prove an entry (the newest record of each linked run, key envelopes, old records).
+  const decoded = selected.map(({ data }) => decodeEntry(data));
+  const hashes = decoded.map((entry) => contentHashOf(entry));
   const wanted = hashes.filter((hash): hash is Uint8Array => hash !== undefined);
   const contents = await ledger.store.getContents(wanted);
-  const proofs = await ledger.inclusionProofs(
-    selected.map(({ index }) => index),
-    size,
-  );
+  const linked = linkedByChain(selected, decoded);
+  const needProof = selected.filter((_, i) => !linked.has(i)).map(({ index }) => index);
+  const proofs = await ledger.inclusionProofs(needProof, size);
+  const proofOf = new Map(needProof.map((index, i) => [index, proofs[i]!]));
   let nextContent = 0;
   const items = selected.map(({ index, data }, i): ProvenItem => {
     const content = hashes[i] === undefined ? undefined : contents[nextContent++];
+    const proof = proofOf.get(index);
     return {
       index,
       entry: toBase64(data),
       content: content === undefined ? null : toBase64(content),
-      proof: proofs[i]!.map(toBase64),
+      ...(proof === undefined ? {} : { proof: proof.map(toBase64) }),
     };
   });
   return { items, next };
+}
+
+/**
+ * Positions (in `selected`) of access records that a newer record on the same page links to: record
+ * seq + 1 carries `prev` equal to this record's leaf hash. Only links that hold are counted, so a
+ * broken chain in the store gets proofs and the client sees exactly what the log holds.
+ */
+function linkedByChain(
+  selected: readonly { index: number; data: Uint8Array }[],
+  decoded: readonly ReturnType<typeof decodeEntry>[],
+): Set<number> {
+  const bySeq = new Map<number, { position: number; prev: Uint8Array | undefined }>();
+  decoded.forEach((entry, position) => {
+    if (entry.kind !== ENTRY_KINDS.accessRecord) return;
+    const { header } = accessRecordFromEntry(entry);
+    if (header.seq !== undefined) bySeq.set(header.seq, { position, prev: header.prev });
+  });
+  const linked = new Set<number>();
+  for (const [seq, { position }] of bySeq) {
+    const newer = bySeq.get(seq + 1);
+    if (newer?.prev !== undefined && bytesEqual(newer.prev, leafHash(selected[position]!.data))) {
+      linked.add(position);
+    }
+  }
+  return linked;
 }
 
 /** A patient subject (`tag:<hex>`) back to the tag bytes. */

@@ -198,7 +198,47 @@ describe("a lying node is caught", () => {
     const victim = records(reply.items)[10]!;
     const seq = accessRecordFromEntry(decodeEntry(fromBase64(victim.entry))).header.seq;
     reply.items = reply.items.filter((i) => i !== victim);
+    // The records below the gap were proven through the victim's link: now nothing proves them.
+    expect(() => check(reply)).toThrow(
+      /without an inclusion proof and no proven record of its trail links to it/,
+    );
+    // A node that also sends genuine proofs for them is caught by the numbering.
+    const size = Number(reply.checkpoint.split("\n")[1]);
+    const client = new MtlsClient(url(), env.identity("patient/P1"));
+    for (const item of reply.items) {
+      if (item.proof !== undefined) continue;
+      const { proof } = await client.call<{ proof: string[] }>(
+        "GET",
+        `/v1/proof/inclusion?index=${item.index}&size=${size}`,
+      );
+      Object.assign(item, { proof });
+    }
     expect(() => check(reply)).toThrow(new RegExp(`records ${seq} to ${seq} of this trail are missing`));
+  });
+
+  it("proves a page with one inclusion proof and the trail's hash chain, and catches a replaced record", async () => {
+    const reply = await rawTrail();
+    const mine = records(reply.items);
+    expect(mine.length).toBeGreaterThan(3);
+    expect(mine.filter((i) => i.proof !== undefined)).toHaveLength(1);
+    expect(mine[0]!.proof).toBeDefined();
+    expect(() => check(reply)).not.toThrow();
+    // An older record swapped for a genuine record of another position, with its genuine proof: the
+    // numbering may hold (same patient), but the newer record's link names other bytes.
+    const victim = mine[2]!;
+    const size = Number(reply.checkpoint.split("\n")[1]);
+    const { proof } = await new MtlsClient(url(), env.identity("patient/P1")).call<{ proof: string[] }>(
+      "GET",
+      `/v1/proof/inclusion?index=${victim.index}&size=${size}`,
+    );
+    Object.assign(victim, { proof });
+    expect(() => check(reply)).not.toThrow();
+    const entry = fromBase64(victim.entry);
+    entry[7]! ^= 1; // inside the epoch ID: the content still matches its hash
+    Object.assign(victim, { entry: toBase64(entry), proof: undefined });
+    expect(() => check(reply)).toThrow(
+      /without an inclusion proof and no proven record of its trail links to it/,
+    );
   });
 
   it("catches another patient's entry slipped in", async () => {

@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { toHex } from "../../src/core/bytes.js";
 import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
+import { leafHash } from "../../src/core/merkle/index.js";
 import type { AuditRecord } from "../../src/core/record/index.js";
 import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
@@ -176,6 +178,19 @@ describe("encrypted records", () => {
         .sort((a, b) => a! - b!);
     expect(await seqs("P1")).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(await seqs("P2")).toEqual([0, 1]);
+    // Each record links to the leaf hash of the one numbered before it, across epochs and the restart.
+    for (const patient of ["P1", "P2"]) {
+      const bySeq = new Map(
+        (await vault.patientItems(patient))
+          .filter((item) => decodeEntry(item.entry).kind === ENTRY_KINDS.accessRecord)
+          .map((item) => [accessRecordFromEntry(decodeEntry(item.entry)).header, item.entry] as const)
+          .map(([header, entry]) => [header.seq!, { prev: header.prev, leaf: leafHash(entry) }]),
+      );
+      expect(bySeq.get(0)!.prev).toBeUndefined();
+      for (let seq = 1; seq < bySeq.size; seq++) {
+        expect(toHex(bySeq.get(seq)!.prev!)).toBe(toHex(bySeq.get(seq - 1)!.leaf));
+      }
+    }
   });
 
   it("uses up no record number for replays, in the same batch, later, or concurrently", async () => {

@@ -13,6 +13,7 @@ const TAG_PATIENT_TAG = 0x02;
 const TAG_HOUR = 0x03;
 const TAG_SOURCE = 0x04;
 const TAG_SEQ = 0x05;
+const TAG_PREV = 0x06;
 
 export const EPOCH_ID_BYTES = 16;
 export const PATIENT_TAG_BYTES = 32;
@@ -30,6 +31,12 @@ export interface AccessRecordHeader {
    * numbers knows nothing inside it was left out. Absent in records written before it existed.
    */
   readonly seq?: number;
+  /**
+   * The leaf hash of the patient's record numbered seq - 1 (only with seq > 0): the records of a trail
+   * form a hash chain, so one inclusion proof of the newest proves every record it links back to.
+   * Absent in records written before it existed.
+   */
+  readonly prev?: Uint8Array;
 }
 
 export function hourOf(timeMs: number): number {
@@ -48,7 +55,15 @@ function headerFields(header: AccessRecordHeader) {
     { tag: TAG_HOUR, value: u64be(BigInt(header.hour)) },
     { tag: TAG_SOURCE, value: utf8(header.source) },
     ...(header.seq === undefined ? [] : [{ tag: TAG_SEQ, value: u64be(BigInt(checkSeq(header.seq))) }]),
+    ...(header.prev === undefined ? [] : [{ tag: TAG_PREV, value: checkPrev(header) }]),
   ];
+}
+
+function checkPrev(header: AccessRecordHeader): Uint8Array {
+  if (header.prev!.length !== 32) throw new CustosError("BAD_ARGUMENT", "prev must be a 32-byte leaf hash");
+  if (header.seq === undefined || header.seq === 0)
+    throw new CustosError("BAD_ARGUMENT", "only a record numbered above 0 links to a previous one");
+  return header.prev!;
 }
 
 function checkSeq(seq: number): number {
@@ -85,6 +100,7 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
   const source = fieldValue(entry, TAG_SOURCE);
   const contentHash = fieldValue(entry, CONTENT_HASH_TAG);
   const seq = fieldValue(entry, TAG_SEQ);
+  const prev = fieldValue(entry, TAG_PREV);
   if (
     epochId?.length !== EPOCH_ID_BYTES ||
     patientTag?.length !== PATIENT_TAG_BYTES ||
@@ -92,17 +108,22 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
     source === undefined ||
     contentHash?.length !== 32 ||
     (seq !== undefined && seq.length !== 8) ||
-    entry.fields.length !== (seq === undefined ? 5 : 6)
+    (prev !== undefined && (prev.length !== 32 || seq === undefined)) ||
+    entry.fields.length !== 5 + (seq === undefined ? 0 : 1) + (prev === undefined ? 0 : 1)
   ) {
     throw new CustosError("BAD_ENCODING", "malformed access record entry");
   }
+  const number = seq === undefined ? undefined : readSeq(seq);
+  if (prev !== undefined && number === 0)
+    throw new CustosError("BAD_ENCODING", "malformed access record entry: record 0 links to no previous one");
   return {
     header: {
       epochId,
       patientTag,
       hour: Number(new DataView(hour.buffer, hour.byteOffset, 8).getBigUint64(0)),
       source: fromUtf8(source),
-      ...(seq === undefined ? {} : { seq: readSeq(seq) }),
+      ...(number === undefined ? {} : { seq: number }),
+      ...(prev === undefined ? {} : { prev }),
     },
     contentHash,
   };

@@ -43,7 +43,12 @@ export const Item = z.object({
   index: z.number(),
   entry: z.string().describe("the log entry, base64"),
   content: z.string().nullable().describe("the encrypted content beside the tree, base64 (null if erased)"),
-  proof: z.array(z.string()).describe("inclusion proof against the checkpoint, base64 hashes"),
+  proof: z
+    .array(z.string())
+    .optional()
+    .describe(
+      "inclusion proof against the checkpoint, base64 hashes; absent for an access record the page's next newer record of the patient links to by its leaf hash (`prev`), which proves it",
+    ),
 });
 export const Consistency = z
   .object({ from: z.number(), to: z.number(), proof: z.array(z.string()) })

@@ -1,0 +1,31 @@
+// Live epochs are bounded (one per patient, least recently used ends first), and a patient's trail
+// position (next number, leaf hash to link to) survives the end of its epoch.
+import { describe, expect, it } from "vitest";
+import { toHex } from "../../src/core/bytes.js";
+import { EpochKeyCache } from "../../src/records/epoch-keys.js";
+
+const tag = (n: number) => new Uint8Array(32).fill(n);
+
+describe("epoch key cache", () => {
+  it("keeps at most maxLive epochs, ending the least recently used, and carries the trail position on", () => {
+    const cache = new EpochKeyCache({ maxLive: 2, now: () => 0 });
+    const a = cache.start(tag(1), "r", { nextSeq: 7, prev: new Uint8Array(32).fill(7) });
+    cache.start(tag(2), "r");
+    expect(cache.get(tag(1), "r")).toBe(a); // used: patient 2 is now the least recently used
+    cache.start(tag(3), "r");
+    expect(cache.stats().active).toBe(2);
+    expect(cache.peek(tag(2), "r")).toBeUndefined();
+    expect(cache.peek(tag(1), "r")).toBe(a);
+    a.nextSeq = 9;
+    a.prev = new Uint8Array(32).fill(9);
+    cache.start(tag(4), "r"); // ends patient 1's epoch now
+    expect(cache.peek(tag(1), "r")).toBeUndefined();
+    expect(a.dataKey.every((b) => b === 0)).toBe(true);
+    const position = cache.positionOf(tag(1))!;
+    expect(position.nextSeq).toBe(9);
+    expect(toHex(position.prev!)).toBe(toHex(new Uint8Array(32).fill(9)));
+    expect(cache.positionOf(tag(2))).toEqual({ nextSeq: 0, prev: undefined });
+    cache.forgetSeq(tag(1));
+    expect(cache.positionOf(tag(1))).toBeUndefined();
+  });
+});

@@ -175,7 +175,9 @@ try {
     })}\n`,
   );
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  // CUSTOS_SCALE_KEEP=1 keeps the SQLite log for profiling (its directory is printed on stderr).
+  if (process.env.CUSTOS_SCALE_KEEP === "1") process.stderr.write(`kept ${dir}\n`);
+  else rmSync(dir, { recursive: true, force: true });
   if (backend === "postgres")
     await pgQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
 }

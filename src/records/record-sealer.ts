@@ -11,6 +11,7 @@ import {
   accessRecordAad,
   encodeAccessRecordEntry,
   encodeKeyEnvelopeEntry,
+  epochLookupKey,
   hourOf,
   type KeyEnvelopeHeader,
   keyEnvelopeAad,
@@ -80,7 +81,7 @@ export function wrapForReader(
   return {
     entry: encodeKeyEnvelopeEntry(header, sha256(content)),
     content,
-    lookupKeys: [epoch.patientTag, recipient],
+    lookupKeys: [epoch.patientTag, recipient, epochLookupKey(epoch.epochId)],
   };
 }
 

@@ -8,12 +8,13 @@
 // first record in range is found, every following record of the patient is included until the
 // limit or the start of the range, so the client can check that no number is missing inside it.
 
-import { bytesEqual, fromHex, toBase64 } from "../core/bytes.js";
+import { bytesEqual, fromHex, toBase64, toHex } from "../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
   decodeEntry,
   ENTRY_KINDS,
+  epochLookupKey,
   hourOf,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
@@ -131,11 +132,22 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   let next: number | null = null;
   // A page's worth of records (plus their envelopes) in the first read, most of the time.
   const chunk = Math.max(SCAN_CHUNK, limit + 64);
+  let lowest = upper;
+  const lacking = () => window.reader !== undefined && [...neededEpochs].some((e) => !foundEpochs.has(e));
+  const keep = (index: number, data: Uint8Array, entry: ReturnType<typeof decodeEntry>): void => {
+    const { header } = keyEnvelopeFromEntry(entry);
+    if (window.reader === undefined || !bytesEqual(header.recipient, window.reader)) return;
+    if (!bytesEqual(header.patientTag, window.patientTag)) return;
+    const epoch = toHex(header.epochId);
+    if (foundEpochs.has(epoch)) return;
+    foundEpochs.add(epoch);
+    envelopes.push({ index, data, epoch });
+  };
   for await (const { index, data } of patientEntries(ledger, window.patientTag, upper, chunk)) {
-    if (done && [...neededEpochs].every((e) => foundEpochs.has(e))) break;
+    if (done) break;
+    lowest = index;
     const entry = decodeEntry(data);
     if (entry.kind === ENTRY_KINDS.accessRecord) {
-      if (done) continue;
       const { header } = accessRecordFromEntry(entry);
       if (!started) {
         if (window.to !== undefined && header.hour >= window.to) continue;
@@ -151,14 +163,32 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
         continue;
       }
       records.push({ index, data });
-      neededEpochs.add(Buffer.from(header.epochId).toString("hex"));
-    } else if (entry.kind === ENTRY_KINDS.keyEnvelope && window.reader) {
-      const { header } = keyEnvelopeFromEntry(entry);
-      if (!bytesEqual(header.recipient, window.reader)) continue;
-      const epoch = Buffer.from(header.epochId).toString("hex");
-      if (foundEpochs.has(epoch)) continue;
-      foundEpochs.add(epoch);
-      envelopes.push({ index, data, epoch });
+      neededEpochs.add(toHex(header.epochId));
+    } else if (entry.kind === ENTRY_KINDS.keyEnvelope) {
+      keep(index, data, entry);
+    }
+  }
+  // The reader's envelopes for epochs whose start lies further back: looked up by epoch, not scanned.
+  if (lacking()) {
+    for (const epoch of [...neededEpochs].filter((e) => !foundEpochs.has(e))) {
+      const indexes = await ledger.store.findByLookupKey({
+        key: epochLookupKey(fromHex(epoch)),
+        toIndex: upper,
+        descending: true,
+        limit: 256,
+      });
+      for (const { index, data } of await ledger.store.getEntriesAt(indexes)) {
+        const entry = decodeEntry(data);
+        if (entry.kind === ENTRY_KINDS.keyEnvelope) keep(index, data, entry);
+      }
+    }
+  }
+  // Envelopes written before they were filed by epoch: scan on back through the patient's entries.
+  if (lacking()) {
+    for await (const { index, data } of patientEntries(ledger, window.patientTag, lowest, chunk)) {
+      const entry = decodeEntry(data);
+      if (entry.kind === ENTRY_KINDS.keyEnvelope) keep(index, data, entry);
+      if (!lacking()) break;
     }
   }
   const selected = [...records, ...envelopes.filter((e) => neededEpochs.has(e.epoch))].sort(

@@ -31,6 +31,7 @@ export {
   decodeKeyEnvelopeEntry,
   ENVELOPE_REASONS,
   encodeKeyEnvelopeEntry,
+  epochLookupKey,
   keyEnvelopeAad,
   keyEnvelopeFromEntry,
   RECIPIENT_FINGERPRINT_BYTES,

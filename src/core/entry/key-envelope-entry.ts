@@ -4,6 +4,7 @@
 // named by key fingerprint, never by identity, so the log does not reveal which patient a tag is.
 
 import { CustosError } from "../errors.js";
+import { sha256Parts } from "../platform.js";
 import { EPOCH_ID_BYTES, PATIENT_TAG_BYTES } from "./access-record-entry.js";
 import { decodeEntry, type Entry, encodeEntry, fieldValue } from "./entry-codec.js";
 import { CONTENT_HASH_TAG, ENTRY_KINDS } from "./kinds.js";
@@ -94,4 +95,14 @@ export function keyEnvelopeFromEntry(entry: Entry): { header: KeyEnvelopeHeader;
     throw new CustosError("BAD_ENCODING", "malformed key envelope entry");
   }
   return { header: { epochId, patientTag, recipient, role, reason }, contentHash };
+}
+
+const EPOCH_LOOKUP_LABEL = new TextEncoder().encode("custos epoch v1\n");
+
+/**
+ * The lookup key a key envelope is also filed under: SHA-256("custos epoch v1\n" || epoch ID), so a
+ * trail query finds an epoch's envelopes directly instead of scanning back to where the epoch began.
+ */
+export function epochLookupKey(epochId: Uint8Array): Uint8Array {
+  return sha256Parts(EPOCH_LOOKUP_LABEL, epochId);
 }

@@ -199,10 +199,15 @@ export class SqliteStore implements LedgerStore {
   // round trip to save, so the batch is a loop (in one synchronous run, so no write lands between).
   async getEntriesAt(indexes: readonly number[]): Promise<StoredEntry[]> {
     checkIndexes(indexes);
+    // BATCH keys per statement (a short last batch is padded with a repeat), then in the order asked.
+    const found = new Map<number, Uint8Array>();
+    for (const rows of inBatches(this.#statements.entriesIn, indexes)) {
+      for (const row of rows) found.set(integer(row.idx), bytes(row.data));
+    }
     const entries: StoredEntry[] = [];
     for (const index of indexes) {
-      const row = this.#statements.getEntry.get(index) as Row | undefined;
-      if (row !== undefined) entries.push({ index, data: bytes(row.data) });
+      const data = found.get(index);
+      if (data !== undefined) entries.push({ index, data });
     }
     return entries;
   }
@@ -262,10 +267,11 @@ export class SqliteStore implements LedgerStore {
   }
 
   async getContents(hashes: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
-    return hashes.map((hash) => {
-      const row = this.#statements.getContent.get(hash) as Row | undefined;
-      return row === undefined ? undefined : bytes(row.data);
-    });
+    const found = new Map<string, Uint8Array>();
+    for (const rows of inBatches(this.#statements.contentsIn, hashes)) {
+      for (const row of rows) found.set(hexKey(row.hash as Uint8Array), bytes(row.data));
+    }
+    return hashes.map((hash) => found.get(hexKey(hash)));
   }
 
   async hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]> {
@@ -339,7 +345,23 @@ function toCheckpoint(row: Row): StoredCheckpoint {
   return { size: integer(row.size), note: String(row.note), storedAt: integer(row.stored_at) };
 }
 
+/** Keys per batched read statement (`... IN (?, ?, ...)`). */
+const BATCH = 128;
+
+function* inBatches<K>(statement: Database.Statement, keys: readonly K[]): Generator<Row[]> {
+  for (let i = 0; i < keys.length; i += BATCH) {
+    const batch = keys.slice(i, i + BATCH);
+    while (batch.length < BATCH) batch.push(batch[0]!);
+    yield statement.all(...batch) as Row[];
+  }
+}
+
+function hexKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
 function prepare(db: Database.Database) {
+  const slots = Array.from({ length: BATCH }, () => "?").join(", ");
   return {
     getSize: db.prepare("SELECT value FROM meta WHERE key = 'size'"),
     setSize: db.prepare("UPDATE meta SET value = ? WHERE key = 'size'"),
@@ -367,6 +389,8 @@ function prepare(db: Database.Database) {
     getTile: db.prepare("SELECT hashes FROM tiles WHERE level = ? AND idx = ?"),
     scanTiles: db.prepare("SELECT idx, hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?"),
     getContent: db.prepare("SELECT data FROM contents WHERE hash = ?"),
+    contentsIn: db.prepare(`SELECT hash, data FROM contents WHERE hash IN (${slots})`),
+    entriesIn: db.prepare(`SELECT idx, data FROM entries WHERE idx IN (${slots})`),
     hasContent: db.prepare("SELECT 1 FROM contents WHERE hash = ?"),
     deleteContent: db.prepare("DELETE FROM contents WHERE hash = ?"),
     getIdempotency: db.prepare("SELECT idx FROM idempotency WHERE key = ?"),

@@ -20,6 +20,8 @@ export const FINDING_CODES = [
   "CONTENT_MODIFIED",
   "HISTORY_REWRITTEN",
   "STORE_LOST",
+  "TRAIL_BROKEN",
+  "TRAIL_FORKED",
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];

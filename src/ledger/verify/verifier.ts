@@ -4,7 +4,13 @@
 
 import { bytesEqual, toHex } from "../../core/bytes.js";
 import { parseCheckpoint } from "../../core/checkpoint/index.js";
-import { contentHashOf, decodeEntry, decodeErasureEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import {
+  accessRecordFromEntry,
+  contentHashOf,
+  decodeEntry,
+  decodeErasureEntry,
+  ENTRY_KINDS,
+} from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
 import { openNote } from "../../core/note/index.js";
@@ -13,6 +19,7 @@ import type { LedgerStore, Tile } from "../storage.js";
 import { TILE_WIDTH } from "../storage.js";
 import { hashAt, TreeBuilder, TreeReader, tileWidth } from "../tree/index.js";
 import { type Finding, rangeText } from "./findings.js";
+import { TrailChecker } from "./trail-chain.js";
 import type { VerifyState } from "./verify-state.js";
 
 export interface VerifyOptions {
@@ -23,6 +30,8 @@ export interface VerifyOptions {
   /** Check only what was appended since `state`. */
   readonly incremental?: boolean;
   readonly chunkSize?: number;
+  /** Patients whose newest access record is kept in memory for the trail check (default 200,000). */
+  readonly trailCacheSize?: number;
   readonly onProgress?: (checked: number, total: number) => void;
 }
 
@@ -122,6 +131,7 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     builder,
     recordedSize,
     chunkSize: options.chunkSize ?? 8192,
+    trailCacheSize: options.trailCacheSize,
     findings,
     onSize: checkpointRoot,
     onProgress: options.onProgress,
@@ -200,6 +210,9 @@ const RANK: Partial<Record<Finding["code"], number>> = {
   LOG_TRUNCATED: 1,
   TREE_MODIFIED: 2,
   HISTORY_REWRITTEN: 2,
+  // Often the consequence of an entry above (a modified record breaks its successor's link).
+  TRAIL_BROKEN: 1,
+  TRAIL_FORKED: 1,
 };
 
 function findingRank(finding: Finding): number {
@@ -317,6 +330,7 @@ interface ScanContext {
   readonly builder: TreeBuilder;
   readonly recordedSize: number | undefined;
   readonly chunkSize: number;
+  readonly trailCacheSize: number | undefined;
   readonly findings: Finding[];
   readonly onSize: (size: number, root: Uint8Array) => void;
   readonly onProgress: ((checked: number, total: number) => void) | undefined;
@@ -337,13 +351,19 @@ async function scanEntries(
   // tree from the entries' own hashes forks off only where an entry no longer matches its leaf, and
   // is what the signed checkpoints are compared with.
   let dataBuilder: TreeBuilder | undefined;
-  const total = Math.max(ctx.recordedSize ?? 0, await store.countEntries());
+  // Counting rows is a full table scan on PostgreSQL: only for progress reports.
+  const total = ctx.onProgress ? Math.max(ctx.recordedSize ?? 0, await store.countEntries()) : 0;
   const storedLeaves = new TileCursor(store, 0, Math.floor(ctx.from / TILE_WIDTH));
   const upperTiles = new Map<number, TileCursor>();
   const checkpointSizes = new Set<number>();
   const mismatches: Mismatch[] = [];
-  const missingContent: { index: number; hash: Uint8Array }[] = [];
+  const missingContent: ContentCheck[] = [];
   const erased = new Set<string>();
+  const trails = new TrailChecker(store, {
+    fullScan: ctx.from === 0,
+    ...(ctx.trailCacheSize === undefined ? {} : { cacheSize: ctx.trailCacheSize }),
+    findings,
+  });
   let expected = ctx.from;
   let checked = 0;
   let lastPresent = ctx.from - 1;
@@ -375,6 +395,8 @@ async function scanEntries(
 
   for await (const chunk of store.scanEntries(ctx.from, Number.MAX_SAFE_INTEGER, ctx.chunkSize)) {
     await storedLeaves.load(Math.floor(chunk[chunk.length - 1]!.index / TILE_WIDTH));
+    // Content is read for the whole chunk at once: one round trip, not one per entry.
+    const contentChecks: ContentCheck[] = [];
     for (const stored of chunk) {
       if (stored.index > expected) {
         // A gap: rows deleted. Keep the tree comparable by using the stored leaf hashes for them.
@@ -415,8 +437,9 @@ async function scanEntries(
         // Plain data entries (the bulk of a raw log) carry no content; skip the full parse for them.
         const decoded = stored.data[1] === ENTRY_KINDS.data ? undefined : decodeEntry(stored.data);
         const contentHash = decoded === undefined ? undefined : contentHashOf(decoded);
-        if (contentHash !== undefined) {
-          await checkContent(store, stored.index, contentHash, missingContent, findings);
+        if (contentHash !== undefined) contentChecks.push({ index: stored.index, hash: contentHash });
+        if (decoded?.kind === ENTRY_KINDS.accessRecord) {
+          trails.observe(stored.index, dataHash, accessRecordFromEntry(decoded).header);
         }
         if (decoded?.kind === ENTRY_KINDS.erasure) {
           for (const hash of decodeErasureEntry(stored.data).contentHashes) erased.add(toHex(hash));
@@ -439,9 +462,12 @@ async function scanEntries(
       lastPresent = stored.index;
       checked++;
     }
+    await checkContents(store, contentChecks, missingContent, findings);
+    await trails.flush();
     await compareTiles(builder.takeChangedTiles());
     ctx.onProgress?.(checked, total);
   }
+  await trails.finish(expected - 1);
   await compareTiles(builder.edgeTiles());
   classifyMismatches(mismatches, await storedLeaves.leavesAround(mismatches), findings);
   for (const missing of missingContent) {
@@ -460,22 +486,36 @@ async function collectCheckpointSizes(store: LedgerStore): Promise<number[]> {
   return (await store.listCheckpoints()).map((cp) => cp.size);
 }
 
-async function checkContent(
+interface ContentCheck {
+  readonly index: number;
+  readonly hash: Uint8Array;
+}
+
+/** Content hashes per store read: a bounded reply each (the PostgreSQL store splits likewise). */
+const CONTENTS_PER_READ = 4096;
+
+/** Checks the content of a chunk's entries, in index order, reading it in a few batched calls. */
+async function checkContents(
   store: LedgerStore,
-  index: number,
-  hash: Uint8Array,
-  missing: { index: number; hash: Uint8Array }[],
+  checks: readonly ContentCheck[],
+  missing: ContentCheck[],
   findings: Finding[],
 ): Promise<void> {
-  const content = await store.getContent(hash);
-  if (content === undefined) {
-    missing.push({ index, hash });
-  } else if (!bytesEqual(sha256(content), hash)) {
-    findings.push({
-      code: "CONTENT_MODIFIED",
-      message: `the encrypted content of entry ${index} was altered: it no longer matches the hash the entry commits to`,
-      firstIndex: index,
-      lastIndex: index,
+  for (let start = 0; start < checks.length; start += CONTENTS_PER_READ) {
+    const slice = checks.slice(start, start + CONTENTS_PER_READ);
+    const contents = await store.getContents(slice.map((check) => check.hash));
+    slice.forEach(({ index, hash }, i) => {
+      const content = contents[i];
+      if (content === undefined) {
+        missing.push({ index, hash });
+      } else if (!bytesEqual(sha256(content), hash)) {
+        findings.push({
+          code: "CONTENT_MODIFIED",
+          message: `the encrypted content of entry ${index} was altered: it no longer matches the hash the entry commits to`,
+          firstIndex: index,
+          lastIndex: index,
+        });
+      }
     });
   }
 }

@@ -386,29 +386,35 @@ export class Vault {
   }
 }
 
-/** A patient's latest access record in the log: its seq (absent if written before seqs) and leaf hash. */
+/**
+ * A patient's latest access record in the log: its seq (absent if written before seqs) and leaf hash.
+ * Records of concurrent batches can land slightly out of order, so the highest number among the
+ * newest records found is taken, not simply the newest by position.
+ */
 async function lastRecordOf(
   ledger: Ledger,
   tag: Uint8Array,
 ): Promise<{ seq?: number; leaf: Uint8Array } | undefined> {
   let toIndex: number | undefined;
+  let best: { seq?: number; leaf: Uint8Array } | undefined;
   for (;;) {
     const indexes = await ledger.store.findByLookupKey({
       key: tag,
       descending: true,
-      limit: 64,
+      limit: 256,
       ...(toIndex === undefined ? {} : { toIndex }),
     });
-    if (indexes.length === 0) return undefined;
-    for (const index of indexes) {
-      const [stored] = await ledger.store.getEntries(index, index + 1);
-      if (!stored) continue;
+    if (indexes.length === 0) return best;
+    for (const stored of await ledger.store.getEntriesAt(indexes)) {
       const entry = decodeEntry(stored.data);
-      if (entry.kind === ENTRY_KINDS.accessRecord) {
-        const { seq } = accessRecordFromEntry(entry).header;
-        return { ...(seq === undefined ? {} : { seq }), leaf: leafHash(stored.data) };
-      }
+      if (entry.kind !== ENTRY_KINDS.accessRecord) continue;
+      const { seq } = accessRecordFromEntry(entry).header;
+      if (best === undefined) best = { ...(seq === undefined ? {} : { seq }), leaf: leafHash(stored.data) };
+      else if (seq !== undefined && (best.seq === undefined || seq > best.seq))
+        best = { seq, leaf: leafHash(stored.data) };
     }
+    // Once a record is found, the chunk it came in covers any records that landed around it.
+    if (best !== undefined || indexes.length < 256) return best;
     toIndex = indexes[indexes.length - 1];
   }
 }

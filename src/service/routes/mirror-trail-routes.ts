@@ -9,14 +9,15 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { toBase64, toHex } from "../../core/bytes.js";
-import { contentHashOf, decodeEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import { toHex } from "../../core/bytes.js";
+import { ENTRY_KINDS } from "../../core/entry/index.js";
 import { CustosError, isCustosError } from "../../core/errors.js";
 import type { Caller } from "../../identity/authorize.js";
 import { patientSubject, type Registry, type RegistryDirectory } from "../../identity/registry.js";
 import { noticeSealedTo, sealNotice } from "../../records/notices.js";
 import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
 import type { ReadContext } from "../context.js";
+import { type FoundNotice, noticesUnder, provenNotices } from "../notice-scan.js";
 import type { ReadLog } from "../read-log.js";
 import { consistencyFrom, type TrailPage, tagOfSubject, trailPage } from "../trail-query.js";
 import {
@@ -172,47 +173,6 @@ export function registerMirrorTrailRoutes(
     },
   );
 
-  async function noticesUnder(
-    tag: Uint8Array,
-    size: number,
-    keep: (kind: number, content: Uint8Array | undefined) => boolean,
-  ) {
-    const indexes = await ledger.store.findByLookupKey({
-      key: tag,
-      toIndex: size,
-      descending: true,
-      limit: 100_000,
-    });
-    const found: { index: number; entry: Uint8Array; content: Uint8Array | undefined }[] = [];
-    for (const index of indexes) {
-      if (found.length === MAX_NOTICES) break;
-      const entry = (await ledger.getEntry(index)).data;
-      const decoded = decodeEntry(entry);
-      if (decoded.kind !== ENTRY_KINDS.queryRecord && decoded.kind !== ENTRY_KINDS.refusal) continue;
-      const hash = contentHashOf(decoded);
-      const content = hash ? await ledger.store.getContent(hash) : undefined;
-      if (!keep(decoded.kind, content)) continue;
-      found.push({ index, entry, content });
-    }
-    return found;
-  }
-
-  async function proven(
-    found: readonly { index: number; entry: Uint8Array; content: Uint8Array | undefined }[],
-    size: number,
-  ) {
-    const items = [];
-    for (const notice of found) {
-      items.push({
-        index: notice.index,
-        entry: toBase64(notice.entry),
-        content: notice.content === undefined ? null : toBase64(notice.content),
-        proof: (await ledger.inclusionProof(notice.index, size)).map(toBase64),
-      });
-    }
-    return items;
-  }
-
   r.post(
     "/v1/query-history",
     {
@@ -237,8 +197,12 @@ export function registerMirrorTrailRoutes(
       if (!tag) throw new CustosError("NOT_AUTHORIZED", "only the patient reads who looked at their trail");
       const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(ledger, request.body?.trustedSize, checkpoint.size);
-      const found = await noticesUnder(tag, checkpoint.size, () => true);
-      return { checkpoint: checkpoint.note, consistency, items: await proven(found, checkpoint.size) };
+      const found = await noticesUnder(ledger, tag, checkpoint.size, MAX_NOTICES);
+      return {
+        checkpoint: checkpoint.note,
+        consistency,
+        items: await provenNotices(ledger, found, checkpoint.size),
+      };
     },
   );
 
@@ -263,21 +227,23 @@ export function registerMirrorTrailRoutes(
       const reader = recipientFingerprint(enrolled.encryptionKey);
       const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(ledger, request.body?.trustedSize, checkpoint.size);
-      const found = [];
+      const found: FoundNotice[] = [];
       for (const subject of registry.grantedPatients(caller.id, at)) {
         const tag = tagOfSubject(subject);
         await ctx.allow(caller, "read-trail", { patient: subject }, { tag });
         found.push(
           ...(await noticesUnder(
+            ledger,
             tag,
             checkpoint.size,
-            (kind, content) =>
-              kind === ENTRY_KINDS.refusal && content !== undefined && noticeSealedTo(content, reader),
+            MAX_NOTICES,
+            (n) =>
+              n.kind === ENTRY_KINDS.refusal && n.content !== undefined && noticeSealedTo(n.content, reader),
           )),
         );
       }
       found.sort((a, b) => b.index - a.index);
-      const items = await proven(found.slice(0, MAX_NOTICES), checkpoint.size);
+      const items = await provenNotices(ledger, found.slice(0, MAX_NOTICES), checkpoint.size);
       return { checkpoint: checkpoint.note, consistency, items };
     },
   );

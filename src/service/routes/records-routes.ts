@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { toBase64, toHex } from "../../core/bytes.js";
-import { contentHashOf, decodeEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import { ENTRY_KINDS } from "../../core/entry/index.js";
 import { CustosError, isCustosError } from "../../core/errors.js";
 import { parseRecordInput, parseRecordValue } from "../../core/record/record-input.js";
 import type { Caller } from "../../identity/authorize.js";
@@ -13,6 +13,7 @@ import { ID_PATTERN } from "../../identity/roles.js";
 import { noticeSealedTo, sealNotice } from "../../records/notices.js";
 import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
 import type { ServiceContext } from "../context.js";
+import { type FoundNotice, NOTICE_SCAN_LIMIT, noticesUnder, provenNotices } from "../notice-scan.js";
 import {
   consistencyFrom,
   DEFAULT_TRAIL_LIMIT,
@@ -261,26 +262,8 @@ export function registerRecordsRoutes(
       await ctx.allow(caller, "read-query-history", { patient: patientSubject(tag) }, caller.id);
       const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(vault.ledger, request.body?.trustedSize, checkpoint.size);
-      const indexes = await vault.ledger.store.findByLookupKey({
-        key: tag,
-        toIndex: checkpoint.size,
-        descending: true,
-        limit: 100_000,
-      });
-      const notices: number[] = [];
-      for (const index of indexes) {
-        const kind = decodeEntry((await vault.ledger.getEntry(index)).data).kind;
-        if (kind === ENTRY_KINDS.queryRecord || kind === ENTRY_KINDS.refusal) notices.push(index);
-      }
-      const items = [];
-      for (const stored of await vault.patientItemsAt(notices)) {
-        items.push({
-          index: stored.index,
-          entry: toBase64(stored.entry),
-          content: stored.content === undefined ? null : toBase64(stored.content),
-          proof: (await vault.ledger.inclusionProof(stored.index, checkpoint.size)).map(toBase64),
-        });
-      }
+      const notices = await noticesUnder(vault.ledger, tag, checkpoint.size, NOTICE_SCAN_LIMIT);
+      const items = await provenNotices(vault.ledger, notices, checkpoint.size);
       return { checkpoint: checkpoint.note, consistency, items };
     },
   );
@@ -307,39 +290,23 @@ export function registerRecordsRoutes(
       const reader = recipientFingerprint(enrolled.encryptionKey);
       const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(vault.ledger, request.body?.trustedSize, checkpoint.size);
-      const found: { index: number; entry: Uint8Array; content: Uint8Array }[] = [];
+      const found: FoundNotice[] = [];
       for (const subject of deployment.registry.grantedPatients(caller.id, at)) {
         const tag = tagOfSubject(subject);
         await ctx.allow(caller, "read-trail", { patient: subject }, { tag });
-        const indexes = await vault.ledger.store.findByLookupKey({
-          key: tag,
-          toIndex: checkpoint.size,
-          descending: true,
-          limit: 100_000,
-        });
-        let kept = 0;
-        for (const index of indexes) {
-          if (kept === MAX_NOTICES) break;
-          const entry = (await vault.ledger.getEntry(index)).data;
-          const decoded = decodeEntry(entry);
-          if (decoded.kind !== ENTRY_KINDS.refusal) continue;
-          const hash = contentHashOf(decoded);
-          const content = hash ? await vault.ledger.store.getContent(hash) : undefined;
-          if (content === undefined || !noticeSealedTo(content, reader)) continue;
-          found.push({ index, entry, content });
-          kept++;
-        }
+        found.push(
+          ...(await noticesUnder(
+            vault.ledger,
+            tag,
+            checkpoint.size,
+            MAX_NOTICES,
+            (n) =>
+              n.kind === ENTRY_KINDS.refusal && n.content !== undefined && noticeSealedTo(n.content, reader),
+          )),
+        );
       }
       found.sort((a, b) => b.index - a.index);
-      const items = [];
-      for (const notice of found.slice(0, MAX_NOTICES)) {
-        items.push({
-          index: notice.index,
-          entry: toBase64(notice.entry),
-          content: toBase64(notice.content),
-          proof: (await vault.ledger.inclusionProof(notice.index, checkpoint.size)).map(toBase64),
-        });
-      }
+      const items = await provenNotices(vault.ledger, found.slice(0, MAX_NOTICES), checkpoint.size);
       return { checkpoint: checkpoint.note, consistency, items };
     },
   );

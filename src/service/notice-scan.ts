@@ -1,0 +1,72 @@
+// Notices (query records and refusals) filed under a patient's tag, newest first, read a chunk at a
+// time: one index lookup, one batched entry read and one batched content read per chunk, instead of
+// a round trip per entry. Used by a patient's query history and an audit company's refusals, on the
+// node and on a serving mirror.
+
+import { toBase64 } from "../core/bytes.js";
+import { contentHashOf, decodeEntry, ENTRY_KINDS } from "../core/entry/index.js";
+import type { Ledger } from "../ledger/ledger.js";
+
+/** Entries under one tag looked at, at most, per request (the newest first). */
+export const NOTICE_SCAN_LIMIT = 100_000;
+const CHUNK = 1024;
+
+export interface FoundNotice {
+  readonly index: number;
+  readonly kind: number;
+  readonly entry: Uint8Array;
+  readonly content: Uint8Array | undefined;
+}
+
+/** The notices under `tag` below `size` that `keep` accepts, newest first, at most `max`. */
+export async function noticesUnder(
+  ledger: Ledger,
+  tag: Uint8Array,
+  size: number,
+  max: number,
+  keep: (notice: FoundNotice) => boolean = () => true,
+): Promise<FoundNotice[]> {
+  const found: FoundNotice[] = [];
+  let before = size;
+  let scanned = 0;
+  while (scanned < NOTICE_SCAN_LIMIT && found.length < max) {
+    const indexes = await ledger.store.findByLookupKey({
+      key: tag,
+      toIndex: before,
+      descending: true,
+      limit: Math.min(CHUNK, NOTICE_SCAN_LIMIT - scanned),
+    });
+    if (indexes.length === 0) break;
+    scanned += indexes.length;
+    before = indexes[indexes.length - 1]!;
+    const notices = (await ledger.getEntriesAt(indexes))
+      .map((stored) => ({ stored, decoded: decodeEntry(stored.data) }))
+      .filter(
+        ({ decoded }) => decoded.kind === ENTRY_KINDS.queryRecord || decoded.kind === ENTRY_KINDS.refusal,
+      );
+    const hashes = notices.map(({ decoded }) => contentHashOf(decoded));
+    const contents = await ledger.store.getContents(hashes.filter((h): h is Uint8Array => h !== undefined));
+    let nextContent = 0;
+    notices.forEach(({ stored, decoded }, i) => {
+      const content = hashes[i] === undefined ? undefined : contents[nextContent++];
+      const notice = { index: stored.index, kind: decoded.kind, entry: stored.data, content };
+      if (found.length < max && keep(notice)) found.push(notice);
+    });
+    if (indexes.length < CHUNK) break;
+  }
+  return found;
+}
+
+/** Notices as a reply carries them: each with its content and an inclusion proof against `size`. */
+export async function provenNotices(ledger: Ledger, notices: readonly FoundNotice[], size: number) {
+  const proofs = await ledger.inclusionProofs(
+    notices.map((n) => n.index),
+    size,
+  );
+  return notices.map((notice, i) => ({
+    index: notice.index,
+    entry: toBase64(notice.entry),
+    content: notice.content === undefined ? null : toBase64(notice.content),
+    proof: proofs[i]!.map(toBase64),
+  }));
+}

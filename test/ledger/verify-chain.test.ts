@@ -23,7 +23,7 @@ import type { AppendItem } from "../../src/ledger/sequencer.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import type { LedgerStore } from "../../src/ledger/storage.js";
 import type { Finding } from "../../src/ledger/verify/findings.js";
-import { TrailChecker } from "../../src/ledger/verify/trail-chain.js";
+import { checkTrailRange, TrailChecker } from "../../src/ledger/verify/trail-chain.js";
 import { type VerifyOptions, type VerifyReport, verifyStore } from "../../src/ledger/verify/verifier.js";
 import { BlindIndex, LocalDirectory, RecordSealer } from "../../src/records/index.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
@@ -163,6 +163,22 @@ describe("verify checks each patient's hash chain (SQLite)", () => {
       expect(finding.message).toContain(`entry ${forged} `);
       expectNoPatientData(finding);
     }
+  });
+
+  it("checks only a range of entries (what a mirror just copied), reading links before it from the store", async () => {
+    const size = await log.ledger.size();
+    expect(await checkTrailRange(log.ledger.store, 0, size)).toEqual([]);
+    expect(await checkTrailRange(log.ledger.store, Math.floor(size / 2), size)).toEqual([]);
+    const trail = await trailOf(log.ledger.store, "MRN-4");
+    const last = trail[trail.length - 1]!;
+    const forged = await append(forgedRecord(last.header, last.header.seq! + 1, randomBytes(32)));
+    const honest = await append(forgedRecord(last.header, last.header.seq! + 1, leafHash(last.data)));
+    const findings = await checkTrailRange(log.ledger.store, size, honest + 1);
+    expect(findings.map((f) => [f.code, f.firstIndex]).sort((a, b) => Number(a[1]) - Number(b[1]))).toEqual([
+      ["TRAIL_BROKEN", forged],
+      ["TRAIL_FORKED", honest],
+    ]);
+    expect(await checkTrailRange(log.ledger.store, 0, size)).toEqual([]);
   });
 
   it("names a record linking to the right place under the wrong number", async () => {

@@ -16,6 +16,7 @@ import { TrustAnchor } from "../../identity/trust.js";
 import { openStore } from "../../ledger/data-dir.js";
 import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
+import { checkTrailRange } from "../../ledger/verify/trail-chain.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
 import { type RunningMirrorServer, startMirrorServer } from "../../service/mirror-server.js";
 import { ReadLog } from "../../service/read-log.js";
@@ -48,6 +49,9 @@ export function witnessesFrom(options: WitnessOptions) {
 }
 
 /** Failures that mean the node showed something that does not verify: following stops there. */
+/** Entries at the end of each copy whose trail links are checked on the next pass. */
+const TRAIL_HOLD = 1024;
+
 const VERIFICATION_FAILURES: ReadonlySet<string> = new Set([
   "BAD_CHECKPOINT",
   "BAD_PROOF",
@@ -133,6 +137,10 @@ export function registerMirrorCommands(program: Command, io: Io): void {
             throw new CustosError("CONFIG", `${dir} mirrors another log (${meta.origin})`);
           }
           let following = "ok";
+          // Trail hash chains of the copied entries, checked as they arrive (the last TRAIL_HOLD
+          // entries wait for the next pass: a record may land just before the one it links to).
+          let trailsChecked: number | undefined;
+          let trailAlert: string | undefined;
           let registry: Registry | undefined;
           // Gossip: what the witnesses hold (latest checkpoints, refused forks) and what clients hand
           // over is checked against this verified copy; a proven split view is an alert kept in
@@ -166,7 +174,7 @@ export function registerMirrorCommands(program: Command, io: Io): void {
               registry,
               readLog,
               listen,
-              following: () => following,
+              following: () => trailAlert ?? following,
               gossip,
               ...(options.tls12 ? { allowTls12: true } : {}),
               ...(options.log ? { log: true } : {}),
@@ -232,6 +240,17 @@ export function registerMirrorCommands(program: Command, io: Io): void {
               if (options.gossip) report((await gossip.round()).raised);
               await sleep(every);
               continue;
+            }
+            trailsChecked ??= result.from;
+            const checkTo = options.once ? result.to : Math.max(trailsChecked, result.to - TRAIL_HOLD);
+            if (checkTo > trailsChecked) {
+              const broken = await checkTrailRange(store, trailsChecked, checkTo);
+              trailsChecked = checkTo;
+              for (const finding of broken) io.err(`ALERT ${finding.code}: ${finding.message}`);
+              if (broken.length > 0) {
+                trailAlert = `${broken[0]!.code} at entry ${broken[0]!.firstIndex}: run custos verify on this copy`;
+                if (options.once) throw new CustosError("TAMPERED_ENTRY", broken[0]!.message);
+              }
             }
             if (options.gossip) report((await gossip.round()).raised);
             if (following !== "ok") io.out("following the node again");

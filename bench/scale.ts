@@ -16,6 +16,8 @@ interface ScaleRun {
   bytesPerRecord: number;
   peakRssMb: number;
   setupRssMb: number;
+  /** Heap in use after a full collection, every 500,000 records. */
+  liveHeapMb: number[];
   inclusionP99Ms: number;
   consistencyP99Ms: number;
   historyP99Ms: number;
@@ -26,7 +28,7 @@ async function run(backend: string, records: number, patients: number): Promise<
   const script = fileURLToPath(new URL("./scale-run.ts", import.meta.url));
   const child = promisify(execFile)(
     process.execPath,
-    ["--import", "tsx", script, backend, String(records), String(patients)],
+    ["--expose-gc", "--import", "tsx", script, backend, String(records), String(patients)],
     { encoding: "utf8", maxBuffer: 1 << 20 },
   );
   child.child.stderr?.pipe(process.stderr);
@@ -65,6 +67,16 @@ export async function benchScale(scale: number): Promise<BenchRow[]> {
     // What ingest, queries and verify added on top of the set-up (the benchmark's own directory of
     // every patient's key, which is the registry, not the log).
     rows.push({ name: name("RSS above set-up"), value: round(r.peakRssMb - r.setupRssMb, 1), unit: "MB" });
+    if (r.liveHeapMb.length >= 2) {
+      // Flat if nothing grows with the log: the heap after GC at the first and the last step.
+      const first = r.liveHeapMb[0]!;
+      const last = r.liveHeapMb[r.liveHeapMb.length - 1]!;
+      rows.push({
+        name: name(`live heap growth after GC, 0.5M records (${Math.round(first)} MB) to the end`),
+        value: round(last - first, 1),
+        unit: "MB",
+      });
+    }
     rows.push({
       name: name("inclusion proof p99"),
       value: round(r.inclusionP99Ms, 3),

@@ -1,6 +1,6 @@
 // The browser portal with 10,000 entries: a patient with a 10,000-access history signs in in Debian's
 // Chromium (playwright-core, no download) against a real `custos serve`; the page fetches every
-// page, verifies each entry's inclusion proof and content hash, unwraps and decrypts each record
+// page, verifies the inclusion proofs, the trail's hash chain and each content hash, unwraps and decrypts each record
 // (the SDK's own code, on @noble), and renders. Measured: sign-in to all rows shown, filtering and
 // paging the loaded rows, and the page's JavaScript heap.
 

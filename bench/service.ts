@@ -6,7 +6,7 @@
 //      send time, so queueing anywhere shows.
 //   3. A patient's 1,000-record history from a large log (built locally through the Vault before the
 //      node starts): end-to-end latency, the node's own time from its /metrics histogram, and the
-//      client's verification (checkpoint, inclusion proofs, record numbering) and decryption.
+//      client's verification (checkpoint, inclusion proofs and the trail's hash chain, record numbering) and decryption.
 // BENCH_SCALE shortens the runs and shrinks the log; at 1 the log holds about a million entries.
 
 import type { TrustedCheckpoint, WireItem } from "../src/client/verify-reply.js";
@@ -478,7 +478,7 @@ async function benchHistory(node: RunningNode, patient: Identity, queries: numbe
         met: p99BoundMs <= 25,
       },
       {
-        name: "client verify + decrypt of the reply (checkpoint, 1,001 proofs, numbering, HPKE + AES-GCM): p50",
+        name: "client verify + decrypt of the reply (checkpoint, proofs and hash chain, numbering, HPKE + AES-GCM): p50",
         value: round(percentile(client, 50), 2),
         unit: "ms",
       },

@@ -105,6 +105,8 @@ export interface LedgerStore {
   ): Promise<{ key: Uint8Array; index: number }[]>;
   /** Entry indexes filed under a lookup key, in index order (or reverse). */
   findByLookupKey(query: LookupQuery): Promise<number[]>;
+  /** The entries filed under a lookup key, as findByLookupKey would list them, in one read. */
+  entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]>;
 
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   getLatestCheckpoint(): Promise<StoredCheckpoint | undefined>;

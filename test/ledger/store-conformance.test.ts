@@ -299,6 +299,28 @@ describe.each(backends)("the $name store", (backend) => {
       expect(await store.findByLookupKey({ key: tag, limit: 2, descending: true })).toEqual([5, 3]);
       expect(await store.findByLookupKey({ key: tag, fromIndex: 2, toIndex: 5, limit: 10 })).toEqual([2, 3]);
       expect(await store.findByLookupKey({ key: utf8("nobody"), limit: 10 })).toEqual([]);
+      // The same rows with their entries, in one read.
+      const texts = (entries: { index: number; data: Uint8Array }[]) =>
+        entries.map((e) => [e.index, fromUtf8(e.data)]);
+      expect(texts(await store.entriesByLookupKey({ key: tag, limit: 10 }))).toEqual([
+        [0, "a"],
+        [2, "c"],
+        [3, "d"],
+        [5, "f"],
+      ]);
+      expect(texts(await store.entriesByLookupKey({ key: tag, limit: 2, descending: true }))).toEqual([
+        [5, "f"],
+        [3, "d"],
+      ]);
+      expect(
+        texts(
+          await store.entriesByLookupKey({ key: tag, fromIndex: 2, toIndex: 5, limit: 10, descending: true }),
+        ),
+      ).toEqual([
+        [3, "d"],
+        [2, "c"],
+      ]);
+      expect(await store.entriesByLookupKey({ key: utf8("nobody"), limit: 10 })).toEqual([]);
     });
 
     it("lists checkpoints in the order stored and calls the last one stored the latest", async () => {

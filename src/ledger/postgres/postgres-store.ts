@@ -639,6 +639,17 @@ export class PostgresStore implements LedgerStore {
     return result.rows.map((row) => toIndex(row.idx));
   }
 
+  async entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]> {
+    const order = query.descending ? "DESC" : "ASC";
+    const result = await this.#query(
+      `SELECT l.idx AS idx, e.data AS data FROM ${this.#table("lookup")} l
+       JOIN ${this.#table("entries")} e ON e.idx = l.idx
+       WHERE l.key = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx ${order} LIMIT $4`,
+      [buffer(query.key), query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit],
+    );
+    return result.rows.map((row) => ({ index: toIndex(row.idx), data: toBytes(row.data) }));
+  }
+
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     this.#checkWritable();
     await this.#query(

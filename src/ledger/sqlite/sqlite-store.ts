@@ -319,6 +319,19 @@ export class SqliteStore implements LedgerStore {
     return rows.map((row) => integer(row.idx));
   }
 
+  async entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]> {
+    const statement = query.descending
+      ? this.#statements.lookupEntriesDescending
+      : this.#statements.lookupEntriesAscending;
+    const rows = statement.all(
+      query.key,
+      query.fromIndex ?? 0,
+      query.toIndex ?? Number.MAX_SAFE_INTEGER,
+      query.limit,
+    ) as Row[];
+    return rows.map((row) => ({ index: integer(row.idx), data: bytes(row.data) }));
+  }
+
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
   }
@@ -378,6 +391,12 @@ function prepare(db: Database.Database) {
     insertLookup: db.prepare("INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)"),
     lookupAscending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
+    ),
+    lookupEntriesAscending: db.prepare(
+      "SELECT l.idx AS idx, e.data AS data FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx LIMIT ?",
+    ),
+    lookupEntriesDescending: db.prepare(
+      "SELECT l.idx AS idx, e.data AS data FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx DESC LIMIT ?",
     ),
     lookupDescending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",

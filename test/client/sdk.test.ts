@@ -241,6 +241,16 @@ describe("a lying node is caught", () => {
     );
   });
 
+  it("refuses a linked record shown twice", async () => {
+    const reply = await rawTrail();
+    const [, , , linked, other] = records(reply.items);
+    expect(linked!.proof).toBeUndefined();
+    expect(other!.proof).toBeUndefined();
+    // The older record replaced by a copy of the newer one, at its own index.
+    Object.assign(other!, { entry: linked!.entry, content: linked!.content });
+    expect(() => check(reply)).toThrow(/repeats another entry of the reply/);
+  });
+
   it("catches another patient's entry slipped in", async () => {
     const reply = await rawTrail();
     const p2 = await new MtlsClient(url(), env.identity("patient/P2")).call<{ items: WireItem[] }>(

@@ -50,6 +50,8 @@ export interface WireItem {
 export interface VerifiedItem {
   readonly index: number;
   readonly entry: Uint8Array;
+  /** The entry's leaf hash (computed once, for its proof or its link). */
+  readonly leaf: Uint8Array;
   readonly content: Uint8Array | undefined;
 }
 
@@ -205,7 +207,7 @@ export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedChec
         index,
       );
     }
-    out.push({ index, entry, content });
+    out.push({ index, entry, leaf, content });
   }
   if (unproven.size > 0) checkLinks(out, unproven, chainHeads);
   return out;
@@ -263,7 +265,7 @@ export interface RunCheck {
  */
 export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
   let tag: string | undefined;
-  const seqs: { seq: number; index: number; prev: Uint8Array | undefined; entry: Uint8Array }[] = [];
+  const seqs: { seq: number; index: number; prev: Uint8Array | undefined; leaf: Uint8Array }[] = [];
   for (const item of items) {
     const entry = decodeEntry(item.entry);
     if (entry.kind !== ENTRY_KINDS.accessRecord && entry.kind !== ENTRY_KINDS.keyEnvelope) continue;
@@ -282,7 +284,7 @@ export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
     tag = hex;
     if (entry.kind === ENTRY_KINDS.accessRecord) {
       const { seq, prev } = accessRecordFromEntry(entry).header;
-      if (seq !== undefined) seqs.push({ seq, index: item.index, prev, entry: item.entry });
+      if (seq !== undefined) seqs.push({ seq, index: item.index, prev, leaf: item.leaf });
     }
   }
   seqs.sort((a, b) => b.seq - a.seq);
@@ -303,7 +305,7 @@ export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
         newer.index,
       );
     }
-    if (newer.prev !== undefined && !bytesEqual(newer.prev, leafHash(older.entry))) {
+    if (newer.prev !== undefined && !bytesEqual(newer.prev, older.leaf)) {
       throw new VerificationError(
         "TAMPERED_ENTRY",
         `the trail's hash chain is broken: entry ${newer.index} does not link to entry ${older.index}, the record before it (a record was replaced)`,

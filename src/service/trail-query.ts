@@ -167,13 +167,13 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   // The reader's envelopes for epochs whose start lies further back: looked up by epoch, not scanned.
   if (lacking()) {
     for (const epoch of [...neededEpochs].filter((e) => !foundEpochs.has(e))) {
-      const indexes = await ledger.store.findByLookupKey({
+      const filed = await ledger.store.entriesByLookupKey({
         key: epochLookupKey(fromHex(epoch)),
         toIndex: upper,
         descending: true,
         limit: 256,
       });
-      for (const { index, data } of await ledger.store.getEntriesAt(indexes)) {
+      for (const { index, data } of filed) {
         const entry = decodeEntry(data);
         if (entry.kind === ENTRY_KINDS.keyEnvelope) keep(index, data, entry);
       }

@@ -309,27 +309,21 @@ export class SqliteStore implements LedgerStore {
   }
 
   async findByLookupKey(query: LookupQuery): Promise<number[]> {
-    const statement = query.descending ? this.#statements.lookupDescending : this.#statements.lookupAscending;
-    const rows = statement.all(
-      query.key,
-      query.fromIndex ?? 0,
-      query.toIndex ?? Number.MAX_SAFE_INTEGER,
-      query.limit,
-    ) as Row[];
-    return rows.map((row) => integer(row.idx));
+    const s = this.#statements;
+    return this.#lookup(query, query.descending ? s.lookupDescending : s.lookupAscending).map((row) =>
+      integer(row.idx),
+    );
   }
 
   async entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]> {
-    const statement = query.descending
-      ? this.#statements.lookupEntriesDescending
-      : this.#statements.lookupEntriesAscending;
-    const rows = statement.all(
-      query.key,
-      query.fromIndex ?? 0,
-      query.toIndex ?? Number.MAX_SAFE_INTEGER,
-      query.limit,
-    ) as Row[];
-    return rows.map((row) => ({ index: integer(row.idx), data: bytes(row.data) }));
+    const s = this.#statements;
+    const statement = query.descending ? s.lookupEntriesDescending : s.lookupEntriesAscending;
+    return this.#lookup(query, statement).map((row) => ({ index: integer(row.idx), data: bytes(row.data) }));
+  }
+
+  #lookup(query: LookupQuery, statement: Database.Statement): Row[] {
+    const to = query.toIndex ?? Number.MAX_SAFE_INTEGER;
+    return statement.all(query.key, query.fromIndex ?? 0, to, query.limit) as Row[];
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {

@@ -4,7 +4,7 @@
 import { formatCheckpoint } from "../core/checkpoint/index.js";
 import { CustosError } from "../core/errors.js";
 import { signNote } from "../core/note/index.js";
-import { type AppendItem, type AppendResult, Sequencer } from "./sequencer.js";
+import { type AppendItem, type AppendOptions, type AppendResult, Sequencer } from "./sequencer.js";
 import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
 import { TreeReader } from "./tree/index.js";
 
@@ -61,8 +61,8 @@ export class Ledger {
   }
 
   /** Appends entries as one atomic group; resolves once they are durable and in the tree. */
-  append(items: readonly AppendItem[]): Promise<AppendResult[]> {
-    return this.#writer().append(items);
+  append(items: readonly AppendItem[], options?: AppendOptions): Promise<AppendResult[]> {
+    return this.#writer().append(items, options);
   }
 
   async appendOne(item: AppendItem): Promise<AppendResult> {

@@ -29,10 +29,33 @@ export interface AppendResult {
   readonly duplicate: boolean;
 }
 
+/**
+ * Conditions on one append group, for callers whose groups depend on each other (a patient's trail:
+ * a record links to the one sealed before it, which may be in a group still waiting to be written).
+ */
+export interface AppendOptions {
+  /**
+   * Checked just before the group is written, in the same turn as the write: throws when the group
+   * may no longer be written (the group is then refused with that error and nothing of it is stored).
+   */
+  readonly precondition?: () => void;
+  /**
+   * Called synchronously when the group fails (its write failed, or its precondition refused it),
+   * before any later group is written, so a dependent group's precondition sees the failure.
+   */
+  readonly onFailure?: () => void;
+}
+
 interface PendingGroup {
   readonly items: readonly AppendItem[];
+  readonly options: AppendOptions;
   readonly resolve: (results: AppendResult[]) => void;
   readonly reject: (error: unknown) => void;
+}
+
+function failGroup(group: PendingGroup, error: unknown): void {
+  group.options.onFailure?.();
+  group.reject(error);
 }
 
 export interface SequencerOptions {
@@ -87,15 +110,19 @@ export class Sequencer {
     return this.#lastCheckpoint;
   }
 
-  append(items: readonly AppendItem[]): Promise<AppendResult[]> {
-    if (this.#closed) return Promise.reject(new CustosError("STORE_BUSY", "the log is closed"));
+  append(items: readonly AppendItem[], options: AppendOptions = {}): Promise<AppendResult[]> {
+    if (this.#closed) {
+      options.onFailure?.();
+      return Promise.reject(new CustosError("STORE_BUSY", "the log is closed"));
+    }
     try {
       for (const item of items) validateItem(item);
     } catch (error) {
+      options.onFailure?.();
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.#pending.push({ items, resolve, reject });
+      this.#pending.push({ items, options, resolve, reject });
       this.#pendingEntries += items.length;
       this.#kick();
     });
@@ -146,7 +173,15 @@ export class Sequencer {
     // Let appends made in the same tick join this batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.#pending.length > 0 || this.#checkpointWanted.length > 0 || this.#checkpointDue()) {
-      const groups = this.#takeGroups();
+      const groups = this.#takeGroups().filter((group) => {
+        try {
+          group.options.precondition?.();
+          return true;
+        } catch (error) {
+          failGroup(group, error);
+          return false;
+        }
+      });
       const waiters = this.#checkpointWanted;
       this.#checkpointWanted = [];
       try {
@@ -154,7 +189,7 @@ export class Sequencer {
         for (const [i, group] of groups.entries()) group.resolve(results[i]!);
         for (const waiter of waiters) waiter.resolve(this.#lastCheckpoint!);
       } catch (error) {
-        for (const group of groups) group.reject(error);
+        for (const group of groups) failGroup(group, error);
         for (const waiter of waiters) waiter.reject(error);
         // The tree in memory may be ahead of the store: reload it from what was committed.
         this.#builder = await resumeTree(this.#store);

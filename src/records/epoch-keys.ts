@@ -19,12 +19,25 @@ export interface EpochKey {
   nextSeq: number;
   /** The leaf hash of the patient's record numbered nextSeq - 1, when known: the next record links to it. */
   prev: Uint8Array | undefined;
+  readonly line: TrailLine;
+}
+
+/**
+ * One run of a patient's numbering as handed out in memory, from where it was read from the log (or
+ * began). Records sealed in the same line link to each other; if any group of them fails to land,
+ * the line is broken: the groups sealed after it in the same line must not land either (they would
+ * link to records that are not in the log), and the numbering is read again from the log.
+ */
+export interface TrailLine {
+  broken: boolean;
 }
 
 /** Where a patient's trail stands: the next record's number and the leaf hash it links back to. */
 export interface TrailPosition {
   readonly nextSeq: number;
   readonly prev?: Uint8Array | undefined;
+  /** The line this position continues; a position read from the log starts a new one. */
+  readonly line?: TrailLine;
 }
 
 export interface EpochKeyStats {
@@ -81,15 +94,20 @@ export class EpochKeyCache {
   positionOf(patientTag: Uint8Array): TrailPosition | undefined {
     const key = toHex(patientTag);
     const live = this.#keys.get(key);
-    return live === undefined ? this.#retired.get(key) : { nextSeq: live.nextSeq, prev: live.prev };
+    return live === undefined
+      ? this.#retired.get(key)
+      : { nextSeq: live.nextSeq, prev: live.prev, line: live.line };
   }
 
-  /** Drops what is known of a patient's numbering (after a failed append): it is re-read from the log. */
-  forgetSeq(patientTag: Uint8Array): void {
+  /**
+   * Drops what is known of a patient's numbering when it continues this (broken) line: it is re-read
+   * from the log. A newer line, started from the log after the break, is kept.
+   */
+  forgetLine(patientTag: Uint8Array, line: TrailLine): void {
     const key = toHex(patientTag);
-    this.#retired.delete(key);
+    if (this.#retired.get(key)?.line === line) this.#retired.delete(key);
     const epoch = this.#keys.get(key);
-    if (epoch !== undefined) {
+    if (epoch !== undefined && epoch.line === line) {
       this.#keys.delete(key);
       epoch.dataKey.fill(0);
       this.#ended++;
@@ -115,6 +133,7 @@ export class EpochKeyCache {
       readers,
       nextSeq: position.nextSeq,
       prev: position.prev,
+      line: position.line ?? { broken: false },
     };
     this.#keys.set(key, epoch);
     this.#started++;
@@ -152,7 +171,7 @@ export class EpochKeyCache {
   #forget(key: string, epoch: EpochKey): void {
     this.#keys.delete(key);
     this.#retired.delete(key);
-    this.#retired.set(key, { nextSeq: epoch.nextSeq, prev: epoch.prev });
+    this.#retired.set(key, { nextSeq: epoch.nextSeq, prev: epoch.prev, line: epoch.line });
     if (this.#retired.size > 100_000) this.#retired.delete(this.#retired.keys().next().value!);
     epoch.dataKey.fill(0);
     this.#ended++;

@@ -22,9 +22,9 @@ import { randomBytes, sha256 } from "../core/platform.js";
 import { type AuditRecord, encodeRecord } from "../core/record/index.js";
 import { aesGcmSeal } from "../crypto/aead.js";
 import { sealBase } from "../crypto/hpke/index.js";
-import type { AppendItem, AppendResult } from "../ledger/sequencer.js";
+import type { AppendItem, AppendOptions, AppendResult } from "../ledger/sequencer.js";
 import type { BlindIndex } from "./blind-index.js";
-import { type EpochKey, EpochKeyCache, type TrailPosition } from "./epoch-keys.js";
+import { type EpochKey, EpochKeyCache, type TrailLine, type TrailPosition } from "./epoch-keys.js";
 import {
   type Recipient,
   type RecipientDirectory,
@@ -36,7 +36,7 @@ import {
 export const EPOCH_KEY_INFO = utf8("custos epoch key v1");
 
 export interface Appender {
-  append(items: readonly AppendItem[]): Promise<AppendResult[]>;
+  append(items: readonly AppendItem[], options?: AppendOptions): Promise<AppendResult[]>;
 }
 
 export interface RecordSealerOptions {
@@ -128,6 +128,49 @@ export class RecordSealer {
    * new epochs as needed. The caller appends the items as one group.
    */
   async seal(records: readonly AuditRecord[], source: string): Promise<AppendItem[]> {
+    return (await this.#seal(records, source)).items;
+  }
+
+  /**
+   * Seals records and appends them to the log as one group; resolves once they are durable. Records
+   * link to the patient's record sealed before them, which may still be waiting to be written: if a
+   * group fails, every later group of the same patients' numbering (the same line) is refused too,
+   * and the numbering is read again from the log, so the trail never links to a record not in it.
+   */
+  async sealAndAppend(records: readonly AuditRecord[], source: string): Promise<AppendResult[]> {
+    const { items, lines } = await this.#seal(records, source);
+    // From seal to append without a pause: groups reach the log in the order their numbers were given.
+    let failed = false;
+    const onFailure = (): void => {
+      if (failed) return;
+      failed = true;
+      for (const [line, tag] of lines) {
+        line.broken = true;
+        this.epochs.forgetLine(tag, line);
+      }
+    };
+    const precondition = (): void => {
+      for (const line of lines.keys()) {
+        if (line.broken) {
+          throw new CustosError(
+            "STORE_BUSY",
+            "an earlier group of this patient's records failed to land, so these were not written; retry",
+          );
+        }
+      }
+    };
+    try {
+      return await this.#log.append(items, { precondition, onFailure });
+    } catch (error) {
+      onFailure();
+      throw error;
+    }
+  }
+
+  async #seal(
+    records: readonly AuditRecord[],
+    source: string,
+  ): Promise<{ items: AppendItem[]; lines: Map<TrailLine, Uint8Array> }> {
     const patients = new Map<string, { patientId: string; tag: Uint8Array }>();
     for (const record of records) {
       if (!patients.has(record.patientId)) {
@@ -163,7 +206,9 @@ export class RecordSealer {
       }
       const items = records.map((record) => this.#sealRecord(record, source, epochs.get(record.patientId)!));
       this.#records += items.length;
-      return items;
+      const lines = new Map<TrailLine, Uint8Array>();
+      for (const epoch of epochs.values()) lines.set(epoch.line, epoch.patientTag);
+      return { items, lines };
     }
   }
 
@@ -234,11 +279,6 @@ export class RecordSealer {
       this.#starting.delete(key);
     }
   }
-}
-
-/** After a failed append: the patients' numbering is re-read from the log at their next record. */
-export function resetNumbering(sealer: RecordSealer, patientTags: readonly Uint8Array[]): void {
-  for (const tag of patientTags) sealer.epochs.forgetSeq(tag);
 }
 
 function checkReaders(readers: readonly Recipient[]): void {

@@ -27,7 +27,7 @@ import { EpochKeyCache } from "./epoch-keys.js";
 import { LocalDirectory } from "./local-directory.js";
 import type { Recipient, RecipientDirectory } from "./recipients.js";
 import type { OpenedRecord, RecordOpener, StoredItem } from "./record-opener.js";
-import { RecordSealer, resetNumbering, wrapForReader } from "./record-sealer.js";
+import { RecordSealer, wrapForReader } from "./record-sealer.js";
 
 export const BLIND_INDEX_SECRET = "blind-index-key";
 export const DIRECTORY_SECRET = "reader-directory";
@@ -172,20 +172,10 @@ export class Vault {
         }
       });
       if (fresh.length > 0) {
-        const items = await this.sealer.seal(
+        appended = await this.sealer.sealAndAppend(
           fresh.map((i) => records[i]!),
           source,
         );
-        try {
-          appended = await this.ledger.append(items);
-        } catch (error) {
-          // Numbers handed out to records that never landed: re-read each patient's numbering from the log.
-          resetNumbering(
-            this.sealer,
-            [...new Set(records.map((r) => r.patientId))].map((p) => this.#blindIndex.patientTag(p)),
-          );
-          throw error;
-        }
       }
     } finally {
       for (const key of unique) if (this.#inFlight.get(key) === claim) this.#inFlight.delete(key);

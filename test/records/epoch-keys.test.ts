@@ -24,8 +24,24 @@ describe("epoch key cache", () => {
     const position = cache.positionOf(tag(1))!;
     expect(position.nextSeq).toBe(9);
     expect(toHex(position.prev!)).toBe(toHex(new Uint8Array(32).fill(9)));
-    expect(cache.positionOf(tag(2))).toEqual({ nextSeq: 0, prev: undefined });
-    cache.forgetSeq(tag(1));
+    expect(cache.positionOf(tag(2))).toMatchObject({ nextSeq: 0, prev: undefined });
+    expect(position.line).toBe(a.line); // a retired position continues the same line
+    cache.forgetLine(tag(1), a.line);
     expect(cache.positionOf(tag(1))).toBeUndefined();
+  });
+
+  it("forgets a patient's numbering only while it continues the broken line", () => {
+    const cache = new EpochKeyCache({ now: () => 0 });
+    const first = cache.start(tag(1), "r", { nextSeq: 3 });
+    cache.forgetLine(tag(1), first.line);
+    expect(cache.positionOf(tag(1))).toBeUndefined();
+    // Read again from the log: a new line. A late failure report for the old line leaves it alone.
+    const second = cache.start(tag(1), "r", { nextSeq: 3 });
+    expect(second.line).not.toBe(first.line);
+    cache.forgetLine(tag(1), first.line);
+    expect(cache.peek(tag(1), "r")).toBe(second);
+    // Carried across an epoch change (readers changed): the same line.
+    const third = cache.start(tag(1), "r2", cache.positionOf(tag(1)));
+    expect(third.line).toBe(second.line);
   });
 });

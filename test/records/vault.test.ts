@@ -193,6 +193,50 @@ describe("encrypted records", () => {
     }
   });
 
+  it("refuses a group sealed on top of one that failed to land, so the trail never links to a lost record", async () => {
+    await vault.ingest([record("P1", 0)], "ehr"); // P1's epoch begun (its envelopes are in the log)
+    // The next write fails, but only once a second group of P1's records (numbered on top of the
+    // first, linking to it) is waiting behind it.
+    const ledger = vault.ledger;
+    const store = ledger.store;
+    const realAppend = ledger.append.bind(ledger);
+    const realWrite = store.appendBatch.bind(store);
+    let appends = 0;
+    ledger.append = (items, options) => {
+      appends++;
+      return realAppend(items, options);
+    };
+    let failNext = true;
+    let writing: () => void = () => undefined;
+    const writeStarted = new Promise<void>((resolve) => {
+      writing = resolve;
+    });
+    store.appendBatch = async (batch) => {
+      if (!failNext) return realWrite(batch);
+      failNext = false;
+      writing();
+      while (appends < 2) await new Promise((resolve) => setImmediate(resolve));
+      throw new Error("disk full");
+    };
+    const first = vault.ingest([record("P1", 1), record("P1", 2)], "ehr");
+    first.catch(() => undefined);
+    await writeStarted; // the second group is sealed while the first is being written
+    const second = vault.ingest([record("P1", 3)], "ehr");
+    await expect(first).rejects.toThrow("disk full");
+    await expect(second).rejects.toMatchObject({ code: "STORE_BUSY" });
+    // P1's numbering is read again from the log: the next records continue the chain at 1.
+    await vault.ingest([record("P1", 4)], "ehr");
+    await vault.ingest([record("P1", 5), record("P2", 0)], "ehr");
+    const headers = (await vault.patientItems("P1"))
+      .map((item) => ({ entry: decodeEntry(item.entry), data: item.entry }))
+      .filter(({ entry }) => entry.kind === ENTRY_KINDS.accessRecord)
+      .map(({ entry, data }) => ({ ...accessRecordFromEntry(entry).header, leaf: leafHash(data) }));
+    expect(headers.map((h) => h.seq)).toEqual([0, 1, 2]);
+    expect(toHex(headers[1]!.prev!)).toBe(toHex(headers[0]!.leaf));
+    expect(toHex(headers[2]!.prev!)).toBe(toHex(headers[1]!.leaf));
+    await verifyClean();
+  });
+
   it("uses up no record number for replays, in the same batch, later, or concurrently", async () => {
     const a = record("P1", 1, { sourceEventId: "a" });
     const b = record("P1", 2, { sourceEventId: "b" });

@@ -10,6 +10,7 @@
 
 import { bytesEqual, fromHex, toBase64, toHex } from "../core/bytes.js";
 import {
+  type AccessRecordHeader,
   accessRecordFromEntry,
   contentHashOf,
   decodeEntry,
@@ -81,6 +82,16 @@ export async function consistencyFrom(ledger: Ledger, trustedSize: number | unde
   return { from: trustedSize, to: size, proof: proof.map(toBase64) };
 }
 
+type Entry = ReturnType<typeof decodeEntry>;
+
+/** An entry chosen for the page, decoded once (with its header when it is an access record). */
+interface Selected {
+  readonly index: number;
+  readonly data: Uint8Array;
+  readonly entry: Entry;
+  readonly header?: AccessRecordHeader;
+}
+
 /** Entry indexes read per store round trip while scanning a patient's trail (newest first). */
 const SCAN_CHUNK = 1024;
 
@@ -119,9 +130,10 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   }
   const upper = Math.min(window.before ?? size, size);
   const fromHour = window.from === undefined ? undefined : hourOf(window.from);
-  const records: { index: number; data: Uint8Array }[] = [];
+  const records: Selected[] = [];
   const neededEpochs = new Set<string>();
-  const envelopes: { index: number; data: Uint8Array; epoch: string }[] = [];
+  let lastEpoch: Uint8Array | undefined;
+  const envelopes: (Selected & { epoch: string })[] = [];
   const foundEpochs = new Set<string>();
   let started = false;
   let done = false;
@@ -130,14 +142,14 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   const chunk = Math.max(SCAN_CHUNK, limit + 64);
   let lowest = upper;
   const lacking = () => window.reader !== undefined && [...neededEpochs].some((e) => !foundEpochs.has(e));
-  const keep = (index: number, data: Uint8Array, entry: ReturnType<typeof decodeEntry>): void => {
+  const keep = (index: number, data: Uint8Array, entry: Entry): void => {
     const { header } = keyEnvelopeFromEntry(entry);
     if (window.reader === undefined || !bytesEqual(header.recipient, window.reader)) return;
     if (!bytesEqual(header.patientTag, window.patientTag)) return;
     const epoch = toHex(header.epochId);
     if (foundEpochs.has(epoch)) return;
     foundEpochs.add(epoch);
-    envelopes.push({ index, data, epoch });
+    envelopes.push({ index, data, entry, epoch });
   };
   for await (const { index, data } of patientEntries(ledger, window.patientTag, upper, chunk)) {
     if (done) break;
@@ -158,8 +170,12 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
         done = true;
         continue;
       }
-      records.push({ index, data });
-      neededEpochs.add(toHex(header.epochId));
+      records.push({ index, data, entry, header });
+      // Consecutive records mostly share an epoch: hex only when it changes.
+      if (lastEpoch === undefined || !bytesEqual(lastEpoch, header.epochId)) {
+        neededEpochs.add(toHex(header.epochId));
+        lastEpoch = header.epochId;
+      }
     } else if (entry.kind === ENTRY_KINDS.keyEnvelope) {
       keep(index, data, entry);
     }
@@ -192,11 +208,10 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   );
   // Contents of the whole page in one batch; inclusion proofs only where the trail's hash chain does
   // not already prove an entry (the newest record of each linked run, key envelopes, old records).
-  const decoded = selected.map(({ data }) => decodeEntry(data));
-  const hashes = decoded.map((entry) => contentHashOf(entry));
+  const hashes = selected.map(({ entry }) => contentHashOf(entry));
   const wanted = hashes.filter((hash): hash is Uint8Array => hash !== undefined);
   const contents = await ledger.store.getContents(wanted);
-  const linked = linkedByChain(selected, decoded);
+  const linked = linkedByChain(selected);
   const needProof = selected.filter((_, i) => !linked.has(i)).map(({ index }) => index);
   const proofs = await ledger.inclusionProofs(needProof, size);
   const proofOf = new Map(needProof.map((index, i) => [index, proofs[i]!]));
@@ -219,15 +234,10 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
  * seq + 1 carries `prev` equal to this record's leaf hash. Only links that hold are counted, so a
  * broken chain in the store gets proofs and the client sees exactly what the log holds.
  */
-function linkedByChain(
-  selected: readonly { index: number; data: Uint8Array }[],
-  decoded: readonly ReturnType<typeof decodeEntry>[],
-): Set<number> {
+function linkedByChain(selected: readonly Selected[]): Set<number> {
   const bySeq = new Map<number, { position: number; prev: Uint8Array | undefined }>();
-  decoded.forEach((entry, position) => {
-    if (entry.kind !== ENTRY_KINDS.accessRecord) return;
-    const { header } = accessRecordFromEntry(entry);
-    if (header.seq !== undefined) bySeq.set(header.seq, { position, prev: header.prev });
+  selected.forEach(({ header }, position) => {
+    if (header?.seq !== undefined) bySeq.set(header.seq, { position, prev: header.prev });
   });
   const linked = new Set<number>();
   for (const [seq, { position }] of bySeq) {

@@ -77,7 +77,6 @@ export class SqliteStore implements LedgerStore {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
       db.pragma("busy_timeout = 5000");
-      if (process.env.PROBE_PRAGMA) for (const p of process.env.PROBE_PRAGMA.split(";")) db.pragma(p);
       // Deleted content (erasure) is overwritten with zeros, not left in free pages.
       db.pragma("secure_delete = ON");
       if (!options.readonly) db.exec(SQLITE_SCHEMA);

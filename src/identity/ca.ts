@@ -8,7 +8,7 @@
 // What an identity is (role, keys, certificate fingerprints) is published in the log by the registry
 // (registry.ts); the CA itself keeps no list of who it certified.
 
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, sign } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CustosError } from "../core/errors.js";
@@ -80,6 +80,27 @@ function rawPublic(key: KeyObject): Uint8Array {
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
 
+/**
+ * A fresh key pair from 32 random bytes (any 32 bytes are an Ed25519 or X25519 private key: RFC 8032
+ * section 5.1.5, RFC 7748 section 5), imported as a JWK; Node derives the public half from `d`. Not
+ * generateKeyPairSync: on Node 20 the garbage collector can free that call's key-generation job while
+ * an export of the same key holds the key's lock, and the process deadlocks (src/crypto/backend.ts).
+ */
+function freshKeyPair(crv: "Ed25519" | "X25519"): { privateKey: KeyObject; publicKey: KeyObject } {
+  const secret = randomBytes(32);
+  const privateKey = createPrivateKey({
+    key: {
+      kty: "OKP",
+      crv,
+      d: Buffer.from(secret).toString("base64url"),
+      x: Buffer.alloc(32).toString("base64url"),
+    },
+    format: "jwk",
+  });
+  secret.fill(0);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
 export class DeploymentCa {
   readonly dir: string;
   readonly deployment: string;
@@ -119,7 +140,7 @@ export class DeploymentCa {
       throw new CustosError("STORE_EXISTS", `a deployment CA already exists in ${dir}`);
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const { privateKey, publicKey } = freshKeyPair("Ed25519");
     const start = now();
     const certificate = await createRootCertificate({
       deployment,
@@ -182,8 +203,8 @@ export class DeploymentCa {
     const start = this.#now();
     const notBefore = new Date(start - 60_000);
     const notAfter = new Date(start + days * DAY);
-    const signing = generateKeyPairSync("ed25519");
-    const encryption = generateKeyPairSync("x25519");
+    const signing = freshKeyPair("Ed25519");
+    const encryption = freshKeyPair("X25519");
     const serverRole = request.role === "node" || request.role === "witness";
     const common = {
       ca: this.certificate,

@@ -21,6 +21,10 @@ export interface StoredEntry {
   readonly data: Uint8Array;
 }
 
+export interface StoredEntryWithContent extends StoredEntry {
+  readonly content: Uint8Array | undefined;
+}
+
 export interface StoredCheckpoint {
   readonly size: number;
   /** The signed note, exactly as signed. */
@@ -107,6 +111,13 @@ export interface LedgerStore {
   findByLookupKey(query: LookupQuery): Promise<number[]>;
   /** The entries filed under a lookup key, as findByLookupKey would list them, in one read. */
   entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]>;
+  /**
+   * Like entriesByLookupKey, each entry with the stored content whose hash is the entry's last 32
+   * bytes (where an entry that names a content has its content hash: field 0xF0 comes last), in the
+   * same read; undefined when no such content is stored. The caller checks that the entry does name
+   * that hash (an entry without content can end in any 32 bytes).
+   */
+  entriesWithContentsByLookupKey(query: LookupQuery): Promise<StoredEntryWithContent[]>;
 
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   getLatestCheckpoint(): Promise<StoredCheckpoint | undefined>;

@@ -90,6 +90,8 @@ interface Selected {
   readonly data: Uint8Array;
   readonly entry: Entry;
   readonly header?: AccessRecordHeader;
+  /** Read with the entry: the stored content its last 32 bytes name, if any (null: none stored). */
+  readonly joined?: Uint8Array | null;
 }
 
 /** Entry indexes read per store round trip while scanning a patient's trail (newest first). */
@@ -105,17 +107,17 @@ async function* patientEntries(
   key: Uint8Array,
   upper: number,
   chunk: number,
-): AsyncGenerator<{ index: number; data: Uint8Array }> {
+  withContents: boolean,
+): AsyncGenerator<{ index: number; data: Uint8Array; content?: Uint8Array | undefined }> {
   let before = upper;
   for (;;) {
-    // One read per chunk: the lookup rows joined with their entries. An index whose entry is gone is
-    // left out here; the page's proofs and hash chain then fail at the client, and verify names it.
-    const entries = await ledger.store.entriesByLookupKey({
-      key,
-      toIndex: before,
-      descending: true,
-      limit: chunk,
-    });
+    // One read per chunk: the lookup rows joined with their entries (and, for the page itself, their
+    // contents). An index whose entry is gone is left out here; the page's proofs and hash chain then
+    // fail at the client, and verify names it.
+    const query = { key, toIndex: before, descending: true, limit: chunk };
+    const entries = withContents
+      ? await ledger.store.entriesWithContentsByLookupKey(query)
+      : await ledger.store.entriesByLookupKey(query);
     if (entries.length === 0) return;
     yield* entries;
     if (entries.length < chunk) return;
@@ -142,17 +144,24 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   const chunk = Math.max(SCAN_CHUNK, limit + 64);
   let lowest = upper;
   const lacking = () => window.reader !== undefined && [...neededEpochs].some((e) => !foundEpochs.has(e));
-  const keep = (index: number, data: Uint8Array, entry: Entry): void => {
+  const keep = (index: number, data: Uint8Array, entry: Entry, joined?: Uint8Array | null): void => {
     const { header } = keyEnvelopeFromEntry(entry);
     if (window.reader === undefined || !bytesEqual(header.recipient, window.reader)) return;
     if (!bytesEqual(header.patientTag, window.patientTag)) return;
     const epoch = toHex(header.epochId);
     if (foundEpochs.has(epoch)) return;
     foundEpochs.add(epoch);
-    envelopes.push({ index, data, entry, epoch });
+    envelopes.push({ index, data, entry, epoch, joined });
   };
-  for await (const { index, data } of patientEntries(ledger, window.patientTag, upper, chunk)) {
+  for await (const { index, data, content } of patientEntries(
+    ledger,
+    window.patientTag,
+    upper,
+    chunk,
+    true,
+  )) {
     if (done) break;
+    const joined = content ?? null;
     lowest = index;
     const entry = decodeEntry(data);
     if (entry.kind === ENTRY_KINDS.accessRecord) {
@@ -170,14 +179,14 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
         done = true;
         continue;
       }
-      records.push({ index, data, entry, header });
+      records.push({ index, data, entry, header, joined });
       // Consecutive records mostly share an epoch: hex only when it changes.
       if (lastEpoch === undefined || !bytesEqual(lastEpoch, header.epochId)) {
         neededEpochs.add(toHex(header.epochId));
         lastEpoch = header.epochId;
       }
     } else if (entry.kind === ENTRY_KINDS.keyEnvelope) {
-      keep(index, data, entry);
+      keep(index, data, entry, joined);
     }
   }
   // The reader's envelopes for epochs whose start lies further back: looked up by epoch, not scanned.
@@ -197,7 +206,7 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   }
   // Envelopes written before they were filed by epoch: scan on back through the patient's entries.
   if (lacking()) {
-    for await (const { index, data } of patientEntries(ledger, window.patientTag, lowest, chunk)) {
+    for await (const { index, data } of patientEntries(ledger, window.patientTag, lowest, chunk, false)) {
       const entry = decodeEntry(data);
       if (entry.kind === ENTRY_KINDS.keyEnvelope) keep(index, data, entry);
       if (!lacking()) break;
@@ -208,21 +217,33 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   );
   // Contents of the whole page in one batch; inclusion proofs only where the trail's hash chain does
   // not already prove an entry (the newest record of each linked run, key envelopes, old records).
-  const hashes = selected.map(({ entry }) => contentHashOf(entry));
-  const wanted = hashes.filter((hash): hash is Uint8Array => hash !== undefined);
-  const contents = await ledger.store.getContents(wanted);
+  // Contents: most came with their entries (joined on the entry's last 32 bytes, used only where
+  // the entry names exactly that hash); the rest (envelopes found by epoch) in one batch.
+  const contents = selected.map(({ entry, data, joined }): Uint8Array | null | undefined => {
+    const hash = contentHashOf(entry);
+    if (hash === undefined) return null;
+    return joined !== undefined && bytesEqual(data.subarray(data.length - hash.length), hash)
+      ? joined
+      : undefined;
+  });
+  const missing = contents.flatMap((content, i) => (content === undefined ? [i] : []));
+  if (missing.length > 0) {
+    const read = await ledger.store.getContents(missing.map((i) => contentHashOf(selected[i]!.entry)!));
+    missing.forEach((position, i) => {
+      contents[position] = read[i] ?? null;
+    });
+  }
   const linked = linkedByChain(selected);
   const needProof = selected.filter((_, i) => !linked.has(i)).map(({ index }) => index);
   const proofs = await ledger.inclusionProofs(needProof, size);
   const proofOf = new Map(needProof.map((index, i) => [index, proofs[i]!]));
-  let nextContent = 0;
   const items = selected.map(({ index, data }, i): ProvenItem => {
-    const content = hashes[i] === undefined ? undefined : contents[nextContent++];
+    const content = contents[i];
     const proof = proofOf.get(index);
     return {
       index,
       entry: toBase64(data),
-      content: content === undefined ? null : toBase64(content),
+      content: content === undefined || content === null ? null : toBase64(content),
       ...(proof === undefined ? {} : { proof: proof.map(toBase64) }),
     };
   });

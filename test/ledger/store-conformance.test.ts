@@ -1,7 +1,7 @@
 // The same behaviour from both storage backends (src/ledger/storage.ts): the embedded SQLite file and
 // PostgreSQL. Every test gets a fresh, initialized store (a temp dir, or a random schema dropped after).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fromUtf8, toHex, utf8 } from "../../src/core/bytes.js";
+import { concatBytes, fromUtf8, toHex, utf8 } from "../../src/core/bytes.js";
 import { PostgresStore } from "../../src/ledger/postgres/index.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import type { AppendBatch, LedgerStore, Tile } from "../../src/ledger/storage.js";
@@ -321,6 +321,53 @@ describe.each(backends)("the $name store", (backend) => {
         [2, "c"],
       ]);
       expect(await store.entriesByLookupKey({ key: utf8("nobody"), limit: 10 })).toEqual([]);
+    });
+
+    it("reads entries by lookup key with the content named by each entry's last 32 bytes, in one read", async () => {
+      const tag = utf8("patient-tag");
+      const naming = (text: string, n: number) => concatBytes(utf8(text), hashOf(n));
+      await store.appendBatch({
+        ...batch(0, []),
+        entries: [
+          naming("a", 1),
+          utf8("no content named here"),
+          naming("c", 2),
+          naming("d", 3),
+          naming("e", 1),
+        ],
+        // Content 3 is not stored (erased, or never): its entry comes back without one.
+        contents: [
+          { hash: hashOf(1), data: utf8("one") },
+          { hash: hashOf(2), data: utf8("two") },
+        ],
+        lookupKeys: [0, 1, 2, 3]
+          .map((index) => ({ key: tag, index }))
+          .concat([{ key: utf8("other"), index: 4 }]),
+      });
+      const read = async (query: Parameters<LedgerStore["entriesByLookupKey"]>[0]) => {
+        const rows = await store.entriesWithContentsByLookupKey(query);
+        // The same entries as entriesByLookupKey gives, in the same order.
+        expect(rows.map(({ index, data }) => ({ index, data }))).toEqual(
+          await store.entriesByLookupKey(query),
+        );
+        return rows.map((row) => [row.index, row.content === undefined ? undefined : fromUtf8(row.content)]);
+      };
+      expect(await read({ key: tag, limit: 10 })).toEqual([
+        [0, "one"],
+        [1, undefined],
+        [2, "two"],
+        [3, undefined],
+      ]);
+      expect(await read({ key: tag, limit: 2, descending: true })).toEqual([
+        [3, undefined],
+        [2, "two"],
+      ]);
+      expect(await read({ key: tag, fromIndex: 1, toIndex: 3, limit: 10, descending: true })).toEqual([
+        [2, "two"],
+        [1, undefined],
+      ]);
+      expect(await read({ key: utf8("other"), limit: 10 })).toEqual([[4, "one"]]);
+      expect(await read({ key: utf8("nobody"), limit: 10 })).toEqual([]);
     });
 
     it("lists checkpoints in the order stored and calls the last one stored the latest", async () => {

@@ -17,6 +17,7 @@ import type {
   LookupQuery,
   StoredCheckpoint,
   StoredEntry,
+  StoredEntryWithContent,
   Tile,
 } from "../storage.js";
 import {
@@ -667,6 +668,22 @@ export class PostgresStore implements LedgerStore {
       [buffer(query.key), query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit],
     );
     return result.rows.map((row) => ({ index: toIndex(row.idx), data: toBytes(row.data) }));
+  }
+
+  async entriesWithContentsByLookupKey(query: LookupQuery): Promise<StoredEntryWithContent[]> {
+    const order = query.descending ? "DESC" : "ASC";
+    const result = await this.#query(
+      `SELECT l.idx AS idx, e.data AS data, c.data AS content FROM ${this.#table("lookup")} l
+       JOIN ${this.#table("entries")} e ON e.idx = l.idx
+       LEFT JOIN ${this.#table("contents")} c ON c.hash = substring(e.data FROM octet_length(e.data) - 31)
+       WHERE l.key = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx ${order} LIMIT $4`,
+      [buffer(query.key), query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit],
+    );
+    return result.rows.map((row) => ({
+      index: toIndex(row.idx),
+      data: toBytes(row.data),
+      content: row.content === null ? undefined : toBytes(row.content),
+    }));
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {

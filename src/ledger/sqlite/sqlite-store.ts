@@ -13,6 +13,7 @@ import type {
   LookupQuery,
   StoredCheckpoint,
   StoredEntry,
+  StoredEntryWithContent,
   Tile,
 } from "../storage.js";
 import { SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
@@ -321,6 +322,16 @@ export class SqliteStore implements LedgerStore {
     return this.#lookup(query, statement).map((row) => ({ index: integer(row.idx), data: bytes(row.data) }));
   }
 
+  async entriesWithContentsByLookupKey(query: LookupQuery): Promise<StoredEntryWithContent[]> {
+    const s = this.#statements;
+    const statement = query.descending ? s.lookupContentsDescending : s.lookupContentsAscending;
+    return this.#lookup(query, statement).map((row) => ({
+      index: integer(row.idx),
+      data: bytes(row.data),
+      content: row.content === null ? undefined : bytes(row.content),
+    }));
+  }
+
   #lookup(query: LookupQuery, statement: Database.Statement): Row[] {
     const to = query.toIndex ?? Number.MAX_SAFE_INTEGER;
     return statement.all(query.key, query.fromIndex ?? 0, to, query.limit) as Row[];
@@ -351,6 +362,10 @@ export class SqliteStore implements LedgerStore {
 function toCheckpoint(row: Row): StoredCheckpoint {
   return { size: integer(row.size), note: String(row.note), storedAt: integer(row.stored_at) };
 }
+
+/** Lookup rows with their entries and each entry's content (by the hash in its last 32 bytes). */
+const LOOKUP_WITH_CONTENTS =
+  "SELECT l.idx AS idx, e.data AS data, c.data AS content FROM lookup l JOIN entries e ON e.idx = l.idx LEFT JOIN contents c ON c.hash = substr(e.data, -32)";
 
 /** Keys per batched read statement (`... IN (?, ?, ...)`). */
 const BATCH = 128;
@@ -391,6 +406,12 @@ function prepare(db: Database.Database) {
     ),
     lookupEntriesDescending: db.prepare(
       "SELECT l.idx AS idx, e.data AS data FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx DESC LIMIT ?",
+    ),
+    lookupContentsAscending: db.prepare(
+      `${LOOKUP_WITH_CONTENTS} WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx LIMIT ?`,
+    ),
+    lookupContentsDescending: db.prepare(
+      `${LOOKUP_WITH_CONTENTS} WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx DESC LIMIT ?`,
     ),
     lookupDescending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",

@@ -146,10 +146,9 @@ async function write(): Promise<Written> {
   // visibility map and hint bits and gather planner statistics, so reads use index-only scans and
   // do not dirty every page they touch the first time. Timed and reported, not hidden.
   let maintenanceSeconds = 0;
-  if (backend === "postgres") {
+  if (store.afterBulkLoad !== undefined) {
     const t = performance.now();
-    for (const table of ["entries", "contents", "lookup", "idempotency", "tiles"])
-      await pgQuery(`VACUUM (ANALYZE) "${schema}".${table}`);
+    await store.afterBulkLoad();
     maintenanceSeconds = (performance.now() - t) / 1000;
   }
   return {

@@ -52,14 +52,19 @@ export async function migrateStore(
     const entries = await source.getEntries(start, end);
     if (entries.length !== end - start)
       throw new CustosError("STORE_CORRUPT", `entries ${start} to ${end - 1} are incomplete`);
-    const blobs: ContentBlob[] = [];
+    const hashes: Uint8Array[] = [];
     for (const entry of entries) {
       builder.append(leafHash(entry.data));
       const hash = contentHashOf(decodeEntry(entry.data));
-      if (hash === undefined) continue;
-      const data = await source.getContent(hash);
-      if (data !== undefined) blobs.push({ hash, data });
+      if (hash !== undefined) hashes.push(hash);
     }
+    // One batched read of the chunk's contents (not a round trip per entry).
+    const found = await source.getContents(hashes);
+    const blobs: ContentBlob[] = [];
+    hashes.forEach((hash, i) => {
+      const data = found[i];
+      if (data !== undefined) blobs.push({ hash, data });
+    });
     contents += blobs.length;
     await target.appendBatch({
       startIndex: start,
@@ -72,6 +77,8 @@ export async function migrateStore(
     onProgress?.(end, size);
   }
   for (const checkpoint of checkpoints) await target.putCheckpoint(checkpoint);
+  // A bulk load leaves PostgreSQL without statistics or a visibility map until (auto)vacuum runs.
+  await target.afterBulkLoad?.();
 
   const signedRoot = parseCheckpoint(openNote(latest.note, [meta.verifierKey]).text).rootHash;
   const copied = await verifyStore(target);

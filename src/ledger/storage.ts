@@ -123,5 +123,12 @@ export interface LedgerStore {
   getLatestCheckpoint(): Promise<StoredCheckpoint | undefined>;
   listCheckpoints(): Promise<StoredCheckpoint[]>;
 
+  /**
+   * Housekeeping after a bulk load (custos migrate-store): PostgreSQL runs VACUUM (ANALYZE) on the
+   * log's tables, so reads get planner statistics and index-only scans at once rather than after
+   * autovacuum's next pass. Optional; best effort.
+   */
+  afterBulkLoad?(): Promise<void>;
+
   close(): Promise<void>;
 }

@@ -76,6 +76,17 @@ describe("moving a log from SQLite to PostgreSQL", () => {
       /moved \d+ entries, \d+ content items and \d+ checkpoints; the copy reproduces the signed root/,
     );
 
+    // The copy was vacuumed and analyzed after the load (statistics and visibility map at once).
+    const stats = await sql(
+      `SELECT relname, last_vacuum, last_analyze FROM pg_stat_user_tables WHERE schemaname = $1 AND relname IN ('entries', 'contents', 'lookup')`,
+      [schema],
+    );
+    expect(stats.rows).toHaveLength(3);
+    for (const row of stats.rows) {
+      expect(row.last_vacuum).not.toBeNull();
+      expect(row.last_analyze).not.toBeNull();
+    }
+
     const onPg = { ...local, CUSTOS_DB_URL: PG_URL };
     expect(run(["verify", "--data", data], undefined, onPg)).toContain("OK: no tampering found");
     const trail = JSON.parse(

@@ -686,6 +686,14 @@ export class PostgresStore implements LedgerStore {
     }));
   }
 
+  async afterBulkLoad(): Promise<void> {
+    this.#checkWritable();
+    for (const table of ["entries", "contents", "lookup", "idempotency", "tiles", "checkpoints"]) {
+      // Needs ownership of the table; without it the server's autovacuum does it later.
+      await this.#pool.query(`VACUUM (ANALYZE) ${this.#table(table)}`).catch(() => undefined);
+    }
+  }
+
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     this.#checkWritable();
     await this.#query(

@@ -2,7 +2,13 @@
 // with HPKE once per reader (the patient and the custodian), bound to its entry header.
 
 import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../core/bytes.js";
-import { decodeNoticeEntry, encodeNoticeEntry, type NoticeHeader, noticeAad } from "../core/entry/index.js";
+import {
+  decodeNoticeEntry,
+  encodeNoticeEntry,
+  type NoticeHeader,
+  noticeAad,
+  noticeLookupKeys,
+} from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
 import { sha256 } from "../core/platform.js";
 import { openBase, sealBase, x25519PublicKey } from "../crypto/hpke/index.js";
@@ -56,7 +62,11 @@ export function sealNotice(
     }),
   };
   const content = utf8(JSON.stringify(sealed));
-  return { entry: encodeNoticeEntry(header, sha256(content)), content, lookupKeys: [header.patientTag] };
+  return {
+    entry: encodeNoticeEntry(header, sha256(content)),
+    content,
+    lookupKeys: noticeLookupKeys(header.patientTag),
+  };
 }
 
 /**

@@ -1,10 +1,16 @@
-// Notices (query records and refusals) filed under a patient's tag, newest first, read a chunk at a
-// time: one index lookup, one batched entry read and one batched content read per chunk, instead of
-// a round trip per entry. Used by a patient's query history and an audit company's refusals, on the
+// Notices (query records and refusals) concerning a patient, newest first, read a chunk at a time
+// from the patient's notice key (older notices: by scanning the patient's tag), instead of a round
+// trip per entry. Used by a patient's query history and an audit company's refusals, on the
 // node and on a serving mirror.
 
-import { toBase64 } from "../core/bytes.js";
-import { contentHashOf, decodeEntry, ENTRY_KINDS } from "../core/entry/index.js";
+import { bytesEqual, toBase64 } from "../core/bytes.js";
+import {
+  contentHashOf,
+  decodeEntry,
+  ENTRY_KINDS,
+  NOTICES_FILED_KEY,
+  noticeLookupKey,
+} from "../core/entry/index.js";
 import type { Ledger } from "../ledger/ledger.js";
 
 /** Entries under one tag looked at, at most, per request (the newest first). */
@@ -18,7 +24,12 @@ export interface FoundNotice {
   readonly content: Uint8Array | undefined;
 }
 
-/** The notices under `tag` below `size` that `keep` accepts, newest first, at most `max`. */
+/**
+ * The notices under `tag` below `size` that `keep` accepts, newest first, at most `max`. Notices are
+ * filed under the patient's notice key, read directly (one joined read per chunk, contents
+ * included); notices written before that (by an older Custos) are found by scanning the patient's
+ * tag below the first notice so filed, at most NOTICE_SCAN_LIMIT entries.
+ */
 export async function noticesUnder(
   ledger: Ledger,
   tag: Uint8Array,
@@ -27,7 +38,45 @@ export async function noticesUnder(
   keep: (notice: FoundNotice) => boolean = () => true,
 ): Promise<FoundNotice[]> {
   const found: FoundNotice[] = [];
+  const take = (notice: FoundNotice): void => {
+    if (found.length < max && keep(notice)) found.push(notice);
+  };
+  const key = noticeLookupKey(tag);
   let before = size;
+  for (;;) {
+    const rows = await ledger.store.entriesWithContentsByLookupKey({
+      key,
+      toIndex: before,
+      descending: true,
+      limit: CHUNK,
+    });
+    for (const { index, data, content } of rows) {
+      const decoded = decodeEntry(data);
+      if (decoded.kind !== ENTRY_KINDS.queryRecord && decoded.kind !== ENTRY_KINDS.refusal) continue;
+      const hash = contentHashOf(decoded);
+      // The joined content is the one named by the entry's last 32 bytes: used where that is its hash.
+      const named =
+        hash !== undefined && bytesEqual(data.subarray(data.length - hash.length), hash)
+          ? content
+          : undefined;
+      take({
+        index,
+        kind: decoded.kind,
+        entry: data,
+        content: named ?? (hash === undefined ? undefined : (await ledger.store.getContents([hash]))[0]),
+      });
+    }
+    if (found.length >= max || rows.length < CHUNK) break;
+    before = rows[rows.length - 1]!.index;
+  }
+  if (found.length >= max) return found;
+  // Where filing by notice key began (undefined: no notice so filed yet, anywhere in the log).
+  const [firstFiled] = await ledger.store.findByLookupKey({
+    key: NOTICES_FILED_KEY,
+    toIndex: size,
+    limit: 1,
+  });
+  before = firstFiled ?? size;
   let scanned = 0;
   while (scanned < NOTICE_SCAN_LIMIT && found.length < max) {
     const indexes = await ledger.store.findByLookupKey({
@@ -49,8 +98,7 @@ export async function noticesUnder(
     let nextContent = 0;
     notices.forEach(({ stored, decoded }, i) => {
       const content = hashes[i] === undefined ? undefined : contents[nextContent++];
-      const notice = { index: stored.index, kind: decoded.kind, entry: stored.data, content };
-      if (found.length < max && keep(notice)) found.push(notice);
+      take({ index: stored.index, kind: decoded.kind, entry: stored.data, content });
     });
     if (indexes.length < CHUNK) break;
   }

@@ -40,7 +40,15 @@ export {
 export type { EntryKind, EntryKindName } from "./kinds.js";
 export { CONTENT_HASH_TAG, ENTRY_KINDS, entryKindName } from "./kinds.js";
 export type { NoticeHeader, NoticeKind } from "./notice-entry.js";
-export { decodeNoticeEntry, encodeNoticeEntry, NOTICE_KINDS, noticeAad } from "./notice-entry.js";
+export {
+  decodeNoticeEntry,
+  encodeNoticeEntry,
+  NOTICE_KINDS,
+  NOTICES_FILED_KEY,
+  noticeAad,
+  noticeLookupKey,
+  noticeLookupKeys,
+} from "./notice-entry.js";
 export type { GrantRecord, IdentityAction, IdentityRecord, Signer } from "./registry-entries.js";
 export {
   decodeGrantEntry,

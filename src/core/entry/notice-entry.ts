@@ -5,8 +5,9 @@
 //
 //   0x01 time u64 (ms)   0x02 patient tag (32)   0xf0 SHA-256 of the sealed content
 
-import { u64be } from "../bytes.js";
+import { u64be, utf8 } from "../bytes.js";
 import { CustosError } from "../errors.js";
+import { sha256Parts } from "../platform.js";
 import { PATIENT_TAG_BYTES } from "./access-record-entry.js";
 import { contentHashOf, decodeEntry, encodeEntry, fieldValue } from "./entry-codec.js";
 import { CONTENT_HASH_TAG, ENTRY_KINDS } from "./kinds.js";
@@ -16,6 +17,29 @@ const TAG_PATIENT_TAG = 0x02;
 
 export const NOTICE_KINDS = { refusal: ENTRY_KINDS.refusal, query: ENTRY_KINDS.queryRecord } as const;
 export type NoticeKind = keyof typeof NOTICE_KINDS;
+
+const NOTICE_LOOKUP_LABEL = utf8("custos notices v1\n");
+
+/**
+ * The lookup key a notice is also filed under: SHA-256("custos notices v1\n" || patient tag), so a
+ * patient's query history reads the patient's notices alone rather than scanning every access
+ * record filed under the patient's tag.
+ */
+export function noticeLookupKey(patientTag: Uint8Array): Uint8Array {
+  return sha256Parts(NOTICE_LOOKUP_LABEL, patientTag);
+}
+
+/**
+ * Every notice filed under its notice key is also filed under this one, so the first index under it
+ * is where filing by notice key began: notices below it (written by an older Custos) are found by
+ * scanning the patient's tag, only below it.
+ */
+export const NOTICES_FILED_KEY = sha256Parts(utf8("custos notices filed v1"));
+
+/** The lookup keys a notice is filed under: the patient's tag, the notice key and the filed marker. */
+export function noticeLookupKeys(patientTag: Uint8Array): Uint8Array[] {
+  return [patientTag, noticeLookupKey(patientTag), NOTICES_FILED_KEY];
+}
 
 export interface NoticeHeader {
   readonly kind: NoticeKind;

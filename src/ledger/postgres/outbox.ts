@@ -7,7 +7,7 @@
 
 import type pg from "pg";
 import { bytesEqual, concatBytes, utf8 } from "../../core/bytes.js";
-import { decodeNoticeEntry, type NoticeHeader } from "../../core/entry/index.js";
+import { decodeNoticeEntry, type NoticeHeader, noticeLookupKeys } from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { randomBytes, sha256 } from "../../core/platform.js";
 import type { AppendItem, AppendResult } from "../sequencer.js";
@@ -189,7 +189,12 @@ export class PostgresOutbox {
         ]);
     }
     if (valid.length > 0) {
-      await append(valid.map((row) => row.item));
+      await append(
+        valid.map((row) => ({
+          ...row.item,
+          lookupKeys: noticeLookupKeys(decodeNoticeEntry(row.item.entry).header.patientTag),
+        })),
+      );
       await this.remove(valid.map((row) => row.seq));
     }
     return rows.length;
@@ -206,9 +211,13 @@ export function noticeProblem(item: AppendItem): string | undefined {
     return "not a query or refusal notice";
   }
   if (header.kind !== "query" && header.kind !== "refusal") return "not a query or refusal notice";
+  // Filed under the patient's tag (a row written by an older Custos) or under all of the notice's
+  // keys; either way the sequencer files it under the keys it derives itself.
   const keys = item.lookupKeys ?? [];
-  if (keys.length !== 1 || !bytesEqual(keys[0]!, header.patientTag))
-    return "its lookup key is not the patient tag the notice names";
+  const expected = noticeLookupKeys(header.patientTag);
+  const legacy = keys.length === 1 && bytesEqual(keys[0]!, header.patientTag);
+  if (!legacy && (keys.length !== expected.length || keys.some((key, i) => !bytesEqual(key, expected[i]!))))
+    return "its lookup keys are not those of the patient tag the notice names";
   if (item.content === undefined || !bytesEqual(sha256(item.content), contentHash))
     return "its content does not match the hash the notice commits to";
   return undefined;

@@ -3,7 +3,13 @@
 // that died between appending and deleting leaving rows that its successor appends exactly once.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toHex, utf8 } from "../../../src/core/bytes.js";
-import { decodeNoticeEntry, encodeDataEntry, encodeNoticeEntry } from "../../../src/core/entry/index.js";
+import {
+  decodeNoticeEntry,
+  encodeDataEntry,
+  encodeNoticeEntry,
+  noticeLookupKey,
+  noticeLookupKeys,
+} from "../../../src/core/entry/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../../../src/core/note/index.js";
 import { sha256 } from "../../../src/core/platform.js";
 import { Ledger } from "../../../src/ledger/ledger.js";
@@ -157,14 +163,24 @@ describe("the notice outbox", () => {
         { ...notice(12), lookupKeys: [other] },
         // A notice whose content is not the one it commits to.
         { ...notice(13), content: utf8("something else") },
+        // A notice filed under another patient's notice key.
+        { ...notice(15), lookupKeys: noticeLookupKeys(other) },
+        // Filed as an older Custos did (the patient's tag alone), and as this one does (all its keys).
         good,
+        { ...notice(14), lookupKeys: noticeLookupKeys(sha256(utf8("patient"))) },
       ],
       1,
     );
     const store = ledger.store as PostgresStore;
-    expect(await store.outbox.drain((items) => ledger.append(items))).toBe(4);
-    expect(await noticeTimes(ledger)).toEqual([11]);
-    expect(await replica.outbox.backlog()).toEqual({ depth: 0, rejected: 3, oldestAt: undefined });
+    expect(await store.outbox.drain((items) => ledger.append(items))).toBe(6);
+    expect(await noticeTimes(ledger)).toEqual([11, 14]);
+    expect(await replica.outbox.backlog()).toEqual({ depth: 0, rejected: 4, oldestAt: undefined });
+    // Both are filed under the patient's notice key, whatever keys the row carried.
+    const filed = await ledger.store.findByLookupKey({
+      key: noticeLookupKey(sha256(utf8("patient"))),
+      limit: 10,
+    });
+    expect(filed).toHaveLength(2);
     // Nothing more is taken: the refused rows stay for an operator, and readiness names them.
     expect(await store.outbox.drain((items) => ledger.append(items))).toBe(0);
     const relay = new NoticeRelay(
@@ -172,7 +188,7 @@ describe("the notice outbox", () => {
       () => Date.now(),
       () => undefined,
     );
-    expect(await relay.readiness()).toMatch(/^3 outbox row\(s\) refused/);
+    expect(await relay.readiness()).toMatch(/^4 outbox row\(s\) refused/);
   });
 
   it("refuses to record on a read-only connection with STORE_BUSY", async () => {

@@ -22,6 +22,7 @@ import type { LedgerStore } from "../src/ledger/storage.js";
 import { verifyStore } from "../src/ledger/verify/verifier.js";
 import { BlindIndex, LocalDirectory, RecordSealer } from "../src/records/index.js";
 import { recipientFingerprint } from "../src/records/recipients.js";
+import { lastRecordOf } from "../src/records/vault.js";
 import { trailPage } from "../src/service/trail-query.js";
 import { percentile } from "./stats.js";
 
@@ -105,7 +106,14 @@ async function write(): Promise<Written> {
     ids.push(id);
   }
   directory.grant({ auditor: "A1", patients: ids, from: 0 });
-  const sealer = new RecordSealer({ blindIndex, directory, log: ledger });
+  // As the node's vault does: a patient whose trail position the cache forgot continues from the log
+  // (with 1M patients the cache, bounded, forgets most of them between their records).
+  const sealer = new RecordSealer({
+    blindIndex,
+    directory,
+    log: ledger,
+    lastRecord: (tag) => lastRecordOf(ledger, tag),
+  });
   const pick = zipfSampler(patientCount);
   const actions = ["query", "query", "query", "change", "print", "copy", "create", "delete"] as const;
 

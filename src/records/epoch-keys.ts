@@ -8,6 +8,8 @@ import { randomBytes } from "../core/platform.js";
 export const DEFAULT_EPOCH_MS = 24 * 60 * 60 * 1000;
 /** Live epochs kept at most (one per patient); about 200 bytes each. */
 export const DEFAULT_MAX_LIVE_EPOCHS = 200_000;
+/** Trail positions of ended epochs kept at most; beyond, a patient's numbering is re-read from the log. */
+export const DEFAULT_MAX_RETIRED = 100_000;
 
 export interface EpochKey {
   readonly epochId: Uint8Array;
@@ -60,9 +62,14 @@ export class EpochKeyCache {
   #started = 0;
   #ended = 0;
 
-  constructor(options: { periodMs?: number; now?: () => number; maxLive?: number } = {}) {
+  readonly #maxRetired: number;
+
+  constructor(
+    options: { periodMs?: number; now?: () => number; maxLive?: number; maxRetired?: number } = {},
+  ) {
     this.#periodMs = options.periodMs ?? DEFAULT_EPOCH_MS;
     this.#maxLive = options.maxLive ?? DEFAULT_MAX_LIVE_EPOCHS;
+    this.#maxRetired = options.maxRetired ?? DEFAULT_MAX_RETIRED;
     this.#now = options.now ?? Date.now;
   }
 
@@ -172,7 +179,7 @@ export class EpochKeyCache {
     this.#keys.delete(key);
     this.#retired.delete(key);
     this.#retired.set(key, { nextSeq: epoch.nextSeq, prev: epoch.prev, line: epoch.line });
-    if (this.#retired.size > 100_000) this.#retired.delete(this.#retired.keys().next().value!);
+    if (this.#retired.size > this.#maxRetired) this.#retired.delete(this.#retired.keys().next().value!);
     epoch.dataKey.fill(0);
     this.#ended++;
   }

@@ -47,9 +47,11 @@ export interface RecordSealerOptions {
   readonly now?: () => number;
   /**
    * The patient's latest access record in the log (undefined: none): its number and leaf hash, so the
-   * trail's numbering and hash chain continue from it.
+   * trail's numbering and hash chain continue from it (`lastRecordOf` in vault.ts). Required: the
+   * cache forgets the positions of patients idle longest, and a patient whose position is forgotten
+   * must continue from the log, not from 0 (that would fork the trail: TRAIL_FORKED).
    */
-  readonly lastRecord?: (patientTag: Uint8Array) => Promise<{ seq?: number; leaf: Uint8Array } | undefined>;
+  readonly lastRecord: (patientTag: Uint8Array) => Promise<{ seq?: number; leaf: Uint8Array } | undefined>;
 }
 
 export interface SealStats {
@@ -90,7 +92,7 @@ export class RecordSealer {
   readonly #directory: RecipientDirectory;
   readonly #log: Appender;
   readonly #now: () => number;
-  readonly #lastRecord: NonNullable<RecordSealerOptions["lastRecord"]>;
+  readonly #lastRecord: RecordSealerOptions["lastRecord"];
   readonly epochs: EpochKeyCache;
   /** Epochs whose envelopes are being committed, by patient tag: concurrent callers share it. */
   readonly #starting = new Map<string, Promise<void>>();
@@ -102,7 +104,7 @@ export class RecordSealer {
     this.#directory = options.directory;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
-    this.#lastRecord = options.lastRecord ?? (async () => undefined);
+    this.#lastRecord = options.lastRecord;
     this.epochs = options.epochs ?? new EpochKeyCache({ now: this.#now });
   }
 

@@ -381,7 +381,7 @@ export class Vault {
  * Records of concurrent batches can land slightly out of order, so the highest number among the
  * newest records found is taken, not simply the newest by position.
  */
-async function lastRecordOf(
+export async function lastRecordOf(
   ledger: Ledger,
   tag: Uint8Array,
 ): Promise<{ seq?: number; leaf: Uint8Array } | undefined> {

@@ -25,7 +25,9 @@ import type { LedgerStore } from "../../src/ledger/storage.js";
 import type { Finding } from "../../src/ledger/verify/findings.js";
 import { checkTrailRange, TrailChecker } from "../../src/ledger/verify/trail-chain.js";
 import { type VerifyOptions, type VerifyReport, verifyStore } from "../../src/ledger/verify/verifier.js";
+import { EpochKeyCache } from "../../src/records/epoch-keys.js";
 import { BlindIndex, LocalDirectory, RecordSealer } from "../../src/records/index.js";
+import { lastRecordOf } from "../../src/records/vault.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
 import { createTestLog, dbPath, type TestLog } from "./fixtures.js";
 
@@ -45,11 +47,17 @@ function record(patientId: string): AuditRecord {
   };
 }
 
-function newSealer(ledger: Ledger): RecordSealer {
+function newSealer(ledger: Ledger, epochs?: EpochKeyCache): RecordSealer {
   const directory = new LocalDirectory("chain");
   directory.setCustodian(generateX25519KeyPair().publicKey);
   for (const id of PATIENTS) directory.enroll("patient", id, generateX25519KeyPair().publicKey);
-  return new RecordSealer({ blindIndex, directory, log: ledger });
+  return new RecordSealer({
+    blindIndex,
+    directory,
+    log: ledger,
+    lastRecord: (tag) => lastRecordOf(ledger, tag),
+    ...(epochs === undefined ? {} : { epochs }),
+  });
 }
 
 /** Records over all patients, interleaved, appended in a few batches (each patient's trail 0, 1, 2...). */
@@ -151,6 +159,23 @@ describe("verify checks each patient's hash chain (SQLite)", () => {
       expect(report.findings).toEqual([]);
       expect(report.ok).toBe(true);
     }
+  });
+
+  it("stays one chain per patient when the sealer's bounded cache forgets positions (read back from the log)", async () => {
+    // One live epoch and one remembered position for four interleaved patients: almost every record
+    // finds its patient forgotten and continues from the log (at scale: more patients than the cache).
+    const forgetful = newSealer(log.ledger, new EpochKeyCache({ maxLive: 1, maxRetired: 1 }));
+    for (let round = 0; round < 3; round++) {
+      for (const patient of PATIENTS) {
+        await log.ledger.append(await forgetful.seal([record(patient), record(patient)], "ehr-main"));
+      }
+    }
+    await log.ledger.checkpoint();
+    for (const patient of PATIENTS) {
+      const trail = await trailOf(log.ledger.store, patient);
+      expect(trail.map((r) => r.header.seq)).toEqual(trail.map((_, i) => i));
+    }
+    expect((await verify()).findings).toEqual([]);
   });
 
   it("names a record whose link points at a record the log does not hold", async () => {

@@ -139,13 +139,27 @@ describe("split-view detection by gossip", () => {
       await env.start([...flag(acme), "--gossip-every", "0"], forkData);
       const forkPort = env.apiPort;
       await submit(forkPort, 4 * seed + 6, `fork${seed}`);
-      const forkSize = await eventually("the fork refused by acme's witness", async () => {
-        const records = JSON.parse(cli(["witness", "evidence", "--data", acme.dir, "--json"]).stdout) as {
-          submittedSize: number | string;
-        }[];
-        if (records.length < seed) throw new Error(`${records.length} evidence records`);
-        return Number(records[records.length - 1]!.submittedSize);
-      });
+      // The fork may sign (and acme refuse) more than one checkpoint: wait until the refusals settle
+      // (no new one for 3 s), so the honest log is made to pass the biggest.
+      let lastRefused = -1;
+      let settledSince = Date.now();
+      const forkSize = await eventually(
+        "the fork refused by acme's witness",
+        async () => {
+          const records = JSON.parse(cli(["witness", "evidence", "--data", acme.dir, "--json"]).stdout) as {
+            submittedSize: number | string;
+          }[];
+          if (records.length < seed) throw new Error(`${records.length} evidence records`);
+          const refused = Math.max(...records.map((r) => Number(r.submittedSize)));
+          if (refused !== lastRefused) {
+            lastRefused = refused;
+            settledSince = Date.now();
+          }
+          if (Date.now() - settledSince < 3000) throw new Error(`refusals not settled (last ${refused})`);
+          return refused;
+        },
+        60_000,
+      );
       expect(forkSize).toBeGreaterThan(held);
       // The other witness never saw it.
       expect(cli(["witness", "show", "--data", north.dir]).stdout).not.toMatch(/EVIDENCE: [1-9]/);

@@ -54,16 +54,19 @@ export async function noticesUnder(
       const decoded = decodeEntry(data);
       if (decoded.kind !== ENTRY_KINDS.queryRecord && decoded.kind !== ENTRY_KINDS.refusal) continue;
       const hash = contentHashOf(decoded);
-      // The joined content is the one named by the entry's last 32 bytes: used where that is its hash.
-      const named =
-        hash !== undefined && bytesEqual(data.subarray(data.length - hash.length), hash)
-          ? content
-          : undefined;
+      // The join used the entry's last 32 bytes, which are its content hash (field 0xF0 is last): its
+      // result stands, including "none stored" (erased). Read by hash only should that not hold.
+      const joinedIsNamed = hash !== undefined && bytesEqual(data.subarray(data.length - hash.length), hash);
       take({
         index,
         kind: decoded.kind,
         entry: data,
-        content: named ?? (hash === undefined ? undefined : (await ledger.store.getContents([hash]))[0]),
+        content:
+          hash === undefined
+            ? undefined
+            : joinedIsNamed
+              ? content
+              : (await ledger.store.getContents([hash]))[0],
       });
     }
     if (found.length >= max || rows.length < CHUNK) break;

@@ -73,6 +73,11 @@ export class EpochKeyCache {
     this.#now = options.now ?? Date.now;
   }
 
+  /** How many patients can have a live epoch at once (the most one batch can name). */
+  get maxLive(): number {
+    return this.#maxLive;
+  }
+
   /** The live epoch for this patient tag and reader set, or undefined (counted as a miss). */
   get(patientTag: Uint8Array, readers: string): EpochKey | undefined {
     const key = toHex(patientTag);

@@ -182,6 +182,13 @@ export class RecordSealer {
         });
       }
     }
+    // Every patient of the batch needs a live epoch at once, while its records are sealed.
+    if (patients.size > this.epochs.maxLive) {
+      throw new CustosError(
+        "BAD_ARGUMENT",
+        `the batch names ${patients.size} patients; at most ${this.epochs.maxLive} can be sealed together: split it`,
+      );
+    }
     // Readers are looked up once per patient per call; a change of readers starts a new epoch.
     const readers = new Map<string, { list: readonly Recipient[]; digest: string }>();
     const now = this.#now();

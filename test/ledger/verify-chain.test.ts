@@ -178,6 +178,20 @@ describe("verify checks each patient's hash chain (SQLite)", () => {
     expect((await verify()).findings).toEqual([]);
   });
 
+  it("refuses, before writing anything, a batch naming more patients than can hold a live epoch at once", async () => {
+    const small = newSealer(log.ledger, new EpochKeyCache({ maxLive: 2 }));
+    const size = await log.ledger.size();
+    const batch = PATIENTS.slice(0, 3).map((patient) => record(patient));
+    await expect(small.seal(batch, "ehr-main")).rejects.toMatchObject({
+      code: "BAD_ARGUMENT",
+      message: expect.stringContaining("at most 2 can be sealed together"),
+    });
+    expect(await log.ledger.size()).toBe(size);
+    // Two patients fit, and land.
+    await log.ledger.append(await small.seal(batch.slice(0, 2), "ehr-main"));
+    expect(await log.ledger.size()).toBeGreaterThan(size);
+  });
+
   it("names a record whose link points at a record the log does not hold", async () => {
     const trail = await trailOf(log.ledger.store, "MRN-3");
     const last = trail[trail.length - 1]!;

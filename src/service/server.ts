@@ -9,6 +9,7 @@
 
 import { createPublicKey } from "node:crypto";
 import { existsSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -335,6 +336,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
       },
+    });
+    // A client that asks before sending its body (Expect: 100-continue, as curl does for big ones) and
+    // declares more than the limit gets the 413 at once, instead of a 100 Continue and then a
+    // connection closed under its upload (where it saw no status at all).
+    const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    app.server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => {
+      const declared = Number(request.headers["content-length"]);
+      if (Number.isFinite(declared) && declared > limit) {
+        const body = JSON.stringify({
+          error: { code: "TOO_LARGE", message: "the request body is too large" },
+        });
+        response.writeHead(413, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+          connection: "close",
+        });
+        response.end(body);
+        return;
+      }
+      response.writeContinue();
+      app.server.emit("request", request, response);
     });
     if (mode === "portal") registerPortalHeaders(app);
     app.setValidatorCompiler(validatorCompiler);

@@ -307,13 +307,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return reply.code(status).type("application/json").send(body);
   }
 
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+
   async function build(mode: "mtls" | "portal"): Promise<FastifyInstance> {
     const app = Fastify({
       https:
         mode === "mtls"
           ? { ...tlsBase(), requestCert: true, rejectUnauthorized: true }
           : { ...portalTlsOptions(), requestCert: false },
-      bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      bodyLimit,
       logger: options.log ? { redact: ["req.headers.authorization"] } : false,
       return503OnClosing: true,
       // Malformed URLs and oversized headers get the one error shape too, never Fastify's own.
@@ -340,14 +342,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // A client that asks before sending its body (Expect: 100-continue, as curl does for big ones) and
     // declares more than the limit gets the 413 at once, instead of a 100 Continue and then a
     // connection closed under its upload (where it saw no status at all).
-    const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     app.server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => {
       const declared = Number(request.headers["content-length"]);
-      if (Number.isFinite(declared) && declared > limit) {
-        const body = JSON.stringify({
-          error: { code: "TOO_LARGE", message: "the request body is too large" },
-        });
-        response.writeHead(413, {
+      if (Number.isFinite(declared) && declared > bodyLimit) {
+        // The reply Fastify's own oversized-body error gets.
+        const reply = errorReply({ code: "FST_ERR_CTP_BODY_TOO_LARGE" });
+        const body = JSON.stringify(reply.body);
+        response.writeHead(reply.status, {
           "content-type": "application/json",
           "content-length": Buffer.byteLength(body),
           connection: "close",

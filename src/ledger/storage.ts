@@ -60,6 +60,18 @@ export interface LookupQuery {
   readonly limit: number;
 }
 
+/**
+ * A lookup row's trail copy: the entry filed under the key and the content its last 32 bytes name,
+ * kept beside the key so a patient's history is one range read (docs/postgres.md). `custos verify`
+ * checks every copy against the log's own entries and contents.
+ */
+export interface LookupCopy {
+  readonly key: Uint8Array;
+  readonly index: number;
+  readonly entry: Uint8Array;
+  readonly content: Uint8Array | undefined;
+}
+
 export interface LogMeta {
   readonly origin: string;
   /** The log's verifier key (Go sumdb/note text form). */
@@ -97,8 +109,11 @@ export interface LedgerStore {
   /** The content of each hash, aligned with the hashes asked: undefined where none is held. */
   getContents(hashes: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
   hasContent(hashes: readonly Uint8Array[]): Promise<boolean[]>;
-  /** Destroys content (only under a signed erasure entry, which the caller appends first). */
-  deleteContent(hashes: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Destroys content (only under a signed erasure entry, which the caller appends first), with the
+   * copies kept in the lookup rows of the entries that name it (`entryIndexes`).
+   */
+  deleteContent(hashes: readonly Uint8Array[], entryIndexes: readonly number[]): Promise<void>;
 
   findIdempotencyKeys(keys: readonly Uint8Array[]): Promise<Map<string, number>>;
   /** Idempotency or lookup keys of the entries in [start, end), for moving a log between stores. */
@@ -118,6 +133,9 @@ export interface LedgerStore {
    * that hash (an entry without content can end in any 32 bytes).
    */
   entriesWithContentsByLookupKey(query: LookupQuery): Promise<StoredEntryWithContent[]>;
+
+  /** The trail copies of the entries in [start, end), by index then key (rows without one left out). */
+  lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]>;
 
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   getLatestCheckpoint(): Promise<StoredCheckpoint | undefined>;

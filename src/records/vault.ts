@@ -342,9 +342,13 @@ export class Vault {
   ): Promise<{ erased: number; entries: number }> {
     const items = await this.patientItems(patientId);
     const hashes: Uint8Array[] = [];
+    const indexes: number[] = [];
     for (const item of items) {
       const hash = contentHashOf(decodeEntry(item.entry));
-      if (hash !== undefined && item.content !== undefined) hashes.push(hash);
+      if (hash !== undefined && item.content !== undefined) {
+        hashes.push(hash);
+        indexes.push(item.index);
+      }
     }
     if (hashes.length === 0) return { erased: 0, entries: 0 };
     this.rotate(patientId);
@@ -362,7 +366,7 @@ export class Vault {
       });
     }
     await this.ledger.append(erasures);
-    await this.ledger.store.deleteContent(hashes);
+    await this.ledger.store.deleteContent(hashes, indexes);
     return { erased: hashes.length, entries: erasures.length };
   }
 

@@ -260,7 +260,7 @@ describe.each(backends)("the $name store", (backend) => {
         utf8("other"),
       ]);
       expect(await store.getContents([])).toEqual([]);
-      await store.deleteContent([hashOf(7), hashOf(9)]);
+      await store.deleteContent([hashOf(7), hashOf(9)], []);
       expect(await store.getContent(hashOf(7))).toBeUndefined();
       expect(await store.hasContent([hashOf(7), hashOf(8)])).toEqual([false, true]);
       expect(await store.getContents([hashOf(7), hashOf(8)])).toEqual([undefined, utf8("other")]);
@@ -368,6 +368,69 @@ describe.each(backends)("the $name store", (backend) => {
       ]);
       expect(await read({ key: utf8("other"), limit: 10 })).toEqual([[4, "one"]]);
       expect(await read({ key: utf8("nobody"), limit: 10 })).toEqual([]);
+    });
+
+    it("keeps a trail copy of each filed entry and its content, and erasure clears the copies", async () => {
+      const tag = utf8("patient-tag");
+      const naming = (text: string, n: number) => concatBytes(utf8(text), hashOf(n));
+      await store.appendBatch({
+        ...batch(0, []),
+        entries: [naming("a", 1), utf8("plain")],
+        contents: [{ hash: hashOf(1), data: utf8("one") }],
+        lookupKeys: [
+          { key: tag, index: 0 },
+          { key: utf8("other"), index: 0 },
+          { key: tag, index: 1 },
+        ],
+      });
+      // Content 1 was stored by an earlier batch: the new entry naming it gets it in its copy too.
+      // Entry 3 is larger than a PostgreSQL index row may be: read from the log's tables there.
+      const large = concatBytes(filled(2500, 0x61), hashOf(4));
+      await store.appendBatch({
+        ...batch(2, []),
+        entries: [naming("c", 1), large],
+        contents: [{ hash: hashOf(4), data: filled(700, 0x62) }],
+        lookupKeys: [
+          { key: tag, index: 2 },
+          { key: tag, index: 3 },
+        ],
+      });
+      const copies = await store.lookupCopiesInRange(0, 3);
+      expect(copies.map((c) => [c.index, fromUtf8(c.key), c.content && fromUtf8(c.content)])).toEqual([
+        [0, "other", "one"],
+        [0, "patient-tag", "one"],
+        [1, "patient-tag", undefined],
+        [2, "patient-tag", "one"],
+      ]);
+      expect(copies[1]!.entry).toEqual(naming("a", 1));
+      expect(copies[2]!.entry).toEqual(utf8("plain"));
+      const read = async () =>
+        (await store.entriesWithContentsByLookupKey({ key: tag, limit: 10, descending: true })).map((row) => [
+          row.index,
+          row.data.length,
+          row.content?.length,
+        ]);
+      expect(await read()).toEqual([
+        [3, 2532, 700],
+        [2, 33, 3],
+        [1, 5, undefined],
+        [0, 33, 3],
+      ]);
+      // Erasing content 1 (named by entries 0 and 2) clears it from every copy of those entries.
+      await store.deleteContent([hashOf(1)], [0, 2]);
+      expect(await read()).toEqual([
+        [3, 2532, 700],
+        [2, 33, undefined],
+        [1, 5, undefined],
+        [0, 33, undefined],
+      ]);
+      expect(
+        (await store.entriesWithContentsByLookupKey({ key: utf8("other"), limit: 10 })).map((r) => r.content),
+      ).toEqual([undefined]);
+      // Only entry 3's copy (kept by SQLite, too large for PostgreSQL's) still holds content.
+      expect(
+        (await store.lookupCopiesInRange(0, 4)).filter((c) => c.content !== undefined && c.index !== 3),
+      ).toEqual([]);
     });
 
     it("lists checkpoints in the order stored and calls the last one stored the latest", async () => {

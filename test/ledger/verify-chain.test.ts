@@ -3,6 +3,7 @@
 // and every checkpoint are consistent (the forgery went through the normal append path).
 
 import Database from "better-sqlite3";
+import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toHex } from "../../src/core/bytes.js";
 import {
@@ -11,6 +12,7 @@ import {
   decodeEntry,
   ENTRY_KINDS,
   encodeAccessRecordEntry,
+  encodeErasureEntry,
 } from "../../src/core/entry/index.js";
 import { leafHash } from "../../src/core/merkle/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../../src/core/note/index.js";
@@ -119,6 +121,53 @@ function expectNoPatientData(finding: Finding): void {
   for (const patient of PATIENTS) {
     expect(finding.message).not.toContain(toHex(tagOf(patient)));
     expect(finding.message).not.toContain(patient);
+  }
+}
+
+/** SQL on the store's own database, `?` for parameters (PostgreSQL's $n are numbered from them). */
+type Exec = (text: string, ...params: unknown[]) => Promise<void>;
+
+/**
+ * Edits of the trail copies kept in lookup rows, which history queries read instead of the entries:
+ * each must be named by verify, exactly as an edit of the entries would be. Entry a's copy gets
+ * another record's entry, b's copy other content, c's copy loses its content; d's content is erased
+ * under a signed erasure entry but its copy kept; e is erased properly (no finding).
+ */
+async function attackTrailCopies(
+  ledger: Ledger,
+  exec: Exec,
+  verify: (options?: VerifyOptions) => Promise<VerifyReport>,
+): Promise<void> {
+  expect((await verify()).findings).toEqual([]);
+  const trail = await trailOf(ledger.store, "MRN-1");
+  const [a, b, c, d, e] = [trail[2]!, trail[4]!, trail[5]!, trail[6]!, trail[8]!];
+  const hashOf = (r: TrailEntry) => accessRecordFromEntry(decodeEntry(r.data)).contentHash;
+  await exec("UPDATE lookup SET entry = ? WHERE idx = ?", trail[3]!.data, a.index);
+  await exec("UPDATE lookup SET content = ? WHERE idx = ?", randomBytes(64), b.index);
+  await exec("UPDATE lookup SET content = NULL WHERE idx = ?", c.index);
+  await ledger.append([
+    {
+      entry: encodeErasureEntry({
+        time: Date.UTC(2026, 1, 1),
+        reason: "erasure-request",
+        subject: "patient-tag:test",
+        contentHashes: [hashOf(d), hashOf(e)],
+        authorizedBy: "test",
+      }),
+    },
+  ]);
+  await ledger.checkpoint();
+  await exec("DELETE FROM contents WHERE hash = ?", hashOf(d));
+  await ledger.store.deleteContent([hashOf(e)], [e.index]);
+  for (const chunkSize of [5, 8192]) {
+    const report = await verify({ chunkSize });
+    expect(report.findings.map((f) => [f.code, f.firstIndex])).toEqual([
+      ["TRAIL_COPY_MODIFIED", a.index],
+      ["TRAIL_COPY_MODIFIED", b.index],
+      ["TRAIL_COPY_MODIFIED", c.index],
+      ["ERASED_CONTENT_KEPT", d.index],
+    ]);
+    for (const finding of report.findings) expectNoPatientData(finding);
   }
 }
 
@@ -333,6 +382,17 @@ describe("verify checks each patient's hash chain (SQLite)", () => {
       ]);
     }
   });
+  it("names trail copies that differ from the log, and erased content still kept in one", async () => {
+    const exec: Exec = async (text, ...params) => {
+      const db = new Database(dbPath(log.dir));
+      try {
+        db.prepare(text).run(...params);
+      } finally {
+        db.close();
+      }
+    };
+    await attackTrailCopies(log.ledger, exec, verify);
+  });
 });
 
 describe("verify checks each patient's hash chain (PostgreSQL)", () => {
@@ -385,6 +445,29 @@ describe("verify checks each patient's hash chain (PostgreSQL)", () => {
         ["TRAIL_BROKEN", broken!.index],
         ["TRAIL_FORKED", fork!.index],
       ]);
+    }
+  });
+  it("names trail copies that differ from the log, and erased content still kept in one", async () => {
+    const store = await PostgresStore.open(PG_URL, { schema });
+    expect(await store.acquireSequencerLock()).toBe(true);
+    const ledger = await Ledger.open(store, { signerKey, checkpointIntervalMs: 60_000 });
+    const exec: Exec = async (text, ...params) => {
+      let n = 0;
+      const numbered = text
+        .replace(/\?/g, () => `$${++n}`)
+        .replace(/\b(lookup|contents)\b/g, `"${schema}".$1`);
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      try {
+        await client.query(numbered, params);
+      } finally {
+        await client.end();
+      }
+    };
+    try {
+      await attackTrailCopies(ledger, exec, verify);
+    } finally {
+      await ledger.close();
     }
   });
 });

@@ -14,6 +14,7 @@ import type {
   AppendBatch,
   LedgerStore,
   LogMeta,
+  LookupCopy,
   LookupQuery,
   StoredCheckpoint,
   StoredEntry,
@@ -29,7 +30,7 @@ import {
 } from "./connection.js";
 import { checkSchemaName, migrateWith, newerSchemaError, readSchemaVersion } from "./migrations.js";
 import { PostgresOutbox } from "./outbox.js";
-import { DEFAULT_POSTGRES_SCHEMA, POSTGRES_SCHEMA_VERSION } from "./schema.js";
+import { DEFAULT_POSTGRES_SCHEMA, MAX_TRAIL_COPY_BYTES, POSTGRES_SCHEMA_VERSION } from "./schema.js";
 
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding this log (default "custos"). */
@@ -477,9 +478,17 @@ export class PostgresStore implements LedgerStore {
           [chunk.map((k) => buffer(k.key)), chunk.map((k) => k.index)],
         );
       }
+      // After the entries and contents: each lookup row copies them as stored (its trail copy), read
+      // back in the server rather than sent twice.
       for (const chunk of statementChunks(batch.lookupKeys, (k) => k.key.length)) {
         await client.query(
-          `INSERT INTO ${this.#table("lookup")} (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT (key, idx) DO NOTHING`,
+          `INSERT INTO ${this.#table("lookup")} (key, idx, entry, content)
+           SELECT k.key, k.idx, CASE WHEN fits THEN e.data END, CASE WHEN fits THEN c.data END
+           FROM unnest($1::bytea[], $2::bigint[]) AS k(key, idx)
+           LEFT JOIN ${this.#table("entries")} e ON e.idx = k.idx
+           LEFT JOIN ${this.#table("contents")} c ON c.hash = substring(e.data FROM octet_length(e.data) - 31)
+           CROSS JOIN LATERAL (SELECT octet_length(e.data) + coalesce(octet_length(c.data), 0) <= ${MAX_TRAIL_COPY_BYTES} AS fits) f
+           ON CONFLICT (key, idx) DO NOTHING`,
           [chunk.map((k) => buffer(k.key)), chunk.map((k) => k.index)],
         );
       }
@@ -619,13 +628,22 @@ export class PostgresStore implements LedgerStore {
    * (best effort: it needs ownership of the table). Copies in WAL archives and backups remain until
    * they expire (docs/postgres.md).
    */
-  async deleteContent(hashes: readonly Uint8Array[]): Promise<void> {
+  async deleteContent(hashes: readonly Uint8Array[], entryIndexes: readonly number[]): Promise<void> {
     this.#checkWritable();
-    if (hashes.length === 0) return;
-    await this.#query(`DELETE FROM ${this.#table("contents")} WHERE hash = ANY($1::bytea[])`, [
-      hashes.map(buffer),
-    ]);
-    await this.#pool.query(`VACUUM ${this.#table("contents")}`).catch(() => undefined);
+    for (const index of entryIndexes) checkIndex(index, "entry index");
+    if (hashes.length === 0 && entryIndexes.length === 0) return;
+    await this.#transaction(async (client) => {
+      await client.query(`DELETE FROM ${this.#table("contents")} WHERE hash = ANY($1::bytea[])`, [
+        hashes.map(buffer),
+      ]);
+      await client.query(
+        `UPDATE ${this.#table("lookup")} SET content = NULL WHERE idx = ANY($1::bigint[]) AND content IS NOT NULL`,
+        [entryIndexes],
+      );
+    });
+    for (const table of ["contents", "lookup"]) {
+      await this.#pool.query(`VACUUM ${this.#table(table)}`).catch(() => undefined);
+    }
   }
 
   /** Keys found, as a map from the key's lowercase hex to its entry index. */
@@ -660,28 +678,61 @@ export class PostgresStore implements LedgerStore {
   }
 
   async entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]> {
-    const order = query.descending ? "DESC" : "ASC";
-    const result = await this.#query(
-      `SELECT l.idx AS idx, e.data AS data FROM ${this.#table("lookup")} l
-       JOIN ${this.#table("entries")} e ON e.idx = l.idx
-       WHERE l.key = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx ${order} LIMIT $4`,
-      [buffer(query.key), query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit],
-    );
-    return result.rows.map((row) => ({ index: toIndex(row.idx), data: toBytes(row.data) }));
+    return (await this.#copies(query, false)).map(({ index, data }) => ({ index, data }));
   }
 
   async entriesWithContentsByLookupKey(query: LookupQuery): Promise<StoredEntryWithContent[]> {
+    return this.#copies(query, true);
+  }
+
+  /**
+   * A lookup range read from the rows' trail copies: an index-only scan of adjacent index rows. Rows
+   * without a copy (too large for the index, or filed before their entry was stored) are read from
+   * the log's own tables in a second query, and left out if their entry is missing, as a join would.
+   */
+  async #copies(query: LookupQuery, withContents: boolean): Promise<StoredEntryWithContent[]> {
     const order = query.descending ? "DESC" : "ASC";
     const result = await this.#query(
-      `SELECT l.idx AS idx, e.data AS data, c.data AS content FROM ${this.#table("lookup")} l
-       JOIN ${this.#table("entries")} e ON e.idx = l.idx
-       LEFT JOIN ${this.#table("contents")} c ON c.hash = substring(e.data FROM octet_length(e.data) - 31)
-       WHERE l.key = $1 AND l.idx >= $2 AND l.idx < $3 ORDER BY l.idx ${order} LIMIT $4`,
+      `SELECT idx, entry${withContents ? ", content" : ""} FROM ${this.#table("lookup")}
+       WHERE key = $1 AND idx >= $2 AND idx < $3 ORDER BY idx ${order} LIMIT $4`,
       [buffer(query.key), query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit],
     );
+    const uncopied = result.rows.filter((row) => row.entry === null).map((row) => toIndex(row.idx));
+    const canonical = new Map<number, Row>();
+    if (uncopied.length > 0) {
+      const read = await this.#query(
+        `SELECT e.idx AS idx, e.data AS entry, c.data AS content FROM ${this.#table("entries")} e
+         LEFT JOIN ${this.#table("contents")} c ON c.hash = substring(e.data FROM octet_length(e.data) - 31)
+         WHERE e.idx = ANY($1::bigint[])`,
+        [uncopied],
+      );
+      for (const row of read.rows) canonical.set(toIndex(row.idx), row);
+    }
+    const entries: StoredEntryWithContent[] = [];
+    for (const copied of result.rows) {
+      const index = toIndex(copied.idx);
+      const row = copied.entry === null ? canonical.get(index) : copied;
+      if (row === undefined) continue;
+      const content = withContents ? row.content : null;
+      entries.push({
+        index,
+        data: toBytes(row.entry),
+        content: content === null || content === undefined ? undefined : toBytes(content),
+      });
+    }
+    return entries;
+  }
+
+  async lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]> {
+    const result = await this.#query(
+      `SELECT key, idx, entry, content FROM ${this.#table("lookup")}
+       WHERE idx >= $1 AND idx < $2 AND entry IS NOT NULL ORDER BY idx, key`,
+      [start, end],
+    );
     return result.rows.map((row) => ({
+      key: toBytes(row.key),
       index: toIndex(row.idx),
-      data: toBytes(row.data),
+      entry: toBytes(row.entry),
       content: row.content === null ? undefined : toBytes(row.content),
     }));
   }

@@ -2,12 +2,19 @@
 // tables as the SQLite store. Migrations are numbered and applied in order; a database at a newer
 // version than this code is refused rather than misread.
 
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 export const DEFAULT_POSTGRES_SCHEMA = "custos";
 
 /** A schema name Custos accepts: it is spliced into SQL (quoted), so only this shape is allowed. */
 export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Largest trail copy (entry plus content, in bytes) kept in a lookup row: the copy is in the primary
+ * key's index (INCLUDE), whose rows must fit in a third of a page (2,704 bytes at 8 KB pages) with
+ * the key and index beside them. A larger entry's row has no copy and is read from the log's tables.
+ */
+export const MAX_TRAIL_COPY_BYTES = 2000;
 
 /** The SQL of each migration, index 0 being version 1. Applied inside one transaction. */
 export function migrations(schema: string): readonly string[] {
@@ -40,6 +47,22 @@ export function migrations(schema: string): readonly string[] {
       rejected_at bigint,
       rejected_reason text
     );
+    `,
+    // 3: trail copies. Each lookup row keeps a copy of its entry and of the content the entry's last
+    // 32 bytes name, in the primary key's index, so a patient's history is an index-only range scan
+    // of adjacent index rows rather than two random reads per entry (docs/postgres.md). Insert-only
+    // tables are vacuumed when a fifth of their rows are new by default; the lookup table sooner, so
+    // its visibility map lets recent rows be read from the index alone.
+    `
+    ALTER TABLE ${s}.lookup ADD COLUMN IF NOT EXISTS entry bytea, ADD COLUMN IF NOT EXISTS content bytea;
+    UPDATE ${s}.lookup l SET entry = copy.entry, content = copy.content
+      FROM (SELECT e.idx, e.data AS entry, c.data AS content FROM ${s}.entries e
+            LEFT JOIN ${s}.contents c ON c.hash = substring(e.data FROM octet_length(e.data) - 31)) copy
+      WHERE copy.idx = l.idx
+        AND octet_length(copy.entry) + coalesce(octet_length(copy.content), 0) <= ${MAX_TRAIL_COPY_BYTES};
+    ALTER TABLE ${s}.lookup DROP CONSTRAINT lookup_pkey,
+      ADD CONSTRAINT lookup_pkey PRIMARY KEY (key, idx) INCLUDE (entry, content);
+    ALTER TABLE ${s}.lookup SET (autovacuum_vacuum_insert_scale_factor = 0.01);
     `,
   ];
 }

@@ -1,7 +1,7 @@
 // SQLite schema of a Custos log (docs/formats.md). Versioned: a store written by a newer schema is
-// refused rather than misread.
+// refused rather than misread, and an older one is brought up to date when opened for writing.
 
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 export const SQLITE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS lookup (
   key BLOB NOT NULL,
   idx INTEGER NOT NULL,
+  entry BLOB,
+  content BLOB,
   PRIMARY KEY (key, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_by_idx ON idempotency (idx);
@@ -39,4 +41,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   note TEXT NOT NULL,
   stored_at INTEGER NOT NULL
 );
+`;
+
+/**
+ * Version 2: each lookup row keeps a copy of its entry and of the content the entry's last 32 bytes
+ * name (a trail copy), so a patient's history is one range read of adjacent rows instead of a random
+ * read per entry and per content (docs/postgres.md, "Clustered trails"). Existing rows are filled in.
+ */
+export const SQLITE_MIGRATION_2 = `
+ALTER TABLE lookup ADD COLUMN entry BLOB;
+ALTER TABLE lookup ADD COLUMN content BLOB;
+UPDATE lookup SET
+  entry = (SELECT e.data FROM entries e WHERE e.idx = lookup.idx),
+  content = (SELECT c.data FROM entries e JOIN contents c ON c.hash = substr(e.data, -32) WHERE e.idx = lookup.idx);
 `;

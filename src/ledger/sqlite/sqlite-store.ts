@@ -10,13 +10,14 @@ import type {
   AppendBatch,
   LedgerStore,
   LogMeta,
+  LookupCopy,
   LookupQuery,
   StoredCheckpoint,
   StoredEntry,
   StoredEntryWithContent,
   Tile,
 } from "../storage.js";
-import { SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
+import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
 
 export const SQLITE_FILE_NAME = "custos.db";
 
@@ -84,11 +85,21 @@ export class SqliteStore implements LedgerStore {
       const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
         | Row
         | undefined;
-      if (version !== undefined && Number(version.value) > SQLITE_SCHEMA_VERSION) {
+      const found = version === undefined ? undefined : Number(version.value);
+      if (found !== undefined && found > SQLITE_SCHEMA_VERSION) {
         throw new CustosError(
           "STORE_CORRUPT",
-          `the store in ${dataDir} uses schema version ${String(version.value)}, newer than this Custos (${SQLITE_SCHEMA_VERSION}); upgrade Custos`,
+          `the store in ${dataDir} uses schema version ${String(version?.value)}, newer than this Custos (${SQLITE_SCHEMA_VERSION}); upgrade Custos`,
         );
+      }
+      if (found !== undefined && found < SQLITE_SCHEMA_VERSION) {
+        if (options.readonly) {
+          throw new CustosError(
+            "CONFIG",
+            `the store in ${dataDir} uses schema version ${found}, older than this Custos (${SQLITE_SCHEMA_VERSION}); run custos db migrate --data ${dataDir} (or start the node once)`,
+          );
+        }
+        migrate(db);
       }
     } catch (error) {
       if (error instanceof CustosError) throw error;
@@ -182,7 +193,8 @@ export class SqliteStore implements LedgerStore {
       for (const tile of batch.tiles) s.upsertTile.run(tile.level, tile.index, tile.hashes);
       for (const content of batch.contents) s.insertContent.run(content.hash, content.data);
       for (const { key, index: idx } of batch.idempotencyKeys) s.insertIdempotency.run(key, idx);
-      for (const { key, index: idx } of batch.lookupKeys) s.insertLookup.run(key, idx);
+      // After the entries and contents: each lookup row copies them as stored (its trail copy).
+      for (const { key, index: idx } of batch.lookupKeys) s.insertLookup.run({ key, idx });
       if (batch.checkpoint)
         s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt);
       s.setSize.run(String(index));
@@ -279,9 +291,11 @@ export class SqliteStore implements LedgerStore {
     return hashes.map((hash) => this.#statements.hasContent.get(hash) !== undefined);
   }
 
-  async deleteContent(hashes: readonly Uint8Array[]): Promise<void> {
+  async deleteContent(hashes: readonly Uint8Array[], entryIndexes: readonly number[]): Promise<void> {
+    checkIndexes(entryIndexes);
     this.#db.transaction(() => {
       for (const hash of hashes) this.#statements.deleteContent.run(hash);
+      for (const index of entryIndexes) this.#statements.clearCopiedContent.run(index);
     })();
     // Copy the zeroed pages into the main file and empty the WAL, so no old frame keeps the content.
     this.#db.pragma("wal_checkpoint(TRUNCATE)");
@@ -317,17 +331,50 @@ export class SqliteStore implements LedgerStore {
   }
 
   async entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]> {
-    const s = this.#statements;
-    const statement = query.descending ? s.lookupEntriesDescending : s.lookupEntriesAscending;
-    return this.#lookup(query, statement).map((row) => ({ index: integer(row.idx), data: bytes(row.data) }));
+    return (await this.#copies(query, false)).map(({ index, data }) => ({ index, data }));
   }
 
   async entriesWithContentsByLookupKey(query: LookupQuery): Promise<StoredEntryWithContent[]> {
+    return this.#copies(query, true);
+  }
+
+  /**
+   * A lookup range read from the rows' trail copies (adjacent rows of one key). A row without a copy
+   * (its entry was missing when it was filed) is read from the log's own tables instead, and left out
+   * if its entry is still missing, as a join would.
+   */
+  async #copies(query: LookupQuery, withContents: boolean): Promise<StoredEntryWithContent[]> {
     const s = this.#statements;
-    const statement = query.descending ? s.lookupContentsDescending : s.lookupContentsAscending;
-    return this.#lookup(query, statement).map((row) => ({
+    const statement = withContents
+      ? query.descending
+        ? s.copiesDescending
+        : s.copiesAscending
+      : query.descending
+        ? s.copiedEntriesDescending
+        : s.copiedEntriesAscending;
+    const rows = this.#lookup(query, statement);
+    const result: StoredEntryWithContent[] = [];
+    for (const row of rows) {
+      if (row.entry === null) {
+        const canonical = s.canonicalCopy.get({ idx: row.idx }) as Row | undefined;
+        if (canonical === undefined) continue;
+        row.entry = canonical.entry;
+        row.content = canonical.content;
+      }
+      result.push({
+        index: integer(row.idx),
+        data: bytes(row.entry),
+        content: !withContents || row.content === null ? undefined : bytes(row.content),
+      });
+    }
+    return result;
+  }
+
+  async lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]> {
+    return (this.#statements.copiesInRange.all(start, end) as Row[]).map((row) => ({
+      key: bytes(row.key),
       index: integer(row.idx),
-      data: bytes(row.data),
+      entry: bytes(row.entry),
       content: row.content === null ? undefined : bytes(row.content),
     }));
   }
@@ -363,9 +410,23 @@ function toCheckpoint(row: Row): StoredCheckpoint {
   return { size: integer(row.size), note: String(row.note), storedAt: integer(row.stored_at) };
 }
 
-/** Lookup rows with their entries and each entry's content (by the hash in its last 32 bytes). */
-const LOOKUP_WITH_CONTENTS =
-  "SELECT l.idx AS idx, e.data AS data, c.data AS content FROM lookup l JOIN entries e ON e.idx = l.idx LEFT JOIN contents c ON c.hash = substr(e.data, -32)";
+/** The stored content named by the last 32 bytes of entry @idx (what a lookup row copies). */
+const COPIED_CONTENT =
+  "SELECT c.data FROM entries e JOIN contents c ON c.hash = substr(e.data, -32) WHERE e.idx = @idx";
+/** A key's lookup rows with their trail copies, in an index range. */
+const COPIES = "SELECT idx, entry, content FROM lookup WHERE key = ? AND idx >= ? AND idx < ?";
+/** The same without the contents (SQLite then leaves their overflow pages unread). */
+const COPIED_ENTRIES =
+  "SELECT idx, entry, NULL AS content FROM lookup WHERE key = ? AND idx >= ? AND idx < ?";
+
+/** Brings a store of an older schema version up to this one, in one transaction. */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as Row;
+    if (Number(row.value) < 2) db.exec(SQLITE_MIGRATION_2);
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SQLITE_SCHEMA_VERSION));
+  }).immediate();
+}
 
 /** Keys per batched read statement (`... IN (?, ?, ...)`). */
 const BATCH = 128;
@@ -397,22 +458,23 @@ function prepare(db: Database.Database) {
       "SELECT key, idx FROM idempotency WHERE idx >= ? AND idx < ? ORDER BY idx",
     ),
     lookupInRange: db.prepare("SELECT key, idx FROM lookup WHERE idx >= ? AND idx < ? ORDER BY idx, key"),
-    insertLookup: db.prepare("INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)"),
+    insertLookup: db.prepare(
+      `INSERT OR IGNORE INTO lookup (key, idx, entry, content) VALUES (@key, @idx, (SELECT data FROM entries WHERE idx = @idx), (${COPIED_CONTENT}))`,
+    ),
+    canonicalCopy: db.prepare(
+      `SELECT data AS entry, (${COPIED_CONTENT}) AS content FROM entries WHERE idx = @idx`,
+    ),
+    clearCopiedContent: db.prepare("UPDATE lookup SET content = NULL WHERE idx = ? AND content IS NOT NULL"),
+    copiesInRange: db.prepare(
+      "SELECT key, idx, entry, content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL ORDER BY idx, key",
+    ),
     lookupAscending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
     ),
-    lookupEntriesAscending: db.prepare(
-      "SELECT l.idx AS idx, e.data AS data FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx LIMIT ?",
-    ),
-    lookupEntriesDescending: db.prepare(
-      "SELECT l.idx AS idx, e.data AS data FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx DESC LIMIT ?",
-    ),
-    lookupContentsAscending: db.prepare(
-      `${LOOKUP_WITH_CONTENTS} WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx LIMIT ?`,
-    ),
-    lookupContentsDescending: db.prepare(
-      `${LOOKUP_WITH_CONTENTS} WHERE l.key = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx DESC LIMIT ?`,
-    ),
+    copiedEntriesAscending: db.prepare(`${COPIED_ENTRIES} ORDER BY idx LIMIT ?`),
+    copiedEntriesDescending: db.prepare(`${COPIED_ENTRIES} ORDER BY idx DESC LIMIT ?`),
+    copiesAscending: db.prepare(`${COPIES} ORDER BY idx LIMIT ?`),
+    copiesDescending: db.prepare(`${COPIES} ORDER BY idx DESC LIMIT ?`),
     lookupDescending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",
     ),

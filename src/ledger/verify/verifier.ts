@@ -15,7 +15,7 @@ import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
 import { openNote } from "../../core/note/index.js";
 import { sha256 } from "../../core/platform.js";
-import type { LedgerStore, Tile } from "../storage.js";
+import type { LedgerStore, StoredEntry, Tile } from "../storage.js";
 import { TILE_WIDTH } from "../storage.js";
 import { hashAt, TreeBuilder, TreeReader, tileWidth } from "../tree/index.js";
 import { type Finding, rangeText } from "./findings.js";
@@ -359,6 +359,7 @@ async function scanEntries(
   const mismatches: Mismatch[] = [];
   const missingContent: ContentCheck[] = [];
   const erased = new Set<string>();
+  const copiesOfMissing: ContentCheck[] = [];
   const trails = new TrailChecker(store, {
     fullScan: ctx.from === 0,
     ...(ctx.trailCacheSize === undefined ? {} : { cacheSize: ctx.trailCacheSize }),
@@ -462,7 +463,8 @@ async function scanEntries(
       lastPresent = stored.index;
       checked++;
     }
-    await checkContents(store, contentChecks, missingContent, findings);
+    const contents = await checkContents(store, contentChecks, missingContent, findings);
+    await checkTrailCopies(store, chunk, contents, copiesOfMissing, findings);
     await trails.flush();
     await compareTiles(builder.takeChangedTiles());
     ctx.onProgress?.(checked, total);
@@ -470,6 +472,15 @@ async function scanEntries(
   await trails.finish(expected - 1);
   await compareTiles(builder.edgeTiles());
   classifyMismatches(mismatches, await storedLeaves.leavesAround(mismatches), findings);
+  for (const kept of copiesOfMissing) {
+    if (!erased.has(toHex(kept.hash))) continue;
+    findings.push({
+      code: "ERASED_CONTENT_KEPT",
+      message: `the encrypted content of entry ${kept.index} was erased under a signed erasure entry but a copy of it is still stored in its trail index`,
+      firstIndex: kept.index,
+      lastIndex: kept.index,
+    });
+  }
   for (const missing of missingContent) {
     if (erased.has(toHex(missing.hash))) continue;
     findings.push({
@@ -494,18 +505,30 @@ interface ContentCheck {
 /** Content hashes per store read: a bounded reply each (the PostgreSQL store splits likewise). */
 const CONTENTS_PER_READ = 4096;
 
-/** Checks the content of a chunk's entries, in index order, reading it in a few batched calls. */
+/** What a chunk's content check found for an entry naming content. */
+interface ContentFound {
+  readonly hash: Uint8Array;
+  /** The stored content, when it is there and matches the hash. */
+  readonly intact: Uint8Array | undefined;
+}
+
+/**
+ * Checks the content of a chunk's entries, in index order, reading it in a few batched calls.
+ * Returns what was found, by entry index.
+ */
 async function checkContents(
   store: LedgerStore,
   checks: readonly ContentCheck[],
   missing: ContentCheck[],
   findings: Finding[],
-): Promise<void> {
+): Promise<Map<number, ContentFound>> {
+  const found = new Map<number, ContentFound>();
   for (let start = 0; start < checks.length; start += CONTENTS_PER_READ) {
     const slice = checks.slice(start, start + CONTENTS_PER_READ);
     const contents = await store.getContents(slice.map((check) => check.hash));
     slice.forEach(({ index, hash }, i) => {
       const content = contents[i];
+      let intact: Uint8Array | undefined;
       if (content === undefined) {
         missing.push({ index, hash });
       } else if (!bytesEqual(sha256(content), hash)) {
@@ -515,7 +538,57 @@ async function checkContents(
           firstIndex: index,
           lastIndex: index,
         });
+      } else {
+        intact = content;
       }
+      found.set(index, { hash, intact });
+    });
+  }
+  return found;
+}
+
+/**
+ * Checks the trail copies of a chunk's entries (kept in the lookup rows, which history queries read):
+ * a copy's entry must be the log's entry, its content (if any) the content the entry commits to, and
+ * intact content in the log must be in the copy too, or a reader would be shown a record that is not
+ * the log's or told its content was erased. Copies of content the log no longer holds are collected,
+ * so that copies of erased content can be named once every erasure entry has been seen.
+ */
+async function checkTrailCopies(
+  store: LedgerStore,
+  chunk: readonly StoredEntry[],
+  contents: ReadonlyMap<number, ContentFound>,
+  copiesOfMissing: ContentCheck[],
+  findings: Finding[],
+): Promise<void> {
+  if (chunk.length === 0) return;
+  const entries = new Map(chunk.map((stored) => [stored.index, stored.data]));
+  const copies = await store.lookupCopiesInRange(chunk[0]!.index, chunk[chunk.length - 1]!.index + 1);
+  const altered = new Set<number>();
+  for (const copy of copies) {
+    const entry = entries.get(copy.index);
+    // A copy of an entry missing from the store: ENTRIES_MISSING already names it.
+    if (entry === undefined) continue;
+    let faithful = bytesEqual(copy.entry, entry);
+    const named = contents.get(copy.index);
+    if (faithful && named !== undefined) {
+      if (copy.content === undefined) {
+        faithful = named.intact === undefined;
+      } else if (named.intact !== undefined) {
+        faithful = bytesEqual(copy.content, named.intact);
+      } else {
+        faithful = bytesEqual(sha256(copy.content), named.hash);
+        if (faithful) copiesOfMissing.push({ index: copy.index, hash: named.hash });
+      }
+    }
+    if (!faithful) altered.add(copy.index);
+  }
+  for (const index of altered) {
+    findings.push({
+      code: "TRAIL_COPY_MODIFIED",
+      message: `the copy of entry ${index} kept in its trail index (what history queries read) differs from the log's entry or content: it was altered`,
+      firstIndex: index,
+      lastIndex: index,
     });
   }
 }

@@ -342,15 +342,19 @@ export class Vault {
   ): Promise<{ erased: number; entries: number }> {
     const items = await this.patientItems(patientId);
     const hashes: Uint8Array[] = [];
+    // Entries naming content: their trail copies are cleared too (also of content already gone, so
+    // erasing again repairs a copy that outlived its content).
     const indexes: number[] = [];
     for (const item of items) {
       const hash = contentHashOf(decodeEntry(item.entry));
-      if (hash !== undefined && item.content !== undefined) {
-        hashes.push(hash);
-        indexes.push(item.index);
-      }
+      if (hash === undefined) continue;
+      indexes.push(item.index);
+      if (item.content !== undefined) hashes.push(hash);
     }
-    if (hashes.length === 0) return { erased: 0, entries: 0 };
+    if (hashes.length === 0) {
+      if (indexes.length > 0) await this.ledger.store.deleteContent([], indexes);
+      return { erased: 0, entries: 0 };
+    }
     this.rotate(patientId);
     const subject = `patient-tag:${toHex(this.#blindIndex.patientTag(patientId))}`;
     const erasures = [];

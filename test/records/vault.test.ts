@@ -318,6 +318,24 @@ describe("encrypted records", () => {
     expect((await vault.readTrail("P2", new RecordOpener(parties.p2.privateKey))).records).toHaveLength(1);
   });
 
+  it("names erased content left in a trail copy, and erasing again clears it", async () => {
+    await vault.ingest([record("P1", 1), record("P1", 2)], "ehr");
+    const items = await vault.patientItems("P1");
+    const kept = items.find((i) => i.content !== undefined)!;
+    await vault.erase("P1", "erasure-request", "privacy-officer");
+    // The copy outlives its content (a crash mid-erasure on another store, or a restore of an old file).
+    const db = new Database(join(root.dir, "custos.db"));
+    db.prepare("UPDATE lookup SET content = ? WHERE idx = ?").run(kept.content!, kept.index);
+    db.close();
+    await vault.ledger.checkpoint();
+    const store = SqliteStore.open(root.dir, { readonly: true });
+    const report = await verifyStore(store);
+    await store.close();
+    expect(report.findings.map((f) => [f.code, f.firstIndex])).toEqual([["ERASED_CONTENT_KEPT", kept.index]]);
+    expect(await vault.erase("P1", "erasure-request", "privacy-officer")).toEqual({ erased: 0, entries: 0 });
+    await verifyClean();
+  });
+
   it("reports content deleted without an erasure entry as tampering", async () => {
     await vault.ingest([record("P1", 1)], "ehr");
     await vault.ledger.checkpoint();

@@ -61,6 +61,19 @@ export function errorReply(error: unknown): ErrorReply {
       },
     };
   }
+  // Node's HTTP parser (the server's clientError): the request never reached Fastify.
+  if (e?.code === "HPE_HEADER_OVERFLOW") {
+    return {
+      status: 431,
+      body: { error: { code: "TOO_LARGE", message: "the request headers are too large" } },
+    };
+  }
+  if (typeof e?.code === "string" && e.code.startsWith("HPE_")) {
+    return {
+      status: 400,
+      body: { error: { code: "BAD_ARGUMENT", message: "the request is not well-formed HTTP" } },
+    };
+  }
   if (e?.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     return { status: 413, body: { error: { code: "TOO_LARGE", message: "the request body is too large" } } };
   }

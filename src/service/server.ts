@@ -9,7 +9,7 @@
 
 import { createPublicKey } from "node:crypto";
 import { existsSync } from "node:fs";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import { join } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -323,19 +323,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         sendError(reply, error);
       },
       clientErrorHandler: (error, socket) => {
-        const tooLarge = (error as { code?: string }).code === "HPE_HEADER_OVERFLOW";
         if (!socket.writable || (error as { code?: string }).code === "ECONNRESET") {
           socket.destroy();
           return;
         }
-        const status = tooLarge ? 431 : 400;
-        const body = JSON.stringify({
-          error: tooLarge
-            ? { code: "TOO_LARGE", message: "the request headers are too large" }
-            : { code: "BAD_ARGUMENT", message: "the request is not well-formed HTTP" },
-        });
+        // Any other parser error is the client's: a 4xx (never the 500 of an unknown error).
+        const reply = errorReply(
+          (error as { code?: string }).code?.startsWith("HPE_") ? error : { code: "HPE_" },
+        );
+        const body = JSON.stringify(reply.body);
         socket.end(
-          `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
       },
     });

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { request } from "node:https";
 import { join } from "node:path";
+import { connect } from "node:tls";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toBase64 } from "../../src/core/bytes.js";
@@ -1223,6 +1224,28 @@ describe("requests Fastify answers before any hook", () => {
     const reply = await api("emr", { path: "/v1/whoami", headers: { "x-big": "h".repeat(17_000) } });
     expect(reply.status).toBe(431);
     expectCoded(reply, "17 kB header");
+  });
+
+  it("answers a request that is not HTTP in the one error shape (400, not a 500)", async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(
+        {
+          host: "127.0.0.1",
+          port: server.portal!.port,
+          ca: server.portalCertificate!.pem,
+          servername: "localhost",
+        },
+        () => socket.end("NOT-A-METHOD / HTTP/1.1\r\nHost: x\r\n\r\n"),
+      );
+      const chunks: Buffer[] = [];
+      socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+      socket.on("end", () => resolve(Buffer.concat(chunks).toString()));
+      socket.on("error", reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    const body = JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4)) as { error: { code: string } };
+    expect(body.error.code).toBe("BAD_ARGUMENT");
+    await expectHealthy();
   });
 
   it("keeps serving after oversized headers", async () => {

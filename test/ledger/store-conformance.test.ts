@@ -1,16 +1,19 @@
 // The same behaviour from both storage backends (src/ledger/storage.ts): the embedded SQLite file and
 // PostgreSQL. Every test gets a fresh, initialized store (a temp dir, or a random schema dropped after).
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { concatBytes, fromUtf8, toHex, utf8 } from "../../src/core/bytes.js";
 import { PostgresStore } from "../../src/ledger/postgres/index.js";
-import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
+import { SQLITE_FILE_NAME, SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import type { AppendBatch, LedgerStore, Tile } from "../../src/ledger/storage.js";
-import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
+import { dropSchema, PG_URL, requirePostgres, sql, testSchema } from "../helpers/postgres.js";
 import { tempDir } from "../helpers/temp.js";
 
 interface Backend {
   readonly name: string;
-  open(): Promise<{ store: LedgerStore; cleanup(): Promise<void> }>;
+  /** The store, and `raw` to run SQL on its own database (tables unqualified), as an attacker would. */
+  open(): Promise<{ store: LedgerStore; raw(sql: string): Promise<void>; cleanup(): Promise<void> }>;
 }
 
 const backends: Backend[] = [
@@ -21,6 +24,14 @@ const backends: Backend[] = [
       const store = SqliteStore.open(dir, { create: true });
       return {
         store,
+        raw: async (sql) => {
+          const db = new Database(join(dir, SQLITE_FILE_NAME));
+          try {
+            db.exec(sql);
+          } finally {
+            db.close();
+          }
+        },
         cleanup: async () => {
           await store.close();
           cleanup();
@@ -36,6 +47,9 @@ const backends: Backend[] = [
       const store = await PostgresStore.open(PG_URL, { schema, create: true });
       return {
         store,
+        raw: async (text) => {
+          await sql(`SET search_path TO "${schema}"; ${text}`);
+        },
         cleanup: async () => {
           await store.close();
           await dropSchema(schema);
@@ -83,9 +97,10 @@ async function collect<T>(chunks: AsyncIterable<T[]>): Promise<T[][]> {
 
 describe.each(backends)("the $name store", (backend) => {
   let store: LedgerStore;
+  let raw: (sql: string) => Promise<void>;
   let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    ({ store, cleanup } = await backend.open());
+    ({ store, raw, cleanup } = await backend.open());
   });
   afterEach(async () => cleanup());
 
@@ -431,6 +446,40 @@ describe.each(backends)("the $name store", (backend) => {
       expect(
         (await store.lookupCopiesInRange(0, 4)).filter((c) => c.content !== undefined && c.index !== 3),
       ).toEqual([]);
+    });
+
+    it("leaves out rows whose entry is gone without letting them use up the limit, as a join would", async () => {
+      const tag = utf8("patient-tag");
+      await store.appendBatch(
+        batch(0, ["a", "b", "c", "d", "e", "f"], {
+          lookupKeys: [0, 1, 2, 3, 4, 5].map((index) => ({ key: tag, index })),
+        }),
+      );
+      // Entries 2 and 3 deleted, and their rows' copies too (a damaged store, or rows filed before
+      // their entry was stored): a short reply would make a caller think the history ended there.
+      await raw(
+        "DELETE FROM entries WHERE idx IN (2, 3); UPDATE lookup SET entry = NULL, content = NULL WHERE idx IN (2, 3)",
+      );
+      const read = async (query: Parameters<LedgerStore["entriesByLookupKey"]>[0]) => {
+        const entries = texts(await store.entriesByLookupKey(query));
+        expect(texts(await store.entriesWithContentsByLookupKey(query))).toEqual(entries);
+        return entries;
+      };
+      expect(await read({ key: tag, limit: 3, descending: true })).toEqual([
+        [5, "f"],
+        [4, "e"],
+        [1, "b"],
+      ]);
+      expect(await read({ key: tag, limit: 3 })).toEqual([
+        [0, "a"],
+        [1, "b"],
+        [4, "e"],
+      ]);
+      expect(await read({ key: tag, fromIndex: 1, toIndex: 5, limit: 2 })).toEqual([
+        [1, "b"],
+        [4, "e"],
+      ]);
+      expect(await read({ key: tag, limit: 10 })).toHaveLength(4);
     });
 
     it("lists checkpoints in the order stored and calls the last one stored the latest", async () => {

@@ -5,13 +5,14 @@
 import Database from "better-sqlite3";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { toHex } from "../../src/core/bytes.js";
+import { toHex, utf8 } from "../../src/core/bytes.js";
 import {
   type AccessRecordHeader,
   accessRecordFromEntry,
   decodeEntry,
   ENTRY_KINDS,
   encodeAccessRecordEntry,
+  encodeDataEntry,
   encodeErasureEntry,
 } from "../../src/core/entry/index.js";
 import { leafHash } from "../../src/core/merkle/index.js";
@@ -141,10 +142,15 @@ async function attackTrailCopies(
   expect((await verify()).findings).toEqual([]);
   const trail = await trailOf(ledger.store, "MRN-1");
   const [a, b, c, d, e] = [trail[2]!, trail[4]!, trail[5]!, trail[6]!, trail[8]!];
+  // A plain entry filed under the patient's tag names no content: its copy must hold none either.
+  const [plain] = await ledger.append([
+    { entry: encodeDataEntry(utf8("plain")), lookupKeys: [tagOf("MRN-1")] },
+  ]);
   const hashOf = (r: TrailEntry) => accessRecordFromEntry(decodeEntry(r.data)).contentHash;
   await exec("UPDATE lookup SET entry = ? WHERE idx = ?", trail[3]!.data, a.index);
   await exec("UPDATE lookup SET content = ? WHERE idx = ?", randomBytes(64), b.index);
   await exec("UPDATE lookup SET content = NULL WHERE idx = ?", c.index);
+  await exec("UPDATE lookup SET content = ? WHERE idx = ?", randomBytes(64), plain!.index);
   await ledger.append([
     {
       entry: encodeErasureEntry({
@@ -161,12 +167,16 @@ async function attackTrailCopies(
   await ledger.store.deleteContent([hashOf(e)], [e.index]);
   for (const chunkSize of [5, 8192]) {
     const report = await verify({ chunkSize });
-    expect(report.findings.map((f) => [f.code, f.firstIndex])).toEqual([
-      ["TRAIL_COPY_MODIFIED", a.index],
-      ["TRAIL_COPY_MODIFIED", b.index],
-      ["TRAIL_COPY_MODIFIED", c.index],
-      ["ERASED_CONTENT_KEPT", d.index],
-    ]);
+    const found = report.findings.map((f) => [f.code, f.firstIndex] as const);
+    expect(found.sort((x, y) => x[1]! - y[1]!)).toEqual(
+      [
+        ["TRAIL_COPY_MODIFIED", a.index],
+        ["TRAIL_COPY_MODIFIED", b.index],
+        ["TRAIL_COPY_MODIFIED", c.index],
+        ["ERASED_CONTENT_KEPT", d.index],
+        ["TRAIL_COPY_MODIFIED", plain!.index],
+      ].sort((x, y) => (x[1] as number) - (y[1] as number)),
+    );
     for (const finding of report.findings) expectNoPatientData(finding);
   }
 }
@@ -382,6 +392,47 @@ describe("verify checks each patient's hash chain (SQLite)", () => {
       ]);
     }
   });
+  it("blames an edited entry, not its faithful copies", async () => {
+    const trail = await trailOf(log.ledger.store, "MRN-2");
+    const db = new Database(dbPath(log.dir));
+    try {
+      const forged = Buffer.from(trail[5]!.data);
+      forged[forged.length - 40] = forged[forged.length - 40]! ^ 1;
+      db.prepare("UPDATE entries SET data = ? WHERE idx = ?").run(forged, trail[5]!.index);
+    } finally {
+      db.close();
+    }
+    const codes = (await verify()).findings.map((f) => f.code);
+    expect(codes).toContain("ENTRY_MODIFIED");
+    expect(codes).not.toContain("TRAIL_COPY_MODIFIED");
+  });
+
+  it("names, in an incremental run, a copy of older content that an erasure since then left behind", async () => {
+    const full = await verify();
+    expect(full.ok).toBe(true);
+    const trail = await trailOf(log.ledger.store, "MRN-4");
+    const [erasedRight, leftBehind] = [trail[1]!, trail[2]!];
+    const hashOf = (r: TrailEntry) => accessRecordFromEntry(decodeEntry(r.data)).contentHash;
+    await log.ledger.append([
+      {
+        entry: encodeErasureEntry({
+          time: Date.UTC(2026, 1, 1),
+          reason: "erasure-request",
+          subject: `patient-tag:${toHex(tagOf("MRN-4"))}`,
+          contentHashes: [hashOf(erasedRight), hashOf(leftBehind)],
+          authorizedBy: "test",
+        }),
+      },
+    ]);
+    await log.ledger.checkpoint();
+    await log.ledger.store.deleteContent([hashOf(erasedRight), hashOf(leftBehind)], [erasedRight.index]);
+    const report = await verify({ state: full.nextState!, incremental: true });
+    expect(report.incremental).toBe(true);
+    expect(report.findings.map((f) => [f.code, f.firstIndex])).toEqual([
+      ["ERASED_CONTENT_KEPT", leftBehind.index],
+    ]);
+  });
+
   it("names trail copies that differ from the log, and erased content still kept in one", async () => {
     const exec: Exec = async (text, ...params) => {
       const db = new Database(dbPath(log.dir));

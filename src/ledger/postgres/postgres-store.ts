@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type pg from "pg";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { type LookupPage, readLookup } from "../lookup-pages.js";
 import type {
   AppendBatch,
   LedgerStore,
@@ -632,16 +633,21 @@ export class PostgresStore implements LedgerStore {
     this.#checkWritable();
     for (const index of entryIndexes) checkIndex(index, "entry index");
     if (hashes.length === 0 && entryIndexes.length === 0) return;
+    const changed = new Set<string>();
     await this.#transaction(async (client) => {
-      await client.query(`DELETE FROM ${this.#table("contents")} WHERE hash = ANY($1::bytea[])`, [
-        hashes.map(buffer),
-      ]);
-      await client.query(
+      const deleted = await client.query(
+        `DELETE FROM ${this.#table("contents")} WHERE hash = ANY($1::bytea[])`,
+        [hashes.map(buffer)],
+      );
+      if ((deleted.rowCount ?? 0) > 0) changed.add("contents");
+      const cleared = await client.query(
         `UPDATE ${this.#table("lookup")} SET content = NULL WHERE idx = ANY($1::bigint[]) AND content IS NOT NULL`,
         [entryIndexes],
       );
+      if ((cleared.rowCount ?? 0) > 0) changed.add("lookup");
     });
-    for (const table of ["contents", "lookup"]) {
+    // Only the tables that now hold dead row versions of erased content.
+    for (const table of changed) {
       await this.#pool.query(`VACUUM ${this.#table(table)}`).catch(() => undefined);
     }
   }
@@ -691,6 +697,10 @@ export class PostgresStore implements LedgerStore {
    * the log's own tables in a second query, and left out if their entry is missing, as a join would.
    */
   async #copies(query: LookupQuery, withContents: boolean): Promise<StoredEntryWithContent[]> {
+    return readLookup(query, (page) => this.#copiesPage(page, withContents));
+  }
+
+  async #copiesPage(query: LookupQuery, withContents: boolean): Promise<LookupPage<StoredEntryWithContent>> {
     const order = query.descending ? "DESC" : "ASC";
     const result = await this.#query(
       `SELECT idx, entry${withContents ? ", content" : ""} FROM ${this.#table("lookup")}
@@ -708,19 +718,20 @@ export class PostgresStore implements LedgerStore {
       );
       for (const row of read.rows) canonical.set(toIndex(row.idx), row);
     }
-    const entries: StoredEntryWithContent[] = [];
+    const kept: StoredEntryWithContent[] = [];
     for (const copied of result.rows) {
       const index = toIndex(copied.idx);
       const row = copied.entry === null ? canonical.get(index) : copied;
       if (row === undefined) continue;
       const content = withContents ? row.content : null;
-      entries.push({
+      kept.push({
         index,
         data: toBytes(row.entry),
         content: content === null || content === undefined ? undefined : toBytes(content),
       });
     }
-    return entries;
+    const last = result.rows[result.rows.length - 1];
+    return { kept, rowsRead: result.rows.length, lastIndex: last === undefined ? 0 : toIndex(last.idx) };
   }
 
   async lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]> {

@@ -50,9 +50,10 @@ export function migrations(schema: string): readonly string[] {
     `,
     // 3: trail copies. Each lookup row keeps a copy of its entry and of the content the entry's last
     // 32 bytes name, in the primary key's index, so a patient's history is an index-only range scan
-    // of adjacent index rows rather than two random reads per entry (docs/postgres.md). Insert-only
-    // tables are vacuumed when a fifth of their rows are new by default; the lookup table sooner, so
-    // its visibility map lets recent rows be read from the index alone.
+    // of adjacent index rows rather than two random reads per entry (docs/postgres.md). Autovacuum
+    // waits for a fifth of a table's rows to be new or dead by default; here for 1%, so the lookup
+    // table's visibility map lets recent rows be read from the index alone, and the dead row versions
+    // an erasure leaves in lookup and contents are reclaimed soon even when its own VACUUM could not run.
     `
     ALTER TABLE ${s}.lookup ADD COLUMN IF NOT EXISTS entry bytea, ADD COLUMN IF NOT EXISTS content bytea;
     UPDATE ${s}.lookup l SET entry = copy.entry, content = copy.content
@@ -62,7 +63,8 @@ export function migrations(schema: string): readonly string[] {
         AND octet_length(copy.entry) + coalesce(octet_length(copy.content), 0) <= ${MAX_TRAIL_COPY_BYTES};
     ALTER TABLE ${s}.lookup DROP CONSTRAINT lookup_pkey,
       ADD CONSTRAINT lookup_pkey PRIMARY KEY (key, idx) INCLUDE (entry, content);
-    ALTER TABLE ${s}.lookup SET (autovacuum_vacuum_insert_scale_factor = 0.01);
+    ALTER TABLE ${s}.lookup SET (autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.01);
+    ALTER TABLE ${s}.contents SET (autovacuum_vacuum_scale_factor = 0.01);
     `,
   ];
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { readLookup } from "../lookup-pages.js";
 import type {
   AppendBatch,
   LedgerStore,
@@ -55,10 +56,10 @@ export class SqliteStore implements LedgerStore {
   readonly #statements: ReturnType<typeof prepare>;
   readonly #readonly: boolean;
 
-  private constructor(path: string, db: Database.Database, readonly: boolean) {
+  private constructor(path: string, db: Database.Database, readonly: boolean, copies: boolean) {
     this.path = path;
     this.#db = db;
-    this.#statements = prepare(db);
+    this.#statements = prepare(db, copies);
     this.#readonly = readonly;
   }
 
@@ -74,6 +75,7 @@ export class SqliteStore implements LedgerStore {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     }
     let db: Database.Database;
+    let copies = true;
     try {
       db = new Database(path, { readonly: options.readonly === true, fileMustExist: !options.create });
       db.pragma("journal_mode = WAL");
@@ -92,14 +94,11 @@ export class SqliteStore implements LedgerStore {
           `the store in ${dataDir} uses schema version ${String(version?.value)}, newer than this Custos (${SQLITE_SCHEMA_VERSION}); upgrade Custos`,
         );
       }
+      // A read-only opener of an older store (a verify of a backup, a mirror's source) reads it as it
+      // is, without trail copies; any writer upgrades it first.
       if (found !== undefined && found < SQLITE_SCHEMA_VERSION) {
-        if (options.readonly) {
-          throw new CustosError(
-            "CONFIG",
-            `the store in ${dataDir} uses schema version ${found}, older than this Custos (${SQLITE_SCHEMA_VERSION}); run custos db migrate --data ${dataDir} (or start the node once)`,
-          );
-        }
-        migrate(db);
+        if (options.readonly) copies = false;
+        else migrate(db);
       }
     } catch (error) {
       if (error instanceof CustosError) throw error;
@@ -111,7 +110,7 @@ export class SqliteStore implements LedgerStore {
         },
       );
     }
-    return new SqliteStore(path, db, options.readonly === true);
+    return new SqliteStore(path, db, options.readonly === true, copies);
   }
 
   /**
@@ -352,22 +351,28 @@ export class SqliteStore implements LedgerStore {
       : query.descending
         ? s.copiedEntriesDescending
         : s.copiedEntriesAscending;
-    const rows = this.#lookup(query, statement);
-    const result: StoredEntryWithContent[] = [];
-    for (const row of rows) {
-      if (row.entry === null) {
-        const canonical = s.canonicalCopy.get({ idx: row.idx }) as Row | undefined;
-        if (canonical === undefined) continue;
-        row.entry = canonical.entry;
-        row.content = canonical.content;
+    return readLookup(query, async (page) => {
+      const rows = this.#lookup(page, statement);
+      const kept: StoredEntryWithContent[] = [];
+      for (const row of rows) {
+        if (row.entry === null) {
+          const canonical = s.canonicalCopy.get({ idx: row.idx }) as Row | undefined;
+          if (canonical === undefined) continue;
+          row.entry = canonical.entry;
+          row.content = canonical.content;
+        }
+        kept.push({
+          index: integer(row.idx),
+          data: bytes(row.entry),
+          content: !withContents || row.content === null ? undefined : bytes(row.content),
+        });
       }
-      result.push({
-        index: integer(row.idx),
-        data: bytes(row.entry),
-        content: !withContents || row.content === null ? undefined : bytes(row.content),
-      });
-    }
-    return result;
+      return {
+        kept,
+        rowsRead: rows.length,
+        lastIndex: rows.length === 0 ? 0 : integer(rows[rows.length - 1]!.idx),
+      };
+    });
   }
 
   async lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]> {
@@ -418,6 +423,11 @@ const COPIES = "SELECT idx, entry, content FROM lookup WHERE key = ? AND idx >= 
 /** The same without the contents (SQLite then leaves their overflow pages unread). */
 const COPIED_ENTRIES =
   "SELECT idx, entry, NULL AS content FROM lookup WHERE key = ? AND idx >= ? AND idx < ?";
+/** What a store of schema version 1 (no copies) answers instead: the join the copies replace. */
+const JOINED =
+  "SELECT l.idx AS idx, e.data AS entry, c.data AS content FROM lookup l JOIN entries e ON e.idx = l.idx LEFT JOIN contents c ON c.hash = substr(e.data, -32) WHERE l.key = ? AND l.idx >= ? AND l.idx < ?";
+const JOINED_ENTRIES =
+  "SELECT l.idx AS idx, e.data AS entry, NULL AS content FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ?";
 
 /** Brings a store of an older schema version up to this one, in one transaction. */
 function migrate(db: Database.Database): void {
@@ -443,7 +453,11 @@ function hexKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
 
-function prepare(db: Database.Database) {
+function prepare(db: Database.Database, copies: boolean) {
+  const order = (sql: string, direction: "" | " DESC") =>
+    `${sql} ORDER BY ${copies ? "" : "l."}idx${direction} LIMIT ?`;
+  const rows = copies ? COPIES : JOINED;
+  const entryRows = copies ? COPIED_ENTRIES : JOINED_ENTRIES;
   const slots = Array.from({ length: BATCH }, () => "?").join(", ");
   return {
     getSize: db.prepare("SELECT value FROM meta WHERE key = 'size'"),
@@ -458,23 +472,30 @@ function prepare(db: Database.Database) {
       "SELECT key, idx FROM idempotency WHERE idx >= ? AND idx < ? ORDER BY idx",
     ),
     lookupInRange: db.prepare("SELECT key, idx FROM lookup WHERE idx >= ? AND idx < ? ORDER BY idx, key"),
+    // A version-1 store is only ever open read-only here: it has no columns to copy into.
     insertLookup: db.prepare(
-      `INSERT OR IGNORE INTO lookup (key, idx, entry, content) VALUES (@key, @idx, (SELECT data FROM entries WHERE idx = @idx), (${COPIED_CONTENT}))`,
+      copies
+        ? `INSERT OR IGNORE INTO lookup (key, idx, entry, content) VALUES (@key, @idx, (SELECT data FROM entries WHERE idx = @idx), (${COPIED_CONTENT}))`
+        : "SELECT @key, @idx",
     ),
     canonicalCopy: db.prepare(
       `SELECT data AS entry, (${COPIED_CONTENT}) AS content FROM entries WHERE idx = @idx`,
     ),
-    clearCopiedContent: db.prepare("UPDATE lookup SET content = NULL WHERE idx = ? AND content IS NOT NULL"),
+    clearCopiedContent: db.prepare(
+      copies ? "UPDATE lookup SET content = NULL WHERE idx = ? AND content IS NOT NULL" : "SELECT ?",
+    ),
     copiesInRange: db.prepare(
-      "SELECT key, idx, entry, content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL ORDER BY idx, key",
+      copies
+        ? "SELECT key, idx, entry, content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL ORDER BY idx, key"
+        : "SELECT key, idx, NULL AS entry, NULL AS content FROM lookup WHERE 0 AND idx >= ? AND idx < ?",
     ),
     lookupAscending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
     ),
-    copiedEntriesAscending: db.prepare(`${COPIED_ENTRIES} ORDER BY idx LIMIT ?`),
-    copiedEntriesDescending: db.prepare(`${COPIED_ENTRIES} ORDER BY idx DESC LIMIT ?`),
-    copiesAscending: db.prepare(`${COPIES} ORDER BY idx LIMIT ?`),
-    copiesDescending: db.prepare(`${COPIES} ORDER BY idx DESC LIMIT ?`),
+    copiedEntriesAscending: db.prepare(order(entryRows, "")),
+    copiedEntriesDescending: db.prepare(order(entryRows, " DESC")),
+    copiesAscending: db.prepare(order(rows, "")),
+    copiesDescending: db.prepare(order(rows, " DESC")),
     lookupDescending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",
     ),

@@ -2,7 +2,7 @@
 // stored tiles, the stored content and every signed checkpoint, reporting each discrepancy with the
 // exact positions. Memory stays O(log n) plus one chunk of entries; the scan is streaming.
 
-import { bytesEqual, toHex } from "../../core/bytes.js";
+import { bytesEqual, fromHex, toHex } from "../../core/bytes.js";
 import { parseCheckpoint } from "../../core/checkpoint/index.js";
 import {
   accessRecordFromEntry,
@@ -360,6 +360,9 @@ async function scanEntries(
   const missingContent: ContentCheck[] = [];
   const erased = new Set<string>();
   const copiesOfMissing: ContentCheck[] = [];
+  // Patients whose content an erasure in the range names (subject patient-tag:<hex>), for the copies
+  // of their older entries, which an incremental run does not scan.
+  const erasedPatients = new Map<string, Set<string>>();
   const trails = new TrailChecker(store, {
     fullScan: ctx.from === 0,
     ...(ctx.trailCacheSize === undefined ? {} : { cacheSize: ctx.trailCacheSize }),
@@ -398,6 +401,8 @@ async function scanEntries(
     await storedLeaves.load(Math.floor(chunk[chunk.length - 1]!.index / TILE_WIDTH));
     // Content is read for the whole chunk at once: one round trip, not one per entry.
     const contentChecks: ContentCheck[] = [];
+    // Entries that no longer match their leaf: their copies are not blamed for it.
+    const unmatched = new Set<number>();
     for (const stored of chunk) {
       if (stored.index > expected) {
         // A gap: rows deleted. Keep the tree comparable by using the stored leaf hashes for them.
@@ -431,8 +436,10 @@ async function scanEntries(
           continue;
         }
         mismatches.push({ index: stored.index, dataHash });
+        unmatched.add(stored.index);
       } else if (!bytesEqual(dataHash, storedLeaf)) {
         mismatches.push({ index: stored.index, dataHash });
+        unmatched.add(stored.index);
       }
       try {
         // Plain data entries (the bulk of a raw log) carry no content; skip the full parse for them.
@@ -443,7 +450,14 @@ async function scanEntries(
           trails.observe(stored.index, dataHash, accessRecordFromEntry(decoded).header);
         }
         if (decoded?.kind === ENTRY_KINDS.erasure) {
-          for (const hash of decodeErasureEntry(stored.data).contentHashes) erased.add(toHex(hash));
+          const erasure = decodeErasureEntry(stored.data);
+          for (const hash of erasure.contentHashes) erased.add(toHex(hash));
+          const patient = PATIENT_SUBJECT.exec(erasure.subject)?.[1];
+          if (patient !== undefined && ctx.from > 0) {
+            const hashes = erasedPatients.get(patient) ?? new Set<string>();
+            for (const hash of erasure.contentHashes) hashes.add(toHex(hash));
+            erasedPatients.set(patient, hashes);
+          }
         }
       } catch (error) {
         if (!(error instanceof CustosError)) throw error;
@@ -464,7 +478,7 @@ async function scanEntries(
       checked++;
     }
     const contents = await checkContents(store, contentChecks, missingContent, findings);
-    await checkTrailCopies(store, chunk, contents, copiesOfMissing, findings);
+    await checkTrailCopies(store, { chunk, unmatched, contents }, copiesOfMissing, findings);
     await trails.flush();
     await compareTiles(builder.takeChangedTiles());
     ctx.onProgress?.(checked, total);
@@ -472,6 +486,7 @@ async function scanEntries(
   await trails.finish(expected - 1);
   await compareTiles(builder.edgeTiles());
   classifyMismatches(mismatches, await storedLeaves.leavesAround(mismatches), findings);
+  copiesOfMissing.push(...(await copiesOfErasedBefore(store, ctx.from, erasedPatients)));
   for (const kept of copiesOfMissing) {
     if (!erased.has(toHex(kept.hash))) continue;
     findings.push({
@@ -556,22 +571,32 @@ async function checkContents(
  */
 async function checkTrailCopies(
   store: LedgerStore,
-  chunk: readonly StoredEntry[],
-  contents: ReadonlyMap<number, ContentFound>,
+  checked: {
+    readonly chunk: readonly StoredEntry[];
+    /** Entries that do not match their leaf (named ENTRY_MODIFIED or the like; their copies are not). */
+    readonly unmatched: ReadonlySet<number>;
+    readonly contents: ReadonlyMap<number, ContentFound>;
+  },
   copiesOfMissing: ContentCheck[],
   findings: Finding[],
 ): Promise<void> {
+  const { chunk, unmatched, contents } = checked;
   if (chunk.length === 0) return;
   const entries = new Map(chunk.map((stored) => [stored.index, stored.data]));
   const copies = await store.lookupCopiesInRange(chunk[0]!.index, chunk[chunk.length - 1]!.index + 1);
   const altered = new Set<number>();
   for (const copy of copies) {
     const entry = entries.get(copy.index);
-    // A copy of an entry missing from the store: ENTRIES_MISSING already names it.
-    if (entry === undefined) continue;
+    // A copy of an entry missing from the store, or of one edited in place: ENTRIES_MISSING or
+    // ENTRY_MODIFIED already names it (the copy may well be the faithful one).
+    if (entry === undefined || unmatched.has(copy.index)) continue;
     let faithful = bytesEqual(copy.entry, entry);
     const named = contents.get(copy.index);
-    if (faithful && named !== undefined) {
+    if (faithful && named === undefined && copy.content !== undefined) {
+      // An entry that names no content: a copied content can only be one whose hash its last 32 bytes
+      // happen to be.
+      faithful = bytesEqual(sha256(copy.content), copy.entry.subarray(copy.entry.length - 32));
+    } else if (faithful && named !== undefined) {
       if (copy.content === undefined) {
         faithful = named.intact === undefined;
       } else if (named.intact !== undefined) {
@@ -595,6 +620,48 @@ async function checkTrailCopies(
     });
   }
 }
+
+/** The subject of an erasure made by `custos erase`: the patient's tag. */
+const PATIENT_SUBJECT = /^patient-tag:([0-9a-f]{64})$/;
+
+/**
+ * In an incremental run, the copies of entries before `from` that still hold content an erasure in
+ * the range names: found through the patient's tag (each entry's copies under every key it is filed
+ * under), a read per entry, so the cost follows the erased patients, not the log.
+ */
+async function copiesOfErasedBefore(
+  store: LedgerStore,
+  from: number,
+  erasedPatients: ReadonlyMap<string, ReadonlySet<string>>,
+): Promise<ContentCheck[]> {
+  const kept: ContentCheck[] = [];
+  for (const [patient, hashes] of erasedPatients) {
+    let toIndex = from;
+    for (;;) {
+      const indexes = await store.findByLookupKey({
+        key: fromHex(patient),
+        toIndex,
+        descending: true,
+        limit: ERASED_SCAN_CHUNK,
+      });
+      for (const index of indexes) {
+        for (const copy of await store.lookupCopiesInRange(index, index + 1)) {
+          if (copy.content === undefined) continue;
+          const hash = copy.entry.subarray(copy.entry.length - 32);
+          if (hashes.has(toHex(hash)) && bytesEqual(sha256(copy.content), hash)) {
+            kept.push({ index, hash });
+            break;
+          }
+        }
+      }
+      if (indexes.length < ERASED_SCAN_CHUNK) break;
+      toIndex = indexes[indexes.length - 1]!;
+    }
+  }
+  return kept.sort((a, b) => a.index - b.index);
+}
+
+const ERASED_SCAN_CHUNK = 4096;
 
 /**
  * Names what happened to entries whose data no longer hashes to the stored leaf: content that

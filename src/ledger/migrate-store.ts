@@ -8,7 +8,7 @@ import { contentHashOf, decodeEntry } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
 import { openNote } from "../core/note/index.js";
-import type { ContentBlob, LedgerStore } from "./storage.js";
+import type { ContentBlob, LedgerStore, StoredCheckpoint } from "./storage.js";
 import { TreeBuilder } from "./tree/index.js";
 import { verifyStore } from "./verify/verifier.js";
 
@@ -39,9 +39,45 @@ export async function migrateStore(
       `the source does not verify (${before.findings[0]?.message ?? "tampering found"}); fix or restore it before moving it`,
     );
   }
+  const { size, checkpoints, contents } = await copyStore(source, target, onProgress);
+  const latest = checkpoints.reduce((best, cp) => (cp.size > best.size ? cp : best), checkpoints[0]!);
+
+  const signedRoot = parseCheckpoint(openNote(latest.note, [meta.verifierKey]).text).rootHash;
+  const copied = await verifyStore(target);
+  if (
+    !copied.ok ||
+    copied.latestCheckpoint === undefined ||
+    !bytesEqual(copied.latestCheckpoint.rootHash, signedRoot)
+  ) {
+    throw new CustosError(
+      "STORE_CORRUPT",
+      "the copy does not reproduce the signed root; the target is left for inspection",
+    );
+  }
+  return {
+    entries: size,
+    checkpoints: checkpoints.length,
+    contents,
+    size,
+    rootHash: signedRoot,
+    checkpointSize: latest.size,
+  };
+}
+
+/**
+ * The copy itself, without the verification before and after that migrateStore adds: every entry,
+ * the tree rebuilt from them, the contents held, the idempotency and lookup keys and the checkpoints,
+ * into an empty target. For tools that verify separately (the scale benchmark).
+ */
+export async function copyStore(
+  source: LedgerStore,
+  target: LedgerStore,
+  onProgress?: (copied: number, total: number) => void,
+): Promise<{ size: number; checkpoints: StoredCheckpoint[]; contents: number }> {
+  const meta = await source.getMeta();
+  if (meta === undefined) throw new CustosError("STORE_NOT_FOUND", "the source holds no log");
   const size = await source.getSize();
   const checkpoints = await source.listCheckpoints();
-  const latest = checkpoints.reduce((best, cp) => (cp.size > best.size ? cp : best), checkpoints[0]!);
   await target.initialize(meta);
 
   const builder = TreeBuilder.empty();
@@ -79,27 +115,7 @@ export async function migrateStore(
   for (const checkpoint of checkpoints) await target.putCheckpoint(checkpoint);
   // A bulk load leaves PostgreSQL without statistics or a visibility map until (auto)vacuum runs.
   await target.afterBulkLoad?.();
-
-  const signedRoot = parseCheckpoint(openNote(latest.note, [meta.verifierKey]).text).rootHash;
-  const copied = await verifyStore(target);
-  if (
-    !copied.ok ||
-    copied.latestCheckpoint === undefined ||
-    !bytesEqual(copied.latestCheckpoint.rootHash, signedRoot)
-  ) {
-    throw new CustosError(
-      "STORE_CORRUPT",
-      "the copy does not reproduce the signed root; the target is left for inspection",
-    );
-  }
-  return {
-    entries: size,
-    checkpoints: checkpoints.length,
-    contents,
-    size,
-    rootHash: signedRoot,
-    checkpointSize: latest.size,
-  };
+  return { size, checkpoints, contents };
 }
 
 export function describeMigration(report: MigrationReport): string {

@@ -420,8 +420,15 @@ describe("a lying node is caught", () => {
     const db = new Database(join(env.data, "custos.db"));
     const content = Buffer.from(fromBase64(victim.content!));
     const hash = createHash("sha256").update(content).digest();
+    const original = Buffer.from(content);
     content[content.length - 1]! ^= 1;
+    // The ciphertext wherever it is stored: the log's contents and the trail copy history reads serve.
     expect(db.prepare("UPDATE contents SET data = ? WHERE hash = ?").run(content, hash).changes).toBe(1);
+    expect(
+      db
+        .prepare("UPDATE lookup SET content = ? WHERE idx = ? AND content = ?")
+        .run(content, victim.index, original).changes,
+    ).toBeGreaterThan(0);
     db.close();
     await env.start();
     const err = await codeOf(() => client("patient/P1").trail());

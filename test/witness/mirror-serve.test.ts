@@ -326,6 +326,10 @@ describe("a mirror serving its verified copy", () => {
     const edited = Buffer.from(row.data);
     edited[edited.length - 1]! ^= 1;
     db.prepare("UPDATE entries SET data = ? WHERE idx = ?").run(edited, target);
+    // And the copy in the patient's trail index, which history reads serve.
+    expect(
+      db.prepare("UPDATE lookup SET entry = ? WHERE idx = ?").run(edited, target).changes,
+    ).toBeGreaterThan(0);
     db.close();
     await startMirror(); // the node is still down: the mirror serves what it holds
     const error = await client("patient/P1", mirrorUrl())

@@ -399,8 +399,15 @@ async function runDemo(
     const content = Buffer.from(fromBase64(victim.content!));
     const { createHash } = await import("node:crypto");
     const hash = createHash("sha256").update(content).digest();
+    const original = Buffer.from(content);
     content[content.length - 5]! ^= 0x20;
+    // Everywhere the ciphertext is stored: the log's contents and the copy in the patient's trail index.
     db.prepare("UPDATE contents SET data = ? WHERE hash = ?").run(content, hash);
+    db.prepare("UPDATE lookup SET content = ? WHERE idx = ? AND content = ?").run(
+      content,
+      victim.index,
+      original,
+    );
     db.close();
     io.out(`   one byte of the ciphertext of entry ${victim.index} changed in ${SQLITE_FILE_NAME}`);
     const store = SqliteStore.open(data, { readonly: true });

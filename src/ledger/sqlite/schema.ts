@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /**
  * Version 2: each lookup row keeps a copy of its entry and of the content the entry's last 32 bytes
  * name (a trail copy), so a patient's history is one range read of adjacent rows instead of a random
- * read per entry and per content (docs/postgres.md, "Clustered trails"). Existing rows are filled in.
+ * read per entry and per content (docs/formats.md, "Trail copies"). Existing rows are filled in.
  */
 export const SQLITE_MIGRATION_2 = `
 ALTER TABLE lookup ADD COLUMN entry BLOB;

@@ -91,7 +91,7 @@ export class SqliteStore implements LedgerStore {
       if (found !== undefined && found > SQLITE_SCHEMA_VERSION) {
         throw new CustosError(
           "STORE_CORRUPT",
-          `the store in ${dataDir} uses schema version ${String(version?.value)}, newer than this Custos (${SQLITE_SCHEMA_VERSION}); upgrade Custos`,
+          `the store in ${dataDir} uses schema version ${found}, newer than this Custos (${SQLITE_SCHEMA_VERSION}); upgrade Custos`,
         );
       }
       // A read-only opener of an older store (a verify of a backup, a mirror's source) reads it as it

@@ -5,6 +5,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { nodeFlags } from "./node-flags.js";
 import { round } from "./stats.js";
 import type { BenchRow } from "./types.js";
 
@@ -31,7 +32,9 @@ async function run(backend: string, records: number, patients: number): Promise<
   const script = fileURLToPath(new URL("./scale-run.ts", import.meta.url));
   const child = promisify(execFile)(
     process.execPath,
-    ["--expose-gc", "--import", "tsx", script, backend, String(records), String(patients)],
+    // As the node runs (bin/custos.js's V8 flags): the history query's time depends on the young
+    // generation's size.
+    [...nodeFlags(), "--expose-gc", "--import", "tsx", script, backend, String(records), String(patients)],
     { encoding: "utf8", maxBuffer: 1 << 20 },
   );
   child.child.stderr?.pipe(process.stderr);

@@ -20,6 +20,7 @@ import { Deployment } from "../src/identity/deployment.js";
 import { REGISTRY_LOOKUP_KEY } from "../src/identity/registry.js";
 import type { Role } from "../src/identity/roles.js";
 import { initDataDir } from "../src/ledger/data-dir.js";
+import { nodeFlags as deployedNodeFlags } from "./node-flags.js";
 
 const BIN = fileURLToPath(new URL("../bin/custos.js", import.meta.url));
 export const PASSPHRASE = "service benchmark passphrase";
@@ -55,7 +56,10 @@ export interface BenchDeployment {
   enrollCrowd(count: number): Promise<void>;
   /** Seals and appends records locally (no HTTP), as fast as group commit allows. */
   ingestLocally(records: Iterable<AuditRecord>, batch: number, inFlight: number): Promise<number>;
-  /** Starts `custos serve` with extra CLI arguments and Node flags (e.g. --cpu-prof). */
+  /**
+   * Starts `custos serve` with extra CLI arguments and Node flags (e.g. --cpu-prof), after the flags
+   * the node is deployed with (bin/custos.js's first line).
+   */
   start(args?: readonly string[], nodeFlags?: readonly string[]): Promise<RunningNode>;
   cleanup(): Promise<void>;
 }
@@ -171,6 +175,7 @@ export async function createBenchDeployment(): Promise<BenchDeployment> {
       const child = spawn(
         process.execPath,
         [
+          ...deployedNodeFlags(),
           ...nodeFlags,
           BIN,
           "serve",

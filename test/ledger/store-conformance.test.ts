@@ -1,7 +1,9 @@
 // The same behaviour from both storage backends (src/ledger/storage.ts): the embedded SQLite file and
 // PostgreSQL. Every test gets a fresh, initialized store (a temp dir, or a random schema dropped after).
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { concatBytes, fromUtf8, toHex, utf8 } from "../../src/core/bytes.js";
 import { PostgresStore } from "../../src/ledger/postgres/index.js";
@@ -481,6 +483,98 @@ describe.each(backends)("the $name store", (backend) => {
       ]);
       expect(await read({ key: tag, limit: 10 })).toHaveLength(4);
     });
+
+    it("reads any bytes back from the trail copies exactly, in order, bounded and limited (property)", async () => {
+      // Entries and contents of any bytes (NUL, invalid UTF-8, empty contents): a trail read must give
+      // them back byte for byte, as a model of the lookup table says, whatever the key, range, limit and
+      // direction. Each run appends after the last, so the log grows across runs.
+      let size = 0;
+      const model: { key: number; index: number; entry: Uint8Array; content: Uint8Array | undefined }[] = [];
+      const bytes = (min: number) => fc.uint8Array({ minLength: min, maxLength: 300 });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              body: bytes(1),
+              content: fc.option(bytes(0), { nil: undefined }),
+              keys: fc.subarray([0, 1, 2], { minLength: 1 }),
+            }),
+            { minLength: 1, maxLength: 12 },
+          ),
+          fc.record({
+            key: fc.constantFrom(0, 1, 2),
+            from: fc.nat(60),
+            span: fc.nat(60),
+            limit: fc.integer({ min: 1, max: 20 }),
+            descending: fc.boolean(),
+          }),
+          async (records, query) => {
+            const start = size;
+            const contents = new Map<string, Uint8Array>();
+            const entries = records.map(({ body, content }) => {
+              if (content === undefined) return body;
+              const hash = new Uint8Array(createHash("sha256").update(content).digest());
+              contents.set(toHex(hash), content);
+              return concatBytes(body, hash);
+            });
+            await store.appendBatch({
+              ...batch(start, []),
+              entries,
+              contents: [...contents.values()].map((data) => ({
+                hash: new Uint8Array(createHash("sha256").update(data).digest()),
+                data,
+              })),
+              lookupKeys: records.flatMap(({ keys }, i) =>
+                keys.map((key) => ({ key: Uint8Array.of(key), index: start + i })),
+              ),
+            });
+            records.forEach(({ content, keys }, i) => {
+              for (const key of keys) model.push({ key, index: start + i, entry: entries[i]!, content });
+            });
+            size += records.length;
+            const toIndex = query.from + query.span;
+            const expected = model
+              .filter((row) => row.key === query.key && row.index >= query.from && row.index < toIndex)
+              .sort((a, b) => (query.descending ? b.index - a.index : a.index - b.index))
+              .slice(0, query.limit);
+            const asked = {
+              key: Uint8Array.of(query.key),
+              fromIndex: query.from,
+              toIndex,
+              limit: query.limit,
+              descending: query.descending,
+            };
+            const read = await store.entriesWithContentsByLookupKey(asked);
+            expect(
+              read.map(({ index, data, content }) => [index, toHex(data), content && toHex(content)]),
+            ).toEqual(
+              expected.map(({ index, entry, content }) => [index, toHex(entry), content && toHex(content)]),
+            );
+            expect(
+              (await store.entriesByLookupKey(asked)).map(({ index, data }) => [index, toHex(data)]),
+            ).toEqual(expected.map(({ index, entry }) => [index, toHex(entry)]));
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+
+    it.runIf(backend.name === "sqlite")(
+      "refuses a trail copy that is not binary (STORE_CORRUPT) rather than serve it",
+      async () => {
+        const tag = utf8("patient-tag");
+        await store.appendBatch(
+          batch(0, ["a", "b"], { lookupKeys: [0, 1].map((index) => ({ key: tag, index })) }),
+        );
+        await raw("UPDATE lookup SET entry = 'text, not a blob' WHERE idx = 1");
+        await expect(store.entriesByLookupKey({ key: tag, limit: 10 })).rejects.toMatchObject({
+          code: "STORE_CORRUPT",
+        });
+        await expect(store.entriesWithContentsByLookupKey({ key: tag, limit: 10 })).rejects.toMatchObject({
+          code: "STORE_CORRUPT",
+        });
+      },
+    );
 
     it("lists checkpoints in the order stored and calls the last one stored the latest", async () => {
       expect(await store.getLatestCheckpoint()).toBeUndefined();

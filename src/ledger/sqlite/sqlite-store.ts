@@ -6,7 +6,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import { readLookup } from "../lookup-pages.js";
+import { readLookup, unpackPage } from "../lookup-pages.js";
 import type {
   AppendBatch,
   LedgerStore,
@@ -353,10 +353,8 @@ export class SqliteStore implements LedgerStore {
         : s.copiedEntriesAscending;
     return readLookup(query, async (page) => {
       const to = page.toIndex ?? Number.MAX_SAFE_INTEGER;
-      const rows = unpackCopies(
-        statement.get(page.key, page.fromIndex ?? 0, to, page.limit) as Row | undefined,
-        page.descending === true,
-      );
+      const packedRow = statement.get(page.key, page.fromIndex ?? 0, to, page.limit) as Row | undefined;
+      const rows = unpackPage(packedRow?.meta ?? null, packedRow?.data ?? null, page.descending === true);
       const kept: StoredEntryWithContent[] = [];
       for (const row of rows) {
         if (row.entry === undefined) {
@@ -438,55 +436,16 @@ const blobLength = (column: string) =>
   `CASE typeof(${column}) WHEN 'blob' THEN length(${column}) WHEN 'null' THEN -1 ELSE -2 END`;
 
 /**
- * A trail read packed into one row: "idx entryLength contentLength ..." (-1: NULL) and the entries and
- * contents in the same row order as one blob (`unpackCopies`). better-sqlite3 gives each BLOB value an
- * ArrayBuffer of its own (about 2 us and a tracked allocation each: 7 ms for a 1,000-record page with
- * contents, and the garbage collector's work after); one blob reads the same page in 0.5 ms. `||` and
- * group_concat carry bytes as they are (test: "packed trail reads"). The two aggregates see the rows
- * in one order; which order is SQLite's choice, so `unpackCopies` puts them in the query's.
+ * A trail read packed into one row (`unpackPage` in lookup-pages.ts). better-sqlite3 gives each BLOB
+ * value an ArrayBuffer of its own (about 2 us and a tracked allocation each: 7 ms for a 1,000-record
+ * page with contents, and the garbage collector's work after); one blob reads the same page in
+ * 0.5 ms. `||` and group_concat carry bytes as they are (the conformance test's property test). The
+ * two aggregates see the rows in one order; which order is SQLite's choice, so `unpackPage` puts them
+ * in the query's.
  */
 function packed(rows: string, idxColumn: string, direction: "" | " DESC"): string {
   const fields = `idx || ' ' || ${blobLength("entry")} || ' ' || ${blobLength("content")}`;
   return `SELECT group_concat(${fields}, ' ') AS meta, CAST(group_concat(coalesce(entry, x'') || coalesce(content, x''), '') AS BLOB) AS data FROM (${rows} ORDER BY ${idxColumn}${direction} LIMIT ?)`;
-}
-
-interface PackedRow {
-  readonly index: number;
-  /** undefined: the row keeps no copy (read from the log's own tables). */
-  readonly entry: Uint8Array | undefined;
-  readonly content: Uint8Array | undefined;
-}
-
-function unpackCopies(row: Row | undefined, descending: boolean): PackedRow[] {
-  if (row === undefined || row.meta === null) return [];
-  const corrupt = () => new CustosError("STORE_CORRUPT", "a stored trail copy is not binary");
-  if (typeof row.meta !== "string" || !(row.data === null || row.data instanceof Uint8Array)) throw corrupt();
-  const fields = row.meta.split(" ");
-  const all = row.data ?? new Uint8Array(0);
-  if (fields.length % 3 !== 0) throw corrupt();
-  const view = (offset: number, length: number): Uint8Array | undefined => {
-    if (length === -1) return undefined;
-    if (!(Number.isSafeInteger(length) && length >= 0) || offset + length > all.byteLength) throw corrupt();
-    return new Uint8Array(all.buffer, all.byteOffset + offset, length);
-  };
-  const out: PackedRow[] = [];
-  let offset = 0;
-  let ordered = true;
-  for (let i = 0; i < fields.length; i += 3) {
-    const index = integer(Number(fields[i]));
-    const entryLength = Number(fields[i + 1]);
-    const contentLength = Number(fields[i + 2]);
-    const entry = view(offset, entryLength);
-    offset += Math.max(entryLength, 0);
-    const content = view(offset, contentLength);
-    offset += Math.max(contentLength, 0);
-    const last = out[out.length - 1];
-    if (last !== undefined && (descending ? index > last.index : index < last.index)) ordered = false;
-    out.push({ index, entry, content });
-  }
-  if (offset !== all.byteLength) throw corrupt();
-  if (!ordered) out.sort((a, b) => (descending ? b.index - a.index : a.index - b.index));
-  return out;
 }
 
 /** Brings a store of an older schema version up to this one, in one transaction. */

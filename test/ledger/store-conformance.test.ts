@@ -553,6 +553,34 @@ describe.each(backends)("the $name store", (backend) => {
             expect(
               (await store.entriesByLookupKey(asked)).map(({ index, data }) => [index, toHex(data)]),
             ).toEqual(expected.map(({ index, entry }) => [index, toHex(entry)]));
+            // Verify's read of the copies by index range: by index, then key.
+            const copies = await store.lookupCopiesInRange(query.from, toIndex);
+            expect(
+              copies.map(({ key, index, entry, content }) => [
+                index,
+                toHex(key),
+                toHex(entry),
+                content && toHex(content),
+              ]),
+            ).toEqual(
+              model
+                .filter((row) => row.index >= query.from && row.index < toIndex)
+                .sort((a, b) => a.index - b.index || a.key - b.key)
+                .map(({ key, index, entry, content }) => [
+                  index,
+                  toHex(Uint8Array.of(key)),
+                  toHex(entry),
+                  content && toHex(content),
+                ]),
+            );
+            // Contents by hash, in the order asked; a hash never stored gives undefined.
+            const sha = (data: Uint8Array) => new Uint8Array(createHash("sha256").update(data).digest());
+            const recent = model.flatMap(({ content }) => (content === undefined ? [] : [content])).slice(-3);
+            const never = sha(utf8("never stored"));
+            expect((await store.getContents([never, ...recent.map(sha)])).map((c) => c && toHex(c))).toEqual([
+              undefined,
+              ...recent.map(toHex),
+            ]);
           },
         ),
         { numRuns: 40 },

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
-import { readLookup, unpackPage } from "../lookup-pages.js";
+import { readLookup } from "../lookup-pages.js";
 import type {
   AppendBatch,
   LedgerStore,
@@ -18,6 +18,7 @@ import type {
   StoredEntryWithContent,
   Tile,
 } from "../storage.js";
+import { type Column, packedSelect, unpackRows } from "./packed-rows.js";
 import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
 
 export const SQLITE_FILE_NAME = "custos.db";
@@ -280,8 +281,10 @@ export class SqliteStore implements LedgerStore {
 
   async getContents(hashes: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     const found = new Map<string, Uint8Array>();
-    for (const rows of inBatches(this.#statements.contentsIn, hashes)) {
-      for (const row of rows) found.set(hexKey(row.hash as Uint8Array), bytes(row.data));
+    for (const batch of batches(hashes)) {
+      for (const [hash, data] of unpackRows(this.#statements.contentsIn.get(...batch), CONTENT_ROWS)) {
+        found.set(hexKey(bytes(hash)), bytes(data));
+      }
     }
     return hashes.map((hash) => found.get(hexKey(hash)));
   }
@@ -353,8 +356,16 @@ export class SqliteStore implements LedgerStore {
         : s.copiedEntriesAscending;
     return readLookup(query, async (page) => {
       const to = page.toIndex ?? Number.MAX_SAFE_INTEGER;
-      const packedRow = statement.get(page.key, page.fromIndex ?? 0, to, page.limit) as Row | undefined;
-      const rows = unpackPage(packedRow?.meta ?? null, packedRow?.data ?? null, page.descending === true);
+      const rows = inOrder(
+        unpackRows(statement.get(page.key, page.fromIndex ?? 0, to, page.limit), TRAIL).map(
+          ([index, entry, content]) => ({
+            index: index as number,
+            entry: entry as Uint8Array | undefined,
+            content: content as Uint8Array | undefined,
+          }),
+        ),
+        page.descending ? (a, b) => b.index - a.index : (a, b) => a.index - b.index,
+      );
       const kept: StoredEntryWithContent[] = [];
       for (const row of rows) {
         if (row.entry === undefined) {
@@ -378,12 +389,15 @@ export class SqliteStore implements LedgerStore {
   }
 
   async lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]> {
-    return (this.#statements.copiesInRange.all(start, end) as Row[]).map((row) => ({
-      key: bytes(row.key),
-      index: integer(row.idx),
-      entry: bytes(row.entry),
-      content: row.content === null ? undefined : bytes(row.content),
-    }));
+    const copies = unpackRows(this.#statements.copiesInRange.get(start, end), COPY_ROWS).map(
+      ([key, index, entry, content]): LookupCopy => ({
+        key: key as Uint8Array,
+        index: index as number,
+        entry: entry as Uint8Array,
+        content: content as Uint8Array | undefined,
+      }),
+    );
+    return inOrder(copies, (a, b) => a.index - b.index || compareBytes(a.key, b.key));
   }
 
   #lookup(query: LookupQuery, statement: Database.Statement): Row[] {
@@ -431,21 +445,34 @@ const JOINED =
 const JOINED_ENTRIES =
   "SELECT l.idx AS idx, e.data AS entry, NULL AS content FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ?";
 
-/** A blob's length, -1 for NULL, -2 for a value that is not a blob (refused: STORE_CORRUPT). */
-const blobLength = (column: string) =>
-  `CASE typeof(${column}) WHEN 'blob' THEN length(${column}) WHEN 'null' THEN -1 ELSE -2 END`;
+/** Trail reads (packed: packed-rows.ts): an entry and the content it names, by index. */
+const TRAIL: readonly Column[] = [
+  { name: "idx", kind: "integer" },
+  { name: "entry", kind: "blob" },
+  { name: "content", kind: "blob" },
+];
+/** Trail copies by index range, for verify. */
+const COPY_ROWS: readonly Column[] = [
+  { name: "key", kind: "blob" },
+  { name: "idx", kind: "integer" },
+  { name: "entry", kind: "blob" },
+  { name: "content", kind: "blob" },
+];
+const CONTENT_ROWS: readonly Column[] = [
+  { name: "hash", kind: "blob" },
+  { name: "data", kind: "blob" },
+];
 
-/**
- * A trail read packed into one row (`unpackPage` in lookup-pages.ts). better-sqlite3 gives each BLOB
- * value an ArrayBuffer of its own (about 2 us and a tracked allocation each: 7 ms for a 1,000-record
- * page with contents, and the garbage collector's work after); one blob reads the same page in
- * 0.5 ms. `||` and group_concat carry bytes as they are (the conformance test's property test). The
- * two aggregates see the rows in one order; which order is SQLite's choice, so `unpackPage` puts them
- * in the query's.
- */
-function packed(rows: string, idxColumn: string, direction: "" | " DESC"): string {
-  const fields = `idx || ' ' || ${blobLength("entry")} || ' ' || ${blobLength("content")}`;
-  return `SELECT group_concat(${fields}, ' ') AS meta, CAST(group_concat(coalesce(entry, x'') || coalesce(content, x''), '') AS BLOB) AS data FROM (${rows} ORDER BY ${idxColumn}${direction} LIMIT ?)`;
+/** Rows in the order `before` says, sorted only when the database gave them in another. */
+function inOrder<T>(rows: T[], before: (a: T, b: T) => number): T[] {
+  for (let i = 1; i < rows.length; i++) {
+    if (before(rows[i - 1]!, rows[i]!) > 0) return rows.sort(before);
+  }
+  return rows;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
 }
 
 /** Brings a store of an older schema version up to this one, in one transaction. */
@@ -460,12 +487,17 @@ function migrate(db: Database.Database): void {
 /** Keys per batched read statement (`... IN (?, ?, ...)`). */
 const BATCH = 128;
 
-function* inBatches<K>(statement: Database.Statement, keys: readonly K[]): Generator<Row[]> {
+/** Keys BATCH at a time, a short last batch padded with a repeat (one prepared statement fits all). */
+function* batches<K>(keys: readonly K[]): Generator<K[]> {
   for (let i = 0; i < keys.length; i += BATCH) {
     const batch = keys.slice(i, i + BATCH);
     while (batch.length < BATCH) batch.push(batch[0]!);
-    yield statement.all(...batch) as Row[];
+    yield batch;
   }
+}
+
+function* inBatches<K>(statement: Database.Statement, keys: readonly K[]): Generator<Row[]> {
+  for (const batch of batches(keys)) yield statement.all(...batch) as Row[];
 }
 
 function hexKey(bytes: Uint8Array): string {
@@ -503,17 +535,22 @@ function prepare(db: Database.Database, copies: boolean) {
       copies ? "UPDATE lookup SET content = NULL WHERE idx = ? AND content IS NOT NULL" : "SELECT ?",
     ),
     copiesInRange: db.prepare(
-      copies
-        ? "SELECT key, idx, entry, content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL ORDER BY idx, key"
-        : "SELECT key, idx, NULL AS entry, NULL AS content FROM lookup WHERE 0 AND idx >= ? AND idx < ?",
+      packedSelect(
+        copies
+          ? "SELECT key, idx, entry, content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL"
+          : "SELECT key, idx, NULL AS entry, NULL AS content FROM lookup WHERE 0 AND idx >= ? AND idx < ?",
+        COPY_ROWS,
+      ),
     ),
     lookupAscending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
     ),
-    copiedEntriesAscending: db.prepare(packed(entryRows, idxColumn, "")),
-    copiedEntriesDescending: db.prepare(packed(entryRows, idxColumn, " DESC")),
-    copiesAscending: db.prepare(packed(rows, idxColumn, "")),
-    copiesDescending: db.prepare(packed(rows, idxColumn, " DESC")),
+    copiedEntriesAscending: db.prepare(packedSelect(`${entryRows} ORDER BY ${idxColumn} LIMIT ?`, TRAIL)),
+    copiedEntriesDescending: db.prepare(
+      packedSelect(`${entryRows} ORDER BY ${idxColumn} DESC LIMIT ?`, TRAIL),
+    ),
+    copiesAscending: db.prepare(packedSelect(`${rows} ORDER BY ${idxColumn} LIMIT ?`, TRAIL)),
+    copiesDescending: db.prepare(packedSelect(`${rows} ORDER BY ${idxColumn} DESC LIMIT ?`, TRAIL)),
     lookupDescending: db.prepare(
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",
     ),
@@ -524,7 +561,9 @@ function prepare(db: Database.Database, copies: boolean) {
     getTile: db.prepare("SELECT hashes FROM tiles WHERE level = ? AND idx = ?"),
     scanTiles: db.prepare("SELECT idx, hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?"),
     getContent: db.prepare("SELECT data FROM contents WHERE hash = ?"),
-    contentsIn: db.prepare(`SELECT hash, data FROM contents WHERE hash IN (${slots})`),
+    contentsIn: db.prepare(
+      packedSelect(`SELECT hash, data FROM contents WHERE hash IN (${slots})`, CONTENT_ROWS),
+    ),
     entriesIn: db.prepare(`SELECT idx, data FROM entries WHERE idx IN (${slots})`),
     hasContent: db.prepare("SELECT 1 FROM contents WHERE hash = ?"),
     deleteContent: db.prepare("DELETE FROM contents WHERE hash = ?"),

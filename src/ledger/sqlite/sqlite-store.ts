@@ -327,9 +327,8 @@ export class SqliteStore implements LedgerStore {
 
   async findByLookupKey(query: LookupQuery): Promise<number[]> {
     const s = this.#statements;
-    return this.#lookup(query, query.descending ? s.lookupDescending : s.lookupAscending).map((row) =>
-      integer(row.idx),
-    );
+    const statement = query.descending ? s.lookupDescending : s.lookupAscending;
+    return (statement.all(...lookupParams(query)) as Row[]).map((row) => integer(row.idx));
   }
 
   async entriesByLookupKey(query: LookupQuery): Promise<StoredEntry[]> {
@@ -355,15 +354,12 @@ export class SqliteStore implements LedgerStore {
         ? s.copiedEntriesDescending
         : s.copiedEntriesAscending;
     return readLookup(query, async (page) => {
-      const to = page.toIndex ?? Number.MAX_SAFE_INTEGER;
       const rows = inOrder(
-        unpackRows(statement.get(page.key, page.fromIndex ?? 0, to, page.limit), TRAIL).map(
-          ([index, entry, content]) => ({
-            index: index as number,
-            entry: entry as Uint8Array | undefined,
-            content: content as Uint8Array | undefined,
-          }),
-        ),
+        unpackRows(statement.get(...lookupParams(page)), TRAIL).map(([index, entry, content]) => ({
+          index: index as number,
+          entry: entry as Uint8Array | undefined,
+          content: content as Uint8Array | undefined,
+        })),
         page.descending ? (a, b) => b.index - a.index : (a, b) => a.index - b.index,
       );
       const kept: StoredEntryWithContent[] = [];
@@ -397,12 +393,7 @@ export class SqliteStore implements LedgerStore {
         content: content as Uint8Array | undefined,
       }),
     );
-    return inOrder(copies, (a, b) => a.index - b.index || compareBytes(a.key, b.key));
-  }
-
-  #lookup(query: LookupQuery, statement: Database.Statement): Row[] {
-    const to = query.toIndex ?? Number.MAX_SAFE_INTEGER;
-    return statement.all(query.key, query.fromIndex ?? 0, to, query.limit) as Row[];
+    return inOrder(copies, (a, b) => a.index - b.index || Buffer.compare(a.key, b.key));
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
@@ -471,8 +462,9 @@ function inOrder<T>(rows: T[], before: (a: T, b: T) => number): T[] {
   return rows;
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
+/** A lookup query's parameters for the `key = ? AND idx >= ? AND idx < ? ... LIMIT ?` statements. */
+function lookupParams(query: LookupQuery): [Uint8Array, number, number, number] {
+  return [query.key, query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit];
 }
 
 /** Brings a store of an older schema version up to this one, in one transaction. */

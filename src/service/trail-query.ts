@@ -192,15 +192,16 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   // The reader's envelopes for epochs whose start lies further back: looked up by epoch, not scanned.
   if (lacking()) {
     for (const epoch of [...neededEpochs].filter((e) => !foundEpochs.has(e))) {
-      const filed = await ledger.store.entriesByLookupKey({
+      // With their contents (the wrapped keys): no second round trip for them below.
+      const filed = await ledger.store.entriesWithContentsByLookupKey({
         key: epochLookupKey(fromHex(epoch)),
         toIndex: upper,
         descending: true,
         limit: 256,
       });
-      for (const { index, data } of filed) {
+      for (const { index, data, content } of filed) {
         const entry = decodeEntry(data);
-        if (entry.kind === ENTRY_KINDS.keyEnvelope) keep(index, data, entry);
+        if (entry.kind === ENTRY_KINDS.keyEnvelope) keep(index, data, entry, content ?? null);
       }
     }
   }
@@ -218,7 +219,8 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
   // Contents of the whole page in one batch; inclusion proofs only where the trail's hash chain does
   // not already prove an entry (the newest record of each linked run, key envelopes, old records).
   // Contents: most came with their entries (joined on the entry's last 32 bytes, used only where
-  // the entry names exactly that hash); the rest (envelopes found by epoch) in one batch.
+  // the entry names exactly that hash); the rest (envelopes found by the backward scan) in one
+  // batch.
   const contents = selected.map(({ entry, data, joined }): Uint8Array | null | undefined => {
     const hash = contentHashOf(entry);
     if (hash === undefined) return null;

@@ -4,6 +4,7 @@
 // checked against the key that must have signed it (the deployment CA for identities, an enrolled,
 // unrevoked admin for grants). An entry that fails its check is ignored and reported as a finding.
 
+import { BoundedCache } from "../core/bounded-cache.js";
 import { toHex, utf8 } from "../core/bytes.js";
 import {
   decodeEntry,
@@ -254,7 +255,8 @@ export class RegistryDirectory implements RecipientDirectory {
   readonly #registry: Registry;
   readonly #deployment: string;
   readonly #tagOf: (patientId: string) => Uint8Array;
-  readonly #cache = new Map<string, Recipient>();
+  /** Recently used recipients (bounded: the registry itself holds every identity). */
+  readonly #cache = new BoundedCache<Recipient>(100_000);
 
   constructor(registry: Registry, deployment: string, tagOf: (patientId: string) => Uint8Array) {
     this.#registry = registry;

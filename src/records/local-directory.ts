@@ -2,6 +2,7 @@
 // and audit companies' encryption keys, the custodian's key and the grants. It names patients, so it
 // is stored encrypted in the keystore, never in clear on disk.
 
+import { BoundedCache } from "../core/bounded-cache.js";
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import type { Recipient, RecipientDirectory } from "./recipients.js";
@@ -26,6 +27,9 @@ export interface DirectoryJson {
   auditors: Record<string, PartyJson>;
   grants: { auditor: string; patients: string[]; from: number; to?: number }[];
 }
+
+/** Decoded recipients kept at most (patients; the base64 keys stay in the directory itself). */
+const RECIPIENT_CACHE_LIMIT = 100_000;
 
 const ID_PATTERN = /^[A-Za-z0-9._:/-]{1,128}$/;
 
@@ -118,8 +122,11 @@ export class LocalDirectory implements RecipientDirectory {
     return c ? this.#recipient("custodian", c.id, c.encryptionKey) : undefined;
   }
 
-  /** Decoded recipients, kept so that readersOf hands out the same objects (cheap digests). */
-  readonly #decoded = new Map<string, Recipient>();
+  /**
+   * Recently decoded recipients (bounded: a node that has seen every patient of a large directory
+   * keeps no second, decoded copy of it).
+   */
+  readonly #decoded = new BoundedCache<Recipient>(RECIPIENT_CACHE_LIMIT);
 
   #recipient(role: Recipient["role"], id: string, encryptionKey: string): Recipient {
     const key = `${role}\n${id}\n${encryptionKey}`;

@@ -1,6 +1,7 @@
 // Reads perfect-subtree hashes from stored tiles to build roots and proofs for any size the log has
 // reached. A proof costs O(log n) tile reads; full tiles never change, so they are cached.
 
+import { BoundedCache } from "../../core/bounded-cache.js";
 import { CustosError } from "../../core/errors.js";
 import {
   assembleProof,
@@ -15,7 +16,6 @@ import {
   uniqueRefs,
 } from "../../core/merkle/index.js";
 import { type LedgerStore, TILE_HEIGHT, TILE_WIDTH, type Tile } from "../storage.js";
-import { BoundedCache } from "./bounded-cache.js";
 import { hashAt, tileKey, tileSliceFor, tileWidth } from "./tile-math.js";
 
 const CACHE_LIMIT = 8192;

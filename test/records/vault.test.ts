@@ -318,6 +318,41 @@ describe("encrypted records", () => {
     expect((await vault.readTrail("P2", new RecordOpener(parties.p2.privateKey))).records).toHaveLength(1);
   });
 
+  it("says so when a reader in another process keeps erased bytes in the WAL; erasing again finishes", async () => {
+    await vault.ingest([record("P1", 1), record("P1", 2)], "ehr");
+    const secrets = (await vault.patientItems("P1")).map((i) => i.content!).filter(Boolean);
+    // Another process's read transaction, on the snapshot before the erasure (a verify, a backup).
+    const reader = new Database(join(root.dir, "custos.db"), { readonly: true });
+    reader.exec("BEGIN");
+    expect(reader.prepare("SELECT count(*) AS n FROM contents").get()).toMatchObject({
+      n: expect.any(Number),
+    });
+    await expect(vault.erase("P1", "erasure-request", "privacy-officer")).rejects.toMatchObject({
+      code: "STORE_BUSY",
+      message: expect.stringMatching(
+        /write-ahead log still holds the erased bytes: run the same erase again/,
+      ),
+    });
+    const wal = readFileSync(join(root.dir, "custos.db-wal"));
+    expect(secrets.some((secret) => wal.includes(Buffer.from(secret)))).toBe(true);
+    reader.exec("COMMIT");
+    reader.close();
+    expect(await vault.erase("P1", "erasure-request", "privacy-officer")).toEqual({ erased: 0, entries: 0 });
+    await verifyClean();
+    await vault.close();
+    const file = Buffer.concat(
+      ["custos.db", "custos.db-wal"].map((f) => {
+        try {
+          return readFileSync(join(root.dir, f));
+        } catch {
+          return Buffer.alloc(0);
+        }
+      }),
+    );
+    for (const secret of secrets) expect(file.includes(Buffer.from(secret))).toBe(false);
+    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
+  }, 20_000);
+
   it("names erased content left in a trail copy, and erasing again clears it", async () => {
     await vault.ingest([record("P1", 1), record("P1", 2)], "ehr");
     const items = await vault.patientItems("P1");

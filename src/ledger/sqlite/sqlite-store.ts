@@ -300,7 +300,15 @@ export class SqliteStore implements LedgerStore {
       for (const index of entryIndexes) this.#statements.clearCopiedContent.run(index);
     })();
     // Copy the zeroed pages into the main file and empty the WAL, so no old frame keeps the content.
-    this.#db.pragma("wal_checkpoint(TRUNCATE)");
+    // A reader in another process still on an older snapshot (a long verify, a backup) stops that
+    // short once the busy timeout passes: the erasure stands, but its old bytes stay in the WAL.
+    const [result] = this.#db.pragma("wal_checkpoint(TRUNCATE)") as { busy?: number }[];
+    if (result?.busy !== 0) {
+      throw new CustosError(
+        "STORE_BUSY",
+        "the erasure is recorded and the content deleted, but another process reading this log holds an older snapshot, so the write-ahead log still holds the erased bytes: run the same erase again once it has finished",
+      );
+    }
   }
 
   async findIdempotencyKeys(keys: readonly Uint8Array[]): Promise<Map<string, number>> {

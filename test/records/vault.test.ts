@@ -62,6 +62,19 @@ afterEach(async () => {
   root.cleanup();
 });
 
+/** The data directory's files as they are on disk, concatenated (a missing file counts as empty). */
+function storedBytes(...files: string[]): Buffer {
+  return Buffer.concat(
+    files.map((f) => {
+      try {
+        return readFileSync(join(root.dir, f));
+      } catch {
+        return Buffer.alloc(0);
+      }
+    }),
+  );
+}
+
 async function verifyClean(): Promise<void> {
   await vault.ledger.checkpoint();
   const store = SqliteStore.open(root.dir, { readonly: true });
@@ -98,15 +111,7 @@ describe("encrypted records", () => {
       "ehr-main",
     );
     await vault.close();
-    const bytes = Buffer.concat(
-      ["custos.db", "custos.db-wal", "keystore.json"].map((f) => {
-        try {
-          return readFileSync(join(root.dir, f));
-        } catch {
-          return Buffer.alloc(0);
-        }
-      }),
-    );
+    const bytes = storedBytes("custos.db", "custos.db-wal", "keystore.json");
     for (const secret of ["PATIENT-SECRET-42", "user-secret-7", "detail-secret-text"]) {
       expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
     }
@@ -303,15 +308,7 @@ describe("encrypted records", () => {
     await verifyClean();
     expect((await vault.keyStatus("P1")).erasedItems).toBe(secrets.length);
     await vault.close();
-    const file = Buffer.concat(
-      ["custos.db", "custos.db-wal"].map((f) => {
-        try {
-          return readFileSync(join(root.dir, f));
-        } catch {
-          return Buffer.alloc(0);
-        }
-      }),
-    );
+    const file = storedBytes("custos.db", "custos.db-wal");
     for (const secret of secrets) expect(file.includes(Buffer.from(secret))).toBe(false);
     // P2 is untouched.
     vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
@@ -340,15 +337,7 @@ describe("encrypted records", () => {
     expect(await vault.erase("P1", "erasure-request", "privacy-officer")).toEqual({ erased: 0, entries: 0 });
     await verifyClean();
     await vault.close();
-    const file = Buffer.concat(
-      ["custos.db", "custos.db-wal"].map((f) => {
-        try {
-          return readFileSync(join(root.dir, f));
-        } catch {
-          return Buffer.alloc(0);
-        }
-      }),
-    );
+    const file = storedBytes("custos.db", "custos.db-wal");
     for (const secret of secrets) expect(file.includes(Buffer.from(secret))).toBe(false);
     vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
   }, 20_000);

@@ -5,22 +5,22 @@
 // unrevoked admin for grants). An entry that fails its check is ignored and reported as a finding.
 
 import { BoundedCache } from "../core/bounded-cache.js";
-import { toHex, utf8 } from "../core/bytes.js";
+import { toHex } from "../core/bytes.js";
 import {
   decodeEntry,
   decodeGrantEntry,
   decodeIdentityEntry,
   ENTRY_KINDS,
+  REGISTRY_LOOKUP_KEY,
   verifyRegistrySignature,
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
 import type { LedgerStore } from "../ledger/storage.js";
 import type { Recipient, RecipientDirectory } from "../records/recipients.js";
 import type { Role } from "./roles.js";
 
 /** Every registry entry is filed under this lookup key, so the fold reads only them. */
-export const REGISTRY_LOOKUP_KEY = sha256(utf8("custos registry v1"));
+export { REGISTRY_LOOKUP_KEY };
 
 export interface RegisteredIdentity {
   readonly role: Role;

@@ -134,6 +134,12 @@ export interface LedgerStore {
    */
   entriesWithContentsByLookupKey(query: LookupQuery): Promise<StoredEntryWithContent[]>;
 
+  /**
+   * Largest trail copy (entry plus content bytes) this store keeps in a lookup row; undefined when it
+   * keeps none (an older SQLite store opened read-only). `custos verify` expects a copy in every lookup
+   * row of an entry within it.
+   */
+  readonly trailCopyLimit?: number;
   /** The trail copies of the entries in [start, end), by index then key (rows without one left out). */
   lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]>;
 

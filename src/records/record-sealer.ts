@@ -223,6 +223,10 @@ export class RecordSealer {
 
   #sealRecord(record: AuditRecord, source: string, epoch: EpochKey): AppendItem {
     const seq = epoch.nextSeq++;
+    const eventKey =
+      record.sourceEventId === undefined
+        ? undefined
+        : this.#blindIndex.eventKey(source, record.sourceEventId);
     const header: AccessRecordHeader = {
       epochId: epoch.epochId,
       patientTag: epoch.patientTag,
@@ -230,6 +234,7 @@ export class RecordSealer {
       source,
       seq,
       ...(seq > 0 && epoch.prev !== undefined ? { prev: epoch.prev } : {}),
+      ...(eventKey === undefined ? {} : { eventKey }),
     };
     const nonce = randomBytes(12);
     const content = concatBytes(
@@ -242,9 +247,7 @@ export class RecordSealer {
       entry,
       content,
       lookupKeys: [epoch.patientTag],
-      ...(record.sourceEventId
-        ? { idempotencyKey: this.#blindIndex.eventKey(source, record.sourceEventId) }
-        : {}),
+      ...(eventKey === undefined ? {} : { idempotencyKey: eventKey }),
     };
   }
 

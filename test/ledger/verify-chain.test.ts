@@ -175,6 +175,8 @@ async function attackTrailCopies(
         ["TRAIL_COPY_MODIFIED", c.index],
         ["ERASED_CONTENT_KEPT", d.index],
         ["TRAIL_COPY_MODIFIED", plain!.index],
+        // A plain data entry is filed under no key: its row under the patient's tag is extra.
+        ["INDEX_ROW_EXTRA", plain!.index],
       ].sort((x, y) => (x[1] as number) - (y[1] as number)),
     );
     for (const finding of report.findings) expectNoPatientData(finding);

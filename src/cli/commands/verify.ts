@@ -99,6 +99,7 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
                 ? { size: report.latestCheckpoint.size, rootHash: toBase64(report.latestCheckpoint.rootHash) }
                 : null,
               findings: report.findings,
+              unchecked: report.unchecked,
               seconds: Number(seconds.toFixed(3)),
             }),
           );
@@ -120,6 +121,7 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
             );
             for (const finding of report.findings) io.out(`  - [${finding.code}] ${finding.message}`);
           }
+          for (const note of report.unchecked) io.out(`not checked: ${note}`);
         }
         if (!report.ok) setExit(EXIT_FINDINGS);
       } finally {

@@ -14,6 +14,10 @@ const TAG_HOUR = 0x03;
 const TAG_SOURCE = 0x04;
 const TAG_SEQ = 0x05;
 const TAG_PREV = 0x06;
+const TAG_EVENT_KEY = 0x07;
+
+/** Bytes of an event key: an HMAC-SHA256 of the source and its event ID under the blind-index key. */
+export const EVENT_KEY_BYTES = 32;
 
 export const EPOCH_ID_BYTES = 16;
 export const PATIENT_TAG_BYTES = 32;
@@ -37,6 +41,12 @@ export interface AccessRecordHeader {
    * Absent in records written before it existed.
    */
   readonly prev?: Uint8Array;
+  /**
+   * The record's idempotency key (HMAC of source and source event ID under the node's blind-index
+   * key), when the source gave an event ID: the entry commits to the key the store files it under, so
+   * `custos verify` rebuilds the idempotency table from the entries. Absent in older records.
+   */
+  readonly eventKey?: Uint8Array;
 }
 
 export function hourOf(timeMs: number): number {
@@ -56,6 +66,7 @@ function headerFields(header: AccessRecordHeader) {
     { tag: TAG_SOURCE, value: utf8(header.source) },
     ...(header.seq === undefined ? [] : [{ tag: TAG_SEQ, value: u64be(BigInt(checkSeq(header.seq))) }]),
     ...(header.prev === undefined ? [] : [{ tag: TAG_PREV, value: checkPrev(header) }]),
+    ...(header.eventKey === undefined ? [] : [{ tag: TAG_EVENT_KEY, value: checkEventKey(header.eventKey) }]),
   ];
 }
 
@@ -64,6 +75,11 @@ function checkPrev(header: AccessRecordHeader): Uint8Array {
   if (header.seq === undefined || header.seq === 0)
     throw new CustosError("BAD_ARGUMENT", "only a record numbered above 0 links to a previous one");
   return header.prev!;
+}
+
+function checkEventKey(key: Uint8Array): Uint8Array {
+  if (key.length !== EVENT_KEY_BYTES) throw new CustosError("BAD_ARGUMENT", "an event key is 32 bytes");
+  return key;
 }
 
 function checkSeq(seq: number): number {
@@ -101,6 +117,7 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
   const contentHash = fieldValue(entry, CONTENT_HASH_TAG);
   const seq = fieldValue(entry, TAG_SEQ);
   const prev = fieldValue(entry, TAG_PREV);
+  const eventKey = fieldValue(entry, TAG_EVENT_KEY);
   if (
     epochId?.length !== EPOCH_ID_BYTES ||
     patientTag?.length !== PATIENT_TAG_BYTES ||
@@ -109,7 +126,9 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
     contentHash?.length !== 32 ||
     (seq !== undefined && seq.length !== 8) ||
     (prev !== undefined && (prev.length !== 32 || seq === undefined)) ||
-    entry.fields.length !== 5 + (seq === undefined ? 0 : 1) + (prev === undefined ? 0 : 1)
+    (eventKey !== undefined && eventKey.length !== EVENT_KEY_BYTES) ||
+    entry.fields.length !==
+      5 + (seq === undefined ? 0 : 1) + (prev === undefined ? 0 : 1) + (eventKey === undefined ? 0 : 1)
   ) {
     throw new CustosError("BAD_ENCODING", "malformed access record entry");
   }
@@ -124,6 +143,7 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
       source: fromUtf8(source),
       ...(number === undefined ? {} : { seq: number }),
       ...(prev === undefined ? {} : { prev }),
+      ...(eventKey === undefined ? {} : { eventKey }),
     },
     contentHash,
   };

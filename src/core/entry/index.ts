@@ -4,6 +4,7 @@ export {
   accessRecordFromEntry,
   decodeAccessRecordEntry,
   EPOCH_ID_BYTES,
+  EVENT_KEY_BYTES,
   encodeAccessRecordEntry,
   hourOf,
   PATIENT_TAG_BYTES,
@@ -26,6 +27,7 @@ export {
   encodeErasureEntry,
   MAX_ERASED_PER_ENTRY,
 } from "./erasure-entry.js";
+export { filingOf, REGISTRY_LOOKUP_KEY, relayedNoticeKey } from "./filing.js";
 export type { EnvelopeReason, KeyEnvelopeHeader, RecipientRole } from "./key-envelope-entry.js";
 export {
   decodeKeyEnvelopeEntry,

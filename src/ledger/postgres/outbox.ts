@@ -1,13 +1,18 @@
 // The notice outbox of a PostgreSQL log: how a read replica, which may not append, still gets every
 // query and refusal it serves into the log. The replica inserts the sealed notice here and commits
 // before it replies; the sequencer appends the rows to the log in the order they were inserted, each
-// under an idempotency key derived from its id, and only then deletes them. A sequencer that dies
+// under an idempotency key derived from its entry, and only then deletes them. A sequencer that dies
 // between the append and the delete leaves rows that its successor appends again as duplicates of the
 // entries already there: nothing is lost and nothing is logged twice.
 
 import type pg from "pg";
-import { bytesEqual, concatBytes, utf8 } from "../../core/bytes.js";
-import { decodeNoticeEntry, type NoticeHeader, noticeLookupKeys } from "../../core/entry/index.js";
+import { bytesEqual } from "../../core/bytes.js";
+import {
+  decodeNoticeEntry,
+  type NoticeHeader,
+  noticeLookupKeys,
+  relayedNoticeKey,
+} from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { randomBytes, sha256 } from "../../core/platform.js";
 import type { AppendItem, AppendResult } from "../sequencer.js";
@@ -17,8 +22,6 @@ export const OUTBOX_ID_BYTES = 16;
 
 /** Most rows appended in one drain (one log transaction). */
 export const DEFAULT_DRAIN_LIMIT = 500;
-
-const IDEMPOTENCY_DOMAIN = utf8("custos-outbox-notice\u0000");
 
 export interface OutboxRow {
   readonly seq: number;
@@ -39,9 +42,12 @@ export interface OutboxBacklog {
 
 type Query = (text: string, values?: unknown[]) => Promise<pg.QueryResult<Record<string, unknown>>>;
 
-/** The log's idempotency key for an outbox notice: a replay of the same row is answered as a duplicate. */
-export function outboxIdempotencyKey(id: Uint8Array): Uint8Array {
-  return sha256(concatBytes(IDEMPOTENCY_DOMAIN, id));
+/**
+ * The log's idempotency key for an outbox notice: derived from the notice entry (docs/formats.md), so
+ * a replay of the same row is answered as a duplicate and verify checks the key against the entry.
+ */
+export function outboxIdempotencyKey(entry: Uint8Array): Uint8Array {
+  return relayedNoticeKey(entry);
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {
@@ -137,7 +143,7 @@ export class PostgresOutbox {
           entry: toBytes(row.entry),
           ...(row.content === null ? {} : { content: toBytes(row.content) }),
           lookupKeys,
-          idempotencyKey: outboxIdempotencyKey(id),
+          idempotencyKey: outboxIdempotencyKey(toBytes(row.entry)),
         },
       };
     });

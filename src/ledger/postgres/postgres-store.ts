@@ -121,6 +121,8 @@ function* statementChunks<T>(items: readonly T[], sizeOf: (item: T) => number): 
 
 export class PostgresStore implements LedgerStore {
   readonly backend = "postgres" as const;
+  /** A larger entry's lookup rows hold no copy (schema.ts). */
+  readonly trailCopyLimit = MAX_TRAIL_COPY_BYTES;
   /** The PostgreSQL schema holding this log. */
   readonly schema: string;
   readonly readonly: boolean;

@@ -56,9 +56,12 @@ export class SqliteStore implements LedgerStore {
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepare>;
   readonly #readonly: boolean;
+  /** Every lookup row holds its trail copy (schema version 2 onward). */
+  readonly trailCopyLimit?: number;
 
   private constructor(path: string, db: Database.Database, readonly: boolean, copies: boolean) {
     this.path = path;
+    if (copies) this.trailCopyLimit = Number.MAX_SAFE_INTEGER;
     this.#db = db;
     this.#statements = prepare(db, copies);
     this.#readonly = readonly;

@@ -24,6 +24,15 @@ export const FINDING_CODES = [
   "TRAIL_BROKEN",
   "TRAIL_COPY_MODIFIED",
   "TRAIL_FORKED",
+  "TRAIL_COPY_MISSING",
+  "TILE_MODIFIED",
+  "INDEX_ROW_MISSING",
+  "INDEX_ROW_EXTRA",
+  "INDEX_ROW_MOVED",
+  "IDEMPOTENCY_ROW_MISSING",
+  "IDEMPOTENCY_ROW_EXTRA",
+  "IDEMPOTENCY_ROW_MOVED",
+  "VALUE_MISTYPED",
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];
@@ -38,6 +47,10 @@ export interface Finding {
   readonly checkpointSize?: number;
   /** Position of the checkpoint in the store's checkpoint history (0 = oldest). */
   readonly checkpointPosition?: number;
+  /** The stored tile concerned (level, index), when the finding is about a tile. */
+  readonly tile?: { readonly level: number; readonly index: number };
+  /** The stored table concerned, when the finding is about a row beside the log (lookup, idempotency...). */
+  readonly table?: string;
   /** Kinds of the entries concerned (names from ENTRY_KINDS), when compared with a mirror. */
   readonly entryKinds?: readonly string[];
   /** A fork's evidence: both signed checkpoints, exactly as signed. */

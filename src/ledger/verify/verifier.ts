@@ -2,8 +2,7 @@
 // stored tiles, the stored content and every signed checkpoint, reporting each discrepancy with the
 // exact positions. Memory stays O(log n) plus one chunk of entries; the scan is streaming.
 
-import { bytesEqual, fromHex, toHex } from "../../core/bytes.js";
-import { parseCheckpoint } from "../../core/checkpoint/index.js";
+import { bytesEqual, toHex } from "../../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
@@ -13,12 +12,21 @@ import {
 } from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
-import { openNote } from "../../core/note/index.js";
-import { sha256 } from "../../core/platform.js";
-import type { LedgerStore, StoredEntry, Tile } from "../storage.js";
+import type { LedgerStore, Tile } from "../storage.js";
 import { TILE_WIDTH } from "../storage.js";
-import { hashAt, TreeBuilder, TreeReader, tileWidth } from "../tree/index.js";
+import { TreeBuilder, TreeReader, tileWidth } from "../tree/index.js";
+import { checkCheckpoints, type ValidCheckpoint } from "./checkpoint-check.js";
+import {
+  type ContentCheck,
+  checkContents,
+  checkTrailCopies,
+  copiesOfErasedBefore,
+  PATIENT_SUBJECT,
+} from "./content-check.js";
 import { type Finding, rangeText } from "./findings.js";
+import { IndexChecker, type IndexedEntry } from "./index-check.js";
+import { classifyMismatches, type Mismatch, TileCursor } from "./leaf-check.js";
+import { alteredLeafTiles, finishEdge } from "./tile-check.js";
 import { TrailChecker } from "./trail-chain.js";
 import type { VerifyState } from "./verify-state.js";
 
@@ -52,15 +60,10 @@ export interface VerifyReport {
   readonly checkpointsChecked: number;
   readonly latestCheckpoint?: VerifiedCheckpoint;
   readonly findings: readonly Finding[];
+  /** What this run could not check (and why), in sentences; empty when everything was checked. */
+  readonly unchecked: readonly string[];
   /** When ok: the state to remember for the next (incremental) run. */
   readonly nextState?: VerifyState;
-}
-
-interface ValidCheckpoint {
-  readonly position: number;
-  readonly size: number;
-  readonly rootHash: Uint8Array;
-  readonly note: string;
 }
 
 export async function verifyStore(store: LedgerStore, options: VerifyOptions = {}): Promise<VerifyReport> {
@@ -194,6 +197,7 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
       ? { latestCheckpoint: { size: latest.size, rootHash: latest.rootHash, note: latest.note } }
       : {}),
     findings,
+    unchecked: scan.unchecked,
     ...(nextState ? { nextState } : {}),
   };
 }
@@ -239,92 +243,6 @@ async function edgeAt(store: LedgerStore, size: number): Promise<TreeBuilder> {
   return builder;
 }
 
-async function checkCheckpoints(
-  store: LedgerStore,
-  origin: string,
-  verifierKey: string,
-  state: VerifyState | undefined,
-  findings: Finding[],
-): Promise<ValidCheckpoint[]> {
-  const stored = await store.listCheckpoints();
-  const valid: ValidCheckpoint[] = [];
-  let largestSoFar = -1;
-  stored.forEach((cp, position) => {
-    let text: string;
-    try {
-      text = openNote(cp.note, [verifierKey]).text;
-    } catch (error) {
-      findings.push({
-        code: "CHECKPOINT_BAD_SIGNATURE",
-        message: `checkpoint ${position + 1} of ${stored.length} (claiming size ${cp.size}) does not carry a valid signature of the log: it was forged or altered (${(error as Error).message})`,
-        checkpointSize: cp.size,
-        checkpointPosition: position,
-      });
-      return;
-    }
-    let parsed: ReturnType<typeof parseCheckpoint>;
-    try {
-      parsed = parseCheckpoint(text);
-    } catch (error) {
-      findings.push({
-        code: "CHECKPOINT_MALFORMED",
-        message: `checkpoint ${position + 1} of ${stored.length} is signed but malformed: ${(error as Error).message}`,
-        checkpointPosition: position,
-      });
-      return;
-    }
-    if (parsed.origin !== origin || parsed.size !== cp.size) {
-      findings.push({
-        code: "CHECKPOINT_MALFORMED",
-        message: `checkpoint ${position + 1} of ${stored.length} is filed under size ${cp.size} but is for "${parsed.origin}" at size ${parsed.size}`,
-        checkpointPosition: position,
-      });
-      return;
-    }
-    if (parsed.size < largestSoFar) {
-      findings.push({
-        code: "CHECKPOINT_ROLLED_BACK",
-        message: `checkpoint ${position + 1} of ${stored.length} rolls the log back to size ${parsed.size} after a checkpoint for size ${largestSoFar} was stored`,
-        checkpointSize: parsed.size,
-        checkpointPosition: position,
-      });
-    }
-    largestSoFar = Math.max(largestSoFar, parsed.size);
-    for (const other of valid) {
-      if (other.size === parsed.size && !bytesEqual(other.rootHash, parsed.rootHash)) {
-        findings.push({
-          code: "CHECKPOINT_FORK",
-          message: `two checkpoints signed by the log for size ${parsed.size} have different roots: the log key signed two different histories`,
-          checkpointSize: parsed.size,
-          checkpointPosition: position,
-        });
-      }
-    }
-    valid.push({ position, size: parsed.size, rootHash: parsed.rootHash, note: cp.note });
-  });
-  if (state !== undefined) {
-    const latestSize = valid.reduce((max, cp) => Math.max(max, cp.size), -1);
-    if (latestSize < state.size) {
-      findings.push({
-        code: "CHECKPOINT_ROLLED_BACK",
-        message: `the newest checkpoint in the store is for size ${Math.max(latestSize, 0)}, but size ${state.size} was verified on ${new Date(state.verifiedAt).toISOString()}: checkpoints were removed or rolled back`,
-        checkpointSize: state.size,
-      });
-    }
-    for (const cp of valid) {
-      if (cp.size === state.size && !bytesEqual(cp.rootHash, state.rootHash)) {
-        findings.push({
-          code: "CHECKPOINT_FORK",
-          message: `a checkpoint for size ${cp.size} has a different root than the one verified before: the log's history was replaced`,
-          checkpointSize: cp.size,
-          checkpointPosition: cp.position,
-        });
-      }
-    }
-  }
-  return valid;
-}
-
 interface ScanContext {
   readonly from: number;
   readonly builder: TreeBuilder;
@@ -336,16 +254,11 @@ interface ScanContext {
   readonly onProgress: ((checked: number, total: number) => void) | undefined;
 }
 
-interface Mismatch {
-  readonly index: number;
-  readonly dataHash: Uint8Array;
-}
-
 /** Streams entries and level-0 tiles side by side, rebuilding the tree and comparing as it goes. */
 async function scanEntries(
   store: LedgerStore,
   ctx: ScanContext,
-): Promise<{ checked: number; present: number }> {
+): Promise<{ checked: number; present: number; unchecked: string[] }> {
   const { builder, findings } = ctx;
   // `builder` rebuilds the upper tree from the stored leaf hashes, to check the stored tiles; a second
   // tree from the entries' own hashes forks off only where an entry no longer matches its leaf, and
@@ -368,6 +281,7 @@ async function scanEntries(
     ...(ctx.trailCacheSize === undefined ? {} : { cacheSize: ctx.trailCacheSize }),
     findings,
   });
+  const indexes = new IndexChecker(store, { from: ctx.from, findings });
   let expected = ctx.from;
   let checked = 0;
   let lastPresent = ctx.from - 1;
@@ -389,6 +303,7 @@ async function scanEntries(
           message: `the stored Merkle tree above ${rangeText(first, first + tileWidth(tile) * span - 1)} was altered (tile ${tile.level}/${tile.index})`,
           firstIndex: first,
           lastIndex: first + tileWidth(tile) * span - 1,
+          tile: { level: tile.level, index: tile.index },
         });
       }
     }
@@ -399,11 +314,15 @@ async function scanEntries(
 
   for await (const chunk of store.scanEntries(ctx.from, Number.MAX_SAFE_INTEGER, ctx.chunkSize)) {
     await storedLeaves.load(Math.floor(chunk[chunk.length - 1]!.index / TILE_WIDTH));
+    const hashed = chunk.map((stored) => ({ index: stored.index, dataHash: leafHash(stored.data) }));
+    // Leaves of a level-0 tile that was altered while its entries were not: the entries' own hashes.
+    const trusted = await alteredLeafTiles(store, hashed, storedLeaves, findings);
+    const filed: IndexedEntry[] = [];
     // Content is read for the whole chunk at once: one round trip, not one per entry.
     const contentChecks: ContentCheck[] = [];
     // Entries that no longer match their leaf: their copies are not blamed for it.
     const unmatched = new Set<number>();
-    for (const stored of chunk) {
+    for (const [position, stored] of chunk.entries()) {
       if (stored.index > expected) {
         // A gap: rows deleted. Keep the tree comparable by using the stored leaf hashes for them.
         findings.push({
@@ -422,8 +341,8 @@ async function scanEntries(
         }
         expected = stored.index;
       }
-      const dataHash = leafHash(stored.data);
-      const storedLeaf = storedLeaves.leaf(stored.index);
+      const dataHash = hashed[position]!.dataHash;
+      const storedLeaf = trusted.has(stored.index) ? dataHash : storedLeaves.leaf(stored.index);
       if (storedLeaf === undefined) {
         if (ctx.recordedSize !== undefined && stored.index >= ctx.recordedSize) {
           findings.push({
@@ -446,6 +365,7 @@ async function scanEntries(
         const decoded = stored.data[1] === ENTRY_KINDS.data ? undefined : decodeEntry(stored.data);
         const contentHash = decoded === undefined ? undefined : contentHashOf(decoded);
         if (contentHash !== undefined) contentChecks.push({ index: stored.index, hash: contentHash });
+        if (!unmatched.has(stored.index)) filed.push({ index: stored.index, data: stored.data, decoded });
         if (decoded?.kind === ENTRY_KINDS.accessRecord) {
           trails.observe(stored.index, dataHash, accessRecordFromEntry(decoded).header);
         }
@@ -478,14 +398,17 @@ async function scanEntries(
       checked++;
     }
     const contents = await checkContents(store, contentChecks, missingContent, findings);
-    await checkTrailCopies(store, { chunk, unmatched, contents }, copiesOfMissing, findings);
+    const copied = await checkTrailCopies(store, { chunk, unmatched, contents }, copiesOfMissing, findings);
+    await indexes.checkChunk({ entries: filed, end: chunk[chunk.length - 1]!.index + 1, copied, contents });
     await trails.flush();
     await compareTiles(builder.takeChangedTiles());
     ctx.onProgress?.(checked, total);
   }
   await trails.finish(expected - 1);
+  await indexes.finish();
   await compareTiles(builder.edgeTiles());
   classifyMismatches(mismatches, await storedLeaves.leavesAround(mismatches), findings);
+  finishEdge(findings, sizesWanted, lastPresent + 1);
   copiesOfMissing.push(...(await copiesOfErasedBefore(store, ctx.from, erasedPatients)));
   for (const kept of copiesOfMissing) {
     if (!erased.has(toHex(kept.hash))) continue;
@@ -505,293 +428,9 @@ async function scanEntries(
       lastIndex: missing.index,
     });
   }
-  return { checked, present: lastPresent + 1 };
+  return { checked, present: lastPresent + 1, unchecked: indexes.unchecked() };
 }
 
 async function collectCheckpointSizes(store: LedgerStore): Promise<number[]> {
   return (await store.listCheckpoints()).map((cp) => cp.size);
-}
-
-interface ContentCheck {
-  readonly index: number;
-  readonly hash: Uint8Array;
-}
-
-/** Content hashes per store read: a bounded reply each (the PostgreSQL store splits likewise). */
-const CONTENTS_PER_READ = 4096;
-
-/** What a chunk's content check found for an entry naming content. */
-interface ContentFound {
-  readonly hash: Uint8Array;
-  /** The stored content, when it is there and matches the hash. */
-  readonly intact: Uint8Array | undefined;
-}
-
-/**
- * Checks the content of a chunk's entries, in index order, reading it in a few batched calls.
- * Returns what was found, by entry index.
- */
-async function checkContents(
-  store: LedgerStore,
-  checks: readonly ContentCheck[],
-  missing: ContentCheck[],
-  findings: Finding[],
-): Promise<Map<number, ContentFound>> {
-  const found = new Map<number, ContentFound>();
-  for (let start = 0; start < checks.length; start += CONTENTS_PER_READ) {
-    const slice = checks.slice(start, start + CONTENTS_PER_READ);
-    const contents = await store.getContents(slice.map((check) => check.hash));
-    slice.forEach(({ index, hash }, i) => {
-      const content = contents[i];
-      let intact: Uint8Array | undefined;
-      if (content === undefined) {
-        missing.push({ index, hash });
-      } else if (!bytesEqual(sha256(content), hash)) {
-        findings.push({
-          code: "CONTENT_MODIFIED",
-          message: `the encrypted content of entry ${index} was altered: it no longer matches the hash the entry commits to`,
-          firstIndex: index,
-          lastIndex: index,
-        });
-      } else {
-        intact = content;
-      }
-      found.set(index, { hash, intact });
-    });
-  }
-  return found;
-}
-
-/**
- * Checks the trail copies of a chunk's entries (kept in the lookup rows, which history queries read):
- * a copy's entry must be the log's entry, its content (if any) the content the entry commits to, and
- * intact content in the log must be in the copy too, or a reader would be shown a record that is not
- * the log's or told its content was erased. Copies of content the log no longer holds are collected,
- * so that copies of erased content can be named once every erasure entry has been seen.
- */
-async function checkTrailCopies(
-  store: LedgerStore,
-  checked: {
-    readonly chunk: readonly StoredEntry[];
-    /** Entries that do not match their leaf (named ENTRY_MODIFIED or the like; their copies are not). */
-    readonly unmatched: ReadonlySet<number>;
-    readonly contents: ReadonlyMap<number, ContentFound>;
-  },
-  copiesOfMissing: ContentCheck[],
-  findings: Finding[],
-): Promise<void> {
-  const { chunk, unmatched, contents } = checked;
-  if (chunk.length === 0) return;
-  const entries = new Map(chunk.map((stored) => [stored.index, stored.data]));
-  const copies = await store.lookupCopiesInRange(chunk[0]!.index, chunk[chunk.length - 1]!.index + 1);
-  const altered = new Set<number>();
-  for (const copy of copies) {
-    const entry = entries.get(copy.index);
-    // A copy of an entry missing from the store, or of one edited in place: ENTRIES_MISSING or
-    // ENTRY_MODIFIED already names it (the copy may well be the faithful one).
-    if (entry === undefined || unmatched.has(copy.index)) continue;
-    let faithful = bytesEqual(copy.entry, entry);
-    const named = contents.get(copy.index);
-    if (faithful && named === undefined && copy.content !== undefined) {
-      // An entry that names no content: a copied content can only be one whose hash its last 32 bytes
-      // happen to be.
-      faithful = bytesEqual(sha256(copy.content), copy.entry.subarray(copy.entry.length - 32));
-    } else if (faithful && named !== undefined) {
-      if (copy.content === undefined) {
-        faithful = named.intact === undefined;
-      } else if (named.intact !== undefined) {
-        faithful = bytesEqual(copy.content, named.intact);
-      } else {
-        faithful = bytesEqual(sha256(copy.content), named.hash);
-        // One finding per entry, however many keys it is filed under.
-        if (faithful && copiesOfMissing[copiesOfMissing.length - 1]?.index !== copy.index) {
-          copiesOfMissing.push({ index: copy.index, hash: named.hash });
-        }
-      }
-    }
-    if (!faithful) altered.add(copy.index);
-  }
-  for (const index of altered) {
-    findings.push({
-      code: "TRAIL_COPY_MODIFIED",
-      message: `the copy of entry ${index} kept in its trail index (what history queries read) differs from the log's entry or content: it was altered`,
-      firstIndex: index,
-      lastIndex: index,
-    });
-  }
-}
-
-/** The subject of an erasure made by `custos erase`: the patient's tag. */
-const PATIENT_SUBJECT = /^patient-tag:([0-9a-f]{64})$/;
-
-/**
- * In an incremental run, the copies of entries before `from` that still hold content an erasure in
- * the range names: found through the patient's tag (each entry's copies under every key it is filed
- * under), a read per entry, so the cost follows the erased patients, not the log.
- */
-async function copiesOfErasedBefore(
-  store: LedgerStore,
-  from: number,
-  erasedPatients: ReadonlyMap<string, ReadonlySet<string>>,
-): Promise<ContentCheck[]> {
-  const kept: ContentCheck[] = [];
-  for (const [patient, hashes] of erasedPatients) {
-    let toIndex = from;
-    for (;;) {
-      const indexes = await store.findByLookupKey({
-        key: fromHex(patient),
-        toIndex,
-        descending: true,
-        limit: ERASED_SCAN_CHUNK,
-      });
-      for (const index of indexes) {
-        for (const copy of await store.lookupCopiesInRange(index, index + 1)) {
-          if (copy.content === undefined) continue;
-          const hash = copy.entry.subarray(copy.entry.length - 32);
-          if (hashes.has(toHex(hash)) && bytesEqual(sha256(copy.content), hash)) {
-            kept.push({ index, hash });
-            break;
-          }
-        }
-      }
-      if (indexes.length < ERASED_SCAN_CHUNK) break;
-      toIndex = indexes[indexes.length - 1]!;
-    }
-  }
-  return kept.sort((a, b) => a.index - b.index);
-}
-
-const ERASED_SCAN_CHUNK = 4096;
-
-/**
- * Names what happened to entries whose data no longer hashes to the stored leaf: content that
- * belongs at another position means rows were shifted (inserted or removed with renumbering) or
- * swapped; content found nowhere means the entry was edited.
- */
-function classifyMismatches(
-  mismatches: readonly Mismatch[],
-  leafIndex: Map<string, number>,
-  findings: Finding[],
-): void {
-  let i = 0;
-  while (i < mismatches.length) {
-    const first = mismatches[i]!;
-    const origin = leafIndex.get(toHex(first.dataHash));
-    if (origin === undefined) {
-      let j = i;
-      while (
-        j + 1 < mismatches.length &&
-        mismatches[j + 1]!.index === mismatches[j]!.index + 1 &&
-        !leafIndex.has(toHex(mismatches[j + 1]!.dataHash))
-      )
-        j++;
-      const last = mismatches[j]!.index;
-      findings.push({
-        code: "ENTRY_MODIFIED",
-        message: `${rangeText(first.index, last)} ${first.index === last ? "was" : "were"} modified: the stored content no longer matches the hash recorded in the tree`,
-        firstIndex: first.index,
-        lastIndex: last,
-      });
-      i = j + 1;
-      continue;
-    }
-    const shift = first.index - origin;
-    let j = i;
-    while (
-      j + 1 < mismatches.length &&
-      mismatches[j + 1]!.index === mismatches[j]!.index + 1 &&
-      leafIndex.get(toHex(mismatches[j + 1]!.dataHash)) === mismatches[j + 1]!.index - shift
-    ) {
-      j++;
-    }
-    const last = mismatches[j]!.index;
-    const runLength = j - i + 1;
-    if (Math.abs(shift) < runLength) {
-      findings.push(
-        shift > 0
-          ? {
-              code: "ENTRIES_INSERTED",
-              message: `${shift} ${shift === 1 ? "entry was" : "entries were"} inserted at position ${first.index - shift}: ${rangeText(first.index, last)} hold content that belongs ${shift} position${shift === 1 ? "" : "s"} earlier`,
-              firstIndex: first.index - shift,
-              lastIndex: last,
-            }
-          : {
-              code: "ENTRIES_MISSING",
-              message: `${-shift} ${shift === -1 ? "entry was" : "entries were"} removed at position ${first.index} and the later ones renumbered: ${rangeText(first.index, last)} hold content that belongs ${-shift} position${shift === -1 ? "" : "s"} later`,
-              firstIndex: first.index,
-              lastIndex: last,
-            },
-      );
-    } else {
-      findings.push({
-        code: "ENTRIES_REORDERED",
-        message: `entries were reordered: ${rangeText(first.index, last)} hold the content of ${rangeText(origin, origin + runLength - 1)}`,
-        firstIndex: first.index,
-        lastIndex: last,
-      });
-    }
-    i = j + 1;
-  }
-}
-
-/** Reads stored tiles of one level in index order, a window at a time. */
-class TileCursor {
-  readonly #store: LedgerStore;
-  readonly #level: number;
-  #tiles = new Map<number, Tile>();
-  #iterator: AsyncIterator<Tile[]> | undefined;
-  readonly #startIndex: number;
-  #loadedUpTo = -1;
-  #done = false;
-
-  constructor(store: LedgerStore, level: number, startIndex: number) {
-    this.#store = store;
-    this.#level = level;
-    this.#startIndex = startIndex;
-  }
-
-  /** Loads tiles up to `index` so that leaf() and get() answer from memory. */
-  async load(index: number): Promise<void> {
-    await this.get(index);
-  }
-
-  async get(index: number): Promise<Tile | undefined> {
-    while (!this.#done && this.#loadedUpTo < index) {
-      this.#iterator ??= this.#store.scanTiles(this.#level, this.#startIndex)[Symbol.asyncIterator]();
-      const next = await this.#iterator.next();
-      if (next.done) {
-        this.#done = true;
-        break;
-      }
-      // Keep a bounded window: tiles behind the cursor are no longer needed.
-      for (const key of this.#tiles.keys()) if (key < index - 4096) this.#tiles.delete(key);
-      for (const tile of next.value) this.#tiles.set(tile.index, tile);
-      this.#loadedUpTo = next.value[next.value.length - 1]!.index;
-    }
-    return this.#tiles.get(index);
-  }
-
-  /** The stored leaf hash at index, from tiles already loaded (see load). */
-  leaf(index: number): Uint8Array | undefined {
-    const tile = this.#tiles.get(Math.floor(index / TILE_WIDTH));
-    const position = index % TILE_WIDTH;
-    if (tile === undefined || position >= tileWidth(tile)) return undefined;
-    return hashAt(tile, position);
-  }
-
-  /** Stored leaf hash -> index around the mismatched positions (for classification). */
-  async leavesAround(mismatches: readonly Mismatch[]): Promise<Map<string, number>> {
-    const map = new Map<string, number>();
-    if (mismatches.length === 0) return map;
-    const wanted = new Set<number>();
-    for (const m of mismatches) {
-      const tile = Math.floor(m.index / TILE_WIDTH);
-      for (let t = tile - 2; t <= tile + 2; t++) if (t >= 0) wanted.add(t);
-    }
-    const tiles = await this.#store.getTiles([...wanted].map((index) => ({ level: this.#level, index })));
-    for (const tile of tiles) {
-      for (let p = 0; p < tileWidth(tile); p++) map.set(toHex(hashAt(tile, p)), tile.index * TILE_WIDTH + p);
-    }
-    return map;
-  }
 }

@@ -72,6 +72,19 @@ export interface LookupCopy {
   readonly content: Uint8Array | undefined;
 }
 
+/** A stored value of the wrong SQL type (a SQLite column accepts any): where it is, never what. */
+export interface MistypedValue {
+  readonly table: "entries" | "tiles" | "contents" | "lookup" | "idempotency";
+  readonly column: string;
+  /** The type found (SQLite's typeof: text, integer, real, null). */
+  readonly sqlType: string;
+  /** The entry index (entries, lookup, idempotency) or tile index (tiles), when it is a number. */
+  readonly index?: number;
+  readonly level?: number;
+  /** The content hash (contents), as stored. */
+  readonly hash?: Uint8Array;
+}
+
 export interface LogMeta {
   readonly origin: string;
   /** The log's verifier key (Go sumdb/note text form). */
@@ -140,6 +153,12 @@ export interface LedgerStore {
    * row of an entry within it.
    */
   readonly trailCopyLimit?: number;
+  /**
+   * Optional (SQLite, whose columns accept any type): every stored value of the wrong SQL type, from
+   * entry index `from` on (tiles and contents: all), for `custos verify` to name each. The reads verify
+   * makes read such a value as its bytes instead of refusing it.
+   */
+  mistypedValues?(from: number): Promise<MistypedValue[]>;
   /** The trail copies of the entries in [start, end), by index then key (rows without one left out). */
   lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]>;
 

@@ -13,11 +13,13 @@ import type {
   LogMeta,
   LookupCopy,
   LookupQuery,
+  MistypedValue,
   StoredCheckpoint,
   StoredEntry,
   StoredEntryWithContent,
   Tile,
 } from "../storage.js";
+import { findMistypedValues } from "./mistyped-values.js";
 import { type Column, packedSelect, unpackRows } from "./packed-rows.js";
 import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
 
@@ -395,6 +397,10 @@ export class SqliteStore implements LedgerStore {
     });
   }
 
+  async mistypedValues(from: number): Promise<MistypedValue[]> {
+    return findMistypedValues(this.#db, from, this.trailCopyLimit !== undefined);
+  }
+
   async lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]> {
     const copies = unpackRows(this.#statements.copiesInRange.get(start, end), COPY_ROWS).map(
       ([key, index, entry, content]): LookupCopy => ({
@@ -522,9 +528,11 @@ function prepare(db: Database.Database, copies: boolean) {
     insertContent: db.prepare("INSERT OR IGNORE INTO contents (hash, data) VALUES (?, ?)"),
     insertIdempotency: db.prepare("INSERT INTO idempotency (key, idx) VALUES (?, ?)"),
     idempotencyInRange: db.prepare(
-      "SELECT key, idx FROM idempotency WHERE idx >= ? AND idx < ? ORDER BY idx",
+      "SELECT CAST(key AS BLOB) AS key, idx FROM idempotency WHERE idx >= ? AND idx < ? ORDER BY idx",
     ),
-    lookupInRange: db.prepare("SELECT key, idx FROM lookup WHERE idx >= ? AND idx < ? ORDER BY idx, key"),
+    lookupInRange: db.prepare(
+      "SELECT CAST(key AS BLOB) AS key, idx FROM lookup WHERE idx >= ? AND idx < ? ORDER BY idx, key",
+    ),
     // A version-1 store is only ever open read-only here: it has no columns to copy into.
     insertLookup: db.prepare(
       copies
@@ -540,7 +548,7 @@ function prepare(db: Database.Database, copies: boolean) {
     copiesInRange: db.prepare(
       packedSelect(
         copies
-          ? "SELECT key, idx, entry, content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL"
+          ? "SELECT CAST(key AS BLOB) AS key, idx, CAST(entry AS BLOB) AS entry, CAST(content AS BLOB) AS content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL"
           : "SELECT key, idx, NULL AS entry, NULL AS content FROM lookup WHERE 0 AND idx >= ? AND idx < ?",
         COPY_ROWS,
       ),
@@ -560,12 +568,19 @@ function prepare(db: Database.Database, copies: boolean) {
     insertCheckpoint: db.prepare("INSERT INTO checkpoints (size, note, stored_at) VALUES (?, ?, ?)"),
     getEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"),
     getEntry: db.prepare("SELECT data FROM entries WHERE idx = ?"),
-    scanEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?"),
-    getTile: db.prepare("SELECT hashes FROM tiles WHERE level = ? AND idx = ?"),
-    scanTiles: db.prepare("SELECT idx, hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?"),
+    scanEntries: db.prepare(
+      "SELECT idx, CAST(data AS BLOB) AS data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
+    ),
+    getTile: db.prepare("SELECT CAST(hashes AS BLOB) AS hashes FROM tiles WHERE level = ? AND idx = ?"),
+    scanTiles: db.prepare(
+      "SELECT idx, CAST(hashes AS BLOB) AS hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?",
+    ),
     getContent: db.prepare("SELECT data FROM contents WHERE hash = ?"),
     contentsIn: db.prepare(
-      packedSelect(`SELECT hash, data FROM contents WHERE hash IN (${slots})`, CONTENT_ROWS),
+      packedSelect(
+        `SELECT hash, CAST(data AS BLOB) AS data FROM contents WHERE hash IN (${slots})`,
+        CONTENT_ROWS,
+      ),
     ),
     entriesIn: db.prepare(`SELECT idx, data FROM entries WHERE idx IN (${slots})`),
     hasContent: db.prepare("SELECT 1 FROM contents WHERE hash = ?"),

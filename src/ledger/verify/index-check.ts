@@ -76,13 +76,20 @@ export class IndexChecker {
   #filingByNoticeKey = false;
   /** First access record found carrying its event key: older ones may have an unchecked row. */
   #eventKeysCommitted = false;
+  /**
+   * Relayed notices' keys are derived from the entry since this version; a PostgreSQL log (the only one
+   * with an outbox) may hold older ones, derived from a random id, before the first derived one.
+   */
+  #relayedKeysDerived: boolean;
   #legacyIdempotencyRows = 0;
+  #legacyRelayedRows = 0;
   #unknownKinds = 0;
 
   constructor(store: LedgerStore, options: { readonly from: number; readonly findings: Finding[] }) {
     this.#store = store;
     this.#findings = options.findings;
     this.#next = options.from;
+    this.#relayedKeysDerived = store.backend !== "postgres";
   }
 
   async checkChunk(chunk: IndexChunk): Promise<void> {
@@ -118,6 +125,11 @@ export class IndexChecker {
         // A notice relayed through the outbox carries the key derived from it; any other is not its own.
         const relayed = relayedNoticeKey(entry.data);
         own.push(...storedIdempotency.filter((key) => bytesEqual(key, relayed)));
+        if (own.length > 0) this.#relayedKeysDerived = true;
+        else if (!this.#relayedKeysDerived && storedIdempotency.length > 0) {
+          this.#legacyRelayedRows += storedIdempotency.length;
+          accepted = [];
+        }
       } else if (kind === ENTRY_KINDS.accessRecord && own.length === 0 && !this.#eventKeysCommitted) {
         // A record written before event keys were committed in the entry: its row cannot be checked.
         this.#legacyIdempotencyRows += storedIdempotency.length;
@@ -142,6 +154,10 @@ export class IndexChecker {
     if (this.#legacyIdempotencyRows > 0)
       notes.push(
         `${this.#legacyIdempotencyRows} idempotency row(s) of access records written before records committed to their event key: which record each belongs to cannot be checked without the source event IDs`,
+      );
+    if (this.#legacyRelayedRows > 0)
+      notes.push(
+        `${this.#legacyRelayedRows} idempotency row(s) of notices relayed through the outbox before relayed notices' keys were derived from the notice: they cannot be checked`,
       );
     if (this.#unknownKinds > 0)
       notes.push(

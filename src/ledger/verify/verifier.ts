@@ -26,6 +26,7 @@ import {
 import { type Finding, rangeText } from "./findings.js";
 import { IndexChecker, type IndexedEntry } from "./index-check.js";
 import { classifyMismatches, type Mismatch, TileCursor } from "./leaf-check.js";
+import { checkMistyped, mistypedContent } from "./mistyped-check.js";
 import { alteredLeafTiles, finishEdge } from "./tile-check.js";
 import { TrailChecker } from "./trail-chain.js";
 import type { VerifyState } from "./verify-state.js";
@@ -282,6 +283,7 @@ async function scanEntries(
     findings,
   });
   const indexes = new IndexChecker(store, { from: ctx.from, findings });
+  const mistypedContents = await checkMistyped(store, ctx.from, findings);
   let expected = ctx.from;
   let checked = 0;
   let lastPresent = ctx.from - 1;
@@ -365,6 +367,8 @@ async function scanEntries(
         const decoded = stored.data[1] === ENTRY_KINDS.data ? undefined : decodeEntry(stored.data);
         const contentHash = decoded === undefined ? undefined : contentHashOf(decoded);
         if (contentHash !== undefined) contentChecks.push({ index: stored.index, hash: contentHash });
+        if (contentHash !== undefined && mistypedContents.has(toHex(contentHash)))
+          findings.push(mistypedContent(stored.index));
         if (!unmatched.has(stored.index)) filed.push({ index: stored.index, data: stored.data, decoded });
         if (decoded?.kind === ENTRY_KINDS.accessRecord) {
           trails.observe(stored.index, dataHash, accessRecordFromEntry(decoded).header);

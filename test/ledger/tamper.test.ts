@@ -201,6 +201,33 @@ describe("verify detects direct edits of the SQLite file", () => {
     expect(codes(report)).not.toContain("ENTRY_MODIFIED");
   });
 
+  it("names an edited leaf tile as that tile, not as its intact entries", async () => {
+    attack((db) => {
+      const row = db.prepare("SELECT hashes FROM tiles WHERE level = 0 AND idx = 7").get() as {
+        hashes: Buffer;
+      };
+      row.hashes[40] = row.hashes[40]! ^ 0x01;
+      db.prepare("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 7").run(row.hashes);
+    });
+    const report = await verify();
+    expect(codes(report)).toEqual(["TILE_MODIFIED"]);
+    expect(report.findings[0]!.tile).toEqual({ level: 0, index: 7 });
+    expect(report.findings[0]!.message).toContain("tile 0/7");
+  });
+
+  it("names an entry stored as SQL text where bytes belong, and goes on checking the rest", async () => {
+    attack((db) => {
+      db.prepare("UPDATE entries SET data = CAST(data AS TEXT) WHERE idx = 321").run();
+      db.prepare("DELETE FROM entries WHERE idx = 600").run();
+    });
+    const report = await verify();
+    const mistyped = find(report, "VALUE_MISTYPED");
+    expect([mistyped.firstIndex, mistyped.lastIndex]).toEqual([321, 321]);
+    expect(mistyped.message).toContain("entry 321");
+    expect(mistyped.message).toContain("SQL text");
+    expect(find(report, "ENTRIES_MISSING").firstIndex).toBe(600);
+  });
+
   it("catches an entry edited together with its leaf hash through the signed root", async () => {
     attack((db) => {
       const forged = encodeDataEntry(utf8("forged and rehashed"));

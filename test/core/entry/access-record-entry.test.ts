@@ -20,6 +20,36 @@ const base: AccessRecordHeader = {
 };
 const hash = new Uint8Array(32).fill(9);
 
+describe("access record event key (field 0x07)", () => {
+  it("round-trips the event key and refuses one of the wrong length", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (eventKey) => {
+        const { header } = decodeAccessRecordEntry(
+          encodeAccessRecordEntry({ ...base, seq: 3, prev: hash, eventKey }, hash),
+        );
+        expect(toHex(header.eventKey!)).toBe(toHex(eventKey));
+        expect(header.seq).toBe(3);
+      }),
+    );
+    expect(decodeAccessRecordEntry(encodeAccessRecordEntry(base, hash)).header.eventKey).toBeUndefined();
+    expect(() => encodeAccessRecordEntry({ ...base, eventKey: new Uint8Array(31) }, hash)).toThrow(
+      /32 bytes/,
+    );
+    const short = encodeEntry({
+      kind: ENTRY_KINDS.accessRecord,
+      fields: [
+        { tag: 0x01, value: base.epochId },
+        { tag: 0x02, value: base.patientTag },
+        { tag: 0x03, value: new Uint8Array(8) },
+        { tag: 0x04, value: new Uint8Array([0x61]) },
+        { tag: 0x07, value: new Uint8Array(16) },
+        { tag: 0xf0, value: hash },
+      ],
+    });
+    expect(() => decodeAccessRecordEntry(short)).toThrow(/malformed/);
+  });
+});
+
 describe("access record trail fields", () => {
   it("round-trips seq and prev", () => {
     fc.assert(

@@ -193,12 +193,13 @@ export class Counter<L extends string = never> implements Family {
   }
 }
 
-/** A gauge read from a callback at scrape time: the value lives with its owner, not here. */
-export class Gauge implements Family {
+/** One sample read from a callback at scrape time: the value lives with its owner, not here. */
+abstract class ReadSample implements Family {
   readonly name: string;
   readonly help: string;
   readonly read: GaugeRead;
   readonly timeoutMs: number;
+  protected abstract readonly type: "gauge" | "counter";
 
   constructor(name: string, help: string, read: GaugeRead, timeoutMs = DEFAULT_COLLECT_TIMEOUT_MS) {
     checkNames(name, []);
@@ -211,30 +212,18 @@ export class Gauge implements Family {
   async render(): Promise<string> {
     const value = await withTimeout(this.read, this.timeoutMs);
     const sample = typeof value === "number" ? `${this.name} ${formatValue(value)}\n` : "";
-    return header(this.name, this.help, "gauge") + sample;
+    return header(this.name, this.help, this.type) + sample;
   }
 }
 
+/** A gauge read from a callback at scrape time. */
+export class Gauge extends ReadSample {
+  protected readonly type = "gauge";
+}
+
 /** A counter kept by its owner and read at scrape time (a cache's hits, say); it must only go up. */
-export class ReadCounter implements Family {
-  readonly name: string;
-  readonly help: string;
-  readonly read: GaugeRead;
-  readonly timeoutMs: number;
-
-  constructor(name: string, help: string, read: GaugeRead, timeoutMs = DEFAULT_COLLECT_TIMEOUT_MS) {
-    checkNames(name, []);
-    this.name = name;
-    this.help = help;
-    this.read = read;
-    this.timeoutMs = timeoutMs;
-  }
-
-  async render(): Promise<string> {
-    const value = await withTimeout(this.read, this.timeoutMs);
-    const sample = typeof value === "number" ? `${this.name} ${formatValue(value)}\n` : "";
-    return header(this.name, this.help, "counter") + sample;
-  }
+export class ReadCounter extends ReadSample {
+  protected readonly type = "counter";
 }
 
 export class Histogram<L extends string = never> implements Family {

@@ -163,6 +163,12 @@ export async function openLogWritable(
         "another node is sequencing this log; this node can serve reads but not append (one sequencer per log)",
       );
     }
+    if (store instanceof SqliteStore && !(await store.acquireSequencerLock())) {
+      throw new CustosError(
+        "STORE_BUSY",
+        `a running node (or another command) holds the log in ${dir}; it has one writer at a time`,
+      );
+    }
     const signerKey = await loadSignerKey(dir, masterKey);
     return await Ledger.open(store, { ...options, signerKey });
   } catch (error) {

@@ -18,7 +18,7 @@ import {
   importRows,
   PlaintextImportParser,
   parseTimezoneOffset,
-} from "../../core/record/plaintext-import.js";
+} from "../../import/index.js";
 import { LIMITS } from "../../core/record/vocabulary.js";
 import { Identity, readBundle } from "../../identity/bundle.js";
 import { Deployment } from "../../identity/deployment.js";

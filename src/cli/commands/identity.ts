@@ -1,13 +1,13 @@
 // The deployment's identities: `custos ca init|crl`, `custos enroll`, `custos revoke`, `custos grant`,
 // `custos identity pem` (files for curl and other TLS clients) and `custos serve`.
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { CustosError } from "../../core/errors.js";
 import { parseVerifierKey } from "../../core/note/index.js";
 import { writeFileAtomic } from "../../crypto/atomic-write.js";
-import { Identity, readBundle, writeBundle } from "../../identity/bundle.js";
+import { Identity, type IdentityBundle, readBundle, writeBundle } from "../../identity/bundle.js";
 import { DeploymentCa } from "../../identity/ca.js";
 import { Deployment } from "../../identity/deployment.js";
 import {
@@ -79,6 +79,23 @@ function parseTime(value: string | undefined, name: string): number | undefined 
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
   return t;
+}
+
+/**
+ * Writes a new bundle file (never over an existing one) and returns how to remove it again; a path
+ * that cannot be written is a one-line error.
+ */
+export function saveBundle(path: string, bundle: IdentityBundle): () => void {
+  try {
+    writeBundle(path, bundle);
+  } catch (error) {
+    if (error instanceof CustosError) throw error;
+    throw new CustosError(
+      "CONFIG",
+      `cannot write the bundle to ${path}: ${(error as NodeJS.ErrnoException).code ?? "write failed"}`,
+    );
+  }
+  return () => rmSync(path, { force: true });
 }
 
 /** `ROLE/ID`, a full `custos://` URI, or an ID with --role. */
@@ -155,16 +172,14 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       ) => {
         const role = checkRole(options.role);
         const passphrase = bundlePassphrase(options.passphraseFile);
+        const days = parseCount(options.days, "--days");
         const issued = await withDeployment(options, (d) =>
-          d.enroll({
-            role,
-            id: options.id,
-            passphrase,
-            days: parseCount(options.days, "--days"),
-            ...(options.host ? { hosts: options.host } : {}),
-          }),
+          d.enroll(
+            { role, id: options.id, passphrase, days, ...(options.host ? { hosts: options.host } : {}) },
+            // The bundle is written first; if the log then refuses the entry, it is removed again.
+            (identity) => saveBundle(options.out, identity.bundle),
+          ),
         );
-        writeBundle(options.out, issued.bundle);
         io.out(`enrolled ${issued.uri} (log entry ${issued.index})`);
         io.out(`  bundle: ${options.out}  (keys encrypted under the passphrase; keep it private)`);
         io.out(`  valid until ${new Date(issued.notAfter).toISOString()}`);

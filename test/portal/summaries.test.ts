@@ -11,6 +11,7 @@ import {
   perUser,
   printAndCopy,
   refusals,
+  splitOwnReads,
   timeBuckets,
   toChartData,
   unusualUsers,
@@ -183,6 +184,30 @@ describe("auditor summaries on known data", () => {
     );
     expect(COUNT_STEPS.every((step) => Number.isInteger(step) && step >= 1)).toBe(true);
     expect(chartLayout(timeBuckets([])).centers).toEqual([]);
+  });
+
+  it("sets a patient's own reads apart, keeping others' reads and every refusal first", () => {
+    const self = "custos://stmary/patient/P1";
+    const notice = (index: number, kind: NoticeRow["kind"], requester: string): NoticeRow => ({
+      index,
+      kind,
+      time: new Date(Date.UTC(2026, 2, 2, 10, index)).toISOString(),
+      requester,
+      role: requester.split("/")[3] ?? "",
+      operation: "read trail",
+    });
+    const rows = [
+      notice(9, "query", self),
+      notice(8, "query", "custos://stmary/auditor/acme"),
+      notice(7, "refusal", self),
+      notice(6, "query", self),
+      notice(5, "refusal", "custos://stmary/auditor/northwind"),
+    ];
+    const { others, own } = splitOwnReads(rows, self);
+    expect(others.map((r) => r.index)).toEqual([8, 7, 5]);
+    expect(own.map((r) => r.index)).toEqual([9, 6]);
+    expect(others.length + own.length).toBe(rows.length);
+    expect(splitOwnReads([], self)).toEqual({ others: [], own: [] });
   });
 
   it("filters by time range, action, user, emergency and patient", () => {

@@ -375,3 +375,22 @@ export const COUNT_STEPS: readonly number[] = Array.from({ length: 10 }, (_, i) 
 export function toChartData(buckets: TimeBuckets): number[][] {
   return [buckets.starts.map((s) => s / 1000), ...Object.values(buckets.series)];
 }
+
+/** A patient's trail history with their own reads set apart: what others did comes first. */
+export interface TrailHistory {
+  /** Reads by anyone else and every refusal (the patient's own included), newest first. */
+  readonly others: NoticeRow[];
+  /** The patient's own reads of their trail, newest first. */
+  readonly own: NoticeRow[];
+}
+
+/**
+ * Splits "who looked at my trail" into the reads that matter to a patient (anyone else's, and every
+ * refused request) and their own visits, which the page collapses into one line.
+ */
+export function splitOwnReads(rows: readonly NoticeRow[], self: string): TrailHistory {
+  const others: NoticeRow[] = [];
+  const own: NoticeRow[] = [];
+  for (const row of rows) (row.kind === "query" && row.requester === self ? own : others).push(row);
+  return { others, own };
+}

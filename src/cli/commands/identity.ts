@@ -90,6 +90,13 @@ export function nodeHoldsLog(): CustosError {
   );
 }
 
+/** A duration like 10s or 500ms (seconds without a unit), in ms. */
+function parseDuration(value: string, name: string): number {
+  const match = /^(0|[1-9][0-9]{0,6})(ms|s)?$/.exec(value);
+  if (!match) throw new UsageError(`${name} must be a duration like 10s or 500ms, got "${value}"`);
+  return Number(match[1]) * (match[2] === "ms" ? 1 : 1000);
+}
+
 function parseTime(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const t = Date.parse(value);
@@ -311,6 +318,11 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       "10s",
     )
     .option(
+      "--checkpoint-every <duration>",
+      "sign a checkpoint at most this often while records arrive (e.g. 1s, 500ms)",
+      "1s",
+    )
+    .option(
       "--portal-cert <file>",
       "the portal's certificate chain, PEM (with --portal-key; default: a self-signed ECDSA P-256 one)",
     )
@@ -334,6 +346,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           quorum?: string;
           portalOrigin?: string[];
           gossipEvery: string;
+          checkpointEvery: string;
           portalCert?: string;
           portalKey?: string;
           portalSite?: string;
@@ -342,12 +355,9 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       ) => {
         const verifyEveryMs = parseCount(options.verifyEvery, "--verify-every") * 1000;
         const ratePerSecond = parseCount(options.rate, "--rate");
-        const gossip = /^(0|[1-9][0-9]{0,6})(ms|s)?$/.exec(options.gossipEvery);
-        if (!gossip)
-          throw new UsageError(
-            `--gossip-every must be a duration like 10s or 500ms, got "${options.gossipEvery}"`,
-          );
-        const gossipEveryMs = Number(gossip[1]) * (gossip[2] === "ms" ? 1 : 1000);
+        const gossipEveryMs = parseDuration(options.gossipEvery, "--gossip-every");
+        const checkpointIntervalMs = parseDuration(options.checkpointEvery, "--checkpoint-every");
+        if (checkpointIntervalMs < 1) throw new UsageError("--checkpoint-every must be more than 0");
         if (gossipEveryMs > 0 && gossipEveryMs < 100)
           throw new UsageError("--gossip-every must be at least 100ms (or 0)");
         const witnesses = (options.witness ?? []).map((spec) => {
@@ -394,6 +404,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         const open = (readOnly: boolean) =>
           Deployment.open(dir, masterKey, {
             ...deploymentOptions(options),
+            checkpointIntervalMs,
             ...(readOnly ? { readOnly: true } : {}),
           });
         let standby = false;

@@ -61,6 +61,18 @@ export class Ledger {
         signCheckpoint: (size, rootHash) =>
           signNote(formatCheckpoint({ origin: meta.origin, size, rootHash }), signerKey),
       });
+      // A node killed after acknowledging entries, before its next checkpoint, comes back with a store
+      // ahead of its latest checkpoint. It signs one covering the whole store before anything is
+      // served, so receipts and readiness never wait for new traffic that a not-ready node would not get.
+      const latest = sequencer.latestCheckpoint;
+      if (latest === undefined || latest.size < sequencer.size) {
+        try {
+          await sequencer.checkpoint();
+        } catch (error) {
+          await sequencer.close().catch(() => undefined);
+          throw error;
+        }
+      }
     }
     return new Ledger(store, meta, sequencer);
   }

@@ -209,6 +209,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     logSize: () => ledger.size(),
     latestCheckpoint: () => ledger.latestCheckpoint(),
     verifyStatus: () => verifyStatus,
+    epochKeys: () => deployment.vault.sealer.epochs.stats(),
   });
   // Trail reads and refusals: appended here, or on a read replica recorded in the outbox for the
   // sequencer, which drains it (src/service/notice-relay.ts).

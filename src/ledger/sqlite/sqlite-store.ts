@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { directoryWriteReadiness, rethrowDiskFault } from "../disk-faults.js";
 import { readLookup } from "../lookup-pages.js";
 import type {
   AppendBatch,
@@ -188,7 +189,16 @@ export class SqliteStore implements LedgerStore {
   }
 
   async appendBatch(batch: AppendBatch): Promise<void> {
-    this.#append(batch);
+    try {
+      this.#append(batch);
+    } catch (error) {
+      rethrowDiskFault(error, "the log database");
+    }
+  }
+
+  async writeReadiness(): Promise<string> {
+    if (this.#readonly) return "read-only";
+    return directoryWriteReadiness(dirname(this.path));
   }
 
   #append = (batch: AppendBatch): void => {
@@ -418,7 +428,11 @@ export class SqliteStore implements LedgerStore {
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
-    this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+    try {
+      this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+    } catch (error) {
+      rethrowDiskFault(error, "the log database");
+    }
   }
 
   async getLatestCheckpoint(): Promise<StoredCheckpoint | undefined> {

@@ -16,7 +16,7 @@ import { registerRecordCommands } from "./commands/records.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerWitnessCommands } from "./commands/witness.js";
 import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
-import { type Io, processIo } from "./io.js";
+import { endQuietlyOnClosedPipe, type Io, processIo } from "./io.js";
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command("custos")
@@ -52,6 +52,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let exitCode = EXIT_OK;
+  if (io === processIo) {
+    endQuietlyOnClosedPipe(process.stdout, (code) => process.exit(code));
+    endQuietlyOnClosedPipe(process.stderr, (code) => process.exit(code));
+  }
   const program = buildProgram(io, (code) => {
     exitCode = code;
   });

@@ -363,6 +363,7 @@ export class Vault {
   }
 
   async close(): Promise<void> {
+    this.sealer.epochs.close(); // keys zero-filled, sweep timer stopped
     await this.ledger.close();
   }
 }

@@ -74,7 +74,9 @@ export function registryReaders(options: {
   const admin = ed25519();
   enroll("admin", "admin", "admin/admin", admin.publicKey);
   const tags = options.patients.map((id) => options.patientTag(id));
-  options.patients.forEach((id, i) => enroll("patient", patientSubject(tags[i]!), `patient/${id}`));
+  options.patients.forEach((id, i) => {
+    enroll("patient", patientSubject(tags[i]!), `patient/${id}`);
+  });
   for (const auditor of options.auditors ?? []) {
     enroll("auditor", auditor, `auditor/${auditor}`);
     for (let i = 0; i < tags.length; i += MAX_PATIENTS_PER_GRANT) {

@@ -251,6 +251,9 @@ describe("encrypted records", () => {
     const second = vault.ingest([record("P1", 3)], "ehr");
     await expect(first).rejects.toThrow("disk full");
     await expect(second).rejects.toMatchObject({ code: "STORE_BUSY" });
+    // Appends pause after a failed write (no retry at once: a full disk would spin), then resume.
+    await expect(vault.ingest([record("P1", 4)], "ehr")).rejects.toMatchObject({ code: "STORE_BUSY" });
+    while (ledger.writeState?.state !== "writing") await new Promise((resolve) => setTimeout(resolve, 20));
     // P1's numbering is read again from the log: the next records continue the chain at 1.
     await vault.ingest([record("P1", 4)], "ehr");
     await vault.ingest([record("P1", 5), record("P2", 0)], "ehr");

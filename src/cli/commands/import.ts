@@ -10,6 +10,9 @@ import type { Command } from "commander";
 import { MtlsClient } from "../../client/mtls-client.js";
 import { CustosError } from "../../core/errors.js";
 import type { AuditRecord } from "../../core/record/audit-record.js";
+import { LIMITS } from "../../core/record/vocabulary.js";
+import { Identity, readBundle } from "../../identity/bundle.js";
+import { Deployment } from "../../identity/deployment.js";
 import {
   IMPORT_FORMATS,
   type ImportFormat,
@@ -18,10 +21,7 @@ import {
   importRows,
   PlaintextImportParser,
   parseTimezoneOffset,
-} from "../../core/record/plaintext-import.js";
-import { LIMITS } from "../../core/record/vocabulary.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
-import { Deployment } from "../../identity/deployment.js";
+} from "../../import/index.js";
 import { describeError, EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";

@@ -18,8 +18,9 @@ import type { AuditRecord } from "../../src/core/record/index.js";
 import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
 import type { Ledger } from "../../src/ledger/ledger.js";
 import type { Finding } from "../../src/ledger/verify/findings.js";
-import { BlindIndex, LocalDirectory, RecordSealer } from "../../src/records/index.js";
+import { BlindIndex, RecordSealer } from "../../src/records/index.js";
 import { sealNotice } from "../../src/records/notices.js";
+import type { RecipientDirectory } from "../../src/records/recipients.js";
 import { lastRecordOf } from "../../src/records/vault.js";
 
 /** mulberry32: a small seeded generator, so a failing run replays with the same choices. */
@@ -39,10 +40,16 @@ const PATIENTS = ["MRN-1", "MRN-2", "MRN-3", "MRN-4", "MRN-5"];
 /** Fills a log with every kind of entry, checkpointing along the way and at the end. */
 export async function buildLog(ledger: Ledger): Promise<void> {
   const blindIndex = new BlindIndex(new Uint8Array(32).fill(9));
-  const directory = new LocalDirectory("matrix");
   const custodian = generateX25519KeyPair().publicKey;
-  directory.setCustodian(custodian);
-  for (const id of PATIENTS) directory.enroll("patient", id, generateX25519KeyPair().publicKey);
+  const patientKeys = new Map(PATIENTS.map((id) => [id, generateX25519KeyPair().publicKey]));
+  const directory: RecipientDirectory = {
+    async readersOf(patientId) {
+      return [
+        { id: patientId, role: "patient", encryptionKey: patientKeys.get(patientId)! },
+        { id: "custodian", role: "custodian", encryptionKey: custodian },
+      ];
+    },
+  };
   const sealer = new RecordSealer({
     blindIndex,
     directory,

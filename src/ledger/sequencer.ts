@@ -65,6 +65,13 @@ export interface SequencerOptions {
   readonly signCheckpoint: (size: number, root: Uint8Array) => string;
   readonly checkpointIntervalMs: number;
   readonly now: () => number;
+  /**
+   * Told of each batch's new entries and their leaf hashes, in log order, before the batch's
+   * checkpoint (if any) is signed: state derived from the entries (the trail map) follows the log.
+   */
+  readonly onEntries?: (entries: readonly Uint8Array[], leaves: readonly Uint8Array[]) => void;
+  /** After a batch failed and the tree was reloaded from the store: derived state must be reloaded too. */
+  readonly onReload?: () => Promise<void>;
 }
 
 export class Sequencer {
@@ -193,6 +200,7 @@ export class Sequencer {
         for (const waiter of waiters) waiter.reject(error);
         // The tree in memory may be ahead of the store: reload it from what was committed.
         this.#builder = await resumeTree(this.#store);
+        await this.#options.onReload?.();
       }
     }
   }
@@ -226,6 +234,7 @@ export class Sequencer {
 
     const startIndex = this.#builder.size;
     const entries: Uint8Array[] = [];
+    const leaves: Uint8Array[] = [];
     const contents: ContentBlob[] = [];
     const idempotencyKeys: { key: Uint8Array; index: number }[] = [];
     const lookupKeys: { key: Uint8Array; index: number }[] = [];
@@ -245,6 +254,7 @@ export class Sequencer {
         const hash = leafHash(item.entry);
         this.#builder.append(hash);
         entries.push(item.entry);
+        leaves.push(hash);
         if (item.content) contents.push({ hash: sha256(item.content), data: item.content });
         for (const key of item.lookupKeys ?? []) lookupKeys.push({ key, index });
         if (item.idempotencyKey && keyHex !== undefined) {
@@ -256,6 +266,7 @@ export class Sequencer {
       results.push(groupResults);
     }
 
+    if (entries.length > 0) this.#options.onEntries?.(entries, leaves);
     let checkpoint: StoredCheckpoint | undefined;
     const size = this.#builder.size;
     const now = this.#options.now();

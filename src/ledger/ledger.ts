@@ -5,7 +5,14 @@ import { formatCheckpoint } from "../core/checkpoint/index.js";
 import { CustosError } from "../core/errors.js";
 import { signNote } from "../core/note/index.js";
 import { formatTrailMapLine } from "../core/trail-map/index.js";
-import { type AppendItem, type AppendOptions, type AppendResult, Sequencer } from "./sequencer.js";
+import {
+  type AppendItem,
+  type AppendOptions,
+  type AppendResult,
+  Sequencer,
+  type SequencerState,
+  type WriteFailure,
+} from "./sequencer.js";
 import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
 import { TrailHeads } from "./trail-heads.js";
 import { TreeReader } from "./tree/index.js";
@@ -19,6 +26,15 @@ export interface LedgerOptions {
 }
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
+
+/** A store failure as readiness says it: the kind only (a message may name a host or a path). */
+function shortCause(cause: CustosError): string {
+  const message = cause.message;
+  if (/disk .*full|SQLITE_FULL|ENOSPC|No space/i.test(message)) return "disk full";
+  if (/read-only|READONLY|EROFS/i.test(message)) return "read-only file system";
+  if (/connection|session|lock/i.test(message)) return "database connection lost";
+  return cause.code;
+}
 export const DEFAULT_MAX_BATCH_ENTRIES = 20_000;
 
 export class Ledger {
@@ -91,6 +107,30 @@ export class Ledger {
 
   get writable(): boolean {
     return this.#sequencer !== undefined;
+  }
+
+  /** The write path's state (undefined on a read-only ledger). */
+  get writeState(): SequencerState | undefined {
+    return this.#sequencer?.state;
+  }
+
+  /** Each failed write with its cause (for the node's log); nothing on a read-only ledger. */
+  onWriteFailure(listener: (failure: WriteFailure) => void): void {
+    this.#sequencer?.onWriteFailure(listener);
+  }
+
+  /** Once, when the store moved on without this sequencer: the log must be reopened to write again. */
+  onSuperseded(listener: (reason: string) => void): void {
+    this.#sequencer?.onSuperseded(listener);
+  }
+
+  /** "ok" when an append can be taken now, else a short reason (readiness; writes nothing). */
+  async writeReadiness(): Promise<string> {
+    const state = this.#sequencer?.state;
+    if (state === undefined) return "read-only";
+    if (state.state === "superseded") return "superseded: another node sequences the log";
+    if (state.state === "retrying") return `failing writes: ${shortCause(state.cause)}`;
+    return (await this.store.writeReadiness?.()) ?? "ok";
   }
 
   #writer(): Sequencer {

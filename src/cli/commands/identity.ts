@@ -22,6 +22,7 @@ import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
+import { serveRoles } from "./serve-roles.js";
 
 interface DeploymentOptions {
   data?: string;
@@ -434,7 +435,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
             throw error;
           }
         };
-        let server = await start(deployment, { api, portal });
+        const server = await start(deployment, { api, portal });
         io.out(`custos node ${identity.uri} serving`);
         io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
         if (server.portalCertificate) {
@@ -459,33 +460,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
         });
-        // A standby probes the sequencer lock; when the sequencer's session ends, it takes over.
-        while (standby && !readOnlyServer && !stopping) {
-          await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000))]);
-          if (stopping) break;
-          const probe = await openStore(dir, { db: options.db! }).catch(() => undefined);
-          if (!(probe instanceof PostgresStore)) continue;
-          const free = await probe.acquireSequencerLock().catch(() => false);
-          await probe.close();
-          if (!free) continue;
-          let writable: Deployment;
-          try {
-            writable = await open(false);
-          } catch (error) {
-            if (error instanceof CustosError && error.code === "STORE_BUSY") continue; // another standby won
-            throw error;
-          }
-          const where = { api: server.api, portal: server.portal };
-          await server.close();
-          await deployment.close();
-          deployment = writable;
-          server = await start(deployment, where);
-          standby = false;
-          io.out("  the sequencer stopped: this node now sequences the log");
-        }
-        await stopped;
-        await server.close();
-        await deployment.close();
+        await serveRoles(
+          { dir, db: options.db, open, start, io, stopped, isStopping: () => stopping },
+          { deployment, server, standby, readOnlyServer },
+        );
         io.out("stopped");
       },
     );

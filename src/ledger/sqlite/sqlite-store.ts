@@ -2,10 +2,11 @@
 // fsync'd). better-sqlite3 is synchronous; the async interface keeps callers backend-neutral.
 
 import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { directoryWriteReadiness, rethrowDiskFault } from "../disk-faults.js";
 import { readLookup } from "../lookup-pages.js";
 import type {
   AppendBatch,
@@ -175,7 +176,16 @@ export class SqliteStore implements LedgerStore {
   }
 
   async appendBatch(batch: AppendBatch): Promise<void> {
-    this.#append(batch);
+    try {
+      this.#append(batch);
+    } catch (error) {
+      rethrowDiskFault(error, "the log database");
+    }
+  }
+
+  async writeReadiness(): Promise<string> {
+    if (this.#readonly) return "read-only";
+    return directoryWriteReadiness(dirname(this.path));
   }
 
   #append = (batch: AppendBatch): void => {
@@ -405,7 +415,11 @@ export class SqliteStore implements LedgerStore {
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
-    this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+    try {
+      this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+    } catch (error) {
+      rethrowDiskFault(error, "the log database");
+    }
   }
 
   async getLatestCheckpoint(): Promise<StoredCheckpoint | undefined> {

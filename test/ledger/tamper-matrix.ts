@@ -219,6 +219,10 @@ export function randomTampering(inv: Inventory, random: () => number, sql: Sql["
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
   const table = pick(TABLES);
   const kinds = (list: string[]) => pick(sql === "sqlite" ? list : list.filter((k) => k !== "mistype"));
+  const held = new Set(inv.contents.map((c) => toHex(c.hash)));
+  const erased = new Set(
+    inv.entries.filter((e) => e.contentHash && !held.has(toHex(e.contentHash))).map((e) => e.idx),
+  );
   const contentOwner = new Map(
     inv.entries.filter((e) => e.contentHash).map((e) => [toHex(e.contentHash!), e.idx]),
   );
@@ -291,7 +295,9 @@ export function randomTampering(inv: Inventory, random: () => number, sql: Sql["
         "insert",
         "flip-key",
         "flip-copy",
-        "drop-copy",
+        // A row without a copy (PostgreSQL keeps none for a large entry) has none to drop; PostgreSQL's
+        // copy of an erased entry is reported unchecked (whether one was kept depended on the erased size).
+        r.entry && (sql === "sqlite" || !erased.has(r.idx)) ? "drop-copy" : "flip-copy",
         r.content ? "drop-content" : "flip-copy",
         "mistype",
       ]);
@@ -384,7 +390,15 @@ export function randomTampering(inv: Inventory, random: () => number, sql: Sql["
       const r = pick(inv.idempotency);
       const other = pick(inv.entries.filter((e) => e.idx !== r.idx));
       const insertRow: Statement = ["INSERT INTO idempotency (key, idx) VALUES (?, ?)", [r.key, r.idx]];
-      const kind = kinds(["delete", "move", "insert", "flip-key", "mistype"]);
+      // A relayed notice's row guards only the outbox's window: one deleted cannot be told from a
+      // notice never relayed, and one moved leaves nothing wrong at the notice (verify names the row
+      // where it now points).
+      const relayed = inv.entries.find((e) => e.idx === r.idx)?.kind !== ENTRY_KINDS.accessRecord;
+      const kind = kinds(
+        relayed
+          ? ["move", "insert", "flip-key", "mistype"]
+          : ["delete", "move", "insert", "flip-key", "mistype"],
+      );
       switch (kind) {
         case "delete":
           return {
@@ -400,7 +414,7 @@ export function randomTampering(inv: Inventory, random: () => number, sql: Sql["
             kind,
             apply: [["UPDATE idempotency SET idx = ? WHERE key = ?", [other.idx, r.key]]],
             undo: [["UPDATE idempotency SET idx = ? WHERE key = ?", [r.idx, r.key]]],
-            located: covers(r.idx),
+            located: relayed ? covers(other.idx) : covers(r.idx),
           };
         case "insert": {
           const key = flipped(r.key, random);

@@ -83,6 +83,7 @@ export class IndexChecker {
   #relayedKeysDerived: boolean;
   #legacyIdempotencyRows = 0;
   #legacyRelayedRows = 0;
+  #copiesOfErasedUnchecked = 0;
   #unknownKinds = 0;
 
   constructor(store: LedgerStore, options: { readonly from: number; readonly findings: Finding[] }) {
@@ -159,6 +160,10 @@ export class IndexChecker {
       notes.push(
         `${this.#legacyRelayedRows} idempotency row(s) of notices relayed through the outbox before relayed notices' keys were derived from the notice: they cannot be checked`,
       );
+    if (this.#copiesOfErasedUnchecked > 0)
+      notes.push(
+        `${this.#copiesOfErasedUnchecked} entr${this.#copiesOfErasedUnchecked === 1 ? "y" : "ies"} whose content was erased: whether their index rows should hold a trail copy depended on the content's size, so a missing copy cannot be told from none kept`,
+      );
     if (this.#unknownKinds > 0)
       notes.push(
         `${this.#unknownKinds} entr${this.#unknownKinds === 1 ? "y" : "ies"} of a kind this version does not file: their lookup and idempotency rows were not checked`,
@@ -197,9 +202,12 @@ export class IndexChecker {
     stored: readonly Uint8Array[],
   ): void {
     const content = chunk.contents.get(entry.index);
-    // Content erased or missing: whether a copy was kept depended on its size (and CONTENT_MISSING
-    // names a missing one).
-    if (content !== undefined && content.intact === undefined) return;
+    // Content erased or missing (CONTENT_MISSING names a missing one): whether a size-limited store
+    // kept a copy depended on the content's size, which is gone.
+    if (content !== undefined && content.intact === undefined && limit < Number.MAX_SAFE_INTEGER) {
+      this.#copiesOfErasedUnchecked++;
+      return;
+    }
     if (entry.data.length + (content?.intact?.length ?? 0) > limit) return;
     const wanted = new Set(expected.map(toHex));
     const missing = stored.filter(

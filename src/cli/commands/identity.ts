@@ -22,6 +22,7 @@ import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
+import { serveRoles } from "./serve-roles.js";
 
 interface DeploymentOptions {
   data?: string;
@@ -61,17 +62,33 @@ function deploymentOptions(options: DeploymentOptions) {
   return options.db ? { db: options.db } : {};
 }
 
+/**
+ * Opens the deployment to administer it offline. A log a running node holds (its sequencer lock:
+ * SQLite's lock file, PostgreSQL's advisory lock) is refused: writing beside the node would diverge
+ * from what it serves, so admin actions then go through the node.
+ */
 async function withDeployment<T>(options: DeploymentOptions, run: (d: Deployment) => Promise<T>): Promise<T> {
   const deployment = await Deployment.open(
     requireData(options.data),
     masterKeyFrom(options),
     deploymentOptions(options),
-  );
+  ).catch((error: unknown) => {
+    if (error instanceof CustosError && error.code === "STORE_BUSY") throw nodeHoldsLog();
+    throw error;
+  });
   try {
     return await run(deployment);
   } finally {
     await deployment.close();
   }
+}
+
+/** The refusal of an offline admin command while a node serves the log. */
+export function nodeHoldsLog(): CustosError {
+  return new CustosError(
+    "STORE_BUSY",
+    "a running node holds this log: run admin commands through it with --server URL --as ADMIN_BUNDLE",
+  );
 }
 
 /** A duration like 10s or 500ms (seconds without a unit), in ms. */
@@ -441,7 +458,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
             throw error;
           }
         };
-        let server = await start(deployment, { api, portal, syslog });
+        const server = await start(deployment, { api, portal, syslog });
         io.out(`custos node ${identity.uri} serving`);
         io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
         if (server.portalCertificate) {
@@ -467,33 +484,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
         });
-        // A standby probes the sequencer lock; when the sequencer's session ends, it takes over.
-        while (standby && !readOnlyServer && !stopping) {
-          await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000))]);
-          if (stopping) break;
-          const probe = await openStore(dir, { db: options.db! }).catch(() => undefined);
-          if (!(probe instanceof PostgresStore)) continue;
-          const free = await probe.acquireSequencerLock().catch(() => false);
-          await probe.close();
-          if (!free) continue;
-          let writable: Deployment;
-          try {
-            writable = await open(false);
-          } catch (error) {
-            if (error instanceof CustosError && error.code === "STORE_BUSY") continue; // another standby won
-            throw error;
-          }
-          const where = { api: server.api, portal: server.portal, syslog: server.syslog };
-          await server.close();
-          await deployment.close();
-          deployment = writable;
-          server = await start(deployment, where);
-          standby = false;
-          io.out("  the sequencer stopped: this node now sequences the log");
-        }
-        await stopped;
-        await server.close();
-        await deployment.close();
+        await serveRoles(
+          { dir, db: options.db, open, start, io, stopped, isStopping: () => stopping },
+          { deployment, server, standby, readOnlyServer },
+        );
         io.out("stopped");
       },
     );

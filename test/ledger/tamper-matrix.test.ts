@@ -17,17 +17,10 @@ import type { LedgerStore } from "../../src/ledger/storage.js";
 import { type VerifyReport, verifyStore } from "../../src/ledger/verify/verifier.js";
 import type { VerifyState } from "../../src/ledger/verify/verify-state.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
+import { seeded } from "../helpers/seeded.js";
 import { tempDir } from "../helpers/temp.js";
 import { createTestLog, dbPath, type TestLog } from "./fixtures.js";
-import {
-  buildLog,
-  type Inventory,
-  inventory,
-  randomTampering,
-  type Sql,
-  seeded,
-  Tally,
-} from "./tamper-matrix.js";
+import { buildLog, type Inventory, inventory, randomTampering, type Sql, Tally } from "./tamper-matrix.js";
 
 const SEED = Number(process.env.CUSTOS_TAMPER_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.CUSTOS_TAMPER_ROUNDS ?? 1000);

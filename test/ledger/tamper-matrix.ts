@@ -23,18 +23,6 @@ import { sealNotice } from "../../src/records/notices.js";
 import type { RecipientDirectory } from "../../src/records/recipients.js";
 import { lastRecordOf } from "../../src/records/vault.js";
 
-/** mulberry32: a small seeded generator, so a failing run replays with the same choices. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PATIENTS = ["MRN-1", "MRN-2", "MRN-3", "MRN-4", "MRN-5"];
 
 /** Fills a log with every kind of entry, checkpointing along the way and at the end. */

@@ -33,6 +33,7 @@ export const FINDING_CODES = [
   "IDEMPOTENCY_ROW_EXTRA",
   "IDEMPOTENCY_ROW_MOVED",
   "VALUE_MISTYPED",
+  "TRAIL_MAP_MISMATCH",
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];

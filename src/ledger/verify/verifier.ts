@@ -29,6 +29,7 @@ import { classifyMismatches, type Mismatch, TileCursor } from "./leaf-check.js";
 import { checkMistyped, mistypedContent } from "./mistyped-check.js";
 import { alteredLeafTiles, finishEdge } from "./tile-check.js";
 import { TrailChecker } from "./trail-chain.js";
+import { checkTrailMap } from "./trail-map-check.js";
 import type { VerifyState } from "./verify-state.js";
 
 export interface VerifyOptions {
@@ -140,6 +141,8 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     onSize: checkpointRoot,
     onProgress: options.onProgress,
   });
+
+  await checkTrailMap(store, checkpoints, from, findings);
 
   // 3. Sizes: truncation below a signed size, entries beyond the recorded size.
   const maxSigned = checkpoints.reduce((max, cp) => Math.max(max, cp.size), state?.size ?? 0);

@@ -92,7 +92,17 @@ describe("encrypted records from the command line", () => {
     const a1OnP2 = JSON.parse(ok(["read", "--data", data, "--patient", "P2", "--as", bundles.a1!, "--json"]));
     expect(a1OnP2.records).toEqual([]);
     expect(a1OnP2.notReadable).toHaveLength(1);
-    const table = ok(["read", "--data", data, "--patient", "P2", "--as", bundles.custodian!]);
+    const table = ok([
+      "read",
+      "--data",
+      data,
+      "--patient",
+      "P2",
+      "--as",
+      bundles.custodian!,
+      "--lawful-request",
+      "court order 2026-17",
+    ]);
     expect(table).toContain("print");
     expect(table).toContain("dr.b");
   });

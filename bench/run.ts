@@ -7,6 +7,7 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { benchHpke } from "./hpke.js";
 import { benchLedger } from "./ledger.js";
+import { benchOnboarding } from "./onboarding.js";
 import { benchRecords } from "./records.js";
 import { benchScale } from "./scale.js";
 import type { BenchRow } from "./types.js";
@@ -23,6 +24,7 @@ const suites: Suite[] = [
   { name: "ledger", run: () => benchLedger(scale) },
   { name: "hpke", run: () => benchHpke() },
   { name: "records", run: () => benchRecords() },
+  { name: "onboarding", run: () => benchOnboarding(scale) },
   { name: "scale", run: () => benchScale(scale) },
   { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
   { name: "portal", run: async () => (await import("./portal.js")).benchPortal(scale) },

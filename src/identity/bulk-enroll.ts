@@ -10,6 +10,7 @@
 // With both public keys the holder made its own keys and only they are recorded (the scale mode);
 // without them the operator generates the identity and writes its bundle (slow: certificates).
 
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { fromBase64 } from "../core/bytes.js";
 import { MAX_PATIENTS_PER_GRANT } from "../core/entry/index.js";
@@ -192,13 +193,20 @@ export async function runBulk(deployment: Deployment, plan: BulkPlan, run: BulkR
     run.onProgress?.(done, total);
   }
   for (const identity of withoutKeys) {
-    const issued = await deployment.enroll({
-      role: identity.role,
-      id: identity.id,
-      passphrase: run.passphrase!,
-      ...(run.days ? { days: run.days } : {}),
-    });
-    writeBundle(join(run.outDir!, `${identity.role}-${identity.id}.custos-id`), issued.bundle);
+    const path = join(run.outDir!, `${identity.role}-${identity.id}.custos-id`);
+    // The bundle is written first and removed again if the log refuses the entry (nothing half-done).
+    await deployment.enroll(
+      {
+        role: identity.role,
+        id: identity.id,
+        passphrase: run.passphrase!,
+        ...(run.days ? { days: run.days } : {}),
+      },
+      (issued) => {
+        writeBundle(path, issued.bundle);
+        return () => rmSync(path, { force: true });
+      },
+    );
     run.onProgress?.(++done, total);
   }
   for (const [auditor, patients] of plan.grants) {

@@ -10,6 +10,7 @@ import { benchLedger } from "./ledger.js";
 import { benchOnboarding } from "./onboarding.js";
 import { benchRecords } from "./records.js";
 import { benchScale } from "./scale.js";
+import { benchTrailMap } from "./trail-map.js";
 import type { BenchRow } from "./types.js";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
@@ -26,6 +27,7 @@ const suites: Suite[] = [
   { name: "records", run: () => benchRecords() },
   { name: "onboarding", run: () => benchOnboarding(scale) },
   { name: "scale", run: () => benchScale(scale) },
+  { name: "trail-map", run: () => benchTrailMap(scale) },
   { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
   { name: "portal", run: async () => (await import("./portal.js")).benchPortal(scale) },
 ];

@@ -69,6 +69,7 @@ export class Registry {
   readonly #subjectByKey = new Map<string, string>();
   #caSeen = false;
   #next = 0;
+  #refreshing: Promise<void> = Promise.resolve();
 
   /** The CA's key parsed once: identity entries are checked against it by the hundred thousand. */
   readonly #caKey: KeyObject;
@@ -98,8 +99,17 @@ export class Registry {
     return registry;
   }
 
-  /** Folds in registry entries appended since the last refresh. */
-  async refresh(store: LedgerStore): Promise<void> {
+  /**
+   * Folds in registry entries appended since the last refresh. Refreshes run one after another (a
+   * node's follow timer and a request may ask at once), so no entry is folded twice.
+   */
+  refresh(store: LedgerStore): Promise<void> {
+    const run = this.#refreshing.then(() => this.#refresh(store));
+    this.#refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #refresh(store: LedgerStore): Promise<void> {
     for (;;) {
       const indexes = await store.findByLookupKey({
         key: REGISTRY_LOOKUP_KEY,
@@ -108,8 +118,10 @@ export class Registry {
       });
       if (indexes.length === 0) return;
       // One batched read per 10,000 entries (a bulk enrollment appends thousands at once).
-      const entries = await store.getEntriesAt(indexes);
-      indexes.forEach((index, i) => {
+      const fresh = indexes.filter((index) => index >= this.#next);
+      if (fresh.length === 0) return;
+      const entries = await store.getEntriesAt(fresh);
+      fresh.forEach((index, i) => {
         const entry = entries[i];
         if (entry?.index !== index)
           throw new CustosError("STORE_CORRUPT", `registry entry ${index} is missing from the store`);

@@ -7,6 +7,7 @@ import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerIdentityCommands } from "./commands/identity.js";
 import { registerImportCommand } from "./commands/import.js";
+import { registerKeyCommands } from "./commands/keys.js";
 import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
@@ -31,6 +32,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerLogCommands(program, io);
   registerVerifyCommand(program, io, setExit);
   registerRecordCommands(program, io);
+  registerKeyCommands(program, io);
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
   registerMirrorCommands(program, io);

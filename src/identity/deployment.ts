@@ -11,11 +11,16 @@ import {
   MAX_PATIENTS_PER_GRANT,
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
-import type { MasterKeyProvider } from "../crypto/keystore/index.js";
+import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
+import { KEYSTORE_FILE_NAME } from "../ledger/data-dir.js";
 import type { AppendItem } from "../ledger/sequencer.js";
 import { type NoticeBody, sealNotice } from "../records/notices.js";
 import type { Recipient } from "../records/recipients.js";
-import { Vault, type VaultOptions } from "../records/vault.js";
+import { legacyDirectoryIn, legacyDirectoryMessage, Vault, type VaultOptions } from "../records/vault.js";
+
+/** How a deployment's vault is opened; its readers always come from the registry. */
+export type DeploymentOptions = Omit<VaultOptions, "readers">;
+
 import type { Caller, Operation } from "./authorize.js";
 import type { Identity } from "./bundle.js";
 import {
@@ -69,16 +74,12 @@ export class Deployment {
     dir: string,
     masterKey: MasterKeyProvider,
     name: string,
-    options: VaultOptions = {},
+    options: DeploymentOptions = {},
   ): Promise<Deployment> {
-    const vault = await Vault.open(dir, masterKey, options);
-    let ca: DeploymentCa;
-    try {
-      ca = await DeploymentCa.init(dir, vault.keystore, name, options.now);
-    } finally {
-      await vault.close();
-    }
-    const deployment = await Deployment.open(dir, masterKey, options);
+    const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
+    const ca = await DeploymentCa.init(dir, keystore, name, options.now);
+    // A legacy data directory gets its CA first, then `custos keys upgrade` moves its parties over.
+    const deployment = await Deployment.open(dir, masterKey, { ...options, allowLegacyDirectory: true });
     await deployment.#appendRegistry(
       encodeIdentityEntry(
         {
@@ -98,9 +99,11 @@ export class Deployment {
   static async open(
     dir: string,
     masterKey: MasterKeyProvider,
-    options: VaultOptions = {},
+    options: DeploymentOptions = {},
   ): Promise<Deployment> {
     if (!Deployment.hasCa(dir)) {
+      const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
+      if (legacyDirectoryIn(keystore)) throw new CustosError("CONFIG", legacyDirectoryMessage(dir));
       throw new CustosError("NOT_FOUND", `no deployment CA in ${dir}; run \`custos ca init\` first`);
     }
     const crlPath = join(caDir(dir), "crl.pem");
@@ -123,6 +126,11 @@ export class Deployment {
 
   get name(): string {
     return this.#anchor.deployment;
+  }
+
+  /** The deployment's clock (ms): the one its entries are stamped with. */
+  now(): number {
+    return this.#now();
   }
 
   get anchor(): TrustAnchor {

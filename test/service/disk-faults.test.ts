@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../src/client/custos-client.js";
 import { MtlsClient } from "../../src/client/mtls-client.js";
 import { CustosError } from "../../src/core/errors.js";
-import { BIN, createTestDeployment, type TestDeployment } from "../helpers/deployment.js";
+import { BIN, createTestDeployment, PASS, type TestDeployment } from "../helpers/deployment.js";
 import { loopExt4, type SmallDisk, smallTmpfs } from "../helpers/mounts.js";
 import { eventually } from "../helpers/processes.js";
 
@@ -114,30 +114,36 @@ const DISKS: readonly [string, () => SmallDisk, boolean][] = [
   ["a size-limited tmpfs", () => smallTmpfs(24), false],
 ];
 
+// One deployment (made on the ordinary disk), copied onto each small disk.
+let env: TestDeployment;
+beforeAll(async () => {
+  env = await createTestDeployment({
+    people: [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["patient", "P1"],
+      ["custodian", "privacy"],
+    ],
+  });
+}, 60_000);
+afterAll(async () => {
+  await env?.cleanup();
+});
+
 describe.each(DISKS)("a node whose data directory is on %s", (_name, makeDisk, canAbort) => {
-  let env: TestDeployment;
   let disk: SmallDisk;
   let data: string;
   const acked = new Map<string, number>();
 
-  beforeAll(async () => {
-    env = await createTestDeployment({
-      people: [
-        ["node", "n1"],
-        ["ehr-source", "emr"],
-        ["patient", "P1"],
-        ["custodian", "privacy"],
-      ],
-    });
+  beforeAll(() => {
     disk = makeDisk();
     data = join(disk.dir, "data");
     cpSync(env.data, data, { recursive: true });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await env?.stop().catch(() => undefined);
     disk?.unmount();
-    await env?.cleanup();
   });
 
   it("answers 503 STORE_BUSY with Retry-After while the disk is full, stays responsive, and resumes once space returns", async () => {
@@ -224,7 +230,7 @@ describe.each(DISKS)("a node whose data directory is on %s", (_name, makeDisk, c
           env: {
             PATH: process.env.PATH,
             CUSTOS_MASTER_KEY: env.masterKey,
-            CUSTOS_BUNDLE_PASSPHRASE: "end to end passphrase",
+            CUSTOS_BUNDLE_PASSPHRASE: PASS,
           },
           timeout: 60_000,
         },

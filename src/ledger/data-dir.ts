@@ -171,6 +171,12 @@ export async function openLogWritable(
         `the file system holding ${dir} is read-only, so the log cannot be appended to: check it and remount it read-write (reads need no write access: custos verify, mirrors)`,
       );
     }
+    if (store instanceof SqliteStore && !(await store.acquireSequencerLock())) {
+      throw new CustosError(
+        "STORE_BUSY",
+        `a running node (or another command) holds the log in ${dir}; it has one writer at a time`,
+      );
+    }
     const signerKey = await loadSignerKey(dir, masterKey);
     return await Ledger.open(store, { ...options, signerKey });
   } catch (error) {

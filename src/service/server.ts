@@ -112,6 +112,8 @@ declare module "fastify" {
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+/** How often a node that does not sequence folds new registry entries from the log (ms). */
+const REGISTRY_FOLLOW_MS = 250;
 /** The POST routes a read replica serves: reads, whose notices it records through the outbox. */
 const REPLICA_READ_ROUTES = new Set<string>([
   "/v1/mirror/contents",
@@ -304,7 +306,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       return published ?? currentCheckpoint(ledger);
     },
     async allow(caller, operation, target, patient) {
-      const decision = authorize(deployment.registry, caller, operation, target, now());
+      let decision = authorize(deployment.registry, caller, operation, target, now());
+      if (!decision.allowed) {
+        // An enrollment or grant appended a moment ago (by the sequencer, seen here as a replica) counts
+        // at once: fold in what the log gained before refusing.
+        await deployment.registry.refresh(ledger.store).catch(() => undefined);
+        decision = authorize(deployment.registry, caller, operation, target, now());
+      }
       if (decision.allowed) return;
       metrics.refusal(operation);
       const notice = deployment.refusalNotice(caller, operation, decision.code, patient);
@@ -531,12 +539,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       .catch((error: unknown) => api.log.error({ code: (error as CustosError).code }, "CRL refresh failed"));
   }, options.crlCheckMs ?? 30_000);
   crlTimer.unref();
-  // A standby follows what the sequencer appends: new enrollments, grants and revocations.
+  // A read replica or standby follows what the sequencer appends (new enrollments, grants and
+  // revocations) within a fraction of a second; the sequencer refreshes on its own appends.
   const followTimer = ledger.writable
     ? undefined
     : setInterval(() => {
         deployment.registry.refresh(ledger.store).catch(() => undefined);
-      }, 2_000);
+      }, REGISTRY_FOLLOW_MS);
   followTimer?.unref();
   witnessing?.start();
   notices.start();

@@ -62,17 +62,33 @@ function deploymentOptions(options: DeploymentOptions) {
   return options.db ? { db: options.db } : {};
 }
 
+/**
+ * Opens the deployment to administer it offline. A log a running node holds (its sequencer lock:
+ * SQLite's lock file, PostgreSQL's advisory lock) is refused: writing beside the node would diverge
+ * from what it serves, so admin actions then go through the node.
+ */
 async function withDeployment<T>(options: DeploymentOptions, run: (d: Deployment) => Promise<T>): Promise<T> {
   const deployment = await Deployment.open(
     requireData(options.data),
     masterKeyFrom(options),
     deploymentOptions(options),
-  );
+  ).catch((error: unknown) => {
+    if (error instanceof CustosError && error.code === "STORE_BUSY") throw nodeHoldsLog();
+    throw error;
+  });
   try {
     return await run(deployment);
   } finally {
     await deployment.close();
   }
+}
+
+/** The refusal of an offline admin command while a node serves the log. */
+export function nodeHoldsLog(): CustosError {
+  return new CustosError(
+    "STORE_BUSY",
+    "a running node holds this log: run admin commands through it with --server URL --as ADMIN_BUNDLE",
+  );
 }
 
 /** A duration like 10s or 500ms (seconds without a unit), in ms. */

@@ -21,6 +21,7 @@ import type {
 } from "../storage.js";
 import { type Column, packedSelect, unpackRows } from "./packed-rows.js";
 import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
+import { SqliteSequencerLock } from "./sequencer-lock.js";
 
 export const SQLITE_FILE_NAME = "custos.db";
 
@@ -57,12 +58,24 @@ export class SqliteStore implements LedgerStore {
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepare>;
   readonly #readonly: boolean;
+  readonly #dataDir: string;
+  #sequencerLock: SqliteSequencerLock | undefined;
 
   private constructor(path: string, db: Database.Database, readonly: boolean, copies: boolean) {
     this.path = path;
     this.#db = db;
     this.#statements = prepare(db, copies);
     this.#readonly = readonly;
+    this.#dataDir = dirname(path);
+  }
+
+  /**
+   * Tries to become this log's single writer (sequencer-lock.ts); false if a running node or another
+   * command holds the log. Held until close.
+   */
+  async acquireSequencerLock(): Promise<boolean> {
+    this.#sequencerLock ??= SqliteSequencerLock.acquire(this.#dataDir);
+    return this.#sequencerLock !== undefined;
   }
 
   static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -437,6 +450,8 @@ export class SqliteStore implements LedgerStore {
 
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+    this.#sequencerLock?.release();
+    this.#sequencerLock = undefined;
   }
 }
 

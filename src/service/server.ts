@@ -36,6 +36,7 @@ import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/he
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
+import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
@@ -507,6 +508,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         return { alert: alerts.acknowledge(id, caller.uri, now()) };
       },
     );
+    if (mode === "mtls") registerAdminRoutes(app, ctx, refreshTls);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
       registerLoginRoutes(app, ctx, login, portalOrigin);

@@ -18,3 +18,4 @@ export { CustosError, ERROR_CODES, type ErrorCode, isCustosError } from "./error
 export * from "./merkle/index.js";
 export * from "./note/index.js";
 export * from "./record/index.js";
+export * from "./trail-map/index.js";

@@ -71,6 +71,16 @@ export interface SequencerOptions {
   readonly signCheckpoint: (size: number, root: Uint8Array) => string;
   readonly checkpointIntervalMs: number;
   readonly now: () => number;
+  /**
+   * Told of each batch's new entries and their leaf hashes, in log order, before the batch's
+   * checkpoint (if any) is signed: state derived from the entries (the trail map) follows the log.
+   */
+  readonly onEntries?: (entries: readonly Uint8Array[], leaves: readonly Uint8Array[]) => void;
+  /**
+   * After a failed write, once the store is found to hold what this node committed and before writing
+   * resumes: state derived from the entries must be reloaded from the store (it may be ahead).
+   */
+  readonly onReload?: () => Promise<void>;
   /** First pause after a failed write (ms, default 250); it doubles on each failure up to retryMaxMs. */
   readonly retryBaseMs?: number;
   /** Longest pause between attempts after failed writes (ms, default 5 s). */
@@ -274,6 +284,7 @@ export class Sequencer {
         );
         return;
       }
+      await this.#options.onReload?.();
     } catch (error) {
       this.#failed(error);
       return;
@@ -378,6 +389,7 @@ export class Sequencer {
 
     const startIndex = this.#builder.size;
     const entries: Uint8Array[] = [];
+    const leaves: Uint8Array[] = [];
     const contents: ContentBlob[] = [];
     const idempotencyKeys: { key: Uint8Array; index: number }[] = [];
     const lookupKeys: { key: Uint8Array; index: number }[] = [];
@@ -397,6 +409,7 @@ export class Sequencer {
         const hash = leafHash(item.entry);
         this.#builder.append(hash);
         entries.push(item.entry);
+        leaves.push(hash);
         if (item.content) contents.push({ hash: sha256(item.content), data: item.content });
         for (const key of item.lookupKeys ?? []) lookupKeys.push({ key, index });
         if (item.idempotencyKey && keyHex !== undefined) {
@@ -408,6 +421,7 @@ export class Sequencer {
       results.push(groupResults);
     }
 
+    if (entries.length > 0) this.#options.onEntries?.(entries, leaves);
     let checkpoint: StoredCheckpoint | undefined;
     const size = this.#builder.size;
     const now = this.#options.now();

@@ -20,6 +20,7 @@ import { TILE_WIDTH } from "../storage.js";
 import { hashAt, TreeBuilder, TreeReader, tileWidth } from "../tree/index.js";
 import { type Finding, rangeText } from "./findings.js";
 import { TrailChecker } from "./trail-chain.js";
+import { checkTrailMap } from "./trail-map-check.js";
 import type { VerifyState } from "./verify-state.js";
 
 export interface VerifyOptions {
@@ -136,6 +137,8 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     onSize: checkpointRoot,
     onProgress: options.onProgress,
   });
+
+  await checkTrailMap(store, checkpoints, from, findings);
 
   // 3. Sizes: truncation below a signed size, entries beyond the recorded size.
   const maxSigned = checkpoints.reduce((max, cp) => Math.max(max, cp.size), state?.size ?? 0);

@@ -23,6 +23,7 @@ import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
 import { adminClient, enrollRemote, registerRemoteAdminCommands } from "./admin-remote.js";
+import { enrollBulk } from "./enroll-bulk.js";
 import { serveRoles } from "./serve-roles.js";
 
 interface DeploymentOptions {
@@ -173,7 +174,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
   const withServer = (command: Command) =>
     command
       .option("--server <url>", "administer through this running node (https://host:port) with --as")
-      .option("--as <bundle>", "with --server: the admin's identity bundle");
+      .option(
+        "--as <bundle>",
+        "the admin's identity bundle (with --server; with --bulk it signs the file's grants)",
+      );
   const enroll = (name: string, description: string, replace: boolean) =>
     withServer(
       program
@@ -185,7 +189,15 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           "--request <file>",
           "with --server: a holder's enrollment request (custos identity request); --out gets its certificates",
         )
-        .requiredOption("--out <file>", "where to write the bundle or certificates (never overwritten)")
+        .option(
+          "--out <file>",
+          "where to write the bundle or certificates (never overwritten; with --bulk, a directory)",
+        )
+        .option(
+          "--bulk <file>",
+          "enroll patients, audit companies and grants from a CSV file (docs/identity.md)",
+        )
+        .option("--dry-run", "with --bulk: check the file and show what would be done, write nothing")
         .option("--days <n>", "validity in days", "365")
         .option(
           "--host <name...>",
@@ -201,18 +213,23 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           role?: string;
           id?: string;
           request?: string;
-          out: string;
+          out?: string;
           days: string;
           host?: string[];
           passphraseFile?: string;
           server?: string;
           as?: string;
+          bulk?: string;
         },
       ) => {
+        if (options.bulk && !replace) return enrollBulk(io, { ...options, bulk: options.bulk });
+        const out = options.out;
+        if (!out) throw new UsageError(`${name} needs --out FILE`);
         const days = parseCount(options.days, "--days");
-        if (options.server || replace) return enrollRemote(io, options, days, replace);
+        if (options.server || replace) return enrollRemote(io, { ...options, out }, days, replace);
         if (options.request) throw new UsageError("--request needs --server URL --as ADMIN_BUNDLE");
-        if (!options.role || !options.id) throw new UsageError("--role and --id are required");
+        if (!options.role || !options.id)
+          throw new UsageError("enroll needs --role, --id and --out (or --bulk FILE.csv)");
         const role = checkRole(options.role);
         const id = options.id;
         const passphrase = bundlePassphrase(options.passphraseFile);
@@ -220,11 +237,11 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           d.enroll(
             { role, id, passphrase, days, ...(options.host ? { hosts: options.host } : {}) },
             // The bundle is written first; if the log then refuses the entry, it is removed again.
-            (identity) => saveBundle(options.out, identity.bundle),
+            (identity) => saveBundle(out, identity.bundle),
           ),
         );
         io.out(`enrolled ${issued.uri} (log entry ${issued.index})`);
-        io.out(`  bundle: ${options.out}  (keys encrypted under the passphrase; keep it private)`);
+        io.out(`  bundle: ${out}  (keys encrypted under the passphrase; keep it private)`);
         io.out(`  valid until ${new Date(issued.notAfter).toISOString()}`);
       },
     );

@@ -121,8 +121,15 @@ interface Candidate {
   readonly index: number;
 }
 
+/** An epoch ready to expire: erased when the tick commits, all epochs of a tick at once. */
+interface Expiry {
+  readonly patientTag: Uint8Array;
+  readonly hashes: Uint8Array[];
+  readonly indexes: number[];
+}
+
 type EpochOutcome =
-  | { readonly kind: "expired"; readonly erased: number }
+  | { readonly kind: "expired"; readonly expiry: Expiry }
   | { readonly kind: "deferred"; readonly why: DeferredEpoch["why"] };
 
 export class RetentionJob {
@@ -168,13 +175,16 @@ export class RetentionJob {
     return run;
   }
 
-  /** Ticks until the whole log has been examined (for `custos retention run` and tests). */
+  /**
+   * Ticks until no tick moves on: the whole log examined, or the scan stopped at the first record not
+   * yet past retention (for `custos retention run` and tests).
+   */
   async runToEnd(): Promise<TickResult[]> {
     const results: TickResult[] = [];
     for (;;) {
       const result = await this.tick();
       results.push(result);
-      if (result.heldByDeployment || result.cursor >= (await this.#options.ledger.size())) return results;
+      if (result.heldByDeployment || (result.examined === 0 && result.erasedItems === 0)) return results;
     }
   }
 
@@ -195,13 +205,19 @@ export class RetentionJob {
       };
     }
     let budget = MAX_EPOCHS_PER_TICK;
-    let expiredEpochs = 0;
-    let erasedItems = 0;
     const stillDeferred: DeferredEpoch[] = [];
+    const expiries: { expiry: Expiry; ifHeld: DeferredEpoch }[] = [];
+    // Epochs this tick erases (by patient tag and epoch ID, hex): the scan may meet them again.
+    const planned = new Set<string>();
+    const asDeferred = (candidate: Candidate, why: DeferredEpoch["why"]): DeferredEpoch => ({
+      patientTag: toHex(candidate.patientTag),
+      epochId: toHex(candidate.epochId),
+      index: candidate.index,
+      why,
+    });
     // Deferred epochs first, a bounded number, oldest first; the rest wait for the next tick.
-    const retry = state.deferred.slice(0, MAX_DEFERRED_PER_TICK);
     stillDeferred.push(...state.deferred.slice(MAX_DEFERRED_PER_TICK));
-    for (const deferred of retry) {
+    for (const deferred of state.deferred.slice(0, MAX_DEFERRED_PER_TICK)) {
       const candidate = {
         patientTag: fromHex(deferred.patientTag),
         epochId: fromHex(deferred.epochId),
@@ -213,8 +229,8 @@ export class RetentionJob {
           : { kind: "deferred" as const, why: deferred.why };
       if (outcome.kind === "expired") {
         budget--;
-        if (outcome.erased > 0) expiredEpochs++;
-        erasedItems += outcome.erased;
+        planned.add(`${deferred.patientTag}:${deferred.epochId}`);
+        expiries.push({ expiry: outcome.expiry, ifHeld: asDeferred(candidate, "legal-hold") });
       } else stillDeferred.push({ ...deferred, why: outcome.why });
     }
     // Then the log from the cursor, up to the first record not yet past retention.
@@ -243,19 +259,22 @@ export class RetentionJob {
     }
     const known = new Set(stillDeferred.map((d) => `${d.patientTag}:${d.epochId}`));
     for (const [key, candidate] of candidates) {
+      if (planned.has(key)) continue;
       const outcome = await this.#expire(candidate, cutoff, holds);
       if (outcome.kind === "expired") {
-        if (outcome.erased > 0) expiredEpochs++;
-        erasedItems += outcome.erased;
+        expiries.push({ expiry: outcome.expiry, ifHeld: asDeferred(candidate, "legal-hold") });
       } else if (!known.has(key)) {
-        stillDeferred.push({
-          patientTag: toHex(candidate.patientTag),
-          epochId: toHex(candidate.epochId),
-          index: candidate.index,
-          why: outcome.why,
-        });
+        known.add(key);
+        stillDeferred.push(asDeferred(candidate, outcome.why));
       }
     }
+    const { erased, held } = await this.#commit(expiries.map((e) => e.expiry));
+    for (const expiry of held) {
+      const deferred = expiries.find((e) => e.expiry === expiry)!.ifHeld;
+      if (!known.has(`${deferred.patientTag}:${deferred.epochId}`)) stillDeferred.push(deferred);
+    }
+    const expiredEpochs = erased.filter((e) => e.hashes.length > 0).length;
+    const erasedItems = erased.reduce((n, e) => n + e.hashes.length, 0);
     this.#state = {
       cursor,
       deferred: stillDeferred,
@@ -330,36 +349,51 @@ export class RetentionJob {
       if (indexes.length < TRAIL_PAGE) break;
       envelopeFrom = indexes[indexes.length - 1]! + 1;
     }
-    // A hold placed since the tick began wins.
-    if ((await Holds.load(ledger.store)).covering(candidate.patientTag).length > 0)
-      return { kind: "deferred", why: "legal-hold" };
     const present = await ledger.store.hasContent(items.map((item) => item.hash));
-    const hashes = items.filter((_, i) => present[i]).map((item) => item.hash);
-    const indexes = items.map((item) => item.index);
-    if (hashes.length === 0) {
-      // Already erased (a rescan): clear any trail copy that outlived its content.
-      if (indexes.length > 0) await ledger.store.deleteContent([], indexes);
-      return { kind: "expired", erased: 0 };
-    }
-    this.#options.rotate(candidate.patientTag);
-    const subject = `patient-tag:${toHex(candidate.patientTag)}`;
+    return {
+      kind: "expired",
+      expiry: {
+        patientTag: candidate.patientTag,
+        hashes: items.filter((_, i) => present[i]).map((item) => item.hash),
+        indexes: items.map((item) => item.index),
+      },
+    };
+  }
+
+  /**
+   * Erases what a tick found, in one append and one deletion (one WAL truncation on SQLite): the
+   * signed erasure entries first, as content missing without them would be tampering. An epoch whose
+   * patient a hold placed since the tick began now covers is left for later. Returns what was erased
+   * and what was held back.
+   */
+  async #commit(expiries: readonly Expiry[]): Promise<{ erased: Expiry[]; held: Expiry[] }> {
+    const { ledger } = this.#options;
+    const holds = await Holds.load(ledger.store);
+    const erased = expiries.filter((e) => holds.covering(e.patientTag).length === 0);
+    const held = expiries.filter((e) => holds.covering(e.patientTag).length > 0);
     const authorizedBy =
       this.#options.authorizedBy ?? `retention-policy ${describeRetention(this.#options.policy)}`;
     const erasures = [];
-    for (let i = 0; i < hashes.length; i += MAX_ERASED_PER_ENTRY) {
-      erasures.push({
-        entry: encodeErasureEntry({
-          time: this.#now(),
-          reason: "retention-expired",
-          subject,
-          contentHashes: hashes.slice(i, i + MAX_ERASED_PER_ENTRY),
-          authorizedBy,
-        }),
-      });
+    for (const expiry of erased) {
+      if (expiry.hashes.length === 0) continue;
+      this.#options.rotate(expiry.patientTag);
+      for (let i = 0; i < expiry.hashes.length; i += MAX_ERASED_PER_ENTRY) {
+        erasures.push({
+          entry: encodeErasureEntry({
+            time: this.#now(),
+            reason: "retention-expired",
+            subject: `patient-tag:${toHex(expiry.patientTag)}`,
+            contentHashes: expiry.hashes.slice(i, i + MAX_ERASED_PER_ENTRY),
+            authorizedBy,
+          }),
+        });
+      }
     }
-    // The signed statement first: content missing without it would be tampering.
-    await ledger.append(erasures);
-    await ledger.store.deleteContent(hashes, indexes);
-    return { kind: "expired", erased: hashes.length };
+    if (erasures.length > 0) await ledger.append(erasures);
+    // Trail copies are cleared also where the content was gone already (a rescan repairs them).
+    const hashes = erased.flatMap((e) => e.hashes);
+    const indexes = erased.flatMap((e) => e.indexes);
+    if (hashes.length > 0 || indexes.length > 0) await ledger.store.deleteContent(hashes, indexes);
+    return { erased, held };
   }
 }

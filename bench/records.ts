@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AuditRecord } from "../src/core/record/index.js";
-import { generateX25519KeyPair } from "../src/crypto/hpke/index.js";
 import { createKeyFile, KeyFileProvider } from "../src/crypto/keystore/index.js";
 import { initDataDir } from "../src/ledger/data-dir.js";
 import type { AppendItem } from "../src/ledger/sequencer.js";
-import { BlindIndex, LocalDirectory, RecordSealer, Vault } from "../src/records/index.js";
+import { BlindIndex, RecordSealer, Vault } from "../src/records/index.js";
+import { registryReaders } from "../test/helpers/registry-readers.js";
 import { round } from "./stats.js";
 import type { BenchRow } from "./types.js";
 
@@ -28,23 +28,22 @@ function sampleRecord(i: number, patients: number): AuditRecord {
   };
 }
 
-function directoryFor(patients: number): LocalDirectory {
-  const directory = new LocalDirectory("bench");
-  directory.setCustodian(generateX25519KeyPair().publicKey);
-  const auditor = generateX25519KeyPair();
-  directory.enroll("auditor", "A1", auditor.publicKey);
-  const ids: string[] = [];
-  for (let p = 0; p < patients; p++) {
-    const id = `MRN-${String(p).padStart(8, "0")}`;
-    directory.enroll("patient", id, generateX25519KeyPair().publicKey);
-    ids.push(id);
-  }
-  directory.grant({ auditor: "A1", patients: ids, from: 0 });
-  return directory;
+const patientIds = (n: number) => Array.from({ length: n }, (_, p) => `MRN-${String(p).padStart(8, "0")}`);
+
+/** Readers from an identity registry (CA-signed enrollments, an admin's grant of every patient to A1). */
+function directoryFor(patients: number, blindIndex: BlindIndex) {
+  return registryReaders({
+    deployment: "bench",
+    patientTag: (id) => blindIndex.patientTag(id),
+    patients: patientIds(patients),
+    auditors: ["A1"],
+    keepPrivateKeys: false,
+  }).directory;
 }
 
 export async function benchRecords(): Promise<BenchRow[]> {
-  const directory = directoryFor(PATIENTS);
+  const blindIndex = new BlindIndex(new Uint8Array(32).fill(1));
+  const directory = directoryFor(PATIENTS, blindIndex);
   let wrapped = 0;
   const sink = {
     async append(items: readonly AppendItem[]) {
@@ -53,7 +52,7 @@ export async function benchRecords(): Promise<BenchRow[]> {
     },
   };
   const sealer = new RecordSealer({
-    blindIndex: new BlindIndex(new Uint8Array(32).fill(1)),
+    blindIndex,
     directory,
     log: sink,
     // Sealing only (nothing is stored), and fewer patients than the cache remembers: no log to read.
@@ -88,13 +87,16 @@ export async function benchRecords(): Promise<BenchRow[]> {
     createKeyFile(keyFile);
     const masterKey = new KeyFileProvider(keyFile);
     await initDataDir(join(dir, "log"), { origin: "bench.custos.example/records", masterKey });
-    const vault = await Vault.open(join(dir, "log"), masterKey);
-    const smallDirectory = directoryFor(1000);
-    for (const id of smallDirectory.patientIds())
-      vault.directory.enroll("patient", id, smallDirectory.party("patient", id)!.encryptionKey);
-    vault.directory.setCustodian(smallDirectory.custodian()!.encryptionKey);
-    vault.directory.enroll("auditor", "A1", smallDirectory.party("auditor", "A1")!.encryptionKey);
-    vault.directory.grant({ auditor: "A1", patients: smallDirectory.patientIds(), from: 0 });
+    const vault = await Vault.open(join(dir, "log"), masterKey, {
+      readers: async (_ledger, patientTag) =>
+        registryReaders({
+          deployment: "bench",
+          patientTag,
+          patients: patientIds(1000),
+          auditors: ["A1"],
+          keepPrivateKeys: false,
+        }).directory,
+    });
     const stored = Array.from({ length: 20_000 }, (_, i) => sampleRecord(i, 1000));
     const plaintextBytes = stored.reduce((sum, r) => sum + Buffer.byteLength(JSON.stringify(r)), 0);
     for (let i = 0; i < stored.length; i += batch) await vault.ingest(stored.slice(i, i + batch), "ehr");

@@ -10,6 +10,7 @@ import { generateX25519KeyPair } from "../src/crypto/hpke/index.js";
 import { EnvProvider } from "../src/crypto/keystore/index.js";
 import { initDataDir } from "../src/ledger/data-dir.js";
 import { Vault } from "../src/records/index.js";
+import type { Recipient, RecipientDirectory } from "../src/records/recipients.js";
 import { RetentionJob } from "../src/records/retention.js";
 import { parseRetentionPolicy } from "../src/records/retention-policy.js";
 import { percentile, round } from "./stats.js";
@@ -52,15 +53,29 @@ export async function benchRetention(scale: number): Promise<BenchRow[]> {
   let clock = T0;
   try {
     await initDataDir(dir, { origin: "bench.custos.example/log", masterKey });
-    const vault = await Vault.open(dir, masterKey, { now: () => clock, epochMs: DAY });
-    vault.directory.setCustodian(generateX25519KeyPair().publicKey);
-    for (let p = 0; p < patients; p++)
-      vault.directory.enroll(
-        "patient",
-        `MRN-${String(p).padStart(8, "0")}`,
-        generateX25519KeyPair().publicKey,
-      );
-    await vault.saveDirectory();
+    // Readers without a CA: each patient and one custodian (enrolling thousands through the CA would
+    // measure certificate issuance, not expiry).
+    const custodian: Recipient = {
+      id: "custodian",
+      role: "custodian",
+      encryptionKey: generateX25519KeyPair().publicKey,
+    };
+    const patientKeys = new Map<string, Recipient>();
+    const readers: RecipientDirectory = {
+      async readersOf(patientId) {
+        let patient = patientKeys.get(patientId);
+        if (!patient) {
+          patient = { id: patientId, role: "patient", encryptionKey: generateX25519KeyPair().publicKey };
+          patientKeys.set(patientId, patient);
+        }
+        return [patient, custodian];
+      },
+    };
+    const vault = await Vault.open(dir, masterKey, {
+      now: () => clock,
+      epochMs: DAY,
+      readers: async () => readers,
+    });
     // Old records: one epoch per patient per day, RECORDS days.
     for (let day = 0; day < recordsEach; day++) {
       clock = T0 + day * DAY;

@@ -14,16 +14,17 @@ import pg from "pg";
 import { decodeEntry, ENTRY_KINDS, keyEnvelopeFromEntry } from "../src/core/entry/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../src/core/note/index.js";
 import type { AuditRecord } from "../src/core/record/index.js";
-import { generateX25519KeyPair } from "../src/crypto/hpke/index.js";
+import { patientSubject } from "../src/identity/registry.js";
 import { Ledger } from "../src/ledger/ledger.js";
 import { PostgresStore } from "../src/ledger/postgres/index.js";
 import { SqliteStore } from "../src/ledger/sqlite/sqlite-store.js";
 import type { LedgerStore } from "../src/ledger/storage.js";
 import { verifyStore } from "../src/ledger/verify/verifier.js";
-import { BlindIndex, LocalDirectory, RecordSealer } from "../src/records/index.js";
+import { BlindIndex, RecordSealer } from "../src/records/index.js";
 import { recipientFingerprint } from "../src/records/recipients.js";
 import { lastRecordOf } from "../src/records/vault.js";
 import { trailPage } from "../src/service/trail-query.js";
+import { registryReaders } from "../test/helpers/registry-readers.js";
 import { percentile } from "./stats.js";
 
 const backend = process.argv[2] === "postgres" ? "postgres" : "sqlite";
@@ -96,16 +97,15 @@ async function write(): Promise<Written> {
   if (store instanceof PostgresStore) await store.acquireSequencerLock();
   const ledger = await Ledger.open(store, { signerKey, checkpointIntervalMs: 1000 });
 
-  const directory = new LocalDirectory("scale");
-  directory.setCustodian(generateX25519KeyPair().publicKey);
-  directory.enroll("auditor", "A1", generateX25519KeyPair().publicKey);
-  const ids: string[] = [];
-  for (let p = 0; p < patientCount; p++) {
-    const id = patientId(p);
-    directory.enroll("patient", id, generateX25519KeyPair().publicKey);
-    ids.push(id);
-  }
-  directory.grant({ auditor: "A1", patients: ids, from: 0 });
+  const ids = Array.from({ length: patientCount }, (_, p) => patientId(p));
+  // The readers as a node folds them from its log: CA-signed enrollments and an admin's grant.
+  const { directory, registry } = registryReaders({
+    deployment: "scale",
+    patientTag: (id) => blindIndex.patientTag(id),
+    patients: ids,
+    auditors: ["A1"],
+    keepPrivateKeys: false,
+  });
   // As the node's vault does: a patient whose trail position the cache forgot continues from the log
   // (with 1M patients the cache, bounded, forgets most of them between their records).
   const sealer = new RecordSealer({
@@ -171,7 +171,10 @@ async function write(): Promise<Written> {
     setupRss,
     liveHeap,
     maintenanceSeconds,
-    readerOf: async (p) => recipientFingerprint(directory.party("patient", ids[p]!)!.encryptionKey),
+    readerOf: async (p) =>
+      recipientFingerprint(
+        registry.active("patient", patientSubject(blindIndex.patientTag(ids[p]!)), 0)!.encryptionKey,
+      ),
   };
 }
 

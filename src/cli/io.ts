@@ -18,3 +18,15 @@ export const processIo: Io = {
   err: (line) => process.stderr.write(`${line}\n`),
   isTTY: process.stderr.isTTY === true,
 };
+
+/**
+ * A reader that stops early (`custos ... | head`) closes the pipe: the next write fails with EPIPE.
+ * That is the reader's choice, not an error of ours, so the command ends quietly, as Unix tools do,
+ * instead of dying on an unhandled stream error with a stack trace.
+ */
+export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") exit(0);
+    else throw error;
+  });
+}

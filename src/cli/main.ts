@@ -7,6 +7,7 @@ import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerIdentityCommands } from "./commands/identity.js";
 import { registerImportCommand } from "./commands/import.js";
+import { registerKeyCommands } from "./commands/keys.js";
 import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
@@ -16,7 +17,7 @@ import { registerRetentionCommands } from "./commands/retention.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerWitnessCommands } from "./commands/witness.js";
 import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
-import { type Io, processIo } from "./io.js";
+import { endQuietlyOnClosedPipe, type Io, processIo } from "./io.js";
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command("custos")
@@ -32,6 +33,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerLogCommands(program, io);
   registerVerifyCommand(program, io, setExit);
   registerRecordCommands(program, io);
+  registerKeyCommands(program, io);
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
   registerMirrorCommands(program, io);
@@ -52,6 +54,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let exitCode = EXIT_OK;
+  if (io === processIo) {
+    endQuietlyOnClosedPipe(process.stdout, (code) => process.exit(code));
+    endQuietlyOnClosedPipe(process.stderr, (code) => process.exit(code));
+  }
   const program = buildProgram(io, (code) => {
     exitCode = code;
   });

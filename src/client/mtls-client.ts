@@ -35,7 +35,7 @@ export class MtlsClient {
     contentType = "application/json",
   ): Promise<T> {
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-    const { status, bytes } = await this.#send(method, path, payload, contentType);
+    const { status, bytes, retryAfter } = await this.#send(method, path, payload, contentType);
     const text = bytes.toString("utf8");
     let json: unknown;
     try {
@@ -44,13 +44,13 @@ export class MtlsClient {
       if (status < 300) return text as T;
       throw new CustosError("INTERNAL", `the node replied ${status} without a JSON body`);
     }
-    if (status >= 400) throw errorOf(status, json);
+    if (status >= 400) throw errorOf(status, json, retryAfter);
     return json as T;
   }
 
   /** GETs raw bytes (tiles, entry bundles); throws the server's error. */
   async bytes(path: string): Promise<Uint8Array> {
-    const { status, bytes } = await this.#send("GET", path, undefined, "application/json");
+    const { status, bytes, retryAfter } = await this.#send("GET", path, undefined, "application/json");
     if (status >= 400) {
       let json: unknown;
       try {
@@ -58,7 +58,7 @@ export class MtlsClient {
       } catch {
         json = undefined;
       }
-      throw errorOf(status, json);
+      throw errorOf(status, json, retryAfter);
     }
     return new Uint8Array(bytes);
   }
@@ -68,7 +68,7 @@ export class MtlsClient {
     path: string,
     payload: string | undefined,
     contentType: string,
-  ): Promise<{ status: number; bytes: Buffer }> {
+  ): Promise<{ status: number; bytes: Buffer; retryAfter: number | undefined }> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -97,29 +97,57 @@ export class MtlsClient {
             }
             chunks.push(chunk);
           });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              bytes: Buffer.concat(chunks),
+              retryAfter: retryAfterOf(res.headers["retry-after"]),
+            }),
+          );
           res.on("error", reject);
         },
       );
-      req.on("error", (error) =>
-        reject(
-          error instanceof CustosError
-            ? error
-            : new CustosError(
-                "NOT_AUTHENTICATED",
-                `could not reach the node over mutual TLS: ${error.message}`,
-              ),
-        ),
-      );
+      req.on("error", (error) => reject(error instanceof CustosError ? error : transportError(error)));
       req.end(payload);
     });
   }
 }
 
-function errorOf(status: number, json: unknown): CustosError {
+function errorOf(status: number, json: unknown, retryAfter: number | undefined): CustosError {
   const error = (json as { error?: { code?: string; message?: string } })?.error;
-  const code = (ERROR_CODES as readonly string[]).includes(error?.code ?? "")
+  const known = (ERROR_CODES as readonly string[]).includes(error?.code ?? "");
+  // A 502/503/504 without our body comes from a proxy or load balancer in front of a node that is down.
+  const code: ErrorCode = known
     ? (error!.code as ErrorCode)
-    : "INTERNAL";
-  return new CustosError(code, error?.message ?? `the node replied ${status}`);
+    : status === 502 || status === 503 || status === 504
+      ? "UNAVAILABLE"
+      : "INTERNAL";
+  return new CustosError(code, error?.message ?? `the node replied ${status}`, {
+    ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+  });
+}
+
+function retryAfterOf(header: string | undefined): number | undefined {
+  if (header === undefined || !/^[0-9]{1,6}$/.test(header)) return undefined;
+  return Number(header);
+}
+
+/**
+ * A failed connection: the node refused or dropped it, or could not be found (UNAVAILABLE: try again
+ * or another node; nothing was refused), or the TLS handshake rejected a certificate
+ * (NOT_AUTHENTICATED: retrying will not help).
+ */
+export function transportError(error: Error): CustosError {
+  const code = (error as { code?: unknown }).code;
+  const text = typeof code === "string" ? code : "";
+  const tls =
+    /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS_CERT|HOSTNAME|ALTNAME/.test(text) ||
+    /alert (bad certificate|certificate required|unknown ca|certificate revoked|certificate expired|certificate unknown|access denied)/i.test(
+      error.message,
+    );
+  if (tls)
+    return new CustosError("NOT_AUTHENTICATED", `the mutual TLS handshake failed: ${error.message}`, {
+      cause: error,
+    });
+  return new CustosError("UNAVAILABLE", `could not reach the node: ${error.message}`, { cause: error });
 }

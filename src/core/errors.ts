@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   "STORE_EXISTS",
   "STORE_CORRUPT",
   "STORE_BUSY",
+  "UNAVAILABLE",
   "NOT_FOUND",
   "NOT_AUTHORIZED",
   "NOT_AUTHENTICATED",
@@ -45,11 +46,14 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class CustosError extends Error {
   readonly code: ErrorCode;
+  /** For retryable failures (STORE_BUSY, UNAVAILABLE): when trying again makes sense, in seconds. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "CustosError";
     this.code = code;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -54,14 +54,43 @@ export interface IssueRequest {
   readonly log?: { readonly origin: string; readonly verifierKey: string };
 }
 
-export interface IssuedIdentity {
-  readonly bundle: IdentityBundle;
+/** Public keys to certify for an identity (KeyObjects, public or private). */
+export interface CertifyRequest {
+  readonly role: Role;
+  readonly id: string;
+  readonly signingKey: KeyObject;
+  readonly encryptionKey: KeyObject;
+  readonly days?: number;
+  readonly hosts?: readonly string[];
+}
+
+/** The names every node's and witness's TLS certificate carries, so it can be reached on loopback. */
+export const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"] as const;
+
+/** A server certificate's names: the loopback names plus the ones asked for (`--host`), once each. */
+export function serverHosts(hosts: readonly string[] | undefined): string[] {
+  return [...new Set([...LOOPBACK_HOSTS, ...(hosts ?? [])])];
+}
+
+export interface CertifiedIdentity {
   readonly uri: string;
+  readonly signingCertificate: string;
+  readonly encryptionCertificate: string;
   readonly serials: readonly string[];
   readonly signingPublicKey: Uint8Array;
   readonly encryptionPublicKey: Uint8Array;
   readonly certificateHashes: readonly Uint8Array[];
   readonly notAfter: number;
+}
+
+export interface IssuedIdentity extends CertifiedIdentity {
+  readonly bundle: IdentityBundle;
+}
+
+export interface CaFiles {
+  readonly state: CaState;
+  readonly crl: string;
+  readonly stateText: string;
 }
 
 export function caDir(dataDir: string): string {
@@ -195,6 +224,45 @@ export class DeploymentCa {
 
   async issue(request: IssueRequest): Promise<IssuedIdentity> {
     checkId(request.id);
+    const signing = freshKeyPair("Ed25519");
+    const encryption = freshKeyPair("X25519");
+    const certified = await this.certify({
+      role: request.role,
+      id: request.id,
+      signingKey: signing.publicKey,
+      encryptionKey: encryption.publicKey,
+      ...(request.days !== undefined ? { days: request.days } : {}),
+      ...(request.hosts ? { hosts: request.hosts } : {}),
+    });
+    const bundle = makeBundle({
+      deployment: this.deployment,
+      uri: certified.uri,
+      role: request.role,
+      id: request.id,
+      signingKey: signing.privateKey,
+      encryptionKey: encryption.privateKey,
+      signingCertificate: certified.signingCertificate,
+      encryptionCertificate: certified.encryptionCertificate,
+      caCertificate: this.caPem,
+      passphrase: request.passphrase,
+      ...(request.kdfIterations ? { kdfIterations: request.kdfIterations } : {}),
+      ...(request.log ? { log: request.log } : {}),
+    });
+    return { ...certified, bundle };
+  }
+
+  /**
+   * Certifies public keys for an identity: the signing certificate (TLS too, for nodes and witnesses)
+   * and the encryption certificate. The keys are the CA's own fresh ones (`issue`) or a holder's, sent
+   * in an enrollment request whose proof of possession the caller has checked.
+   */
+  async certify(request: CertifyRequest): Promise<CertifiedIdentity> {
+    checkId(request.id);
+    if (
+      request.signingKey.asymmetricKeyType !== "ed25519" ||
+      request.encryptionKey.asymmetricKeyType !== "x25519"
+    )
+      throw new CustosError("BAD_KEY", "an identity has an Ed25519 signing key and an X25519 encryption key");
     const days = request.days ?? DEFAULT_IDENTITY_DAYS;
     if (!Number.isInteger(days) || days < 1 || days > 3650) {
       throw new CustosError("BAD_ARGUMENT", "validity must be 1 to 3650 days");
@@ -203,8 +271,6 @@ export class DeploymentCa {
     const start = this.#now();
     const notBefore = new Date(start - 60_000);
     const notAfter = new Date(start + days * DAY);
-    const signing = freshKeyPair("Ed25519");
-    const encryption = freshKeyPair("X25519");
     const serverRole = request.role === "node" || request.role === "witness";
     const common = {
       ca: this.certificate,
@@ -216,47 +282,46 @@ export class DeploymentCa {
       notBefore,
       notAfter,
     };
-    const signingSerial = randomSerial();
-    const encryptionSerial = randomSerial();
     const signingCert = await issueCertificate({
       ...common,
-      serial: signingSerial,
+      serial: randomSerial(),
       kind: serverRole ? "tls" : "signing",
-      subjectKey: signing.privateKey,
-      ...(serverRole
-        ? { hosts: request.hosts?.length ? request.hosts : ["localhost", "127.0.0.1", "::1"] }
-        : {}),
+      subjectKey: request.signingKey,
+      ...(serverRole ? { hosts: serverHosts(request.hosts) } : {}),
     });
     const encryptionCert = await issueCertificate({
       ...common,
-      serial: encryptionSerial,
+      serial: randomSerial(),
       kind: "encryption",
-      subjectKey: encryption.privateKey,
-    });
-    const bundle = makeBundle({
-      deployment: this.deployment,
-      uri,
-      role: request.role,
-      id: request.id,
-      signingKey: signing.privateKey,
-      encryptionKey: encryption.privateKey,
-      signingCertificate: certificatePem(signingCert),
-      encryptionCertificate: certificatePem(encryptionCert),
-      caCertificate: this.caPem,
-      passphrase: request.passphrase,
-      ...(request.kdfIterations ? { kdfIterations: request.kdfIterations } : {}),
-      ...(request.log ? { log: request.log } : {}),
+      subjectKey: request.encryptionKey,
     });
     const hash = async (cert: x509.X509Certificate) => new Uint8Array(await cert.getThumbprint("SHA-256"));
     return {
-      bundle,
       uri,
+      signingCertificate: certificatePem(signingCert),
+      encryptionCertificate: certificatePem(encryptionCert),
       serials: [signingCert.serialNumber, encryptionCert.serialNumber],
-      signingPublicKey: rawPublic(signing.publicKey),
-      encryptionPublicKey: rawPublic(encryption.publicKey),
+      signingPublicKey: rawPublic(request.signingKey),
+      encryptionPublicKey: rawPublic(request.encryptionKey),
       certificateHashes: [await hash(signingCert), await hash(encryptionCert)],
       notAfter: notAfter.getTime(),
     };
+  }
+
+  /** The CRL files as they are now, to put back if what follows a revocation fails. */
+  snapshot(): CaFiles {
+    return {
+      state: this.#state,
+      crl: readFileSync(join(this.dir, "crl.pem"), "utf8"),
+      stateText: readFileSync(join(this.dir, "state.json"), "utf8"),
+    };
+  }
+
+  /** Puts the CRL files back as a snapshot had them. */
+  restore(files: CaFiles): void {
+    writeFileAtomic(join(this.dir, "crl.pem"), files.crl, { mode: 0o644 });
+    writeFileAtomic(join(this.dir, "state.json"), files.stateText, { mode: 0o644 });
+    this.#state = files.state;
   }
 
   /** Adds serials to the CRL and re-issues it. Returns the serials newly revoked. */

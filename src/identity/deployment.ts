@@ -11,19 +11,35 @@ import {
   MAX_PATIENTS_PER_GRANT,
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
-import type { MasterKeyProvider } from "../crypto/keystore/index.js";
+import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
+import { KEYSTORE_FILE_NAME } from "../ledger/data-dir.js";
 import type { AppendItem } from "../ledger/sequencer.js";
 import { type NoticeBody, sealNotice } from "../records/notices.js";
 import type { Recipient } from "../records/recipients.js";
-import { Vault, type VaultOptions } from "../records/vault.js";
+import { legacyDirectoryIn, legacyDirectoryMessage, Vault, type VaultOptions } from "../records/vault.js";
+
+/** How a deployment's vault is opened; its readers always come from the registry. */
+export type DeploymentOptions = Omit<VaultOptions, "readers">;
+
 import type { Caller, Operation } from "./authorize.js";
 import type { Identity } from "./bundle.js";
-import { CA_KEY_SECRET, caDir, DeploymentCa, type IssuedIdentity, type IssueRequest } from "./ca.js";
+import {
+  CA_KEY_SECRET,
+  type CertifiedIdentity,
+  type CertifyRequest,
+  caDir,
+  DeploymentCa,
+  type IssuedIdentity,
+  type IssueRequest,
+} from "./ca.js";
 import { patientSubject, REGISTRY_LOOKUP_KEY, Registry, RegistryDirectory } from "./registry.js";
 import { checkId, type Role } from "./roles.js";
 import { TrustAnchor } from "./trust.js";
 
 const ZERO_TAG = new Uint8Array(32);
+
+/** Keeps an issued identity (writes its bundle) before it is published; returns how to undo that. */
+export type SaveIssued = (issued: IssuedIdentity) => (() => void) | undefined;
 
 export class Deployment {
   readonly dir: string;
@@ -58,16 +74,12 @@ export class Deployment {
     dir: string,
     masterKey: MasterKeyProvider,
     name: string,
-    options: VaultOptions = {},
+    options: DeploymentOptions = {},
   ): Promise<Deployment> {
-    const vault = await Vault.open(dir, masterKey, options);
-    let ca: DeploymentCa;
-    try {
-      ca = await DeploymentCa.init(dir, vault.keystore, name, options.now);
-    } finally {
-      await vault.close();
-    }
-    const deployment = await Deployment.open(dir, masterKey, options);
+    const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
+    const ca = await DeploymentCa.init(dir, keystore, name, options.now);
+    // A legacy data directory gets its CA first, then `custos keys upgrade` moves its parties over.
+    const deployment = await Deployment.open(dir, masterKey, { ...options, allowLegacyDirectory: true });
     await deployment.#appendRegistry(
       encodeIdentityEntry(
         {
@@ -87,9 +99,11 @@ export class Deployment {
   static async open(
     dir: string,
     masterKey: MasterKeyProvider,
-    options: VaultOptions = {},
+    options: DeploymentOptions = {},
   ): Promise<Deployment> {
     if (!Deployment.hasCa(dir)) {
+      const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
+      if (legacyDirectoryIn(keystore)) throw new CustosError("CONFIG", legacyDirectoryMessage(dir));
       throw new CustosError("NOT_FOUND", `no deployment CA in ${dir}; run \`custos ca init\` first`);
     }
     const crlPath = join(caDir(dir), "crl.pem");
@@ -112,6 +126,11 @@ export class Deployment {
 
   get name(): string {
     return this.#anchor.deployment;
+  }
+
+  /** The deployment's clock (ms): the one its entries are stamped with. */
+  now(): number {
+    return this.#now();
   }
 
   get anchor(): TrustAnchor {
@@ -163,39 +182,79 @@ export class Deployment {
     return result!.index;
   }
 
-  /** Issues an identity's certificates and publishes it in the log. Refuses an active duplicate. */
-  async enroll(request: IssueRequest): Promise<IssuedIdentity & { index: number }> {
-    checkId(request.id);
-    const subject = this.subjectOf(request.role, request.id);
-    if (this.registry.active(request.role, subject, this.#now())) {
+  /** The registry subject of an identity that may be enrolled now; refuses an active duplicate. */
+  #enrollable(role: Role, id: string): string {
+    checkId(id);
+    const subject = this.subjectOf(role, id);
+    if (this.registry.active(role, subject, this.#now())) {
       throw new CustosError(
         "CONFLICT",
-        `${request.role} ${request.id} is already enrolled; revoke it first to issue new keys`,
+        `${role} ${id} is already enrolled; revoke it first to issue new keys`,
       );
     }
+    return subject;
+  }
+
+  /**
+   * Issues an identity's keys and certificates and publishes it in the log. Refuses an active
+   * duplicate. `save` (writing the bundle) runs before the entry is appended, and what it returns
+   * undoes it if the append fails: a failed enrollment leaves neither a bundle nor an entry.
+   */
+  async enroll(request: IssueRequest, save?: SaveIssued): Promise<IssuedIdentity & { index: number }> {
+    const subject = this.#enrollable(request.role, request.id);
     const ca = this.#ca();
     const { origin, verifierKey } = this.vault.ledger.meta;
     const issued = await ca.issue({ ...request, log: { origin, verifierKey } });
-    const index = await this.#appendRegistry(
-      encodeIdentityEntry(
-        {
-          time: this.#now(),
-          action: "enroll",
-          role: request.role,
-          subject,
-          serials: issued.serials,
-          signingKey: issued.signingPublicKey,
-          encryptionKey: issued.encryptionPublicKey,
-          certificateHashes: issued.certificateHashes,
-          notAfter: issued.notAfter,
-        },
-        (m) => ca.sign(m),
-      ),
-    );
+    const index = await this.#publish(ca, request.role, subject, issued, save && (() => save(issued)));
     return { ...issued, index };
   }
 
-  /** Revokes an identity: its certificates go on the CRL and the revocation into the log. */
+  /**
+   * Certifies a holder's own public keys (an enrollment request whose proof of possession the caller
+   * checked) and publishes the identity in the log. The private keys never reach this node.
+   */
+  async enrollKeys(request: CertifyRequest): Promise<CertifiedIdentity & { index: number }> {
+    const subject = this.#enrollable(request.role, request.id);
+    const ca = this.#ca();
+    const certified = await ca.certify(request);
+    const index = await this.#publish(ca, request.role, subject, certified);
+    return { ...certified, index };
+  }
+
+  async #publish(
+    ca: DeploymentCa,
+    role: Role,
+    subject: string,
+    certified: CertifiedIdentity,
+    save?: () => (() => void) | undefined,
+  ): Promise<number> {
+    const entry = encodeIdentityEntry(
+      {
+        time: this.#now(),
+        action: "enroll",
+        role,
+        subject,
+        serials: certified.serials,
+        signingKey: certified.signingPublicKey,
+        encryptionKey: certified.encryptionPublicKey,
+        certificateHashes: certified.certificateHashes,
+        notAfter: certified.notAfter,
+      },
+      (m) => ca.sign(m),
+    );
+    const undo = save?.();
+    try {
+      return await this.#appendRegistry(entry);
+    } catch (error) {
+      undo?.();
+      throw error;
+    }
+  }
+
+  /**
+   * Revokes an identity: its certificates go on the CRL and the revocation into the log. If the append
+   * fails, the CRL files are put back as they were.
+   */
   async revoke(role: Role, id: string): Promise<{ serials: string[]; index: number }> {
     const subject = this.subjectOf(role, id);
     const identity = this.registry.identity(role, subject);
@@ -203,13 +262,19 @@ export class Deployment {
       throw new CustosError("NOT_FOUND", `${role} ${id} is not an enrolled, unrevoked identity`);
     }
     const ca = this.#ca();
-    await ca.revoke(identity.serials);
-    const index = await this.#appendRegistry(
-      encodeIdentityEntry(
-        { time: this.#now(), action: "revoke", role, subject, serials: identity.serials },
-        (m) => ca.sign(m),
-      ),
+    const entry = encodeIdentityEntry(
+      { time: this.#now(), action: "revoke", role, subject, serials: identity.serials },
+      (m) => ca.sign(m),
     );
+    const before = ca.snapshot();
+    await ca.revoke(identity.serials);
+    let index: number;
+    try {
+      index = await this.#appendRegistry(entry);
+    } catch (error) {
+      ca.restore(before);
+      throw error;
+    }
     await this.reloadTrust();
     return { serials: [...identity.serials], index };
   }

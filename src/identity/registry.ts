@@ -65,6 +65,7 @@ export class Registry {
   readonly #subjectByKey = new Map<string, string>();
   #caSeen = false;
   #next = 0;
+  #refreshing: Promise<void> = Promise.resolve();
 
   constructor(caPublicKey: Uint8Array) {
     if (caPublicKey.length !== 32) throw new CustosError("BAD_KEY", "the CA public key is 32 bytes");
@@ -77,8 +78,17 @@ export class Registry {
     return registry;
   }
 
-  /** Folds in registry entries appended since the last refresh. */
-  async refresh(store: LedgerStore): Promise<void> {
+  /**
+   * Folds in registry entries appended since the last refresh. Refreshes run one after another (a
+   * node's follow timer and a request may ask at once), so no entry is folded twice.
+   */
+  refresh(store: LedgerStore): Promise<void> {
+    const run = this.#refreshing.then(() => this.#refresh(store));
+    this.#refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #refresh(store: LedgerStore): Promise<void> {
     for (;;) {
       const indexes = await store.findByLookupKey({
         key: REGISTRY_LOOKUP_KEY,
@@ -87,6 +97,7 @@ export class Registry {
       });
       if (indexes.length === 0) return;
       for (const index of indexes) {
+        if (index < this.#next) continue;
         const [entry] = await store.getEntries(index, index + 1);
         if (!entry)
           throw new CustosError("STORE_CORRUPT", `registry entry ${index} is missing from the store`);

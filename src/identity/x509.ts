@@ -107,7 +107,8 @@ export async function issueCertificate(request: LeafRequest): Promise<x509.X509C
       `a ${request.kind} certificate needs an ${request.kind === "encryption" ? "X25519" : "Ed25519"} key`,
     );
   }
-  const publicKey = await toCryptoPublic(createPublicKey(request.subjectKey));
+  const subject = request.subjectKey;
+  const publicKey = await toCryptoPublic(subject.type === "public" ? subject : createPublicKey(subject));
   const names: x509.JsonGeneralName[] = [{ type: "url", value: request.uri }];
   for (const host of request.hosts ?? []) {
     names.push(isIP(host) ? { type: "ip", value: host } : { type: "dns", value: host });

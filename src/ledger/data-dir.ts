@@ -163,6 +163,20 @@ export async function openLogWritable(
         "another node is sequencing this log; this node can serve reads but not append (one sequencer per log)",
       );
     }
+    // A log on a read-only mount would open, say "serving" and fail every write: refuse instead.
+    const writable = (await store.writeReadiness?.()) ?? "ok";
+    if (writable === "read-only file system") {
+      throw new CustosError(
+        "STORE_BUSY",
+        `the file system holding ${dir} is read-only, so the log cannot be appended to: check it and remount it read-write (reads need no write access: custos verify, mirrors)`,
+      );
+    }
+    if (store instanceof SqliteStore && !(await store.acquireSequencerLock())) {
+      throw new CustosError(
+        "STORE_BUSY",
+        `a running node (or another command) holds the log in ${dir}; it has one writer at a time`,
+      );
+    }
     const signerKey = await loadSignerKey(dir, masterKey);
     return await Ledger.open(store, { ...options, signerKey });
   } catch (error) {

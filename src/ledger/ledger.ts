@@ -4,8 +4,17 @@
 import { formatCheckpoint } from "../core/checkpoint/index.js";
 import { CustosError } from "../core/errors.js";
 import { signNote } from "../core/note/index.js";
-import { type AppendItem, type AppendOptions, type AppendResult, Sequencer } from "./sequencer.js";
+import { formatTrailMapLine } from "../core/trail-map/index.js";
+import {
+  type AppendItem,
+  type AppendOptions,
+  type AppendResult,
+  Sequencer,
+  type SequencerState,
+  type WriteFailure,
+} from "./sequencer.js";
 import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
+import { TrailHeads } from "./trail-heads.js";
 import { TreeReader } from "./tree/index.js";
 
 export interface LedgerOptions {
@@ -17,6 +26,15 @@ export interface LedgerOptions {
 }
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
+
+/** A store failure as readiness says it: the kind only (a message may name a host or a path). */
+function shortCause(cause: CustosError): string {
+  const message = cause.message;
+  if (/disk .*full|SQLITE_FULL|ENOSPC|No space/i.test(message)) return "disk full";
+  if (/read-only|READONLY|EROFS/i.test(message)) return "read-only file system";
+  if (/connection|session|lock/i.test(message)) return "database connection lost";
+  return cause.code;
+}
 export const DEFAULT_MAX_BATCH_ENTRIES = 20_000;
 
 export class Ledger {
@@ -24,33 +42,95 @@ export class Ledger {
   readonly meta: LogMeta;
   readonly reader: TreeReader;
   readonly #sequencer: Sequencer | undefined;
+  readonly #trailHeads: { readonly current: TrailHeads } | undefined;
 
-  private constructor(store: LedgerStore, meta: LogMeta, sequencer: Sequencer | undefined) {
+  private constructor(
+    store: LedgerStore,
+    meta: LogMeta,
+    sequencer: Sequencer | undefined,
+    trailHeads: { readonly current: TrailHeads } | undefined,
+  ) {
     this.store = store;
     this.meta = meta;
     this.reader = new TreeReader(store);
     this.#sequencer = sequencer;
+    this.#trailHeads = trailHeads;
+  }
+
+  /**
+   * The trail map proof (docs/formats.md) for a patient tag against the map root of the checkpoint of
+   * size `size`; undefined when this node does not hold the map at that size (a read-only node, or an
+   * older checkpoint).
+   */
+  trailMapProof(patientTag: Uint8Array, size: number): Uint8Array | undefined {
+    return this.#trailHeads?.current.prove(patientTag, size);
   }
 
   static async open(store: LedgerStore, options: LedgerOptions = {}): Promise<Ledger> {
     const meta = await store.getMeta();
     if (meta === undefined) throw new CustosError("STORE_NOT_FOUND", "the store holds no initialized log");
     let sequencer: Sequencer | undefined;
+    let trailHeads: { current: TrailHeads } | undefined;
     if (options.signerKey !== undefined) {
       const signerKey = options.signerKey;
+      // The trail map follows every committed entry; each checkpoint commits to its root.
+      const heads = { current: await TrailHeads.rebuild(store, await store.getSize()) };
+      trailHeads = heads;
       sequencer = await Sequencer.start(store, {
         maxBatchEntries: options.maxBatchEntries ?? DEFAULT_MAX_BATCH_ENTRIES,
         checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
         now: options.now ?? Date.now,
-        signCheckpoint: (size, rootHash) =>
-          signNote(formatCheckpoint({ origin: meta.origin, size, rootHash }), signerKey),
+        signCheckpoint: (size, rootHash) => {
+          const extensions = [formatTrailMapLine(heads.current.commit())];
+          return signNote(formatCheckpoint({ origin: meta.origin, size, rootHash, extensions }), signerKey);
+        },
+        onEntries: (entries, leaves) => heads.current.observe(entries, leaves),
+        onReload: async () => {
+          heads.current = await TrailHeads.rebuild(store, await store.getSize());
+        },
       });
+      // A node killed after acknowledging entries, before its next checkpoint, comes back with a store
+      // ahead of its latest checkpoint. It signs one covering the whole store before anything is
+      // served, so receipts and readiness never wait for new traffic that a not-ready node would not get.
+      // (An empty store has nothing to cover: its creator signs the empty tree's checkpoint.)
+      if ((sequencer.latestCheckpoint?.size ?? 0) < sequencer.size) {
+        try {
+          await sequencer.checkpoint();
+        } catch (error) {
+          await sequencer.close().catch(() => undefined);
+          throw error;
+        }
+      }
     }
-    return new Ledger(store, meta, sequencer);
+    return new Ledger(store, meta, sequencer, trailHeads);
   }
 
   get writable(): boolean {
     return this.#sequencer !== undefined;
+  }
+
+  /** The write path's state (undefined on a read-only ledger). */
+  get writeState(): SequencerState | undefined {
+    return this.#sequencer?.state;
+  }
+
+  /** Each failed write with its cause (for the node's log); nothing on a read-only ledger. */
+  onWriteFailure(listener: (failure: WriteFailure) => void): void {
+    this.#sequencer?.onWriteFailure(listener);
+  }
+
+  /** Once, when the store moved on without this sequencer: the log must be reopened to write again. */
+  onSuperseded(listener: (reason: string) => void): void {
+    this.#sequencer?.onSuperseded(listener);
+  }
+
+  /** "ok" when an append can be taken now, else a short reason (readiness; writes nothing). */
+  async writeReadiness(): Promise<string> {
+    const state = this.#sequencer?.state;
+    if (state === undefined) return "read-only";
+    if (state.state === "superseded") return "superseded: another node sequences the log";
+    if (state.state === "retrying") return `failing writes: ${shortCause(state.cause)}`;
+    return (await this.store.writeReadiness?.()) ?? "ok";
   }
 
   #writer(): Sequencer {

@@ -157,5 +157,18 @@ export interface LedgerStore {
    */
   afterBulkLoad?(): Promise<void>;
 
+  /**
+   * Optional, for stores whose writer holds a lock that a lost session drops (PostgreSQL's advisory
+   * lock): re-takes it after a failure. "held": this store may write; "taken": another writer has it.
+   * Throws when the store cannot be reached (the sequencer then waits and asks again).
+   */
+  regainWriter?(): Promise<"held" | "taken">;
+
+  /**
+   * Optional: "ok" when the store can take a write now, else a short reason without paths or URLs
+   * ("disk full", "read-only file system", "sequencer lock lost"), for readiness checks. Writes nothing.
+   */
+  writeReadiness?(): Promise<string>;
+
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 // Per-(patient, epoch) data keys, in memory only. An epoch ends after its period (default 24 h), on
 // demand, or when the patient's readers change; its key is then zero-filled and forgotten, so a node
-// compromised later cannot read earlier epochs. The cache makes a warm record cost one AES-GCM seal.
+// compromised later cannot read earlier epochs. A timer sweeps ended epochs (idle patients included)
+// at most `sweepEveryMs` after their period is over. The cache makes a warm record cost one AES-GCM seal.
 
 import { toHex } from "../core/bytes.js";
 import { randomBytes } from "../core/platform.js";
@@ -10,6 +11,13 @@ export const DEFAULT_EPOCH_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_LIVE_EPOCHS = 200_000;
 /** Trail positions of ended epochs kept at most; beyond, a patient's numbering is re-read from the log. */
 export const DEFAULT_MAX_RETIRED = 100_000;
+/** The most an ended epoch's key outlives its period: the sweep's interval (a tenth of short periods). */
+export const MAX_SWEEP_MS = 60_000;
+
+/** How often the sweep runs for a period: a tenth of it, between 50 ms and one minute. */
+export function sweepIntervalFor(periodMs: number): number {
+  return Math.min(MAX_SWEEP_MS, Math.max(50, Math.ceil(periodMs / 10)));
+}
 
 export interface EpochKey {
   readonly epochId: Uint8Array;
@@ -47,6 +55,8 @@ export interface EpochKeyStats {
   readonly misses: number;
   readonly epochsStarted: number;
   readonly epochsEnded: number;
+  /** Epochs ended by the sweep because their period was over (counted in epochsEnded too). */
+  readonly swept: number;
   readonly active: number;
 }
 
@@ -61,16 +71,28 @@ export class EpochKeyCache {
   #misses = 0;
   #started = 0;
   #ended = 0;
-
+  #swept = 0;
   readonly #maxRetired: number;
+  readonly #sweepEveryMs: number;
+  /** Runs while any epoch is live; unref'd, so it never keeps a process alive. */
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
 
   constructor(
-    options: { periodMs?: number; now?: () => number; maxLive?: number; maxRetired?: number } = {},
+    options: {
+      periodMs?: number;
+      now?: () => number;
+      maxLive?: number;
+      maxRetired?: number;
+      /** Interval of the sweep timer (default: sweepIntervalFor(periodMs)). */
+      sweepEveryMs?: number;
+    } = {},
   ) {
     this.#periodMs = options.periodMs ?? DEFAULT_EPOCH_MS;
     this.#maxLive = options.maxLive ?? DEFAULT_MAX_LIVE_EPOCHS;
     this.#maxRetired = options.maxRetired ?? DEFAULT_MAX_RETIRED;
     this.#now = options.now ?? Date.now;
+    this.#sweepEveryMs = options.sweepEveryMs ?? sweepIntervalFor(this.#periodMs);
   }
 
   /** How many patients can have a live epoch at once (the most one batch can name). */
@@ -149,6 +171,7 @@ export class EpochKeyCache {
     };
     this.#keys.set(key, epoch);
     this.#started++;
+    this.#armSweep();
     return epoch;
   }
 
@@ -163,11 +186,37 @@ export class EpochKeyCache {
     if (epoch !== undefined) this.#forget(key, epoch);
   }
 
-  /** Forgets every epoch whose period is over. Call periodically. */
-  sweep(): void {
+  /** Forgets (zero-fills) every epoch whose period is over; returns how many. Runs on the timer. */
+  sweep(): number {
     const now = this.#now();
-    for (const [key, epoch] of this.#keys)
-      if (now - epoch.startedAt >= this.#periodMs) this.#forget(key, epoch);
+    let swept = 0;
+    for (const [key, epoch] of this.#keys) {
+      if (now - epoch.startedAt >= this.#periodMs) {
+        this.#forget(key, epoch);
+        swept++;
+      }
+    }
+    this.#swept += swept;
+    if (this.#keys.size === 0) this.#stopSweep();
+    return swept;
+  }
+
+  /**
+   * Ends every live epoch now (keys zero-filled; each patient's next record starts a new epoch) and
+   * returns how many. Trail positions are kept: they are not secret, and forgetting them while a
+   * group is being appended could number two records alike.
+   */
+  clear(): number {
+    const live = this.#keys.size;
+    this.rotate();
+    this.#stopSweep();
+    return live;
+  }
+
+  /** Ends every epoch and stops the sweep timer for good; epochs started later are swept on use only. */
+  close(): void {
+    this.#closed = true;
+    this.clear();
   }
 
   stats(): EpochKeyStats {
@@ -176,8 +225,22 @@ export class EpochKeyCache {
       misses: this.#misses,
       epochsStarted: this.#started,
       epochsEnded: this.#ended,
+      swept: this.#swept,
       active: this.#keys.size,
     };
+  }
+
+  #armSweep(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = setInterval(() => this.sweep(), this.#sweepEveryMs);
+    // A timer of a browser (number) has no unref; Node's must not hold the process open.
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  #stopSweep(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   #forget(key: string, epoch: EpochKey): void {

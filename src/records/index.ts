@@ -1,14 +1,11 @@
 export { BlindIndex } from "./blind-index.js";
 export { DEFAULT_EPOCH_MS, type EpochKey, EpochKeyCache, type EpochKeyStats } from "./epoch-keys.js";
-export { type Grant, LocalDirectory } from "./local-directory.js";
 export {
-  createPartyKeyFile,
-  openPartyKeyFile,
-  PARTY_ROLES,
-  type PartyKeys,
-  type PartyRole,
-  passphraseFromEnv,
-} from "./party-key.js";
+  type LegacyDirectory,
+  type LegacyGrant,
+  type LegacyParty,
+  openLegacyKeyFile,
+} from "./legacy-directory.js";
 export {
   type Recipient,
   type RecipientDirectory,
@@ -17,4 +14,12 @@ export {
 } from "./recipients.js";
 export { type OpenedRecord, RecordOpener, type StoredItem } from "./record-opener.js";
 export { EPOCH_KEY_INFO, RecordSealer, wrapForReader } from "./record-sealer.js";
-export { initVaultSecrets, type KeyStatus, type TrailQuery, Vault } from "./vault.js";
+export {
+  initVaultSecrets,
+  type KeyStatus,
+  LEGACY_DIRECTORY_SECRET,
+  legacyDirectoryIn,
+  type TrailQuery,
+  Vault,
+  type VaultOptions,
+} from "./vault.js";

@@ -3,7 +3,7 @@
 // recover access, reports key status, and erases content under a signed erasure entry.
 
 import { join } from "node:path";
-import { fromHex, fromUtf8, toHex, utf8 } from "../core/bytes.js";
+import { fromHex, fromUtf8, toHex } from "../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
@@ -25,13 +25,17 @@ import type { AppendResult } from "../ledger/sequencer.js";
 import { BlindIndex } from "./blind-index.js";
 import { EpochKeyCache } from "./epoch-keys.js";
 import { Holds } from "./holds.js";
-import { LocalDirectory } from "./local-directory.js";
+import { type LegacyDirectory, legacyDirectoryIsEmpty, parseLegacyDirectory } from "./legacy-directory.js";
 import type { Recipient, RecipientDirectory } from "./recipients.js";
 import type { OpenedRecord, RecordOpener, StoredItem } from "./record-opener.js";
-import { RecordSealer, wrapForReader } from "./record-sealer.js";
+import { RecordSealer } from "./record-sealer.js";
 
 export const BLIND_INDEX_SECRET = "blind-index-key";
-export const DIRECTORY_SECRET = "reader-directory";
+/**
+ * Where releases before the single identity model kept their reader directory (party keys and grants
+ * outside the log). Read only to refuse a data directory that still depends on it (docs/identity.md).
+ */
+export const LEGACY_DIRECTORY_SECRET = "reader-directory";
 /** Entries (and their contents) read per store call when a patient's items are gathered. */
 const ITEMS_PER_READ = 4096;
 
@@ -42,10 +46,10 @@ export interface VaultOptions {
   readonly checkpointIntervalMs?: number;
   readonly now?: () => number;
   /**
-   * Who may read a patient's records. Default: the node's local reader directory. A deployment with a
-   * CA passes the log-derived identity registry instead (src/identity/deployment.ts).
+   * Who may read a patient's records: the identity registry folded from the log, which
+   * src/identity/deployment.ts passes (the only source of enrollments and grants).
    */
-  readonly readers?: (
+  readonly readers: (
     ledger: Ledger,
     patientTag: (patientId: string) => Uint8Array,
   ) => Promise<RecipientDirectory>;
@@ -54,6 +58,11 @@ export interface VaultOptions {
    * reads work, appends fail.
    */
   readonly readOnly?: boolean;
+  /**
+   * Open a data directory that still holds the retired party-key directory: only for creating its CA
+   * and for `custos keys upgrade`, which moves it into the registry.
+   */
+  readonly allowLegacyDirectory?: boolean;
 }
 
 export interface TrailQuery {
@@ -71,15 +80,28 @@ export interface KeyStatus {
 }
 
 /** Adds the records layer's secrets to a freshly initialized data directory. */
-export async function initVaultSecrets(keystore: Keystore, deployment: string): Promise<void> {
+export async function initVaultSecrets(keystore: Keystore): Promise<void> {
   if (!keystore.has(BLIND_INDEX_SECRET)) await keystore.set(BLIND_INDEX_SECRET, randomBytes(32));
-  if (!keystore.has(DIRECTORY_SECRET))
-    await keystore.set(DIRECTORY_SECRET, utf8(new LocalDirectory(deployment).serialize()));
+}
+
+/**
+ * Whether the keystore still holds a reader directory with parties in it: such a data directory was
+ * written with the retired party-key model and must be upgraded before use (`custos keys upgrade`).
+ * An empty directory (every data directory a release before this one initialized) is no obstacle.
+ */
+export function legacyDirectoryIn(keystore: Keystore): LegacyDirectory | undefined {
+  if (!keystore.has(LEGACY_DIRECTORY_SECRET)) return undefined;
+  const directory = parseLegacyDirectory(fromUtf8(keystore.get(LEGACY_DIRECTORY_SECRET)));
+  return legacyDirectoryIsEmpty(directory) ? undefined : directory;
+}
+
+/** What to do with a data directory of the party-key model: the one-time upgrade, in order. */
+export function legacyDirectoryMessage(dir: string): string {
+  return `${dir} still keeps its readers in the retired party-key directory; upgrade it to the identity registry: \`custos ca init --data ${dir} --deployment NAME\` (once), then \`custos keys upgrade --data ${dir} --custodian-key CUSTODIAN_KEY_FILE --custodian-key-passphrase-file FILE --out DIR\` (docs/identity.md)`;
 }
 
 export class Vault {
   readonly ledger: Ledger;
-  readonly directory: LocalDirectory;
   readonly sealer: RecordSealer;
   readonly #blindIndex: BlindIndex;
   readonly #keystore: Keystore;
@@ -88,14 +110,12 @@ export class Vault {
   private constructor(
     ledger: Ledger,
     keystore: Keystore,
-    directory: LocalDirectory,
     blindIndex: BlindIndex,
     options: VaultOptions,
     readers: RecipientDirectory,
   ) {
     this.ledger = ledger;
     this.#keystore = keystore;
-    this.directory = directory;
     this.#blindIndex = blindIndex;
     this.#now = options.now ?? Date.now;
     this.sealer = new RecordSealer({
@@ -111,26 +131,20 @@ export class Vault {
     });
   }
 
-  static async open(dir: string, masterKey: MasterKeyProvider, options: VaultOptions = {}): Promise<Vault> {
+  static async open(dir: string, masterKey: MasterKeyProvider, options: VaultOptions): Promise<Vault> {
     const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
-    if (!keystore.has(BLIND_INDEX_SECRET)) await initVaultSecrets(keystore, deploymentName(dir));
+    if (!options.allowLegacyDirectory && legacyDirectoryIn(keystore))
+      throw new CustosError("CONFIG", legacyDirectoryMessage(dir));
+    if (!keystore.has(BLIND_INDEX_SECRET)) await initVaultSecrets(keystore);
     const blindIndex = new BlindIndex(keystore.get(BLIND_INDEX_SECRET));
-    const directory = LocalDirectory.parse(deploymentName(dir), fromUtf8(keystore.get(DIRECTORY_SECRET)));
     const ledger = options.readOnly
       ? await openLogReadOnly(dir, options.db ? { db: options.db } : {})
       : await openLogWritable(dir, masterKey, {
           ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
           ...(options.db ? { db: options.db } : {}),
         });
-    const readers = options.readers
-      ? await options.readers(ledger, (patientId) => blindIndex.patientTag(patientId))
-      : directory;
-    return new Vault(ledger, keystore, directory, blindIndex, options, readers);
-  }
-
-  /** Persists directory changes (enrollments, grants) encrypted in the keystore. */
-  async saveDirectory(): Promise<void> {
-    await this.#keystore.set(DIRECTORY_SECRET, utf8(this.directory.serialize()));
+    const readers = await options.readers(ledger, (patientId) => blindIndex.patientTag(patientId));
+    return new Vault(ledger, keystore, blindIndex, options, readers);
   }
 
   /** Seals validated records and appends them as one atomic group; resolves once durable. */
@@ -212,10 +226,12 @@ export class Vault {
 
   /** Every stored entry filed under the patient's tag (records and key envelopes), in log order. */
   async patientItems(patientId: string, query: TrailQuery = {}): Promise<StoredItem[]> {
-    const indexes = await this.ledger.store.findByLookupKey({
-      key: this.#blindIndex.patientTag(patientId),
-      limit: query.limit ?? 1_000_000,
-    });
+    return this.itemsByTag(this.#blindIndex.patientTag(patientId), query);
+  }
+
+  /** The same by patient tag: what a node can name a patient by without knowing the ID. */
+  async itemsByTag(tag: Uint8Array, query: TrailQuery = {}): Promise<StoredItem[]> {
+    const indexes = await this.ledger.store.findByLookupKey({ key: tag, limit: query.limit ?? 1_000_000 });
     return this.patientItemsAt(indexes);
   }
 
@@ -256,39 +272,6 @@ export class Vault {
     // Newest first by the time of the access (the log's order is the order of arrival).
     inRange.sort((a, b) => Date.parse(b.record.time) - Date.parse(a.record.time) || b.index - a.index);
     return { records: inRange.slice(0, query.limit ?? inRange.length), notReadable };
-  }
-
-  /**
-   * The custodian re-wraps every epoch key of a patient for another reader: a newly granted audit
-   * company (history included) or the patient's replacement key after a loss. Returns how many.
-   */
-  async rewrap(
-    patientId: string,
-    custodian: RecordOpener,
-    reader: Recipient,
-    reason: "regrant" | "recovery",
-  ): Promise<number> {
-    const items = await this.patientItems(patientId);
-    const tag = this.#blindIndex.patientTag(patientId);
-    const items_: { epochId: Uint8Array }[] = [];
-    for (const item of items) {
-      if (decodeEntry(item.entry).kind !== ENTRY_KINDS.keyEnvelope) continue;
-      if (item.content === undefined) continue;
-      if (custodian.addEnvelope(item))
-        items_.push({ epochId: keyEnvelopeFromEntry(decodeEntry(item.entry)).header.epochId });
-    }
-    const seen = new Set<string>();
-    const envelopes = [];
-    for (const { epochId } of items_) {
-      const hex = toHex(epochId);
-      if (seen.has(hex)) continue;
-      seen.add(hex);
-      const dataKey = custodian.epochKey(epochId)!;
-      envelopes.push(wrapForReader({ epochId, patientTag: tag, dataKey }, reader, reason));
-    }
-    if (envelopes.length === 0) return 0;
-    await this.ledger.append(envelopes);
-    return envelopes.length;
   }
 
   async keyStatus(patientId: string): Promise<KeyStatus> {
@@ -382,6 +365,7 @@ export class Vault {
   }
 
   async close(): Promise<void> {
+    this.sealer.epochs.close(); // keys zero-filled, sweep timer stopped
     await this.ledger.close();
   }
 }
@@ -417,11 +401,6 @@ export async function lastRecordOf(
     if (best !== undefined || indexes.length < 256) return best;
     toIndex = indexes[indexes.length - 1];
   }
-}
-
-function deploymentName(dir: string): string {
-  void dir;
-  return "custos";
 }
 
 export function requireRecipient(recipient: Recipient | undefined, what: string): Recipient {

@@ -1,6 +1,7 @@
 // The one table from error code to HTTP status. A reply's body is always
 // `{"error":{"code":"...","message":"..."}}`; an unexpected failure says only INTERNAL.
 
+import type { FastifyReply } from "fastify";
 import { CustosError, type ErrorCode } from "../core/errors.js";
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -32,11 +33,14 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TOO_LARGE: 413,
   RATE_LIMITED: 429,
   STORE_BUSY: 503,
+  UNAVAILABLE: 503,
 };
 
 export interface ErrorReply {
   readonly status: number;
   readonly body: { error: { code: string; message: string } };
+  /** Retry-After (seconds) for a 503: the store is failing or another node sequences; try again. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** Maps anything thrown to a reply; never leaks a stack or an internal message. */
@@ -44,7 +48,9 @@ export function errorReply(error: unknown): ErrorReply {
   if (error instanceof CustosError) {
     const status = STATUS[error.code] ?? 500;
     const message = status === 500 ? "the server could not complete the request" : error.message;
-    return { status, body: { error: { code: status === 500 ? "INTERNAL" : error.code, message } } };
+    const body = { error: { code: status === 500 ? "INTERNAL" : error.code, message } };
+    if (status === 503) return { status, body, retryAfterSeconds: error.retryAfterSeconds ?? 1 };
+    return { status, body };
   }
   // Fastify's own client errors (body too large, bad JSON, bad content type, schema validation, ...).
   const e = error as {
@@ -97,4 +103,11 @@ export function errorReply(error: unknown): ErrorReply {
     status: 500,
     body: { error: { code: "INTERNAL", message: "the server could not complete the request" } },
   };
+}
+
+/** Sends `error` as its reply: the status, the one body shape, and Retry-After on a 503. */
+export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
+  const { status, body, retryAfterSeconds } = errorReply(error);
+  if (retryAfterSeconds !== undefined) reply.header("retry-after", String(retryAfterSeconds));
+  return reply.code(status).type("application/json").send(body);
 }

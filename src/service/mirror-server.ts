@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
@@ -12,7 +12,7 @@ import type { Recipient } from "../records/recipients.js";
 import type { Gossiping } from "../witness/gossiping.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ReadContext } from "./context.js";
-import { errorReply } from "./errors.js";
+import { sendError } from "./errors.js";
 import { registerHealth } from "./plugins/health.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import type { ReadLog } from "./read-log.js";
@@ -128,11 +128,6 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
       principal.role === "patient" ? registry.subjectOfKey("patient", principal.publicKey) : principal.id,
     now,
   );
-
-  function sendError(reply: FastifyReply, error: unknown): FastifyReply {
-    const { status, body } = errorReply(error);
-    return reply.code(status).type("application/json").send(body);
-  }
 
   const app: FastifyInstance = Fastify({
     https: {

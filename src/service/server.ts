@@ -13,7 +13,7 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:ht
 import { join } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
@@ -31,10 +31,10 @@ import type { WitnessEndpoint } from "../witness/witness-client.js";
 import { Witnessing } from "../witness/witnessing.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
-import { errorReply } from "./errors.js";
+import { errorReply, sendError } from "./errors.js";
 import { LoginService } from "./login.js";
 import { NoticeRelay } from "./notice-relay.js";
-import { checkpointFreshness, registerHealth } from "./plugins/health.js";
+import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/health.js";
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
@@ -115,6 +115,8 @@ declare module "fastify" {
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+/** How often a node that does not sequence folds new registry entries from the log (ms). */
+const REGISTRY_FOLLOW_MS = 250;
 /** The POST routes a read replica serves: reads, whose notices it records through the outbox. */
 const REPLICA_READ_ROUTES = new Set<string>([
   "/v1/mirror/contents",
@@ -223,6 +225,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     logSize: () => ledger.size(),
     latestCheckpoint: () => ledger.latestCheckpoint(),
     verifyStatus: () => verifyStatus,
+    epochKeys: () => deployment.vault.sealer.epochs.stats(),
   });
   // Trail reads and refusals: appended here, or on a read replica recorded in the outbox for the
   // sequencer, which drains it (src/service/notice-relay.ts).
@@ -245,6 +248,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       },
     ),
   );
+
+  // A sequencer that lost its store to another node stands by until `custos serve` reopens the log.
+  function nodeRole(): NodeRole {
+    if (ledger.writable) return ledger.writeState?.state === "superseded" ? "standby" : "sequencer";
+    return (ledger.store as { serverReadOnly?: boolean }).serverReadOnly === true ? "replica" : "standby";
+  }
+  // Every failed write is logged with its cause (disk full, read-only, lost session), never content.
+  ledger.onWriteFailure(({ cause, retryInMs }) => {
+    const line = { code: cause.code, cause: cause.message, retryInMs };
+    if (options.log) api?.log.error(line, "a write to the log's store failed; appends pause");
+    else
+      process.stderr.write(
+        `custos: a write to the log's store failed: ${cause.message}; retrying in ${retryInMs} ms\n`,
+      );
+  });
 
   const callerFromCertificate = certificateCallers(
     deployment.anchor,
@@ -302,7 +320,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       return published ?? currentCheckpoint(ledger);
     },
     async allow(caller, operation, target, patient) {
-      const decision = authorize(deployment.registry, caller, operation, target, now());
+      let decision = authorize(deployment.registry, caller, operation, target, now());
+      if (!decision.allowed) {
+        // An enrollment or grant appended a moment ago (by the sequencer, seen here as a replica) counts
+        // at once: fold in what the log gained before refusing.
+        await deployment.registry.refresh(ledger.store).catch(() => undefined);
+        decision = authorize(deployment.registry, caller, operation, target, now());
+      }
       if (decision.allowed) return;
       metrics.refusal(operation);
       const notice = deployment.refusalNotice(caller, operation, decision.code, patient);
@@ -315,11 +339,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
     recordNotice: (item) => notices.record(item),
   };
-
-  function sendError(reply: FastifyReply, error: unknown): FastifyReply {
-    const { status, body } = errorReply(error);
-    return reply.code(status).type("application/json").send(body);
-  }
 
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
 
@@ -424,8 +443,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       ...(mode === "mtls" ? { authorize: (request: FastifyRequest) => request.caller !== undefined } : {}),
     });
     registerHealth(app, {
+      role: nodeRole,
       checks: async () => ({
-        store: (await ledger.size()) >= 0 ? "ok" : "unreadable",
+        // The sequencer must be able to write now (not pausing after failed writes, the disk
+        // writable with space left, its database session holding the lock); others must read.
+        store: ledger.writable
+          ? await ledger.writeReadiness()
+          : (await ledger.store.getSize()) >= 0
+            ? "ok"
+            : "unreadable",
         checkpoint: checkpointFreshness(await ledger.latestCheckpoint(), await ledger.size(), now(), 30),
         verify: verifyStatus === 0 ? "the store does not verify" : "ok",
         outbox: await notices.readiness(),
@@ -532,12 +558,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       .catch((error: unknown) => api.log.error({ code: (error as CustosError).code }, "CRL refresh failed"));
   }, options.crlCheckMs ?? 30_000);
   crlTimer.unref();
-  // A standby follows what the sequencer appends: new enrollments, grants and revocations.
+  // A read replica or standby follows what the sequencer appends (new enrollments, grants and
+  // revocations) within a fraction of a second; the sequencer refreshes on its own appends.
   const followTimer = ledger.writable
     ? undefined
     : setInterval(() => {
         deployment.registry.refresh(ledger.store).catch(() => undefined);
-      }, 2_000);
+      }, REGISTRY_FOLLOW_MS);
   followTimer?.unref();
   witnessing?.start();
   notices.start();

@@ -10,14 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerImportCommand } from "../../src/cli/commands/import.js";
 import { describeError } from "../../src/cli/errors.js";
 import type { Io } from "../../src/cli/io.js";
-import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
 import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
 import { Deployment } from "../../src/identity/deployment.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../src/ledger/verify/verifier.js";
-import { RecordOpener, Vault } from "../../src/records/index.js";
+import { RecordOpener } from "../../src/records/index.js";
 import { startServer } from "../../src/service/server.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -78,28 +77,38 @@ async function verifyClean(dir: string): Promise<void> {
 }
 
 let root: { dir: string; cleanup: () => void };
-const keys = { p1: generateX25519KeyPair(), p2: generateX25519KeyPair(), custodian: generateX25519KeyPair() };
+/** Each node's readers' X25519 private keys (p1, p2, custodian), by data directory. */
+const nodeKeys = new Map<string, Record<string, Uint8Array>>();
 
-/** A fresh data directory without a CA: custodian, P1 and P2 enrolled (P3 is not). */
+/** A fresh data directory with its CA: custodian, P1 and P2 enrolled (P3 is not). */
 async function localNode(name: string): Promise<string> {
   const dir = join(root.dir, name);
   await initDataDir(dir, { origin: "import.custos.example/log", masterKey: MASTER });
-  const vault = await Vault.open(dir, MASTER);
-  vault.directory.setCustodian(keys.custodian.publicKey);
-  vault.directory.enroll("patient", "P1", keys.p1.publicKey);
-  vault.directory.enroll("patient", "P2", keys.p2.publicKey);
-  await vault.saveDirectory();
-  await vault.close();
+  const deployment = await Deployment.initCa(dir, MASTER, "imports");
+  const keys: Record<string, Uint8Array> = {};
+  for (const [who, role, id] of [
+    ["custodian", "custodian", "custodian"],
+    ["p1", "patient", "P1"],
+    ["p2", "patient", "P2"],
+  ] as const) {
+    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 1000 });
+    keys[who] = Identity.unlock(issued.bundle, PASS).encryptionPrivateKey();
+  }
+  await deployment.close();
+  nodeKeys.set(dir, keys);
   return dir;
 }
 
-async function trail(dir: string, patient: string, privateKey: Uint8Array) {
-  const vault = await Vault.open(dir, MASTER);
+async function trail(dir: string, patient: string, reader: "p1" | "p2" | "custodian") {
+  const deployment = await Deployment.open(dir, MASTER);
   try {
-    const { records } = await vault.readTrail(patient, new RecordOpener(privateKey));
+    const { records } = await deployment.vault.readTrail(
+      patient,
+      new RecordOpener(nodeKeys.get(dir)![reader]!),
+    );
     return records.map((r) => r.record).sort((a, b) => a.time.localeCompare(b.time));
   } finally {
-    await vault.close();
+    await deployment.close();
   }
 }
 
@@ -138,7 +147,7 @@ describe("custos import into a data directory", () => {
     expect(r.stdout).toMatch(/rejected\s+0/);
     expect(r.stdout).toContain("ignored columns: Workstation");
 
-    expect(await trail(dir, "P1", keys.p1.privateKey)).toEqual([
+    expect(await trail(dir, "P1", "p1")).toEqual([
       {
         time: "2024-03-01T07:17:00.000Z",
         patientId: "P1",
@@ -158,7 +167,7 @@ describe("custos import into a data directory", () => {
         emergency: false,
       },
     ]);
-    expect(await trail(dir, "P2", keys.custodian.privateKey)).toEqual([
+    expect(await trail(dir, "P2", "custodian")).toEqual([
       {
         time: "2024-03-01T08:16:00.000Z",
         patientId: "P2",
@@ -171,7 +180,7 @@ describe("custos import into a data directory", () => {
       },
     ]);
     // P2's key does not open P1's records.
-    expect(await trail(dir, "P1", keys.p2.privateKey)).toEqual([]);
+    expect(await trail(dir, "P1", "p2")).toEqual([]);
     // Nothing of the plaintext is on disk.
     const disk = Buffer.concat(
       ["custos.db", "custos.db-wal"].map((f) => {
@@ -197,7 +206,7 @@ describe("custos import into a data directory", () => {
     ]);
     expect(again.status).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ rowsRead: 3, imported: 0, duplicates: 3, rejected: 0 });
-    expect(await trail(dir, "P1", keys.custodian.privateKey)).toHaveLength(2);
+    expect(await trail(dir, "P1", "custodian")).toHaveLength(2);
   });
 
   it("imports the good rows, rejects the rest, and names each rejected row without its patient ID", async () => {
@@ -223,7 +232,7 @@ describe("custos import into a data directory", () => {
     expect(r.stdout).toContain("row 4 (line 5): timestamp: not a date and time");
     expect(r.stdout).toContain("row 6 (line 7): patient");
     expect(r.stdout).not.toContain("P3");
-    expect((await trail(dir, "P2", keys.p2.privateKey)).map((x) => x.action)).toEqual(["copy"]);
+    expect((await trail(dir, "P2", "p2")).map((x) => x.action)).toEqual(["copy"]);
   });
 
   it("writes nothing in a dry run: the log size is unchanged", async () => {
@@ -234,7 +243,7 @@ describe("custos import into a data directory", () => {
     expect(r.stdout).toMatch(/valid\s+3/);
     expect(r.stdout).toContain("dry run: nothing was written");
     expect(await logSize(dir)).toBe(before);
-    expect(await trail(dir, "P1", keys.p1.privateKey)).toEqual([]);
+    expect(await trail(dir, "P1", "p1")).toEqual([]);
     // Without a destination, a dry run only parses and validates.
     const bare = await custosImport([join(root.dir, "dry.csv"), "--dry-run", "--json"]);
     expect(bare.status).toBe(0);
@@ -287,7 +296,7 @@ describe("custos import into a data directory", () => {
     ]);
     expect(fromFile.status).toBe(0);
     expect(fromFile.stdout).toMatch(/imported\s+3/);
-    expect(await trail(dir, "P1", keys.p1.privateKey)).toHaveLength(4);
+    expect(await trail(dir, "P1", "p1")).toHaveLength(4);
     await verifyClean(dir);
   });
 
@@ -350,6 +359,7 @@ describe("custos import into a data directory", () => {
 
     const bare = join(root.dir, "no-custodian");
     await initDataDir(bare, { origin: "import.custos.example/log", masterKey: MASTER });
+    await (await Deployment.initCa(bare, MASTER, "imports")).close();
     const r = await custosImport([path, "--data", bare, "--source", "s"]);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(
@@ -384,7 +394,7 @@ describe("custos import into a data directory", () => {
     const ndjson = `{"time":"2024-07-01T13:00:00Z","user":"u3","event":"remove","subject":"P1"}\n`;
     const n = await custosImport(["-", "--data", dir, "--source", "s", "--format", "json"], ndjson);
     expect(n.status).toBe(0);
-    expect((await trail(dir, "P1", keys.p1.privateKey)).map((x) => [x.time, x.action, x.emergency])).toEqual([
+    expect((await trail(dir, "P1", "p1")).map((x) => [x.time, x.action, x.emergency])).toEqual([
       ["2024-07-01T10:00:00.000Z", "query", undefined],
       ["2024-07-01T10:05:00.000Z", "create", true],
       ["2024-07-01T13:00:00.000Z", "delete", undefined],

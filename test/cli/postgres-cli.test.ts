@@ -43,7 +43,7 @@ describe("moving a log from SQLite to PostgreSQL", () => {
   it("copies entries, encrypted content and keys, proves the root, and the node works on the copy", async () => {
     await dropSchema(schema);
     const data = join(root.dir, "moving");
-    const local = { ...env, CUSTOS_DB_URL: "", CUSTOS_PARTY_PASSPHRASE: "party passphrase 2" };
+    const local = { ...env, CUSTOS_DB_URL: "", CUSTOS_BUNDLE_PASSPHRASE: "bundle passphrase 2" };
     const run = (args: string[], input?: string, extra: NodeJS.ProcessEnv = local) => {
       const result = runCli(args, { env: extra, ...(input !== undefined ? { input } : {}) });
       expect(result.stderr, args.join(" ")).toBe("");
@@ -51,15 +51,20 @@ describe("moving a log from SQLite to PostgreSQL", () => {
       return result.stdout;
     };
     run(["log", "init", "--data", data, "--origin", "moving.custos.example/log"]);
-    const patientKey = join(root.dir, "p.key");
-    const custodianKey = join(root.dir, "c.key");
-    const pub = (out: string) => /encryption public key: (\S+)/.exec(out)![1]!;
-    const patient = pub(run(["keys", "generate", "--role", "patient", "--id", "P9", "--out", patientKey]));
-    const custodian = pub(
-      run(["keys", "generate", "--role", "custodian", "--id", "C", "--out", custodianKey]),
-    );
-    run(["keys", "enroll", "--data", data, "--role", "patient", "--id", "P9", "--public-key", patient]);
-    run(["keys", "enroll", "--data", data, "--role", "custodian", "--public-key", custodian]);
+    const patientKey = join(root.dir, "p9.custos-id");
+    run(["ca", "init", "--data", data, "--deployment", "moving"]);
+    run(["enroll", "--data", data, "--role", "patient", "--id", "P9", "--out", patientKey]);
+    run([
+      "enroll",
+      "--data",
+      data,
+      "--role",
+      "custodian",
+      "--id",
+      "C",
+      "--out",
+      join(root.dir, "c.custos-id"),
+    ]);
     const records = Array.from({ length: 25 }, (_, i) =>
       JSON.stringify({
         time: `2026-11-23T08:${String(i).padStart(2, "0")}:00Z`,
@@ -90,7 +95,7 @@ describe("moving a log from SQLite to PostgreSQL", () => {
     const onPg = { ...local, CUSTOS_DB_URL: PG_URL };
     expect(run(["verify", "--data", data], undefined, onPg)).toContain("OK: no tampering found");
     const trail = JSON.parse(
-      run(["read", "--data", data, "--patient", "P9", "--key", patientKey, "--json"], undefined, onPg),
+      run(["read", "--data", data, "--patient", "P9", "--as", patientKey, "--json"], undefined, onPg),
     );
     expect(trail.records).toHaveLength(25);
     // Replays are still recognised on the copy: the idempotency keys moved too.

@@ -9,9 +9,10 @@ let root: { dir: string; cleanup: () => void };
 let data: string;
 const env = {
   CUSTOS_MASTER_KEY: Buffer.alloc(32, 5).toString("base64"),
-  CUSTOS_PARTY_PASSPHRASE: "party passphrase 1",
+  CUSTOS_BUNDLE_PASSPHRASE: "bundle passphrase 1",
 };
-const keys: Record<string, { file: string; publicKey: string }> = {};
+/** Identity bundles by short name. */
+const bundles: Record<string, string> = {};
 
 function ok(args: string[], input?: string): string {
   const result = runCli(args, { env, ...(input !== undefined ? { input } : {}) });
@@ -24,61 +25,26 @@ beforeAll(() => {
   root = tempDir("custos-records-cli-");
   data = join(root.dir, "node");
   ok(["log", "init", "--data", data, "--origin", "records.custos.example/log"]);
-  for (const [name, role] of [
-    ["p1", "patient"],
-    ["p2", "patient"],
-    ["a1", "auditor"],
-    ["custodian", "custodian"],
+  ok(["ca", "init", "--data", data, "--deployment", "records"]);
+  for (const [name, role, id] of [
+    ["admin", "admin", "admin"],
+    ["custodian", "custodian", "custodian"],
+    ["p1", "patient", "P1"],
+    ["p2", "patient", "P2"],
+    ["a1", "auditor", "A1"],
   ] as const) {
-    const file = join(root.dir, `${name}.key`);
-    const out = ok(["keys", "generate", "--role", role, "--id", name.toUpperCase(), "--out", file]);
-    keys[name] = { file, publicKey: /encryption public key: (\S+)/.exec(out)![1]! };
+    bundles[name] = join(root.dir, `${name}.custos-id`);
+    ok(["enroll", "--data", data, "--role", role, "--id", id, "--out", bundles[name]!]);
   }
-  ok(["keys", "enroll", "--data", data, "--role", "custodian", "--public-key", keys.custodian!.publicKey]);
   ok([
-    "keys",
-    "enroll",
-    "--data",
-    data,
-    "--role",
-    "patient",
-    "--id",
-    "P1",
-    "--public-key",
-    keys.p1!.publicKey,
-  ]);
-  ok([
-    "keys",
-    "enroll",
-    "--data",
-    data,
-    "--role",
-    "patient",
-    "--id",
-    "P2",
-    "--public-key",
-    keys.p2!.publicKey,
-  ]);
-  ok([
-    "keys",
-    "enroll",
-    "--data",
-    data,
-    "--role",
-    "auditor",
-    "--id",
-    "A1",
-    "--public-key",
-    keys.a1!.publicKey,
-  ]);
-  ok([
-    "keys",
     "grant",
     "--data",
     data,
+    "--as",
+    bundles.admin!,
     "--auditor",
     "A1",
-    "--patients",
+    "--patient",
     "P1",
     "--from",
     "2020-01-01T00:00:00Z",
@@ -118,17 +84,15 @@ describe("encrypted records from the command line", () => {
       "1 already present",
     );
 
-    const p1 = JSON.parse(ok(["read", "--data", data, "--patient", "P1", "--key", keys.p1!.file, "--json"]));
+    const p1 = JSON.parse(ok(["read", "--data", data, "--patient", "P1", "--as", bundles.p1!, "--json"]));
     expect(p1.records.map((r: { userId: string }) => r.userId)).toEqual(["nurse.c", "dr.a"]);
     expect(p1.records[0]).toMatchObject({ action: "copy", emergency: true });
-    const a1 = JSON.parse(ok(["read", "--data", data, "--patient", "P1", "--key", keys.a1!.file, "--json"]));
+    const a1 = JSON.parse(ok(["read", "--data", data, "--patient", "P1", "--as", bundles.a1!, "--json"]));
     expect(a1.records).toHaveLength(2);
-    const a1OnP2 = JSON.parse(
-      ok(["read", "--data", data, "--patient", "P2", "--key", keys.a1!.file, "--json"]),
-    );
+    const a1OnP2 = JSON.parse(ok(["read", "--data", data, "--patient", "P2", "--as", bundles.a1!, "--json"]));
     expect(a1OnP2.records).toEqual([]);
     expect(a1OnP2.notReadable).toHaveLength(1);
-    const table = ok(["read", "--data", data, "--patient", "P2", "--key", keys.custodian!.file]);
+    const table = ok(["read", "--data", data, "--patient", "P2", "--as", bundles.custodian!]);
     expect(table).toContain("print");
     expect(table).toContain("dr.b");
   });
@@ -145,32 +109,46 @@ describe("encrypted records from the command line", () => {
   });
 
   it("reports key status, lets the custodian re-grant history, and erases under a signed entry", () => {
-    const status = JSON.parse(ok(["keys", "status", "--data", data, "--json"]));
-    expect(status.find((s: { patient: string }) => s.patient === "P1")).toMatchObject({
-      enrolled: true,
-      records: 2,
-    });
-
-    ok(["keys", "grant", "--data", data, "--auditor", "A1", "--patients", "P2"]);
+    const status = JSON.parse(ok(["keys", "status", "--data", data, "--patient", "P1", "P2", "--json"]));
+    expect(status.patientsWithoutKey).toEqual([]);
+    expect(status.parties.map((p: { role: string }) => p.role).sort()).toEqual([
+      "admin",
+      "auditor",
+      "custodian",
+      "patient",
+      "patient",
+    ]);
+    const p1 = status.patients.find((s: { patient: string }) => s.patient === "P1");
+    expect(p1).toMatchObject({ hasKey: true, records: 2 });
+    // The patient, A1 (granted) and the custodian each open every epoch of P1.
     expect(
-      ok([
-        "keys",
-        "rewrap",
-        "--data",
-        data,
-        "--patient",
-        "P2",
-        "--custodian-key",
-        keys.custodian!.file,
-        "--to-role",
-        "auditor",
-        "--to-id",
-        "A1",
+      p1.readers.map((r: { role: string; reader: string; current: boolean; missing: number }) => [
+        r.role,
+        r.reader,
+        r.current,
+        r.missing,
       ]),
-    ).toMatch(/re-wrapped [1-9]\d* epoch key/);
+    ).toEqual([
+      ["auditor", "A1", true, 0],
+      ["custodian", "custodian", true, 0],
+      ["patient", "patient", true, 0],
+    ]);
+    expect(ok(["keys", "status", "--data", data])).toMatch(
+      /5 enrolled parties:[\s\S]*0 patient\(s\) with no key/,
+    );
+
+    ok(["grant", "--data", data, "--as", bundles.admin!, "--auditor", "A1", "--patient", "P2"]);
+    expect(ok(["keys", "rewrap", "--data", data, "--as", bundles.custodian!, "--auditor", "A1"])).toMatch(
+      /re-wrapped [1-9]\d* epoch key\(s\) for 1 of 2 patient\(s\)/,
+    );
     expect(
-      JSON.parse(ok(["read", "--data", data, "--patient", "P2", "--key", keys.a1!.file, "--json"])).records,
+      JSON.parse(ok(["read", "--data", data, "--patient", "P2", "--as", bundles.a1!, "--json"])).records,
     ).toHaveLength(1);
+    // A1 now opens every epoch of P2 too.
+    const after = JSON.parse(ok(["keys", "status", "--data", data, "--patient", "P2", "--json"]));
+    expect(after.patients[0].readers.find((r: { reader: string }) => r.reader === "A1")).toMatchObject({
+      missing: 0,
+    });
 
     expect(
       ok([
@@ -188,18 +166,22 @@ describe("encrypted records from the command line", () => {
     expect(ok(["verify", "--data", data])).toContain("OK: no tampering found");
     // The entries stay (every proof still verifies); their content is gone, so nothing opens.
     const gone = JSON.parse(
-      ok(["read", "--data", data, "--patient", "P2", "--key", keys.p2!.file, "--json"]),
-    ) as { records: unknown[]; notReadable: number[] };
+      ok(["read", "--data", data, "--patient", "P2", "--as", bundles.p2!, "--json"]),
+    ) as {
+      records: unknown[];
+      notReadable: number[];
+    };
     expect(gone.records).toEqual([]);
     expect(gone.notReadable.length).toBeGreaterThan(0);
   });
 
-  it("refuses a wrong party passphrase and a missing master key with one-line errors", () => {
-    const wrong = runCli(["read", "--data", data, "--patient", "P1", "--key", keys.p1!.file], {
-      env: { ...env, CUSTOS_PARTY_PASSPHRASE: "not the passphrase" },
+  it("refuses a wrong bundle passphrase and a missing master key with one-line errors", () => {
+    const wrong = runCli(["read", "--data", data, "--patient", "P1", "--as", bundles.p1!], {
+      env: { ...env, CUSTOS_BUNDLE_PASSPHRASE: "not the passphrase" },
     });
     expect(wrong.status).toBe(2);
-    expect(wrong.stderr.trim()).toMatch(/^error: the passphrase does not open the key file /);
+    expect(wrong.stderr.trim().split("\n")).toHaveLength(1);
+    expect(wrong.stderr).toMatch(/^error: .*passphrase/);
     const noKey = runCli(["ingest", "-", "--data", data, "--source", "x"], { input: "{}" });
     expect(noKey.status).toBe(2);
     expect(noKey.stderr.split("\n").filter(Boolean)).toHaveLength(1);
@@ -218,7 +200,7 @@ describe("master key rotation from the command line", () => {
     expect(old.status).toBe(2);
     expect(old.stderr).toMatch(/^error: the keystore .* is sealed with a key-file master key/);
     const names = runCli(["keystore", "list", "--data", data, "--master-key-file", keyFile], {
-      env: { CUSTOS_PARTY_PASSPHRASE: "x" },
+      env: {},
     });
     expect(names.stdout.split("\n")).toContain("log-signer-key");
     expect(ok(["log", "checkpoint", "--data", data, "--latest"])).toBe(before);

@@ -19,7 +19,6 @@ import { leafHash } from "../../src/core/merkle/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../../src/core/note/index.js";
 import { randomBytes, sha256 } from "../../src/core/platform.js";
 import type { AuditRecord } from "../../src/core/record/index.js";
-import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { PostgresStore } from "../../src/ledger/postgres/index.js";
 import type { AppendItem } from "../../src/ledger/sequencer.js";
@@ -29,9 +28,10 @@ import type { Finding } from "../../src/ledger/verify/findings.js";
 import { checkTrailRange, TrailChecker } from "../../src/ledger/verify/trail-chain.js";
 import { type VerifyOptions, type VerifyReport, verifyStore } from "../../src/ledger/verify/verifier.js";
 import { EpochKeyCache } from "../../src/records/epoch-keys.js";
-import { BlindIndex, LocalDirectory, RecordSealer } from "../../src/records/index.js";
+import { BlindIndex, RecordSealer } from "../../src/records/index.js";
 import { lastRecordOf } from "../../src/records/vault.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
+import { registryReaders } from "../helpers/registry-readers.js";
 import { createTestLog, dbPath, type TestLog } from "./fixtures.js";
 
 const PATIENTS = ["MRN-1", "MRN-2", "MRN-3", "MRN-4"];
@@ -51,9 +51,11 @@ function record(patientId: string): AuditRecord {
 }
 
 function newSealer(ledger: Ledger, epochs?: EpochKeyCache): RecordSealer {
-  const directory = new LocalDirectory("chain");
-  directory.setCustodian(generateX25519KeyPair().publicKey);
-  for (const id of PATIENTS) directory.enroll("patient", id, generateX25519KeyPair().publicKey);
+  const { directory } = registryReaders({
+    deployment: "chain",
+    patientTag: (id) => blindIndex.patientTag(id),
+    patients: PATIENTS,
+  });
   return new RecordSealer({
     blindIndex,
     directory,

@@ -244,6 +244,19 @@ describe("the portal in Chromium", () => {
       expected.map((r) => r.index).sort((a, b) => a - b),
     );
     expect(new Set(exported.map((r) => r.patientId))).toEqual(new Set(["MRN1002"]));
+    // "Who looked at my trail": the patient's own reads (the CLI's above, this sign-in) are one line,
+    // "You viewed your trail N times"; the table above it holds only others' reads and refusals.
+    const own = page.getByTestId("own-reads");
+    await expect.poll(() => own.isVisible(), { timeout: 60_000 }).toBe(true);
+    expect(Number(await own.getAttribute("data-count"))).toBeGreaterThanOrEqual(1);
+    expect(await own.locator("summary").textContent()).toMatch(
+      /^You viewed your trail [\d,]+ times?, most recently on /,
+    );
+    const othersReads = await page
+      .getByTestId("query-history-table")
+      .locator('[data-kind="query"]')
+      .allTextContents();
+    expect(othersReads.filter((row) => row.includes("patient/MRN1002"))).toEqual([]);
     await page.screenshot({ path: join(ARTIFACTS, "patient.png"), fullPage: true });
     await page.setViewportSize({ width: 375, height: 800 });
     await page.screenshot({ path: join(ARTIFACTS, "patient-phone.png"), fullPage: true });

@@ -57,7 +57,10 @@ function parseCsv(text: string): string[][] {
   return records;
 }
 
-const guarded = (cell: string) => (/^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell);
+const guarded = (cell: string) => {
+  const parts = cell.replace(/([,;|\t])(?=[=+\-@\t\r])/g, "$1'");
+  return /^[=+\-@\t\r]/.test(parts) ? `'${parts}` : parts;
+};
 
 const row = (index: number, fields: Partial<AccessRow["record"]> = {}): AccessRow => {
   const record = parseAuditRecord({
@@ -93,15 +96,17 @@ describe("CSV export (RFC 4180)", () => {
     );
   });
 
-  it("quotes only what needs it and leaves numbers and booleans alone", () => {
-    expect(csvField("plain")).toBe("plain");
+  it("quotes every cell, guards each separated part, and leaves numbers and booleans as they are", () => {
+    expect(csvField("plain")).toBe('"plain"');
     expect(csvField("a,b")).toBe('"a,b"');
     expect(csvField('say "hi"')).toBe('"say ""hi"""');
     expect(csvField('=HYPERLINK("x")')).toBe('"\'=HYPERLINK(""x"")"');
-    expect(csvField("-2+3")).toBe("'-2+3");
-    expect(csvField(12)).toBe("12");
-    expect(csvField(true)).toBe("true");
-    expect(csvField(undefined)).toBe("");
+    expect(csvField("-2+3")).toBe(`"'-2+3"`);
+    expect(csvField("note;=2+5")).toBe(`"note;'=2+5"`);
+    expect(csvField("a|@SUM(A1)\t+1,-2")).toBe(`"a|'@SUM(A1)\t'+1,'-2"`);
+    expect(csvField(12)).toBe('"12"');
+    expect(csvField(true)).toBe('"true"');
+    expect(csvField(undefined)).toBe('""');
   });
 
   it("exports accesses with one header line, CRLF, and a guarded hostile detail", () => {
@@ -213,6 +218,6 @@ describe("JSON and FHIR export", () => {
     expect(json.accesses[0]).toMatchObject({ logIndex: 12, action: "copy", patientId: "P001" });
     expect(JSON.parse(accessesToJson(rows)).accesses).toHaveLength(3);
     expect(exportAccesses(rows, "fhir").mimeType).toBe("application/fhir+json");
-    expect(exportAccesses(rows, "csv").text.startsWith("logIndex,")).toBe(true);
+    expect(exportAccesses(rows, "csv").text.startsWith(`"logIndex","time",`)).toBe(true);
   });
 });

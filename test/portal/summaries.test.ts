@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
+  COUNT_STEPS,
+  chartLayout,
   chooseUnit,
   emergencyAccesses,
   filterAccesses,
@@ -9,6 +11,7 @@ import {
   perUser,
   printAndCopy,
   refusals,
+  splitOwnReads,
   timeBuckets,
   toChartData,
   unusualUsers,
@@ -156,6 +159,55 @@ describe("auditor summaries on known data", () => {
     expect(weeks.starts.map((s) => new Date(s).toISOString())).toEqual(["2026-03-02T00:00:00.000Z"]);
     expect(toChartData(weeks)).toEqual([[Date.parse("2026-03-02T00:00:00Z") / 1000], [1], [4], [1], [1]]);
     expect(timeBuckets([]).starts).toEqual([]);
+  });
+
+  it("lays out one whole bar per day, the newest day included, with midnight ticks and whole counts", () => {
+    const week = timeBuckets(rows, { zone: "utc" });
+    const layout = chartLayout(week);
+    expect(layout.centers).toHaveLength(7);
+    week.starts.forEach((start, i) => {
+      // Each bar stands in the middle of its own day, not in that day's first hours.
+      expect(layout.centers[i]! * 1000).toBe(start + 12 * 3_600_000);
+      expect(week.ends[i]).toBe(start + 24 * 3_600_000);
+    });
+    // The axis ends where the newest day ends: its bar (the change on 8 March) is inside the plot.
+    expect(layout.range).toEqual([
+      Date.parse("2026-03-02T00:00:00Z") / 1000,
+      Date.parse("2026-03-09T00:00:00Z") / 1000,
+    ]);
+    expect(week.series.change![6]).toBe(1);
+    expect(layout.centers[6]!).toBeLessThan(layout.range[1]);
+    expect(layout.ticks.every((t) => new Date(t * 1000).toISOString().endsWith("T00:00:00.000Z"))).toBe(true);
+    expect(layout.ticks.length).toBeLessThanOrEqual(8);
+    expect(chartLayout(timeBuckets(rows, { zone: "utc", unit: "hour" }), 8).ticks.length).toBeLessThanOrEqual(
+      8,
+    );
+    expect(COUNT_STEPS.every((step) => Number.isInteger(step) && step >= 1)).toBe(true);
+    expect(chartLayout(timeBuckets([])).centers).toEqual([]);
+  });
+
+  it("sets a patient's own reads apart, keeping others' reads and every refusal first", () => {
+    const self = "custos://stmary/patient/P1";
+    const notice = (index: number, kind: NoticeRow["kind"], requester: string): NoticeRow => ({
+      index,
+      kind,
+      time: new Date(Date.UTC(2026, 2, 2, 10, index)).toISOString(),
+      requester,
+      role: requester.split("/")[3] ?? "",
+      operation: "read trail",
+    });
+    const rows = [
+      notice(9, "query", self),
+      notice(8, "query", "custos://stmary/auditor/acme"),
+      notice(7, "refusal", self),
+      notice(6, "query", self),
+      notice(5, "refusal", "custos://stmary/auditor/northwind"),
+    ];
+    const { others, own } = splitOwnReads(rows, self);
+    expect(others.map((r) => r.index)).toEqual([8, 7, 5]);
+    expect(own.map((r) => r.index)).toEqual([9, 6]);
+    expect(others.length + own.length).toBe(rows.length);
+    expect(splitOwnReads([], self)).toEqual({ others: [], own: [] });
   });
 
   it("filters by time range, action, user, emergency and patient", () => {

@@ -2,7 +2,7 @@
 // position (next number, leaf hash to link to) survives the end of its epoch.
 import { describe, expect, it } from "vitest";
 import { toHex } from "../../src/core/bytes.js";
-import { EpochKeyCache } from "../../src/records/epoch-keys.js";
+import { DEFAULT_EPOCH_MS, EpochKeyCache, sweepIntervalFor } from "../../src/records/epoch-keys.js";
 
 const tag = (n: number) => new Uint8Array(32).fill(n);
 
@@ -43,5 +43,61 @@ describe("epoch key cache", () => {
     // Carried across an epoch change (readers changed): the same line.
     const third = cache.start(tag(1), "r2", cache.positionOf(tag(1)));
     expect(third.line).toBe(second.line);
+  });
+});
+
+describe("epoch key sweep", () => {
+  const zero = (key: Uint8Array) => key.every((b) => b === 0);
+  const until = async (condition: () => boolean, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  it("zero-fills an idle patient's key on the timer once its period is over, with no further use", async () => {
+    const cache = new EpochKeyCache({ periodMs: 300 });
+    const idle = cache.start(tag(1), "r");
+    const key = idle.dataKey;
+    expect(zero(key)).toBe(false);
+    // Nothing touches the cache again: only the timer can end the epoch.
+    await until(() => zero(key), "the sweep");
+    expect(cache.stats()).toMatchObject({ active: 0, swept: 1, epochsEnded: 1 });
+    expect(cache.positionOf(tag(1))).toMatchObject({ nextSeq: 0 });
+    cache.close();
+  });
+
+  it("sweeps only the epochs whose period is over", () => {
+    let now = 0;
+    const cache = new EpochKeyCache({ periodMs: 1_000, now: () => now });
+    const old = cache.start(tag(1), "r");
+    now = 600;
+    const young = cache.start(tag(2), "r");
+    now = 1_000;
+    expect(cache.sweep()).toBe(1);
+    expect(zero(old.dataKey)).toBe(true);
+    expect(zero(young.dataKey)).toBe(false);
+    expect(cache.peek(tag(2), "r")).toBe(young);
+    cache.close();
+  });
+
+  it("clears every live key on demand and on close, keeping trail positions", () => {
+    const cache = new EpochKeyCache({ now: () => 0 });
+    const a = cache.start(tag(1), "r", { nextSeq: 4 });
+    const b = cache.start(tag(2), "r");
+    expect(cache.clear()).toBe(2);
+    expect(zero(a.dataKey) && zero(b.dataKey)).toBe(true);
+    expect(cache.stats()).toMatchObject({ active: 0, swept: 0 });
+    expect(cache.positionOf(tag(1))).toMatchObject({ nextSeq: 4 });
+    const c = cache.start(tag(3), "r");
+    cache.close();
+    expect(zero(c.dataKey)).toBe(true);
+  });
+
+  it("picks a sweep interval of a tenth of the period, at most a minute", () => {
+    expect(sweepIntervalFor(300)).toBe(50);
+    expect(sweepIntervalFor(10_000)).toBe(1_000);
+    expect(sweepIntervalFor(DEFAULT_EPOCH_MS)).toBe(60_000);
   });
 });

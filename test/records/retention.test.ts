@@ -4,13 +4,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { decodeEntry, decodeErasureEntry, ENTRY_KINDS, encodeHoldEntry } from "../../src/core/entry/index.js";
 import { leafHash, verifyInclusion } from "../../src/core/merkle/index.js";
 import type { AuditRecord } from "../../src/core/record/index.js";
-import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
+import { Identity } from "../../src/identity/bundle.js";
+import { Deployment } from "../../src/identity/deployment.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../src/ledger/verify/verifier.js";
 import { HOLDS_LOOKUP_KEY } from "../../src/records/holds.js";
-import { RecordOpener, Vault } from "../../src/records/index.js";
+import { RecordOpener, type Vault } from "../../src/records/index.js";
 import { RetentionJob } from "../../src/records/retention.js";
 import { parseRetentionPolicy, type RetentionPolicy } from "../../src/records/retention-policy.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
@@ -25,11 +26,21 @@ function record(patientId: string, time: number, i: number): AuditRecord {
   return { time: new Date(time + i * 1000).toISOString(), patientId, userId: `dr-${i}`, action: "query" };
 }
 
-const parties = {
-  p1: generateX25519KeyPair(),
-  p2: generateX25519KeyPair(),
-  custodian: generateX25519KeyPair(),
-};
+const PASS = "retention test passphrase";
+
+/** Enrolls a custodian and patients P1 and P2; returns the patients' record openers. */
+async function enrollParties(deployment: Deployment): Promise<Record<"p1" | "p2", RecordOpener>> {
+  const openers: Record<string, RecordOpener> = {};
+  for (const [name, role, id] of [
+    ["custodian", "custodian", "custodian"],
+    ["p1", "patient", "P1"],
+    ["p2", "patient", "P2"],
+  ] as const) {
+    const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 1000 });
+    openers[name] = new RecordOpener(Identity.unlock(issued.bundle, PASS).encryptionPrivateKey());
+  }
+  return openers as Record<"p1" | "p2", RecordOpener>;
+}
 
 interface Setup {
   readonly dir: string;
@@ -58,8 +69,10 @@ async function postgresSetup(): Promise<Setup> {
 for (const backend of ["sqlite", "postgres"] as const) {
   describe(`retention expiry (${backend})`, () => {
     let setup: Setup;
+    let deployment: Deployment;
     let vault: Vault;
     let clock: number;
+    let parties: Record<"p1" | "p2", RecordOpener>;
 
     beforeAll(async () => {
       if (backend === "postgres") await requirePostgres();
@@ -74,19 +87,17 @@ for (const backend of ["sqlite", "postgres"] as const) {
         masterKey,
         ...(setup.db ? { db: setup.db } : {}),
       });
-      vault = await Vault.open(setup.dir, masterKey, {
+      deployment = await Deployment.initCa(setup.dir, masterKey, "retention", {
         now: () => clock,
         epochMs: DAY,
         ...(setup.db ? { db: setup.db } : {}),
       });
-      vault.directory.setCustodian(parties.custodian.publicKey);
-      vault.directory.enroll("patient", "P1", parties.p1.publicKey);
-      vault.directory.enroll("patient", "P2", parties.p2.publicKey);
-      await vault.saveDirectory();
+      vault = deployment.vault;
+      parties = await enrollParties(deployment);
     });
 
     afterEach(async () => {
-      await vault.close().catch(() => undefined);
+      await deployment.close().catch(() => undefined);
       await setup.cleanup();
     });
 
@@ -122,7 +133,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
       expect(result.expiredEpochs).toBe(2);
       const p1After = await vault.patientItems("P1");
       expect(p1After.every((i) => i.content === undefined)).toBe(true);
-      const p2Opened = await vault.readTrail("P2", new RecordOpener(parties.p2.privateKey));
+      const p2Opened = await vault.readTrail("P2", parties.p2);
       expect(p2Opened.records.map((r) => r.record.userId)).toEqual(["dr-4"]);
       expect(p2Before.filter((i) => i.content !== undefined).length).toBeGreaterThan(
         (await vault.patientItems("P2")).filter((i) => i.content !== undefined).length,
@@ -149,7 +160,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
       expect((await job().tick()).erasedItems).toBe(0);
 
       if (backend === "sqlite") {
-        await vault.close();
+        await deployment.close();
         const files = Buffer.concat(
           ["custos.db", "custos.db-wal"].map((f) => {
             try {
@@ -172,11 +183,11 @@ for (const backend of ["sqlite", "postgres"] as const) {
       const first = job();
       expect((await first.tick()).expiredEpochs).toBe(0);
       expect(first.state.deferred.map((d) => d.why)).toEqual(["newer-record"]);
-      expect((await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey))).records).toHaveLength(2);
+      expect((await vault.readTrail("P1", parties.p1)).records).toHaveLength(2);
       clock = T0 + 41 * DAY;
       expect((await first.tick()).expiredEpochs).toBe(1);
       expect(first.state.deferred).toEqual([]);
-      expect((await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey))).records).toHaveLength(0);
+      expect((await vault.readTrail("P1", parties.p1)).records).toHaveLength(0);
       await verifyClean();
     });
 
@@ -219,7 +230,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
       const held = job();
       expect((await held.tick()).expiredEpochs).toBe(1); // P2 only
       expect(held.state.deferred.map((d) => d.why)).toEqual(["legal-hold"]);
-      expect((await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey))).records).toHaveLength(1);
+      expect((await vault.readTrail("P1", parties.p1)).records).toHaveLength(1);
 
       await hold("place");
       expect((await held.tick()).heldByDeployment).toBe(true);
@@ -227,7 +238,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
       expect((await held.tick()).heldByDeployment).toBe(true);
       await hold("lift");
       expect((await held.tick()).expiredEpochs).toBe(1);
-      expect((await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey))).records).toHaveLength(0);
+      expect((await vault.readTrail("P1", parties.p1)).records).toHaveLength(0);
       await verifyClean();
     });
 
@@ -267,10 +278,9 @@ describe("erased bytes outside the rows (SQLite)", () => {
     const masterKey = new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV);
     await initDataDir(root.dir, { origin: "residue.custos.example/log", masterKey });
     let clock = T0;
-    const vault = await Vault.open(root.dir, masterKey, { now: () => clock });
-    vault.directory.setCustodian(parties.custodian.publicKey);
-    vault.directory.enroll("patient", "P1", parties.p1.publicKey);
-    await vault.saveDirectory();
+    const deployment = await Deployment.initCa(root.dir, masterKey, "residue", { now: () => clock });
+    const vault = deployment.vault;
+    await enrollParties(deployment);
     const many = Array.from({ length: 300 }, (_, i) => ({
       ...record("P1", T0, i),
       detail: "x".repeat(2000),
@@ -284,7 +294,7 @@ describe("erased bytes outside the rows (SQLite)", () => {
       now: () => clock,
     }).tick();
     await vault.ledger.checkpoint();
-    await vault.close();
+    await deployment.close();
     const clean = SqliteStore.open(root.dir, { readonly: true });
     expect((await verifyStore(clean)).findings).toEqual([]);
     const freePage = clean.database.pragma("freelist_count", { simple: true }) as number;

@@ -6,12 +6,15 @@ import { toHex } from "../../src/core/bytes.js";
 import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
 import { leafHash } from "../../src/core/merkle/index.js";
 import type { AuditRecord } from "../../src/core/record/index.js";
-import { generateX25519KeyPair } from "../../src/crypto/hpke/index.js";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
+import { Identity } from "../../src/identity/bundle.js";
+import { Deployment } from "../../src/identity/deployment.js";
+import { rewrapHistory } from "../../src/identity/recovery.js";
+import type { Role } from "../../src/identity/roles.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../src/ledger/verify/verifier.js";
-import { RecordOpener, Vault } from "../../src/records/index.js";
+import { RecordOpener, type Vault } from "../../src/records/index.js";
 import { tempDir } from "../helpers/temp.js";
 
 const MASTER_ENV = { CUSTOS_MASTER_KEY: Buffer.alloc(32, 3).toString("base64") };
@@ -26,16 +29,30 @@ function record(patientId: string, i: number, extra: Partial<AuditRecord> = {}):
   };
 }
 
+const PASS = "vault test passphrase";
 let root: { dir: string; cleanup: () => void };
+let deployment: Deployment;
 let vault: Vault;
 let clock: number;
-const parties = {
-  p1: generateX25519KeyPair(),
-  p2: generateX25519KeyPair(),
-  a1: generateX25519KeyPair(),
-  a2: generateX25519KeyPair(),
-  custodian: generateX25519KeyPair(),
-};
+/** Unlocked identities by short name: p1, p2 (patients), a1, a2 (audit companies), custodian, admin. */
+const parties: Record<string, Identity> = {};
+
+async function enroll(name: string, role: Role, id: string): Promise<void> {
+  const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 1000 });
+  parties[name] = Identity.unlock(issued.bundle, PASS);
+}
+
+/** The reader's record opener (its X25519 private key). */
+function opener(name: string): RecordOpener {
+  return new RecordOpener(parties[name]!.encryptionPrivateKey());
+}
+
+async function reopen(): Promise<void> {
+  deployment = await Deployment.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV), {
+    now: () => clock,
+  });
+  vault = deployment.vault;
+}
 
 beforeEach(async () => {
   root = tempDir("custos-vault-");
@@ -44,21 +61,25 @@ beforeEach(async () => {
     origin: "vault.custos.example/log",
     masterKey: new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV),
   });
-  vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV), {
+  deployment = await Deployment.initCa(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV), "vault", {
     now: () => clock,
     epochMs: 3_600_000,
   });
-  vault.directory.setCustodian(parties.custodian.publicKey);
-  vault.directory.enroll("patient", "P1", parties.p1.publicKey);
-  vault.directory.enroll("patient", "P2", parties.p2.publicKey);
-  vault.directory.enroll("auditor", "A1", parties.a1.publicKey);
-  vault.directory.enroll("auditor", "A2", parties.a2.publicKey);
-  vault.directory.grant({ auditor: "A1", patients: ["P1"], from: clock - 1000 });
-  await vault.saveDirectory();
+  vault = deployment.vault;
+  for (const [name, role, id] of [
+    ["custodian", "custodian", "custodian"],
+    ["admin", "admin", "admin"],
+    ["p1", "patient", "P1"],
+    ["p2", "patient", "P2"],
+    ["a1", "auditor", "A1"],
+    ["a2", "auditor", "A2"],
+  ] as const)
+    await enroll(name, role, id);
+  await deployment.grant(parties.admin!, { auditor: "A1", patients: ["P1"], from: clock - 1000 });
 });
 
 afterEach(async () => {
-  await vault.close().catch(() => undefined);
+  await deployment.close().catch(() => undefined);
   root.cleanup();
 });
 
@@ -89,28 +110,27 @@ async function verifyClean(): Promise<void> {
 describe("encrypted records", () => {
   it("lets the patient, a granted auditor and the custodian read a record, and nobody else", async () => {
     await vault.ingest([record("P1", 1), record("P1", 2), record("P2", 3)], "ehr-main");
-    const p1 = await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey));
+    const p1 = await vault.readTrail("P1", opener("p1"));
     expect(p1.records.map((r) => r.record)).toEqual([record("P1", 2), record("P1", 1)]);
-    const a1 = await vault.readTrail("P1", new RecordOpener(parties.a1.privateKey));
+    const a1 = await vault.readTrail("P1", opener("a1"));
     expect(a1.records).toHaveLength(2);
-    const custodian = await vault.readTrail("P2", new RecordOpener(parties.custodian.privateKey));
+    const custodian = await vault.readTrail("P2", opener("custodian"));
     expect(custodian.records.map((r) => r.record)).toEqual([record("P2", 3)]);
     // A2 is not granted P1; P2 is not P1.
-    const a2 = await vault.readTrail("P1", new RecordOpener(parties.a2.privateKey));
+    const a2 = await vault.readTrail("P1", opener("a2"));
     expect(a2.records).toEqual([]);
     expect(a2.notReadable).toHaveLength(2);
-    expect((await vault.readTrail("P1", new RecordOpener(parties.p2.privateKey))).records).toEqual([]);
+    expect((await vault.readTrail("P1", opener("p2"))).records).toEqual([]);
     await verifyClean();
   });
 
   it("keeps no patient ID, user ID, action or detail in the database file", async () => {
-    vault.directory.enroll("patient", "PATIENT-SECRET-42", parties.p1.publicKey);
-    await vault.saveDirectory();
+    await enroll("secret", "patient", "PATIENT-SECRET-42");
     await vault.ingest(
       [record("PATIENT-SECRET-42", 1, { userId: "user-secret-7", detail: "detail-secret-text" })],
       "ehr-main",
     );
-    await vault.close();
+    await deployment.close();
     const bytes = storedBytes("custos.db", "custos.db-wal", "keystore.json");
     for (const secret of ["PATIENT-SECRET-42", "user-secret-7", "detail-secret-text"]) {
       expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
@@ -124,7 +144,7 @@ describe("encrypted records", () => {
     clock += 3_600_000;
     await vault.ingest([record("P1", 3)], "ehr");
     expect((await vault.keyStatus("P1")).epochs).toBe(2);
-    vault.directory.grant({ auditor: "A2", patients: ["P1"], from: clock });
+    await deployment.grant(parties.admin!, { auditor: "A2", patients: ["P1"], from: clock });
     await vault.ingest([record("P1", 4)], "ehr");
     const status = await vault.keyStatus("P1");
     expect(status.epochs).toBe(3);
@@ -133,7 +153,7 @@ describe("encrypted records", () => {
     await vault.ingest([record("P1", 5)], "ehr");
     expect((await vault.keyStatus("P1")).epochs).toBe(4);
     // A2 was granted at epoch 3: it reads records 4 and 5, not the history before its grant.
-    const a2 = await vault.readTrail("P1", new RecordOpener(parties.a2.privateKey));
+    const a2 = await vault.readTrail("P1", opener("a2"));
     expect(a2.records.map((r) => r.record.time)).toEqual([record("P1", 5).time, record("P1", 4).time]);
     expect(vault.sealer.epochs.stats()).toMatchObject({ epochsStarted: 4 });
   });
@@ -142,22 +162,26 @@ describe("encrypted records", () => {
     await vault.ingest([record("P2", 1), record("P2", 2)], "ehr");
     clock += 3_600_000;
     await vault.ingest([record("P2", 3)], "ehr");
-    const custodian = new RecordOpener(parties.custodian.privateKey);
-    vault.directory.grant({ auditor: "A2", patients: ["P2"], from: clock });
-    expect(await vault.rewrap("P2", custodian, vault.directory.party("auditor", "A2")!, "regrant")).toBe(2);
-    expect((await vault.readTrail("P2", new RecordOpener(parties.a2.privateKey))).records).toHaveLength(3);
+    const custodian = { custodian: parties.custodian!.uri, opener: opener("custodian") };
+    await deployment.grant(parties.admin!, { auditor: "A2", patients: ["P2"], from: clock });
+    expect(await rewrapHistory(deployment, { ...custodian, auditor: "A2" })).toMatchObject({
+      patients: 1,
+      envelopes: 2,
+      changed: 1,
+    });
+    expect((await vault.readTrail("P2", opener("a2"))).records).toHaveLength(3);
+    // Again: A2 already holds every epoch, nothing is appended.
+    const size = await vault.ledger.size();
+    expect(await rewrapHistory(deployment, { ...custodian, auditor: "A2" })).toMatchObject({ envelopes: 0 });
+    expect(await vault.ledger.size()).toBe(size);
 
-    const replacement = generateX25519KeyPair();
-    vault.directory.enroll("patient", "P2", replacement.publicKey);
-    expect(
-      await vault.rewrap(
-        "P2",
-        new RecordOpener(parties.custodian.privateKey),
-        vault.directory.party("patient", "P2")!,
-        "recovery",
-      ),
-    ).toBe(2);
-    expect((await vault.readTrail("P2", new RecordOpener(replacement.privateKey))).records).toHaveLength(3);
+    // P2 loses their key: revoked, a new identity enrolled, the history re-wrapped to the new key.
+    await deployment.revoke("patient", "P2");
+    await enroll("p2", "patient", "P2");
+    expect(await rewrapHistory(deployment, { ...custodian, patients: ["P2"] })).toMatchObject({
+      envelopes: 2,
+    });
+    expect((await vault.readTrail("P2", opener("p2"))).records).toHaveLength(3);
     await verifyClean();
   });
 
@@ -170,10 +194,8 @@ describe("encrypted records", () => {
     ]);
     clock += 2 * 3_600_000; // the epoch period ends
     await vault.ingest([record("P1", 5)], "ehr");
-    await vault.close();
-    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV), {
-      now: () => clock,
-    });
+    await deployment.close();
+    await reopen();
     await vault.ingest([record("P1", 6), record("P2", 1)], "ehr");
     const seqs = async (patient: string) =>
       (await vault.patientItems(patient))
@@ -229,6 +251,9 @@ describe("encrypted records", () => {
     const second = vault.ingest([record("P1", 3)], "ehr");
     await expect(first).rejects.toThrow("disk full");
     await expect(second).rejects.toMatchObject({ code: "STORE_BUSY" });
+    // Appends pause after a failed write (no retry at once: a full disk would spin), then resume.
+    await expect(vault.ingest([record("P1", 4)], "ehr")).rejects.toMatchObject({ code: "STORE_BUSY" });
+    while (ledger.writeState?.state !== "writing") await new Promise((resolve) => setTimeout(resolve, 20));
     // P1's numbering is read again from the log: the next records continue the chain at 1.
     await vault.ingest([record("P1", 4)], "ehr");
     await vault.ingest([record("P1", 5), record("P2", 0)], "ehr");
@@ -265,7 +290,7 @@ describe("encrypted records", () => {
     const [again] = await vault.ingest([record("P1", 1, { sourceEventId: "evt-1" })], "ehr");
     expect(again!.index).toBe(first!.index);
     expect(again!.duplicate).toBe(true);
-    expect((await vault.readTrail("P1", new RecordOpener(parties.p1.privateKey))).records).toHaveLength(1);
+    expect((await vault.readTrail("P1", opener("p1"))).records).toHaveLength(1);
   });
 
   it("refuses a record for a patient without an enrolled key, storing nothing", async () => {
@@ -286,13 +311,14 @@ describe("encrypted records", () => {
     altered[20] = altered[20]! ^ 1;
     db.prepare("UPDATE contents SET data = ? WHERE data = ?").run(altered, Buffer.from(content));
     db.close();
-    const opener = new RecordOpener(parties.p1.privateKey);
-    await expect(vault.readTrail("P1", opener)).rejects.toThrow(/entry \d+: the stored record was altered/);
+    await expect(vault.readTrail("P1", opener("p1"))).rejects.toThrow(
+      /entry \d+: the stored record was altered/,
+    );
 
     // A ciphertext re-sealed... moved under another header: open with the wrong header fails.
     const [, second] = recordItems;
     const moved = { ...second!, entry: recordItems[0]!.entry };
-    const fresh = new RecordOpener(parties.p1.privateKey);
+    const fresh = opener("p1");
     for (const item of items)
       if (decodeEntry(item.entry).kind === ENTRY_KINDS.keyEnvelope) fresh.addEnvelope(item);
     expect(() => fresh.openRecord(moved)).toThrow(/altered|tampered/);
@@ -307,12 +333,12 @@ describe("encrypted records", () => {
     expect(result.erased).toBe(secrets.length);
     await verifyClean();
     expect((await vault.keyStatus("P1")).erasedItems).toBe(secrets.length);
-    await vault.close();
+    await deployment.close();
     const file = storedBytes("custos.db", "custos.db-wal");
     for (const secret of secrets) expect(file.includes(Buffer.from(secret))).toBe(false);
     // P2 is untouched.
-    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
-    expect((await vault.readTrail("P2", new RecordOpener(parties.p2.privateKey))).records).toHaveLength(1);
+    await reopen();
+    expect((await vault.readTrail("P2", opener("p2"))).records).toHaveLength(1);
   });
 
   it("says so when a reader in another process keeps erased bytes in the WAL; erasing again finishes", async () => {
@@ -336,10 +362,10 @@ describe("encrypted records", () => {
     reader.close();
     expect(await vault.erase("P1", "erasure-request", "privacy-officer")).toEqual({ erased: 0, entries: 0 });
     await verifyClean();
-    await vault.close();
+    await deployment.close();
     const file = storedBytes("custos.db", "custos.db-wal");
     for (const secret of secrets) expect(file.includes(Buffer.from(secret))).toBe(false);
-    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
+    await reopen();
   }, 20_000);
 
   it("names erased content left in a trail copy, and erasing again clears it", async () => {
@@ -363,7 +389,7 @@ describe("encrypted records", () => {
   it("reports content deleted without an erasure entry as tampering", async () => {
     await vault.ingest([record("P1", 1)], "ehr");
     await vault.ledger.checkpoint();
-    await vault.close();
+    await deployment.close();
     const db = new Database(join(root.dir, "custos.db"));
     db.prepare("DELETE FROM contents WHERE hash = (SELECT hash FROM contents LIMIT 1)").run();
     db.close();
@@ -371,6 +397,6 @@ describe("encrypted records", () => {
     const report = await verifyStore(store);
     await store.close();
     expect(report.findings.map((f) => f.code)).toContain("CONTENT_MISSING");
-    vault = await Vault.open(root.dir, new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV));
+    await reopen();
   });
 });

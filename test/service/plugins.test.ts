@@ -4,6 +4,7 @@
 
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
+import { EpochKeyCache } from "../../src/records/epoch-keys.js";
 import { checkpointFreshness, registerHealth } from "../../src/service/plugins/health.js";
 import {
   Counter,
@@ -244,6 +245,30 @@ describe("metrics", () => {
     expect(sampleValue(families, "custos_http_request_duration_seconds_sum", route)).toBeGreaterThanOrEqual(
       0,
     );
+  });
+
+  it("exports the epoch-key cache's hits, misses, live epochs and swept keys", async () => {
+    let now = T0;
+    const cache = new EpochKeyCache({ periodMs: 1_000, now: () => now });
+    const app = metricsApp(createMetrics({ epochKeys: () => cache.stats() }));
+    const tag = new Uint8Array(32).fill(1);
+    expect(cache.get(tag, "r")).toBeUndefined();
+    cache.start(tag, "r");
+    cache.start(new Uint8Array(32).fill(2), "r");
+    expect(cache.get(tag, "r")).toBeDefined();
+    let { families } = await scrape(app);
+    expect(families.get("custos_epoch_key_hits_total")?.type).toBe("counter");
+    expect(families.get("custos_epoch_keys_live")?.type).toBe("gauge");
+    expect(sampleValue(families, "custos_epoch_key_hits_total")).toBe(1);
+    expect(sampleValue(families, "custos_epoch_key_misses_total")).toBe(1);
+    expect(sampleValue(families, "custos_epoch_keys_live")).toBe(2);
+    expect(sampleValue(families, "custos_epoch_keys_swept_total")).toBe(0);
+    now += 1_000;
+    cache.sweep();
+    ({ families } = await scrape(app));
+    expect(sampleValue(families, "custos_epoch_keys_live")).toBe(0);
+    expect(sampleValue(families, "custos_epoch_keys_swept_total")).toBe(2);
+    cache.close();
   });
 
   it("labels a request by its route pattern, never by a URL holding an ID", async () => {

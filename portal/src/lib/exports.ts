@@ -15,16 +15,23 @@ export interface ExportFile {
 
 /**
  * A spreadsheet reads a cell starting with = + - @ (or tab / CR, which some strip first) as a formula
- * (OWASP "CSV Injection"): such a cell is prefixed with an apostrophe, which shows it as text.
+ * (OWASP "CSV Injection"). A spreadsheet may also split a cell on a separator other than the comma
+ * (LibreOffice offers `;`, tab and `|`, and some locales default to `;`), and then each part is a cell
+ * of its own. So every cell is quoted, and the cell and every part after such a separator that starts
+ * like a formula get an apostrophe in front, which shows them as text whatever the separator.
  */
 const FORMULA_START = /^[=+\-@\t\r]/;
+const SEPARATED_FORMULA = /([,;|\t])(?=[=+\-@\t\r])/g;
 
-/** One CSV field: formula-guarded, then quoted when RFC 4180 2.6/2.7 require it. */
+/** One CSV field: formula-guarded (the cell and each separated part), then quoted (RFC 4180 2.5-2.7). */
 export function csvField(value: string | number | boolean | null | undefined): string {
-  if (value === null || value === undefined) return "";
+  if (value === null || value === undefined) return '""';
   let text = String(value);
-  if (typeof value === "string" && FORMULA_START.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (typeof value === "string") {
+    text = text.replace(SEPARATED_FORMULA, "$1'");
+    if (FORMULA_START.test(text)) text = `'${text}`;
+  }
+  return `"${text.replace(/"/g, '""')}"`;
 }
 
 /** RFC 4180: CRLF between records, a header line first. */

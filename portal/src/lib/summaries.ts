@@ -244,6 +244,8 @@ export interface TimeBuckets {
   readonly unit: BucketUnit;
   /** Start of each bucket (ms since the epoch), ascending, with no gaps. */
   readonly starts: number[];
+  /** End of each bucket (the next one's start; a calendar day may be 23 or 25 hours long). */
+  readonly ends: number[];
   /** Count per bucket for each action that occurs (same length as starts). */
   readonly series: Record<string, number[]>;
 }
@@ -314,9 +316,10 @@ export function timeBuckets(
   const from = options.from ?? range?.from;
   const to = options.to ?? range?.to;
   if (from === undefined || to === undefined || to < from)
-    return { unit: options.unit ?? "hour", starts: [], series: {} };
+    return { unit: options.unit ?? "hour", starts: [], ends: [], series: {} };
   const unit = options.unit ?? chooseUnit(to - from);
   const starts: number[] = [];
+  const ends: number[] = [];
   const slot = new Map<number, number>();
   for (
     let s = bucketStart(from, unit, zone);
@@ -325,6 +328,7 @@ export function timeBuckets(
   ) {
     slot.set(s, starts.length);
     starts.push(s);
+    ends.push(nextStart(s, unit, zone));
   }
   const present = new Set<string>(rows.map((row) => row.record.action));
   const series: Record<string, number[]> = {};
@@ -338,10 +342,55 @@ export function timeBuckets(
     const counts = series[row.record.action];
     if (i !== undefined && counts) counts[i] = (counts[i] ?? 0) + 1;
   }
-  return { unit, starts, series };
+  return { unit, starts, ends, series };
 }
+
+/** Where the chart puts its bars and ticks, in uPlot's seconds. */
+export interface ChartLayout {
+  /** Each bucket's bar at the middle of its own bucket. */
+  readonly centers: number[];
+  /** The x axis spans every bucket whole: the first one's start to the newest one's end. */
+  readonly range: readonly [number, number];
+  /** Ticks on bucket starts (every nth, at most `maxTicks`), so a day's tick is its midnight. */
+  readonly ticks: number[];
+}
+
+export function chartLayout(buckets: TimeBuckets, maxTicks = 8): ChartLayout {
+  const { starts, ends } = buckets;
+  if (starts.length === 0) return { centers: [], range: [0, 1], ticks: [] };
+  const centers = starts.map((start, i) => (start + ends[i]!) / 2000);
+  const every = Math.max(1, Math.ceil(starts.length / maxTicks));
+  const ticks = starts.filter((_, i) => i % every === 0).map((start) => start / 1000);
+  return { centers, range: [starts[0]! / 1000, ends[ends.length - 1]! / 1000], ticks };
+}
+
+/** Axis steps for counts: whole accesses only (never 0.2 of one). */
+export const COUNT_STEPS: readonly number[] = Array.from({ length: 10 }, (_, i) => 10 ** i).flatMap((p) => [
+  p,
+  2 * p,
+  5 * p,
+]);
 
 /** uPlot's data layout: x in seconds, then one array per series (in `Object.keys(series)` order). */
 export function toChartData(buckets: TimeBuckets): number[][] {
   return [buckets.starts.map((s) => s / 1000), ...Object.values(buckets.series)];
+}
+
+/** A patient's trail history with their own reads set apart: what others did comes first. */
+export interface TrailHistory {
+  /** Reads by anyone else and every refusal (the patient's own included), newest first. */
+  readonly others: NoticeRow[];
+  /** The patient's own reads of their trail, newest first. */
+  readonly own: NoticeRow[];
+}
+
+/**
+ * Splits "who looked at my trail" into the reads that matter to a patient (anyone else's, and every
+ * refused request) and their own visits, which the page collapses into one line.
+ */
+export function splitOwnReads(rows: readonly NoticeRow[], self: string): TrailHistory {
+  const others: NoticeRow[] = [];
+  const own: NoticeRow[] = [];
+  for (const row of rows) (row.kind === "query" && row.requester === self ? own : others).push(row);
+  return { others, own };
 }

@@ -6,9 +6,9 @@
 import { useEffect, useMemo, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { type TimeBuckets, timeBuckets } from "../lib/summaries.js";
+import { COUNT_STEPS, chartLayout, type TimeBuckets, timeBuckets } from "../lib/summaries.js";
 import type { AccessRow } from "../lib/types.js";
-import { formatCount, formatTime } from "./format.js";
+import { formatCount, formatDate, formatTime } from "./format.js";
 
 /** One colour per action, each at least 3:1 against white (WCAG 1.4.11), named in the legend. */
 export const ACTION_COLORS: Readonly<Record<string, string>> = {
@@ -38,21 +38,48 @@ function stack(buckets: TimeBuckets): Stack {
     totals.push(running);
   }
   // Top of the stack (every action) first, so each lower bar is drawn over the one above it.
-  return { actions, data: [buckets.starts.map((s) => s / 1000), ...totals.reverse()] };
+  return { actions, data: [chartLayout(buckets).centers, ...totals.reverse()] };
+}
+
+/** A bucket's label as the table writes it: the date for days and longer, date and time for hours. */
+function bucketLabel(unit: TimeBuckets["unit"], ms: number): string {
+  return unit === "hour" ? formatTime(ms) : formatDate(ms);
 }
 
 function options(buckets: TimeBuckets, actions: readonly string[], width: number): uPlot.Options {
-  const bars = uPlot.paths.bars!({ size: [0.85, 48], align: 1 });
+  // Each bar stands in the middle of its own bucket (a day's bar over that day, not at its midnight),
+  // and the x axis ends where the newest bucket ends, so today's bar is drawn too.
+  const layout = chartLayout(buckets);
+  const bars = uPlot.paths.bars!({ size: [0.8, Number.POSITIVE_INFINITY], align: 0 });
+  const startOf = (center: number) => {
+    const i = layout.centers.indexOf(center);
+    return i < 0 ? center * 1000 : buckets.starts[i]!;
+  };
   return {
     width,
     height: HEIGHT,
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-    axes: [{}, { label: "Accesses", size: 56 }],
+    scales: {
+      x: { time: true, range: () => [layout.range[0], layout.range[1]] },
+      // Headroom above the tallest bar, so it does not touch the frame; whole accesses on the axis.
+      y: { range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.08))] },
+    },
+    axes: [
+      {
+        splits: () => layout.ticks,
+        values: (_u, splits) => splits.map((s) => bucketLabel(buckets.unit, s * 1000)),
+      },
+      {
+        label: "Accesses",
+        size: 56,
+        incrs: [...COUNT_STEPS],
+        values: (_u, splits) => splits.map((n) => formatCount(n)),
+      },
+    ],
     series: [
       {
         label: buckets.unit[0]!.toUpperCase() + buckets.unit.slice(1),
-        value: (_u, v) => (v == null ? "" : formatTime(v * 1000)),
+        value: (_u, v) => (v == null ? "" : bucketLabel(buckets.unit, startOf(v))),
       },
       ...[...actions].reverse().map((action) => ({
         label: action,
@@ -139,7 +166,7 @@ function ChartTable(props: { buckets: TimeBuckets; title: string }) {
           <tbody>
             {rows.map((row) => (
               <tr key={row.start}>
-                <th scope="row">{formatTime(row.start)}</th>
+                <th scope="row">{bucketLabel(buckets.unit, row.start)}</th>
                 {row.counts.map((n, a) => (
                   <td key={actions[a]} class="number">
                     {formatCount(n)}

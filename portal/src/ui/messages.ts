@@ -22,6 +22,8 @@ const TITLES: Readonly<Record<string, string>> = {
   LOGIN_FAILED: "The Custos node refused to sign you in.",
   UNREACHABLE: "The Custos node could not be reached. Check your connection and try again.",
   NETWORK: "The Custos node could not be reached. Check your connection and try again.",
+  UNAVAILABLE: "The Custos node is unavailable right now. Try again in a moment.",
+  STORE_BUSY: "The Custos node is busy right now. Try again in a moment.",
   BAD_CONFIG: "This portal's configuration is unusable. Tell the organization that runs it.",
   UNSUPPORTED_BROWSER:
     "This browser lacks a feature the portal needs. Use a current Chrome, Edge or Firefox.",

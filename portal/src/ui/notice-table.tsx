@@ -16,6 +16,8 @@ export function NoticeTable(props: {
   readonly rows: readonly NoticeRow[];
   readonly caption: string;
   readonly showPatient?: boolean;
+  /** The signed-in identity's URI: its own rows say "You". */
+  readonly self?: string;
   readonly testId: string;
   readonly empty: string;
 }) {
@@ -25,7 +27,11 @@ export function NoticeTable(props: {
       header: "What happened",
       cell: (row) => <span class={`notice notice-${row.kind}`}>{KIND_LABEL[row.kind]}</span>,
     },
-    { header: "Who", cell: (row) => <span class="mono">{row.requester}</span> },
+    {
+      header: "Who",
+      cell: (row) =>
+        row.requester === props.self ? <strong>You</strong> : <span class="mono">{row.requester}</span>,
+    },
     { header: "Role", cell: (row) => row.role },
     ...(props.showPatient
       ? [{ header: "Patient", cell: (row: NoticeRow) => <span class="mono">{row.patientId ?? "—"}</span> }]

@@ -3,13 +3,13 @@
 // who read my trail or was refused.
 
 import { useMemo, useState } from "preact/hooks";
-import { filterAccesses, filterChoices } from "../lib/summaries.js";
+import { filterAccesses, filterChoices, splitOwnReads } from "../lib/summaries.js";
 import type { Session } from "../lib/types.js";
 import { AccessChart } from "./access-chart.js";
 import { AccessFilters, NO_FILTER, toAccessFilter } from "./access-filters.js";
 import { AccessTable } from "./access-table.js";
 import { AccessExports, NoticeExports } from "./export-buttons.js";
-import { formatCount, plural } from "./format.js";
+import { formatCount, formatTime, plural } from "./format.js";
 import { LoadStatus } from "./load-status.js";
 import { NoticeTable } from "./notice-table.js";
 import { currentValue, useLoad } from "./use-load.js";
@@ -29,6 +29,10 @@ export function PatientView(props: { session: Session }) {
   const shown = useMemo(() => (loaded ? filterAccesses(loaded.rows, filter) : []), [loaded, filter]);
   const users = useMemo(() => (loaded ? filterChoices(loaded.rows).users : []), [loaded]);
   const historyLoaded = currentValue(history);
+  const trailHistory = useMemo(
+    () => (historyLoaded ? splitOwnReads(historyLoaded.rows, session.identity.uri) : undefined),
+    [historyLoaded, session.identity.uri],
+  );
 
   return (
     <div class="view patient-view">
@@ -92,15 +96,31 @@ export function PatientView(props: { session: Session }) {
           requests that were refused.
         </p>
         <LoadStatus state={history} what="history of your trail" onRetry={reloadHistory} />
-        {historyLoaded ? (
+        {historyLoaded && trailHistory ? (
           <>
             <NoticeExports rows={historyLoaded.rows} status={historyLoaded.status} />
             <NoticeTable
-              rows={historyLoaded.rows}
-              caption="Reads of my trail and refused requests, newest first"
+              rows={trailHistory.others}
+              self={session.identity.uri}
+              caption="Reads of my trail by others, and refused requests, newest first"
               testId="query-history-table"
-              empty="No one else has read your trail."
+              empty="No one else has read your trail, and no request for it was refused."
             />
+            {trailHistory.own.length > 0 ? (
+              <details class="own-reads" data-testid="own-reads" data-count={trailHistory.own.length}>
+                <summary>
+                  You viewed your trail {plural(trailHistory.own.length, "time")}, most recently on{" "}
+                  {formatTime(trailHistory.own[0]!.time)}.
+                </summary>
+                <NoticeTable
+                  rows={trailHistory.own}
+                  self={session.identity.uri}
+                  caption="My own reads of my trail, newest first"
+                  testId="own-reads-table"
+                  empty=""
+                />
+              </details>
+            ) : null}
           </>
         ) : null}
       </section>

@@ -1,13 +1,13 @@
 // The deployment's identities: `custos ca init|crl`, `custos enroll`, `custos revoke`, `custos grant`,
 // `custos identity pem` (files for curl and other TLS clients) and `custos serve`.
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { CustosError } from "../../core/errors.js";
 import { parseVerifierKey } from "../../core/note/index.js";
 import { writeFileAtomic } from "../../crypto/atomic-write.js";
-import { Identity, readBundle, writeBundle } from "../../identity/bundle.js";
+import { Identity, type IdentityBundle, readBundle, writeBundle } from "../../identity/bundle.js";
 import { DeploymentCa } from "../../identity/ca.js";
 import { Deployment } from "../../identity/deployment.js";
 import {
@@ -22,6 +22,7 @@ import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
+import { serveRoles } from "./serve-roles.js";
 
 interface DeploymentOptions {
   data?: string;
@@ -61,12 +62,20 @@ function deploymentOptions(options: DeploymentOptions) {
   return options.db ? { db: options.db } : {};
 }
 
+/**
+ * Opens the deployment to administer it offline. A log a running node holds (its sequencer lock:
+ * SQLite's lock file, PostgreSQL's advisory lock) is refused: writing beside the node would diverge
+ * from what it serves, so admin actions then go through the node.
+ */
 async function withDeployment<T>(options: DeploymentOptions, run: (d: Deployment) => Promise<T>): Promise<T> {
   const deployment = await Deployment.open(
     requireData(options.data),
     masterKeyFrom(options),
     deploymentOptions(options),
-  );
+  ).catch((error: unknown) => {
+    if (error instanceof CustosError && error.code === "STORE_BUSY") throw nodeHoldsLog();
+    throw error;
+  });
   try {
     return await run(deployment);
   } finally {
@@ -74,11 +83,43 @@ async function withDeployment<T>(options: DeploymentOptions, run: (d: Deployment
   }
 }
 
+/** The refusal of an offline admin command while a node serves the log. */
+export function nodeHoldsLog(): CustosError {
+  return new CustosError(
+    "STORE_BUSY",
+    "a running node holds this log: run admin commands through it with --server URL --as ADMIN_BUNDLE",
+  );
+}
+
+/** A duration like 10s or 500ms (seconds without a unit), in ms. */
+function parseDuration(value: string, name: string): number {
+  const match = /^(0|[1-9][0-9]{0,6})(ms|s)?$/.exec(value);
+  if (!match) throw new UsageError(`${name} must be a duration like 10s or 500ms, got "${value}"`);
+  return Number(match[1]) * (match[2] === "ms" ? 1 : 1000);
+}
+
 function parseTime(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
   return t;
+}
+
+/**
+ * Writes a new bundle file (never over an existing one) and returns how to remove it again; a path
+ * that cannot be written is a one-line error.
+ */
+export function saveBundle(path: string, bundle: IdentityBundle): () => void {
+  try {
+    writeBundle(path, bundle);
+  } catch (error) {
+    if (error instanceof CustosError) throw error;
+    throw new CustosError(
+      "CONFIG",
+      `cannot write the bundle to ${path}: ${(error as NodeJS.ErrnoException).code ?? "write failed"}`,
+    );
+  }
+  return () => rmSync(path, { force: true });
 }
 
 /** `ROLE/ID`, a full `custos://` URI, or an ID with --role. */
@@ -155,16 +196,14 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       ) => {
         const role = checkRole(options.role);
         const passphrase = bundlePassphrase(options.passphraseFile);
+        const days = parseCount(options.days, "--days");
         const issued = await withDeployment(options, (d) =>
-          d.enroll({
-            role,
-            id: options.id,
-            passphrase,
-            days: parseCount(options.days, "--days"),
-            ...(options.host ? { hosts: options.host } : {}),
-          }),
+          d.enroll(
+            { role, id: options.id, passphrase, days, ...(options.host ? { hosts: options.host } : {}) },
+            // The bundle is written first; if the log then refuses the entry, it is removed again.
+            (identity) => saveBundle(options.out, identity.bundle),
+          ),
         );
-        writeBundle(options.out, issued.bundle);
         io.out(`enrolled ${issued.uri} (log entry ${issued.index})`);
         io.out(`  bundle: ${options.out}  (keys encrypted under the passphrase; keep it private)`);
         io.out(`  valid until ${new Date(issued.notAfter).toISOString()}`);
@@ -280,6 +319,11 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       "10s",
     )
     .option(
+      "--checkpoint-every <duration>",
+      "sign a checkpoint at most this often while records arrive (e.g. 1s, 500ms)",
+      "1s",
+    )
+    .option(
       "--portal-cert <file>",
       "the portal's certificate chain, PEM (with --portal-key; default: a self-signed ECDSA P-256 one)",
     )
@@ -303,6 +347,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           quorum?: string;
           portalOrigin?: string[];
           gossipEvery: string;
+          checkpointEvery: string;
           portalCert?: string;
           portalKey?: string;
           portalSite?: string;
@@ -311,12 +356,9 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       ) => {
         const verifyEveryMs = parseCount(options.verifyEvery, "--verify-every") * 1000;
         const ratePerSecond = parseCount(options.rate, "--rate");
-        const gossip = /^(0|[1-9][0-9]{0,6})(ms|s)?$/.exec(options.gossipEvery);
-        if (!gossip)
-          throw new UsageError(
-            `--gossip-every must be a duration like 10s or 500ms, got "${options.gossipEvery}"`,
-          );
-        const gossipEveryMs = Number(gossip[1]) * (gossip[2] === "ms" ? 1 : 1000);
+        const gossipEveryMs = parseDuration(options.gossipEvery, "--gossip-every");
+        const checkpointIntervalMs = parseDuration(options.checkpointEvery, "--checkpoint-every");
+        if (checkpointIntervalMs < 1) throw new UsageError("--checkpoint-every must be more than 0");
         if (gossipEveryMs > 0 && gossipEveryMs < 100)
           throw new UsageError("--gossip-every must be at least 100ms (or 0)");
         const witnesses = (options.witness ?? []).map((spec) => {
@@ -363,6 +405,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         const open = (readOnly: boolean) =>
           Deployment.open(dir, masterKey, {
             ...deploymentOptions(options),
+            checkpointIntervalMs,
             ...(readOnly ? { readOnly: true } : {}),
           });
         let standby = false;
@@ -408,7 +451,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
             throw error;
           }
         };
-        let server = await start(deployment, { api, portal });
+        const server = await start(deployment, { api, portal });
         io.out(`custos node ${identity.uri} serving`);
         io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
         if (server.portalCertificate) {
@@ -433,33 +476,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
         });
-        // A standby probes the sequencer lock; when the sequencer's session ends, it takes over.
-        while (standby && !readOnlyServer && !stopping) {
-          await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2_000))]);
-          if (stopping) break;
-          const probe = await openStore(dir, { db: options.db! }).catch(() => undefined);
-          if (!(probe instanceof PostgresStore)) continue;
-          const free = await probe.acquireSequencerLock().catch(() => false);
-          await probe.close();
-          if (!free) continue;
-          let writable: Deployment;
-          try {
-            writable = await open(false);
-          } catch (error) {
-            if (error instanceof CustosError && error.code === "STORE_BUSY") continue; // another standby won
-            throw error;
-          }
-          const where = { api: server.api, portal: server.portal };
-          await server.close();
-          await deployment.close();
-          deployment = writable;
-          server = await start(deployment, where);
-          standby = false;
-          io.out("  the sequencer stopped: this node now sequences the log");
-        }
-        await stopped;
-        await server.close();
-        await deployment.close();
+        await serveRoles(
+          { dir, db: options.db, open, start, io, stopped, isStopping: () => stopping },
+          { deployment, server, standby, readOnlyServer },
+        );
         io.out("stopped");
       },
     );

@@ -10,6 +10,9 @@ import type { Command } from "commander";
 import { MtlsClient } from "../../client/mtls-client.js";
 import { CustosError } from "../../core/errors.js";
 import type { AuditRecord } from "../../core/record/audit-record.js";
+import { LIMITS } from "../../core/record/vocabulary.js";
+import { Identity, readBundle } from "../../identity/bundle.js";
+import { Deployment } from "../../identity/deployment.js";
 import {
   IMPORT_FORMATS,
   type ImportFormat,
@@ -18,12 +21,7 @@ import {
   importRows,
   PlaintextImportParser,
   parseTimezoneOffset,
-} from "../../core/record/plaintext-import.js";
-import { LIMITS } from "../../core/record/vocabulary.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
-import { Deployment } from "../../identity/deployment.js";
-import type { RecipientDirectory } from "../../records/recipients.js";
-import { Vault } from "../../records/vault.js";
+} from "../../import/index.js";
 import { describeError, EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
@@ -78,20 +76,10 @@ async function openLocal(options: ImportOptions, source: string | undefined): Pr
   const dir = requireData(options.data);
   const masterKey = masterKeyFrom(options);
   const db = options.db ? { db: options.db } : {};
-  let vault: Vault;
-  let readers: RecipientDirectory;
-  let close: () => Promise<void>;
-  if (Deployment.hasCa(dir)) {
-    const deployment = await Deployment.open(dir, masterKey, db);
-    vault = deployment.vault;
-    readers = deployment.directory;
-    close = () => deployment.close();
-  } else {
-    const opened = await Vault.open(dir, masterKey, db);
-    vault = opened;
-    readers = opened.directory;
-    close = () => opened.close();
-  }
+  const deployment = await Deployment.open(dir, masterKey, db);
+  const vault = deployment.vault;
+  const readers = deployment.directory;
+  const close = () => deployment.close();
   // Whether a patient can be sealed for is asked once per patient (bounded memory).
   const ready = new Map<string, string | undefined>();
   let wrote = false;

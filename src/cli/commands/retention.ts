@@ -19,7 +19,6 @@ import {
   retentionCutoff,
   writeRetentionPolicy,
 } from "../../records/retention-policy.js";
-import { Vault } from "../../records/vault.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
@@ -122,7 +121,12 @@ export function registerRetentionCommands(program: Command, io: Io): void {
     .action(async (options: DataOptions) => {
       const dir = requireData(options.data);
       const policy = readRetentionPolicy(dir);
-      const vault = await Vault.open(dir, masterKeyFrom(options), options.db ? { db: options.db } : {});
+      const deployment = await Deployment.open(
+        dir,
+        masterKeyFrom(options),
+        options.db ? { db: options.db } : {},
+      );
+      const vault = deployment.vault;
       try {
         const job = new RetentionJob({
           ledger: vault.ledger,
@@ -141,7 +145,7 @@ export function registerRetentionCommands(program: Command, io: Io): void {
             : `expired ${expired} epoch(s), ${erased} item(s) erased; ${job.state.deferred.length} epoch(s) waiting (a newer record or a legal hold)`,
         );
       } finally {
-        await vault.close();
+        await deployment.close();
       }
     });
 

@@ -274,6 +274,29 @@ export class PostgresStore implements LedgerStore {
     return true;
   }
 
+  /** After a failure: re-takes the sequencer lock this store held (StoreLedger.regainWriter). */
+  async regainWriter(): Promise<"held" | "taken"> {
+    const client = this.#lockClient;
+    if (client !== undefined) {
+      // The session may have died without telling yet ("not queryable"): ask it, else drop it.
+      try {
+        await client.query("SELECT 1 AS up");
+        return "held";
+      } catch {
+        this.#lockListener?.();
+      }
+    }
+    return (await this.acquireSequencerLock()) ? "held" : "taken";
+  }
+
+  /** Readiness: this node can write only while its session holds the lock and the server answers. */
+  async writeReadiness(): Promise<string> {
+    if (this.readonly || this.#serverReadOnly) return "read-only";
+    if (this.#lockLost && this.#lockClient === undefined) return "sequencer lock lost";
+    await this.#query("SELECT 1 AS up");
+    return "ok";
+  }
+
   /**
    * Polls until this store holds the sequencer lock (to take over when the holder's session ends).
    * Returns false if `signal` aborts first.

@@ -2,10 +2,11 @@
 // fsync'd). better-sqlite3 is synchronous; the async interface keeps callers backend-neutral.
 
 import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { directoryWriteReadiness, rethrowDiskFault } from "../disk-faults.js";
 import { readLookup } from "../lookup-pages.js";
 import type {
   AppendBatch,
@@ -21,6 +22,7 @@ import type {
 import { sqliteErasureResidue } from "./erasure-residue.js";
 import { type Column, packedSelect, unpackRows } from "./packed-rows.js";
 import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
+import { SqliteSequencerLock } from "./sequencer-lock.js";
 
 export const SQLITE_FILE_NAME = "custos.db";
 
@@ -57,12 +59,24 @@ export class SqliteStore implements LedgerStore {
   readonly #db: Database.Database;
   readonly #statements: ReturnType<typeof prepare>;
   readonly #readonly: boolean;
+  readonly #dataDir: string;
+  #sequencerLock: SqliteSequencerLock | undefined;
 
   private constructor(path: string, db: Database.Database, readonly: boolean, copies: boolean) {
     this.path = path;
     this.#db = db;
     this.#statements = prepare(db, copies);
     this.#readonly = readonly;
+    this.#dataDir = dirname(path);
+  }
+
+  /**
+   * Tries to become this log's single writer (sequencer-lock.ts); false if a running node or another
+   * command holds the log. Held until close.
+   */
+  async acquireSequencerLock(): Promise<boolean> {
+    this.#sequencerLock ??= SqliteSequencerLock.acquire(this.#dataDir);
+    return this.#sequencerLock !== undefined;
   }
 
   static open(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -176,7 +190,16 @@ export class SqliteStore implements LedgerStore {
   }
 
   async appendBatch(batch: AppendBatch): Promise<void> {
-    this.#append(batch);
+    try {
+      this.#append(batch);
+    } catch (error) {
+      rethrowDiskFault(error, "the log database");
+    }
+  }
+
+  async writeReadiness(): Promise<string> {
+    if (this.#readonly) return "read-only";
+    return directoryWriteReadiness(dirname(this.path));
   }
 
   #append = (batch: AppendBatch): void => {
@@ -422,7 +445,11 @@ export class SqliteStore implements LedgerStore {
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
-    this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+    try {
+      this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+    } catch (error) {
+      rethrowDiskFault(error, "the log database");
+    }
   }
 
   async getLatestCheckpoint(): Promise<StoredCheckpoint | undefined> {
@@ -440,6 +467,8 @@ export class SqliteStore implements LedgerStore {
 
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+    this.#sequencerLock?.release();
+    this.#sequencerLock = undefined;
   }
 }
 

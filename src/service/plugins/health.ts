@@ -23,8 +23,18 @@ import type { FastifyInstance } from "fastify";
 /** Each named check's verdict: exactly "ok", or a short reason it is not. */
 export type CheckResults = Readonly<Record<string, string>>;
 
+/**
+ * What a node does for the log, for load balancers: the sequencer takes writes; a standby serves reads
+ * and takes over when the sequencer's session ends; a replica serves reads only (its database is a
+ * hot standby).
+ */
+export const NODE_ROLES = ["sequencer", "standby", "replica"] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
+
 export interface HealthOptions {
   readonly checks: () => CheckResults | Promise<CheckResults>;
+  /** This node's role now (it changes: a standby takes over, a sequencer that lost its store stands by). */
+  readonly role?: () => NodeRole;
   /** How long readiness waits for the checks (default 2 s). */
   readonly timeoutMs?: number;
 }
@@ -85,19 +95,35 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
     reply.header("cache-control", "no-store").send({ status: "ok" }),
   );
 
-  const ready = { schema: { summary: "Readiness: 503 naming the failing check", tags: ["operations"] } };
+  const ready = {
+    schema: {
+      summary: "Readiness: 503 naming the failing check",
+      description:
+        "Answers the node's role (sequencer, standby, replica) beside its checks. `?role=sequencer` answers 200 only on the ready sequencer (route writes there); `?role=standby` or `?role=replica` only on that role.",
+      tags: ["operations"],
+    },
+  };
   app.get("/v1/ready", ready, async (request, reply) => {
-    const outcome = await runChecks(options);
+    const role = options.role?.();
+    const wanted = (request.query as { role?: unknown } | undefined)?.role;
     reply.header("cache-control", "no-store");
+    if (wanted !== undefined && !(NODE_ROLES as readonly unknown[]).includes(wanted)) {
+      return reply.code(400).send({
+        error: { code: "BAD_ARGUMENT", message: `role must be one of ${NODE_ROLES.join(", ")}` },
+      });
+    }
+    const outcome = await runChecks(options);
+    const shown = role === undefined ? {} : { role };
     if ("failure" in outcome) {
       request.log.warn({ failure: outcome.failure, code: outcome.code }, "readiness checks failed");
-      return reply.code(503).send({ status: "not ready", checks: { checks: outcome.failure } });
+      return reply.code(503).send({ status: "not ready", ...shown, checks: { checks: outcome.failure } });
     }
     const checks: Record<string, string> = {};
     for (const [name, verdict] of Object.entries(outcome.results)) {
       checks[name] = typeof verdict === "string" ? verdict : "invalid verdict";
     }
+    if (wanted !== undefined && wanted !== role) checks.role = `this node is a ${role ?? "node"}`;
     const allOk = Object.values(checks).every((verdict) => verdict === "ok");
-    return reply.code(allOk ? 200 : 503).send({ status: allOk ? "ok" : "not ready", checks });
+    return reply.code(allOk ? 200 : 503).send({ status: allOk ? "ok" : "not ready", ...shown, checks });
   });
 }

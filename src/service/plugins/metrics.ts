@@ -52,6 +52,13 @@ export interface LatestCheckpoint {
   /** When this node stored it, ms since the epoch. */
   readonly storedAt: number;
 }
+/** What the epoch-key cache reports (src/records/epoch-keys.ts `EpochKeyStats`). */
+export interface EpochKeyCounts {
+  readonly hits: number;
+  readonly misses: number;
+  readonly active: number;
+  readonly swept: number;
+}
 /** The outcome of the latest verification of the log: 1 ok, 0 problems found, -1 not known yet. */
 export type VerifyStatus = 1 | 0 | -1;
 
@@ -186,12 +193,13 @@ export class Counter<L extends string = never> implements Family {
   }
 }
 
-/** A gauge read from a callback at scrape time: the value lives with its owner, not here. */
-export class Gauge implements Family {
+/** One sample read from a callback at scrape time: the value lives with its owner, not here. */
+abstract class ReadSample implements Family {
   readonly name: string;
   readonly help: string;
   readonly read: GaugeRead;
   readonly timeoutMs: number;
+  protected abstract readonly type: "gauge" | "counter";
 
   constructor(name: string, help: string, read: GaugeRead, timeoutMs = DEFAULT_COLLECT_TIMEOUT_MS) {
     checkNames(name, []);
@@ -204,8 +212,18 @@ export class Gauge implements Family {
   async render(): Promise<string> {
     const value = await withTimeout(this.read, this.timeoutMs);
     const sample = typeof value === "number" ? `${this.name} ${formatValue(value)}\n` : "";
-    return header(this.name, this.help, "gauge") + sample;
+    return header(this.name, this.help, this.type) + sample;
   }
+}
+
+/** A gauge read from a callback at scrape time. */
+export class Gauge extends ReadSample {
+  protected readonly type = "gauge";
+}
+
+/** A counter kept by its owner and read at scrape time (a cache's hits, say); it must only go up. */
+export class ReadCounter extends ReadSample {
+  protected readonly type = "counter";
 }
 
 export class Histogram<L extends string = never> implements Family {
@@ -290,6 +308,8 @@ export interface MetricsOptions {
   /** The latest checkpoint (a `StoredCheckpoint` fits): its age and size become gauges. */
   readonly latestCheckpoint?: () => LatestCheckpoint | undefined | Promise<LatestCheckpoint | undefined>;
   readonly verifyStatus?: () => VerifyStatus | undefined | Promise<VerifyStatus | undefined>;
+  /** The epoch-key cache's counts (`EpochKeyCache.stats()` fits). */
+  readonly epochKeys?: () => EpochKeyCounts;
   readonly now?: () => number;
   /** How long a scrape waits for one gauge callback before leaving its sample out. */
   readonly collectTimeoutMs?: number;
@@ -397,6 +417,42 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "custos_verify_status",
       "Latest verification of the log: 1 ok, 0 problems found, -1 unknown.",
       options.verifyStatus ?? (() => -1),
+      timeout,
+    ),
+  );
+
+  const epochKeys = options.epochKeys;
+  const epochRead = (pick: (counts: EpochKeyCounts) => number): GaugeRead =>
+    epochKeys ? () => pick(epochKeys()) : none;
+  registry.add(
+    new ReadCounter(
+      "custos_epoch_key_hits_total",
+      "Records sealed under a live epoch key from the cache.",
+      epochRead((c) => c.hits),
+      timeout,
+    ),
+  );
+  registry.add(
+    new ReadCounter(
+      "custos_epoch_key_misses_total",
+      "Epoch key lookups that found no live epoch (a new epoch, its keys wrapped, followed).",
+      epochRead((c) => c.misses),
+      timeout,
+    ),
+  );
+  registry.add(
+    new Gauge(
+      "custos_epoch_keys_live",
+      "Epoch keys held in memory now (one per patient with a live epoch).",
+      epochRead((c) => c.active),
+      timeout,
+    ),
+  );
+  registry.add(
+    new ReadCounter(
+      "custos_epoch_keys_swept_total",
+      "Epoch keys zero-filled by the sweep timer because their period was over.",
+      epochRead((c) => c.swept),
       timeout,
     ),
   );

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CustosError } from "../../../src/core/errors.js";
-import { ACTIONS, type AuditRecord, OUTCOMES } from "../../../src/core/record/index.js";
+import { CustosError } from "../../src/core/errors.js";
+import { ACTIONS, type AuditRecord, OUTCOMES } from "../../src/core/record/index.js";
 import {
   ACTION_SYNONYMS,
   FIELD_SYNONYMS,
@@ -15,7 +15,7 @@ import {
   parseImportTimestamp,
   parsePlaintextImport,
   parseTimezoneOffset,
-} from "../../../src/core/record/plaintext-import.js";
+} from "../../src/import/index.js";
 
 // A CSV writer of our own (RFC 4180 2.5-2.7): quotes a field when it must, or when told to.
 function csvField(value: string, quote: boolean, delimiter = ","): string {

@@ -1,0 +1,2 @@
+import { benchRetention } from "./retention.js";
+console.log(JSON.stringify(await benchRetention(Number(process.argv[2]))));

@@ -1,0 +1,21 @@
+// The browser-safe public surface ("custos/core"): Merkle proofs (RFC 9162), signed notes and
+// checkpoints (C2SP), the entry codec, the record schema and FHIR mapping, bytes helpers and the
+// error class. Nothing here imports a `node:` module, so a bundler takes it for the browser as is.
+
+export {
+  concatBytes,
+  constantTimeEqual,
+  fromBase64,
+  fromHex,
+  fromUtf8,
+  toBase64,
+  toHex,
+  utf8,
+} from "./bytes.js";
+export * from "./checkpoint/index.js";
+export * from "./entry/index.js";
+export { CustosError, ERROR_CODES, type ErrorCode, isCustosError } from "./errors.js";
+export * from "./merkle/index.js";
+export * from "./note/index.js";
+export * from "./record/index.js";
+export * from "./trail-map/index.js";

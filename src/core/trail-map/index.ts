@@ -1,0 +1,23 @@
+export {
+  formatTrailMapLine,
+  parseTrailMapLine,
+  TRAIL_MAP_LINE_PREFIX,
+  trailMapRootOf,
+} from "./checkpoint-line.js";
+export {
+  EMPTY_SUBTREE,
+  keyBit,
+  TRAIL_MAP_KEY_BYTES,
+  type TrailHead,
+  trailLeafHash,
+  trailNodeHash,
+} from "./hashing.js";
+export {
+  decodeTrailMapProof,
+  encodeTrailMapProof,
+  type TrailMapProof,
+  type TrailMapTerminal,
+  type TrailMapVerdict,
+  verifyTrailMapProof,
+} from "./proof.js";
+export { TrailMap } from "./trail-map.js";

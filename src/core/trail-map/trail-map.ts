@@ -1,0 +1,222 @@
+// The trail map itself: patient tag -> trail head, as the sparse Merkle tree of hashing.ts, kept in
+// flat typed arrays (a JavaScript object per node would cost several times the memory at millions of
+// patients). Heads are set in batches and the changed paths rehashed once per batch by commit(), so a
+// checkpoint pays for the keys its batch touched, not for the whole map. Keys are never removed (a
+// trail only grows), so every inner node holds two keys or more, which keeps the tree canonical.
+
+import { CustosError } from "../errors.js";
+import {
+  EMPTY_SUBTREE,
+  keyBit,
+  sharedPrefixBits,
+  TRAIL_MAP_KEY_BYTES,
+  type TrailHead,
+  trailLeafHash,
+  trailNodeHash,
+} from "./hashing.js";
+import { encodeTrailMapProof, type TrailMapProof } from "./proof.js";
+
+/** A reference to a subtree: EMPTY, an inner node id (>= 0) or a leaf (-2 - leaf id). */
+type Ref = number;
+const EMPTY: Ref = -1;
+const leafRef = (leaf: number): Ref => -2 - leaf;
+const leafOf = (ref: Ref): number => -2 - ref;
+
+export class TrailMap {
+  #leafKeys: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #leafLasts: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #leafHashes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #leafCounts = new Float64Array(0);
+  #leaves = 0;
+  #left = new Int32Array(0);
+  #right = new Int32Array(0);
+  #nodeHashes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #dirty: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #nodes = 0;
+  #root: Ref = EMPTY;
+  #rootDirty = false;
+
+  /** The number of keys (patients with a trail). */
+  get size(): number {
+    return this.#leaves;
+  }
+
+  /** Sets a key's head; the root and proofs reflect it after the next commit(). */
+  set(key: Uint8Array, head: TrailHead): void {
+    if (key.length !== TRAIL_MAP_KEY_BYTES)
+      throw new CustosError("BAD_ARGUMENT", "a trail map key is 32 bytes");
+    if (head.last.length !== 32)
+      throw new CustosError("BAD_ARGUMENT", "a trail head's last hash is 32 bytes");
+    if (!Number.isSafeInteger(head.count) || head.count < 0)
+      throw new CustosError("BAD_ARGUMENT", "a trail head's count is a whole number");
+    this.#rootDirty = true;
+    let parent = -1;
+    let side = 0;
+    let ref = this.#root;
+    let depth = 0;
+    while (ref >= 0) {
+      this.#dirty[ref] = 1;
+      parent = ref;
+      side = keyBit(key, depth);
+      ref = side === 0 ? this.#left[ref]! : this.#right[ref]!;
+      depth++;
+    }
+    if (ref === EMPTY) {
+      this.#attach(parent, side, leafRef(this.#newLeaf(key, head)));
+      return;
+    }
+    const existing = leafOf(ref);
+    const existingKey = this.#leafKeys.subarray(existing * 32, existing * 32 + 32);
+    const shared = sharedPrefixBits(existingKey, key);
+    if (shared === 256) {
+      this.#writeLeaf(existing, key, head);
+      return;
+    }
+    // Two keys now share this subtree: inner nodes down to the first bit where they differ.
+    const added = leafRef(this.#newLeaf(key, head));
+    let top: Ref = EMPTY;
+    let below = -1;
+    for (let level = depth; level <= shared; level++) {
+      const node = this.#newNode();
+      if (top === EMPTY) top = node;
+      else if (keyBit(key, level - 1) === 0) this.#left[below] = node;
+      else this.#right[below] = node;
+      below = node;
+    }
+    if (keyBit(key, shared) === 0) {
+      this.#left[below] = added;
+      this.#right[below] = ref;
+    } else {
+      this.#left[below] = ref;
+      this.#right[below] = added;
+    }
+    this.#attach(parent, side, top);
+  }
+
+  /** A key's head, or undefined (as of the last set, committed or not). */
+  get(key: Uint8Array): TrailHead | undefined {
+    const ref = this.#descend(key, undefined);
+    if (ref >= EMPTY) return undefined;
+    const leaf = leafOf(ref);
+    if (sharedPrefixBits(this.#leafKeys.subarray(leaf * 32, leaf * 32 + 32), key) !== 256) return undefined;
+    return this.#head(leaf);
+  }
+
+  /** Rehashes what changed since the last commit; returns the root. */
+  commit(): Uint8Array {
+    if (this.#rootDirty && this.#root >= 0) this.#rehash(this.#root);
+    this.#rootDirty = false;
+    return this.root();
+  }
+
+  /** The root as of the last commit(). */
+  root(): Uint8Array {
+    return this.#hashOf(this.#root).slice();
+  }
+
+  /** The proof for `key` as of the last commit() (inclusion, or non-inclusion when absent). */
+  prove(key: Uint8Array): TrailMapProof {
+    if (key.length !== TRAIL_MAP_KEY_BYTES)
+      throw new CustosError("BAD_ARGUMENT", "a trail map key is 32 bytes");
+    if (this.#rootDirty) throw new CustosError("INTERNAL", "the trail map has uncommitted changes");
+    const siblings: (Uint8Array | undefined)[] = [];
+    const ref = this.#descend(key, siblings);
+    if (ref === EMPTY) return { siblings, terminal: { kind: "empty" } };
+    const leaf = leafOf(ref);
+    const leafKey = this.#leafKeys.slice(leaf * 32, leaf * 32 + 32);
+    const head = this.#head(leaf);
+    return sharedPrefixBits(leafKey, key) === 256
+      ? { siblings, terminal: { kind: "leaf", head } }
+      : { siblings, terminal: { kind: "other", key: leafKey, head } };
+  }
+
+  /** The proof in its byte form (docs/formats.md). */
+  proveEncoded(key: Uint8Array): Uint8Array {
+    return encodeTrailMapProof(this.prove(key));
+  }
+
+  #descend(key: Uint8Array, siblings: (Uint8Array | undefined)[] | undefined): Ref {
+    let ref = this.#root;
+    let depth = 0;
+    while (ref >= 0) {
+      const bit = keyBit(key, depth++);
+      const sibling = bit === 0 ? this.#right[ref]! : this.#left[ref]!;
+      siblings?.push(sibling === EMPTY ? undefined : this.#hashOf(sibling).slice());
+      ref = bit === 0 ? this.#left[ref]! : this.#right[ref]!;
+    }
+    return ref;
+  }
+
+  #head(leaf: number): TrailHead {
+    return { count: this.#leafCounts[leaf]!, last: this.#leafLasts.slice(leaf * 32, leaf * 32 + 32) };
+  }
+
+  #attach(parent: number, side: number, ref: Ref): void {
+    if (parent < 0) this.#root = ref;
+    else if (side === 0) this.#left[parent] = ref;
+    else this.#right[parent] = ref;
+  }
+
+  #hashOf(ref: Ref): Uint8Array {
+    if (ref === EMPTY) return EMPTY_SUBTREE;
+    if (ref >= 0) return this.#nodeHashes.subarray(ref * 32, ref * 32 + 32);
+    const leaf = leafOf(ref);
+    return this.#leafHashes.subarray(leaf * 32, leaf * 32 + 32);
+  }
+
+  #rehash(node: number): void {
+    const left = this.#left[node]!;
+    const right = this.#right[node]!;
+    if (left >= 0 && this.#dirty[left]) this.#rehash(left);
+    if (right >= 0 && this.#dirty[right]) this.#rehash(right);
+    this.#nodeHashes.set(trailNodeHash(this.#hashOf(left), this.#hashOf(right)), node * 32);
+    this.#dirty[node] = 0;
+  }
+
+  #newLeaf(key: Uint8Array, head: TrailHead): number {
+    if (this.#leaves === this.#leafCounts.length) {
+      const capacity = Math.max(1024, this.#leaves * 2);
+      this.#leafKeys = grow(this.#leafKeys, capacity * 32);
+      this.#leafLasts = grow(this.#leafLasts, capacity * 32);
+      this.#leafHashes = grow(this.#leafHashes, capacity * 32);
+      const counts = new Float64Array(capacity);
+      counts.set(this.#leafCounts);
+      this.#leafCounts = counts;
+    }
+    const leaf = this.#leaves++;
+    this.#writeLeaf(leaf, key, head);
+    return leaf;
+  }
+
+  #writeLeaf(leaf: number, key: Uint8Array, head: TrailHead): void {
+    this.#leafKeys.set(key, leaf * 32);
+    this.#leafLasts.set(head.last, leaf * 32);
+    this.#leafCounts[leaf] = head.count;
+    this.#leafHashes.set(trailLeafHash(key, head), leaf * 32);
+  }
+
+  #newNode(): number {
+    if (this.#nodes === this.#left.length) {
+      const capacity = Math.max(1024, this.#nodes * 2);
+      const left = new Int32Array(capacity);
+      left.set(this.#left);
+      this.#left = left;
+      const right = new Int32Array(capacity);
+      right.set(this.#right);
+      this.#right = right;
+      this.#nodeHashes = grow(this.#nodeHashes, capacity * 32);
+      this.#dirty = grow(this.#dirty, capacity);
+    }
+    const node = this.#nodes++;
+    this.#left[node] = EMPTY;
+    this.#right[node] = EMPTY;
+    this.#dirty[node] = 1;
+    return node;
+  }
+}
+
+function grow(bytes: Uint8Array, length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length);
+  out.set(bytes);
+  return out;
+}

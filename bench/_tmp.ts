@@ -1,2 +1,0 @@
-import { benchRetention } from "./retention.js";
-console.log(JSON.stringify(await benchRetention(Number(process.argv[2]))));

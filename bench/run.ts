@@ -9,6 +9,7 @@ import { benchHpke } from "./hpke.js";
 import { benchLedger } from "./ledger.js";
 import { benchRecords } from "./records.js";
 import { benchScale } from "./scale.js";
+import { benchTrailMap } from "./trail-map.js";
 import type { BenchRow } from "./types.js";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
@@ -24,6 +25,7 @@ const suites: Suite[] = [
   { name: "hpke", run: () => benchHpke() },
   { name: "records", run: () => benchRecords() },
   { name: "scale", run: () => benchScale(scale) },
+  { name: "trail-map", run: () => benchTrailMap(scale) },
   { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
   { name: "portal", run: async () => (await import("./portal.js")).benchPortal(scale) },
   { name: "retention", run: async () => (await import("./retention.js")).benchRetention(scale) },

@@ -18,6 +18,28 @@ export function fromUtf8(bytes: Uint8Array): string {
   }
 }
 
+/**
+ * A zeroed buffer for a secret (a key, a DH output), held in an ArrayBuffer's backing store outside
+ * the garbage-collected heap: V8 keeps small typed arrays on its heap and moves them as it collects,
+ * leaving copies that a later zero-fill cannot reach; this memory stays where it is until freed.
+ */
+export function secretBytes(length: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(new ArrayBuffer(length));
+}
+
+/** concatBytes into secretBytes, for concatenations that hold a secret (zero-fill them after use). */
+export function concatSecret(...parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = secretBytes(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.length;

@@ -6,7 +6,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
-import { concatBytes } from "./bytes.js";
+import { concatBytes, secretBytes } from "./bytes.js";
 
 type NodeCrypto = typeof import("node:crypto");
 
@@ -65,6 +65,13 @@ export function randomBytes(length: number): Uint8Array {
   const out = pool.slice(poolOffset, poolOffset + length);
   pool.fill(0, poolOffset, poolOffset + length);
   poolOffset += length;
+  return out;
+}
+
+/** Random bytes for a secret key: straight from the CSPRNG into secretBytes (off the V8 heap). */
+export function randomSecret(length: number): Uint8Array {
+  const out = secretBytes(length);
+  globalThis.crypto.getRandomValues(out);
   return out;
 }
 

@@ -9,6 +9,7 @@ import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 as nobleX25519 } from "@noble/curves/ed25519.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { secretBytes } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 
 export type AeadCipher = "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305";
@@ -19,11 +20,20 @@ export type X25519Handle = { readonly __x25519: unique symbol } | object;
 export interface CryptoBackend {
   readonly name: "node" | "noble";
   hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array;
+  /** Prepares a raw private key; the caller still owns (and wipes) `raw`. */
   x25519PrivateKey(raw: Uint8Array): X25519Handle;
   x25519PublicKey(raw: Uint8Array): X25519Handle;
   /** The raw public key of a prepared private key. */
   x25519PublicOf(privateKey: X25519Handle): Uint8Array;
-  x25519Generate(): { privateKey: X25519Handle; publicKey: Uint8Array; rawPrivateKey: Uint8Array };
+  /** A long-term key pair whose raw private half the caller stores (and wipes when done). */
+  x25519Generate(): { publicKey: Uint8Array; rawPrivateKey: Uint8Array };
+  /**
+   * A one-use key pair (an HPKE sender's ephemeral key): the private half never leaves the backend
+   * as bytes where the backend can avoid it (inside OpenSSL on Node). Pass it to x25519Release after use.
+   */
+  x25519Ephemeral(): { privateKey: X25519Handle; publicKey: Uint8Array };
+  /** Wipes what can be wiped of a private key handle no longer needed. */
+  x25519Release(privateKey: X25519Handle): void;
   /** The raw X25519 shared secret; throws on an invalid public key. */
   x25519(privateKey: X25519Handle, publicKey: X25519Handle): Uint8Array;
   /** Ciphertext with the 16-byte tag appended. */
@@ -64,8 +74,14 @@ export const nobleBackend: CryptoBackend = {
   x25519PublicOf: (privateKey) => nobleX25519.getPublicKey(privateKey as Uint8Array),
   x25519Generate() {
     const rawPrivateKey = nobleX25519.utils.randomSecretKey();
-    return { privateKey: rawPrivateKey, publicKey: nobleX25519.getPublicKey(rawPrivateKey), rawPrivateKey };
+    return { publicKey: nobleX25519.getPublicKey(rawPrivateKey), rawPrivateKey };
   },
+  x25519Ephemeral() {
+    const privateKey = nobleX25519.utils.randomSecretKey();
+    return { privateKey, publicKey: nobleX25519.getPublicKey(privateKey) };
+  },
+  // JavaScript cannot wipe every copy (noble's scalar arithmetic works on bigints), but the bytes can.
+  x25519Release: (privateKey) => (privateKey as Uint8Array).fill(0),
   x25519(privateKey, publicKey) {
     try {
       return nobleX25519.getSharedSecret(privateKey as Uint8Array, publicKey as Uint8Array);
@@ -97,30 +113,61 @@ function loadNodeCrypto(): NodeCrypto | undefined {
   return proc.getBuiltinModule("node:crypto") as NodeCrypto | undefined;
 }
 
-// A private JWK must carry `x`; node:crypto derives the public key from `d` and ignores it.
-const JWK_X_PLACEHOLDER = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+// RFC 5208/8410: PKCS#8 for an X25519 private key is this 16-byte prefix and the 32 raw bytes.
+const PKCS8_X25519_PREFIX = [
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+];
+// RFC 7748 5: the base point u = 9. X25519(k, 9) is k's public key, computed inside OpenSSL.
+const X25519_BASE_POINT_JWK = "CQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/** generateKeyPairSync with only the public half encoded (JWK), which @types/node does not list. */
+type GenerateWithJwkPublic = (
+  type: "x25519",
+  options: { publicKeyEncoding: { format: "jwk" } },
+) => { privateKey: KeyObject; publicKey: { x?: string } };
 
 function nodeBackendOf(c: NodeCrypto): CryptoBackend {
-  // Raw X25519 keys move in and out of node:crypto as JWK (RFC 8037): measured here, JWK export is
-  // far cheaper than DER export, which dominated the cost of an HPKE seal.
-  const b64url = (bytes: Uint8Array) =>
-    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
-  const fromJwk = (text: string | undefined) => {
-    const bytes = Buffer.from(text ?? "", "base64url");
-    return checkRaw(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), "JWK");
+  const generateWithJwkPublic = c.generateKeyPairSync as unknown as GenerateWithJwkPublic;
+  const view = (b: Buffer | ArrayBuffer) =>
+    b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  // Private keys never pass through a string (JWK, base64) or Node's pooled Buffers: a raw key goes
+  // in as PKCS#8 DER built in unpooled memory that is zero-filled at once (OpenSSL keeps its own
+  // copy in the key object and clears it when the object is collected). Public keys go in as JWK,
+  // far cheaper than DER through OpenSSL 3's decoders.
+  const x25519FromRaw = (raw: Uint8Array): KeyObject => {
+    checkRaw(raw, "private");
+    const der = Buffer.allocUnsafeSlow(48);
+    try {
+      der.set(PKCS8_X25519_PREFIX, 0);
+      der.set(raw, 16);
+      return c.createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+    } finally {
+      der.fill(0);
+    }
   };
-  const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  // A raw private key in by JWK: about 45 us, where a PKCS#8 DER import costs about 400 us through
-  // OpenSSL 3's decoders. node:crypto builds the key from `d` alone and derives the public key from
-  // it; `x` is required by the JWK form but not used, so a placeholder goes there and the public key
-  // is always read back from the key object (checked against RFC 7748's vectors in the tests).
-  const x25519FromRaw = (raw: Uint8Array) =>
-    c.createPrivateKey({
-      key: { kty: "OKP", crv: "X25519", d: b64url(checkRaw(raw, "private")), x: JWK_X_PLACEHOLDER },
+  const publicFromRaw = (raw: Uint8Array): KeyObject =>
+    c.createPublicKey({
+      key: {
+        kty: "OKP",
+        crv: "X25519",
+        x: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64url"),
+      },
       format: "jwk",
     });
-  const publicOf = (privateKey: KeyObject) =>
-    fromJwk(c.createPublicKey(privateKey).export({ format: "jwk" }).x);
+  const publicBytesOfJwk = (x: string | undefined): Uint8Array => {
+    const bytes = Buffer.from(x ?? "", "base64url");
+    return checkRaw(new Uint8Array(bytes), "public");
+  };
+  const basePoint = c.createPublicKey({
+    key: { kty: "OKP", crv: "X25519", x: X25519_BASE_POINT_JWK },
+    format: "jwk",
+  });
+  // Read the public half by one scalar multiplication, never by an export of the key object: on
+  // Node 20 an export of a key made by generateKeyPairSync deadlocks the process once the garbage
+  // collector frees the key-generation job while the export holds the key's lock (seen under
+  // sustained HPKE sealing, see docs/postgres.md "Scale"; a regression test makes 30,000 keys).
+  const publicOf = (privateKey: KeyObject): Uint8Array =>
+    view(c.diffieHellman({ privateKey, publicKey: basePoint }));
   return {
     name: "node",
     hmacSha256(key, ...parts) {
@@ -129,21 +176,21 @@ function nodeBackendOf(c: NodeCrypto): CryptoBackend {
       return view(mac.digest());
     },
     x25519PrivateKey: (raw) => x25519FromRaw(raw),
-    x25519PublicKey: (raw) =>
-      c.createPublicKey({
-        key: { kty: "OKP", crv: "X25519", x: b64url(checkRaw(raw, "public")) },
-        format: "jwk",
-      }),
+    x25519PublicKey: (raw) => publicFromRaw(checkRaw(raw, "public")),
     x25519PublicOf: (privateKey) => publicOf(privateKey as KeyObject),
     x25519Generate() {
-      // Any 32 random bytes are an X25519 private key (RFC 7748 section 5 clamps them). Not
-      // generateKeyPairSync: on Node 20 the garbage collector can free that call's key-generation job
-      // while a JWK export of the same key holds the key's lock, and the process deadlocks (seen
-      // under sustained HPKE sealing, see docs/postgres.md "Scale").
-      const rawPrivateKey = view(c.randomBytes(32));
-      const privateKey = x25519FromRaw(rawPrivateKey);
-      return { privateKey, publicKey: publicOf(privateKey), rawPrivateKey };
+      // Any 32 random bytes are an X25519 private key (RFC 7748 5 clamps them); unpooled memory.
+      const rawPrivateKey = c.randomFillSync(secretBytes(32));
+      return { publicKey: publicOf(x25519FromRaw(rawPrivateKey)), rawPrivateKey };
     },
+    x25519Ephemeral() {
+      // Made and used inside OpenSSL: the private half is never exported. The public half comes out
+      // of the key-generation job itself (as JWK, the cheapest encoding measured): a separate export
+      // of a generated key is what deadlocks Node 20 (see publicOf above).
+      const pair = generateWithJwkPublic("x25519", { publicKeyEncoding: { format: "jwk" } });
+      return { privateKey: pair.privateKey, publicKey: publicBytesOfJwk(pair.publicKey.x) };
+    },
+    x25519Release: () => undefined,
     x25519(privateKey, publicKey) {
       try {
         return view(
@@ -166,7 +213,16 @@ function nodeBackendOf(c: NodeCrypto): CryptoBackend {
       const d = c.createDecipheriv(cipher as "aes-256-gcm", key, nonce, { authTagLength: TAG_BYTES });
       d.setAAD(aad, { plaintextLength: body.length });
       d.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
-      return view(Buffer.concat([d.update(body), d.final()]));
+      // update's output is unpooled (allocated by the native layer); GCM's final adds no bytes. No
+      // Buffer.concat: it would copy the plaintext into Node's shared pool, never wiped.
+      const plaintext = d.update(body);
+      try {
+        d.final();
+      } catch (error) {
+        plaintext.fill(0);
+        throw error;
+      }
+      return view(plaintext);
     },
   };
 }

@@ -4,7 +4,7 @@
 // at most `sweepEveryMs` after their period is over. The cache makes a warm record cost one AES-GCM seal.
 
 import { toHex } from "../core/bytes.js";
-import { randomBytes } from "../core/platform.js";
+import { randomBytes, randomSecret } from "../core/platform.js";
 
 export const DEFAULT_EPOCH_MS = 24 * 60 * 60 * 1000;
 /** Live epochs kept at most (one per patient); about 200 bytes each. */
@@ -74,6 +74,7 @@ export class EpochKeyCache {
   #swept = 0;
   readonly #maxRetired: number;
   readonly #sweepEveryMs: number;
+  readonly #onSwept: (() => void) | undefined;
   /** Runs while any epoch is live; unref'd, so it never keeps a process alive. */
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -86,6 +87,11 @@ export class EpochKeyCache {
       maxRetired?: number;
       /** Interval of the sweep timer (default: sweepIntervalFor(periodMs)). */
       sweepEveryMs?: number;
+      /**
+       * Called after the timer's sweep ended epochs, to release copies of their keys held outside
+       * this cache (OpenSSL contexts freed on garbage collection: see crypto/collect-garbage.ts).
+       */
+      onSwept?: () => void;
     } = {},
   ) {
     this.#periodMs = options.periodMs ?? DEFAULT_EPOCH_MS;
@@ -93,6 +99,7 @@ export class EpochKeyCache {
     this.#maxRetired = options.maxRetired ?? DEFAULT_MAX_RETIRED;
     this.#now = options.now ?? Date.now;
     this.#sweepEveryMs = options.sweepEveryMs ?? sweepIntervalFor(this.#periodMs);
+    this.#onSwept = options.onSwept;
   }
 
   /** How many patients can have a live epoch at once (the most one batch can name). */
@@ -162,7 +169,7 @@ export class EpochKeyCache {
     const epoch: EpochKey = {
       epochId: randomBytes(16),
       patientTag: patientTag.slice(),
-      dataKey: randomBytes(32),
+      dataKey: randomSecret(32),
       startedAt: this.#now(),
       readers,
       nextSeq: position.nextSeq,
@@ -232,7 +239,9 @@ export class EpochKeyCache {
 
   #armSweep(): void {
     if (this.#timer !== undefined || this.#closed) return;
-    this.#timer = setInterval(() => this.sweep(), this.#sweepEveryMs);
+    this.#timer = setInterval(() => {
+      if (this.sweep() > 0) this.#onSwept?.();
+    }, this.#sweepEveryMs);
     // A timer of a browser (number) has no unref; Node's must not hold the process open.
     (this.#timer as { unref?: () => void }).unref?.();
   }

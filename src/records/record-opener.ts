@@ -96,8 +96,11 @@ export class RecordOpener {
         { cause: error },
       );
     }
-    const record = decodeRecord(plaintext);
-    return { index: item.index, record, source: header.source };
+    try {
+      return { index: item.index, record: decodeRecord(plaintext), source: header.source };
+    } finally {
+      plaintext.fill(0);
+    }
   }
 
   /**
@@ -127,6 +130,12 @@ export class RecordOpener {
       else records.push(this.openRecord(item));
     }
     return { records, notReadable, erased };
+  }
+
+  /** Zero-fills every data key this reader unwrapped: call once done reading. */
+  dispose(): void {
+    for (const key of this.#keys.values()) key.fill(0);
+    this.#keys.clear();
   }
 
   /** The data keys this reader holds, by epoch id (hex): the custodian re-wraps them. */

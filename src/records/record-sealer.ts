@@ -232,10 +232,14 @@ export class RecordSealer {
       ...(seq > 0 && epoch.prev !== undefined ? { prev: epoch.prev } : {}),
     };
     const nonce = randomBytes(12);
-    const content = concatBytes(
-      nonce,
-      aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), encodeRecord(record)),
-    );
+    // The encoded record is zero-filled once sealed (the caller's strings cannot be wiped in V8).
+    const plaintext = encodeRecord(record);
+    let content: Uint8Array;
+    try {
+      content = concatBytes(nonce, aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), plaintext));
+    } finally {
+      plaintext.fill(0);
+    }
     const entry = encodeAccessRecordEntry(header, sha256(content));
     epoch.prev = leafHash(entry);
     return {

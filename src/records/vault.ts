@@ -18,6 +18,7 @@ import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
 import { randomBytes } from "../core/platform.js";
 import type { AuditRecord } from "../core/record/index.js";
+import { collectGarbage } from "../crypto/collect-garbage.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import { KEYSTORE_FILE_NAME, openLogReadOnly, openLogWritable } from "../ledger/data-dir.js";
 import type { Ledger } from "../ledger/ledger.js";
@@ -125,6 +126,7 @@ export class Vault {
       epochs: new EpochKeyCache({
         ...(options.epochMs ? { periodMs: options.epochMs } : {}),
         now: this.#now,
+        onSwept: collectGarbage,
       }),
       now: this.#now,
       lastRecord: (tag) => lastRecordOf(ledger, tag),

@@ -17,9 +17,18 @@ export function certificateCallers(
   subjectOf: (principal: Principal) => string | undefined,
   now: () => number,
 ): (request: FastifyRequest) => Promise<Caller> {
+  const callerOf = socketCallers(anchor, subjectOf, now);
+  return (request) => callerOf(request.raw.socket as TLSSocket);
+}
+
+/** The same for a bare TLS socket (the syslog feed): checked once per connection. */
+export function socketCallers(
+  anchor: TrustAnchor,
+  subjectOf: (principal: Principal) => string | undefined,
+  now: () => number,
+): (socket: TLSSocket) => Promise<Caller> {
   const callers = new WeakMap<object, Caller>();
-  return async (request) => {
-    const socket = request.raw.socket as TLSSocket;
+  return async (socket) => {
     const cached = callers.get(socket);
     if (cached) return cached;
     const peer = socket.getPeerX509Certificate?.();

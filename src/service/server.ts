@@ -15,6 +15,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { SyslogFeed } from "../atna/syslog-listener.js";
 import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
 import type { Identity } from "../identity/bundle.js";
@@ -47,6 +48,7 @@ import { registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerRetentionRoutes } from "./routes/retention-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
+import { startNodeSyslogFeed } from "./syslog-feed.js";
 import { currentCheckpoint } from "./trail-query.js";
 
 export interface Listen {
@@ -94,11 +96,14 @@ export interface ServeOptions {
   readonly portalOrigins?: readonly string[];
   /** The portal's built site (index.html, assets/); default the package's dist/portal. */
   readonly portalSite?: string;
+  /** The ATNA feed: syslog over mutual TLS (RFC 5425) carrying DICOM audit messages (docs/atna.md). */
+  readonly syslog?: Listen;
 }
 
 export interface RunningServer {
   readonly api: Listen;
   readonly portal?: Listen;
+  readonly syslog?: Listen;
   /** The certificate the portal port presents (PEM) and its base64 SHA-256 SPKI fingerprint. */
   readonly portalCertificate?: {
     readonly pem: string;
@@ -538,7 +543,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const api = await build("mtls");
   const portal = options.portal ? await build("portal") : undefined;
 
+  let syslog: SyslogFeed | undefined;
   function refreshTls(): void {
+    syslog?.refreshTls();
     for (const app of [api, portal]) {
       if (!app) continue;
       const server = app.server as unknown as { setSecureContext?: (o: object) => void };
@@ -602,12 +609,27 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       port: typeof address === "object" && address ? address.port : options.portal.port,
     };
   }
+  if (options.syslog) {
+    syslog = await startNodeSyslogFeed({
+      listen: options.syslog,
+      deployment,
+      ctx,
+      tls: tlsBase,
+      metrics,
+      log: (message, fields) => api.log.warn(fields, message),
+    }).catch(async (error: unknown) => {
+      await api.close();
+      await portal?.close();
+      throw error;
+    });
+  }
   return {
     api: {
       host: options.api.host,
       port: typeof apiAddress === "object" && apiAddress ? apiAddress.port : options.api.port,
     },
     ...(portalListen ? { portal: portalListen } : {}),
+    ...(syslog ? { syslog: { host: syslog.host, port: syslog.port } } : {}),
     ...(portalTls
       ? {
           portalCertificate: {
@@ -624,6 +646,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (verifyTimer) clearInterval(verifyTimer);
       await retentionJob?.stop();
       if (followTimer) clearInterval(followTimer);
+      await syslog?.close();
       await api.close();
       await notices.stop();
       sharedWitnessed.stop();

@@ -109,6 +109,31 @@ describe("crypto backends", () => {
       }
     });
 
+    it("makes ephemeral keys whose public half agrees with the private half it keeps", () => {
+      for (let i = 0; i < 20; i++) {
+        const them = nobleBackend.x25519Generate();
+        const ephemeral = backend.x25519Ephemeral();
+        const ours = backend.x25519(ephemeral.privateKey, backend.x25519PublicKey(them.publicKey));
+        const theirs = nobleBackend.x25519(
+          nobleBackend.x25519PrivateKey(them.rawPrivateKey),
+          nobleBackend.x25519PublicKey(ephemeral.publicKey),
+        );
+        expect(toHex(ours)).toBe(toHex(theirs));
+        backend.x25519Release(ephemeral.privateKey);
+      }
+    });
+
+    it("zero-fills a disposed HPKE context's key schedule and refuses to use it again", () => {
+      const r = generateX25519KeyPair(backend);
+      const { context } = new HpkeRecipient(r.publicKey, backend).setupSender(utf8("info"));
+      context.seal(utf8("aad"), utf8("secret"));
+      context.dispose();
+      expect(() => context.seal(utf8("aad"), utf8("again"))).toThrow(
+        expect.objectContaining({ code: "BAD_ARGUMENT" }),
+      );
+      expect(() => context.export(utf8("x"), 32)).toThrow(expect.objectContaining({ code: "BAD_ARGUMENT" }));
+    });
+
     it("refuses a small-order public key and a wrong private key", () => {
       const r = generateX25519KeyPair(backend);
       const { enc, ciphertext } = sealBase(r.publicKey, utf8("info"), utf8("aad"), utf8("secret"), backend);
@@ -124,9 +149,13 @@ describe("crypto backends", () => {
 
   it("generates tens of thousands of ephemeral keys without hanging (Node 20 keygen/GC deadlock)", () => {
     // generateKeyPairSync followed by a JWK export deadlocked within a few thousand keys on Node 20;
-    // run in a child so a hang fails the test instead of stalling the suite.
+    // run in a child so a hang fails the test instead of stalling the suite. Every seal makes its
+    // ephemeral key with generateKeyPairSync (kept inside OpenSSL, public half by X25519(k, 9)).
     const code = `import { generateX25519KeyPair } from "./src/crypto/hpke/primitives.ts";
-      for (let i = 0; i < 30000; i++) generateX25519KeyPair();
+      import { sealBase } from "./src/crypto/hpke/hpke.ts";
+      const r = generateX25519KeyPair().publicKey, info = new Uint8Array(1), key = new Uint8Array(32);
+      for (let i = 0; i < 30000; i++) sealBase(r, info, info, key);
+      for (let i = 0; i < 300; i++) generateX25519KeyPair();
       process.stdout.write("done");`;
     const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
       encoding: "utf8",

@@ -6,16 +6,22 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/bytes.js";
-import { openCheckpoint } from "../../src/core/checkpoint/index.js";
+import { formatCheckpoint, openCheckpoint } from "../../src/core/checkpoint/index.js";
 import { type AccessRecordHeader, encodeAccessRecordEntry } from "../../src/core/entry/index.js";
 import { leafHash } from "../../src/core/merkle/index.js";
-import { generateSignerKey, verifierKeyFromSigner } from "../../src/core/note/index.js";
+import { generateSignerKey, signNote, verifierKeyFromSigner } from "../../src/core/note/index.js";
 import { randomBytes, sha256 } from "../../src/core/platform.js";
-import { TrailMap, trailMapRootOf, verifyTrailMapProof } from "../../src/core/trail-map/index.js";
+import {
+  formatTrailMapLine,
+  TrailMap,
+  trailMapRootOf,
+  verifyTrailMapProof,
+} from "../../src/core/trail-map/index.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { PostgresStore } from "../../src/ledger/postgres/index.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import type { LedgerStore } from "../../src/ledger/storage.js";
+import { verifyStore } from "../../src/ledger/verify/verifier.js";
 import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/postgres.js";
 import { tempDir } from "../helpers/temp.js";
 import { dataEntry } from "./fixtures.js";
@@ -149,5 +155,62 @@ describe.each(backends)("the trail map of a log on $name", (backend) => {
     await ledger.append([trails.record(tags[4]!)]);
     const third = await checkpointRoot(ledger);
     expect(bytesEqual(third.root, trails.root())).toBe(true);
+  }, 60_000);
+});
+
+describe.each(backends)("verify rebuilds the trail map on $name", (backend) => {
+  it("finds every checkpoint's map clean, and names a signed map that hides a patient's newest record", async () => {
+    const { store, reopen } = await backend.create();
+    await store.initialize({ origin: ORIGIN, verifierKey, createdAt: 0, formatVersion: 1 });
+    const ledger = await Ledger.open(store, { signerKey, checkpointIntervalMs: 3_600_000 });
+    const tags = Array.from({ length: 3 }, () => randomBytes(32));
+    const trails = new Trails();
+    for (let round = 0; round < 3; round++) {
+      await ledger.append(tags.map((tag) => trails.record(tag)));
+      await ledger.append([{ entry: dataEntry(round) }]);
+      await ledger.checkpoint();
+    }
+    const honest = trails.root();
+    // The log's key signs one more checkpoint whose map leaves out patient 0's newest record.
+    const hidden = new Trails();
+    for (const [key, head] of trails.heads) hidden.heads.set(key, head);
+    await ledger.append([trails.record(tags[0]!)]);
+    const size = await ledger.size();
+    const lying = signNote(
+      formatCheckpoint({
+        origin: ORIGIN,
+        size,
+        rootHash: await ledger.rootAt(size),
+        extensions: [formatTrailMapLine(hidden.root())],
+      }),
+      signerKey,
+    );
+    expect(bytesEqual(hidden.root(), honest)).toBe(true);
+    await ledger.close();
+    const tampered = await reopen();
+    await tampered.appendBatch({
+      startIndex: size,
+      entries: [],
+      tiles: [],
+      contents: [],
+      idempotencyKeys: [],
+      lookupKeys: [],
+      checkpoint: { size, note: lying, storedAt: Date.now() },
+    });
+    const position = (await tampered.listCheckpoints()).findIndex((c) => c.note === lying);
+    await tampered.close();
+
+    const verifyStoreAt = async () => {
+      const opened = await reopen();
+      try {
+        return await verifyStore(opened);
+      } finally {
+        await opened.close();
+      }
+    };
+    const report = await verifyStoreAt();
+    expect(report.findings.map((f) => f.code)).toEqual(["TRAIL_MAP_MISMATCH"]);
+    expect(position).toBeGreaterThan(0);
+    expect(report.findings[0]).toMatchObject({ checkpointSize: size, checkpointPosition: position });
   }, 60_000);
 });

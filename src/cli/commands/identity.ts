@@ -301,6 +301,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     .option("--listen <host:port>", "the mutual-TLS API address", "127.0.0.1:8443")
     .option("--portal <host:port>", "the browser portal address (TLS, login by signed challenge)")
     .option("--tls12", "also accept TLS 1.2 (default: TLS 1.3 only)")
+    .option("--syslog <host:port>", "also take IHE ATNA audit messages: syslog over mutual TLS (RFC 5425)")
     .option("--log", "structured request logs on stdout (no personal data)")
     .option("--verify-every <seconds>", "re-verify what was appended this often (0: never)", "60")
     .option("--rate <n>", "requests per second allowed per identity", "200")
@@ -339,6 +340,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           identity: string;
           listen: string;
           portal?: string;
+          syslog?: string;
           tls12?: boolean;
           log?: boolean;
           verifyEvery: string;
@@ -400,6 +402,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         );
         const api = parseListen(options.listen, "--listen");
         const portal = options.portal ? parseListen(options.portal, "--portal") : undefined;
+        const syslog = options.syslog ? parseListen(options.syslog, "--syslog") : undefined;
         const dir = requireData(options.data);
         const masterKey = masterKeyFrom(options);
         const open = (readOnly: boolean) =>
@@ -422,13 +425,17 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           deployment = await open(true);
           standby = true;
         }
-        const start = async (d: Deployment, where: { api: Listen; portal?: Listen | undefined }) => {
+        const start = async (
+          d: Deployment,
+          where: { api: Listen; portal?: Listen | undefined; syslog?: Listen | undefined },
+        ) => {
           try {
             return await startServer({
               deployment: d,
               identity,
               api: where.api,
               ...(where.portal ? { portal: where.portal } : {}),
+              ...(where.syslog ? { syslog: where.syslog } : {}),
               ...(options.tls12 ? { allowTls12: true } : {}),
               ...(options.log ? { log: true } : {}),
               verifyEveryMs,
@@ -445,13 +452,13 @@ export function registerIdentityCommands(program: Command, io: Io): void {
             if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
               throw new CustosError(
                 "CONFIG",
-                "the address is already in use; choose another with --listen/--portal",
+                "the address is already in use; choose another with --listen/--portal/--syslog",
               );
             }
             throw error;
           }
         };
-        const server = await start(deployment, { api, portal });
+        const server = await start(deployment, { api, portal, syslog });
         io.out(`custos node ${identity.uri} serving`);
         io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
         if (server.portalCertificate) {
@@ -460,6 +467,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
             `  portal certificate SHA-256 SPKI (base64): ${fingerprint} (${source === "operator" ? "--portal-cert" : `self-signed, ${join(dir, PORTAL_CERT_FILE)}`})`,
           );
         }
+        if (server.syslog) io.out(`  ATNA syslog (mutual TLS): ${server.syslog.host}:${server.syslog.port}`);
         if (server.portal) io.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
         if (readOnlyServer)
           io.out(

@@ -18,7 +18,7 @@ export interface NodeRoles {
   readonly open: (readOnly: boolean) => Promise<Deployment>;
   readonly start: (
     deployment: Deployment,
-    where: { api: Listen; portal?: Listen | undefined },
+    where: { api: Listen; portal?: Listen | undefined; syslog?: Listen | undefined },
   ) => Promise<RunningServer>;
   readonly io: Io;
   /** Resolves on SIGINT or SIGTERM. */
@@ -46,7 +46,7 @@ export async function serveRoles(
 ): Promise<void> {
   const { io, stopped } = roles;
   let { deployment, server, standby } = initial;
-  const where = () => ({ api: server.api, portal: server.portal });
+  const where = () => ({ api: server.api, portal: server.portal, syslog: server.syslog });
   const swap = async (next: Deployment, nextStandby: boolean) => {
     await server.close();
     await deployment.close();

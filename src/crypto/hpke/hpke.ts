@@ -2,12 +2,14 @@
 // AES-256-GCM for Custos (suite 0x0020/0x0001/0x0002); AES-128-GCM and ChaCha20-Poly1305 too, so the
 // RFC's appendix A vectors check this very key schedule. Built on a crypto backend: node:crypto on Node
 // (fast), @noble in the browser portal; every entry point takes one, defaulting to the platform's, and
-// the vectors run on both.
+// the vectors run on both. Secrets are zero-filled once used: the DH output and shared secret at
+// setup, a context's key schedule by dispose() (single-shot seal and open dispose at once); on Node
+// the sender's ephemeral private key never leaves OpenSSL.
 
 import { concatBytes, toBase64, utf8 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import { type CryptoBackend, defaultBackend, type X25519Handle } from "../backend.js";
-import { labeledExpand, labeledExtract, x25519 } from "./primitives.js";
+import { labeledExpand, labeledExtract, labeledHkdf, x25519 } from "./primitives.js";
 
 export const KEM_X25519_HKDF_SHA256 = 0x0020;
 export const KDF_HKDF_SHA256 = 0x0001;
@@ -29,22 +31,27 @@ function suiteId(aead: AeadName): Uint8Array {
   return concatBytes(utf8("HPKE"), new Uint8Array([0x00, 0x20, 0x00, 0x01, id >> 8, id & 0xff]));
 }
 
-/** RFC 9180 4.1 ExtractAndExpand over dh and kem_context = enc || pkRm. */
+/** RFC 9180 4.1 ExtractAndExpand over dh and kem_context = enc || pkRm; zero-fills dh. */
 function sharedSecret(
   dh: Uint8Array,
   enc: Uint8Array,
   recipientPublicKey: Uint8Array,
   backend: CryptoBackend,
 ): Uint8Array {
-  const eaePrk = labeledExtract(KEM_SUITE_ID, EMPTY, "eae_prk", dh, backend);
-  return labeledExpand(
-    KEM_SUITE_ID,
-    eaePrk,
-    "shared_secret",
-    concatBytes(enc, recipientPublicKey),
-    32,
-    backend,
-  );
+  try {
+    return labeledHkdf(
+      KEM_SUITE_ID,
+      EMPTY,
+      "eae_prk",
+      dh,
+      "shared_secret",
+      concatBytes(enc, recipientPublicKey),
+      32,
+      backend,
+    );
+  } finally {
+    dh.fill(0);
+  }
 }
 
 /** RFC 9180 7.1.3 DeriveKeyPair for X25519 (used for test vectors). */
@@ -52,15 +59,18 @@ export function deriveX25519KeyPair(
   ikm: Uint8Array,
   backend: CryptoBackend = defaultBackend,
 ): { privateKey: Uint8Array; publicKey: Uint8Array } {
-  const dkpPrk = labeledExtract(KEM_SUITE_ID, EMPTY, "dkp_prk", ikm, backend);
-  const privateKey = labeledExpand(KEM_SUITE_ID, dkpPrk, "sk", EMPTY, 32, backend);
-  return { privateKey, publicKey: backend.x25519PublicOf(backend.x25519PrivateKey(privateKey)) };
+  const privateKey = labeledHkdf(KEM_SUITE_ID, EMPTY, "dkp_prk", ikm, "sk", EMPTY, 32, backend);
+  const handle = backend.x25519PrivateKey(privateKey);
+  const publicKey = backend.x25519PublicOf(handle);
+  backend.x25519Release(handle);
+  return { privateKey, publicKey };
 }
 
 interface KeySchedule {
   readonly key: Uint8Array;
   readonly baseNonce: Uint8Array;
-  readonly exporterSecret: Uint8Array;
+  /** Only computed when asked for: a single-shot seal or open never exports. */
+  readonly exporterSecret: Uint8Array | undefined;
 }
 
 // key_schedule_context depends only on the suite and info, which a node reuses for every wrap.
@@ -84,21 +94,29 @@ function keyScheduleContext(
   return context;
 }
 
-/** RFC 9180 5.1 KeySchedule, base mode (empty psk and psk_id). */
+/** RFC 9180 5.1 KeySchedule, base mode (empty psk and psk_id). Zero-fills `shared` and `secret`. */
 function keySchedule(
   aead: AeadName,
   shared: Uint8Array,
   info: Uint8Array,
   backend: CryptoBackend,
+  exporter: boolean,
 ): KeySchedule {
   const suite = suiteId(aead);
   const context = keyScheduleContext(aead, suite, info, backend);
   const secret = labeledExtract(suite, shared, "secret", EMPTY, backend);
-  return {
-    key: labeledExpand(suite, secret, "key", context, AEADS[aead].keyLength, backend),
-    baseNonce: labeledExpand(suite, secret, "base_nonce", context, NONCE_LENGTH, backend),
-    exporterSecret: labeledExpand(suite, secret, "exp", context, 32, backend),
-  };
+  shared.fill(0);
+  const derive = (label: string, length: number) =>
+    labeledExpand(suite, secret, label, context, length, backend);
+  try {
+    return {
+      key: derive("key", AEADS[aead].keyLength),
+      baseNonce: derive("base_nonce", NONCE_LENGTH),
+      exporterSecret: exporter ? derive("exp", 32) : undefined,
+    };
+  } finally {
+    secret.fill(0);
+  }
 }
 
 /** An HPKE context (RFC 9180 5.2): seals or opens a sequence of messages. */
@@ -107,6 +125,7 @@ export class HpkeContext {
   readonly #schedule: KeySchedule;
   readonly #backend: CryptoBackend;
   #sequence = 0;
+  #disposed = false;
 
   constructor(aead: AeadName, schedule: KeySchedule, backend: CryptoBackend = defaultBackend) {
     this.#aead = aead;
@@ -115,6 +134,7 @@ export class HpkeContext {
   }
 
   #nonce(): Uint8Array {
+    if (this.#disposed) throw new CustosError("BAD_ARGUMENT", "this HPKE context was disposed");
     const nonce = this.#schedule.baseNonce.slice();
     let seq = this.#sequence;
     for (let i = NONCE_LENGTH - 1; i >= NONCE_LENGTH - 7 && seq > 0; i--) {
@@ -163,14 +183,19 @@ export class HpkeContext {
 
   /** RFC 9180 5.3 secret export. */
   export(exporterContext: Uint8Array, length: number): Uint8Array {
-    return labeledExpand(
-      suiteId(this.#aead),
-      this.#schedule.exporterSecret,
-      "sec",
-      exporterContext,
-      length,
-      this.#backend,
-    );
+    const exporterSecret = this.#schedule.exporterSecret;
+    if (this.#disposed) throw new CustosError("BAD_ARGUMENT", "this HPKE context was disposed");
+    if (exporterSecret === undefined)
+      throw new CustosError("BAD_ARGUMENT", "this HPKE context was set up without an exporter secret");
+    return labeledExpand(suiteId(this.#aead), exporterSecret, "sec", exporterContext, length, this.#backend);
+  }
+
+  /** Zero-fills the key schedule: the context can no longer seal, open or export. */
+  dispose(): void {
+    this.#schedule.key.fill(0);
+    this.#schedule.baseNonce.fill(0);
+    this.#schedule.exporterSecret?.fill(0);
+    this.#disposed = true;
   }
 }
 
@@ -192,29 +217,44 @@ export class HpkeRecipient {
     aead: AeadName = "aes256gcm",
     ephemeralPrivateKey?: Uint8Array,
   ): { enc: Uint8Array; context: HpkeContext } {
-    const backend = this.#backend;
-    let ephemeral: X25519Handle;
-    let enc: Uint8Array;
-    if (ephemeralPrivateKey) {
-      ephemeral = backend.x25519PrivateKey(ephemeralPrivateKey);
-      enc = backend.x25519PublicOf(ephemeral);
-    } else {
-      const pair = backend.x25519Generate();
-      ephemeral = pair.privateKey;
-      enc = pair.publicKey;
-    }
-    const dh = x25519(ephemeral, this.#key, backend);
-    const schedule = keySchedule(aead, sharedSecret(dh, enc, this.publicKey, backend), info, backend);
-    return { enc, context: new HpkeContext(aead, schedule, backend) };
+    return this.#setup(info, aead, true, ephemeralPrivateKey);
   }
 
+  #setup(
+    info: Uint8Array,
+    aead: AeadName,
+    exporter: boolean,
+    ephemeralPrivateKey?: Uint8Array,
+  ): { enc: Uint8Array; context: HpkeContext } {
+    const backend = this.#backend;
+    const ephemeral = ephemeralPrivateKey
+      ? { privateKey: backend.x25519PrivateKey(ephemeralPrivateKey), publicKey: undefined }
+      : backend.x25519Ephemeral();
+    try {
+      const enc = ephemeral.publicKey ?? backend.x25519PublicOf(ephemeral.privateKey);
+      const dh = x25519(ephemeral.privateKey, this.#key, backend);
+      const shared = sharedSecret(dh, enc, this.publicKey, backend);
+      return {
+        enc,
+        context: new HpkeContext(aead, keySchedule(aead, shared, info, backend, exporter), backend),
+      };
+    } finally {
+      backend.x25519Release(ephemeral.privateKey);
+    }
+  }
+
+  /** Single-shot seal (RFC 9180 6.1); the key schedule is zero-filled before it returns. */
   seal(
     info: Uint8Array,
     aad: Uint8Array,
     plaintext: Uint8Array,
   ): { enc: Uint8Array; ciphertext: Uint8Array } {
-    const { enc, context } = this.setupSender(info);
-    return { enc, ciphertext: context.seal(aad, plaintext) };
+    const { enc, context } = this.#setup(info, "aes256gcm", false);
+    try {
+      return { enc, ciphertext: context.seal(aad, plaintext) };
+    } finally {
+      context.dispose();
+    }
   }
 }
 
@@ -246,6 +286,10 @@ export class HpkeReceiver {
 
   /** RFC 9180 5.1.2 SetupBaseR. */
   setupReceiver(enc: Uint8Array, info: Uint8Array, aead: AeadName = "aes256gcm"): HpkeContext {
+    return this.#setup(enc, info, aead, true);
+  }
+
+  #setup(enc: Uint8Array, info: Uint8Array, aead: AeadName, exporter: boolean): HpkeContext {
     if (enc.length !== 32) {
       throw new CustosError(
         "DECRYPTION_FAILED",
@@ -254,17 +298,16 @@ export class HpkeReceiver {
     }
     const backend = this.#backend;
     const dh = x25519(this.#privateKey, backend.x25519PublicKey(enc), backend);
-    return new HpkeContext(
-      aead,
-      keySchedule(aead, sharedSecret(dh, enc, this.publicKey, backend), info, backend),
-      backend,
-    );
+    const shared = sharedSecret(dh, enc, this.publicKey, backend);
+    return new HpkeContext(aead, keySchedule(aead, shared, info, backend, exporter), backend);
   }
 
   /** Single-shot open (RFC 9180 6.1) with the Custos suite; DECRYPTION_FAILED on any failure. */
   open(enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    let context: HpkeContext | undefined;
     try {
-      return this.setupReceiver(enc, info).open(aad, ciphertext);
+      context = this.#setup(enc, info, "aes256gcm", false);
+      return context.open(aad, ciphertext);
     } catch (error) {
       if (error instanceof CustosError && error.code === "DECRYPTION_FAILED") throw error;
       throw new CustosError(
@@ -272,6 +315,8 @@ export class HpkeReceiver {
         "HPKE decryption failed: the data was tampered with or the key is not the right one",
         { cause: error },
       );
+    } finally {
+      context?.dispose();
     }
   }
 }
@@ -318,7 +363,7 @@ export function openBase(
   backend: CryptoBackend = defaultBackend,
 ): Uint8Array {
   try {
-    return setupBaseR(enc, recipientPrivateKey, info, "aes256gcm", backend).open(aad, ciphertext);
+    return new HpkeReceiver(recipientPrivateKey, backend).open(enc, info, aad, ciphertext);
   } catch (error) {
     if (error instanceof CustosError && error.code === "BAD_KEY") throw error;
     if (error instanceof CustosError)

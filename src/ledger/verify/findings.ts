@@ -24,6 +24,7 @@ export const FINDING_CODES = [
   "TRAIL_BROKEN",
   "TRAIL_COPY_MODIFIED",
   "TRAIL_FORKED",
+  "TRAIL_MAP_MISMATCH",
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];

@@ -21,6 +21,7 @@ import { hashAt, TreeBuilder, TreeReader, tileWidth } from "../tree/index.js";
 import { erasedContentFindings } from "./erased-content.js";
 import { type Finding, rangeText } from "./findings.js";
 import { TrailChecker } from "./trail-chain.js";
+import { checkTrailMap } from "./trail-map-check.js";
 import type { VerifyState } from "./verify-state.js";
 
 export interface VerifyOptions {
@@ -137,6 +138,8 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     onSize: checkpointRoot,
     onProgress: options.onProgress,
   });
+
+  await checkTrailMap(store, checkpoints, from, findings);
 
   // 3. Sizes: truncation below a signed size, entries beyond the recorded size.
   const maxSigned = checkpoints.reduce((max, cp) => Math.max(max, cp.size), state?.size ?? 0);

@@ -1,0 +1,78 @@
+// The trail map check of `custos verify`: the map of patient tag -> trail head (docs/formats.md) is
+// rebuilt from the stored entries, and each signed checkpoint's `custos-trail-map/v1` line is compared
+// with the root of the map of that checkpoint's entries. A mismatch means the entries were altered
+// after signing, or the node signed a map that hides or misstates a patient's newest records.
+// It needs every entry from 0, so an incremental run (from > 0) leaves it out; checkpoints signed
+// before the line existed carry none and are passed over.
+
+import { bytesEqual } from "../../core/bytes.js";
+import { parseCheckpoint } from "../../core/checkpoint/index.js";
+import { leafHash } from "../../core/merkle/index.js";
+import { trailMapRootOf } from "../../core/trail-map/index.js";
+import type { LedgerStore } from "../storage.js";
+import { TrailHeads } from "../trail-heads.js";
+import type { Finding } from "./findings.js";
+
+interface SignedCheckpoint {
+  readonly position: number;
+  readonly size: number;
+  readonly note: string;
+}
+
+/** The map roots the checkpoints commit to, by size (checkpoints without a line are left out). */
+function committedRoots(checkpoints: readonly SignedCheckpoint[]) {
+  const roots: { position: number; size: number; root: Uint8Array }[] = [];
+  for (const checkpoint of checkpoints) {
+    try {
+      // The signature was checked by the caller; the body is the note up to its blank line.
+      const body = parseCheckpoint(checkpoint.note.slice(0, checkpoint.note.indexOf("\n\n") + 1));
+      const root = trailMapRootOf(body.extensions);
+      if (root !== undefined) roots.push({ position: checkpoint.position, size: checkpoint.size, root });
+    } catch {
+      // A malformed body or trail map line is reported with the checkpoints (CHECKPOINT_MALFORMED).
+    }
+  }
+  return roots.sort((a, b) => a.size - b.size);
+}
+
+export async function checkTrailMap(
+  store: LedgerStore,
+  checkpoints: readonly SignedCheckpoint[],
+  from: number,
+  findings: Finding[],
+): Promise<void> {
+  if (from > 0) return;
+  const roots = committedRoots(checkpoints);
+  if (roots.length === 0) return;
+  const heads = new TrailHeads();
+  const mismatched: (typeof roots)[number][] = [];
+  let next = 0;
+  const compareAt = (size: number) => {
+    while (next < roots.length && roots[next]!.size <= size) {
+      const signed = roots[next++]!;
+      if (signed.size !== size || !bytesEqual(heads.commit(), signed.root)) mismatched.push(signed);
+    }
+  };
+  compareAt(0);
+  const end = roots[roots.length - 1]!.size;
+  let size = 0;
+  for await (const chunk of store.scanEntries(0, end, 8192)) {
+    for (const stored of chunk) {
+      // A gap (rows deleted) is reported by the entry scan; the map simply lacks what is gone.
+      if (stored.index >= end) break;
+      heads.observe([stored.data], [leafHash(stored.data)]);
+      size = stored.index + 1;
+      compareAt(size);
+    }
+  }
+  for (const signed of roots.slice(next)) mismatched.push(signed);
+  const first = mismatched[0];
+  if (first === undefined) return;
+  const later = mismatched.length - 1;
+  findings.push({
+    code: "TRAIL_MAP_MISMATCH",
+    message: `the patients' trail heads rebuilt from the entries do not match the trail map signed in the checkpoint at size ${first.size}${later > 0 ? ` (nor in ${later} later checkpoint${later === 1 ? "" : "s"})` : ""}: entries were altered after signing, or the log signed a map that misstates a patient's newest records`,
+    checkpointSize: first.size,
+    checkpointPosition: first.position,
+  });
+}

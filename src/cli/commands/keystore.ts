@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { CustosError } from "../../core/errors.js";
 import { Keystore, resolveMasterKeyProvider } from "../../crypto/keystore/index.js";
+import { pkcs11FromEnv } from "../../crypto/keystore/resolve-provider.js";
 import { KEYSTORE_FILE_NAME } from "../../ledger/data-dir.js";
 import type { Io } from "../io.js";
 import { masterKeyFrom, requireData } from "../options.js";
@@ -21,31 +22,60 @@ export function registerKeystoreCommands(program: Command, io: Io): void {
     )
     .option("--new-master-key-file <file>", "the new master key file")
     .option("--new-passphrase-env <name>", "name of an environment variable holding the new passphrase")
+    .option(
+      "--new-pkcs11-key <label>",
+      "the new master key is this AES key on the PKCS#11 token of CUSTOS_PKCS11_MODULE/_TOKEN (docs/keystore.md)",
+    )
     .action(
       async (options: {
         data?: string;
         masterKeyFile?: string;
         newMasterKeyFile?: string;
         newPassphraseEnv?: string;
+        newPkcs11Key?: string;
       }) => {
         const data = requireData(options.data);
         const newPassphrase = options.newPassphraseEnv ? process.env[options.newPassphraseEnv] : undefined;
-        if (!options.newMasterKeyFile && !newPassphrase) {
+        if (!options.newMasterKeyFile && !newPassphrase && !options.newPkcs11Key) {
           throw new CustosError(
             "CONFIG",
-            "give the new master key with --new-master-key-file FILE or --new-passphrase-env NAME",
+            "give the new master key with --new-master-key-file FILE, --new-passphrase-env NAME or --new-pkcs11-key LABEL",
           );
         }
         const store = await Keystore.open(join(data, KEYSTORE_FILE_NAME), masterKeyFrom(options));
-        const next = resolveMasterKeyProvider({
-          ...(options.newMasterKeyFile ? { keyFile: options.newMasterKeyFile } : {}),
-          ...(newPassphrase ? { passphrase: newPassphrase } : {}),
-          env: {},
-        });
+        const token = options.newPkcs11Key ? pkcs11FromEnv(process.env, options.newPkcs11Key) : undefined;
+        if (options.newPkcs11Key && !token)
+          throw new CustosError(
+            "CONFIG",
+            "--new-pkcs11-key needs CUSTOS_PKCS11_MODULE and CUSTOS_PKCS11_TOKEN",
+          );
+        const next =
+          token ??
+          resolveMasterKeyProvider({
+            ...(options.newMasterKeyFile ? { keyFile: options.newMasterKeyFile } : {}),
+            ...(newPassphrase ? { passphrase: newPassphrase } : {}),
+            env: {},
+          });
         await store.rotateMasterKey(next);
         io.out(`the keystore is now sealed under ${next.describe()}`);
       },
     );
+  keystore
+    .command("pkcs11-keygen")
+    .description(
+      "create the non-extractable AES-256 key on the PKCS#11 token of CUSTOS_PKCS11_MODULE/_TOKEN/_KEY (docs/keystore.md)",
+    )
+    .option("--key <label>", "the key's label (default CUSTOS_PKCS11_KEY)")
+    .action((options: { key?: string }) => {
+      const token = pkcs11FromEnv(process.env, options.key);
+      if (!token)
+        throw new CustosError(
+          "CONFIG",
+          "set CUSTOS_PKCS11_MODULE, CUSTOS_PKCS11_TOKEN and CUSTOS_PKCS11_KEY",
+        );
+      token.createTokenKey();
+      io.out(`created ${token.describe()} (sensitive, not extractable)`);
+    });
   keystore
     .command("list")
     .description("name the secrets the keystore holds (never their values)")

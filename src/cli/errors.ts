@@ -1,6 +1,7 @@
 // How the CLI fails: one line `error: <message>` on stderr and a non-zero exit, never a stack trace.
 
 import { CustosError } from "../core/errors.js";
+import { diskFault } from "../ledger/disk-faults.js";
 
 export const EXIT_OK = 0;
 /** The command ran and found a problem (verify found tampering). */
@@ -16,6 +17,12 @@ export class UsageError extends CustosError {
 
 export function describeError(error: unknown): string {
   if (error instanceof CustosError) return error.message;
+  // A full or read-only disk under any file a command writes (keystore, state, exports), said plainly.
+  const fault = diskFault(
+    error,
+    (error as { path?: unknown }).path === undefined ? "a file" : String((error as { path?: unknown }).path),
+  );
+  if (fault) return fault.message;
   if (error instanceof Error && "code" in error && typeof error.code === "string") {
     const code = error.code;
     if (code === "ENOENT" || code === "EACCES" || code === "EISDIR" || code === "ENOTDIR")

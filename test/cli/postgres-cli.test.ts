@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dropSchema, PG_URL, requirePostgres, sql } from "../helpers/postgres.js";
+import { dropSchema, PG_URL, requirePostgres, sql, testSchema } from "../helpers/postgres.js";
 import { tempDir } from "../helpers/temp.js";
 import { runCli } from "./run-cli.js";
 
@@ -36,6 +36,24 @@ describe("the CLI with the log in PostgreSQL", () => {
     const tampered = runCli(["verify", "--data", data, "--json"], { env });
     expect(tampered.status).toBe(1);
     expect(JSON.parse(tampered.stdout).findings[0]).toMatchObject({ code: "ENTRY_MODIFIED", firstIndex: 2 });
+  });
+});
+
+describe("db migrate with the schema in the URL", () => {
+  it("creates the schema named by ?schema= (as every command reads it), and refuses a --schema that disagrees", async () => {
+    const other = testSchema();
+    try {
+      const url = `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${other}`;
+      const migrated = runCli(["db", "migrate", "--db", url], { env });
+      expect(migrated.stdout).toContain(`schema "${other}"`);
+      const tables = await sql("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1", [other]);
+      expect(tables.rows[0].n).toBeGreaterThan(0);
+      const clash = runCli(["db", "migrate", "--db", url, "--schema", "elsewhere"], { env });
+      expect(clash.status).toBe(2);
+      expect(clash.stderr).toMatch(/^error: --schema elsewhere and the URL's schema=.* disagree/);
+    } finally {
+      await dropSchema(other);
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { toBase64 } from "../../core/bytes.js";
 import { openStore } from "../../ledger/data-dir.js";
+import { diskFault } from "../../ledger/disk-faults.js";
 import { PostgresStore } from "../../ledger/postgres/index.js";
 import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
@@ -83,8 +84,6 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
           : verify());
         if (io.isTTY && !options.json) process.stderr.write("\r\x1b[K");
         const seconds = (performance.now() - started) / 1000;
-        if (report.ok && report.nextState && options.saveState !== false)
-          writeVerifyState(statePath, report.nextState);
         if (options.json) {
           io.out(
             JSON.stringify({
@@ -119,6 +118,18 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
               `TAMPERING DETECTED: ${report.findings.length} problem${report.findings.length === 1 ? "" : "s"} found`,
             );
             for (const finding of report.findings) io.out(`  - [${finding.code}] ${finding.message}`);
+          }
+        }
+        // After the verdict is out: a full or read-only disk must not hide it.
+        if (report.ok && report.nextState && options.saveState !== false) {
+          try {
+            writeVerifyState(statePath, report.nextState);
+          } catch (error) {
+            const fault = diskFault(error, statePath);
+            if (fault === undefined) throw error;
+            io.err(
+              `warning: the verdict stands, but the verify state was not saved: ${fault.message} (the next --incremental run checks from the last saved state)`,
+            );
           }
         }
         if (!report.ok) setExit(EXIT_FINDINGS);

@@ -392,6 +392,41 @@ export class Deployment {
     return sealNotice({ kind: "refusal", time: at, patientTag: tag }, body, readers);
   }
 
+  /**
+   * Enrolls identities whose holders made their own keys, many per log append (bulk onboarding,
+   * src/identity/bulk-enroll.ts): one CA-signed registry entry each recording the public keys, no
+   * certificate (the holder asks for its certificates later). Skips nobody: the caller leaves out
+   * identities already active. Each call is one atomic append.
+   */
+  async enrollPublicKeys(
+    requests: readonly { role: Role; id: string; signingKey: Uint8Array; encryptionKey: Uint8Array }[],
+    days = 365,
+  ): Promise<number> {
+    if (requests.length === 0) return 0;
+    const ca = this.#ca();
+    const at = this.#now();
+    const notAfter = at + days * 86_400_000;
+    const items = requests.map((r) => ({
+      entry: encodeIdentityEntry(
+        {
+          time: at,
+          action: "enroll",
+          role: r.role,
+          subject: this.subjectOf(r.role, checkId(r.id)),
+          serials: [],
+          signingKey: r.signingKey,
+          encryptionKey: r.encryptionKey,
+          notAfter,
+        },
+        (m) => ca.sign(m),
+      ),
+      lookupKeys: [REGISTRY_LOOKUP_KEY],
+    }));
+    await this.vault.ledger.append(items);
+    await this.registry.refresh(this.vault.ledger.store);
+    return items.length;
+  }
+
   async close(): Promise<void> {
     await this.vault.close();
   }

@@ -92,10 +92,20 @@ describe("encrypted records from the command line", () => {
     const a1OnP2 = JSON.parse(ok(["read", "--data", data, "--patient", "P2", "--as", bundles.a1!, "--json"]));
     expect(a1OnP2.records).toEqual([]);
     expect(a1OnP2.notReadable).toHaveLength(1);
-    const table = ok(["read", "--data", data, "--patient", "P2", "--as", bundles.custodian!]);
+    const table = ok([
+      "read",
+      "--data",
+      data,
+      "--patient",
+      "P2",
+      "--as",
+      bundles.custodian!,
+      "--lawful-request",
+      "court order 2026-17",
+    ]);
     expect(table).toContain("print");
     expect(table).toContain("dr.b");
-  });
+  }, 300_000);
 
   it("rejects a batch with one invalid record whole, naming the line and field", () => {
     const before = ok(["log", "checkpoint", "--data", data, "--latest"]);
@@ -106,7 +116,7 @@ describe("encrypted records from the command line", () => {
       "error: line 2: record.action: expected one of create, delete, change, query, print, copy",
     );
     expect(ok(["log", "checkpoint", "--data", data, "--latest"])).toBe(before);
-  });
+  }, 300_000);
 
   it("reports key status, lets the custodian re-grant history, and erases under a signed entry", () => {
     const status = JSON.parse(ok(["keys", "status", "--data", data, "--patient", "P1", "P2", "--json"]));
@@ -173,7 +183,7 @@ describe("encrypted records from the command line", () => {
     };
     expect(gone.records).toEqual([]);
     expect(gone.notReadable.length).toBeGreaterThan(0);
-  });
+  }, 300_000);
 
   it("refuses a wrong bundle passphrase and a missing master key with one-line errors", () => {
     const wrong = runCli(["read", "--data", data, "--patient", "P1", "--as", bundles.p1!], {
@@ -185,7 +195,7 @@ describe("encrypted records from the command line", () => {
     const noKey = runCli(["ingest", "-", "--data", data, "--source", "x"], { input: "{}" });
     expect(noKey.status).toBe(2);
     expect(noKey.stderr.split("\n").filter(Boolean)).toHaveLength(1);
-  });
+  }, 300_000);
 });
 
 describe("master key rotation from the command line", () => {
@@ -204,5 +214,5 @@ describe("master key rotation from the command line", () => {
     });
     expect(names.stdout.split("\n")).toContain("log-signer-key");
     expect(ok(["log", "checkpoint", "--data", data, "--latest"])).toBe(before);
-  });
+  }, 300_000);
 });

@@ -22,6 +22,7 @@ import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
+import { enrollBulk } from "./enroll-bulk.js";
 import { serveRoles } from "./serve-roles.js";
 
 interface DeploymentOptions {
@@ -174,9 +175,12 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     .description(
       "issue an identity (signing and encryption keys and certificates) into a bundle file, and publish it in the log",
     )
-    .requiredOption("--role <role>", `one of ${ROLES.join(", ")}`)
-    .requiredOption("--id <id>", "the identity's ID (e.g. a patient's MRN, a company's short name)")
-    .requiredOption("--out <file>", "where to write the bundle (never overwritten)")
+    .option("--role <role>", `one of ${ROLES.join(", ")}`)
+    .option("--id <id>", "the identity's ID (e.g. a patient's MRN, a company's short name)")
+    .option("--out <file>", "where to write the bundle (never overwritten; with --bulk, a directory)")
+    .option("--bulk <file>", "enroll patients, audit companies and grants from a CSV file (docs/identity.md)")
+    .option("--dry-run", "with --bulk: check the file and show what would be done, write nothing")
+    .option("--as <bundle>", "with --bulk: the admin's bundle that signs the file's grants")
     .option("--days <n>", "validity in days", "365")
     .option("--host <name...>", "DNS names or IPs for a node's or witness's TLS certificate")
     .option(...PASSPHRASE_FILE)
@@ -186,26 +190,31 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     .action(
       async (
         options: DeploymentOptions & {
-          role: string;
-          id: string;
-          out: string;
+          role?: string;
+          id?: string;
+          out?: string;
           days: string;
           host?: string[];
           passphraseFile?: string;
+          bulk?: string;
         },
       ) => {
+        if (options.bulk) return enrollBulk(io, { ...options, bulk: options.bulk });
+        const { id, out } = options;
+        if (!options.role || !id || !out)
+          throw new UsageError("enroll needs --role, --id and --out (or --bulk FILE.csv)");
         const role = checkRole(options.role);
         const passphrase = bundlePassphrase(options.passphraseFile);
         const days = parseCount(options.days, "--days");
         const issued = await withDeployment(options, (d) =>
           d.enroll(
-            { role, id: options.id, passphrase, days, ...(options.host ? { hosts: options.host } : {}) },
+            { role, id, passphrase, days, ...(options.host ? { hosts: options.host } : {}) },
             // The bundle is written first; if the log then refuses the entry, it is removed again.
-            (identity) => saveBundle(options.out, identity.bundle),
+            (identity) => saveBundle(out, identity.bundle),
           ),
         );
         io.out(`enrolled ${issued.uri} (log entry ${issued.index})`);
-        io.out(`  bundle: ${options.out}  (keys encrypted under the passphrase; keep it private)`);
+        io.out(`  bundle: ${out}  (keys encrypted under the passphrase; keep it private)`);
         io.out(`  valid until ${new Date(issued.notAfter).toISOString()}`);
       },
     );

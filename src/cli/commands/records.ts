@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { ERASURE_REASONS, type ErasureReason } from "../../core/entry/index.js";
 import { parseRecordInput } from "../../core/record/record-input.js";
 import { Deployment, type DeploymentOptions } from "../../identity/deployment.js";
+import { lawfulReadNotice } from "../../identity/recovery.js";
 import type { Vault } from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
@@ -109,6 +110,10 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
     .option("--from <time>", "only accesses at or after this time")
     .option("--to <time>", "only accesses before this time")
+    .option(
+      "--lawful-request <reference>",
+      "custodian only: the documented lawful request this reading answers (recorded in the patient's query history)",
+    )
     .option("--json", "print JSON")
     .action(
       async (
@@ -118,12 +123,25 @@ export function registerRecordCommands(program: Command, io: Io): void {
           passphraseFile?: string;
           from?: string;
           to?: string;
+          lawfulRequest?: string;
         },
       ) => {
         const reader = unlockBundle(options.as, options.passphraseFile);
         const from = parseTime(options.from, "--from");
         const to = parseTime(options.to, "--to");
-        await withVault(options, async (vault) => {
+        if (reader.role === "custodian" && options.lawfulRequest === undefined)
+          throw new UsageError(
+            "the custodian reads a trail only for a documented lawful request: pass --lawful-request REFERENCE",
+          );
+        await withDeployment(options, async (deployment) => {
+          const vault = deployment.vault;
+          if (reader.role === "custodian") {
+            // Recorded first, in a notice the patient sees, and only then opened.
+            await vault.ledger.append([
+              lawfulReadNotice(deployment, options.patient, reader.uri, options.lawfulRequest!),
+            ]);
+            await vault.ledger.checkpoint();
+          }
           const opener = openerOf(reader);
           const { records, notReadable } = await vault.readTrail(options.patient, opener, {
             ...(from !== undefined ? { from } : {}),

@@ -1,0 +1,58 @@
+// Bulk onboarding benchmark (issue 19.3): 100,000 patients whose holders made their own keys,
+// enrolled from one CSV file into a data directory with its CA (`custos enroll --bulk`'s code path:
+// parse, plan, CA-signed registry entries appended in batches, the registry folded). Goal: 60 s.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { toBase64 } from "../src/core/bytes.js";
+import { generateX25519KeyPair } from "../src/crypto/hpke/index.js";
+import { EnvProvider } from "../src/crypto/keystore/index.js";
+import { parseBulkCsv, planBulk, runBulk } from "../src/identity/bulk-enroll.js";
+import { Deployment } from "../src/identity/deployment.js";
+import { initDataDir } from "../src/ledger/data-dir.js";
+import type { BenchRow } from "./types.js";
+
+export async function benchOnboarding(scale = 1): Promise<BenchRow[]> {
+  const patients = Math.max(1000, Math.round(100_000 * scale));
+  const rows = ["kind,id,signing_key,encryption_key,auditor"];
+  for (let i = 0; i < patients; i++) {
+    const keys = [generateX25519KeyPair().publicKey, generateX25519KeyPair().publicKey].map(toBase64);
+    rows.push(`patient,MRN-${String(i).padStart(8, "0")},${keys.join(",")},`);
+  }
+  const text = `${rows.join("\n")}\n`;
+  const dir = mkdtempSync(join(tmpdir(), "custos-bench-onboarding-"));
+  const masterKey = new EnvProvider("K", { K: Buffer.alloc(32, 9).toString("base64") });
+  try {
+    await initDataDir(dir, { origin: "bench.custos.example/onboarding", masterKey });
+    await (await Deployment.initCa(dir, masterKey, "bench")).close();
+    const deployment = await Deployment.open(dir, masterKey);
+    const t0 = performance.now();
+    const plan = planBulk(deployment, parseBulkCsv(text));
+    const t1 = performance.now();
+    await runBulk(deployment, plan, {});
+    const seconds = (performance.now() - t0) / 1000;
+    const enrolled = deployment.registry.withRole("patient").length;
+    await deployment.close();
+    if (enrolled !== patients) throw new Error(`enrolled ${enrolled} of ${patients}`);
+    process.stderr.write(
+      `onboarding: parse+plan ${((t1 - t0) / 1000).toFixed(1)} s, total ${seconds.toFixed(1)} s\n`,
+    );
+    return [
+      {
+        name: `bulk enrollment, ${patients.toLocaleString("en-US")} patients (holders' public keys)`,
+        value: Math.round(seconds * 10) / 10,
+        unit: "s",
+        goal: `<= ${Math.round(60 * (patients / 100_000))}`,
+        met: seconds <= 60 * (patients / 100_000),
+      },
+      {
+        name: "bulk enrollment rate",
+        value: Math.round(patients / seconds),
+        unit: "patients/s",
+      },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -30,6 +30,7 @@ const suites: Suite[] = [
   { name: "trail-map", run: () => benchTrailMap(scale) },
   { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
   { name: "portal", run: async () => (await import("./portal.js")).benchPortal(scale) },
+  { name: "retention", run: async () => (await import("./retention.js")).benchRetention(scale) },
 ];
 
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));

@@ -13,6 +13,7 @@ import { registerLogCommands } from "./commands/log.js";
 import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
 import { registerMirrorCommands } from "./commands/mirror.js";
 import { registerRecordCommands } from "./commands/records.js";
+import { registerRetentionCommands } from "./commands/retention.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerWitnessCommands } from "./commands/witness.js";
 import { describeError, EXIT_ERROR, EXIT_OK } from "./errors.js";
@@ -41,6 +42,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerDbCommands(program, io);
   registerKeystoreCommands(program, io);
   registerMigrateStoreCommand(program, io);
+  registerRetentionCommands(program, io);
   registerDemoCommand(program, io);
   const override = (command: Command): void => {
     command.exitOverride();

@@ -7,7 +7,7 @@ import { CustosError } from "../core/errors.js";
 import type { Identity } from "../identity/bundle.js";
 import { ClientState } from "./client-state.js";
 import { MtlsClient } from "./mtls-client.js";
-import { TrailReader, type WitnessPolicy } from "./trail-reader.js";
+import { TrailReader, type Transport, type WitnessPolicy } from "./trail-reader.js";
 
 export type { AuditTrailsResult, CheckpointSummary, TrailQuery, TrailResult } from "./trail-reader.js";
 
@@ -30,6 +30,19 @@ export interface ClientOptions {
    * is caught by them. Await `gossipSettled()` before exiting to let the last sends finish.
    */
   readonly gossip?: readonly string[];
+  /**
+   * Other nodes of the same log (https://host:port) that writes go to when this one answers
+   * STORE_BUSY (a standby, a store failing) or cannot be reached (UNAVAILABLE). The same records are
+   * sent again, so their source event IDs make every retry return the original index, never a copy.
+   */
+  readonly failover?: readonly string[];
+  /** Rounds over all the nodes before a write gives up (default 3); between rounds, the Retry-After. */
+  readonly writeRounds?: number;
+}
+
+/** Failures after which the same write may go to another node (nothing was refused for good). */
+function retryable(error: unknown): error is CustosError {
+  return error instanceof CustosError && (error.code === "STORE_BUSY" || error.code === "UNAVAILABLE");
 }
 
 function logOf(options: ClientOptions): { origin: string; verifierKey: string } {
@@ -47,6 +60,10 @@ export class CustosClient extends TrailReader {
   readonly identity: Identity;
 
   readonly #gossipPeers: readonly MtlsClient[];
+  readonly #writers: readonly Transport[];
+  readonly #writeRounds: number;
+  /** The node the last write went through: the next write tries it first. */
+  #writer = 0;
   readonly #gossiping = new Set<Promise<void>>();
   #gossiped: string | undefined;
 
@@ -63,6 +80,11 @@ export class CustosClient extends TrailReader {
     });
     this.identity = options.identity;
     this.#gossipPeers = peers;
+    this.#writers = [
+      this.http,
+      ...(options.failover ?? []).map((url) => new MtlsClient(url, options.identity)),
+    ];
+    this.#writeRounds = Math.max(1, options.writeRounds ?? 3);
   }
 
   #gossip(note: string): void {
@@ -92,15 +114,36 @@ export class CustosClient extends TrailReader {
     clearTimeout(timer);
   }
 
-  /** Submits records (EHR sources): an array or object as JSON, or NDJSON / FHIR text. */
+  /**
+   * Submits records (EHR sources): an array or object as JSON, or NDJSON / FHIR text. On STORE_BUSY or
+   * UNAVAILABLE the same body goes to the next node (`failover`), round after round, pausing between
+   * rounds for the longest Retry-After seen; other errors are thrown at once.
+   */
   async submit(
     records: unknown,
     contentType = "application/json",
   ): Promise<{ index: number; leafHash: string; duplicate: boolean }[]> {
-    const reply = await this.http.call<{
-      records: { index: number; leafHash: string; duplicate: boolean }[];
-    }>("POST", "/v1/records", records, contentType);
-    return reply.records;
+    let last: CustosError | undefined;
+    for (let round = 0; round < this.#writeRounds; round++) {
+      let pauseSeconds = 1;
+      for (let tried = 0; tried < this.#writers.length; tried++) {
+        const at = (this.#writer + tried) % this.#writers.length;
+        try {
+          const reply = await this.#writers[at]!.call<{
+            records: { index: number; leafHash: string; duplicate: boolean }[];
+          }>("POST", "/v1/records", records, contentType);
+          this.#writer = at;
+          return reply.records;
+        } catch (error) {
+          if (!retryable(error)) throw error;
+          last = error;
+          pauseSeconds = Math.max(pauseSeconds, Math.min(30, error.retryAfterSeconds ?? 1));
+        }
+      }
+      if (round + 1 < this.#writeRounds)
+        await new Promise((resolve) => setTimeout(resolve, pauseSeconds * 1000));
+    }
+    throw last!;
   }
 }
 

@@ -36,6 +36,7 @@ export const ERROR_CODES = [
   "TOO_LARGE",
   "RATE_LIMITED",
   "CONFLICT",
+  "LEGAL_HOLD",
   "NO_BLIND_INDEX",
   "CONFIG",
   "INTERNAL",

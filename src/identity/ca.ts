@@ -104,7 +104,7 @@ function randomSerial(): bigint {
   return BigInt(`0x${Buffer.from(bytes).toString("hex")}`);
 }
 
-function rawPublic(key: KeyObject): Uint8Array {
+export function rawPublic(key: KeyObject): Uint8Array {
   const spki = (key.type === "public" ? key : createPublicKey(key)).export({ type: "spki", format: "der" });
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
@@ -115,7 +115,7 @@ function rawPublic(key: KeyObject): Uint8Array {
  * generateKeyPairSync: on Node 20 the garbage collector can free that call's key-generation job while
  * an export of the same key holds the key's lock, and the process deadlocks (src/crypto/backend.ts).
  */
-function freshKeyPair(crv: "Ed25519" | "X25519"): { privateKey: KeyObject; publicKey: KeyObject } {
+export function freshKeyPair(crv: "Ed25519" | "X25519"): { privateKey: KeyObject; publicKey: KeyObject } {
   const secret = randomBytes(32);
   const privateKey = createPrivateKey({
     key: {

@@ -167,6 +167,15 @@ export interface LedgerStore {
   listCheckpoints(): Promise<StoredCheckpoint[]>;
 
   /**
+   * Where erased bytes may outlive their rows (SQLite: a write-ahead log not yet emptied after an
+   * erasure, a free page not zeroed), one sentence each; empty when none. Optional: a backend that
+   * cannot tell leaves it out (docs/operations.md, "What erasure reaches").
+   */
+  erasureResidue?(): Promise<string[]>;
+  /** Finishes an erasure whose clean-up a concurrent reader held back (SQLite: empties the WAL). */
+  finishErasure?(): Promise<void>;
+
+  /**
    * Housekeeping after a bulk load (custos migrate-store): PostgreSQL runs VACUUM (ANALYZE) on the
    * log's tables, so reads get planner statistics and index-only scans at once rather than after
    * autovacuum's next pass. Optional; best effort.

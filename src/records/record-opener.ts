@@ -107,18 +107,29 @@ export class RecordOpener {
    * Opens everything addressed to this reader among items. Records of epochs this reader holds no
    * key for (outside a grant's period) are listed as not readable; tampering throws.
    */
-  openAll(items: readonly StoredItem[]): { records: OpenedRecord[]; notReadable: number[] } {
+  openAll(items: readonly StoredItem[]): {
+    records: OpenedRecord[];
+    notReadable: number[];
+    erased: number[];
+  } {
+    // Content the store no longer holds was erased (retention, an erasure request): its entry still
+    // proves the record existed; `custos verify` checks that a signed erasure entry covers it.
     for (const item of items)
-      if (decodeEntry(item.entry).kind === ENTRY_KINDS.keyEnvelope) this.addEnvelope(item);
+      if (decodeEntry(item.entry).kind === ENTRY_KINDS.keyEnvelope && item.content !== undefined)
+        this.addEnvelope(item);
     const records: OpenedRecord[] = [];
     const notReadable: number[] = [];
+    const erased: number[] = [];
     for (const item of items) {
       const entry = decodeEntry(item.entry);
       if (entry.kind !== ENTRY_KINDS.accessRecord) continue;
-      if (!this.hasEpoch(accessRecordFromEntry(entry).header.epochId)) notReadable.push(item.index);
+      if (item.content === undefined) {
+        erased.push(item.index);
+        notReadable.push(item.index);
+      } else if (!this.hasEpoch(accessRecordFromEntry(entry).header.epochId)) notReadable.push(item.index);
       else records.push(this.openRecord(item));
     }
-    return { records, notReadable };
+    return { records, notReadable, erased };
   }
 
   /** Zero-fills every data key this reader unwrapped: call once done reading. */

@@ -25,6 +25,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import type { AppendResult } from "../ledger/sequencer.js";
 import { BlindIndex } from "./blind-index.js";
 import { EpochKeyCache } from "./epoch-keys.js";
+import { Holds } from "./holds.js";
 import { type LegacyDirectory, legacyDirectoryIsEmpty, parseLegacyDirectory } from "./legacy-directory.js";
 import type { Recipient, RecipientDirectory } from "./recipients.js";
 import type { OpenedRecord, RecordOpener, StoredItem } from "./record-opener.js";
@@ -325,6 +326,7 @@ export class Vault {
     reason: ErasureReason,
     authorizedBy: string,
   ): Promise<{ erased: number; entries: number }> {
+    (await Holds.load(this.ledger.store)).refuse(this.#blindIndex.patientTag(patientId), "erasure");
     const items = await this.patientItems(patientId);
     const hashes: Uint8Array[] = [];
     // Entries naming content: their trail copies are cleared too (also of content already gone, so

@@ -24,6 +24,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_AUTHORIZED: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  // An erasure or expiry refused while a legal hold stands: lift the hold first.
+  LEGAL_HOLD: 409,
   // A patient without an enrolled key, or no custodian: the request is well-formed but cannot be sealed.
   KEY_MISSING: 422,
   // A mirror asked for a patient by ID: it holds no blind-index key to turn the ID into the patient's tag.

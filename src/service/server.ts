@@ -23,6 +23,8 @@ import type { Deployment } from "../identity/deployment.js";
 import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/portal-certificate.js";
 import { verifyStore } from "../ledger/verify/verifier.js";
 import { readVerifyState, type VerifyState } from "../ledger/verify/verify-state.js";
+import { RETENTION_STATE_FILE_NAME, RetentionJob } from "../records/retention.js";
+import { readRetentionPolicy } from "../records/retention-policy.js";
 import { AlertLog } from "../witness/alerts.js";
 import { GossipChecker, ledgerReference } from "../witness/gossip.js";
 import { Gossiping } from "../witness/gossiping.js";
@@ -37,12 +39,14 @@ import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/he
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
+import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import { PORTAL_CONFIG_ROUTE, registerPortalRoutes } from "./routes/portal-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
+import { registerRetentionRoutes } from "./routes/retention-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
 import { startNodeSyslogFeed } from "./syslog-feed.js";
@@ -179,6 +183,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     minVersion: minVersion as "TLSv1.2" | "TLSv1.3",
   });
   const ledger = deployment.vault.ledger;
+  // Retention expiry runs only where the log is sequenced (docs/operations.md, "Retention").
+  const retentionPolicy = readRetentionPolicy(deployment.dir);
+  const retentionJob = ledger.writable
+    ? new RetentionJob({
+        ledger,
+        policy: retentionPolicy,
+        rotate: (tag) => deployment.vault.sealer.epochs.rotate(tag),
+        now,
+        statePath: join(deployment.dir, RETENTION_STATE_FILE_NAME),
+      })
+    : undefined;
 
   // The node re-checks what was appended since the last clean `custos verify` (its verify-state.json),
   // incrementally, in the background; the result is a metric and a readiness check. It never runs a
@@ -477,6 +492,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     registerMirrorRoutes(app, ctx);
     registerRecordsRoutes(app, ctx, { ingested: (count) => metrics.recordsIngested(count) });
     registerIdentityRoutes(app, ctx, refreshTls);
+    if (mode === "mtls")
+      registerRetentionRoutes(app, ctx, {
+        policy: retentionPolicy,
+        ...(retentionJob ? { job: retentionJob } : {}),
+      });
     const alertReader = async (request: FastifyRequest) => {
       const caller = ctx.callerOf(request);
       // Audit companies and admins see alerts; anyone else is refused (and the refusal recorded).
@@ -512,6 +532,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         return { alert: alerts.acknowledge(id, caller.uri, now()) };
       },
     );
+    if (mode === "mtls") registerAdminRoutes(app, ctx, refreshTls);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
       registerLoginRoutes(app, ctx, login, portalOrigin);
@@ -561,6 +582,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const verifyEvery = options.verifyEveryMs ?? 60_000;
   const verifyTimer = verifyEvery > 0 ? setInterval(() => void backgroundVerify(), verifyEvery) : undefined;
   verifyTimer?.unref();
+  retentionJob?.start((error) =>
+    api.log.error({ code: (error as CustosError).code ?? "INTERNAL" }, "retention expiry tick failed"),
+  );
 
   await api.listen({ host: options.api.host, port: options.api.port });
   const apiAddress = api.server.address();
@@ -622,6 +646,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       witnessing?.stop();
       gossip.stop();
       if (verifyTimer) clearInterval(verifyTimer);
+      await retentionJob?.stop();
       if (followTimer) clearInterval(followTimer);
       await syslog?.close();
       await api.close();

@@ -12,6 +12,7 @@ import { CustosError } from "../core/errors.js";
 import { leafHash, verifyConsistency } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
 import { sha256 } from "../core/platform.js";
+import { applyErasures } from "../ledger/apply-erasures.js";
 import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/c2sp-tiles.js";
 import type { ContentBlob, LedgerStore } from "../ledger/storage.js";
 import { TreeBuilder, TreeReader } from "../ledger/tree/index.js";
@@ -192,6 +193,11 @@ export async function followOnce(options: FollowOptions): Promise<FollowResult> 
       lookupKeys: keys.lookup.filter(inRange).map((row) => ({ key: fromBase64(row.key), index: row.index })),
       ...(atCheckpoint ? { checkpoint: { size: target, note, storedAt: Date.now() } } : {}),
     });
+    // Erasure reaches every copy: the content a copied erasure entry names is deleted here too.
+    await applyErasures(
+      store,
+      entries.map((data, i) => ({ index: next + i, data })),
+    );
     next = end;
     options.onProgress?.(next, target);
   }

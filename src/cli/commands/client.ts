@@ -40,8 +40,12 @@ function openClient(options: ClientOptions): CustosClient {
   const keys = options.witnessKey ?? [];
   const quorum = options.quorum !== undefined ? parseCount(options.quorum, "--quorum") : keys.length;
   if (quorum > keys.length) throw new UsageError(`--quorum ${quorum} needs at least ${quorum} --witness-key`);
+  // --server may list several nodes of one log (a,b,c): writes go on to the next on STORE_BUSY or
+  // when a node cannot be reached; reads use the first.
+  const [url, ...failover] = options.server.split(",").map((part) => part.trim());
   return new CustosClient({
-    url: options.server,
+    url: url!,
+    ...(failover.length > 0 ? { failover } : {}),
     identity,
     statePath: options.state ?? `${options.as}.state.json`,
     ...(keys.length > 0 ? { witnesses: { keys, quorum } } : {}),
@@ -51,7 +55,11 @@ function openClient(options: ClientOptions): CustosClient {
 
 function withClientOptions(command: Command): Command {
   return command
-    .option("--server <url>", "the node's API address (https://host:port)", process.env.CUSTOS_SERVER)
+    .option(
+      "--server <url>",
+      "the node's API address (https://host:port); for ingest, several nodes of the log as a,b,c (writes go on to the next on STORE_BUSY or a failed connection)",
+      process.env.CUSTOS_SERVER,
+    )
     .option("--as <bundle>", "your identity bundle", process.env.CUSTOS_IDENTITY)
     .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
     .option("--state <file>", "where the last trusted checkpoint is kept (default: BUNDLE.state.json)")

@@ -22,6 +22,7 @@ import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
+import { adminClient, enrollRemote, registerRemoteAdminCommands } from "./admin-remote.js";
 import { enrollBulk } from "./enroll-bulk.js";
 import { serveRoles } from "./serve-roles.js";
 
@@ -170,42 +171,68 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       io.out(`re-issued ${join(dir, "ca", "crl.pem")}`);
     });
 
-  program
-    .command("enroll")
-    .description(
-      "issue an identity (signing and encryption keys and certificates) into a bundle file, and publish it in the log",
-    )
-    .option("--role <role>", `one of ${ROLES.join(", ")}`)
-    .option("--id <id>", "the identity's ID (e.g. a patient's MRN, a company's short name)")
-    .option("--out <file>", "where to write the bundle (never overwritten; with --bulk, a directory)")
-    .option("--bulk <file>", "enroll patients, audit companies and grants from a CSV file (docs/identity.md)")
-    .option("--dry-run", "with --bulk: check the file and show what would be done, write nothing")
-    .option("--as <bundle>", "with --bulk: the admin's bundle that signs the file's grants")
-    .option("--days <n>", "validity in days", "365")
-    .option("--host <name...>", "DNS names or IPs for a node's or witness's TLS certificate")
-    .option(...PASSPHRASE_FILE)
-    .option(...DATA)
-    .option(...DB)
-    .option(...MASTER)
-    .action(
+  const withServer = (command: Command) =>
+    command
+      .option("--server <url>", "administer through this running node (https://host:port) with --as")
+      .option(
+        "--as <bundle>",
+        "the admin's identity bundle (with --server; with --bulk it signs the file's grants)",
+      );
+  const enroll = (name: string, description: string, replace: boolean) =>
+    withServer(
+      program
+        .command(name)
+        .description(description)
+        .option("--role <role>", `one of ${ROLES.join(", ")}`)
+        .option("--id <id>", "the identity's ID (e.g. a patient's MRN, a company's short name)")
+        .option(
+          "--request <file>",
+          "with --server: a holder's enrollment request (custos identity request); --out gets its certificates",
+        )
+        .option(
+          "--out <file>",
+          "where to write the bundle or certificates (never overwritten; with --bulk, a directory)",
+        )
+        .option(
+          "--bulk <file>",
+          "enroll patients, audit companies and grants from a CSV file (docs/identity.md)",
+        )
+        .option("--dry-run", "with --bulk: check the file and show what would be done, write nothing")
+        .option("--days <n>", "validity in days", "365")
+        .option(
+          "--host <name...>",
+          "DNS names or IPs for a node's or witness's TLS certificate (beside 127.0.0.1, ::1, localhost)",
+        )
+        .option(...PASSPHRASE_FILE)
+        .option(...DATA)
+        .option(...DB)
+        .option(...MASTER),
+    ).action(
       async (
         options: DeploymentOptions & {
           role?: string;
           id?: string;
+          request?: string;
           out?: string;
           days: string;
           host?: string[];
           passphraseFile?: string;
+          server?: string;
+          as?: string;
           bulk?: string;
         },
       ) => {
-        if (options.bulk) return enrollBulk(io, { ...options, bulk: options.bulk });
-        const { id, out } = options;
-        if (!options.role || !id || !out)
+        if (options.bulk && !replace) return enrollBulk(io, { ...options, bulk: options.bulk });
+        const out = options.out;
+        if (!out) throw new UsageError(`${name} needs --out FILE`);
+        const days = parseCount(options.days, "--days");
+        if (options.server || replace) return enrollRemote(io, { ...options, out }, days, replace);
+        if (options.request) throw new UsageError("--request needs --server URL --as ADMIN_BUNDLE");
+        if (!options.role || !options.id)
           throw new UsageError("enroll needs --role, --id and --out (or --bulk FILE.csv)");
         const role = checkRole(options.role);
+        const id = options.id;
         const passphrase = bundlePassphrase(options.passphraseFile);
-        const days = parseCount(options.days, "--days");
         const issued = await withDeployment(options, (d) =>
           d.enroll(
             { role, id, passphrase, days, ...(options.host ? { hosts: options.host } : {}) },
@@ -218,32 +245,54 @@ export function registerIdentityCommands(program: Command, io: Io): void {
         io.out(`  valid until ${new Date(issued.notAfter).toISOString()}`);
       },
     );
+  enroll(
+    "enroll",
+    "issue an identity (signing and encryption keys and certificates) into a bundle file, and publish it in the log",
+    false,
+  );
+  enroll(
+    "replace-key",
+    "through a running node (--server): revoke an identity's lost key and enroll new keys for it",
+    true,
+  );
 
-  program
-    .command("revoke")
-    .description("revoke an identity: its certificates go on the CRL and the revocation into the log")
-    .argument("<identity>", "ROLE/ID or custos://deployment/ROLE/ID")
-    .option("--role <role>", "the role, when <identity> is a bare ID")
-    .option(...DATA)
-    .option(...DB)
-    .option(...MASTER)
-    .action(async (who: string, options: DeploymentOptions & { role?: string }) => {
+  withServer(
+    program
+      .command("revoke")
+      .description("revoke an identity: its certificates go on the CRL and the revocation into the log")
+      .argument("<identity>", "ROLE/ID or custos://deployment/ROLE/ID")
+      .option("--role <role>", "the role, when <identity> is a bare ID")
+      .option(...PASSPHRASE_FILE)
+      .option(...DATA)
+      .option(...DB)
+      .option(...MASTER),
+  ).action(
+    async (
+      who: string,
+      options: DeploymentOptions & { role?: string; server?: string; as?: string; passphraseFile?: string },
+    ) => {
       const { role, id } = parseWho(who, options.role);
-      const result = await withDeployment(options, (d) => d.revoke(role, id));
+      const result = options.server
+        ? await adminClient(options).revoke(role, id)
+        : await withDeployment(options, (d) => d.revoke(role, id));
       io.out(
         `revoked ${role}/${id}: ${result.serials.length} certificates on the CRL (log entry ${result.index})`,
       );
-    });
+    },
+  );
 
   program
     .command("grant")
-    .description("as an admin, grant an audit company read access to patients (or end it with --end)")
+    .description(
+      "as an admin, grant an audit company read access to patients (or end it with --end); a new period with --from/--to",
+    )
     .requiredOption("--as <bundle>", "the admin's identity bundle")
     .requiredOption("--auditor <id>", "the audit company's ID")
     .requiredOption("--patient <id...>", "the patients")
     .option("--from <time>", "start of the grant (default now)")
     .option("--to <time>", "end of the grant (default open-ended)")
     .option("--end", "end the audit company's access to these patients at --from (default now)")
+    .option("--server <url>", "grant through this running node (https://host:port)")
     .option(...PASSPHRASE_FILE)
     .option(...DATA)
     .option(...DB)
@@ -257,35 +306,47 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           from?: string;
           to?: string;
           end?: boolean;
+          server?: string;
           passphraseFile?: string;
         },
       ) => {
-        const admin = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
         const from = parseTime(options.from, "--from");
         const to = parseTime(options.to, "--to");
-        const index = await withDeployment(options, (d) =>
-          options.end
-            ? d.endGrant(admin, {
-                auditor: options.auditor,
-                patients: options.patient,
-                ...(from ? { at: from } : {}),
-              })
-            : d.grant(admin, {
-                auditor: options.auditor,
-                patients: options.patient,
-                ...(from ? { from } : {}),
-                ...(to ? { to } : {}),
-              }),
-        );
+        let index: number;
+        if (options.server) {
+          index = await adminClient(options).grant({
+            auditor: options.auditor,
+            patients: options.patient,
+            ...(from !== undefined ? { from } : {}),
+            ...(to !== undefined ? { to } : {}),
+            ...(options.end ? { end: true } : {}),
+          });
+        } else {
+          const admin = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
+          index = await withDeployment(options, (d) =>
+            options.end
+              ? d.endGrant(admin, {
+                  auditor: options.auditor,
+                  patients: options.patient,
+                  ...(from ? { at: from } : {}),
+                })
+              : d.grant(admin, {
+                  auditor: options.auditor,
+                  patients: options.patient,
+                  ...(from ? { from } : {}),
+                  ...(to ? { to } : {}),
+                }),
+          );
+        }
         io.out(
           `${options.end ? "ended" : "granted"} ${options.auditor}'s access to ${options.patient.length} patient(s) (log entry ${index})`,
         );
       },
     );
 
-  program
-    .command("identity")
-    .description("work with identity bundles")
+  const identity = program.command("identity").description("work with identity bundles");
+  registerRemoteAdminCommands(program, identity, io);
+  identity
     .command("pem")
     .description(
       "write a bundle's certificate, encrypted key and CA as PEM files (for curl --cert/--key/--cacert)",

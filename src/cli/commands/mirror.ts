@@ -13,6 +13,7 @@ import { parseVerifierKey } from "../../core/note/index.js";
 import { Identity, readBundle } from "../../identity/bundle.js";
 import { Registry } from "../../identity/registry.js";
 import { TrustAnchor } from "../../identity/trust.js";
+import { applyAllErasures } from "../../ledger/apply-erasures.js";
 import { openStore } from "../../ledger/data-dir.js";
 import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
@@ -381,7 +382,10 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
           try {
             const report = await migrateStore(mirror, target);
+            // A mirror that never applied an erasure still holds the content: it is not brought back.
+            const erased = await applyAllErasures(target);
             io.out(`restored from the mirror: ${describeMigration(report)}`);
+            if (erased > 0) io.out(`left out ${erased} erased item(s) the mirror still held`);
             io.out(
               `the latest checkpoint (size ${latest.size}) verifies with the log's key${cosigned.length > 0 ? ` and is cosigned by ${cosigned.join(", ")}` : ""}`,
             );

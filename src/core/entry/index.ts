@@ -28,6 +28,13 @@ export {
   MAX_ERASED_PER_ENTRY,
 } from "./erasure-entry.js";
 export { filingOf, REGISTRY_LOOKUP_KEY, relayedNoticeKey } from "./filing.js";
+export type { HoldAction, LegalHold } from "./hold-entry.js";
+export {
+  decodeHoldEntry,
+  encodeHoldEntry,
+  HOLD_ACTIONS,
+  MAX_HOLD_REFERENCE_BYTES,
+} from "./hold-entry.js";
 export type { EnvelopeReason, KeyEnvelopeHeader, RecipientRole } from "./key-envelope-entry.js";
 export {
   decodeKeyEnvelopeEntry,

@@ -13,6 +13,8 @@ export const ENTRY_KINDS = {
   identity: 0x09,
   refusal: 0x0a,
   epochStart: 0x0b,
+  // 0x20 onward: lifecycle kinds (issue 22), numbered apart so kinds added beside them never collide.
+  legalHold: 0x20,
 } as const;
 
 export type EntryKindName = keyof typeof ENTRY_KINDS;

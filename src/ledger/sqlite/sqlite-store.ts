@@ -20,6 +20,7 @@ import type {
   StoredEntryWithContent,
   Tile,
 } from "../storage.js";
+import { sqliteErasureResidue } from "./erasure-residue.js";
 import { findMistypedValues } from "./mistyped-values.js";
 import { type Column, packedSelect, unpackRows } from "./packed-rows.js";
 import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
@@ -326,7 +327,16 @@ export class SqliteStore implements LedgerStore {
     this.#db.transaction(() => {
       for (const hash of hashes) this.#statements.deleteContent.run(hash);
       for (const index of entryIndexes) this.#statements.clearCopiedContent.run(index);
+      // Until the WAL is emptied below, verify reports that erased bytes may remain in it.
+      this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('erasure_pending', '1')").run();
     })();
+    await this.finishErasure();
+  }
+
+  /** Copies the zeroed pages into the main file and empties the WAL; then clears the pending mark. */
+  async finishErasure(): Promise<void> {
+    if (this.#readonly) return;
+    if (this.#db.prepare("SELECT 1 FROM meta WHERE key = 'erasure_pending'").get() === undefined) return;
     // Copy the zeroed pages into the main file and empty the WAL, so no old frame keeps the content.
     // A reader in another process still on an older snapshot (a long verify, a backup) stops that
     // short once the busy timeout passes: the erasure stands, but its old bytes stay in the WAL.
@@ -337,6 +347,13 @@ export class SqliteStore implements LedgerStore {
         "the erasure is recorded and the content deleted, but another process reading this log holds an older snapshot, so the write-ahead log still holds the erased bytes: run the same erase again once it has finished",
       );
     }
+    // This write starts a new WAL, whose frames all post-date the erasure.
+    this.#db.prepare("DELETE FROM meta WHERE key = 'erasure_pending'").run();
+  }
+
+  async erasureResidue(): Promise<string[]> {
+    const pending = this.#db.prepare("SELECT 1 FROM meta WHERE key = 'erasure_pending'").get() !== undefined;
+    return sqliteErasureResidue(this.path, pending);
   }
 
   async findIdempotencyKeys(keys: readonly Uint8Array[]): Promise<Map<string, number>> {

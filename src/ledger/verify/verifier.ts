@@ -23,6 +23,7 @@ import {
   copiesOfErasedBefore,
   PATIENT_SUBJECT,
 } from "./content-check.js";
+import { erasedContentFindings } from "./erased-content.js";
 import { type Finding, rangeText } from "./findings.js";
 import { IndexChecker, type IndexedEntry } from "./index-check.js";
 import { classifyMismatches, type Mismatch, TileCursor } from "./leaf-check.js";
@@ -276,6 +277,8 @@ async function scanEntries(
   const mismatches: Mismatch[] = [];
   const missingContent: ContentCheck[] = [];
   const erased = new Set<string>();
+  // Each erased content hash and the erasure entry naming it, to check the content is really gone.
+  const erasedBy = new Map<string, number>();
   const copiesOfMissing: ContentCheck[] = [];
   // Patients whose content an erasure in the range names (subject patient-tag:<hex>), for the copies
   // of their older entries, which an incremental run does not scan.
@@ -378,7 +381,10 @@ async function scanEntries(
         }
         if (decoded?.kind === ENTRY_KINDS.erasure) {
           const erasure = decodeErasureEntry(stored.data);
-          for (const hash of erasure.contentHashes) erased.add(toHex(hash));
+          for (const hash of erasure.contentHashes) {
+            erased.add(toHex(hash));
+            erasedBy.set(toHex(hash), stored.index);
+          }
           const patient = PATIENT_SUBJECT.exec(erasure.subject)?.[1];
           if (patient !== undefined && ctx.from > 0) {
             const hashes = erasedPatients.get(patient) ?? new Set<string>();
@@ -426,6 +432,8 @@ async function scanEntries(
       lastIndex: kept.index,
     });
   }
+  // The files themselves only in a full run: an incremental one must stay cheap.
+  findings.push(...(await erasedContentFindings(store, erasedBy, { files: ctx.from === 0 })));
   for (const missing of missingContent) {
     if (erased.has(toHex(missing.hash))) continue;
     findings.push({

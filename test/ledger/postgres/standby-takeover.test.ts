@@ -111,7 +111,19 @@ describe("one sequencer per PostgreSQL log, and a standby that takes over", () =
     const receipt = await emr(portB).call<{ index: number }>("GET", `/v1/receipt/${acked[0]}`);
     expect(receipt.index).toBe(acked[0]);
 
+    // The SDK sends a write on to another node of the log: the standby answers STORE_BUSY, so the
+    // same records go to the sequencer.
+    const viaStandby = new CustosClient({
+      url: `https://127.0.0.1:${portB}`,
+      failover: [`https://127.0.0.1:${portA}`],
+      identity: Identity.unlock(bundles.get("emr")!, PASS),
+    });
+    const [routed] = await viaStandby.submit([record(1)]);
+    expect(routed).toMatchObject({ index: acked[0], duplicate: true });
+
     a.child.kill("SIGKILL");
+    // A node that cannot be reached is UNAVAILABLE (not an authentication failure).
+    await expect(emr(portA).call("GET", "/v1/log")).rejects.toMatchObject({ code: "UNAVAILABLE" });
     await b.waitFor("this node now sequences the log");
     expect(await emr(portB).call("GET", "/v1/log")).toMatchObject({ sequencing: true });
     const after = await emr(portB).call<{ records: { index: number; duplicate: boolean }[] }>(

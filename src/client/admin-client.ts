@@ -1,0 +1,117 @@
+// An admin's client of a running node (docs/identity.md#live-administration): enrollments (a bundle
+// the node makes, or certificates for a holder's signed request), grants the admin signs itself,
+// revocations and key replacements, over mutual TLS. Bulk onboarding builds on these calls.
+
+import { fromBase64 } from "../core/bytes.js";
+import { encodeGrantEntry, encodeGrantRevocationEntry } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
+import { type Identity, type IdentityBundle, parseBundle } from "../identity/bundle.js";
+import type { EnrollmentCertificates, EnrollmentRequest } from "../identity/enrollment-request.js";
+import type { Role } from "../identity/roles.js";
+import { MtlsClient } from "./mtls-client.js";
+
+export interface Enrolled {
+  readonly index: number;
+  readonly uri: string;
+  readonly notAfter: number;
+  /** For a holder's request: its certificates. */
+  readonly certificates?: EnrollmentCertificates;
+  /** For keys the node made: the bundle, encrypted under the passphrase sent. */
+  readonly bundle?: IdentityBundle;
+}
+
+export type Enrollment =
+  | { readonly request: EnrollmentRequest; readonly days?: number; readonly hosts?: readonly string[] }
+  | {
+      readonly role: Role;
+      readonly id: string;
+      readonly passphrase: string;
+      readonly days?: number;
+      readonly hosts?: readonly string[];
+    };
+
+export interface GrantChange {
+  readonly auditor: string;
+  readonly patients: readonly string[];
+  /** Start of the grant, or for an end, when access ends (default now). */
+  readonly from?: number;
+  readonly to?: number;
+  /** End the audit company's access from `from` instead of granting. */
+  readonly end?: boolean;
+}
+
+export class AdminClient {
+  readonly #http: MtlsClient;
+  readonly #admin: Identity;
+  readonly #now: () => number;
+
+  constructor(url: string, admin: Identity, now: () => number = Date.now) {
+    if (admin.role !== "admin") throw new CustosError("NOT_AUTHORIZED", "--as must be an admin's bundle");
+    this.#http = new MtlsClient(url, admin);
+    this.#admin = admin;
+    this.#now = now;
+  }
+
+  async enroll(enrollment: Enrollment): Promise<Enrolled> {
+    return this.#enrolled(await this.#http.call("POST", "/v1/admin/enrollments", enrollment));
+  }
+
+  /** Revokes an identity's certificates and enrolls new keys for it (a lost or stolen key). */
+  async replaceKey(enrollment: Enrollment): Promise<Enrolled & { revoked: number }> {
+    const reply = await this.#http.call<{ revoked: number }>(
+      "POST",
+      "/v1/admin/key-replacements",
+      enrollment,
+    );
+    return { ...this.#enrolled(reply), revoked: reply.revoked };
+  }
+
+  async revoke(role: Role, id: string): Promise<{ index: number; serials: string[] }> {
+    return this.#http.call("POST", "/v1/revocations", { role, id });
+  }
+
+  /**
+   * Grants (or ends) an audit company's access to patients: asks the node for the patients' tags, signs
+   * the grant entry with the admin's own key and posts it, so the node cannot forge one.
+   */
+  async grant(change: GrantChange): Promise<number> {
+    const { tags } = await this.#http.call<{ tags: string[] }>("POST", "/v1/admin/patient-tags", {
+      patients: change.patients,
+    });
+    if (tags.length !== change.patients.length)
+      throw new CustosError("INTERNAL", "the node returned a tag count that does not match the patients");
+    const now = this.#now();
+    const record = {
+      time: now,
+      auditor: change.auditor,
+      patientTags: tags.map((t) => fromBase64(t)),
+      from: change.from ?? now,
+      admin: this.#admin.id,
+    };
+    const sign = (message: Uint8Array) => this.#admin.sign(message);
+    const entry = change.end
+      ? encodeGrantRevocationEntry(record, sign)
+      : encodeGrantEntry({ ...record, ...(change.to !== undefined ? { to: change.to } : {}) }, sign);
+    const { index } = await this.#http.call<{ index: number }>("POST", "/v1/grants", {
+      entry: Buffer.from(entry).toString("base64"),
+    });
+    return index;
+  }
+
+  #enrolled(reply: unknown): Enrolled {
+    const r = reply as {
+      index: number;
+      uri: string;
+      notAfter: number;
+      bundle?: unknown;
+      certificates?: EnrollmentCertificates;
+    };
+    return {
+      index: r.index,
+      uri: r.uri,
+      notAfter: r.notAfter,
+      ...(r.certificates ? { certificates: r.certificates } : {}),
+      ...(r.bundle ? { bundle: parseBundle(JSON.stringify(r.bundle), "the bundle the node returned") } : {}),
+    };
+  }
+}

@@ -1,0 +1,109 @@
+// The admin's view of the deployment's lifecycle: its retention policy and the expiry job's progress
+// (GET /v1/retention), the legal holds that stand (GET /v1/holds), and placing or lifting one
+// (POST /v1/holds). Patient IDs travel in request bodies only; replies name patients by tag.
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { MAX_HOLD_REFERENCE_BYTES } from "../../core/entry/index.js";
+import { changeHold, standingHolds } from "../../identity/legal-holds.js";
+import { ID_PATTERN } from "../../identity/roles.js";
+import type { RetentionJob } from "../../records/retention.js";
+import { describeRetention, type RetentionPolicy, retentionCutoff } from "../../records/retention-policy.js";
+import type { ServiceContext } from "../context.js";
+
+const Hold = z.object({
+  scope: z.string(),
+  reference: z.string(),
+  placedAt: z.string(),
+  placedBy: z.string(),
+  index: z.number(),
+});
+
+export function registerRetentionRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext,
+  retention: { readonly policy: RetentionPolicy; readonly job?: RetentionJob },
+): void {
+  const { deployment, now } = ctx;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get(
+    "/v1/retention",
+    {
+      schema: {
+        summary: "The retention policy and the expiry job's progress (admins)",
+        tags: ["lifecycle"],
+        response: {
+          200: z.object({
+            retention: z.string(),
+            cutoff: z.string(),
+            running: z.boolean(),
+            cursor: z.number(),
+            deferred: z.number(),
+            expiredEpochs: z.number(),
+            erasedItems: z.number(),
+            lastRunAt: z.string().optional(),
+            holds: z.array(Hold),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "manage-grants", {});
+      const state = retention.job?.state;
+      return {
+        retention: describeRetention(retention.policy),
+        cutoff: new Date(retentionCutoff(retention.policy, now())).toISOString(),
+        running: retention.job !== undefined,
+        cursor: state?.cursor ?? 0,
+        deferred: state?.deferred.length ?? 0,
+        expiredEpochs: state?.expiredEpochs ?? 0,
+        erasedItems: state?.erasedItems ?? 0,
+        ...(state?.lastRunAt === undefined ? {} : { lastRunAt: new Date(state.lastRunAt).toISOString() }),
+        holds: await standingHolds(deployment),
+      };
+    },
+  );
+
+  r.get(
+    "/v1/holds",
+    {
+      schema: {
+        summary: "The legal holds that stand (admins)",
+        tags: ["lifecycle"],
+        response: { 200: z.object({ holds: z.array(Hold) }) },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "manage-grants", {});
+      return { holds: await standingHolds(deployment) };
+    },
+  );
+
+  r.post(
+    "/v1/holds",
+    {
+      schema: {
+        summary: "Place or lift a legal hold on a patient or on the whole deployment (admins)",
+        description:
+          "While a hold stands, retention expiry and erasure of what it covers are refused (LEGAL_HOLD). A hold on a patient shows in the patient's query history.",
+        tags: ["lifecycle"],
+        body: z
+          .object({
+            action: z.enum(["place", "lift"]),
+            patient: z.string().regex(ID_PATTERN).optional(),
+            reference: z.string().min(1).max(MAX_HOLD_REFERENCE_BYTES),
+          })
+          .strict(),
+        response: { 200: z.object({ index: z.number() }) },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "manage-grants", {});
+      const { action, patient, reference } = request.body;
+      return changeHold(deployment, caller, { action, reference, ...(patient ? { patient } : {}) }, now());
+    },
+  );
+}

@@ -1,0 +1,175 @@
+// Issue 19, must show (a): a sequencer and a read replica on one PostgreSQL log, both serving as real
+// processes. Over the admin API a patient is enrolled (a bundle the node makes) and an audit company
+// enrolled from its own keys (a signed request) and granted that patient; at once the sequencer accepts
+// records for the patient, and the audit company reads them from the replica. No node restarts.
+
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AdminClient } from "../../../src/client/admin-client.js";
+import { CustosClient } from "../../../src/client/custos-client.js";
+import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
+import { completeBundle, createEnrollmentRequest } from "../../../src/identity/enrollment-request.js";
+import { runCli } from "../../cli/run-cli.js";
+import { freePort, PASS } from "../../helpers/deployment.js";
+import {
+  dropSchema,
+  enrollPostgresDeployment,
+  PG_URL,
+  requirePostgres,
+  testSchema,
+} from "../../helpers/postgres.js";
+import { eventually, processGroup } from "../../helpers/processes.js";
+import { tempDir } from "../../helpers/temp.js";
+
+const MASTER_KEY = Buffer.alloc(32, 53).toString("base64");
+let root: { dir: string; cleanup: () => void };
+let schema: string;
+let db: string;
+const bundles = new Map<string, IdentityBundle>();
+const group = processGroup();
+
+async function startNode(): Promise<{ url: string; waitFor: (text: string) => Promise<void> }> {
+  const port = await freePort();
+  const node = group.start(
+    `node :${port}`,
+    [
+      "serve",
+      "--data",
+      join(root.dir, "data"),
+      "--db",
+      db,
+      "--identity",
+      join(root.dir, "n1.custos-id"),
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--verify-every",
+      "0",
+    ],
+    { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
+  );
+  return { url: `https://127.0.0.1:${port}`, waitFor: (text) => node.waitFor(text, 60_000) };
+}
+
+beforeAll(async () => {
+  await requirePostgres();
+  root = tempDir("custos-live-admin-");
+  schema = testSchema();
+  db = `${PG_URL}?schema=${schema}`;
+  const deployment = await enrollPostgresDeployment(
+    root.dir,
+    db,
+    "live-admin.custos.example/log",
+    MASTER_KEY,
+    [
+      ["node", "n1"],
+      ["ehr-source", "emr"],
+      ["admin", "adm"],
+      ["custodian", "privacy"],
+    ] as const,
+    bundles,
+  );
+  await deployment.close();
+}, 120_000);
+
+afterAll(async () => {
+  await group.killAll();
+  await dropSchema(schema);
+  root?.cleanup();
+});
+
+describe("administration of a running PostgreSQL deployment", () => {
+  it("enrolls and grants over the API; the sequencer and the replica act on it at once", async () => {
+    const sequencer = await startNode();
+    await sequencer.waitFor("API (mutual TLS)");
+    const replica = await startNode();
+    await replica.waitFor("standby: another node sequences this log");
+
+    // An admin command with --data while the nodes hold the log is refused (the advisory lock).
+    const offline = runCli(
+      [
+        "enroll",
+        "--data",
+        join(root.dir, "data"),
+        "--db",
+        db,
+        "--role",
+        "patient",
+        "--id",
+        "P9",
+        "--out",
+        join(root.dir, "p9.custos-id"),
+      ],
+      { env: { CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS } },
+    );
+    expect(offline.status).toBe(2);
+    expect(offline.stderr).toMatch(/--server URL --as ADMIN_BUNDLE/);
+
+    const admin = new AdminClient(sequencer.url, Identity.unlock(bundles.get("adm")!, PASS));
+    // The patient: keys made by the node, returned as a bundle under the passphrase sent.
+    const patient = await admin.enroll({ role: "patient", id: "P7", passphrase: PASS });
+    expect(patient.uri).toBe("custos://stmary/patient/P7");
+    // The audit company: its own keys; only the signed request (public keys) reaches the node.
+    const { request, keys } = createEnrollmentRequest(
+      { deployment: "stmary", role: "auditor", id: "audit-co" },
+      PASS,
+      Date.now(),
+      2000,
+    );
+    const auditor = await admin.enroll({ request });
+    const auditorBundle = completeBundle(keys, auditor.certificates!, PASS);
+    // A request whose signature does not match its keys is refused with a stable code.
+    await expect(admin.enroll({ request: { ...request, id: "other-co" } })).rejects.toMatchObject({
+      code: "BAD_SIGNATURE",
+    });
+    const granted = Date.now();
+    await admin.grant({ auditor: "audit-co", patients: ["P7"] });
+
+    // Immediately: records for the new patient are accepted by the sequencer...
+    const emr = new CustosClient({
+      url: sequencer.url,
+      identity: Identity.unlock(bundles.get("emr")!, PASS),
+      statePath: join(root.dir, "emr.state.json"),
+    });
+    const records = [1, 2].map((i) => ({
+      time: new Date(Date.now() - 60_000 + i).toISOString(),
+      patientId: "P7",
+      userId: `dr-${i}`,
+      action: "query" as const,
+      sourceEventId: `live-${i}`,
+    }));
+    const receipts = await emr.submit(records);
+    expect(receipts).toHaveLength(2);
+    // ...and the audit company reads them from the replica: its first request is not refused (the
+    // replica folds the new enrollment and grant without a restart); the records appear as soon as
+    // the sequencer's next checkpoint covers them.
+    const reader = new CustosClient({
+      url: replica.url,
+      identity: Identity.unlock(auditorBundle, PASS),
+      statePath: join(root.dir, "audit-co.state.json"),
+    });
+    const first = await reader.auditTrails({ patientIds: ["P7"] });
+    expect(first.patients[0]?.error).toBeUndefined();
+    const seen = await eventually("the audit company reads P7's records from the replica", async () => {
+      const audit = await reader.auditTrails({ patientIds: ["P7"] });
+      const got = audit.patients[0]?.result?.records.map((r) => r.record.sourceEventId) ?? [];
+      if (got.length !== 2) throw new Error(`read ${got.length} records`);
+      return got;
+    });
+    expect([...seen].sort()).toEqual(["live-1", "live-2"]);
+    console.log(`grant to the audit company's read on the replica: ${Date.now() - granted} ms`);
+
+    // The patient, with the bundle the node made, reads its own trail from the replica too.
+    const own = new CustosClient({
+      url: replica.url,
+      identity: Identity.unlock(patient.bundle!, PASS),
+      statePath: join(root.dir, "p7.state.json"),
+    });
+    expect((await own.trail()).records).toHaveLength(2);
+
+    // Admin writes at the replica are refused, saying where to send them.
+    const viaReplica = new AdminClient(replica.url, Identity.unlock(bundles.get("adm")!, PASS));
+    await expect(viaReplica.enroll({ role: "patient", id: "P8", passphrase: PASS })).rejects.toMatchObject({
+      code: "STORE_BUSY",
+    });
+  }, 300_000);
+});

@@ -87,7 +87,13 @@ describe("custos serve --syslog", () => {
     expect(await metric("custos_syslog_frames_total", 'result="bad-message"')).toBe(1);
     expect(await metric("custos_syslog_frames_total", 'result="bad-syslog"')).toBe(1);
 
-    const p1 = await client("patient/P1").trail();
+    // Stored records are read once a signed checkpoint covers them (the node signs one within its
+    // checkpoint interval), so the first read may come a moment early.
+    const p1 = await eventually("a checkpoint covers the stored frames", async () => {
+      const trail = await client("patient/P1").trail();
+      expect(trail.records).toHaveLength(1);
+      return trail;
+    });
     expect(p1.records.map((r) => r.record)).toEqual([
       expect.objectContaining({
         patientId: "P1",
@@ -188,8 +194,10 @@ action(type="omfwd" target="127.0.0.1" port="${syslogPort}" protocol="tcp" Strea
         },
         60_000,
       );
-      const p2 = await client("patient/P2").trail();
-      expect(p2.records.map((r) => r.record.userId)).toContain("dr-rsyslog");
+      await eventually("a checkpoint covers the forwarded record", async () => {
+        const p2 = await client("patient/P2").trail();
+        expect(p2.records.map((r) => r.record.userId)).toContain("dr-rsyslog");
+      });
     } finally {
       rsyslog.kill("SIGTERM");
       await new Promise((resolve) => rsyslog.once("exit", resolve));

@@ -76,6 +76,8 @@ describe("upgrading a party-key data directory to the identity registry", () => 
           "--as",
           join(out, `${bundle}.custos-id`),
           "--json",
+          // The custodian reads only for a documented lawful request (docs/identity.md).
+          ...(bundle.startsWith("custodian") ? ["--lawful-request", "upgrade-check-2026"] : []),
         ]),
       ).records.map((r: { userId: string }) => r.userId);
     expect(read("P1", "patient-P1")).toEqual(["dr.c", "dr.a"]);

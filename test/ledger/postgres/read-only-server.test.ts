@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { utf8 } from "../../../src/core/bytes.js";
-import { encodeNoticeEntry } from "../../../src/core/entry/index.js";
+import { decodeEntry, encodeNoticeEntry, filingOf } from "../../../src/core/entry/index.js";
 import { sha256 } from "../../../src/core/platform.js";
 import { EnvProvider } from "../../../src/crypto/keystore/index.js";
 import { initDataDir, openLogWritable } from "../../../src/ledger/data-dir.js";
@@ -26,13 +26,11 @@ let data: string;
 const readOnlyUrl = (): string =>
   `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}options=${encodeURIComponent("-c default_transaction_read_only=on")}&schema=${schema}`;
 
-/** A log entry (a notice header committing to opaque content), numbered by its time. */
+/** A log entry (a notice header committing to opaque content), numbered by its time, filed as the node files it. */
 function entry(n: number) {
   const content = utf8(`content ${n}`);
-  return {
-    entry: encodeNoticeEntry({ kind: "query", time: n, patientTag: sha256(content) }, sha256(content)),
-    content,
-  };
+  const bytes = encodeNoticeEntry({ kind: "query", time: n, patientTag: sha256(content) }, sha256(content));
+  return { entry: bytes, content, lookupKeys: filingOf(decodeEntry(bytes), bytes)?.lookupKeys ?? [] };
 }
 
 function custos(...args: string[]) {

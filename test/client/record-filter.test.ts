@@ -14,7 +14,12 @@ const record = parseAuditRecord({
   userRole: "Physician",
   department: "Cardiology",
 });
-const bare = parseAuditRecord({ time: "2026-11-24T07:30:00Z", patientId: "P1", userId: "u", action: "query" });
+const bare = parseAuditRecord({
+  time: "2026-11-24T07:30:00Z",
+  patientId: "P1",
+  userId: "u",
+  action: "query",
+});
 
 describe("record filters applied after decryption", () => {
   it("matches on who, from where and what, and a record without the field never matches", () => {

@@ -2,6 +2,7 @@
 // failure; `--help` works everywhere.
 
 import { Command, CommanderError } from "commander";
+import { registerBackupCommands } from "./commands/backup.js";
 import { registerClientCommands } from "./commands/client.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
@@ -37,6 +38,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
   registerMirrorCommands(program, io);
+  registerBackupCommands(program, io);
   registerWitnessCommands(program, io);
   registerImportCommand(program, io, setExit);
   registerDbCommands(program, io);

@@ -3,8 +3,8 @@
 // stray export) is never swept into a backup; it is reported as left out instead.
 //
 // Node: keystore.json (sealed under the master key), ca/ (certificate, CRL, CRL state), portal/
-// (the generated portal certificate), retention.json and retention-state.json, alerts.jsonl (fork
-// evidence). Witness: keystore.json and a consistent snapshot of witness.db. Never: the log itself
+// (the generated portal certificate), retention.json, retention-state.json and archives.json (the
+// verified archives retention may require), alerts.jsonl (fork evidence). Witness: keystore.json and a consistent snapshot of witness.db. Never: the log itself
 // (a mirror or the database brings it back), SQLite's -wal/-shm, locks, verify-state.json (it
 // describes one store), witnessed-checkpoint.txt (the witnesses hold the newer one).
 
@@ -23,6 +23,7 @@ export const NODE_FILES = [
   "portal/cert.pem",
   "retention.json",
   "retention-state.json",
+  "archives.json",
   "alerts.jsonl",
 ] as const;
 /** What a node cannot start without; a backup missing one is refused when it is made. */

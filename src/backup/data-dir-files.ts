@@ -4,9 +4,10 @@
 //
 // Node: keystore.json (sealed under the master key), ca/ (certificate, CRL, CRL state), portal/
 // (the generated portal certificate), retention.json, retention-state.json and archives.json (the
-// verified archives retention may require), alerts.jsonl (fork evidence). Witness: keystore.json and a consistent snapshot of witness.db. Never: the log itself
-// (a mirror or the database brings it back), SQLite's -wal/-shm, locks, verify-state.json (it
-// describes one store), witnessed-checkpoint.txt (the witnesses hold the newer one).
+// verified archives retention may require), alerts.jsonl (fork evidence). Witness: keystore.json
+// and a consistent snapshot of witness.db. Never: the log itself (a mirror or the database brings
+// it back), SQLite's -wal/-shm, locks, verify-state.json (it describes one store),
+// witnessed-checkpoint.txt (the witnesses hold the newer one).
 
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";

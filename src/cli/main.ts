@@ -2,6 +2,7 @@
 // failure; `--help` works everywhere.
 
 import { Command, CommanderError } from "commander";
+import { registerArchiveCommands } from "./commands/archive.js";
 import { registerClientCommands } from "./commands/client.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
@@ -43,6 +44,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerKeystoreCommands(program, io);
   registerMigrateStoreCommand(program, io);
   registerRetentionCommands(program, io);
+  registerArchiveCommands(program, io, (code) => setExit(code));
   registerDemoCommand(program, io);
   const override = (command: Command): void => {
     command.exitOverride();

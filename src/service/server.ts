@@ -23,6 +23,7 @@ import type { Deployment } from "../identity/deployment.js";
 import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/portal-certificate.js";
 import { verifyStore } from "../ledger/verify/verifier.js";
 import { readVerifyState, type VerifyState } from "../ledger/verify/verify-state.js";
+import { readArchivedRanges } from "../records/archive/archive-register.js";
 import { RETENTION_STATE_FILE_NAME, RetentionJob } from "../records/retention.js";
 import { readRetentionPolicy } from "../records/retention-policy.js";
 import { AlertLog } from "../witness/alerts.js";
@@ -194,6 +195,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         rotate: (tag) => deployment.vault.sealer.epochs.rotate(tag),
         now,
         statePath: join(deployment.dir, RETENTION_STATE_FILE_NAME),
+        archives: () => readArchivedRanges(deployment.dir),
       })
     : undefined;
 

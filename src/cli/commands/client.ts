@@ -252,7 +252,8 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           for (const p of all.patients) {
             // The command line stays strict: any entry that fails verification fails the query.
             if (p.verification) throw p.verification;
-            if (p.error) refused.push(`${p.patientId ?? p.tag?.slice(0, 12) ?? "a patient"} (${p.error.code})`);
+            if (p.error)
+              refused.push(`${p.patientId ?? p.tag?.slice(0, 12) ?? "a patient"} (${p.error.code})`);
             else {
               records.push(...p.result!.records);
               notReadable += p.result!.notReadable.length;

@@ -2,6 +2,8 @@
 // failure; `--help` works everywhere.
 
 import { Command, CommanderError } from "commander";
+import { registerArchiveCommands } from "./commands/archive.js";
+import { registerBackupCommands } from "./commands/backup.js";
 import { registerClientCommands } from "./commands/client.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
@@ -37,12 +39,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
   registerMirrorCommands(program, io);
+  registerBackupCommands(program, io);
   registerWitnessCommands(program, io);
   registerImportCommand(program, io, setExit);
   registerDbCommands(program, io);
   registerKeystoreCommands(program, io);
   registerMigrateStoreCommand(program, io);
   registerRetentionCommands(program, io);
+  registerArchiveCommands(program, io, (code) => setExit(code));
   registerDemoCommand(program, io);
   const override = (command: Command): void => {
     command.exitOverride();

@@ -11,6 +11,7 @@ import { parseVerifierKey } from "../core/note/index.js";
 import type { AuditRecord } from "../core/record/index.js";
 import { type OpenedNotice, openNotice } from "../records/notices.js";
 import { type OpenedRecord, RecordOpener } from "../records/record-opener.js";
+import { matchesRecordFilter, type RecordFilter } from "./record-filter.js";
 import {
   type TrustedCheckpoint,
   VerificationError,
@@ -106,17 +107,13 @@ export interface ReaderOptions {
   readonly onTrusted?: (note: string) => void;
 }
 
-export interface TrailQuery {
+/** The record filters (record-filter.ts) are applied after decryption: the node cannot read them. */
+export interface TrailQuery extends RecordFilter {
   readonly patientId?: string;
   readonly from?: string;
   readonly to?: string;
   readonly limit?: number;
   readonly before?: number;
-  /** Applied after decryption (the node cannot read them). */
-  readonly user?: string;
-  readonly action?: string;
-  readonly emergency?: boolean;
-  readonly purpose?: string;
 }
 
 /** The checkpoint a reply was verified against, as shown to a person. */
@@ -178,11 +175,7 @@ function matches(record: AuditRecord, q: TrailQuery): boolean {
   const t = Date.parse(record.time);
   if (q.from !== undefined && t < Date.parse(q.from)) return false;
   if (q.to !== undefined && t >= Date.parse(q.to)) return false;
-  if (q.user !== undefined && record.userId !== q.user) return false;
-  if (q.action !== undefined && record.action !== q.action) return false;
-  if (q.emergency !== undefined && (record.emergency === true) !== q.emergency) return false;
-  if (q.purpose !== undefined && record.purposeOfUse !== q.purpose) return false;
-  return true;
+  return matchesRecordFilter(record, q);
 }
 
 export class TrailReader {

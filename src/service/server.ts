@@ -23,6 +23,7 @@ import type { Deployment } from "../identity/deployment.js";
 import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/portal-certificate.js";
 import { verifyStore } from "../ledger/verify/verifier.js";
 import { readVerifyState, type VerifyState } from "../ledger/verify/verify-state.js";
+import { readArchivedRanges } from "../records/archive/archive-register.js";
 import { RETENTION_STATE_FILE_NAME, RetentionJob } from "../records/retention.js";
 import { readRetentionPolicy } from "../records/retention-policy.js";
 import { AlertLog } from "../witness/alerts.js";
@@ -45,7 +46,7 @@ import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-r
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import { PORTAL_CONFIG_ROUTE, registerPortalRoutes } from "./routes/portal-routes.js";
-import { registerRecordsRoutes } from "./routes/records-routes.js";
+import { auditRecordJsonSchema, registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerRetentionRoutes } from "./routes/retention-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
@@ -192,6 +193,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         rotate: (tag) => deployment.vault.sealer.epochs.rotate(tag),
         now,
         statePath: join(deployment.dir, RETENTION_STATE_FILE_NAME),
+        archives: () => readArchivedRanges(deployment.dir),
       })
     : undefined;
 
@@ -474,6 +476,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           version: "0.1.0",
         },
         components: {
+          // The record POST /v1/records takes as JSON (its body is also NDJSON or FHIR, so the route
+          // validates it itself rather than through a body schema).
+          schemas: { AuditRecord: auditRecordJsonSchema() },
           securitySchemes: {
             // OpenAPI 3.1's "mutualTLS" scheme is not in the plugin's 3.0 types.
             mutualTLS: { type: "mutualTLS" } as unknown as { type: "http"; scheme: string },

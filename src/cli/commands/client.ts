@@ -5,6 +5,7 @@
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { CustosClient, type TrailQuery } from "../../client/custos-client.js";
+import type { RecordFilter } from "../../client/record-filter.js";
 import { checkPageFollows, checkTrailStart, type TrailResult } from "../../client/trail-reader.js";
 import { CustosError } from "../../core/errors.js";
 import { ACTIONS, type AuditRecord, recordsToSearchsetBundle } from "../../core/record/index.js";
@@ -109,6 +110,19 @@ export async function ingestRemote(
   }
 }
 
+/** The filters on the fields that say who, from where and what (record-filter.ts). */
+function recordFilterOf(options: RecordFilter): RecordFilter {
+  const keys = [
+    "networkAddress",
+    "resourceType",
+    "resourceId",
+    "userName",
+    "userRole",
+    "department",
+  ] as const;
+  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+}
+
 function recordRow(r: OpenedRecord): string[] {
   const rec = r.record;
   return [
@@ -149,6 +163,12 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
     .option("--user <id>", "only this user")
     .option("--emergency", "only emergency (break-the-glass) accesses")
     .option("--purpose <purpose>", "only this purpose of use")
+    .option("--network-address <address>", "only accesses from this IP address or host")
+    .option("--resource-type <type>", "only accesses to this resource type (e.g. Observation)")
+    .option("--resource-id <id>", "only accesses to this resource ID")
+    .option("--user-name <text>", "only users whose display name contains this text (any case)")
+    .option("--user-role <role>", "only users with this role (any case)")
+    .option("--department <department>", "only users of this department (any case)")
     .option("--limit <n>", "at most this many records per patient")
     .option("--json", "print JSON")
     .option("--fhir", "print a FHIR R4 Bundle (searchset) of AuditEvents")
@@ -170,6 +190,12 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           user?: string;
           emergency?: boolean;
           purpose?: string;
+          networkAddress?: string;
+          resourceType?: string;
+          resourceId?: string;
+          userName?: string;
+          userRole?: string;
+          department?: string;
           limit?: string;
           json?: boolean;
           fhir?: boolean;
@@ -194,6 +220,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           ...(options.user ? { user: options.user } : {}),
           ...(options.emergency ? { emergency: true } : {}),
           ...(options.purpose ? { purpose: options.purpose } : {}),
+          ...recordFilterOf(options),
         };
         const records: OpenedRecord[] = [];
         const refused: string[] = [];
@@ -254,7 +281,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           io.out(
             JSON.stringify(
               recordsToSearchsetBundle(
-                shown.map((r) => r.record),
+                shown.map((r) => ({ record: r.record, source: r.source })),
                 { total: shown.length },
               ),
               null,

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { toBase64, toHex } from "../../core/bytes.js";
 import { ENTRY_KINDS } from "../../core/entry/index.js";
 import { CustosError, isCustosError } from "../../core/errors.js";
+import { AuditRecordSchema, observerDeviceNames } from "../../core/record/index.js";
 import { parseRecordInput, parseRecordValue } from "../../core/record/record-input.js";
 import type { Caller } from "../../identity/authorize.js";
 import { patientSubject } from "../../identity/registry.js";
@@ -85,6 +86,15 @@ export const AuditTrailsReply = z.object({
   ),
 });
 
+/** The record as JSON Schema (what a source writes), for the OpenAPI document's components. */
+export function auditRecordJsonSchema(): Record<string, unknown> {
+  const { $schema: _, ...schema } = z.toJSONSchema(AuditRecordSchema, {
+    io: "input",
+    unrepresentable: "any",
+  });
+  return schema;
+}
+
 export function registerRecordsRoutes(
   app: FastifyInstance,
   ctx: ServiceContext,
@@ -100,7 +110,7 @@ export function registerRecordsRoutes(
       schema: {
         summary: "Submit audit records (EHR sources only)",
         description:
-          "One record or an array as application/json, NDJSON (application/x-ndjson), or a FHIR R4 AuditEvent or Bundle (application/fhir+json). Validated whole: one bad record rejects the batch, naming its position and field. The reply comes once every record is durable and in the tree.",
+          "One record (components/schemas/AuditRecord) or an array as application/json, NDJSON (application/x-ndjson), or a FHIR R4 AuditEvent or Bundle (application/fhir+json). Validated whole: one bad record rejects the batch, naming its position and field. The reply comes once every record is durable and in the tree.",
         tags: ["records"],
         body: z.unknown(),
         response: {
@@ -115,8 +125,14 @@ export function registerRecordsRoutes(
       await ctx.allow(caller, "submit-records", {});
       const records =
         typeof request.body === "string" ? parseRecordInput(request.body) : parseRecordValue(request.body);
-      const foreign = records.find((rec) => rec.sourceSystem !== undefined && rec.sourceSystem !== caller.id);
-      if (foreign) await ctx.allow(caller, "submit-records", { source: foreign.sourceSystem! });
+      for (const rec of records) {
+        if (rec.sourceSystem === undefined || rec.sourceSystem === caller.id) continue;
+        const device = observerDeviceNames(rec);
+        await ctx.allow(caller, "submit-records", {
+          source: rec.sourceSystem,
+          ...(device ? { device } : {}),
+        });
+      }
       const results = await vault.ingest(records, caller.id);
       hooks.ingested?.(results.length);
       return {

@@ -347,6 +347,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
     recordNotice: (item) => notices.record(item),
   };
+  // A read replica keeps its own trail map (the sequencer's is in its memory): built from the store
+  // now, so the first trail reply does not wait for it.
+  if (!ledger.writable)
+    ctx.checkpoint().then(
+      (checkpoint) => ledger.warmTrailMap(checkpoint.size),
+      () => undefined,
+    );
 
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
 

@@ -68,7 +68,7 @@ export async function readVerifiedRecords(
   for (const p of all.patients) {
     if (p.verification) throw p.verification;
     if (p.error || !p.result) {
-      refused.push(p.patientId ?? p.tag.slice(0, 12));
+      refused.push(p.patientId ?? p.tag?.slice(0, 12) ?? "(unnamed)");
       continue;
     }
     add(p.result.records);

@@ -59,6 +59,9 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
     throw new CustosError("CONFIG", "a serving mirror needs a node identity (role node)");
   const now = options.now ?? Date.now;
   const ledger = await Ledger.open(store);
+  // The mirror's own trail map, rebuilt from its verified copy, proves each trail reply's head.
+  const latest = await store.getLatestCheckpoint();
+  if (latest) ledger.warmTrailMap(latest.size);
   const directory = new RegistryDirectory(registry, anchor.deployment, () => {
     throw new CustosError("NO_BLIND_INDEX", "a mirror holds no blind-index key");
   });

@@ -46,7 +46,7 @@ import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-r
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import { PORTAL_CONFIG_ROUTE, registerPortalRoutes } from "./routes/portal-routes.js";
-import { registerRecordsRoutes } from "./routes/records-routes.js";
+import { auditRecordJsonSchema, registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerRetentionRoutes } from "./routes/retention-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
@@ -347,6 +347,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
     recordNotice: (item) => notices.record(item),
   };
+  // A read replica keeps its own trail map (the sequencer's is in its memory): built from the store
+  // now, so the first trail reply does not wait for it.
+  if (!ledger.writable)
+    ctx.checkpoint().then(
+      (checkpoint) => ledger.warmTrailMap(checkpoint.size),
+      () => undefined,
+    );
 
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
 
@@ -476,6 +483,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           version: "0.1.0",
         },
         components: {
+          // The record POST /v1/records takes as JSON (its body is also NDJSON or FHIR, so the route
+          // validates it itself rather than through a body schema).
+          schemas: { AuditRecord: auditRecordJsonSchema() },
           securitySchemes: {
             // OpenAPI 3.1's "mutualTLS" scheme is not in the plugin's 3.0 types.
             mutualTLS: { type: "mutualTLS" } as unknown as { type: "http"; scheme: string },

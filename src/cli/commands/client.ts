@@ -255,7 +255,8 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           for (const p of all.patients) {
             // The command line stays strict: any entry that fails verification fails the query.
             if (p.verification) throw p.verification;
-            if (p.error) refused.push(`${p.patientId ?? p.tag.slice(0, 12)} (${p.error.code})`);
+            if (p.error)
+              refused.push(`${p.patientId ?? p.tag?.slice(0, 12) ?? "a patient"} (${p.error.code})`);
             else {
               if (!p.result!.completeness.proven) unchecked.add(p.result!.completeness.reason);
               records.push(...p.result!.records);

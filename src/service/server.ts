@@ -36,6 +36,7 @@ import type { ServiceContext } from "./context.js";
 import { errorReply, sendError } from "./errors.js";
 import { LoginService } from "./login.js";
 import { NoticeRelay } from "./notice-relay.js";
+import { outboxSignatureCheck, outboxSignerOf } from "./outbox-signatures.js";
 import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/health.js";
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
@@ -237,12 +238,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   // Trail reads and refusals: appended here, or on a read replica recorded in the outbox for the
   // sequencer, which drains it (src/service/notice-relay.ts).
-  const notices = new NoticeRelay(ledger, now, (message, code) => api?.log.warn({ code }, message));
+  const notices = new NoticeRelay(ledger, now, (message, code) => api?.log.warn({ code }, message), {
+    signer: outboxSignerOf(identity),
+    check: outboxSignatureCheck(() => deployment.registry, deployment.name, now),
+  });
   metrics.registry.add(
     new Gauge(
       "custos_outbox_depth",
       "Query and refusal notices recorded by read replicas, not yet in the log.",
       async () => (await notices.backlog())?.depth,
+    ),
+  );
+  metrics.registry.add(
+    new Gauge(
+      "custos_outbox_rejected",
+      "Outbox rows set aside and never appended: not a patient's notice, unsigned, or not signed by an enrolled node.",
+      async () => (await notices.backlog())?.rejected,
     ),
   );
   metrics.registry.add(

@@ -30,7 +30,7 @@ import { AlertLog } from "../witness/alerts.js";
 import { GossipChecker, ledgerReference } from "../witness/gossip.js";
 import { Gossiping } from "../witness/gossiping.js";
 import type { WitnessEndpoint } from "../witness/witness-client.js";
-import { Witnessing } from "../witness/witnessing.js";
+import { countCosignatures, Witnessing } from "../witness/witnessing.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
 import { errorReply, sendError } from "./errors.js";
@@ -475,6 +475,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         verify: verifyStatus === 0 ? "the store does not verify" : "ok",
         outbox: await notices.readiness(),
       }),
+      witnesses: async () => {
+        if (witnessKeys.length === 0) return undefined;
+        const witnessed = witnessing?.latest ?? (await sharedWitnessed.read());
+        const size = witnessed?.size ?? 0;
+        return {
+          configured: witnessKeys.length,
+          quorum,
+          cosigned: witnessed ? countCosignatures(witnessed.note) : 0,
+          size,
+          behind: Math.max(0, (await ledger.size()) - size),
+        };
+      },
     });
 
     await app.register(swagger, {

@@ -37,8 +37,7 @@ export interface HealthOptions {
   readonly role?: () => NodeRole;
   /**
    * The witnesses' state, shown beside the checks without deciding readiness: a witness down must not
-   * take the node out of a balancer (ingest goes on; quorum readers are served the last checkpoint
-   * the quorum cosigned).
+   * take the node out of a balancer (ingest, and readers that need no quorum, go on).
    */
   readonly witnesses?: () => Promise<WitnessState | undefined>;
   /** How long readiness waits for the checks (default 2 s). */

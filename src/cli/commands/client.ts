@@ -24,7 +24,7 @@ export interface RemoteIngestOptions {
   json?: boolean;
 }
 
-interface ClientOptions {
+export interface ClientOptions {
   server?: string;
   as?: string;
   passphraseFile?: string;
@@ -34,7 +34,7 @@ interface ClientOptions {
   gossip?: string[];
 }
 
-function openClient(options: ClientOptions): CustosClient {
+export function openClient(options: ClientOptions): CustosClient {
   if (!options.server) throw new UsageError("--server URL is required (or set CUSTOS_SERVER)");
   if (!options.as) throw new UsageError("--as BUNDLE is required (or set CUSTOS_IDENTITY)");
   const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
@@ -54,7 +54,7 @@ function openClient(options: ClientOptions): CustosClient {
   });
 }
 
-function withClientOptions(command: Command): Command {
+export function withClientOptions(command: Command): Command {
   return command
     .option(
       "--server <url>",
@@ -224,6 +224,8 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
         };
         const records: OpenedRecord[] = [];
         const refused: string[] = [];
+        // Trails whose end the checkpoint's trail map did not prove (a log signed before the map).
+        const unchecked = new Set<string>();
         let notReadable = 0;
         const collect = async (fetchPage: (before?: number) => Promise<TrailResult>) => {
           let before: number | undefined;
@@ -231,6 +233,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           let previous: TrailResult | undefined;
           for (;;) {
             const page = await fetchPage(before);
+            if (!page.completeness.proven) unchecked.add(page.completeness.reason);
             // Pages must join up: no block of records skipped between two pages, none left out at the start.
             if (previous) checkPageFollows(previous, page);
             previous = page;
@@ -252,8 +255,10 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           for (const p of all.patients) {
             // The command line stays strict: any entry that fails verification fails the query.
             if (p.verification) throw p.verification;
-            if (p.error) refused.push(`${p.patientId ?? p.tag.slice(0, 12)} (${p.error.code})`);
+            if (p.error)
+              refused.push(`${p.patientId ?? p.tag?.slice(0, 12) ?? "a patient"} (${p.error.code})`);
             else {
+              if (!p.result!.completeness.proven) unchecked.add(p.result!.completeness.reason);
               records.push(...p.result!.records);
               notReadable += p.result!.notReadable.length;
             }
@@ -295,6 +300,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
               refused,
               notReadable,
               verifiedAgainst: client.trustedSize,
+              completeness: unchecked.size === 0 ? "proven" : [...unchecked],
             }),
           );
         } else {
@@ -311,6 +317,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
               `${notReadable} entr${notReadable === 1 ? "y" : "ies"} outside your grant's period (not readable)`,
             );
         }
+        for (const reason of unchecked) io.err(`completeness not checked: ${reason}`);
         for (const r of refused) io.err(`refused: ${r}`);
         if (refused.length > 0) setExit(EXIT_FINDINGS);
         await client.gossipSettled();

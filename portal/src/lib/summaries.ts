@@ -312,13 +312,11 @@ export function timeBuckets(
   const unit = options.unit ?? chooseUnit(to - from);
   const starts: number[] = [];
   const ends: number[] = [];
-  const slot = new Map<number, number>();
   for (
     let s = bucketStart(from, unit, zone);
     s <= to && starts.length < 100_000;
     s = nextStart(s, unit, zone)
   ) {
-    slot.set(s, starts.length);
     starts.push(s);
     ends.push(nextStart(s, unit, zone));
   }
@@ -330,7 +328,15 @@ export function timeBuckets(
   for (const row of rows) {
     const t = timeOf(row);
     if (t < from || t > to) continue;
-    const i = slot.get(bucketStart(t, unit, zone));
+    // Buckets are sorted and contiguous: find this one by bisection (no calendar work per row).
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    const i = starts[lo]! <= t && t < ends[lo]! ? lo : undefined;
     const counts = series[row.record.action];
     if (i !== undefined && counts) counts[i] = (counts[i] ?? 0) + 1;
   }

@@ -7,6 +7,7 @@
 export type Zone = string;
 
 const QUARTER_HOUR = 900_000;
+const DAY = 86_400_000;
 const formatters = new Map<string, Intl.DateTimeFormat>();
 const offsets = new Map<string, Map<number, number>>();
 
@@ -69,11 +70,20 @@ export function toWall(zone: Zone, t: number): number {
   return t + zoneOffset(zone, t);
 }
 
-/** The instant a wall time in `zone` names (the earlier one in a repeated hour). */
+/**
+ * The instant a wall time in `zone` names: the earlier one in an hour the clock repeats, and for a
+ * time the clock skips (a daylight-saving gap) the instant just as far past the gap.
+ */
 export function toInstant(zone: Zone, wall: number): number {
-  const first = wall - zoneOffset(zone, wall);
-  const second = wall - zoneOffset(zone, first);
-  return Math.min(first, second);
+  // Offsets in force within a day either side; zones change offset at most every few weeks.
+  const offsetsNear = new Set([
+    zoneOffset(zone, wall - DAY),
+    zoneOffset(zone, wall),
+    zoneOffset(zone, wall + DAY),
+  ]);
+  const candidates = [...offsetsNear].map((offset) => wall - offset);
+  const exact = candidates.filter((t) => toWall(zone, t) === wall);
+  return exact.length > 0 ? Math.min(...exact) : Math.max(...candidates);
 }
 
 /** True when this runtime knows the zone. */

@@ -100,7 +100,7 @@ function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number, note: s
             name="note"
             rows={2}
             maxLength={1000}
-            required
+            aria-required="true"
             value={note}
             disabled={busy}
             onInput={(event) => setNote(event.currentTarget.value)}

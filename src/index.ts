@@ -10,6 +10,7 @@ export {
   type TrailQuery,
   type TrailResult,
 } from "./client/custos-client.js";
+export { matchesRecordFilter, type RecordFilter } from "./client/record-filter.js";
 export {
   MemoryTrustStore,
   type NoticesResult,

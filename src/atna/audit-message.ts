@@ -13,7 +13,7 @@
 import { toBase64 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { sha256 } from "../core/platform.js";
-import { type AuditRecord, type Outcome, parseAuditRecord } from "../core/record/index.js";
+import { type AuditRecord, LIMITS, type Outcome, parseAuditRecord } from "../core/record/index.js";
 import { parseXml, type XmlElement } from "./xml-tree.js";
 
 /**
@@ -84,6 +84,43 @@ function isTrue(value: string | undefined, absent: boolean): boolean {
   throw bad("UserIsRequestor must be true or false");
 }
 
+/** DICOM 110150-110155: a machine's part in the exchange (application, source, destination, media). */
+const MACHINE_ROLES = new Set(["110150", "110151", "110152", "110153", "110154", "110155"]);
+
+/** A value cut to a record field's limit (an over-long name must not refuse the whole message). */
+const clip = (value: string | undefined, limit: number) =>
+  value === undefined || value.length === 0 ? undefined : value.slice(0, limit);
+
+/**
+ * The user's name, role and network access point, and the accessed object besides the patient (a
+ * document, study or query: the first ParticipantObject not of type 1 / role 1, queries last).
+ */
+function participantFields(user: XmlElement, objects: readonly XmlElement[]): Record<string, string> {
+  const role = children(user, "RoleIDCode")
+    .map(codedValue)
+    .find((r) => !MACHINE_ROLES.has(r.code));
+  const others = objects.filter(
+    (o) =>
+      !(
+        o.attributes.get("ParticipantObjectTypeCode") === "1" &&
+        o.attributes.get("ParticipantObjectTypeCodeRole") === "1"
+      ),
+  );
+  const object = others.find((o) => o.attributes.get("ParticipantObjectTypeCodeRole") !== "24") ?? others[0];
+  const objectType = object ? children(object, "ParticipantObjectIDTypeCode").map(codedValue)[0] : undefined;
+  const fields = {
+    networkAddress: clip(user.attributes.get("NetworkAccessPointID"), LIMITS.networkAddress),
+    userName: clip(user.attributes.get("UserName"), LIMITS.userName),
+    userRole: clip(role ? (role.display ?? role.code) : undefined, LIMITS.userRole),
+    resourceType: clip(objectType ? (objectType.display ?? objectType.code) : undefined, LIMITS.resourceType),
+    resourceId: clip(object?.attributes.get("ParticipantObjectID"), LIMITS.id),
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Record<
+    string,
+    string
+  >;
+}
+
 export interface MappedMessage {
   readonly records: readonly AuditRecord[];
   /** True when the message named no patient: its record is a deployment security event. */
@@ -115,6 +152,8 @@ export function mapAuditMessage(xml: string, source?: string): MappedMessage {
   const user = requestor ?? participants[0]!;
   const userId = user.attributes.get("UserID");
   if (!userId) throw bad("the requesting ActiveParticipant has no UserID");
+
+  const who = participantFields(user, children(root, "ParticipantObjectIdentification"));
 
   const sources = children(root, "AuditSourceIdentification");
   const auditSource = sources[0]?.attributes.get("AuditSourceID");
@@ -161,6 +200,7 @@ export function mapAuditMessage(xml: string, source?: string): MappedMessage {
     action,
     ...(outcome ? { outcome } : {}),
     ...(purpose ? { purposeOfUse: purpose.code } : {}),
+    ...who,
     ...(types.some((t) => t.code === DCM_EMERGENCY_OVERRIDE_STARTED) ? { emergency: true } : {}),
   };
   const build = (patientId: string, authority: string | undefined, n: number) => {

@@ -2,6 +2,8 @@
 // failure; `--help` works everywhere.
 
 import { Command, CommanderError } from "commander";
+import { registerArchiveCommands } from "./commands/archive.js";
+import { registerBackupCommands } from "./commands/backup.js";
 import { registerClientCommands } from "./commands/client.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
@@ -38,6 +40,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
   registerMirrorCommands(program, io);
+  registerBackupCommands(program, io);
   registerWitnessCommands(program, io);
   registerImportCommand(program, io, setExit);
   registerDbCommands(program, io);
@@ -45,6 +48,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerMigrateStoreCommand(program, io);
   registerRetentionCommands(program, io);
   registerPortalCommands(program, io);
+  registerArchiveCommands(program, io, (code) => setExit(code));
   registerDemoCommand(program, io);
   const override = (command: Command): void => {
     command.exitOverride();

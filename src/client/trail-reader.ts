@@ -11,14 +11,18 @@ import { parseVerifierKey } from "../core/note/index.js";
 import type { AuditRecord } from "../core/record/index.js";
 import { type OpenedNotice, openNotice } from "../records/notices.js";
 import { type OpenedRecord, RecordOpener } from "../records/record-opener.js";
+import { matchesRecordFilter, type RecordFilter } from "./record-filter.js";
 import {
+  type Completeness,
   type TrustedCheckpoint,
   VerificationError,
   type VerifiedCheckpoint,
   verifyCheckpoint,
   verifyItems,
   verifyRun,
+  verifyTrailHead,
   type WireItem,
+  type WireTrailMap,
 } from "./verify-reply.js";
 
 /** Sends one request to the node; JSON replies parsed, text replies (a checkpoint) as a string. */
@@ -106,17 +110,13 @@ export interface ReaderOptions {
   readonly onTrusted?: (note: string) => void;
 }
 
-export interface TrailQuery {
+/** The record filters (record-filter.ts) are applied after decryption: the node cannot read them. */
+export interface TrailQuery extends RecordFilter {
   readonly patientId?: string;
   readonly from?: string;
   readonly to?: string;
   readonly limit?: number;
   readonly before?: number;
-  /** Applied after decryption (the node cannot read them). */
-  readonly user?: string;
-  readonly action?: string;
-  readonly emergency?: boolean;
-  readonly purpose?: string;
 }
 
 /** The checkpoint a reply was verified against, as shown to a person. */
@@ -141,6 +141,12 @@ export interface TrailResult {
   readonly notReadable: number[];
   /** Pass as `before` for the next page. */
   readonly next: number | null;
+  /**
+   * What the checkpoint's trail map proved: the trail's record count at the checkpoint (and, for a page
+   * at the trail's end, that its newest record is shown), or why nothing was proven (a checkpoint
+   * without a trail map). A caller shows `proven: false` as "completeness not checked".
+   */
+  readonly completeness: Completeness;
   readonly checkpoint: CheckpointSummary;
 }
 
@@ -148,7 +154,8 @@ export interface AuditTrailsResult {
   readonly checkpoint: CheckpointSummary;
   readonly patients: {
     patientId: string | null;
-    tag: string;
+    /** The patient's tag (absent when the node refused a patient named by ID: it names no tag then). */
+    tag?: string;
     result?: Omit<TrailResult, "checkpoint">;
     /** The node refused or could not serve this patient. */
     error?: { code: string; message: string };
@@ -172,17 +179,14 @@ interface TrailReply {
   consistency: Consistency;
   items: WireItem[];
   next: number | null;
+  trailMap?: WireTrailMap;
 }
 
 function matches(record: AuditRecord, q: TrailQuery): boolean {
   const t = Date.parse(record.time);
   if (q.from !== undefined && t < Date.parse(q.from)) return false;
   if (q.to !== undefined && t >= Date.parse(q.to)) return false;
-  if (q.user !== undefined && record.userId !== q.user) return false;
-  if (q.action !== undefined && record.action !== q.action) return false;
-  if (q.emergency !== undefined && (record.emergency === true) !== q.emergency) return false;
-  if (q.purpose !== undefined && record.purposeOfUse !== q.purpose) return false;
-  return true;
+  return matchesRecordFilter(record, q);
 }
 
 export class TrailReader {
@@ -278,11 +282,13 @@ export class TrailReader {
   }
 
   #openPage(
-    reply: { items: WireItem[]; next: number | null },
+    reply: { items: WireItem[]; next: number | null; trailMap?: WireTrailMap | undefined },
     checkpoint: VerifiedCheckpoint,
     query: TrailQuery,
     /** The patient tag (hex) the node says this page is about, when it says (audit companies). */
     expectedTag?: string,
+    /** Whether expectedTag is known to this client (its own trail's, seen in its records before). */
+    tagKnown = false,
   ) {
     const items = verifyItems(reply.items, checkpoint);
     const run = verifyRun(items);
@@ -305,6 +311,19 @@ export class TrailReader {
         );
       }
     }
+    // The trail's head in the checkpoint's trail map: a page at the trail's end must show it.
+    const headTag = run.patientTag ?? expectedTag;
+    let completeness = verifyTrailHead(reply.trailMap, checkpoint, items, { top, patientTag: headTag });
+    if (completeness.proven && run.patientTag === undefined && !tagKnown) {
+      // No record shown and the trail's tag not known (a patient's first read of an empty trail, an
+      // audit company's patient without records): the proof is for the tag the node names, which this
+      // client cannot tie to the patient.
+      completeness = {
+        proven: false,
+        reason:
+          "the node shows no record and names the trail's patient tag itself: that this tag is the patient's is not checked on a first read",
+      };
+    }
     let opened: { records: OpenedRecord[]; notReadable: number[] };
     try {
       opened = this.#opener.openAll(items);
@@ -320,11 +339,14 @@ export class TrailReader {
       run.patientTag !== undefined && run.newestSeq !== undefined
         ? [{ tag: run.patientTag, seq: run.newestSeq }]
         : [];
+    // The head the checkpoint proved counts as seen: a later reply must not end below it either.
+    if (completeness.proven && headTag !== undefined && completeness.count > 0)
+      seqs.push({ tag: completeness.tag, seq: completeness.count - 1 });
     const span =
       run.patientTag !== undefined && run.newestSeq !== undefined && run.oldestSeq !== undefined
         ? { run: { tag: run.patientTag, newest: run.newestSeq, oldest: run.oldestSeq } }
         : {};
-    return { records, notReadable: opened.notReadable, next: reply.next, seqs, ...span };
+    return { records, notReadable: opened.notReadable, next: reply.next, seqs, completeness, ...span };
   }
 
   // One request at a time: each request names the checkpoint trusted when it is sent, and its reply is
@@ -356,13 +378,15 @@ export class TrailReader {
     // A patient's own trail: once its tag is known, an empty or foreign page is caught like an audit
     // company's (the node cannot hide the whole trail by answering with nothing).
     const own = query.patientId === undefined;
-    const page = this.#openPage(reply, checkpoint, query, own ? this.#state.ownTag : undefined);
+    const ownTag = own ? this.#state.ownTag : undefined;
+    const page = this.#openPage(reply, checkpoint, query, ownTag, ownTag !== undefined);
     this.#trust(checkpoint, page.seqs, own ? page.run?.tag : undefined);
     return {
       records: page.records,
       notReadable: page.notReadable,
       next: page.next,
       ...(page.run ? { run: page.run } : {}),
+      completeness: page.completeness,
       checkpoint: this.#summary(checkpoint),
     };
   }
@@ -378,9 +402,10 @@ export class TrailReader {
       consistency: Consistency;
       patients: {
         patientId: string | null;
-        tag: string;
+        tag?: string;
         items?: WireItem[];
         next?: number | null;
+        trailMap?: WireTrailMap;
         error?: { code: string; message: string };
       }[];
     }>("POST", "/v1/audit/trails", {
@@ -393,16 +418,21 @@ export class TrailReader {
     const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
     const seqs: { tag: string; seq: number }[] = [];
     const patients = reply.patients.map((p) => {
-      if (p.error || !p.items)
+      if (p.error || !p.items || p.tag === undefined)
         return {
           patientId: p.patientId,
-          tag: p.tag,
-          error: p.error ?? { code: "INTERNAL", message: "no items" },
+          ...(p.tag === undefined ? {} : { tag: p.tag }),
+          error: p.error ?? {
+            code: "INTERNAL",
+            message: "the node's reply for this patient holds no entries or no tag",
+          },
         };
       const items = p.items;
+      const tag = p.tag;
       const opened = (() => {
         try {
-          return { page: this.#openPage({ items, next: p.next ?? null }, checkpoint, query, p.tag) };
+          const reply = { items, next: p.next ?? null, trailMap: p.trailMap };
+          return { page: this.#openPage(reply, checkpoint, query, tag) };
         } catch (error) {
           if (error instanceof VerificationError) return { failed: error };
           throw error;
@@ -410,17 +440,18 @@ export class TrailReader {
       })();
       // Each patient's entries are proven on their own against the verified checkpoint: one
       // patient's altered entry says nothing about another's, which stay shown.
-      if (!opened.page) return { patientId: p.patientId, tag: p.tag, verification: opened.failed };
+      if (!opened.page) return { patientId: p.patientId, tag, verification: opened.failed };
       const { page } = opened;
       seqs.push(...page.seqs);
       return {
         patientId: p.patientId,
-        tag: p.tag,
+        tag,
         result: {
           records: page.records,
           notReadable: page.notReadable,
           next: page.next,
           ...(page.run ? { run: page.run } : {}),
+          completeness: page.completeness,
         },
       };
     });
@@ -482,7 +513,7 @@ export class TrailReader {
     const reply = await this.http.call<{
       index: number;
       leafHash: string;
-      entry: string;
+      entry?: string;
       checkpoint: string;
       inclusion: string[];
       tlogProof: string;
@@ -503,16 +534,19 @@ export class TrailReader {
       );
     }
     const checkpoint = this.#checkpoint(reply.checkpoint, consistency);
-    const entry = fromBase64(reply.entry);
+    // The entry comes only to those who may see it (it may name a patient); the leaf hash always.
+    const leaf = reply.entry === undefined ? fromBase64(reply.leafHash) : leafHash(fromBase64(reply.entry));
     const proof = reply.inclusion.map(fromBase64);
     if (
       reply.index !== index ||
-      !verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.rootHash)
+      leaf.length !== 32 ||
+      toBase64(leaf) !== reply.leafHash ||
+      !verifyInclusion(leaf, index, checkpoint.size, proof, checkpoint.rootHash)
     ) {
       throw new VerificationError("BAD_PROOF", `the receipt for entry ${index} does not verify`, index);
     }
     this.#trust(checkpoint);
-    return { index, leafHash: toBase64(leafHash(entry)), checkpoint, tlogProof: reply.tlogProof };
+    return { index, leafHash: toBase64(leaf), checkpoint, tlogProof: reply.tlogProof };
   }
 
   /** Waits until a checkpoint this reader trusts (signed, witnessed by the quorum) covers `size` entries. */

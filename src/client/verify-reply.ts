@@ -1,10 +1,12 @@
 // What a client checks in every reply before it believes anything: the checkpoint is signed by the
 // log's key, it extends the checkpoint the client trusted (consistency proof), every entry is in it
 // (inclusion proof), every piece of content matches the hash its entry commits to, the entries come
-// newest first, belong to one patient, and their record numbers form an unbroken run. Any failure
-// names the entry and what is wrong.
+// newest first, belong to one patient, and their record numbers form an unbroken run, and the trail's
+// newest record is the head the checkpoint's trail map commits to (so a node cannot leave out the
+// newest records, even from a client that never saw them). Any failure names the entry and what is
+// wrong.
 
-import { bytesEqual, fromBase64, toHex } from "../core/bytes.js";
+import { bytesEqual, fromBase64, fromHex, toHex } from "../core/bytes.js";
 import { openCheckpoint } from "../core/checkpoint/index.js";
 import {
   accessRecordFromEntry,
@@ -16,6 +18,7 @@ import {
 import { CustosError, type ErrorCode } from "../core/errors.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "../core/merkle/index.js";
 import { sha256 } from "../core/platform.js";
+import { trailMapRootOf, verifyTrailMapProof } from "../core/trail-map/index.js";
 
 /** A reply that failed a check: the node (or someone on its disk) is lying or the data was altered. */
 export class VerificationError extends CustosError {
@@ -62,6 +65,8 @@ export interface VerifiedCheckpoint {
   readonly cosigners: readonly string[];
   /** When each cosigner whose cosignature verified cosigned (ms since the epoch). */
   readonly cosignedAt: readonly { readonly name: string; readonly time: number }[];
+  /** The trail map root its `custos-trail-map/v1` line commits to; undefined when it has none. */
+  readonly trailMapRoot: Uint8Array | undefined;
 }
 
 function decodeB64(value: string, what: string, index?: number): Uint8Array {
@@ -98,6 +103,15 @@ export function verifyCheckpoint(
     );
   }
   const size = Number(checkpoint.size);
+  let trailMapRoot: Uint8Array | undefined;
+  try {
+    trailMapRoot = trailMapRootOf(checkpoint.extensions);
+  } catch (error) {
+    throw new VerificationError(
+      "BAD_CHECKPOINT",
+      `the checkpoint's trail map line: ${(error as Error).message}`,
+    );
+  }
   if (trusted) {
     const trustedRoot = fromBase64(trusted.rootHash);
     if (size < trusted.size) {
@@ -138,7 +152,14 @@ export function verifyCheckpoint(
   const cosignedAt = opened.signatures
     .filter((s) => s.verified && s.timestamp !== undefined && opened.cosigners.includes(s.name))
     .map((s) => ({ name: s.name, time: s.timestamp! * 1000 }));
-  return { size, rootHash: checkpoint.rootHash, note, cosigners: opened.cosigners, cosignedAt };
+  return {
+    size,
+    rootHash: checkpoint.rootHash,
+    note,
+    cosigners: opened.cosigners,
+    cosignedAt,
+    trailMapRoot,
+  };
 }
 
 /**
@@ -314,4 +335,108 @@ export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
     }
   }
   return { patientTag: tag, newestSeq: seqs[0]?.seq, oldestSeq: seqs[seqs.length - 1]?.seq };
+}
+
+/** What a reply's trail map proof established about the trail's end. */
+export type Completeness =
+  | {
+      readonly proven: true;
+      /** The trail's record count at the checkpoint (its newest record's number + 1). */
+      readonly count: number;
+      /** The patient tag (hex) the checkpoint's map was read at. */
+      readonly tag: string;
+    }
+  | { readonly proven: false; readonly reason: string };
+
+export interface WireTrailMap {
+  readonly tag: string;
+  readonly proof: string;
+}
+
+/**
+ * Checks a trail reply against the checkpoint's trail map (docs/formats.md, "Trail map"): the proof
+ * leads to the root in the checkpoint's extension line, it is for this trail's patient, and when the
+ * page is the trail's end (`top`: no `to`, no `before`) its newest access record is the head the map
+ * holds (same leaf hash, count = its number + 1), or the page holds none when the map has no head for
+ * the patient. A checkpoint without the line proves nothing here: the answer says so.
+ */
+export function verifyTrailHead(
+  trailMap: WireTrailMap | undefined,
+  checkpoint: VerifiedCheckpoint,
+  items: readonly VerifiedItem[],
+  options: { readonly top: boolean; readonly patientTag: string | undefined },
+): Completeness {
+  const root = checkpoint.trailMapRoot;
+  if (root === undefined) {
+    return {
+      proven: false,
+      reason: `the checkpoint (size ${checkpoint.size}) carries no trail map (a log signed before custos-trail-map/v1): that no newest record was left out is not checked`,
+    };
+  }
+  if (trailMap === undefined || typeof trailMap.tag !== "string" || typeof trailMap.proof !== "string") {
+    throw new VerificationError(
+      "TRAIL_INCOMPLETE",
+      `the checkpoint (size ${checkpoint.size}) commits to every trail's newest record, but the node sent no proof of this trail's`,
+    );
+  }
+  if (!/^[0-9a-f]{64}$/.test(trailMap.tag))
+    throw new VerificationError("BAD_ENCODING", "the trail map proof's patient tag is not 64 hex digits");
+  if (options.patientTag !== undefined && trailMap.tag !== options.patientTag) {
+    throw new VerificationError(
+      "TRAIL_INCOMPLETE",
+      "the trail map proof is for another patient than this trail's",
+    );
+  }
+  const proof = decodeB64(trailMap.proof, "the trail map proof");
+  const verdict = verifyTrailMapProof(root, fromHex(trailMap.tag), proof);
+  if (!verdict.ok) {
+    throw new VerificationError(
+      "BAD_PROOF",
+      `the trail map proof does not verify against the checkpoint of size ${checkpoint.size}: ${verdict.reason}`,
+    );
+  }
+  const newest = newestRecord(items);
+  const head = verdict.head;
+  if (head === undefined) {
+    if (newest !== undefined) {
+      throw new VerificationError(
+        "TRAIL_INCOMPLETE",
+        `the checkpoint's trail map holds no record of this patient, yet the node shows entry ${newest.index}`,
+        newest.index,
+      );
+    }
+    return { proven: true, count: 0, tag: trailMap.tag };
+  }
+  const shownCount = newest === undefined ? 0 : newest.seq === undefined ? 0 : newest.seq + 1;
+  if (options.top) {
+    if (newest === undefined) {
+      throw new VerificationError(
+        "TRAIL_INCOMPLETE",
+        `the checkpoint (size ${checkpoint.size}) commits to ${head.count} record${head.count === 1 ? "" : "s"} in this trail, but the node shows none: it left out the newest records`,
+      );
+    }
+    if (!bytesEqual(newest.leaf, head.last) || shownCount !== head.count) {
+      throw new VerificationError(
+        "TRAIL_INCOMPLETE",
+        `the checkpoint (size ${checkpoint.size}) commits to ${head.count} record${head.count === 1 ? "" : "s"} in this trail, but the newest shown is record ${shownCount - 1} (entry ${newest.index}), not the trail's newest: the node left out the newest records`,
+        newest.index,
+      );
+    }
+  } else if (newest !== undefined && shownCount > head.count) {
+    throw new VerificationError(
+      "TRAIL_INCOMPLETE",
+      `entry ${newest.index} is record ${shownCount - 1}, beyond the ${head.count} records the checkpoint's trail map holds for this trail`,
+      newest.index,
+    );
+  }
+  return { proven: true, count: head.count, tag: trailMap.tag };
+}
+
+/** The newest access record of a page (items come newest first). */
+function newestRecord(items: readonly VerifiedItem[]) {
+  for (const item of items) {
+    const header = recordHeader(item);
+    if (header !== undefined) return { index: item.index, leaf: item.leaf, seq: header.seq };
+  }
+  return undefined;
 }

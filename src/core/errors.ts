@@ -12,6 +12,8 @@ export const ERROR_CODES = [
   "BAD_CHECKPOINT",
   "INVALID_RECORD",
   "TAMPERED_ENTRY",
+  // A trail reply that does not end at the head the checkpoint's trail map commits to.
+  "TRAIL_INCOMPLETE",
   "DECRYPTION_FAILED",
   "KEY_MISSING",
   "KEYSTORE_LOCKED",

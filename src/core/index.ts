@@ -2,6 +2,7 @@
 // checkpoints (C2SP), the entry codec, the record schema and FHIR mapping, bytes helpers and the
 // error class. Nothing here imports a `node:` module, so a bundler takes it for the browser as is.
 
+export * from "./archive/index.js";
 export {
   concatBytes,
   constantTimeEqual,

@@ -1,6 +1,7 @@
 // What each role may do, decided from the log-derived registry and nothing else.
 //
-//   submit-records       an EHR source, in its own name only
+//   submit-records       an EHR source, in its own name, or for a device it speaks for (a FHIR event
+//                        observed by a Device that is not itself an enrolled identity)
 //   read-trail           a patient (own trail) or an audit company granted the patient now
 //   read-query-history   the patient only (who looked at my trail)
 //   manage-identities    an admin (enroll, revoke)
@@ -41,6 +42,11 @@ export interface Target {
   readonly patient?: string;
   /** For submissions: the source named in the records. */
   readonly source?: string;
+  /**
+   * For submissions: when the record was observed by a Device (FHIR source.observer), the names the
+   * device goes by. A source speaks for a device no enrolled identity goes by.
+   */
+  readonly device?: readonly string[];
 }
 
 export type Decision =
@@ -58,6 +64,11 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
+}
+
+/** True when some enrolled identity (of any role but patient, whose names are not kept) has this ID. */
+function isEnrolledName(registry: Registry, name: string): boolean {
+  return registry.identities().some((identity) => identity.role !== "patient" && identity.subject === name);
 }
 
 export function authorize(
@@ -84,8 +95,15 @@ export function authorize(
         : deny("only a node (a mirror) copies the log's content");
     case "submit-records":
       if (caller.role !== "ehr-source") return deny("only an EHR source submits records");
-      if (target.source !== undefined && target.source !== caller.id)
+      if (target.source !== undefined && target.source !== caller.id) {
+        if (target.device !== undefined && target.device.length > 0) {
+          const enrolled = target.device.find((name) => name !== caller.id && isEnrolledName(registry, name));
+          return enrolled === undefined
+            ? { allowed: true }
+            : deny("the observing device is an enrolled identity: it submits in its own name");
+        }
         return deny("an EHR source submits records only in its own name");
+      }
       return { allowed: true };
     case "read-trail":
       if (target.patient === undefined) return deny("no patient named");

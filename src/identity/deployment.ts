@@ -12,7 +12,7 @@ import {
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
-import { KEYSTORE_FILE_NAME } from "../ledger/data-dir.js";
+import { KEYSTORE_FILE_NAME, RESTORE_FROM_BACKUP_HINT } from "../ledger/data-dir.js";
 import type { AppendItem } from "../ledger/sequencer.js";
 import { type NoticeBody, sealNotice } from "../records/notices.js";
 import type { Recipient } from "../records/recipients.js";
@@ -102,9 +102,18 @@ export class Deployment {
     options: DeploymentOptions = {},
   ): Promise<Deployment> {
     if (!Deployment.hasCa(dir)) {
+      if (!existsSync(join(dir, KEYSTORE_FILE_NAME))) {
+        throw new CustosError(
+          "NOT_FOUND",
+          `no keystore and no deployment CA in ${dir}. ${RESTORE_FROM_BACKUP_HINT("them")}`,
+        );
+      }
       const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
       if (legacyDirectoryIn(keystore)) throw new CustosError("CONFIG", legacyDirectoryMessage(dir));
-      throw new CustosError("NOT_FOUND", `no deployment CA in ${dir}; run \`custos ca init\` first`);
+      throw new CustosError(
+        "NOT_FOUND",
+        `no deployment CA in ${dir}; run \`custos ca init\` first for a new deployment. ${RESTORE_FROM_BACKUP_HINT("the CA (ca/ca.pem, crl.pem, state.json)")}`,
+      );
     }
     const crlPath = join(caDir(dir), "crl.pem");
     const anchor = await TrustAnchor.load(

@@ -11,7 +11,8 @@ import {
 } from "../core/record/index.js";
 import { parseImportTimestamp } from "./timestamps.js";
 
-export type Field = keyof AuditRecordInput;
+/** Record fields an import fills (a source's FHIR resource comes only as FHIR). */
+export type Field = Exclude<keyof AuditRecordInput, "fhir">;
 
 /**
  * Column names (or JSON keys) accepted for each record field, most preferred first; the first is the
@@ -29,6 +30,31 @@ export const FIELD_SYNONYMS = {
   emergency: ["emergency", "break_glass", "btg"],
   sourceSystem: ["source", "system", "source_system"],
   detail: ["detail", "details"],
+  networkAddress: [
+    "network_address",
+    "ip",
+    "ip_address",
+    "client_ip",
+    "source_ip",
+    "remote_addr",
+    "workstation",
+    "host",
+    "hostname",
+  ],
+  resourceType: ["resource_type", "object_type", "record_type", "data_type"],
+  resourceId: ["resource_id", "object_id", "record_id", "document_id"],
+  // A bare "username" column stays the user's ID (what most exports mean by it) unless a better user
+  // ID column is present; then it is the display name (see mapNames).
+  userName: [
+    "user_display_name",
+    "display_name",
+    "user_full_name",
+    "full_name",
+    "staff_name",
+    "employee_name",
+  ],
+  userRole: ["user_role", "role", "job_title", "position"],
+  department: ["department", "dept", "unit", "ward"],
 } as const satisfies Record<Field, readonly string[]>;
 
 /** Words hospital systems use for an access, mapped to our vocabulary (compared lower-cased). */
@@ -106,7 +132,11 @@ export function mapNames<K>(entries: Iterable<readonly [string, K]>): FieldMap<K
   const hits: { field: Field; rank: number; ref: K; name: string }[] = [];
   const ignored: string[] = [];
   for (const [name, ref] of entries) {
-    const hit = FIELD_BY_NAME.get(normalizeName(name));
+    // Our own field name spelled exactly means that field even where a synonym says another (so
+    // `userName` is the display name while `username` stays the ID).
+    const own = Object.hasOwn(FIELD_SYNONYMS, name.trim()) ? (name.trim() as Field) : undefined;
+    const synonym = FIELD_BY_NAME.get(normalizeName(name));
+    const hit = own && synonym?.field !== own ? { field: own, rank: -1 } : synonym;
     if (hit) hits.push({ ...hit, ref, name });
     else ignored.push(printableName(name));
   }
@@ -115,6 +145,12 @@ export function mapNames<K>(entries: Iterable<readonly [string, K]>): FieldMap<K
   for (const hit of hits) {
     const current = best.get(hit.field);
     if (!current || hit.rank < current.rank) best.set(hit.field, hit);
+  }
+  // "User Name" beside a better user ID column ("User ID") is the user's name.
+  const userName = hits.find((h) => h.field === "userId" && normalizeName(h.name) === "username");
+  if (userName && best.get("userId") !== userName && !best.has("userName")) {
+    userName.field = "userName";
+    best.set("userName", userName);
   }
   const time = best.get("time");
   const date = hits.find((h) => h.field === "time" && h.rank === DATE_RANK);
@@ -193,7 +229,19 @@ export function toRecord(get: (field: Field) => unknown, options: RowOptions): R
         return { reason: "timestamp: not a date and time (expected ISO 8601 or YYYY-MM-DD HH:MM:SS)" };
       input.time = iso;
     }
-    for (const field of ["patientId", "userId", "sourceEventId", "purposeOfUse", "sourceSystem"] as const) {
+    for (const field of [
+      "patientId",
+      "userId",
+      "sourceEventId",
+      "purposeOfUse",
+      "sourceSystem",
+      "networkAddress",
+      "resourceType",
+      "resourceId",
+      "userName",
+      "userRole",
+      "department",
+    ] as const) {
       const value = text(get(field), field);
       if (value !== undefined) input[field] = value;
     }

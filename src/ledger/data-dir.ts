@@ -19,6 +19,13 @@ import type { LedgerStore } from "./storage.js";
 export const KEYSTORE_FILE_NAME = "keystore.json";
 export const LOG_SIGNER_SECRET = "log-signer-key";
 
+/**
+ * Said where a node finds its log but not the files beside it (a directory rebuilt from a mirror):
+ * the node's backup holds them.
+ */
+export const RESTORE_FROM_BACKUP_HINT = (what: string): string =>
+  `If this node was lost, its backup holds ${what} (a file made by \`custos backup\`): restore into a new directory with \`custos restore --data NEWDIR --backup FILE --from-mirror MIRROR\` (or --db URL) (docs/operations.md#backups-and-restore)`;
+
 export interface InitOptions {
   readonly origin: string;
   readonly masterKey: MasterKeyProvider;
@@ -188,7 +195,10 @@ export async function openLogWritable(
 export async function loadSignerKey(dir: string, masterKey: MasterKeyProvider): Promise<string> {
   const keystorePath = join(dir, KEYSTORE_FILE_NAME);
   if (!existsSync(keystorePath)) {
-    throw new CustosError("KEY_MISSING", `no keystore in ${dir}: the log's signing key is missing`);
+    throw new CustosError(
+      "KEY_MISSING",
+      `no keystore in ${dir}: the log's signing key is missing. ${RESTORE_FROM_BACKUP_HINT("the keystore")}`,
+    );
   }
   const keystore = await Keystore.open(keystorePath, masterKey);
   return fromUtf8(keystore.get(LOG_SIGNER_SECRET));

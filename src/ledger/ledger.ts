@@ -57,13 +57,45 @@ export class Ledger {
     this.#trailHeads = trailHeads;
   }
 
+  /** A read-only ledger's trail map, built from the store on first use and caught up as it grows. */
+  #follower: Promise<TrailHeads> | undefined;
+  /** One follower step at a time (a catch-up reads and commits entries in order). */
+  #followerQueue: Promise<unknown> = Promise.resolve();
+
   /**
    * The trail map proof (docs/formats.md) for a patient tag against the map root of the checkpoint of
-   * size `size`; undefined when this node does not hold the map at that size (a read-only node, or an
-   * older checkpoint).
+   * size `size`; undefined when this node no longer holds the map at that size (older than its undo
+   * records, or lost with a rebuild after a failed write). A read-only ledger (a read replica, a
+   * mirror) keeps its own map, rebuilt from the store's entries and caught up to each size asked.
    */
-  trailMapProof(patientTag: Uint8Array, size: number): Uint8Array | undefined {
-    return this.#trailHeads?.current.prove(patientTag, size);
+  async trailMapProof(patientTag: Uint8Array, size: number): Promise<Uint8Array | undefined> {
+    if (this.#trailHeads !== undefined) return this.#trailHeads.current.prove(patientTag, size);
+    const step = this.#followerQueue.then(async () => {
+      const heads = await this.#followerAt(size);
+      if (size > heads.size) await heads.catchUp(this.store, size);
+      return heads.prove(patientTag, size);
+    });
+    this.#followerQueue = step.catch(() => undefined);
+    return step;
+  }
+
+  /** Starts building a read-only ledger's trail map now (a server does, so its first reply does not wait). */
+  warmTrailMap(size: number): void {
+    if (this.#trailHeads !== undefined) return;
+    const step = this.#followerQueue.then(() => this.#followerAt(size));
+    this.#followerQueue = step.catch(() => undefined);
+  }
+
+  #followerAt(size: number): Promise<TrailHeads> {
+    if (this.#follower === undefined) {
+      const building = TrailHeads.rebuild(this.store, size);
+      this.#follower = building;
+      // A failed build (store unreachable) is tried again on the next request.
+      building.catch(() => {
+        if (this.#follower === building) this.#follower = undefined;
+      });
+    }
+    return this.#follower;
   }
 
   static async open(store: LedgerStore, options: LedgerOptions = {}): Promise<Ledger> {

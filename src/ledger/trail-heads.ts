@@ -2,16 +2,32 @@
 // sets its patient's head, the changes wait until the next checkpoint, and signing that checkpoint
 // applies them in one batch and puts the map's root in the checkpoint's extension line. The map is
 // rebuilt from the entries when the log is opened (bench/trail-map.ts measures what that costs).
+// Replies may be proven against a checkpoint older than the map (the witnessed one lags the signed
+// one): each commit keeps the heads it replaced (an undo record), so the map of any recent checkpoint
+// size is the current map with those heads put back (TrailMap.past), computed once per size.
 
 import { toHex } from "../core/bytes.js";
 import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../core/entry/index.js";
+import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
-import type { TrailHead } from "../core/trail-map/index.js";
-import { TrailMap } from "../core/trail-map/index.js";
+import type { PastTrailMap, TrailHead } from "../core/trail-map/index.js";
+import { encodeTrailMapProof, TrailMap } from "../core/trail-map/index.js";
 import type { LedgerStore } from "./storage.js";
 
 /** Entries read per store call while rebuilding. */
 const REBUILD_CHUNK = 4096;
+/**
+ * Past versions kept: at most this many commits back, and this many replaced heads in all (about
+ * 150 bytes each). A reply proven against an older checkpoint than that gets no proof (503).
+ */
+const MAX_UNDO_COMMITS = 512;
+const MAX_UNDO_HEADS = 200_000;
+
+interface Undo {
+  /** The map's size before the commit. */
+  readonly size: number;
+  readonly replaced: readonly { readonly key: Uint8Array; readonly head: TrailHead | undefined }[];
+}
 
 /** The patient tag and new trail head an entry sets, if it is an access record (else undefined). */
 export function trailHeadOf(
@@ -38,6 +54,9 @@ export class TrailHeads {
   #size = 0;
   /** Entries observed so far (committed or pending). */
   #observed = 0;
+  readonly #undo: Undo[] = [];
+  #undoHeads = 0;
+  #past: { readonly size: number; readonly map: PastTrailMap } | undefined;
 
   /** The map of a store's first `size` entries. */
   static async rebuild(store: LedgerStore, size: number): Promise<TrailHeads> {
@@ -76,14 +95,61 @@ export class TrailHeads {
 
   /** Applies what was observed since the last commit; returns the root for the log's current size. */
   commit(): Uint8Array {
+    // The map of size 0 is empty (proved without undo records); a rebuild commits every key at once.
+    if (this.#observed !== this.#size && this.#size > 0) {
+      const replaced = [...this.#pending.values()].map(({ tag }) => ({ key: tag, head: this.map.get(tag) }));
+      this.#undo.push({ size: this.#size, replaced });
+      this.#undoHeads += replaced.length;
+      while (
+        this.#undo.length > MAX_UNDO_COMMITS ||
+        (this.#undo.length > 1 && this.#undoHeads > MAX_UNDO_HEADS)
+      )
+        this.#undoHeads -= this.#undo.shift()!.replaced.length;
+    }
     for (const { tag, head } of this.#pending.values()) this.map.set(tag, head);
     this.#pending.clear();
     this.#size = this.#observed;
+    this.#past = undefined;
     return this.map.commit();
   }
 
-  /** The proof for a patient tag against the root of the checkpoint of size `size`; undefined if that is not the map's size. */
+  /** Reads and commits the store's entries from the map's size up to `size` (a follower: replicas, mirrors). */
+  async catchUp(store: LedgerStore, size: number): Promise<void> {
+    if (size <= this.#observed) return;
+    for await (const chunk of store.scanEntries(this.#observed, size, REBUILD_CHUNK)) {
+      for (const stored of chunk) {
+        if (stored.index !== this.#observed)
+          throw new CustosError("STORE_CORRUPT", `entry ${this.#observed} is missing`);
+        if (stored.data[1] === ENTRY_KINDS.accessRecord) this.#note(stored.data, leafHash(stored.data));
+        this.#observed++;
+      }
+    }
+    if (this.#observed !== size) throw new CustosError("STORE_CORRUPT", `entry ${this.#observed} is missing`);
+    this.commit();
+  }
+
+  /**
+   * The proof (docs/formats.md) for a patient tag against the map root of the checkpoint of size
+   * `size`: the current map, or a past version still within the undo records; undefined otherwise.
+   */
   prove(tag: Uint8Array, size: number): Uint8Array | undefined {
-    return size === this.#size ? this.map.proveEncoded(tag) : undefined;
+    if (size === this.#size) return this.map.proveEncoded(tag);
+    if (size === 0) return encodeTrailMapProof({ siblings: [], terminal: { kind: "empty" } });
+    const past = this.pastAt(size);
+    return past === undefined ? undefined : encodeTrailMapProof(past.prove(tag));
+  }
+
+  /** The map as it was at a committed size still within the undo records. */
+  pastAt(size: number): PastTrailMap | undefined {
+    if (this.#past?.size === size) return this.#past.map;
+    const from = this.#undo.findIndex((undo) => undo.size === size);
+    if (from < 0) return undefined;
+    // Newest first, so the head a key had at `size` (replaced by the oldest commit since) wins.
+    const reverted = new Map<string, { key: Uint8Array; head: TrailHead | undefined }>();
+    for (let i = this.#undo.length - 1; i >= from; i--)
+      for (const change of this.#undo[i]!.replaced) reverted.set(toHex(change.key), change);
+    const map = this.map.past([...reverted.values()]);
+    this.#past = { size, map };
+    return map;
   }
 }

@@ -6,6 +6,7 @@
 //   { "retainYears": 6 }  or  { "retainDays": 30 }     exactly one of the two
 //   "batchEntries": 2000     log entries examined per tick (bounded work, so latencies hold)
 //   "everySeconds": 60       how often the node's job ticks (0: never)
+//   "requireArchive": false  expire an epoch only once a verified archive holds all its records
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,6 +24,8 @@ export interface RetentionPolicy {
   readonly retainDays?: number;
   readonly batchEntries: number;
   readonly everySeconds: number;
+  /** Expire an epoch only when a verified archive (DIR/archives.json) holds every record of it. */
+  readonly requireArchive?: boolean;
 }
 
 export const DEFAULT_RETENTION: RetentionPolicy = {
@@ -61,7 +64,7 @@ export function parseRetentionPolicy(value: unknown): RetentionPolicy {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new CustosError("CONFIG", `${RETENTION_FILE_NAME} must hold a JSON object`);
   const o = value as Record<string, unknown>;
-  const known = new Set(["retainYears", "retainDays", "batchEntries", "everySeconds"]);
+  const known = new Set(["retainYears", "retainDays", "batchEntries", "everySeconds", "requireArchive"]);
   const unknown = Object.keys(o).filter((k) => !known.has(k));
   if (unknown.length > 0)
     throw new CustosError("CONFIG", `${RETENTION_FILE_NAME}: unknown setting "${unknown[0]}"`);
@@ -74,8 +77,11 @@ export function parseRetentionPolicy(value: unknown): RetentionPolicy {
           retainYears:
             o.retainYears === undefined ? DEFAULT_RETAIN_YEARS : whole(o.retainYears, "retainYears", 1, 100),
         };
+  if (o.requireArchive !== undefined && typeof o.requireArchive !== "boolean")
+    throw new CustosError("CONFIG", `${RETENTION_FILE_NAME}: "requireArchive" must be true or false`);
   return {
     ...period,
+    ...(o.requireArchive === true ? { requireArchive: true } : {}),
     batchEntries:
       o.batchEntries === undefined
         ? DEFAULT_BATCH_ENTRIES

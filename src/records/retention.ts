@@ -26,6 +26,7 @@ import {
 import { CustosError } from "../core/errors.js";
 import { writeFileAtomic } from "../crypto/atomic-write.js";
 import type { Ledger } from "../ledger/ledger.js";
+import { type ArchivedRange, isArchived } from "./archive/archive-register.js";
 import { Holds } from "./holds.js";
 import { describeRetention, type RetentionPolicy, retentionCutoff } from "./retention-policy.js";
 
@@ -55,7 +56,7 @@ export interface DeferredEpoch {
   readonly epochId: string;
   /** Index of the first record of the epoch seen. */
   readonly index: number;
-  readonly why: "newer-record" | "legal-hold" | "undecided";
+  readonly why: "newer-record" | "legal-hold" | "undecided" | "no-archive";
 }
 
 export interface TickResult {
@@ -78,6 +79,8 @@ export interface RetentionJobOptions {
   readonly statePath?: string;
   /** Who the erasure entries name as authorizing (default: the policy, e.g. "retention-policy 6 years"). */
   readonly authorizedBy?: string;
+  /** The verified archives (DIR/archives.json), read each tick when the policy requires an archive. */
+  readonly archives?: () => readonly ArchivedRange[];
 }
 
 const EMPTY_STATE: RetentionState = { cursor: 0, deferred: [], expiredEpochs: 0, erasedItems: 0 };
@@ -193,6 +196,7 @@ export class RetentionJob {
     const now = this.#now();
     const cutoff = retentionCutoff(policy, now);
     const holds = await Holds.load(ledger.store);
+    const archived = policy.requireArchive ? (this.#options.archives?.() ?? []) : undefined;
     const state = this.#state;
     if (holds.deploymentHeld) {
       return {
@@ -225,7 +229,7 @@ export class RetentionJob {
       };
       const outcome =
         budget > 0
-          ? await this.#expire(candidate, cutoff, holds)
+          ? await this.#expire(candidate, cutoff, holds, archived)
           : { kind: "deferred" as const, why: deferred.why };
       if (outcome.kind === "expired") {
         budget--;
@@ -260,7 +264,7 @@ export class RetentionJob {
     const known = new Set(stillDeferred.map((d) => `${d.patientTag}:${d.epochId}`));
     for (const [key, candidate] of candidates) {
       if (planned.has(key)) continue;
-      const outcome = await this.#expire(candidate, cutoff, holds);
+      const outcome = await this.#expire(candidate, cutoff, holds, archived);
       if (outcome.kind === "expired") {
         expiries.push({ expiry: outcome.expiry, ifHeld: asDeferred(candidate, "legal-hold") });
       } else if (!known.has(key)) {
@@ -295,8 +299,16 @@ export class RetentionJob {
     };
   }
 
-  /** Erases one epoch if every record of it is past the cutoff and no hold covers its patient. */
-  async #expire(candidate: Candidate, cutoff: number, holds: Holds): Promise<EpochOutcome> {
+  /**
+   * Erases one epoch if every record of it is past the cutoff, no hold covers its patient and, when
+   * `archived` is given (the policy requires an archive), a verified archive holds every record of it.
+   */
+  async #expire(
+    candidate: Candidate,
+    cutoff: number,
+    holds: Holds,
+    archived: readonly ArchivedRange[] | undefined,
+  ): Promise<EpochOutcome> {
     const { ledger } = this.#options;
     if (holds.covering(candidate.patientTag).length > 0) return { kind: "deferred", why: "legal-hold" };
     const epochHex = toHex(candidate.epochId);
@@ -320,6 +332,8 @@ export class RetentionJob {
         const { header } = accessRecordFromEntry(entry);
         if (toHex(header.epochId) !== epochHex) continue;
         if (hourOf(header.hour) + HOUR_MS > cutoff) return { kind: "deferred", why: "newer-record" };
+        if (archived !== undefined && !isArchived(archived, stored.index, hourOf(header.hour)))
+          return { kind: "deferred", why: "no-archive" };
         const hash = contentHashOf(entry);
         if (hash) items.push({ index: stored.index, hash });
         sinceLast = 0;

@@ -23,6 +23,7 @@ import type { Deployment } from "../identity/deployment.js";
 import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/portal-certificate.js";
 import { verifyStore } from "../ledger/verify/verifier.js";
 import { readVerifyState, type VerifyState } from "../ledger/verify/verify-state.js";
+import { readArchivedRanges } from "../records/archive/archive-register.js";
 import { RETENTION_STATE_FILE_NAME, RetentionJob } from "../records/retention.js";
 import { readRetentionPolicy } from "../records/retention-policy.js";
 import { AlertLog } from "../witness/alerts.js";
@@ -32,6 +33,7 @@ import type { WitnessEndpoint } from "../witness/witness-client.js";
 import { Witnessing } from "../witness/witnessing.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
+import { entryVisibleTo } from "./entry-access.js";
 import { errorReply, sendError } from "./errors.js";
 import { LoginService } from "./login.js";
 import { NoticeRelay } from "./notice-relay.js";
@@ -40,13 +42,14 @@ import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plug
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PortalSettingsSource } from "./portal-settings.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
+import { parseJsonBody, requestText } from "./request-text.js";
 import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import { PORTAL_CONFIG_ROUTE, registerPortalRoutes } from "./routes/portal-routes.js";
-import { registerRecordsRoutes } from "./routes/records-routes.js";
+import { auditRecordJsonSchema, registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerRetentionRoutes } from "./routes/retention-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
@@ -195,6 +198,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         rotate: (tag) => deployment.vault.sealer.epochs.rotate(tag),
         now,
         statePath: join(deployment.dir, RETENTION_STATE_FILE_NAME),
+        archives: () => readArchivedRanges(deployment.dir),
       })
     : undefined;
 
@@ -346,8 +350,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!request.caller) throw new CustosError("NOT_AUTHENTICATED", "the request is not authenticated");
       return request.caller;
     },
+    mayReadEntry: (caller, entry) => entryVisibleTo(deployment.registry, caller, entry, now()),
     recordNotice: (item) => notices.record(item),
   };
+  // A read replica keeps its own trail map (the sequencer's is in its memory): built from the store
+  // now, so the first trail reply does not wait for it.
+  if (!ledger.writable)
+    ctx.checkpoint().then(
+      (checkpoint) => ledger.warmTrailMap(checkpoint.size),
+      () => undefined,
+    );
 
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
 
@@ -403,18 +415,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
-      if (body === "") return done(null, undefined);
+    app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
       try {
-        done(null, JSON.parse(body as string));
-      } catch {
-        done(new CustosError("BAD_ARGUMENT", "the request body is not valid JSON"), undefined);
+        const text = requestText(body as Buffer);
+        if (text === "") return done(null, undefined);
+        done(null, parseJsonBody(text));
+      } catch (error) {
+        done(error as Error, undefined);
       }
     });
     app.addContentTypeParser(
       ["application/x-ndjson", "application/fhir+json", "text/plain"],
-      { parseAs: "string" },
-      (_request, body, done) => done(null, body),
+      { parseAs: "buffer" },
+      (_request, body, done) => {
+        try {
+          done(null, requestText(body as Buffer));
+        } catch (error) {
+          done(error as Error, undefined);
+        }
+      },
     );
     app.setErrorHandler((error, _request, reply) => sendError(reply, error));
     app.setNotFoundHandler((_request, reply) =>
@@ -477,6 +496,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           version: "0.1.0",
         },
         components: {
+          // The record POST /v1/records takes as JSON (its body is also NDJSON or FHIR, so the route
+          // validates it itself rather than through a body schema).
+          schemas: { AuditRecord: auditRecordJsonSchema() },
           securitySchemes: {
             // OpenAPI 3.1's "mutualTLS" scheme is not in the plugin's 3.0 types.
             mutualTLS: { type: "mutualTLS" } as unknown as { type: "http"; scheme: string },

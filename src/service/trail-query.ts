@@ -9,6 +9,7 @@
 // limit or the start of the range, so the client can check that no number is missing inside it.
 
 import { bytesEqual, fromHex, toBase64, toHex } from "../core/bytes.js";
+import { parseCheckpoint } from "../core/checkpoint/index.js";
 import {
   type AccessRecordHeader,
   accessRecordFromEntry,
@@ -21,6 +22,7 @@ import {
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
+import { trailMapRootOf } from "../core/trail-map/index.js";
 import type { Ledger } from "../ledger/ledger.js";
 
 export const MAX_TRAIL_LIMIT = 5000;
@@ -131,6 +133,9 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
     throw new CustosError("BAD_ARGUMENT", `limit must be 1 to ${MAX_TRAIL_LIMIT}`);
   }
   const upper = Math.min(window.before ?? size, size);
+  // The trail's end: its newest record then always comes, even outside the time window, so the client
+  // can match it with the head the checkpoint's trail map commits to (an empty page proves nothing).
+  const top = window.before === undefined && window.to === undefined;
   const fromHour = window.from === undefined ? undefined : hourOf(window.from);
   const records: Selected[] = [];
   const neededEpochs = new Set<string>();
@@ -172,7 +177,7 @@ export async function trailPage(ledger: Ledger, size: number, window: TrailWindo
       }
       if (fromHour !== undefined && header.hour + HOUR_MS <= fromHour) {
         done = true;
-        continue;
+        if (!(top && records.length === 0)) continue;
       }
       if (records.length === limit) {
         next = records[records.length - 1]!.index;
@@ -270,6 +275,37 @@ function linkedByChain(selected: readonly Selected[]): Set<number> {
     }
   }
   return linked;
+}
+
+export interface TrailMapReply {
+  /** The patient tag the proof is for (hex). */
+  readonly tag: string;
+  /** The trail map proof (docs/formats.md, "Trail map"), base64. */
+  readonly proof: string;
+}
+
+/**
+ * The trail map proof for a patient at the checkpoint a reply is proven against; undefined when that
+ * checkpoint carries no trail map line (a log signed before it existed). A node that cannot prove the
+ * map at that checkpoint (still building it, or the checkpoint is older than it keeps) answers
+ * UNAVAILABLE rather than a reply a client would have to refuse.
+ */
+export async function trailMapProofAt(
+  ledger: Ledger,
+  checkpoint: CheckpointView,
+  tag: Uint8Array,
+): Promise<TrailMapReply | undefined> {
+  const body = checkpoint.note.slice(0, checkpoint.note.indexOf("\n\n") + 1);
+  if (trailMapRootOf(parseCheckpoint(body).extensions) === undefined) return undefined;
+  const proof = await ledger.trailMapProof(tag, checkpoint.size);
+  if (proof === undefined) {
+    throw new CustosError(
+      "UNAVAILABLE",
+      `this node does not hold the trail map at the checkpoint of size ${checkpoint.size}; retry in a moment`,
+      { retryAfterSeconds: 1 },
+    );
+  }
+  return { tag: toHex(tag), proof: toBase64(proof) };
 }
 
 /** A patient subject (`tag:<hex>`) back to the tag bytes. */

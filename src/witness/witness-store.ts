@@ -484,7 +484,10 @@ export async function loadCosignerKey(
 ): Promise<string> {
   const keystorePath = join(dir, WITNESS_KEYSTORE_FILE);
   if (!existsSync(keystorePath)) {
-    throw new CustosError("KEY_MISSING", `no keystore in ${dir}: the witness's cosigner key is missing`);
+    throw new CustosError(
+      "KEY_MISSING",
+      `no keystore in ${dir}: the witness's cosigner key is missing. If this witness was lost, its keystore and database are in its backup (a file made by \`custos backup --data WITNESSDIR\`): \`custos restore --data NEWDIR --backup FILE\` (docs/operations.md#backups-and-restore)`,
+    );
   }
   const keystore = await Keystore.open(keystorePath, masterKey);
   if (!keystore.has(COSIGNER_SECRET)) {

@@ -166,6 +166,35 @@ describe("DICOM PS3.15 A.5 audit messages", () => {
     expect(record!.detail).toContain("network access point 10.1.2.3 (type 2)");
     expect(record!.detail).toContain("audit source EHR-1 at St Mary");
     expect(record!.detail).toContain("EventID 110110 (DCM) Patient Record");
+    // Who in words and from where; the query object is the accessed object besides the patient.
+    expect(record).toMatchObject({
+      networkAddress: "10.1.2.3",
+      userName: "Dr Lee",
+      resourceType: "ITI-9",
+      resourceId: "q-77",
+    });
+    // 110153 Source Role ID is the machine's part, not the user's role.
+    expect(record!.userRole).toBeUndefined();
+  });
+
+  it("reads the user's role code and a document besides the patient before a query object", () => {
+    const xml = dicomPatientRead()
+      .replace(
+        '<RoleIDCode csd-code="110153" codeSystemName="DCM" originalText="Source Role ID"/>',
+        '<RoleIDCode csd-code="110153" codeSystemName="DCM"/><RoleIDCode code="309343006" codeSystemName="SNOMED-CT" displayName="Physician"/>',
+      )
+      .replace(
+        "</AuditMessage>",
+        '<ParticipantObjectIdentification ParticipantObjectID="1.2.3.4.5" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3"><ParticipantObjectIDTypeCode csd-code="110180" codeSystemName="DCM" originalText="Study Instance UID"/></ParticipantObjectIdentification></AuditMessage>',
+      );
+    const [record] = mapAuditMessage(xml).records;
+    expect(record).toMatchObject({
+      userRole: "Physician",
+      resourceType: "Study Instance UID",
+      resourceId: "1.2.3.4.5",
+    });
+    const long = dicomPatientRead().replace('UserName="Dr Lee"', `UserName="${"n".repeat(300)}"`);
+    expect(mapAuditMessage(long).records[0]!.userName).toHaveLength(200);
   });
 
   it("maps the RFC 3881 spelling: export as copy, emergency override, the requestor by default", () => {

@@ -133,6 +133,21 @@ describe("authorization by role, operation and patient", () => {
     });
   });
 
+  it("lets an EHR source speak for a device no enrolled identity goes by, and no further", () => {
+    const emr = caller("ehr-source", "emr");
+    const submit = (source: string, device?: string[]) =>
+      authorize(deployment.registry, emr, "submit-records", { source, ...(device ? { device } : {}) }, clock);
+    expect(submit("Device/ct-scanner-2", ["ct-scanner-2", "Device/ct-scanner-2"]).allowed).toBe(true);
+    // A device named like another enrolled identity speaks for itself, whatever its role.
+    for (const other of ["A1", "n1", "privacy-office"])
+      expect(submit(other, [other, `Device/${other}`])).toMatchObject({
+        allowed: false,
+        reason: "the observing device is an enrolled identity: it submits in its own name",
+      });
+    // Not observed by a device: the source's own name only, as before.
+    expect(submit("ct-scanner-2").allowed).toBe(false);
+  });
+
   it("refuses a time-limited grant once it has expired, and a revoked identity everywhere", async () => {
     const a1 = caller("auditor", "A1");
     const p2 = deployment.subjectOf("patient", "P2");

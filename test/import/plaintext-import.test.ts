@@ -158,7 +158,7 @@ describe("importing rows", () => {
       fc.property(
         fc.array(recordArb, { minLength: 1, maxLength: 12 }),
         fc.tuple(...columns.map(([, name]) => name)),
-        fc.shuffledSubarray(["workstation", "ip address", "department"]),
+        fc.shuffledSubarray(["terminal notes", "shift", "cost centre"]),
         fc.func(fc.boolean()),
         fc.constantFrom("\r\n", "\n"),
         fc.constantFrom(",", ";", "\t"),
@@ -424,10 +424,31 @@ describe("synonyms", () => {
       ),
       ...parser.end(),
     ];
+    // "User Name" beside a user ID column is the user's name; a workstation is the network address.
     expect(okRecords(rows)).toEqual([
-      { time: "2024-03-01T08:15:30.000Z", userId: "u1", action: "query", patientId: "P1" },
+      {
+        time: "2024-03-01T08:15:30.000Z",
+        userId: "u1",
+        action: "query",
+        patientId: "P1",
+        networkAddress: "ws-3",
+        userName: "Dr One",
+      },
     ]);
-    expect(parser.ignoredColumns).toEqual(["Workstation", "User Name"]);
+    expect(parser.ignoredColumns).toEqual([]);
+    const words = parsePlaintextImport(
+      "timestamp,user_id,username,role,department,resource type,resource id,ip,action,mrn\n" +
+        "2024-03-01T08:15:30Z,u1,Dr One,Nurse,Oncology,Observation,obs-9,10.0.0.7,view,P1\n",
+    );
+    expect(okRecords(words)[0]).toMatchObject({
+      userId: "u1",
+      userName: "Dr One",
+      userRole: "Nurse",
+      department: "Oncology",
+      resourceType: "Observation",
+      resourceId: "obs-9",
+      networkAddress: "10.0.0.7",
+    });
     const preferred = parsePlaintextImport(
       "time,timestamp,user,action,patient\n2024-01-01 00:00,2024-05-05T05:05:05Z,u,view,P\n",
     );
@@ -443,6 +464,10 @@ describe("synonyms", () => {
       sourceEventId: "e1",
     };
     const expected = { ...record, time: "2024-01-02T10:00:00.000Z" };
+    // Our field names spelled exactly: `userName` is the name, not the ID.
+    expect(
+      okRecords(parsePlaintextImport(JSON.stringify({ ...record, userName: "Dr U", department: "ICU" }))),
+    ).toEqual([{ ...expected, userName: "Dr U", department: "ICU" }]);
     expect(okRecords(parsePlaintextImport(JSON.stringify([record, record])))).toEqual([expected, expected]);
     expect(
       okRecords(parsePlaintextImport(`${JSON.stringify(record)}\n\n${JSON.stringify(record)}\n`)),

@@ -37,7 +37,12 @@ afterEach(async () => {
 interface Backend {
   readonly name: string;
   /** A new empty store, and a way to open it again. */
-  create(): Promise<{ store: LedgerStore; reopen: () => Promise<LedgerStore> }>;
+  create(): Promise<{
+    store: LedgerStore;
+    reopen: () => Promise<LedgerStore>;
+    /** The same store for a reader beside the writer (a read replica). */
+    reader: () => Promise<LedgerStore>;
+  }>;
 }
 
 const backends: Backend[] = [
@@ -46,7 +51,11 @@ const backends: Backend[] = [
     async create() {
       const { dir, cleanup } = tempDir();
       cleanups.push(async () => cleanup());
-      return { store: SqliteStore.open(dir, { create: true }), reopen: async () => SqliteStore.open(dir) };
+      return {
+        store: SqliteStore.open(dir, { create: true }),
+        reopen: async () => SqliteStore.open(dir),
+        reader: async () => SqliteStore.open(dir),
+      };
     },
   },
   {
@@ -60,7 +69,11 @@ const backends: Backend[] = [
         expect(await store.acquireSequencerLock()).toBe(true);
         return store;
       };
-      return { store: await open(true), reopen: () => open(false) };
+      return {
+        store: await open(true),
+        reopen: () => open(false),
+        reader: () => PostgresStore.open(PG_URL, { schema, create: false }),
+      };
     },
   },
 ];
@@ -105,7 +118,7 @@ async function checkpointRoot(ledger: Ledger): Promise<{ size: number; root: Uin
 
 describe.each(backends)("the trail map of a log on $name", (backend) => {
   it("commits each checkpoint to the map of its entries, with proofs that verify", async () => {
-    const { store, reopen } = await backend.create();
+    const { store, reopen, reader: readerStore } = await backend.create();
     await store.initialize({ origin: ORIGIN, verifierKey, createdAt: 0, formatVersion: 1 });
     let ledger = await Ledger.open(store, { signerKey, checkpointIntervalMs: 3_600_000 });
     const tags = Array.from({ length: 5 }, () => randomBytes(32));
@@ -121,11 +134,11 @@ describe.each(backends)("the trail map of a log on $name", (backend) => {
     }
     const first = await checkpointRoot(ledger);
     expect(bytesEqual(first.root, trails.root())).toBe(true);
-    const check = (root: Uint8Array, size: number, tag: Uint8Array) =>
-      verifyTrailMapProof(root, tag, ledger.trailMapProof(tag, size)!);
+    const check = async (root: Uint8Array, size: number, tag: Uint8Array, from = ledger) =>
+      verifyTrailMapProof(root, tag, (await from.trailMapProof(tag, size))!);
     for (const tag of tags) {
       const expected = trails.heads.get(Buffer.from(tag).toString("hex"));
-      const verdict = check(first.root, first.size, tag);
+      const verdict = await check(first.root, first.size, tag);
       expect(verdict.ok).toBe(true);
       if (!verdict.ok) continue;
       if (expected === undefined) expect(verdict.head).toBeUndefined();
@@ -134,24 +147,39 @@ describe.each(backends)("the trail map of a log on $name", (backend) => {
         expect(bytesEqual(verdict.head!.last, expected.leaf)).toBe(true);
       }
     }
-    expect(check(first.root, first.size, absent)).toEqual({ ok: true, head: undefined });
+    expect(await check(first.root, first.size, absent)).toEqual({ ok: true, head: undefined });
 
     // Appended but not yet under a checkpoint: the map at the checkpoint is unchanged.
     const before = trails.root();
     await ledger.append([trails.record(tags[0]!), trails.record(absent)]);
-    expect(check(first.root, first.size, absent)).toEqual({ ok: true, head: undefined });
-    expect(ledger.trailMapProof(absent, first.size + 1)).toBeUndefined();
+    expect(await check(first.root, first.size, absent)).toEqual({ ok: true, head: undefined });
+    expect(await ledger.trailMapProof(absent, first.size + 1)).toBeUndefined();
     const second = await checkpointRoot(ledger);
     expect(bytesEqual(second.root, before)).toBe(false);
     expect(bytesEqual(second.root, trails.root())).toBe(true);
-    expect(check(second.root, second.size, absent).ok).toBe(true);
-    expect(check(first.root, second.size, absent).ok).toBe(false);
+    expect((await check(second.root, second.size, absent)).ok).toBe(true);
+    expect((await check(first.root, second.size, absent)).ok).toBe(false);
+    // The older checkpoint (a witnessed one lags the signed one) is still proven, as it was then.
+    expect(await check(first.root, first.size, absent)).toEqual({ ok: true, head: undefined });
+    for (const tag of tags) expect((await check(first.root, first.size, tag)).ok).toBe(true);
+    // A read-only ledger on the same store (a read replica, a mirror) proves both sizes too.
+    {
+      const reader = await Ledger.open(await readerStore());
+      cleanups.unshift(() => reader.close());
+      // Built at the first size, caught up to the second, and back (from its undo records).
+      for (const [root, size] of [
+        [first.root, first.size],
+        [second.root, second.size],
+        [first.root, first.size],
+      ] as const)
+        for (const tag of [...tags, absent]) expect((await check(root, size, tag, reader)).ok).toBe(true);
+    }
 
     // Reopened: the map is rebuilt from the store and proves against the latest checkpoint.
     await ledger.close();
     ledger = await Ledger.open(await reopen(), { signerKey, checkpointIntervalMs: 3_600_000 });
     cleanups.unshift(() => ledger.close());
-    for (const tag of [...tags, absent]) expect(check(second.root, second.size, tag).ok).toBe(true);
+    for (const tag of [...tags, absent]) expect((await check(second.root, second.size, tag)).ok).toBe(true);
     await ledger.append([trails.record(tags[4]!)]);
     const third = await checkpointRoot(ledger);
     expect(bytesEqual(third.root, trails.root())).toBe(true);

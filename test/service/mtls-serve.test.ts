@@ -301,6 +301,22 @@ describe("authorization over the API", () => {
       body: JSON.stringify({ ...record, sourceSystem: "other-hospital" }),
     });
     expect(foreign.http).toBe(403);
+    // A FHIR event observed by a device the source speaks for is accepted; one observed by a "device"
+    // that is an enrolled identity (here the audit company A1) is not.
+    const observed = (device: string) => ({
+      resourceType: "AuditEvent",
+      action: "R",
+      recorded: "2026-11-23T08:05:00Z",
+      agent: [{ who: { identifier: { value: "dr-a" } }, requestor: true }],
+      source: { observer: { reference: `Device/${device}` } },
+      entity: [{ what: { reference: "Patient/P1" }, role: { code: "1" } }],
+    });
+    const device = curl("emr", "/v1/records", { body: JSON.stringify(observed("ct-scanner-2")) });
+    expect(device.http, device.body).toBe(200);
+    const enrolled = curl("emr", "/v1/records", { body: JSON.stringify(observed("A1")) });
+    expect(enrolled.http).toBe(403);
+    expect(JSON.parse(enrolled.body).error.message).toMatch(/observing device is an enrolled identity/);
+    submittedUpTo = JSON.parse(device.body).records[0].index + 1;
     const asAuditor = curl("A1", "/v1/records", { body: JSON.stringify(record) });
     expect(JSON.parse(asAuditor.body).error.code).toBe("NOT_AUTHORIZED");
   });

@@ -188,6 +188,9 @@ describe("a mirror serving its verified copy", () => {
     expect(fromNode.records).toHaveLength(40);
     expect(comparable(fromMirror.records)).toEqual(comparable(fromNode.records));
     expect(fromMirror.checkpoint.witnesses).toEqual(["w-acme.witness.example"]);
+    // The mirror's own trail map (rebuilt from its copy) proves the trail's end as the node's does.
+    expect(fromMirror.completeness).toMatchObject({ proven: true, count: 40 });
+    expect(fromNode.completeness).toEqual(fromMirror.completeness);
     expect(fromMirror.records.every((r) => r.record.patientId === "P1")).toBe(true);
 
     // The read API too: the checkpoint, a receipt, the C2SP tiles, all from the copy.
@@ -235,6 +238,8 @@ describe("a mirror serving its verified copy", () => {
     expect(fromMirror.patients.every((p) => p.patientId === null && !p.error)).toBe(true);
     expect(byTag(fromMirror)).toEqual(byTag(fromNode));
     expect(Object.values(byTag(fromMirror)).flat()).toHaveLength(60);
+    for (const p of fromMirror.patients)
+      expect(p.result?.completeness).toMatchObject({ proven: true, count: p.result?.records.length });
 
     await expect(
       client("auditor/acme", mirrorUrl()).auditTrails({ patientIds: ["P1"] }),

@@ -5,6 +5,7 @@
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { CustosClient, type TrailQuery } from "../../client/custos-client.js";
+import type { RecordFilter } from "../../client/record-filter.js";
 import { checkPageFollows, checkTrailStart, type TrailResult } from "../../client/trail-reader.js";
 import { CustosError } from "../../core/errors.js";
 import { ACTIONS, type AuditRecord, recordsToSearchsetBundle } from "../../core/record/index.js";
@@ -109,6 +110,19 @@ export async function ingestRemote(
   }
 }
 
+/** The filters on the fields that say who, from where and what (record-filter.ts). */
+function recordFilterOf(options: RecordFilter): RecordFilter {
+  const keys = [
+    "networkAddress",
+    "resourceType",
+    "resourceId",
+    "userName",
+    "userRole",
+    "department",
+  ] as const;
+  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+}
+
 function recordRow(r: OpenedRecord): string[] {
   const rec = r.record;
   return [
@@ -149,6 +163,12 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
     .option("--user <id>", "only this user")
     .option("--emergency", "only emergency (break-the-glass) accesses")
     .option("--purpose <purpose>", "only this purpose of use")
+    .option("--network-address <address>", "only accesses from this IP address or host")
+    .option("--resource-type <type>", "only accesses to this resource type (e.g. Observation)")
+    .option("--resource-id <id>", "only accesses to this resource ID")
+    .option("--user-name <text>", "only users whose display name contains this text (any case)")
+    .option("--user-role <role>", "only users with this role (any case)")
+    .option("--department <department>", "only users of this department (any case)")
     .option("--limit <n>", "at most this many records per patient")
     .option("--json", "print JSON")
     .option("--fhir", "print a FHIR R4 Bundle (searchset) of AuditEvents")
@@ -170,6 +190,12 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           user?: string;
           emergency?: boolean;
           purpose?: string;
+          networkAddress?: string;
+          resourceType?: string;
+          resourceId?: string;
+          userName?: string;
+          userRole?: string;
+          department?: string;
           limit?: string;
           json?: boolean;
           fhir?: boolean;
@@ -194,9 +220,12 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           ...(options.user ? { user: options.user } : {}),
           ...(options.emergency ? { emergency: true } : {}),
           ...(options.purpose ? { purpose: options.purpose } : {}),
+          ...recordFilterOf(options),
         };
         const records: OpenedRecord[] = [];
         const refused: string[] = [];
+        // Trails whose end the checkpoint's trail map did not prove (a log signed before the map).
+        const unchecked = new Set<string>();
         let notReadable = 0;
         const collect = async (fetchPage: (before?: number) => Promise<TrailResult>) => {
           let before: number | undefined;
@@ -204,6 +233,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           let previous: TrailResult | undefined;
           for (;;) {
             const page = await fetchPage(before);
+            if (!page.completeness.proven) unchecked.add(page.completeness.reason);
             // Pages must join up: no block of records skipped between two pages, none left out at the start.
             if (previous) checkPageFollows(previous, page);
             previous = page;
@@ -225,8 +255,10 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           for (const p of all.patients) {
             // The command line stays strict: any entry that fails verification fails the query.
             if (p.verification) throw p.verification;
-            if (p.error) refused.push(`${p.patientId ?? p.tag.slice(0, 12)} (${p.error.code})`);
+            if (p.error)
+              refused.push(`${p.patientId ?? p.tag?.slice(0, 12) ?? "a patient"} (${p.error.code})`);
             else {
+              if (!p.result!.completeness.proven) unchecked.add(p.result!.completeness.reason);
               records.push(...p.result!.records);
               notReadable += p.result!.notReadable.length;
             }
@@ -254,7 +286,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           io.out(
             JSON.stringify(
               recordsToSearchsetBundle(
-                shown.map((r) => r.record),
+                shown.map((r) => ({ record: r.record, source: r.source })),
                 { total: shown.length },
               ),
               null,
@@ -268,6 +300,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
               refused,
               notReadable,
               verifiedAgainst: client.trustedSize,
+              completeness: unchecked.size === 0 ? "proven" : [...unchecked],
             }),
           );
         } else {
@@ -284,6 +317,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
               `${notReadable} entr${notReadable === 1 ? "y" : "ies"} outside your grant's period (not readable)`,
             );
         }
+        for (const reason of unchecked) io.err(`completeness not checked: ${reason}`);
         for (const r of refused) io.err(`refused: ${r}`);
         if (refused.length > 0) setExit(EXIT_FINDINGS);
         await client.gossipSettled();

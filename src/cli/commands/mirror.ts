@@ -28,6 +28,7 @@ import { Gossiping } from "../../witness/gossiping.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, parseCount, parseListen, requireData } from "../options.js";
+import { addRestoreFromBackupOptions, type RestoreFromBackupOptions, restoreFromBackup } from "./backup.js";
 import { bundlePassphrase } from "./identity.js";
 
 export interface WitnessOptions {
@@ -275,11 +276,13 @@ export function registerMirrorCommands(program: Command, io: Io): void {
       },
     );
 
-  program
-    .command("restore")
-    .description(
-      "rebuild a node's store from a mirror (its directory, or a node serving the log over the network)",
-    )
+  addRestoreFromBackupOptions(
+    program
+      .command("restore")
+      .description(
+        "rebuild a node's store from a mirror (its directory, or a node serving the log over the network); with --backup, a whole node or witness in a new directory",
+      ),
+  )
     .option("--from-mirror <dir>", "the mirror's data directory")
     .option("--from <url>", "or: a mirror or node serving the log (https://host:port), with --as")
     .option("--as <bundle>", "the identity to fetch with (role node)")
@@ -299,6 +302,10 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           db?: string;
         },
       ) => {
+        if ((options as RestoreFromBackupOptions).backup) {
+          await restoreFromBackup(options, io);
+          return;
+        }
         const dir = requireData(options.data);
         if (!options.fromMirror === !options.from) {
           throw new UsageError("give either --from-mirror DIR or --from URL (with --as)");

@@ -11,6 +11,7 @@ import type { Vault } from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, requireData } from "../options.js";
+import { readFromArchive } from "./archive.js";
 import { ingestRemote, type RemoteIngestOptions } from "./client.js";
 import { openerOf, unlockBundle } from "./unlock.js";
 
@@ -105,9 +106,13 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .option(...DATA)
     .option(...DB)
     .option(...MASTER)
-    .requiredOption("--patient <id>", "the patient")
+    .option("--patient <id>", "the patient (required but with --archive)")
     .requiredOption("--as <bundle>", "the reader's identity bundle (patient, audit company or custodian)")
     .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
+    .option("--archive <file>", "read offline from an archive (custos archive) instead of --data")
+    .option("--log-key <key>", "with --archive: the log's verifier key")
+    .option("--witness-key <key...>", "with --archive: witnesses whose cosignatures it must carry")
+    .option("--quorum <n>", "with --archive: how many of them (default: all)")
     .option("--from <time>", "only accesses at or after this time")
     .option("--to <time>", "only accesses before this time")
     .option(
@@ -118,17 +123,40 @@ export function registerRecordCommands(program: Command, io: Io): void {
     .action(
       async (
         options: VaultOptions & {
-          patient: string;
+          patient?: string;
           as: string;
           passphraseFile?: string;
+          archive?: string;
+          logKey?: string;
+          witnessKey?: string[];
+          quorum?: string;
           from?: string;
           to?: string;
           lawfulRequest?: string;
         },
       ) => {
-        const reader = unlockBundle(options.as, options.passphraseFile);
         const from = parseTime(options.from, "--from");
         const to = parseTime(options.to, "--to");
+        if (options.archive !== undefined) {
+          if (options.logKey === undefined)
+            throw new UsageError("--archive needs --log-key: the archive is opened only once it verifies");
+          readFromArchive(io, {
+            archive: options.archive,
+            as: options.as,
+            logKey: options.logKey,
+            ...(options.passphraseFile !== undefined ? { passphraseFile: options.passphraseFile } : {}),
+            ...(options.witnessKey !== undefined ? { witnessKey: options.witnessKey } : {}),
+            ...(options.quorum !== undefined ? { quorum: options.quorum } : {}),
+            ...(options.patient !== undefined ? { patient: options.patient } : {}),
+            ...(options.json !== undefined ? { json: options.json } : {}),
+            ...(from !== undefined ? { from } : {}),
+            ...(to !== undefined ? { to } : {}),
+          });
+          return;
+        }
+        if (options.patient === undefined) throw new UsageError("--patient ID is required");
+        const patient = options.patient;
+        const reader = unlockBundle(options.as, options.passphraseFile);
         if (reader.role === "custodian" && options.lawfulRequest === undefined)
           throw new UsageError(
             "the custodian reads a trail only for a documented lawful request: pass --lawful-request REFERENCE",
@@ -138,12 +166,12 @@ export function registerRecordCommands(program: Command, io: Io): void {
           if (reader.role === "custodian") {
             // Recorded first, in a notice the patient sees, and only then opened.
             await vault.ledger.append([
-              lawfulReadNotice(deployment, options.patient, reader.uri, options.lawfulRequest!),
+              lawfulReadNotice(deployment, patient, reader.uri, options.lawfulRequest!),
             ]);
             await vault.ledger.checkpoint();
           }
           const opener = openerOf(reader);
-          const { records, notReadable } = await vault.readTrail(options.patient, opener, {
+          const { records, notReadable } = await vault.readTrail(patient, opener, {
             ...(from !== undefined ? { from } : {}),
             ...(to !== undefined ? { to } : {}),
           });

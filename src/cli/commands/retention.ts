@@ -10,6 +10,7 @@ import { Identity, readBundle } from "../../identity/bundle.js";
 import { Deployment } from "../../identity/deployment.js";
 import { changeHold, standingHolds } from "../../identity/legal-holds.js";
 import { openStore } from "../../ledger/data-dir.js";
+import { readArchivedRanges } from "../../records/archive/archive-register.js";
 import { Holds } from "../../records/holds.js";
 import { RETENTION_STATE_FILE_NAME, RetentionJob, readRetentionState } from "../../records/retention.js";
 import {
@@ -62,6 +63,16 @@ export function registerRetentionCommands(program: Command, io: Io): void {
         examined: state.cursor,
         logSize: size,
         deferred: state.deferred.length,
+        requireArchive: policy.requireArchive === true,
+        waitingForArchive: state.deferred.filter((d) => d.why === "no-archive").length,
+        archives: readArchivedRanges(dir).map((a) => ({
+          file: a.file,
+          from: new Date(a.from).toISOString(),
+          to: new Date(a.to).toISOString(),
+          size: a.size,
+          records: a.records,
+          verifiedAt: new Date(a.verifiedAt).toISOString(),
+        })),
         expiredEpochs: state.expiredEpochs,
         erasedItems: state.erasedItems,
         ...(state.lastRunAt === undefined ? {} : { lastRunAt: new Date(state.lastRunAt).toISOString() }),
@@ -82,6 +93,15 @@ export function registerRetentionCommands(program: Command, io: Io): void {
       io.out(
         `expiry: ${status.examined} of ${status.logSize} entries examined, ${status.expiredEpochs} epochs expired (${status.erasedItems} items erased), ${status.deferred} waiting${status.lastRunAt ? `, last run ${status.lastRunAt}` : ", never run"}`,
       );
+      io.out(
+        status.requireArchive
+          ? `archive before deletion: required; ${status.waitingForArchive} epoch(s) past retention wait for a verified archive`
+          : "archive before deletion: not required",
+      );
+      for (const a of status.archives)
+        io.out(
+          `archive: records from ${a.from} to ${a.to} (${a.records}, log size ${a.size}) in ${a.file}, verified ${a.verifiedAt}`,
+        );
       if (status.holds.length === 0) io.out("legal holds: none");
       for (const hold of status.holds)
         io.out(`legal hold on ${hold.scope}: "${hold.reference}" since ${hold.placedAt} by ${hold.placedBy}`);
@@ -95,22 +115,36 @@ export function registerRetentionCommands(program: Command, io: Io): void {
     .option("--days <n>", "keep records this many days from their time")
     .option("--batch <n>", "log entries the expiry job examines per tick")
     .option("--every <seconds>", "how often the node's expiry job ticks (0: never)")
-    .action((options: { data?: string; years?: string; days?: string; batch?: string; every?: string }) => {
-      const dir = requireData(options.data);
-      if ((options.years === undefined) === (options.days === undefined))
-        throw new UsageError("give exactly one of --years N and --days N");
-      const current = readRetentionPolicy(dir);
-      const policy = parseRetentionPolicy({
-        ...(options.years !== undefined ? { retainYears: parseCount(options.years, "--years") } : {}),
-        ...(options.days !== undefined ? { retainDays: parseCount(options.days, "--days") } : {}),
-        batchEntries:
-          options.batch !== undefined ? parseCount(options.batch, "--batch") : current.batchEntries,
-        everySeconds:
-          options.every !== undefined ? parseCount(options.every, "--every") : current.everySeconds,
-      });
-      writeRetentionPolicy(dir, policy);
-      io.out(`retention: ${describeRetention(policy)}; restart the node for it to take effect`);
-    });
+    .option("--require-archive", "expire only what a verified archive (custos archive) holds")
+    .option("--no-require-archive", "expire without an archive")
+    .action(
+      (options: {
+        data?: string;
+        years?: string;
+        days?: string;
+        batch?: string;
+        every?: string;
+        requireArchive?: boolean;
+      }) => {
+        const dir = requireData(options.data);
+        if ((options.years === undefined) === (options.days === undefined))
+          throw new UsageError("give exactly one of --years N and --days N");
+        const current = readRetentionPolicy(dir);
+        const policy = parseRetentionPolicy({
+          ...(options.years !== undefined ? { retainYears: parseCount(options.years, "--years") } : {}),
+          ...(options.days !== undefined ? { retainDays: parseCount(options.days, "--days") } : {}),
+          batchEntries:
+            options.batch !== undefined ? parseCount(options.batch, "--batch") : current.batchEntries,
+          everySeconds:
+            options.every !== undefined ? parseCount(options.every, "--every") : current.everySeconds,
+          requireArchive: options.requireArchive ?? current.requireArchive === true,
+        });
+        writeRetentionPolicy(dir, policy);
+        io.out(
+          `retention: ${describeRetention(policy)}${policy.requireArchive ? ", only once archived" : ""}; restart the node for it to take effect`,
+        );
+      },
+    );
 
   retention
     .command("run")
@@ -133,6 +167,7 @@ export function registerRetentionCommands(program: Command, io: Io): void {
           policy,
           rotate: (tag) => vault.sealer.epochs.rotate(tag),
           statePath: join(dir, RETENTION_STATE_FILE_NAME),
+          archives: () => readArchivedRanges(dir),
         });
         const results = await job.runToEnd();
         await vault.ledger.checkpoint();

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { fromUtf8, utf8 } from "../bytes.js";
 import { CustosError } from "../errors.js";
+import { canonicalSourceResource, type JsonObject } from "./source-resource.js";
 import { ACTIONS, LIMITS, OUTCOMES } from "./vocabulary.js";
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
@@ -71,10 +72,33 @@ export const AuditRecordSchema = z
     purposeOfUse: idString(LIMITS.purposeOfUse).optional(),
     outcome: z.enum(OUTCOMES, { error: `expected one of ${OUTCOMES.join(", ")}` }).optional(),
     emergency: z.boolean({ error: "expected true or false" }).optional(),
+    networkAddress: idString(LIMITS.networkAddress)
+      .describe("IP address or host name of the accessing client")
+      .optional(),
+    resourceType: idString(LIMITS.resourceType)
+      .describe('type of the accessed resource besides the patient, e.g. "Observation"')
+      .optional(),
+    resourceId: idString(LIMITS.id).describe("ID of the accessed resource besides the patient").optional(),
+    userName: idString(LIMITS.userName).describe("the user's display name").optional(),
+    userRole: idString(LIMITS.userRole).describe("the user's role, as a code or text").optional(),
+    department: idString(LIMITS.department).describe("the user's department").optional(),
     detail: z
       .string({ error: "expected a string" })
       .max(LIMITS.detail, { error: `must be at most ${LIMITS.detail} characters` })
       .regex(TEXT, { error: "must not contain control characters other than tab and newline" })
+      .optional(),
+    /** The FHIR AuditEvent the source sent, kept whole (source-resource.ts, docs/fhir-mapping.md). */
+    fhir: z
+      .record(z.string(), z.unknown(), { error: "expected a FHIR AuditEvent (a JSON object)" })
+      .transform((value, ctx): JsonObject => {
+        const kept = canonicalSourceResource(value);
+        if ("reason" in kept) {
+          ctx.addIssue({ code: "custom", message: kept.reason });
+          return z.NEVER;
+        }
+        return kept.resource;
+      })
+      .describe("the FHIR AuditEvent the source sent (set when it sent FHIR; must map to this record)")
       .optional(),
   })
   .strict();
@@ -153,6 +177,14 @@ const FIELD_ORDER = [
   "outcome",
   "emergency",
   "detail",
+  // Added later (optional; a record without them encodes exactly as before): docs/formats.md.
+  "networkAddress",
+  "resourceType",
+  "resourceId",
+  "userName",
+  "userRole",
+  "department",
+  "fhir",
 ] as const;
 
 /** Canonical JSON (fixed key order, absent fields omitted), UTF-8: what gets encrypted. */

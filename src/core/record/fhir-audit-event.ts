@@ -5,6 +5,7 @@
 
 import { CustosError } from "../errors.js";
 import { type AuditRecord, parseAuditRecord } from "./audit-record.js";
+import { readParticipants, resourceEntity, userAgent } from "./fhir-participants.js";
 import { type Action, FHIR_OUTCOME_CODES, OUTCOMES, type Outcome } from "./vocabulary.js";
 
 export const SYSTEMS = {
@@ -17,6 +18,7 @@ export const SYSTEMS = {
   custosAction: "https://custos.dev/fhir/CodeSystem/access-action",
   custosSourceEventId: "https://custos.dev/fhir/StructureDefinition/source-event-id",
   dataAbsentReason: "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+  sourceType: "http://terminology.hl7.org/CodeSystem/security-source-type",
 } as const;
 
 /** Our action -> FHIR AuditEvent.action (C/R/U/D/E) and BALP restful-interaction subtype. */
@@ -146,11 +148,15 @@ function actionOf(event: Json): Action {
     return "copy";
   if (hasCode(subtypes, undefined, "print") || hasCode([event.type], undefined, "print")) return "print";
   for (const coding of subtypes.flatMap(codings)) {
-    const mapped = typeof coding.code === "string" ? RESTFUL_TO_ACTION[coding.code] : undefined;
+    // Own keys only: a code such as "valueOf" must not find Object.prototype's.
+    const mapped =
+      typeof coding.code === "string" && Object.hasOwn(RESTFUL_TO_ACTION, coding.code)
+        ? RESTFUL_TO_ACTION[coding.code]
+        : undefined;
     if (mapped) return mapped;
   }
   const code = str(event.action);
-  if (code && ACTION_CODE_TO_ACTION[code]) return ACTION_CODE_TO_ACTION[code];
+  if (code && Object.hasOwn(ACTION_CODE_TO_ACTION, code)) return ACTION_CODE_TO_ACTION[code]!;
   fail("no action found: expected action C, R, U, D or E, or a restful-interaction subtype");
 }
 
@@ -201,6 +207,9 @@ export function auditEventToRecord(resource: unknown): AuditRecord {
     ...(outcome !== undefined ? { outcome } : {}),
     ...(emergency ? { emergency: true } : {}),
     ...(detail !== undefined ? { detail } : {}),
+    ...readParticipants(resource, patient.entity, user.agent),
+    // Kept whole, so an export gives back what the source sent (docs/fhir-mapping.md).
+    fhir: resource,
   };
   try {
     return parseAuditRecord(record);
@@ -208,6 +217,26 @@ export function auditEventToRecord(resource: unknown): AuditRecord {
     if (error instanceof CustosError) fail(error.message);
     throw error;
   }
+}
+
+/**
+ * The names of the Device that observed a FHIR-sourced record (its `source.observer` is a Device:
+ * reference `Device/<id>` or type `Device`), or undefined. An EHR source may submit such records for
+ * devices it speaks for (docs/fhir-mapping.md).
+ */
+export function observerDeviceNames(record: AuditRecord): string[] | undefined {
+  const source = isObject(record.fhir?.source) ? record.fhir.source : {};
+  const observer = isObject(source.observer) ? source.observer : undefined;
+  if (!observer) return undefined;
+  const id = referenceId(observer.reference, "Device");
+  if (id === undefined && observer.type !== "Device") return undefined;
+  const names = [
+    str(observer.display),
+    isObject(observer.identifier) ? str(observer.identifier.value) : undefined,
+    id,
+    str(observer.reference),
+  ].filter((n): n is string => n !== undefined);
+  return names;
 }
 
 /** Maps a Bundle (transaction, batch, collection, searchset) of AuditEvents; names the bad entry. */
@@ -229,8 +258,23 @@ export function bundleToRecords(bundle: unknown): AuditRecord[] {
   });
 }
 
-/** A FHIR R4 AuditEvent in the BALP shape for one record. */
-export function recordToAuditEvent(record: AuditRecord, opts: { id?: string } = {}): Json {
+export interface ExportOptions {
+  /** The resource id to give the event (a search gateway's id); else the source's. */
+  readonly id?: string;
+  /** The EHR source the node authenticated when it took the record, for source.observer. */
+  readonly source?: string;
+}
+
+/**
+ * A FHIR R4 AuditEvent for one record: the one the source sent when it sent FHIR (faithful, with
+ * `opts.id` as its id), else one built in the BALP shape.
+ */
+export function recordToAuditEvent(record: AuditRecord, opts: ExportOptions = {}): Json {
+  if (record.fhir) return { ...record.fhir, ...(opts.id ? { id: opts.id } : {}) };
+  return balpAuditEvent(record, opts);
+}
+
+function balpAuditEvent(record: AuditRecord, opts: ExportOptions): Json {
   const mapping = EXPORT[record.action];
   const type =
     record.action === "copy"
@@ -262,12 +306,14 @@ export function recordToAuditEvent(record: AuditRecord, opts: { id?: string } = 
     recorded: record.time,
     ...(record.outcome ? { outcome: FHIR_OUTCOME_CODES[record.outcome as Outcome] } : {}),
     ...(purposeOfEvent.length > 0 ? { purposeOfEvent } : {}),
-    agent: [{ who: { identifier: { value: record.userId } }, requestor: true }],
-    // source.observer is required (1..1); an unrecorded source is said so, the FHIR way.
+    agent: [userAgent(record)],
+    // source.observer is required (1..1); an unknown source is said so, the FHIR way.
     source: {
-      observer: record.sourceSystem
-        ? { display: record.sourceSystem }
-        : { extension: [{ url: SYSTEMS.dataAbsentReason, valueCode: "unknown" }] },
+      observer:
+        (record.sourceSystem ?? opts.source)
+          ? { display: record.sourceSystem ?? opts.source }
+          : { extension: [{ url: SYSTEMS.dataAbsentReason, valueCode: "unknown" }] },
+      type: [{ system: SYSTEMS.sourceType, code: "4", display: "Application Server" }],
     },
     entity: [
       {
@@ -276,23 +322,44 @@ export function recordToAuditEvent(record: AuditRecord, opts: { id?: string } = 
         role: { system: SYSTEMS.objectRole, code: "1", display: "Patient" },
         ...(record.detail ? { description: record.detail } : {}),
       },
+      ...[resourceEntity(record)].filter((e) => e !== undefined),
     ],
   };
 }
 
-/** A FHIR searchset Bundle of AuditEvents, optionally with a next link. */
+export interface SearchsetEntry {
+  readonly record: AuditRecord;
+  /** The AuditEvent's id in this Bundle (e.g. the log index), and its absolute fullUrl. */
+  readonly id?: string;
+  readonly fullUrl?: string;
+  /** The EHR source the node authenticated for the record. */
+  readonly source?: string;
+}
+
+/**
+ * A FHIR R4 searchset Bundle of AuditEvents (R4 3.1.1.4: total, self and next links, fullUrl beside
+ * each resource's id).
+ */
 export function recordsToSearchsetBundle(
-  records: readonly AuditRecord[],
+  entries: readonly (AuditRecord | SearchsetEntry)[],
   opts: { total?: number; selfUrl?: string; nextUrl?: string } = {},
 ): Json {
   const link: Json[] = [];
   if (opts.selfUrl) link.push({ relation: "self", url: opts.selfUrl });
   if (opts.nextUrl) link.push({ relation: "next", url: opts.nextUrl });
+  const normal = entries.map((e): SearchsetEntry => ("record" in e ? e : { record: e }));
   return {
     resourceType: "Bundle",
     type: "searchset",
-    total: opts.total ?? records.length,
+    total: opts.total ?? entries.length,
     ...(link.length > 0 ? { link } : {}),
-    entry: records.map((record) => ({ resource: recordToAuditEvent(record), search: { mode: "match" } })),
+    entry: normal.map((e) => ({
+      ...(e.fullUrl ? { fullUrl: e.fullUrl } : {}),
+      resource: recordToAuditEvent(e.record, {
+        ...(e.id ? { id: e.id } : {}),
+        ...(e.source ? { source: e.source } : {}),
+      }),
+      search: { mode: "match" },
+    })),
   };
 }

@@ -13,8 +13,11 @@ export {
 export {
   auditEventToRecord,
   bundleToRecords,
+  type ExportOptions,
+  observerDeviceNames,
   recordsToSearchsetBundle,
   recordToAuditEvent,
+  type SearchsetEntry,
   SYSTEMS as FHIR_SYSTEMS,
 } from "./fhir-audit-event.js";
 export { ACTIONS, type Action, FHIR_OUTCOME_CODES, LIMITS, OUTCOMES, type Outcome } from "./vocabulary.js";

@@ -2,8 +2,16 @@
 // AuditEvent or a Bundle of them. Every record is validated before anything is stored; the first bad
 // one is named by its position and field.
 
+import { fromUtf8 } from "../bytes.js";
 import { CustosError } from "../errors.js";
-import { type AuditRecord, auditEventToRecord, bundleToRecords, parseAuditRecord } from "./index.js";
+import {
+  type AuditRecord,
+  auditEventToRecord,
+  bundleToRecords,
+  encodeRecord,
+  InvalidRecordError,
+  parseAuditRecord,
+} from "./index.js";
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -13,12 +21,26 @@ function fromValue(value: unknown, position: string): AuditRecord[] {
   try {
     if (isObject(value) && value.resourceType === "Bundle") return bundleToRecords(value);
     if (isObject(value) && value.resourceType === "AuditEvent") return [auditEventToRecord(value)];
-    return [parseAuditRecord(value)];
+    return [withConsistentSource(parseAuditRecord(value))];
   } catch (error) {
     if (error instanceof CustosError)
       throw new CustosError(error.code, `${position}: ${error.message}`, { cause: error });
     throw error;
   }
+}
+
+/**
+ * A record in our JSON may carry the source's AuditEvent (`fhir`, as our export prints it) only if that
+ * event maps to the very same record: the export returns the event, so it must not say otherwise.
+ */
+function withConsistentSource(record: AuditRecord): AuditRecord {
+  if (!record.fhir) return record;
+  const mapped = auditEventToRecord(record.fhir);
+  if (fromUtf8(encodeRecord(mapped)) !== fromUtf8(encodeRecord(record))) {
+    const message = "does not map to this record's fields; send the AuditEvent itself";
+    throw new InvalidRecordError(`record.fhir: ${message}`, [{ path: "record.fhir", message }]);
+  }
+  return record;
 }
 
 /** Records from an already parsed JSON value: one record, an array, an AuditEvent or a Bundle. */
@@ -45,7 +67,7 @@ export function parseRecordInput(text: string): AuditRecord[] {
     return fromValue(whole, "record 1");
   }
   const records: AuditRecord[] = [];
-  trimmed.split("\n").forEach((line, i) => {
+  text.split("\n").forEach((line, i) => {
     if (line.trim().length === 0) return;
     let value: unknown;
     try {

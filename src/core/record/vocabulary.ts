@@ -21,4 +21,11 @@ export const LIMITS = {
   sourceSystem: 128,
   purposeOfUse: 64,
   detail: 1000,
+  /** An IPv4/IPv6 address or a host name (RFC 1123 allows 253 characters). */
+  networkAddress: 253,
+  /** A FHIR resource type (or another system's object type), e.g. "Observation". */
+  resourceType: 64,
+  userName: 200,
+  userRole: 128,
+  department: 128,
 } as const;

@@ -20,4 +20,4 @@ export {
   type TrailMapVerdict,
   verifyTrailMapProof,
 } from "./proof.js";
-export { TrailMap } from "./trail-map.js";
+export { type PastTrailMap, TrailMap } from "./trail-map.js";

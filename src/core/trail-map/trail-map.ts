@@ -35,6 +35,8 @@ export class TrailMap {
   #nodes = 0;
   #root: Ref = EMPTY;
   #rootDirty = false;
+  /** Counts commits, so a past version computed before one is never used after it. */
+  #generation = 0;
 
   /** The number of keys (patients with a trail). */
   get size(): number {
@@ -105,6 +107,7 @@ export class TrailMap {
   /** Rehashes what changed since the last commit; returns the root. */
   commit(): Uint8Array {
     if (this.#rootDirty && this.#root >= 0) this.#rehash(this.#root);
+    if (this.#rootDirty) this.#generation++;
     this.#rootDirty = false;
     return this.root();
   }
@@ -133,6 +136,98 @@ export class TrailMap {
   /** The proof in its byte form (docs/formats.md). */
   proveEncoded(key: Uint8Array): Uint8Array {
     return encodeTrailMapProof(this.prove(key));
+  }
+
+  /**
+   * The map as it was before some commits, given the heads those commits replaced (`reverted`: each
+   * key whose head changed since, with its head then, or undefined when it was not in the map yet).
+   * Only the subtrees holding a reverted key are rehashed (about reverted x depth hashes), once; the
+   * version answers roots and proofs until the next commit(), after which it refuses (INTERNAL).
+   */
+  past(
+    reverted: readonly { readonly key: Uint8Array; readonly head: TrailHead | undefined }[],
+  ): PastTrailMap {
+    if (this.#rootDirty) throw new CustosError("INTERNAL", "the trail map has uncommitted changes");
+    const generation = this.#generation;
+    const sorted = [...reverted].sort((a, b) => compareKeys(a.key, b.key));
+    const memo = new Map<Ref, Summary>();
+    const summarize = (ref: Ref, depth: number, lo: number, hi: number): Summary => {
+      if (lo === hi) return this.#summary(ref);
+      let summary: Summary;
+      if (ref >= 0) {
+        let mid = lo;
+        while (mid < hi && keyBit(sorted[mid]!.key, depth) === 0) mid++;
+        summary = combine(
+          summarize(this.#left[ref]!, depth + 1, lo, mid),
+          summarize(this.#right[ref]!, depth + 1, mid, hi),
+        );
+      } else {
+        // Keys are never removed, so a key whose head changed is in the map now: here, this leaf's.
+        const leaf = leafOf(ref);
+        const leafKey = this.#leafKeys.subarray(leaf * 32, leaf * 32 + 32);
+        const change = sorted[lo]!;
+        if (ref === EMPTY || hi - lo !== 1 || sharedPrefixBits(leafKey, change.key) !== 256)
+          throw new CustosError("INTERNAL", "a reverted key is not in the trail map");
+        summary =
+          change.head === undefined
+            ? EMPTY_SUMMARY
+            : {
+                kind: "leaf",
+                key: leafKey.slice(),
+                head: change.head,
+                hash: trailLeafHash(leafKey, change.head),
+              };
+      }
+      memo.set(ref, summary);
+      return summary;
+    };
+    summarize(this.#root, 0, 0, sorted.length);
+    const summaryOf = (ref: Ref): Summary => memo.get(ref) ?? this.#summary(ref);
+    const fresh = () => {
+      if (this.#generation !== generation || this.#rootDirty)
+        throw new CustosError("INTERNAL", "the trail map moved on since this past version was taken");
+    };
+    return {
+      root: () => {
+        fresh();
+        return summaryHash(summaryOf(this.#root)).slice();
+      },
+      prove: (key: Uint8Array): TrailMapProof => {
+        fresh();
+        if (key.length !== TRAIL_MAP_KEY_BYTES)
+          throw new CustosError("BAD_ARGUMENT", "a trail map key is 32 bytes");
+        const siblings: (Uint8Array | undefined)[] = [];
+        let ref = this.#root;
+        for (let depth = 0; ; depth++) {
+          const summary = summaryOf(ref);
+          if (summary.kind === "empty") return { siblings, terminal: { kind: "empty" } };
+          if (summary.kind === "leaf") {
+            const { key: leafKey, head } = summary;
+            return sharedPrefixBits(leafKey, key) === 256
+              ? { siblings, terminal: { kind: "leaf", head } }
+              : { siblings, terminal: { kind: "other", key: leafKey.slice(), head } };
+          }
+          // A summary of two keys or more comes only from an inner node.
+          const bit = keyBit(key, depth);
+          const sibling = summaryOf(bit === 0 ? this.#right[ref]! : this.#left[ref]!);
+          siblings.push(sibling.kind === "empty" ? undefined : summaryHash(sibling).slice());
+          ref = bit === 0 ? this.#left[ref]! : this.#right[ref]!;
+        }
+      },
+    };
+  }
+
+  /** What a subtree of the committed map holds, in brief. */
+  #summary(ref: Ref): Summary {
+    if (ref === EMPTY) return EMPTY_SUMMARY;
+    if (ref >= 0) return { kind: "node", hash: this.#hashOf(ref) };
+    const leaf = leafOf(ref);
+    return {
+      kind: "leaf",
+      key: this.#leafKeys.subarray(leaf * 32, leaf * 32 + 32),
+      head: this.#head(leaf),
+      hash: this.#hashOf(ref),
+    };
   }
 
   #descend(key: Uint8Array, siblings: (Uint8Array | undefined)[] | undefined): Ref {
@@ -213,6 +308,36 @@ export class TrailMap {
     this.#dirty[node] = 1;
     return node;
   }
+}
+
+/** A past version of the map (TrailMap.past). */
+export interface PastTrailMap {
+  root(): Uint8Array;
+  prove(key: Uint8Array): TrailMapProof;
+}
+
+/** A subtree in brief: empty, one key (whose leaf stands for the whole subtree), or two keys or more. */
+type Summary =
+  | { readonly kind: "empty" }
+  | { readonly kind: "leaf"; readonly key: Uint8Array; readonly head: TrailHead; readonly hash: Uint8Array }
+  | { readonly kind: "node"; readonly hash: Uint8Array };
+
+const EMPTY_SUMMARY: Summary = { kind: "empty" };
+
+function summaryHash(summary: Summary): Uint8Array {
+  return summary.kind === "empty" ? EMPTY_SUBTREE : summary.hash;
+}
+
+/** Two subtrees under one node; a subtree left with one key is that key's leaf (the canonical form). */
+function combine(left: Summary, right: Summary): Summary {
+  if (left.kind === "empty" && right.kind !== "node") return right;
+  if (right.kind === "empty" && left.kind === "leaf") return left;
+  return { kind: "node", hash: trailNodeHash(summaryHash(left), summaryHash(right)) };
+}
+
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < TRAIL_MAP_KEY_BYTES; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }
 
 function grow(bytes: Uint8Array, length: number): Uint8Array<ArrayBuffer> {

@@ -19,7 +19,7 @@ import { type Recipient, recipientFingerprint } from "../../records/recipients.j
 import type { ReadContext } from "../context.js";
 import { type FoundNotice, noticesUnder, provenNotices } from "../notice-scan.js";
 import type { ReadLog } from "../read-log.js";
-import { consistencyFrom, type TrailPage, tagOfSubject, trailPage } from "../trail-query.js";
+import { consistencyFrom, type TrailPage, tagOfSubject, trailMapProofAt, trailPage } from "../trail-query.js";
 import {
   AuditTrailsReply,
   AuditTrailsRequest,
@@ -29,6 +29,7 @@ import {
   NoticesRequest,
   Page,
   PatientId,
+  TrailMapProof,
   Window,
 } from "./records-routes.js";
 
@@ -102,7 +103,14 @@ export function registerMirrorTrailRoutes(
         description: `As on the node. A patient reads their own trail; ${NO_BLIND_INDEX_MESSAGE}. Each read is kept in the mirror's read log, sealed to the patient.`,
         tags: ["trails"],
         body: z.object({ patientId: PatientId.optional(), ...Window }).strict(),
-        response: { 200: z.object({ checkpoint: z.string(), consistency: Consistency, ...Page.shape }) },
+        response: {
+          200: z.object({
+            checkpoint: z.string(),
+            consistency: Consistency,
+            ...Page.shape,
+            trailMap: TrailMapProof,
+          }),
+        },
       },
     },
     async (request) => {
@@ -124,8 +132,9 @@ export function registerMirrorTrailRoutes(
       if (!tag) throw new CustosError("NOT_AUTHORIZED", "no patient trail for this identity");
       const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
+      const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
       const page = await serveTrail(caller, tag, checkpoint.size, body);
-      return { checkpoint: checkpoint.note, consistency, ...page };
+      return { checkpoint: checkpoint.note, consistency, ...page, ...(trailMap ? { trailMap } : {}) };
     },
   );
 
@@ -154,8 +163,9 @@ export function registerMirrorTrailRoutes(
         const tag = tagOfSubject(subject);
         try {
           await ctx.allow(caller, "read-trail", { patient: subject }, { tag });
+          const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
           const page = await serveTrail(caller, tag, checkpoint.size, body);
-          patients.push({ patientId: null, tag: toHex(tag), ...page });
+          patients.push({ patientId: null, tag: toHex(tag), ...page, ...(trailMap ? { trailMap } : {}) });
         } catch (error) {
           if (
             !isCustosError(error) ||

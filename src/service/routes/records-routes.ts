@@ -6,6 +6,7 @@ import { z } from "zod";
 import { toBase64, toHex } from "../../core/bytes.js";
 import { ENTRY_KINDS } from "../../core/entry/index.js";
 import { CustosError, isCustosError } from "../../core/errors.js";
+import { AuditRecordSchema, observerDeviceNames } from "../../core/record/index.js";
 import { parseRecordInput, parseRecordValue } from "../../core/record/record-input.js";
 import type { Caller } from "../../identity/authorize.js";
 import { patientSubject } from "../../identity/registry.js";
@@ -20,6 +21,7 @@ import {
   MAX_TRAIL_LIMIT,
   type TrailPage,
   tagOfSubject,
+  trailMapProofAt,
   trailPage,
 } from "../trail-query.js";
 
@@ -56,6 +58,15 @@ export const Consistency = z
   .nullable()
   .describe("consistency proof from trustedSize to the checkpoint");
 export const Page = z.object({ items: z.array(Item), next: z.number().nullable() });
+export const TrailMapProof = z
+  .object({
+    tag: z.string().describe("the patient tag the proof is for, hex"),
+    proof: z.string().describe("trail map proof (docs/formats.md, Trail map), base64"),
+  })
+  .optional()
+  .describe(
+    "the patient's trail head in the checkpoint's trail map (custos-trail-map/v1 line): proves the trail's newest record, or that the patient has none; absent when the checkpoint carries no trail map",
+  );
 export const NoticesReply = z.object({
   checkpoint: z.string(),
   consistency: Consistency,
@@ -77,13 +88,24 @@ export const AuditTrailsReply = z.object({
   patients: z.array(
     z.object({
       patientId: z.string().nullable(),
-      tag: z.string(),
+      /** The patient's tag; absent from a refusal of a patient named by ID. */
+      tag: z.string().optional(),
       items: z.array(Item).optional(),
       next: z.number().nullable().optional(),
+      trailMap: TrailMapProof,
       error: z.object({ code: z.string(), message: z.string() }).optional(),
     }),
   ),
 });
+
+/** The record as JSON Schema (what a source writes), for the OpenAPI document's components. */
+export function auditRecordJsonSchema(): Record<string, unknown> {
+  const { $schema: _, ...schema } = z.toJSONSchema(AuditRecordSchema, {
+    io: "input",
+    unrepresentable: "any",
+  });
+  return schema;
+}
 
 export function registerRecordsRoutes(
   app: FastifyInstance,
@@ -100,7 +122,7 @@ export function registerRecordsRoutes(
       schema: {
         summary: "Submit audit records (EHR sources only)",
         description:
-          "One record or an array as application/json, NDJSON (application/x-ndjson), or a FHIR R4 AuditEvent or Bundle (application/fhir+json). Validated whole: one bad record rejects the batch, naming its position and field. The reply comes once every record is durable and in the tree.",
+          "One record (components/schemas/AuditRecord) or an array as application/json, NDJSON (application/x-ndjson), or a FHIR R4 AuditEvent or Bundle (application/fhir+json). Validated whole: one bad record rejects the batch, naming its position and field. The reply comes once every record is durable and in the tree.",
         tags: ["records"],
         body: z.unknown(),
         response: {
@@ -115,8 +137,14 @@ export function registerRecordsRoutes(
       await ctx.allow(caller, "submit-records", {});
       const records =
         typeof request.body === "string" ? parseRecordInput(request.body) : parseRecordValue(request.body);
-      const foreign = records.find((rec) => rec.sourceSystem !== undefined && rec.sourceSystem !== caller.id);
-      if (foreign) await ctx.allow(caller, "submit-records", { source: foreign.sourceSystem! });
+      for (const rec of records) {
+        if (rec.sourceSystem === undefined || rec.sourceSystem === caller.id) continue;
+        const device = observerDeviceNames(rec);
+        await ctx.allow(caller, "submit-records", {
+          source: rec.sourceSystem,
+          ...(device ? { device } : {}),
+        });
+      }
       const results = await vault.ingest(records, caller.id);
       hooks.ingested?.(results.length);
       return {
@@ -176,7 +204,14 @@ export function registerRecordsRoutes(
           "A patient reads their own (patientId may be left out); an audit company reads a granted patient. Every entry comes with an inclusion proof against `checkpoint`; `consistency` proves the checkpoint extends the one the client trusted. Records are encrypted: the client decrypts them with the key envelopes included and filters by user, action, emergency and purpose itself. Each read is recorded for the patient.",
         tags: ["trails"],
         body: z.object({ patientId: PatientId.optional(), ...Window }).strict(),
-        response: { 200: z.object({ checkpoint: z.string(), consistency: Consistency, ...Page.shape }) },
+        response: {
+          200: z.object({
+            checkpoint: z.string(),
+            consistency: Consistency,
+            ...Page.shape,
+            trailMap: TrailMapProof,
+          }),
+        },
       },
     },
     async (request) => {
@@ -188,8 +223,9 @@ export function registerRecordsRoutes(
       await ctx.allow(caller, "read-trail", { patient: patientSubject(tag) }, patientId);
       const checkpoint = await ctx.checkpoint();
       const consistency = await consistencyFrom(vault.ledger, body.trustedSize, checkpoint.size);
+      const trailMap = await trailMapProofAt(vault.ledger, checkpoint, tag);
       const page = await serveTrail(caller, tag, checkpoint.size, body);
-      return { checkpoint: checkpoint.note, consistency, ...page };
+      return { checkpoint: checkpoint.note, consistency, ...page, ...(trailMap ? { trailMap } : {}) };
     },
   );
 
@@ -225,17 +261,25 @@ export function registerRecordsRoutes(
             { patient: patientSubject(target.tag) },
             target.patientId ?? { tag: target.tag },
           );
+          const trailMap = await trailMapProofAt(vault.ledger, checkpoint, target.tag);
           const page = await serveTrail(caller, target.tag, checkpoint.size, body);
-          patients.push({ patientId: target.patientId, tag: toHex(target.tag), ...page });
+          patients.push({
+            patientId: target.patientId,
+            tag: toHex(target.tag),
+            ...page,
+            ...(trailMap ? { trailMap } : {}),
+          });
         } catch (error) {
           if (
             !isCustosError(error) ||
             (error.code !== "NOT_AUTHORIZED" && error.code !== "NOT_AUTHENTICATED")
           )
             throw error;
+          // A refusal names no tag: a patient named by ID and refused must not hand the caller the
+          // tag that would pick that patient's entries out of the log.
           patients.push({
             patientId: target.patientId,
-            tag: toHex(target.tag),
+            ...(target.patientId === null ? { tag: toHex(target.tag) } : {}),
             error: { code: error.code, message: error.message },
           });
         }

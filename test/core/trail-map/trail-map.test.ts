@@ -164,6 +164,67 @@ describe("the trail map", () => {
     expect(verifyTrailMapProof(new Uint8Array(32), new Uint8Array(3), new Uint8Array(3)).ok).toBe(false);
   });
 
+  it("answers each past version's root and proofs as a map built from that version's heads", () => {
+    fc.assert(
+      fc.property(
+        fc.array(entries, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.oneof(key, clusteredKey), { maxLength: 4 }),
+        (batches, others) => {
+          const map = new TrailMap();
+          const versions: Map<string, [Uint8Array, TrailHead]>[] = [new Map()];
+          for (const batch of batches) {
+            const heads = new Map(versions[versions.length - 1]!);
+            for (const [k, h] of batch) {
+              map.set(k, h);
+              heads.set(Buffer.from(k).toString("hex"), [k, h]);
+            }
+            map.commit();
+            versions.push(heads);
+          }
+          const now = versions[versions.length - 1]!;
+          for (const then of versions) {
+            // What changed since: each such key with its head then (or none).
+            const reverted = [...now].flatMap(([hex, [k, h]]) => {
+              const old = then.get(hex);
+              if (old && old[1].count === h.count && bytesEqual(old[1].last, h.last)) return [];
+              return [{ key: k, head: old?.[1] }];
+            });
+            const past = map.past(reverted);
+            const root = past.root();
+            expect(bytesEqual(root, referenceRoot([...then.values()]))).toBe(true);
+            for (const [k, h] of [...then.values()]) {
+              const verdict = verifyTrailMapProof(root, k, encodeTrailMapProof(past.prove(k)));
+              expect(
+                verdict.ok && verdict.head?.count === h.count && bytesEqual(verdict.head.last, h.last),
+              ).toBe(true);
+            }
+            for (const k of [...others, ...[...now.values()].map(([k]) => k)]) {
+              if (then.has(Buffer.from(k).toString("hex"))) continue;
+              expect(verifyTrailMapProof(root, k, encodeTrailMapProof(past.prove(k)))).toEqual({
+                ok: true,
+                head: undefined,
+              });
+            }
+          }
+          map.set(new Uint8Array(32), { count: 1, last: new Uint8Array(32) });
+          map.commit();
+          expect(() => map.past([]).root()).not.toThrow();
+        },
+      ),
+    );
+  });
+
+  it("refuses a past version once the map has moved on", () => {
+    const map = new TrailMap();
+    map.set(new Uint8Array(32), { count: 1, last: new Uint8Array(32) });
+    map.commit();
+    const past = map.past([{ key: new Uint8Array(32), head: undefined }]);
+    expect(bytesEqual(past.root(), EMPTY_SUBTREE)).toBe(true);
+    map.set(new Uint8Array(32).fill(1), { count: 1, last: new Uint8Array(32) });
+    map.commit();
+    expect(() => past.root()).toThrow(/moved on/);
+  });
+
   it("keeps proofs small: about log2(keys) hashes", () => {
     const map = new TrailMap();
     const keys: Uint8Array[] = [];

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
 import { MtlsClient } from "../../../src/client/mtls-client.js";
+import { MemoryTrustStore, TrailReader, type Transport } from "../../../src/client/trail-reader.js";
 import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
 import { BIN, freePort, PASS, startWitnessProcess } from "../../helpers/deployment.js";
 import {
@@ -137,5 +138,27 @@ describe("a read replica with witnesses", () => {
     expect(fromReplica.records.map((r) => r.record.sourceEventId)).toEqual(
       fromSequencer.records.map((r) => r.record.sourceEventId),
     );
+    // Both prove the trail's end with the witnessed checkpoint's trail map (the sequencer's map has
+    // moved on since it was witnessed; the replica keeps its own, built from the database).
+    expect(fromReplica.completeness).toMatchObject({ proven: true, count: 2 });
+    expect(fromSequencer.completeness).toMatchObject({ proven: true, count: 2 });
+
+    // A replica that hides the trail (a tampered replica, or a proxy): a fresh client refuses it.
+    const http = new MtlsClient(`https://127.0.0.1:${portB}`, identity("P1"));
+    const hiding: Transport = {
+      async call<T>(method: "GET" | "POST", path: string, body?: unknown, type?: string): Promise<T> {
+        const reply = await http.call<T>(method, path, body, type);
+        if (path === "/v1/trail") Object.assign(reply as object, { items: [], next: null });
+        return reply;
+      },
+    };
+    const fresh = new TrailReader({
+      transport: hiding,
+      log: identity("P1").bundle.log!,
+      witnesses: { keys: [witness.key], quorum: 1 },
+      encryptionPrivateKey: identity("P1").encryptionPrivateKey(),
+      state: new MemoryTrustStore(),
+    });
+    await expect(fresh.trail()).rejects.toMatchObject({ code: "TRAIL_INCOMPLETE" });
   }, 120_000);
 });

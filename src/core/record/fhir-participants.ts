@@ -1,0 +1,131 @@
+// The record's "who, from where, what" fields in a FHIR R4 AuditEvent, both ways (docs/fhir-mapping.md):
+// the user's name, role and department and the client's network address on the requesting agent, the
+// accessed resource besides the patient as a second entity (BALP's data entity).
+
+import type { AuditRecord } from "./audit-record.js";
+
+export const PARTICIPANT_SYSTEMS = {
+  entityType: "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+  objectRole: "http://terminology.hl7.org/CodeSystem/object-role",
+  networkType: "http://hl7.org/fhir/network-type",
+  dicom: "http://dicom.nema.org/resources/ontology/DCM",
+  securityRoleType: "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+  custosDepartment: "https://custos.dev/fhir/StructureDefinition/department",
+} as const;
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+const str = (value: unknown): string | undefined =>
+  typeof value === "string" && value.length > 0 ? value : undefined;
+
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const FHIR_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
+/** `Type/id`, relative or absolute, optionally with a version. */
+const REFERENCE = /(?:^|\/)([A-Z][A-Za-z]{0,63})\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/;
+const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
+
+export type ParticipantFields = Pick<
+  AuditRecord,
+  "networkAddress" | "resourceType" | "resourceId" | "userName" | "userRole" | "department"
+>;
+
+/** BALP's client agent: DICOM 110153 Source Role ID. */
+function isClientAgent(agent: Json): boolean {
+  // R4 agent.type is one CodeableConcept; some senders send a list.
+  return (Array.isArray(agent.type) ? agent.type : [agent.type])
+    .flatMap((t) => (isObject(t) ? [t, ...array(t.coding)] : []))
+    .some((c) => isObject(c) && c.code === "110153");
+}
+
+function roleText(agent: Json): string | undefined {
+  for (const role of array(agent.role).filter(isObject)) {
+    const coding = array(role.coding).find(isObject);
+    const text = str(role.text) ?? (coding ? (str(coding.display) ?? str(coding.code)) : undefined);
+    if (text) return text;
+  }
+  return undefined;
+}
+
+/** The accessed resource besides the patient: the first other entity naming one. */
+function resourceOf(entities: readonly Json[], patient: Json): { type?: string; id?: string } {
+  for (const entity of entities) {
+    if (entity === patient || !isObject(entity.what)) continue;
+    const what = entity.what;
+    const match = str(what.reference) ? REFERENCE.exec(str(what.reference)!) : null;
+    if (match) return { type: match[1]!, id: match[2]! };
+    const type = str(what.type);
+    const id = isObject(what.identifier) ? str(what.identifier.value) : undefined;
+    if (type || id) return { ...(type ? { type } : {}), ...(id ? { id } : {}) };
+  }
+  return {};
+}
+
+/** Reads the participant fields from an AuditEvent, given its patient entity and requesting agent. */
+export function readParticipants(event: Json, patient: Json, user: Json): ParticipantFields {
+  const agents = array(event.agent).filter(isObject);
+  const who = isObject(user.who) ? user.who : {};
+  const userIdText = isObject(who.identifier) ? str(who.identifier.value) : undefined;
+  // who.display is the user's ID only when nothing else named them (auditEventToRecord's fallback).
+  const userName = userIdText || str(who.reference) ? (str(who.display) ?? str(user.name)) : str(user.name);
+  const network = [user, ...agents.filter(isClientAgent)]
+    .map((a) => (isObject(a.network) ? str(a.network.address) : undefined))
+    .find((a) => a !== undefined);
+  const department =
+    array(user.extension)
+      .filter(isObject)
+      .map((e) => (e.url === PARTICIPANT_SYSTEMS.custosDepartment ? str(e.valueString) : undefined))
+      .find((d) => d !== undefined) ?? (isObject(user.location) ? str(user.location.display) : undefined);
+  const resource = resourceOf(array(event.entity).filter(isObject), patient);
+  const userRole = roleText(user);
+  return {
+    ...(network !== undefined ? { networkAddress: network } : {}),
+    ...(resource.type !== undefined ? { resourceType: resource.type } : {}),
+    ...(resource.id !== undefined ? { resourceId: resource.id } : {}),
+    ...(userName !== undefined ? { userName } : {}),
+    ...(userRole !== undefined ? { userRole } : {}),
+    ...(department !== undefined ? { department } : {}),
+  };
+}
+
+/** FHIR network-type: 2 for an IP address, 1 for a machine name. */
+export function networkOf(address: string): Json {
+  return { address, type: IPV4.test(address) || IPV6.test(address) ? "2" : "1" };
+}
+
+/** The requesting user as a BALP user agent. */
+export function userAgent(record: AuditRecord): Json {
+  return {
+    type: {
+      coding: [{ system: PARTICIPANT_SYSTEMS.securityRoleType, code: "humanuser", display: "human user" }],
+    },
+    ...(record.userRole ? { role: [{ text: record.userRole }] } : {}),
+    who: { identifier: { value: record.userId }, ...(record.userName ? { display: record.userName } : {}) },
+    requestor: true,
+    ...(record.department
+      ? { extension: [{ url: PARTICIPANT_SYSTEMS.custosDepartment, valueString: record.department }] }
+      : {}),
+    ...(record.networkAddress ? { network: networkOf(record.networkAddress) } : {}),
+  };
+}
+
+/** The accessed resource as BALP's data entity (object-role 4 Domain Resource), if the record names one. */
+export function resourceEntity(record: AuditRecord): Json | undefined {
+  const { resourceType: type, resourceId: id } = record;
+  if (type === undefined && id === undefined) return undefined;
+  const what =
+    type !== undefined && id !== undefined && FHIR_TYPE.test(type) && FHIR_ID.test(id)
+      ? { reference: `${type}/${id}` }
+      : {
+          ...(type !== undefined ? { type } : {}),
+          ...(id !== undefined ? { identifier: { value: id } } : {}),
+        };
+  return {
+    what,
+    type: { system: PARTICIPANT_SYSTEMS.entityType, code: "2", display: "System Object" },
+    role: { system: PARTICIPANT_SYSTEMS.objectRole, code: "4", display: "Domain Resource" },
+  };
+}

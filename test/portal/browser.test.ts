@@ -82,14 +82,23 @@ async function signIn(page: Page, who: string, passphrase = PASSPHRASE): Promise
   await page.getByTestId("sign-in-button").click();
 }
 
-async function exportedRows(page: Page): Promise<{ logIndex: number; patientId: string; userId: string }[]> {
+interface Exported {
+  logIndex: number;
+  patientId: string;
+  userId: string;
+  userName?: string;
+  userRole?: string;
+  department?: string;
+}
+
+async function exportedRows(page: Page): Promise<Exported[]> {
   const [download] = await Promise.all([
     page.waitForEvent("download"),
     page.getByTestId("export-json").first().click(),
   ]);
   return (
     JSON.parse(readFileSync(await download.path(), "utf8")) as {
-      accesses: { logIndex: number; patientId: string; userId: string }[];
+      accesses: Exported[];
     }
   ).accesses;
 }
@@ -193,10 +202,32 @@ describe("the portal in Chromium", () => {
     expect(exported.map((r) => r.logIndex).sort((a, b) => a - b)).toEqual(
       expected.map((r) => r.index).sort((a, b) => a - b),
     );
-    const someone = exported[0]!.userId;
-    const part = someone.slice(Math.max(0, someone.length - 5)).toUpperCase();
-    await page.getByLabel("Search names and IDs").fill(part);
-    const matching = exported.filter((r) => r.userId.toLowerCase().includes(part.toLowerCase())).length;
+    // Names: each row on screen names the professional, their role and department where the record
+    // does (the demo's EHR names all but radiology.ito), the user ID otherwise.
+    const byIndex = new Map(exported.map((r) => [r.logIndex, r]));
+    const whos = await table
+      .locator("tbody tr")
+      .evaluateAll((trs) =>
+        trs.map((tr) => [
+          Number((tr as HTMLElement).dataset.index),
+          (tr.querySelector('[data-testid="access-who"]') as HTMLElement).innerText,
+        ]),
+      );
+    expect(whos.length).toBeGreaterThan(0);
+    for (const [index, who] of whos as [number, string][]) {
+      const record = byIndex.get(index)!;
+      if (record.userName) {
+        expect(who).toContain(record.userName);
+        expect(who).toContain(`${record.userRole}, ${record.department}`);
+      } else expect(who).toBe(record.userId);
+    }
+    expect(exported.some((r) => r.userName === "Dr Ngozi Okafor")).toBe(true);
+    // Loose search: part of a name, in another case, finds that person's accesses (by name or ID).
+    await page.getByLabel("Search names and IDs").fill("OKAFOR");
+    const matching = exported.filter((r) =>
+      `${r.userId} ${r.userName ?? ""}`.toLowerCase().includes("okafor"),
+    ).length;
+    expect(matching).toBeGreaterThan(0);
     await expect.poll(() => table.getAttribute("data-rows")).toBe(String(matching));
     await page.getByRole("button", { name: "Clear filters" }).click();
 

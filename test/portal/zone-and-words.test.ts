@@ -141,7 +141,7 @@ describe("the page's words", () => {
         userName: "Dr Ngozi Okafor",
         userRole: "Cardiologist",
         department: "Cardiology",
-      } as AuditRecord,
+      },
     };
     expect(whoOf(named)).toEqual({
       name: "Dr Ngozi Okafor",
@@ -160,7 +160,7 @@ describe("the page's words", () => {
     };
     const cNamed: AccessRow = {
       ...c,
-      record: { ...c.record, userName: "Nurse Jo OKAFOR-Smith" } as AuditRecord,
+      record: { ...c.record, userName: "Nurse Jo OKAFOR-Smith" },
     };
     const rows = [a, b, cNamed];
     expect(filterAccesses(rows, { user: "okafor" }).map((r) => r.index)).toEqual([a.index, cNamed.index]);

@@ -95,12 +95,11 @@ export function purposeWords(code: string | undefined): PurposeWords | undefined
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Who: the optional record fields that name a person (display name, role, department, where from).
-// They are read from the decoded record as optional text, so records with and without them both work.
+// Who: the optional record fields that name a person (display name, role, department) and say where
+// an access came from; a record without them shows the user ID.
 
-function optionalText(record: object, field: string): string | undefined {
-  const value = (record as Record<string, unknown>)[field];
-  return typeof value === "string" && value.trim() !== "" ? value : undefined;
+function optionalText(value: string | undefined): string | undefined {
+  return value !== undefined && value.trim() !== "" ? value : undefined;
 }
 
 export interface Who {
@@ -116,9 +115,9 @@ export interface Who {
 
 export function whoOf(row: AccessRow): Who {
   const { record } = row;
-  const name = optionalText(record, "userName");
-  const role = optionalText(record, "userRole");
-  const department = optionalText(record, "department");
+  const name = optionalText(record.userName);
+  const role = optionalText(record.userRole);
+  const department = optionalText(record.department);
   return {
     name: name ?? record.userId,
     userId: record.userId,
@@ -136,7 +135,7 @@ export function recordExtras(row: AccessRow): { label: string; value: string }[]
     ["resourceType", "Part of the record"],
     ["resourceId", "Item"],
   ] as const) {
-    const value = optionalText(row.record, field);
+    const value = optionalText(row.record[field]);
     if (value) extras.push({ label, value });
   }
   return extras;
@@ -151,9 +150,9 @@ export function searchText(row: AccessRow): string {
     const { record } = row;
     text = [
       record.userId,
-      optionalText(record, "userName"),
-      optionalText(record, "userRole"),
-      optionalText(record, "department"),
+      record.userName,
+      record.userRole,
+      record.department,
       record.sourceSystem,
       row.patientId ?? record.patientId,
     ]

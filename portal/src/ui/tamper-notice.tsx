@@ -26,6 +26,7 @@ export function TamperNotice(props: {
   const { status } = useVerificationView();
   const confirmers = useConfirmers(status);
   const contact = site.privacyContact;
+  const incomplete = props.problems.some((p) => p.code === "TRAIL_INCOMPLETE");
   const entries = props.problems.flatMap((p) => (p.index === undefined ? [] : [p.index]));
   const hash = status ? rootHashPrefix(status.note) : undefined;
   const reference =
@@ -33,15 +34,26 @@ export function TamperNotice(props: {
     (status ? `, checkpoint ${formatCount(status.size)}${hash ? ` (${hash}…)` : ""}` : "");
   return (
     <section class="tamper-notice" aria-labelledby="tamper-heading" data-testid="tamper-notice">
-      <h2 id="tamper-heading">Part of this trail failed its integrity check</h2>
+      <h2 id="tamper-heading">
+        {incomplete ? "This trail is incomplete" : "Part of this trail failed its integrity check"}
+      </h2>
       <h3>What this means</h3>
-      <p>
-        {entries.length === 1 ? "An entry" : "Entries"} in the audit log of {site.hospital} no longer{" "}
-        {entries.length === 1 ? "matches" : "match"} what was signed
-        {confirmers.length > 0 ? ` and confirmed by ${listWords(confirmers)}` : ""}: the stored log was
-        changed after it was written. You did nothing wrong. It does not by itself mean that your health
-        record was changed, but this page cannot say who accessed it in that entry.
-      </p>
+      {incomplete ? (
+        <p>
+          The log of {site.hospital}, signed
+          {confirmers.length > 0 ? ` and confirmed by ${listWords(confirmers)}` : ""}, says this trail holds
+          entries that the node did not send: it left some out. You did nothing wrong. This page cannot say
+          who accessed the record in the entries left out.
+        </p>
+      ) : (
+        <p>
+          {entries.length === 1 ? "An entry" : "Entries"} in the audit log of {site.hospital} no longer{" "}
+          {entries.length === 1 ? "matches" : "match"} what was signed
+          {confirmers.length > 0 ? ` and confirmed by ${listWords(confirmers)}` : ""}: the stored log was
+          changed after it was written. You did nothing wrong. It does not by itself mean that your health
+          record was changed, but this page cannot say who accessed it in that entry.
+        </p>
+      )}
       <h3>What is still shown, and what is not</h3>
       <p data-testid="tamper-still-shown">{props.stillShown}</p>
       <p data-testid="tamper-not-shown">{props.notShown}</p>

@@ -27,6 +27,7 @@ function technicalSentence(status: VerificationStatus): string {
 
 /** The entry a problem concerns, in words: "Entry 3,119 failed its integrity check". */
 export function problemHeadline(problem: VerificationProblem): string {
+  if (problem.code === "TRAIL_INCOMPLETE") return "The trail the node sent is incomplete";
   return problem.index === undefined
     ? "A reply from the log failed its integrity check"
     : `Entry ${problem.index} failed its integrity check`;
@@ -67,7 +68,9 @@ export function VerificationBar(props: { state: VerificationState; onShowAlerts?
             : state === "ok"
               ? `This list is complete and unaltered, confirmed by ${listWords(confirmers) || "the log's signature"}.`
               : state === "tampered"
-                ? "This list could not be confirmed: part of the hospital's log failed its integrity check."
+                ? problems.every((p) => p.code === "TRAIL_INCOMPLETE")
+                  ? "This list could not be confirmed: the node left out entries the hospital's signed log holds."
+                  : "This list could not be confirmed: part of the hospital's log failed its integrity check."
                 : "This list could not be confirmed: the hospital's log may have been forked."}
         </span>
         {status !== null ? (

@@ -42,6 +42,7 @@ import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plug
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PortalSettingsSource } from "./portal-settings.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
+import { RefusalBudget } from "./refusal-budget.js";
 import { parseJsonBody, requestText } from "./request-text.js";
 import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
@@ -322,6 +323,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // PostgreSQL: the sequencer publishes its witnessed checkpoint; read replicas with witnesses serve it.
   const sharedWitnessed = new SharedWitnessedCheckpoint(ledger, witnessing);
 
+  const refusalBudget = new RefusalBudget(now);
   const ctx: ServiceContext = {
     deployment,
     ledger,
@@ -342,7 +344,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
       if (decision.allowed) return;
       metrics.refusal(operation);
-      const notice = deployment.refusalNotice(caller, operation, decision.code, patient);
+      const recording = refusalBudget.take(caller.uri);
+      const notice =
+        recording.kind === "notice"
+          ? deployment.refusalNotice(caller, operation, decision.code, patient)
+          : recording.kind === "summary"
+            ? deployment.refusalNotice(
+                caller,
+                operation,
+                `${decision.code}; over its refusal budget, ${recording.unrecorded} refusals of this identity since the last summary were not recorded one by one`,
+              )
+            : undefined;
       if (notice) await notices.record(notice).catch(() => undefined);
       throw new CustosError(decision.code, decision.reason);
     },

@@ -93,3 +93,36 @@ describe("receipts", () => {
     expect(verified.leafHash).toBe(full.leafHash);
   });
 });
+
+describe("refusal notices per identity", () => {
+  const size = async () => {
+    const note = await raw("custodian/privacy").call<string>("GET", "/v1/checkpoint");
+    return Number(note.split("\n")[1]);
+  };
+  // The size once the node has signed everything appended so far (it signs within its interval).
+  const settled = () =>
+    eventually("a settled checkpoint", async () => {
+      const first = await size();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      if ((await size()) !== first) throw new Error("still growing");
+      return first;
+    });
+
+  it("are bounded: 5 requests naming 1,000 patients each add at most the burst and a summary", async () => {
+    const before = await settled();
+    for (let r = 0; r < 5; r++) {
+      const names = Array.from({ length: 1000 }, (_, i) => `unknown-${r}-${i}`);
+      const reply = await raw("auditor/A1").call<{ patients: { error?: { code: string } }[] }>(
+        "POST",
+        "/v1/audit/trails",
+        { patientIds: names },
+      );
+      expect(reply.patients.every((p) => p.error?.code === "NOT_AUTHORIZED")).toBe(true);
+    }
+    const grown = (await settled()) - before;
+    // REFUSAL_BURST (100) notices one by one, then one summary (the requests take well under 60 s;
+    // a second or two of refill may add a notice or two).
+    expect(grown).toBeGreaterThanOrEqual(101);
+    expect(grown).toBeLessThanOrEqual(110);
+  });
+});

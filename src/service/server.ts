@@ -30,13 +30,14 @@ import { AlertLog } from "../witness/alerts.js";
 import { GossipChecker, ledgerReference } from "../witness/gossip.js";
 import { Gossiping } from "../witness/gossiping.js";
 import type { WitnessEndpoint } from "../witness/witness-client.js";
-import { Witnessing } from "../witness/witnessing.js";
+import { countCosignatures, Witnessing } from "../witness/witnessing.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
 import { entryVisibleTo } from "./entry-access.js";
 import { errorReply, sendError } from "./errors.js";
 import { LoginService } from "./login.js";
 import { NoticeRelay } from "./notice-relay.js";
+import { outboxSignatureCheck, outboxSignerOf } from "./outbox-signatures.js";
 import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/health.js";
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
@@ -243,12 +244,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   // Trail reads and refusals: appended here, or on a read replica recorded in the outbox for the
   // sequencer, which drains it (src/service/notice-relay.ts).
-  const notices = new NoticeRelay(ledger, now, (message, code) => api?.log.warn({ code }, message));
+  const notices = new NoticeRelay(ledger, now, (message, code) => api?.log.warn({ code }, message), {
+    signer: outboxSignerOf(identity),
+    check: outboxSignatureCheck(() => deployment.registry, deployment.name, now),
+  });
   metrics.registry.add(
     new Gauge(
       "custos_outbox_depth",
       "Query and refusal notices recorded by read replicas, not yet in the log.",
       async () => (await notices.backlog())?.depth,
+    ),
+  );
+  metrics.registry.add(
+    new Gauge(
+      "custos_outbox_rejected",
+      "Outbox rows set aside and never appended: not a patient's notice, unsigned, or not signed by an enrolled node.",
+      async () => (await notices.backlog())?.rejected,
     ),
   );
   metrics.registry.add(
@@ -496,6 +507,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         verify: verifyStatus === 0 ? "the store does not verify" : "ok",
         outbox: await notices.readiness(),
       }),
+      witnesses: async () => {
+        if (witnessKeys.length === 0) return undefined;
+        const witnessed = witnessing?.latest ?? (await sharedWitnessed.read());
+        const size = witnessed?.size ?? 0;
+        return {
+          configured: witnessKeys.length,
+          quorum,
+          cosigned: witnessed ? countCosignatures(witnessed.note) : 0,
+          size,
+          behind: Math.max(0, (await ledger.size()) - size),
+        };
+      },
     });
 
     await app.register(swagger, {

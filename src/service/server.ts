@@ -41,6 +41,7 @@ import { outboxSignatureCheck, outboxSignerOf } from "./outbox-signatures.js";
 import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/health.js";
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
+import { PortalSettingsSource } from "./portal-settings.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
 import { RefusalBudget } from "./refusal-budget.js";
 import { parseJsonBody, requestText } from "./request-text.js";
@@ -190,6 +191,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const ledger = deployment.vault.ledger;
   // Retention expiry runs only where the log is sequenced (docs/operations.md, "Retention").
   const retentionPolicy = readRetentionPolicy(deployment.dir);
+  // Read now so that an invalid DIR/portal.json stops the node at start, naming the setting.
+  const portalSettings = new PortalSettingsSource(deployment.dir, (message) => portal?.log.warn(message));
   const retentionJob = ledger.writable
     ? new RetentionJob({
         ledger,
@@ -580,20 +583,32 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     );
     app.post(
       "/v1/alerts/:id/ack",
-      { schema: { summary: "Acknowledge an alert (audit companies, admins)", tags: ["log"] } },
+      {
+        schema: {
+          summary: "Acknowledge an alert (audit companies, admins), with a note on what was done about it",
+          description:
+            'Body (optional): {"note": "..."} of at most 1,000 characters, kept with the acknowledgement.',
+          tags: ["log"],
+        },
+      },
       async (request) => {
         const caller = await alertReader(request);
         const id = Number((request.params as { id: string }).id);
         if (!Number.isSafeInteger(id) || id < 1)
           throw new CustosError("BAD_ARGUMENT", "an alert ID is a positive number");
-        return { alert: alerts.acknowledge(id, caller.uri, now()) };
+        return { alert: alerts.acknowledge(id, caller.uri, now(), acknowledgementNote(request.body)) };
       },
     );
     if (mode === "mtls") registerAdminRoutes(app, ctx, refreshTls);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
       registerLoginRoutes(app, ctx, login, portalOrigin);
-      registerPortalRoutes(app, ctx, { node: identity.uri, witnessKeys, quorum });
+      registerPortalRoutes(app, ctx, {
+        node: identity.uri,
+        witnessKeys,
+        quorum,
+        settings: () => portalSettings.current(),
+      });
       registerPortalSite(app, options.portalSite ? { dir: options.portalSite } : {});
     }
     return app;
@@ -712,4 +727,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await portal?.close();
     },
   };
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters other than newline are refused
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/;
+
+/** The note an acknowledgement may carry: `{note}` of 1 to 1,000 characters without control characters. */
+function acknowledgementNote(body: unknown): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  const note = (body as { note?: unknown }).note;
+  if (note === undefined) return undefined;
+  if (typeof note !== "string" || note.trim() === "" || note.length > 1000 || CONTROL.test(note))
+    throw new CustosError("BAD_ARGUMENT", "an acknowledgement's note is text of 1 to 1,000 characters");
+  return note.trim();
 }

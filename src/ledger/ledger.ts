@@ -69,7 +69,12 @@ export class Ledger {
    * mirror) keeps its own map, rebuilt from the store's entries and caught up to each size asked.
    */
   async trailMapProof(patientTag: Uint8Array, size: number): Promise<Uint8Array | undefined> {
-    if (this.#trailHeads !== undefined) return this.#trailHeads.current.prove(patientTag, size);
+    if (this.#trailHeads !== undefined) {
+      const proof = this.#trailHeads.current.prove(patientTag, size);
+      // An older checkpoint than the sequencer's map keeps (e.g. the witnessed one after a restart,
+      // before the witnesses cosign the new one): prove it from a map built up to that size.
+      if (proof !== undefined || size > this.#trailHeads.current.size) return proof;
+    }
     const step = this.#followerQueue.then(async () => {
       const heads = await this.#followerAt(size);
       if (size > heads.size) await heads.catchUp(this.store, size);
@@ -106,7 +111,7 @@ export class Ledger {
     if (options.signerKey !== undefined) {
       const signerKey = options.signerKey;
       // The trail map follows every committed entry; each checkpoint commits to its root.
-      const heads = { current: await TrailHeads.rebuild(store, await store.getSize()) };
+      const heads = { current: await rebuildTrailHeads(store) };
       trailHeads = heads;
       sequencer = await Sequencer.start(store, {
         maxBatchEntries: options.maxBatchEntries ?? DEFAULT_MAX_BATCH_ENTRIES,
@@ -118,7 +123,7 @@ export class Ledger {
         },
         onEntries: (entries, leaves) => heads.current.observe(entries, leaves),
         onReload: async () => {
-          heads.current = await TrailHeads.rebuild(store, await store.getSize());
+          heads.current = await rebuildTrailHeads(store);
         },
       });
       // A node killed after acknowledging entries, before its next checkpoint, comes back with a store
@@ -259,4 +264,18 @@ export class Ledger {
     await this.#sequencer?.close();
     await this.store.close();
   }
+}
+
+/**
+ * The sequencer's trail map over the whole store, built in two steps (up to the latest stored
+ * checkpoint, then the rest), so the map of that checkpoint stays provable after a restart: it is the
+ * one witnesses cosigned last, which replies are proven against until they cosign a newer one.
+ */
+async function rebuildTrailHeads(store: LedgerStore): Promise<TrailHeads> {
+  const size = await store.getSize();
+  const latest = await store.getLatestCheckpoint();
+  const base = latest !== undefined && latest.size < size ? latest.size : size;
+  const heads = await TrailHeads.rebuild(store, base);
+  if (base < size) await heads.catchUp(store, size);
+  return heads;
 }

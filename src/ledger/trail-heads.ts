@@ -158,8 +158,13 @@ export class TrailHeads {
   /** Applies what was observed since the last commit; returns the root for the log's current size. */
   commit(): Uint8Array {
     // The map of size 0 is empty (proved without undo records); a rebuild commits every key at once.
-    if (this.#observed !== this.#size && this.#size > 0) {
-      const replaced = [...this.#pending.values()].map(({ tag }) => ({ key: tag, head: this.map.get(tag) }));
+    const keep = this.#observed !== this.#size && this.#size > 0;
+    const replaced: { key: Uint8Array; head: TrailHead | undefined }[] = [];
+    for (const { tag, head } of this.#pending.values()) {
+      const before = this.map.set(tag, head);
+      if (keep) replaced.push({ key: tag, head: before });
+    }
+    if (keep) {
       this.#undo.push({ size: this.#size, replaced });
       this.#undoHeads += replaced.length;
       while (
@@ -168,7 +173,6 @@ export class TrailHeads {
       )
         this.#undoHeads -= this.#undo.shift()!.replaced.length;
     }
-    for (const { tag, head } of this.#pending.values()) this.map.set(tag, head);
     this.#pending.clear();
     this.#size = this.#observed;
     this.#past = undefined;

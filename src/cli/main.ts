@@ -7,6 +7,7 @@ import { registerBackupCommands } from "./commands/backup.js";
 import { registerClientCommands } from "./commands/client.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerDemoCommand } from "./commands/demo.js";
+import { registerFhirGatewayCommand } from "./commands/fhir-gateway.js";
 import { registerIdentityCommands } from "./commands/identity.js";
 import { registerImportCommand } from "./commands/import.js";
 import { registerKeyCommands } from "./commands/keys.js";
@@ -38,6 +39,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerKeyCommands(program, io);
   registerIdentityCommands(program, io);
   registerClientCommands(program, io, setExit);
+  registerFhirGatewayCommand(program, io);
   registerMirrorCommands(program, io);
   registerBackupCommands(program, io);
   registerWitnessCommands(program, io);

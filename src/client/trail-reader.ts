@@ -154,7 +154,8 @@ export interface AuditTrailsResult {
   readonly checkpoint: CheckpointSummary;
   readonly patients: {
     patientId: string | null;
-    tag: string;
+    /** The patient's tag (absent when the node refused a patient named by ID: it names no tag then). */
+    tag?: string;
     result?: Omit<TrailResult, "checkpoint">;
     /** The node refused or could not serve this patient. */
     error?: { code: string; message: string };
@@ -401,7 +402,7 @@ export class TrailReader {
       consistency: Consistency;
       patients: {
         patientId: string | null;
-        tag: string;
+        tag?: string;
         items?: WireItem[];
         next?: number | null;
         trailMap?: WireTrailMap;
@@ -417,17 +418,21 @@ export class TrailReader {
     const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
     const seqs: { tag: string; seq: number }[] = [];
     const patients = reply.patients.map((p) => {
-      if (p.error || !p.items)
+      if (p.error || !p.items || p.tag === undefined)
         return {
           patientId: p.patientId,
-          tag: p.tag,
-          error: p.error ?? { code: "INTERNAL", message: "no items" },
+          ...(p.tag === undefined ? {} : { tag: p.tag }),
+          error: p.error ?? {
+            code: "INTERNAL",
+            message: "the node's reply for this patient holds no entries or no tag",
+          },
         };
       const items = p.items;
+      const tag = p.tag;
       const opened = (() => {
         try {
           const reply = { items, next: p.next ?? null, trailMap: p.trailMap };
-          return { page: this.#openPage(reply, checkpoint, query, p.tag) };
+          return { page: this.#openPage(reply, checkpoint, query, tag) };
         } catch (error) {
           if (error instanceof VerificationError) return { failed: error };
           throw error;
@@ -435,12 +440,12 @@ export class TrailReader {
       })();
       // Each patient's entries are proven on their own against the verified checkpoint: one
       // patient's altered entry says nothing about another's, which stay shown.
-      if (!opened.page) return { patientId: p.patientId, tag: p.tag, verification: opened.failed };
+      if (!opened.page) return { patientId: p.patientId, tag, verification: opened.failed };
       const { page } = opened;
       seqs.push(...page.seqs);
       return {
         patientId: p.patientId,
-        tag: p.tag,
+        tag,
         result: {
           records: page.records,
           notReadable: page.notReadable,
@@ -508,7 +513,7 @@ export class TrailReader {
     const reply = await this.http.call<{
       index: number;
       leafHash: string;
-      entry: string;
+      entry?: string;
       checkpoint: string;
       inclusion: string[];
       tlogProof: string;
@@ -529,16 +534,19 @@ export class TrailReader {
       );
     }
     const checkpoint = this.#checkpoint(reply.checkpoint, consistency);
-    const entry = fromBase64(reply.entry);
+    // The entry comes only to those who may see it (it may name a patient); the leaf hash always.
+    const leaf = reply.entry === undefined ? fromBase64(reply.leafHash) : leafHash(fromBase64(reply.entry));
     const proof = reply.inclusion.map(fromBase64);
     if (
       reply.index !== index ||
-      !verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.rootHash)
+      leaf.length !== 32 ||
+      toBase64(leaf) !== reply.leafHash ||
+      !verifyInclusion(leaf, index, checkpoint.size, proof, checkpoint.rootHash)
     ) {
       throw new VerificationError("BAD_PROOF", `the receipt for entry ${index} does not verify`, index);
     }
     this.#trust(checkpoint);
-    return { index, leafHash: toBase64(leafHash(entry)), checkpoint, tlogProof: reply.tlogProof };
+    return { index, leafHash: toBase64(leaf), checkpoint, tlogProof: reply.tlogProof };
   }
 
   /** Waits until a checkpoint this reader trusts (signed, witnessed by the quorum) covers `size` entries. */

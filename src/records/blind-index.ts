@@ -1,7 +1,7 @@
 // The patient tag: HMAC-SHA256 of the patient ID under the node's blind-index key, so the store can
 // file and find a patient's entries without ever holding the patient ID.
 
-import { utf8 } from "../core/bytes.js";
+import { concatBytes, utf8 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { hmacSha256 } from "../core/platform.js";
 
@@ -20,5 +20,10 @@ export class BlindIndex {
   /** Idempotency key for a source's event ID; keyed, so the store cannot test guesses of IDs. */
   eventKey(source: string, sourceEventId: string): Uint8Array {
     return hmacSha256(this.#key, utf8(`event\n${source}\n${sourceEventId}`));
+  }
+
+  /** Keyed digest of a record as submitted (its canonical encoding), to tell a replay from a conflict. */
+  eventDigest(source: string, canonicalRecord: Uint8Array): Uint8Array {
+    return hmacSha256(this.#key, concatBytes(utf8(`event-content\n${source}\n`), canonicalRecord));
   }
 }

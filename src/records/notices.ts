@@ -16,6 +16,8 @@ import type { AppendItem } from "../ledger/sequencer.js";
 import { type Recipient, recipientFingerprint } from "./recipients.js";
 
 const NOTICE_INFO = utf8("custos notice v1");
+/** A notice's time in clear (its entry header) is the hour; the exact time is in the sealed body. */
+const HOUR_MS = 3_600_000;
 
 /** What a notice tells the patient. Never contains the patient's own ID. */
 export interface NoticeBody {
@@ -48,8 +50,11 @@ export function sealNotice(
   readers: readonly Recipient[],
 ): AppendItem {
   if (readers.length === 0) throw new CustosError("KEY_MISSING", "a notice needs at least one reader");
+  // A stolen store dates reads no finer than access records: to the hour (docs/encryption.md).
+  // Entries written before this rule carry the exact millisecond; both open alike.
+  const hourly: NoticeHeader = { ...header, time: header.time - (header.time % HOUR_MS) };
   const plaintext = utf8(JSON.stringify(body));
-  const aad = noticeAad(header);
+  const aad = noticeAad(hourly);
   const sealed: SealedNotice = {
     v: 1,
     r: readers.map((reader) => {
@@ -63,9 +68,9 @@ export function sealNotice(
   };
   const content = utf8(JSON.stringify(sealed));
   return {
-    entry: encodeNoticeEntry(header, sha256(content)),
+    entry: encodeNoticeEntry(hourly, sha256(content)),
     content,
-    lookupKeys: noticeLookupKeys(header.patientTag),
+    lookupKeys: noticeLookupKeys(hourly.patientTag),
   };
 }
 

@@ -227,20 +227,23 @@ export class RecordSealer {
       record.sourceEventId === undefined
         ? undefined
         : this.#blindIndex.eventKey(source, record.sourceEventId);
-    const header: AccessRecordHeader = {
-      epochId: epoch.epochId,
-      patientTag: epoch.patientTag,
-      hour: hourOf(Date.parse(record.time)),
-      source,
-      seq,
-      ...(seq > 0 && epoch.prev !== undefined ? { prev: epoch.prev } : {}),
-      ...(eventKey === undefined ? {} : { eventKey }),
-    };
-    const nonce = randomBytes(12);
     // The encoded record is zero-filled once sealed (the caller's strings cannot be wiped in V8).
     const plaintext = encodeRecord(record);
+    let header: AccessRecordHeader;
     let content: Uint8Array;
     try {
+      header = {
+        epochId: epoch.epochId,
+        patientTag: epoch.patientTag,
+        hour: hourOf(Date.parse(record.time)),
+        source,
+        seq,
+        ...(seq > 0 && epoch.prev !== undefined ? { prev: epoch.prev } : {}),
+        ...(eventKey === undefined
+          ? {}
+          : { eventKey, eventDigest: this.#blindIndex.eventDigest(source, plaintext) }),
+      };
+      const nonce = randomBytes(12);
       content = concatBytes(nonce, aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), plaintext));
     } finally {
       plaintext.fill(0);

@@ -3,10 +3,11 @@
 // recover access, reports key status, and erases content under a signed erasure entry.
 
 import { join } from "node:path";
-import { fromHex, fromUtf8, toHex } from "../core/bytes.js";
+import { constantTimeEqual, fromHex, fromUtf8, toHex } from "../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
+  decodeAccessRecordEntry,
   decodeEntry,
   ENTRY_KINDS,
   type ErasureReason,
@@ -17,7 +18,7 @@ import {
 import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
 import { randomBytes } from "../core/platform.js";
-import type { AuditRecord } from "../core/record/index.js";
+import { type AuditRecord, encodeRecord } from "../core/record/index.js";
 import { collectGarbage } from "../crypto/collect-garbage.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import { KEYSTORE_FILE_NAME, openLogReadOnly, openLogWritable } from "../ledger/data-dir.js";
@@ -188,6 +189,7 @@ export class Vault {
           fresh.push(i);
         }
       });
+      await this.#refuseConflicts(records, source, keys, known, firstInBatch);
       if (fresh.length > 0) {
         appended = await this.sealer.sealAndAppend(
           fresh.map((i) => records[i]!),
@@ -215,6 +217,58 @@ export class Vault {
       results.push({ index, leafHash: leafHash(entry.data), duplicate: true });
     }
     return results;
+  }
+
+  /**
+   * A replayed source event ID must carry the record it first came with: CONFLICT (nothing written)
+   * when a replay differs from the stored record (compared by keyed digest; records written before
+   * digests existed cannot be compared and stay plain duplicates) or from its first copy in the batch.
+   */
+  async #refuseConflicts(
+    records: readonly AuditRecord[],
+    source: string,
+    keys: readonly (string | undefined)[],
+    known: ReadonlyMap<string, number>,
+    firstInBatch: ReadonlyMap<string, number>,
+  ): Promise<void> {
+    const digests = new Map<number, Uint8Array>();
+    const digestOf = (i: number): Uint8Array => {
+      let digest = digests.get(i);
+      if (digest === undefined) {
+        const canonical = encodeRecord(records[i]!);
+        digest = this.#blindIndex.eventDigest(source, canonical);
+        canonical.fill(0);
+        digests.set(i, digest);
+      }
+      return digest;
+    };
+    const stored = new Map<number, Uint8Array | undefined>();
+    for (let i = 0; i < records.length; i++) {
+      const key = keys[i];
+      if (key === undefined) continue;
+      const first = firstInBatch.get(key);
+      let against: Uint8Array | undefined;
+      let where: string;
+      if (first !== undefined) {
+        if (first === i) continue;
+        against = digestOf(first);
+        where = `record ${first + 1} of this request`;
+      } else {
+        const index = known.get(key)!;
+        if (!stored.has(index)) {
+          const { header } = decodeAccessRecordEntry((await this.ledger.getEntry(index)).data);
+          stored.set(index, header.eventDigest);
+        }
+        against = stored.get(index);
+        where = `entry ${index}`;
+      }
+      if (against !== undefined && !constantTimeEqual(against, digestOf(i))) {
+        throw new CustosError(
+          "CONFLICT",
+          `record ${i + 1}: its sourceEventId was already recorded (${where}) with different content; a replay must repeat the record exactly, and a new event needs a new sourceEventId`,
+        );
+      }
+    }
   }
 
   /** Starts new epochs for a patient (or everyone) at the next record. */

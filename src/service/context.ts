@@ -29,6 +29,8 @@ export interface ReadContext {
   checkpoint(): Promise<{ readonly note: string; readonly size: number }>;
   /** The authenticated caller of a request (set by the server's authentication hook). */
   callerOf(request: FastifyRequest): Caller;
+  /** Whether a caller may see an entry's bytes (src/service/entry-access.ts); records nothing. */
+  mayReadEntry(caller: Caller, entry: Uint8Array): boolean;
 }
 
 export interface ServiceContext extends ReadContext {

@@ -12,10 +12,12 @@ import type { Recipient } from "../records/recipients.js";
 import type { Gossiping } from "../witness/gossiping.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ReadContext } from "./context.js";
+import { entryVisibleTo } from "./entry-access.js";
 import { sendError } from "./errors.js";
 import { registerHealth } from "./plugins/health.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import type { ReadLog } from "./read-log.js";
+import { parseJsonBody, requestText } from "./request-text.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
@@ -121,6 +123,7 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
       if (!request.caller) throw new CustosError("NOT_AUTHENTICATED", "the request is not authenticated");
       return request.caller;
     },
+    mayReadEntry: (caller, entry) => entryVisibleTo(registry, caller, entry, now()),
   };
 
   // No blind-index key here: a patient's subject (tag) is the one enrolled with the certificate's key;
@@ -152,12 +155,13 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
-    if (body === "") return done(null, undefined);
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
     try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(new CustosError("BAD_ARGUMENT", "the request body is not valid JSON"), undefined);
+      const text = requestText(body as Buffer);
+      if (text === "") return done(null, undefined);
+      done(null, parseJsonBody(text));
+    } catch (error) {
+      done(error as Error, undefined);
     }
   });
   app.setErrorHandler((error, _request, reply) => sendError(reply, error));

@@ -33,6 +33,7 @@ import type { WitnessEndpoint } from "../witness/witness-client.js";
 import { Witnessing } from "../witness/witnessing.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
+import { entryVisibleTo } from "./entry-access.js";
 import { errorReply, sendError } from "./errors.js";
 import { LoginService } from "./login.js";
 import { NoticeRelay } from "./notice-relay.js";
@@ -40,6 +41,8 @@ import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/he
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
+import { RefusalBudget } from "./refusal-budget.js";
+import { parseJsonBody, requestText } from "./request-text.js";
 import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
@@ -317,6 +320,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // PostgreSQL: the sequencer publishes its witnessed checkpoint; read replicas with witnesses serve it.
   const sharedWitnessed = new SharedWitnessedCheckpoint(ledger, witnessing);
 
+  const refusalBudget = new RefusalBudget(now);
   const ctx: ServiceContext = {
     deployment,
     ledger,
@@ -337,7 +341,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
       if (decision.allowed) return;
       metrics.refusal(operation);
-      const notice = deployment.refusalNotice(caller, operation, decision.code, patient);
+      const recording = refusalBudget.take(caller.uri);
+      const notice =
+        recording.kind === "notice"
+          ? deployment.refusalNotice(caller, operation, decision.code, patient)
+          : recording.kind === "summary"
+            ? deployment.refusalNotice(
+                caller,
+                operation,
+                `${decision.code}; over its refusal budget, ${recording.unrecorded} refusals of this identity since the last summary were not recorded one by one`,
+              )
+            : undefined;
       if (notice) await notices.record(notice).catch(() => undefined);
       throw new CustosError(decision.code, decision.reason);
     },
@@ -345,6 +359,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!request.caller) throw new CustosError("NOT_AUTHENTICATED", "the request is not authenticated");
       return request.caller;
     },
+    mayReadEntry: (caller, entry) => entryVisibleTo(deployment.registry, caller, entry, now()),
     recordNotice: (item) => notices.record(item),
   };
   // A read replica keeps its own trail map (the sequencer's is in its memory): built from the store
@@ -409,18 +424,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
-      if (body === "") return done(null, undefined);
+    app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
       try {
-        done(null, JSON.parse(body as string));
-      } catch {
-        done(new CustosError("BAD_ARGUMENT", "the request body is not valid JSON"), undefined);
+        const text = requestText(body as Buffer);
+        if (text === "") return done(null, undefined);
+        done(null, parseJsonBody(text));
+      } catch (error) {
+        done(error as Error, undefined);
       }
     });
     app.addContentTypeParser(
       ["application/x-ndjson", "application/fhir+json", "text/plain"],
-      { parseAs: "string" },
-      (_request, body, done) => done(null, body),
+      { parseAs: "buffer" },
+      (_request, body, done) => {
+        try {
+          done(null, requestText(body as Buffer));
+        } catch (error) {
+          done(error as Error, undefined);
+        }
+      },
     );
     app.setErrorHandler((error, _request, reply) => sendError(reply, error));
     app.setNotFoundHandler((_request, reply) =>

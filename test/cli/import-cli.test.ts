@@ -207,6 +207,26 @@ describe("custos import into a data directory", () => {
     expect(again.status).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ rowsRead: 3, imported: 0, duplicates: 3, rejected: 0 });
     expect(await trail(dir, "P1", "custodian")).toHaveLength(2);
+
+    // The same event ID with other content is refused row by row; the rest of its batch is stored.
+    const changed = await custosImport([
+      file(
+        "changed.csv",
+        `${GOOD_CSV.replace("e2,2024-03-01 08:16:00,nurse.b,Edit", "e2,2024-03-01 08:16:00,nurse.b,Print")}\r\ne4,2024-03-01 09:00:00,dr.d,VIEW,P1,,,ws-1`,
+      ),
+      "--data",
+      dir,
+      "--source",
+      "legacy-emr",
+      "--json",
+    ]);
+    expect(changed.status).toBe(1);
+    const summary = JSON.parse(changed.stdout);
+    expect(summary).toMatchObject({ rowsRead: 4, imported: 1, duplicates: 2, rejected: 1 });
+    expect(summary.reasons).toEqual([
+      { reason: expect.stringContaining("already recorded with different content"), count: 1 },
+    ]);
+    expect(await trail(dir, "P1", "custodian")).toHaveLength(3);
   });
 
   it("imports the good rows, rejects the rest, and names each rejected row without its patient ID", async () => {

@@ -30,11 +30,15 @@ describe("the README's deployment block", () => {
     const block = blockAfter(readFileSync(README, "utf8"), "## A deployment on one machine");
     expect(block).toContain("127.0.0.1:8443");
     const port = await freePort();
+    const gatewayPort = await freePort();
     const script = [
       "set -e",
       // If a line fails, the node still goes: the block's own last line stops it otherwise.
       "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT",
-      block.replaceAll("node bin/custos.js", `node ${BIN}`).replaceAll("8443", String(port)),
+      block
+        .replaceAll("node bin/custos.js", `node ${BIN}`)
+        .replaceAll("8443", String(port))
+        .replaceAll("8090", String(gatewayPort)),
     ].join("\n");
     writeFileSync(join(root.dir, "deploy.sh"), script);
     const result = spawnSync("bash", ["deploy.sh"], {
@@ -50,5 +54,14 @@ describe("the README's deployment block", () => {
     // The patient and the audit company each read the record; the patient sees who read it.
     expect(result.stdout.match(/dr\.house/g)?.length ?? 0, shown).toBeGreaterThanOrEqual(2);
     expect(result.stdout).toMatch(/custos:\/\/stmary\/auditor\/A1/);
+    // The FHIR gateway's searchset, verified and decrypted on the audit company's side.
+    const searchset = JSON.parse(
+      result.stdout.split("\n").find((line) => line.startsWith('{"resourceType"'))!,
+    );
+    expect(searchset).toMatchObject({ resourceType: "Bundle", type: "searchset", total: 1 });
+    expect(searchset.entry[0].resource).toMatchObject({
+      resourceType: "AuditEvent",
+      recorded: "2026-11-23T08:00:00.000Z",
+    });
   }, 320_000);
 });

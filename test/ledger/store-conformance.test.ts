@@ -18,6 +18,7 @@ interface Backend {
   open(): Promise<{ store: LedgerStore; raw(sql: string): Promise<void>; cleanup(): Promise<void> }>;
 }
 
+const HOUR = 3_600_000;
 const backends: Backend[] = [
   {
     name: "sqlite",
@@ -608,17 +609,22 @@ describe.each(backends)("the $name store", (backend) => {
       expect(await store.getLatestCheckpoint()).toBeUndefined();
       expect(await store.listCheckpoints()).toEqual([]);
       await store.appendBatch(
-        batch(0, ["a", "b"], { checkpoint: { size: 2, note: "note 2\n", storedAt: 20 } }),
+        batch(0, ["a", "b"], { checkpoint: { size: 2, note: "note 2\n", storedAt: 20 * HOUR + 20 } }),
       );
-      await store.putCheckpoint({ size: 9, note: "note 9\n", storedAt: 30 });
+      await store.putCheckpoint({ size: 9, note: "note 9\n", storedAt: 30 * HOUR + 30 });
       // Not the largest size and not the latest time: order of insertion decides.
-      await store.putCheckpoint({ size: 1, note: "note 1\n", storedAt: 5 });
+      await store.putCheckpoint({ size: 1, note: "note 1\n", storedAt: 5 * HOUR + 5 });
+      // Every checkpoint but the newest keeps only the hour it was stored in (docs/encryption.md).
       expect((await store.listCheckpoints()).map((c) => [c.size, c.note, c.storedAt])).toEqual([
-        [2, "note 2\n", 20],
-        [9, "note 9\n", 30],
-        [1, "note 1\n", 5],
+        [2, "note 2\n", 20 * HOUR],
+        [9, "note 9\n", 30 * HOUR],
+        [1, "note 1\n", 5 * HOUR + 5],
       ]);
-      expect(await store.getLatestCheckpoint()).toEqual({ size: 1, note: "note 1\n", storedAt: 5 });
+      expect(await store.getLatestCheckpoint()).toEqual({
+        size: 1,
+        note: "note 1\n",
+        storedAt: 5 * HOUR + 5,
+      });
     });
 
     it.each([

@@ -60,6 +60,7 @@ describe("the tlog-tiles routes", () => {
         if (refuse) throw new CustosError("NOT_AUTHORIZED", "refused for the test");
       },
       callerOf: () => CALLER,
+      mayReadEntry: () => true,
       checkpoint: async () => ({ note: "", size: 0 }),
     };
     app = Fastify();

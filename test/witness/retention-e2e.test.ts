@@ -1,7 +1,8 @@
 // Retention with real processes: a node whose clock is moved past retention (libfaketime) expires its
 // records' content while a legal hold does not stand, with a mirror following it. The ciphertexts are
 // then gone from both stores' files (WAL included), every proof still verifies, both copies verify, and
-// the held patient saw the hold in their query history.
+// the held patient saw the hold in their query history. Retention requires an archive: one made for a
+// regulator before the clock moved still verifies and opens offline once the node's content is gone.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -140,14 +141,27 @@ beforeAll(async () => {
       ["patient", "P2"],
       ["custodian", "privacy"],
       ["admin", "adm"],
+      ["auditor", "regulator"],
     ],
     masterKeyFill: 22,
   });
   mirrorDir = join(env.root, "mirror");
   // Three days' retention, ticking every second, a small batch so expiry takes several ticks.
   expect(
-    cli(["retention", "set", "--data", env.data, "--days", "3", "--every", "1", "--batch", "50"]).stdout,
-  ).toMatch(/retention: 3 days/);
+    cli([
+      "retention",
+      "set",
+      "--data",
+      env.data,
+      "--days",
+      "3",
+      "--every",
+      "1",
+      "--batch",
+      "50",
+      "--require-archive",
+    ]).stdout,
+  ).toMatch(/retention: 3 days, only once archived/);
 }, 120_000);
 
 afterAll(async () => {
@@ -219,8 +233,32 @@ describe("retention expiry with real processes", () => {
       expect.objectContaining({ operation: "legal-hold-placed", reason: "Case 2026-117", role: "admin" }),
     );
 
-    // The node's clock moves four days on: past retention, but the holds stand.
+    // Archive before deletion, while the node is stopped: every record, for a regulator whose keys
+    // the custodian re-wraps.
     await stop(node);
+    const archive = join(env.root, "before-expiry.custos-archive");
+    const made = cli([
+      "archive",
+      "--data",
+      env.data,
+      "--from",
+      new Date(now - 2 * 3_600_000).toISOString(),
+      "--to",
+      new Date(now + 3_600_000).toISOString(),
+      "--for",
+      "auditor/regulator",
+      "--as",
+      join(env.root, "privacy.custos-id"),
+      "--out",
+      archive,
+    ]);
+    expect(made.stderr).toBe("");
+    expect(made.stdout).toMatch(/archived 40 record\(s\)/);
+    // The regulator's new envelopes (one per epoch) are content the expiry must reach too.
+    const archived = await recordContents(env.data);
+    expect(archived.length).toBeGreaterThan(before.length);
+
+    // The node's clock moves four days on: past retention, but the holds stand.
     await startNode("+4d");
     const adminClient = new MtlsClient(url(), env.identity("admin/adm"));
     const status = await until("a retention tick", async () => {
@@ -233,7 +271,7 @@ describe("retention expiry with real processes", () => {
     expect(status.expiredEpochs).toBe(0);
     expect(status.holds).toHaveLength(2);
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect((await recordContents(env.data)).length).toBe(before.length);
+    expect((await recordContents(env.data)).length).toBe(archived.length);
 
     // Lifting the deployment's hold lets P2's records expire; P1's stay while its own hold stands.
     expect(hold("lift", ["--deployment"]).stdout).toMatch(/lifted legal hold/);
@@ -243,7 +281,7 @@ describe("retention expiry with real processes", () => {
     });
     const p1Held = await recordContents(env.data);
     expect(p1Held.length).toBeGreaterThan(0);
-    expect(p1Held.length).toBeLessThan(before.length);
+    expect(p1Held.length).toBeLessThan(archived.length);
     expect(hold("lift", ["--patient", "P1"]).stdout).toMatch(/lifted legal hold/);
     await until("every epoch to expire", async () =>
       (await recordContents(env.data)).length === 0 ? true : undefined,
@@ -269,7 +307,7 @@ describe("retention expiry with real processes", () => {
     // Nothing of the expired ciphertexts remains in either store's files, WAL included.
     const nodeFiles = filesOf(env.data);
     const mirrorFiles = filesOf(mirrorDir);
-    for (const item of before) {
+    for (const item of archived) {
       expect(nodeFiles.includes(item.content)).toBe(false);
       expect(mirrorFiles.includes(item.content)).toBe(false);
     }
@@ -279,7 +317,24 @@ describe("retention expiry with real processes", () => {
       const verify = cli(["verify", "--data", dir]);
       expect(verify.stdout, verify.stderr).toContain("OK: no tampering found");
     }
+    // The archive made before the expiry still verifies with the log's key alone and opens offline.
     const ledger = await openLogReadOnly(env.data);
+    const verified = cli(["verify-archive", archive, "--log-key", ledger.meta.verifierKey]);
+    expect(verified.stdout, verified.stderr).toContain("OK: the archive verifies");
+    const read = cli([
+      "read",
+      "--archive",
+      archive,
+      "--log-key",
+      ledger.meta.verifierKey,
+      "--as",
+      join(env.root, "regulator.custos-id"),
+      "--json",
+    ]);
+    expect(read.stderr).toBe("");
+    expect(
+      (JSON.parse(read.stdout) as { records: { userId: string }[] }).records.map((r) => r.userId).sort(),
+    ).toEqual(records.map((r) => r.userId).sort());
     try {
       const checkpoint = (await ledger.latestCheckpoint())!;
       const opened = openCheckpoint(checkpoint.note, ledger.meta.verifierKey);

@@ -24,7 +24,7 @@ export interface RemoteIngestOptions {
   json?: boolean;
 }
 
-interface ClientOptions {
+export interface ClientOptions {
   server?: string;
   as?: string;
   passphraseFile?: string;
@@ -34,7 +34,7 @@ interface ClientOptions {
   gossip?: string[];
 }
 
-function openClient(options: ClientOptions): CustosClient {
+export function openClient(options: ClientOptions): CustosClient {
   if (!options.server) throw new UsageError("--server URL is required (or set CUSTOS_SERVER)");
   if (!options.as) throw new UsageError("--as BUNDLE is required (or set CUSTOS_IDENTITY)");
   const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
@@ -54,7 +54,7 @@ function openClient(options: ClientOptions): CustosClient {
   });
 }
 
-function withClientOptions(command: Command): Command {
+export function withClientOptions(command: Command): Command {
   return command
     .option(
       "--server <url>",
@@ -255,7 +255,8 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           for (const p of all.patients) {
             // The command line stays strict: any entry that fails verification fails the query.
             if (p.verification) throw p.verification;
-            if (p.error) refused.push(`${p.patientId ?? p.tag.slice(0, 12)} (${p.error.code})`);
+            if (p.error)
+              refused.push(`${p.patientId ?? p.tag?.slice(0, 12) ?? "a patient"} (${p.error.code})`);
             else {
               if (!p.result!.completeness.proven) unchecked.add(p.result!.completeness.reason);
               records.push(...p.result!.records);

@@ -52,6 +52,9 @@ const MAX_REQUEST_CHARS = 2 * 1024 * 1024;
 type Accepted = Extract<ImportRow, { ok: true }>;
 type WriteResult = "imported" | "duplicate" | { readonly reason: string };
 
+const CONFLICT_REASON =
+  "sourceEventId: already recorded with different content (a replay must repeat the record exactly)";
+
 /** Where valid rows go: a local vault, a node over mutual TLS, or nowhere (a dry run without either). */
 interface Destination {
   /** Why a valid record cannot be stored here (its patient has no key, a foreign source), if so. */
@@ -100,12 +103,30 @@ async function openLocal(options: ImportOptions, source: string | undefined): Pr
       return reason;
     },
     async write(rows) {
-      const results = await vault.ingest(
-        rows.map((r) => r.record),
-        source!,
-      );
-      wrote = true;
-      return results.map((r) => (r.duplicate ? "duplicate" : "imported"));
+      const ingest = async (part: readonly Accepted[]): Promise<WriteResult[]> => {
+        const results = await vault.ingest(
+          part.map((r) => r.record),
+          source!,
+        );
+        wrote = true;
+        return results.map((r) => (r.duplicate ? "duplicate" : "imported"));
+      };
+      try {
+        return await ingest(rows);
+      } catch (error) {
+        if (!(error instanceof CustosError && error.code === "CONFLICT")) throw error;
+      }
+      // A replayed event ID with other content refuses its whole batch: take the rows one by one.
+      const results: WriteResult[] = [];
+      for (const row of rows) {
+        try {
+          results.push(...(await ingest([row])));
+        } catch (error) {
+          if (!(error instanceof CustosError && error.code === "CONFLICT")) throw error;
+          results.push({ reason: CONFLICT_REASON });
+        }
+      }
+      return results;
     },
     async finish() {
       if (wrote) await vault.ledger.checkpoint();
@@ -139,7 +160,10 @@ function openRemote(options: ImportOptions, strict: boolean): Destination {
   // (its error table has no 4xx for KEY_MISSING), so it is treated as a refusal of that patient too.
   const refused = (error: unknown): error is CustosError =>
     error instanceof CustosError &&
-    (error.code === "KEY_MISSING" || error.code === "INVALID_RECORD" || error.code === "INTERNAL");
+    (error.code === "KEY_MISSING" ||
+      error.code === "INVALID_RECORD" ||
+      error.code === "CONFLICT" ||
+      error.code === "INTERNAL");
   const groupReason = (error: CustosError): string =>
     error.code === "KEY_MISSING"
       ? "patient: the node has no encryption key enrolled for this patient"
@@ -204,7 +228,7 @@ function openRemote(options: ImportOptions, strict: boolean): Destination {
             `the node refused ${refusedInARow} patients in a row; stopping (last: ${error.message})`,
             { cause: error },
           );
-        if (error.code !== "INVALID_RECORD") {
+        if (error.code !== "INVALID_RECORD" && error.code !== "CONFLICT") {
           for (const i of indexes) results[i] = { reason: groupReason(error) };
           continue;
         }
@@ -213,8 +237,11 @@ function openRemote(options: ImportOptions, strict: boolean): Destination {
         try {
           results[i] = (await post([rows[i]!]))[0]!;
         } catch (error) {
-          if (!(error instanceof CustosError && error.code === "INVALID_RECORD")) throw error;
-          results[i] = { reason: "the node refused the record as invalid" };
+          if (!(error instanceof CustosError)) throw error;
+          if (error.code === "CONFLICT") results[i] = { reason: CONFLICT_REASON };
+          else if (error.code === "INVALID_RECORD")
+            results[i] = { reason: "the node refused the record as invalid" };
+          else throw error;
         }
       }
     }

@@ -15,6 +15,7 @@ const TAG_SOURCE = 0x04;
 const TAG_SEQ = 0x05;
 const TAG_PREV = 0x06;
 const TAG_EVENT_KEY = 0x07;
+const TAG_EVENT_DIGEST = 0x08;
 
 /** Bytes of an event key: an HMAC-SHA256 of the source and its event ID under the blind-index key. */
 export const EVENT_KEY_BYTES = 32;
@@ -47,6 +48,12 @@ export interface AccessRecordHeader {
    * `custos verify` rebuilds the idempotency table from the entries. Absent in older records.
    */
   readonly eventKey?: Uint8Array;
+  /**
+   * With an event key: a keyed digest of the record as submitted (HMAC under the blind-index key of the
+   * source and the canonical record), so a replay of the event ID with different content is told apart
+   * from a true duplicate and refused (CONFLICT). Absent in records written before it existed.
+   */
+  readonly eventDigest?: Uint8Array;
 }
 
 export function hourOf(timeMs: number): number {
@@ -67,6 +74,7 @@ function headerFields(header: AccessRecordHeader) {
     ...(header.seq === undefined ? [] : [{ tag: TAG_SEQ, value: u64be(BigInt(checkSeq(header.seq))) }]),
     ...(header.prev === undefined ? [] : [{ tag: TAG_PREV, value: checkPrev(header) }]),
     ...(header.eventKey === undefined ? [] : [{ tag: TAG_EVENT_KEY, value: checkEventKey(header.eventKey) }]),
+    ...(header.eventDigest === undefined ? [] : [{ tag: TAG_EVENT_DIGEST, value: checkEventDigest(header) }]),
   ];
 }
 
@@ -80,6 +88,14 @@ function checkPrev(header: AccessRecordHeader): Uint8Array {
 function checkEventKey(key: Uint8Array): Uint8Array {
   if (key.length !== EVENT_KEY_BYTES) throw new CustosError("BAD_ARGUMENT", "an event key is 32 bytes");
   return key;
+}
+
+function checkEventDigest(header: AccessRecordHeader): Uint8Array {
+  if (header.eventDigest!.length !== EVENT_KEY_BYTES)
+    throw new CustosError("BAD_ARGUMENT", "an event digest is 32 bytes");
+  if (header.eventKey === undefined)
+    throw new CustosError("BAD_ARGUMENT", "an event digest goes with an event key");
+  return header.eventDigest!;
 }
 
 function checkSeq(seq: number): number {
@@ -118,6 +134,7 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
   const seq = fieldValue(entry, TAG_SEQ);
   const prev = fieldValue(entry, TAG_PREV);
   const eventKey = fieldValue(entry, TAG_EVENT_KEY);
+  const eventDigest = fieldValue(entry, TAG_EVENT_DIGEST);
   if (
     epochId?.length !== EPOCH_ID_BYTES ||
     patientTag?.length !== PATIENT_TAG_BYTES ||
@@ -127,8 +144,13 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
     (seq !== undefined && seq.length !== 8) ||
     (prev !== undefined && (prev.length !== 32 || seq === undefined)) ||
     (eventKey !== undefined && eventKey.length !== EVENT_KEY_BYTES) ||
+    (eventDigest !== undefined && (eventDigest.length !== EVENT_KEY_BYTES || eventKey === undefined)) ||
     entry.fields.length !==
-      5 + (seq === undefined ? 0 : 1) + (prev === undefined ? 0 : 1) + (eventKey === undefined ? 0 : 1)
+      5 +
+        (seq === undefined ? 0 : 1) +
+        (prev === undefined ? 0 : 1) +
+        (eventKey === undefined ? 0 : 1) +
+        (eventDigest === undefined ? 0 : 1)
   ) {
     throw new CustosError("BAD_ENCODING", "malformed access record entry");
   }
@@ -144,6 +166,7 @@ export function accessRecordFromEntry(entry: Entry): { header: AccessRecordHeade
       ...(number === undefined ? {} : { seq: number }),
       ...(prev === undefined ? {} : { prev }),
       ...(eventKey === undefined ? {} : { eventKey }),
+      ...(eventDigest === undefined ? {} : { eventDigest }),
     },
     contentHash,
   };

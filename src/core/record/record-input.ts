@@ -67,7 +67,7 @@ export function parseRecordInput(text: string): AuditRecord[] {
     return fromValue(whole, "record 1");
   }
   const records: AuditRecord[] = [];
-  trimmed.split("\n").forEach((line, i) => {
+  text.split("\n").forEach((line, i) => {
     if (line.trim().length === 0) return;
     let value: unknown;
     try {

@@ -33,6 +33,8 @@ import { checkSchemaName, migrateWith, newerSchemaError, readSchemaVersion } fro
 import { PostgresOutbox } from "./outbox.js";
 import { DEFAULT_POSTGRES_SCHEMA, MAX_TRAIL_COPY_BYTES, POSTGRES_SCHEMA_VERSION } from "./schema.js";
 
+/** Stored checkpoint times are kept to this (all but the newest): #hourCheckpointTimes. */
+const HOUR_MS = 3_600_000;
 export interface PostgresStoreOptions {
   /** The PostgreSQL schema holding this log (default "custos"). */
   readonly schema?: string;
@@ -136,6 +138,8 @@ export class PostgresStore implements LedgerStore {
   #writeChain: Promise<unknown> = Promise.resolve();
   /** The server refuses writes: a hot standby in recovery, or default_transaction_read_only set for us. */
   readonly #serverReadOnly: boolean;
+  /** Checkpoint times of older rows known to be rounded to the hour (#hourCheckpointTimes). */
+  #checkpointTimesHourly = false;
   /** The connection of a readConsistent() in progress, for the reads made inside it. */
   readonly #snapshot = new AsyncLocalStorage<pg.PoolClient>();
 
@@ -519,6 +523,7 @@ export class PostgresStore implements LedgerStore {
         );
       }
       if (batch.checkpoint) {
+        await this.#hourCheckpointTimes(client);
         await client.query(
           `INSERT INTO ${this.#table("checkpoints")} (size, note, stored_at) VALUES ($1, $2, $3)`,
           [batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt],
@@ -783,9 +788,39 @@ export class PostgresStore implements LedgerStore {
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     this.#checkWritable();
-    await this.#query(
-      `INSERT INTO ${this.#table("checkpoints")} (size, note, stored_at) VALUES ($1, $2, $3)`,
-      [checkpoint.size, checkpoint.note, checkpoint.storedAt],
+    await this.#transaction(async (client) => {
+      await this.#hourCheckpointTimes(client);
+      await client.query(
+        `INSERT INTO ${this.#table("checkpoints")} (size, note, stored_at) VALUES ($1, $2, $3)`,
+        [checkpoint.size, checkpoint.note, checkpoint.storedAt],
+      );
+    });
+  }
+
+  /**
+   * Before a checkpoint is stored: the times of those already stored are rounded down to the hour,
+   * so only the newest checkpoint keeps its exact time (the readiness check's age) and the table
+   * dates no entry's arrival finer than the hour (docs/encryption.md). Rows of an older Custos are
+   * rounded once, the first time (meta checkpoint_times = hour); then only the previous newest row.
+   */
+  async #hourCheckpointTimes(client: pg.PoolClient): Promise<void> {
+    const table = this.#table("checkpoints");
+    if (!this.#checkpointTimesHourly) {
+      const meta = this.#table("meta");
+      const done = await client.query(`SELECT 1 FROM ${meta} WHERE key = 'checkpoint_times'`);
+      if (done.rowCount !== 0) this.#checkpointTimesHourly = true;
+      else {
+        await client.query(
+          `UPDATE ${table} SET stored_at = stored_at - stored_at % ${HOUR_MS} WHERE stored_at % ${HOUR_MS} <> 0`,
+        );
+        await client.query(
+          `INSERT INTO ${meta} (key, value) VALUES ('checkpoint_times', 'hour') ON CONFLICT (key) DO NOTHING`,
+        );
+      }
+    }
+    await client.query(
+      `UPDATE ${table} SET stored_at = stored_at - stored_at % ${HOUR_MS}
+       WHERE id = (SELECT max(id) FROM ${table}) AND stored_at % ${HOUR_MS} <> 0`,
     );
   }
 

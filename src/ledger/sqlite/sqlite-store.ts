@@ -65,6 +65,8 @@ export class SqliteStore implements LedgerStore {
   readonly trailCopyLimit?: number;
   readonly #dataDir: string;
   #sequencerLock: SqliteSequencerLock | undefined;
+  /** Checkpoint times of older rows known to be rounded to the hour (#hourCheckpointTimes). */
+  #checkpointTimesHourly = false;
 
   private constructor(path: string, db: Database.Database, readonly: boolean, copies: boolean) {
     this.path = path;
@@ -73,6 +75,25 @@ export class SqliteStore implements LedgerStore {
     this.#statements = prepare(db, copies);
     this.#readonly = readonly;
     this.#dataDir = dirname(path);
+  }
+
+  /**
+   * Before a checkpoint is stored: the times of those already stored are rounded down to the hour,
+   * so only the newest checkpoint keeps its exact time (the readiness check's age) and the table
+   * dates no entry's arrival finer than the hour (docs/encryption.md). Rows of an older Custos are
+   * rounded once, the first time (meta checkpoint_times = hour); then only the previous newest row.
+   */
+  #hourCheckpointTimes(): void {
+    const s = this.#statements;
+    if (!this.#checkpointTimesHourly) {
+      // Set once the marker is seen committed; the first time, the next checkpoint looks again.
+      if (s.getMetaValue.get("checkpoint_times") !== undefined) this.#checkpointTimesHourly = true;
+      else {
+        s.hourAllCheckpoints.run();
+        s.setMetaValue.run("checkpoint_times", "hour");
+      }
+    }
+    s.hourLatestCheckpoint.run();
   }
 
   /**
@@ -224,8 +245,10 @@ export class SqliteStore implements LedgerStore {
       for (const { key, index: idx } of batch.idempotencyKeys) s.insertIdempotency.run(key, idx);
       // After the entries and contents: each lookup row copies them as stored (its trail copy).
       for (const { key, index: idx } of batch.lookupKeys) s.insertLookup.run({ key, idx });
-      if (batch.checkpoint)
+      if (batch.checkpoint) {
+        this.#hourCheckpointTimes();
         s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt);
+      }
       s.setSize.run(String(index));
     })();
   };
@@ -455,7 +478,10 @@ export class SqliteStore implements LedgerStore {
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     try {
-      this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+      this.#db.transaction(() => {
+        this.#hourCheckpointTimes();
+        this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
+      })();
     } catch (error) {
       rethrowDiskFault(error, "the log database");
     }
@@ -539,6 +565,9 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
+/** Stored checkpoint times are kept to this (all but the newest): #hourCheckpointTimes. */
+const HOUR_MS = 3_600_000;
+
 /** Keys per batched read statement (`... IN (?, ?, ...)`). */
 const BATCH = 128;
 
@@ -612,6 +641,14 @@ function prepare(db: Database.Database, copies: boolean) {
       "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",
     ),
     insertCheckpoint: db.prepare("INSERT INTO checkpoints (size, note, stored_at) VALUES (?, ?, ?)"),
+    hourLatestCheckpoint: db.prepare(
+      `UPDATE checkpoints SET stored_at = stored_at - stored_at % ${HOUR_MS} WHERE id = (SELECT max(id) FROM checkpoints) AND stored_at % ${HOUR_MS} <> 0`,
+    ),
+    hourAllCheckpoints: db.prepare(
+      `UPDATE checkpoints SET stored_at = stored_at - stored_at % ${HOUR_MS} WHERE stored_at % ${HOUR_MS} <> 0`,
+    ),
+    getMetaValue: db.prepare("SELECT value FROM meta WHERE key = ?"),
+    setMetaValue: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
     getEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"),
     getEntry: db.prepare("SELECT data FROM entries WHERE idx = ?"),
     scanEntries: db.prepare(

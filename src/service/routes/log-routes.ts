@@ -98,14 +98,19 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
       schema: {
         summary: "A receipt for entry `index`: the entry, its inclusion proof and the signed checkpoint",
         description:
-          "Also as `proof`: the C2SP tlog-proof text. 404 until a signed checkpoint covers the entry (within the checkpoint interval).",
+          "Also as `proof`: the C2SP tlog-proof text. An entry that names a patient is included only for those who may see it (see `entry`); anyone else gets the leaf hash and its proof. 404 until a signed checkpoint covers the entry (within the checkpoint interval).",
         tags: ["log"],
         params: z.object({ index: Count }),
         response: {
           200: z.object({
             index: z.number(),
             leafHash: z.string(),
-            entry: z.string(),
+            entry: z
+              .string()
+              .optional()
+              .describe(
+                "The entry (base64), for those who may see it: an entry naming a patient goes to that patient, an audit company granted the patient, the custodian, nodes, and for a record the source that submitted it",
+              ),
             checkpoint: z.string(),
             inclusion: Hashes,
             tlogProof: z.string(),
@@ -114,7 +119,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
       },
     },
     async (request) => {
-      await ctx.allow(ctx.callerOf(request), "read-log", {});
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "read-log", {});
       const { index } = request.params;
       const checkpoint = await ctx.checkpoint();
       if (index >= checkpoint.size) {
@@ -128,7 +134,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
       return {
         index,
         leafHash: toBase64(leafHash(entry.data)),
-        entry: toBase64(entry.data),
+        ...(ctx.mayReadEntry(caller, entry.data) ? { entry: toBase64(entry.data) } : {}),
         checkpoint: checkpoint.note,
         inclusion: proof,
         tlogProof: `c2sp.org/tlog-proof@v1\nindex ${index}\n${proof.map((h) => `${h}\n`).join("")}\n${checkpoint.note}`,

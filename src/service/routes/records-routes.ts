@@ -88,7 +88,8 @@ export const AuditTrailsReply = z.object({
   patients: z.array(
     z.object({
       patientId: z.string().nullable(),
-      tag: z.string(),
+      /** The patient's tag; absent from a refusal of a patient named by ID. */
+      tag: z.string().optional(),
       items: z.array(Item).optional(),
       next: z.number().nullable().optional(),
       trailMap: TrailMapProof,
@@ -274,9 +275,11 @@ export function registerRecordsRoutes(
             (error.code !== "NOT_AUTHORIZED" && error.code !== "NOT_AUTHENTICATED")
           )
             throw error;
+          // A refusal names no tag: a patient named by ID and refused must not hand the caller the
+          // tag that would pick that patient's entries out of the log.
           patients.push({
             patientId: target.patientId,
-            tag: toHex(target.tag),
+            ...(target.patientId === null ? { tag: toHex(target.tag) } : {}),
             error: { code: error.code, message: error.message },
           });
         }

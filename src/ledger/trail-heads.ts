@@ -31,7 +31,7 @@ interface Undo {
 const FIELD_PATIENT_TAG = 0x02;
 const FIELD_SEQ = 0x05;
 const FIELD_PREV = 0x06;
-/** An access record's fields (docs/encryption.md) and their sizes (0: any); no other field may appear. */
+/** Access record fields this reader checks (docs/encryption.md) and their sizes (0: any). */
 const FIELD_SIZES = new Map([
   [0x01, 16], // epoch
   [FIELD_PATIENT_TAG, 32],
@@ -53,7 +53,7 @@ const REQUIRED = [0x01, FIELD_PATIENT_TAG, 0x03, 0x04, 0xf0].reduce(
  * Where an access record's patient tag is and its number (`seq`), read straight off the fields
  * (docs/formats.md, "Log entries") without decoding the whole entry: this runs for every record
  * appended and every entry of a rebuild. Undefined when the entry is not an access record whose fields
- * are in order, within the entry, of an access record's tags and sizes, with the required ones, and a
+ * are in order, within the entry, of the known fields' sizes, with the required ones, and a
  * number below 2^53 (the sequencer appends none such; a tampered one is left out here and reported by
  * verify's entry checks).
  */
@@ -78,9 +78,11 @@ export function accessRecordHead(
     const value = offset + 5;
     if (field <= last || value + length > entry.length) return undefined;
     last = field;
+    // Fields this reader does not know (added to the header later) are passed over: only the tag and
+    // the number matter here, and the sequencer validated the whole entry.
     const size = FIELD_SIZES.get(field);
-    if (size === undefined || (size > 0 && length !== size)) return undefined;
-    seen |= FIELD_BITS.get(field)!;
+    if (size !== undefined && size > 0 && length !== size) return undefined;
+    if (size !== undefined) seen |= FIELD_BITS.get(field)!;
     if (field === FIELD_PATIENT_TAG) tagOffset = value;
     else if (field === FIELD_SEQ) {
       const high =

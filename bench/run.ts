@@ -7,6 +7,7 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { benchHpke } from "./hpke.js";
 import { benchLedger } from "./ledger.js";
+import { benchMemory } from "./memory.js";
 import { benchOnboarding } from "./onboarding.js";
 import { benchRecords } from "./records.js";
 import { benchScale } from "./scale.js";
@@ -25,6 +26,7 @@ const suites: Suite[] = [
   { name: "ledger", run: () => benchLedger(scale) },
   { name: "hpke", run: () => benchHpke() },
   { name: "records", run: () => benchRecords() },
+  { name: "memory", run: () => benchMemory(scale) },
   { name: "onboarding", run: () => benchOnboarding(scale) },
   { name: "scale", run: () => benchScale(scale) },
   { name: "trail-map", run: () => benchTrailMap(scale) },

@@ -15,6 +15,7 @@ import { registerKeystoreCommands } from "./commands/keystore.js";
 import { registerLogCommands } from "./commands/log.js";
 import { registerMigrateStoreCommand } from "./commands/migrate-store.js";
 import { registerMirrorCommands } from "./commands/mirror.js";
+import { registerPortalCommands } from "./commands/portal.js";
 import { registerRecordCommands } from "./commands/records.js";
 import { registerRetentionCommands } from "./commands/retention.js";
 import { registerVerifyCommand } from "./commands/verify.js";
@@ -48,6 +49,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerKeystoreCommands(program, io);
   registerMigrateStoreCommand(program, io);
   registerRetentionCommands(program, io);
+  registerPortalCommands(program, io);
   registerArchiveCommands(program, io, (code) => setExit(code));
   registerDemoCommand(program, io);
   const override = (command: Command): void => {

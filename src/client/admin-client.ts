@@ -40,6 +40,15 @@ export interface GrantChange {
   readonly end?: boolean;
 }
 
+export interface EpochKeyStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly epochsStarted: number;
+  readonly epochsEnded: number;
+  readonly swept: number;
+  readonly active: number;
+}
+
 export class AdminClient {
   readonly #http: MtlsClient;
   readonly #admin: Identity;
@@ -64,6 +73,16 @@ export class AdminClient {
       enrollment,
     );
     return { ...this.#enrolled(reply), revoked: reply.revoked };
+  }
+
+  /** The node's epoch-key cache: hits, misses, epochs started, ended, swept, and live now. */
+  async epochKeys(): Promise<EpochKeyStats> {
+    return this.#http.call("GET", "/v1/admin/epoch-keys");
+  }
+
+  /** Ends every live epoch on the node now (keys zero-filled); answers how many ended. */
+  async endEpochs(): Promise<{ ended: number; stats: EpochKeyStats }> {
+    return this.#http.call("POST", "/v1/admin/epoch-keys/end", {});
   }
 
   async revoke(role: Role, id: string): Promise<{ index: number; serials: string[] }> {

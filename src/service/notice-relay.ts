@@ -5,7 +5,13 @@
 
 import { CustosError } from "../core/errors.js";
 import type { Ledger } from "../ledger/ledger.js";
-import { type OutboxBacklog, type PostgresOutbox, PostgresStore } from "../ledger/postgres/index.js";
+import {
+  type OutboxBacklog,
+  type OutboxSignatureCheck,
+  type OutboxSigner,
+  type PostgresOutbox,
+  PostgresStore,
+} from "../ledger/postgres/index.js";
 import type { AppendItem } from "../ledger/sequencer.js";
 
 /** How often the sequencer looks for notices recorded by replicas. */
@@ -22,8 +28,21 @@ export class NoticeRelay {
   #timer: ReturnType<typeof setInterval> | undefined;
   #draining: Promise<void> | undefined;
   #failing: string | undefined;
+  readonly #signer: OutboxSigner | undefined;
+  readonly #check: OutboxSignatureCheck | undefined;
 
-  constructor(ledger: Ledger, now: () => number, log: (message: string, code?: string) => void) {
+  /**
+   * `signatures`: how this node signs the rows it records as a replica, and how, as the sequencer, it
+   * checks the rows it drains (src/service/outbox-signatures.ts).
+   */
+  constructor(
+    ledger: Ledger,
+    now: () => number,
+    log: (message: string, code?: string) => void,
+    signatures: { signer?: OutboxSigner; check?: OutboxSignatureCheck } = {},
+  ) {
+    this.#signer = signatures.signer;
+    this.#check = signatures.check;
     this.#ledger = ledger;
     // A store on a read-only server (a hot standby) cannot record: such a node serves no trail query.
     const store = ledger.store;
@@ -53,7 +72,7 @@ export class NoticeRelay {
         "this node cannot record the request in the log (it does not sequence it); send it to the sequencer",
       );
     }
-    await this.#outbox.add([item], this.#now());
+    await this.#outbox.add([item], this.#now(), undefined, this.#signer);
   }
 
   /** On the sequencer: moves replicas' notices into the log every `everyMs`, oldest first. */
@@ -71,7 +90,13 @@ export class NoticeRelay {
     const outbox = this.#outbox;
     if (!this.#ledger.writable || outbox === undefined) return;
     try {
-      while ((await outbox.drain((items) => this.#ledger.append(items))) > 0) {}
+      const options = {
+        ...(this.#check ? { check: this.#check } : {}),
+        // The reason only: a refused row's content is a sealed notice about a patient.
+        onReject: (reason: string) =>
+          this.#log(`an outbox row was set aside, not appended: ${reason}`, "OUTBOX_REJECTED"),
+      };
+      while ((await outbox.drain((items) => this.#ledger.append(items), undefined, options)) > 0) {}
       if (this.#failing !== undefined) this.#log("the notice outbox drains again");
       this.#failing = undefined;
     } catch (error) {

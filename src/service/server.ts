@@ -30,16 +30,18 @@ import { AlertLog } from "../witness/alerts.js";
 import { GossipChecker, ledgerReference } from "../witness/gossip.js";
 import { Gossiping } from "../witness/gossiping.js";
 import type { WitnessEndpoint } from "../witness/witness-client.js";
-import { Witnessing } from "../witness/witnessing.js";
+import { countCosignatures, Witnessing } from "../witness/witnessing.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
 import { entryVisibleTo } from "./entry-access.js";
 import { errorReply, sendError } from "./errors.js";
 import { LoginService } from "./login.js";
 import { NoticeRelay } from "./notice-relay.js";
+import { outboxSignatureCheck, outboxSignerOf } from "./outbox-signatures.js";
 import { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/health.js";
 import { createMetrics, Gauge, registerMetrics, type VerifyStatus } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
+import { PortalSettingsSource } from "./portal-settings.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
 import { RefusalBudget } from "./refusal-budget.js";
 import { parseJsonBody, requestText } from "./request-text.js";
@@ -189,6 +191,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const ledger = deployment.vault.ledger;
   // Retention expiry runs only where the log is sequenced (docs/operations.md, "Retention").
   const retentionPolicy = readRetentionPolicy(deployment.dir);
+  // Read now so that an invalid DIR/portal.json stops the node at start, naming the setting.
+  const portalSettings = new PortalSettingsSource(deployment.dir, (message) => portal?.log.warn(message));
   const retentionJob = ledger.writable
     ? new RetentionJob({
         ledger,
@@ -240,12 +244,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   // Trail reads and refusals: appended here, or on a read replica recorded in the outbox for the
   // sequencer, which drains it (src/service/notice-relay.ts).
-  const notices = new NoticeRelay(ledger, now, (message, code) => api?.log.warn({ code }, message));
+  const notices = new NoticeRelay(ledger, now, (message, code) => api?.log.warn({ code }, message), {
+    signer: outboxSignerOf(identity),
+    check: outboxSignatureCheck(() => deployment.registry, deployment.name, now),
+  });
   metrics.registry.add(
     new Gauge(
       "custos_outbox_depth",
       "Query and refusal notices recorded by read replicas, not yet in the log.",
       async () => (await notices.backlog())?.depth,
+    ),
+  );
+  metrics.registry.add(
+    new Gauge(
+      "custos_outbox_rejected",
+      "Outbox rows set aside and never appended: not a patient's notice, unsigned, or not signed by an enrolled node.",
+      async () => (await notices.backlog())?.rejected,
     ),
   );
   metrics.registry.add(
@@ -493,6 +507,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         verify: verifyStatus === 0 ? "the store does not verify" : "ok",
         outbox: await notices.readiness(),
       }),
+      witnesses: async () => {
+        if (witnessKeys.length === 0) return undefined;
+        const witnessed = witnessing?.latest ?? (await sharedWitnessed.read());
+        const size = witnessed?.size ?? 0;
+        return {
+          configured: witnessKeys.length,
+          quorum,
+          cosigned: witnessed ? countCosignatures(witnessed.note) : 0,
+          size,
+          behind: Math.max(0, (await ledger.size()) - size),
+        };
+      },
     });
 
     await app.register(swagger, {
@@ -557,20 +583,32 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     );
     app.post(
       "/v1/alerts/:id/ack",
-      { schema: { summary: "Acknowledge an alert (audit companies, admins)", tags: ["log"] } },
+      {
+        schema: {
+          summary: "Acknowledge an alert (audit companies, admins), with a note on what was done about it",
+          description:
+            'Body (optional): {"note": "..."} of at most 1,000 characters, kept with the acknowledgement.',
+          tags: ["log"],
+        },
+      },
       async (request) => {
         const caller = await alertReader(request);
         const id = Number((request.params as { id: string }).id);
         if (!Number.isSafeInteger(id) || id < 1)
           throw new CustosError("BAD_ARGUMENT", "an alert ID is a positive number");
-        return { alert: alerts.acknowledge(id, caller.uri, now()) };
+        return { alert: alerts.acknowledge(id, caller.uri, now(), acknowledgementNote(request.body)) };
       },
     );
     if (mode === "mtls") registerAdminRoutes(app, ctx, refreshTls);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
       registerLoginRoutes(app, ctx, login, portalOrigin);
-      registerPortalRoutes(app, ctx, { node: identity.uri, witnessKeys, quorum });
+      registerPortalRoutes(app, ctx, {
+        node: identity.uri,
+        witnessKeys,
+        quorum,
+        settings: () => portalSettings.current(),
+      });
       registerPortalSite(app, options.portalSite ? { dir: options.portalSite } : {});
     }
     return app;
@@ -689,4 +727,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await portal?.close();
     },
   };
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters other than newline are refused
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/;
+
+/** The note an acknowledgement may carry: `{note}` of 1 to 1,000 characters without control characters. */
+function acknowledgementNote(body: unknown): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  const note = (body as { note?: unknown }).note;
+  if (note === undefined) return undefined;
+  if (typeof note !== "string" || note.trim() === "" || note.length > 1000 || CONTROL.test(note))
+    throw new CustosError("BAD_ARGUMENT", "an acknowledgement's note is text of 1 to 1,000 characters");
+  return note.trim();
 }

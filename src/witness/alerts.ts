@@ -51,18 +51,18 @@ export interface Alert {
   readonly checkpoint: string;
   /** The checkpoint the witness holds for this log (a signed, cosigned note), if it gave it; for gossip, the foreign one. */
   readonly witnessCheckpoint: string | null;
-  readonly acknowledged?: { readonly by: string; readonly at: number };
+  readonly acknowledged?: { readonly by: string; readonly at: number; readonly note?: string };
 }
 
 type Line =
   | ({ type: "alert" } & Omit<Alert, "acknowledged">)
-  | { type: "ack"; id: number; by: string; at: number };
+  | { type: "ack"; id: number; by: string; at: number; note?: string };
 
 export class AlertLog {
   readonly #path: string;
   readonly #alerts = new Map<number, Alert>();
   /** Who acknowledged each alert, and when: each audit company acknowledges for itself. */
-  readonly #acks = new Map<number, Map<string, number>>();
+  readonly #acks = new Map<number, Map<string, { at: number; note?: string }>>();
   #next = 1;
 
   constructor(dir: string) {
@@ -82,7 +82,11 @@ export class AlertLog {
         this.#alerts.set(alert.id, alert);
         this.#next = Math.max(this.#next, alert.id + 1);
       } else if (line.type === "ack") {
-        if (this.#alerts.has(line.id)) this.#ackedBy(line.id).set(line.by, line.at);
+        if (this.#alerts.has(line.id))
+          this.#ackedBy(line.id).set(line.by, {
+            at: line.at,
+            ...(typeof line.note === "string" ? { note: line.note } : {}),
+          });
       }
     }
     // A line torn by a crash is left behind; the next one starts on a line of its own.
@@ -127,7 +131,7 @@ export class AlertLog {
     return raised;
   }
 
-  #ackedBy(id: number): Map<string, number> {
+  #ackedBy(id: number): Map<string, { at: number; note?: string }> {
     let acks = this.#acks.get(id);
     if (!acks) {
       acks = new Map();
@@ -141,24 +145,25 @@ export class AlertLog {
     const acks = this.#acks.get(alert.id);
     if (!acks || acks.size === 0) return alert;
     if (viewer === undefined) {
-      const [by, at] = acks.entries().next().value as [string, number];
-      return { ...alert, acknowledged: { by, at } };
+      const [by, ack] = acks.entries().next().value as [string, { at: number; note?: string }];
+      return { ...alert, acknowledged: { by, ...ack } };
     }
-    const at = acks.get(viewer);
-    return at === undefined ? alert : { ...alert, acknowledged: { by: viewer, at } };
+    const ack = acks.get(viewer);
+    return ack === undefined ? alert : { ...alert, acknowledged: { by: viewer, ...ack } };
   }
 
   /**
    * `by` acknowledges the alert for themselves: it leaves their list of open alerts, not anyone
-   * else's (one audit company cannot close a fork alert for the others).
+   * else's (one audit company cannot close a fork alert for the others). `note` says what was done
+   * about it (kept with the acknowledgement).
    */
-  acknowledge(id: number, by: string, at: number = Date.now()): Alert {
+  acknowledge(id: number, by: string, at: number = Date.now(), note?: string): Alert {
     const alert = this.#alerts.get(id);
     if (!alert) throw new CustosError("NOT_FOUND", `no alert ${id}`);
     const acks = this.#ackedBy(id);
     if (!acks.has(by)) {
-      this.#append({ type: "ack", id, by, at });
-      acks.set(by, at);
+      this.#append({ type: "ack", id, by, at, ...(note !== undefined ? { note } : {}) });
+      acks.set(by, { at, ...(note !== undefined ? { note } : {}) });
     }
     return this.#view(alert, by);
   }

@@ -147,7 +147,8 @@ export class Witnessing {
   }
 }
 
-function countCosignatures(note: string): number {
+/** Cosignature lines on a witnessed note (every signature line past the log's own). */
+export function countCosignatures(note: string): number {
   const block = note.slice(note.lastIndexOf("\n\n") + 2);
   return Math.max(0, block.split("\n").filter((l) => l.startsWith("\u2014 ")).length - 1);
 }

@@ -5,6 +5,7 @@
 // entries than the witness cosigned is refused, naming exactly how many, until that loss is accepted.
 
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { askWitnesses } from "../../src/backup/index.js";
@@ -122,6 +123,27 @@ async function mirrorOnce(): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+/** GET /v1/ready on the portal port, as a load balancer without a client certificate asks it. */
+function readyWithoutCertificate(): Promise<{
+  status: number;
+  body: { status: string; role: string; witnesses: { behind: number } & Record<string, number> };
+}> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port: d.portalPort, path: "/v1/ready", rejectUnauthorized: false },
+      (res) => {
+        let body = "";
+        res.on("data", (chunk) => {
+          body += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 beforeAll(async () => {
@@ -288,6 +310,27 @@ describe("backups that restore", () => {
     const w = group;
     await w.killAll(); // the witness is the only process of the group still running
     rmSync(witnessDir, { recursive: true, force: true });
+    // While the witness is down the node stays ready (ingest goes on) and says how far the newest
+    // cosigned checkpoint is behind, to a balancer that has no client certificate (the portal port).
+    const emr = new CustosClient({ url: url(), identity: d.identity("ehr-source/emr") });
+    await emr.submit([
+      {
+        time: "2026-11-23T09:00:00Z",
+        patientId: "P1",
+        userId: "dr-late",
+        action: "query",
+        sourceEventId: "evt-late",
+      },
+    ]);
+    const ready = await readyWithoutCertificate();
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({
+      status: "ok",
+      role: "sequencer",
+      witnesses: { configured: 1, quorum: 1, cosigned: 1 },
+    });
+    expect(ready.body.witnesses.size).toBeGreaterThanOrEqual(grown);
+    expect(ready.body.witnesses.behind).toBeGreaterThan(0);
     const newDir = join(d.root, "w1-restored");
     const restored = await ok(["restore", "--data", newDir, "--backup", file]);
     expect(restored).toContain(`${origin}: last cosigned size ${atBackup} as of the backup`);

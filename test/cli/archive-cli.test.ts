@@ -16,9 +16,12 @@ import {
   parseArchiveBody,
   verifyArchive,
 } from "../../src/core/archive/index.js";
+import { decodeOperatorActionEntry, ENTRY_KINDS } from "../../src/core/entry/index.js";
 import { generateCosignerKey, generateSignerKey, signNote } from "../../src/core/note/index.js";
+import { ed25519Verify } from "../../src/core/platform.js";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
 import { loadSignerKey, openLogReadOnly } from "../../src/ledger/data-dir.js";
+import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { createTestDeployment, PASS, type TestDeployment } from "../helpers/deployment.js";
 import { type CliResult, runCli } from "./run-cli.js";
 
@@ -260,6 +263,38 @@ describe("custos archive", () => {
     expect((await cli(["retention", "status", "--data", env.data])).stdout).toMatch(
       /archive before deletion: required; 2 epoch\(s\) past retention wait for a verified archive/,
     );
+    expect((await cli(["verify", "--data", env.data])).stdout).toContain("OK: no tampering found");
+  });
+
+  it("records an offline read of a data directory as an operator action signed by the reader, with a notice", async () => {
+    const read = await cli([
+      "read",
+      "--data",
+      env.data,
+      "--patient",
+      "P1",
+      "--as",
+      bundle("regulator"),
+      "--json",
+    ]);
+    expect(read.stderr).toBe("");
+    const store = SqliteStore.open(env.data, { readonly: true });
+    try {
+      const size = await store.getSize();
+      const [action, notice] = await store.getEntries(size - 2, size);
+      const decoded = decodeOperatorActionEntry(action!.data);
+      expect(decoded).toMatchObject({
+        action: "offline-read",
+        operator: "custos://stmary/auditor/regulator",
+      });
+      const regulator = env.identity("auditor/regulator");
+      expect(
+        ed25519Verify(regulator.signingPublicKey(), decoded.signed!.message, decoded.signed!.signature),
+      ).toBe(true);
+      expect(notice!.data[1]).toBe(ENTRY_KINDS.queryRecord);
+    } finally {
+      await store.close();
+    }
     expect((await cli(["verify", "--data", env.data])).stdout).toContain("OK: no tampering found");
   });
 });

@@ -98,6 +98,8 @@ describe("moving a log from SQLite to PostgreSQL", () => {
     expect(moved).toMatch(
       /moved \d+ entries, \d+ content items and \d+ checkpoints; the copy reproduces the signed root/,
     );
+    // The move is an operator action in the moved log.
+    expect(moved).toMatch(/the move is recorded in the moved log as entry \d+/);
 
     // The copy was vacuumed and analyzed after the load (statistics and visibility map at once).
     const stats = await sql(
@@ -123,5 +125,5 @@ describe("moving a log from SQLite to PostgreSQL", () => {
     const again = runCli(["migrate-store", "--from", `sqlite:${data}`, "--to", PG_URL], { env: local });
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/^error: the target already holds a log/);
-  });
+  }, 240_000);
 });

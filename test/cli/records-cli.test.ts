@@ -1,7 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeOperatorActionEntry } from "../../src/core/entry/index.js";
 import { recordToAuditEvent } from "../../src/core/record/index.js";
+import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { tempDir } from "../helpers/temp.js";
 import { runCli } from "./run-cli.js";
 
@@ -199,7 +201,7 @@ describe("encrypted records from the command line", () => {
 });
 
 describe("master key rotation from the command line", () => {
-  it("re-seals the keystore under a new key file; the old key no longer opens it and the log is untouched", () => {
+  it("re-seals the keystore under a new key file; the old key no longer opens it; the log only records it", async () => {
     const keyFile = join(root.dir, "new-master.key");
     writeFileSync(keyFile, `${Buffer.alloc(32, 6).toString("base64")}\n`, { mode: 0o600 });
     const before = ok(["log", "checkpoint", "--data", data, "--latest"]);
@@ -213,6 +215,19 @@ describe("master key rotation from the command line", () => {
       env: {},
     });
     expect(names.stdout.split("\n")).toContain("log-signer-key");
-    expect(ok(["log", "checkpoint", "--data", data, "--latest"])).toBe(before);
+    // The log gained one entry, naming who rotated; everything before it is unchanged.
+    const after = ok(["log", "checkpoint", "--data", data, "--latest"]).split("\n");
+    expect(Number(after[1])).toBe(Number(before.split("\n")[1]) + 1);
+    const store = SqliteStore.open(data, { readonly: true });
+    try {
+      const [last] = await store.getEntries(Number(after[1]) - 1, Number(after[1]));
+      expect(decodeOperatorActionEntry(last!.data)).toMatchObject({
+        action: "master-key-rotation",
+        operator: expect.stringMatching(/^local-account:/),
+      });
+    } finally {
+      await store.close();
+    }
+    expect(ok(["verify", "--data", data])).toContain("OK: no tampering found");
   }, 300_000);
 });

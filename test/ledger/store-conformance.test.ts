@@ -627,6 +627,30 @@ describe.each(backends)("the $name store", (backend) => {
       });
     });
 
+    it("rounds the checkpoint times an older Custos stored to the hour, once, at the next checkpoint", async () => {
+      await raw(
+        `INSERT INTO checkpoints (size, note, stored_at) VALUES (1, 'note 1', ${3 * HOUR + 1234}), (2, 'note 2', ${4 * HOUR + 5678})`,
+      );
+      await store.putCheckpoint({ size: 3, note: "note 3\n", storedAt: 5 * HOUR + 9 });
+      expect((await store.listCheckpoints()).map((c) => [c.size, c.storedAt])).toEqual([
+        [1, 3 * HOUR],
+        [2, 4 * HOUR],
+        [3, 5 * HOUR + 9],
+      ]);
+      // After that first pass, each checkpoint rounds only the row stored before it.
+      await raw(`INSERT INTO checkpoints (size, note, stored_at) VALUES (4, 'note 4', ${6 * HOUR + 77})`);
+      await store.appendBatch(
+        batch(0, [], { checkpoint: { size: 5, note: "note 5\n", storedAt: 7 * HOUR + 1 } }),
+      );
+      expect((await store.listCheckpoints()).map((c) => c.storedAt)).toEqual([
+        3 * HOUR,
+        4 * HOUR,
+        5 * HOUR + 9,
+        6 * HOUR,
+        7 * HOUR + 1,
+      ]);
+    });
+
     it.each([
       ["behind", 1],
       ["ahead of", 3],

@@ -232,6 +232,20 @@ describe("a memory-reading intruder at time T", () => {
       return out;
     };
 
+    // A stolen data directory (database, WAL, keystore) holds no data key of any epoch.
+    const files = readdirSync(env.data, { recursive: true, withFileTypes: true })
+      .filter((f) => f.isFile())
+      .map((f) => readFileSync(join(f.parentPath, f.name)));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    const stolen = Buffer.concat(files);
+    expect(
+      findExact(
+        stolen,
+        [{ offset: 0, size: stolen.length, address: 0n, writable: false, name: "data" }],
+        [...needles(ended), ...needles(live)],
+      ),
+    ).toEqual([]);
+
     // (a) core dump and heap snapshot: exhaustive.
     expect(findExact(core, regions, needles(ended))).toEqual([]);
     expect(

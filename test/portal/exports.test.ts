@@ -124,6 +124,12 @@ describe("CSV export (RFC 4180)", () => {
       "sourceSystem",
       "sourceEventId",
       "detail",
+      "userName",
+      "userRole",
+      "department",
+      "networkAddress",
+      "resourceType",
+      "resourceId",
     ]);
     expect(parsed[1]).toEqual([
       "7",
@@ -137,6 +143,12 @@ describe("CSV export (RFC 4180)", () => {
       "",
       "",
       `'=cmd|" /C calc"!A0`,
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
     ]);
     expect(parsed[2]![4]).toBe("print");
   });

@@ -2,7 +2,7 @@
 // are refused with a one-line message pointing at --server, and the same actions through the node's
 // API take effect at once, with real `custos` processes over mutual TLS.
 
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLogReadOnly } from "../../src/ledger/data-dir.js";
@@ -60,5 +60,38 @@ describe("admin commands with --data while a node serves the log", () => {
     }
     expect(existsSync(out)).toBe(false);
     expect(await logSize()).toBe(size);
+  }, 120_000);
+});
+
+describe("the epoch-key cache through the node", () => {
+  it("reports its counts and ends every live epoch on request, zero live after", async () => {
+    const server = `https://127.0.0.1:${env.apiPort}`;
+    const admin = join(env.root, "root.custos-id");
+    const emr = join(env.root, "emr.custos-id");
+    const records = join(env.root, "epoch-records.ndjson");
+    writeFileSync(
+      records,
+      '{"time":"2026-11-23T08:00:00Z","patientId":"P1","userId":"dr.house","action":"query"}\n',
+    );
+    expect(cli(["ingest", records, "--server", server, "--as", emr]).status).toBe(0);
+    const before = JSON.parse(cli(["keys", "cache", "--server", server, "--as", admin, "--json"]).stdout);
+    expect(before.active).toBe(1);
+    expect(before.epochsStarted).toBeGreaterThanOrEqual(1);
+
+    const ended = cli(["keys", "cache", "--server", server, "--as", admin, "--end"]);
+    expect(ended.stderr).toBe("");
+    expect(ended.stdout).toMatch(
+      /^ended 1 live epoch\nepoch keys: 0 live; since start \d+ started, \d+ ended/,
+    );
+
+    // The patient's next record starts a new epoch.
+    expect(cli(["ingest", records, "--server", server, "--as", emr]).status).toBe(0);
+    const after = JSON.parse(cli(["keys", "cache", "--server", server, "--as", admin, "--json"]).stdout);
+    expect(after).toMatchObject({ active: 1, epochsStarted: before.epochsStarted + 1 });
+
+    // Only an admin may look.
+    const refused = cli(["keys", "cache", "--server", server, "--as", emr]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/^error: .*admin/);
   }, 120_000);
 });

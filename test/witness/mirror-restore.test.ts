@@ -179,6 +179,8 @@ describe("a mirror and a restore", () => {
     const restored = cli(["restore", "--data", env.data, "--from-mirror", mirrorDir]);
     expect(restored.stderr).toBe("");
     expect(restored.stdout).toMatch(/restored from the mirror/);
+    // The restore is an operator action in the restored log (docs/formats.md, operator actions).
+    expect(restored.stdout).toMatch(/the restore is recorded in the log as entry \d+/);
     const verify = cli(["verify", "--data", env.data]);
     expect(verify.status).toBe(0);
 
@@ -205,6 +207,8 @@ describe("a mirror and a restore", () => {
     expect(run.stdout).toMatch(
       /restored \d+ entries from https:\/\/127\.0\.0\.1:\d+, verified against the signed checkpoint/,
     );
+    // A new directory holds no keystore yet: the restore says it could not be recorded.
+    expect(run.stdout).toMatch(/the restore is not recorded in the log: .* holds no keystore/);
     const copy = SqliteStore.open(target, { readonly: true });
     expect(await copy.getSize()).toBeGreaterThanOrEqual(size);
     expect((await verifyStore(copy)).findings).toEqual([]);

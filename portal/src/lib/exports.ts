@@ -53,6 +53,12 @@ const ACCESS_COLUMNS = [
   "sourceSystem",
   "sourceEventId",
   "detail",
+  "userName",
+  "userRole",
+  "department",
+  "networkAddress",
+  "resourceType",
+  "resourceId",
 ] as const;
 
 export function accessesToCsv(rows: readonly AccessRow[]): string {
@@ -70,6 +76,12 @@ export function accessesToCsv(rows: readonly AccessRow[]): string {
       record.sourceSystem,
       record.sourceEventId,
       record.detail,
+      record.userName,
+      record.userRole,
+      record.department,
+      record.networkAddress,
+      record.resourceType,
+      record.resourceId,
     ]),
   );
 }

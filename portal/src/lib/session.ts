@@ -28,6 +28,7 @@ import {
 } from "./bundle.js";
 import { PortalError, VerificationFailureError } from "./errors.js";
 import { createTokenProvider, logIn } from "./login.js";
+import { checkSiteSettings } from "./site.js";
 import { createFetchTransport, type FetchLike, pageOrigin } from "./transport.js";
 import type {
   AccessFilter,
@@ -70,6 +71,7 @@ export function checkPortalConfig(value: unknown): PortalConfig {
     node?: unknown;
     log?: { origin?: unknown; verifierKey?: unknown };
     witnesses?: { keys?: unknown; quorum?: unknown };
+    site?: unknown;
   } | null;
   const keys = c?.witnesses?.keys;
   const quorum = c?.witnesses?.quorum;
@@ -95,6 +97,7 @@ export function checkPortalConfig(value: unknown): PortalConfig {
     node: c.node,
     log: { origin: c.log!.origin as string, verifierKey: c.log!.verifierKey as string },
     witnesses: { keys: [...keys], quorum },
+    site: checkSiteSettings(c.site),
   };
 }
 
@@ -254,7 +257,13 @@ function alertRow(alert: WireAlert, log: PortalConfig["log"]): AlertRow {
     evidenceSigned: evidence.map((note) => signedByLog(note, log)),
     source: alert.source === "gossip" ? "gossip" : "witness",
     acknowledged: alert.acknowledged !== undefined && alert.acknowledged !== null,
+    ...ackNote(alert.acknowledged),
   };
+}
+
+function ackNote(acknowledged: unknown): { acknowledgedNote?: string } {
+  const note = (acknowledged as { note?: unknown } | null | undefined)?.note;
+  return typeof note === "string" && note.length <= 1000 ? { acknowledgedNote: note } : {};
 }
 
 /**
@@ -503,11 +512,11 @@ export async function signIn(
       return (reply.alerts as WireAlert[]).map((alert) => alertRow(alert, config.log));
     },
 
-    async acknowledgeAlert(id: number) {
+    async acknowledgeAlert(id: number, note: string) {
       live();
       if (!Number.isSafeInteger(id) || id < 1)
         throw new PortalError("BAD_CONFIG", "An alert ID is a positive number.");
-      await transport.call("POST", `/v1/alerts/${id}/ack`);
+      await transport.call("POST", `/v1/alerts/${id}/ack`, { note });
     },
 
     signOut() {

@@ -6,6 +6,8 @@
 
 import { ACTIONS } from "../../../src/core/record/vocabulary.js";
 import type { AccessFilter, AccessRow, NoticeRow } from "./types.js";
+import { searchText, whoOf } from "./vocabulary.js";
+import { toInstant, toWall, type Zone } from "./zone.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -28,23 +30,28 @@ function patientOf(row: AccessRow): string {
 // ---------------------------------------------------------------------------------------------------
 // Filters
 
-/** Rows matching every condition of the filter (time range: from inclusive, to exclusive). */
+/**
+ * Rows matching every condition of the filter (time range: from inclusive, to exclusive). `user` is a
+ * loose search: any part of the person's name, ID, role or department, the source system or the
+ * patient, in any case ("okafor" finds dr.okafor and "Dr Ngozi Okafor").
+ */
 export function filterAccesses(rows: readonly AccessRow[], filter: AccessFilter = {}): AccessRow[] {
   const from = filter.from !== undefined ? Date.parse(filter.from) : Number.NEGATIVE_INFINITY;
   const to = filter.to !== undefined ? Date.parse(filter.to) : Number.POSITIVE_INFINITY;
   const patients = filter.patientIds ? new Set(filter.patientIds) : undefined;
+  const search = filter.user?.trim().toLowerCase();
   return rows.filter((row) => {
     const t = timeOf(row);
     if (t < from || t >= to) return false;
     if (filter.action !== undefined && row.record.action !== filter.action) return false;
-    if (filter.user !== undefined && row.record.userId !== filter.user) return false;
+    if (search && !searchText(row).includes(search)) return false;
     if (filter.emergency !== undefined && (row.record.emergency === true) !== filter.emergency) return false;
     if (patients && !patients.has(patientOf(row))) return false;
     return true;
   });
 }
 
-/** The values the filter controls offer, sorted. */
+/** The values the filter controls offer, sorted (users: their IDs and display names). */
 export function filterChoices(rows: readonly AccessRow[]): {
   users: string[];
   actions: string[];
@@ -55,6 +62,8 @@ export function filterChoices(rows: readonly AccessRow[]): {
   const patients = new Set<string>();
   for (const row of rows) {
     users.add(row.record.userId);
+    const who = whoOf(row);
+    if (who.named) users.add(who.name);
     actions.add(row.record.action);
     patients.add(patientOf(row));
   }
@@ -84,8 +93,11 @@ export interface WorkingHours {
   readonly endHour: number;
   /** Working days, 0 = Sunday ... 6 = Saturday. Default Monday to Friday. */
   readonly workDays: readonly number[];
-  /** Whose clock: the browser's local time (default) or UTC. */
-  readonly zone: "local" | "utc";
+  /** Whose clock: "local" (the browser's), "utc" or an IANA zone (the deployment's, from its settings). */
+  readonly zone: Zone;
+  /** Minutes past the hour the day starts and ends (for 07:30-18:45); default 0. */
+  readonly startMinute?: number;
+  readonly endMinute?: number;
 }
 
 export const DEFAULT_WORKING_HOURS: WorkingHours = {
@@ -97,14 +109,12 @@ export const DEFAULT_WORKING_HOURS: WorkingHours = {
 
 /** True when the access falls outside working hours (any time on a day that is not a work day). */
 export function isOutsideWorkingHours(row: AccessRow, hours: WorkingHours = DEFAULT_WORKING_HOURS): boolean {
-  const date = new Date(timeOf(row));
-  const day = hours.zone === "utc" ? date.getUTCDay() : date.getDay();
-  if (!hours.workDays.includes(day)) return true;
-  const hour =
-    hours.zone === "utc"
-      ? date.getUTCHours() + date.getUTCMinutes() / 60
-      : date.getHours() + date.getMinutes() / 60;
-  return hour < hours.startHour || hour >= hours.endHour;
+  const wall = new Date(toWall(hours.zone, timeOf(row)));
+  if (!hours.workDays.includes(wall.getUTCDay())) return true;
+  const minute = wall.getUTCHours() * 60 + wall.getUTCMinutes();
+  const start = hours.startHour * 60 + (hours.startMinute ?? 0);
+  const end = hours.endHour * 60 + (hours.endMinute ?? 0);
+  return minute < start || minute >= end;
 }
 
 export function outsideWorkingHours(
@@ -258,48 +268,30 @@ export function chooseUnit(span: number): BucketUnit {
   return "month";
 }
 
-function bucketStart(t: number, unit: BucketUnit, zone: "local" | "utc"): number {
-  const d = new Date(t);
-  const utc = zone === "utc";
+function bucketStart(t: number, unit: BucketUnit, zone: Zone): number {
   if (unit === "hour") {
-    if (utc) d.setUTCMinutes(0, 0, 0);
-    else d.setMinutes(0, 0, 0);
-    return d.getTime();
+    // Whole hours of the zone's clock (an offset of :30 or :45 moves the hour's start too).
+    const wall = toWall(zone, t);
+    return t - (wall - Math.floor(wall / HOUR) * HOUR);
   }
-  if (utc) d.setUTCHours(0, 0, 0, 0);
-  else d.setHours(0, 0, 0, 0);
+  const d = new Date(toWall(zone, t));
+  d.setUTCHours(0, 0, 0, 0);
   if (unit === "week") {
     // Weeks start on Monday (ISO 8601).
-    const back = ((utc ? d.getUTCDay() : d.getDay()) + 6) % 7;
-    if (utc) d.setUTCDate(d.getUTCDate() - back);
-    else d.setDate(d.getDate() - back);
+    d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7));
   } else if (unit === "month") {
-    if (utc) d.setUTCDate(1);
-    else d.setDate(1);
+    d.setUTCDate(1);
   }
-  return d.getTime();
+  return toInstant(zone, d.getTime());
 }
 
-function nextStart(start: number, unit: BucketUnit, zone: "local" | "utc"): number {
-  const d = new Date(start);
-  const utc = zone === "utc";
-  switch (unit) {
-    case "hour":
-      return start + HOUR;
-    case "day":
-      if (utc) d.setUTCDate(d.getUTCDate() + 1);
-      else d.setDate(d.getDate() + 1);
-      break;
-    case "week":
-      if (utc) d.setUTCDate(d.getUTCDate() + 7);
-      else d.setDate(d.getDate() + 7);
-      break;
-    case "month":
-      if (utc) d.setUTCMonth(d.getUTCMonth() + 1);
-      else d.setMonth(d.getMonth() + 1);
-      break;
-  }
-  return d.getTime();
+function nextStart(start: number, unit: BucketUnit, zone: Zone): number {
+  if (unit === "hour") return start + HOUR;
+  const d = new Date(toWall(zone, start));
+  if (unit === "day") d.setUTCDate(d.getUTCDate() + 1);
+  else if (unit === "week") d.setUTCDate(d.getUTCDate() + 7);
+  else d.setUTCMonth(d.getUTCMonth() + 1);
+  return toInstant(zone, d.getTime());
 }
 
 /**
@@ -309,7 +301,7 @@ function nextStart(start: number, unit: BucketUnit, zone: "local" | "utc"): numb
  */
 export function timeBuckets(
   rows: readonly AccessRow[],
-  options: { from?: number; to?: number; unit?: BucketUnit; zone?: "local" | "utc" } = {},
+  options: { from?: number; to?: number; unit?: BucketUnit; zone?: Zone } = {},
 ): TimeBuckets {
   const zone = options.zone ?? "local";
   const range = timeRange(rows);
@@ -320,13 +312,11 @@ export function timeBuckets(
   const unit = options.unit ?? chooseUnit(to - from);
   const starts: number[] = [];
   const ends: number[] = [];
-  const slot = new Map<number, number>();
   for (
     let s = bucketStart(from, unit, zone);
     s <= to && starts.length < 100_000;
     s = nextStart(s, unit, zone)
   ) {
-    slot.set(s, starts.length);
     starts.push(s);
     ends.push(nextStart(s, unit, zone));
   }
@@ -338,7 +328,15 @@ export function timeBuckets(
   for (const row of rows) {
     const t = timeOf(row);
     if (t < from || t > to) continue;
-    const i = slot.get(bucketStart(t, unit, zone));
+    // Buckets are sorted and contiguous: find this one by bisection (no calendar work per row).
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    const i = starts[lo]! <= t && t < ends[lo]! ? lo : undefined;
     const counts = series[row.record.action];
     if (i !== undefined && counts) counts[i] = (counts[i] ?? 0) + 1;
   }

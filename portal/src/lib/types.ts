@@ -15,6 +15,25 @@ export interface PortalConfig {
   readonly log: { readonly origin: string; readonly verifierKey: string };
   /** Witness cosigner verifier keys and how many must have cosigned a checkpoint. */
   readonly witnesses: { readonly keys: readonly string[]; readonly quorum: number };
+  /** What the deployment tells people (DIR/portal.json); never used for verification. */
+  readonly site?: SiteSettings;
+}
+
+/** The deployment's settings for the page (src/service/portal-settings.ts); every field optional. */
+export interface SiteSettings {
+  readonly hospital?: string;
+  /** IANA time zone, e.g. "Europe/Berlin". */
+  readonly timeZone?: string;
+  /** "HH:MM" start and end; days "sun".."sat". */
+  readonly workingHours?: { readonly start: string; readonly end: string; readonly days: readonly string[] };
+  readonly privacyContact?: {
+    readonly name: string;
+    readonly email?: string;
+    readonly phone?: string;
+    readonly url?: string;
+  };
+  /** Witness key name or URL -> the organisation that runs it. */
+  readonly witnesses?: Readonly<Record<string, string>>;
 }
 
 export type PortalRole = "patient" | "auditor" | "custodian" | "admin" | "ehr" | "node" | string;
@@ -85,6 +104,8 @@ export interface AlertRow {
   /** Who found it: a witness refusing the node's checkpoint, or gossip (the node's own check). */
   readonly source: "witness" | "gossip";
   readonly acknowledged: boolean;
+  /** The note given with this identity's acknowledgement. */
+  readonly acknowledgedNote?: string;
 }
 
 export interface AccessFilter {
@@ -124,7 +145,8 @@ export interface Session {
   queryHistory(): Promise<Loaded<NoticeRow>>;
   /** Fork and tamper alerts (audit companies, admins). */
   alerts(all?: boolean): Promise<AlertRow[]>;
-  acknowledgeAlert(id: number): Promise<void>;
+  /** Acknowledges an alert with a note on what was done about it (1 to 1,000 characters). */
+  acknowledgeAlert(id: number, note: string): Promise<void>;
   signOut(): void;
 }
 

@@ -8,7 +8,9 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { COUNT_STEPS, chartLayout, type TimeBuckets, timeBuckets } from "../lib/summaries.js";
 import type { AccessRow } from "../lib/types.js";
+import { actionWords } from "../lib/vocabulary.js";
 import { formatCount, formatDate, formatTime } from "./format.js";
+import { useSite } from "./site.js";
 
 /** One colour per action, each at least 3:1 against white (WCAG 1.4.11), named in the legend. */
 export const ACTION_COLORS: Readonly<Record<string, string>> = {
@@ -82,7 +84,7 @@ function options(buckets: TimeBuckets, actions: readonly string[], width: number
         value: (_u, v) => (v == null ? "" : bucketLabel(buckets.unit, startOf(v))),
       },
       ...[...actions].reverse().map((action) => ({
-        label: action,
+        label: actionWords(action).label,
         stroke: ACTION_COLORS[action] ?? "#333333",
         fill: ACTION_COLORS[action] ?? "#333333",
         width: 0,
@@ -101,7 +103,9 @@ export function AccessChart(props: {
   readonly title: string;
   readonly testId: string;
 }) {
-  const buckets = useMemo(() => timeBuckets(props.rows), [props.rows]);
+  // Calendar days (hours, weeks) of the deployment's zone, whatever this browser's zone is.
+  const { timeZone } = useSite();
+  const buckets = useMemo(() => timeBuckets(props.rows, { zone: timeZone }), [props.rows, timeZone]);
   const container = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
@@ -123,10 +127,18 @@ export function AccessChart(props: {
     total === 0
       ? "No accesses to chart."
       : `${props.title}: ${formatCount(total)} accesses from ${formatTime(buckets.starts[0]!)}, ` +
-        `one bar per ${buckets.unit}, stacked by action. The numbers are in the table after the chart.`;
+        `one bar per ${buckets.unit} (${timeZone} time), stacked by action. The numbers are in the table after the chart.`;
   return (
-    <figure class="chart" data-testid={props.testId} data-buckets={buckets.starts.length}>
-      <figcaption>{props.title}</figcaption>
+    <figure
+      class="chart"
+      data-testid={props.testId}
+      data-buckets={buckets.starts.length}
+      data-unit={buckets.unit}
+      data-zone={timeZone}
+    >
+      <figcaption>
+        {props.title} (one bar per {buckets.unit}, {timeZone} time)
+      </figcaption>
       {total === 0 ? (
         <p class="empty">No accesses to chart.</p>
       ) : (
@@ -158,14 +170,18 @@ function ChartTable(props: { buckets: TimeBuckets; title: string }) {
               <th scope="col">{buckets.unit[0]!.toUpperCase() + buckets.unit.slice(1)} starting</th>
               {actions.map((action) => (
                 <th key={action} scope="col" class="number">
-                  {action}
+                  {actionWords(action).label}
                 </th>
               ))}
             </tr>
           </thead>
           <tbody>
             {rows.map((row) => (
-              <tr key={row.start}>
+              <tr
+                key={row.start}
+                data-start={new Date(row.start).toISOString()}
+                data-total={row.counts.reduce((a, b) => a + b, 0)}
+              >
                 <th scope="row">{bucketLabel(buckets.unit, row.start)}</th>
                 {row.counts.map((n, a) => (
                   <td key={actions[a]} class="number">

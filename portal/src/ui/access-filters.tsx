@@ -4,7 +4,8 @@
 import { useId } from "preact/hooks";
 import { ACTIONS } from "../../../src/core/record/vocabulary.js";
 import type { AccessFilter } from "../lib/types.js";
-import { localInputToIso } from "./format.js";
+import { actionWords } from "../lib/vocabulary.js";
+import { displayZone, localInputToIso } from "./format.js";
 
 export interface FilterFields {
   readonly from: string;
@@ -48,7 +49,7 @@ export function AccessFilters(props: {
   readonly onChange: (next: FilterFields) => void;
   /** Offered as a patient filter (auditors). */
   readonly patients?: readonly string[];
-  /** User IDs in the loaded rows, suggested as the person types (the filter matches one exactly). */
+  /** Names and user IDs in the loaded rows, suggested as the person types (any part matches). */
   readonly users?: readonly string[];
   readonly label: string;
 }) {
@@ -64,7 +65,7 @@ export function AccessFilters(props: {
       onSubmit={(event) => event.preventDefault()}
     >
       <div class="field">
-        <label for={`${id}-from`}>From</label>
+        <label for={`${id}-from`}>From ({displayZone()} time)</label>
         <input
           id={`${id}-from`}
           name="from"
@@ -74,7 +75,7 @@ export function AccessFilters(props: {
         />
       </div>
       <div class="field">
-        <label for={`${id}-to`}>To (before)</label>
+        <label for={`${id}-to`}>To, before ({displayZone()} time)</label>
         <input
           id={`${id}-to`}
           name="to"
@@ -96,13 +97,13 @@ export function AccessFilters(props: {
           <option value="">All actions</option>
           {ACTIONS.map((action) => (
             <option key={action} value={action}>
-              {action}
+              {actionWords(action).label}
             </option>
           ))}
         </select>
       </div>
       <div class="field">
-        <label for={`${id}-user`}>User ID</label>
+        <label for={`${id}-user`}>Search names and IDs</label>
         <input
           id={`${id}-user`}
           name="user"

@@ -7,6 +7,7 @@ import type { AlertRow, Session } from "../lib/types.js";
 import { formatTime } from "./format.js";
 import { LoadStatus } from "./load-status.js";
 import { describeError, type ErrorMessage } from "./messages.js";
+import { useSite } from "./site.js";
 import { currentValue, useLoad } from "./use-load.js";
 import { useVerification } from "./verification.js";
 
@@ -16,11 +17,14 @@ function evidenceLabels(alert: AlertRow): string[] {
     : ["Checkpoint the node signed", "Checkpoint the witness holds"];
 }
 
-function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number) => Promise<void> }) {
+function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number, note: string) => Promise<void> }) {
   const { alert } = props;
   const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState("");
+  const noteId = `alert-${alert.id}-note`;
   const [error, setError] = useState<ErrorMessage | null>(null);
   const headingId = `alert-${alert.id}-heading`;
+  const site = useSite();
   return (
     <article
       class={`alert-card${alert.acknowledged ? " acknowledged" : ""}`}
@@ -31,8 +35,8 @@ function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number) => Prom
     >
       <h3 id={headingId}>
         {alert.source === "gossip"
-          ? `Alert ${alert.id}: a split view, found by comparing with ${alert.witness}`
-          : `Alert ${alert.id}: witness ${alert.witness} refused a checkpoint`}
+          ? `Alert ${alert.id}: a split view, found by comparing with ${site.witnessName(alert.witness)}`
+          : `Alert ${alert.id}: ${site.witnessName(alert.witness)}'s witness refused a checkpoint`}
         {alert.acknowledged ? " (acknowledged)" : ""}
       </h3>
       <p>
@@ -61,24 +65,50 @@ function AlertCard(props: { alert: AlertRow; onAcknowledge: (id: number) => Prom
       ) : (
         <p class="empty">The node kept no evidence with this alert.</p>
       )}
-      {alert.acknowledged ? null : (
-        <button
-          type="button"
-          disabled={busy}
+      {alert.acknowledged ? (
+        alert.acknowledgedNote ? (
+          <p class="ack-note" data-testid="ack-note">
+            Your note: {alert.acknowledgedNote}
+          </p>
+        ) : null
+      ) : (
+        <form
+          class="ack-form"
           aria-label={`Acknowledge alert ${alert.id}`}
-          onClick={async () => {
+          onSubmit={async (event) => {
+            event.preventDefault();
+            if (note.trim() === "") {
+              setError({
+                code: "NO_NOTE",
+                title: "Write a note first: what was checked or done about this alert.",
+              });
+              return;
+            }
             setBusy(true);
             setError(null);
             try {
-              await props.onAcknowledge(alert.id);
+              await props.onAcknowledge(alert.id, note.trim());
             } catch (cause) {
               setError(describeError(cause));
               setBusy(false);
             }
           }}
         >
-          {busy ? "Acknowledging…" : "Acknowledge"}
-        </button>
+          <label for={noteId}>Note (what was checked or done about it)</label>
+          <textarea
+            id={noteId}
+            name="note"
+            rows={2}
+            maxLength={1000}
+            aria-required="true"
+            value={note}
+            disabled={busy}
+            onInput={(event) => setNote(event.currentTarget.value)}
+          />
+          <button type="submit" disabled={busy} aria-label={`Acknowledge alert ${alert.id}`}>
+            {busy ? "Acknowledging…" : "Acknowledge"}
+          </button>
+        </form>
       )}
       {error ? (
         <p class="error-box" role="alert">
@@ -128,8 +158,8 @@ export function AlertsPanel(props: { session: Session }) {
               <AlertCard
                 key={alert.id}
                 alert={alert}
-                onAcknowledge={async (id) => {
-                  await session.acknowledgeAlert(id);
+                onAcknowledge={async (id, note) => {
+                  await session.acknowledgeAlert(id, note);
                   reload();
                 }}
               />

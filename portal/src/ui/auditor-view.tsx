@@ -3,6 +3,7 @@
 // looks for, refused requests, and the witnesses' fork alerts with their evidence.
 
 import { useMemo, useState } from "preact/hooks";
+import { listWords } from "../lib/site.js";
 import { filterAccesses, filterChoices, refusals } from "../lib/summaries.js";
 import type { AccessRow, Session } from "../lib/types.js";
 import { AccessChart } from "./access-chart.js";
@@ -14,7 +15,10 @@ import { formatCount, plural } from "./format.js";
 import { LoadStatus } from "./load-status.js";
 import { NoticeTable } from "./notice-table.js";
 import { type Column, PagedTable } from "./paged-table.js";
+import { type PatientDirectory, PatientListLoader } from "./patient-list.js";
+import { useSite } from "./site.js";
 import { SummaryTables } from "./summary-tables.js";
+import { TamperNotice } from "./tamper-notice.js";
 import { currentValue, type LoadState, useLoad } from "./use-load.js";
 import { ViewHeading } from "./view-heading.js";
 
@@ -25,13 +29,23 @@ interface PatientLine {
   readonly patientId: string | null;
   readonly error?: string;
   readonly accesses: number;
+  /** From the audit company's own patient list, when it loaded one. */
+  readonly name?: string;
 }
 
 const PATIENT_COLUMNS: readonly Column<PatientLine>[] = [
   {
     header: "Patient",
     rowHeader: true,
-    cell: (row) => <span class="mono">{row.patientId ?? "(not named by the node)"}</span>,
+    cell: (row) =>
+      row.patientId === null ? (
+        <span>Not named by the node: load your patient list to name this patient</span>
+      ) : (
+        <span class="who-cell">
+          {row.name ? <strong>{row.name}</strong> : null}
+          <span class="mono">{row.patientId}</span>
+        </span>
+      ),
   },
   { header: "Accesses loaded", cell: (row) => formatCount(row.accesses), className: "number" },
   {
@@ -46,17 +60,17 @@ const PATIENT_COLUMNS: readonly Column<PatientLine>[] = [
 ];
 
 const SECTIONS = [
-  ["accesses", "Accesses"],
   ["summaries", "Summaries"],
   ["patients", "Granted patients"],
-  ["refusals", "Refused requests"],
   ["alerts", "Alerts"],
+  ["refusals", "Refused requests"],
+  ["accesses", "All accesses"],
 ] as const;
 
 /** In place of what is computed from the accesses, until they are loaded (or if they failed to). */
 function Pending(props: { state: LoadState<unknown> }) {
   return props.state.kind === "failed" ? (
-    <p class="empty">Not available: the accesses did not load (see Accesses above).</p>
+    <p class="empty">Not available: the accesses did not load (see Summaries above).</p>
   ) : (
     <p class="loading">Waiting for the accesses…</p>
   );
@@ -64,7 +78,14 @@ function Pending(props: { state: LoadState<unknown> }) {
 
 export function AuditorView(props: { session: Session }) {
   const { session } = props;
-  const [accesses, reloadAccesses] = useLoad(() => session.patientAccesses(undefined, MAX_AUDIT_ROWS));
+  // The audit company's own list of the patients it is granted (IDs, optionally names): asked for by
+  // ID, the node names each patient in its reply, the one whose trail fails verification included.
+  const [directory, setDirectory] = useState<PatientDirectory | null>(null);
+  const [accesses, reloadAccesses] = useLoad(
+    () =>
+      session.patientAccesses(directory ? { patientIds: [...directory.keys()] } : undefined, MAX_AUDIT_ROWS),
+    [directory],
+  );
   const [notices, reloadNotices] = useLoad(() => session.queryHistory());
   const [fields, setFields] = useState(NO_FILTER);
 
@@ -76,8 +97,11 @@ export function AuditorView(props: { session: Session }) {
   const patients = useMemo((): PatientLine[] => {
     const counts = new Map<string | null, number>();
     for (const row of rows) counts.set(row.patientId, (counts.get(row.patientId) ?? 0) + 1);
-    return (loaded?.patients ?? []).map((p) => ({ ...p, accesses: counts.get(p.patientId) ?? 0 }));
-  }, [loaded, rows]);
+    return (loaded?.patients ?? []).map((p) => {
+      const name = p.patientId === null ? undefined : directory?.get(p.patientId);
+      return { ...p, accesses: counts.get(p.patientId) ?? 0, ...(name ? { name } : {}) };
+    });
+  }, [loaded, rows, directory]);
   const patientIds = useMemo(
     () => patients.flatMap((p) => (p.patientId === null ? [] : [p.patientId])).sort(),
     [patients],
@@ -85,13 +109,20 @@ export function AuditorView(props: { session: Session }) {
   const noticesLoaded = currentValue(notices);
   const refused = useMemo(() => refusals(noticesLoaded?.rows ?? []), [noticesLoaded]);
   const failedPatients = patients.filter((p) => p.error !== undefined).length;
+  const failedProblems = loaded?.problems ?? [];
+  const failedNamed = patients.flatMap((p) =>
+    p.error !== undefined && p.patientId !== null
+      ? [p.name ? `${p.name} (${p.patientId})` : p.patientId]
+      : [],
+  );
+  const site = useSite();
 
   return (
     <div class="view auditor-view">
       <ViewHeading testId="auditor-view-heading">Audit dashboard</ViewHeading>
       <p class="lede">
-        Accesses to the records of the patients {session.identity.id} is granted at{" "}
-        {session.config.deployment}, decrypted and verified in this browser.
+        Accesses to the records of the patients {session.identity.id} is granted at {site.hospital}, decrypted
+        and verified in this browser. Times are in {site.timeZone} time.
       </p>
       <nav class="section-nav" aria-label="Dashboard sections">
         <ul>
@@ -113,9 +144,20 @@ export function AuditorView(props: { session: Session }) {
           Refresh
         </button>
       </div>
+      {failedProblems.length > 0 ? (
+        <TamperNotice
+          problems={failedProblems}
+          stillShown={`The other patients' accesses verified on their own and are shown${
+            failedNamed.length > 0 ? "" : ""
+          }.`}
+          notShown={`Nothing is shown of ${
+            failedNamed.length > 0 ? listWords(failedNamed) : "the patient concerned"
+          }: one of their entries cannot be trusted, and showing the others could hide which one was changed.`}
+        />
+      ) : null}
 
-      <section aria-labelledby="accesses-heading">
-        <h2 id="accesses-heading">Accesses</h2>
+      <section aria-labelledby="summaries-heading">
+        <h2 id="summaries-heading">Summaries</h2>
         <LoadStatus state={accesses} what="accesses of your patients" onRetry={reloadAccesses} />
         {loaded ? (
           <>
@@ -139,36 +181,25 @@ export function AuditorView(props: { session: Session }) {
               patients={patientIds}
               users={choices.users}
             />
-            <AccessChart rows={shown} title="Accesses over time, by action" testId="access-chart" />
-            <AccessExports rows={shown} status={loaded.status} />
-            <AccessTable
-              rows={shown}
-              showPatient
-              caption="Accesses across granted patients, newest first"
-              empty={
-                rows.length === 0
-                  ? "No accesses recorded for your patients yet."
-                  : "No access matches these filters."
-              }
-            />
+            <p class="hint">
+              The summaries, the chart and the table of all accesses show what these filters keep.
+            </p>
+            <SummaryTables rows={shown} />
           </>
-        ) : null}
-      </section>
-
-      <section aria-labelledby="summaries-heading">
-        <h2 id="summaries-heading">Summaries</h2>
-        <p class="hint">Over the accesses that match the filters above.</p>
-        {loaded ? <SummaryTables rows={shown} /> : <Pending state={accesses} />}
+        ) : (
+          <Pending state={accesses} />
+        )}
       </section>
 
       <section aria-labelledby="patients-heading">
         <h2 id="patients-heading">Granted patients</h2>
+        <PatientListLoader directory={directory} onLoad={setDirectory} />
         {loaded ? (
           <PagedTable
             caption="Patients you are granted"
             columns={PATIENT_COLUMNS}
             rows={patients}
-            rowKey={(row) => row.patientId ?? "(unnamed)"}
+            rowKey={(row) => row.patientId ?? `(unnamed) ${row.error ?? ""}`}
             rowAttributes={(row) => ({
               "data-patient": row.patientId ?? undefined,
               "data-error": row.error ? "true" : undefined,
@@ -180,6 +211,16 @@ export function AuditorView(props: { session: Session }) {
         ) : (
           <Pending state={accesses} />
         )}
+      </section>
+
+      <section aria-labelledby="alerts-heading">
+        <h2 id="alerts-heading">Alerts</h2>
+        <p class="hint">
+          A witness refuses a checkpoint that does not extend the history it already cosigned: the log may
+          have been forked or rewritten. Both signed checkpoints are kept as evidence. Acknowledge an alert
+          with a note on what was checked or done.
+        </p>
+        <AlertsPanel session={session} />
       </section>
 
       <section aria-labelledby="refusals-heading">
@@ -200,13 +241,26 @@ export function AuditorView(props: { session: Session }) {
         ) : null}
       </section>
 
-      <section aria-labelledby="alerts-heading">
-        <h2 id="alerts-heading">Alerts</h2>
-        <p class="hint">
-          A witness refuses a checkpoint that does not extend the history it already cosigned: the log may
-          have been forked or rewritten. Both signed checkpoints are kept as evidence.
-        </p>
-        <AlertsPanel session={session} />
+      <section aria-labelledby="accesses-heading">
+        <h2 id="accesses-heading">All accesses</h2>
+        {loaded ? (
+          <>
+            <AccessChart rows={shown} title="Accesses over time, by action" testId="access-chart" />
+            <AccessExports rows={shown} status={loaded.status} />
+            <AccessTable
+              rows={shown}
+              showPatient
+              caption="Accesses across granted patients, newest first"
+              empty={
+                rows.length === 0
+                  ? "No accesses recorded for your patients yet."
+                  : "No access matches these filters."
+              }
+            />
+          </>
+        ) : (
+          <Pending state={accesses} />
+        )}
       </section>
     </div>
   );

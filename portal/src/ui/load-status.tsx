@@ -1,5 +1,6 @@
 // What a section shows while its data loads or after it failed to: a polite status, or an alert
-// with the reason and a way to try again.
+// with the reason and a way to try again. A failed integrity check is permanent: the view explains it
+// (tamper-notice.tsx) and offers no retry.
 
 import type { LoadState } from "./use-load.js";
 
@@ -12,17 +13,22 @@ export function LoadStatus<T>(props: { state: LoadState<T>; what: string; onRetr
       </p>
     );
   }
+  if (state.kind === "failed" && state.verification) {
+    return (
+      <p class="error-box" data-testid="load-error" data-code={state.error.code}>
+        <strong>The {props.what} cannot be shown: they failed their integrity check (see above).</strong>
+      </p>
+    );
+  }
   if (state.kind === "failed") {
     return (
       <div class="error-box" role="alert" data-testid="load-error" data-code={state.error.code}>
         <p>
           <strong>
-            {state.verification
-              ? `The ${props.what} did not verify: ${state.error.detail ?? ""}`
-              : `Could not load the ${props.what}: ${state.error.title}`}
+            Could not load the {props.what}: {state.error.title}
           </strong>
         </p>
-        {state.error.detail && !state.verification ? <p class="detail">{state.error.detail}</p> : null}
+        {state.error.detail ? <p class="detail">{state.error.detail}</p> : null}
         <button type="button" onClick={props.onRetry}>
           Try again
         </button>

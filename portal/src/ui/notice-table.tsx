@@ -1,15 +1,77 @@
-// Notices: who read a trail (the meta-audit) and who was refused, each a log entry of its own.
+// Notices: who read a trail (the meta-audit) and who was refused, each a log entry of its own, in
+// plain words: who (their ID and role), what they did, what came of it. The log entry and the
+// counts as the node recorded them (log entries sent, the key envelopes that open them included, so
+// not the page's count of accesses) are in each row's details.
 
 import type { NoticeRow } from "../lib/types.js";
 import { TimeCell } from "./access-table.js";
 import { formatCount } from "./format.js";
 import { type Column, PagedTable } from "./paged-table.js";
 
-const KIND_LABEL = { query: "Read the trail", refusal: "Refused" } as const;
+const ROLE_WORDS: Readonly<Record<string, string>> = {
+  patient: "patient",
+  auditor: "audit company",
+  custodian: "privacy office",
+  admin: "administrator",
+  "ehr-source": "record system",
+  node: "Custos node",
+  witness: "witness",
+};
 
-function result(row: NoticeRow): string {
-  if (row.kind === "refusal") return row.reason ? `Refused: ${row.reason}` : "Refused";
-  return row.returned === undefined ? "Read" : `Received ${formatCount(row.returned)} entries`;
+const REASON_WORDS: Readonly<Record<string, string>> = {
+  NOT_AUTHORIZED: "not allowed to read this trail",
+  NOT_GRANTED: "not granted this patient",
+  REVOKED: "their identity was revoked",
+  EXPIRED: "their identity had expired",
+};
+
+/** The ID at the end of custos://<deployment>/<role>/<id>. */
+function requesterId(uri: string): string {
+  const parts = uri.split("/");
+  return parts[parts.length - 1] || uri;
+}
+
+function what(row: NoticeRow): string {
+  if (row.kind === "refusal")
+    return `Was refused${row.reason ? `: ${REASON_WORDS[row.reason] ?? "the node did not allow it"}` : ""}`;
+  return "Read the trail";
+}
+
+function Details(props: { row: NoticeRow }) {
+  const { row } = props;
+  return (
+    <details class="row-details">
+      <summary>
+        Details<span class="visually-hidden"> of entry {row.index}</span>
+      </summary>
+      <dl>
+        <div>
+          <dt>Log entry</dt>
+          <dd class="mono">#{row.index}</dd>
+        </div>
+        <div>
+          <dt>Requester</dt>
+          <dd class="mono">{row.requester}</dd>
+        </div>
+        <div>
+          <dt>Request</dt>
+          <dd class="mono">{row.operation}</dd>
+        </div>
+        {row.reason ? (
+          <div>
+            <dt>Refusal code</dt>
+            <dd class="mono">{row.reason}</dd>
+          </div>
+        ) : null}
+        {row.returned !== undefined ? (
+          <div>
+            <dt>Log entries sent</dt>
+            <dd>{formatCount(row.returned)} (accesses and the keys that open them, one page of the trail)</dd>
+          </div>
+        ) : null}
+      </dl>
+    </details>
+  );
 }
 
 export function NoticeTable(props: {
@@ -18,27 +80,40 @@ export function NoticeTable(props: {
   readonly showPatient?: boolean;
   /** The signed-in identity's URI: its own rows say "You". */
   readonly self?: string;
+  /** Names a patient ID (an audit company's own directory), when it can. */
+  readonly patientName?: (row: NoticeRow) => string | undefined;
   readonly testId: string;
   readonly empty: string;
 }) {
   const columns: Column<NoticeRow>[] = [
-    { header: "Time", rowHeader: true, cell: (row) => <TimeCell time={row.time} /> },
-    {
-      header: "What happened",
-      cell: (row) => <span class={`notice notice-${row.kind}`}>{KIND_LABEL[row.kind]}</span>,
-    },
+    { header: "When", rowHeader: true, cell: (row) => <TimeCell time={row.time} /> },
     {
       header: "Who",
       cell: (row) =>
-        row.requester === props.self ? <strong>You</strong> : <span class="mono">{row.requester}</span>,
+        row.requester === props.self ? (
+          <strong>You</strong>
+        ) : (
+          <span class="who-cell">
+            <span class="mono">{requesterId(row.requester)}</span>
+            <span class="who-role">{ROLE_WORDS[row.role] ?? row.role}</span>
+          </span>
+        ),
     },
-    { header: "Role", cell: (row) => row.role },
     ...(props.showPatient
-      ? [{ header: "Patient", cell: (row: NoticeRow) => <span class="mono">{row.patientId ?? "—"}</span> }]
+      ? [
+          {
+            header: "Patient",
+            cell: (row: NoticeRow) => (
+              <span class="mono">{props.patientName?.(row) ?? row.patientId ?? "Not named by the node"}</span>
+            ),
+          },
+        ]
       : []),
-    { header: "Request", cell: (row) => row.operation },
-    { header: "Result", cell: result },
-    { header: "Entry", cell: (row) => `#${row.index}`, className: "number" },
+    {
+      header: "What happened",
+      cell: (row) => <span class={`notice notice-${row.kind}`}>{what(row)}</span>,
+    },
+    { header: "Details", cell: (row) => <Details row={row} /> },
   ];
   return (
     <PagedTable

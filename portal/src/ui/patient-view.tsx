@@ -12,6 +12,9 @@ import { AccessExports, NoticeExports } from "./export-buttons.js";
 import { formatCount, formatTime, plural } from "./format.js";
 import { LoadStatus } from "./load-status.js";
 import { NoticeTable } from "./notice-table.js";
+import { SECURITY_EVENTS_ID } from "./office-view.js";
+import { useSite } from "./site.js";
+import { TamperNotice } from "./tamper-notice.js";
 import { currentValue, useLoad } from "./use-load.js";
 import { ViewHeading } from "./view-heading.js";
 
@@ -23,6 +26,8 @@ export function PatientView(props: { session: Session }) {
   const [accesses, reloadAccesses] = useLoad(() => session.myAccesses(undefined, MAX_PATIENT_ROWS));
   const [history, reloadHistory] = useLoad(() => session.queryHistory());
   const [fields, setFields] = useState(NO_FILTER);
+  const site = useSite();
+  const securityEvents = session.identity.id === SECURITY_EVENTS_ID;
 
   const loaded = currentValue(accesses);
   const filter = useMemo(() => toAccessFilter(fields), [fields]);
@@ -36,11 +41,36 @@ export function PatientView(props: { session: Session }) {
 
   return (
     <div class="view patient-view">
-      <ViewHeading testId="patient-view-heading">My access trail</ViewHeading>
+      <ViewHeading testId="patient-view-heading">
+        {securityEvents ? "Deployment security events" : "My access trail"}
+      </ViewHeading>
       <p class="lede">
-        Every access to your health record at {session.config.deployment}, decrypted and verified in this
-        browser, newest first.
+        {securityEvents
+          ? `Security events at ${site.hospital} that name no patient (logins, security alerts), decrypted and verified in this browser, newest first.`
+          : `Everyone who opened, changed, printed or copied your health record at ${site.hospital}, and why, decrypted and verified in this browser, newest first.`}{" "}
+        Times are in {site.timeZone} time.
       </p>
+      {accesses.kind === "failed" && accesses.problem ? (
+        <TamperNotice
+          problems={[accesses.problem]}
+          stillShown="Who read your trail and which requests were refused (further down) are checked on their own and are still shown."
+          notShown="The accesses to your record are not shown: one entry cannot be trusted, and showing the others could hide which one was changed."
+        />
+      ) : null}
+      {loaded && trailHistory ? (
+        <p class="at-a-glance" data-testid="at-a-glance">
+          <a href="#timeline-heading">{plural(loaded.rows.length, "access", "accesses")} to your record</a>
+          {" · "}
+          <a href="#history-heading">
+            {plural(
+              trailHistory.others.filter((r) => r.kind === "query").length,
+              "read of your trail by others",
+              "reads of your trail by others",
+            )}
+            , {plural(trailHistory.others.filter((r) => r.kind === "refusal").length, "refused request")}
+          </a>
+        </p>
+      ) : null}
       <div class="toolbar">
         <button
           type="button"
@@ -110,7 +140,7 @@ export function PatientView(props: { session: Session }) {
               <details class="own-reads" data-testid="own-reads" data-count={trailHistory.own.length}>
                 <summary>
                   You viewed your trail {plural(trailHistory.own.length, "time")}, most recently on{" "}
-                  {formatTime(trailHistory.own[0]!.time)}.
+                  {formatTime(trailHistory.own[0]!.time)} (one line per page of the trail your browser read).
                 </summary>
                 <NoticeTable
                   rows={trailHistory.own}

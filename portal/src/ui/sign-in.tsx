@@ -4,7 +4,8 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signIn } from "../lib/session.js";
-import type { Session } from "../lib/types.js";
+import { checkSiteSettings, type Site, siteOf } from "../lib/site.js";
+import type { PortalConfig, Session } from "../lib/types.js";
 import { describeError, type ErrorMessage } from "./messages.js";
 
 /** A bundle is a few kilobytes; refuse to read anything far larger into the page. */
@@ -15,7 +16,60 @@ interface ChosenFile {
   readonly text: string;
 }
 
-export function SignIn(props: { onSignedIn: (session: Session) => void }) {
+/** The deployment's settings before sign-in (the open config route), to name the hospital. */
+function useSiteBeforeSignIn(onHospital?: (name: string) => void): Site | undefined {
+  const [site, setSite] = useState<Site | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    fetch(new URL("portal/config.json", document.baseURI), { cache: "no-store" })
+      .then((reply) => (reply.ok ? (reply.json() as Promise<PortalConfig>) : undefined))
+      .then((config) => {
+        if (!live || !config || typeof config.deployment !== "string") return;
+        const found = siteOf({ deployment: config.deployment, site: checkSiteSettings(config.site) });
+        setSite(found);
+        onHospital?.(found.hospital);
+      })
+      .catch(() => {});
+    return () => {
+      live = false;
+    };
+  }, [onHospital]);
+  return site;
+}
+
+function LostHelp(props: { site: Site | undefined }) {
+  const contact = props.site?.privacyContact;
+  const office = contact?.name ?? `the privacy office of ${props.site?.hospital ?? "your hospital"}`;
+  return (
+    <details class="sign-in-help" data-testid="sign-in-help">
+      <summary>Lost your file or forgot the passphrase?</summary>
+      <p>
+        Nobody can open your identity bundle without its passphrase, not even the hospital: there is no reset.
+        Ask {office} for a new identity. They will check who you are, revoke the old one (so a lost file
+        cannot be used) and give you a new file and passphrase; your whole trail stays readable with the new
+        one.
+      </p>
+      {contact ? (
+        <p data-testid="sign-in-contact">
+          {contact.name}
+          {contact.email ? (
+            <>
+              {", "}
+              <a href={`mailto:${contact.email}`}>{contact.email}</a>
+            </>
+          ) : null}
+          {contact.phone ? `, ${contact.phone}` : ""}
+        </p>
+      ) : null}
+    </details>
+  );
+}
+
+export function SignIn(props: {
+  onSignedIn: (session: Session) => void;
+  onHospital?: (name: string) => void;
+}) {
+  const site = useSiteBeforeSignIn(props.onHospital);
   const [file, setFile] = useState<ChosenFile | null>(null);
   const [passphrase, setPassphrase] = useState("");
   const [busy, setBusy] = useState(false);
@@ -78,10 +132,12 @@ export function SignIn(props: { onSignedIn: (session: Session) => void }) {
 
   return (
     <div class="sign-in">
-      <h1 data-testid="sign-in-heading">Sign in to Custos</h1>
+      <h1 data-testid="sign-in-heading">
+        Sign in to {site ? `${site.hospital}'s` : "the"} access trail portal
+      </h1>
       <p class="lede">
-        See who accessed your health record, verified and decrypted in this browser. Your keys and your
-        passphrase never leave this page.
+        See who accessed your health record{site ? ` at ${site.hospital}` : ""}, and why, checked and
+        decrypted in this browser. Your keys and your passphrase never leave this page.
       </p>
       <form
         class={`card sign-in-form${dragging ? " dragging" : ""}`}
@@ -102,7 +158,8 @@ export function SignIn(props: { onSignedIn: (session: Session) => void }) {
         <div class="field dropzone">
           <label for="bundle-file">Identity bundle file</label>
           <p class="hint" id="bundle-file-hint">
-            The file you were given when your identity was created. You can also drop it here.
+            The file ending in <code>.custos-id</code> that {site?.hospital ?? "the hospital"} gave you with
+            your passphrase. It holds your keys, locked by the passphrase. You can also drop it here.
           </p>
           <input
             id="bundle-file"
@@ -138,6 +195,7 @@ export function SignIn(props: { onSignedIn: (session: Session) => void }) {
         <p class="busy" role="status" aria-live="polite" data-testid="sign-in-busy">
           {busy ? "Unlocking your keys and checking your identity. This can take a few seconds." : ""}
         </p>
+        <LostHelp site={site} />
         {error ? (
           <div class="error-box" role="alert" data-testid="sign-in-error" data-code={error.code}>
             <p>

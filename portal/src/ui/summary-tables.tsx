@@ -4,8 +4,8 @@
 // (break-the-glass) accesses, and print and copy events.
 
 import { useMemo } from "preact/hooks";
+import { describeWorkingHours } from "../lib/site.js";
 import {
-  DEFAULT_WORKING_HOURS,
   emergencyAccesses,
   outsideWorkingHours,
   perUser,
@@ -14,49 +14,73 @@ import {
   unusualUsers,
 } from "../lib/summaries.js";
 import type { AccessRow } from "../lib/types.js";
+import { whoOf } from "../lib/vocabulary.js";
 import { AccessTable } from "./access-table.js";
 import { BarChart } from "./bar-chart.js";
 import { formatCount } from "./format.js";
 import { type Column, PagedTable } from "./paged-table.js";
+import { useSite } from "./site.js";
 
 type Flagged = ReturnType<typeof unusualUsers>["users"][number];
 
 const count = (n: number) => formatCount(n);
 
-const USER_COLUMNS: readonly Column<UserSummary>[] = [
-  { header: "User", rowHeader: true, cell: (row) => <span class="mono">{row.userId}</span> },
-  { header: "Accesses", cell: (row) => count(row.accesses), className: "number" },
-  { header: "Patients", cell: (row) => count(row.patients), className: "number" },
-  { header: "Emergency", cell: (row) => count(row.emergency), className: "number" },
-  { header: "Outside working hours", cell: (row) => count(row.outsideHours), className: "number" },
-  { header: "Print or copy", cell: (row) => count(row.printOrCopy), className: "number" },
-];
+type Names = ReadonlyMap<string, { name: string; about: string }>;
 
-const FLAGGED_COLUMNS: readonly Column<Flagged>[] = [
-  { header: "User", rowHeader: true, cell: (row) => <span class="mono">{row.userId}</span> },
-  { header: "Patients accessed", cell: (row) => count(row.patients), className: "number" },
-];
+function UserCell(props: { userId: string; names: Names }) {
+  const who = props.names.get(props.userId);
+  return who ? (
+    <span class="who-cell">
+      <strong>{who.name}</strong>
+      <span class="who-role">{[who.about, props.userId].filter(Boolean).join(" · ")}</span>
+    </span>
+  ) : (
+    <span class="mono">{props.userId}</span>
+  );
+}
 
-const DAY_NAMES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+function userColumns(names: Names): Column<UserSummary>[] {
+  return [
+    { header: "User", rowHeader: true, cell: (row) => <UserCell userId={row.userId} names={names} /> },
+    { header: "Accesses", cell: (row) => count(row.accesses), className: "number" },
+    { header: "Patients", cell: (row) => count(row.patients), className: "number" },
+    { header: "Emergency", cell: (row) => count(row.emergency), className: "number" },
+    { header: "Outside working hours", cell: (row) => count(row.outsideHours), className: "number" },
+    { header: "Print or copy", cell: (row) => count(row.printOrCopy), className: "number" },
+  ];
+}
 
-function workingHoursText(): string {
-  const { startHour, endHour, workDays } = DEFAULT_WORKING_HOURS;
-  const days =
-    workDays.length === 5 && [1, 2, 3, 4, 5].every((d) => workDays.includes(d))
-      ? "Monday to Friday"
-      : workDays.map((d) => DAY_NAMES[d]).join(", ");
-  const hh = (h: number) => `${String(h).padStart(2, "0")}:00`;
-  return `${days}, ${hh(startHour)} to ${hh(endHour)} in this browser's time zone`;
+function flaggedColumns(names: Names): Column<Flagged>[] {
+  return [
+    { header: "User", rowHeader: true, cell: (row) => <UserCell userId={row.userId} names={names} /> },
+    { header: "Patients accessed", cell: (row) => count(row.patients), className: "number" },
+  ];
+}
+
+/** Display names, roles and departments by user ID, from the records that carry them. */
+function namesOf(rows: readonly AccessRow[]): Names {
+  const names = new Map<string, { name: string; about: string }>();
+  for (const row of rows) {
+    if (names.has(row.record.userId)) continue;
+    const who = whoOf(row);
+    if (who.named)
+      names.set(who.userId, { name: who.name, about: [who.role, who.department].filter(Boolean).join(", ") });
+  }
+  return names;
 }
 
 export function SummaryTables(props: { rows: readonly AccessRow[] }) {
   const { rows } = props;
-  const users = useMemo(() => perUser(rows), [rows]);
+  const { workingHours } = useSite();
+  const names = useMemo(() => namesOf(rows), [rows]);
+  const users = useMemo(() => perUser(rows, workingHours), [rows, workingHours]);
   const flagged = useMemo(() => unusualUsers(rows), [rows]);
-  const outside = useMemo(() => outsideWorkingHours(rows), [rows]);
+  const outside = useMemo(() => outsideWorkingHours(rows, workingHours), [rows, workingHours]);
   const emergency = useMemo(() => emergencyAccesses(rows), [rows]);
   const printed = useMemo(() => printAndCopy(rows), [rows]);
-  const top = users.slice(0, 10).map((row) => ({ label: row.userId, value: row.accesses }));
+  const top = users
+    .slice(0, 10)
+    .map((row) => ({ label: names.get(row.userId)?.name ?? row.userId, value: row.accesses }));
 
   return (
     <div class="summaries" data-testid="summaries">
@@ -64,7 +88,7 @@ export function SummaryTables(props: { rows: readonly AccessRow[] }) {
       <div class="summary-grid">
         <PagedTable
           caption="Accesses per user, most first"
-          columns={USER_COLUMNS}
+          columns={userColumns(names)}
           rows={users}
           rowKey={(row) => row.userId}
           rowAttributes={(row) => ({ "data-user": row.userId })}
@@ -83,7 +107,7 @@ export function SummaryTables(props: { rows: readonly AccessRow[] }) {
       </p>
       <PagedTable
         caption="Users who accessed unusually many patients"
-        columns={FLAGGED_COLUMNS}
+        columns={flaggedColumns(names)}
         rows={flagged.users}
         rowKey={(row) => row.userId}
         rowAttributes={(row) => ({ "data-user": row.userId })}
@@ -93,7 +117,10 @@ export function SummaryTables(props: { rows: readonly AccessRow[] }) {
       />
 
       <h3>Accesses outside working hours</h3>
-      <p class="hint">Working hours: {workingHoursText()}.</p>
+      <p class="hint" data-testid="working-hours">
+        Working hours: {describeWorkingHours(workingHours)}. {formatCount(outside.length)} of{" "}
+        {formatCount(rows.length)} accesses fall outside them.
+      </p>
       <AccessTable
         rows={outside}
         showPatient

@@ -4,7 +4,7 @@
 // view.
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { VerificationFailureError } from "../lib/errors.js";
+import { isVerificationFailure, VerificationFailureError } from "../lib/errors.js";
 import type { VerificationProblem, VerificationStatus } from "../lib/types.js";
 import { describeError, type ErrorMessage } from "./messages.js";
 import { useVerification } from "./verification.js";
@@ -12,7 +12,13 @@ import { useVerification } from "./verification.js";
 export type LoadState<T> =
   | { readonly kind: "loading"; readonly previous?: T }
   | { readonly kind: "ready"; readonly value: T }
-  | { readonly kind: "failed"; readonly error: ErrorMessage; readonly verification: boolean };
+  | {
+      readonly kind: "failed";
+      readonly error: ErrorMessage;
+      readonly verification: boolean;
+      /** The verification failure, when it is one (permanent: no retry). */
+      readonly problem?: VerificationProblem;
+    };
 
 function statusOf(value: unknown): VerificationStatus | undefined {
   const status = (value as { status?: VerificationStatus } | null)?.status;
@@ -51,7 +57,12 @@ export function useLoad<T>(
       (error: unknown) => {
         if (mine !== generation.current) return;
         const isVerification = verification.failed(error);
-        setState({ kind: "failed", error: describeError(error), verification: isVerification });
+        setState({
+          kind: "failed",
+          error: describeError(error),
+          verification: isVerification,
+          ...(isVerificationFailure(error) ? { problem: error.problem } : {}),
+        });
       },
     );
   }, [verification]);

@@ -1,96 +1,113 @@
-// The verification status shown on every view: green while every reply verified against a checkpoint
-// cosigned by the witness quorum; red, naming the entry and the check that failed, as soon as any
-// reply did not, and while a witness's fork alert is open.
+// The verification status shown on every view, as one state in plain words: checking; "This list is
+// complete and unaltered, confirmed by <the witnesses' organisations>"; or, in red and never beside a
+// green mark, an entry that failed its integrity check or a possible fork of the log. The checkpoint,
+// the witness count and quorum and the signed note are technical details, shown on request.
 
 import { useState } from "preact/hooks";
+import { listWords } from "../lib/site.js";
 import type { AlertRow, VerificationProblem, VerificationStatus } from "../lib/types.js";
 import { formatCount, formatTime } from "./format.js";
+import { useSite } from "./site.js";
 import type { VerificationState } from "./verification.js";
 
-function statusSentence(status: VerificationStatus): string {
+/** The organisations whose witnesses cosigned, by the deployment's names for them. */
+export function useConfirmers(status: VerificationStatus | null): string[] {
+  const site = useSite();
+  return [...new Set((status?.cosigned ?? []).map((c) => site.witnessName(c.name)))];
+}
+
+function technicalSentence(status: VerificationStatus): string {
   const times = status.cosigned.map((c) => c.time);
   const at = times.length > 0 ? `, at ${formatTime(Math.max(...times))}` : "";
   return (
-    `checkpoint of ${formatCount(status.size)} entries, cosigned by ${status.cosigned.length} of ` +
-    `${status.witnessCount} witnesses (quorum ${status.quorum})${at}`
+    `Checkpoint of ${formatCount(status.size)} entries, cosigned by ${status.cosigned.length} of ` +
+    `${status.witnessCount} witnesses (quorum ${status.quorum})${at}.`
   );
 }
 
-function problemSentence(problem: VerificationProblem): string {
-  // The library's sentence usually names the entry already; say it only where it does not.
-  const named = problem.index === undefined || new RegExp(`\\b${problem.index}\\b`).test(problem.message);
-  const entry = named ? "" : ` (entry ${problem.index})`;
-  return `${problem.message}${entry}`;
-}
-
-function ProblemItem(props: { problem: VerificationProblem }) {
-  const { problem } = props;
-  return (
-    <li data-code={problem.code} data-index={problem.index}>
-      <strong>{problemSentence(problem)}</strong> <span class="code">{problem.code}</span>
-    </li>
-  );
+/** The entry a problem concerns, in words: "Entry 3,119 failed its integrity check". */
+export function problemHeadline(problem: VerificationProblem): string {
+  if (problem.code === "TRAIL_INCOMPLETE") return "The trail the node sent is incomplete";
+  return problem.index === undefined
+    ? "A reply from the log failed its integrity check"
+    : `Entry ${problem.index} failed its integrity check`;
 }
 
 function AlertItem(props: { alert: AlertRow }) {
+  const site = useSite();
   const { alert } = props;
   return (
     <li data-alert-id={alert.id}>
-      <strong>
-        Witness {alert.witness} refused a checkpoint at {formatTime(alert.time)}: {alert.message}
-      </strong>
+      {site.witnessName(alert.witness)} found a conflicting checkpoint on {formatTime(alert.time)}.
     </li>
   );
 }
 
 export function VerificationBar(props: { state: VerificationState; onShowAlerts?: () => void }) {
   const { status, problems, openAlerts } = props.state;
-  const [showNote, setShowNote] = useState(false);
-  const failing = problems.length > 0;
+  const [details, setDetails] = useState(false);
+  const confirmers = useConfirmers(status);
+  const state =
+    problems.length > 0 ? "tampered" : openAlerts.length > 0 ? "forked" : status === null ? "pending" : "ok";
   return (
     <section class="verification" aria-label="Verification status">
       <div
-        class={`verification-status ${status === null ? "pending" : failing ? "stale" : "ok"}`}
+        class={`verification-status ${state === "ok" ? "ok" : state === "pending" ? "pending" : "stale"}`}
         data-testid="verification-status"
+        data-state={state}
         data-size={status?.size}
         role="status"
         aria-live="polite"
       >
-        {status === null ? (
-          <span>Not verified yet: waiting for the first reply from the log.</span>
-        ) : (
-          <>
-            <span class="verification-mark" aria-hidden="true">
-              {failing ? "!" : "✓"}
-            </span>
-            <span>
-              {failing ? "Last verified: " : "Verified: "}
-              {statusSentence(status)}
-            </span>
-            <button
-              type="button"
-              class="link-button"
-              aria-expanded={showNote}
-              onClick={() => setShowNote(!showNote)}
-            >
-              {showNote ? "Hide checkpoint" : "Show checkpoint"}
-            </button>
-          </>
-        )}
+        <span class="verification-mark" aria-hidden="true">
+          {state === "ok" ? "✓" : state === "pending" ? "…" : "!"}
+        </span>
+        <span class="verification-text">
+          {state === "pending"
+            ? "Checking that this list is complete and unaltered…"
+            : state === "ok"
+              ? `This list is complete and unaltered, confirmed by ${listWords(confirmers) || "the log's signature"}.`
+              : state === "tampered"
+                ? problems.every((p) => p.code === "TRAIL_INCOMPLETE")
+                  ? "This list could not be confirmed: the node left out entries the hospital's signed log holds."
+                  : "This list could not be confirmed: part of the hospital's log failed its integrity check."
+                : "This list could not be confirmed: the hospital's log may have been forked."}
+        </span>
+        {status !== null ? (
+          <button
+            type="button"
+            class="link-button"
+            aria-expanded={details}
+            onClick={() => setDetails(!details)}
+          >
+            {details ? "Hide technical details" : "Technical details"}
+          </button>
+        ) : null}
       </div>
-      {showNote && status !== null ? (
-        <pre class="checkpoint-note" data-testid="checkpoint-note">
-          {status.note}
-        </pre>
-      ) : null}
-      {failing ? (
-        <div class="verification-problem" role="alert" data-testid="verification-problem">
-          <p class="problem-title">
-            Verification failed: do not trust what this page shows until this is explained.
+      {details && status !== null ? (
+        <div class="verification-details" data-testid="verification-details">
+          <p>
+            {state === "ok" ? "" : "Last verified: "}
+            {technicalSentence(status)} Every entry shown was proven part of this checkpoint, which the log
+            signed and the witnesses cosigned.
           </p>
+          <pre class="checkpoint-note" data-testid="checkpoint-note">
+            {status.note}
+          </pre>
+        </div>
+      ) : null}
+      {problems.length > 0 ? (
+        <div class="verification-problem" role="alert" data-testid="verification-problem">
+          <p class="problem-title">Do not rely on this page until the hospital has explained this.</p>
           <ul>
             {problems.map((problem) => (
-              <ProblemItem key={`${problem.code}:${problem.index}:${problem.message}`} problem={problem} />
+              <li
+                key={`${problem.code}:${problem.index}:${problem.message}`}
+                data-code={problem.code}
+                data-index={problem.index}
+              >
+                <strong>{problemHeadline(problem)}</strong>: {problem.message}
+              </li>
             ))}
           </ul>
         </div>
@@ -98,8 +115,9 @@ export function VerificationBar(props: { state: VerificationState; onShowAlerts?
       {openAlerts.length > 0 ? (
         <div class="verification-problem" role="alert" data-testid="fork-alert-warning">
           <p class="problem-title">
-            The log may have been forked: {openAlerts.length === 1 ? "a witness" : "witnesses"} refused{" "}
-            {openAlerts.length === 1 ? "a checkpoint" : `${openAlerts.length} checkpoints`}.
+            The log may have been forked: the node showed{" "}
+            {openAlerts.length === 1 ? "a checkpoint" : "checkpoints"} that conflict with what a witness
+            holds.
           </p>
           <ul>
             {openAlerts.map((alert) => (

@@ -24,6 +24,12 @@ export interface VerificationReporter {
 }
 
 const Reporter = createContext<VerificationReporter | null>(null);
+const View = createContext<VerificationState>({ status: null, problems: [], openAlerts: [] });
+
+/** Where verification stands, for views that explain it (the tamper notice). */
+export function useVerificationView(): VerificationState {
+  return useContext(View);
+}
 
 export function useVerification(): VerificationReporter {
   const reporter = useContext(Reporter);
@@ -59,6 +65,14 @@ export function useVerificationState(): [VerificationState, VerificationReporter
   return [{ status, problems, openAlerts }, reporter];
 }
 
-export function VerificationProvider(props: { reporter: VerificationReporter; children: ComponentChildren }) {
-  return <Reporter.Provider value={props.reporter}>{props.children}</Reporter.Provider>;
+export function VerificationProvider(props: {
+  reporter: VerificationReporter;
+  state: VerificationState;
+  children: ComponentChildren;
+}) {
+  return (
+    <Reporter.Provider value={props.reporter}>
+      <View.Provider value={props.state}>{props.children}</View.Provider>
+    </Reporter.Provider>
+  );
 }

@@ -12,6 +12,9 @@ export interface DemoRecord {
   sourceEventId: string;
   purposeOfUse?: string;
   emergency?: boolean;
+  userName?: string;
+  userRole?: string;
+  department?: string;
 }
 
 /** Mulberry32: a tiny deterministic generator (not for secrets: only for demo data). */
@@ -66,6 +69,19 @@ export const DEMO_USERS = [
   "billing.novak",
 ] as const;
 
+/** Who the demo's users are, as the EHR names them (radiology.ito is left unnamed: the page shows the ID). */
+const DEMO_STAFF: Readonly<Record<string, { userName: string; userRole: string; department: string }>> = {
+  "dr.okafor": { userName: "Dr Ngozi Okafor", userRole: "Cardiologist", department: "Cardiology" },
+  "dr.lindqvist": { userName: "Dr Erik Lindqvist", userRole: "Physician", department: "Internal Medicine" },
+  "dr.moreau": { userName: "Dr Camille Moreau", userRole: "Surgeon", department: "General Surgery" },
+  "nurse.tanaka": { userName: "Yuki Tanaka", userRole: "Nurse", department: "Cardiology" },
+  "nurse.obi": { userName: "Chidi Obi", userRole: "Nurse", department: "Emergency" },
+  "nurse.kowalski": { userName: "Anna Kowalski", userRole: "Nurse", department: "Internal Medicine" },
+  "clerk.reyes": { userName: "Marco Reyes", userRole: "Ward clerk", department: "Admissions" },
+  "pharm.haddad": { userName: "Layla Haddad", userRole: "Pharmacist", department: "Pharmacy" },
+  "billing.novak": { userName: "Petra Novak", userRole: "Billing officer", department: "Finance" },
+};
+
 /** `count` accesses over the `days` days before `end`, spread over the patients with some skew. */
 export function demoAccesses(
   patients: readonly string[],
@@ -88,11 +104,14 @@ export function demoAccesses(
     const night = hour < 6 || hour >= 22;
     const emergency = random() < (night ? 0.05 : 0.006);
     const action = pick(random, ACTION_WEIGHTS);
+    const patientId = pick(random, patientWeights);
+    const userId =
+      DEMO_USERS[Math.floor(random() * (action === "print" || action === "copy" ? 3 : DEMO_USERS.length))]!;
     records.push({
       time: new Date(time).toISOString(),
-      patientId: pick(random, patientWeights),
-      userId:
-        DEMO_USERS[Math.floor(random() * (action === "print" || action === "copy" ? 3 : DEMO_USERS.length))]!,
+      patientId,
+      userId,
+      ...DEMO_STAFF[userId],
       action,
       sourceEventId: `ehr-${(100_000 + i).toString(36)}`,
       purposeOfUse: emergency ? "ETREAT" : pick(random, PURPOSES),

@@ -19,6 +19,7 @@ import type { Role } from "../../identity/roles.js";
 import { initDataDir } from "../../ledger/data-dir.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
+import { writePortalSettings } from "../../service/portal-settings.js";
 import { type Listen, startServer } from "../../service/server.js";
 import { startWitnessServer } from "../../witness/witness-server.js";
 import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
@@ -163,6 +164,20 @@ async function runDemo(
     });
   }
   const witnessed = { keys: witnesses.map((w) => w.key), quorum: 2 };
+  // What the portal tells people about this deployment (custos portal config; docs/portal.md).
+  writePortalSettings(data, {
+    hospital: "St Mary's Hospital",
+    timeZone: "Europe/Berlin",
+    workingHours: { start: "07:00", end: "19:00", days: ["mon", "tue", "wed", "thu", "fri"] },
+    privacyContact: {
+      name: "St Mary's Privacy Office",
+      email: "privacy@stmary.example",
+      phone: "+49 30 5550 100",
+    },
+    witnesses: Object.fromEntries(
+      witnesses.map((w) => [w.key, w.id.startsWith("acme") ? "Acme Audit" : "Northwind Assurance"]),
+    ),
+  });
   const witnessFlags = witnesses.map((w) => ({ url: w.url, verifierKey: w.key }));
   let server = await startServer({
     deployment,

@@ -12,6 +12,7 @@ import { openLegacyKeyFile } from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, requireData } from "../options.js";
+import { adminClient, type RemoteAdminOptions } from "./admin-remote.js";
 import { bundlePassphrase } from "./identity.js";
 import { type VaultOptions, withDeployment } from "./records.js";
 import { openerOf, unlockBundle } from "./unlock.js";
@@ -155,4 +156,31 @@ export function registerKeyCommands(program: Command, io: Io): void {
         }
       },
     );
+
+  keys
+    .command("cache")
+    .description(
+      "a running node's epoch-key cache (hits, misses, epochs started, ended, swept, live); --end ends every live epoch now",
+    )
+    .option("--server <url>", "the node (https://host:port)", process.env.CUSTOS_SERVER)
+    .requiredOption("--as <bundle>", "an admin's identity bundle")
+    .option(...PASSPHRASE_FILE)
+    .option(
+      "--end",
+      "end every live epoch now (keys zero-filled; each patient's next record starts a new one)",
+    )
+    .option("--json", "print JSON")
+    .action(async (options: RemoteAdminOptions & { end?: boolean; json?: boolean }) => {
+      const admin = adminClient(options);
+      const ended = options.end ? await admin.endEpochs() : undefined;
+      const stats = ended?.stats ?? (await admin.epochKeys());
+      if (options.json) {
+        io.out(JSON.stringify(ended ? { ended: ended.ended, ...stats } : stats));
+        return;
+      }
+      if (ended) io.out(`ended ${ended.ended} live epoch${ended.ended === 1 ? "" : "s"}`);
+      io.out(
+        `epoch keys: ${stats.active} live; since start ${stats.epochsStarted} started, ${stats.epochsEnded} ended (${stats.swept} by the sweep); ${stats.hits} hits, ${stats.misses} misses`,
+      );
+    });
 }

@@ -1,20 +1,22 @@
 // `custos keystore ...`: node secrets. Rotating the master key re-wraps the keystore's data key;
-// the secrets and the log are untouched.
+// the secrets are untouched, and the log gains one entry recording the rotation and who did it.
 
 import { join } from "node:path";
 import type { Command } from "commander";
 import { CustosError } from "../../core/errors.js";
 import { Keystore, resolveMasterKeyProvider } from "../../crypto/keystore/index.js";
 import { pkcs11FromEnv } from "../../crypto/keystore/resolve-provider.js";
-import { KEYSTORE_FILE_NAME } from "../../ledger/data-dir.js";
+import { operatorActionItem, operatorOf } from "../../identity/operator-actions.js";
+import { KEYSTORE_FILE_NAME, openLogWritable } from "../../ledger/data-dir.js";
 import type { Io } from "../io.js";
 import { masterKeyFrom, requireData } from "../options.js";
+import { unlockBundle } from "./unlock.js";
 
 export function registerKeystoreCommands(program: Command, io: Io): void {
   const keystore = program.command("keystore").description("the node's encrypted secrets");
   keystore
     .command("rotate-master-key")
-    .description("re-seal the keystore under a new master key (the log is not touched)")
+    .description("re-seal the keystore under a new master key (recorded in the log; stop the node first)")
     .option("--data <dir>", "the node's data directory", process.env.CUSTOS_DATA)
     .option(
       "--master-key-file <file>",
@@ -26,13 +28,26 @@ export function registerKeystoreCommands(program: Command, io: Io): void {
       "--new-pkcs11-key <label>",
       "the new master key is this AES key on the PKCS#11 token of CUSTOS_PKCS11_MODULE/_TOKEN (docs/keystore.md)",
     )
+    .option(
+      "--db <url>",
+      "the log is in PostgreSQL at this URL (default: SQLite in --data)",
+      process.env.CUSTOS_DB_URL,
+    )
+    .option(
+      "--as <bundle>",
+      "the operator's identity bundle: the log entry recording the rotation names and is signed by it",
+    )
+    .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
     .action(
       async (options: {
         data?: string;
+        db?: string;
         masterKeyFile?: string;
         newMasterKeyFile?: string;
         newPassphraseEnv?: string;
         newPkcs11Key?: string;
+        as?: string;
+        passphraseFile?: string;
       }) => {
         const data = requireData(options.data);
         const newPassphrase = options.newPassphraseEnv ? process.env[options.newPassphraseEnv] : undefined;
@@ -56,8 +71,31 @@ export function registerKeystoreCommands(program: Command, io: Io): void {
             ...(newPassphrase ? { passphrase: newPassphrase } : {}),
             env: {},
           });
-        await store.rotateMasterKey(next);
-        io.out(`the keystore is now sealed under ${next.describe()}`);
+        const operator = operatorOf(
+          options.as ? unlockBundle(options.as, options.passphraseFile) : undefined,
+        );
+        // The log is opened for writing first (with the current key): a node that holds it must be
+        // stopped, so that the rotation is recorded the moment it happens, in the same run.
+        const ledger = await openLogWritable(
+          data,
+          masterKeyFrom(options),
+          options.db ? { db: options.db } : {},
+        );
+        try {
+          await store.rotateMasterKey(next);
+          const { index } = await ledger.appendOne(
+            operatorActionItem(
+              { time: Date.now(), action: "master-key-rotation", detail: `to ${next.describe()}` },
+              operator,
+            ),
+          );
+          await ledger.checkpoint();
+          io.out(
+            `the keystore is now sealed under ${next.describe()} (recorded in the log as entry ${index})`,
+          );
+        } finally {
+          await ledger.close();
+        }
       },
     );
   keystore

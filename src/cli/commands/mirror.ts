@@ -11,6 +11,7 @@ import { ENTRY_FORMAT_VERSION } from "../../core/entry/index.js";
 import { CustosError } from "../../core/errors.js";
 import { parseVerifierKey } from "../../core/note/index.js";
 import { Identity, readBundle } from "../../identity/bundle.js";
+import { operatorOf, recordOperatorAction } from "../../identity/operator-actions.js";
 import { Registry } from "../../identity/registry.js";
 import { TrustAnchor } from "../../identity/trust.js";
 import { applyAllErasures } from "../../ledger/apply-erasures.js";
@@ -27,7 +28,7 @@ import { GossipChecker, storeReference } from "../../witness/gossip.js";
 import { Gossiping } from "../../witness/gossiping.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, parseCount, parseListen, requireData } from "../options.js";
+import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
 import { addRestoreFromBackupOptions, type RestoreFromBackupOptions, restoreFromBackup } from "./backup.js";
 import { bundlePassphrase } from "./identity.js";
 
@@ -291,6 +292,7 @@ export function registerMirrorCommands(program: Command, io: Io): void {
     .option("--quorum <n>", "how many of them (default: all)")
     .option(...DATA)
     .option(...DB)
+    .option(...MASTER)
     .action(
       async (
         options: WitnessOptions & {
@@ -300,6 +302,7 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           passphraseFile?: string;
           data?: string;
           db?: string;
+          masterKeyFile?: string;
         },
       ) => {
         if ((options as RestoreFromBackupOptions).backup) {
@@ -366,6 +369,7 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           } finally {
             await target.close();
           }
+          await recordRestore(io, dir, options, identity, "from a mirror over the network");
           return;
         }
         const mirror = SqliteStore.open(options.fromMirror!, { readonly: true });
@@ -399,11 +403,52 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           } finally {
             await target.close();
           }
+          const operator = options.as
+            ? Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile))
+            : undefined;
+          await recordRestore(io, dir, options, operator, "from a mirror's directory");
         } finally {
           await mirror.close();
         }
       },
     );
+}
+
+/** Records the restore in the restored log, naming the operator (docs/formats.md, operator actions). */
+async function recordRestore(
+  io: Io,
+  dir: string,
+  options: { db?: string; masterKeyFile?: string },
+  identity: Identity | undefined,
+  detail: string,
+): Promise<void> {
+  let masterKey: ReturnType<typeof masterKeyFrom>;
+  try {
+    masterKey = masterKeyFrom(options);
+  } catch {
+    io.out(
+      "the restore is not recorded in the log: no master key was given (CUSTOS_MASTER_KEY, --master-key-file) to sign with",
+    );
+    return;
+  }
+  let index: number | undefined;
+  try {
+    index = await recordOperatorAction(
+      dir,
+      options.db ? { db: options.db } : {},
+      () => masterKey,
+      { time: Date.now(), action: "restore", detail },
+      operatorOf(identity),
+    );
+  } catch (error) {
+    io.out(`the restore is not recorded in the log: ${(error as Error).message}`);
+    return;
+  }
+  io.out(
+    index === undefined
+      ? `the restore is not recorded in the log: ${dir} holds no keystore to sign with (restore it from the backup, then run the node)`
+      : `the restore is recorded in the log as entry ${index}`,
+  );
 }
 
 function indent(note: string): string {

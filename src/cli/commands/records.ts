@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { ERASURE_REASONS, type ErasureReason } from "../../core/entry/index.js";
 import { parseRecordInput } from "../../core/record/record-input.js";
 import { Deployment, type DeploymentOptions } from "../../identity/deployment.js";
+import { offlineReadItems } from "../../identity/operator-actions.js";
 import { lawfulReadNotice } from "../../identity/recovery.js";
 import type { Vault } from "../../records/index.js";
 import { UsageError } from "../errors.js";
@@ -163,13 +164,19 @@ export function registerRecordCommands(program: Command, io: Io): void {
           );
         await withDeployment(options, async (deployment) => {
           const vault = deployment.vault;
-          if (reader.role === "custodian") {
-            // Recorded first, in a notice the patient sees, and only then opened.
-            await vault.ledger.append([
-              lawfulReadNotice(deployment, patient, reader.uri, options.lawfulRequest!),
-            ]);
-            await vault.ledger.checkpoint();
-          }
+          // Recorded first, as an operator action naming the reader and in a notice the patient sees
+          // (the custodian's names its lawful request), and only then opened.
+          await vault.ledger.append(
+            offlineReadItems(
+              deployment,
+              patient,
+              reader,
+              reader.role === "custodian"
+                ? lawfulReadNotice(deployment, patient, reader.uri, options.lawfulRequest!)
+                : undefined,
+            ),
+          );
+          await vault.ledger.checkpoint();
           const opener = openerOf(reader);
           const { records, notReadable } = await vault.readTrail(patient, opener, {
             ...(from !== undefined ? { from } : {}),

@@ -10,6 +10,7 @@ import type { Entry } from "./entry-codec.js";
 import { epochLookupKey, keyEnvelopeFromEntry } from "./key-envelope-entry.js";
 import { ENTRY_KINDS } from "./kinds.js";
 import { decodeNoticeEntry, noticeLookupKeys } from "./notice-entry.js";
+import { OPERATOR_ACTIONS_LOOKUP_KEY } from "./operator-action-entry.js";
 
 /** Every registry entry (identity, grant, grant revocation) is filed under this lookup key. */
 export const REGISTRY_LOOKUP_KEY = sha256(utf8("custos registry v1"));
@@ -57,6 +58,8 @@ export function filingOf(
     case ENTRY_KINDS.grant:
     case ENTRY_KINDS.grantRevocation:
       return { lookupKeys: [REGISTRY_LOOKUP_KEY] };
+    case ENTRY_KINDS.operatorAction:
+      return { lookupKeys: [OPERATOR_ACTIONS_LOOKUP_KEY] };
     default:
       return undefined;
   }

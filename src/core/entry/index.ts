@@ -58,6 +58,13 @@ export {
   noticeLookupKey,
   noticeLookupKeys,
 } from "./notice-entry.js";
+export type { OperatorAction, OperatorActionName } from "./operator-action-entry.js";
+export {
+  decodeOperatorActionEntry,
+  encodeOperatorActionEntry,
+  OPERATOR_ACTIONS,
+  OPERATOR_ACTIONS_LOOKUP_KEY,
+} from "./operator-action-entry.js";
 export type { GrantRecord, IdentityAction, IdentityRecord, Signer } from "./registry-entries.js";
 export {
   decodeGrantEntry,

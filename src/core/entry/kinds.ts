@@ -15,6 +15,7 @@ export const ENTRY_KINDS = {
   epochStart: 0x0b,
   // 0x20 onward: lifecycle kinds (issue 22), numbered apart so kinds added beside them never collide.
   legalHold: 0x20,
+  operatorAction: 0x21,
 } as const;
 
 export type EntryKindName = keyof typeof ENTRY_KINDS;

@@ -16,6 +16,7 @@ import {
 import { CustosError } from "../../core/errors.js";
 import { randomBytes, sha256 } from "../../core/platform.js";
 import type { AppendItem, AppendResult } from "../sequencer.js";
+import { type OutboxSignatureCheck, type OutboxSigner, outboxSigningMessage } from "./outbox-signature.js";
 
 /** Bytes of a notice's outbox id (random). */
 export const OUTBOX_ID_BYTES = 16;
@@ -29,6 +30,16 @@ export interface OutboxRow {
   readonly item: AppendItem;
   /** When the replica recorded it, ms since the epoch. */
   readonly createdAt: number;
+  /** The identity URI of the node that recorded and signed it (rows of schema 4 on). */
+  readonly signer?: string;
+  readonly signature?: Uint8Array;
+}
+
+export interface DrainOptions {
+  /** Checks each row's signature; without it rows are not checked (tests of the outbox alone). */
+  readonly check?: OutboxSignatureCheck;
+  /** Told of each row set aside, with the reason (never its content). */
+  readonly onReject?: (reason: string) => void;
 }
 
 export interface OutboxBacklog {
@@ -80,7 +91,12 @@ export class PostgresOutbox {
    * Records notices for the sequencer to append; resolves once they are committed (durable). An id
    * already present is kept as it was, so a retried call records each notice once. Returns the ids.
    */
-  async add(items: readonly AppendItem[], now: number, ids?: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  async add(
+    items: readonly AppendItem[],
+    now: number,
+    ids?: readonly Uint8Array[],
+    signer?: OutboxSigner,
+  ): Promise<Uint8Array[]> {
     if (this.#readonly) {
       throw new CustosError(
         "STORE_BUSY",
@@ -96,16 +112,19 @@ export class PostgresOutbox {
         throw new CustosError("BAD_ARGUMENT", `an outbox id is ${OUTBOX_ID_BYTES} bytes`);
     }
     for (const [i, item] of items.entries()) {
+      const signature = signer?.sign(outboxSigningMessage(chosen[i]!, item.entry, signer.uri));
       try {
         await this.#query(
-          `INSERT INTO ${this.#table} (id, entry, content, lookup_keys, created_at)
-           VALUES ($1, $2, $3, $4::bytea[], $5) ON CONFLICT (id) DO NOTHING`,
+          `INSERT INTO ${this.#table} (id, entry, content, lookup_keys, created_at, signer, signature)
+           VALUES ($1, $2, $3, $4::bytea[], $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
           [
             toBuffer(chosen[i]!),
             toBuffer(item.entry),
             item.content === undefined ? null : toBuffer(item.content),
             (item.lookupKeys ?? []).map(toBuffer),
             now,
+            signer?.uri ?? null,
+            signature === undefined ? null : toBuffer(signature),
           ],
         );
       } catch (error) {
@@ -129,7 +148,8 @@ export class PostgresOutbox {
   /** The oldest waiting notices, in the order they were recorded. */
   async take(limit = DEFAULT_DRAIN_LIMIT): Promise<OutboxRow[]> {
     const result = await this.#query(
-      `SELECT seq, id, entry, content, lookup_keys, created_at FROM ${this.#table} WHERE rejected_at IS NULL ORDER BY seq LIMIT $1`,
+      `SELECT seq, id, entry, content, lookup_keys, created_at, signer, signature FROM ${this.#table}
+       WHERE rejected_at IS NULL ORDER BY seq LIMIT $1`,
       [limit],
     );
     return result.rows.map((row) => {
@@ -139,6 +159,8 @@ export class PostgresOutbox {
         seq: toSafeInteger(row.seq),
         id,
         createdAt: toSafeInteger(row.created_at),
+        ...(typeof row.signer === "string" ? { signer: row.signer } : {}),
+        ...(row.signature instanceof Uint8Array ? { signature: toBytes(row.signature) } : {}),
         item: {
           entry: toBytes(row.entry),
           ...(row.content === null ? {} : { content: toBytes(row.content) }),
@@ -178,6 +200,7 @@ export class PostgresOutbox {
   async drain(
     append: (items: readonly AppendItem[]) => Promise<AppendResult[]>,
     limit = DEFAULT_DRAIN_LIMIT,
+    options: DrainOptions = {},
   ): Promise<number> {
     const rows = await this.take(limit);
     if (rows.length === 0) return 0;
@@ -185,14 +208,22 @@ export class PostgresOutbox {
     // query or refusal notice signed into the log: any other row is kept aside, never appended.
     const valid: OutboxRow[] = [];
     for (const row of rows) {
-      const problem = noticeProblem(row.item);
+      const problem =
+        noticeProblem(row.item) ??
+        options.check?.(
+          row.signer,
+          row.signature,
+          row.signer === undefined ? undefined : outboxSigningMessage(row.id, row.item.entry, row.signer),
+        );
       if (problem === undefined) valid.push(row);
-      else
+      else {
         await this.#query(`UPDATE ${this.#table} SET rejected_at = $2, rejected_reason = $3 WHERE seq = $1`, [
           row.seq,
           Date.now(),
           problem,
         ]);
+        options.onReject?.(problem);
+      }
     }
     if (valid.length > 0) {
       await append(

@@ -2,7 +2,7 @@
 // tables as the SQLite store. Migrations are numbered and applied in order; a database at a newer
 // version than this code is refused rather than misread.
 
-export const POSTGRES_SCHEMA_VERSION = 3;
+export const POSTGRES_SCHEMA_VERSION = 4;
 
 export const DEFAULT_POSTGRES_SCHEMA = "custos";
 
@@ -65,6 +65,12 @@ export function migrations(schema: string): readonly string[] {
       ADD CONSTRAINT lookup_pkey PRIMARY KEY (key, idx) INCLUDE (entry, content);
     ALTER TABLE ${s}.lookup SET (autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.01);
     ALTER TABLE ${s}.contents SET (autovacuum_vacuum_scale_factor = 0.01);
+    `,
+    // 4: signed outbox rows. The replica that records a notice signs it with its node key (signer: its
+    // identity URI); the sequencer appends only rows whose signature verifies with the key of an
+    // enrolled, unrevoked node (./outbox-signature.ts).
+    `
+    ALTER TABLE ${s}.outbox ADD COLUMN IF NOT EXISTS signer text, ADD COLUMN IF NOT EXISTS signature bytea;
     `,
   ];
 }

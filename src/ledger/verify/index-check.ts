@@ -49,6 +49,7 @@ const LOOKUP_ROLES: Partial<Record<number, readonly string[]>> = {
   [ENTRY_KINDS.identity]: ["registry key"],
   [ENTRY_KINDS.grant]: ["registry key"],
   [ENTRY_KINDS.grantRevocation]: ["registry key"],
+  [ENTRY_KINDS.operatorAction]: ["operator actions key"],
 };
 
 /** Missing and extra rows of one table, held until the end so a moved row is named as one finding. */

@@ -35,11 +35,29 @@ export interface HealthOptions {
   readonly checks: () => CheckResults | Promise<CheckResults>;
   /** This node's role now (it changes: a standby takes over, a sequencer that lost its store stands by). */
   readonly role?: () => NodeRole;
+  /**
+   * The witnesses' state, shown beside the checks without deciding readiness: a witness down must not
+   * take the node out of a balancer (ingest, and readers that need no quorum, go on).
+   */
+  readonly witnesses?: () => Promise<WitnessState | undefined>;
   /** How long readiness waits for the checks (default 2 s). */
   readonly timeoutMs?: number;
 }
 
 export const DEFAULT_READY_TIMEOUT_MS = 2_000;
+
+export interface WitnessState {
+  /** Witnesses configured (--witness). */
+  readonly configured: number;
+  /** Cosignatures the quorum needs (--quorum, default all). */
+  readonly quorum: number;
+  /** Cosignatures on the newest witnessed checkpoint. */
+  readonly cosigned: number;
+  /** That checkpoint's size (0: none witnessed yet). */
+  readonly size: number;
+  /** Entries of the log past it: what quorum readers do not see yet. */
+  readonly behind: number;
+}
 
 /** What readiness needs of a checkpoint (a `StoredCheckpoint` fits). */
 export interface CheckpointSummary {
@@ -124,6 +142,9 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
     }
     if (wanted !== undefined && wanted !== role) checks.role = `this node is a ${role ?? "node"}`;
     const allOk = Object.values(checks).every((verdict) => verdict === "ok");
-    return reply.code(allOk ? 200 : 503).send({ status: allOk ? "ok" : "not ready", ...shown, checks });
+    const witnesses = await options.witnesses?.().catch(() => undefined);
+    return reply
+      .code(allOk ? 200 : 503)
+      .send({ status: allOk ? "ok" : "not ready", ...shown, checks, ...(witnesses ? { witnesses } : {}) });
   });
 }

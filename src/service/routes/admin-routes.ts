@@ -156,6 +156,53 @@ export function registerAdminRoutes(
       return { tags };
     },
   );
+
+  const EpochKeyStats = z.object({
+    hits: z.number(),
+    misses: z.number(),
+    epochsStarted: z.number(),
+    epochsEnded: z.number(),
+    swept: z.number(),
+    active: z.number(),
+  });
+
+  r.get(
+    "/v1/admin/epoch-keys",
+    {
+      schema: {
+        summary: "The epoch-key cache of this node (admins)",
+        description:
+          "Counts since the node started: records sealed under a cached key (hits), new epochs started (misses, epochsStarted), epochs ended (by rotation, the sweep or this route) and the epochs live now. Also in /metrics.",
+        tags: ["admin"],
+        response: { 200: EpochKeyStats },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "manage-identities", {});
+      return deployment.vault.sealer.epochs.stats();
+    },
+  );
+
+  r.post(
+    "/v1/admin/epoch-keys/end",
+    {
+      schema: {
+        summary: "End every live epoch now, clearing the epoch-key cache (admins)",
+        description:
+          "Each live epoch key is zero-filled and forgotten; each patient's next record starts a new epoch (a new key, wrapped again for its readers). For a suspected compromise of the node's memory, or before a memory dump for support. Answers how many epochs ended.",
+        tags: ["admin"],
+        body: z.object({}).strict().optional(),
+        response: { 200: z.object({ ended: z.number(), stats: EpochKeyStats }) },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "manage-identities", {});
+      const epochs = deployment.vault.sealer.epochs;
+      const ended = epochs.stats().active;
+      deployment.vault.rotate();
+      return { ended, stats: epochs.stats() };
+    },
+  );
 }
 
 function nameOf(body: EnrollmentBodyType): { role: (typeof ROLES)[number]; id: string } {

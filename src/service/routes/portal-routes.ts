@@ -1,11 +1,14 @@
 // What the portal's page needs before anyone signs in: the deployment it belongs to, the node its login
 // challenges are bound to, the log's verifier key and the witness policy (cosigner keys and quorum).
 // The page's own code comes from this node too, so this is the node's policy, not an independent one.
+// Beside it, `site`: what the deployment tells people (DIR/portal.json: hospital, time zone, working
+// hours, privacy contact, witness organisations), re-read whenever the file changes.
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { ServiceContext } from "../context.js";
+import type { PortalSettings } from "../portal-settings.js";
 
 export const PORTAL_CONFIG_ROUTE = "/portal/config.json";
 
@@ -16,7 +19,32 @@ export interface PortalConfigSource {
   readonly witnessKeys: readonly string[];
   /** How many of them must have cosigned a checkpoint. */
   readonly quorum: number;
+  /** The deployment's settings for the page, as they stand now. */
+  readonly settings?: () => PortalSettings;
 }
+
+const SiteSchema = z
+  .object({
+    hospital: z.string().optional().describe("the hospital's name, shown on every page"),
+    timeZone: z.string().optional().describe("IANA time zone every time is shown and judged in"),
+    workingHours: z
+      .object({ start: z.string(), end: z.string(), days: z.array(z.string()) })
+      .optional()
+      .describe('"HH:MM" start and end, and days (sun..sat)'),
+    privacyContact: z
+      .object({
+        name: z.string(),
+        email: z.string().optional(),
+        phone: z.string().optional(),
+        url: z.string().optional(),
+      })
+      .optional(),
+    witnesses: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe("witness key name or URL -> the organisation that runs it"),
+  })
+  .describe("what the deployment tells people (DIR/portal.json); none of it is used for verification");
 
 export function registerPortalRoutes(
   app: FastifyInstance,
@@ -45,13 +73,14 @@ export function registerPortalRoutes(
               keys: z.array(z.string()).describe("witness cosigner verifier keys"),
               quorum: z.number().int().min(0).describe("cosignatures a checkpoint needs"),
             }),
+            site: SiteSchema,
           }),
         },
       },
     },
     async (_request, reply) => {
       reply.header("cache-control", "no-store");
-      return config;
+      return { ...config, site: source.settings?.() ?? {} };
     },
   );
 }

@@ -1,0 +1,63 @@
+// The privacy office's (custodian) and an administrator's view: what their role lets the node serve
+// them here. An administrator reads and acknowledges the fork alerts; the privacy office reads the
+// deployment's security events by signing in with that trail's own identity, and a patient's trail for a
+// lawful request with `custos read` on the node's data (the node does not serve it trails here).
+
+import type { Session } from "../lib/types.js";
+import { AlertsPanel } from "./alerts-panel.js";
+import { useSite } from "./site.js";
+import { ViewHeading } from "./view-heading.js";
+
+export const SECURITY_EVENTS_ID = "custos.security-events";
+
+export function OfficeView(props: { session: Session }) {
+  const { session } = props;
+  const site = useSite();
+  const admin = session.identity.role === "admin";
+  return (
+    <div class="view office-view">
+      <ViewHeading testId="office-view-heading">
+        {admin ? "Alerts for administrators" : "Privacy office"}
+      </ViewHeading>
+      <p class="lede">
+        {admin
+          ? `Signed in as an administrator of ${site.hospital}. Administrators see the log's fork alerts here and acknowledge them with a note.`
+          : `Signed in as the privacy office of ${site.hospital}.`}
+      </p>
+      {admin ? (
+        <section aria-labelledby="alerts-heading">
+          <h2 id="alerts-heading">Alerts</h2>
+          <p class="hint">
+            A witness refuses a checkpoint that does not extend the history it already cosigned: the log may
+            have been forked or rewritten. Both signed checkpoints are kept as evidence.
+          </p>
+          <AlertsPanel session={session} />
+        </section>
+      ) : null}
+      <section aria-labelledby="office-what-heading">
+        <h2 id="office-what-heading">
+          What {admin ? "administrators" : "the privacy office"} can read, and where
+        </h2>
+        <ul class="office-list" data-testid="office-what">
+          <li>
+            <strong>The deployment's security events</strong> (logins, security alerts that name no patient)
+            are the trail <code>{SECURITY_EVENTS_ID}</code>: sign in here with its own identity file (
+            <code>security-events.custos-id</code>) to see them like a patient's trail, or run{" "}
+            <code>custos query --as security-events.custos-id</code>.
+          </li>
+          {admin ? null : (
+            <li>
+              <strong>Any patient's trail and every refused request</strong> are sealed to the privacy office
+              too. The node does not serve them to the privacy office over this portal: read them with{" "}
+              <code>custos query</code> on the node's data, where reading them is itself recorded.
+            </li>
+          )}
+          <li>
+            <strong>Alerts</strong> (a possible fork of the log) go to the audit companies and to
+            administrators.
+          </li>
+        </ul>
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,131 @@
+// The `operatorAction` kind (0x21): an operator acted on the node outside the API (master-key
+// rotation, migrate-store, restore, an offline read of a data directory), so the log records who and
+// what. The operator is named by identity URI, signing the entry with that identity's key (field
+// 0x7f), or, where the command ran without an identity, by the local account it ran under (unsigned).
+//
+//   0x01 time u64 (ms)   0x02 action (UTF-8, one of OPERATOR_ACTIONS)   0x03 operator (UTF-8, 1-512)
+//   0x04 detail (UTF-8, 0-1000 bytes, no personal data)   0x05 patient tag (32; an offline read of one
+//   patient's trail)   0x7f Ed25519 signature over the entry without this field (identity operators)
+
+import { u64be, utf8 } from "../bytes.js";
+import { CustosError } from "../errors.js";
+import { sha256 } from "../platform.js";
+import { PATIENT_TAG_BYTES } from "./access-record-entry.js";
+import { decodeEntry, type EntryField, encodeEntry, fieldValue } from "./entry-codec.js";
+import { ENTRY_KINDS } from "./kinds.js";
+
+const TAG_TIME = 0x01;
+const TAG_ACTION = 0x02;
+const TAG_OPERATOR = 0x03;
+const TAG_DETAIL = 0x04;
+const TAG_PATIENT_TAG = 0x05;
+const TAG_SIGNATURE = 0x7f;
+
+export const OPERATOR_ACTIONS = ["master-key-rotation", "migrate-store", "restore", "offline-read"] as const;
+export type OperatorActionName = (typeof OPERATOR_ACTIONS)[number];
+
+/** Every operator action is filed under this lookup key, so they are listed without a scan. */
+export const OPERATOR_ACTIONS_LOOKUP_KEY = sha256(utf8("custos operator actions v1"));
+
+export interface OperatorAction {
+  readonly time: number;
+  readonly action: OperatorActionName;
+  /** An identity URI (custos://...) or `local-account:<user>@<host>`. */
+  readonly operator: string;
+  readonly detail: string;
+  readonly patientTag?: Uint8Array;
+}
+
+function text(value: string, min: number, max: number, what: string): Uint8Array {
+  const bytes = utf8(value);
+  if (bytes.length < min || bytes.length > max || /[\p{Cc}]/u.test(value))
+    throw new CustosError("BAD_ARGUMENT", `an operator action's ${what} is ${min} to ${max} bytes of text`);
+  return bytes;
+}
+
+/** Encodes an operator action; `sign` (the operator identity's Ed25519 key) adds field 0x7f. */
+export function encodeOperatorActionEntry(
+  action: OperatorAction,
+  sign?: (message: Uint8Array) => Uint8Array,
+): Uint8Array {
+  if (!Number.isSafeInteger(action.time) || action.time < 0)
+    throw new CustosError("BAD_ARGUMENT", "an operator action's time is ms since 1970");
+  if (!(OPERATOR_ACTIONS as readonly string[]).includes(action.action))
+    throw new CustosError("BAD_ARGUMENT", `unknown operator action "${action.action}"`);
+  if (action.patientTag !== undefined && action.patientTag.length !== PATIENT_TAG_BYTES)
+    throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
+  const fields: EntryField[] = [
+    { tag: TAG_TIME, value: u64be(BigInt(action.time)) },
+    { tag: TAG_ACTION, value: utf8(action.action) },
+    { tag: TAG_OPERATOR, value: text(action.operator, 1, 512, "operator") },
+    { tag: TAG_DETAIL, value: text(action.detail, 0, 1000, "detail") },
+    ...(action.patientTag === undefined ? [] : [{ tag: TAG_PATIENT_TAG, value: action.patientTag }]),
+  ];
+  if (sign === undefined) return encodeEntry({ kind: ENTRY_KINDS.operatorAction, fields });
+  const signature = sign(encodeEntry({ kind: ENTRY_KINDS.operatorAction, fields }));
+  if (signature.length !== 64) throw new CustosError("BAD_SIGNATURE", "an Ed25519 signature is 64 bytes");
+  return encodeEntry({
+    kind: ENTRY_KINDS.operatorAction,
+    fields: [...fields, { tag: TAG_SIGNATURE, value: signature }],
+  });
+}
+
+/** Parses an operator action; `signed` holds the signed bytes and signature when it carries one. */
+export function decodeOperatorActionEntry(bytes: Uint8Array): OperatorAction & {
+  readonly signed?: { readonly message: Uint8Array; readonly signature: Uint8Array };
+} {
+  const entry = decodeEntry(bytes);
+  if (entry.kind !== ENTRY_KINDS.operatorAction)
+    throw new CustosError("BAD_ENCODING", "not an operator action entry");
+  const known = new Set([TAG_TIME, TAG_ACTION, TAG_OPERATOR, TAG_DETAIL, TAG_PATIENT_TAG, TAG_SIGNATURE]);
+  const time = fieldValue(entry, TAG_TIME);
+  const action = fieldValue(entry, TAG_ACTION);
+  const operator = fieldValue(entry, TAG_OPERATOR);
+  const detail = fieldValue(entry, TAG_DETAIL);
+  const tag = fieldValue(entry, TAG_PATIENT_TAG);
+  const signature = fieldValue(entry, TAG_SIGNATURE);
+  if (
+    entry.fields.some((f) => !known.has(f.tag)) ||
+    time?.length !== 8 ||
+    !action ||
+    !operator ||
+    operator.length > 512 ||
+    !detail ||
+    detail.length > 1000 ||
+    (tag !== undefined && tag.length !== PATIENT_TAG_BYTES) ||
+    (signature !== undefined && signature.length !== 64)
+  )
+    throw new CustosError("BAD_ENCODING", "malformed operator action entry");
+  const ms = new DataView(time.buffer, time.byteOffset, 8).getBigUint64(0);
+  let actionText: string;
+  let operatorText: string;
+  let detailText: string;
+  try {
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    actionText = decoder.decode(action);
+    operatorText = decoder.decode(operator);
+    detailText = decoder.decode(detail);
+  } catch (error) {
+    throw new CustosError("BAD_ENCODING", "an operator action's text is not UTF-8", { cause: error });
+  }
+  if (ms > BigInt(Number.MAX_SAFE_INTEGER) || !(OPERATOR_ACTIONS as readonly string[]).includes(actionText))
+    throw new CustosError("BAD_ENCODING", "malformed operator action entry");
+  return {
+    time: Number(ms),
+    action: actionText as OperatorActionName,
+    operator: operatorText,
+    detail: detailText,
+    ...(tag === undefined ? {} : { patientTag: tag }),
+    ...(signature === undefined
+      ? {}
+      : {
+          signed: {
+            message: encodeEntry({
+              kind: entry.kind,
+              fields: entry.fields.filter((f) => f.tag !== TAG_SIGNATURE),
+            }),
+            signature,
+          },
+        }),
+  };
+}

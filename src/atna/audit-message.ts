@@ -89,7 +89,7 @@ const MACHINE_ROLES = new Set(["110150", "110151", "110152", "110153", "110154",
 
 /** A value cut to a record field's limit (an over-long name must not refuse the whole message). */
 const clip = (value: string | undefined, limit: number) =>
-  value === undefined || value.length === 0 ? undefined : value.slice(0, limit);
+  value === undefined || !/\S/.test(value.slice(0, limit)) ? undefined : value.slice(0, limit);
 
 /**
  * The user's name, role and network access point, and the accessed object besides the patient (a

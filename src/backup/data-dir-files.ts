@@ -3,8 +3,9 @@
 // stray export) is never swept into a backup; it is reported as left out instead.
 //
 // Node: keystore.json (sealed under the master key), ca/ (certificate, CRL, CRL state), portal/
-// (the generated portal certificate), retention.json, retention-state.json and archives.json (the
-// verified archives retention may require), alerts.jsonl (fork evidence). Witness: keystore.json
+// (the generated portal certificate), portal.json (the portal's settings), retention.json,
+// retention-state.json and archives.json (the verified archives retention may require),
+// alerts.jsonl (fork evidence). Witness: keystore.json
 // and a consistent snapshot of witness.db. Never: the log itself (a mirror or the database brings
 // it back), SQLite's -wal/-shm, locks, verify-state.json (it describes one store),
 // witnessed-checkpoint.txt (the witnesses hold the newer one).
@@ -22,6 +23,7 @@ export const NODE_FILES = [
   "ca/crl.pem",
   "ca/state.json",
   "portal/cert.pem",
+  "portal.json",
   "retention.json",
   "retention-state.json",
   "archives.json",

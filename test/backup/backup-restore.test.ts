@@ -254,6 +254,7 @@ describe("backups that restore", () => {
       `the witnesses cosigned ${mirrored} entries; the restored log holds ${mirrored}: nothing acknowledged is missing`,
     );
     expect(restored).toContain(`--identity ${join(restoredDir, "n1.custos-id")}`);
+    expect(restored).toMatch(/the restore is recorded in the log as entry \d+/);
     expect(existsSync(join(restoredDir, "n1.custos-id"))).toBe(true);
     await ok(["verify", "--data", restoredDir]);
     // A second restore into the same directory is refused: nothing is overwritten.

@@ -200,7 +200,7 @@ describe("custos fhir-gateway with a FHIR client library", () => {
     expect((await search({ agent: "dr-1" })).every((e) => e.agent[0].who.identifier.value === "dr-1")).toBe(
       true,
     );
-    expect((await search({ address: "10.0.0.4" })).map((e) => e.agent[0].network.address)).toEqual([
+    expect((await search({ address: "10.0.0.4" })).map((e) => e.agent[1].network.address)).toEqual([
       "10.0.0.4",
     ]);
     const failed = await search({ outcome: "4" });
@@ -214,12 +214,21 @@ describe("custos fhir-gateway with a FHIR client library", () => {
     ]);
     // A record built from our JSON carries the user in words, typed, and the authenticated source.
     const built = (await search({ "agent-name": "doctor 2" }))[0]!;
-    expect(built.agent[0]).toMatchObject({
-      type: { coding: [{ code: "humanuser" }] },
-      who: { identifier: { value: "dr-2" }, display: "Doctor 2" },
-      network: { address: "10.0.0.2", type: "2" },
-    });
+    // BALP's agents: the user, the client with its address, the server (the authenticated source).
+    expect(built.agent).toMatchObject([
+      {
+        type: { coding: [{ code: "humanuser" }] },
+        who: { identifier: { value: "dr-2" }, display: "Doctor 2" },
+      },
+      {
+        type: { coding: [{ code: "110153" }] },
+        network: { address: "10.0.0.2", type: "2" },
+        requestor: false,
+      },
+      { type: { coding: [{ code: "110152" }] }, who: { display: "emr" }, requestor: false },
+    ]);
     expect(built.source.observer).toEqual({ display: "emr" });
+    expect(built._outcome.extension[0].valueCode).toBe("unknown");
   });
 
   it("answers bad searches and unknown paths with OperationOutcomes and proper status codes", async () => {

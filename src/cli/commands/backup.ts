@@ -20,6 +20,7 @@ import { parseVerifierKey } from "../../core/note/index.js";
 import { writeFileAtomic } from "../../crypto/atomic-write.js";
 import type { MasterKeyProvider } from "../../crypto/keystore/index.js";
 import { Identity, parseBundle } from "../../identity/bundle.js";
+import { operatorOf, recordOperatorAction } from "../../identity/operator-actions.js";
 import type { TlsMaterial, WitnessEndpoint } from "../../witness/witness-client.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
@@ -216,6 +217,39 @@ function witnessTls(contents: BackupContents, passphraseFile: string | undefined
   return { ...tls, key: own.key.export({ type: "pkcs8", format: "pem" }).toString(), cert: own.cert };
 }
 
+/** Records the restore in the restored log as an operator action (never personal data). */
+async function recordRestore(
+  dir: string,
+  options: RestoreFromBackupOptions & { masterKeyFile?: string },
+  contents: BackupContents,
+  result: { size: number; loss?: { witnessedSize: number; lacks: number } },
+  io: Io,
+): Promise<void> {
+  const masterKey = optionalMasterKey(options);
+  if (!masterKey) {
+    io.out(
+      "the restore is not recorded in the log: no master key was given (CUSTOS_MASTER_KEY, --master-key-file)",
+    );
+    return;
+  }
+  const source = options.fromMirror ? "a mirror's copy" : "the database";
+  const witnessed = result.loss
+    ? `; the witnesses cosigned ${result.loss.witnessedSize}${result.loss.lacks > 0 ? `, ${result.loss.lacks} entries lost (accepted)` : ""}`
+    : "; no witness asked";
+  const index = await recordOperatorAction(
+    dir,
+    options.db ? { db: options.db } : {},
+    () => masterKey,
+    {
+      time: Date.now(),
+      action: "restore",
+      detail: `into a new directory from the backup of ${new Date(contents.createdAt).toISOString()} and ${source}: ${result.size} entries${witnessed}`,
+    },
+    operatorOf(undefined),
+  );
+  if (index !== undefined) io.out(`the restore is recorded in the log as entry ${index}`);
+}
+
 export async function restoreFromBackup(options: RestoreFromBackupOptions, io: Io): Promise<void> {
   const dir = requireData(options.data);
   const file = options.backup!;
@@ -254,6 +288,7 @@ export async function restoreFromBackup(options: RestoreFromBackupOptions, io: I
     ...(acceptLoss !== undefined ? { acceptLoss } : {}),
     out,
   });
+  await recordRestore(dir, options, contents, result, io);
   const identity = result.identityPath ?? "NODE.custos-id";
   io.out(`next: custos verify --data ${dir}${options.db ? " --db URL" : ""}  (renews the verify state)`);
   io.out(

@@ -42,6 +42,9 @@ export function parseIsoTime(text: string): number | undefined {
   return local - offset;
 }
 
+/** A new text field: as an ID, and not blank (FHIR strings must hold more than whitespace). */
+const wordString = (max: number) => idString(max).regex(/\S/, { error: "must not be blank" });
+
 const idString = (max: number) =>
   z
     .string({ error: "expected a string" })
@@ -72,16 +75,16 @@ export const AuditRecordSchema = z
     purposeOfUse: idString(LIMITS.purposeOfUse).optional(),
     outcome: z.enum(OUTCOMES, { error: `expected one of ${OUTCOMES.join(", ")}` }).optional(),
     emergency: z.boolean({ error: "expected true or false" }).optional(),
-    networkAddress: idString(LIMITS.networkAddress)
+    networkAddress: wordString(LIMITS.networkAddress)
       .describe("IP address or host name of the accessing client")
       .optional(),
-    resourceType: idString(LIMITS.resourceType)
+    resourceType: wordString(LIMITS.resourceType)
       .describe('type of the accessed resource besides the patient, e.g. "Observation"')
       .optional(),
-    resourceId: idString(LIMITS.id).describe("ID of the accessed resource besides the patient").optional(),
-    userName: idString(LIMITS.userName).describe("the user's display name").optional(),
-    userRole: idString(LIMITS.userRole).describe("the user's role, as a code or text").optional(),
-    department: idString(LIMITS.department).describe("the user's department").optional(),
+    resourceId: wordString(LIMITS.id).describe("ID of the accessed resource besides the patient").optional(),
+    userName: wordString(LIMITS.userName).describe("the user's display name").optional(),
+    userRole: wordString(LIMITS.userRole).describe("the user's role, as a code or text").optional(),
+    department: wordString(LIMITS.department).describe("the user's department").optional(),
     detail: z
       .string({ error: "expected a string" })
       .max(LIMITS.detail, { error: `must be at most ${LIMITS.detail} characters` })

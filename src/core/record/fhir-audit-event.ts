@@ -5,7 +5,7 @@
 
 import { CustosError } from "../errors.js";
 import { type AuditRecord, parseAuditRecord } from "./audit-record.js";
-import { readParticipants, resourceEntity, userAgent } from "./fhir-participants.js";
+import { balpAgents, readParticipants, resourceEntity } from "./fhir-participants.js";
 import { type Action, FHIR_OUTCOME_CODES, OUTCOMES, type Outcome } from "./vocabulary.js";
 
 export const SYSTEMS = {
@@ -304,9 +304,12 @@ function balpAuditEvent(record: AuditRecord, opts: ExportOptions): Json {
     subtype,
     action: mapping.action,
     recorded: record.time,
-    ...(record.outcome ? { outcome: FHIR_OUTCOME_CODES[record.outcome as Outcome] } : {}),
+    // BALP requires an outcome; one the source did not give is said to be unknown, not success.
+    ...(record.outcome
+      ? { outcome: FHIR_OUTCOME_CODES[record.outcome as Outcome] }
+      : { _outcome: { extension: [{ url: SYSTEMS.dataAbsentReason, valueCode: "unknown" }] } }),
     ...(purposeOfEvent.length > 0 ? { purposeOfEvent } : {}),
-    agent: [userAgent(record)],
+    agent: balpAgents(record, record.sourceSystem ?? opts.source),
     // source.observer is required (1..1); an unknown source is said so, the FHIR way.
     source: {
       observer:

@@ -18,8 +18,9 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+/** A string that says something (a blank display or role is no name). */
 const str = (value: unknown): string | undefined =>
-  typeof value === "string" && value.length > 0 ? value : undefined;
+  typeof value === "string" && /\S/.test(value) ? value : undefined;
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const FHIR_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
@@ -96,8 +97,35 @@ export function networkOf(address: string): Json {
   return { address, type: IPV4.test(address) || IPV6.test(address) ? "2" : "1" };
 }
 
-/** The requesting user as a BALP user agent. */
-export function userAgent(record: AuditRecord): Json {
+/**
+ * BALP's agents (IHE BALP 3.3): the user (typed humanuser, the requestor), the client it worked at
+ * (DICOM 110153 Source Role ID, with its network address) when the record has one, and the server
+ * that reported the access (110152 Destination Role ID): the EHR source.
+ */
+export function balpAgents(record: AuditRecord, server: string | undefined): Json[] {
+  const dicom = (code: string, display: string) => ({
+    coding: [{ system: PARTICIPANT_SYSTEMS.dicom, code, display }],
+  });
+  return [
+    userAgent(record),
+    ...(record.networkAddress
+      ? [
+          {
+            type: dicom("110153", "Source Role ID"),
+            who: { display: record.networkAddress },
+            requestor: false,
+            network: networkOf(record.networkAddress),
+          },
+        ]
+      : []),
+    ...(server
+      ? [{ type: dicom("110152", "Destination Role ID"), who: { display: server }, requestor: false }]
+      : []),
+  ];
+}
+
+/** The requesting user as a BALP user agent (the client agent carries the network address). */
+function userAgent(record: AuditRecord): Json {
   return {
     type: {
       coding: [{ system: PARTICIPANT_SYSTEMS.securityRoleType, code: "humanuser", display: "human user" }],
@@ -108,7 +136,6 @@ export function userAgent(record: AuditRecord): Json {
     ...(record.department
       ? { extension: [{ url: PARTICIPANT_SYSTEMS.custosDepartment, valueString: record.department }] }
       : {}),
-    ...(record.networkAddress ? { network: networkOf(record.networkAddress) } : {}),
   };
 }
 

@@ -42,9 +42,9 @@ const recordArb: fc.Arbitrary<AuditRecord> = fc.record(
     networkAddress: fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain()),
     resourceType: fc.oneof(fc.constantFrom("Observation", "DocumentReference", "Encounter"), idArb),
     resourceId: idArb,
-    userName: fc.stringMatching(/^[ -~]{1,60}$/),
-    userRole: fc.stringMatching(/^[ -~]{1,40}$/),
-    department: fc.stringMatching(/^[ -~]{1,40}$/),
+    userName: fc.stringMatching(/^[ -~]{0,30}[!-~][ -~]{0,29}$/),
+    userRole: fc.stringMatching(/^[ -~]{0,20}[!-~][ -~]{0,19}$/),
+    department: fc.stringMatching(/^[ -~]{0,20}[!-~][ -~]{0,19}$/),
   },
   { requiredKeys: ["time", "patientId", "userId", "action"] },
 );
@@ -149,6 +149,15 @@ describe("FHIR R4 AuditEvent (IHE BALP)", () => {
       /resourceType must be AuditEvent/,
     );
     expect(() => auditEventToRecord({ ...event, recorded: "yesterday" })).toThrow(/record\.time/);
+    // A blank name or role is no name: left out, the event still taken.
+    const blank = auditEventToRecord({
+      ...event,
+      agent: [
+        { who: { identifier: { value: "u1" }, display: "  " }, role: [{ text: " " }], requestor: true },
+      ],
+    });
+    expect(blank.userName).toBeUndefined();
+    expect(blank.userRole).toBeUndefined();
   });
 
   it("produces AuditEvents that map back to the same record", () => {

@@ -1,7 +1,7 @@
 // Trail map benchmark (issue 21.1): the map of patient tag -> trail head that each checkpoint commits
 // to. Measures, at 1M and 10M keys (scaled by BENCH_SCALE): building the map from scratch (what a node
 // does at start), one checkpoint's batch of head updates, proof generation and verification (p50/p99)
-// and proof size; then ingest of access records through the sequencer on SQLite without and with the
+// and proof size (also one checkpoint back); then ingest of access records through the sequencer on SQLite without and with the
 // map (the cost budget: at most 15% slower), and the rebuild from that store.
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -215,6 +215,10 @@ async function ingest(
 }
 
 export async function benchTrailMap(scale: number): Promise<BenchRow[]> {
+  // TRAIL_MAP_KEYS=10000000: only the map's own figures, at exactly that many keys (the 10M row
+  // without the ingest runs, for a machine shared with others).
+  const only = Number(process.env.TRAIL_MAP_KEYS ?? "0");
+  if (only > 0) return mapRows(only);
   const rows: BenchRow[] = [];
   for (const keys of [1_000_000, 10_000_000]) rows.push(...mapRows(Math.max(1000, Math.round(keys * scale))));
 

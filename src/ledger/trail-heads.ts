@@ -6,8 +6,7 @@
 // one): each commit keeps the heads it replaced (an undo record), so the map of any recent checkpoint
 // size is the current map with those heads put back (TrailMap.past), computed once per size.
 
-import { toHex } from "../core/bytes.js";
-import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../core/entry/index.js";
+import { ENTRY_KINDS } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
 import type { PastTrailMap, TrailHead } from "../core/trail-map/index.js";
@@ -29,22 +28,86 @@ interface Undo {
   readonly replaced: readonly { readonly key: Uint8Array; readonly head: TrailHead | undefined }[];
 }
 
-/** The patient tag and new trail head an entry sets, if it is an access record (else undefined). */
-export function trailHeadOf(
+const FIELD_PATIENT_TAG = 0x02;
+const FIELD_SEQ = 0x05;
+const FIELD_PREV = 0x06;
+/** Access record fields this reader checks (docs/encryption.md) and their sizes (0: any). */
+const FIELD_SIZES = new Map([
+  [0x01, 16], // epoch
+  [FIELD_PATIENT_TAG, 32],
+  [0x03, 8], // hour
+  [0x04, 0], // source
+  [FIELD_SEQ, 8],
+  [FIELD_PREV, 32],
+  [0x07, 32], // event key
+  [0xf0, 32], // content hash
+]);
+const FIELD_BITS = new Map([...FIELD_SIZES.keys()].map((field, i) => [field, 1 << i]));
+/** Epoch, tag, hour, source and content hash. */
+const REQUIRED = [0x01, FIELD_PATIENT_TAG, 0x03, 0x04, 0xf0].reduce(
+  (bits, f) => bits | FIELD_BITS.get(f)!,
+  0,
+);
+
+/**
+ * Where an access record's patient tag is and its number (`seq`), read straight off the fields
+ * (docs/formats.md, "Log entries") without decoding the whole entry: this runs for every record
+ * appended and every entry of a rebuild. Undefined when the entry is not an access record whose fields
+ * are in order, within the entry, of the known fields' sizes, with the required ones, and a
+ * number below 2^53 (the sequencer appends none such; a tampered one is left out here and reported by
+ * verify's entry checks).
+ */
+export function accessRecordHead(
   entry: Uint8Array,
-  leaf: Uint8Array,
-): { readonly tag: Uint8Array; readonly head: TrailHead } | undefined {
-  if (entry[1] !== ENTRY_KINDS.accessRecord) return undefined;
-  let header: ReturnType<typeof accessRecordFromEntry>["header"];
-  try {
-    header = accessRecordFromEntry(decodeEntry(entry)).header;
-  } catch {
-    return undefined; // never appended by the sequencer (it validates); verify reports it as unreadable
+): { tagOffset: number; seq: number | undefined } | undefined {
+  if (entry.length < 2 || entry[0] !== 0x01 || entry[1] !== ENTRY_KINDS.accessRecord) return undefined;
+  let offset = 2;
+  let last = -1;
+  let tagOffset = -1;
+  let seq: number | undefined;
+  let seen = 0;
+  while (offset < entry.length) {
+    if (offset + 5 > entry.length) return undefined;
+    const field = entry[offset]!;
+    const length =
+      ((entry[offset + 1]! << 24) |
+        (entry[offset + 2]! << 16) |
+        (entry[offset + 3]! << 8) |
+        entry[offset + 4]!) >>>
+      0;
+    const value = offset + 5;
+    if (field <= last || value + length > entry.length) return undefined;
+    last = field;
+    // Fields this reader does not know (added to the header later) are passed over: only the tag and
+    // the number matter here, and the sequencer validated the whole entry.
+    const size = FIELD_SIZES.get(field);
+    if (size !== undefined && size > 0 && length !== size) return undefined;
+    if (size !== undefined) seen |= FIELD_BITS.get(field)!;
+    if (field === FIELD_PATIENT_TAG) tagOffset = value;
+    else if (field === FIELD_SEQ) {
+      const high =
+        ((entry[value]! << 24) | (entry[value + 1]! << 16) | (entry[value + 2]! << 8) | entry[value + 3]!) >>>
+        0;
+      const low =
+        ((entry[value + 4]! << 24) |
+          (entry[value + 5]! << 16) |
+          (entry[value + 6]! << 8) |
+          entry[value + 7]!) >>>
+        0;
+      if (high > 0x1fffff) return undefined;
+      seq = high * 2 ** 32 + low;
+    }
+    offset = value + length;
   }
-  return {
-    tag: header.patientTag,
-    head: { count: header.seq === undefined ? 0 : header.seq + 1, last: leaf },
-  };
+  if ((seen & REQUIRED) !== REQUIRED) return undefined;
+  // A link to the previous record only on a record numbered above 0.
+  if ((seen & FIELD_BITS.get(FIELD_PREV)!) !== 0 && !(seq !== undefined && seq > 0)) return undefined;
+  return { tagOffset, seq };
+}
+
+/** A map key for a tag (latin1: one char per byte, no hex formatting per record). */
+function tagKey(entry: Uint8Array, offset: number): string {
+  return Buffer.from(entry.buffer, entry.byteOffset + offset, 32).toString("latin1");
 }
 
 export class TrailHeads {
@@ -85,19 +148,25 @@ export class TrailHeads {
   }
 
   #note(entry: Uint8Array, leaf: Uint8Array): void {
-    const set = trailHeadOf(entry, leaf);
-    if (set)
-      this.#pending.set(toHex(set.tag), {
-        tag: set.tag.slice(),
-        head: { count: set.head.count, last: leaf.slice() },
-      });
+    const found = accessRecordHead(entry);
+    if (found === undefined) return;
+    const { tagOffset, seq } = found;
+    this.#pending.set(tagKey(entry, tagOffset), {
+      tag: entry.slice(tagOffset, tagOffset + 32),
+      head: { count: seq === undefined ? 0 : seq + 1, last: leaf.slice() },
+    });
   }
 
   /** Applies what was observed since the last commit; returns the root for the log's current size. */
   commit(): Uint8Array {
     // The map of size 0 is empty (proved without undo records); a rebuild commits every key at once.
-    if (this.#observed !== this.#size && this.#size > 0) {
-      const replaced = [...this.#pending.values()].map(({ tag }) => ({ key: tag, head: this.map.get(tag) }));
+    const keep = this.#observed !== this.#size && this.#size > 0;
+    const replaced: { key: Uint8Array; head: TrailHead | undefined }[] = [];
+    for (const { tag, head } of this.#pending.values()) {
+      const before = this.map.set(tag, head);
+      if (keep) replaced.push({ key: tag, head: before });
+    }
+    if (keep) {
       this.#undo.push({ size: this.#size, replaced });
       this.#undoHeads += replaced.length;
       while (
@@ -106,7 +175,6 @@ export class TrailHeads {
       )
         this.#undoHeads -= this.#undo.shift()!.replaced.length;
     }
-    for (const { tag, head } of this.#pending.values()) this.map.set(tag, head);
     this.#pending.clear();
     this.#size = this.#observed;
     this.#past = undefined;
@@ -147,7 +215,7 @@ export class TrailHeads {
     // Newest first, so the head a key had at `size` (replaced by the oldest commit since) wins.
     const reverted = new Map<string, { key: Uint8Array; head: TrailHead | undefined }>();
     for (let i = this.#undo.length - 1; i >= from; i--)
-      for (const change of this.#undo[i]!.replaced) reverted.set(toHex(change.key), change);
+      for (const change of this.#undo[i]!.replaced) reverted.set(tagKey(change.key, 0), change);
     const map = this.map.past([...reverted.values()]);
     this.#past = { size, map };
     return map;

@@ -43,8 +43,11 @@ export class TrailMap {
     return this.#leaves;
   }
 
-  /** Sets a key's head; the root and proofs reflect it after the next commit(). */
-  set(key: Uint8Array, head: TrailHead): void {
+  /**
+   * Sets a key's head; the root and proofs reflect it after the next commit(). Answers the key's head
+   * before (undefined when it was not in the map), so a caller can keep what a commit replaced.
+   */
+  set(key: Uint8Array, head: TrailHead): TrailHead | undefined {
     if (key.length !== TRAIL_MAP_KEY_BYTES)
       throw new CustosError("BAD_ARGUMENT", "a trail map key is 32 bytes");
     if (head.last.length !== 32)
@@ -65,14 +68,15 @@ export class TrailMap {
     }
     if (ref === EMPTY) {
       this.#attach(parent, side, leafRef(this.#newLeaf(key, head)));
-      return;
+      return undefined;
     }
     const existing = leafOf(ref);
     const existingKey = this.#leafKeys.subarray(existing * 32, existing * 32 + 32);
     const shared = sharedPrefixBits(existingKey, key);
     if (shared === 256) {
+      const before = this.#head(existing);
       this.#writeLeaf(existing, key, head);
-      return;
+      return before;
     }
     // Two keys now share this subtree: inner nodes down to the first bit where they differ.
     const added = leafRef(this.#newLeaf(key, head));
@@ -93,6 +97,7 @@ export class TrailMap {
       this.#right[below] = added;
     }
     this.#attach(parent, side, top);
+    return undefined;
   }
 
   /** A key's head, or undefined (as of the last set, committed or not). */

@@ -260,6 +260,8 @@ describe("GET /portal/config.json", () => {
       node: "custos://stmary/node/n1",
       log: { origin: log.origin, verifierKey: log.verifierKey },
       witnesses: { keys: [witnessKey], quorum: 1 },
+      // No DIR/portal.json: the deployment's own words (hospital, zone, contact) are not set.
+      site: {},
     });
   });
 });

@@ -28,6 +28,7 @@ beforeAll(async () => {
       ["patient", "P2"],
       ["custodian", "privacy"],
       ["auditor", "A1"],
+      ["auditor", "A2"],
       ["admin", "adm"],
     ],
     grants: [{ auditor: "A1", patients: ["P1"] }],
@@ -112,7 +113,7 @@ describe("refusal notices per identity", () => {
     const before = await settled();
     for (let r = 0; r < 5; r++) {
       const names = Array.from({ length: 1000 }, (_, i) => `unknown-${r}-${i}`);
-      const reply = await raw("auditor/A1").call<{ patients: { error?: { code: string } }[] }>(
+      const reply = await raw("auditor/A2").call<{ patients: { error?: { code: string } }[] }>(
         "POST",
         "/v1/audit/trails",
         { patientIds: names },
@@ -120,6 +121,7 @@ describe("refusal notices per identity", () => {
       expect(reply.patients.every((p) => p.error?.code === "NOT_AUTHORIZED")).toBe(true);
     }
     const grown = (await settled()) - before;
+    // (A2 has been refused nothing before: its whole burst is left.)
     // REFUSAL_BURST (100) notices one by one, then one summary (the requests take well under 60 s;
     // a second or two of refill may add a notice or two).
     expect(grown).toBeGreaterThanOrEqual(101);

@@ -2,199 +2,57 @@
 // with a login token): asks a node for trails, query histories and receipts, verifies everything it
 // returns (checkpoint signature and witness quorum, consistency with what was trusted before,
 // inclusion of every entry, content hashes, unbroken record numbering) and decrypts locally. Nothing
-// here touches the platform: the transport and the trust store are handed in.
+// here touches the platform: the transport and the trust store are handed in. A page of a trail is
+// verified and opened in trail-page.ts; the shapes taken and returned are in reader-types.ts.
 
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash, verifyInclusion } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
-import type { AuditRecord } from "../core/record/index.js";
 import { type OpenedNotice, openNotice } from "../records/notices.js";
-import { type OpenedRecord, RecordOpener } from "../records/record-opener.js";
-import { matchesRecordFilter, type RecordFilter } from "./record-filter.js";
+import { RecordOpener } from "../records/record-opener.js";
+import type {
+  AuditTrailsResult,
+  CheckpointSummary,
+  Consistency,
+  NoticesResult,
+  ReaderOptions,
+  TrailQuery,
+  TrailReply,
+  TrailResult,
+  Transport,
+} from "./reader-types.js";
+import { openTrailPage } from "./trail-page.js";
+import type { TrustStore } from "./trust-store.js";
 import {
-  type Completeness,
-  type TrustedCheckpoint,
   VerificationError,
   type VerifiedCheckpoint,
   verifyCheckpoint,
   verifyItems,
-  verifyRun,
-  verifyTrailHead,
   type WireItem,
   type WireTrailMap,
 } from "./verify-reply.js";
 
-/** Sends one request to the node; JSON replies parsed, text replies (a checkpoint) as a string. */
-export interface Transport {
-  call<T>(method: "GET" | "POST", path: string, body?: unknown, contentType?: string): Promise<T>;
-}
-
-/** What a reader remembers: the last trusted checkpoint and the newest record number per trail. */
-export interface TrustStore {
-  readonly trusted: TrustedCheckpoint | undefined;
-  newestSeq(patientTag: string): number | undefined;
-  /** The tag (hex) of the reader's own trail (a patient's), once one was read. */
-  readonly ownTag?: string | undefined;
-  /** Records what was verified; called only after every check of a reply passed. */
-  commit(trusted: TrustedCheckpoint, seqs?: readonly { tag: string; seq: number }[], ownTag?: string): void;
-}
-
-export interface TrustStoreJson {
-  trusted?: TrustedCheckpoint;
-  /** patient tag (hex) -> newest record number seen */
-  newestSeq: Record<string, number>;
-  /** The reader's own trail's tag (a patient's), once known. */
-  ownTag?: string;
-}
-
-/** A trust store in memory; `toJSON()` gives what to persist (the portal keeps it in localStorage). */
-export class MemoryTrustStore implements TrustStore {
-  #json: TrustStoreJson;
-  readonly #onCommit: ((json: TrustStoreJson) => void) | undefined;
-
-  constructor(json?: TrustStoreJson, onCommit?: (json: TrustStoreJson) => void) {
-    this.#json = {
-      ...(json?.trusted ? { trusted: json.trusted } : {}),
-      newestSeq: { ...json?.newestSeq },
-      ...(typeof json?.ownTag === "string" ? { ownTag: json.ownTag } : {}),
-    };
-    this.#onCommit = onCommit;
-  }
-
-  get trusted(): TrustedCheckpoint | undefined {
-    return this.#json.trusted;
-  }
-
-  newestSeq(patientTag: string): number | undefined {
-    return this.#json.newestSeq[patientTag];
-  }
-
-  get ownTag(): string | undefined {
-    return this.#json.ownTag;
-  }
-
-  commit(
-    trusted: TrustedCheckpoint,
-    seqs: readonly { tag: string; seq: number }[] = [],
-    ownTag?: string,
-  ): void {
-    const newestSeq = { ...this.#json.newestSeq };
-    for (const { tag, seq } of seqs) newestSeq[tag] = Math.max(newestSeq[tag] ?? -1, seq);
-    const own = this.#json.ownTag ?? ownTag;
-    this.#json = { trusted, newestSeq, ...(own !== undefined ? { ownTag: own } : {}) };
-    this.#onCommit?.(this.toJSON());
-  }
-
-  toJSON(): TrustStoreJson {
-    return structuredClone(this.#json);
-  }
-}
-
-export interface WitnessPolicy {
-  /** Cosigner verifier keys of the witnesses. */
-  readonly keys: readonly string[];
-  /** How many of them must have cosigned a checkpoint before it is trusted (e.g. 2 of 3). */
-  readonly quorum: number;
-}
-
-export interface ReaderOptions {
-  readonly transport: Transport;
-  /** The log's origin and note verifier key. */
-  readonly log: { readonly origin: string; readonly verifierKey: string };
-  readonly witnesses?: WitnessPolicy;
-  /** The reader's X25519 private key (raw 32 bytes): records and notices are opened with it. */
-  readonly encryptionPrivateKey: Uint8Array;
-  readonly state: TrustStore;
-  /** Called with each checkpoint note once a reply verified against it (e.g. to gossip it). */
-  readonly onTrusted?: (note: string) => void;
-}
-
-/** The record filters (record-filter.ts) are applied after decryption: the node cannot read them. */
-export interface TrailQuery extends RecordFilter {
-  readonly patientId?: string;
-  readonly from?: string;
-  readonly to?: string;
-  readonly limit?: number;
-  readonly before?: number;
-}
-
-/** The checkpoint a reply was verified against, as shown to a person. */
-export interface CheckpointSummary {
-  readonly size: number;
-  readonly note: string;
-  /** Names of the required witnesses that cosigned it. */
-  readonly witnesses: readonly string[];
-  /** When each of them cosigned (ms since the epoch). */
-  readonly cosigned: readonly { readonly name: string; readonly time: number }[];
-}
-
-export interface TrailResult {
-  /** Newest first by access time. */
-  readonly records: OpenedRecord[];
-  /**
-   * The trail's record numbers this page holds (newest and oldest), for checking that the next page
-   * continues right below it (`checkPageFollows`) and that a whole trail starts at record 0.
-   */
-  readonly run?: { readonly tag: string; readonly newest: number; readonly oldest: number };
-  /** Entries in the window this identity holds no key for (outside its grant). */
-  readonly notReadable: number[];
-  /** Pass as `before` for the next page. */
-  readonly next: number | null;
-  /**
-   * What the checkpoint's trail map proved: the trail's record count at the checkpoint (and, for a page
-   * at the trail's end, that its newest record is shown), or why nothing was proven (a checkpoint
-   * without a trail map). A caller shows `proven: false` as "completeness not checked".
-   */
-  readonly completeness: Completeness;
-  readonly checkpoint: CheckpointSummary;
-}
-
-export interface AuditTrailsResult {
-  readonly checkpoint: CheckpointSummary;
-  readonly patients: {
-    patientId: string | null;
-    /** The patient's tag (absent when the node refused a patient named by ID: it names no tag then). */
-    tag?: string;
-    result?: Omit<TrailResult, "checkpoint">;
-    /** The node refused or could not serve this patient. */
-    error?: { code: string; message: string };
-    /**
-     * This patient's entries failed verification (tampering, naming the entry): nothing of this
-     * patient is returned, the other patients' verified entries are. A caller must show it loudly.
-     */
-    verification?: VerificationError;
-  }[];
-}
-
-export interface NoticesResult {
-  readonly notices: OpenedNotice[];
-  readonly checkpoint: CheckpointSummary;
-}
-
-type Consistency = { from: number; to: number; proof: string[] } | null;
-
-interface TrailReply {
-  checkpoint: string;
-  consistency: Consistency;
-  items: WireItem[];
-  next: number | null;
-  trailMap?: WireTrailMap;
-}
-
-function matches(record: AuditRecord, q: TrailQuery): boolean {
-  const t = Date.parse(record.time);
-  if (q.from !== undefined && t < Date.parse(q.from)) return false;
-  if (q.to !== undefined && t >= Date.parse(q.to)) return false;
-  return matchesRecordFilter(record, q);
-}
+export type {
+  AuditTrailsResult,
+  CheckpointSummary,
+  NoticesResult,
+  ReaderOptions,
+  TrailQuery,
+  TrailResult,
+  Transport,
+  WitnessPolicy,
+} from "./reader-types.js";
+export { checkPageFollows, checkTrailStart } from "./trail-page.js";
+export { MemoryTrustStore, type TrustStore, type TrustStoreJson } from "./trust-store.js";
 
 export class TrailReader {
   protected readonly http: Transport;
   readonly #state: TrustStore;
   readonly #log: { origin: string; verifierKey: string };
   readonly #key: Uint8Array;
-  readonly #opener: RecordOpener;
+  /** What opening a page needs: the trust store and the opener holding the reader's key. */
+  readonly #page: { readonly state: TrustStore; readonly opener: RecordOpener };
   readonly #onTrusted: ((note: string) => void) | undefined;
   readonly #witnesses: {
     readonly keys: readonly string[];
@@ -207,7 +65,7 @@ export class TrailReader {
     this.#log = { origin: options.log.origin, verifierKey: options.log.verifierKey };
     this.#state = options.state;
     this.#key = options.encryptionPrivateKey;
-    this.#opener = new RecordOpener(options.encryptionPrivateKey);
+    this.#page = { state: options.state, opener: new RecordOpener(options.encryptionPrivateKey) };
     this.#onTrusted = options.onTrusted;
     const witnesses = options.witnesses ?? { keys: [], quorum: 0 };
     if (
@@ -281,74 +139,6 @@ export class TrailReader {
     }
   }
 
-  #openPage(
-    reply: { items: WireItem[]; next: number | null; trailMap?: WireTrailMap | undefined },
-    checkpoint: VerifiedCheckpoint,
-    query: TrailQuery,
-    /** The patient tag (hex) the node says this page is about, when it says (audit companies). */
-    expectedTag?: string,
-    /** Whether expectedTag is known to this client (its own trail's, seen in its records before). */
-    tagKnown = false,
-  ) {
-    const items = verifyItems(reply.items, checkpoint);
-    const run = verifyRun(items);
-    if (expectedTag !== undefined && run.patientTag !== undefined && run.patientTag !== expectedTag) {
-      throw new VerificationError(
-        "TAMPERED_ENTRY",
-        "the node put another patient's entries in this patient's place",
-        items[0]?.index,
-      );
-    }
-    const top = query.to === undefined && query.before === undefined;
-    // An empty page of a trail seen before hides its records, unless a time window explains it.
-    const tag = run.patientTag ?? (query.from === undefined ? expectedTag : undefined);
-    if (top && tag !== undefined) {
-      const seen = this.#state.newestSeq(tag);
-      if (seen !== undefined && (run.newestSeq === undefined || run.newestSeq < seen)) {
-        throw new VerificationError(
-          "TAMPERED_ENTRY",
-          `the node hides this trail's newest records: record ${seen} was seen before, the newest now shown is ${run.newestSeq ?? "none"}`,
-        );
-      }
-    }
-    // The trail's head in the checkpoint's trail map: a page at the trail's end must show it.
-    const headTag = run.patientTag ?? expectedTag;
-    let completeness = verifyTrailHead(reply.trailMap, checkpoint, items, { top, patientTag: headTag });
-    if (completeness.proven && run.patientTag === undefined && !tagKnown) {
-      // No record shown and the trail's tag not known (a patient's first read of an empty trail, an
-      // audit company's patient without records): the proof is for the tag the node names, which this
-      // client cannot tie to the patient.
-      completeness = {
-        proven: false,
-        reason:
-          "the node shows no record and names the trail's patient tag itself: that this tag is the patient's is not checked on a first read",
-      };
-    }
-    let opened: { records: OpenedRecord[]; notReadable: number[] };
-    try {
-      opened = this.#opener.openAll(items);
-    } catch (error) {
-      if (error instanceof VerificationError) throw error;
-      if (error instanceof CustosError) throw new VerificationError(error.code, error.message);
-      throw error;
-    }
-    const records = opened.records
-      .filter((r) => matches(r.record, query))
-      .sort((a, b) => Date.parse(b.record.time) - Date.parse(a.record.time) || b.index - a.index);
-    const seqs =
-      run.patientTag !== undefined && run.newestSeq !== undefined
-        ? [{ tag: run.patientTag, seq: run.newestSeq }]
-        : [];
-    // The head the checkpoint proved counts as seen: a later reply must not end below it either.
-    if (completeness.proven && headTag !== undefined && completeness.count > 0)
-      seqs.push({ tag: completeness.tag, seq: completeness.count - 1 });
-    const span =
-      run.patientTag !== undefined && run.newestSeq !== undefined && run.oldestSeq !== undefined
-        ? { run: { tag: run.patientTag, newest: run.newestSeq, oldest: run.oldestSeq } }
-        : {};
-    return { records, notReadable: opened.notReadable, next: reply.next, seqs, completeness, ...span };
-  }
-
   // One request at a time: each request names the checkpoint trusted when it is sent, and its reply is
   // verified against exactly that one. Two requests in flight would both start from one checkpoint;
   // the second reply would then be checked against a checkpoint the first one moved on from.
@@ -379,7 +169,7 @@ export class TrailReader {
     // company's (the node cannot hide the whole trail by answering with nothing).
     const own = query.patientId === undefined;
     const ownTag = own ? this.#state.ownTag : undefined;
-    const page = this.#openPage(reply, checkpoint, query, ownTag, ownTag !== undefined);
+    const page = openTrailPage(reply, checkpoint, query, this.#page, ownTag, ownTag !== undefined);
     this.#trust(checkpoint, page.seqs, own ? page.run?.tag : undefined);
     return {
       records: page.records,
@@ -432,7 +222,7 @@ export class TrailReader {
       const opened = (() => {
         try {
           const reply = { items, next: p.next ?? null, trailMap: p.trailMap };
-          return { page: this.#openPage(reply, checkpoint, query, tag) };
+          return { page: openTrailPage(reply, checkpoint, query, this.#page, tag) };
         } catch (error) {
           if (error instanceof VerificationError) return { failed: error };
           throw error;
@@ -575,39 +365,6 @@ export class TrailReader {
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  }
-}
-
-/**
- * Paging through one trail: the next page must carry the records right below the previous page's
- * oldest (a node choosing `next` could otherwise skip a block of records between two pages, each of
- * which is unbroken on its own).
- */
-export function checkPageFollows(previous: Pick<TrailResult, "run">, next: Pick<TrailResult, "run">): void {
-  if (!previous.run || !next.run) return;
-  if (next.run.tag !== previous.run.tag) {
-    throw new VerificationError("TAMPERED_ENTRY", "the next page belongs to another patient's trail");
-  }
-  if (next.run.newest !== previous.run.oldest - 1) {
-    const gap =
-      next.run.newest < previous.run.oldest - 1
-        ? `records ${next.run.newest + 1} to ${previous.run.oldest - 1} of this trail are missing between two pages: the node left them out`
-        : `the next page repeats records down from ${next.run.newest}, already shown`;
-    throw new VerificationError("TAMPERED_ENTRY", gap);
-  }
-}
-
-/**
- * The last page of a whole trail (no time window) must end at the trail's first record (number 0):
- * a node that stops early has hidden the oldest records.
- */
-export function checkTrailStart(last: Pick<TrailResult, "run" | "next">, query: TrailQuery): void {
-  if (last.next !== null || !last.run || query.from !== undefined) return;
-  if (last.run.oldest !== 0) {
-    throw new VerificationError(
-      "TAMPERED_ENTRY",
-      `the trail ends at record ${last.run.oldest}: records 0 to ${last.run.oldest - 1} are missing (the node left out its oldest records)`,
-    );
   }
 }
 

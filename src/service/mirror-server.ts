@@ -21,8 +21,8 @@ import { parseJsonBody, requestText } from "./request-text.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
-import { registerMirrorTrailRoutes } from "./routes/mirror-trail-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
+import { registerMirrorTrailRoutes } from "./routes/trail-routes.js";
 import type { Listen } from "./server.js";
 
 export interface MirrorServeOptions {

@@ -54,6 +54,7 @@ import { PORTAL_CONFIG_ROUTE, registerPortalRoutes } from "./routes/portal-route
 import { auditRecordJsonSchema, registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerRetentionRoutes } from "./routes/retention-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
+import { registerNodeTrailRoutes } from "./routes/trail-routes.js";
 import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
 import { startNodeSyslogFeed } from "./syslog-feed.js";
 import { currentCheckpoint } from "./trail-query.js";
@@ -551,6 +552,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     registerTileRoutes(app, ctx);
     registerMirrorRoutes(app, ctx);
     registerRecordsRoutes(app, ctx, { ingested: (count) => metrics.recordsIngested(count) });
+    registerNodeTrailRoutes(app, ctx);
     registerIdentityRoutes(app, ctx, refreshTls);
     if (mode === "mtls")
       registerRetentionRoutes(app, ctx, {

@@ -1,29 +1,14 @@
-// Records in (EHR sources) and trails out (patients, audit companies), and the query history.
+// Records in (EHR sources), and the request and reply shapes of the trail routes (trail-routes.ts).
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { toBase64, toHex } from "../../core/bytes.js";
-import { ENTRY_KINDS } from "../../core/entry/index.js";
-import { CustosError, isCustosError } from "../../core/errors.js";
+import { toBase64 } from "../../core/bytes.js";
 import { AuditRecordSchema, observerDeviceNames } from "../../core/record/index.js";
 import { parseRecordInput, parseRecordValue } from "../../core/record/record-input.js";
-import type { Caller } from "../../identity/authorize.js";
-import { patientSubject } from "../../identity/registry.js";
 import { ID_PATTERN } from "../../identity/roles.js";
-import { noticeSealedTo, sealNotice } from "../../records/notices.js";
-import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
 import type { ServiceContext } from "../context.js";
-import { type FoundNotice, NOTICE_SCAN_LIMIT, noticesUnder, provenNotices } from "../notice-scan.js";
-import {
-  consistencyFrom,
-  DEFAULT_TRAIL_LIMIT,
-  MAX_TRAIL_LIMIT,
-  type TrailPage,
-  tagOfSubject,
-  trailMapProofAt,
-  trailPage,
-} from "../trail-query.js";
+import { DEFAULT_TRAIL_LIMIT, MAX_TRAIL_LIMIT } from "../trail-query.js";
 
 export const PatientId = z
   .string()
@@ -112,8 +97,7 @@ export function registerRecordsRoutes(
   ctx: ServiceContext,
   hooks: RecordHooks = {},
 ): void {
-  const { deployment, now } = ctx;
-  const { vault } = deployment;
+  const { vault } = ctx.deployment;
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.post(
@@ -154,204 +138,6 @@ export function registerRecordsRoutes(
           duplicate: res.duplicate,
         })),
       };
-    },
-  );
-
-  async function serveTrail(
-    caller: Caller,
-    tag: Uint8Array,
-    size: number,
-    window: { from?: string; to?: string; limit?: number; before?: number },
-  ): Promise<TrailPage> {
-    const at = now();
-    const enrolled = deployment.registry.active(caller.role, caller.subject, at);
-    const page = await trailPage(vault.ledger, size, {
-      patientTag: tag,
-      ...(window.from ? { from: Date.parse(window.from) } : {}),
-      ...(window.to ? { to: Date.parse(window.to) } : {}),
-      ...(window.limit ? { limit: window.limit } : {}),
-      ...(window.before !== undefined ? { before: window.before } : {}),
-      ...(enrolled ? { reader: recipientFingerprint(enrolled.encryptionKey) } : {}),
-    });
-    // The meta-audit: this read of the trail is itself a log entry the patient can read.
-    const readers: Recipient[] = [...deployment.directory.custodians(at)];
-    const patient = deployment.registry.active("patient", patientSubject(tag), at);
-    if (patient) readers.unshift({ id: "patient", role: "patient", encryptionKey: patient.encryptionKey });
-    if (readers.length > 0) {
-      await ctx.recordNotice(
-        sealNotice(
-          { kind: "query", time: at, patientTag: tag },
-          {
-            time: new Date(at).toISOString(),
-            requester: caller.uri,
-            role: caller.role,
-            operation: "read-trail",
-            returned: page.items.length,
-          },
-          readers,
-        ),
-      );
-    }
-    return page;
-  }
-
-  r.post(
-    "/v1/trail",
-    {
-      schema: {
-        summary: "One patient's access history, newest first, with proofs",
-        description:
-          "A patient reads their own (patientId may be left out); an audit company reads a granted patient. Every entry comes with an inclusion proof against `checkpoint`; `consistency` proves the checkpoint extends the one the client trusted. Records are encrypted: the client decrypts them with the key envelopes included and filters by user, action, emergency and purpose itself. Each read is recorded for the patient.",
-        tags: ["trails"],
-        body: z.object({ patientId: PatientId.optional(), ...Window }).strict(),
-        response: {
-          200: z.object({
-            checkpoint: z.string(),
-            consistency: Consistency,
-            ...Page.shape,
-            trailMap: TrailMapProof,
-          }),
-        },
-      },
-    },
-    async (request) => {
-      const caller = ctx.callerOf(request);
-      const body = request.body;
-      const patientId = body.patientId ?? (caller.role === "patient" ? caller.id : undefined);
-      if (!patientId) throw new CustosError("BAD_ARGUMENT", "name the patient (patientId)");
-      const tag = vault.patientTag(patientId);
-      await ctx.allow(caller, "read-trail", { patient: patientSubject(tag) }, patientId);
-      const checkpoint = await ctx.checkpoint();
-      const consistency = await consistencyFrom(vault.ledger, body.trustedSize, checkpoint.size);
-      const trailMap = await trailMapProofAt(vault.ledger, checkpoint, tag);
-      const page = await serveTrail(caller, tag, checkpoint.size, body);
-      return { checkpoint: checkpoint.note, consistency, ...page, ...(trailMap ? { trailMap } : {}) };
-    },
-  );
-
-  r.post(
-    "/v1/audit/trails",
-    {
-      schema: {
-        summary: "Audit companies: the trails of several patients (all granted patients if none are named)",
-        description:
-          "Each named patient the company is not granted is refused on its own (and the refusal recorded for that patient); the others are served as in /v1/trail. Patients not named are identified by tag only.",
-        tags: ["trails"],
-        body: AuditTrailsRequest,
-        response: { 200: AuditTrailsReply },
-      },
-    },
-    async (request) => {
-      const caller = ctx.callerOf(request);
-      if (caller.role !== "auditor") await ctx.allow(caller, "read-trail", {});
-      const body = request.body;
-      const checkpoint = await ctx.checkpoint();
-      const consistency = await consistencyFrom(vault.ledger, body.trustedSize, checkpoint.size);
-      const targets = body.patientIds
-        ? body.patientIds.map((id) => ({ patientId: id as string | null, tag: vault.patientTag(id) }))
-        : deployment.registry
-            .grantedPatients(caller.id, now())
-            .map((s) => ({ patientId: null, tag: tagOfSubject(s) }));
-      const patients = [];
-      for (const target of targets) {
-        try {
-          await ctx.allow(
-            caller,
-            "read-trail",
-            { patient: patientSubject(target.tag) },
-            target.patientId ?? { tag: target.tag },
-          );
-          const trailMap = await trailMapProofAt(vault.ledger, checkpoint, target.tag);
-          const page = await serveTrail(caller, target.tag, checkpoint.size, body);
-          patients.push({
-            patientId: target.patientId,
-            tag: toHex(target.tag),
-            ...page,
-            ...(trailMap ? { trailMap } : {}),
-          });
-        } catch (error) {
-          if (
-            !isCustosError(error) ||
-            (error.code !== "NOT_AUTHORIZED" && error.code !== "NOT_AUTHENTICATED")
-          )
-            throw error;
-          // A refusal names no tag: a patient named by ID and refused must not hand the caller the
-          // tag that would pick that patient's entries out of the log.
-          patients.push({
-            patientId: target.patientId,
-            ...(target.patientId === null ? { tag: toHex(target.tag) } : {}),
-            error: { code: error.code, message: error.message },
-          });
-        }
-      }
-      return { checkpoint: checkpoint.note, consistency, patients };
-    },
-  );
-
-  r.post(
-    "/v1/query-history",
-    {
-      schema: {
-        summary: "A patient's query history: who read their trail, and who was refused",
-        description: "The notices are sealed to the patient; the client decrypts them.",
-        tags: ["trails"],
-        body: NoticesRequest,
-        response: { 200: NoticesReply },
-      },
-    },
-    async (request) => {
-      const caller = ctx.callerOf(request);
-      if (caller.role !== "patient") await ctx.allow(caller, "read-query-history", {});
-      const tag = vault.patientTag(caller.id);
-      await ctx.allow(caller, "read-query-history", { patient: patientSubject(tag) }, caller.id);
-      const checkpoint = await ctx.checkpoint();
-      const consistency = await consistencyFrom(vault.ledger, request.body?.trustedSize, checkpoint.size);
-      const notices = await noticesUnder(vault.ledger, tag, checkpoint.size, NOTICE_SCAN_LIMIT);
-      const items = await provenNotices(vault.ledger, notices, checkpoint.size);
-      return { checkpoint: checkpoint.note, consistency, items };
-    },
-  );
-
-  r.post(
-    "/v1/audit/notices",
-    {
-      schema: {
-        summary: "Audit companies: refused requests concerning their granted patients",
-        description: `Refusal notices filed under each patient the company is granted now and sealed to the company (refusals recorded while it held the grant), newest first, at most ${MAX_NOTICES}, each with an inclusion proof against \`checkpoint\`. The client decrypts them with its own key. Like a patient's query history, this read is not itself recorded.`,
-        tags: ["trails"],
-        body: NoticesRequest,
-        response: { 200: NoticesReply },
-      },
-    },
-    async (request) => {
-      const caller = ctx.callerOf(request);
-      if (caller.role !== "auditor") await ctx.allow(caller, "read-trail", {});
-      // Enrolled and unrevoked, checked once (a refusal here concerns no patient).
-      await ctx.allow(caller, "read-log", {});
-      const at = now();
-      const enrolled = deployment.registry.active("auditor", caller.subject, at);
-      if (!enrolled) throw new CustosError("NOT_AUTHENTICATED", "this audit company is not enrolled");
-      const reader = recipientFingerprint(enrolled.encryptionKey);
-      const checkpoint = await ctx.checkpoint();
-      const consistency = await consistencyFrom(vault.ledger, request.body?.trustedSize, checkpoint.size);
-      const found: FoundNotice[] = [];
-      for (const subject of deployment.registry.grantedPatients(caller.id, at)) {
-        const tag = tagOfSubject(subject);
-        await ctx.allow(caller, "read-trail", { patient: subject }, { tag });
-        found.push(
-          ...(await noticesUnder(
-            vault.ledger,
-            tag,
-            checkpoint.size,
-            MAX_NOTICES,
-            (n) =>
-              n.kind === ENTRY_KINDS.refusal && n.content !== undefined && noticeSealedTo(n.content, reader),
-          )),
-        );
-      }
-      found.sort((a, b) => b.index - a.index);
-      const items = await provenNotices(vault.ledger, found.slice(0, MAX_NOTICES), checkpoint.size);
-      return { checkpoint: checkpoint.note, consistency, items };
     },
   );
 }

@@ -1,0 +1,317 @@
+// Trails out, on the node and on a serving mirror alike: POST /v1/trail, /v1/audit/trails,
+// /v1/query-history and /v1/audit/notices, one implementation with one request and reply shape, so
+// the SDK verifies and decrypts either's replies unchanged. What differs between the two is given as
+// hooks (TrailHooks): how a patient ID becomes a tag (the node's blind index; a mirror holds no
+// blind-index key and knows only a patient caller's own tag, from the key they enrolled with) and
+// where a trail read's meta-audit notice goes (the node's log; a mirror's own read log, read-log.ts,
+// since only the sequencer appends to the log).
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { toHex } from "../../core/bytes.js";
+import { ENTRY_KINDS } from "../../core/entry/index.js";
+import { CustosError, isCustosError } from "../../core/errors.js";
+import type { Caller } from "../../identity/authorize.js";
+import { patientSubject, type Registry, type RegistryDirectory } from "../../identity/registry.js";
+import type { AppendItem } from "../../ledger/sequencer.js";
+import { noticeSealedTo, sealNotice } from "../../records/notices.js";
+import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
+import type { ReadContext, ServiceContext } from "../context.js";
+import { type FoundNotice, NOTICE_SCAN_LIMIT, noticesUnder, provenNotices } from "../notice-scan.js";
+import type { ReadLog } from "../read-log.js";
+import { consistencyFrom, type TrailPage, tagOfSubject, trailMapProofAt, trailPage } from "../trail-query.js";
+import {
+  AuditTrailsReply,
+  AuditTrailsRequest,
+  Consistency,
+  MAX_NOTICES,
+  NoticesReply,
+  NoticesRequest,
+  Page,
+  PatientId,
+  TrailMapProof,
+  Window,
+} from "./records-routes.js";
+
+/** What the node and a mirror do differently when serving trails. */
+export interface TrailHooks {
+  /** The registry folded from the log: who is enrolled, and which patients an audit company is granted. */
+  readonly registry: Registry;
+  /** The readers a trail read's notice is sealed to (custodians), from the same registry. */
+  readonly directory: RegistryDirectory;
+  /**
+   * The tag a patient ID is filed under, or undefined when this server cannot tell it (a mirror: any
+   * ID but a patient caller's own). Undefined makes the request fail as described at `untold` below.
+   */
+  patientTag(patientId: string, caller: Caller): Uint8Array | undefined;
+  /** Keeps the sealed notice of a trail read (the meta-audit); resolves once it is durable. */
+  recordRead(notice: AppendItem, tag: Uint8Array, at: number): Promise<void>;
+}
+
+const NO_BLIND_INDEX_MESSAGE =
+  "a mirror cannot look a patient up by ID (it holds no blind-index key): ask for all your granted patients (name none), or ask the node";
+
+/** The node: tags from the deployment's blind index, reads recorded in the log. */
+export function registerNodeTrailRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const { deployment } = ctx;
+  registerTrailRoutes(app, ctx, {
+    registry: deployment.registry,
+    directory: deployment.directory,
+    patientTag: (patientId) => deployment.vault.patientTag(patientId),
+    recordRead: (notice) => ctx.recordNotice(notice),
+  });
+}
+
+export interface MirrorTrailOptions {
+  readonly registry: Registry;
+  readonly directory: RegistryDirectory;
+  readonly readLog: ReadLog;
+}
+
+/**
+ * A serving mirror, from its verified copy: a patient's own tag from the registry entry enrolled with
+ * the key of the certificate they present, an audit company's patients from the grants in the log; a
+ * patient ID it cannot turn into a tag is refused with NO_BLIND_INDEX. Reads go to its read log.
+ */
+export function registerMirrorTrailRoutes(
+  app: FastifyInstance,
+  ctx: ReadContext,
+  options: MirrorTrailOptions,
+): void {
+  const { registry, directory, readLog } = options;
+  registerTrailRoutes(app, ctx, {
+    registry,
+    directory,
+    patientTag: (patientId, caller) =>
+      caller.role === "patient" && patientId === caller.id && caller.subject.startsWith("tag:")
+        ? tagOfSubject(caller.subject)
+        : undefined,
+    recordRead: async (notice, tag, at) => readLog.record("query", at, tag, notice),
+  });
+}
+
+export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hooks: TrailHooks): void {
+  const { ledger, now } = ctx;
+  const { registry, directory } = hooks;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  /**
+   * A patient ID this server cannot turn into a tag (only a mirror has such). An audit company, once
+   * shown to be enrolled, is told to ask without IDs or ask the node; anyone else is refused as the
+   * node refuses them (a patient naming another patient, a role that reads no trails), the refusal
+   * naming no patient since the tag is not known here.
+   */
+  async function untold(caller: Caller): Promise<never> {
+    if (caller.role === "auditor") {
+      await ctx.allow(caller, "read-log", {});
+      throw new CustosError("NO_BLIND_INDEX", NO_BLIND_INDEX_MESSAGE);
+    }
+    await ctx.allow(caller, "read-trail", { patient: "" });
+    throw new CustosError("NOT_AUTHORIZED", "no patient trail for this identity");
+  }
+
+  async function serveTrail(
+    caller: Caller,
+    tag: Uint8Array,
+    size: number,
+    window: { from?: string; to?: string; limit?: number; before?: number },
+  ): Promise<TrailPage> {
+    const at = now();
+    const enrolled = registry.active(caller.role, caller.subject, at);
+    const page = await trailPage(ledger, size, {
+      patientTag: tag,
+      ...(window.from ? { from: Date.parse(window.from) } : {}),
+      ...(window.to ? { to: Date.parse(window.to) } : {}),
+      ...(window.limit ? { limit: window.limit } : {}),
+      ...(window.before !== undefined ? { before: window.before } : {}),
+      ...(enrolled ? { reader: recipientFingerprint(enrolled.encryptionKey) } : {}),
+    });
+    // The meta-audit: this read of the trail is itself a notice the patient can read.
+    const readers: Recipient[] = [...directory.custodians(at)];
+    const patient = registry.active("patient", patientSubject(tag), at);
+    if (patient) readers.unshift({ id: "patient", role: "patient", encryptionKey: patient.encryptionKey });
+    if (readers.length > 0) {
+      const notice = sealNotice(
+        { kind: "query", time: at, patientTag: tag },
+        {
+          time: new Date(at).toISOString(),
+          requester: caller.uri,
+          role: caller.role,
+          operation: "read-trail",
+          returned: page.items.length,
+        },
+        readers,
+      );
+      await hooks.recordRead(notice, tag, at);
+    }
+    return page;
+  }
+
+  r.post(
+    "/v1/trail",
+    {
+      schema: {
+        summary: "One patient's access history, newest first, with proofs",
+        description:
+          "A patient reads their own (patientId may be left out); an audit company reads a granted patient. Every entry comes with an inclusion proof against `checkpoint`; `consistency` proves the checkpoint extends the one the client trusted. Records are encrypted: the client decrypts them with the key envelopes included and filters by user, action, emergency and purpose itself. Each read is recorded for the patient.",
+        tags: ["trails"],
+        body: z.object({ patientId: PatientId.optional(), ...Window }).strict(),
+        response: {
+          200: z.object({
+            checkpoint: z.string(),
+            consistency: Consistency,
+            ...Page.shape,
+            trailMap: TrailMapProof,
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      const body = request.body;
+      const patientId = body.patientId ?? (caller.role === "patient" ? caller.id : undefined);
+      if (!patientId) throw new CustosError("BAD_ARGUMENT", "name the patient (patientId)");
+      const tag = hooks.patientTag(patientId, caller) ?? (await untold(caller));
+      await ctx.allow(caller, "read-trail", { patient: patientSubject(tag) }, { tag });
+      const checkpoint = await ctx.checkpoint();
+      const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
+      const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
+      const page = await serveTrail(caller, tag, checkpoint.size, body);
+      return { checkpoint: checkpoint.note, consistency, ...page, ...(trailMap ? { trailMap } : {}) };
+    },
+  );
+
+  r.post(
+    "/v1/audit/trails",
+    {
+      schema: {
+        summary: "Audit companies: the trails of several patients (all granted patients if none are named)",
+        description:
+          "Each named patient the company is not granted is refused on its own (and the refusal recorded for that patient); the others are served as in /v1/trail. Patients not named are identified by tag only.",
+        tags: ["trails"],
+        body: AuditTrailsRequest,
+        response: { 200: AuditTrailsReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      if (caller.role !== "auditor") await ctx.allow(caller, "read-trail", {});
+      const body = request.body;
+      let targets: { patientId: string | null; tag: Uint8Array }[];
+      if (body.patientIds) {
+        const named = body.patientIds.map((id) => ({ patientId: id, tag: hooks.patientTag(id, caller) }));
+        if (named.some((target) => target.tag === undefined)) await untold(caller);
+        targets = named.map(({ patientId, tag }) => ({ patientId, tag: tag! }));
+      } else {
+        targets = registry
+          .grantedPatients(caller.id, now())
+          .map((s) => ({ patientId: null, tag: tagOfSubject(s) }));
+      }
+      const checkpoint = await ctx.checkpoint();
+      const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
+      const patients = [];
+      for (const target of targets) {
+        try {
+          await ctx.allow(
+            caller,
+            "read-trail",
+            { patient: patientSubject(target.tag) },
+            target.patientId ?? { tag: target.tag },
+          );
+          const trailMap = await trailMapProofAt(ledger, checkpoint, target.tag);
+          const page = await serveTrail(caller, target.tag, checkpoint.size, body);
+          patients.push({
+            patientId: target.patientId,
+            tag: toHex(target.tag),
+            ...page,
+            ...(trailMap ? { trailMap } : {}),
+          });
+        } catch (error) {
+          if (
+            !isCustosError(error) ||
+            (error.code !== "NOT_AUTHORIZED" && error.code !== "NOT_AUTHENTICATED")
+          )
+            throw error;
+          // A refusal names no tag: a patient named by ID and refused must not hand the caller the
+          // tag that would pick that patient's entries out of the log.
+          patients.push({
+            patientId: target.patientId,
+            ...(target.patientId === null ? { tag: toHex(target.tag) } : {}),
+            error: { code: error.code, message: error.message },
+          });
+        }
+      }
+      return { checkpoint: checkpoint.note, consistency, patients };
+    },
+  );
+
+  r.post(
+    "/v1/query-history",
+    {
+      schema: {
+        summary: "A patient's query history: who read their trail, and who was refused",
+        description: "The notices are sealed to the patient; the client decrypts them.",
+        tags: ["trails"],
+        body: NoticesRequest,
+        response: { 200: NoticesReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      if (caller.role !== "patient") await ctx.allow(caller, "read-query-history", {});
+      // A patient's own tag: every server can tell it (a mirror from the key they enrolled with).
+      const tag = hooks.patientTag(caller.id, caller);
+      if (!tag) throw new CustosError("NOT_AUTHORIZED", "only the patient reads who looked at their trail");
+      await ctx.allow(caller, "read-query-history", { patient: patientSubject(tag) }, { tag });
+      const checkpoint = await ctx.checkpoint();
+      const consistency = await consistencyFrom(ledger, request.body?.trustedSize, checkpoint.size);
+      const notices = await noticesUnder(ledger, tag, checkpoint.size, NOTICE_SCAN_LIMIT);
+      const items = await provenNotices(ledger, notices, checkpoint.size);
+      return { checkpoint: checkpoint.note, consistency, items };
+    },
+  );
+
+  r.post(
+    "/v1/audit/notices",
+    {
+      schema: {
+        summary: "Audit companies: refused requests concerning their granted patients",
+        description: `Refusal notices filed under each patient the company is granted now and sealed to the company (refusals recorded while it held the grant), newest first, at most ${MAX_NOTICES}, each with an inclusion proof against \`checkpoint\`. The client decrypts them with its own key. Like a patient's query history, this read is not itself recorded.`,
+        tags: ["trails"],
+        body: NoticesRequest,
+        response: { 200: NoticesReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      if (caller.role !== "auditor") await ctx.allow(caller, "read-trail", {});
+      // Enrolled and unrevoked, checked once (a refusal here concerns no patient).
+      await ctx.allow(caller, "read-log", {});
+      const at = now();
+      const enrolled = registry.active("auditor", caller.subject, at);
+      if (!enrolled) throw new CustosError("NOT_AUTHENTICATED", "this audit company is not enrolled");
+      const reader = recipientFingerprint(enrolled.encryptionKey);
+      const checkpoint = await ctx.checkpoint();
+      const consistency = await consistencyFrom(ledger, request.body?.trustedSize, checkpoint.size);
+      const found: FoundNotice[] = [];
+      for (const subject of registry.grantedPatients(caller.id, at)) {
+        const tag = tagOfSubject(subject);
+        await ctx.allow(caller, "read-trail", { patient: subject }, { tag });
+        found.push(
+          ...(await noticesUnder(
+            ledger,
+            tag,
+            checkpoint.size,
+            MAX_NOTICES,
+            (n) =>
+              n.kind === ENTRY_KINDS.refusal && n.content !== undefined && noticeSealedTo(n.content, reader),
+          )),
+        );
+      }
+      found.sort((a, b) => b.index - a.index);
+      const items = await provenNotices(ledger, found.slice(0, MAX_NOTICES), checkpoint.size);
+      return { checkpoint: checkpoint.note, consistency, items };
+    },
+  );
+}

@@ -9,12 +9,11 @@
 
 import { createPublicKey } from "node:crypto";
 import { existsSync } from "node:fs";
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import { join } from "node:path";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { jsonSchemaTransform } from "fastify-type-provider-zod";
 import type { SyslogFeed } from "../atna/syslog-listener.js";
 import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
@@ -34,7 +33,7 @@ import { countCosignatures, Witnessing } from "../witness/witnessing.js";
 import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
 import { entryVisibleTo } from "./entry-access.js";
-import { errorReply, sendError } from "./errors.js";
+import { createHttpApp, type Listen, listenAt, minTlsVersion } from "./http-base.js";
 import { LoginService } from "./login.js";
 import { NoticeRelay } from "./notice-relay.js";
 import { outboxSignatureCheck, outboxSignerOf } from "./outbox-signatures.js";
@@ -44,7 +43,6 @@ import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PortalSettingsSource } from "./portal-settings.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
 import { RefusalBudget } from "./refusal-budget.js";
-import { parseJsonBody, requestText } from "./request-text.js";
 import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
@@ -59,10 +57,7 @@ import { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
 import { startNodeSyslogFeed } from "./syslog-feed.js";
 import { currentCheckpoint } from "./trail-query.js";
 
-export interface Listen {
-  readonly host: string;
-  readonly port: number;
-}
+export type { Listen } from "./http-base.js";
 
 export interface ServeOptions {
   readonly deployment: Deployment;
@@ -121,12 +116,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-declare module "fastify" {
-  interface FastifyRequest {
-    caller?: Caller;
-  }
-}
-
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 /** How often a node that does not sequence folds new registry entries from the log (ms). */
 const REGISTRY_FOLLOW_MS = 250;
@@ -175,19 +164,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         now,
       )))
     : undefined;
-  const minVersion = options.allowTls12 ? "TLSv1.2" : "TLSv1.3";
+  const minVersion = minTlsVersion(options.allowTls12);
   const tlsBase = () => ({
     key: nodeKeyPem,
     cert: identity.bundle.signingCertificate,
     ca: deployment.anchor.caPem,
     ...(deployment.anchor.crlPem ? { crl: deployment.anchor.crlPem } : {}),
-    minVersion: minVersion as "TLSv1.2" | "TLSv1.3",
+    minVersion,
   });
+  // Built anew each time: a re-issued CRL takes effect on the next handshake (refreshTls).
+  const apiTls = () => ({ ...tlsBase(), requestCert: true, rejectUnauthorized: true });
   // The portal asks for no client certificate, so it needs neither the CA nor the CRL.
   const portalTlsOptions = () => ({
     key: portalTls?.key ?? nodeKeyPem,
     cert: portalTls?.cert ?? identity.bundle.signingCertificate,
-    minVersion: minVersion as "TLSv1.2" | "TLSv1.3",
+    minVersion,
   });
   const ledger = deployment.vault.ledger;
   // Retention expiry runs only where the log is sequenced (docs/operations.md, "Retention").
@@ -388,81 +379,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
 
   async function build(mode: "mtls" | "portal"): Promise<FastifyInstance> {
-    const app = Fastify({
-      https:
-        mode === "mtls"
-          ? { ...tlsBase(), requestCert: true, rejectUnauthorized: true }
-          : { ...portalTlsOptions(), requestCert: false },
+    const app = createHttpApp({
+      tls: mode === "mtls" ? apiTls() : { ...portalTlsOptions(), requestCert: false },
       bodyLimit,
-      logger: options.log ? { redact: ["req.headers.authorization"] } : false,
-      return503OnClosing: true,
-      // Malformed URLs and oversized headers get the one error shape too, never Fastify's own.
-      frameworkErrors: (error, _request, reply) => {
-        sendError(reply, error);
-      },
-      clientErrorHandler: (error, socket) => {
-        if (!socket.writable || (error as { code?: string }).code === "ECONNRESET") {
-          socket.destroy();
-          return;
-        }
-        // Any other parser error is the client's: a 4xx (never the 500 of an unknown error).
-        const reply = errorReply(
-          (error as { code?: string }).code?.startsWith("HPE_") ? error : { code: "HPE_" },
-        );
-        const body = JSON.stringify(reply.body);
-        socket.end(
-          `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      },
-    });
-    // A client that asks before sending its body (Expect: 100-continue, as curl does for big ones) and
-    // declares more than the limit gets the 413 at once, instead of a 100 Continue and then a
-    // connection closed under its upload (where it saw no status at all).
-    app.server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => {
-      const declared = Number(request.headers["content-length"]);
-      if (Number.isFinite(declared) && declared > bodyLimit) {
-        // The reply Fastify's own oversized-body error gets.
-        const reply = errorReply({ code: "FST_ERR_CTP_BODY_TOO_LARGE" });
-        const body = JSON.stringify(reply.body);
-        response.writeHead(reply.status, {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(body),
-          connection: "close",
-        });
-        response.end(body);
-        return;
-      }
-      response.writeContinue();
-      app.server.emit("request", request, response);
+      log: options.log,
+      textContentTypes: ["application/x-ndjson", "application/fhir+json", "text/plain"],
     });
     if (mode === "portal") registerPortalHeaders(app);
-    app.setValidatorCompiler(validatorCompiler);
-    app.setSerializerCompiler(serializerCompiler);
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
-      try {
-        const text = requestText(body as Buffer);
-        if (text === "") return done(null, undefined);
-        done(null, parseJsonBody(text));
-      } catch (error) {
-        done(error as Error, undefined);
-      }
-    });
-    app.addContentTypeParser(
-      ["application/x-ndjson", "application/fhir+json", "text/plain"],
-      { parseAs: "buffer" },
-      (_request, body, done) => {
-        try {
-          done(null, requestText(body as Buffer));
-        } catch (error) {
-          done(error as Error, undefined);
-        }
-      },
-    );
-    app.setErrorHandler((error, _request, reply) => sendError(reply, error));
-    app.setNotFoundHandler((_request, reply) =>
-      sendError(reply, new CustosError("NOT_FOUND", "no such endpoint")),
-    );
     app.addHook("preHandler", async (request) => {
       const route = request.routeOptions.url ?? "";
       if (OPEN_ROUTES.has(route) || route.startsWith("/v1/login") || route.startsWith("/docs")) return;
@@ -625,9 +548,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     for (const app of [api, portal]) {
       if (!app) continue;
       const server = app.server as unknown as { setSecureContext?: (o: object) => void };
-      server.setSecureContext?.(
-        app === api ? { ...tlsBase(), requestCert: true, rejectUnauthorized: true } : portalTlsOptions(),
-      );
+      server.setSecureContext?.(app === api ? apiTls() : portalTlsOptions());
     }
   }
 
@@ -660,8 +581,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     api.log.error({ code: (error as CustosError).code ?? "INTERNAL" }, "retention expiry tick failed"),
   );
 
-  await api.listen({ host: options.api.host, port: options.api.port });
-  const apiAddress = api.server.address();
+  const apiListen = await listenAt(api, options.api);
   let portalListen: Listen | undefined;
   // A challenge binds the browser origin it was asked from; only this portal's own origins get one,
   // so a look-alike site relaying the node's login cannot have a user sign for it.
@@ -678,12 +598,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return false;
   }
   if (portal && options.portal) {
-    await portal.listen({ host: options.portal.host, port: options.portal.port });
-    const address = portal.server.address();
-    portalListen = {
-      host: options.portal.host,
-      port: typeof address === "object" && address ? address.port : options.portal.port,
-    };
+    portalListen = await listenAt(portal, options.portal);
   }
   if (options.syslog) {
     syslog = await startNodeSyslogFeed({
@@ -700,10 +615,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
   }
   return {
-    api: {
-      host: options.api.host,
-      port: typeof apiAddress === "object" && apiAddress ? apiAddress.port : options.api.port,
-    },
+    api: apiListen,
     ...(portalListen ? { portal: portalListen } : {}),
     ...(syslog ? { syslog: { host: syslog.host, port: syslog.port } } : {}),
     ...(portalTls

@@ -1,0 +1,156 @@
+// The HTTP base every Custos server stands on (the node's API and portal ports, a serving mirror):
+// Fastify over TLS with one error shape for everything, framework and parser errors included, a body
+// limit enforced before a 100-continue upload starts, bodies read as strict UTF-8 (request-text.ts),
+// zod validation and serialization, and request logs that never carry the Authorization header.
+// Callers add authentication, rate limits, health and routes on the app this returns.
+
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import type { SecureContextOptions } from "node:tls";
+import Fastify, { type FastifyInstance } from "fastify";
+import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { CustosError } from "../core/errors.js";
+import type { Caller } from "../identity/authorize.js";
+import { errorReply, sendError } from "./errors.js";
+import { parseJsonBody, requestText } from "./request-text.js";
+
+export interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The authenticated caller, set by the server's authentication hook. */
+    caller?: Caller;
+  }
+}
+
+export type TlsVersion = "TLSv1.2" | "TLSv1.3";
+
+/** The TLS options of a server port, as node:https takes them. */
+export interface ServerTls extends SecureContextOptions {
+  readonly requestCert?: boolean;
+  readonly rejectUnauthorized?: boolean;
+}
+
+/** The lowest TLS version a port accepts: 1.3 unless a setting allows 1.2. */
+export function minTlsVersion(allowTls12: boolean | undefined): TlsVersion {
+  return allowTls12 ? "TLSv1.2" : "TLSv1.3";
+}
+
+/**
+ * Mutual TLS against the deployment CA: a client certificate is demanded and checked (chain and CRL)
+ * in the handshake, so no request reaches a route without one.
+ */
+export function mutualTls(options: {
+  readonly key: string;
+  readonly cert: string;
+  readonly caPem: string;
+  readonly crlPem?: string | undefined;
+  readonly allowTls12?: boolean | undefined;
+}): ServerTls {
+  return {
+    key: options.key,
+    cert: options.cert,
+    ca: options.caPem,
+    ...(options.crlPem ? { crl: options.crlPem } : {}),
+    minVersion: minTlsVersion(options.allowTls12),
+    requestCert: true,
+    rejectUnauthorized: true,
+  };
+}
+
+export interface HttpBaseOptions {
+  /** The port's TLS options (mutualTls(...) for an API port). */
+  readonly tls: ServerTls;
+  /** The largest request body accepted, in bytes. */
+  readonly bodyLimit: number;
+  /** Structured request logs (pino) to stdout, with the Authorization header redacted. */
+  readonly log?: boolean | undefined;
+  /** Content types taken as text (strict UTF-8) besides application/json, e.g. NDJSON. */
+  readonly textContentTypes?: readonly string[];
+  /** The message of the 404 for an unknown endpoint. */
+  readonly notFoundMessage?: string;
+}
+
+/** A Fastify app over TLS with the hardening every Custos port shares; not yet listening. */
+export function createHttpApp(options: HttpBaseOptions): FastifyInstance {
+  const { bodyLimit } = options;
+  const app = Fastify({
+    https: options.tls,
+    bodyLimit,
+    logger: options.log ? { redact: ["req.headers.authorization"] } : false,
+    return503OnClosing: true,
+    // Malformed URLs and oversized headers get the one error shape too, never Fastify's own.
+    frameworkErrors: (error, _request, reply) => {
+      sendError(reply, error);
+    },
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable || (error as { code?: string }).code === "ECONNRESET") {
+        socket.destroy();
+        return;
+      }
+      // Any other parser error is the client's: a 4xx (never the 500 of an unknown error).
+      const reply = errorReply(
+        (error as { code?: string }).code?.startsWith("HPE_") ? error : { code: "HPE_" },
+      );
+      const body = JSON.stringify(reply.body);
+      socket.end(
+        `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
+  });
+  // A client that asks before sending its body (Expect: 100-continue, as curl does for big ones) and
+  // declares more than the limit gets the 413 at once, instead of a 100 Continue and then a
+  // connection closed under its upload (where it saw no status at all).
+  app.server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => {
+    const declared = Number(request.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > bodyLimit) {
+      // The reply Fastify's own oversized-body error gets.
+      const reply = errorReply({ code: "FST_ERR_CTP_BODY_TOO_LARGE" });
+      const body = JSON.stringify(reply.body);
+      response.writeHead(reply.status, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+        connection: "close",
+      });
+      response.end(body);
+      return;
+    }
+    response.writeContinue();
+    app.server.emit("request", request, response);
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
+    try {
+      const text = requestText(body as Buffer);
+      if (text === "") return done(null, undefined);
+      done(null, parseJsonBody(text));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  const textTypes = options.textContentTypes ?? [];
+  if (textTypes.length > 0) {
+    app.addContentTypeParser([...textTypes], { parseAs: "buffer" }, (_request, body, done) => {
+      try {
+        done(null, requestText(body as Buffer));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    });
+  }
+  app.setErrorHandler((error, _request, reply) => sendError(reply, error));
+  const notFound = options.notFoundMessage ?? "no such endpoint";
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new CustosError("NOT_FOUND", notFound)));
+  return app;
+}
+
+/** Listens at `listen` (port 0: any free port) and returns the address taken. */
+export async function listenAt(app: FastifyInstance, listen: Listen): Promise<Listen> {
+  await app.listen({ host: listen.host, port: listen.port });
+  const address = app.server.address();
+  return { host: listen.host, port: typeof address === "object" && address ? address.port : listen.port };
+}

@@ -3,7 +3,7 @@
 // Replies that carry an error become CustosErrors with the server's stable code.
 
 import { request } from "node:https";
-import { CustosError, ERROR_CODES, type ErrorCode } from "../core/errors.js";
+import { CustosError, type ErrorCode, isErrorCode } from "../core/errors.js";
 import type { Identity } from "../identity/bundle.js";
 
 /** Replies larger than this are refused rather than buffered. */
@@ -115,10 +115,9 @@ export class MtlsClient {
 
 function errorOf(status: number, json: unknown, retryAfter: number | undefined): CustosError {
   const error = (json as { error?: { code?: string; message?: string } })?.error;
-  const known = (ERROR_CODES as readonly string[]).includes(error?.code ?? "");
   // A 502/503/504 without our body comes from a proxy or load balancer in front of a node that is down.
-  const code: ErrorCode = known
-    ? (error!.code as ErrorCode)
+  const code: ErrorCode = isErrorCode(error?.code)
+    ? error.code
     : status === 502 || status === 503 || status === 504
       ? "UNAVAILABLE"
       : "INTERNAL";

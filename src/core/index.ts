@@ -15,7 +15,17 @@ export {
 } from "./bytes.js";
 export * from "./checkpoint/index.js";
 export * from "./entry/index.js";
-export { CustosError, ERROR_CODES, type ErrorCode, isCustosError } from "./errors.js";
+export {
+  CustosError,
+  ERROR_CODES,
+  ERROR_TABLE,
+  type ErrorCode,
+  type ErrorDescription,
+  errorStatus,
+  errorTitle,
+  isCustosError,
+  isErrorCode,
+} from "./errors.js";
 export * from "./merkle/index.js";
 export * from "./note/index.js";
 export * from "./record/index.js";

@@ -1,40 +1,8 @@
-// The one table from error code to HTTP status. A reply's body is always
-// `{"error":{"code":"...","message":"..."}}`; an unexpected failure says only INTERNAL.
+// Fastify's side of the error table (src/core/errors.ts holds each code's status): a reply's body is
+// always `{"error":{"code":"...","message":"..."}}`; an unexpected failure says only INTERNAL.
 
 import type { FastifyReply } from "fastify";
-import { CustosError, type ErrorCode } from "../core/errors.js";
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  BAD_ARGUMENT: 400,
-  BAD_ENCODING: 400,
-  INVALID_RECORD: 400,
-  BAD_PROOF: 400,
-  BAD_SIGNATURE: 400,
-  BAD_KEY: 400,
-  BAD_CERTIFICATE: 401,
-  UNKNOWN_CA: 401,
-  CERT_EXPIRED: 401,
-  CERT_NOT_YET_VALID: 401,
-  CERT_REVOKED: 401,
-  WRONG_DEPLOYMENT: 401,
-  NOT_AUTHENTICATED: 401,
-  BAD_CHALLENGE: 401,
-  BAD_TOKEN: 401,
-  TOKEN_EXPIRED: 401,
-  NOT_AUTHORIZED: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  // An erasure or expiry refused while a legal hold stands: lift the hold first.
-  LEGAL_HOLD: 409,
-  // A patient without an enrolled key, or no custodian: the request is well-formed but cannot be sealed.
-  KEY_MISSING: 422,
-  // A mirror asked for a patient by ID: it holds no blind-index key to turn the ID into the patient's tag.
-  NO_BLIND_INDEX: 422,
-  TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  STORE_BUSY: 503,
-  UNAVAILABLE: 503,
-};
+import { CustosError, errorStatus } from "../core/errors.js";
 
 export interface ErrorReply {
   readonly status: number;
@@ -46,7 +14,7 @@ export interface ErrorReply {
 /** Maps anything thrown to a reply; never leaks a stack or an internal message. */
 export function errorReply(error: unknown): ErrorReply {
   if (error instanceof CustosError) {
-    const status = STATUS[error.code] ?? 500;
+    const status = errorStatus(error.code);
     const message = status === 500 ? "the server could not complete the request" : error.message;
     const body = { error: { code: status === 500 ? "INTERNAL" : error.code, message } };
     if (status === 503) return { status, body, retryAfterSeconds: error.retryAfterSeconds ?? 1 };

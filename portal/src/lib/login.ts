@@ -6,7 +6,7 @@
 
 import type { Transport } from "../../../src/client/trail-reader.js";
 import { toBase64 } from "../../../src/core/bytes.js";
-import { CustosError } from "../../../src/core/errors.js";
+import { CustosError, type ErrorCode } from "../../../src/core/errors.js";
 import { type Challenge, loginMessage } from "../../../src/identity/login-message.js";
 import { signMessage } from "./bundle.js";
 import { PortalError } from "./errors.js";
@@ -68,11 +68,14 @@ function checkChallenge(value: unknown, server: string, origin: string): Challen
   return c as Challenge;
 }
 
-/** A login refusal from the node as one sentence a person can act on. */
+/**
+ * A login refusal from the node as one sentence a person can act on. At login a certificate check or an
+ * unknown key says the identity itself is revoked, expired or foreign: the codes for that (REVOKED,
+ * EXPIRED, ...) are the shared table's, raised by the portal for the person's own identity.
+ */
 export function loginRefusal(error: unknown): Error {
   if (error instanceof PortalError || !(error instanceof CustosError)) return error as Error;
-  const fail = (code: PortalError["code"], message: string) =>
-    new PortalError(code, message, { cause: error });
+  const fail = (code: ErrorCode, message: string) => new PortalError(code, message, { cause: error });
   switch (error.code) {
     case "CERT_REVOKED":
       return fail(

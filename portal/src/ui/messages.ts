@@ -1,27 +1,26 @@
-// What the page tells a person when something fails: one short title per stable error code and the
-// library's own sentence as the detail. Verification failures are not here: they carry a problem the
-// status bar shows in red (verification-bar.tsx).
+// What the page tells a person when something fails: the shared table's code (src/core/errors.ts), a
+// title (the page's own longer wording where a person needs to know what to do, else the table's),
+// and the library's own sentence as the detail. Verification failures are not here: they carry a
+// problem the status bar shows in red (verification-bar.tsx).
+
+import { type ErrorCode, errorTitle, isErrorCode } from "../../../src/core/errors.js";
 
 export interface ErrorMessage {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly title: string;
   readonly detail?: string;
 }
 
-const TITLES: Readonly<Record<string, string>> = {
+/** The patient-facing wording, keyed by the shared codes; any other code shows the table's title. */
+const EXPLANATIONS: Readonly<Partial<Record<ErrorCode, string>>> = {
   BAD_BUNDLE: "This file is not a usable Custos identity bundle. Choose the bundle file you were given.",
   WRONG_PASSPHRASE: "The passphrase does not open this identity bundle. Check it and try again.",
-  BAD_PASSPHRASE: "The passphrase does not open this identity bundle. Check it and try again.",
   WRONG_DEPLOYMENT: "This identity bundle belongs to another Custos deployment than this portal's.",
   EXPIRED: "This identity has expired. Ask the organization that issued it for a new one.",
-  CERT_EXPIRED: "This identity has expired. Ask the organization that issued it for a new one.",
   NOT_YET_VALID: "This identity is not valid yet. Check that this device's date and time are right.",
-  CERT_NOT_YET_VALID: "This identity is not valid yet. Check that this device's date and time are right.",
   REVOKED: "This identity has been revoked. Ask the organization that issued it for a new one.",
-  CERT_REVOKED: "This identity has been revoked. Ask the organization that issued it for a new one.",
   LOGIN_FAILED: "The Custos node refused to sign you in.",
   UNREACHABLE: "The Custos node could not be reached. Check your connection and try again.",
-  NETWORK: "The Custos node could not be reached. Check your connection and try again.",
   UNAVAILABLE: "The Custos node is unavailable right now. Try again in a moment.",
   STORE_BUSY: "The Custos node is busy right now. Try again in a moment.",
   BAD_CONFIG: "This portal's configuration is unusable. Tell the organization that runs it.",
@@ -35,18 +34,22 @@ const TITLES: Readonly<Record<string, string>> = {
   RATE_LIMITED: "Too many requests right now. Wait a moment and try again.",
 };
 
-/** Turns anything thrown into a message; a failed `fetch` (TypeError) is a network failure. */
+/** The title the page shows for `code`. */
+export function titleOf(code: ErrorCode): string {
+  return EXPLANATIONS[code] ?? errorTitle(code);
+}
+
+/**
+ * Turns anything thrown into a message; a failed `fetch` (TypeError) is UNREACHABLE, anything without a
+ * code from the table is INTERNAL.
+ */
 export function describeError(error: unknown): ErrorMessage {
   if (error instanceof TypeError && /fetch|network|load failed/i.test(error.message)) {
-    return { code: "NETWORK", title: TITLES.NETWORK!, detail: error.message };
+    return { code: "UNREACHABLE", title: titleOf("UNREACHABLE"), detail: error.message };
   }
-  const code =
-    typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string"
-      ? (error as { code: string }).code
-      : "UNKNOWN";
+  const raw = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  const code: ErrorCode = isErrorCode(raw) ? raw : "INTERNAL";
   const detail = error instanceof Error ? error.message : String(error);
-  const title = TITLES[code];
-  return title === undefined
-    ? { code, title: "Something went wrong.", detail }
-    : { code, title, ...(detail && !title.startsWith(detail.replace(/\.$/, "")) ? { detail } : {}) };
+  const title = titleOf(code);
+  return { code, title, ...(detail && !title.startsWith(detail.replace(/\.$/, "")) ? { detail } : {}) };
 }

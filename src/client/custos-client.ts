@@ -133,6 +133,8 @@ export class CustosClient extends TrailReader {
             records: { index: number; leafHash: string; duplicate: boolean }[];
           }>("POST", "/v1/records", records, contentType);
           this.#writer = at;
+          if (!Array.isArray(reply?.records))
+            throw new CustosError("INTERNAL", "the node's reply to a submission holds no records");
           return reply.records;
         } catch (error) {
           if (!retryable(error)) throw error;

@@ -7,6 +7,7 @@ import { encodeGrantEntry, encodeGrantRevocationEntry } from "../core/entry/inde
 import { CustosError } from "../core/errors.js";
 import { type Identity, type IdentityBundle, parseBundle } from "../identity/bundle.js";
 import type { EnrollmentCertificates, EnrollmentRequest } from "../identity/enrollment-request.js";
+import type { KeyAuditKind } from "../identity/key-audit.js";
 import type { Role } from "../identity/roles.js";
 import { MtlsClient } from "./mtls-client.js";
 
@@ -29,6 +30,21 @@ export type Enrollment =
       readonly days?: number;
       readonly hosts?: readonly string[];
     };
+
+/** A page of the key audit as the node sends it (times as ISO 8601). */
+export interface KeyAuditReply {
+  readonly events: readonly {
+    readonly index: number;
+    readonly kind: KeyAuditKind;
+    readonly time: string;
+    readonly timeFrom: "entry" | "checkpoint";
+    readonly parties: readonly string[];
+    readonly detail: string;
+  }[];
+  readonly next?: number;
+  readonly size: number;
+  readonly scanned: { readonly from: number; readonly to: number };
+}
 
 export interface GrantChange {
   readonly auditor: string;
@@ -83,6 +99,21 @@ export class AdminClient {
   /** Ends every live epoch on the node now (keys zero-filled); answers how many ended. */
   async endEpochs(): Promise<{ ended: number; stats: EpochKeyStats }> {
     return this.#http.call("POST", "/v1/admin/epoch-keys/end", {});
+  }
+
+  /** One page of the key audit (GET /v1/admin/key-audit); pass a page's `next` as `after` to go on. */
+  async keyAudit(query: {
+    party?: string;
+    from?: string;
+    to?: string;
+    after?: number;
+    limit?: number;
+  }): Promise<KeyAuditReply> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query))
+      if (value !== undefined) params.set(name, String(value));
+    const q = params.toString();
+    return this.#http.call("GET", `/v1/admin/key-audit${q ? `?${q}` : ""}`);
   }
 
   async revoke(role: Role, id: string): Promise<{ index: number; serials: string[] }> {

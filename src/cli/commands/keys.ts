@@ -14,6 +14,7 @@ import type { Io } from "../io.js";
 import { DATA, DB, MASTER, requireData } from "../options.js";
 import { adminClient, type RemoteAdminOptions } from "./admin-remote.js";
 import { bundlePassphrase } from "./identity.js";
+import { registerKeyAuditCommand } from "./key-audit.js";
 import { type VaultOptions, withDeployment } from "./records.js";
 import { openerOf, unlockBundle } from "./unlock.js";
 
@@ -156,6 +157,8 @@ export function registerKeyCommands(program: Command, io: Io): void {
         }
       },
     );
+
+  registerKeyAuditCommand(keys, io);
 
   keys
     .command("cache")

@@ -17,6 +17,7 @@ import {
 import { patientSubject } from "../../identity/registry.js";
 import { ID_PATTERN, ROLES } from "../../identity/roles.js";
 import type { ServiceContext } from "../context.js";
+import { registerKeyAuditRoute } from "./key-audit-routes.js";
 
 /** Patients per tag request: a grant entry names at most 1500 (MAX_PATIENTS_PER_GRANT). */
 const MAX_TAGS = 1500;
@@ -203,6 +204,8 @@ export function registerAdminRoutes(
       return { ended, stats: epochs.stats() };
     },
   );
+
+  registerKeyAuditRoute(app, ctx);
 }
 
 function nameOf(body: EnrollmentBodyType): { role: (typeof ROLES)[number]; id: string } {

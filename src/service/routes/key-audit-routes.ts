@@ -1,0 +1,84 @@
+// GET /v1/admin/key-audit (docs/identity.md "Key audit"): the log's acts on keys and access, filtered
+// by party and time, one page per call (src/identity/key-audit.ts). Admins only, over mutual TLS.
+
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { KEY_AUDIT_KINDS, KEY_AUDIT_MAX_LIMIT, keyAudit } from "../../identity/key-audit.js";
+import type { ServiceContext } from "../context.js";
+
+const Time = z.iso.datetime({ offset: true });
+
+export const KeyAuditQuery = z
+  .object({
+    party: z
+      .string()
+      .max(200)
+      .regex(/^[a-z-]+\/[^/]+$/, "ROLE/ID")
+      .optional(),
+    from: Time.optional(),
+    to: Time.optional(),
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(KEY_AUDIT_MAX_LIMIT).optional(),
+  })
+  .strict();
+
+export const KeyAuditEvent = z.object({
+  index: z.number(),
+  kind: z.enum(KEY_AUDIT_KINDS),
+  time: z.string(),
+  timeFrom: z.enum(["entry", "checkpoint"]),
+  parties: z.array(z.string()),
+  detail: z.string(),
+});
+
+export const KeyAuditReply = z.object({
+  events: z.array(KeyAuditEvent),
+  next: z.number().optional(),
+  size: z.number(),
+  scanned: z.object({ from: z.number(), to: z.number() }),
+});
+
+export function registerKeyAuditRoute(app: FastifyInstance, ctx: ServiceContext): void {
+  const { deployment } = ctx;
+  app.withTypeProvider<ZodTypeProvider>().get(
+    "/v1/admin/key-audit",
+    {
+      schema: {
+        summary:
+          "The key audit: enrollments, revocations, grants, key envelopes, erasures, operator actions, legal holds (admins)",
+        description:
+          "In log order from `after`, at most `limit` events and 50,000 entries scanned per call; `next` is where to go on (absent at the log's end). `party` is ROLE/ID (a patient by ID, matched by tag and shown only by tag). A key envelope carries no time: it is dated by the hour of the first checkpoint covering it (`timeFrom: checkpoint`).",
+        tags: ["admin"],
+        querystring: KeyAuditQuery,
+        response: { 200: KeyAuditReply },
+      },
+    },
+    async (request) => {
+      await ctx.allow(ctx.callerOf(request), "manage-identities", {});
+      const q = request.query;
+      const page = await keyAudit(
+        {
+          store: deployment.vault.ledger.store,
+          registry: deployment.registry,
+          patientTag: (id) => deployment.vault.patientTag(id),
+        },
+        {
+          ...(q.party !== undefined ? { party: q.party } : {}),
+          ...(q.from !== undefined ? { from: Date.parse(q.from) } : {}),
+          ...(q.to !== undefined ? { to: Date.parse(q.to) } : {}),
+          ...(q.after !== undefined ? { after: q.after } : {}),
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
+        },
+      );
+      return {
+        ...page,
+        events: page.events.map((e) => ({
+          ...e,
+          parties: [...e.parties],
+          time: new Date(e.time).toISOString(),
+        })),
+      };
+    },
+  );
+}

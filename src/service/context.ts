@@ -3,7 +3,8 @@
 // Route modules live in src/service/routes/ and export `register...Routes(app, ctx)`.
 //
 // The read-only routes (log, tiles, mirror content) need only a `ReadContext`: a ledger to read and
-// the same `allow`, so a mirror serving its verified copy (mirror-server.ts) mounts the very same routes.
+// the same `allow`, so a mirror serving its verified copy (src/mirror/mirror-server.ts) mounts the
+// very same routes.
 
 import type { FastifyRequest } from "fastify";
 import type { Caller, Operation, Target } from "../identity/authorize.js";

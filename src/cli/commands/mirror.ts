@@ -12,20 +12,12 @@ import { CustosError } from "../../core/errors.js";
 import { parseVerifierKey } from "../../core/note/index.js";
 import { Identity, readBundle } from "../../identity/bundle.js";
 import { operatorOf, recordOperatorAction } from "../../identity/operator-actions.js";
-import { Registry } from "../../identity/registry.js";
-import { TrustAnchor } from "../../identity/trust.js";
 import { applyAllErasures } from "../../ledger/apply-erasures.js";
 import { openStore } from "../../ledger/data-dir.js";
 import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
-import { checkTrailRange } from "../../ledger/verify/trail-chain.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
-import { type RunningMirrorServer, startMirrorServer } from "../../service/mirror-server.js";
-import { ReadLog } from "../../service/read-log.js";
-import { type Alert, AlertLog } from "../../witness/alerts.js";
-import { followOnce } from "../../witness/follower.js";
-import { GossipChecker, storeReference } from "../../witness/gossip.js";
-import { Gossiping } from "../../witness/gossiping.js";
+import { followOnce, Mirror } from "../../mirror/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
@@ -50,17 +42,6 @@ export function witnessesFrom(options: WitnessOptions) {
   if (quorum > keys.length) throw new UsageError(`--quorum ${quorum} needs at least ${quorum} --witness-key`);
   return keys.length > 0 ? { witnesses: { keys, quorum } } : {};
 }
-
-/** Failures that mean the node showed something that does not verify: following stops there. */
-/** Entries at the end of each copy whose trail links are checked on the next pass. */
-const TRAIL_HOLD = 1024;
-
-const VERIFICATION_FAILURES: ReadonlySet<string> = new Set([
-  "BAD_CHECKPOINT",
-  "BAD_PROOF",
-  "TAMPERED_ENTRY",
-  "BAD_ENCODING",
-]);
 
 function readText(path: string, what: string): string {
   try {
@@ -117,163 +98,44 @@ export function registerMirrorCommands(program: Command, io: Io): void {
         const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
         if (identity.role !== "node")
           throw new UsageError("a mirror uses a node identity (custos enroll --role node)");
-        const log = identity.bundle.log;
-        if (!log)
+        if (!identity.bundle.log)
           throw new CustosError("CONFIG", "the bundle does not name the log to mirror (no verifier key)");
         const every = parseCount(options.every, "--every") * 1000;
-        const witnesses = witnessesFrom(options);
-        const store = existsSync(join(dir, SQLITE_FILE_NAME))
-          ? SqliteStore.open(dir)
-          : SqliteStore.open(dir, { create: true });
-        let server: RunningMirrorServer | undefined;
-        let readLog: ReadLog | undefined;
-        try {
-          const meta = await store.getMeta();
-          if (!meta) {
-            await store.initialize({
-              origin: log.origin,
-              verifierKey: log.verifierKey,
-              createdAt: Date.now(),
-              formatVersion: ENTRY_FORMAT_VERSION,
-            });
-          } else if (meta.verifierKey !== log.verifierKey) {
-            throw new CustosError("CONFIG", `${dir} mirrors another log (${meta.origin})`);
-          }
-          let following = "ok";
-          // Trail hash chains of the copied entries, checked as they arrive (the last TRAIL_HOLD
-          // entries wait for the next pass: a record may land just before the one it links to).
-          let trailsChecked: number | undefined;
-          let trailAlert: string | undefined;
-          let registry: Registry | undefined;
-          // Gossip: what the witnesses hold (latest checkpoints, refused forks) and what clients hand
-          // over is checked against this verified copy; a proven split view is an alert kept in
-          // DIR/alerts.jsonl and printed with both notes.
-          const tls = identity.tlsOptions();
-          const gossip = new Gossiping({
-            checker: new GossipChecker(log, storeReference(store)),
-            alerts: new AlertLog(dir),
-            witnesses: (options.gossip ?? []).map((url) => ({ url })),
-            tls: {
-              key: tls.key.export({ type: "pkcs8", format: "pem" }).toString(),
-              cert: tls.cert,
-              ca: tls.ca,
-            },
-          });
-          const report = (raised: readonly Alert[]) => {
-            for (const alert of raised) {
-              io.err(`ALERT ${alert.id}: split view shown by ${alert.witness}: ${alert.reason}`);
-              io.err(`  the verified copy's checkpoint:\n${indent(alert.checkpoint)}`);
-              io.err(`  the conflicting checkpoint:\n${indent(alert.witnessCheckpoint ?? "(none)")}`);
-            }
-          };
-          if (listen) {
-            const anchor = await TrustAnchor.load(identity.bundle.caCertificate, crl);
-            registry = await Registry.load(store, anchor.caPublicKey);
-            readLog = ReadLog.open(dir);
-            server = await startMirrorServer({
-              store,
-              identity,
-              anchor,
-              registry,
-              readLog,
-              listen,
-              following: () => trailAlert ?? following,
-              gossip,
-              ...(options.tls12 ? { allowTls12: true } : {}),
-              ...(options.log ? { log: true } : {}),
-            }).catch((error: unknown) => {
-              if ((error as NodeJS.ErrnoException).code === "EADDRINUSE")
-                throw new CustosError(
-                  "CONFIG",
-                  `${options.serve} is already in use; choose another with --serve`,
-                );
-              throw error;
-            });
-            io.out(
-              `custos mirror ${identity.uri} serving its verified copy on https://${server.listen.host}:${server.listen.port} (mutual TLS)`,
+        const mirror = await Mirror.open({
+          dir,
+          from: options.from,
+          identity,
+          ...witnessesFrom(options),
+          everyMs: every,
+          ...(options.once ? { once: true } : {}),
+          ...(listen
+            ? {
+                serve: {
+                  listen,
+                  ...(crl ? { crlPem: crl } : {}),
+                  ...(options.tls12 ? { allowTls12: true } : {}),
+                  ...(options.log ? { log: true } : {}),
+                },
+              }
+            : {}),
+          ...(options.gossip ? { gossip: options.gossip } : {}),
+          output: io,
+        }).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code === "EADDRINUSE")
+            throw new CustosError(
+              "CONFIG",
+              `${options.serve} is already in use; choose another with --serve`,
             );
-          }
-          const source = new MtlsClient(options.from, identity);
-          let stopping = false;
-          let wake: () => void = () => undefined;
-          const stop = () => {
-            stopping = true;
-            wake();
-          };
-          const sleep = (ms: number) =>
-            new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, ms);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
-          while (!stopping) {
-            let result: Awaited<ReturnType<typeof followOnce>>;
-            try {
-              result = await followOnce({
-                source,
-                store,
-                origin: log.origin,
-                verifierKey: log.verifierKey,
-                ...witnesses,
-              });
-            } catch (error) {
-              const code = (error as CustosError).code;
-              const failedToVerify = code !== undefined && VERIFICATION_FAILURES.has(code);
-              // A single pass reports whatever happened; so does a node that showed something that
-              // does not verify, unless there is a verified copy to keep serving. A node that is down
-              // or restarting is waited for: a mirror outlives the node's restarts.
-              if (options.once || (failedToVerify && !server)) throw error;
-              if (failedToVerify) {
-                following = `stopped following: ${code}`;
-                io.err(
-                  `error: ${(error as Error).message}; no longer following, still serving the copy verified before`,
-                );
-                while (!stopping) await sleep(60_000);
-                break;
-              }
-              if (following === "ok")
-                io.err(
-                  `warning: the node is unreachable (${code ?? "network"}: ${(error as Error).message}); ${server ? "serving the copy, " : ""}retrying every ${every / 1000} s`,
-                );
-              following = "the node is unreachable";
-              if (options.gossip) report((await gossip.round()).raised);
-              await sleep(every);
-              continue;
-            }
-            trailsChecked ??= result.from;
-            const checkTo = options.once ? result.to : Math.max(trailsChecked, result.to - TRAIL_HOLD);
-            if (checkTo > trailsChecked) {
-              const broken = await checkTrailRange(store, trailsChecked, checkTo);
-              trailsChecked = checkTo;
-              for (const finding of broken) io.err(`ALERT ${finding.code}: ${finding.message}`);
-              if (broken.length > 0) {
-                trailAlert = `${broken[0]!.code} at entry ${broken[0]!.firstIndex}: run custos verify on this copy`;
-                if (options.once) throw new CustosError("TAMPERED_ENTRY", broken[0]!.message);
-              }
-            }
-            if (options.gossip) report((await gossip.round()).raised);
-            if (following !== "ok") io.out("following the node again");
-            following = "ok";
-            await registry?.refresh(store);
-            const witnessed =
-              result.cosigners.length > 0 ? `, cosigned by ${result.cosigners.join(", ")}` : "";
-            if (result.to > result.from || options.once) {
-              io.out(
-                `copied entries ${result.from} to ${result.to} of ${result.target}, verified against the signed checkpoint${witnessed}`,
-              );
-            }
-            if (options.once || stopping) break;
-            await sleep(every);
-          }
-        } finally {
-          await server?.close();
-          readLog?.close();
-          await store.close();
+          throw error;
+        });
+        if (mirror.listen) {
+          io.out(
+            `custos mirror ${identity.uri} serving its verified copy on https://${mirror.listen.host}:${mirror.listen.port} (mutual TLS)`,
+          );
         }
+        process.once("SIGINT", () => mirror.stop());
+        process.once("SIGTERM", () => mirror.stop());
+        await mirror.run();
       },
     );
 
@@ -449,12 +311,4 @@ async function recordRestore(
       ? `the restore is not recorded in the log: ${dir} holds no keystore to sign with (restore it from the backup, then run the node)`
       : `the restore is recorded in the log as entry ${index}`,
   );
-}
-
-function indent(note: string): string {
-  return note
-    .trimEnd()
-    .split("\n")
-    .map((line) => `    ${line}`)
-    .join("\n");
 }

@@ -17,7 +17,7 @@ import type { Finding } from "../../ledger/verify/findings.js";
 import { type ReferenceLog, StoreReference } from "../../ledger/verify/reference-log.js";
 import { type VerifyReport, verifyStore } from "../../ledger/verify/verifier.js";
 import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
-import { RemoteReference } from "../../witness/remote-reference.js";
+import { RemoteReference } from "../../mirror/index.js";
 import { describeError, EXIT_FINDINGS, EXIT_OK, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { requireData } from "../options.js";

@@ -1,5 +1,5 @@
 // A reference copy of the log to compare a node's store with: a mirror's data directory here, or a
-// mirror or node serving the log over mutual TLS (src/witness/remote-reference.ts). A reference is not
+// mirror or node serving the log over mutual TLS (src/mirror/remote-reference.ts). A reference is not
 // trusted for what it says: the comparison rebuilds its tree from the entries it streams and accepts
 // the result only if that equals the root of its checkpoint, signed by the log's key (and cosigned).
 

@@ -7,11 +7,10 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { MAX_CONTENTS_PER_REQUEST, MAX_KEY_RANGE } from "../../core/mirror-protocol.js";
 import type { ReadContext } from "../context.js";
 
 const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-export const MAX_CONTENTS_PER_REQUEST = 512;
-export const MAX_KEY_RANGE = 65_536;
 
 export function registerMirrorRoutes(app: FastifyInstance, ctx: ReadContext): void {
   const store = ctx.ledger.store;

@@ -1,3 +1,7 @@
+// A serving mirror (`custos mirror --serve`): the node's read API, tiles, mirror endpoints and trail
+// queries answered from the mirror's verified copy, over mutual TLS. It never writes the log: reads and
+// refusals go to the mirror's own read log, sealed like the node's notices.
+
 import Fastify, { type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { CustosError } from "../core/errors.js";
@@ -9,21 +13,21 @@ import { Ledger } from "../ledger/ledger.js";
 import type { LedgerStore } from "../ledger/storage.js";
 import { type NoticeBody, sealNotice } from "../records/notices.js";
 import type { Recipient } from "../records/recipients.js";
+import { certificateCallers } from "../service/client-certificate.js";
+import type { ReadContext } from "../service/context.js";
+import { entryVisibleTo } from "../service/entry-access.js";
+import { sendError } from "../service/errors.js";
+import { registerHealth } from "../service/plugins/health.js";
+import { registerRateLimit } from "../service/plugins/rate-limit.js";
+import type { ReadLog } from "../service/read-log.js";
+import { parseJsonBody, requestText } from "../service/request-text.js";
+import { registerGossipRoutes } from "../service/routes/gossip-routes.js";
+import { registerLogRoutes } from "../service/routes/log-routes.js";
+import { registerMirrorRoutes } from "../service/routes/mirror-routes.js";
+import { registerTileRoutes } from "../service/routes/tiles.js";
+import { registerMirrorTrailRoutes } from "../service/routes/trail-routes.js";
+import type { Listen } from "../service/server.js";
 import type { Gossiping } from "../witness/gossiping.js";
-import { certificateCallers } from "./client-certificate.js";
-import type { ReadContext } from "./context.js";
-import { entryVisibleTo } from "./entry-access.js";
-import { sendError } from "./errors.js";
-import { registerHealth } from "./plugins/health.js";
-import { registerRateLimit } from "./plugins/rate-limit.js";
-import type { ReadLog } from "./read-log.js";
-import { parseJsonBody, requestText } from "./request-text.js";
-import { registerGossipRoutes } from "./routes/gossip-routes.js";
-import { registerLogRoutes } from "./routes/log-routes.js";
-import { registerMirrorRoutes } from "./routes/mirror-routes.js";
-import { registerTileRoutes } from "./routes/tiles.js";
-import { registerMirrorTrailRoutes } from "./routes/trail-routes.js";
-import type { Listen } from "./server.js";
 
 export interface MirrorServeOptions {
   /** The mirror's store: the follower writes verified batches, this server only reads. */

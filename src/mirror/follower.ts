@@ -10,13 +10,13 @@ import { openCheckpoint } from "../core/checkpoint/index.js";
 import { contentHashOf, decodeEntry } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash, verifyConsistency } from "../core/merkle/index.js";
+import { MAX_CONTENTS_PER_REQUEST } from "../core/mirror-protocol.js";
 import { parseVerifierKey } from "../core/note/index.js";
 import { sha256 } from "../core/platform.js";
 import { applyErasures } from "../ledger/apply-erasures.js";
 import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/c2sp-tiles.js";
 import type { ContentBlob, LedgerStore } from "../ledger/storage.js";
 import { TreeBuilder, TreeReader } from "../ledger/tree/index.js";
-import { MAX_CONTENTS_PER_REQUEST } from "../service/routes/mirror-routes.js";
 
 export interface FollowOptions {
   readonly source: MtlsClient;

@@ -11,7 +11,7 @@ import { MtlsClient } from "../../src/client/mtls-client.js";
 import { ENTRY_FORMAT_VERSION } from "../../src/core/entry/index.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../src/ledger/verify/verifier.js";
-import { followOnce } from "../../src/witness/follower.js";
+import { followOnce } from "../../src/mirror/index.js";
 import { runCli } from "../cli/run-cli.js";
 import { createTestDeployment, PASS, type TestDeployment } from "../helpers/deployment.js";
 

@@ -4,10 +4,10 @@
 
 import type { MtlsClient } from "../client/mtls-client.js";
 import { bytesEqual, fromBase64, toBase64 } from "../core/bytes.js";
+import { MAX_CONTENTS_PER_REQUEST } from "../core/mirror-protocol.js";
 import { sha256 } from "../core/platform.js";
 import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/c2sp-tiles.js";
 import type { ReferenceLog } from "../ledger/verify/reference-log.js";
-import { MAX_CONTENTS_PER_REQUEST } from "../service/routes/mirror-routes.js";
 import { parseBundle } from "./follower.js";
 
 export class RemoteReference implements ReferenceLog {

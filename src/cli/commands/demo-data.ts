@@ -4,6 +4,9 @@
 
 import type { Action } from "../../core/record/index.js";
 
+/** One passphrase for every demo bundle; a real deployment gives each holder their own. */
+export const DEMO_PASSPHRASE = "demo passphrase, not for real use";
+
 export interface DemoRecord {
   time: string;
   patientId: string;

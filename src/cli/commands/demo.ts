@@ -1,34 +1,31 @@
 // `custos demo` (npm run demo): a whole deployment on one machine, in a temp directory, told as a
 // story: the CA and identities, a node serving over mutual TLS, an EHR feeding a week of accesses,
 // patients and audit companies reading (verified, decrypted locally), a refusal the patient sees, the
-// query history, then an attacker editing the database and both `verify` and the next client query
-// naming the entry. Uses the same library calls as the real commands.
+// query history, the operator forking its own log (caught by the witnesses) and an attacker editing
+// the database (demo-attacks.ts), both `verify` and the next client query naming the entry. Uses the
+// same library calls as the real commands.
 
-import { cpSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import type { Command } from "commander";
 import { CustosClient, VerificationError } from "../../client/custos-client.js";
-import { MtlsClient } from "../../client/mtls-client.js";
-import { fromBase64 } from "../../core/bytes.js";
 import { createKeyFile, KeyFileProvider } from "../../crypto/keystore/index.js";
 import { Identity, writeBundle } from "../../identity/bundle.js";
 import { Deployment } from "../../identity/deployment.js";
 import type { Role } from "../../identity/roles.js";
 import { initDataDir } from "../../ledger/data-dir.js";
-import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
-import { verifyStore } from "../../ledger/verify/verifier.js";
+import { SQLITE_FILE_NAME } from "../../ledger/sqlite/sqlite-store.js";
 import { writePortalSettings } from "../../service/portal-settings.js";
 import { type Listen, startServer } from "../../service/server.js";
-import { startWitnessServer } from "../../witness/witness-server.js";
-import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
 import type { Io } from "../io.js";
 import { parseCount, parseListen } from "../options.js";
-import { DEMO_USERS, demoAccesses } from "./demo-data.js";
+import { type DemoNode, type DemoScene, diskEdit, operatorFork } from "./demo-attacks.js";
+import { DEMO_PASSPHRASE, DEMO_USERS, demoAccesses } from "./demo-data.js";
+import { printExploreFurther, printPortalInvitation } from "./demo-outro.js";
+import { startDemoWitnesses } from "./demo-witnesses.js";
 
-/** One passphrase for every demo bundle; a real deployment gives each holder their own. */
-export const DEMO_PASSPHRASE = "demo passphrase, not for real use";
+export { DEMO_PASSPHRASE };
 
 const PATIENTS = [
   ["MRN1001", "Alice Martin"],
@@ -94,7 +91,7 @@ async function runDemo(
   createKeyFile(masterKeyFile);
   const masterKey = new KeyFileProvider(masterKeyFile);
   const init = await initDataDir(data, { origin: "stmary.custos.example/log", masterKey });
-  let deployment = await Deployment.initCa(data, masterKey, "stmary");
+  const deployment = await Deployment.initCa(data, masterKey, "stmary");
   io.out(`   log "${init.origin}", checkpoints signed with ${init.verifierKey.slice(0, 40)}...`);
   io.out(
     `   CA certificate ${join(data, "ca", "ca.pem")} (Ed25519); its key is sealed in the node's keystore`,
@@ -133,36 +130,10 @@ async function runDemo(
 
   // Each audit company runs a witness (C2SP tlog-witness) that cosigns only a log that grew honestly.
   const { origin, verifierKey } = deployment.vault.ledger.meta;
-  const witnesses: {
-    id: string;
-    url: string;
-    key: string;
-    store: WitnessStore;
-    stop: () => Promise<void>;
-  }[] = [];
-  for (const company of Object.keys(COMPANIES)) {
-    const id = `${company}-witness`;
-    const dir = join(root, id);
-    await initWitnessDir(dir, { name: `witness.${company}.example`, masterKey });
-    const store = WitnessStore.open(dir);
-    store.addLogKey(origin, verifierKey);
-    const tls = ids.get(id)!.tlsOptions();
-    const running = await startWitnessServer({
-      store,
-      cosignerKey: await loadCosignerKey(dir, masterKey, store.meta),
-      tls: { key: tls.key.export({ type: "pkcs8", format: "pem" }).toString(), cert: tls.cert },
-    });
-    witnesses.push({
-      id,
-      url: `https://127.0.0.1:${running.port}`,
-      key: running.verifierKey,
-      store,
-      stop: async () => {
-        await running.close();
-        store.close();
-      },
-    });
-  }
+  const witnesses = await startDemoWitnesses(root, Object.keys(COMPANIES), ids, masterKey, {
+    origin,
+    verifierKey,
+  });
   const witnessed = { keys: witnesses.map((w) => w.key), quorum: 2 };
   // What the portal tells people about this deployment (custos portal config; docs/portal.md).
   writePortalSettings(data, {
@@ -179,7 +150,7 @@ async function runDemo(
     ),
   });
   const witnessFlags = witnesses.map((w) => ({ url: w.url, verifierKey: w.key }));
-  let server = await startServer({
+  const server = await startServer({
     deployment,
     identity: ids.get("node-1")!,
     api: { host: "127.0.0.1", port: 0 },
@@ -187,8 +158,9 @@ async function runDemo(
     verifyEveryMs: 0,
     witnesses: witnessFlags,
   });
-  let url = `https://127.0.0.1:${server.api.port}`;
-  const client = (id: string, at = url) =>
+  // The fork scene (demo-attacks.ts) restarts the node: the story goes on with node.server, node.url.
+  const node: DemoNode = { deployment, server, url: `https://127.0.0.1:${server.api.port}` };
+  const client = (id: string, at = node.url) =>
     new CustosClient({
       url: at,
       identity: ids.get(id)!,
@@ -198,7 +170,7 @@ async function runDemo(
   try {
     step(
       3,
-      `The node serves its API over mutual TLS 1.3 at ${url}: no certificate from this CA, no connection.`,
+      `The node serves its API over mutual TLS 1.3 at ${node.url}: no certificate from this CA, no connection.`,
     );
     io.out(
       `   each checkpoint goes to the audit companies' witnesses (${witnesses.map((w) => w.id).join(", ")}); clients trust only what both cosigned`,
@@ -284,157 +256,26 @@ async function runDemo(
       io.out(`   ${notice.body.time.slice(11, 19)}  ${notice.body.requester}  ${what}`);
     }
 
-    step(
-      8,
-      "The operator itself rewrites history: it copies its node (same log, same signing key) and gives the copy another past.",
-    );
-    await server.close();
-    await deployment.close();
-    const forkDir = join(root, "forked-node");
-    cpSync(data, forkDir, { recursive: true });
-    const startNode = async (d: Deployment) =>
-      startServer({
-        deployment: d,
-        identity: ids.get("node-1")!,
-        api: { host: "127.0.0.1", port: 0 },
-        verifyEveryMs: 0,
-        witnesses: witnessFlags,
-        gossipEveryMs: 500,
-      });
-    deployment = await Deployment.open(data, masterKey);
-    server = await startNode(deployment);
-    url = `https://127.0.0.1:${server.api.port}`;
-    const more = demoAccesses(
-      PATIENTS.map(([id]) => id),
-      60,
-      Date.now() - 60_000,
-      1,
-    ).map((r, i) => ({ ...r, sourceEventId: `ehr-late-${i}` }));
-    const honestLast = Math.max(...(await client("stmary-ehr").submit(more)).map((r) => r.index));
-    await client("stmary-ehr").waitForCheckpoint(honestLast + 1);
-    await client("MRN1001").trail({ limit: 1 });
-    io.out(`   the real node carries on: 60 more accesses, witnessed (log size ${n(honestLast + 1)})`);
-    const forkDeployment = await Deployment.open(forkDir, masterKey);
-    const forkServer = await startNode(forkDeployment);
-    const forkUrl = `https://127.0.0.1:${forkServer.api.port}`;
-    try {
-      // The copy grows to exactly the size the witnesses hold, with another history: a same-size fork.
-      const held = async () => {
-        for (let i = 0; i < 40; i++) {
-          const own = (await deployment.vault.ledger.latestCheckpoint())?.size;
-          const entries = await deployment.vault.ledger.size();
-          const sizes = witnesses.map((w) => Number(w.store.latest(origin)?.size ?? -1));
-          if (own === entries && sizes.every((size) => size === own)) return own;
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
-        return Math.max(...witnesses.map((w) => Number(w.store.latest(origin)?.size ?? 0)));
-      };
-      const target = await held();
-      const start = await forkDeployment.vault.ledger.size();
-      // Copies of accesses the copy already holds (their patients' epoch keys exist): one entry each.
-      const perPatient = PATIENTS.map(([id]) => accesses.find((r) => r.patientId === id)!).filter(Boolean);
-      const rewritten = [...perPatient, ...accesses.slice(-Math.max(1, target - start))].map((r, i) => ({
-        ...r,
-        userId: "nobody",
-        sourceEventId: `ehr-rewritten-${i}`,
-      }));
-      let used = 0;
-      for (let size = start; size < target && used < rewritten.length; ) {
-        const remaining = target - size;
-        // First one record per patient (it may open key epochs: envelope entries), then top up.
-        const first = used === 0 ? new Set(rewritten.map((r) => r.patientId)).size : 0;
-        const batch = rewritten.slice(used, used + (first || (remaining > 10 ? remaining - 10 : 1)));
-        used += batch.length;
-        await forkDeployment.vault.ingest(batch, "stmary-ehr");
-        size = await forkDeployment.vault.ledger.size();
-      }
-      const length = (await forkDeployment.vault.ledger.size()) - start;
-      io.out(
-        `   the copy signs a checkpoint over a different history (${length} accesses that never happened)`,
-      );
-      const auditor = new MtlsClient(forkUrl, ids.get("acme-audit")!);
-      let alerts: { witness: string; reason: string }[] = [];
-      for (let i = 0; i < 60 && alerts.filter((a) => /refused/.test(a.reason)).length < 2; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        alerts = (await auditor.call<{ alerts: { witness: string; reason: string }[] }>("GET", "/v1/alerts"))
-          .alerts;
-      }
-      for (const alert of alerts.filter((a) => /refused/.test(a.reason)).slice(0, 2)) {
-        io.out(`   witness at ${alert.witness} ${alert.reason.replace(/^the witness /, "")}`);
-      }
-      for (const w of witnesses) {
-        const evidence = w.store.evidence(origin);
-        const last = evidence[evidence.length - 1];
-        if (last) {
-          io.out(
-            `   ${w.id} keeps the evidence: two checkpoints signed with the log's key that cannot both be true (sizes ${last.heldSize} and ${last.submittedSize})`,
-          );
-        }
-      }
-      // The real node reads the witnesses' evidence (gossip) and proves the fork against its own tree.
-      const realAuditor = new MtlsClient(url, ids.get("acme-audit")!);
-      let gossiped: { id: number; size: number; kind?: string; source?: string }[] = [];
-      for (let i = 0; i < 40 && gossiped.length === 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        gossiped = (
-          await realAuditor.call<{ alerts: { id: number; size: number; kind?: string; source?: string }[] }>(
-            "GET",
-            "/v1/alerts",
-          )
-        ).alerts.filter((a) => a.source === "gossip");
-      }
-      const found = gossiped[0];
-      io.out(
-        found
-          ? `   the real node learns of it by gossip from the witnesses' evidence: alert ${found.id} (${found.kind}) lists both checkpoints of size ${found.size}, for the audit companies until acknowledged`
-          : "   the real node did not learn of the fork by gossip (this should not happen)",
-      );
-      try {
-        await client("MRN1001", forkUrl).trail({ limit: 5000 });
-        io.out("   Alice's client accepted the copy (this should not happen)");
-      } catch (error) {
-        io.out(`   Alice's client refuses the copy: ${(error as Error).message}`);
-      }
-    } finally {
-      await forkServer.close();
-      await forkDeployment.close();
-    }
-
-    step(
-      9,
-      "An attacker with access to the disk edits one of Alice's records directly in the database file:",
-    );
-    const alice = await new MtlsClient(url, ids.get("MRN1001")!).call<{
-      items: { index: number; content: string | null; entry: string }[];
-    }>("POST", "/v1/trail", { limit: 50 });
-    const victim = alice.items.find((i) => i.content !== null && fromBase64(i.entry)[1] === 0x02)!;
-    await server.close();
-    await deployment.close();
-    const db = new Database(join(data, SQLITE_FILE_NAME));
-    const content = Buffer.from(fromBase64(victim.content!));
-    const { createHash } = await import("node:crypto");
-    const hash = createHash("sha256").update(content).digest();
-    const original = Buffer.from(content);
-    content[content.length - 5]! ^= 0x20;
-    // Everywhere the ciphertext is stored: the log's contents and the copy in the patient's trail index.
-    db.prepare("UPDATE contents SET data = ? WHERE hash = ?").run(content, hash);
-    db.prepare("UPDATE lookup SET content = ? WHERE idx = ? AND content = ?").run(
-      content,
-      victim.index,
-      original,
-    );
-    db.close();
-    io.out(`   one byte of the ciphertext of entry ${victim.index} changed in ${SQLITE_FILE_NAME}`);
-    const store = SqliteStore.open(data, { readonly: true });
-    const report = await verifyStore(store);
-    await store.close();
-    io.out(
-      `   custos verify: ${report.ok ? "no problem found (this should not happen)" : "TAMPERING DETECTED"}`,
-    );
-    for (const finding of report.findings.slice(0, 3)) io.out(`   - [${finding.code}] ${finding.message}`);
+    const scene: DemoScene = {
+      io,
+      step,
+      root,
+      data,
+      masterKey,
+      ids,
+      patients: PATIENTS.map(([id]) => id),
+      witnesses,
+      witnessFlags,
+      origin,
+      accesses,
+      client,
+      node,
+    };
+    await operatorFork(scene);
+    await diskEdit(scene);
   } finally {
-    await server.close().catch(() => undefined);
-    await deployment.close().catch(() => undefined);
+    await node.server.close().catch(() => undefined);
+    await node.deployment.close().catch(() => undefined);
   }
 
   // The node comes back; Alice's next query refuses the altered entry.
@@ -472,40 +313,13 @@ async function runDemo(
   io.out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. Files in ${root}:`);
   io.out(`   node/           the node's data (log, keystore, CA); master key in master.key`);
   io.out(`   *.custos-id     identity bundles, passphrase "${DEMO_PASSPHRASE}"`);
-  io.out("\nExplore further:");
-  const env = `CUSTOS_BUNDLE_PASSPHRASE='${DEMO_PASSPHRASE}'`;
-  io.out(`   node bin/custos.js verify --data ${data}`);
-  io.out(
-    `   ${env} node bin/custos.js serve --data ${data} --master-key-file ${masterKeyFile} --identity ${join(root, "node-1.custos-id")} --listen 127.0.0.1:8443 --portal 127.0.0.1:8444`,
-  );
-  io.out(
-    `   ${env} node bin/custos.js query --server https://127.0.0.1:8443 --as ${join(root, "MRN1002.custos-id")}`,
-  );
-  io.out(
-    `   ${env} node bin/custos.js query --server https://127.0.0.1:8443 --as ${join(root, "northwind-assurance.custos-id")} --emergency`,
-  );
-  io.out(
-    `   ${env} node bin/custos.js query-history --server https://127.0.0.1:8443 --as ${join(root, "MRN1003.custos-id")}`,
-  );
-  const bundle = (id: string) => join(root, `${id}.custos-id`);
+  printExploreFurther(io, root, data, masterKeyFile);
   if (!serving || !again.portal) {
     io.out("\nThe browser portal (patients' and audit companies' view): run the demo with --serve,");
     io.out("   npm run demo -- --serve      (the node, its witnesses and the portal stay up until Ctrl-C)");
     return;
   }
-  io.out(
-    "\nThe browser portal is up (patients' and audit companies' view, verified and decrypted in the page):",
-  );
-  io.out(`   https://${again.portal.host}:${again.portal.port}/`);
-  io.out(
-    `   its certificate is self-signed; check its SHA-256 SPKI fingerprint: ${again.portalCertificate?.fingerprint ?? "(operator certificate)"}`,
-  );
-  io.out(`   sign in with one of these bundle files, passphrase "${DEMO_PASSPHRASE}":`);
-  io.out(`     ${bundle("MRN1002")}   Bogdan, a patient`);
-  io.out(`     ${bundle("MRN1001")}   Alice, whose trail holds the entry the attacker edited`);
-  io.out(`     ${bundle("acme-audit")}   an audit company (Alice, Bogdan, Chiara)`);
-  io.out(`     ${bundle("northwind-assurance")}   an audit company (Chiara, Dawit, Emma)`);
-  io.out(`   the API (mutual TLS): https://${again.api.host}:${again.api.port}`);
+  printPortalInvitation(io, root, { ...again, portal: again.portal });
   io.out("Serving until Ctrl-C.");
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

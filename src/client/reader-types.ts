@@ -1,11 +1,12 @@
 // The shapes the verifying reader (trail-reader.ts) is given and returns: its transport, options and
 // queries, the verified results, and the node's replies as they come off the wire. Browser-safe.
 
+import type { TrailReplyBody, WireConsistency } from "../core/wire/index.js";
 import type { OpenedNotice } from "../records/notices.js";
 import type { OpenedRecord } from "../records/record-opener.js";
 import type { RecordFilter } from "./record-filter.js";
 import type { TrustStore } from "./trust-store.js";
-import type { Completeness, VerificationError, WireItem, WireTrailMap } from "./verify-reply.js";
+import type { Completeness, VerificationError } from "./verify-reply.js";
 
 /** Sends one request to the node; JSON replies parsed, text replies (a checkpoint) as a string. */
 export interface Transport {
@@ -93,12 +94,6 @@ export interface NoticesResult {
   readonly checkpoint: CheckpointSummary;
 }
 
-export type Consistency = { from: number; to: number; proof: string[] } | null;
-
-export interface TrailReply {
-  checkpoint: string;
-  consistency: Consistency;
-  items: WireItem[];
-  next: number | null;
-  trailMap?: WireTrailMap;
-}
+/** The node's replies, typed by the very schemas it sends them with (core/wire). */
+export type Consistency = WireConsistency;
+export type TrailReply = TrailReplyBody;

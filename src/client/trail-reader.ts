@@ -9,6 +9,7 @@ import { fromBase64, toBase64 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash, verifyInclusion } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
+import type { AuditTrailsReplyBody, NoticesReplyBody } from "../core/wire/index.js";
 import { type OpenedNotice, openNotice } from "../records/notices.js";
 import { RecordOpener } from "../records/record-opener.js";
 import type {
@@ -24,14 +25,7 @@ import type {
 } from "./reader-types.js";
 import { openTrailPage } from "./trail-page.js";
 import type { TrustStore } from "./trust-store.js";
-import {
-  VerificationError,
-  type VerifiedCheckpoint,
-  verifyCheckpoint,
-  verifyItems,
-  type WireItem,
-  type WireTrailMap,
-} from "./verify-reply.js";
+import { VerificationError, type VerifiedCheckpoint, verifyCheckpoint, verifyItems } from "./verify-reply.js";
 
 export type {
   AuditTrailsResult,
@@ -187,18 +181,7 @@ export class TrailReader {
   }
 
   async #auditTrails(query: TrailQuery & { patientIds?: readonly string[] }): Promise<AuditTrailsResult> {
-    const reply = await this.http.call<{
-      checkpoint: string;
-      consistency: Consistency;
-      patients: {
-        patientId: string | null;
-        tag?: string;
-        items?: WireItem[];
-        next?: number | null;
-        trailMap?: WireTrailMap;
-        error?: { code: string; message: string };
-      }[];
-    }>("POST", "/v1/audit/trails", {
+    const reply = await this.http.call<AuditTrailsReplyBody>("POST", "/v1/audit/trails", {
       ...(query.patientIds ? { patientIds: query.patientIds } : {}),
       ...(query.from ? { from: query.from } : {}),
       ...(query.to ? { to: query.to } : {}),
@@ -254,7 +237,7 @@ export class TrailReader {
   }
 
   async #noticesOnce(path: string): Promise<NoticesResult> {
-    const reply = await this.http.call<{ checkpoint: string; consistency: Consistency; items: WireItem[] }>(
+    const reply = await this.http.call<NoticesReplyBody>(
       "POST",
       path,
       this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {},

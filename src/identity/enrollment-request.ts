@@ -9,12 +9,13 @@ import { createPublicKey, type KeyObject, sign } from "node:crypto";
 import { fromBase64, toBase64, utf8 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { ed25519Verify } from "../core/platform.js";
+import { ENROLLMENT_REQUEST_FORMAT } from "../core/wire/index.js";
 import { type IdentityBundle, makeBundle } from "./bundle.js";
 import { freshKeyPair, rawPublic } from "./ca.js";
 import { decryptPrivateKey, encryptPrivateKey } from "./pkcs8.js";
 import { checkDeployment, checkId, checkRole, identityUri, type Role } from "./roles.js";
 
-export const REQUEST_FORMAT = "custos-enrollment-request";
+export const REQUEST_FORMAT = ENROLLMENT_REQUEST_FORMAT;
 export const KEYS_FORMAT = "custos-enrollment-keys";
 /** A request is signed at most this long before it is submitted (and at most 5 minutes ahead). */
 export const REQUEST_VALIDITY_MS = 30 * 86_400_000;

@@ -2,18 +2,14 @@
 // log's identity registry, authorization, the CLI and the API.
 
 import { CustosError } from "../core/errors.js";
+import { DEPLOYMENT_PATTERN, ID_PATTERN, ROLES, type Role } from "../core/wire/index.js";
 
-export const ROLES = ["patient", "auditor", "ehr-source", "admin", "witness", "node", "custodian"] as const;
-export type Role = (typeof ROLES)[number];
+// The vocabulary itself is part of the wire shapes (core/wire/names.ts), so the browser has it too.
+export { DEPLOYMENT_PATTERN, ID_PATTERN, ROLES, type Role };
 
 export function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);
 }
-
-/** IDs are short, URI-safe and case-sensitive: letters, digits and . _ - (no slash, no colon). */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** A deployment name is a DNS-label-like word: it is the host part of every identity URI. */
-export const DEPLOYMENT_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export interface IdentityName {
   readonly deployment: string;

@@ -23,10 +23,9 @@ import {
 import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
 import { trailMapRootOf } from "../core/trail-map/index.js";
+import { DEFAULT_TRAIL_LIMIT, MAX_TRAIL_LIMIT } from "../core/wire/index.js";
 import type { Ledger } from "../ledger/ledger.js";
 
-export const MAX_TRAIL_LIMIT = 5000;
-export const DEFAULT_TRAIL_LIMIT = 1000;
 const HOUR_MS = 3_600_000;
 
 export interface TrailWindow {

@@ -6,70 +6,24 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
 import { toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import {
-  type EnrollmentRequest,
-  REQUEST_FORMAT,
-  verifyEnrollmentRequest,
-} from "../../identity/enrollment-request.js";
+  EndEpochsReply,
+  EndEpochsRequest,
+  EnrollmentBody,
+  type EnrollmentBodyType,
+  EnrollmentReply,
+  EpochKeyStats,
+  KeyReplacementReply,
+  PatientTagsReply,
+  PatientTagsRequest,
+  type Role,
+} from "../../core/wire/index.js";
+import { type EnrollmentRequest, verifyEnrollmentRequest } from "../../identity/enrollment-request.js";
 import { patientSubject } from "../../identity/registry.js";
-import { ID_PATTERN, ROLES } from "../../identity/roles.js";
 import type { ServiceContext } from "../context.js";
 import { registerKeyAuditRoute } from "./key-audit-routes.js";
-
-/** Patients per tag request: a grant entry names at most 1500 (MAX_PATIENTS_PER_GRANT). */
-const MAX_TAGS = 1500;
-
-const Base64 = z
-  .string()
-  .max(200)
-  .regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
-const Host = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(/^[A-Za-z0-9.:-]+$/, "a DNS name or an IP address");
-
-export const EnrollmentRequestSchema = z
-  .object({
-    format: z.literal(REQUEST_FORMAT),
-    version: z.literal(1),
-    deployment: z.string().max(63),
-    role: z.enum(ROLES),
-    id: z.string().regex(ID_PATTERN),
-    signingKey: Base64,
-    encryptionKey: Base64,
-    createdAt: z.number().int(),
-    signature: Base64,
-  })
-  .strict();
-
-const Certificates = z.object({
-  uri: z.string(),
-  signingCertificate: z.string(),
-  encryptionCertificate: z.string(),
-  caCertificate: z.string(),
-  log: z.object({ origin: z.string(), verifierKey: z.string() }).optional(),
-});
-
-const Enrolled = z.object({ index: z.number(), uri: z.string(), notAfter: z.number() });
-
-/** Body of POST /v1/admin/enrollments: a holder's request, or (without one) a bundle the node makes. */
-export const EnrollmentBody = z
-  .object({
-    request: EnrollmentRequestSchema.optional(),
-    role: z.enum(ROLES).optional(),
-    id: z.string().regex(ID_PATTERN).optional(),
-    /** The new bundle's passphrase (operator-generated keys only); it never leaves this request. */
-    passphrase: z.string().min(8).max(1024).optional(),
-    days: z.number().int().min(1).max(3650).optional(),
-    hosts: z.array(Host).max(32).optional(),
-  })
-  .strict();
-
-export type EnrollmentBodyType = z.infer<typeof EnrollmentBody>;
 
 export function registerAdminRoutes(
   app: FastifyInstance,
@@ -89,12 +43,7 @@ export function registerAdminRoutes(
           "With `request` (a custos-enrollment-request the holder signed with its new signing key) the node certifies the holder's public keys and returns the certificates. Without it, `role`, `id` and `passphrase` make the node issue keys and return the whole bundle, encrypted under that passphrase. Either way one CA-signed log entry, in force on every node at once.",
         tags: ["admin"],
         body: EnrollmentBody,
-        response: {
-          200: Enrolled.extend({
-            certificates: Certificates.optional(),
-            bundle: z.record(z.string(), z.unknown()).optional(),
-          }),
-        },
+        response: { 200: EnrollmentReply },
       },
     },
     async (request) => {
@@ -112,13 +61,7 @@ export function registerAdminRoutes(
           "The same body as an enrollment, for an identity enrolled now: its certificates are revoked (CRL and log), then the new keys are enrolled under the same identity. Two log entries.",
         tags: ["admin"],
         body: EnrollmentBody,
-        response: {
-          200: Enrolled.extend({
-            revoked: z.number(),
-            certificates: Certificates.optional(),
-            bundle: z.record(z.string(), z.unknown()).optional(),
-          }),
-        },
+        response: { 200: KeyReplacementReply },
       },
     },
     async (request) => {
@@ -142,8 +85,8 @@ export function registerAdminRoutes(
         description:
           "A grant entry names patients by tag (the node's blind index). The admin asks for the tags, builds and signs the entry itself and posts it to /v1/grants, so the node cannot forge a grant. Every patient must be enrolled.",
         tags: ["admin"],
-        body: z.object({ patients: z.array(z.string().regex(ID_PATTERN)).min(1).max(MAX_TAGS) }).strict(),
-        response: { 200: z.object({ tags: z.array(z.string()) }) },
+        body: PatientTagsRequest,
+        response: { 200: PatientTagsReply },
       },
     },
     async (request) => {
@@ -157,15 +100,6 @@ export function registerAdminRoutes(
       return { tags };
     },
   );
-
-  const EpochKeyStats = z.object({
-    hits: z.number(),
-    misses: z.number(),
-    epochsStarted: z.number(),
-    epochsEnded: z.number(),
-    swept: z.number(),
-    active: z.number(),
-  });
 
   r.get(
     "/v1/admin/epoch-keys",
@@ -192,8 +126,8 @@ export function registerAdminRoutes(
         description:
           "Each live epoch key is zero-filled and forgotten; each patient's next record starts a new epoch (a new key, wrapped again for its readers). For a suspected compromise of the node's memory, or before a memory dump for support. Answers how many epochs ended.",
         tags: ["admin"],
-        body: z.object({}).strict().optional(),
-        response: { 200: z.object({ ended: z.number(), stats: EpochKeyStats }) },
+        body: EndEpochsRequest,
+        response: { 200: EndEpochsReply },
       },
     },
     async (request) => {
@@ -208,7 +142,7 @@ export function registerAdminRoutes(
   registerKeyAuditRoute(app, ctx);
 }
 
-function nameOf(body: EnrollmentBodyType): { role: (typeof ROLES)[number]; id: string } {
+function nameOf(body: EnrollmentBodyType): { role: Role; id: string } {
   if (body.request) {
     if (body.role !== undefined || body.id !== undefined || body.passphrase !== undefined)
       throw new CustosError("BAD_ARGUMENT", "send either a request or role, id and passphrase, not both");

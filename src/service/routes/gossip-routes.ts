@@ -4,21 +4,11 @@
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
+import { GossipReply, GossipRequest } from "../../core/wire/index.js";
 import type { Caller } from "../../identity/authorize.js";
 import type { Gossiping } from "../../witness/gossiping.js";
 
-export const MAX_GOSSIP_CHECKPOINTS = 16;
-export const MAX_GOSSIP_NOTE_CHARS = 16 * 1024;
 const GOSSIP_BODY_LIMIT = 512 * 1024;
-
-const Verdict = z.object({
-  status: z.enum(["consistent", "inconsistent", "unverified", "ignored"]),
-  size: z.number().optional(),
-  kind: z.string().optional(),
-  reason: z.string().optional(),
-  alert: z.number().optional().describe("the alert raised (or already raised) for this split view"),
-});
 
 export function registerGossipRoutes(
   app: FastifyInstance,
@@ -33,15 +23,8 @@ export function registerGossipRoutes(
         description:
           "Any enrolled identity (mutual TLS). A checkpoint not signed by the log's key is ignored; one that the receiver's signed log proves inconsistent (same size with another root, or not a prefix) raises an alert carrying both notes; a bigger one is unverified.",
         tags: ["log"],
-        body: z
-          .object({
-            checkpoints: z
-              .array(z.string().min(1).max(MAX_GOSSIP_NOTE_CHARS))
-              .min(1)
-              .max(MAX_GOSSIP_CHECKPOINTS),
-          })
-          .strict(),
-        response: { 200: z.object({ results: z.array(Verdict) }) },
+        body: GossipRequest,
+        response: { 200: GossipReply },
       },
     },
     async (request) => {

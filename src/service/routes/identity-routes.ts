@@ -2,17 +2,24 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
 import { fromBase64 } from "../../core/bytes.js";
 import { decodeGrantEntry, verifyRegistrySignature } from "../../core/entry/index.js";
 import { CustosError, isCustosError } from "../../core/errors.js";
+import {
+  GrantRequest,
+  IndexReply,
+  LoginChallengeReply,
+  LoginChallengeRequest,
+  LoginReply,
+  LoginRequest,
+  RevocationReply,
+  RevocationRequest,
+  WhoamiReply,
+} from "../../core/wire/index.js";
 import type { Caller } from "../../identity/authorize.js";
 import { REGISTRY_LOOKUP_KEY } from "../../identity/registry.js";
-import { ID_PATTERN, ROLES } from "../../identity/roles.js";
 import type { ServiceContext } from "../context.js";
 import type { LoginService } from "../login.js";
-
-const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
 
 export function registerIdentityRoutes(
   app: FastifyInstance,
@@ -28,7 +35,7 @@ export function registerIdentityRoutes(
       schema: {
         summary: "The caller's identity as this node sees it",
         tags: ["identity"],
-        response: { 200: z.object({ identity: z.string(), role: z.string(), id: z.string() }) },
+        response: { 200: WhoamiReply },
       },
     },
     async (request) => {
@@ -45,8 +52,8 @@ export function registerIdentityRoutes(
         summary: "Append a grant or the end of one, signed by the admin who sends it",
         description: "The body carries the grant entry the admin built and signed (custos grant builds it).",
         tags: ["identity"],
-        body: z.object({ entry: Base64 }).strict(),
-        response: { 200: z.object({ index: z.number() }) },
+        body: GrantRequest,
+        response: { 200: IndexReply },
       },
     },
     async (request) => {
@@ -74,8 +81,8 @@ export function registerIdentityRoutes(
       schema: {
         summary: "Revoke an identity (admins): CRL and log at once",
         tags: ["identity"],
-        body: z.object({ role: z.enum(ROLES), id: z.string().regex(ID_PATTERN) }).strict(),
-        response: { 200: z.object({ index: z.number(), serials: z.array(z.string()) }) },
+        body: RevocationRequest,
+        response: { 200: RevocationReply },
       },
     },
     async (request) => {
@@ -123,16 +130,8 @@ export function registerLoginRoutes(
       schema: {
         summary: "Start a login: a single-use challenge bound to this node and the request's Origin (60 s)",
         tags: ["login"],
-        body: z.object({}).passthrough().optional(),
-        response: {
-          200: z.object({
-            challengeId: z.string(),
-            challenge: z.string(),
-            server: z.string(),
-            origin: z.string(),
-            expiresAt: z.number(),
-          }),
-        },
+        body: LoginChallengeRequest,
+        response: { 200: LoginChallengeReply },
       },
     },
     async (request) => {
@@ -156,16 +155,8 @@ export function registerLoginRoutes(
         summary:
           "Finish a login: the challenge signed with the identity's Ed25519 key; returns a 5-minute token",
         tags: ["login"],
-        body: z
-          .object({
-            challengeId: z.string().max(64),
-            certificate: z.string().max(16_384),
-            signature: Base64.max(128),
-          })
-          .strict(),
-        response: {
-          200: z.object({ token: z.string(), expiresAt: z.number(), identity: z.string(), role: z.string() }),
-        },
+        body: LoginRequest,
+        response: { 200: LoginReply },
       },
     },
     async (request) => {

@@ -2,14 +2,19 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
 import { toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle/index.js";
+import {
+  ConsistencyQuery,
+  ConsistencyReply,
+  InclusionQuery,
+  InclusionReply,
+  LogReply,
+  ReceiptParams,
+  ReceiptReply,
+} from "../../core/wire/index.js";
 import type { ReadContext } from "../context.js";
-
-const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const Hashes = z.array(z.string()).describe("base64 SHA-256 hashes");
 
 export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void {
   const ledger = ctx.ledger;
@@ -21,14 +26,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
       schema: {
         summary: "The log's origin and verifier key, and its latest signed size",
         tags: ["log"],
-        response: {
-          200: z.object({
-            origin: z.string(),
-            verifierKey: z.string(),
-            size: z.number(),
-            sequencing: z.boolean().describe("false on a standby node (reads only)"),
-          }),
-        },
+        response: { 200: LogReply },
       },
     },
     async (request) => {
@@ -60,8 +58,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
       schema: {
         summary: "Inclusion proof of entry `index` in the tree of size `size` (RFC 9162)",
         tags: ["log"],
-        querystring: z.object({ index: Count, size: Count }),
-        response: { 200: z.object({ index: z.number(), size: z.number(), proof: Hashes }) },
+        querystring: InclusionQuery,
+        response: { 200: InclusionReply },
       },
     },
     async (request) => {
@@ -79,8 +77,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
       schema: {
         summary: "Consistency proof between tree sizes `from` and `to` (RFC 9162)",
         tags: ["log"],
-        querystring: z.object({ from: Count, to: Count }),
-        response: { 200: z.object({ from: z.number(), to: z.number(), proof: Hashes }) },
+        querystring: ConsistencyQuery,
+        response: { 200: ConsistencyReply },
       },
     },
     async (request) => {
@@ -100,22 +98,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
         description:
           "Also as `proof`: the C2SP tlog-proof text. An entry that names a patient is included only for those who may see it (see `entry`); anyone else gets the leaf hash and its proof. 404 until a signed checkpoint covers the entry (within the checkpoint interval).",
         tags: ["log"],
-        params: z.object({ index: Count }),
-        response: {
-          200: z.object({
-            index: z.number(),
-            leafHash: z.string(),
-            entry: z
-              .string()
-              .optional()
-              .describe(
-                "The entry (base64), for those who may see it: an entry naming a patient goes to that patient, an audit company granted the patient, the custodian, nodes, and for a record the source that submitted it",
-              ),
-            checkpoint: z.string(),
-            inclusion: Hashes,
-            tlogProof: z.string(),
-          }),
-        },
+        params: ReceiptParams,
+        response: { 200: ReceiptReply },
       },
     },
     async (request) => {

@@ -6,11 +6,11 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
+import { PORTAL_CONFIG_ROUTE, PortalConfigReply } from "../../core/wire/index.js";
 import type { ServiceContext } from "../context.js";
 import type { PortalSettings } from "../portal-settings.js";
 
-export const PORTAL_CONFIG_ROUTE = "/portal/config.json";
+export { PORTAL_CONFIG_ROUTE } from "../../core/wire/index.js";
 
 export interface PortalConfigSource {
   /** The node's identity URI. */
@@ -22,29 +22,6 @@ export interface PortalConfigSource {
   /** The deployment's settings for the page, as they stand now. */
   readonly settings?: () => PortalSettings;
 }
-
-const SiteSchema = z
-  .object({
-    hospital: z.string().optional().describe("the hospital's name, shown on every page"),
-    timeZone: z.string().optional().describe("IANA time zone every time is shown and judged in"),
-    workingHours: z
-      .object({ start: z.string(), end: z.string(), days: z.array(z.string()) })
-      .optional()
-      .describe('"HH:MM" start and end, and days (sun..sat)'),
-    privacyContact: z
-      .object({
-        name: z.string(),
-        email: z.string().optional(),
-        phone: z.string().optional(),
-        url: z.string().optional(),
-      })
-      .optional(),
-    witnesses: z
-      .record(z.string(), z.string())
-      .optional()
-      .describe("witness key name or URL -> the organisation that runs it"),
-  })
-  .describe("what the deployment tells people (DIR/portal.json); none of it is used for verification");
 
 export function registerPortalRoutes(
   app: FastifyInstance,
@@ -64,18 +41,7 @@ export function registerPortalRoutes(
       schema: {
         summary: "The portal's configuration: deployment, node, log key and witness policy (no login)",
         tags: ["portal"],
-        response: {
-          200: z.object({
-            deployment: z.string(),
-            node: z.string().describe("the node's identity URI; login challenges are bound to it"),
-            log: z.object({ origin: z.string(), verifierKey: z.string() }),
-            witnesses: z.object({
-              keys: z.array(z.string()).describe("witness cosigner verifier keys"),
-              quorum: z.number().int().min(0).describe("cosignatures a checkpoint needs"),
-            }),
-            site: SiteSchema,
-          }),
-        },
+        response: { 200: PortalConfigReply },
       },
     },
     async (_request, reply) => {

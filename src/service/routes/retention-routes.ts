@@ -4,21 +4,11 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
-import { MAX_HOLD_REFERENCE_BYTES } from "../../core/entry/index.js";
+import { HoldReply, HoldRequest, HoldsReply, RetentionReply } from "../../core/wire/index.js";
 import { changeHold, standingHolds } from "../../identity/legal-holds.js";
-import { ID_PATTERN } from "../../identity/roles.js";
 import type { RetentionJob } from "../../records/retention.js";
 import { describeRetention, type RetentionPolicy, retentionCutoff } from "../../records/retention-policy.js";
 import type { ServiceContext } from "../context.js";
-
-const Hold = z.object({
-  scope: z.string(),
-  reference: z.string(),
-  placedAt: z.string(),
-  placedBy: z.string(),
-  index: z.number(),
-});
 
 export function registerRetentionRoutes(
   app: FastifyInstance,
@@ -34,21 +24,7 @@ export function registerRetentionRoutes(
       schema: {
         summary: "The retention policy and the expiry job's progress (admins)",
         tags: ["lifecycle"],
-        response: {
-          200: z.object({
-            retention: z.string(),
-            cutoff: z.string(),
-            running: z.boolean(),
-            cursor: z.number(),
-            deferred: z.number(),
-            requireArchive: z.boolean(),
-            waitingForArchive: z.number(),
-            expiredEpochs: z.number(),
-            erasedItems: z.number(),
-            lastRunAt: z.string().optional(),
-            holds: z.array(Hold),
-          }),
-        },
+        response: { 200: RetentionReply },
       },
     },
     async (request) => {
@@ -76,7 +52,7 @@ export function registerRetentionRoutes(
       schema: {
         summary: "The legal holds that stand (admins)",
         tags: ["lifecycle"],
-        response: { 200: z.object({ holds: z.array(Hold) }) },
+        response: { 200: HoldsReply },
       },
     },
     async (request) => {
@@ -93,14 +69,8 @@ export function registerRetentionRoutes(
         description:
           "While a hold stands, retention expiry and erasure of what it covers are refused (LEGAL_HOLD). A hold on a patient shows in the patient's query history.",
         tags: ["lifecycle"],
-        body: z
-          .object({
-            action: z.enum(["place", "lift"]),
-            patient: z.string().regex(ID_PATTERN).optional(),
-            reference: z.string().min(1).max(MAX_HOLD_REFERENCE_BYTES),
-          })
-          .strict(),
-        response: { 200: z.object({ index: z.number() }) },
+        body: HoldRequest,
+        response: { 200: HoldReply },
       },
     },
     async (request) => {

@@ -8,10 +8,18 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
 import { toHex } from "../../core/bytes.js";
 import { ENTRY_KINDS } from "../../core/entry/index.js";
 import { CustosError, isCustosError } from "../../core/errors.js";
+import {
+  AuditTrailsReply,
+  AuditTrailsRequest,
+  MAX_NOTICES,
+  NoticesReply,
+  NoticesRequest,
+  TrailReply,
+  TrailRequest,
+} from "../../core/wire/index.js";
 import type { Caller } from "../../identity/authorize.js";
 import { patientSubject, type Registry, type RegistryDirectory } from "../../identity/registry.js";
 import type { AppendItem } from "../../ledger/sequencer.js";
@@ -21,18 +29,6 @@ import type { ReadContext, ServiceContext } from "../context.js";
 import { type FoundNotice, NOTICE_SCAN_LIMIT, noticesUnder, provenNotices } from "../notice-scan.js";
 import type { ReadLog } from "../read-log.js";
 import { consistencyFrom, type TrailPage, tagOfSubject, trailMapProofAt, trailPage } from "../trail-query.js";
-import {
-  AuditTrailsReply,
-  AuditTrailsRequest,
-  Consistency,
-  MAX_NOTICES,
-  NoticesReply,
-  NoticesRequest,
-  Page,
-  PatientId,
-  TrailMapProof,
-  Window,
-} from "./records-routes.js";
 
 /** What the node and a mirror do differently when serving trails. */
 export interface TrailHooks {
@@ -156,15 +152,8 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
         description:
           "A patient reads their own (patientId may be left out); an audit company reads a granted patient. Every entry comes with an inclusion proof against `checkpoint`; `consistency` proves the checkpoint extends the one the client trusted. Records are encrypted: the client decrypts them with the key envelopes included and filters by user, action, emergency and purpose itself. Each read is recorded for the patient.",
         tags: ["trails"],
-        body: z.object({ patientId: PatientId.optional(), ...Window }).strict(),
-        response: {
-          200: z.object({
-            checkpoint: z.string(),
-            consistency: Consistency,
-            ...Page.shape,
-            trailMap: TrailMapProof,
-          }),
-        },
+        body: TrailRequest,
+        response: { 200: TrailReply },
       },
     },
     async (request) => {

@@ -1,0 +1,85 @@
+// Live administration (src/service/routes/admin-routes.ts, docs/identity.md#live-administration):
+// enrollment with a holder's signed request or a bundle the node makes, key replacement, patient tags
+// for the grants an admin signs, and the node's epoch-key cache.
+
+import { z } from "zod";
+import { ID_PATTERN, ROLES } from "./names.js";
+
+/** The `format` of a holder's enrollment request (src/identity/enrollment-request.ts). */
+export const ENROLLMENT_REQUEST_FORMAT = "custos-enrollment-request";
+/** Patients per tag request: a grant entry names at most 1500 (MAX_PATIENTS_PER_GRANT). */
+export const MAX_PATIENT_TAGS = 1500;
+
+const Base64Key = z
+  .string()
+  .max(200)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
+const Host = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9.:-]+$/, "a DNS name or an IP address");
+
+export const EnrollmentRequestSchema = z
+  .object({
+    format: z.literal(ENROLLMENT_REQUEST_FORMAT),
+    version: z.literal(1),
+    deployment: z.string().max(63),
+    role: z.enum(ROLES),
+    id: z.string().regex(ID_PATTERN),
+    signingKey: Base64Key,
+    encryptionKey: Base64Key,
+    createdAt: z.number().int(),
+    signature: Base64Key,
+  })
+  .strict();
+
+const Certificates = z.object({
+  uri: z.string(),
+  signingCertificate: z.string(),
+  encryptionCertificate: z.string(),
+  caCertificate: z.string(),
+  log: z.object({ origin: z.string(), verifierKey: z.string() }).optional(),
+});
+
+const Enrolled = z.object({ index: z.number(), uri: z.string(), notAfter: z.number() });
+
+/** Body of POST /v1/admin/enrollments: a holder's request, or (without one) a bundle the node makes. */
+export const EnrollmentBody = z
+  .object({
+    request: EnrollmentRequestSchema.optional(),
+    role: z.enum(ROLES).optional(),
+    id: z.string().regex(ID_PATTERN).optional(),
+    /** The new bundle's passphrase (operator-generated keys only); it never leaves this request. */
+    passphrase: z.string().min(8).max(1024).optional(),
+    days: z.number().int().min(1).max(3650).optional(),
+    hosts: z.array(Host).max(32).optional(),
+  })
+  .strict();
+export type EnrollmentBodyType = z.infer<typeof EnrollmentBody>;
+
+export const EnrollmentReply = Enrolled.extend({
+  certificates: Certificates.optional(),
+  bundle: z.record(z.string(), z.unknown()).optional(),
+});
+export const KeyReplacementReply = Enrolled.extend({
+  revoked: z.number(),
+  certificates: Certificates.optional(),
+  bundle: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const PatientTagsRequest = z
+  .object({ patients: z.array(z.string().regex(ID_PATTERN)).min(1).max(MAX_PATIENT_TAGS) })
+  .strict();
+export const PatientTagsReply = z.object({ tags: z.array(z.string()) });
+
+export const EpochKeyStats = z.object({
+  hits: z.number(),
+  misses: z.number(),
+  epochsStarted: z.number(),
+  epochsEnded: z.number(),
+  swept: z.number(),
+  active: z.number(),
+});
+export const EndEpochsRequest = z.object({}).strict().optional();
+export const EndEpochsReply = z.object({ ended: z.number(), stats: EpochKeyStats });

@@ -230,14 +230,8 @@ export class Deployment {
     return { ...certified, index };
   }
 
-  async #publish(
-    ca: DeploymentCa,
-    role: Role,
-    subject: string,
-    certified: CertifiedIdentity,
-    save?: () => (() => void) | undefined,
-  ): Promise<number> {
-    const entry = encodeIdentityEntry(
+  #enrollmentEntry(ca: DeploymentCa, role: Role, subject: string, certified: CertifiedIdentity): Uint8Array {
+    return encodeIdentityEntry(
       {
         time: this.#now(),
         action: "enroll",
@@ -251,6 +245,16 @@ export class Deployment {
       },
       (m) => ca.sign(m),
     );
+  }
+
+  async #publish(
+    ca: DeploymentCa,
+    role: Role,
+    subject: string,
+    certified: CertifiedIdentity,
+    save?: () => (() => void) | undefined,
+  ): Promise<number> {
+    const entry = this.#enrollmentEntry(ca, role, subject, certified);
     const undo = save?.();
     try {
       return await this.#appendRegistry(entry);
@@ -286,6 +290,65 @@ export class Deployment {
     }
     await this.reloadTrust();
     return { serials: [...identity.serials], index };
+  }
+
+  /**
+   * Replaces an enrolled identity's keys (a lost key, docs/identity.md): its certificates are revoked
+   * and the new keys enrolled in one log append, so a failure anywhere leaves the identity as it was
+   * (the revocation is not appended alone, the CRL files are put back, a saved bundle is removed).
+   * `keys` is either a bundle the node makes (`issue`, written by `save`) or a holder's own keys.
+   */
+  async replaceKeys(keys: { readonly issue: IssueRequest; readonly save?: SaveIssued }): Promise<{
+    readonly revoked: { readonly serials: string[]; readonly index: number };
+    readonly enrolled: IssuedIdentity & { readonly index: number };
+  }>;
+  async replaceKeys(keys: { readonly certify: CertifyRequest }): Promise<{
+    readonly revoked: { readonly serials: string[]; readonly index: number };
+    readonly enrolled: CertifiedIdentity & { readonly index: number };
+  }>;
+  async replaceKeys(
+    keys: { readonly issue: IssueRequest; readonly save?: SaveIssued } | { readonly certify: CertifyRequest },
+  ): Promise<{
+    readonly revoked: { readonly serials: string[]; readonly index: number };
+    readonly enrolled: (IssuedIdentity | CertifiedIdentity) & { readonly index: number };
+  }> {
+    const { role, id } = "issue" in keys ? keys.issue : keys.certify;
+    const subject = this.subjectOf(role, id);
+    const identity = this.registry.identity(role, subject);
+    if (!identity || identity.revokedAt !== undefined) {
+      throw new CustosError("NOT_FOUND", `${role} ${id} is not an enrolled, unrevoked identity`);
+    }
+    const ca = this.#ca();
+    const { origin, verifierKey } = this.vault.ledger.meta;
+    const made =
+      "issue" in keys
+        ? await ca.issue({ ...keys.issue, log: { origin, verifierKey } })
+        : await ca.certify(keys.certify);
+    const revocation = encodeIdentityEntry(
+      { time: this.#now(), action: "revoke", role, subject, serials: identity.serials },
+      (m) => ca.sign(m),
+    );
+    const enrollment = this.#enrollmentEntry(ca, role, subject, made);
+    const before = ca.snapshot();
+    const undo = "issue" in keys ? keys.save?.(made as IssuedIdentity) : undefined;
+    let results: { index: number }[];
+    try {
+      await ca.revoke(identity.serials);
+      results = await this.vault.ledger.append([
+        { entry: revocation, lookupKeys: [REGISTRY_LOOKUP_KEY] },
+        { entry: enrollment, lookupKeys: [REGISTRY_LOOKUP_KEY] },
+      ]);
+    } catch (error) {
+      ca.restore(before);
+      undo?.();
+      throw error;
+    }
+    await this.registry.refresh(this.vault.ledger.store);
+    await this.reloadTrust();
+    return {
+      revoked: { serials: [...identity.serials], index: results[0]!.index },
+      enrolled: { ...made, index: results[1]!.index },
+    };
   }
 
   #checkGrant(admin: Identity, auditor: string, patients: readonly string[]): Uint8Array[] {

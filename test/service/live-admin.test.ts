@@ -5,6 +5,8 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MtlsClient } from "../../src/client/mtls-client.js";
+import { Identity, readBundle } from "../../src/identity/bundle.js";
 import { openLogReadOnly } from "../../src/ledger/data-dir.js";
 import { runCli } from "../cli/run-cli.js";
 import { createTestDeployment, PASS, type TestDeployment } from "../helpers/deployment.js";
@@ -93,5 +95,80 @@ describe("the epoch-key cache through the node", () => {
     const refused = cli(["keys", "cache", "--server", server, "--as", emr]);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/^error: .*admin/);
+  }, 120_000);
+});
+
+describe("replacing a lost key through the node", () => {
+  it("revokes and enrolls in one append; a replacement that fails leaves the identity as it was", async () => {
+    const server = `https://127.0.0.1:${env.apiPort}`;
+    const admin = join(env.root, "root.custos-id");
+    const adminHttp = new MtlsClient(server, Identity.unlock(readBundle(admin), PASS));
+    const whoami = (bundle: string) =>
+      new MtlsClient(server, Identity.unlock(readBundle(bundle), PASS)).call<{ role: string }>(
+        "GET",
+        "/v1/whoami",
+      );
+    const old = join(env.root, "P1.custos-id");
+    expect(await whoami(old)).toMatchObject({ role: "patient" });
+
+    // A bundle the node would make needs a passphrase: refused before anything changes (the identity
+    // used to be revoked first and then left without keys).
+    const size = await logSize();
+    await expect(
+      adminHttp.call("POST", "/v1/admin/key-replacements", { role: "patient", id: "P1" }),
+    ).rejects.toMatchObject({ code: "BAD_ARGUMENT", message: expect.stringMatching(/needs a passphrase/) });
+    await expect(
+      adminHttp.call("POST", "/v1/admin/key-replacements", {
+        role: "patient",
+        id: "nobody",
+        passphrase: PASS,
+      }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(await logSize()).toBe(size);
+    expect(await whoami(old)).toMatchObject({ role: "patient" });
+
+    const replacement = join(env.root, "P1-new.custos-id");
+    const replaced = cli([
+      "replace-key",
+      "--server",
+      server,
+      "--as",
+      admin,
+      "--role",
+      "patient",
+      "--id",
+      "P1",
+      "--out",
+      replacement,
+    ]);
+    expect(replaced.stderr).toBe("");
+    expect(replaced.status).toBe(0);
+    // Exactly two entries, adjacent: the revocation, then the new keys.
+    expect(await logSize()).toBe(size + 2);
+    const audit = cli([
+      "keys",
+      "audit",
+      "--server",
+      server,
+      "--as",
+      admin,
+      "--party",
+      "patient/P1",
+      "--json",
+    ]);
+    const events = audit.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { index: number; kind: string });
+    const [revocation, enrollment] = events
+      .filter((e) => e.kind === "revocation" || e.kind === "enrollment")
+      .slice(-2);
+    expect(revocation).toMatchObject({ kind: "revocation", index: size });
+    expect(enrollment).toMatchObject({ kind: "enrollment", index: size + 1 });
+    // The new bundle works; the old one's certificate is refused at the handshake.
+    expect(await whoami(replacement)).toMatchObject({ role: "patient" });
+    await expect(whoami(old)).rejects.toMatchObject({
+      code: expect.stringMatching(/NOT_AUTHENTICATED|UNAVAILABLE/),
+    });
   }, 120_000);
 });

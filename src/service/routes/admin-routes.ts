@@ -31,7 +31,7 @@ export function registerAdminRoutes(
   /** Reloads the TLS context after a revocation, so the revoked certificates fail the handshake too. */
   onRevoked: () => void,
 ): void {
-  const { deployment, now } = ctx;
+  const { deployment } = ctx;
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.post(
@@ -66,14 +66,10 @@ export function registerAdminRoutes(
     },
     async (request) => {
       await ctx.allow(ctx.callerOf(request), "manage-identities", {});
-      const { role, id } = nameOf(request.body);
-      // Checked before anything changes: a bad request must not leave the identity revoked.
-      if (request.body.request)
-        verifyEnrollmentRequest(request.body.request as EnrollmentRequest, deployment.name, now());
-      const revoked = await deployment.revoke(role, id);
+      // The revocation and the new enrollment are one log append: a failure changes nothing.
+      const { revoked, ...enrolled } = await enroll(ctx, request.body, true);
       onRevoked();
-      const enrolled = await enroll(ctx, request.body);
-      return { ...enrolled, revoked: revoked.index };
+      return { ...enrolled, revoked: revoked! };
     },
   );
 
@@ -153,7 +149,8 @@ function nameOf(body: EnrollmentBodyType): { role: Role; id: string } {
   return { role: body.role, id: body.id };
 }
 
-async function enroll(ctx: ServiceContext, body: EnrollmentBodyType) {
+/** An enrollment, or with `replace` a key replacement of an enrolled identity (`revoked` its index). */
+async function enroll(ctx: ServiceContext, body: EnrollmentBodyType, replace = false) {
   const { deployment, now } = ctx;
   const { role, id } = nameOf(body);
   const options = {
@@ -162,9 +159,12 @@ async function enroll(ctx: ServiceContext, body: EnrollmentBodyType) {
   };
   if (body.request) {
     const keys = verifyEnrollmentRequest(body.request as EnrollmentRequest, deployment.name, now());
-    const certified = await deployment.enrollKeys({ role, id, ...keys, ...options });
+    const request = { role, id, ...keys, ...options };
+    const replaced = replace ? await deployment.replaceKeys({ certify: request }) : undefined;
+    const certified = replaced?.enrolled ?? (await deployment.enrollKeys(request));
     const { origin, verifierKey } = deployment.vault.ledger.meta;
     return {
+      ...(replaced ? { revoked: replaced.revoked.index } : {}),
       index: certified.index,
       uri: certified.uri,
       notAfter: certified.notAfter,
@@ -179,11 +179,14 @@ async function enroll(ctx: ServiceContext, body: EnrollmentBodyType) {
   }
   if (body.passphrase === undefined)
     throw new CustosError(
-      "BAD_PASSPHRASE",
+      "BAD_ARGUMENT",
       "a bundle the node makes needs a passphrase (8 characters or more)",
     );
-  const issued = await deployment.enroll({ role, id, passphrase: body.passphrase, ...options });
+  const request = { role, id, passphrase: body.passphrase, ...options };
+  const replaced = replace ? await deployment.replaceKeys({ issue: request }) : undefined;
+  const issued = replaced?.enrolled ?? (await deployment.enroll(request));
   return {
+    ...(replaced ? { revoked: replaced.revoked.index } : {}),
     index: issued.index,
     uri: issued.uri,
     notAfter: issued.notAfter,

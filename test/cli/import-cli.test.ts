@@ -16,8 +16,8 @@ import { Deployment } from "../../src/identity/deployment.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
 import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../src/ledger/verify/verifier.js";
+import { startServer } from "../../src/node/index.js";
 import { RecordOpener } from "../../src/records/index.js";
-import { startServer } from "../../src/service/server.js";
 import { tempDir } from "../helpers/temp.js";
 
 const MASTER_KEY = Buffer.alloc(32, 9).toString("base64");

@@ -13,8 +13,8 @@ import { EnvProvider } from "../../src/crypto/keystore/index.js";
 import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
 import { Deployment } from "../../src/identity/deployment.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
+import { startServer } from "../../src/node/index.js";
 import { RecordOpener } from "../../src/records/index.js";
-import { startServer } from "../../src/service/server.js";
 import { tempDir } from "../helpers/temp.js";
 
 const MASTER = new EnvProvider("CUSTOS_MASTER_KEY", {

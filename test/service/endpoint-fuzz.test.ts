@@ -19,8 +19,8 @@ import { Deployment } from "../../src/identity/deployment.js";
 import { patientSubject } from "../../src/identity/registry.js";
 import { ROLES, type Role } from "../../src/identity/roles.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
+import { type RunningServer, startServer } from "../../src/node/index.js";
 import { type Challenge, loginMessage } from "../../src/service/login.js";
-import { type RunningServer, startServer } from "../../src/service/server.js";
 import { tempDir } from "../helpers/temp.js";
 
 const RUNS = 120;

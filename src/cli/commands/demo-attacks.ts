@@ -15,7 +15,7 @@ import type { Identity } from "../../identity/bundle.js";
 import { Deployment } from "../../identity/deployment.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import { verifyStore } from "../../ledger/verify/verifier.js";
-import { type RunningServer, startServer } from "../../service/server.js";
+import { type RunningServer, startServer } from "../../node/index.js";
 import type { WitnessEndpoint } from "../../witness/witness-client.js";
 import type { Io } from "../io.js";
 import { type DemoRecord, demoAccesses } from "./demo-data.js";

@@ -2,7 +2,7 @@
 // browser portal is and which bundles to sign in with.
 
 import { join } from "node:path";
-import type { RunningServer } from "../../service/server.js";
+import type { RunningServer } from "../../node/index.js";
 import type { Io } from "../io.js";
 import { DEMO_PASSPHRASE } from "./demo-data.js";
 

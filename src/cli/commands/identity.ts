@@ -1,30 +1,23 @@
 // The deployment's identities: `custos ca init|crl`, `custos enroll`, `custos revoke`, `custos grant`,
-// `custos identity pem` (files for curl and other TLS clients) and `custos serve`.
+// `custos identity pem` (files for curl and other TLS clients); `custos serve` is registered beside them
+// (serve.ts).
 
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { CustosError } from "../../core/errors.js";
-import { parseVerifierKey } from "../../core/note/index.js";
 import { writeFileAtomic } from "../../crypto/atomic-write.js";
 import { Identity, type IdentityBundle, readBundle, writeBundle } from "../../identity/bundle.js";
 import { DeploymentCa } from "../../identity/ca.js";
 import { Deployment } from "../../identity/deployment.js";
-import {
-  operatorPortalCertificate,
-  PORTAL_CERT_FILE,
-  type PortalTls,
-} from "../../identity/portal-certificate.js";
 import { checkRole, parseIdentityUri, ROLES, type Role } from "../../identity/roles.js";
-import { openStore } from "../../ledger/data-dir.js";
-import { PostgresStore } from "../../ledger/postgres/index.js";
-import { type Listen, startServer } from "../../service/server.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
+import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
 import { adminClient, enrollRemote, registerRemoteAdminCommands } from "./admin-remote.js";
 import { enrollBulk } from "./enroll-bulk.js";
-import { serveRoles } from "./serve-roles.js";
+import { bundlePassphrase, PASSPHRASE_FILE } from "./passphrase.js";
+import { registerServeCommand } from "./serve.js";
 
 interface DeploymentOptions {
   data?: string;
@@ -32,33 +25,7 @@ interface DeploymentOptions {
   masterKeyFile?: string;
 }
 
-const PASSPHRASE_FILE = [
-  "--passphrase-file <file>",
-  "read the bundle passphrase from this file (default: CUSTOS_BUNDLE_PASSPHRASE)",
-] as const;
-
-/** The passphrase that protects an identity bundle: from a file or CUSTOS_BUNDLE_PASSPHRASE. */
-export function bundlePassphrase(file: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      throw new CustosError("KEY_MISSING", `cannot read the passphrase file ${file}`);
-    }
-    const passphrase = text.replace(/\r?\n$/, "");
-    if (passphrase.length === 0) throw new CustosError("KEY_MISSING", `the passphrase file ${file} is empty`);
-    return passphrase;
-  }
-  const passphrase = env.CUSTOS_BUNDLE_PASSPHRASE;
-  if (!passphrase) {
-    throw new CustosError(
-      "KEY_MISSING",
-      "no bundle passphrase: set CUSTOS_BUNDLE_PASSPHRASE or pass --passphrase-file FILE",
-    );
-  }
-  return passphrase;
-}
+export { bundlePassphrase } from "./passphrase.js";
 
 function deploymentOptions(options: DeploymentOptions) {
   return options.db ? { db: options.db } : {};
@@ -91,13 +58,6 @@ export function nodeHoldsLog(): CustosError {
     "STORE_BUSY",
     "a running node holds this log: run admin commands through it with --server URL --as ADMIN_BUNDLE",
   );
-}
-
-/** A duration like 10s or 500ms (seconds without a unit), in ms. */
-function parseDuration(value: string, name: string): number {
-  const match = /^(0|[1-9][0-9]{0,6})(ms|s)?$/.exec(value);
-  if (!match) throw new UsageError(`${name} must be a duration like 10s or 500ms, got "${value}"`);
-  return Number(match[1]) * (match[2] === "ms" ? 1 : 1000);
 }
 
 function parseTime(value: string | undefined, name: string): number | undefined {
@@ -361,233 +321,5 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       writeFileAtomic(join(options.out, "ca.pem"), bundle.caCertificate, { mode: 0o644 });
       io.out(`wrote cert.pem, key.pem (encrypted; curl --pass) and ca.pem to ${options.out}`);
     });
-
-  program
-    .command("serve")
-    .description(
-      "run the node: the API on mutual TLS, and the browser portal port with signed-challenge login",
-    )
-    .requiredOption("--identity <bundle>", "the node's identity bundle (role node)")
-    .option("--listen <host:port>", "the mutual-TLS API address", "127.0.0.1:8443")
-    .option("--portal <host:port>", "the browser portal address (TLS, login by signed challenge)")
-    .option("--tls12", "also accept TLS 1.2 (default: TLS 1.3 only)")
-    .option("--syslog <host:port>", "also take IHE ATNA audit messages: syslog over mutual TLS (RFC 5425)")
-    .option("--log", "structured request logs on stdout (no personal data)")
-    .option("--verify-every <seconds>", "re-verify what was appended this often (0: never)", "60")
-    .option("--rate <n>", "requests per second allowed per identity", "200")
-    .option(
-      "--witness <url=key...>",
-      "a witness to cosign each checkpoint: its URL and cosigner verifier key",
-    )
-    .option("--quorum <n>", "witness cosignatures the portal's page demands (default: every --witness)")
-    .option(
-      "--portal-origin <url...>",
-      "the https://host[:port] origins users reach the portal at, e.g. behind a proxy (default: the portal certificate's names at the portal port); logins come only from these",
-    )
-    .option(
-      "--gossip-every <duration>",
-      "check the witnesses' checkpoints and evidence against this log this often (e.g. 10s, 500ms; 0: never)",
-      "10s",
-    )
-    .option(
-      "--checkpoint-every <duration>",
-      "sign a checkpoint at most this often while records arrive (e.g. 1s, 500ms)",
-      "1s",
-    )
-    .option(
-      "--portal-cert <file>",
-      "the portal's certificate chain, PEM (with --portal-key; default: a self-signed ECDSA P-256 one)",
-    )
-    .option("--portal-key <file>", "the portal certificate's private key, unencrypted PEM")
-    .option("--portal-site <dir>", "the portal's built site (index.html, assets/); default: dist/portal")
-    .option(...PASSPHRASE_FILE)
-    .option(...DATA)
-    .option(...DB)
-    .option(...MASTER)
-    .action(
-      async (
-        options: DeploymentOptions & {
-          identity: string;
-          listen: string;
-          portal?: string;
-          syslog?: string;
-          tls12?: boolean;
-          log?: boolean;
-          verifyEvery: string;
-          rate: string;
-          witness?: string[];
-          quorum?: string;
-          portalOrigin?: string[];
-          gossipEvery: string;
-          checkpointEvery: string;
-          portalCert?: string;
-          portalKey?: string;
-          portalSite?: string;
-          passphraseFile?: string;
-        },
-      ) => {
-        const verifyEveryMs = parseCount(options.verifyEvery, "--verify-every") * 1000;
-        const ratePerSecond = parseCount(options.rate, "--rate");
-        const gossipEveryMs = parseDuration(options.gossipEvery, "--gossip-every");
-        const checkpointIntervalMs = parseDuration(options.checkpointEvery, "--checkpoint-every");
-        if (checkpointIntervalMs < 1) throw new UsageError("--checkpoint-every must be more than 0");
-        if (gossipEveryMs > 0 && gossipEveryMs < 100)
-          throw new UsageError("--gossip-every must be at least 100ms (or 0)");
-        const witnesses = (options.witness ?? []).map((spec) => {
-          const at = spec.indexOf("=");
-          const url = at > 0 ? spec.slice(0, at) : "";
-          if (!/^https:\/\//.test(url))
-            throw new UsageError(`--witness must be https://host:port=VERIFIERKEY, got "${spec}"`);
-          const verifierKey = spec.slice(at + 1);
-          try {
-            parseVerifierKey(verifierKey);
-          } catch {
-            throw new UsageError(`--witness ${url}: the verifier key is not a note verifier key`);
-          }
-          return { url, verifierKey };
-        });
-        if (ratePerSecond < 1) throw new UsageError("--rate must be at least 1");
-        const portalOrigins = options.portalOrigin?.map((value) => {
-          let url: URL;
-          try {
-            url = new URL(value);
-          } catch {
-            throw new UsageError(`--portal-origin must be an https://host[:port] origin, got "${value}"`);
-          }
-          if (url.protocol !== "https:" || url.origin !== value.replace(/\/$/, ""))
-            throw new UsageError(`--portal-origin must be an https://host[:port] origin, got "${value}"`);
-          return url.origin;
-        });
-        const witnessQuorum =
-          options.quorum === undefined ? witnesses.length : parseCount(options.quorum, "--quorum");
-        if (witnessQuorum > witnesses.length) {
-          throw new UsageError(
-            `--quorum ${witnessQuorum} is more than the ${witnesses.length} witness(es) given with --witness`,
-          );
-        }
-        const portalTls = readPortalTls(options);
-        const identity = Identity.unlock(
-          readBundle(options.identity),
-          bundlePassphrase(options.passphraseFile),
-        );
-        const api = parseListen(options.listen, "--listen");
-        const portal = options.portal ? parseListen(options.portal, "--portal") : undefined;
-        const syslog = options.syslog ? parseListen(options.syslog, "--syslog") : undefined;
-        const dir = requireData(options.data);
-        const masterKey = masterKeyFrom(options);
-        const open = (readOnly: boolean) =>
-          Deployment.open(dir, masterKey, {
-            ...deploymentOptions(options),
-            checkpointIntervalMs,
-            ...(readOnly ? { readOnly: true } : {}),
-          });
-        let standby = false;
-        let readOnlyServer = false;
-        let deployment: Deployment;
-        try {
-          deployment = await open(false);
-        } catch (error) {
-          // PostgreSQL: another node holds the sequencer lock, so serve reads (and trail queries, through
-          // the outbox) and stand by to take over; or the server is a hot standby, so serve reads only.
-          if (!(error instanceof CustosError && options.db)) throw error;
-          if (error.code === "CONFIG") readOnlyServer = await onReadOnlyServer(dir, options.db);
-          if (error.code !== "STORE_BUSY" && !readOnlyServer) throw error;
-          deployment = await open(true);
-          standby = true;
-        }
-        const start = async (
-          d: Deployment,
-          where: { api: Listen; portal?: Listen | undefined; syslog?: Listen | undefined },
-        ) => {
-          try {
-            return await startServer({
-              deployment: d,
-              identity,
-              api: where.api,
-              ...(where.portal ? { portal: where.portal } : {}),
-              ...(where.syslog ? { syslog: where.syslog } : {}),
-              ...(options.tls12 ? { allowTls12: true } : {}),
-              ...(options.log ? { log: true } : {}),
-              verifyEveryMs,
-              ratePerSecond,
-              witnesses,
-              witnessQuorum,
-              gossipEveryMs,
-              ...(portalTls ? { portalTls } : {}),
-              ...(options.portalSite ? { portalSite: options.portalSite } : {}),
-              ...(portalOrigins ? { portalOrigins } : {}),
-            });
-          } catch (error) {
-            await d.close();
-            if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
-              throw new CustosError(
-                "CONFIG",
-                "the address is already in use; choose another with --listen/--portal/--syslog",
-              );
-            }
-            throw error;
-          }
-        };
-        const server = await start(deployment, { api, portal, syslog });
-        io.out(`custos node ${identity.uri} serving`);
-        io.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
-        if (server.portalCertificate) {
-          const { fingerprint, source } = server.portalCertificate;
-          io.out(
-            `  portal certificate SHA-256 SPKI (base64): ${fingerprint} (${source === "operator" ? "--portal-cert" : `self-signed, ${join(dir, PORTAL_CERT_FILE)}`})`,
-          );
-        }
-        if (server.syslog) io.out(`  ATNA syslog (mutual TLS): ${server.syslog.host}:${server.syslog.port}`);
-        if (server.portal) io.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
-        if (readOnlyServer)
-          io.out(
-            "  standby: the database accepts only reads (a hot standby); serving checkpoints, proofs and tiles, not trail queries",
-          );
-        else if (standby)
-          io.out("  standby: another node sequences this log; serving reads, ready to take over");
-        let stopping = false;
-        const stopped = new Promise<void>((resolve) => {
-          const stop = () => {
-            stopping = true;
-            resolve();
-          };
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
-        });
-        await serveRoles(
-          { dir, db: options.db, open, start, io, stopped, isStopping: () => stopping },
-          { deployment, server, standby, readOnlyServer },
-        );
-        io.out("stopped");
-      },
-    );
-}
-
-/** Whether the PostgreSQL server at `db` accepts only reads (a hot standby): such a node never sequences. */
-async function onReadOnlyServer(dir: string, db: string): Promise<boolean> {
-  const store = await openStore(dir, { db }).catch(() => undefined);
-  if (store === undefined) return false;
-  const readOnly = store instanceof PostgresStore && store.serverReadOnly;
-  await store.close();
-  return readOnly;
-}
-
-/** --portal-cert and --portal-key, read and checked; undefined when neither is given. */
-function readPortalTls(options: {
-  portal?: string;
-  portalCert?: string;
-  portalKey?: string;
-}): PortalTls | undefined {
-  if (options.portalCert === undefined && options.portalKey === undefined) return undefined;
-  if (options.portalCert === undefined || options.portalKey === undefined)
-    throw new UsageError("--portal-cert and --portal-key go together");
-  if (!options.portal) throw new UsageError("--portal-cert and --portal-key need --portal HOST:PORT");
-  const read = (file: string, what: string) => {
-    try {
-      return readFileSync(file, "utf8");
-    } catch {
-      throw new CustosError("CONFIG", `cannot read the portal ${what} ${file}`);
-    }
-  };
-  return operatorPortalCertificate(read(options.portalCert, "certificate"), read(options.portalKey, "key"));
+  registerServeCommand(program, io);
 }

@@ -15,7 +15,7 @@ import { sha256 } from "../../../src/core/platform.js";
 import { Ledger } from "../../../src/ledger/ledger.js";
 import { migrate, POSTGRES_SCHEMA_VERSION, PostgresStore } from "../../../src/ledger/postgres/index.js";
 import type { AppendItem } from "../../../src/ledger/sequencer.js";
-import { NoticeRelay } from "../../../src/service/notice-relay.js";
+import { NoticeRelay } from "../../../src/node/index.js";
 import { dropSchema, PG_URL, requirePostgres, sql, testSchema } from "../../helpers/postgres.js";
 
 const ORIGIN = "outbox.custos.example/log";

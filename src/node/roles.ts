@@ -1,15 +1,20 @@
-// The node's roles over time, for `custos serve`: a standby probes the sequencer lock and takes over
+// The node's roles over time (the standby takeover), for `custos serve`: a standby probes the sequencer lock and takes over
 // when the sequencer's session ends; a sequencer whose store moved on without it (another node took
 // the lock, or a commit's answer was lost with the database session) reopens the log, as sequencer if
 // it can re-take the lock, else as standby. Reopening waits out an unreachable database with backoff;
 // the old server keeps serving reads (and answering STORE_BUSY to writes) until the new one is ready.
 
-import { CustosError } from "../../core/errors.js";
-import type { Deployment } from "../../identity/deployment.js";
-import { openStore } from "../../ledger/data-dir.js";
-import { PostgresStore } from "../../ledger/postgres/index.js";
-import type { Listen, RunningServer } from "../../service/server.js";
-import type { Io } from "../io.js";
+import { CustosError } from "../core/errors.js";
+import type { Deployment } from "../identity/deployment.js";
+import { openStore } from "../ledger/data-dir.js";
+import { PostgresStore } from "../ledger/postgres/index.js";
+import type { Listen, RunningServer } from "./server.js";
+
+/** Where the node tells its operator what it does: one line each (the CLI's stdout and stderr). */
+export interface NodeOutput {
+  out(line: string): void;
+  err(line: string): void;
+}
 
 export interface NodeRoles {
   readonly dir: string;
@@ -20,7 +25,7 @@ export interface NodeRoles {
     deployment: Deployment,
     where: { api: Listen; portal?: Listen | undefined; syslog?: Listen | undefined },
   ) => Promise<RunningServer>;
-  readonly io: Io;
+  readonly io: NodeOutput;
   /** Resolves on SIGINT or SIGTERM. */
   readonly stopped: Promise<void>;
   readonly isStopping: () => boolean;

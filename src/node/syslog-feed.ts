@@ -5,9 +5,9 @@
 import type { TlsOptions } from "node:tls";
 import { type FrameResult, type SyslogFeed, startSyslogFeed } from "../atna/syslog-listener.js";
 import type { Deployment } from "../identity/deployment.js";
-import { socketCallers } from "./client-certificate.js";
-import type { ServiceContext } from "./context.js";
-import { Counter, type Metrics } from "./plugins/metrics.js";
+import { socketCallers } from "../service/client-certificate.js";
+import type { ServiceContext } from "../service/context.js";
+import { Counter, type Metrics } from "../service/plugins/metrics.js";
 
 export async function startNodeSyslogFeed(options: {
   readonly listen: { readonly host: string; readonly port: number };

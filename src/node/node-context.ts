@@ -1,0 +1,73 @@
+// The node's ServiceContext: what every route is given. `allow` authorizes against the log-derived
+// registry (folding in what the log gained before refusing) and records each refusal, within the
+// caller's refusal budget, as a notice for the patient concerned; replies are proven against the
+// witnessed checkpoint when the node has witnesses.
+
+import { CustosError } from "../core/errors.js";
+import { authorize } from "../identity/authorize.js";
+import type { Deployment } from "../identity/deployment.js";
+import type { ServiceContext } from "../service/context.js";
+import { entryVisibleTo } from "../service/entry-access.js";
+import type { Metrics } from "../service/plugins/metrics.js";
+import { RefusalBudget } from "../service/refusal-budget.js";
+import { currentCheckpoint } from "../service/trail-query.js";
+import type { Witnessing } from "../witness/witnessing.js";
+import type { NoticeRelay } from "./notice-relay.js";
+import type { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
+
+export function nodeContext(options: {
+  readonly deployment: Deployment;
+  readonly now: () => number;
+  readonly metrics: Metrics;
+  readonly notices: NoticeRelay;
+  /** The sequencer's witnessing loop (undefined elsewhere, or without witnesses). */
+  readonly witnessing: Witnessing | undefined;
+  /** On a read replica with witnesses: the witnessed checkpoint the sequencer published. */
+  readonly sharedWitnessed: SharedWitnessedCheckpoint;
+  readonly hasWitnesses: boolean;
+}): ServiceContext {
+  const { deployment, now, metrics, notices, witnessing, sharedWitnessed } = options;
+  const ledger = deployment.vault.ledger;
+  const refusalBudget = new RefusalBudget(now);
+  return {
+    deployment,
+    ledger,
+    now,
+    async checkpoint() {
+      const witnessed = witnessing?.latest;
+      if (witnessed) return { note: witnessed.note, size: witnessed.size };
+      const published = options.hasWitnesses ? await sharedWitnessed.read() : undefined;
+      return published ?? currentCheckpoint(ledger);
+    },
+    async allow(caller, operation, target, patient) {
+      let decision = authorize(deployment.registry, caller, operation, target, now());
+      if (!decision.allowed) {
+        // An enrollment or grant appended a moment ago (by the sequencer, seen here as a replica) counts
+        // at once: fold in what the log gained before refusing.
+        await deployment.registry.refresh(ledger.store).catch(() => undefined);
+        decision = authorize(deployment.registry, caller, operation, target, now());
+      }
+      if (decision.allowed) return;
+      metrics.refusal(operation);
+      const recording = refusalBudget.take(caller.uri);
+      const notice =
+        recording.kind === "notice"
+          ? deployment.refusalNotice(caller, operation, decision.code, patient)
+          : recording.kind === "summary"
+            ? deployment.refusalNotice(
+                caller,
+                operation,
+                `${decision.code}; over its refusal budget, ${recording.unrecorded} refusals of this identity since the last summary were not recorded one by one`,
+              )
+            : undefined;
+      if (notice) await notices.record(notice).catch(() => undefined);
+      throw new CustosError(decision.code, decision.reason);
+    },
+    callerOf(request) {
+      if (!request.caller) throw new CustosError("NOT_AUTHENTICATED", "the request is not authenticated");
+      return request.caller;
+    },
+    mayReadEntry: (caller, entry) => entryVisibleTo(deployment.registry, caller, entry, now()),
+    recordNotice: (item) => notices.record(item),
+  };
+}

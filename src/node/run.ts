@@ -1,0 +1,130 @@
+// `custos serve` as a library call: runNode() opens the deployment (as sequencer, or on PostgreSQL as
+// a standby when another node holds the sequencer lock or the database is a hot standby), starts the
+// node's server, tells the operator where it serves, and serves until stopped (SIGINT or SIGTERM
+// unless `stopped` is given), changing role as the sequencer lock moves (roles.ts).
+
+import { join } from "node:path";
+import { CustosError } from "../core/errors.js";
+import type { MasterKeyProvider } from "../crypto/keystore/index.js";
+import type { Identity } from "../identity/bundle.js";
+import { Deployment } from "../identity/deployment.js";
+import { PORTAL_CERT_FILE } from "../identity/portal-certificate.js";
+import { openStore } from "../ledger/data-dir.js";
+import { PostgresStore } from "../ledger/postgres/index.js";
+import { type NodeOutput, serveRoles } from "./roles.js";
+import { type Listen, type ServeOptions, startServer } from "./server.js";
+
+export interface RunNodeOptions {
+  /** The data directory. */
+  readonly dir: string;
+  /** The PostgreSQL URL; without it the log is SQLite in `dir`. */
+  readonly db?: string | undefined;
+  readonly masterKey: MasterKeyProvider;
+  /** The node's unlocked identity (role node). */
+  readonly identity: Identity;
+  /** Sign a checkpoint at most this often while records arrive (ms). */
+  readonly checkpointIntervalMs: number;
+  readonly api: Listen;
+  readonly portal?: Listen | undefined;
+  readonly syslog?: Listen | undefined;
+  /** The server's other settings (TLS 1.2, logs, rates, witnesses, portal). */
+  readonly serve?: Omit<ServeOptions, "deployment" | "identity" | "api" | "portal" | "syslog">;
+  readonly output: NodeOutput;
+  /** Resolves when the node should stop; default: on SIGINT or SIGTERM. */
+  readonly stopped?: Promise<void>;
+}
+
+/** Serves until stopped; returns once everything is closed. */
+export async function runNode(options: RunNodeOptions): Promise<void> {
+  const { dir, db, identity, output } = options;
+  const open = (readOnly: boolean) =>
+    Deployment.open(dir, options.masterKey, {
+      ...(db ? { db } : {}),
+      checkpointIntervalMs: options.checkpointIntervalMs,
+      ...(readOnly ? { readOnly: true } : {}),
+    });
+  let standby = false;
+  let readOnlyServer = false;
+  let deployment: Deployment;
+  try {
+    deployment = await open(false);
+  } catch (error) {
+    // PostgreSQL: another node holds the sequencer lock, so serve reads (and trail queries, through
+    // the outbox) and stand by to take over; or the server is a hot standby, so serve reads only.
+    if (!(error instanceof CustosError && db)) throw error;
+    if (error.code === "CONFIG") readOnlyServer = await onReadOnlyServer(dir, db);
+    if (error.code !== "STORE_BUSY" && !readOnlyServer) throw error;
+    deployment = await open(true);
+    standby = true;
+  }
+  const start = async (
+    d: Deployment,
+    where: { api: Listen; portal?: Listen | undefined; syslog?: Listen | undefined },
+  ) => {
+    try {
+      return await startServer({
+        ...options.serve,
+        deployment: d,
+        identity,
+        api: where.api,
+        ...(where.portal ? { portal: where.portal } : {}),
+        ...(where.syslog ? { syslog: where.syslog } : {}),
+      });
+    } catch (error) {
+      await d.close();
+      if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+        throw new CustosError(
+          "CONFIG",
+          "the address is already in use; choose another with --listen/--portal/--syslog",
+        );
+      }
+      throw error;
+    }
+  };
+  const server = await start(deployment, {
+    api: options.api,
+    portal: options.portal,
+    syslog: options.syslog,
+  });
+  output.out(`custos node ${identity.uri} serving`);
+  output.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
+  if (server.portalCertificate) {
+    const { fingerprint, source } = server.portalCertificate;
+    output.out(
+      `  portal certificate SHA-256 SPKI (base64): ${fingerprint} (${source === "operator" ? "--portal-cert" : `self-signed, ${join(dir, PORTAL_CERT_FILE)}`})`,
+    );
+  }
+  if (server.syslog) output.out(`  ATNA syslog (mutual TLS): ${server.syslog.host}:${server.syslog.port}`);
+  if (server.portal) output.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
+  if (readOnlyServer)
+    output.out(
+      "  standby: the database accepts only reads (a hot standby); serving checkpoints, proofs and tiles, not trail queries",
+    );
+  else if (standby)
+    output.out("  standby: another node sequences this log; serving reads, ready to take over");
+  let stopping = false;
+  const stopped = (options.stopped ?? signalled()).then(() => {
+    stopping = true;
+  });
+  await serveRoles(
+    { dir, db, open, start, io: output, stopped, isStopping: () => stopping },
+    { deployment, server, standby, readOnlyServer },
+  );
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function signalled(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}
+
+/** Whether the PostgreSQL server at `db` accepts only reads (a hot standby): such a node never sequences. */
+async function onReadOnlyServer(dir: string, db: string): Promise<boolean> {
+  const store = await openStore(dir, { db }).catch(() => undefined);
+  if (store === undefined) return false;
+  const readOnly = store instanceof PostgresStore && store.serverReadOnly;
+  await store.close();
+  return readOnly;
+}

@@ -164,8 +164,13 @@ export async function openLogWritable(
 ): Promise<Ledger> {
   const store = await openStore(dir, options.db ? { db: options.db } : {});
   try {
-    // A log on a read-only mount would open, say "serving" and fail every write: refuse instead. (Before
-    // the lock: SQLite's lock file cannot even be opened there.)
+    if (store instanceof PostgresStore && !(await store.acquireSequencerLock())) {
+      throw new CustosError(
+        "STORE_BUSY",
+        "another node is sequencing this log; this node can serve reads but not append (one sequencer per log)",
+      );
+    }
+    // A log on a read-only mount would open, say "serving" and fail every write: refuse instead.
     const writable = (await store.writeReadiness?.()) ?? "ok";
     if (writable === "read-only file system") {
       throw new CustosError(
@@ -173,12 +178,10 @@ export async function openLogWritable(
         `the file system holding ${dir} is read-only, so the log cannot be appended to: check it and remount it read-write (reads need no write access: custos verify, mirrors)`,
       );
     }
-    if (store.acquireSequencerLock && !(await store.acquireSequencerLock())) {
+    if (store instanceof SqliteStore && !(await store.acquireSequencerLock())) {
       throw new CustosError(
         "STORE_BUSY",
-        store.backend === "postgres"
-          ? "another node is sequencing this log; this node can serve reads but not append (one sequencer per log)"
-          : `a running node (or another command) holds the log in ${dir}; it has one writer at a time`,
+        `a running node (or another command) holds the log in ${dir}; it has one writer at a time`,
       );
     }
     const signerKey = await loadSignerKey(dir, masterKey);

@@ -67,7 +67,14 @@ async function spawnUntil(args: string[], ready: string, processes: ChildProcess
  * the deployment it leaves run as real processes: both audit companies' `custos witness serve` and
  * the hospital's `custos serve` with its portal, requiring both witnesses' cosignatures.
  */
-export async function startDemo(dir: string, processes: ChildProcess[] = []): Promise<Demo> {
+export async function startDemo(
+  dir: string,
+  processes: ChildProcess[] = [],
+  options: {
+    /** Runs on the demo's stopped node, before the witnesses and the node start (e.g. a writing CLI step). */
+    beforeServe?: (dir: string) => void;
+  } = {},
+): Promise<Demo> {
   const story = spawnSync(process.execPath, [BIN, "demo", "--dir", dir, "--records", "400"], {
     encoding: "utf8",
     timeout: 120_000,
@@ -75,6 +82,7 @@ export async function startDemo(dir: string, processes: ChildProcess[] = []): Pr
   if (story.status !== 0) throw new Error(`the demo failed:\n${story.stdout}${story.stderr}`);
   const victim = /ciphertext of entry (\d+) changed/.exec(story.stdout)?.[1];
   if (!victim) throw new Error(`unexpected demo output:\n${story.stdout}`);
+  options.beforeServe?.(dir);
   const masterKey = ["--master-key-file", join(dir, "master.key")];
   const witnessFlags: string[] = [];
   const witnessNames: string[] = [];

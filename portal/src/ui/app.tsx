@@ -1,10 +1,13 @@
 // The page: sign-in until a session exists, then the view for the identity's role, with the
 // verification status bar above every view. Signing out drops the session and every verification
-// state with it (the provider is keyed by the session).
+// state with it (the provider is keyed by the session). Beside sign-in, "Open an archive" checks and
+// opens an archive file in the page, without a session; closing it forgets it.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { siteOf } from "../lib/site.js";
-import type { Session } from "../lib/types.js";
+import type { Session, SignedInIdentity } from "../lib/types.js";
+import { ArchiveOpen, type ArchiveOutcome } from "./archive-open.js";
+import { ArchiveRefused, ArchiveView } from "./archive-view.js";
 import { AuditorView } from "./auditor-view.js";
 import { setDisplayZone } from "./format.js";
 import { OfficeView } from "./office-view.js";
@@ -71,10 +74,47 @@ const ROLE_WORDS: Readonly<Record<string, string>> = {
   admin: "administrator",
 };
 
-function Header(props: { session?: Session; onSignOut?: () => void; hospital?: string }) {
-  const identity = props.session?.identity;
+function OpenedArchive(props: { outcome: ArchiveOutcome; onClose: () => void }) {
+  const { outcome } = props;
+  const deployment =
+    outcome.kind === "opened"
+      ? outcome.archive.identity.deployment
+      : (outcome.config?.deployment ?? "Custos");
+  // The hospital's words come from the portal's settings only when it serves this deployment.
+  const config = outcome.config?.deployment === deployment ? outcome.config : null;
+  const site = useMemo(() => siteOf(config ?? { deployment }), [config, deployment]);
+  setDisplayZone(site.timeZone);
+  useEffect(() => {
+    document.title = `Archive — ${site.hospital}`;
+  }, [site]);
+  return (
+    <SiteProvider site={site}>
+      <Header
+        reader={outcome.kind === "opened" ? outcome.archive.identity : undefined}
+        onSignOut={props.onClose}
+        leave="Close archive"
+      />
+      {outcome.kind === "opened" ? (
+        <ArchiveView archive={outcome.archive} />
+      ) : (
+        <ArchiveRefused refusal={outcome.refusal} />
+      )}
+    </SiteProvider>
+  );
+}
+
+function Header(props: {
+  session?: Session;
+  /** Reading an archive as this identity (no session). */
+  reader?: SignedInIdentity | undefined;
+  onSignOut?: () => void;
+  /** The leave button's words: "Sign out", or "Close archive". */
+  leave?: string;
+  hospital?: string;
+}) {
+  const identity = props.session?.identity ?? props.reader;
   const site = useSite();
-  const hospital = props.session ? site.hospital : props.hospital;
+  const hospital = props.session || props.leave ? site.hospital : props.hospital;
   return (
     <header class="site-header">
       <div class="brand">
@@ -88,11 +128,21 @@ function Header(props: { session?: Session; onSignOut?: () => void; hospital?: s
       {identity ? (
         <div class="who" data-testid="signed-in-as">
           <span>
-            Signed in as <strong class="mono">{identity.id}</strong> (
-            {ROLE_WORDS[identity.role] ?? identity.role})
+            {props.session ? "Signed in as" : "Reading an archive as"}{" "}
+            <strong class="mono">{identity.id}</strong> ({ROLE_WORDS[identity.role] ?? identity.role})
           </span>
-          <button type="button" onClick={props.onSignOut} data-testid="sign-out">
-            Sign out
+          <button
+            type="button"
+            onClick={props.onSignOut}
+            data-testid={props.session ? "sign-out" : "close-archive"}
+          >
+            {props.leave ?? "Sign out"}
+          </button>
+        </div>
+      ) : props.leave ? (
+        <div class="who">
+          <button type="button" onClick={props.onSignOut} data-testid="close-archive">
+            {props.leave}
           </button>
         </div>
       ) : null}
@@ -103,20 +153,44 @@ function Header(props: { session?: Session; onSignOut?: () => void; hospital?: s
 export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [hospital, setHospital] = useState<string | undefined>(undefined);
+  const [archiveMode, setArchiveMode] = useState(false);
+  const [archive, setArchive] = useState<ArchiveOutcome | null>(null);
   useEffect(() => {
-    if (session === null) document.title = hospital ? `Sign in — ${hospital}` : "Sign in — Custos";
-  }, [session, hospital]);
+    if (session === null && archive === null)
+      document.title = archiveMode
+        ? `Open an archive — ${hospital ?? "Custos"}`
+        : hospital
+          ? `Sign in — ${hospital}`
+          : "Sign in — Custos";
+  }, [session, hospital, archiveMode, archive]);
 
   return (
     <>
       <a class="skip-link" href="#main">
         Skip to content
       </a>
-      {session === null ? (
+      {archive !== null ? (
+        <OpenedArchive
+          outcome={archive}
+          onClose={() => {
+            // The opened records go with the state; the keys were wiped once the archive was opened.
+            setArchive(null);
+            setArchiveMode(false);
+          }}
+        />
+      ) : session === null ? (
         <>
           <Header hospital={hospital} />
           <main id="main">
-            <SignIn onSignedIn={setSession} onHospital={setHospital} />
+            {archiveMode ? (
+              <ArchiveOpen onOutcome={setArchive} onBack={() => setArchiveMode(false)} />
+            ) : (
+              <SignIn
+                onSignedIn={setSession}
+                onHospital={setHospital}
+                onOpenArchive={() => setArchiveMode(true)}
+              />
+            )}
           </main>
         </>
       ) : (

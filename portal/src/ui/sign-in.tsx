@@ -68,6 +68,8 @@ function LostHelp(props: { site: Site | undefined }) {
 export function SignIn(props: {
   onSignedIn: (session: Session) => void;
   onHospital?: (name: string) => void;
+  /** Shows "Open an archive" (an archive file checked and read in the page, no sign-in). */
+  onOpenArchive?: () => void;
 }) {
   const site = useSiteBeforeSignIn(props.onHospital);
   const [file, setFile] = useState<ChosenFile | null>(null);
@@ -205,6 +207,19 @@ export function SignIn(props: {
           </div>
         ) : null}
       </form>
+      {props.onOpenArchive ? (
+        <section class="card archive-entry" aria-labelledby="archive-entry-heading">
+          <h2 id="archive-entry-heading">Given an archive?</h2>
+          <p>
+            A regulator, an audit company or a patient given an archive file of the audit log can check it and
+            read the records their key opens here, without signing in. Nothing is sent: the archive is checked
+            in this browser.
+          </p>
+          <button type="button" onClick={props.onOpenArchive} data-testid="open-archive">
+            Open an archive
+          </button>
+        </section>
+      ) : null}
     </div>
   );
 }

@@ -21,6 +21,8 @@ export function TamperNotice(props: {
   readonly stillShown: string;
   /** What is not shown. */
   readonly notShown: string;
+  /** An archive file failed its checks (not the live log): its SHA-256 (hex) is the reference. */
+  readonly archive?: { readonly sha256: string };
 }) {
   const site = useSite();
   const { status } = useVerificationView();
@@ -29,16 +31,29 @@ export function TamperNotice(props: {
   const incomplete = props.problems.some((p) => p.code === "TRAIL_INCOMPLETE");
   const entries = props.problems.flatMap((p) => (p.index === undefined ? [] : [p.index]));
   const hash = status ? rootHashPrefix(status.note) : undefined;
-  const reference =
-    `${entries.length > 0 ? `Entry ${entries.join(", ")}` : "A reply"}` +
-    (status ? `, checkpoint ${formatCount(status.size)}${hash ? ` (${hash}…)` : ""}` : "");
+  const reference = props.archive
+    ? `Archive SHA-256 ${props.archive.sha256.slice(0, 16)}…${entries.length > 0 ? `, entry ${entries.join(", ")}` : ""}`
+    : `${entries.length > 0 ? `Entry ${entries.join(", ")}` : "A reply"}` +
+      (status ? `, checkpoint ${formatCount(status.size)}${hash ? ` (${hash}…)` : ""}` : "");
+  const office = contact ? contact.name : `the privacy office of ${site.hospital}`;
   return (
     <section class="tamper-notice" aria-labelledby="tamper-heading" data-testid="tamper-notice">
       <h2 id="tamper-heading">
-        {incomplete ? "This trail is incomplete" : "Part of this trail failed its integrity check"}
+        {props.archive
+          ? "This archive failed its integrity check"
+          : incomplete
+            ? "This trail is incomplete"
+            : "Part of this trail failed its integrity check"}
       </h2>
       <h3>What this means</h3>
-      {incomplete ? (
+      {props.archive ? (
+        <p>
+          This archive file does not match what the log of {site.hospital} signed: it was changed after it was
+          made, damaged while it was copied or stored, or it is not an archive of your identity's log. You did
+          nothing wrong. A file that fails its check cannot be trusted in any part, so nothing in it is shown
+          as verified.
+        </p>
+      ) : incomplete ? (
         <p>
           The log of {site.hospital}, signed
           {confirmers.length > 0 ? ` and confirmed by ${listWords(confirmers)}` : ""}, says this trail holds
@@ -58,10 +73,18 @@ export function TamperNotice(props: {
       <p data-testid="tamper-still-shown">{props.stillShown}</p>
       <p data-testid="tamper-not-shown">{props.notShown}</p>
       <h3>What to do</h3>
-      <p>
-        This will not go away by reloading or signing in again: the change is in the stored log. Tell{" "}
-        {contact ? contact.name : `the privacy office of ${site.hospital}`} and quote the reference below.
-      </p>
+      {props.archive ? (
+        <p>
+          Opening it again will not change this: the change is in the file. Ask whoever gave you the archive
+          for another copy (the reference below lets them compare theirs), and tell {office}, quoting the
+          reference.
+        </p>
+      ) : (
+        <p>
+          This will not go away by reloading or signing in again: the change is in the stored log. Tell{" "}
+          {office} and quote the reference below.
+        </p>
+      )}
       {contact ? (
         <ul class="contact" data-testid="privacy-contact">
           <li>

@@ -19,6 +19,7 @@ import {
 import { LOG_SIGNER_SECRET } from "../../ledger/data-dir.js";
 import { addArchivedRange } from "../../records/archive/archive-register.js";
 import { buildArchive, epochsInRange } from "../../records/archive/build-archive.js";
+import { openArchive } from "../../records/archive/open-archive.js";
 import { WITNESSED_FILE } from "../../witness/witnessing.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
@@ -247,12 +248,11 @@ export function readFromArchive(io: Io, options: ArchiveReadOptions): void {
     );
   const opener = openerOf(reader);
   try {
-    const opened = opener.openAll(report.body.entries);
+    const opened = openArchive(report.body, opener);
     const records = opened.records
       .filter((r) => options.patient === undefined || r.record.patientId === options.patient)
       .filter((r) => options.from === undefined || Date.parse(r.record.time) >= options.from)
-      .filter((r) => options.to === undefined || Date.parse(r.record.time) < options.to)
-      .sort((a, b) => b.index - a.index);
+      .filter((r) => options.to === undefined || Date.parse(r.record.time) < options.to);
     if (options.json) {
       io.out(
         JSON.stringify({

@@ -21,24 +21,15 @@ import {
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
 import { CustosError } from "../core/errors.js";
+import { KEY_AUDIT_KINDS, KEY_AUDIT_MAX_LIMIT, type KeyAuditKind } from "../core/wire/index.js";
 import type { LedgerStore, StoredCheckpoint } from "../ledger/storage.js";
 import { recipientFingerprint } from "../records/recipients.js";
 import type { Registry } from "./registry.js";
 import { patientSubject } from "./registry.js";
 import { ROLES, type Role } from "./roles.js";
 
-export const KEY_AUDIT_KINDS = [
-  "ca",
-  "enrollment",
-  "revocation",
-  "grant",
-  "grant-end",
-  "key-envelope",
-  "erasure",
-  "operator-action",
-  "legal-hold",
-] as const;
-export type KeyAuditKind = (typeof KEY_AUDIT_KINDS)[number];
+// The kinds and the page limit are part of the API's wire shapes (core/wire/key-audit.ts).
+export { KEY_AUDIT_KINDS, KEY_AUDIT_MAX_LIMIT, type KeyAuditKind };
 
 export interface KeyAuditEvent {
   readonly index: number;
@@ -74,7 +65,6 @@ export interface KeyAuditPage {
   readonly scanned: { readonly from: number; readonly to: number };
 }
 
-export const KEY_AUDIT_MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 200;
 const DEFAULT_SCAN = 50_000;
 const CHUNK = 2_000;

@@ -164,13 +164,8 @@ export async function openLogWritable(
 ): Promise<Ledger> {
   const store = await openStore(dir, options.db ? { db: options.db } : {});
   try {
-    if (store instanceof PostgresStore && !(await store.acquireSequencerLock())) {
-      throw new CustosError(
-        "STORE_BUSY",
-        "another node is sequencing this log; this node can serve reads but not append (one sequencer per log)",
-      );
-    }
-    // A log on a read-only mount would open, say "serving" and fail every write: refuse instead.
+    // A log on a read-only mount would open, say "serving" and fail every write: refuse instead. (Before
+    // the lock: SQLite's lock file cannot even be opened there.)
     const writable = (await store.writeReadiness?.()) ?? "ok";
     if (writable === "read-only file system") {
       throw new CustosError(
@@ -178,10 +173,12 @@ export async function openLogWritable(
         `the file system holding ${dir} is read-only, so the log cannot be appended to: check it and remount it read-write (reads need no write access: custos verify, mirrors)`,
       );
     }
-    if (store instanceof SqliteStore && !(await store.acquireSequencerLock())) {
+    if (store.acquireSequencerLock && !(await store.acquireSequencerLock())) {
       throw new CustosError(
         "STORE_BUSY",
-        `a running node (or another command) holds the log in ${dir}; it has one writer at a time`,
+        store.backend === "postgres"
+          ? "another node is sequencing this log; this node can serve reads but not append (one sequencer per log)"
+          : `a running node (or another command) holds the log in ${dir}; it has one writer at a time`,
       );
     }
     const signerKey = await loadSignerKey(dir, masterKey);

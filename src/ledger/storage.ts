@@ -5,6 +5,11 @@
 // The tree is stored as tiles (docs/formats.md): a tile at level L, index N holds up to TILE_WIDTH
 // hashes of perfect subtrees at tree level L*TILE_HEIGHT, for node indexes N*TILE_WIDTH onward. Full
 // tiles never change; the rightmost tile of each level is rewritten as it grows.
+//
+// What only some backends can do (a sequencer lock, snapshot reads, PostgreSQL's outbox and shared
+// witnessed checkpoint) is an optional member the caller checks for, never a test of the class.
+
+import type { PostgresOutbox } from "./postgres/outbox.js";
 
 export const TILE_HEIGHT = 4;
 export const TILE_WIDTH = 1 << TILE_HEIGHT;
@@ -195,5 +200,41 @@ export interface LedgerStore {
    */
   writeReadiness?(): Promise<string>;
 
+  /**
+   * Optional: makes this store the log's single writer (its sequencer) until close; false when another
+   * holds the lock. PostgreSQL: a session advisory lock that every node of the database contends for
+   * (a standby takes over when it frees); SQLite: DIR/sequencer.lock, one process at a time.
+   */
+  acquireSequencerLock?(): Promise<boolean>;
+
+  /**
+   * Optional: runs `read` against one snapshot of the log, so a scan beside a running writer never
+   * sees a batch half-read as tampering (`custos verify`). PostgreSQL: any store (a READ ONLY
+   * transaction); SQLite: only a store opened readonly (BAD_ARGUMENT otherwise).
+   */
+  readConsistent?<T>(read: () => Promise<T>): Promise<T>;
+
+  /** Optional (PostgreSQL): true when the server accepts only reads (a hot standby): never a sequencer. */
+  readonly serverReadOnly?: boolean;
+
+  /**
+   * Optional (PostgreSQL): the outbox in which a read replica records the notices it serves for the
+   * sequencer to append; offered only where this store can write to it (not opened read-only, not on a
+   * read-only server).
+   */
+  readonly noticeOutbox?: PostgresOutbox;
+
+  /**
+   * Optional (PostgreSQL): the latest witnessed checkpoint (the note with its cosignature lines), which
+   * the sequencer publishes in the database for the read replicas of the same log to serve.
+   */
+  readonly sharedCheckpoint?: SharedCheckpointAccess;
+
   close(): Promise<void>;
+}
+
+/** A witnessed checkpoint kept in the store for every node of the log (LedgerStore.sharedCheckpoint). */
+export interface SharedCheckpointAccess {
+  putWitnessedCheckpoint(checkpoint: { readonly size: number; readonly note: string }): Promise<void>;
+  getWitnessedCheckpoint(): Promise<{ size: number; note: string } | undefined>;
 }

@@ -9,14 +9,22 @@ import { MtlsClient } from "../../client/mtls-client.js";
 import { toBase64 } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import { Identity, readBundle } from "../../identity/bundle.js";
-import { openStore, redactUrl } from "../../ledger/data-dir.js";
-import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
-import type { LedgerStore } from "../../ledger/storage.js";
-import { type ComparisonReport, compareWithReference } from "../../ledger/verify/compare.js";
-import type { Finding } from "../../ledger/verify/findings.js";
-import { type ReferenceLog, StoreReference } from "../../ledger/verify/reference-log.js";
-import { type VerifyReport, verifyStore } from "../../ledger/verify/verifier.js";
-import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
+import {
+  type ComparisonReport,
+  compareWithReference,
+  type Finding,
+  type LedgerStore,
+  openStore,
+  type ReferenceLog,
+  readVerifyState,
+  redactUrl,
+  SQLITE_FILE_NAME,
+  SqliteStore,
+  StoreReference,
+  type VerifyReport,
+  verifyStore,
+  writeVerifyState,
+} from "../../ledger/index.js";
 import { RemoteReference } from "../../mirror/index.js";
 import { describeError, EXIT_FINDINGS, EXIT_OK, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
@@ -80,7 +88,7 @@ export async function verifyAgainst(options: VerifyAgainstOptions, io: Io): Prom
 
     // Both stores may be written meanwhile (a running node, a following mirror): read one snapshot of each.
     const inSnapshot = <T>(store: LedgerStore | undefined, read: () => Promise<T>): Promise<T> =>
-      store instanceof SqliteStore ? store.readConsistent(read) : read();
+      store?.readConsistent ? store.readConsistent(read) : read();
     const statePath = options.state ?? join(data, "verify-state.json");
     const { localReport, comparison } = await inSnapshot(local.store, () =>
       inSnapshot(mirror, async () => {

@@ -4,12 +4,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { toBase64 } from "../../core/bytes.js";
-import { openStore } from "../../ledger/data-dir.js";
-import { diskFault } from "../../ledger/disk-faults.js";
-import { PostgresStore } from "../../ledger/postgres/index.js";
-import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
-import { verifyStore } from "../../ledger/verify/verifier.js";
-import { readVerifyState, writeVerifyState } from "../../ledger/verify/verify-state.js";
+import { diskFault, openStore, readVerifyState, verifyStore, writeVerifyState } from "../../ledger/index.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { requireData } from "../options.js";
@@ -79,9 +74,7 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
             },
           });
         // A node or mirror may be appending meanwhile: check one snapshot of the store.
-        const report = await (store instanceof SqliteStore || store instanceof PostgresStore
-          ? store.readConsistent(verify)
-          : verify());
+        const report = await (store.readConsistent ? store.readConsistent(verify) : verify());
         if (io.isTTY && !options.json) process.stderr.write("\r\x1b[K");
         const seconds = (performance.now() - started) / 1000;
         if (options.json) {

@@ -5,6 +5,7 @@
 export * from "./admin.js";
 export * from "./gossip.js";
 export * from "./identity.js";
+export * from "./key-audit.js";
 export * from "./log.js";
 export * from "./names.js";
 export * from "./portal.js";

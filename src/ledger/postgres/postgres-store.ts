@@ -17,6 +17,7 @@ import type {
   LogMeta,
   LookupCopy,
   LookupQuery,
+  SharedCheckpointAccess,
   StoredCheckpoint,
   StoredEntry,
   StoredEntryWithContent,
@@ -220,6 +221,16 @@ export class PostgresStore implements LedgerStore {
   /** The server accepts only reads (a hot standby, or read-only sessions imposed by its settings). */
   get serverReadOnly(): boolean {
     return this.#serverReadOnly;
+  }
+
+  /** The outbox, where this store can write to it (LedgerStore.noticeOutbox). */
+  get noticeOutbox(): PostgresOutbox | undefined {
+    return this.readonly || this.#serverReadOnly ? undefined : this.outbox;
+  }
+
+  /** The witnessed checkpoint shared by the nodes of this log (putWitnessedCheckpoint below). */
+  get sharedCheckpoint(): SharedCheckpointAccess {
+    return this;
   }
 
   /** True while this store's session holds the log's sequencer lock. */

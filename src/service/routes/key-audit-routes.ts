@@ -3,41 +3,9 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
-import { KEY_AUDIT_KINDS, KEY_AUDIT_MAX_LIMIT, keyAudit } from "../../identity/key-audit.js";
+import { KeyAuditQuery, KeyAuditReply } from "../../core/wire/index.js";
+import { keyAudit } from "../../identity/key-audit.js";
 import type { ServiceContext } from "../context.js";
-
-const Time = z.iso.datetime({ offset: true });
-
-export const KeyAuditQuery = z
-  .object({
-    party: z
-      .string()
-      .max(200)
-      .regex(/^[a-z-]+\/[^/]+$/, "ROLE/ID")
-      .optional(),
-    from: Time.optional(),
-    to: Time.optional(),
-    after: z.coerce.number().int().min(0).optional(),
-    limit: z.coerce.number().int().min(1).max(KEY_AUDIT_MAX_LIMIT).optional(),
-  })
-  .strict();
-
-export const KeyAuditEvent = z.object({
-  index: z.number(),
-  kind: z.enum(KEY_AUDIT_KINDS),
-  time: z.string(),
-  timeFrom: z.enum(["entry", "checkpoint"]),
-  parties: z.array(z.string()),
-  detail: z.string(),
-});
-
-export const KeyAuditReply = z.object({
-  events: z.array(KeyAuditEvent),
-  next: z.number().optional(),
-  size: z.number(),
-  scanned: z.object({ from: z.number(), to: z.number() }),
-});
 
 export function registerKeyAuditRoute(app: FastifyInstance, ctx: ServiceContext): void {
   const { deployment } = ctx;

@@ -12,7 +12,8 @@ export default defineConfig({
   base: "./",
   publicDir: false,
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
-  resolve: { conditions: ["browser", "module", "import", "default"] },
+  // custos-source: the platform seam (package.json "imports" #platform) from the sources, browser side.
+  resolve: { conditions: ["custos-source", "browser", "module", "import", "default"] },
   build: {
     outDir: fileURLToPath(new URL("../dist/portal", import.meta.url)),
     emptyOutDir: true,

@@ -1,6 +1,7 @@
 // The browser-safe public surface ("custos/core"): Merkle proofs (RFC 9162), signed notes and
 // checkpoints (C2SP), the entry codec, the record schema and FHIR mapping, bytes helpers and the
-// error class. Nothing here imports a `node:` module, so a bundler takes it for the browser as is.
+// error table. The platform's primitives come from `#platform` (package.json `imports`): a bundler's
+// `browser` condition picks @noble (runtime/browser.ts), Node's picks node:crypto (runtime/node.ts).
 
 export * from "./archive/index.js";
 export {

@@ -5,10 +5,11 @@
 // covers the whole file, so an added, removed, swapped or rolled-back entry is reported at open.
 // Secrets never reach an error message or a log; key buffers owned here are zero-filled on close.
 
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fromBase64, toBase64, toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
+import { hmacSha256 } from "../../core/platform.js";
 import { aesGcmOpen, aesGcmSeal } from "../aead.js";
 import { writeFileAtomic } from "../atomic-write.js";
 import {
@@ -61,7 +62,7 @@ function tryOpen(key: Uint8Array, aad: Uint8Array, box: SealedBox): Uint8Array |
 }
 
 function computeMac(macKey: Uint8Array, doc: Omit<KeystoreDocument, "mac">): string {
-  return toBase64(new Uint8Array(createHmac("sha256", macKey).update(macInput(doc)).digest()));
+  return toBase64(hmacSha256(macKey, macInput(doc)));
 }
 
 function macMatches(macKey: Uint8Array, doc: KeystoreDocument): boolean {

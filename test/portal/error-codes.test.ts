@@ -1,11 +1,13 @@
 // The portal has no error vocabulary of its own: every code its sources name is one of the shared table's
-// (src/core/errors.ts), so the page, the SDK and the node speak of a failure with the same word.
+// (src/core/errors.ts), or a finding of archive verification (src/core/archive, the same findings
+// custos verify-archive prints), so the page, the SDK and the node speak of a failure with the same word.
 
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { describeError, titleOf } from "../../portal/src/ui/messages.js";
+import { ARCHIVE_FINDING_CODES } from "../../src/core/archive/index.js";
 import { ERROR_CODES } from "../../src/core/errors.js";
 
 const PORTAL_SRC = fileURLToPath(new URL("../../portal/src", import.meta.url));
@@ -24,8 +26,8 @@ function codeLiterals(text: string): string[] {
 }
 
 describe("the portal's error codes", () => {
-  it("are all codes from the shared table", () => {
-    const known = new Set<string>(ERROR_CODES);
+  it("are all codes from the shared tables", () => {
+    const known = new Set<string>([...ERROR_CODES, ...ARCHIVE_FINDING_CODES]);
     const files = sources(PORTAL_SRC);
     expect(files.length).toBeGreaterThan(10);
     const foreign: string[] = [];

@@ -5,12 +5,11 @@
 
 import { CustosError } from "../core/errors.js";
 import type { Ledger } from "../ledger/ledger.js";
-import {
-  type OutboxBacklog,
-  type OutboxSignatureCheck,
-  type OutboxSigner,
-  type PostgresOutbox,
-  PostgresStore,
+import type {
+  OutboxBacklog,
+  OutboxSignatureCheck,
+  OutboxSigner,
+  PostgresOutbox,
 } from "../ledger/postgres/index.js";
 import type { AppendItem } from "../ledger/sequencer.js";
 
@@ -45,9 +44,7 @@ export class NoticeRelay {
     this.#check = signatures.check;
     this.#ledger = ledger;
     // A store on a read-only server (a hot standby) cannot record: such a node serves no trail query.
-    const store = ledger.store;
-    this.#outbox =
-      store instanceof PostgresStore && !store.readonly && !store.serverReadOnly ? store.outbox : undefined;
+    this.#outbox = ledger.store.noticeOutbox;
     this.#now = now;
     this.#log = log;
   }

@@ -7,7 +7,6 @@
 import { CustosError } from "../core/errors.js";
 import type { Deployment } from "../identity/deployment.js";
 import { openStore } from "../ledger/data-dir.js";
-import { PostgresStore } from "../ledger/postgres/index.js";
 import type { Listen, RunningServer } from "./server.js";
 
 /** Where the node tells its operator what it does: one line each (the CLI's stdout and stderr). */
@@ -65,7 +64,7 @@ export async function serveRoles(
       await pause(PROBE_MS, stopped);
       if (roles.isStopping()) break;
       const probe = await openStore(roles.dir, { db: roles.db }).catch(() => undefined);
-      if (!(probe instanceof PostgresStore)) continue;
+      if (probe?.acquireSequencerLock === undefined) continue;
       const free = await probe.acquireSequencerLock().catch(() => false);
       await probe.close();
       if (!free) continue;

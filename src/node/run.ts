@@ -10,7 +10,6 @@ import type { Identity } from "../identity/bundle.js";
 import { Deployment } from "../identity/deployment.js";
 import { PORTAL_CERT_FILE } from "../identity/portal-certificate.js";
 import { openStore } from "../ledger/data-dir.js";
-import { PostgresStore } from "../ledger/postgres/index.js";
 import { type NodeOutput, serveRoles } from "./roles.js";
 import { type Listen, type ServeOptions, startServer } from "./server.js";
 
@@ -124,7 +123,7 @@ function signalled(): Promise<void> {
 async function onReadOnlyServer(dir: string, db: string): Promise<boolean> {
   const store = await openStore(dir, { db }).catch(() => undefined);
   if (store === undefined) return false;
-  const readOnly = store instanceof PostgresStore && store.serverReadOnly;
+  const readOnly = store.serverReadOnly === true;
   await store.close();
   return readOnly;
 }

@@ -3,8 +3,8 @@
 // witnessed note in the database, so read replicas prove their replies against the same cosigned
 // checkpoint and clients that demand a witness quorum can read from any node.
 
+import type { SharedCheckpointAccess } from "../ledger/index.js";
 import type { Ledger } from "../ledger/ledger.js";
-import { PostgresStore } from "../ledger/postgres/index.js";
 import type { Witnessing } from "../witness/witnessing.js";
 
 /** How often the sequencer looks for a newly witnessed checkpoint to publish. */
@@ -12,14 +12,14 @@ const PUBLISH_EVERY_MS = 500;
 
 export class SharedWitnessedCheckpoint {
   readonly #ledger: Ledger;
-  readonly #store: PostgresStore | undefined;
+  readonly #store: SharedCheckpointAccess | undefined;
   readonly #witnessing: Witnessing | undefined;
   #published: string | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(ledger: Ledger, witnessing: Witnessing | undefined) {
     this.#ledger = ledger;
-    this.#store = ledger.store instanceof PostgresStore ? ledger.store : undefined;
+    this.#store = ledger.store.sharedCheckpoint;
     this.#witnessing = witnessing;
   }
 

@@ -9,48 +9,15 @@
 // lock). If the store holds other than what this node committed (another node sequenced meanwhile, or
 // a commit whose answer was lost), it never writes again: the node must reopen the log (`superseded`).
 
-import { bytesEqual, toHex } from "../core/bytes.js";
-import { contentHashOf, decodeEntry, MAX_ENTRY_BYTES } from "../core/entry/index.js";
+import { toHex } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { leafHash } from "../core/merkle/index.js";
 import { sha256 } from "../core/platform.js";
+import { type AppendItem, type AppendOptions, type AppendResult, validateAppendItem } from "./append-item.js";
 import type { ContentBlob, LedgerStore, StoredCheckpoint, Tile } from "./storage.js";
 import { TreeBuilder } from "./tree/index.js";
 
-export interface AppendItem {
-  /** An encoded entry (src/core/entry). */
-  readonly entry: Uint8Array;
-  /** Replays carrying the same key get the original index back and are not stored again. */
-  readonly idempotencyKey?: Uint8Array;
-  /** Content kept beside the tree; the entry must commit to its SHA-256 (CONTENT_HASH_TAG). */
-  readonly content?: Uint8Array;
-  /** Keys to find this entry by later (e.g. its patient tag); never personal data in clear. */
-  readonly lookupKeys?: readonly Uint8Array[];
-}
-
-export interface AppendResult {
-  readonly index: number;
-  readonly leafHash: Uint8Array;
-  /** True when the idempotency key was already in the log: nothing new was stored. */
-  readonly duplicate: boolean;
-}
-
-/**
- * Conditions on one append group, for callers whose groups depend on each other (a patient's trail:
- * a record links to the one sealed before it, which may be in a group still waiting to be written).
- */
-export interface AppendOptions {
-  /**
-   * Checked just before the group is written, in the same turn as the write: throws when the group
-   * may no longer be written (the group is then refused with that error and nothing of it is stored).
-   */
-  readonly precondition?: () => void;
-  /**
-   * Called synchronously when the group fails (its write failed, or its precondition refused it),
-   * before any later group is written, so a dependent group's precondition sees the failure.
-   */
-  readonly onFailure?: () => void;
-}
+export type { AppendItem, AppendOptions, AppendResult } from "./append-item.js";
 
 interface PendingGroup {
   readonly items: readonly AppendItem[];
@@ -188,7 +155,7 @@ export class Sequencer {
       return Promise.reject(refused);
     }
     try {
-      for (const item of items) validateItem(item);
+      for (const item of items) validateAppendItem(item);
     } catch (error) {
       options.onFailure?.();
       return Promise.reject(error);
@@ -477,30 +444,6 @@ export class Sequencer {
   }
 }
 
-function validateItem(item: AppendItem): void {
-  if (!(item.entry instanceof Uint8Array) || item.entry.length === 0 || item.entry.length > MAX_ENTRY_BYTES) {
-    throw new CustosError("BAD_ARGUMENT", `an entry must be 1 to ${MAX_ENTRY_BYTES} bytes`);
-  }
-  const entry = decodeEntry(item.entry);
-  if (item.idempotencyKey && (item.idempotencyKey.length < 1 || item.idempotencyKey.length > 64)) {
-    throw new CustosError("BAD_ARGUMENT", "an idempotency key must be 1 to 64 bytes");
-  }
-  for (const key of item.lookupKeys ?? []) {
-    if (key.length < 1 || key.length > 64)
-      throw new CustosError("BAD_ARGUMENT", "a lookup key must be 1 to 64 bytes");
-  }
-  const committed = contentHashOf(entry);
-  if (committed === undefined && item.content !== undefined) {
-    throw new CustosError("BAD_ARGUMENT", "content was given with an entry that does not commit to any");
-  }
-  if (
-    committed !== undefined &&
-    (item.content === undefined || !bytesEqual(committed, sha256(item.content)))
-  ) {
-    throw new CustosError("BAD_ARGUMENT", "the entry does not commit to the content given with it");
-  }
-}
-
 /** The store refused or lost a batch (as opposed to a caller's mistake): the write path pauses. */
 class StoreWriteFailed extends Error {
   override readonly cause: unknown;
@@ -518,10 +461,9 @@ function errorText(error: unknown): string {
 
 async function resumeTree(store: LedgerStore): Promise<TreeBuilder> {
   // One snapshot where the store offers it: a size and tiles read apart could straddle another
-  // writer's commit and look like a damaged tree.
+  // writer's commit and look like a damaged tree. (SQLite's snapshot is for read-only stores; a
+  // writable one is already its directory's only writer.)
   const read = async () => TreeBuilder.resume(await store.getSize(), await store.getEdgeTiles());
-  const consistent = (store as { readConsistent?: <T>(read: () => Promise<T>) => Promise<T> }).readConsistent;
-  if (store.backend === "postgres" && consistent)
-    return consistent.call<LedgerStore, [() => Promise<TreeBuilder>], Promise<TreeBuilder>>(store, read);
+  if (store.backend === "postgres" && store.readConsistent) return store.readConsistent(read);
   return read();
 }

@@ -10,69 +10,31 @@
 //   WDIR/witness.db      this store
 //   WDIR/keystore.json   the cosigner key, sealed under the master key (docs/keystore.md)
 
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { bytesEqual, fromUtf8, utf8 } from "../core/bytes.js";
+import { bytesEqual, utf8 } from "../core/bytes.js";
 import { CustosError } from "../core/errors.js";
 import { EMPTY_ROOT } from "../core/merkle/index.js";
-import {
-  generateCosignerKey,
-  KEY_TYPES,
-  parseSignerKey,
-  parseVerifierKey,
-  verifierKeyFromSigner,
-} from "../core/note/index.js";
+import { KEY_TYPES, parseVerifierKey } from "../core/note/index.js";
 import { sha256 } from "../core/platform.js";
-import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
+import { bigintOf, bytesOf, evidenceOf, numberOf, type Row, SCHEMA, textOf, toRow } from "./witness-rows.js";
+
+// The data directory's other half (the keystore) and its set-up, from their old home.
+export {
+  COSIGNER_SECRET,
+  initWitnessDir,
+  loadCosignerKey,
+  WITNESS_KEYSTORE_FILE,
+  type WitnessInitResult,
+} from "./witness-dir.js";
 
 export const WITNESS_DB_FILE = "witness.db";
-export const WITNESS_KEYSTORE_FILE = "keystore.json";
-export const COSIGNER_SECRET = "witness-cosigner-key";
 export const WITNESS_SCHEMA_VERSION = 1;
 /** c2sp.org/tlog-witness sizes are uint64 on the wire; SQLite holds signed 64-bit integers. */
 export const MAX_TREE_SIZE = (1n << 63n) - 1n;
 /** An origin is one checkpoint line: no control characters, bounded so rows stay small. */
 export const MAX_ORIGIN_LENGTH = 1024;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS log_keys (
-  origin TEXT NOT NULL,
-  verifier_key TEXT NOT NULL,
-  added_at INTEGER NOT NULL,
-  PRIMARY KEY (origin, verifier_key)
-) STRICT;
-CREATE TABLE IF NOT EXISTS checkpoints (
-  origin TEXT PRIMARY KEY,
-  size INTEGER NOT NULL CHECK (size >= 0),
-  root_hash BLOB NOT NULL CHECK (length(root_hash) = 32),
-  note TEXT NOT NULL,
-  cosigned_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS evidence (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  origin TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  received_at INTEGER NOT NULL,
-  held_size INTEGER NOT NULL,
-  held_root BLOB NOT NULL,
-  held_note TEXT,
-  submitted_size INTEGER NOT NULL,
-  submitted_root BLOB NOT NULL,
-  submitted_body_hash BLOB NOT NULL,
-  submitted_note TEXT NOT NULL,
-  proof TEXT NOT NULL,
-  UNIQUE (origin, kind, held_size, held_root, submitted_body_hash)
-) STRICT;
-CREATE TRIGGER IF NOT EXISTS evidence_no_update BEFORE UPDATE ON evidence
-  BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS evidence_no_delete BEFORE DELETE ON evidence
-  BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;
-`;
 
 export interface WitnessMeta {
   /** The cosigner's key name (c2sp.org/tlog-cosignature), e.g. `witness.example/w1`. */
@@ -149,50 +111,6 @@ export interface Decision<T> {
   readonly evidence?: NewEvidence;
 }
 
-type Row = Record<string, unknown>;
-
-function bigintOf(value: unknown): bigint {
-  if (typeof value === "bigint" && value >= 0n) return value;
-  throw new CustosError("STORE_CORRUPT", "a stored tree size is not a non-negative integer");
-}
-
-function numberOf(value: unknown): number {
-  if (typeof value === "bigint" && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER))
-    return Number(value);
-  throw new CustosError("STORE_CORRUPT", "a stored time or ID is not an integer");
-}
-
-function bytesOf(value: unknown): Uint8Array {
-  if (value instanceof Uint8Array) return new Uint8Array(value);
-  throw new CustosError("STORE_CORRUPT", "a stored value that must be binary is not");
-}
-
-function textOf(value: unknown): string {
-  if (typeof value === "string") return value;
-  throw new CustosError("STORE_CORRUPT", "a stored value that must be text is not");
-}
-
-function evidenceOf(row: Row): Evidence {
-  const kind = textOf(row.kind);
-  if (!Object.values(EVIDENCE_KINDS).includes(kind as EvidenceKind)) {
-    throw new CustosError("STORE_CORRUPT", "an evidence record has an unknown kind");
-  }
-  const proof = textOf(row.proof);
-  return {
-    id: numberOf(row.id),
-    origin: textOf(row.origin),
-    kind: kind as EvidenceKind,
-    receivedAt: numberOf(row.received_at),
-    heldSize: bigintOf(row.held_size),
-    heldRoot: bytesOf(row.held_root),
-    heldNote: row.held_note === null ? null : textOf(row.held_note),
-    submittedSize: bigintOf(row.submitted_size),
-    submittedRoot: bytesOf(row.submitted_root),
-    submittedNote: textOf(row.submitted_note),
-    proof: proof === "" ? [] : proof.split("\n"),
-  };
-}
-
 // biome-ignore lint/suspicious/noControlCharactersInRegex: an origin is one line without control characters
 const ORIGIN_LINE = /^[^\u0000-\u001f\u007f]+$/;
 
@@ -205,10 +123,6 @@ export function checkOrigin(origin: string): string {
     );
   }
   return origin;
-}
-
-function toRow(held: CheckpointUpdate): [bigint, Uint8Array, string, bigint] {
-  return [held.size, held.rootHash, held.note, BigInt(held.cosignedAt)];
 }
 
 export class WitnessStore {
@@ -442,64 +356,4 @@ export class WitnessStore {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
-}
-
-// The data directory: the store plus the keystore holding the cosigner key.
-
-export interface WitnessInitResult {
-  readonly name: string;
-  readonly verifierKey: string;
-  readonly storePath: string;
-  readonly keystorePath: string;
-}
-
-/** Creates a witness data directory: a new cosigner key sealed in the keystore, and an empty store. */
-export async function initWitnessDir(
-  dir: string,
-  options: { name: string; masterKey: MasterKeyProvider; now?: number },
-): Promise<WitnessInitResult> {
-  if (existsSync(dir) && readdirSync(dir).some((n) => n === WITNESS_DB_FILE || n === WITNESS_KEYSTORE_FILE)) {
-    throw new CustosError("STORE_EXISTS", `${dir} already holds a witness`);
-  }
-  const { signerKey, verifierKey } = generateCosignerKey(options.name);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const keystorePath = join(dir, WITNESS_KEYSTORE_FILE);
-  const keystore = await Keystore.create(keystorePath, options.masterKey);
-  await keystore.set(COSIGNER_SECRET, utf8(signerKey));
-  const store = WitnessStore.create(dir, {
-    name: options.name,
-    verifierKey,
-    ...(options.now !== undefined ? { createdAt: options.now } : {}),
-  });
-  const storePath = store.path;
-  store.close();
-  return { name: options.name, verifierKey, storePath, keystorePath };
-}
-
-/** Unseals the cosigner key and checks it is the key the store names; never put it in a message. */
-export async function loadCosignerKey(
-  dir: string,
-  masterKey: MasterKeyProvider,
-  meta: WitnessMeta,
-): Promise<string> {
-  const keystorePath = join(dir, WITNESS_KEYSTORE_FILE);
-  if (!existsSync(keystorePath)) {
-    throw new CustosError(
-      "KEY_MISSING",
-      `no keystore in ${dir}: the witness's cosigner key is missing. If this witness was lost, its keystore and database are in its backup (a file made by \`custos backup --data WITNESSDIR\`): \`custos restore --data NEWDIR --backup FILE\` (docs/operations.md#backups-and-restore)`,
-    );
-  }
-  const keystore = await Keystore.open(keystorePath, masterKey);
-  if (!keystore.has(COSIGNER_SECRET)) {
-    throw new CustosError("KEY_MISSING", `the keystore in ${dir} holds no witness cosigner key`);
-  }
-  const signerKey = fromUtf8(keystore.get(COSIGNER_SECRET));
-  const key = parseSignerKey(signerKey);
-  if (key.type !== KEY_TYPES.cosignatureV1 || verifierKeyFromSigner(signerKey) !== meta.verifierKey) {
-    throw new CustosError(
-      "KEY_MISSING",
-      `the keystore's cosigner key is not the witness key ${meta.verifierKey}`,
-    );
-  }
-  return signerKey;
 }

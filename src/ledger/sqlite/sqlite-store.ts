@@ -3,7 +3,7 @@
 
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { toHex } from "../../core/bytes.js";
 import { CustosError } from "../../core/errors.js";
 import { directoryWriteReadiness, rethrowDiskFault } from "../disk-faults.js";
@@ -22,32 +22,25 @@ import type {
 } from "../storage.js";
 import { sqliteErasureResidue } from "./erasure-residue.js";
 import { findMistypedValues } from "./mistyped-values.js";
-import { type Column, packedSelect, unpackRows } from "./packed-rows.js";
-import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
+import { openDatabase } from "./open-database.js";
+import { unpackRows } from "./packed-rows.js";
+import { bytes, checkIndexes, integer, type Row, toCheckpoint } from "./row-values.js";
+import { SQLITE_SCHEMA_VERSION } from "./schema.js";
 import { SqliteSequencerLock } from "./sequencer-lock.js";
+import {
+  batches,
+  CONTENT_ROWS,
+  COPY_ROWS,
+  hexKey,
+  inBatches,
+  inOrder,
+  lookupParams,
+  prepareStatements,
+  type SqliteStatements,
+  TRAIL,
+} from "./statements.js";
 
 export const SQLITE_FILE_NAME = "custos.db";
-
-type Row = Record<string, unknown>;
-
-function bytes(value: unknown): Uint8Array {
-  if (value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw new CustosError("STORE_CORRUPT", "a stored value that must be binary is not");
-}
-
-function checkIndexes(indexes: readonly number[]): void {
-  for (const index of indexes) {
-    if (!Number.isSafeInteger(index) || index < 0) {
-      throw new CustosError("BAD_ARGUMENT", `entry index ${index} is not a non-negative safe integer`);
-    }
-  }
-}
-
-function integer(value: unknown): number {
-  if (typeof value === "number" && Number.isSafeInteger(value)) return value;
-  if (typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
-  throw new CustosError("STORE_CORRUPT", "a stored value that must be an integer is not");
-}
 
 export interface SqliteStoreOptions {
   /** Create the data directory and database if missing (otherwise STORE_NOT_FOUND). */
@@ -59,7 +52,7 @@ export class SqliteStore implements LedgerStore {
   readonly backend = "sqlite" as const;
   readonly path: string;
   readonly #db: Database.Database;
-  readonly #statements: ReturnType<typeof prepare>;
+  readonly #statements: SqliteStatements;
   readonly #readonly: boolean;
   /** Every lookup row holds its trail copy (schema version 2 onward). */
   readonly trailCopyLimit?: number;
@@ -72,7 +65,7 @@ export class SqliteStore implements LedgerStore {
     this.path = path;
     if (copies) this.trailCopyLimit = Number.MAX_SAFE_INTEGER;
     this.#db = db;
-    this.#statements = prepare(db, copies);
+    this.#statements = prepareStatements(db, copies);
     this.#readonly = readonly;
     this.#dataDir = dirname(path);
   }
@@ -116,42 +109,7 @@ export class SqliteStore implements LedgerStore {
       }
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     }
-    let db: Database.Database;
-    let copies = true;
-    try {
-      db = new Database(path, { readonly: options.readonly === true, fileMustExist: !options.create });
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.pragma("busy_timeout = 5000");
-      // Deleted content (erasure) is overwritten with zeros, not left in free pages.
-      db.pragma("secure_delete = ON");
-      if (!options.readonly) db.exec(SQLITE_SCHEMA);
-      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
-        | Row
-        | undefined;
-      const found = version === undefined ? undefined : Number(version.value);
-      if (found !== undefined && found > SQLITE_SCHEMA_VERSION) {
-        throw new CustosError(
-          "STORE_CORRUPT",
-          `the store in ${dataDir} uses schema version ${found}, newer than this Custos (${SQLITE_SCHEMA_VERSION}); upgrade Custos`,
-        );
-      }
-      // A read-only opener of an older store (a verify of a backup, a mirror's source) reads it as it
-      // is, without trail copies; any writer upgrades it first.
-      if (found !== undefined && found < SQLITE_SCHEMA_VERSION) {
-        if (options.readonly) copies = false;
-        else migrate(db);
-      }
-    } catch (error) {
-      if (error instanceof CustosError) throw error;
-      throw new CustosError(
-        "STORE_CORRUPT",
-        `cannot open the log database in ${dataDir}: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
+    const { db, copies } = openDatabase(path, dataDir, options);
     return new SqliteStore(path, db, options.readonly === true, copies);
   }
 
@@ -505,169 +463,4 @@ export class SqliteStore implements LedgerStore {
     this.#sequencerLock?.release();
     this.#sequencerLock = undefined;
   }
-}
-
-function toCheckpoint(row: Row): StoredCheckpoint {
-  return { size: integer(row.size), note: String(row.note), storedAt: integer(row.stored_at) };
-}
-
-/** The stored content named by the last 32 bytes of entry @idx (what a lookup row copies). */
-const COPIED_CONTENT =
-  "SELECT c.data FROM entries e JOIN contents c ON c.hash = substr(e.data, -32) WHERE e.idx = @idx";
-/** A key's lookup rows with their trail copies, in an index range. */
-const COPIES = "SELECT idx, entry, content FROM lookup WHERE key = ? AND idx >= ? AND idx < ?";
-/** The same without the contents (SQLite then leaves their overflow pages unread). */
-const COPIED_ENTRIES =
-  "SELECT idx, entry, NULL AS content FROM lookup WHERE key = ? AND idx >= ? AND idx < ?";
-/** What a store of schema version 1 (no copies) answers instead: the join the copies replace. */
-const JOINED =
-  "SELECT l.idx AS idx, e.data AS entry, c.data AS content FROM lookup l JOIN entries e ON e.idx = l.idx LEFT JOIN contents c ON c.hash = substr(e.data, -32) WHERE l.key = ? AND l.idx >= ? AND l.idx < ?";
-const JOINED_ENTRIES =
-  "SELECT l.idx AS idx, e.data AS entry, NULL AS content FROM lookup l JOIN entries e ON e.idx = l.idx WHERE l.key = ? AND l.idx >= ? AND l.idx < ?";
-
-/** Trail reads (packed: packed-rows.ts): an entry and the content it names, by index. */
-const TRAIL: readonly Column[] = [
-  { name: "idx", kind: "integer" },
-  { name: "entry", kind: "blob" },
-  { name: "content", kind: "blob" },
-];
-/** Trail copies by index range, for verify. */
-const COPY_ROWS: readonly Column[] = [
-  { name: "key", kind: "blob" },
-  { name: "idx", kind: "integer" },
-  { name: "entry", kind: "blob" },
-  { name: "content", kind: "blob" },
-];
-const CONTENT_ROWS: readonly Column[] = [
-  { name: "hash", kind: "blob" },
-  { name: "data", kind: "blob" },
-];
-
-/** Rows in the order `before` says, sorted only when the database gave them in another. */
-function inOrder<T>(rows: T[], before: (a: T, b: T) => number): T[] {
-  for (let i = 1; i < rows.length; i++) {
-    if (before(rows[i - 1]!, rows[i]!) > 0) return rows.sort(before);
-  }
-  return rows;
-}
-
-/** A lookup query's parameters for the `key = ? AND idx >= ? AND idx < ? ... LIMIT ?` statements. */
-function lookupParams(query: LookupQuery): [Uint8Array, number, number, number] {
-  return [query.key, query.fromIndex ?? 0, query.toIndex ?? Number.MAX_SAFE_INTEGER, query.limit];
-}
-
-/** Brings a store of an older schema version up to this one, in one transaction. */
-function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as Row;
-    if (Number(row.value) < 2) db.exec(SQLITE_MIGRATION_2);
-    db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SQLITE_SCHEMA_VERSION));
-  }).immediate();
-}
-
-/** Stored checkpoint times are kept to this (all but the newest): #hourCheckpointTimes. */
-const HOUR_MS = 3_600_000;
-
-/** Keys per batched read statement (`... IN (?, ?, ...)`). */
-const BATCH = 128;
-
-/** Keys BATCH at a time, a short last batch padded with a repeat (one prepared statement fits all). */
-function* batches<K>(keys: readonly K[]): Generator<K[]> {
-  for (let i = 0; i < keys.length; i += BATCH) {
-    const batch = keys.slice(i, i + BATCH);
-    while (batch.length < BATCH) batch.push(batch[0]!);
-    yield batch;
-  }
-}
-
-function* inBatches<K>(statement: Database.Statement, keys: readonly K[]): Generator<Row[]> {
-  for (const batch of batches(keys)) yield statement.all(...batch) as Row[];
-}
-
-function hexKey(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
-}
-
-function prepare(db: Database.Database, copies: boolean) {
-  const idxColumn = copies ? "idx" : "l.idx";
-  const rows = copies ? COPIES : JOINED;
-  const entryRows = copies ? COPIED_ENTRIES : JOINED_ENTRIES;
-  const slots = Array.from({ length: BATCH }, () => "?").join(", ");
-  return {
-    getSize: db.prepare("SELECT value FROM meta WHERE key = 'size'"),
-    setSize: db.prepare("UPDATE meta SET value = ? WHERE key = 'size'"),
-    insertEntry: db.prepare("INSERT INTO entries (idx, data) VALUES (?, ?)"),
-    upsertTile: db.prepare(
-      "INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
-    ),
-    insertContent: db.prepare("INSERT OR IGNORE INTO contents (hash, data) VALUES (?, ?)"),
-    insertIdempotency: db.prepare("INSERT INTO idempotency (key, idx) VALUES (?, ?)"),
-    idempotencyInRange: db.prepare(
-      "SELECT CAST(key AS BLOB) AS key, idx FROM idempotency WHERE idx >= ? AND idx < ? ORDER BY idx",
-    ),
-    lookupInRange: db.prepare(
-      "SELECT CAST(key AS BLOB) AS key, idx FROM lookup WHERE idx >= ? AND idx < ? ORDER BY idx, key",
-    ),
-    // A version-1 store is only ever open read-only here: it has no columns to copy into.
-    insertLookup: db.prepare(
-      copies
-        ? `INSERT OR IGNORE INTO lookup (key, idx, entry, content) VALUES (@key, @idx, (SELECT data FROM entries WHERE idx = @idx), (${COPIED_CONTENT}))`
-        : "SELECT @key, @idx",
-    ),
-    canonicalCopy: db.prepare(
-      `SELECT data AS entry, (${COPIED_CONTENT}) AS content FROM entries WHERE idx = @idx`,
-    ),
-    clearCopiedContent: db.prepare(
-      copies ? "UPDATE lookup SET content = NULL WHERE idx = ? AND content IS NOT NULL" : "SELECT ?",
-    ),
-    copiesInRange: db.prepare(
-      packedSelect(
-        copies
-          ? "SELECT CAST(key AS BLOB) AS key, idx, CAST(entry AS BLOB) AS entry, CAST(content AS BLOB) AS content FROM lookup WHERE idx >= ? AND idx < ? AND entry IS NOT NULL"
-          : "SELECT key, idx, NULL AS entry, NULL AS content FROM lookup WHERE 0 AND idx >= ? AND idx < ?",
-        COPY_ROWS,
-      ),
-    ),
-    lookupAscending: db.prepare(
-      "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
-    ),
-    copiedEntriesAscending: db.prepare(packedSelect(`${entryRows} ORDER BY ${idxColumn} LIMIT ?`, TRAIL)),
-    copiedEntriesDescending: db.prepare(
-      packedSelect(`${entryRows} ORDER BY ${idxColumn} DESC LIMIT ?`, TRAIL),
-    ),
-    copiesAscending: db.prepare(packedSelect(`${rows} ORDER BY ${idxColumn} LIMIT ?`, TRAIL)),
-    copiesDescending: db.prepare(packedSelect(`${rows} ORDER BY ${idxColumn} DESC LIMIT ?`, TRAIL)),
-    lookupDescending: db.prepare(
-      "SELECT idx FROM lookup WHERE key = ? AND idx >= ? AND idx < ? ORDER BY idx DESC LIMIT ?",
-    ),
-    insertCheckpoint: db.prepare("INSERT INTO checkpoints (size, note, stored_at) VALUES (?, ?, ?)"),
-    hourLatestCheckpoint: db.prepare(
-      `UPDATE checkpoints SET stored_at = stored_at - stored_at % ${HOUR_MS} WHERE id = (SELECT max(id) FROM checkpoints) AND stored_at % ${HOUR_MS} <> 0`,
-    ),
-    hourAllCheckpoints: db.prepare(
-      `UPDATE checkpoints SET stored_at = stored_at - stored_at % ${HOUR_MS} WHERE stored_at % ${HOUR_MS} <> 0`,
-    ),
-    getMetaValue: db.prepare("SELECT value FROM meta WHERE key = ?"),
-    setMetaValue: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
-    getEntries: db.prepare("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"),
-    getEntry: db.prepare("SELECT data FROM entries WHERE idx = ?"),
-    scanEntries: db.prepare(
-      "SELECT idx, CAST(data AS BLOB) AS data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
-    ),
-    getTile: db.prepare("SELECT CAST(hashes AS BLOB) AS hashes FROM tiles WHERE level = ? AND idx = ?"),
-    scanTiles: db.prepare(
-      "SELECT idx, CAST(hashes AS BLOB) AS hashes FROM tiles WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?",
-    ),
-    getContent: db.prepare("SELECT data FROM contents WHERE hash = ?"),
-    contentsIn: db.prepare(
-      packedSelect(
-        `SELECT hash, CAST(data AS BLOB) AS data FROM contents WHERE hash IN (${slots})`,
-        CONTENT_ROWS,
-      ),
-    ),
-    entriesIn: db.prepare(`SELECT idx, data FROM entries WHERE idx IN (${slots})`),
-    hasContent: db.prepare("SELECT 1 FROM contents WHERE hash = ?"),
-    deleteContent: db.prepare("DELETE FROM contents WHERE hash = ?"),
-    getIdempotency: db.prepare("SELECT idx FROM idempotency WHERE key = ?"),
-  };
 }

@@ -60,6 +60,7 @@ export function resolveArchiveReader(deployment: Deployment, name: string, at: n
     role: readerRole,
     encryptionKey: identity.encryptionKey,
     fingerprint: recipientFingerprint(identity.encryptionKey),
+    ...(readerRole === "patient" ? { patientTag: deployment.vault.patientTag(id) } : {}),
   };
 }
 
@@ -84,15 +85,21 @@ export async function rewrapForArchive(
   let envelopes = 0;
   let patients = 0;
   let unrecoverable = 0;
+  // A patient named as a reader gets keys to their own records only; an auditor (a regulator, an
+  // audit company) or a custodian to every patient of the range, as the custodian decided.
   for (const [tagHex, epochs] of epochsByTag) {
     const tag = fromHex(tagHex);
+    const forTag = readers.filter(
+      (reader) => reader.patientTag === undefined || toHex(reader.patientTag) === tagHex,
+    );
+    if (forTag.length === 0) continue;
     const wanted = new Set(epochs.map((e) => toHex(e.epochId)));
     const items = await deployment.vault.itemsByTag(tag);
     const plan = planRewrap(
       items,
       tag,
       custodian.opener,
-      readers.map((reader) => ({ reader, reason: "regrant" as const })),
+      forTag.map((reader) => ({ reader, reason: "regrant" as const })),
     );
     unrecoverable += plan.unrecoverable;
     const made = plan.envelopes.filter((item) =>
@@ -105,7 +112,7 @@ export async function rewrapForArchive(
         time: new Date(at).toISOString(),
         requester: custodian.uri,
         role: "custodian",
-        operation: `archive: re-wrap history for ${readers.map((r) => r.id).join(", ")}`,
+        operation: `archive: re-wrap history for ${forTag.map((r) => r.id).join(", ")}`,
         returned: made.length,
       },
       noticeReaders(deployment, patientSubject(tag), at),

@@ -147,6 +147,30 @@ describe("custos archive", () => {
     // Retention counts on it: it is recorded beside the node.
     const status = await cli(["retention", "status", "--data", env.data, "--json"]);
     expect(JSON.parse(status.stdout).archives).toHaveLength(1);
+
+    // A patient named as a reader needs keys to their own records only: P1 holds them already, so no
+    // custodian is needed, and with one nothing of P2's is re-wrapped for P1.
+    const forP1 = join(env.root, "p1.custos-archive");
+    const own = await cli(["archive", "--data", env.data, ...range, "--for", "patient/P1", "--out", forP1]);
+    expect(own.stderr).toBe("");
+    expect(own.status).toBe(0);
+    const p1Read = offline(["read", "--archive", forP1, "--log-key", logKey, "--as", bundle("P1"), "--json"]);
+    const p1Records = (JSON.parse(p1Read.stdout) as { records: { userId: string }[] }).records;
+    expect(p1Records.map((r) => r.userId).sort()).toEqual(["dr-0-0", "dr-1-0"]);
+    const again = await cli([
+      "archive",
+      "--data",
+      env.data,
+      ...range,
+      "--for",
+      "patient/P1",
+      "--out",
+      join(env.root, "p1-again.custos-archive"),
+      "--as",
+      bundle("privacy"),
+    ]);
+    expect(again.stderr).toBe("");
+    expect(again.stdout).not.toMatch(/re-wrapped [1-9]/);
   });
 
   it("detects any change to the file, and names the entry when a log key re-signed a changed body", async () => {

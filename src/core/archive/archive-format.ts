@@ -28,6 +28,11 @@ export interface ArchiveReader {
   readonly id: string;
   /** The reader's recipient fingerprint (16 bytes): the key envelopes addressed to it name it. */
   readonly fingerprint: Uint8Array;
+  /**
+   * For a patient named as a reader: their tag. They need keys to their own records only (never
+   * written to the archive: the maker uses it to say which keys a reader lacks).
+   */
+  readonly patientTag?: Uint8Array;
 }
 
 export interface ArchiveCheckpoint {

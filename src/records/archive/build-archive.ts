@@ -117,7 +117,9 @@ async function select(ledger: Ledger, range: ArchiveRange, readers: readonly Arc
   const readersWithoutKeys = readers
     .map((r) => {
       const held = new Set(chosenEnvelopes.filter((e) => e.reader === r.id).map((e) => e.epoch));
-      return { reader: r.id, epochs: [...epochs].filter((e) => !held.has(e)).length };
+      const own = r.patientTag === undefined ? undefined : `${toHex(r.patientTag)}:`;
+      const needed = [...epochs].filter((e) => own === undefined || e.startsWith(own));
+      return { reader: r.id, epochs: needed.filter((e) => !held.has(e)).length };
     })
     .filter((r) => r.epochs > 0);
   const chosen = [...records, ...chosenEnvelopes.map((e) => e.stored)];

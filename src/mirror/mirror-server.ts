@@ -2,8 +2,6 @@
 // queries answered from the mirror's verified copy, over mutual TLS. It never writes the log: reads and
 // refusals go to the mirror's own read log, sealed like the node's notices.
 
-import Fastify, { type FastifyInstance } from "fastify";
-import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { CustosError } from "../core/errors.js";
 import { authorize, type Caller } from "../identity/authorize.js";
 import type { Identity } from "../identity/bundle.js";
@@ -16,17 +14,15 @@ import type { Recipient } from "../records/recipients.js";
 import { certificateCallers } from "../service/client-certificate.js";
 import type { ReadContext } from "../service/context.js";
 import { entryVisibleTo } from "../service/entry-access.js";
-import { sendError } from "../service/errors.js";
+import { createHttpApp, type Listen, listenAt, mutualTls } from "../service/http-base.js";
 import { registerHealth } from "../service/plugins/health.js";
 import { registerRateLimit } from "../service/plugins/rate-limit.js";
 import type { ReadLog } from "../service/read-log.js";
-import { parseJsonBody, requestText } from "../service/request-text.js";
 import { registerGossipRoutes } from "../service/routes/gossip-routes.js";
 import { registerLogRoutes } from "../service/routes/log-routes.js";
 import { registerMirrorRoutes } from "../service/routes/mirror-routes.js";
 import { registerTileRoutes } from "../service/routes/tiles.js";
 import { registerMirrorTrailRoutes } from "../service/routes/trail-routes.js";
-import type { Listen } from "../service/server.js";
 import type { Gossiping } from "../witness/gossiping.js";
 
 export interface MirrorServeOptions {
@@ -139,45 +135,19 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
     now,
   );
 
-  const app: FastifyInstance = Fastify({
-    https: {
+  const app = createHttpApp({
+    tls: mutualTls({
       key: identity.signingKey.export({ type: "pkcs8", format: "pem" }).toString(),
       cert: identity.bundle.signingCertificate,
-      ca: anchor.caPem,
-      ...(anchor.crlPem ? { crl: anchor.crlPem } : {}),
-      minVersion: options.allowTls12 ? "TLSv1.2" : "TLSv1.3",
-      requestCert: true,
-      rejectUnauthorized: true,
-    },
+      caPem: anchor.caPem,
+      crlPem: anchor.crlPem,
+      allowTls12: options.allowTls12,
+    }),
     bodyLimit: BODY_LIMIT,
-    logger: options.log === true,
-    return503OnClosing: true,
-    frameworkErrors: (error, _request, reply) => {
-      sendError(reply, error);
-    },
+    log: options.log === true,
+    notFoundMessage:
+      "no such endpoint on a mirror: it serves the read API and trail queries; send records, grants and enrollments to the node",
   });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
-    try {
-      const text = requestText(body as Buffer);
-      if (text === "") return done(null, undefined);
-      done(null, parseJsonBody(text));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
-  app.setErrorHandler((error, _request, reply) => sendError(reply, error));
-  app.setNotFoundHandler((_request, reply) =>
-    sendError(
-      reply,
-      new CustosError(
-        "NOT_FOUND",
-        "no such endpoint on a mirror: it serves the read API and trail queries; send records, grants and enrollments to the node",
-      ),
-    ),
-  );
   app.addHook("preHandler", async (request) => {
     if (OPEN_ROUTES.has(request.routeOptions.url ?? "")) return;
     request.caller = await callerFromCertificate(request);
@@ -203,13 +173,9 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
   registerMirrorTrailRoutes(app, ctx, { registry, directory, readLog });
   if (options.gossip) registerGossipRoutes(app, { gossip: options.gossip, callerOf: (r) => ctx.callerOf(r) });
 
-  await app.listen({ host: options.listen.host, port: options.listen.port });
-  const address = app.server.address();
+  const listen = await listenAt(app, options.listen);
   return {
-    listen: {
-      host: options.listen.host,
-      port: typeof address === "object" && address ? address.port : options.listen.port,
-    },
+    listen,
     close: async () => {
       await app.close();
     },

@@ -17,13 +17,14 @@ import { entryVisibleTo } from "../service/entry-access.js";
 import { createHttpApp, type Listen, listenAt, mutualTls } from "../service/http-base.js";
 import { registerHealth } from "../service/plugins/health.js";
 import { registerRateLimit } from "../service/plugins/rate-limit.js";
-import type { ReadLog } from "../service/read-log.js";
 import { registerGossipRoutes } from "../service/routes/gossip-routes.js";
 import { registerLogRoutes } from "../service/routes/log-routes.js";
 import { registerMirrorRoutes } from "../service/routes/mirror-routes.js";
 import { registerTileRoutes } from "../service/routes/tiles.js";
-import { registerMirrorTrailRoutes } from "../service/routes/trail-routes.js";
+import { registerTrailRoutes } from "../service/routes/trail-routes.js";
 import type { Gossiping } from "../witness/gossiping.js";
+import type { ReadLog } from "./read-log.js";
+import { mirrorTrailHooks } from "./trail-hooks.js";
 
 export interface MirrorServeOptions {
   /** The mirror's store: the follower writes verified batches, this server only reads. */
@@ -170,7 +171,7 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
   registerLogRoutes(app, ctx);
   registerTileRoutes(app, ctx);
   registerMirrorRoutes(app, ctx);
-  registerMirrorTrailRoutes(app, ctx, { registry, directory, readLog });
+  registerTrailRoutes(app, ctx, mirrorTrailHooks(registry, directory, readLog));
   if (options.gossip) registerGossipRoutes(app, { gossip: options.gossip, callerOf: (r) => ctx.callerOf(r) });
 
   const listen = await listenAt(app, options.listen);

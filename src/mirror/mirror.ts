@@ -15,12 +15,12 @@ import { TrustAnchor } from "../identity/trust.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "../ledger/sqlite/sqlite-store.js";
 import { checkTrailRange } from "../ledger/verify/trail-chain.js";
 import type { Listen } from "../service/http-base.js";
-import { ReadLog } from "../service/read-log.js";
 import { type Alert, AlertLog } from "../witness/alerts.js";
 import { GossipChecker, storeReference } from "../witness/gossip.js";
 import { Gossiping } from "../witness/gossiping.js";
 import { type FollowResult, followOnce } from "./follower.js";
 import { type RunningMirrorServer, startMirrorServer } from "./mirror-server.js";
+import { ReadLog } from "./read-log.js";
 
 export interface MirrorOptions {
   /** The data directory: the copy (SQLite), the read log (when serving) and the alerts. */

@@ -15,8 +15,8 @@ import { CustosClient, VerificationError } from "../../src/client/custos-client.
 import { MtlsClient } from "../../src/client/mtls-client.js";
 import { fromBase64 } from "../../src/core/bytes.js";
 import type { CustosError } from "../../src/core/errors.js";
+import { READ_LOG_FILE, verifyReadLog } from "../../src/mirror/index.js";
 import { openNotice } from "../../src/records/notices.js";
-import { READ_LOG_FILE, verifyReadLog } from "../../src/service/read-log.js";
 import { BIN, createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
 import { eventually } from "../helpers/processes.js";
 

@@ -3,8 +3,8 @@
 // the SDK verifies and decrypts either's replies unchanged. What differs between the two is given as
 // hooks (TrailHooks): how a patient ID becomes a tag (the node's blind index; a mirror holds no
 // blind-index key and knows only a patient caller's own tag, from the key they enrolled with) and
-// where a trail read's meta-audit notice goes (the node's log; a mirror's own read log, read-log.ts,
-// since only the sequencer appends to the log).
+// where a trail read's meta-audit notice goes (the node's log; a mirror's own read log, since only the
+// sequencer appends to the log). The mirror's hooks are src/mirror/trail-hooks.ts.
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
@@ -27,7 +27,6 @@ import { noticeSealedTo, sealNotice } from "../../records/notices.js";
 import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
 import type { ReadContext, ServiceContext } from "../context.js";
 import { type FoundNotice, NOTICE_SCAN_LIMIT, noticesUnder, provenNotices } from "../notice-scan.js";
-import type { ReadLog } from "../read-log.js";
 import { consistencyFrom, type TrailPage, tagOfSubject, trailMapProofAt, trailPage } from "../trail-query.js";
 
 /** What the node and a mirror do differently when serving trails. */
@@ -56,34 +55,6 @@ export function registerNodeTrailRoutes(app: FastifyInstance, ctx: ServiceContex
     directory: deployment.directory,
     patientTag: (patientId) => deployment.vault.patientTag(patientId),
     recordRead: (notice) => ctx.recordNotice(notice),
-  });
-}
-
-export interface MirrorTrailOptions {
-  readonly registry: Registry;
-  readonly directory: RegistryDirectory;
-  readonly readLog: ReadLog;
-}
-
-/**
- * A serving mirror, from its verified copy: a patient's own tag from the registry entry enrolled with
- * the key of the certificate they present, an audit company's patients from the grants in the log; a
- * patient ID it cannot turn into a tag is refused with NO_BLIND_INDEX. Reads go to its read log.
- */
-export function registerMirrorTrailRoutes(
-  app: FastifyInstance,
-  ctx: ReadContext,
-  options: MirrorTrailOptions,
-): void {
-  const { registry, directory, readLog } = options;
-  registerTrailRoutes(app, ctx, {
-    registry,
-    directory,
-    patientTag: (patientId, caller) =>
-      caller.role === "patient" && patientId === caller.id && caller.subject.startsWith("tag:")
-        ? tagOfSubject(caller.subject)
-        : undefined,
-    recordRead: async (notice, tag, at) => readLog.record("query", at, tag, notice),
   });
 }
 

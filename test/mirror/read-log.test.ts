@@ -4,7 +4,7 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { READ_LOG_FILE, ReadLog, verifyReadLog } from "../../src/service/read-log.js";
+import { READ_LOG_FILE, ReadLog, verifyReadLog } from "../../src/mirror/index.js";
 import { tempDir } from "../helpers/temp.js";
 
 const notice = (n: number) => ({ entry: new Uint8Array([1, 2, n]), content: new Uint8Array([n, n]) });

@@ -10,9 +10,7 @@
 // record in the reserved trail SECURITY_EVENTS_PATIENT (docs/atna.md). Mapping never half-succeeds:
 // either every record of the message is valid or the message is refused.
 
-import { toBase64 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
+import { CustosError, sha256, toBase64 } from "../core/index.js";
 import { type AuditRecord, LIMITS, type Outcome, parseAuditRecord } from "../core/record/index.js";
 import { parseXml, type XmlElement } from "./xml-tree.js";
 

@@ -4,7 +4,7 @@
 // and reported, never partly returned. A stream whose framing is lost cannot be resynchronised
 // safely, so that is an error the caller answers by closing the connection.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 
 export type Frame =
   | { readonly kind: "message"; readonly bytes: Uint8Array }

@@ -8,7 +8,7 @@
 // whole; the frames beside it are stored.
 
 import { createServer, type Server, type TLSSocket, type TlsOptions } from "node:tls";
-import { CustosError, isCustosError } from "../core/errors.js";
+import { CustosError, isCustosError } from "../core/index.js";
 import type { AuditRecord } from "../core/record/index.js";
 import { mapAuditMessage } from "./audit-message.js";
 import { FrameReader } from "./frame-reader.js";

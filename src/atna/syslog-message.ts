@@ -2,7 +2,7 @@
 // from bytes. Every field is checked against the ABNF's alphabet and length; anything else is a
 // BAD_ENCODING error that names the field (never its content, which may hold personal data).
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { parseIsoTime } from "../core/record/index.js";
 
 export interface StructuredDataElement {

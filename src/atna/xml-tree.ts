@@ -4,7 +4,7 @@
 // hostile message costs at most its own size.
 
 import { SaxesParser } from "saxes";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 
 export interface XmlElement {
   /** The local name (any namespace prefix removed). */

@@ -6,12 +6,10 @@
 //   "CUSTOSBK" | version (1 byte) | header length (4 bytes, big-endian) | header JSON | ciphertext+tag
 
 import { randomBytes } from "node:crypto";
-import { fromBase64, fromUtf8, toBase64, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
-import { aesGcmOpen, aesGcmSeal } from "../crypto/aead.js";
+import { CustosError, fromBase64, fromUtf8, sha256, toBase64, utf8 } from "../core/index.js";
+import { aesGcmOpen, aesGcmSeal } from "../crypto/index.js";
 import type { MasterKeyParams } from "../crypto/keystore/index.js";
-import { PassphraseProvider } from "../crypto/keystore/passphrase-provider.js";
+import { PassphraseProvider } from "../crypto/keystore/index.js";
 
 const MAGIC = utf8("CUSTOSBK");
 export const BACKUP_VERSION = 1;

@@ -13,8 +13,8 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import Database from "better-sqlite3";
-import { CustosError } from "../core/errors.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
+import { CustosError } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
 import type { BackupFileEntry, BackupKind } from "./backup-file.js";
 
 export const NODE_FILES = [

@@ -6,14 +6,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { fromUtf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, fromUtf8 } from "../core/index.js";
 import { verifierKeyFromSigner } from "../core/note/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
-import { parseBundle } from "../identity/bundle.js";
-import { CA_KEY_SECRET } from "../identity/ca.js";
-import { LOG_SIGNER_SECRET, openStore, type StoreLocation } from "../ledger/data-dir.js";
-import { COSIGNER_SECRET, WitnessStore } from "../witness/witness-store.js";
+import { CA_KEY_SECRET, parseBundle } from "../identity/index.js";
+import { LOG_SIGNER_SECRET, openStore, type StoreLocation } from "../ledger/index.js";
+import { COSIGNER_SECRET, WitnessStore } from "../witness/index.js";
 import type { BackupContents } from "./backup-file.js";
 import { collectFiles, kindOf } from "./data-dir-files.js";
 

@@ -5,16 +5,21 @@
 
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { CustosError } from "../core/errors.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
-import { applyAllErasures } from "../ledger/apply-erasures.js";
-import { openStore, redactUrl } from "../ledger/data-dir.js";
-import { Ledger } from "../ledger/ledger.js";
-import { describeMigration, migrateStore } from "../ledger/migrate-store.js";
-import { SQLITE_FILE_NAME, SqliteStore } from "../ledger/sqlite/sqlite-store.js";
-import type { LedgerStore } from "../ledger/storage.js";
-import type { TlsMaterial, WitnessEndpoint } from "../witness/witness-client.js";
-import { WitnessStore } from "../witness/witness-store.js";
+import { CustosError } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
+import type { LedgerStore } from "../ledger/index.js";
+import {
+  applyAllErasures,
+  describeMigration,
+  Ledger,
+  migrateStore,
+  openStore,
+  redactUrl,
+  SQLITE_FILE_NAME,
+  SqliteStore,
+} from "../ledger/index.js";
+import type { TlsMaterial, WitnessEndpoint } from "../witness/index.js";
+import { WitnessStore } from "../witness/index.js";
 import type { BackupContents } from "./backup-file.js";
 import { existingDeploymentFiles, writeFiles } from "./data-dir-files.js";
 import { askWitnesses, compareWithWitnesses, type LossReport } from "./witness-check.js";

@@ -5,11 +5,10 @@
 // holds is a fork, never a loss to accept.
 
 import { request } from "node:https";
-import { bytesEqual } from "../core/bytes.js";
 import { openCheckpoint } from "../core/checkpoint/index.js";
-import { CustosError } from "../core/errors.js";
+import { bytesEqual, CustosError } from "../core/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
-import type { TlsMaterial, WitnessEndpoint } from "../witness/witness-client.js";
+import type { TlsMaterial, WitnessEndpoint } from "../witness/index.js";
 
 export type WitnessView =
   | {

@@ -1,7 +1,7 @@
 // How the CLI fails: one line `error: <message>` on stderr and a non-zero exit, never a stack trace.
 
-import { CustosError } from "../core/errors.js";
-import { diskFault } from "../ledger/disk-faults.js";
+import { CustosError } from "../core/index.js";
+import { diskFault } from "../ledger/index.js";
 
 export const EXIT_OK = 0;
 /** The command ran and found a problem (verify found tampering). */

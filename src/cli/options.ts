@@ -1,6 +1,6 @@
 // Shared option parsing for commands: checked integers, the data directory, the master key.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { type MasterKeyProvider, resolveMasterKeyProvider } from "../crypto/keystore/index.js";
 import { UsageError } from "./errors.js";
 

@@ -2,13 +2,10 @@
 // the node makes, or certificates for a holder's signed request), grants the admin signs itself,
 // revocations and key replacements, over mutual TLS. Bulk onboarding builds on these calls.
 
-import { fromBase64 } from "../core/bytes.js";
 import { encodeGrantEntry, encodeGrantRevocationEntry } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import { type Identity, type IdentityBundle, parseBundle } from "../identity/bundle.js";
-import type { EnrollmentCertificates, EnrollmentRequest } from "../identity/enrollment-request.js";
-import type { KeyAuditKind } from "../identity/key-audit.js";
-import type { Role } from "../identity/roles.js";
+import { CustosError, fromBase64 } from "../core/index.js";
+import type { EnrollmentCertificates, EnrollmentRequest, KeyAuditKind, Role } from "../identity/index.js";
+import { type Identity, type IdentityBundle, parseBundle } from "../identity/index.js";
 import { MtlsClient } from "./mtls-client.js";
 
 export interface Enrolled {

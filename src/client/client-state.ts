@@ -3,8 +3,8 @@
 // a node that later hides newer records is caught). Written atomically.
 
 import { existsSync, readFileSync } from "node:fs";
-import { CustosError } from "../core/errors.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
+import { CustosError } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
 import type { TrustedCheckpoint } from "./verify-reply.js";
 
 export interface ClientStateJson {

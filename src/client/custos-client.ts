@@ -3,8 +3,8 @@
 // everything the node returns and decrypts locally (the browser portal uses the same reader over
 // fetch). Anything that does not verify is refused with a VerificationError naming the entry.
 
-import { CustosError } from "../core/errors.js";
-import type { Identity } from "../identity/bundle.js";
+import { CustosError } from "../core/index.js";
+import type { Identity } from "../identity/index.js";
 import { ClientState } from "./client-state.js";
 import { MtlsClient } from "./mtls-client.js";
 import { TrailReader, type Transport, type WitnessPolicy } from "./trail-reader.js";

@@ -3,8 +3,8 @@
 // Replies that carry an error become CustosErrors with the server's stable code.
 
 import { request } from "node:https";
-import { CustosError, type ErrorCode, isErrorCode } from "../core/errors.js";
-import type { Identity } from "../identity/bundle.js";
+import { CustosError, type ErrorCode, isErrorCode } from "../core/index.js";
+import type { Identity } from "../identity/index.js";
 
 /** Replies larger than this are refused rather than buffered. */
 const MAX_REPLY_BYTES = 256 * 1024 * 1024;

@@ -2,8 +2,7 @@
 // queries, the verified results, and the node's replies as they come off the wire. Browser-safe.
 
 import type { TrailReplyBody, WireConsistency } from "../core/wire/index.js";
-import type { OpenedNotice } from "../records/notices.js";
-import type { OpenedRecord } from "../records/record-opener.js";
+import type { OpenedNotice, OpenedRecord } from "../records/index.js";
 import type { RecordFilter } from "./record-filter.js";
 import type { TrustStore } from "./trust-store.js";
 import type { Completeness, VerificationError } from "./verify-reply.js";

@@ -3,9 +3,9 @@
 // with the reader's key and filtered. And the checks that pages follow on from one another.
 // Browser-safe: used by the SDK and the portal through TrailReader.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import type { AuditRecord } from "../core/record/index.js";
-import type { OpenedRecord, RecordOpener } from "../records/record-opener.js";
+import type { OpenedRecord, RecordOpener } from "../records/browser.js";
 import type { TrailQuery, TrailResult } from "./reader-types.js";
 import { matchesRecordFilter } from "./record-filter.js";
 import type { TrustStore } from "./trust-store.js";

@@ -5,13 +5,11 @@
 // here touches the platform: the transport and the trust store are handed in. A page of a trail is
 // verified and opened in trail-page.ts; the shapes taken and returned are in reader-types.ts.
 
-import { fromBase64, toBase64 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, fromBase64, toBase64 } from "../core/index.js";
 import { leafHash, verifyInclusion } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
 import type { AuditTrailsReplyBody, NoticesReplyBody } from "../core/wire/index.js";
-import { type OpenedNotice, openNotice } from "../records/notices.js";
-import { RecordOpener } from "../records/record-opener.js";
+import { type OpenedNotice, openNotice, RecordOpener } from "../records/browser.js";
 import type {
   AuditTrailsResult,
   CheckpointSummary,

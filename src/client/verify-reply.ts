@@ -6,7 +6,6 @@
 // newest records, even from a client that never saw them). Any failure names the entry and what is
 // wrong.
 
-import { bytesEqual, fromBase64, fromHex, toHex } from "../core/bytes.js";
 import { openCheckpoint } from "../core/checkpoint/index.js";
 import {
   accessRecordFromEntry,
@@ -15,9 +14,16 @@ import {
   ENTRY_KINDS,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
-import { CustosError, type ErrorCode } from "../core/errors.js";
+import {
+  bytesEqual,
+  CustosError,
+  type ErrorCode,
+  fromBase64,
+  fromHex,
+  sha256,
+  toHex,
+} from "../core/index.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "../core/merkle/index.js";
-import { sha256 } from "../core/platform.js";
 import { trailMapRootOf, verifyTrailMapProof } from "../core/trail-map/index.js";
 
 /** A reply that failed a check: the node (or someone on its disk) is lying or the data was altered. */

@@ -4,12 +4,16 @@
 // `browser` condition picks @noble (runtime/browser.ts), Node's picks node:crypto (runtime/node.ts).
 
 export * from "./archive/index.js";
+export { BoundedCache } from "./bounded-cache.js";
 export {
+  bytesEqual,
   concatBytes,
+  concatSecret,
   constantTimeEqual,
   fromBase64,
   fromHex,
   fromUtf8,
+  secretBytes,
   toBase64,
   toHex,
   utf8,
@@ -28,6 +32,9 @@ export {
   isErrorCode,
 } from "./errors.js";
 export * from "./merkle/index.js";
+export { MAX_CONTENTS_PER_REQUEST, MAX_KEY_RANGE } from "./mirror-protocol.js";
 export * from "./note/index.js";
+export { ed25519Verify, hmacSha256, randomBytes, randomSecret, sha256 } from "./platform.js";
 export * from "./record/index.js";
 export * from "./trail-map/index.js";
+export { firstInvalidUtf8 } from "./utf8-check.js";

@@ -2,7 +2,7 @@
 // platform's crypto backend (node:crypto on Node, @noble/ciphers in the browser portal). Opening never
 // returns unauthenticated bytes: any failure is DECRYPTION_FAILED.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { type CryptoBackend, defaultBackend } from "./backend.js";
 
 const TAG_BYTES = 16;

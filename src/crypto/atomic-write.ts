@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 
 export interface AtomicWriteOptions {
   /** Refuse (STORE_EXISTS) if the target already exists, checked atomically where the file system can link. */

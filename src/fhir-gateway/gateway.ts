@@ -6,7 +6,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { recordsToSearchsetBundle, recordToAuditEvent } from "../core/record/index.js";
 import { capabilityStatement } from "./capability.js";
 import { eventMatches } from "./event-match.js";

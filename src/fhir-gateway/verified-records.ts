@@ -8,8 +8,8 @@ import {
   checkTrailStart,
   type TrailQuery,
   type TrailResult,
-} from "../client/trail-reader.js";
-import type { OpenedRecord } from "../records/record-opener.js";
+} from "../client/index.js";
+import type { OpenedRecord } from "../records/index.js";
 import { SearchError } from "./search-params.js";
 
 /** What the gateway reads through: a CustosClient (or any TrailReader) for one identity. */

@@ -6,14 +6,10 @@
 // their history to.
 
 import type { ArchiveReader } from "../core/archive/index.js";
-import { fromHex, toHex } from "../core/bytes.js";
 import { decodeKeyEnvelopeEntry } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import type { RangeEpoch } from "../records/archive/build-archive.js";
-import { sealNotice } from "../records/notices.js";
-import { type Recipient, recipientFingerprint } from "../records/recipients.js";
-import type { RecordOpener } from "../records/record-opener.js";
-import { planRewrap } from "../records/rewrap.js";
+import { CustosError, fromHex, toHex } from "../core/index.js";
+import type { RangeEpoch, RecordOpener } from "../records/index.js";
+import { planRewrap, type Recipient, recipientFingerprint, sealNotice } from "../records/index.js";
 import type { Deployment } from "./deployment.js";
 import { noticeReaders } from "./recovery.js";
 import { patientSubject } from "./registry.js";

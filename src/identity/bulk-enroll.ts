@@ -12,9 +12,8 @@
 
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { fromBase64 } from "../core/bytes.js";
 import { MAX_PATIENTS_PER_GRANT } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, fromBase64 } from "../core/index.js";
 import { type Identity, writeBundle } from "./bundle.js";
 import type { Deployment } from "./deployment.js";
 import { patientSubject } from "./registry.js";

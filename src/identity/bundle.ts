@@ -4,8 +4,8 @@
 
 import { createPublicKey, type KeyObject, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { CustosError } from "../core/errors.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
+import { CustosError } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
 import { decryptPrivateKey, encryptPrivateKey } from "./pkcs8.js";
 import { checkRole, parseIdentityUri, type Role } from "./roles.js";
 

@@ -11,9 +11,8 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CustosError } from "../core/errors.js";
-import { randomBytes } from "../core/platform.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
+import { CustosError, randomBytes } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
 import type { Keystore } from "../crypto/keystore/index.js";
 import { type IdentityBundle, makeBundle } from "./bundle.js";
 import { checkDeployment, checkId, identityUri, type Role } from "./roles.js";

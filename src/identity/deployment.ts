@@ -10,13 +10,19 @@ import {
   encodeIdentityEntry,
   MAX_PATIENTS_PER_GRANT,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
-import { KEYSTORE_FILE_NAME, RESTORE_FROM_BACKUP_HINT } from "../ledger/data-dir.js";
-import type { AppendItem } from "../ledger/sequencer.js";
-import { type NoticeBody, sealNotice } from "../records/notices.js";
-import type { Recipient } from "../records/recipients.js";
-import { legacyDirectoryIn, legacyDirectoryMessage, Vault, type VaultOptions } from "../records/vault.js";
+import type { AppendItem } from "../ledger/index.js";
+import { KEYSTORE_FILE_NAME, RESTORE_FROM_BACKUP_HINT } from "../ledger/index.js";
+import type { Recipient } from "../records/index.js";
+import {
+  legacyDirectoryIn,
+  legacyDirectoryMessage,
+  type NoticeBody,
+  sealNotice,
+  Vault,
+  type VaultOptions,
+} from "../records/index.js";
 
 /** How a deployment's vault is opened; its readers always come from the registry. */
 export type DeploymentOptions = Omit<VaultOptions, "readers">;

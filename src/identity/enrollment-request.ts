@@ -6,9 +6,7 @@
 // certifies both keys, and the holder joins the certificates to its keys into a bundle.
 
 import { createPublicKey, type KeyObject, sign } from "node:crypto";
-import { fromBase64, toBase64, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
-import { ed25519Verify } from "../core/platform.js";
+import { CustosError, ed25519Verify, fromBase64, toBase64, utf8 } from "../core/index.js";
 import { ENROLLMENT_REQUEST_FORMAT } from "../core/wire/index.js";
 import { type IdentityBundle, makeBundle } from "./bundle.js";
 import { freshKeyPair, rawPublic } from "./ca.js";

@@ -3,14 +3,14 @@
 // each reader can open. A node names a patient by its tag (it never stores IDs); a caller who gives
 // patient IDs gets them back by name.
 
-import { fromHex, toHex } from "../core/bytes.js";
 import {
   accessRecordFromEntry,
   decodeEntry,
   ENTRY_KINDS,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
-import { recipientFingerprint } from "../records/recipients.js";
+import { fromHex, toHex } from "../core/index.js";
+import { recipientFingerprint } from "../records/index.js";
 import type { Deployment } from "./deployment.js";
 import { patientSubject } from "./registry.js";
 import { checkId } from "./roles.js";

@@ -8,19 +8,22 @@
 // gets a notice saying so. The legacy directory is removed last, so an interrupted upgrade is re-run.
 
 import { join } from "node:path";
-import { toHex } from "../core/bytes.js";
 import {
   decodeEntry,
   ENTRY_KINDS,
   keyEnvelopeFromEntry,
   MAX_PATIENTS_PER_GRANT,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import { sealNotice } from "../records/notices.js";
-import { type Recipient, recipientFingerprint } from "../records/recipients.js";
-import { RecordOpener } from "../records/record-opener.js";
-import { wrapForReader } from "../records/record-sealer.js";
-import { LEGACY_DIRECTORY_SECRET, legacyDirectoryIn } from "../records/vault.js";
+import { CustosError, toHex } from "../core/index.js";
+import {
+  LEGACY_DIRECTORY_SECRET,
+  legacyDirectoryIn,
+  type Recipient,
+  RecordOpener,
+  recipientFingerprint,
+  sealNotice,
+  wrapForReader,
+} from "../records/index.js";
 import { Identity, writeBundle } from "./bundle.js";
 import type { Deployment } from "./deployment.js";
 import { noticeReaders } from "./recovery.js";

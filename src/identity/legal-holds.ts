@@ -4,11 +4,10 @@
 // query history that their records are held, and when the hold is lifted.
 
 import { encodeHoldEntry, type HoldAction } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import type { AppendItem } from "../ledger/sequencer.js";
-import { HOLDS_LOOKUP_KEY, Holds } from "../records/holds.js";
-import { type NoticeBody, sealNotice } from "../records/notices.js";
-import type { Recipient } from "../records/recipients.js";
+import { CustosError } from "../core/index.js";
+import type { AppendItem } from "../ledger/index.js";
+import type { Recipient } from "../records/index.js";
+import { HOLDS_LOOKUP_KEY, Holds, type NoticeBody, sealNotice } from "../records/index.js";
 import type { Caller } from "./authorize.js";
 import type { Deployment } from "./deployment.js";
 import { patientSubject } from "./registry.js";

@@ -2,7 +2,7 @@
 // a client signs. The server (src/service/login.ts) and the browser portal import it from here, so
 // the two can never drift. Platform-free (no node: import): it runs in the page too.
 
-import { utf8 } from "../core/bytes.js";
+import { utf8 } from "../core/index.js";
 
 export interface Challenge {
   readonly challengeId: string;

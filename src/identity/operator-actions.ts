@@ -13,9 +13,9 @@ import {
   type OperatorAction,
 } from "../core/entry/index.js";
 import type { MasterKeyProvider } from "../crypto/keystore/index.js";
-import { KEYSTORE_FILE_NAME, openLogWritable } from "../ledger/data-dir.js";
-import type { AppendItem } from "../ledger/sequencer.js";
-import { sealNotice } from "../records/notices.js";
+import type { AppendItem } from "../ledger/index.js";
+import { KEYSTORE_FILE_NAME, openLogWritable } from "../ledger/index.js";
+import { sealNotice } from "../records/index.js";
 import type { Identity } from "./bundle.js";
 import type { Deployment } from "./deployment.js";
 import { noticeReaders } from "./recovery.js";

@@ -4,7 +4,7 @@
 // is node:crypto's own (createPrivateKey with a passphrase).
 
 import { createCipheriv, createPrivateKey, type KeyObject, pbkdf2Sync, randomBytes } from "node:crypto";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { derInteger, derNull, derOctetString, derOid, derSequence } from "./der.js";
 
 const OID_PBES2 = "1.2.840.113549.1.5.13";

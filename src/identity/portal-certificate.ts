@@ -11,9 +11,8 @@ import { createHash, createPrivateKey, createPublicKey, type KeyObject, webcrypt
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
-import { CustosError } from "../core/errors.js";
-import { randomBytes } from "../core/platform.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
+import { CustosError, randomBytes } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
 import type { Keystore } from "../crypto/keystore/index.js";
 import { certificatePem, EKU_SERVER_AUTH, parseCertificate, x509 } from "./x509.js";
 

@@ -5,13 +5,10 @@
 // audit companies and the custodian, so the patient sees who re-opened their history in their query
 // history. The custodian's lawful reading of a trail is recorded the same way.
 
-import { fromHex } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
-import type { AppendItem } from "../ledger/sequencer.js";
-import { sealNotice } from "../records/notices.js";
-import type { Recipient } from "../records/recipients.js";
-import type { RecordOpener } from "../records/record-opener.js";
-import { planRewrap, type RewrapTarget } from "../records/rewrap.js";
+import { CustosError, fromHex } from "../core/index.js";
+import type { AppendItem } from "../ledger/index.js";
+import type { Recipient, RecordOpener } from "../records/index.js";
+import { planRewrap, type RewrapTarget, sealNotice } from "../records/index.js";
 import type { Deployment } from "./deployment.js";
 import { patientSubject } from "./registry.js";
 import { checkId } from "./roles.js";

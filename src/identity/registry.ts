@@ -5,8 +5,6 @@
 // unrevoked admin for grants). An entry that fails its check is ignored and reported as a finding.
 
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
-import { BoundedCache } from "../core/bounded-cache.js";
-import { toHex } from "../core/bytes.js";
 import {
   decodeEntry,
   decodeGrantEntry,
@@ -16,9 +14,9 @@ import {
   signedPart,
   verifyRegistrySignature,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import type { LedgerStore } from "../ledger/storage.js";
-import type { Recipient, RecipientDirectory } from "../records/recipients.js";
+import { BoundedCache, CustosError, toHex } from "../core/index.js";
+import type { LedgerStore } from "../ledger/index.js";
+import type { Recipient, RecipientDirectory } from "../records/index.js";
 import type { Role } from "./roles.js";
 
 /** DER SubjectPublicKeyInfo prefix of an Ed25519 key (RFC 8410), before the 32 key bytes. */

@@ -1,7 +1,7 @@
 // Who takes part in a deployment, and how an identity is named. One table feeds certificates, the
 // log's identity registry, authorization, the CLI and the API.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { DEPLOYMENT_PATTERN, ID_PATTERN, ROLES, type Role } from "../core/wire/index.js";
 
 // The vocabulary itself is part of the wire shapes (core/wire/names.ts), so the browser has it too.

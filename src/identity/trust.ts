@@ -2,7 +2,7 @@
 // not on the CRL, naming a well-formed identity of this deployment with the right key type.
 // Every refusal has its own error code, so a user learns exactly what is wrong.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { parseIdentityUri, type Role } from "./roles.js";
 import { parseCertificate, parseCrl, x509 } from "./x509.js";
 

@@ -8,7 +8,7 @@ import { isIP } from "node:net";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CRLNumber } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

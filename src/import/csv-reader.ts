@@ -2,7 +2,7 @@
 // tab or `|`): a header naming the columns, then one row per record; quoted fields may hold
 // delimiters, doubled quotes and line breaks. A stray quote costs one row, never the rest of the file.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { type FieldMap, getter, mapNames, missingColumns } from "./field-mapping.js";
 import { CR, LF, lineEnd, QUOTE, type RowReader, type RowSink } from "./row-reader.js";
 

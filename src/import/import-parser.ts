@@ -5,7 +5,7 @@
 // user ID can leak into a summary. Only a file-level problem (a header without the required columns,
 // input that is not UTF-8) throws, as a CustosError.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { CsvReader } from "./csv-reader.js";
 import { type Field, type RowOptions, toRecord } from "./field-mapping.js";
 import { JsonArrayReader, NdjsonReader } from "./json-reader.js";

@@ -1,7 +1,7 @@
 // Timestamps as hospital exports write them: ISO 8601 or `YYYY-MM-DD HH:MM[:SS[.fff]]`, with or
 // without a zone; a time without one is read at the offset the operator names.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { parseIsoTime } from "../core/record/index.js";
 
 const OFFSET = /^([+-])(\d{2}):(\d{2})$/;

@@ -3,8 +3,8 @@
 // trail copies of the entries that commit to it, exactly as the node did. Applying is idempotent, so a
 // pass that stops half-way is finished by the next.
 
-import { fromHex, toHex } from "../core/bytes.js";
 import { contentHashOf, decodeEntry, decodeErasureEntry, ENTRY_KINDS } from "../core/entry/index.js";
+import { fromHex, toHex } from "../core/index.js";
 import type { LedgerStore, StoredEntry } from "./storage.js";
 
 /** The subject of an erasure made by `custos erase` or retention expiry: the patient's tag. */

@@ -4,7 +4,7 @@
 // if every hash or entry in it is committed to by that checkpoint; such hashes are final (a node hash
 // is stored only once its subtree is complete), so the bytes at a given path never change.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { HASH_SIZE } from "../core/merkle/index.js";
 import { type LedgerStore, TILE_HEIGHT, TILE_WIDTH, type Tile } from "./storage.js";
 

@@ -4,7 +4,7 @@
 // for its writes and by commands that write files beside the log (verify's state, the keystore).
 
 import { accessSync, constants, statfsSync } from "node:fs";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 
 /** Below this much free space the store is not ready to take writes (a batch, its WAL, a checkpoint). */
 export const MIN_FREE_BYTES = 1024 * 1024;

@@ -2,7 +2,7 @@
 // store. This is what the CLI, the service and the benchmarks hold.
 
 import { formatCheckpoint } from "../core/checkpoint/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { signNote } from "../core/note/index.js";
 import { formatTrailMapLine } from "../core/trail-map/index.js";
 import {

@@ -2,10 +2,9 @@
 // changed: the tree is rebuilt from the copied entries, its root must equal the root of the latest
 // signed checkpoint, and the copy must verify clean. The source is only read.
 
-import { bytesEqual, toBase64 } from "../core/bytes.js";
 import { parseCheckpoint } from "../core/checkpoint/index.js";
 import { contentHashOf, decodeEntry } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { bytesEqual, CustosError, toBase64 } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
 import { openNote } from "../core/note/index.js";
 import type { ContentBlob, LedgerStore, StoredCheckpoint } from "./storage.js";

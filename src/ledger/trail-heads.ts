@@ -7,7 +7,7 @@
 // size is the current map with those heads put back (TrailMap.past), computed once per size.
 
 import { ENTRY_KINDS } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
 import type { PastTrailMap, TrailHead } from "../core/trail-map/index.js";
 import { encodeTrailMapProof, TrailMap } from "../core/trail-map/index.js";

@@ -4,18 +4,21 @@
 // rebuilds the tree and stores a batch only if the rebuilt root equals the checkpoint's. A batch is one
 // transaction, so a copy killed at any point resumes from the last stored batch.
 
-import type { MtlsClient } from "../client/mtls-client.js";
-import { bytesEqual, fromBase64, toBase64 } from "../core/bytes.js";
+import type { MtlsClient } from "../client/index.js";
 import { openCheckpoint } from "../core/checkpoint/index.js";
 import { contentHashOf, decodeEntry } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import {
+  bytesEqual,
+  CustosError,
+  fromBase64,
+  MAX_CONTENTS_PER_REQUEST,
+  sha256,
+  toBase64,
+} from "../core/index.js";
 import { leafHash, verifyConsistency } from "../core/merkle/index.js";
-import { MAX_CONTENTS_PER_REQUEST } from "../core/mirror-protocol.js";
 import { parseVerifierKey } from "../core/note/index.js";
-import { sha256 } from "../core/platform.js";
-import { applyErasures } from "../ledger/apply-erasures.js";
-import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/c2sp-tiles.js";
-import type { ContentBlob, LedgerStore } from "../ledger/storage.js";
+import type { ContentBlob, LedgerStore } from "../ledger/index.js";
+import { applyErasures, C2SP_TILE_WIDTH, formatTilePath } from "../ledger/index.js";
 import { TreeBuilder, TreeReader } from "../ledger/tree/index.js";
 
 export interface FollowOptions {

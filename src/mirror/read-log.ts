@@ -8,10 +8,8 @@
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { toBase64, toHex, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
-import type { AppendItem } from "../ledger/sequencer.js";
+import { CustosError, sha256, toBase64, toHex, utf8 } from "../core/index.js";
+import type { AppendItem } from "../ledger/index.js";
 
 export const READ_LOG_FILE = "mirror-reads.jsonl";
 const GENESIS = toHex(new Uint8Array(32));

@@ -2,12 +2,10 @@
 // its witnessed checkpoint, its C2SP entry bundles one at a time, and content by hash, over mutual TLS.
 // Nothing it sends is believed until the comparison has rebuilt its checkpoint's root from it.
 
-import type { MtlsClient } from "../client/mtls-client.js";
-import { bytesEqual, fromBase64, toBase64 } from "../core/bytes.js";
-import { MAX_CONTENTS_PER_REQUEST } from "../core/mirror-protocol.js";
-import { sha256 } from "../core/platform.js";
-import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/c2sp-tiles.js";
-import type { ReferenceLog } from "../ledger/verify/reference-log.js";
+import type { MtlsClient } from "../client/index.js";
+import { bytesEqual, fromBase64, MAX_CONTENTS_PER_REQUEST, sha256, toBase64 } from "../core/index.js";
+import type { ReferenceLog } from "../ledger/index.js";
+import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/index.js";
 import { parseBundle } from "./follower.js";
 
 export class RemoteReference implements ReferenceLog {

@@ -1,9 +1,7 @@
 // The patient tag: HMAC-SHA256 of the patient ID under the node's blind-index key, so the store can
 // file and find a patient's entries without ever holding the patient ID.
 
-import { concatBytes, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
-import { hmacSha256 } from "../core/platform.js";
+import { CustosError, concatBytes, hmacSha256, utf8 } from "../core/index.js";
 
 export class BlindIndex {
   readonly #key: Uint8Array;

@@ -3,8 +3,7 @@
 // compromised later cannot read earlier epochs. A timer sweeps ended epochs (idle patients included)
 // at most `sweepEveryMs` after their period is over. The cache makes a warm record cost one AES-GCM seal.
 
-import { toHex } from "../core/bytes.js";
-import { randomBytes, randomSecret } from "../core/platform.js";
+import { randomBytes, randomSecret, toHex } from "../core/index.js";
 
 export const DEFAULT_EPOCH_MS = 24 * 60 * 60 * 1000;
 /** Live epochs kept at most (one per patient); about 200 bytes each. */

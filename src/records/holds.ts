@@ -2,11 +2,9 @@
 // key, so the fold reads them alone). Expiry and erasure ask here first and refuse while a hold covers
 // what they would destroy.
 
-import { toHex, utf8 } from "../core/bytes.js";
 import { decodeHoldEntry, type LegalHold } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
-import type { LedgerStore } from "../ledger/storage.js";
+import { CustosError, sha256, toHex, utf8 } from "../core/index.js";
+import type { LedgerStore } from "../ledger/index.js";
 
 /** Every legal hold entry is filed under this lookup key. */
 export const HOLDS_LOOKUP_KEY = sha256(utf8("custos legal holds v1"));

@@ -1,24 +1,33 @@
-export { BlindIndex } from "./blind-index.js";
-export { DEFAULT_EPOCH_MS, type EpochKey, EpochKeyCache, type EpochKeyStats } from "./epoch-keys.js";
+// The records area's public surface: epoch keys, sealing and opening records, notices, custodian
+// re-wrap, retention and legal holds, archives, and the vault that holds a node's record keys.
+// The browser-safe part is in ./browser.ts, re-exported here.
+
+export { addArchivedRange, readArchivedRanges } from "./archive/archive-register.js";
+export { buildArchive, epochsInRange, type RangeEpoch } from "./archive/build-archive.js";
+export * from "./browser.js";
+export { HOLDS_LOOKUP_KEY, Holds } from "./holds.js";
 export {
   type LegacyDirectory,
   type LegacyGrant,
   type LegacyParty,
   openLegacyKeyFile,
 } from "./legacy-directory.js";
+export { RETENTION_STATE_FILE_NAME, RetentionJob, readRetentionState } from "./retention.js";
 export {
-  type Recipient,
-  type RecipientDirectory,
-  readerSetDigest,
-  recipientFingerprint,
-} from "./recipients.js";
-export { type OpenedRecord, RecordOpener, type StoredItem } from "./record-opener.js";
-export { EPOCH_KEY_INFO, RecordSealer, wrapForReader } from "./record-sealer.js";
+  describeRetention,
+  parseRetentionPolicy,
+  type RetentionPolicy,
+  readRetentionPolicy,
+  retentionCutoff,
+  writeRetentionPolicy,
+} from "./retention-policy.js";
+export { planRewrap, type RewrapTarget } from "./rewrap.js";
 export {
   initVaultSecrets,
   type KeyStatus,
   LEGACY_DIRECTORY_SECRET,
   legacyDirectoryIn,
+  legacyDirectoryMessage,
   type TrailQuery,
   Vault,
   type VaultOptions,

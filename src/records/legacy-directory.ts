@@ -3,8 +3,7 @@
 // the node's keystore (parties' X25519 public keys and grants) and a party's own key file (the
 // custodian's, whose private key re-wraps the history for the parties' new identities).
 
-import { fromBase64, fromUtf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, fromBase64, fromUtf8 } from "../core/index.js";
 import { x25519PublicKey } from "../crypto/hpke/index.js";
 import { Keystore, PassphraseProvider } from "../crypto/keystore/index.js";
 

@@ -1,7 +1,6 @@
 // Sealing and opening notices (refusals, trail queries) for a patient: the content is JSON, sealed
 // with HPKE once per reader (the patient and the custodian), bound to its entry header.
 
-import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from "../core/bytes.js";
 import {
   decodeNoticeEntry,
   encodeNoticeEntry,
@@ -9,10 +8,9 @@ import {
   noticeAad,
   noticeLookupKeys,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
+import { CustosError, fromBase64, fromUtf8, sha256, toBase64, toHex, utf8 } from "../core/index.js";
 import { openBase, sealBase, x25519PublicKey } from "../crypto/hpke/index.js";
-import type { AppendItem } from "../ledger/sequencer.js";
+import type { AppendItem } from "../ledger/index.js";
 import { type Recipient, recipientFingerprint } from "./recipients.js";
 
 const NOTICE_INFO = utf8("custos notice v1");

@@ -2,9 +2,8 @@
 // and the custodian. A directory answers that question; today from a local file, later from the
 // CA-backed identity registry in the log (the identity issue implements the same interface).
 
-import { concatBytes, toHex, utf8 } from "../core/bytes.js";
 import { RECIPIENT_FINGERPRINT_BYTES, type RecipientRole } from "../core/entry/index.js";
-import { sha256 } from "../core/platform.js";
+import { concatBytes, sha256, toHex, utf8 } from "../core/index.js";
 
 export interface Recipient {
   /** Identity URI, e.g. custos://deployment/auditor/A1. Never written to the log in clear. */

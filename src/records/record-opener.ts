@@ -2,7 +2,6 @@
 // the epoch keys addressed to it and opens the records sealed under them. Anything that fails to
 // open is reported as tampering or a wrong key, naming the entry; garbage is never returned.
 
-import { bytesEqual, toHex } from "../core/bytes.js";
 import {
   accessRecordAad,
   accessRecordFromEntry,
@@ -11,10 +10,9 @@ import {
   keyEnvelopeAad,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
+import { bytesEqual, CustosError, sha256, toHex } from "../core/index.js";
 import { type AuditRecord, decodeRecord } from "../core/record/index.js";
-import { aesGcmOpen } from "../crypto/aead.js";
+import { aesGcmOpen } from "../crypto/browser.js";
 import { HpkeReceiver } from "../crypto/hpke/index.js";
 import { recipientFingerprint } from "./recipients.js";
 import { EPOCH_KEY_INFO } from "./record-sealer.js";

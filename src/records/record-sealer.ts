@@ -5,7 +5,6 @@
 // A new epoch's envelopes are committed to the log before any record sealed under it is appended,
 // so a record can never land without the keys to read it.
 
-import { concatBytes, toHex, utf8 } from "../core/bytes.js";
 import {
   type AccessRecordHeader,
   accessRecordAad,
@@ -16,13 +15,12 @@ import {
   type KeyEnvelopeHeader,
   keyEnvelopeAad,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, concatBytes, randomBytes, sha256, toHex, utf8 } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
-import { randomBytes, sha256 } from "../core/platform.js";
 import { type AuditRecord, encodeRecord } from "../core/record/index.js";
-import { aesGcmSeal } from "../crypto/aead.js";
+import { aesGcmSeal } from "../crypto/browser.js";
 import { sealBase } from "../crypto/hpke/index.js";
-import type { AppendItem, AppendOptions, AppendResult } from "../ledger/sequencer.js";
+import type { AppendItem, AppendOptions, AppendResult } from "../ledger/index.js";
 import type { BlindIndex } from "./blind-index.js";
 import { type EpochKey, EpochKeyCache, type TrailLine, type TrailPosition } from "./epoch-keys.js";
 import {

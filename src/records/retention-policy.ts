@@ -10,8 +10,8 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CustosError } from "../core/errors.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
+import { CustosError } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
 
 export const RETENTION_FILE_NAME = "retention.json";
 export const DEFAULT_RETAIN_YEARS = 6;

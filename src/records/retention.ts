@@ -11,7 +11,6 @@
 // the job. Losing the state file only costs a rescan: erasing is idempotent.
 
 import { existsSync, readFileSync } from "node:fs";
-import { fromHex, toHex } from "../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
@@ -23,9 +22,9 @@ import {
   keyEnvelopeFromEntry,
   MAX_ERASED_PER_ENTRY,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
-import type { Ledger } from "../ledger/ledger.js";
+import { CustosError, fromHex, toHex } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
+import type { Ledger } from "../ledger/index.js";
 import { type ArchivedRange, isArchived } from "./archive/archive-register.js";
 import { Holds } from "./holds.js";
 import { describeRetention, type RetentionPolicy, retentionCutoff } from "./retention-policy.js";

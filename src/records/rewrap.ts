@@ -4,9 +4,9 @@
 // with HPKE again. A reader that already holds an epoch gets no second envelope, so re-running is a
 // no-op (DESIGN.md: the custodian re-grants historical access and recovers lost patient keys).
 
-import { toHex } from "../core/bytes.js";
 import { decodeEntry, ENTRY_KINDS, type EnvelopeReason, keyEnvelopeFromEntry } from "../core/entry/index.js";
-import type { AppendItem } from "../ledger/sequencer.js";
+import { toHex } from "../core/index.js";
+import type { AppendItem } from "../ledger/index.js";
 import { type Recipient, recipientFingerprint } from "./recipients.js";
 import type { RecordOpener, StoredItem } from "./record-opener.js";
 import { wrapForReader } from "./record-sealer.js";

@@ -3,7 +3,6 @@
 // recover access, reports key status, and erases content under a signed erasure entry.
 
 import { join } from "node:path";
-import { constantTimeEqual, fromHex, fromUtf8, toHex } from "../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
@@ -15,15 +14,13 @@ import {
   keyEnvelopeFromEntry,
   MAX_ERASED_PER_ENTRY,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, constantTimeEqual, fromHex, fromUtf8, randomBytes, toHex } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
-import { randomBytes } from "../core/platform.js";
 import { type AuditRecord, encodeRecord } from "../core/record/index.js";
-import { collectGarbage } from "../crypto/collect-garbage.js";
+import { collectGarbage } from "../crypto/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
-import { KEYSTORE_FILE_NAME, openLogReadOnly, openLogWritable } from "../ledger/data-dir.js";
-import type { Ledger } from "../ledger/ledger.js";
-import type { AppendResult } from "../ledger/sequencer.js";
+import type { AppendResult, Ledger } from "../ledger/index.js";
+import { KEYSTORE_FILE_NAME, openLogReadOnly, openLogWritable } from "../ledger/index.js";
 import { BlindIndex } from "./blind-index.js";
 import { EpochKeyCache } from "./epoch-keys.js";
 import { Holds } from "./holds.js";

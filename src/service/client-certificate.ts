@@ -4,9 +4,8 @@
 
 import type { TLSSocket } from "node:tls";
 import type { FastifyRequest } from "fastify";
-import { CustosError } from "../core/errors.js";
-import type { Caller } from "../identity/authorize.js";
-import type { Principal, TrustAnchor } from "../identity/trust.js";
+import { CustosError } from "../core/index.js";
+import type { Caller, Principal, TrustAnchor } from "../identity/index.js";
 
 /**
  * `subjectOf` gives the caller's registry subject, or undefined when it cannot be told yet (a caller

@@ -7,10 +7,8 @@
 // very same routes.
 
 import type { FastifyRequest } from "fastify";
-import type { Caller, Operation, Target } from "../identity/authorize.js";
-import type { Deployment } from "../identity/deployment.js";
-import type { Ledger } from "../ledger/ledger.js";
-import type { AppendItem } from "../ledger/sequencer.js";
+import type { Caller, Deployment, Operation, Target } from "../identity/index.js";
+import type { AppendItem, Ledger } from "../ledger/index.js";
 
 export interface ReadContext {
   /** The log replies are read from (the node's own, or a mirror's verified copy, read-only). */

@@ -12,8 +12,7 @@ import {
   ENTRY_KINDS,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
-import { authorize, type Caller } from "../identity/authorize.js";
-import { patientSubject, type Registry } from "../identity/registry.js";
+import { authorize, type Caller, patientSubject, type Registry } from "../identity/index.js";
 
 /** The patient tag an entry names and, for an access record, its source; undefined for other kinds. */
 function patientOf(bytes: Uint8Array): { tag: Uint8Array; source?: string } | undefined {

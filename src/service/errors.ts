@@ -2,7 +2,7 @@
 // always `{"error":{"code":"...","message":"..."}}`; an unexpected failure says only INTERNAL.
 
 import type { FastifyReply } from "fastify";
-import { CustosError, errorStatus } from "../core/errors.js";
+import { CustosError, errorStatus } from "../core/index.js";
 
 export interface ErrorReply {
   readonly status: number;

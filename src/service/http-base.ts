@@ -8,8 +8,8 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:ht
 import type { SecureContextOptions } from "node:tls";
 import Fastify, { type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import { CustosError } from "../core/errors.js";
-import type { Caller } from "../identity/authorize.js";
+import { CustosError } from "../core/index.js";
+import type { Caller } from "../identity/index.js";
 import { errorReply, sendError } from "./errors.js";
 import { parseJsonBody, requestText } from "./request-text.js";
 

@@ -10,12 +10,9 @@
 
 import { type KeyObject, randomBytes } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
-import { fromBase64, toBase64 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
-import { ed25519Verify } from "../core/platform.js";
-import type { Caller } from "../identity/authorize.js";
-import { type Challenge, loginMessage } from "../identity/login-message.js";
-import { isRole } from "../identity/roles.js";
+import { CustosError, ed25519Verify, fromBase64, toBase64 } from "../core/index.js";
+import type { Caller } from "../identity/index.js";
+import { type Challenge, isRole, loginMessage } from "../identity/index.js";
 
 export { type Challenge, loginMessage };
 

@@ -3,7 +3,6 @@
 // trip per entry. Used by a patient's query history and an audit company's refusals, on the
 // node and on a serving mirror.
 
-import { bytesEqual, toBase64 } from "../core/bytes.js";
 import {
   contentHashOf,
   decodeEntry,
@@ -11,7 +10,8 @@ import {
   NOTICES_FILED_KEY,
   noticeLookupKey,
 } from "../core/entry/index.js";
-import type { Ledger } from "../ledger/ledger.js";
+import { bytesEqual, toBase64 } from "../core/index.js";
+import type { Ledger } from "../ledger/index.js";
 
 /** Entries under one tag looked at, at most, per request (the newest first). */
 export const NOTICE_SCAN_LIMIT = 100_000;

@@ -4,10 +4,9 @@
 // database cannot plant "X read your trail"; a row that fails is set aside, counted and logged by
 // reason, never by content (docs/postgres.md#signed-outbox-rows).
 
-import { ed25519Verify } from "../core/platform.js";
-import type { Identity } from "../identity/bundle.js";
-import type { Registry } from "../identity/registry.js";
-import { parseIdentityUri } from "../identity/roles.js";
+import { ed25519Verify } from "../core/index.js";
+import type { Identity, Registry } from "../identity/index.js";
+import { parseIdentityUri } from "../identity/index.js";
 import type { OutboxSignatureCheck, OutboxSigner } from "../ledger/postgres/index.js";
 
 export function outboxSignerOf(identity: Identity): OutboxSigner {

@@ -8,8 +8,8 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { CustosError } from "../core/errors.js";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
+import { CustosError } from "../core/index.js";
+import { writeFileAtomic } from "../crypto/index.js";
 
 export const PORTAL_SETTINGS_FILE_NAME = "portal.json";
 

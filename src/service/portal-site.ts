@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { extname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 
 /** dist/portal of the installed package (this file is src/service/ in development, dist/service/ built). */
 export const DEFAULT_PORTAL_SITE = fileURLToPath(new URL("../../dist/portal/", import.meta.url));

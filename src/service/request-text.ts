@@ -2,8 +2,7 @@
 // must hold what the source sent or be refused, and the refusal names where (line and field) without
 // echoing the content.
 
-import { CustosError } from "../core/errors.js";
-import { firstInvalidUtf8 } from "../core/utf8-check.js";
+import { CustosError, firstInvalidUtf8 } from "../core/index.js";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const lossy = new TextDecoder("utf-8");

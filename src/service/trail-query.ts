@@ -8,7 +8,6 @@
 // first record in range is found, every following record of the patient is included until the
 // limit or the start of the range, so the client can check that no number is missing inside it.
 
-import { bytesEqual, fromHex, toBase64, toHex } from "../core/bytes.js";
 import { parseCheckpoint } from "../core/checkpoint/index.js";
 import {
   type AccessRecordHeader,
@@ -20,11 +19,11 @@ import {
   hourOf,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { bytesEqual, CustosError, fromHex, toBase64, toHex } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
 import { trailMapRootOf } from "../core/trail-map/index.js";
 import { DEFAULT_TRAIL_LIMIT, MAX_TRAIL_LIMIT } from "../core/wire/index.js";
-import type { Ledger } from "../ledger/ledger.js";
+import type { Ledger } from "../ledger/index.js";
 
 const HOUR_MS = 3_600_000;
 

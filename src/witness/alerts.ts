@@ -6,7 +6,7 @@
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 
 export const ALERTS_FILE = "alerts.jsonl";
 

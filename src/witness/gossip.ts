@@ -8,14 +8,11 @@
 // proof as evidence anyone can check; a bigger note is consistent only with a consistency proof from
 // whoever offered it, and otherwise unverified (kept, and checked again once the reference has grown).
 
-import { bytesEqual, fromBase64, toBase64, toHex, utf8 } from "../core/bytes.js";
 import { type OpenedCheckpoint, openCheckpoint } from "../core/checkpoint/index.js";
-import { CustosError } from "../core/errors.js";
+import { bytesEqual, CustosError, fromBase64, sha256, toBase64, toHex, utf8 } from "../core/index.js";
 import { verifyConsistency } from "../core/merkle/index.js";
 import { MAX_NOTE_BYTES } from "../core/note/index.js";
-import { sha256 } from "../core/platform.js";
-import type { Ledger } from "../ledger/ledger.js";
-import type { LedgerStore } from "../ledger/storage.js";
+import type { Ledger, LedgerStore } from "../ledger/index.js";
 import { TreeReader } from "../ledger/tree/index.js";
 import type { AlertEvidence } from "./alerts.js";
 

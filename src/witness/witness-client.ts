@@ -3,8 +3,7 @@
 // cosignatures that verify with the witness's key.
 
 import { request } from "node:https";
-import { toBase64 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, toBase64 } from "../core/index.js";
 import { parseNote, verifyCosignature } from "../core/note/index.js";
 
 export interface WitnessEndpoint {

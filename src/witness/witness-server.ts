@@ -9,9 +9,8 @@
 // produce a 5xx. The cosigner key is held in memory only and never logged.
 
 import Fastify, { type FastifyReply } from "fastify";
-import { bytesEqual, fromBase64, fromUtf8, toBase64 } from "../core/bytes.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint/index.js";
-import { CustosError } from "../core/errors.js";
+import { bytesEqual, CustosError, fromBase64, fromUtf8, toBase64 } from "../core/index.js";
 import { EMPTY_ROOT, verifyConsistency } from "../core/merkle/index.js";
 import {
   cosign,

@@ -5,8 +5,8 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../crypto/atomic-write.js";
-import type { Ledger } from "../ledger/ledger.js";
+import { writeFileAtomic } from "../crypto/index.js";
+import type { Ledger } from "../ledger/index.js";
 import { AlertLog } from "./alerts.js";
 import {
   fetchWitnessCheckpoint,

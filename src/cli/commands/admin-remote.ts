@@ -4,18 +4,20 @@
 
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import type { Command } from "commander";
-import { AdminClient, type Enrolled, type Enrollment } from "../../client/admin-client.js";
-import { CustosError } from "../../core/errors.js";
-import { writeFileAtomic } from "../../crypto/atomic-write.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
+import { AdminClient, type Enrolled, type Enrollment } from "../../client/index.js";
+import { CustosError } from "../../core/index.js";
+import { writeFileAtomic } from "../../crypto/index.js";
 import {
+  checkRole,
   completeBundle,
   createEnrollmentRequest,
   type EnrollmentCertificates,
   type EnrollmentKeys,
   type EnrollmentRequest,
-} from "../../identity/enrollment-request.js";
-import { checkRole, type Role } from "../../identity/roles.js";
+  Identity,
+  type Role,
+  readBundle,
+} from "../../identity/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { bundlePassphrase, saveBundle } from "./identity.js";

@@ -14,14 +14,12 @@ import {
   restoreWitness,
   sealBackup,
 } from "../../backup/index.js";
-import { fromUtf8 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, fromUtf8 } from "../../core/index.js";
 import { parseVerifierKey } from "../../core/note/index.js";
-import { writeFileAtomic } from "../../crypto/atomic-write.js";
+import { writeFileAtomic } from "../../crypto/index.js";
 import type { MasterKeyProvider } from "../../crypto/keystore/index.js";
-import { Identity, parseBundle } from "../../identity/bundle.js";
-import { operatorOf, recordOperatorAction } from "../../identity/operator-actions.js";
-import type { TlsMaterial, WitnessEndpoint } from "../../witness/witness-client.js";
+import { Identity, operatorOf, parseBundle, recordOperatorAction } from "../../identity/index.js";
+import type { TlsMaterial, WitnessEndpoint } from "../../witness/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";

@@ -4,13 +4,18 @@
 
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { CustosClient, type TrailQuery } from "../../client/custos-client.js";
-import type { RecordFilter } from "../../client/record-filter.js";
-import { checkPageFollows, checkTrailStart, type TrailResult } from "../../client/trail-reader.js";
-import { CustosError } from "../../core/errors.js";
+import type { RecordFilter } from "../../client/index.js";
+import {
+  CustosClient,
+  checkPageFollows,
+  checkTrailStart,
+  type TrailQuery,
+  type TrailResult,
+} from "../../client/index.js";
+import { CustosError } from "../../core/index.js";
 import { ACTIONS, type AuditRecord, recordsToSearchsetBundle } from "../../core/record/index.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
-import type { OpenedRecord } from "../../records/record-opener.js";
+import { Identity, readBundle } from "../../identity/index.js";
+import type { OpenedRecord } from "../../records/index.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { parseCount } from "../options.js";

@@ -1,10 +1,9 @@
 // `custos db migrate`: create or upgrade a PostgreSQL log schema, or upgrade a SQLite log in place.
 
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
-import { redactUrl, splitSchema } from "../../ledger/data-dir.js";
+import { CustosError } from "../../core/index.js";
+import { redactUrl, SqliteStore, splitSchema } from "../../ledger/index.js";
 import { DEFAULT_POSTGRES_SCHEMA, PostgresStore } from "../../ledger/postgres/index.js";
-import { SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
 import type { Io } from "../io.js";
 
 export function registerDbCommands(program: Command, io: Io): void {

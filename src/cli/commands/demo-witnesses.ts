@@ -3,9 +3,8 @@
 
 import { join } from "node:path";
 import type { MasterKeyProvider } from "../../crypto/keystore/index.js";
-import type { Identity } from "../../identity/bundle.js";
-import { startWitnessServer } from "../../witness/witness-server.js";
-import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
+import type { Identity } from "../../identity/index.js";
+import { initWitnessDir, loadCosignerKey, startWitnessServer, WitnessStore } from "../../witness/index.js";
 
 export interface DemoWitness {
   readonly id: string;

@@ -4,14 +4,8 @@
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { SingleBar } from "cli-progress";
-import { CustosError } from "../../core/errors.js";
-import {
-  type BulkCounts,
-  parseBulkCsv,
-  planBulk,
-  registryCounts,
-  runBulk,
-} from "../../identity/bulk-enroll.js";
+import { CustosError } from "../../core/index.js";
+import { type BulkCounts, parseBulkCsv, planBulk, registryCounts, runBulk } from "../../identity/index.js";
 import type { Io } from "../io.js";
 import { parseCount } from "../options.js";
 import { bundlePassphrase } from "./identity.js";

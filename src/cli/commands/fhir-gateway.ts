@@ -2,7 +2,7 @@
 // FHIR tools. Every answer is verified and decrypted here with the holder's keys (docs/fhir-gateway.md).
 
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { FhirGateway } from "../../fhir-gateway/index.js";
 import type { Io } from "../io.js";
 import { parseListen } from "../options.js";

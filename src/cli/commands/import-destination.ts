@@ -2,9 +2,9 @@
 // node through the SDK's client (import-remote.ts), or nowhere (a dry run). Each destination says per
 // row whether it was stored, already present, or refused; it throws when the import cannot go on.
 
-import { CustosError } from "../../core/errors.js";
-import type { AuditRecord } from "../../core/record/audit-record.js";
-import { Deployment } from "../../identity/deployment.js";
+import { CustosError } from "../../core/index.js";
+import type { AuditRecord } from "../../core/record/index.js";
+import { Deployment } from "../../identity/index.js";
 import type { ImportRow } from "../../import/index.js";
 import { type MasterKeyOptions, masterKeyFrom, requireData } from "../options.js";
 

@@ -4,7 +4,7 @@
 
 import { createReadStream, statSync } from "node:fs";
 import cliProgress from "cli-progress";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { type ImportTally, importRows, type PlaintextImportParser } from "../../import/index.js";
 import type { Io } from "../io.js";
 import type { Accepted, Destination } from "./import-destination.js";

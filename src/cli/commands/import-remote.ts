@@ -5,9 +5,9 @@
 // rejects rows; a node that fails (INTERNAL), is busy past the client's retries or cannot be reached
 // stops the import, with what was stored so far counted.
 
-import { CustosClient } from "../../client/custos-client.js";
-import { CustosError } from "../../core/errors.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
+import { CustosClient } from "../../client/index.js";
+import { CustosError } from "../../core/index.js";
+import { Identity, readBundle } from "../../identity/index.js";
 import { UsageError } from "../errors.js";
 import { bundlePassphrase } from "./identity.js";
 import { type Accepted, CONFLICT_REASON, type Destination, type WriteResult } from "./import-destination.js";

@@ -6,8 +6,8 @@
 // with the rows stored so far counted. Exit 0 when every row was imported, 1 when some were rejected, 2 when the import could not run.
 
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
-import { LIMITS } from "../../core/record/vocabulary.js";
+import { CustosError } from "../../core/index.js";
+import { LIMITS } from "../../core/record/index.js";
 import {
   IMPORT_FORMATS,
   type ImportFormat,

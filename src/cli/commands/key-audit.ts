@@ -2,7 +2,7 @@
 // URL --as ADMIN`) or offline from a data directory (`--data`), page after page to the log's end.
 
 import type { Command } from "commander";
-import { KEY_AUDIT_KINDS, type KeyAuditKind, keyAudit } from "../../identity/key-audit.js";
+import { KEY_AUDIT_KINDS, type KeyAuditKind, keyAudit } from "../../identity/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER } from "../options.js";

@@ -4,10 +4,8 @@
 
 import { mkdirSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
-import { keyStatus } from "../../identity/key-status.js";
-import { upgradeLegacyDirectory } from "../../identity/legacy-upgrade.js";
-import { rewrapHistory } from "../../identity/recovery.js";
+import { CustosError } from "../../core/index.js";
+import { keyStatus, rewrapHistory, upgradeLegacyDirectory } from "../../identity/index.js";
 import { openLegacyKeyFile } from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";

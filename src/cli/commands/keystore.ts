@@ -3,11 +3,10 @@
 
 import { join } from "node:path";
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
-import { Keystore, resolveMasterKeyProvider } from "../../crypto/keystore/index.js";
-import { pkcs11FromEnv } from "../../crypto/keystore/resolve-provider.js";
-import { operatorActionItem, operatorOf } from "../../identity/operator-actions.js";
-import { KEYSTORE_FILE_NAME, openLogWritable } from "../../ledger/data-dir.js";
+import { CustosError } from "../../core/index.js";
+import { Keystore, pkcs11FromEnv, resolveMasterKeyProvider } from "../../crypto/keystore/index.js";
+import { operatorActionItem, operatorOf } from "../../identity/index.js";
+import { KEYSTORE_FILE_NAME, openLogWritable } from "../../ledger/index.js";
 import type { Io } from "../io.js";
 import { masterKeyFrom, requireData } from "../options.js";
 import { unlockBundle } from "./unlock.js";

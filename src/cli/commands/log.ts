@@ -2,12 +2,11 @@
 
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { toBase64, utf8 } from "../../core/bytes.js";
 import { encodeDataEntry, MAX_ENTRY_BYTES } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, toBase64, utf8 } from "../../core/index.js";
 import { leafHash } from "../../core/merkle/index.js";
-import { initDataDir, openLogReadOnly, openLogWritable } from "../../ledger/data-dir.js";
-import type { AppendResult } from "../../ledger/sequencer.js";
+import type { AppendResult } from "../../ledger/index.js";
+import { initDataDir, openLogReadOnly, openLogWritable } from "../../ledger/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { masterKeyFrom, parseCount, requireData } from "../options.js";

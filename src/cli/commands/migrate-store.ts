@@ -2,12 +2,17 @@
 // that nothing changed.
 
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
-import { operatorActionItem, operatorOf } from "../../identity/operator-actions.js";
-import { loadSignerKey, openStore, redactUrl } from "../../ledger/data-dir.js";
-import { Ledger } from "../../ledger/ledger.js";
-import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
-import type { LedgerStore } from "../../ledger/storage.js";
+import { CustosError } from "../../core/index.js";
+import { operatorActionItem, operatorOf } from "../../identity/index.js";
+import type { LedgerStore } from "../../ledger/index.js";
+import {
+  describeMigration,
+  Ledger,
+  loadSignerKey,
+  migrateStore,
+  openStore,
+  redactUrl,
+} from "../../ledger/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { MASTER, masterKeyFrom } from "../options.js";

@@ -5,18 +5,21 @@
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { MtlsClient } from "../../client/mtls-client.js";
+import { MtlsClient } from "../../client/index.js";
 import { openCheckpoint } from "../../core/checkpoint/index.js";
 import { ENTRY_FORMAT_VERSION } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { parseVerifierKey } from "../../core/note/index.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
-import { operatorOf, recordOperatorAction } from "../../identity/operator-actions.js";
-import { applyAllErasures } from "../../ledger/apply-erasures.js";
-import { openStore } from "../../ledger/data-dir.js";
-import { describeMigration, migrateStore } from "../../ledger/migrate-store.js";
-import { SQLITE_FILE_NAME, SqliteStore } from "../../ledger/sqlite/sqlite-store.js";
-import { verifyStore } from "../../ledger/verify/verifier.js";
+import { Identity, operatorOf, readBundle, recordOperatorAction } from "../../identity/index.js";
+import {
+  applyAllErasures,
+  describeMigration,
+  migrateStore,
+  openStore,
+  SQLITE_FILE_NAME,
+  SqliteStore,
+  verifyStore,
+} from "../../ledger/index.js";
 import { followOnce, Mirror } from "../../mirror/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";

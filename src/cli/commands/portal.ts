@@ -10,7 +10,7 @@ import {
   readPortalSettings,
   WEEKDAYS,
   writePortalSettings,
-} from "../../service/portal-settings.js";
+} from "../../service/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, requireData } from "../options.js";

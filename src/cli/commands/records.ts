@@ -4,10 +4,13 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ERASURE_REASONS, type ErasureReason } from "../../core/entry/index.js";
-import { parseRecordInput } from "../../core/record/record-input.js";
-import { Deployment, type DeploymentOptions } from "../../identity/deployment.js";
-import { offlineReadItems } from "../../identity/operator-actions.js";
-import { lawfulReadNotice } from "../../identity/recovery.js";
+import { parseRecordInput } from "../../core/record/index.js";
+import {
+  Deployment,
+  type DeploymentOptions,
+  lawfulReadNotice,
+  offlineReadItems,
+} from "../../identity/index.js";
 import type { Vault } from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";

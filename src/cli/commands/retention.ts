@@ -4,22 +4,22 @@
 
 import { join } from "node:path";
 import type { Command } from "commander";
-import { MtlsClient } from "../../client/mtls-client.js";
+import { MtlsClient } from "../../client/index.js";
 import type { HoldAction } from "../../core/entry/index.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
-import { Deployment } from "../../identity/deployment.js";
-import { changeHold, standingHolds } from "../../identity/legal-holds.js";
-import { openStore } from "../../ledger/data-dir.js";
-import { readArchivedRanges } from "../../records/archive/archive-register.js";
-import { Holds } from "../../records/holds.js";
-import { RETENTION_STATE_FILE_NAME, RetentionJob, readRetentionState } from "../../records/retention.js";
+import { changeHold, Deployment, Identity, readBundle, standingHolds } from "../../identity/index.js";
+import { openStore } from "../../ledger/index.js";
 import {
   describeRetention,
+  Holds,
   parseRetentionPolicy,
+  RETENTION_STATE_FILE_NAME,
+  RetentionJob,
+  readArchivedRanges,
   readRetentionPolicy,
+  readRetentionState,
   retentionCutoff,
   writeRetentionPolicy,
-} from "../../records/retention-policy.js";
+} from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";

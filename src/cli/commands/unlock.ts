@@ -1,7 +1,7 @@
 // Unlocking a holder's identity bundle for a command (`read`, `keys rewrap`, `keys upgrade`, bulk
 // onboarding): the passphrase from --passphrase-file or CUSTOS_BUNDLE_PASSPHRASE, as everywhere else.
 
-import { Identity, readBundle } from "../../identity/bundle.js";
+import { Identity, readBundle } from "../../identity/index.js";
 import { RecordOpener } from "../../records/index.js";
 import { bundlePassphrase } from "./identity.js";
 

@@ -3,11 +3,9 @@
 
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { toBase64 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
-import { startWitnessServer } from "../../witness/witness-server.js";
-import { initWitnessDir, loadCosignerKey, WitnessStore } from "../../witness/witness-store.js";
+import { CustosError, toBase64 } from "../../core/index.js";
+import { Identity, readBundle } from "../../identity/index.js";
+import { initWitnessDir, loadCosignerKey, startWitnessServer, WitnessStore } from "../../witness/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { MASTER, masterKeyFrom, parseListen } from "../options.js";

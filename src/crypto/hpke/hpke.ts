@@ -6,8 +6,7 @@
 // setup, a context's key schedule by dispose() (single-shot seal and open dispose at once); on Node
 // the sender's ephemeral private key never leaves OpenSSL.
 
-import { concatBytes, toBase64, utf8 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, concatBytes, toBase64, utf8 } from "../../core/index.js";
 import { type CryptoBackend, defaultBackend, type X25519Handle } from "../backend.js";
 import { labeledExpand, labeledExtract, labeledHkdf, x25519 } from "./primitives.js";
 

@@ -2,8 +2,7 @@
 // HKDF-SHA256 Extract/Expand (RFC 5869) with HPKE's labels (RFC 9180 4) and raw 32-byte X25519 keys
 // (RFC 7748).
 
-import { concatBytes, concatSecret, secretBytes, utf8 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, concatBytes, concatSecret, secretBytes, utf8 } from "../../core/index.js";
 import { type CryptoBackend, defaultBackend, type X25519Handle } from "../backend.js";
 
 const HPKE_V1 = utf8("HPKE-v1");

@@ -1,7 +1,7 @@
 // A master key passed in an environment variable (containers, CI, a secrets manager that injects
 // variables). The variable holds base64 (or hex) of 32 random bytes; the keystore records nothing.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import type { MasterKey, MasterKeyParams, MasterKeyProvider } from "./master-key-provider.js";
 import { decodeMasterKey, MASTER_KEY_HELP } from "./master-key-provider.js";
 

@@ -17,4 +17,9 @@ export {
   PassphraseProvider,
   type ScryptCost,
 } from "./passphrase-provider.js";
-export { MASTER_PASSPHRASE_ENV, type MasterKeyConfig, resolveMasterKeyProvider } from "./resolve-provider.js";
+export {
+  MASTER_PASSPHRASE_ENV,
+  type MasterKeyConfig,
+  pkcs11FromEnv,
+  resolveMasterKeyProvider,
+} from "./resolve-provider.js";

@@ -5,8 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { toBase64, utf8 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, toBase64, utf8 } from "../../core/index.js";
 import type { MasterKey, MasterKeyParams, MasterKeyProvider } from "./master-key-provider.js";
 import { decodeMasterKey, MASTER_KEY_BYTES, MASTER_KEY_HELP } from "./master-key-provider.js";
 

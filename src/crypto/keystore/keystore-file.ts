@@ -2,8 +2,7 @@
 // a deterministic serialization, and the byte strings that bind every ciphertext to its place
 // (associated data) and the whole file to its data key (the integrity MAC input).
 
-import { fromBase64, utf8 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, fromBase64, utf8 } from "../../core/index.js";
 import type { MasterKeyParams } from "./master-key-provider.js";
 
 export const KEYSTORE_FORMAT = "custos-keystore";

@@ -2,8 +2,7 @@
 // and later a KMS or HSM). A provider turns its source into 32 bytes plus the public parameters the
 // keystore must record to derive the same key again; it never logs or reports the key itself.
 
-import { fromBase64, fromHex } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, fromBase64, fromHex } from "../../core/index.js";
 
 export const MASTER_KEY_BYTES = 32;
 

@@ -3,8 +3,7 @@
 // make a node allocate unbounded memory.
 
 import { randomBytes, scrypt } from "node:crypto";
-import { fromBase64, toBase64, utf8 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, fromBase64, toBase64, utf8 } from "../../core/index.js";
 import type { MasterKey, MasterKeyParams, MasterKeyProvider } from "./master-key-provider.js";
 import { MASTER_KEY_BYTES } from "./master-key-provider.js";
 

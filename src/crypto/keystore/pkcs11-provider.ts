@@ -8,8 +8,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type * as Pkcs11Module from "pkcs11js";
-import { fromBase64, toBase64 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, fromBase64, toBase64 } from "../../core/index.js";
 import {
   MASTER_KEY_BYTES,
   type MasterKey,

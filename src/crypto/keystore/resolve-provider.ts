@@ -2,7 +2,7 @@
 // file, then a PKCS#11 token (CUSTOS_PKCS11_MODULE), then CUSTOS_MASTER_KEY, then a passphrase. With none, the node refuses to start and says how
 // to provide one: there is no default key.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { EnvProvider, MASTER_KEY_ENV } from "./env-provider.js";
 import { KeyFileProvider } from "./key-file-provider.js";
 import type { MasterKeyProvider } from "./master-key-provider.js";

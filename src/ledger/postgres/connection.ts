@@ -4,7 +4,7 @@
 
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 
 /** sslmode values Custos accepts: no TLS (local socket or private network), or TLS that verifies. */
 const ACCEPTED_SSL_MODES = ["disable", "verify-ca", "verify-full"] as const;

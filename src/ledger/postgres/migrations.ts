@@ -3,7 +3,7 @@
 // so two nodes starting at once apply each step exactly once; a newer schema is refused.
 
 import type pg from "pg";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { advisoryLockKey, createPool, describeFailure, parseDatabaseUrl } from "./connection.js";
 import { migrations, POSTGRES_SCHEMA_VERSION, SCHEMA_NAME_PATTERN } from "./schema.js";
 

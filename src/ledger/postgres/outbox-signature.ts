@@ -3,8 +3,7 @@
 // database. The signature covers the row's id, the notice entry (which commits to its sealed content
 // by hash) and the signer's identity URI, under a domain separator of its own.
 
-import { utf8 } from "../../core/bytes.js";
-import { sha256 } from "../../core/platform.js";
+import { sha256, utf8 } from "../../core/index.js";
 
 const DOMAIN = utf8("custos outbox notice v1\n");
 

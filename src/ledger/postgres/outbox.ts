@@ -6,15 +6,13 @@
 // entries already there: nothing is lost and nothing is logged twice.
 
 import type pg from "pg";
-import { bytesEqual } from "../../core/bytes.js";
 import {
   decodeNoticeEntry,
   type NoticeHeader,
   noticeLookupKeys,
   relayedNoticeKey,
 } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
-import { randomBytes, sha256 } from "../../core/platform.js";
+import { bytesEqual, CustosError, randomBytes, sha256 } from "../../core/index.js";
 import type { AppendItem, AppendResult } from "../sequencer.js";
 import { type OutboxSignatureCheck, type OutboxSigner, outboxSigningMessage } from "./outbox-signature.js";
 

@@ -3,7 +3,7 @@
 // where it is instead of stopping at the first read that meets it.
 
 import type Database from "better-sqlite3";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import type { MistypedValue } from "../storage.js";
 
 type Row = Record<string, unknown>;

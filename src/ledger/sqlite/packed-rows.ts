@@ -7,7 +7,7 @@
 // The two aggregates see the rows in one order, but which order is SQLite's choice (an ORDER BY
 // inside group_concat would sort twice more): a caller that needs an order sorts what it unpacks.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 
 export interface Column {
   /** The column (or expression) of the inner query. */

@@ -6,7 +6,7 @@
 
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 
 export const SEQUENCER_LOCK_FILE = "sequencer.lock";
 

@@ -2,7 +2,7 @@
 // memory (O(log n)). Used by the sequencer to produce the tiles each batch must store, and by verify
 // to rebuild the tree from the entries and compare it with what is stored.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { EMPTY_ROOT, foldSubtrees, planRangeHash } from "../../core/merkle/index.js";
 import { TILE_WIDTH, type Tile } from "../storage.js";
 import { foldPerfect, hashAt, subtreeFromTile, tileSliceFor, tileWidth } from "./tile-math.js";

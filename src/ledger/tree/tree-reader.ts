@@ -1,8 +1,7 @@
 // Reads perfect-subtree hashes from stored tiles to build roots and proofs for any size the log has
 // reached. A proof costs O(log n) tile reads; full tiles never change, so they are cached.
 
-import { BoundedCache } from "../../core/bounded-cache.js";
-import { CustosError } from "../../core/errors.js";
+import { BoundedCache, CustosError } from "../../core/index.js";
 import {
   assembleProof,
   EMPTY_ROOT,

@@ -1,8 +1,8 @@
 // The checkpoint side of `custos verify`: every stored checkpoint's signature, origin and order,
 // forks between them, and rollback against the state verified before.
 
-import { bytesEqual } from "../../core/bytes.js";
 import { parseCheckpoint } from "../../core/checkpoint/index.js";
+import { bytesEqual } from "../../core/index.js";
 import { openNote } from "../../core/note/index.js";
 import type { LedgerStore } from "../storage.js";
 import type { Finding } from "./findings.js";

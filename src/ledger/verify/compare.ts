@@ -5,13 +5,11 @@
 // the tree rebuilt from what it streamed equals its checkpoint's root; both sides are read in batches,
 // so memory stays O(log n) plus one batch and the findings.
 
-import { bytesEqual } from "../../core/bytes.js";
 import { openCheckpoint, parseCheckpoint } from "../../core/checkpoint/index.js";
 import { contentHashOf, decodeEntry, ENTRY_KINDS, entryKindName } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
+import { bytesEqual, CustosError, sha256 } from "../../core/index.js";
 import { CompactRange, leafHash } from "../../core/merkle/index.js";
 import { openNote, parseVerifierKey } from "../../core/note/index.js";
-import { sha256 } from "../../core/platform.js";
 import type { LedgerStore, StoredEntry } from "../storage.js";
 import { type Finding, type FindingCode, rangeText } from "./findings.js";
 import type { ReferenceLog } from "./reference-log.js";

@@ -1,8 +1,7 @@
 // The content side of `custos verify`: the encrypted content each entry commits to, and the trail
 // copies kept in the lookup rows, checked against the log's own entries and contents.
 
-import { bytesEqual, fromHex, toHex } from "../../core/bytes.js";
-import { sha256 } from "../../core/platform.js";
+import { bytesEqual, fromHex, sha256, toHex } from "../../core/index.js";
 import type { LedgerStore, StoredEntry } from "../storage.js";
 import type { Finding } from "./findings.js";
 

@@ -2,7 +2,7 @@
 // copy (checked with the copies), and, where the backend can tell, not a page of its write-ahead log
 // or its free list. A mirror that never applied an erasure it copied fails here too.
 
-import { fromHex } from "../../core/bytes.js";
+import { fromHex } from "../../core/index.js";
 import type { LedgerStore } from "../storage.js";
 import type { Finding } from "./findings.js";
 

@@ -4,9 +4,14 @@
 // the entry it files (core/entry/filing.ts), so no secret is needed; what cannot be derived (rows of
 // entries written before their key was committed in the entry) is counted and reported as unchecked.
 
-import { bytesEqual, toHex } from "../../core/bytes.js";
-import { type Entry, filingOf, NOTICES_FILED_KEY, relayedNoticeKey } from "../../core/entry/index.js";
-import { ENTRY_KINDS } from "../../core/entry/kinds.js";
+import {
+  ENTRY_KINDS,
+  type Entry,
+  filingOf,
+  NOTICES_FILED_KEY,
+  relayedNoticeKey,
+} from "../../core/entry/index.js";
+import { bytesEqual, toHex } from "../../core/index.js";
 import type { LedgerStore } from "../storage.js";
 import type { ContentFound } from "./content-check.js";
 import type { Finding } from "./findings.js";

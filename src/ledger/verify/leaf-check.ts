@@ -1,7 +1,7 @@
 // The leaf side of `custos verify`: stored tiles read in order beside the entries, and what a run of
 // entries that no longer match their leaves means (edited, inserted, removed or reordered).
 
-import { toHex } from "../../core/bytes.js";
+import { toHex } from "../../core/index.js";
 import type { LedgerStore, Tile } from "../storage.js";
 import { TILE_WIDTH } from "../storage.js";
 import { hashAt, tileWidth } from "../tree/index.js";

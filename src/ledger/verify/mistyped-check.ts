@@ -2,7 +2,7 @@
 // a finding like any other, rather than a read that stops the whole verify. The store reads such a
 // value as its bytes, so the rest of the scan still checks what it says.
 
-import { toHex } from "../../core/bytes.js";
+import { toHex } from "../../core/index.js";
 import type { LedgerStore, MistypedValue } from "../storage.js";
 import type { Finding } from "./findings.js";
 

@@ -3,9 +3,7 @@
 // trusted for what it says: the comparison rebuilds its tree from the entries it streams and accepts
 // the result only if that equals the root of its checkpoint, signed by the log's key (and cosigned).
 
-import { bytesEqual } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
-import { sha256 } from "../../core/platform.js";
+import { bytesEqual, CustosError, sha256 } from "../../core/index.js";
 import type { LedgerStore } from "../storage.js";
 
 export interface ReferenceLog {

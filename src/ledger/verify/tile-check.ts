@@ -4,7 +4,7 @@
 // names the tile (level, index), not its sixteen intact entries. The rightmost, partial tile has no
 // parent: a signed checkpoint that covers it and still matches the entries decides (finishEdge).
 
-import { bytesEqual } from "../../core/bytes.js";
+import { bytesEqual } from "../../core/index.js";
 import type { LedgerStore } from "../storage.js";
 import { TILE_WIDTH } from "../storage.js";
 import { foldPerfect, hashAt, tileWidth } from "../tree/index.js";

@@ -11,9 +11,9 @@
 // patient's tag: just below the record, and just above it, since concurrent batches may land a record
 // shortly before the one it links to.
 
-import { bytesEqual, toHex } from "../../core/bytes.js";
 import type { AccessRecordHeader } from "../../core/entry/index.js";
 import { accessRecordFromEntry, decodeEntry, ENTRY_KINDS } from "../../core/entry/index.js";
+import { bytesEqual, toHex } from "../../core/index.js";
 import { leafHash } from "../../core/merkle/index.js";
 import type { LedgerStore } from "../storage.js";
 import type { Finding } from "./findings.js";

@@ -5,8 +5,8 @@
 // It needs every entry from 0, so an incremental run (from > 0) leaves it out; checkpoints signed
 // before the line existed carry none and are passed over.
 
-import { bytesEqual } from "../../core/bytes.js";
 import { parseCheckpoint } from "../../core/checkpoint/index.js";
+import { bytesEqual } from "../../core/index.js";
 import { leafHash } from "../../core/merkle/index.js";
 import { trailMapRootOf } from "../../core/trail-map/index.js";
 import type { LedgerStore } from "../storage.js";

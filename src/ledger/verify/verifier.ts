@@ -2,7 +2,6 @@
 // stored tiles, the stored content and every signed checkpoint, reporting each discrepancy with the
 // exact positions. Memory stays O(log n) plus one chunk of entries; the scan is streaming.
 
-import { bytesEqual, toHex } from "../../core/bytes.js";
 import {
   accessRecordFromEntry,
   contentHashOf,
@@ -10,7 +9,7 @@ import {
   decodeErasureEntry,
   ENTRY_KINDS,
 } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
+import { bytesEqual, CustosError, toHex } from "../../core/index.js";
 import { leafHash } from "../../core/merkle/index.js";
 import type { LedgerStore, Tile } from "../storage.js";
 import { TILE_WIDTH } from "../storage.js";

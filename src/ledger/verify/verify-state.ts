@@ -4,9 +4,8 @@
 // cannot write it.
 
 import { readFileSync } from "node:fs";
-import { fromBase64, toBase64 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
-import { writeFileAtomic } from "../../crypto/atomic-write.js";
+import { CustosError, fromBase64, toBase64 } from "../../core/index.js";
+import { writeFileAtomic } from "../../crypto/index.js";
 import type { Tile } from "../storage.js";
 
 export interface VerifyState {

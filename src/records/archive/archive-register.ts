@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hourOf } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
-import { writeFileAtomic } from "../../crypto/atomic-write.js";
+import { CustosError } from "../../core/index.js";
+import { writeFileAtomic } from "../../crypto/index.js";
 
 export const ARCHIVES_FILE_NAME = "archives.json";
 

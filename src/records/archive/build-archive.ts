@@ -10,7 +10,6 @@ import {
   type ArchiveReader,
   encodeArchive,
 } from "../../core/archive/index.js";
-import { toBase64, toHex } from "../../core/bytes.js";
 import { openCheckpoint } from "../../core/checkpoint/index.js";
 import {
   accessRecordFromEntry,
@@ -21,10 +20,9 @@ import {
   hourOf,
   keyEnvelopeFromEntry,
 } from "../../core/entry/index.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, toBase64, toHex } from "../../core/index.js";
 import { signNote } from "../../core/note/index.js";
-import type { Ledger } from "../../ledger/ledger.js";
-import type { StoredEntry } from "../../ledger/storage.js";
+import type { Ledger, StoredEntry } from "../../ledger/index.js";
 
 const SCAN_CHUNK = 2000;
 const PROOF_CHUNK = 1000;

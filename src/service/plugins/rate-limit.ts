@@ -19,7 +19,7 @@
 
 import { isIPv6 } from "node:net";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { errorReply } from "../errors.js";
 
 /** Which bucket a request spent from. */

@@ -6,8 +6,7 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { toBase64 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, toBase64 } from "../../core/index.js";
 import {
   EndEpochsReply,
   EndEpochsRequest,
@@ -20,8 +19,7 @@ import {
   PatientTagsRequest,
   type Role,
 } from "../../core/wire/index.js";
-import { type EnrollmentRequest, verifyEnrollmentRequest } from "../../identity/enrollment-request.js";
-import { patientSubject } from "../../identity/registry.js";
+import { type EnrollmentRequest, patientSubject, verifyEnrollmentRequest } from "../../identity/index.js";
 import type { ServiceContext } from "../context.js";
 import { registerKeyAuditRoute } from "./key-audit-routes.js";
 

@@ -5,8 +5,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { GossipReply, GossipRequest } from "../../core/wire/index.js";
-import type { Caller } from "../../identity/authorize.js";
-import type { Gossiping } from "../../witness/gossiping.js";
+import type { Caller } from "../../identity/index.js";
+import type { Gossiping } from "../../witness/index.js";
 
 const GOSSIP_BODY_LIMIT = 512 * 1024;
 

@@ -2,9 +2,8 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { fromBase64 } from "../../core/bytes.js";
 import { decodeGrantEntry, verifyRegistrySignature } from "../../core/entry/index.js";
-import { CustosError, isCustosError } from "../../core/errors.js";
+import { CustosError, fromBase64, isCustosError } from "../../core/index.js";
 import {
   GrantRequest,
   IndexReply,
@@ -16,8 +15,8 @@ import {
   RevocationRequest,
   WhoamiReply,
 } from "../../core/wire/index.js";
-import type { Caller } from "../../identity/authorize.js";
-import { REGISTRY_LOOKUP_KEY } from "../../identity/registry.js";
+import type { Caller } from "../../identity/index.js";
+import { REGISTRY_LOOKUP_KEY } from "../../identity/index.js";
 import type { ServiceContext } from "../context.js";
 import type { LoginService } from "../login.js";
 

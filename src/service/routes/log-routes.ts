@@ -2,8 +2,7 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { toBase64 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, toBase64 } from "../../core/index.js";
 import { leafHash } from "../../core/merkle/index.js";
 import {
   ConsistencyQuery,

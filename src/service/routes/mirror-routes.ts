@@ -5,9 +5,13 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { fromBase64, toBase64 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
-import { MAX_CONTENTS_PER_REQUEST, MAX_KEY_RANGE } from "../../core/mirror-protocol.js";
+import {
+  CustosError,
+  fromBase64,
+  MAX_CONTENTS_PER_REQUEST,
+  MAX_KEY_RANGE,
+  toBase64,
+} from "../../core/index.js";
 import type { ReadContext } from "../context.js";
 
 const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);

@@ -2,9 +2,8 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { toBase64 } from "../../core/bytes.js";
-import { observerDeviceNames } from "../../core/record/index.js";
-import { parseRecordInput, parseRecordValue } from "../../core/record/record-input.js";
+import { toBase64 } from "../../core/index.js";
+import { observerDeviceNames, parseRecordInput, parseRecordValue } from "../../core/record/index.js";
 import { SubmitRecordsReply, SubmitRecordsRequest } from "../../core/wire/index.js";
 import type { ServiceContext } from "../context.js";
 

@@ -5,9 +5,9 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { HoldReply, HoldRequest, HoldsReply, RetentionReply } from "../../core/wire/index.js";
-import { changeHold, standingHolds } from "../../identity/legal-holds.js";
-import type { RetentionJob } from "../../records/retention.js";
-import { describeRetention, type RetentionPolicy, retentionCutoff } from "../../records/retention-policy.js";
+import { changeHold, standingHolds } from "../../identity/index.js";
+import type { RetentionJob } from "../../records/index.js";
+import { describeRetention, type RetentionPolicy, retentionCutoff } from "../../records/index.js";
 import type { ServiceContext } from "../context.js";
 
 export function registerRetentionRoutes(

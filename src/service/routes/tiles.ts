@@ -5,8 +5,8 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import type { FastifyInstance } from "fastify";
-import { CustosError } from "../../core/errors.js";
-import { parseTilePath, readC2spTile, readEntryBundle } from "../../ledger/c2sp-tiles.js";
+import { CustosError } from "../../core/index.js";
+import { parseTilePath, readC2spTile, readEntryBundle } from "../../ledger/index.js";
 import type { ReadContext } from "../context.js";
 
 // private: the API is authenticated, so no shared cache may keep a copy for callers it cannot check.

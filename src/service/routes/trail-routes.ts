@@ -8,9 +8,8 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { toHex } from "../../core/bytes.js";
 import { ENTRY_KINDS } from "../../core/entry/index.js";
-import { CustosError, isCustosError } from "../../core/errors.js";
+import { CustosError, isCustosError, toHex } from "../../core/index.js";
 import {
   AuditTrailsReply,
   AuditTrailsRequest,
@@ -20,11 +19,10 @@ import {
   TrailReply,
   TrailRequest,
 } from "../../core/wire/index.js";
-import type { Caller } from "../../identity/authorize.js";
-import { patientSubject, type Registry, type RegistryDirectory } from "../../identity/registry.js";
-import type { AppendItem } from "../../ledger/sequencer.js";
-import { noticeSealedTo, sealNotice } from "../../records/notices.js";
-import { type Recipient, recipientFingerprint } from "../../records/recipients.js";
+import type { Caller } from "../../identity/index.js";
+import { patientSubject, type Registry, type RegistryDirectory } from "../../identity/index.js";
+import type { AppendItem } from "../../ledger/index.js";
+import { noticeSealedTo, type Recipient, recipientFingerprint, sealNotice } from "../../records/index.js";
 import type { ReadContext, ServiceContext } from "../context.js";
 import { type FoundNotice, NOTICE_SCAN_LIMIT, noticesUnder, provenNotices } from "../notice-scan.js";
 import { consistencyFrom, type TrailPage, tagOfSubject, trailMapProofAt, trailPage } from "../trail-query.js";

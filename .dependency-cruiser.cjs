@@ -1,0 +1,103 @@
+// The architecture's two boundary rules, run by `npm run lint` (dependency-cruiser over src/):
+//  1. An area is entered through its public surface: from src/A, a module of another area B may be
+//     imported only as src/B/index.ts, src/B/SUB/index.ts (a sub-folder's own surface, such as
+//     core/merkle, crypto/hpke or ledger/postgres), or src/B/browser.ts (the part of B's surface that
+//     runs in a browser, re-exported by its index.ts; the SDK's reader and the portal import that one so
+//     the bundle takes no node-only module). Everything else in B is B's internals.
+//  2. Imports flow down the layers below (the README's "Layout" states the same order): an area may
+//     import only areas of a lower layer, never one of its own layer or above.
+// Type-only imports count too: a type is part of the surface it comes from. src/index.ts is no area:
+// like an area's index.ts it is a surface (the package's, "custos"), and it names the modules it
+// re-exports so that importing the SDK loads the client and not every area behind the client's index.
+
+/** Lowest first; the areas of one layer do not import one another. */
+const LAYERS = [
+  ["core"],
+  ["crypto"],
+  ["ledger"],
+  ["records"],
+  ["identity"],
+  ["atna", "import", "witness"],
+  ["client", "service"],
+  ["backup", "fhir-gateway", "mirror"],
+  ["node"],
+  ["cli"],
+];
+
+/** The files through which another area may enter an area. */
+const SURFACES = ["^src/[^/]+/index\\.ts$", "^src/[^/]+/[^/]+/index\\.ts$", "^src/[^/]+/browser\\.ts$"];
+
+/**
+ * Known exceptions, each with its reason; empty when the tree keeps both rules. Each names the modules
+ * whose imports the rules skip (a path pattern) while they are being moved under issue 20.
+ */
+const KNOWN_EXCEPTIONS = [
+  {
+    from: "^src/service/(server|notice-relay|shared-checkpoint|syslog-feed)\\.ts$|^src/service/plugins/metrics",
+    reason: "issue 20 moves the node's runtime to src/node; imports are fixed after the move lands",
+  },
+  {
+    from: "^src/cli/commands/(identity|serve-roles|serve|passphrase|demo)\\.ts$",
+    reason: "issue 20 moves serve and the standby takeover to src/node",
+  },
+  { from: "^src/mirror/(mirror|mirror-server)\\.ts$", reason: "issue 20 puts the mirror server on the node's HTTP base" },
+  {
+    from: "^src/crypto/backend\\.ts$|^src/crypto/keystore/keystore\\.ts$",
+    reason: "issue 20 replaces the platform sniffing with one #platform seam",
+  },
+  {
+    from: "^src/ledger/(data-dir|storage)\\.ts$|^src/ledger/postgres/postgres-store\\.ts$|^src/cli/commands/verify(-against)?\\.ts$",
+    reason: "issue 20 gives the stores capabilities instead of instanceof checks",
+  },
+];
+
+const exceptionPaths = KNOWN_EXCEPTIONS.map((exception) => exception.from);
+
+const upwardRules = LAYERS.flatMap((layer, level) => {
+  const notBelow = LAYERS.slice(level).flat();
+  return layer.map((area) => ({
+    name: "no-upward-import",
+    comment:
+      `src/${area} sits in layer ${level} (${LAYERS.map((l) => l.join("/")).join(" <- ")}); ` +
+      `it may import only areas of a lower layer, not ${notBelow.filter((a) => a !== area).join(", ")}`,
+    severity: "error",
+    from: { path: `^src/${area}/`, pathNot: exceptionPaths },
+    to: { path: `^src/(${notBelow.filter((a) => a !== area).join("|")})/` },
+  }));
+});
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-reach-into-internals",
+      comment:
+        "another area is entered only through src/AREA/index.ts, src/AREA/SUB/index.ts or src/AREA/browser.ts; " +
+        "export what you need from that index.ts and import it from there",
+      severity: "error",
+      from: { path: "^src/([^/]+)/", pathNot: exceptionPaths },
+      to: {
+        path: "^src/[^/]+/",
+        pathNot: ["^src/$1/", ...SURFACES],
+      },
+    },
+    ...upwardRules,
+    {
+      name: "no-unresolvable-import",
+      comment: "an import the rules cannot follow would escape them; fix the path",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    includeOnly: "^src/",
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: {
+      extensions: [".ts", ".js"],
+      conditionNames: ["node", "import", "default"],
+    },
+    reporterOptions: { text: { highlightFocused: false } },
+  },
+};

@@ -1,0 +1,10 @@
+// The witness area's public surface: the witness (c2sp.org/tlog-witness) with its store and server,
+// the node's witnessing loop and its client, and gossip between nodes and mirrors.
+
+export { type Alert, AlertLog } from "./alerts.js";
+export { GossipChecker, storeReference } from "./gossip.js";
+export { Gossiping } from "./gossiping.js";
+export type { TlsMaterial, WitnessEndpoint } from "./witness-client.js";
+export { startWitnessServer } from "./witness-server.js";
+export { COSIGNER_SECRET, initWitnessDir, loadCosignerKey, WitnessStore } from "./witness-store.js";
+export { WITNESSED_FILE } from "./witnessing.js";

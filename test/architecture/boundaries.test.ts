@@ -1,0 +1,65 @@
+import { execFile } from "node:child_process";
+import { cpSync, symlinkSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/temp.js";
+
+// The boundary rules of .dependency-cruiser.cjs (run by `npm run lint`): another area is entered only
+// through its index.ts (or a sub-folder's index.ts, or its browser.ts), and imports flow down the
+// README's layers. The rules run here as lint runs them, on the real tree and on a copy with two
+// planted violations, so a rule that stopped matching (a resolver change, a bad pattern) fails a test.
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const DEPCRUISE = join(ROOT, "node_modules/dependency-cruiser/bin/dependency-cruise.mjs");
+const run = promisify(execFile);
+
+async function cruise(cwd: string): Promise<{ code: number; output: string }> {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [DEPCRUISE, "src", "--config", ".dependency-cruiser.cjs", "--output-type", "err"],
+      { cwd, maxBuffer: 16 * 1024 * 1024 },
+    );
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, output: `${failed.stdout ?? ""}${failed.stderr ?? ""}` };
+  }
+}
+
+describe("area boundaries", () => {
+  const copy = tempDir("custos-boundaries-");
+  afterAll(() => copy.cleanup());
+
+  it("the tree keeps both rules", async () => {
+    const { code, output } = await cruise(ROOT);
+    expect(output).toContain("no dependency violations found");
+    expect(code).toBe(0);
+  }, 180_000);
+
+  it("fails on an upward import and on an import into another area's internals, naming each", async () => {
+    for (const name of ["src", "tsconfig.json", "package.json", ".dependency-cruiser.cjs"]) {
+      cpSync(join(ROOT, name), join(copy.dir, name), { recursive: true });
+    }
+    symlinkSync(join(ROOT, "node_modules"), join(copy.dir, "node_modules"));
+    // ledger sits below records: even through records' public surface this import points upward.
+    writeFileSync(
+      join(copy.dir, "src/ledger/planted-upward.ts"),
+      'import { Vault } from "../records/index.js";\n\nexport const planted = Vault;\n',
+    );
+    // records may use the ledger, but only through src/ledger/index.ts, not its data-dir module.
+    writeFileSync(
+      join(copy.dir, "src/records/planted-internals.ts"),
+      'import { openStore } from "../ledger/data-dir.js";\n\nexport const planted = openStore;\n',
+    );
+
+    const { code, output } = await cruise(copy.dir);
+    expect(code).not.toBe(0);
+    expect(output).toContain("no-upward-import: src/ledger/planted-upward.ts → src/records/index.ts");
+    expect(output).toContain(
+      "no-reach-into-internals: src/records/planted-internals.ts → src/ledger/data-dir.ts",
+    );
+    expect(output).toContain("2 dependency violations");
+  }, 180_000);
+});

@@ -2,9 +2,9 @@
 // trust checks, the registry read from the log, authorization, and the operator's key actions.
 
 export { type ArchiveRecipient, resolveArchiveReader, rewrapForArchive } from "./archive-readers.js";
-export { authorize, type Caller, type Operation, type Target } from "./authorize.js";
+export { authorize, type Caller, OPERATIONS, type Operation, type Target } from "./authorize.js";
 export { type BulkCounts, parseBulkCsv, planBulk, registryCounts, runBulk } from "./bulk-enroll.js";
-export { Identity, type IdentityBundle, parseBundle, readBundle } from "./bundle.js";
+export { Identity, type IdentityBundle, parseBundle, readBundle, writeBundle } from "./bundle.js";
 export { CA_KEY_SECRET } from "./ca.js";
 export { Deployment, type DeploymentOptions } from "./deployment.js";
 export {
@@ -26,6 +26,7 @@ export {
   operatorOf,
   recordOperatorAction,
 } from "./operator-actions.js";
+export { ensurePortalCertificate, type PortalTls, serverNames } from "./portal-certificate.js";
 export { lawfulReadNotice, rewrapHistory } from "./recovery.js";
 export { patientSubject, REGISTRY_LOOKUP_KEY, Registry, RegistryDirectory } from "./registry.js";
 export { checkRole, isRole, parseIdentityUri, type Role } from "./roles.js";

@@ -9,7 +9,6 @@
 // it is dated by the first checkpoint that covers it ("logged by"), to the hour. The listing pages
 // through the log: each call scans at most `scanBudget` entries from `after` and says where to go on.
 
-import { toHex } from "../core/bytes.js";
 import {
   decodeEntry,
   decodeErasureEntry,
@@ -20,10 +19,10 @@ import {
   ENTRY_KINDS,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, toHex } from "../core/index.js";
 import { KEY_AUDIT_KINDS, KEY_AUDIT_MAX_LIMIT, type KeyAuditKind } from "../core/wire/index.js";
-import type { LedgerStore, StoredCheckpoint } from "../ledger/storage.js";
-import { recipientFingerprint } from "../records/recipients.js";
+import type { LedgerStore, StoredCheckpoint } from "../ledger/index.js";
+import { recipientFingerprint } from "../records/index.js";
 import type { Registry } from "./registry.js";
 import { patientSubject } from "./registry.js";
 import { ROLES, type Role } from "./roles.js";

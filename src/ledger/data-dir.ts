@@ -6,9 +6,8 @@
 
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fromUtf8, utf8 } from "../core/bytes.js";
 import { ENTRY_FORMAT_VERSION } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, fromUtf8, utf8 } from "../core/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../core/note/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import { Ledger, type LedgerOptions } from "./ledger.js";

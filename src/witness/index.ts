@@ -2,9 +2,9 @@
 // the node's witnessing loop and its client, and gossip between nodes and mirrors.
 
 export { type Alert, AlertLog } from "./alerts.js";
-export { GossipChecker, storeReference } from "./gossip.js";
+export { GossipChecker, ledgerReference, storeReference } from "./gossip.js";
 export { Gossiping } from "./gossiping.js";
 export type { TlsMaterial, WitnessEndpoint } from "./witness-client.js";
 export { startWitnessServer } from "./witness-server.js";
 export { COSIGNER_SECRET, initWitnessDir, loadCosignerKey, WitnessStore } from "./witness-store.js";
-export { WITNESSED_FILE } from "./witnessing.js";
+export { countCosignatures, WITNESSED_FILE, Witnessing } from "./witnessing.js";

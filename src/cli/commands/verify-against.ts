@@ -5,10 +5,9 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { MtlsClient } from "../../client/mtls-client.js";
-import { toBase64 } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
+import { MtlsClient } from "../../client/index.js";
+import { CustosError, toBase64 } from "../../core/index.js";
+import { Identity, readBundle } from "../../identity/index.js";
 import {
   type ComparisonReport,
   compareWithReference,

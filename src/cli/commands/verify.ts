@@ -3,7 +3,7 @@
 
 import { join } from "node:path";
 import type { Command } from "commander";
-import { toBase64 } from "../../core/bytes.js";
+import { toBase64 } from "../../core/index.js";
 import { diskFault, openStore, readVerifyState, verifyStore, writeVerifyState } from "../../ledger/index.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";

@@ -24,8 +24,8 @@
 // `authorize` then decides. Without `authorize` an app counts its requests but serves no /metrics.
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { CustosError } from "../../core/errors.js";
-import { OPERATIONS } from "../../identity/authorize.js";
+import { CustosError } from "../../core/index.js";
+import { OPERATIONS } from "../../identity/index.js";
 import { errorReply } from "../errors.js";
 import {
   Counter,

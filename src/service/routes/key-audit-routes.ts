@@ -4,7 +4,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { KeyAuditQuery, KeyAuditReply } from "../../core/wire/index.js";
-import { keyAudit } from "../../identity/key-audit.js";
+import { keyAudit } from "../../identity/index.js";
 import type { ServiceContext } from "../context.js";
 
 export function registerKeyAuditRoute(app: FastifyInstance, ctx: ServiceContext): void {

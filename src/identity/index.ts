@@ -26,7 +26,13 @@ export {
   operatorOf,
   recordOperatorAction,
 } from "./operator-actions.js";
-export { ensurePortalCertificate, type PortalTls, serverNames } from "./portal-certificate.js";
+export {
+  ensurePortalCertificate,
+  operatorPortalCertificate,
+  PORTAL_CERT_FILE,
+  type PortalTls,
+  serverNames,
+} from "./portal-certificate.js";
 export { lawfulReadNotice, rewrapHistory } from "./recovery.js";
 export { patientSubject, REGISTRY_LOOKUP_KEY, Registry, RegistryDirectory } from "./registry.js";
 export { checkRole, isRole, parseIdentityUri, type Role } from "./roles.js";

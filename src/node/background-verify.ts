@@ -6,11 +6,10 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { CustosError } from "../core/errors.js";
-import type { LedgerStore } from "../ledger/storage.js";
-import { verifyStore } from "../ledger/verify/verifier.js";
-import { readVerifyState, type VerifyState } from "../ledger/verify/verify-state.js";
-import type { VerifyStatus } from "../service/plugins/metrics.js";
+import type { CustosError } from "../core/index.js";
+import type { LedgerStore } from "../ledger/index.js";
+import { readVerifyState, type VerifyState, verifyStore } from "../ledger/index.js";
+import type { VerifyStatus } from "../service/index.js";
 import type { NodeLog } from "./node-log.js";
 
 export class BackgroundVerify {

@@ -1,8 +1,8 @@
 // Every node checks the current CRL: it picks up a re-issued one (the TLS contexts are then renewed,
 // so a revoked certificate fails its next handshake) and keeps the CRL from expiring.
 
-import type { CustosError } from "../core/errors.js";
-import type { Deployment } from "../identity/deployment.js";
+import type { CustosError } from "../core/index.js";
+import type { Deployment } from "../identity/index.js";
 import type { NodeLog } from "./node-log.js";
 
 /** How often to look for a re-issued CRL (ms). */

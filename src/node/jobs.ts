@@ -6,18 +6,13 @@
 
 import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
-import type { CustosError } from "../core/errors.js";
-import type { Identity } from "../identity/bundle.js";
-import type { Deployment } from "../identity/deployment.js";
-import { readArchivedRanges } from "../records/archive/archive-register.js";
-import { RETENTION_STATE_FILE_NAME, RetentionJob } from "../records/retention.js";
-import type { RetentionPolicy } from "../records/retention-policy.js";
-import { outboxSignatureCheck, outboxSignerOf } from "../service/outbox-signatures.js";
-import { AlertLog } from "../witness/alerts.js";
-import { GossipChecker, ledgerReference } from "../witness/gossip.js";
-import { Gossiping } from "../witness/gossiping.js";
-import type { WitnessEndpoint } from "../witness/witness-client.js";
-import { Witnessing } from "../witness/witnessing.js";
+import type { CustosError } from "../core/index.js";
+import type { Deployment, Identity } from "../identity/index.js";
+import type { RetentionPolicy } from "../records/index.js";
+import { RETENTION_STATE_FILE_NAME, RetentionJob, readArchivedRanges } from "../records/index.js";
+import { outboxSignatureCheck, outboxSignerOf } from "../service/index.js";
+import type { WitnessEndpoint } from "../witness/index.js";
+import { AlertLog, GossipChecker, Gossiping, ledgerReference, Witnessing } from "../witness/index.js";
 import { BackgroundVerify } from "./background-verify.js";
 import { CrlRefresh } from "./crl-refresh.js";
 import type { NodeLog } from "./node-log.js";

@@ -3,15 +3,12 @@
 // caller's refusal budget, as a notice for the patient concerned; replies are proven against the
 // witnessed checkpoint when the node has witnesses.
 
-import { CustosError } from "../core/errors.js";
-import { authorize } from "../identity/authorize.js";
-import type { Deployment } from "../identity/deployment.js";
-import type { ServiceContext } from "../service/context.js";
-import { entryVisibleTo } from "../service/entry-access.js";
-import type { Metrics } from "../service/plugins/metrics.js";
-import { RefusalBudget } from "../service/refusal-budget.js";
-import { currentCheckpoint } from "../service/trail-query.js";
-import type { Witnessing } from "../witness/witnessing.js";
+import { CustosError } from "../core/index.js";
+import type { Deployment } from "../identity/index.js";
+import { authorize } from "../identity/index.js";
+import type { Metrics, ServiceContext } from "../service/index.js";
+import { currentCheckpoint, entryVisibleTo, RefusalBudget } from "../service/index.js";
+import type { Witnessing } from "../witness/index.js";
 import type { NoticeRelay } from "./notice-relay.js";
 import type { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
 

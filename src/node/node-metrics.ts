@@ -2,8 +2,8 @@
 // and the outbox of a PostgreSQL deployment (notices read replicas recorded, not yet in the log).
 // Shared by the API and portal apps; /metrics is served on the mutual-TLS API only.
 
-import type { Deployment } from "../identity/deployment.js";
-import { createMetrics, Gauge, type Metrics, type VerifyStatus } from "../service/plugins/metrics.js";
+import type { Deployment } from "../identity/index.js";
+import { createMetrics, Gauge, type Metrics, type VerifyStatus } from "../service/index.js";
 import type { NoticeRelay } from "./notice-relay.js";
 
 export function createNodeMetrics(options: {

@@ -2,8 +2,8 @@
 // revocations) within a fraction of a second; the sequencer refreshes on its own appends, so it
 // runs no follower.
 
-import type { Deployment } from "../identity/deployment.js";
-import type { Ledger } from "../ledger/ledger.js";
+import type { Deployment } from "../identity/index.js";
+import type { Ledger } from "../ledger/index.js";
 
 /** How often a node that does not sequence folds new registry entries from the log (ms). */
 export const REGISTRY_FOLLOW_MS = 250;

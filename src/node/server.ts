@@ -3,25 +3,29 @@
 // the HTTP apps (src/service/server.ts), listens on the API port, the portal port and the ATNA syslog
 // port, and returns their addresses and one close().
 
-import type { SyslogFeed } from "../atna/syslog-listener.js";
-import { CustosError } from "../core/errors.js";
-import type { Identity } from "../identity/bundle.js";
-import type { Deployment } from "../identity/deployment.js";
-import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/portal-certificate.js";
-import { readRetentionPolicy } from "../records/retention-policy.js";
-import { type Listen, listenAt, minTlsVersion } from "../service/http-base.js";
-import { checkpointFreshness, type NodeRole } from "../service/plugins/health.js";
-import { PortalSettingsSource } from "../service/portal-settings.js";
-import { createNodeApps } from "../service/server.js";
-import type { WitnessEndpoint } from "../witness/witness-client.js";
-import { countCosignatures } from "../witness/witnessing.js";
+import type { SyslogFeed } from "../atna/index.js";
+import { CustosError } from "../core/index.js";
+import type { Deployment, Identity } from "../identity/index.js";
+import { ensurePortalCertificate, type PortalTls, serverNames } from "../identity/index.js";
+import { readRetentionPolicy } from "../records/index.js";
+import {
+  checkpointFreshness,
+  createNodeApps,
+  type Listen,
+  listenAt,
+  minTlsVersion,
+  type NodeRole,
+  PortalSettingsSource,
+} from "../service/index.js";
+import type { WitnessEndpoint } from "../witness/index.js";
+import { countCosignatures } from "../witness/index.js";
 import { NodeJobs, nodeKeyPem } from "./jobs.js";
 import { nodeContext } from "./node-context.js";
 import { deferredLog } from "./node-log.js";
 import { createNodeMetrics } from "./node-metrics.js";
 import { startNodeSyslogFeed } from "./syslog-feed.js";
 
-export type { Listen } from "../service/http-base.js";
+export type { Listen } from "../service/index.js";
 
 export interface ServeOptions {
   readonly deployment: Deployment;

@@ -3,11 +3,10 @@
 // sealing and append path (vault.ingest), and its counters on /metrics.
 
 import type { TlsOptions } from "node:tls";
-import { type FrameResult, type SyslogFeed, startSyslogFeed } from "../atna/syslog-listener.js";
-import type { Deployment } from "../identity/deployment.js";
-import { socketCallers } from "../service/client-certificate.js";
-import type { ServiceContext } from "../service/context.js";
-import { Counter, type Metrics } from "../service/plugins/metrics.js";
+import { type FrameResult, type SyslogFeed, startSyslogFeed } from "../atna/index.js";
+import type { Deployment } from "../identity/index.js";
+import type { ServiceContext } from "../service/index.js";
+import { Counter, type Metrics, socketCallers } from "../service/index.js";
 
 export async function startNodeSyslogFeed(options: {
   readonly listen: { readonly host: string; readonly port: number };

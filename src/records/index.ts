@@ -4,6 +4,7 @@
 
 export { addArchivedRange, readArchivedRanges } from "./archive/archive-register.js";
 export { buildArchive, epochsInRange, type RangeEpoch } from "./archive/build-archive.js";
+export { openArchive } from "./archive/open-archive.js";
 export * from "./browser.js";
 export { HOLDS_LOOKUP_KEY, Holds } from "./holds.js";
 export {

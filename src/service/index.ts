@@ -1,13 +1,17 @@
 // The service area's public surface: what other areas use of the node's HTTP service.
 
-export { certificateCallers } from "./client-certificate.js";
-export type { ReadContext } from "./context.js";
+export { certificateCallers, socketCallers } from "./client-certificate.js";
+export type { ReadContext, ServiceContext } from "./context.js";
 export { entryVisibleTo } from "./entry-access.js";
 export { sendError } from "./errors.js";
-export { registerHealth } from "./plugins/health.js";
+export { listenAt, minTlsVersion } from "./http-base.js";
+export { outboxSignatureCheck, outboxSignerOf } from "./outbox-signatures.js";
+export { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/health.js";
+export { Counter, createMetrics, Gauge, type Metrics, type VerifyStatus } from "./plugins/metrics.js";
 export { registerRateLimit } from "./plugins/rate-limit.js";
 export {
   type PortalSettings,
+  PortalSettingsSource,
   parsePortalSettings,
   portalSettingsPath,
   readPortalSettings,
@@ -15,6 +19,7 @@ export {
   writePortalSettings,
 } from "./portal-settings.js";
 export { ReadLog } from "./read-log.js";
+export { RefusalBudget } from "./refusal-budget.js";
 export { parseJsonBody, requestText } from "./request-text.js";
 export { registerGossipRoutes } from "./routes/gossip-routes.js";
 export { registerLogRoutes } from "./routes/log-routes.js";
@@ -22,4 +27,5 @@ export { registerMirrorRoutes } from "./routes/mirror-routes.js";
 export { registerTileRoutes } from "./routes/tiles.js";
 export { registerMirrorTrailRoutes } from "./routes/trail-routes.js";
 export type { Listen } from "./server.js";
-export { type RunningServer, startServer } from "./server.js";
+export { createNodeApps } from "./server.js";
+export { currentCheckpoint } from "./trail-query.js";

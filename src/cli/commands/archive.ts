@@ -7,20 +7,12 @@ import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { type ArchiveReport, verifyArchive } from "../../core/archive/index.js";
-import { toHex } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
-import { sha256 } from "../../core/platform.js";
-import { writeFileAtomic } from "../../crypto/atomic-write.js";
-import {
-  type ArchiveRecipient,
-  resolveArchiveReader,
-  rewrapForArchive,
-} from "../../identity/archive-readers.js";
-import { LOG_SIGNER_SECRET } from "../../ledger/data-dir.js";
-import { addArchivedRange } from "../../records/archive/archive-register.js";
-import { buildArchive, epochsInRange } from "../../records/archive/build-archive.js";
-import { openArchive } from "../../records/archive/open-archive.js";
-import { WITNESSED_FILE } from "../../witness/witnessing.js";
+import { CustosError, sha256, toHex } from "../../core/index.js";
+import { writeFileAtomic } from "../../crypto/index.js";
+import { type ArchiveRecipient, resolveArchiveReader, rewrapForArchive } from "../../identity/index.js";
+import { LOG_SIGNER_SECRET } from "../../ledger/index.js";
+import { addArchivedRange, buildArchive, epochsInRange, openArchive } from "../../records/index.js";
+import { WITNESSED_FILE } from "../../witness/index.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, parseCount } from "../options.js";

@@ -1,7 +1,7 @@
 // The passphrase protecting an identity bundle, as every command that unlocks one takes it.
 
 import { readFileSync } from "node:fs";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 
 export const PASSPHRASE_FILE = [
   "--passphrase-file <file>",

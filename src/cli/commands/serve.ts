@@ -2,10 +2,9 @@
 
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { parseVerifierKey } from "../../core/note/index.js";
-import { Identity, readBundle } from "../../identity/bundle.js";
-import { operatorPortalCertificate, type PortalTls } from "../../identity/portal-certificate.js";
+import { Identity, operatorPortalCertificate, type PortalTls, readBundle } from "../../identity/index.js";
 import { runNode } from "../../node/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";

@@ -3,7 +3,7 @@
 // fold into one all-"other" series), so a bug upstream cannot grow memory; label and metric names are
 // checked when a family is made. The node's own metrics are wired in metrics.ts.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 
 /** The Prometheus text format's media type (exposition format 0.0.4). */
 export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

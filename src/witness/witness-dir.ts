@@ -6,8 +6,7 @@
 
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fromUtf8, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, fromUtf8, utf8 } from "../core/index.js";
 import { generateCosignerKey, KEY_TYPES, parseSignerKey, verifierKeyFromSigner } from "../core/note/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import { WITNESS_DB_FILE, type WitnessMeta, WitnessStore } from "./witness-store.js";

@@ -1,7 +1,7 @@
 // The witness store's SQLite schema (STRICT tables; evidence append-only by trigger) and its rows read
 // back, checked: a value of the wrong type is STORE_CORRUPT, never misread.
 
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import { type CheckpointUpdate, EVIDENCE_KINDS, type Evidence, type EvidenceKind } from "./witness-store.js";
 
 export const SCHEMA = `

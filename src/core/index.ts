@@ -36,5 +36,7 @@ export { MAX_CONTENTS_PER_REQUEST, MAX_KEY_RANGE } from "./mirror-protocol.js";
 export * from "./note/index.js";
 export { ed25519Verify, hmacSha256, randomBytes, randomSecret, sha256 } from "./platform.js";
 export * from "./record/index.js";
+export { nobleBackend } from "./runtime/noble.js";
+export type { AeadCipher, CryptoBackend, X25519Handle } from "./runtime/types.js";
 export * from "./trail-map/index.js";
 export { firstInvalidUtf8 } from "./utf8-check.js";

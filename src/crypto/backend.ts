@@ -4,10 +4,10 @@
 // same published vectors (RFC 9180 appendix A, NIST GCM) and to each other.
 
 import { runtime } from "#platform";
-import type { CryptoBackend } from "../core/runtime/types.js";
+import type { CryptoBackend } from "../core/index.js";
 
-export { nobleBackend } from "../core/runtime/noble.js";
-export type { AeadCipher, CryptoBackend, X25519Handle } from "../core/runtime/types.js";
+export type { AeadCipher, CryptoBackend, X25519Handle } from "../core/index.js";
+export { nobleBackend } from "../core/index.js";
 
 /** The backend this platform uses: node:crypto on Node, @noble in the browser. */
 export const defaultBackend: CryptoBackend = runtime.backend;

@@ -5,7 +5,7 @@ export { type ArchiveRecipient, resolveArchiveReader, rewrapForArchive } from ".
 export { authorize, type Caller, OPERATIONS, type Operation, type Target } from "./authorize.js";
 export { type BulkCounts, parseBulkCsv, planBulk, registryCounts, runBulk } from "./bulk-enroll.js";
 export { Identity, type IdentityBundle, parseBundle, readBundle, writeBundle } from "./bundle.js";
-export { CA_KEY_SECRET } from "./ca.js";
+export { CA_KEY_SECRET, DeploymentCa } from "./ca.js";
 export { Deployment, type DeploymentOptions } from "./deployment.js";
 export {
   completeBundle,
@@ -35,5 +35,5 @@ export {
 } from "./portal-certificate.js";
 export { lawfulReadNotice, rewrapHistory } from "./recovery.js";
 export { patientSubject, REGISTRY_LOOKUP_KEY, Registry, RegistryDirectory } from "./registry.js";
-export { checkRole, isRole, parseIdentityUri, type Role } from "./roles.js";
+export { checkRole, isRole, parseIdentityUri, ROLES, type Role } from "./roles.js";
 export { type Principal, TrustAnchor } from "./trust.js";

@@ -2,10 +2,8 @@
 // what it gets back, and the checks every item passes before it is queued: an entry the log takes is
 // well-formed and commits to exactly the content given with it.
 
-import { bytesEqual } from "../core/bytes.js";
 import { contentHashOf, decodeEntry, MAX_ENTRY_BYTES } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import { sha256 } from "../core/platform.js";
+import { bytesEqual, CustosError, sha256 } from "../core/index.js";
 
 export interface AppendItem {
   /** An encoded entry (src/core/entry). */

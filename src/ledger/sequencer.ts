@@ -9,10 +9,8 @@
 // lock). If the store holds other than what this node committed (another node sequenced meanwhile, or
 // a commit whose answer was lost), it never writes again: the node must reopen the log (`superseded`).
 
-import { toHex } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { CustosError, sha256, toHex } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
-import { sha256 } from "../core/platform.js";
 import { type AppendItem, type AppendOptions, type AppendResult, validateAppendItem } from "./append-item.js";
 import type { ContentBlob, LedgerStore, StoredCheckpoint, Tile } from "./storage.js";
 import { TreeBuilder } from "./tree/index.js";

@@ -2,27 +2,36 @@
 // queries answered from the mirror's verified copy, over mutual TLS. It never writes the log: reads and
 // refusals go to the mirror's own read log, sealed like the node's notices.
 
-import { CustosError } from "../core/errors.js";
-import { authorize, type Caller } from "../identity/authorize.js";
-import type { Identity } from "../identity/bundle.js";
-import { patientSubject, type Registry, RegistryDirectory } from "../identity/registry.js";
-import type { TrustAnchor } from "../identity/trust.js";
-import { Ledger } from "../ledger/ledger.js";
-import type { LedgerStore } from "../ledger/storage.js";
-import { type NoticeBody, sealNotice } from "../records/notices.js";
-import type { Recipient } from "../records/recipients.js";
-import { certificateCallers } from "../service/client-certificate.js";
-import type { ReadContext } from "../service/context.js";
-import { entryVisibleTo } from "../service/entry-access.js";
-import { createHttpApp, type Listen, listenAt, mutualTls } from "../service/http-base.js";
-import { registerHealth } from "../service/plugins/health.js";
-import { registerRateLimit } from "../service/plugins/rate-limit.js";
-import { registerGossipRoutes } from "../service/routes/gossip-routes.js";
-import { registerLogRoutes } from "../service/routes/log-routes.js";
-import { registerMirrorRoutes } from "../service/routes/mirror-routes.js";
-import { registerTileRoutes } from "../service/routes/tiles.js";
-import { registerTrailRoutes } from "../service/routes/trail-routes.js";
-import type { Gossiping } from "../witness/gossiping.js";
+import { CustosError } from "../core/index.js";
+import type { Identity, TrustAnchor } from "../identity/index.js";
+import {
+  authorize,
+  type Caller,
+  patientSubject,
+  type Registry,
+  RegistryDirectory,
+} from "../identity/index.js";
+import type { LedgerStore } from "../ledger/index.js";
+import { Ledger } from "../ledger/index.js";
+import type { Recipient } from "../records/index.js";
+import { type NoticeBody, sealNotice } from "../records/index.js";
+import type { ReadContext } from "../service/index.js";
+import {
+  certificateCallers,
+  createHttpApp,
+  entryVisibleTo,
+  type Listen,
+  listenAt,
+  mutualTls,
+  registerGossipRoutes,
+  registerHealth,
+  registerLogRoutes,
+  registerMirrorRoutes,
+  registerRateLimit,
+  registerTileRoutes,
+  registerTrailRoutes,
+} from "../service/index.js";
+import type { Gossiping } from "../witness/index.js";
 import type { ReadLog } from "./read-log.js";
 import { mirrorTrailHooks } from "./trail-hooks.js";
 

@@ -6,18 +6,14 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { MtlsClient } from "../client/mtls-client.js";
+import { MtlsClient } from "../client/index.js";
 import { ENTRY_FORMAT_VERSION } from "../core/entry/index.js";
-import { CustosError } from "../core/errors.js";
-import type { Identity } from "../identity/bundle.js";
-import { Registry } from "../identity/registry.js";
-import { TrustAnchor } from "../identity/trust.js";
-import { SQLITE_FILE_NAME, SqliteStore } from "../ledger/sqlite/sqlite-store.js";
-import { checkTrailRange } from "../ledger/verify/trail-chain.js";
-import type { Listen } from "../service/http-base.js";
-import { type Alert, AlertLog } from "../witness/alerts.js";
-import { GossipChecker, storeReference } from "../witness/gossip.js";
-import { Gossiping } from "../witness/gossiping.js";
+import { CustosError } from "../core/index.js";
+import type { Identity } from "../identity/index.js";
+import { Registry, TrustAnchor } from "../identity/index.js";
+import { checkTrailRange, SQLITE_FILE_NAME, SqliteStore } from "../ledger/index.js";
+import type { Listen } from "../service/index.js";
+import { type Alert, AlertLog, GossipChecker, Gossiping, storeReference } from "../witness/index.js";
 import { type FollowResult, followOnce } from "./follower.js";
 import { type RunningMirrorServer, startMirrorServer } from "./mirror-server.js";
 import { ReadLog } from "./read-log.js";

@@ -4,9 +4,9 @@
 // turn into a tag (it holds no blind-index key), so the routes refuse it with NO_BLIND_INDEX. Reads go
 // to its read log, since only the sequencer appends to the log.
 
-import type { Registry, RegistryDirectory } from "../identity/registry.js";
-import type { TrailHooks } from "../service/routes/trail-routes.js";
-import { tagOfSubject } from "../service/trail-query.js";
+import type { Registry, RegistryDirectory } from "../identity/index.js";
+import type { TrailHooks } from "../service/index.js";
+import { tagOfSubject } from "../service/index.js";
 import type { ReadLog } from "./read-log.js";
 
 export function mirrorTrailHooks(

@@ -3,15 +3,14 @@
 // them in the log's outbox table, committed before it replies, and the sequencer moves them into the
 // log in order (docs/postgres.md, "Read replicas"). A node that can do neither refuses the request.
 
-import { CustosError } from "../core/errors.js";
-import type { Ledger } from "../ledger/ledger.js";
+import { CustosError } from "../core/index.js";
+import type { AppendItem, Ledger } from "../ledger/index.js";
 import type {
   OutboxBacklog,
   OutboxSignatureCheck,
   OutboxSigner,
   PostgresOutbox,
 } from "../ledger/postgres/index.js";
-import type { AppendItem } from "../ledger/sequencer.js";
 
 /** How often the sequencer looks for notices recorded by replicas. */
 export const DEFAULT_DRAIN_EVERY_MS = 250;

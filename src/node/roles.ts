@@ -4,9 +4,9 @@
 // it can re-take the lock, else as standby. Reopening waits out an unreachable database with backoff;
 // the old server keeps serving reads (and answering STORE_BUSY to writes) until the new one is ready.
 
-import { CustosError } from "../core/errors.js";
-import type { Deployment } from "../identity/deployment.js";
-import { openStore } from "../ledger/data-dir.js";
+import { CustosError } from "../core/index.js";
+import type { Deployment } from "../identity/index.js";
+import { openStore } from "../ledger/index.js";
 import type { Listen, RunningServer } from "./server.js";
 
 /** Where the node tells its operator what it does: one line each (the CLI's stdout and stderr). */

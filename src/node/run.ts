@@ -4,12 +4,11 @@
 // unless `stopped` is given), changing role as the sequencer lock moves (roles.ts).
 
 import { join } from "node:path";
-import { CustosError } from "../core/errors.js";
+import { CustosError } from "../core/index.js";
 import type { MasterKeyProvider } from "../crypto/keystore/index.js";
-import type { Identity } from "../identity/bundle.js";
-import { Deployment } from "../identity/deployment.js";
-import { PORTAL_CERT_FILE } from "../identity/portal-certificate.js";
-import { openStore } from "../ledger/data-dir.js";
+import type { Identity } from "../identity/index.js";
+import { Deployment, PORTAL_CERT_FILE } from "../identity/index.js";
+import { openStore } from "../ledger/index.js";
 import { type NodeOutput, serveRoles } from "./roles.js";
 import { type Listen, type ServeOptions, startServer } from "./server.js";
 

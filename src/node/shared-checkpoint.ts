@@ -3,9 +3,8 @@
 // witnessed note in the database, so read replicas prove their replies against the same cosigned
 // checkpoint and clients that demand a witness quorum can read from any node.
 
-import type { SharedCheckpointAccess } from "../ledger/index.js";
-import type { Ledger } from "../ledger/ledger.js";
-import type { Witnessing } from "../witness/witnessing.js";
+import type { Ledger, SharedCheckpointAccess } from "../ledger/index.js";
+import type { Witnessing } from "../witness/index.js";
 
 /** How often the sequencer looks for a newly witnessed checkpoint to publish. */
 const PUBLISH_EVERY_MS = 500;

@@ -4,7 +4,7 @@ export { certificateCallers, socketCallers } from "./client-certificate.js";
 export type { ReadContext, ServiceContext } from "./context.js";
 export { entryVisibleTo } from "./entry-access.js";
 export { sendError } from "./errors.js";
-export { listenAt, minTlsVersion } from "./http-base.js";
+export { createHttpApp, listenAt, minTlsVersion, mutualTls } from "./http-base.js";
 export { outboxSignatureCheck, outboxSignerOf } from "./outbox-signatures.js";
 export { checkpointFreshness, type NodeRole, registerHealth } from "./plugins/health.js";
 export { Counter, createMetrics, Gauge, type Metrics, type VerifyStatus } from "./plugins/metrics.js";
@@ -18,14 +18,13 @@ export {
   WEEKDAYS,
   writePortalSettings,
 } from "./portal-settings.js";
-export { ReadLog } from "./read-log.js";
 export { RefusalBudget } from "./refusal-budget.js";
 export { parseJsonBody, requestText } from "./request-text.js";
 export { registerGossipRoutes } from "./routes/gossip-routes.js";
 export { registerLogRoutes } from "./routes/log-routes.js";
 export { registerMirrorRoutes } from "./routes/mirror-routes.js";
 export { registerTileRoutes } from "./routes/tiles.js";
-export { registerMirrorTrailRoutes } from "./routes/trail-routes.js";
+export { registerTrailRoutes, type TrailHooks } from "./routes/trail-routes.js";
 export type { Listen } from "./server.js";
 export { createNodeApps } from "./server.js";
-export { currentCheckpoint } from "./trail-query.js";
+export { currentCheckpoint, tagOfSubject } from "./trail-query.js";

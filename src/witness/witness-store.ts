@@ -13,11 +13,9 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { bytesEqual, utf8 } from "../core/bytes.js";
-import { CustosError } from "../core/errors.js";
+import { bytesEqual, CustosError, sha256, utf8 } from "../core/index.js";
 import { EMPTY_ROOT } from "../core/merkle/index.js";
 import { KEY_TYPES, parseVerifierKey } from "../core/note/index.js";
-import { sha256 } from "../core/platform.js";
 import { bigintOf, bytesOf, evidenceOf, numberOf, type Row, SCHEMA, textOf, toRow } from "./witness-rows.js";
 
 // The data directory's other half (the keystore) and its set-up, from their old home.

@@ -5,12 +5,20 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { CustosError } from "../../core/errors.js";
-import { writeFileAtomic } from "../../crypto/atomic-write.js";
-import { Identity, type IdentityBundle, readBundle, writeBundle } from "../../identity/bundle.js";
-import { DeploymentCa } from "../../identity/ca.js";
-import { Deployment } from "../../identity/deployment.js";
-import { checkRole, parseIdentityUri, ROLES, type Role } from "../../identity/roles.js";
+import { CustosError } from "../../core/index.js";
+import { writeFileAtomic } from "../../crypto/index.js";
+import {
+  checkRole,
+  Deployment,
+  DeploymentCa,
+  Identity,
+  type IdentityBundle,
+  parseIdentityUri,
+  ROLES,
+  type Role,
+  readBundle,
+  writeBundle,
+} from "../../identity/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";

@@ -7,9 +7,7 @@
 
 import { hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { fromBase64, toBase64, toHex } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
-import { hmacSha256 } from "../../core/platform.js";
+import { CustosError, fromBase64, hmacSha256, toBase64, toHex } from "../../core/index.js";
 import { aesGcmOpen, aesGcmSeal } from "../aead.js";
 import { writeFileAtomic } from "../atomic-write.js";
 import {

@@ -1,8 +1,7 @@
 // Reading a PostgreSQL log's metadata, entries, tiles and contents. Batched reads (`= ANY($1)`) take a bounded
 // number of keys per statement; scans page through in index order.
 
-import { toHex } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, toHex } from "../../core/index.js";
 import type { LogMeta, StoredEntry, Tile } from "../storage.js";
 import { buffer, checkIndex, toBytes, toIndex } from "./row-values.js";
 import type { PostgresSession } from "./session.js";

@@ -2,7 +2,7 @@
 // copies, a checkpoint) in one transaction, compare-and-set on the recorded size so a second writer
 // gets STORE_BUSY; content erasure; housekeeping after a bulk load.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import type { AppendBatch, LogMeta } from "../storage.js";
 import type { PostgresCheckpoints } from "./checkpoints.js";
 import { buffer, checkIndex, toIndex } from "./row-values.js";

@@ -1,7 +1,7 @@
 // Reading a PostgreSQL log by key: idempotency keys, and the lookup rows under which entries are
 // filed (a patient's trail), read from the rows' trail copies as one index-only range scan.
 
-import { toHex } from "../../core/bytes.js";
+import { toHex } from "../../core/index.js";
 import { type LookupPage, readLookup } from "../lookup-pages.js";
 import type { LookupCopy, LookupQuery, StoredEntry, StoredEntryWithContent } from "../storage.js";
 import { buffer, type Row, toBytes, toIndex } from "./row-values.js";

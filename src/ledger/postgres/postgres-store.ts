@@ -5,7 +5,7 @@
 // that sequencer's batches are written on that very connection, so a node whose session (and lock)
 // has ended cannot write anymore; any number of other nodes can read.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import type {
   AppendBatch,
   LedgerStore,

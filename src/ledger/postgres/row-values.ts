@@ -1,7 +1,7 @@
 // Values read back from PostgreSQL, checked (a bigint column arrives as text; anything but a safe
 // non-negative integer is corruption), and values sent to it.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import type { StoredCheckpoint } from "../storage.js";
 
 export type Row = Record<string, unknown>;

@@ -5,7 +5,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import type pg from "pg";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import { advisoryLockKey, describeFailure, type Endpoint } from "./connection.js";
 import type { Row } from "./row-values.js";
 

@@ -3,7 +3,7 @@
 // upgraded by a writer and read as it is (without trail copies) by a read-only opener.
 
 import Database from "better-sqlite3";
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import type { Row } from "./row-values.js";
 import { SQLITE_MIGRATION_2, SQLITE_SCHEMA, SQLITE_SCHEMA_VERSION } from "./schema.js";
 

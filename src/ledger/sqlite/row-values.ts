@@ -1,7 +1,7 @@
 // Values read back from SQLite, checked: a column of the wrong type (SQLite accepts any) is corruption,
 // reported as STORE_CORRUPT rather than misread.
 
-import { CustosError } from "../../core/errors.js";
+import { CustosError } from "../../core/index.js";
 import type { StoredCheckpoint } from "../storage.js";
 
 export type Row = Record<string, unknown>;

@@ -4,8 +4,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type Database from "better-sqlite3";
-import { toHex } from "../../core/bytes.js";
-import { CustosError } from "../../core/errors.js";
+import { CustosError, toHex } from "../../core/index.js";
 import { directoryWriteReadiness, rethrowDiskFault } from "../disk-faults.js";
 import { readLookup } from "../lookup-pages.js";
 import type {

@@ -14,15 +14,7 @@ import { CustosError } from "../core/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import type { AppendItem } from "../ledger/index.js";
 import { KEYSTORE_FILE_NAME, RESTORE_FROM_BACKUP_HINT } from "../ledger/index.js";
-import type { Recipient } from "../records/index.js";
-import {
-  legacyDirectoryIn,
-  legacyDirectoryMessage,
-  type NoticeBody,
-  sealNotice,
-  Vault,
-  type VaultOptions,
-} from "../records/index.js";
+import { legacyDirectoryIn, legacyDirectoryMessage, Vault, type VaultOptions } from "../records/index.js";
 
 /** How a deployment's vault is opened; its readers always come from the registry. */
 export type DeploymentOptions = Omit<VaultOptions, "readers">;
@@ -38,11 +30,10 @@ import {
   type IssuedIdentity,
   type IssueRequest,
 } from "./ca.js";
+import { refusalNoticeOf } from "./refusal-notice.js";
 import { patientSubject, REGISTRY_LOOKUP_KEY, Registry, RegistryDirectory } from "./registry.js";
 import { checkId, type Role } from "./roles.js";
 import { TrustAnchor } from "./trust.js";
-
-const ZERO_TAG = new Uint8Array(32);
 
 /** Keeps an issued identity (writes its bundle) before it is published; returns how to undo that. */
 export type SaveIssued = (issued: IssuedIdentity) => (() => void) | undefined;
@@ -444,30 +435,7 @@ export class Deployment {
     reason: string,
     patient?: string | { tag: Uint8Array },
   ): AppendItem | undefined {
-    const at = this.#now();
-    const body: NoticeBody = {
-      time: new Date(at).toISOString(),
-      requester: caller.uri,
-      role: caller.role,
-      operation,
-      reason,
-    };
-    const readers: Recipient[] = [...this.directory.custodians(at)];
-    let tag: Uint8Array = ZERO_TAG;
-    if (patient !== undefined) {
-      tag = typeof patient === "string" ? this.vault.patientTag(patient) : patient.tag;
-      const subject = patientSubject(tag);
-      readers.unshift(...this.directory.auditors(subject, at));
-      const enrolled = this.registry.active("patient", subject, at);
-      if (enrolled)
-        readers.unshift({ id: "patient", role: "patient", encryptionKey: enrolled.encryptionKey });
-    } else {
-      for (const admin of this.registry.withRole("admin").filter((i) => i.revokedAt === undefined)) {
-        readers.push({ id: admin.subject, role: "custodian", encryptionKey: admin.encryptionKey });
-      }
-    }
-    if (readers.length === 0) return undefined; // nobody could ever read it: nothing to seal to
-    return sealNotice({ kind: "refusal", time: at, patientTag: tag }, body, readers);
+    return refusalNoticeOf(this, caller, operation, reason, patient);
   }
 
   /**

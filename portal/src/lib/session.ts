@@ -28,7 +28,7 @@ import {
 } from "./bundle.js";
 import { PortalError, VerificationFailureError } from "./errors.js";
 import { createTokenProvider, logIn } from "./login.js";
-import { checkSiteSettings } from "./site.js";
+import { checkPortalConfig } from "./portal-config.js";
 import { createFetchTransport, type FetchLike, pageOrigin } from "./transport.js";
 import type {
   AccessFilter,
@@ -41,6 +41,8 @@ import type {
   VerificationProblem,
   VerificationStatus,
 } from "./types.js";
+
+export { checkPortalConfig };
 
 /** Where the trust store is kept: localStorage in the page, anything alike in tests. */
 export type TrustStorage = Pick<Storage, "getItem" | "setItem">;
@@ -59,47 +61,6 @@ export const DEFAULT_MAX_ROWS = 10_000;
 const DEFAULT_PAGE_SIZE = 2_000;
 const MAX_PAGE_SIZE = 5_000;
 const STORAGE_PREFIX = "custos.trust.v1.";
-
-function isString(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0 && value.length <= 4096;
-}
-
-/** Checks the shape of GET /portal/config.json. */
-export function checkPortalConfig(value: unknown): PortalConfig {
-  const c = value as {
-    deployment?: unknown;
-    node?: unknown;
-    log?: { origin?: unknown; verifierKey?: unknown };
-    witnesses?: { keys?: unknown; quorum?: unknown };
-    site?: unknown;
-  } | null;
-  const keys = c?.witnesses?.keys;
-  const quorum = c?.witnesses?.quorum;
-  if (
-    typeof c !== "object" ||
-    c === null ||
-    !isString(c.deployment) ||
-    !isString(c.node) ||
-    !isString(c.log?.origin) ||
-    !isString(c.log?.verifierKey) ||
-    !Array.isArray(keys) ||
-    keys.length > 64 ||
-    !keys.every(isString) ||
-    typeof quorum !== "number" ||
-    !Number.isInteger(quorum) ||
-    quorum < 0 ||
-    quorum > keys.length
-  ) {
-    throw new PortalError("BAD_CONFIG", "The node's portal configuration is malformed.");
-  }
-  return {
-    deployment: c.deployment,
-    node: c.node,
-    log: { origin: c.log!.origin as string, verifierKey: c.log!.verifierKey as string },
-    witnesses: { keys: [...keys], quorum },
-    site: checkSiteSettings(c.site),
-  };
-}
 
 /**
  * The storage key: derived from a signature only the identity's own key can make (Ed25519 signatures

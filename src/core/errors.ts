@@ -70,8 +70,6 @@ export const ERROR_TABLE = {
   REVOKED: { status: 401, title: "This identity has been revoked." },
   /** The node refused the login for another reason (named in the message). */
   LOGIN_FAILED: { status: 401, title: "The node refused the login." },
-  /** The node could not be reached or did not answer as a Custos node. */
-  UNREACHABLE: { status: 503, title: "The node could not be reached." },
   /** The node's configuration is unusable (e.g. its log differs from the bundle's). */
   BAD_CONFIG: { status: 500, title: "The portal's configuration is not usable." },
   /** This browser lacks a primitive the portal needs (Ed25519 in WebCrypto). */

@@ -44,7 +44,7 @@ describe("the portal's error codes", () => {
 
   it("are what the page shows, with a title for each", () => {
     for (const code of ERROR_CODES) expect(titleOf(code).length, code).toBeGreaterThan(0);
-    expect(describeError(new TypeError("fetch failed"))).toMatchObject({ code: "UNREACHABLE" });
+    expect(describeError(new TypeError("fetch failed"))).toMatchObject({ code: "UNAVAILABLE" });
     expect(describeError(new Error("no code"))).toMatchObject({ code: "INTERNAL", detail: "no code" });
     expect(describeError({ code: "NOT_A_CODE" })).toMatchObject({ code: "INTERNAL" });
     expect(describeError({ code: "WRONG_PASSPHRASE" }).title).toMatch(/passphrase/);

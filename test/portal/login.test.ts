@@ -218,6 +218,6 @@ describe("the fetch transport", () => {
       baseUrl: "https://node.example",
       fetch: () => Promise.reject(new TypeError("fetch failed")),
     });
-    await expect(down.call("GET", "/v1/trail")).rejects.toMatchObject({ code: "UNREACHABLE" });
+    await expect(down.call("GET", "/v1/trail")).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
 });

@@ -229,7 +229,7 @@ function ackNote(acknowledged: unknown): { acknowledgedNote?: string } {
 
 /**
  * Signs in with an identity bundle's text and passphrase. Throws PortalError: BAD_BUNDLE,
- * WRONG_DEPLOYMENT, EXPIRED, NOT_YET_VALID, WRONG_PASSPHRASE, REVOKED, LOGIN_FAILED, UNREACHABLE,
+ * WRONG_DEPLOYMENT, EXPIRED, NOT_YET_VALID, WRONG_PASSPHRASE, REVOKED, LOGIN_FAILED, UNAVAILABLE,
  * BAD_CONFIG or UNSUPPORTED_BROWSER, each with one sentence for the person signing in.
  */
 export async function signIn(
@@ -246,7 +246,7 @@ export async function signIn(
     config = checkPortalConfig(await open.call<unknown>("GET", "/portal/config.json"));
   } catch (error) {
     if (error instanceof PortalError) throw error;
-    throw new PortalError("UNREACHABLE", "This address does not answer as a Custos portal.", {
+    throw new PortalError("UNAVAILABLE", "This address does not answer as a Custos portal.", {
       cause: error,
     });
   }

@@ -89,7 +89,7 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
         cache: "no-store",
       });
     } catch (error) {
-      throw new PortalError("UNREACHABLE", `The Custos node at ${base} could not be reached.`, {
+      throw new PortalError("UNAVAILABLE", `The Custos node at ${base} could not be reached.`, {
         cause: error,
       });
     }

@@ -20,8 +20,7 @@ const EXPLANATIONS: Readonly<Partial<Record<ErrorCode, string>>> = {
   NOT_YET_VALID: "This identity is not valid yet. Check that this device's date and time are right.",
   REVOKED: "This identity has been revoked. Ask the organization that issued it for a new one.",
   LOGIN_FAILED: "The Custos node refused to sign you in.",
-  UNREACHABLE: "The Custos node could not be reached. Check your connection and try again.",
-  UNAVAILABLE: "The Custos node is unavailable right now. Try again in a moment.",
+  UNAVAILABLE: "The Custos node could not be reached. Check your connection and try again.",
   STORE_BUSY: "The Custos node is busy right now. Try again in a moment.",
   BAD_CONFIG: "This portal's configuration is unusable. Tell the organization that runs it.",
   UNSUPPORTED_BROWSER:
@@ -40,12 +39,12 @@ export function titleOf(code: ErrorCode): string {
 }
 
 /**
- * Turns anything thrown into a message; a failed `fetch` (TypeError) is UNREACHABLE, anything without a
+ * Turns anything thrown into a message; a failed `fetch` (TypeError) is UNAVAILABLE, anything without a
  * code from the table is INTERNAL.
  */
 export function describeError(error: unknown): ErrorMessage {
   if (error instanceof TypeError && /fetch|network|load failed/i.test(error.message)) {
-    return { code: "UNREACHABLE", title: titleOf("UNREACHABLE"), detail: error.message };
+    return { code: "UNAVAILABLE", title: titleOf("UNAVAILABLE"), detail: error.message };
   }
   const raw = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
   const code: ErrorCode = isErrorCode(raw) ? raw : "INTERNAL";

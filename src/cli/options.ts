@@ -4,6 +4,16 @@ import { CustosError } from "../core/index.js";
 import { type MasterKeyProvider, resolveMasterKeyProvider } from "../crypto/keystore/index.js";
 import { UsageError } from "./errors.js";
 
+/** An ISO 8601 date or time given as option `name`, in ms; a one-line usage error otherwise. */
+export function parseTime(value: string, name: string): number;
+export function parseTime(value: string | undefined, name: string): number | undefined;
+export function parseTime(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
+  return t;
+}
+
 export function parseCount(value: string, name: string): number {
   if (!/^(0|[1-9][0-9]*)$/.test(value))
     throw new UsageError(`${name} must be a non-negative whole number, got "${value}"`);

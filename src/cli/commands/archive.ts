@@ -15,7 +15,7 @@ import { addArchivedRange, buildArchive, epochsInRange, openArchive } from "../.
 import { WITNESSED_FILE } from "../../witness/index.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER, parseCount } from "../options.js";
+import { DATA, DB, MASTER, parseCount, parseTime } from "../options.js";
 import { withDeployment } from "./records.js";
 import { openerOf, unlockBundle } from "./unlock.js";
 
@@ -36,12 +36,6 @@ export interface ArchiveTrustOptions {
   logKey: string;
   witnessKey?: string[];
   quorum?: string;
-}
-
-function parseTime(value: string, name: string): number {
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
-  return t;
 }
 
 export function registerArchiveCommands(program: Command, io: Io, setExit: (code: number) => void): void {

@@ -21,7 +21,7 @@ import {
 } from "../../identity/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
+import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseTime, requireData } from "../options.js";
 import { adminClient, enrollRemote, registerRemoteAdminCommands } from "./admin-remote.js";
 import { enrollBulk } from "./enroll-bulk.js";
 import { bundlePassphrase, PASSPHRASE_FILE } from "./passphrase.js";
@@ -66,13 +66,6 @@ export function nodeHoldsLog(): CustosError {
     "STORE_BUSY",
     "a running node holds this log: run admin commands through it with --server URL --as ADMIN_BUNDLE",
   );
-}
-
-function parseTime(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
-  return t;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { KEY_AUDIT_KINDS, type KeyAuditKind, keyAudit } from "../../identity/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER } from "../options.js";
+import { DATA, DB, MASTER, parseTime } from "../options.js";
 import { adminClient, type RemoteAdminOptions } from "./admin-remote.js";
 import { type VaultOptions, withDeployment } from "./records.js";
 
@@ -28,13 +28,6 @@ interface Line {
 
 type Page = { readonly events: readonly Line[]; readonly next?: number };
 
-function time(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
-  return t;
-}
-
 export function registerKeyAuditCommand(keys: Command, io: Io): void {
   keys
     .command("audit")
@@ -53,8 +46,8 @@ export function registerKeyAuditCommand(keys: Command, io: Io): void {
     .option("--kind <kind...>", `only these kinds (${KEY_AUDIT_KINDS.join(", ")})`)
     .option("--json", "print one JSON object per event (NDJSON)")
     .action(async (options: AuditOptions) => {
-      const from = time(options.from, "--from");
-      const to = time(options.to, "--to");
+      const from = parseTime(options.from, "--from");
+      const to = parseTime(options.to, "--to");
       for (const kind of options.kind ?? [])
         if (!(KEY_AUDIT_KINDS as readonly string[]).includes(kind))
           throw new UsageError(`--kind must be one of ${KEY_AUDIT_KINDS.join(", ")}, got "${kind}"`);

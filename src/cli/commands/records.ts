@@ -14,7 +14,7 @@ import {
 import type { Vault } from "../../records/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER, masterKeyFrom, requireData } from "../options.js";
+import { DATA, DB, MASTER, masterKeyFrom, parseTime, requireData } from "../options.js";
 import { readFromArchive } from "./archive.js";
 import { ingestRemote, type RemoteIngestOptions } from "./client.js";
 import { openerOf, unlockBundle } from "./unlock.js";
@@ -45,13 +45,6 @@ export async function withDeployment<T>(
 
 function withVault<T>(options: VaultOptions, run: (vault: Vault) => Promise<T>): Promise<T> {
   return withDeployment(options, (deployment) => run(deployment.vault));
-}
-
-function parseTime(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new UsageError(`${name} must be an ISO 8601 date or time, got "${value}"`);
-  return t;
 }
 
 export function registerRecordCommands(program: Command, io: Io): void {

@@ -79,7 +79,20 @@ export function createHttpApp(options: HttpBaseOptions): FastifyInstance {
   const app = Fastify({
     https: options.tls,
     bodyLimit,
-    logger: options.log ? { redact: ["req.headers.authorization"] } : false,
+    // Request lines are logged without their query string: a query may name a patient (the key
+    // audit's `party=patient/ID`), and no patient ID may reach a log line.
+    logger: options.log
+      ? {
+          redact: ["req.headers.authorization"],
+          serializers: {
+            req: (request: { method: string; url: string; ip?: string }) => ({
+              method: request.method,
+              url: request.url.split("?")[0],
+              remoteAddress: request.ip,
+            }),
+          },
+        }
+      : false,
     return503OnClosing: true,
     // Malformed URLs and oversized headers get the one error shape too, never Fastify's own.
     frameworkErrors: (error, _request, reply) => {

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decodeEntry, decodeErasureEntry, ENTRY_KINDS, encodeHoldEntry } from "../../src/core/entry/index.js";
 import { leafHash, verifyInclusion } from "../../src/core/merkle/index.js";
@@ -324,5 +325,49 @@ describe("erased bytes outside the rows (SQLite)", () => {
       expect.stringMatching(/1 free page\(s\) of the database file still hold old bytes/),
     ]);
     await dirty.close();
+  }, 60_000);
+
+  it("finishes an erasure a reader held back at the next tick, with the node open", async () => {
+    const held = tempDir("custos-held-reader-");
+    const masterKey = new EnvProvider("CUSTOS_MASTER_KEY", MASTER_ENV);
+    await initDataDir(held.dir, { origin: "held.custos.example/log", masterKey });
+    let clock = T0;
+    const deployment = await Deployment.initCa(held.dir, masterKey, "held", {
+      now: () => clock,
+      epochMs: DAY,
+    });
+    try {
+      const vault = deployment.vault;
+      await enrollParties(deployment);
+      await vault.ingest([record("P1", T0, 1), record("P1", T0, 2)], "ehr");
+      const secrets = (await vault.patientItems("P1")).flatMap((i) =>
+        i.content ? [Buffer.from(i.content)] : [],
+      );
+      expect(secrets.length).toBeGreaterThan(0);
+      const job = new RetentionJob({
+        ledger: vault.ledger,
+        policy,
+        rotate: () => undefined,
+        now: () => clock,
+      });
+      const wal = () => readFileSync(join(held.dir, "custos.db-wal"));
+      // Another process's read transaction on the snapshot before the expiry (a verify, a backup).
+      const reader = new Database(join(held.dir, "custos.db"), { readonly: true });
+      reader.exec("BEGIN");
+      reader.prepare("SELECT count(*) AS n FROM contents").get();
+      clock = T0 + 31 * DAY;
+      await expect(job.tick()).rejects.toMatchObject({ code: "STORE_BUSY" });
+      expect(secrets.some((secret) => wal().includes(secret))).toBe(true);
+      reader.exec("COMMIT");
+      reader.close();
+      // The next tick meets the same epochs again (the failed tick saved no state) and empties the WAL.
+      expect((await job.tick()).erasedItems).toBe(0);
+      const files = Buffer.concat([readFileSync(join(held.dir, "custos.db")), wal()]);
+      for (const secret of secrets) expect(files.includes(secret)).toBe(false);
+      expect((await verifyStore(vault.ledger.store)).findings).toEqual([]);
+    } finally {
+      await deployment.close();
+      held.cleanup();
+    }
   }, 60_000);
 });

@@ -28,6 +28,9 @@ const CLI_ENV = () => ({ CUSTOS_BUNDLE_PASSPHRASE: PASS, CUSTOS_MASTER_KEY: env.
 const cli = (args: string[]) => runCli(args, { env: CLI_ENV() });
 
 /** Starts `custos serve`, under libfaketime with the clock moved by `offset` (e.g. "+4d") if given. */
+/** What the node printed, across its restarts (for failure messages). */
+let nodeOut = "";
+
 async function startNode(offset?: string): Promise<void> {
   // The same port across restarts, so the mirror finds the node again (freePort: below the ephemeral range).
   if (port === 0) port = await freePort();
@@ -51,6 +54,8 @@ async function startNode(offset?: string): Promise<void> {
         stdio: ["ignore", "pipe", "pipe"],
       });
   node = child;
+  child.stdout!.on("data", (c) => (nodeOut += c));
+  child.stderr!.on("data", (c) => (nodeOut += c));
   await waitForOutput(child, "API (mutual TLS)");
 }
 
@@ -102,14 +107,6 @@ async function recordContents(dir: string): Promise<{ index: number; entry: Uint
   } finally {
     await store.close();
   }
-}
-
-function filesOf(dir: string): Buffer {
-  return Buffer.concat(
-    ["custos.db", "custos.db-wal"].map((f) =>
-      existsSync(join(dir, f)) ? readFileSync(join(dir, f)) : Buffer.alloc(0),
-    ),
-  );
 }
 
 async function nodeSize(): Promise<number> {
@@ -305,12 +302,17 @@ describe("retention expiry with real processes", () => {
     await stop(mirror);
     await stop(node);
     // Nothing of the expired ciphertexts remains in either store's files, WAL included.
-    const nodeFiles = filesOf(env.data);
-    const mirrorFiles = filesOf(mirrorDir);
-    for (const item of archived) {
-      expect(nodeFiles.includes(item.content)).toBe(false);
-      expect(mirrorFiles.includes(item.content)).toBe(false);
-    }
+    // Each finding names the file and the offset, so a failure says where the bytes stayed.
+    const kept = [env.data, mirrorDir].flatMap((dir) =>
+      ["custos.db", "custos.db-wal"].flatMap((file) => {
+        const bytes = existsSync(join(dir, file)) ? readFileSync(join(dir, file)) : Buffer.alloc(0);
+        return archived
+          .map((item) => ({ entry: item.index, at: bytes.indexOf(item.content) }))
+          .filter((found) => found.at >= 0)
+          .map((found) => `${join(dir, file)} holds entry ${found.entry}'s content at byte ${found.at}`);
+      }),
+    );
+    expect(kept, `node said: ${nodeOut.slice(-2000)}`).toEqual([]);
     // Both copies verify (no content missing without an erasure, none kept after one, no free page
     // or WAL left holding bytes), and every expired entry's inclusion proof still verifies.
     for (const dir of [env.data, mirrorDir]) {

@@ -1,13 +1,23 @@
 // A client of a Custos node's mutual-TLS API, holding an unlocked identity: TLS 1.3, the node's
 // certificate checked against the deployment CA from the bundle, the identity's certificate offered.
-// Replies that carry an error become CustosErrors with the server's stable code.
+// Replies that carry an error become CustosErrors with the server's stable code. Connections are kept
+// alive and reused (a keep-alive agent per client).
 
-import { request } from "node:https";
+import { Agent, request } from "node:https";
 import { CustosError, type ErrorCode, isErrorCode } from "../core/index.js";
 import type { Identity } from "../identity/index.js";
 
 /** Replies larger than this are refused rather than buffered. */
 const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+
+/**
+ * An idle kept-alive connection is closed after this long, well before the node closes it (Fastify's
+ * keep-alive timeout: 72 s), so a request is not sent on a connection the node is closing.
+ */
+const IDLE_MS = 10_000;
+
+/** Connections to one node at most; further requests wait for one to be free. */
+const MAX_CONNECTIONS = 32;
 
 export class MtlsClient {
   readonly #host: string;
@@ -15,6 +25,7 @@ export class MtlsClient {
   readonly #key: string;
   readonly #cert: string;
   readonly #ca: string;
+  readonly #agent = new Agent({ keepAlive: true, timeout: IDLE_MS, maxSockets: MAX_CONNECTIONS });
 
   constructor(url: string, identity: Identity) {
     const parsed = new URL(url);
@@ -63,7 +74,30 @@ export class MtlsClient {
     return new Uint8Array(bytes);
   }
 
-  #send(
+  /** Closes the kept-alive connections (idle ones close by themselves and never hold a process up). */
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  async #send(
+    method: "GET" | "POST",
+    path: string,
+    payload: string | undefined,
+    contentType: string,
+  ): Promise<{ status: number; bytes: Buffer; retryAfter: number | undefined }> {
+    try {
+      return await this.#sendOnce(method, path, payload, contentType);
+    } catch (error) {
+      // A kept-alive connection the node closed as this request went out: a GET changes nothing, so
+      // it is sent once more (on another connection). A POST is not: its failure is reported
+      // (UNAVAILABLE), as for any dropped connection, and writes retry by their source event IDs.
+      if (method === "GET" && error instanceof StaleConnection)
+        return this.#sendOnce(method, path, payload, contentType);
+      throw error instanceof StaleConnection ? transportError(error.cause) : error;
+    }
+  }
+
+  #sendOnce(
     method: "GET" | "POST",
     path: string,
     payload: string | undefined,
@@ -80,10 +114,7 @@ export class MtlsClient {
           cert: this.#cert,
           ca: this.#ca,
           minVersion: "TLSv1.3",
-          // One connection per request: with keep-alive, Node 20's HTTP server sometimes fails a request
-          // that arrives on a reused TLS socket with HPE_PAUSED ("socket hang up" here); see
-          // docs/identity.md. A TLS 1.3 handshake on Ed25519 costs about a millisecond.
-          agent: false,
+          agent: this.#agent,
           headers: payload === undefined ? {} : { "content-type": contentType },
         },
         (res) => {
@@ -107,9 +138,27 @@ export class MtlsClient {
           res.on("error", reject);
         },
       );
-      req.on("error", (error) => reject(error instanceof CustosError ? error : transportError(error)));
+      let answered = false;
+      req.on("response", () => {
+        answered = true;
+      });
+      req.on("error", (error: NodeJS.ErrnoException) => {
+        if (error instanceof CustosError) reject(error);
+        else if (req.reusedSocket && !answered && (error.code === "ECONNRESET" || error.code === "EPIPE"))
+          reject(new StaleConnection(error));
+        else reject(transportError(error));
+      });
       req.end(payload);
     });
+  }
+}
+
+/** A reused connection failed before any reply came. */
+class StaleConnection extends Error {
+  override readonly cause: Error;
+  constructor(cause: Error) {
+    super(cause.message);
+    this.cause = cause;
   }
 }
 

@@ -5,7 +5,7 @@
 // Callers add authentication, rate limits, health and routes on the app this returns.
 
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
-import type { SecureContextOptions } from "node:tls";
+import type { SecureContextOptions, TLSSocket } from "node:tls";
 import Fastify, { type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { CustosError } from "../core/index.js";
@@ -133,6 +133,17 @@ export function createHttpApp(options: HttpBaseOptions): FastifyInstance {
     response.writeContinue();
     app.server.emit("request", request, response);
   });
+  // Keep-alive over TLS (Node 20): the HTTP server pauses a connection's parser when a request arrives
+  // while the previous reply is still being flushed (the socket's write buffer over its high-water
+  // mark), and stops reading. But the parser reads the TLS stream directly, and TLS hands it every
+  // record already decrypted from one network read, paused or not: the next record (the rest of that
+  // request's body) reaches a paused parser, which fails the request with HPE_PAUSED and drops the
+  // connection. A 'data' listener makes the server read the socket as a stream instead (Node's own
+  // fallback for a socket someone else also reads), where pausing holds data back: nothing is lost.
+  // Reproduced and checked by test/service/keep-alive.test.ts.
+  app.server.on("secureConnection", (socket: TLSSocket) => {
+    socket.on("data", ignoreData);
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.removeAllContentTypeParsers();
@@ -160,6 +171,8 @@ export function createHttpApp(options: HttpBaseOptions): FastifyInstance {
   app.setNotFoundHandler((_request, reply) => sendError(reply, new CustosError("NOT_FOUND", notFound)));
   return app;
 }
+
+function ignoreData(): void {}
 
 /** Listens at `listen` (port 0: any free port) and returns the address taken. */
 export async function listenAt(app: FastifyInstance, listen: Listen): Promise<Listen> {

@@ -11,7 +11,7 @@ import { CustosError, fromUtf8, utf8 } from "../core/index.js";
 import { generateSignerKey, verifierKeyFromSigner } from "../core/note/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import { Ledger, type LedgerOptions } from "./ledger.js";
-import { PostgresStore } from "./postgres/index.js";
+import { PostgresStore, takeUrlParam } from "./postgres/index.js";
 import { SQLITE_FILE_NAME, SqliteStore } from "./sqlite/sqlite-store.js";
 import type { LedgerStore } from "./storage.js";
 
@@ -76,27 +76,16 @@ export async function openStore(dir: string, location: StoreLocation = {}): Prom
  * URL reaches the driver.
  */
 export function splitSchema(db: string): { url: string; schema?: string } {
-  let parsed: URL;
-  try {
-    parsed = new URL(db);
-  } catch {
-    return { url: db };
-  }
-  const schema = parsed.searchParams.get("schema");
-  if (schema === null) return { url: db };
-  parsed.searchParams.delete("schema");
-  return { url: parsed.toString(), schema };
+  // Read from the query string alone: a multi-host URL (h1:5432,h2:5432) is not a WHATWG URL.
+  const { url, value } = takeUrlParam(db, "schema");
+  return value === null ? { url: db } : { url, schema: value };
 }
 
 /** A database URL without its password, for messages. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "the database";
-  }
+  const match = /^(postgres(?:ql)?:\/\/[^:@/?#]*):[^/?#]*@/.exec(url);
+  if (match) return `${match[1]}:***@${url.slice(match[0].length)}`;
+  return /^postgres(ql)?:\/\//.test(url) ? url : "the database";
 }
 
 export async function initDataDir(dir: string, options: InitOptions): Promise<InitResult> {

@@ -5,47 +5,82 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import { CustosError } from "../../core/index.js";
+import {
+  hostChoosingClient,
+  NO_MATCHING_SERVER,
+  type ServerAddress,
+  splitHosts,
+  TARGET_SESSION_ATTRS,
+  type TargetSessionAttrs,
+} from "./hosts.js";
 
 /** sslmode values Custos accepts: no TLS (local socket or private network), or TLS that verifies. */
 const ACCEPTED_SSL_MODES = ["disable", "verify-ca", "verify-full"] as const;
 
 export interface Endpoint {
+  /** The URL naming the first (or only) host, without target_session_attrs. */
   readonly url: string;
-  /** "host:port", for messages. */
+  /** "host:port" (each host of a multi-host URL, comma-separated), for messages. */
   readonly where: string;
+  /** Every host of the URL, in its order (one for a single-host URL). */
+  readonly hosts: readonly ServerAddress[];
+  /** Which server a connection must reach among them (libpq's target_session_attrs, default any). */
+  readonly target: TargetSessionAttrs;
 }
 
+const NOT_A_URL = "the database URL is not a URL; expected postgres://user@host:5432/db";
+
 export function parseDatabaseUrl(url: string): Endpoint {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new CustosError("CONFIG", "the database URL is not a URL; expected postgres://user@host:5432/db");
-  }
-  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+  if (!/^postgres(ql)?:/.test(url) && /^[a-z][a-z0-9+.-]*:/i.test(url)) {
     throw new CustosError("CONFIG", "the database URL must start with postgres:// or postgresql://");
   }
-  const sslmode = parsed.searchParams.get("sslmode");
+  const split = splitHosts(url);
+  if (split === undefined) throw new CustosError("CONFIG", NOT_A_URL);
+  const { hosts, target } = split;
+  if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(target)) {
+    throw new CustosError(
+      "CONFIG",
+      `target_session_attrs=${target} in the database URL is not one of ${TARGET_SESSION_ATTRS.join(", ")}`,
+    );
+  }
+  const first = hosts[0]!;
+  const sslmode = new URL(first.url).searchParams.get("sslmode");
   if (sslmode !== null && !(ACCEPTED_SSL_MODES as readonly string[]).includes(sslmode)) {
     throw new CustosError(
       "CONFIG",
       `sslmode=${sslmode} in the database URL is not accepted: use sslmode=verify-full with sslrootcert=<CA file> (or sslmode=disable on a trusted local network)`,
     );
   }
-  const host = parsed.searchParams.get("host") ?? (decodeURIComponent(parsed.hostname) || "localhost");
-  const port = parsed.searchParams.get("port") ?? (parsed.port || "5432");
-  return { url, where: `${host}:${port}` };
+  return {
+    url: first.url,
+    where: hosts.map((host) => host.where).join(","),
+    hosts,
+    target: target as TargetSessionAttrs,
+  };
 }
 
 export function createPool(endpoint: Endpoint, options: { max: number; readonly: boolean }): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: endpoint.url,
-    max: options.max,
+  const settings = {
     keepAlive: true,
     connectionTimeoutMillis: 10_000,
     application_name: "custos",
     // A reader's sessions cannot write even by mistake; a hot standby refuses writes anyway.
     ...(options.readonly ? { options: "-c default_transaction_read_only=on" } : {}),
+  };
+  const single = endpoint.hosts.length === 1 && endpoint.target === "any";
+  const pool = new pg.Pool({
+    connectionString: endpoint.url,
+    max: options.max,
+    ...settings,
+    // Several hosts, or a session kind to insist on: each new connection chooses its server (hosts.ts).
+    ...(single
+      ? {}
+      : {
+          Client: hostChoosingClient(endpoint.hosts, endpoint.target, options.readonly, (address) => ({
+            connectionString: address.url,
+            ...settings,
+          })),
+        }),
   });
   // An idle pooled connection that dies is dropped by the pool; the next query opens a new one.
   pool.on("error", () => undefined);
@@ -104,6 +139,12 @@ export function describeFailure(error: unknown, endpoint: Endpoint): CustosError
     );
   }
   switch (code) {
+    case NO_MATCHING_SERVER:
+      // A failover in progress (the primary gone, the standby not yet promoted) looks like this.
+      return fail(
+        "STORE_BUSY",
+        `no PostgreSQL server at ${where} takes this connection now (${message}); retry once a primary is up`,
+      );
     case "42501":
       return fail(
         "CONFIG",

@@ -1,3 +1,4 @@
+export { takeUrlParam } from "./hosts.js";
 export { type MigrationResult, migrate } from "./migrations.js";
 export { type OutboxBacklog, outboxIdempotencyKey, PostgresOutbox } from "./outbox.js";
 export {

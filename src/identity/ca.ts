@@ -8,7 +8,7 @@
 // What an identity is (role, keys, certificate fingerprints) is published in the log by the registry
 // (registry.ts); the CA itself keeps no list of who it certified.
 
-import { createPrivateKey, createPublicKey, type KeyObject, sign } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, randomFillSync, sign } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CustosError, randomBytes } from "../core/index.js";
@@ -39,6 +39,34 @@ interface CaState {
   deployment: string;
   crlNumber: number;
   revoked: { serial: string; at: number }[];
+  /** The CRL distribution points certificates issued from now on name (none when absent). */
+  crlUrls?: string[];
+}
+
+/**
+ * Checks CRL distribution point URLs: absolute http(s) URLs without credentials or fragments. A
+ * plain http URL is the usual choice (RFC 5280 4.2.1.13): the CRL is signed, and fetching it over
+ * TLS would need a revocation check of its own.
+ */
+export function checkCrlUrls(urls: readonly string[]): string[] {
+  return urls.map((value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new CustosError(
+        "BAD_ARGUMENT",
+        `a CRL distribution point must be an http:// or https:// URL, got "${value}"`,
+      );
+    }
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password || url.hash) {
+      throw new CustosError(
+        "BAD_ARGUMENT",
+        `a CRL distribution point must be an http:// or https:// URL without credentials or fragment, got "${value}"`,
+      );
+    }
+    return url.href;
+  });
 }
 
 export interface IssueRequest {
@@ -108,25 +136,31 @@ export function rawPublic(key: KeyObject): Uint8Array {
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
 
+// RFC 8410: the PKCS#8 encoding of a raw Ed25519 or X25519 private key is this 16-byte prefix, whose
+// 12th byte is the curve's OID arc (112 Ed25519, 110 X25519), then the 32 raw bytes.
+const PKCS8_RAW_PREFIX = [
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0, 0x04, 0x22, 0x04, 0x20,
+];
+
 /**
  * A fresh key pair from 32 random bytes (any 32 bytes are an Ed25519 or X25519 private key: RFC 8032
- * section 5.1.5, RFC 7748 section 5), imported as a JWK; Node derives the public half from `d`. Not
- * generateKeyPairSync: on Node 20 the garbage collector can free that call's key-generation job while
- * an export of the same key holds the key's lock, and the process deadlocks (src/crypto/backend.ts).
+ * section 5.1.5, RFC 7748 section 5), drawn straight into a PKCS#8 DER buffer in unpooled memory that
+ * is zero-filled once OpenSSL holds the key: the private key never passes through a string or JWK.
+ * Node derives the public half. Not generateKeyPairSync: on Node 20 the garbage collector can free
+ * that call's key-generation job while an export of the same key holds the key's lock, and the
+ * process deadlocks (src/core/runtime/node.ts).
  */
 export function freshKeyPair(crv: "Ed25519" | "X25519"): { privateKey: KeyObject; publicKey: KeyObject } {
-  const secret = randomBytes(32);
-  const privateKey = createPrivateKey({
-    key: {
-      kty: "OKP",
-      crv,
-      d: Buffer.from(secret).toString("base64url"),
-      x: Buffer.alloc(32).toString("base64url"),
-    },
-    format: "jwk",
-  });
-  secret.fill(0);
-  return { privateKey, publicKey: createPublicKey(privateKey) };
+  const der = Buffer.allocUnsafeSlow(48);
+  try {
+    der.set(PKCS8_RAW_PREFIX);
+    der[11] = crv === "Ed25519" ? 0x70 : 0x6e;
+    randomFillSync(der, 16, 32);
+    const privateKey = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+    return { privateKey, publicKey: createPublicKey(privateKey) };
+  } finally {
+    der.fill(0);
+  }
 }
 
 export class DeploymentCa {
@@ -161,8 +195,10 @@ export class DeploymentCa {
     keystore: Keystore,
     deployment: string,
     now: () => number = Date.now,
+    crlUrls: readonly string[] = [],
   ): Promise<DeploymentCa> {
     checkDeployment(deployment);
+    const urls = checkCrlUrls(crlUrls);
     const dir = caDir(dataDir);
     if (existsSync(join(dir, "ca.pem")) || keystore.has(CA_KEY_SECRET)) {
       throw new CustosError("STORE_EXISTS", `a deployment CA already exists in ${dir}`);
@@ -178,7 +214,13 @@ export class DeploymentCa {
       notAfter: new Date(start + CA_YEARS * 365 * DAY),
     });
     await keystore.set(CA_KEY_SECRET, new Uint8Array(privateKey.export({ type: "pkcs8", format: "der" })));
-    const state: CaState = { version: 1, deployment, crlNumber: 0, revoked: [] };
+    const state: CaState = {
+      version: 1,
+      deployment,
+      crlNumber: 0,
+      revoked: [],
+      ...(urls.length > 0 ? { crlUrls: urls } : {}),
+    };
     writeFileAtomic(join(dir, "ca.pem"), certificatePem(certificate), { exclusive: true, mode: 0o644 });
     const ca = new DeploymentCa(dir, certificate, privateKey, state, now);
     await ca.writeCrl();
@@ -210,6 +252,29 @@ export class DeploymentCa {
 
   get publicKey(): Uint8Array {
     return rawPublic(this.#key);
+  }
+
+  /** The CRL distribution points that certificates issued from now on name. */
+  get crlUrls(): readonly string[] {
+    return this.#state.crlUrls ?? [];
+  }
+
+  /**
+   * Sets the CRL distribution points for certificates issued from now on (certificates already
+   * issued keep theirs: re-issue them with replace-key to change it). An empty list names none.
+   */
+  setCrlUrls(urls: readonly string[]): readonly string[] {
+    const checked = checkCrlUrls(urls);
+    const { crlUrls: _old, ...rest } = this.#state;
+    this.#state = checked.length > 0 ? { ...rest, crlUrls: checked } : rest;
+    this.#writeState();
+    return checked;
+  }
+
+  #writeState(): void {
+    writeFileAtomic(join(this.dir, "state.json"), `${JSON.stringify(this.#state, null, 2)}\n`, {
+      mode: 0o644,
+    });
   }
 
   /** Signs a registry entry. */
@@ -280,6 +345,7 @@ export class DeploymentCa {
       uri,
       notBefore,
       notAfter,
+      crlUrls: this.crlUrls,
     };
     const signingCert = await issueCertificate({
       ...common,
@@ -348,9 +414,7 @@ export class DeploymentCa {
     });
     const pem = crlPem(crl);
     writeFileAtomic(join(this.dir, "crl.pem"), pem, { mode: 0o644 });
-    writeFileAtomic(join(this.dir, "state.json"), `${JSON.stringify(this.#state, null, 2)}\n`, {
-      mode: 0o644,
-    });
+    this.#writeState();
     return pem;
   }
 }

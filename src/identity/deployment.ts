@@ -71,12 +71,13 @@ export class Deployment {
     dir: string,
     masterKey: MasterKeyProvider,
     name: string,
-    options: DeploymentOptions = {},
+    options: DeploymentOptions & { readonly crlUrls?: readonly string[] } = {},
   ): Promise<Deployment> {
+    const { crlUrls, ...rest } = options;
     const keystore = await Keystore.open(join(dir, KEYSTORE_FILE_NAME), masterKey);
-    const ca = await DeploymentCa.init(dir, keystore, name, options.now);
+    const ca = await DeploymentCa.init(dir, keystore, name, options.now, crlUrls);
     // A legacy data directory gets its CA first, then `custos keys upgrade` moves its parties over.
-    const deployment = await Deployment.open(dir, masterKey, { ...options, allowLegacyDirectory: true });
+    const deployment = await Deployment.open(dir, masterKey, { ...rest, allowLegacyDirectory: true });
     await deployment.#appendRegistry(
       encodeIdentityEntry(
         {
@@ -168,6 +169,16 @@ export class Deployment {
     if (onDisk === before) return false;
     this.#anchor = await TrustAnchor.load(this.#anchor.caPem, onDisk);
     return true;
+  }
+
+  /** The CRL distribution points certificates issued from now on name (`custos ca crl-url`). */
+  get crlUrls(): readonly string[] {
+    return this.#ca().crlUrls;
+  }
+
+  /** Sets the CRL distribution points for certificates issued from now on; [] names none. */
+  setCrlUrls(urls: readonly string[]): readonly string[] {
+    return this.#ca().setCrlUrls(urls);
   }
 
   /** The registry subject for an identity: the ID, or the patient tag for a patient. */

@@ -47,6 +47,8 @@ export class TrustAnchor {
   readonly ca: x509.X509Certificate;
   readonly caPem: string;
   readonly crlPem: string | undefined;
+  /** The CRL in DER, as a CRL distribution point serves it (application/pkix-crl). */
+  readonly crlDer: Uint8Array | undefined;
   readonly deployment: string;
   readonly #revoked: Set<string>;
   readonly #crlNextUpdate: number | undefined;
@@ -61,6 +63,10 @@ export class TrustAnchor {
     this.ca = ca;
     this.caPem = caPem;
     this.crlPem = crlPem;
+    this.crlDer =
+      crlPem === undefined
+        ? undefined
+        : new Uint8Array(Buffer.from(crlPem.replace(/-----[A-Z0-9 ]+-----|\s/g, ""), "base64"));
     this.#revoked = revoked;
     this.#crlNextUpdate = nextUpdate;
     const uri = (() => {

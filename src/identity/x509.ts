@@ -97,6 +97,8 @@ export interface LeafRequest {
   readonly notAfter: Date;
   /** DNS names and IP addresses, for TLS certificates. */
   readonly hosts?: readonly string[];
+  /** Where the CA's CRL can be fetched (RFC 5280 4.2.1.13), so any party can check revocation. */
+  readonly crlUrls?: readonly string[];
 }
 
 export async function issueCertificate(request: LeafRequest): Promise<x509.X509Certificate> {
@@ -126,6 +128,9 @@ export async function issueCertificate(request: LeafRequest): Promise<x509.X509C
     // A signing certificate authenticates its holder as a TLS client; a node's also as a server.
     const usages = request.kind === "tls" ? [EKU_SERVER_AUTH, EKU_CLIENT_AUTH] : [EKU_CLIENT_AUTH];
     extensions.push(new x509.ExtendedKeyUsageExtension(usages, false));
+  }
+  if (request.crlUrls && request.crlUrls.length > 0) {
+    extensions.push(new x509.CRLDistributionPointsExtension([...request.crlUrls]));
   }
   return x509.X509CertificateGenerator.create({
     serialNumber: serialHex(request.serial),

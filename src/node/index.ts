@@ -11,6 +11,6 @@ export { DEFAULT_DRAIN_EVERY_MS, DEFAULT_MAX_BACKLOG_AGE_S, NoticeRelay } from "
 export { REGISTRY_FOLLOW_MS, RegistryFollow } from "./registry-follow.js";
 export { type NodeOutput, type NodeRoles, serveRoles } from "./roles.js";
 export { type RunNodeOptions, runNode } from "./run.js";
-export { type Listen, type RunningServer, type ServeOptions, startServer } from "./server.js";
+export { type Listen, type Listeners, type RunningServer, type ServeOptions, startServer } from "./server.js";
 export { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
 export { startNodeSyslogFeed } from "./syslog-feed.js";

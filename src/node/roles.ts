@@ -7,7 +7,7 @@
 import { CustosError } from "../core/index.js";
 import type { Deployment } from "../identity/index.js";
 import { openStore } from "../ledger/index.js";
-import type { Listen, RunningServer } from "./server.js";
+import type { Listeners, RunningServer } from "./server.js";
 
 /** Where the node tells its operator what it does: one line each (the CLI's stdout and stderr). */
 export interface NodeOutput {
@@ -20,10 +20,7 @@ export interface NodeRoles {
   /** The PostgreSQL URL (standby and takeover exist only there). */
   readonly db: string | undefined;
   readonly open: (readOnly: boolean) => Promise<Deployment>;
-  readonly start: (
-    deployment: Deployment,
-    where: { api: Listen; portal?: Listen | undefined; syslog?: Listen | undefined },
-  ) => Promise<RunningServer>;
+  readonly start: (deployment: Deployment, where: Listeners) => Promise<RunningServer>;
   readonly io: NodeOutput;
   /** Resolves on SIGINT or SIGTERM. */
   readonly stopped: Promise<void>;
@@ -50,7 +47,12 @@ export async function serveRoles(
 ): Promise<void> {
   const { io, stopped } = roles;
   let { deployment, server, standby } = initial;
-  const where = () => ({ api: server.api, portal: server.portal, syslog: server.syslog });
+  const where = (): Listeners => ({
+    api: server.api,
+    portal: server.portal,
+    syslog: server.syslog,
+    crl: server.crl,
+  });
   const swap = async (next: Deployment, nextStandby: boolean) => {
     await server.close();
     await deployment.close();

@@ -10,7 +10,7 @@ import type { Identity } from "../identity/index.js";
 import { Deployment, PORTAL_CERT_FILE } from "../identity/index.js";
 import { openStore } from "../ledger/index.js";
 import { type NodeOutput, serveRoles } from "./roles.js";
-import { type Listen, type ServeOptions, startServer } from "./server.js";
+import { type Listen, type Listeners, type ServeOptions, startServer } from "./server.js";
 
 export interface RunNodeOptions {
   /** The data directory. */
@@ -25,8 +25,9 @@ export interface RunNodeOptions {
   readonly api: Listen;
   readonly portal?: Listen | undefined;
   readonly syslog?: Listen | undefined;
+  readonly crl?: Listen | undefined;
   /** The server's other settings (TLS 1.2, logs, rates, witnesses, portal). */
-  readonly serve?: Omit<ServeOptions, "deployment" | "identity" | "api" | "portal" | "syslog">;
+  readonly serve?: Omit<ServeOptions, "deployment" | "identity" | keyof Listeners>;
   readonly output: NodeOutput;
   /** Resolves when the node should stop; default: on SIGINT or SIGTERM. */
   readonly stopped?: Promise<void>;
@@ -55,10 +56,7 @@ export async function runNode(options: RunNodeOptions): Promise<void> {
     deployment = await open(true);
     standby = true;
   }
-  const start = async (
-    d: Deployment,
-    where: { api: Listen; portal?: Listen | undefined; syslog?: Listen | undefined },
-  ) => {
+  const start = async (d: Deployment, where: Listeners) => {
     try {
       return await startServer({
         ...options.serve,
@@ -67,13 +65,14 @@ export async function runNode(options: RunNodeOptions): Promise<void> {
         api: where.api,
         ...(where.portal ? { portal: where.portal } : {}),
         ...(where.syslog ? { syslog: where.syslog } : {}),
+        ...(where.crl ? { crl: where.crl } : {}),
       });
     } catch (error) {
       await d.close();
       if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
         throw new CustosError(
           "CONFIG",
-          "the address is already in use; choose another with --listen/--portal/--syslog",
+          "the address is already in use; choose another with --listen/--portal/--syslog/--crl-listen",
         );
       }
       throw error;
@@ -83,6 +82,7 @@ export async function runNode(options: RunNodeOptions): Promise<void> {
     api: options.api,
     portal: options.portal,
     syslog: options.syslog,
+    crl: options.crl,
   });
   output.out(`custos node ${identity.uri} serving`);
   output.out(`  API (mutual TLS): https://${server.api.host}:${server.api.port}`);
@@ -93,6 +93,7 @@ export async function runNode(options: RunNodeOptions): Promise<void> {
     );
   }
   if (server.syslog) output.out(`  ATNA syslog (mutual TLS): ${server.syslog.host}:${server.syslog.port}`);
+  if (server.crl) output.out(`  CRL (plain HTTP):  http://${server.crl.host}:${server.crl.port}/crl`);
   if (server.portal) output.out(`  portal (login):   https://${server.portal.host}:${server.portal.port}`);
   if (readOnlyServer)
     output.out(

@@ -19,6 +19,7 @@ import {
 } from "../service/index.js";
 import type { WitnessEndpoint } from "../witness/index.js";
 import { countCosignatures } from "../witness/index.js";
+import { startCrlServer } from "./crl-server.js";
 import { NodeJobs, nodeKeyPem } from "./jobs.js";
 import { nodeContext } from "./node-context.js";
 import { deferredLog } from "./node-log.js";
@@ -69,12 +70,23 @@ export interface ServeOptions {
   readonly portalSite?: string;
   /** The ATNA feed: syslog over mutual TLS (RFC 5425) carrying DICOM audit messages (docs/atna.md). */
   readonly syslog?: Listen;
+  /** The CRL distribution point: the CA's CRL over plain HTTP (crl-server.ts). */
+  readonly crl?: Listen;
+}
+
+/** Where a node listens: what `custos serve` asks for, and what a role change listens at again. */
+export interface Listeners {
+  readonly api: Listen;
+  readonly portal?: Listen | undefined;
+  readonly syslog?: Listen | undefined;
+  readonly crl?: Listen | undefined;
 }
 
 export interface RunningServer {
   readonly api: Listen;
   readonly portal?: Listen;
   readonly syslog?: Listen;
+  readonly crl?: Listen;
   /** The certificate the portal port presents (PEM) and its base64 SHA-256 SPKI fingerprint. */
   readonly portalCertificate?: {
     readonly pem: string;
@@ -276,10 +288,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       throw error;
     });
   }
+  const crl = options.crl
+    ? await startCrlServer(options.crl, {
+        crl: () => {
+          const { crlDer, crlPem } = deployment.anchor;
+          return crlDer && crlPem ? { der: crlDer, pem: crlPem } : undefined;
+        },
+      }).catch(async (error: unknown) => {
+        await syslog?.close();
+        await api.close();
+        await portal?.close();
+        throw error;
+      })
+    : undefined;
   return {
     api: apiListen,
     ...(portalListen ? { portal: portalListen } : {}),
     ...(syslog ? { syslog: { host: syslog.host, port: syslog.port } } : {}),
+    ...(crl ? { crl: { host: crl.host, port: crl.port } } : {}),
     ...(portalTls
       ? {
           portalCertificate: {
@@ -292,6 +318,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     close: async () => {
       await jobs.stopLoops();
       await syslog?.close();
+      await crl?.close();
       await api.close();
       await jobs.stopRelays();
       await portal?.close();

@@ -1,11 +1,12 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import { diffieHellman, sign, verify } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosError } from "../../src/core/errors.js";
 import { EnvProvider, Keystore } from "../../src/crypto/keystore/index.js";
 import { Identity, parseBundle, readBundle, writeBundle } from "../../src/identity/bundle.js";
-import { DeploymentCa } from "../../src/identity/ca.js";
+import { DeploymentCa, freshKeyPair } from "../../src/identity/ca.js";
 import { TrustAnchor } from "../../src/identity/trust.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -45,6 +46,21 @@ beforeAll(async () => {
 afterAll(() => root.cleanup());
 
 describe("the deployment CA", () => {
+  it("makes fresh key pairs whose halves belong together, different every time", () => {
+    const a = freshKeyPair("Ed25519");
+    const b = freshKeyPair("Ed25519");
+    expect(a.privateKey.asymmetricKeyType).toBe("ed25519");
+    const message = Buffer.from("registry entry");
+    expect(verify(null, message, a.publicKey, sign(null, message, a.privateKey))).toBe(true);
+    expect(verify(null, message, b.publicKey, sign(null, message, a.privateKey))).toBe(false);
+    const x = freshKeyPair("X25519");
+    const y = freshKeyPair("X25519");
+    expect(x.privateKey.asymmetricKeyType).toBe("x25519");
+    const xy = diffieHellman({ privateKey: x.privateKey, publicKey: y.publicKey });
+    expect(xy.equals(diffieHellman({ privateKey: y.privateKey, publicKey: x.publicKey }))).toBe(true);
+    expect(xy.equals(Buffer.alloc(32))).toBe(false);
+  });
+
   it("issues identity certificates that OpenSSL accepts, and a CRL that makes OpenSSL reject a revoked one", async () => {
     const issued = await ca.issue({ role: "patient", id: "P001", passphrase: PASS, kdfIterations: FAST });
     const caFile = join(root.dir, "ca", "ca.pem");

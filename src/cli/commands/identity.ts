@@ -104,21 +104,50 @@ export function registerIdentityCommands(program: Command, io: Io): void {
       "create the deployment CA (Ed25519 root; key sealed in the keystore) and record it in the log",
     )
     .requiredOption("--deployment <name>", "the deployment's name: the host part of every identity URI")
+    .option(
+      "--crl-url <url...>",
+      "where parties fetch the CRL, named in every certificate issued (e.g. http://audit.stmary.example:8080/crl, served by custos serve --crl-listen)",
+    )
     .option(...DATA)
     .option(...DB)
     .option(...MASTER)
-    .action(async (options: DeploymentOptions & { deployment: string }) => {
+    .action(async (options: DeploymentOptions & { deployment: string; crlUrl?: string[] }) => {
       const dir = requireData(options.data);
-      const deployment = await Deployment.initCa(
-        dir,
-        masterKeyFrom(options),
-        options.deployment,
-        deploymentOptions(options),
-      );
+      const deployment = await Deployment.initCa(dir, masterKeyFrom(options), options.deployment, {
+        ...deploymentOptions(options),
+        crlUrls: options.crlUrl ?? [],
+      });
+      const urls = deployment.crlUrls;
       await deployment.close();
       io.out(`created the CA of deployment "${options.deployment}"`);
       io.out(`  certificate: ${join(dir, "ca", "ca.pem")}  (give it to every party)`);
       io.out(`  CRL:         ${join(dir, "ca", "crl.pem")}  (re-issue weekly: custos ca crl)`);
+      if (urls.length > 0) io.out(`  certificates name the CRL at ${urls.join(", ")}`);
+    });
+  ca.command("crl-url")
+    .description(
+      "show or set where certificates issued from now on say the CRL is (already issued ones keep theirs)",
+    )
+    .argument("[urls...]", "http:// or https:// URLs (serve the CRL there: custos serve --crl-listen)")
+    .option("--none", "certificates issued from now on name no CRL location")
+    .option(...DATA)
+    .option(...MASTER)
+    .action(async (urls: string[], options: DeploymentOptions & { none?: boolean }) => {
+      const dir = requireData(options.data);
+      if (options.none && urls.length > 0) throw new UsageError("give URLs or --none, not both");
+      const { Keystore } = await import("../../crypto/keystore/index.js");
+      const keystore = await Keystore.open(join(dir, "keystore.json"), masterKeyFrom(options));
+      const ca = DeploymentCa.open(dir, keystore);
+      if (urls.length === 0 && !options.none) {
+        io.out(ca.crlUrls.length > 0 ? ca.crlUrls.join("\n") : "certificates name no CRL location");
+        return;
+      }
+      const set = ca.setCrlUrls(urls);
+      io.out(
+        set.length > 0
+          ? `certificates issued from now on name the CRL at ${set.join(", ")}`
+          : "certificates issued from now on name no CRL location",
+      );
     });
   ca.command("crl")
     .description("re-issue the CRL (it is valid for 7 days)")

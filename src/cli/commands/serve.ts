@@ -35,6 +35,10 @@ export function registerServeCommand(program: Command, io: Io): void {
     .option("--portal <host:port>", "the browser portal address (TLS, login by signed challenge)")
     .option("--tls12", "also accept TLS 1.2 (default: TLS 1.3 only)")
     .option("--syslog <host:port>", "also take IHE ATNA audit messages: syslog over mutual TLS (RFC 5425)")
+    .option(
+      "--crl-listen <host:port>",
+      "also serve the CA's CRL over plain HTTP at /crl, where certificates say it is (custos ca crl-url)",
+    )
     .option("--log", "structured request logs on stdout (no personal data)")
     .option("--verify-every <seconds>", "re-verify what was appended this often (0: never)", "60")
     .option("--rate <n>", "requests per second allowed per identity", "200")
@@ -74,6 +78,7 @@ export function registerServeCommand(program: Command, io: Io): void {
           listen: string;
           portal?: string;
           syslog?: string;
+          crlListen?: string;
           tls12?: boolean;
           log?: boolean;
           verifyEvery: string;
@@ -136,6 +141,7 @@ export function registerServeCommand(program: Command, io: Io): void {
         const api = parseListen(options.listen, "--listen");
         const portal = options.portal ? parseListen(options.portal, "--portal") : undefined;
         const syslog = options.syslog ? parseListen(options.syslog, "--syslog") : undefined;
+        const crl = options.crlListen ? parseListen(options.crlListen, "--crl-listen") : undefined;
         await runNode({
           dir: requireData(options.data),
           db: options.db,
@@ -145,6 +151,7 @@ export function registerServeCommand(program: Command, io: Io): void {
           api,
           portal,
           syslog,
+          crl,
           serve: {
             ...(options.tls12 ? { allowTls12: true } : {}),
             ...(options.log ? { log: true } : {}),

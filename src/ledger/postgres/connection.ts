@@ -143,7 +143,7 @@ export function describeFailure(error: unknown, endpoint: Endpoint): CustosError
       // A failover in progress (the primary gone, the standby not yet promoted) looks like this.
       return fail(
         "STORE_BUSY",
-        `no PostgreSQL server at ${where} takes this connection now (${message}); retry once a primary is up`,
+        `PostgreSQL at ${where}: ${message}; a failover may be under way, retry`,
       );
     case "42501":
       return fail(

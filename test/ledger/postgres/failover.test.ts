@@ -138,6 +138,7 @@ describe("a PostgreSQL failover under ingest", () => {
     expect(node.exited).toBe(false);
     expect(node.output()).not.toMatch(/STORE_CORRUPT|does not match|unexpected failure/);
 
+    if (process.env.SHOW) console.log(node.output());
     const firstAfter = Math.min(...[...ackedAt.values()].filter((at) => at > promotedAt));
     console.log(
       `failover: primary stopped (immediate), standby promoted ${promotedAt - crashedAt} ms later; first acknowledged write ${firstAfter - promotedAt} ms after the promotion; ${acked.size} acknowledged, 0 lost, 0 duplicates`,

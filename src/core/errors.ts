@@ -57,21 +57,13 @@ export const ERROR_TABLE = {
   CONFIG: { status: 500, title: "The configuration is not usable." },
   INTERNAL: { status: 500, title: "Something went wrong." },
 
-  // Raised in the browser portal (never in a node's reply); the status is what a reply would carry.
+  // Raised in the browser portal (never in a node's reply); the status is what a reply would carry. The
+  // portal names its other failures with the codes above (BAD_PASSPHRASE, CERT_EXPIRED, CERT_REVOKED,
+  // CONFIG, ...), the same word the node and the SDK use; only the page's wording for people differs.
   /** The file is not a Custos identity bundle, or a part of it is malformed. */
   BAD_BUNDLE: { status: 400, title: "This file is not a usable identity bundle." },
-  /** The passphrase does not open the bundle's keys. */
-  WRONG_PASSPHRASE: { status: 401, title: "The passphrase does not open this identity bundle." },
-  /** The identity's certificate has expired. */
-  EXPIRED: { status: 401, title: "This identity has expired." },
-  /** The identity's certificate is not valid yet (or this device's clock is wrong). */
-  NOT_YET_VALID: { status: 401, title: "This identity is not valid yet." },
-  /** The deployment revoked (or replaced) this identity. */
-  REVOKED: { status: 401, title: "This identity has been revoked." },
-  /** The node refused the login for another reason (named in the message). */
-  LOGIN_FAILED: { status: 401, title: "The node refused the login." },
-  /** The node's configuration is unusable (e.g. its log differs from the bundle's). */
-  BAD_CONFIG: { status: 500, title: "The portal's configuration is not usable." },
+  /** The login did not complete: the node's challenge or reply is not what the page expects (the message says which). */
+  LOGIN_FAILED: { status: 401, title: "The login could not be completed." },
   /** This browser lacks a primitive the portal needs (Ed25519 in WebCrypto). */
   UNSUPPORTED_BROWSER: { status: 500, title: "This browser lacks a feature the portal needs." },
   /** The session was signed out. */

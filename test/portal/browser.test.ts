@@ -334,7 +334,7 @@ describe("the portal in Chromium", () => {
     await signIn(page, "MRN1002", "not the passphrase");
     const error = page.getByTestId("sign-in-error");
     await expect.poll(() => error.isVisible(), { timeout: 60_000 }).toBe(true);
-    expect(await error.getAttribute("data-code")).toBe("WRONG_PASSPHRASE");
+    expect(await error.getAttribute("data-code")).toBe("BAD_PASSPHRASE");
     expect((await error.textContent())?.toLowerCase()).toContain("passphrase");
     expect(await page.getByTestId("signed-in-as").count()).toBe(0);
     await page.screenshot({ path: join(ARTIFACTS, "wrong-passphrase.png"), fullPage: true });

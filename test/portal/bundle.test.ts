@@ -56,10 +56,10 @@ describe("identity bundle in the page (WebCrypto)", () => {
     expect(ed25519Verify(identity.signingPublicKey(), message, signature)).toBe(true);
   });
 
-  it("refuses a wrong passphrase with WRONG_PASSPHRASE", async () => {
+  it("refuses a wrong passphrase with BAD_PASSPHRASE", async () => {
     const parsed = parseIdentityBundle(text);
-    expect(await codeOf(() => unlockBundle(parsed, "not the passphrase"))).toBe("WRONG_PASSPHRASE");
-    expect(await codeOf(() => unlockBundle(parsed, ""))).toBe("WRONG_PASSPHRASE");
+    expect(await codeOf(() => unlockBundle(parsed, "not the passphrase"))).toBe("BAD_PASSPHRASE");
+    expect(await codeOf(() => unlockBundle(parsed, ""))).toBe("BAD_PASSPHRASE");
   });
 
   it("refuses a tampered key: the ciphertext (wrong passphrase or garbage) or its parameters (BAD_BUNDLE)", async () => {
@@ -73,7 +73,7 @@ describe("identity bundle in the page (WebCrypto)", () => {
     cipherTampered[last] = lines[last]!.slice(0, 4) + (c === "A" ? "B" : "A") + lines[last]!.slice(5);
     expect(
       await codeOf(() => unlockBundle({ ...parsed, signingKey: cipherTampered.join("\n") }, PASS)),
-    ).toMatch(/^(WRONG_PASSPHRASE|BAD_BUNDLE)$/);
+    ).toMatch(/^(BAD_PASSPHRASE|BAD_BUNDLE)$/);
     // The first bytes are the DER header and the PBES2 OIDs: any change there is not a bundle key.
     expect(
       await codeOf(() => unlockBundle({ ...parsed, signingKey: tamperPem(parsed.signingKey, 2) }, PASS)),
@@ -85,7 +85,7 @@ describe("identity bundle in the page (WebCrypto)", () => {
       await codeOf(() =>
         unlockBundle({ ...parsed, signingKey: parsed.encryptionKey, encryptionKey: parsed.signingKey }, PASS),
       ),
-    ).toMatch(/^(WRONG_PASSPHRASE|BAD_BUNDLE)$/);
+    ).toMatch(/^(BAD_PASSPHRASE|BAD_BUNDLE)$/);
   });
 
   it("refuses keys that do not match the bundle's certificates", async () => {
@@ -131,14 +131,16 @@ describe("identity bundle in the page (WebCrypto)", () => {
     );
   });
 
-  it("reads the certificates' validity: EXPIRED after notAfter, NOT_YET_VALID before notBefore", () => {
+  it("reads the certificates' validity: CERT_EXPIRED after notAfter, CERT_NOT_YET_VALID before notBefore", () => {
     const parsed = parseIdentityBundle(text);
     const { notAfter } = checkBundleValidity(parsed);
     expect(notAfter).toBeGreaterThan(Date.now());
     expect(() => checkBundleValidity(parsed, notAfter + 1000)).toThrow(
-      expect.objectContaining({ code: "EXPIRED" }),
+      expect.objectContaining({ code: "CERT_EXPIRED" }),
     );
-    expect(() => checkBundleValidity(parsed, 0)).toThrow(expect.objectContaining({ code: "NOT_YET_VALID" }));
+    expect(() => checkBundleValidity(parsed, 0)).toThrow(
+      expect.objectContaining({ code: "CERT_NOT_YET_VALID" }),
+    );
   });
 
   it("unlocks the same identity re-encrypted with the default 600,000 iterations and a Unicode passphrase", async () => {

@@ -47,6 +47,6 @@ describe("the portal's error codes", () => {
     expect(describeError(new TypeError("fetch failed"))).toMatchObject({ code: "UNAVAILABLE" });
     expect(describeError(new Error("no code"))).toMatchObject({ code: "INTERNAL", detail: "no code" });
     expect(describeError({ code: "NOT_A_CODE" })).toMatchObject({ code: "INTERNAL" });
-    expect(describeError({ code: "WRONG_PASSPHRASE" }).title).toMatch(/passphrase/);
+    expect(describeError({ code: "BAD_PASSPHRASE" }).title).toMatch(/passphrase/);
   });
 });

@@ -165,16 +165,19 @@ describe("login from the page", () => {
     await expect(tokens.token()).rejects.toMatchObject({ code: "SIGNED_OUT" });
   });
 
-  it("says plainly why the node refused a login", () => {
-    const cases: [string, string, RegExp][] = [
-      ["CERT_REVOKED", "REVOKED", /revoked/],
-      ["NOT_AUTHENTICATED", "REVOKED", /revoked/],
-      ["CERT_EXPIRED", "EXPIRED", /expired/],
-      ["UNKNOWN_CA", "WRONG_DEPLOYMENT", /deployment/],
-      ["RATE_LIMITED", "LOGIN_FAILED", /busy/],
+  it("says plainly why the node refused a login, under the node's own code", () => {
+    const cases: [CustosError["code"], RegExp][] = [
+      ["CERT_REVOKED", /revoked/],
+      ["NOT_AUTHENTICATED", /revoked/],
+      ["CERT_EXPIRED", /expired/],
+      ["CERT_NOT_YET_VALID", /clock/],
+      ["UNKNOWN_CA", /deployment/],
+      ["RATE_LIMITED", /busy/],
+      ["BAD_CHALLENGE", /refused \(x\); try again/],
+      ["STORE_BUSY", /refused the login: x\./],
     ];
-    for (const [server, code, message] of cases) {
-      const error = loginRefusal(new CustosError(server as CustosError["code"], "x"));
+    for (const [code, message] of cases) {
+      const error = loginRefusal(new CustosError(code, "x"));
       expect(error).toMatchObject({ code });
       expect(error.message).toMatch(message);
     }

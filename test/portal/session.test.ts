@@ -230,7 +230,7 @@ describe("portal sign-in and reading against a real node", () => {
       }),
     );
     const refused = signIn(bundleText("patient/P002"), PASS, { baseUrl, fetch, storage });
-    await expect(refused).rejects.toMatchObject({ code: "BAD_CONFIG" });
+    await expect(refused).rejects.toMatchObject({ code: "CONFIG" });
     await expect(refused).rejects.toThrow(/demands 0 of 0 witness cosignatures, where it demanded 1 of 1/);
     // The storage key names nobody, and cannot be recomputed from the identity URI alone: it comes
     // from a signature only the identity's key can make.
@@ -245,7 +245,7 @@ describe("portal sign-in and reading against a real node", () => {
   it("refuses a wrong passphrase, another deployment's bundle, and names a revoked identity", async () => {
     expect(
       await codeOf(() => signIn(bundleText("patient/P002"), "wrong passphrase", { baseUrl, fetch })),
-    ).toBe("WRONG_PASSPHRASE");
+    ).toBe("BAD_PASSPHRASE");
     const foreign = { ...deployment.bundles.get("patient/P002")! };
     const text = JSON.stringify({
       ...foreign,
@@ -256,7 +256,9 @@ describe("portal sign-in and reading against a real node", () => {
 
     const admin = new MtlsClient(`https://127.0.0.1:${deployment.apiPort}`, deployment.identity("admin/adm"));
     await admin.call("POST", "/v1/revocations", { role: "patient", id: "P003" });
-    expect(await codeOf(() => signIn(bundleText("patient/P003"), PASS, { baseUrl, fetch }))).toBe("REVOKED");
+    expect(await codeOf(() => signIn(bundleText("patient/P003"), PASS, { baseUrl, fetch }))).toBe(
+      "CERT_REVOKED",
+    );
     expect(await messageOf(() => signIn(bundleText("patient/P003"), PASS, { baseUrl, fetch }))).toMatch(
       /revoked/,
     );

@@ -176,7 +176,7 @@ function newestFirst(a: AccessRow, b: AccessRow): number {
 
 /**
  * Verifies an archive file against the bundle's log key (and the portal's witness keys for that log)
- * and opens the records the bundle's key reads. Throws PortalError (BAD_BUNDLE, WRONG_PASSPHRASE,
+ * and opens the records the bundle's key reads. Throws PortalError (BAD_BUNDLE, BAD_PASSPHRASE,
  * UNSUPPORTED_BROWSER) for the bundle, ArchiveRefusedError when the archive does not verify (before
  * the bundle is unlocked: nothing of a failed archive is opened).
  */

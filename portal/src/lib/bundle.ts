@@ -154,7 +154,7 @@ function certificateKey(cert: X509Certificate, oid: string, what: string): Uint8
   }
 }
 
-/** Validity of the bundle's certificates: throws EXPIRED / NOT_YET_VALID; returns the expiry (ms). */
+/** Validity of the bundle's certificates: throws CERT_EXPIRED / CERT_NOT_YET_VALID; returns the expiry (ms). */
 export function checkBundleValidity(bundle: PortalBundle, now = Date.now()): { notAfter: number } {
   let notAfter = Number.POSITIVE_INFINITY;
   for (const [pem, what] of [
@@ -168,13 +168,13 @@ export function checkBundleValidity(bundle: PortalBundle, now = Date.now()): { n
     }
     if (now < cert.notBefore.getTime()) {
       throw new PortalError(
-        "NOT_YET_VALID",
+        "CERT_NOT_YET_VALID",
         `This identity is not valid until ${cert.notBefore.toISOString()}; check this device's clock.`,
       );
     }
     if (now > cert.notAfter.getTime()) {
       throw new PortalError(
-        "EXPIRED",
+        "CERT_EXPIRED",
         `This identity expired on ${cert.notAfter.toISOString()}; ask the deployment's administrator for a new one.`,
       );
     }
@@ -284,7 +284,7 @@ async function decryptKey(pem: string, passphrase: string, what: string): Promis
 }
 
 const wrongPassphrase = () =>
-  new PortalError("WRONG_PASSPHRASE", "The passphrase does not open this identity bundle.");
+  new PortalError("BAD_PASSPHRASE", "The passphrase does not open this identity bundle.");
 
 async function importSigningKey(pkcs8: Uint8Array): Promise<CryptoKey> {
   try {
@@ -325,7 +325,7 @@ async function checkSigningKey(key: CryptoKey, certificatePublicKey: Uint8Array)
 }
 
 /**
- * Unlocks a bundle's keys with its passphrase. Throws WRONG_PASSPHRASE, BAD_BUNDLE (malformed, or
+ * Unlocks a bundle's keys with its passphrase. Throws BAD_PASSPHRASE, BAD_BUNDLE (malformed, or
  * keys that do not match the certificates) or UNSUPPORTED_BROWSER. Keeps no reference to the
  * passphrase.
  */

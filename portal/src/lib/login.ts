@@ -68,41 +68,31 @@ function checkChallenge(value: unknown, server: string, origin: string): Challen
   return c as Challenge;
 }
 
+/** What a person can do about a login the node refused, by the node's code (its own message otherwise). */
+const REFUSALS: Readonly<Partial<Record<ErrorCode, string>>> = {
+  CERT_REVOKED: "This identity has been revoked by its deployment; ask the administrator for a new one.",
+  NOT_AUTHENTICATED:
+    "This identity has been revoked or replaced, or was never enrolled with this node; ask the administrator.",
+  CERT_EXPIRED: "This identity has expired; ask the deployment's administrator for a new one.",
+  CERT_NOT_YET_VALID: "This identity is not valid yet; check this device's clock.",
+  UNKNOWN_CA: "This identity was not issued by this node's deployment.",
+  WRONG_DEPLOYMENT: "This identity was not issued by this node's deployment.",
+  BAD_SIGNATURE: "The node did not accept this identity's signature.",
+  RATE_LIMITED: "The node is busy with other logins; try again in a moment.",
+};
+
 /**
- * A login refusal from the node as one sentence a person can act on. At login a certificate check or an
- * unknown key says the identity itself is revoked, expired or foreign: the codes for that (REVOKED,
- * EXPIRED, ...) are the shared table's, raised by the portal for the person's own identity.
+ * A login refusal from the node as one sentence a person can act on. The code stays the node's (one
+ * vocabulary, src/core/errors.ts); only the sentence is the page's.
  */
 export function loginRefusal(error: unknown): Error {
   if (error instanceof PortalError || !(error instanceof CustosError)) return error as Error;
-  const fail = (code: ErrorCode, message: string) => new PortalError(code, message, { cause: error });
-  switch (error.code) {
-    case "CERT_REVOKED":
-      return fail(
-        "REVOKED",
-        "This identity has been revoked by its deployment; ask the administrator for a new one.",
-      );
-    case "NOT_AUTHENTICATED":
-      return fail(
-        "REVOKED",
-        "This identity has been revoked or replaced, or was never enrolled with this node; ask the administrator.",
-      );
-    case "CERT_EXPIRED":
-      return fail("EXPIRED", "This identity has expired; ask the deployment's administrator for a new one.");
-    case "CERT_NOT_YET_VALID":
-      return fail("NOT_YET_VALID", "This identity is not valid yet; check this device's clock.");
-    case "UNKNOWN_CA":
-    case "WRONG_DEPLOYMENT":
-      return fail("WRONG_DEPLOYMENT", "This identity was not issued by this node's deployment.");
-    case "BAD_SIGNATURE":
-      return fail("LOGIN_FAILED", "The node did not accept this identity's signature.");
-    case "BAD_CHALLENGE":
-      return fail("LOGIN_FAILED", `The login was refused (${error.message}); try again.`);
-    case "RATE_LIMITED":
-      return fail("LOGIN_FAILED", "The node is busy with other logins; try again in a moment.");
-    default:
-      return fail("LOGIN_FAILED", `The node refused the login: ${error.message}.`);
-  }
+  const sentence =
+    REFUSALS[error.code] ??
+    (error.code === "BAD_CHALLENGE"
+      ? `The login was refused (${error.message}); try again.`
+      : `The node refused the login: ${error.message}.`);
+  return new PortalError(error.code, sentence, { cause: error });
 }
 
 /** One login: challenge, signature, token. Throws PortalError saying why it was refused. */

@@ -35,7 +35,7 @@ export function checkPortalConfig(value: unknown): PortalConfig {
     quorum < 0 ||
     quorum > keys.length
   ) {
-    throw new PortalError("BAD_CONFIG", "The node's portal configuration is malformed.");
+    throw new PortalError("CONFIG", "The node's portal configuration is malformed.");
   }
   return {
     deployment: c.deployment,

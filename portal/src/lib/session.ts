@@ -93,7 +93,7 @@ function pinWitnessPolicy(
     const dropped = pinned.keys.filter((k) => !served.keys.includes(k));
     if (served.quorum < pinned.quorum || dropped.length > 0) {
       throw new PortalError(
-        "BAD_CONFIG",
+        "CONFIG",
         `This node now demands ${served.quorum} of ${served.keys.length} witness cosignatures, where it demanded ${pinned.quorum} of ${pinned.keys.length} when you last signed in here${dropped.length > 0 ? ` (and dropped ${dropped.length} witness${dropped.length === 1 ? "" : "es"})` : ""}: it could show you a log no witness vouched for. Not signing in; ask the deployment's operator.`,
       );
     }
@@ -204,7 +204,7 @@ function signedByLog(note: string, log: PortalConfig["log"]): boolean {
 
 function alertRow(alert: WireAlert, log: PortalConfig["log"]): AlertRow {
   if (typeof alert?.id !== "number" || typeof alert.at !== "number" || typeof alert.witness !== "string") {
-    throw new PortalError("BAD_CONFIG", "The node's alert list is malformed.");
+    throw new PortalError("CONFIG", "The node's alert list is malformed.");
   }
   const evidence = [alert.checkpoint, alert.witnessCheckpoint].filter(
     (note): note is string => typeof note === "string",
@@ -229,8 +229,9 @@ function ackNote(acknowledged: unknown): { acknowledgedNote?: string } {
 
 /**
  * Signs in with an identity bundle's text and passphrase. Throws PortalError: BAD_BUNDLE,
- * WRONG_DEPLOYMENT, EXPIRED, NOT_YET_VALID, WRONG_PASSPHRASE, REVOKED, LOGIN_FAILED, UNAVAILABLE,
- * BAD_CONFIG or UNSUPPORTED_BROWSER, each with one sentence for the person signing in.
+ * WRONG_DEPLOYMENT, CERT_EXPIRED, CERT_NOT_YET_VALID, BAD_PASSPHRASE, LOGIN_FAILED, UNAVAILABLE, CONFIG,
+ * UNSUPPORTED_BROWSER or the code the node refused the login with (CERT_REVOKED, NOT_AUTHENTICATED,
+ * RATE_LIMITED, ...), each with one sentence for the person signing in.
  */
 export async function signIn(
   bundleText: string,
@@ -259,7 +260,7 @@ export async function signIn(
   const log = bundle.log ?? config.log;
   if (log.origin !== config.log.origin || log.verifierKey !== config.log.verifierKey) {
     throw new PortalError(
-      "BAD_CONFIG",
+      "CONFIG",
       "This node presents another log than the one this identity was issued for; nothing from it is trusted.",
     );
   }
@@ -469,14 +470,14 @@ export async function signIn(
         all ? "/v1/alerts?all=true" : "/v1/alerts",
       );
       if (!Array.isArray(reply?.alerts))
-        throw new PortalError("BAD_CONFIG", "The node's alert list is malformed.");
+        throw new PortalError("CONFIG", "The node's alert list is malformed.");
       return (reply.alerts as WireAlert[]).map((alert) => alertRow(alert, config.log));
     },
 
     async acknowledgeAlert(id: number, note: string) {
       live();
       if (!Number.isSafeInteger(id) || id < 1)
-        throw new PortalError("BAD_CONFIG", "An alert ID is a positive number.");
+        throw new PortalError("BAD_ARGUMENT", "An alert ID is a positive number.");
       await transport.call("POST", `/v1/alerts/${id}/ack`, { note });
     },
 

@@ -4,7 +4,7 @@
 // expired triggers one fresh login and one retry.
 
 import type { Transport } from "../../../src/client/trail-reader.js";
-import { CustosError, ERROR_CODES, type ErrorCode } from "../../../src/core/errors.js";
+import { CustosError, type ErrorCode, isErrorCode } from "../../../src/core/errors.js";
 import { PortalError } from "./errors.js";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -26,17 +26,11 @@ export interface FetchTransportOptions {
 const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 const TOKEN_REFUSED: ReadonlySet<string> = new Set(["BAD_TOKEN", "TOKEN_EXPIRED"]);
 
-function asErrorCode(code: unknown): ErrorCode {
-  return typeof code === "string" && (ERROR_CODES as readonly string[]).includes(code)
-    ? (code as ErrorCode)
-    : "INTERNAL";
-}
-
 /** The default base: the page's own origin (the portal is served by the node it talks to). */
 export function pageOrigin(): string {
   const location = (globalThis as { location?: { origin?: string } }).location;
   if (!location?.origin || location.origin === "null") {
-    throw new PortalError("BAD_CONFIG", "The portal's address is unknown; pass the node's address.");
+    throw new PortalError("CONFIG", "The portal's address is unknown; pass the node's address.");
   }
   return location.origin;
 }
@@ -52,7 +46,7 @@ async function errorOf(response: Response): Promise<CustosError> {
     // not a Custos error body: described by its status below
   }
   if (typeof code === "string" && typeof message === "string") {
-    const known = asErrorCode(code);
+    const known: ErrorCode = isErrorCode(code) ? code : "INTERNAL";
     return new CustosError(known, known === code ? message : `${code}: ${message}`);
   }
   return new CustosError(

@@ -14,19 +14,22 @@ export interface ErrorMessage {
 /** The patient-facing wording, keyed by the shared codes; any other code shows the table's title. */
 const EXPLANATIONS: Readonly<Partial<Record<ErrorCode, string>>> = {
   BAD_BUNDLE: "This file is not a usable Custos identity bundle. Choose the bundle file you were given.",
-  WRONG_PASSPHRASE: "The passphrase does not open this identity bundle. Check it and try again.",
+  BAD_PASSPHRASE: "The passphrase does not open this identity bundle. Check it and try again.",
   WRONG_DEPLOYMENT: "This identity bundle belongs to another Custos deployment than this portal's.",
-  EXPIRED: "This identity has expired. Ask the organization that issued it for a new one.",
-  NOT_YET_VALID: "This identity is not valid yet. Check that this device's date and time are right.",
-  REVOKED: "This identity has been revoked. Ask the organization that issued it for a new one.",
-  LOGIN_FAILED: "The Custos node refused to sign you in.",
+  UNKNOWN_CA: "This identity bundle belongs to another Custos deployment than this portal's.",
+  CERT_EXPIRED: "This identity has expired. Ask the organization that issued it for a new one.",
+  CERT_NOT_YET_VALID: "This identity is not valid yet. Check that this device's date and time are right.",
+  CERT_REVOKED: "This identity has been revoked. Ask the organization that issued it for a new one.",
+  LOGIN_FAILED: "Signing in to the Custos node could not be completed.",
   UNAVAILABLE: "The Custos node could not be reached. Check your connection and try again.",
   STORE_BUSY: "The Custos node is busy right now. Try again in a moment.",
-  BAD_CONFIG: "This portal's configuration is unusable. Tell the organization that runs it.",
+  CONFIG: "This portal's configuration is unusable. Tell the organization that runs it.",
   UNSUPPORTED_BROWSER:
     "This browser lacks a feature the portal needs. Use a current Chrome, Edge or Firefox.",
   SIGNED_OUT: "You have been signed out. Sign in again.",
-  NOT_AUTHENTICATED: "Your session has ended. Sign in again.",
+  // An identity the node does not know (revoked or replaced, at sign-in or since, or never enrolled).
+  NOT_AUTHENTICATED:
+    "The Custos node does not accept this identity: it was revoked or replaced, or never enrolled. Ask the organization that issued it.",
   TOKEN_EXPIRED: "Your session has ended. Sign in again.",
   BAD_TOKEN: "Your session has ended. Sign in again.",
   NOT_AUTHORIZED: "You are not allowed to see this.",

@@ -3,6 +3,7 @@
 // counts as the node recorded them (log entries sent, the key envelopes that open them included, so
 // not the page's count of accesses) are in each row's details.
 
+import { type ErrorCode, isErrorCode } from "../../../src/core/errors.js";
 import type { NoticeRow } from "../lib/types.js";
 import { TimeCell } from "./access-table.js";
 import { formatCount } from "./format.js";
@@ -18,11 +19,10 @@ const ROLE_WORDS: Readonly<Record<string, string>> = {
   witness: "witness",
 };
 
-const REASON_WORDS: Readonly<Record<string, string>> = {
+/** A refusal's reason is the code the node refused with (src/identity/authorize.ts). */
+const REASON_WORDS: Readonly<Partial<Record<ErrorCode, string>>> = {
   NOT_AUTHORIZED: "not allowed to read this trail",
-  NOT_GRANTED: "not granted this patient",
-  REVOKED: "their identity was revoked",
-  EXPIRED: "their identity had expired",
+  NOT_AUTHENTICATED: "their identity was revoked or replaced, or never enrolled",
 };
 
 /** The ID at the end of custos://<deployment>/<role>/<id>. */
@@ -32,9 +32,10 @@ function requesterId(uri: string): string {
 }
 
 function what(row: NoticeRow): string {
-  if (row.kind === "refusal")
-    return `Was refused${row.reason ? `: ${REASON_WORDS[row.reason] ?? "the node did not allow it"}` : ""}`;
-  return "Read the trail";
+  if (row.kind !== "refusal") return "Read the trail";
+  if (!row.reason) return "Was refused";
+  const words = isErrorCode(row.reason) ? REASON_WORDS[row.reason] : undefined;
+  return `Was refused: ${words ?? "the node did not allow it"}`;
 }
 
 function Details(props: { row: NoticeRow }) {

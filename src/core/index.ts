@@ -32,7 +32,6 @@ export {
   isErrorCode,
 } from "./errors.js";
 export * from "./merkle/index.js";
-export { MAX_CONTENTS_PER_REQUEST, MAX_KEY_RANGE } from "./mirror-protocol.js";
 export * from "./note/index.js";
 export { ed25519Verify, hmacSha256, randomBytes, randomSecret, sha256 } from "./platform.js";
 export * from "./record/index.js";

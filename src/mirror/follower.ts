@@ -7,16 +7,14 @@
 import type { MtlsClient } from "../client/index.js";
 import { openCheckpoint } from "../core/checkpoint/index.js";
 import { contentHashOf, decodeEntry } from "../core/entry/index.js";
-import {
-  bytesEqual,
-  CustosError,
-  fromBase64,
-  MAX_CONTENTS_PER_REQUEST,
-  sha256,
-  toBase64,
-} from "../core/index.js";
+import { bytesEqual, CustosError, fromBase64, sha256, toBase64 } from "../core/index.js";
 import { leafHash, verifyConsistency } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
+import {
+  MAX_CONTENTS_PER_REQUEST,
+  type MirrorContentsReplyBody,
+  type MirrorKeysReplyBody,
+} from "../core/wire/index.js";
 import type { ContentBlob, LedgerStore } from "../ledger/index.js";
 import { applyErasures, C2SP_TILE_WIDTH, formatTilePath } from "../ledger/index.js";
 import { TreeBuilder, TreeReader } from "../ledger/tree/index.js";
@@ -141,13 +139,9 @@ export async function followOnce(options: FollowOptions): Promise<FollowResult> 
       .filter((h): h is Uint8Array => h !== undefined);
     const contents: ContentBlob[] = [];
     for (let i = 0; i < wanted.length; i += MAX_CONTENTS_PER_REQUEST) {
-      const reply = await source.call<{ contents: { hash: string; data: string | null }[] }>(
-        "POST",
-        "/v1/mirror/contents",
-        {
-          hashes: wanted.slice(i, i + MAX_CONTENTS_PER_REQUEST).map(toBase64),
-        },
-      );
+      const reply = await source.call<MirrorContentsReplyBody>("POST", "/v1/mirror/contents", {
+        hashes: wanted.slice(i, i + MAX_CONTENTS_PER_REQUEST).map(toBase64),
+      });
       for (const item of reply.contents) {
         if (item.data === null) continue; // erased under a signed erasure entry (verify checks)
         const data = fromBase64(item.data);
@@ -157,10 +151,7 @@ export async function followOnce(options: FollowOptions): Promise<FollowResult> 
         contents.push({ hash: fromBase64(item.hash), data });
       }
     }
-    const keys = await source.call<{
-      idempotency: { key: string; index: number }[];
-      lookup: { key: string; index: number }[];
-    }>("GET", `/v1/mirror/keys?from=${next}&to=${end}`);
+    const keys = await source.call<MirrorKeysReplyBody>("GET", `/v1/mirror/keys?from=${next}&to=${end}`);
     for (const entry of entries) builder.append(leafHash(entry));
     const tiles = builder.takeChangedTiles();
     const atCheckpoint = end === target;

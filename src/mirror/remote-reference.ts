@@ -3,7 +3,8 @@
 // Nothing it sends is believed until the comparison has rebuilt its checkpoint's root from it.
 
 import type { MtlsClient } from "../client/index.js";
-import { bytesEqual, fromBase64, MAX_CONTENTS_PER_REQUEST, sha256, toBase64 } from "../core/index.js";
+import { bytesEqual, fromBase64, sha256, toBase64 } from "../core/index.js";
+import { MAX_CONTENTS_PER_REQUEST, type MirrorContentsReplyBody } from "../core/wire/index.js";
 import type { ReferenceLog } from "../ledger/index.js";
 import { C2SP_TILE_WIDTH, formatTilePath } from "../ledger/index.js";
 import { parseBundle } from "./follower.js";
@@ -39,11 +40,9 @@ export class RemoteReference implements ReferenceLog {
     const held: boolean[] = [];
     for (let i = 0; i < hashes.length; i += MAX_CONTENTS_PER_REQUEST) {
       const asked = hashes.slice(i, i + MAX_CONTENTS_PER_REQUEST);
-      const reply = await this.#client.call<{ contents: { hash: string; data: string | null }[] }>(
-        "POST",
-        "/v1/mirror/contents",
-        { hashes: asked.map(toBase64) },
-      );
+      const reply = await this.#client.call<MirrorContentsReplyBody>("POST", "/v1/mirror/contents", {
+        hashes: asked.map(toBase64),
+      });
       const byHash = new Map(reply.contents.map((item) => [item.hash, item.data]));
       for (const hash of asked) {
         const data = byHash.get(toBase64(hash));

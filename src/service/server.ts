@@ -26,6 +26,7 @@ import { type Metrics, registerMetrics } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
 import { registerAdminRoutes } from "./routes/admin-routes.js";
+import { registerAlertRoutes } from "./routes/alert-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
@@ -199,48 +200,7 @@ export async function createNodeApps(options: NodeAppsOptions): Promise<NodeApps
         policy: options.retention.policy,
         ...(options.retention.job ? { job: options.retention.job } : {}),
       });
-    const alertReader = async (request: FastifyRequest) => {
-      const caller = ctx.callerOf(request);
-      // Audit companies and admins see alerts; anyone else is refused (and the refusal recorded).
-      if (caller.role !== "auditor" && caller.role !== "admin") await ctx.allow(caller, "manage-grants", {});
-      else await ctx.allow(caller, "read-log", {});
-      return caller;
-    };
-    app.get(
-      "/v1/alerts",
-      {
-        schema: {
-          summary: "Witness refusals (possible forks) with both signed checkpoints, until acknowledged",
-          description:
-            "Alerts the caller has not acknowledged (each audit company acknowledges for itself), oldest first; ?all=true lists acknowledged ones too.",
-          tags: ["log"],
-        },
-      },
-      async (request) => {
-        const caller = await alertReader(request);
-        const all = (request.query as { all?: string } | undefined)?.all === "true";
-        // Each audit company acknowledges for itself: an alert stays open for the others.
-        return { alerts: alerts.list(all, caller.uri) };
-      },
-    );
-    app.post(
-      "/v1/alerts/:id/ack",
-      {
-        schema: {
-          summary: "Acknowledge an alert (audit companies, admins), with a note on what was done about it",
-          description:
-            'Body (optional): {"note": "..."} of at most 1,000 characters, kept with the acknowledgement.',
-          tags: ["log"],
-        },
-      },
-      async (request) => {
-        const caller = await alertReader(request);
-        const id = Number((request.params as { id: string }).id);
-        if (!Number.isSafeInteger(id) || id < 1)
-          throw new CustosError("BAD_ARGUMENT", "an alert ID is a positive number");
-        return { alert: alerts.acknowledge(id, caller.uri, now(), acknowledgementNote(request.body)) };
-      },
-    );
+    registerAlertRoutes(app, ctx, alerts);
     if (mode === "mtls") registerAdminRoutes(app, ctx, refreshTls);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
@@ -254,17 +214,4 @@ export async function createNodeApps(options: NodeAppsOptions): Promise<NodeApps
   const api = await build("mtls");
   const portal = options.portalTls ? await build("portal") : undefined;
   return portal ? { api, portal } : { api };
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters other than newline are refused
-const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/;
-
-/** The note an acknowledgement may carry: `{note}` of 1 to 1,000 characters without control characters. */
-function acknowledgementNote(body: unknown): string | undefined {
-  if (body === undefined || body === null) return undefined;
-  const note = (body as { note?: unknown }).note;
-  if (note === undefined) return undefined;
-  if (typeof note !== "string" || note.trim() === "" || note.length > 1000 || CONTROL.test(note))
-    throw new CustosError("BAD_ARGUMENT", "an acknowledgement's note is text of 1 to 1,000 characters");
-  return note.trim();
 }

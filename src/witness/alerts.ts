@@ -7,10 +7,11 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { CustosError } from "../core/index.js";
+import type { ALERT_SOURCES } from "../core/wire/index.js";
 
 export const ALERTS_FILE = "alerts.jsonl";
 
-export const ALERT_SOURCES = ["witness", "gossip"] as const;
+/** Who found an alert (the wire's list, src/core/wire/alerts.ts, which GET /v1/alerts replies with). */
 export type AlertSource = (typeof ALERT_SOURCES)[number];
 
 /** What gossip proved: both signed notes, and the reference's own proof where the sizes differ. */

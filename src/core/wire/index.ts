@@ -3,10 +3,12 @@
 // and read with the same declarations. Browser-safe: nothing here imports a `node:` module.
 
 export * from "./admin.js";
+export * from "./alerts.js";
 export * from "./gossip.js";
 export * from "./identity.js";
 export * from "./key-audit.js";
 export * from "./log.js";
+export * from "./mirror.js";
 export * from "./names.js";
 export * from "./portal.js";
 export * from "./records.js";

@@ -4,17 +4,15 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
+import { CustosError, fromBase64, toBase64 } from "../../core/index.js";
 import {
-  CustosError,
-  fromBase64,
-  MAX_CONTENTS_PER_REQUEST,
   MAX_KEY_RANGE,
-  toBase64,
-} from "../../core/index.js";
+  MirrorContentsReply,
+  MirrorContentsRequest,
+  MirrorKeysQuery,
+  MirrorKeysReply,
+} from "../../core/wire/index.js";
 import type { ReadContext } from "../context.js";
-
-const Count = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export function registerMirrorRoutes(app: FastifyInstance, ctx: ReadContext): void {
   const store = ctx.ledger.store;
@@ -26,10 +24,8 @@ export function registerMirrorRoutes(app: FastifyInstance, ctx: ReadContext): vo
       schema: {
         summary: "Encrypted content beside the tree, by SHA-256 (mirrors)",
         tags: ["mirror"],
-        body: z.object({ hashes: z.array(z.string()).min(1).max(MAX_CONTENTS_PER_REQUEST) }).strict(),
-        response: {
-          200: z.object({ contents: z.array(z.object({ hash: z.string(), data: z.string().nullable() })) }),
-        },
+        body: MirrorContentsRequest,
+        response: { 200: MirrorContentsReply },
       },
     },
     async (request) => {
@@ -56,13 +52,8 @@ export function registerMirrorRoutes(app: FastifyInstance, ctx: ReadContext): vo
       schema: {
         summary: "Idempotency and lookup keys filed with entries in [from, to) (mirrors)",
         tags: ["mirror"],
-        querystring: z.object({ from: Count, to: Count }),
-        response: {
-          200: z.object({
-            idempotency: z.array(z.object({ key: z.string(), index: z.number() })),
-            lookup: z.array(z.object({ key: z.string(), index: z.number() })),
-          }),
-        },
+        querystring: MirrorKeysQuery,
+        response: { 200: MirrorKeysReply },
       },
     },
     async (request) => {

@@ -19,6 +19,7 @@ import type {
   StoredEntryWithContent,
   Tile,
 } from "../storage.js";
+import { type BatchInserters, batchInserters, insertBatchRows } from "./batch-insert.js";
 import { sqliteErasureResidue } from "./erasure-residue.js";
 import { findMistypedValues } from "./mistyped-values.js";
 import { openDatabase } from "./open-database.js";
@@ -52,6 +53,7 @@ export class SqliteStore implements LedgerStore {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #statements: SqliteStatements;
+  readonly #inserters: BatchInserters;
   readonly #readonly: boolean;
   /** Every lookup row holds its trail copy (schema version 2 onward). */
   readonly trailCopyLimit?: number;
@@ -65,6 +67,7 @@ export class SqliteStore implements LedgerStore {
     if (copies) this.trailCopyLimit = Number.MAX_SAFE_INTEGER;
     this.#db = db;
     this.#statements = prepareStatements(db, copies);
+    this.#inserters = batchInserters(db);
     this.#readonly = readonly;
     this.#dataDir = dirname(path);
   }
@@ -195,18 +198,14 @@ export class SqliteStore implements LedgerStore {
           `the log grew underneath this sequencer (store size ${current}, expected ${batch.startIndex})`,
         );
       }
-      let index = batch.startIndex;
-      for (const entry of batch.entries) s.insertEntry.run(index++, entry);
+      // Multi-row inserts (batch-insert.ts); the lookup rows last, as they copy entries and contents.
+      insertBatchRows(batch, this.#inserters, s, this.trailCopyLimit !== undefined);
       for (const tile of batch.tiles) s.upsertTile.run(tile.level, tile.index, tile.hashes);
-      for (const content of batch.contents) s.insertContent.run(content.hash, content.data);
-      for (const { key, index: idx } of batch.idempotencyKeys) s.insertIdempotency.run(key, idx);
-      // After the entries and contents: each lookup row copies them as stored (its trail copy).
-      for (const { key, index: idx } of batch.lookupKeys) s.insertLookup.run({ key, idx });
       if (batch.checkpoint) {
         this.#hourCheckpointTimes();
         s.insertCheckpoint.run(batch.checkpoint.size, batch.checkpoint.note, batch.checkpoint.storedAt);
       }
-      s.setSize.run(String(index));
+      s.setSize.run(String(batch.startIndex + batch.entries.length));
     })();
   };
 

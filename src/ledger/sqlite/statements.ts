@@ -85,12 +85,9 @@ export function prepareStatements(db: Database.Database, copies: boolean) {
   return named({
     getSize: db.prepare("SELECT value FROM meta WHERE key = 'size'"),
     setSize: db.prepare("UPDATE meta SET value = ? WHERE key = 'size'"),
-    insertEntry: db.prepare("INSERT INTO entries (idx, data) VALUES (?, ?)"),
     upsertTile: db.prepare(
       "INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
     ),
-    insertContent: db.prepare("INSERT OR IGNORE INTO contents (hash, data) VALUES (?, ?)"),
-    insertIdempotency: db.prepare("INSERT INTO idempotency (key, idx) VALUES (?, ?)"),
     idempotencyInRange: db.prepare(
       "SELECT CAST(key AS BLOB) AS key, idx FROM idempotency WHERE idx >= ? AND idx < ? ORDER BY idx",
     ),

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { bytesEqual } from "../src/core/bytes.js";
 import { formatCheckpoint } from "../src/core/checkpoint/index.js";
 import { type AccessRecordHeader, encodeAccessRecordEntry } from "../src/core/entry/index.js";
 import { leafHash } from "../src/core/merkle/index.js";
@@ -47,6 +48,17 @@ function mapRows(keyCount: number): BenchRow[] {
   for (let i = 0; i < keyCount; i++) map.set(key(i), { count: 1, last });
   map.commit();
   const buildSeconds = (cpuMs() - t) / 1000;
+
+  // The snapshot (what a node writes and loads instead of rebuilding from every entry): the leaves in
+  // key order, and the map rebuilt from them with every hash computed.
+  t = cpuMs();
+  const records = map.leafRecords(50_000);
+  const snapshotWriteMs = cpuMs() - t;
+  t = cpuMs();
+  const loaded = TrailMap.fromLeafRecords(records);
+  const snapshotLoadSeconds = (cpuMs() - t) / 1000;
+  if (!bytesEqual(loaded.root(), map.root())) throw new Error("the snapshot's map has another root");
+  const snapshotBytes = records.reduce((sum, part) => sum + part.length, 0);
 
   // One checkpoint's batch: 2,000 heads changed (1,500 known patients, 500 new ones). The heads the
   // last batch replaced are kept, as the ledger keeps them to prove the checkpoint before it.
@@ -105,6 +117,17 @@ function mapRows(keyCount: number): BenchRow[] {
   }
   return [
     { name: `trail map build, ${label}`, value: Math.round(keyCount / buildSeconds), unit: "keys/CPU-s" },
+    {
+      name: `trail map snapshot load (leaves in key order, every hash computed), ${label}`,
+      value: Math.round(keyCount / snapshotLoadSeconds),
+      unit: "keys/CPU-s",
+    },
+    {
+      name: `trail map snapshot: leaves taken, ${label}`,
+      value: Math.round(snapshotWriteMs),
+      unit: "CPU ms",
+    },
+    { name: `trail map snapshot size, ${label}`, value: Math.round(snapshotBytes / 1e6), unit: "MB" },
     {
       name: `trail map checkpoint batch (2,000 heads), ${label}`,
       value: round2(percentile(batches, 50)),

@@ -15,6 +15,14 @@ import {
 } from "./sequencer.js";
 import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
 import { TrailHeads } from "./trail-heads.js";
+import {
+  followerTrailHeads,
+  openTrailHeads,
+  SNAPSHOT_MIN_ENTRIES,
+  snapshotDue,
+  snapshotParts,
+  type TrailMapOpening,
+} from "./trail-map-snapshot.js";
 import { TreeReader } from "./tree/index.js";
 
 export interface LedgerOptions {
@@ -23,6 +31,8 @@ export interface LedgerOptions {
   readonly checkpointIntervalMs?: number;
   readonly maxBatchEntries?: number;
   readonly now?: () => number;
+  /** Entries after the trail map snapshot before a new one is written (SNAPSHOT_MIN_ENTRIES). */
+  readonly trailMapSnapshotEntries?: number;
 }
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
@@ -42,19 +52,24 @@ export class Ledger {
   readonly meta: LogMeta;
   readonly reader: TreeReader;
   readonly #sequencer: Sequencer | undefined;
-  readonly #trailHeads: { readonly current: TrailHeads } | undefined;
+  readonly #trailHeads: TrailMapKeeper | undefined;
 
   private constructor(
     store: LedgerStore,
     meta: LogMeta,
     sequencer: Sequencer | undefined,
-    trailHeads: { readonly current: TrailHeads } | undefined,
+    trailHeads: TrailMapKeeper | undefined,
   ) {
     this.store = store;
     this.meta = meta;
     this.reader = new TreeReader(store);
     this.#sequencer = sequencer;
     this.#trailHeads = trailHeads;
+  }
+
+  /** How the sequencer's trail map was opened (snapshot or entries, and why a snapshot was not used). */
+  get trailMapOpening(): TrailMapOpening | undefined {
+    return this.#trailHeads?.opening;
   }
 
   /** A read-only ledger's trail map, built from the store on first use and caught up as it grows. */
@@ -93,7 +108,7 @@ export class Ledger {
 
   #followerAt(size: number): Promise<TrailHeads> {
     if (this.#follower === undefined) {
-      const building = TrailHeads.rebuild(this.store, size);
+      const building = followerTrailHeads(this.store, this.meta.verifierKey, size);
       this.#follower = building;
       // A failed build (store unreachable) is tried again on the next request.
       building.catch(() => {
@@ -107,24 +122,27 @@ export class Ledger {
     const meta = await store.getMeta();
     if (meta === undefined) throw new CustosError("STORE_NOT_FOUND", "the store holds no initialized log");
     let sequencer: Sequencer | undefined;
-    let trailHeads: { current: TrailHeads } | undefined;
+    let trailHeads: TrailMapKeeper | undefined;
     if (options.signerKey !== undefined) {
       const signerKey = options.signerKey;
       // The trail map follows every committed entry; each checkpoint commits to its root.
-      const heads = { current: await rebuildTrailHeads(store) };
-      trailHeads = heads;
+      const keeper = new TrailMapKeeper(
+        store,
+        meta.verifierKey,
+        options.trailMapSnapshotEntries ?? SNAPSHOT_MIN_ENTRIES,
+      );
+      await keeper.open();
+      trailHeads = keeper;
       sequencer = await Sequencer.start(store, {
         maxBatchEntries: options.maxBatchEntries ?? DEFAULT_MAX_BATCH_ENTRIES,
         checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
         now: options.now ?? Date.now,
         signCheckpoint: (size, rootHash) => {
-          const extensions = [formatTrailMapLine(heads.current.commit())];
+          const extensions = [formatTrailMapLine(keeper.commit())];
           return signNote(formatCheckpoint({ origin: meta.origin, size, rootHash, extensions }), signerKey);
         },
-        onEntries: (entries, leaves) => heads.current.observe(entries, leaves),
-        onReload: async () => {
-          heads.current = await rebuildTrailHeads(store);
-        },
+        onEntries: (entries, leaves) => keeper.current.observe(entries, leaves),
+        onReload: () => keeper.open(),
       });
       // A node killed after acknowledging entries, before its next checkpoint, comes back with a store
       // ahead of its latest checkpoint. It signs one covering the whole store before anything is
@@ -262,20 +280,75 @@ export class Ledger {
 
   async close(): Promise<void> {
     await this.#sequencer?.close();
+    await this.#trailHeads?.closing().catch(() => undefined);
     await this.store.close();
   }
 }
 
+/** Checkpoint sizes whose maps a writable ledger keeps provable after opening (trail-map-snapshot.ts). */
+const KEEP_CHECKPOINT_SIZES = 64;
+
 /**
- * The sequencer's trail map over the whole store, built in two steps (up to the latest stored
- * checkpoint, then the rest), so the map of that checkpoint stays provable after a restart: it is the
- * one witnesses cosigned last, which replies are proven against until they cosign a newer one.
+ * The sequencer's trail map: opened from the snapshot (or the entries), committed at each checkpoint,
+ * and written back as a new snapshot once enough entries came after the last one: after the
+ * checkpoint that makes it due (the parts are taken then, the write waits for the next turn of the
+ * event loop, after the checkpoint's batch) and when the ledger closes. A failed write is left for
+ * the next one: the snapshot is a cache, and an older one only means more entries to replay.
  */
-async function rebuildTrailHeads(store: LedgerStore): Promise<TrailHeads> {
-  const size = await store.getSize();
-  const latest = await store.getLatestCheckpoint();
-  const base = latest !== undefined && latest.size < size ? latest.size : size;
-  const heads = await TrailHeads.rebuild(store, base);
-  if (base < size) await heads.catchUp(store, size);
-  return heads;
+class TrailMapKeeper {
+  current = new TrailHeads();
+  opening: TrailMapOpening = { source: "entries", snapshotSize: undefined };
+  readonly #store: LedgerStore;
+  readonly #verifierKey: string;
+  readonly #minEntries: number;
+  #writing: Promise<void> | undefined;
+
+  constructor(store: LedgerStore, verifierKey: string, minEntries: number) {
+    this.#store = store;
+    this.#verifierKey = verifierKey;
+    this.#minEntries = minEntries;
+  }
+
+  async open(): Promise<void> {
+    await this.#writing;
+    const { heads, opening } = await openTrailHeads(this.#store, this.#verifierKey, KEEP_CHECKPOINT_SIZES);
+    this.current = heads;
+    this.opening = opening;
+  }
+
+  commit(): Uint8Array {
+    const root = this.current.commit();
+    if (this.#writing === undefined && this.#due()) {
+      const size = this.current.size;
+      const parts = snapshotParts(this.current);
+      this.#writing = new Promise((resolve) => setImmediate(resolve))
+        .then(() => this.#write(size, parts))
+        .finally(() => {
+          this.#writing = undefined;
+        });
+    }
+    return root;
+  }
+
+  /** Waits for a write under way and writes the map if a snapshot is due. */
+  async closing(): Promise<void> {
+    await this.#writing;
+    if (this.#due()) await this.#write(this.current.size, snapshotParts(this.current));
+  }
+
+  #due(): boolean {
+    return (
+      this.#store.putTrailMapSnapshot !== undefined &&
+      snapshotDue(this.current.size, this.opening.snapshotSize, this.#minEntries)
+    );
+  }
+
+  async #write(size: number, parts: Uint8Array[]): Promise<void> {
+    try {
+      await this.#store.putTrailMapSnapshot!(size, parts);
+      this.opening = { ...this.opening, snapshotSize: size };
+    } catch {
+      // Left for the next due point (see above).
+    }
+  }
 }

@@ -90,6 +90,15 @@ export interface MistypedValue {
   readonly hash?: Uint8Array;
 }
 
+/** One stored part of the trail map snapshot. */
+export interface TrailMapSnapshotRow {
+  readonly part: number;
+  /** The log size the snapshot's map is of. */
+  readonly size: number;
+  /** Leaf records (trail-map.ts, LEAF_RECORD_BYTES each). */
+  readonly leaves: Uint8Array;
+}
+
 export interface LogMeta {
   readonly origin: string;
   /** The log's verifier key (Go sumdb/note text form). */
@@ -167,6 +176,13 @@ export interface LedgerStore {
   /** The trail copies of the entries in [start, end), by index then key (rows without one left out). */
   lookupCopiesInRange(start: number, end: number): Promise<LookupCopy[]>;
 
+  /**
+   * The persisted trail map snapshot (docs/formats.md, "Trail map snapshot"): its rows in part order,
+   * as stored (the caller checks them against the signed checkpoint of that size); [] when none.
+   */
+  getTrailMapSnapshot?(): Promise<TrailMapSnapshotRow[]>;
+  /** Replaces the trail map snapshot with these parts of the map at log size `size`, atomically. */
+  putTrailMapSnapshot?(size: number, parts: readonly Uint8Array[]): Promise<void>;
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   getLatestCheckpoint(): Promise<StoredCheckpoint | undefined>;
   listCheckpoints(): Promise<StoredCheckpoint[]>;

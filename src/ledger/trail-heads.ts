@@ -1,7 +1,8 @@
 // The log's trail map (src/core/trail-map) as the sequencer keeps it: every access record appended
 // sets its patient's head, the changes wait until the next checkpoint, and signing that checkpoint
 // applies them in one batch and puts the map's root in the checkpoint's extension line. The map is
-// rebuilt from the entries when the log is opened (bench/trail-map.ts measures what that costs).
+// loaded from its snapshot when the log is opened, and the entries after the snapshot replayed
+// (trail-map-snapshot.ts); without a usable snapshot it is rebuilt from every entry.
 // Replies may be proven against a checkpoint older than the map (the witnessed one lags the signed
 // one): each commit keeps the heads it replaced (an undo record), so the map of any recent checkpoint
 // size is the current map with those heads put back (TrailMap.past), computed once per size.
@@ -111,12 +112,19 @@ function tagKey(entry: Uint8Array, offset: number): string {
 }
 
 export class TrailHeads {
-  readonly map = new TrailMap();
+  readonly map: TrailMap;
   readonly #pending = new Map<string, { tag: Uint8Array; head: TrailHead }>();
   /** The log size the committed map reflects. */
-  #size = 0;
+  #size: number;
   /** Entries observed so far (committed or pending). */
-  #observed = 0;
+  #observed: number;
+
+  /** A committed map of the log's first `size` entries (empty: size 0). */
+  constructor(map: TrailMap = new TrailMap(), size = 0) {
+    this.map = map;
+    this.#size = size;
+    this.#observed = size;
+  }
   readonly #undo: Undo[] = [];
   #undoHeads = 0;
   #past: { readonly size: number; readonly map: PastTrailMap } | undefined;

@@ -183,6 +183,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       );
   });
 
+  // A trail map snapshot that does not match its signed root was not used (the map was rebuilt from
+  // the entries and the snapshot is rewritten): said at start, as verify would report it.
+  const snapshotRejected = ledger.trailMapOpening?.rejected;
+  if (snapshotRejected !== undefined) process.stderr.write(`custos: ${snapshotRejected}\n`);
+
   const ctx = nodeContext({
     deployment,
     now,

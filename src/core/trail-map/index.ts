@@ -20,4 +20,4 @@ export {
   type TrailMapVerdict,
   verifyTrailMapProof,
 } from "./proof.js";
-export { type PastTrailMap, TrailMap } from "./trail-map.js";
+export { LEAF_RECORD_BYTES, type PastTrailMap, TrailMap } from "./trail-map.js";

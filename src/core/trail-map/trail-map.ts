@@ -8,11 +8,13 @@ import { CustosError } from "../errors.js";
 import {
   EMPTY_SUBTREE,
   keyBit,
+  readCount,
   sharedPrefixBits,
   TRAIL_MAP_KEY_BYTES,
   type TrailHead,
   trailLeafHash,
   trailNodeHash,
+  writeCount,
 } from "./hashing.js";
 import { encodeTrailMapProof, type TrailMapProof } from "./proof.js";
 
@@ -21,6 +23,8 @@ type Ref = number;
 const EMPTY: Ref = -1;
 const leafRef = (leaf: number): Ref => -2 - leaf;
 const leafOf = (ref: Ref): number => -2 - ref;
+/** A leaf record of the snapshot form: key, u64be count, last. */
+export const LEAF_RECORD_BYTES = 72;
 
 export class TrailMap {
   #leafKeys: Uint8Array<ArrayBuffer> = new Uint8Array(0);
@@ -136,6 +140,88 @@ export class TrailMap {
     return sharedPrefixBits(leafKey, key) === 256
       ? { siblings, terminal: { kind: "leaf", head } }
       : { siblings, terminal: { kind: "other", key: leafKey, head } };
+  }
+
+  /**
+   * The committed map's leaves in ascending key order, each `key (32) || u64be(count) || last (32)`
+   * (the trail map snapshot's form, docs/formats.md), in parts of at most `perPart` leaves.
+   */
+  leafRecords(perPart: number): Uint8Array[] {
+    if (this.#rootDirty) throw new CustosError("INTERNAL", "the trail map has uncommitted changes");
+    const parts: Uint8Array[] = [];
+    let part = new Uint8Array(Math.min(perPart, this.#leaves) * LEAF_RECORD_BYTES);
+    let at = 0;
+    let written = 0;
+    // In-order walk: left (bit 0) before right, so keys come out ascending.
+    const stack: Ref[] = [this.#root];
+    while (stack.length > 0) {
+      const ref = stack.pop()!;
+      if (ref === EMPTY) continue;
+      if (ref >= 0) {
+        stack.push(this.#right[ref]!, this.#left[ref]!);
+        continue;
+      }
+      if (at === part.length) {
+        parts.push(part);
+        part = new Uint8Array(Math.min(perPart, this.#leaves - written) * LEAF_RECORD_BYTES);
+        at = 0;
+      }
+      const leaf = leafOf(ref);
+      part.set(this.#leafKeys.subarray(leaf * 32, leaf * 32 + 32), at);
+      writeCount(part, at + 32, this.#leafCounts[leaf]!);
+      part.set(this.#leafLasts.subarray(leaf * 32, leaf * 32 + 32), at + 40);
+      at += LEAF_RECORD_BYTES;
+      written++;
+    }
+    if (at > 0) parts.push(part);
+    return parts;
+  }
+
+  /**
+   * A committed map of leaf records as leafRecords() writes them (any split into parts). Every hash
+   * is computed here from the keys and heads, none is read, so the root says what the records hold;
+   * keys out of order or repeated, or a part not a whole number of records, throw BAD_ARGUMENT.
+   */
+  static fromLeafRecords(parts: readonly Uint8Array[]): TrailMap {
+    const bad = (why: string) => new CustosError("BAD_ARGUMENT", `trail map leaf records: ${why}`);
+    const map = new TrailMap();
+    let previous: Uint8Array | undefined;
+    for (const part of parts) {
+      if (part.length % LEAF_RECORD_BYTES !== 0) throw bad("a part is not a whole number of records");
+      for (let at = 0; at < part.length; at += LEAF_RECORD_BYTES) {
+        const key = part.subarray(at, at + 32);
+        if (previous !== undefined && compareKeys(previous, key) >= 0)
+          throw bad("keys are not in ascending order");
+        const count = readCount(part, at + 32);
+        if (count === undefined) throw bad("a count is past 2^53 - 1");
+        map.#newLeaf(key, { count, last: part.subarray(at + 40, at + 72) });
+        previous = key;
+      }
+    }
+    const keyOf = (leaf: number) => map.#leafKeys.subarray(leaf * 32, leaf * 32 + 32);
+    // Sorted keys under a node share its path, so each node's keys split at one point: 0s then 1s.
+    const build = (lo: number, hi: number, depth: number): Ref => {
+      if (hi - lo === 1) return leafRef(lo);
+      let low = lo;
+      let high = hi;
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        if (keyBit(keyOf(mid), depth) === 0) low = mid + 1;
+        else high = mid;
+      }
+      const node = map.#newNode();
+      const left = low > lo ? build(lo, low, depth + 1) : EMPTY;
+      const right = hi > low ? build(low, hi, depth + 1) : EMPTY;
+      map.#left[node] = left;
+      map.#right[node] = right;
+      return node;
+    };
+    if (map.#leaves > 0) {
+      map.#root = build(0, map.#leaves, 0);
+      map.#rootDirty = true;
+    }
+    map.commit();
+    return map;
   }
 
   /** The proof in its byte form (docs/formats.md). */

@@ -17,6 +17,7 @@ import type {
   StoredEntry,
   StoredEntryWithContent,
   Tile,
+  TrailMapSnapshotRow,
 } from "../storage.js";
 import { PostgresCheckpoints } from "./checkpoints.js";
 import { createPool, describeFailure, parseDatabaseUrl } from "./connection.js";
@@ -25,6 +26,7 @@ import * as writes from "./log-writes.js";
 import * as lookups from "./lookup-reads.js";
 import { checkSchemaName, migrateWith, newerSchemaError, readSchemaVersion } from "./migrations.js";
 import { PostgresOutbox } from "./outbox.js";
+import { buffer, toBytes, toIndex } from "./row-values.js";
 import { DEFAULT_POSTGRES_SCHEMA, MAX_TRAIL_COPY_BYTES, POSTGRES_SCHEMA_VERSION } from "./schema.js";
 import { PostgresSession } from "./session.js";
 
@@ -294,6 +296,31 @@ export class PostgresStore implements LedgerStore {
   /** The checkpoint stored last (insertion order, not the largest size). */
   getLatestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     return this.#checkpoints.latest();
+  }
+
+  async getTrailMapSnapshot(): Promise<TrailMapSnapshotRow[]> {
+    const result = await this.#session.query(
+      `SELECT part, size, leaves FROM ${this.#session.table("trail_map_snapshot")} ORDER BY part`,
+    );
+    return result.rows.map((row) => ({
+      part: toIndex(row.part),
+      size: toIndex(row.size),
+      leaves: toBytes(row.leaves),
+    }));
+  }
+
+  async putTrailMapSnapshot(size: number, parts: readonly Uint8Array[]): Promise<void> {
+    this.#session.checkWritable();
+    const table = this.#session.table("trail_map_snapshot");
+    await this.#session.transaction(async (client) => {
+      await client.query(`DELETE FROM ${table}`);
+      for (const [part, leaves] of parts.entries())
+        await client.query(`INSERT INTO ${table} (part, size, leaves) VALUES ($1, $2, $3)`, [
+          part,
+          size,
+          buffer(leaves),
+        ]);
+    });
   }
 
   listCheckpoints(): Promise<StoredCheckpoint[]> {

@@ -2,7 +2,7 @@
 // tables as the SQLite store. Migrations are numbered and applied in order; a database at a newer
 // version than this code is refused rather than misread.
 
-export const POSTGRES_SCHEMA_VERSION = 4;
+export const POSTGRES_SCHEMA_VERSION = 5;
 
 export const DEFAULT_POSTGRES_SCHEMA = "custos";
 
@@ -71,6 +71,13 @@ export function migrations(schema: string): readonly string[] {
     // enrolled, unrevoked node (./outbox-signature.ts).
     `
     ALTER TABLE ${s}.outbox ADD COLUMN IF NOT EXISTS signer text, ADD COLUMN IF NOT EXISTS signature bytea;
+    `,
+    // 5: the trail map snapshot (docs/formats.md): the sorted leaves of the trail map at one signed
+    // checkpoint's size, in parts, so a node opening its log loads the map and replays only the
+    // entries after it instead of rebuilding it from every entry. Checked against that checkpoint's
+    // trail map root when loaded.
+    `
+    CREATE TABLE IF NOT EXISTS ${s}.trail_map_snapshot (part integer PRIMARY KEY, size bigint NOT NULL, leaves bytea NOT NULL);
     `,
   ];
 }

@@ -35,6 +35,11 @@ CREATE TABLE IF NOT EXISTS lookup (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_by_idx ON idempotency (idx);
 CREATE INDEX IF NOT EXISTS lookup_by_idx ON lookup (idx);
+CREATE TABLE IF NOT EXISTS trail_map_snapshot (
+  part INTEGER PRIMARY KEY,
+  size INTEGER NOT NULL,
+  leaves BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   size INTEGER NOT NULL,

@@ -18,6 +18,7 @@ import type {
   StoredEntry,
   StoredEntryWithContent,
   Tile,
+  TrailMapSnapshotRow,
 } from "../storage.js";
 import { type BatchInserters, batchInserters, insertBatchRows } from "./batch-insert.js";
 import { sqliteErasureResidue } from "./erasure-residue.js";
@@ -39,6 +40,7 @@ import {
   type SqliteStatements,
   TRAIL,
 } from "./statements.js";
+import { readTrailMapSnapshot, writeTrailMapSnapshot } from "./trail-map-snapshot.js";
 
 export const SQLITE_FILE_NAME = "custos.db";
 
@@ -438,6 +440,18 @@ export class SqliteStore implements LedgerStore {
         this.#hourCheckpointTimes();
         this.#statements.insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.storedAt);
       })();
+    } catch (error) {
+      rethrowDiskFault(error, "the log database");
+    }
+  }
+
+  async getTrailMapSnapshot(): Promise<TrailMapSnapshotRow[]> {
+    return readTrailMapSnapshot(this.#db);
+  }
+
+  async putTrailMapSnapshot(size: number, parts: readonly Uint8Array[]): Promise<void> {
+    try {
+      writeTrailMapSnapshot(this.#db, size, parts);
     } catch (error) {
       rethrowDiskFault(error, "the log database");
     }

@@ -34,6 +34,7 @@ export const FINDING_CODES = [
   "IDEMPOTENCY_ROW_MOVED",
   "VALUE_MISTYPED",
   "TRAIL_MAP_MISMATCH",
+  "TRAIL_MAP_SNAPSHOT_MISMATCH",
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];

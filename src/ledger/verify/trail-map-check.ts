@@ -2,8 +2,10 @@
 // rebuilt from the stored entries, and each signed checkpoint's `custos-trail-map/v1` line is compared
 // with the root of the map of that checkpoint's entries. A mismatch means the entries were altered
 // after signing, or the node signed a map that hides or misstates a patient's newest records.
-// It needs every entry from 0, so an incremental run (from > 0) leaves it out; checkpoints signed
-// before the line existed carry none and are passed over.
+// A full run rebuilds from entry 0; an incremental run (from > 0) starts from the stored trail map
+// snapshot, once it is checked against the root signed at its size, and checks the checkpoints signed
+// after it. The snapshot itself is checked either way (TRAIL_MAP_SNAPSHOT_MISMATCH). Checkpoints
+// signed before the line existed carry none and are passed over.
 
 import { parseCheckpoint } from "../../core/checkpoint/index.js";
 import { bytesEqual } from "../../core/index.js";
@@ -11,6 +13,7 @@ import { leafHash } from "../../core/merkle/index.js";
 import { trailMapRootOf } from "../../core/trail-map/index.js";
 import type { LedgerStore } from "../storage.js";
 import { TrailHeads } from "../trail-heads.js";
+import { loadTrailMapSnapshot } from "../trail-map-snapshot.js";
 import type { Finding } from "./findings.js";
 
 interface SignedCheckpoint {
@@ -40,23 +43,49 @@ export async function checkTrailMap(
   checkpoints: readonly SignedCheckpoint[],
   from: number,
   findings: Finding[],
-): Promise<void> {
-  if (from > 0) return;
+): Promise<string[]> {
   const roots = committedRoots(checkpoints);
-  if (roots.length === 0) return;
-  const heads = new TrailHeads();
+  if (roots.length === 0) return [];
+  const snapshot = await loadTrailMapSnapshot(
+    store,
+    (size) => roots.find((signed) => signed.size === size)?.root,
+    Number.MAX_SAFE_INTEGER,
+  );
+  if (snapshot.kind === "rejected")
+    findings.push({
+      code: "TRAIL_MAP_SNAPSHOT_MISMATCH",
+      message: `the stored trail map snapshot${snapshot.size === undefined ? "" : ` of size ${snapshot.size}`} is not the map signed at its size: ${snapshot.reason} (the node rebuilds its map from the entries and rewrites it)`,
+      ...(snapshot.size === undefined ? {} : { checkpointSize: snapshot.size }),
+    });
+  // An incremental run starts from the snapshot (checked above against its signed root) and checks
+  // the checkpoints signed after it; without one it leaves the map out (it would need every entry).
+  let heads = new TrailHeads();
+  const unchecked: string[] = [];
+  if (from > 0) {
+    if (snapshot.kind !== "loaded")
+      return [
+        "the trail map: an incremental run checks it from the stored trail map snapshot, and this store has none that checks out; run a full verify",
+      ];
+    heads = snapshot.heads;
+    if (heads.size > from)
+      unchecked.push(
+        `the trail map of the checkpoints between ${from} and ${heads.size} entries: the incremental run starts from the trail map snapshot of size ${heads.size}`,
+      );
+  }
+  const start = heads.size;
   const mismatched: (typeof roots)[number][] = [];
-  let next = 0;
+  let next = start === 0 ? 0 : roots.findIndex((signed) => signed.size > start);
+  if (next < 0) return unchecked;
   const compareAt = (size: number) => {
     while (next < roots.length && roots[next]!.size <= size) {
       const signed = roots[next++]!;
       if (signed.size !== size || !bytesEqual(heads.commit(), signed.root)) mismatched.push(signed);
     }
   };
-  compareAt(0);
+  if (start === 0) compareAt(0);
   const end = roots[roots.length - 1]!.size;
-  let size = 0;
-  for await (const chunk of store.scanEntries(0, end, 8192)) {
+  let size = start;
+  for await (const chunk of store.scanEntries(start, end, 8192)) {
     for (const stored of chunk) {
       // A gap (rows deleted) is reported by the entry scan; the map simply lacks what is gone.
       if (stored.index >= end) break;
@@ -67,7 +96,7 @@ export async function checkTrailMap(
   }
   for (const signed of roots.slice(next)) mismatched.push(signed);
   const first = mismatched[0];
-  if (first === undefined) return;
+  if (first === undefined) return unchecked;
   const later = mismatched.length - 1;
   findings.push({
     code: "TRAIL_MAP_MISMATCH",
@@ -75,4 +104,5 @@ export async function checkTrailMap(
     checkpointSize: first.size,
     checkpointPosition: first.position,
   });
+  return unchecked;
 }

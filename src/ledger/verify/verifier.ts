@@ -142,7 +142,7 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
     onProgress: options.onProgress,
   });
 
-  await checkTrailMap(store, checkpoints, from, findings);
+  const mapUnchecked = await checkTrailMap(store, checkpoints, from, findings);
 
   // 3. Sizes: truncation below a signed size, entries beyond the recorded size.
   const maxSigned = checkpoints.reduce((max, cp) => Math.max(max, cp.size), state?.size ?? 0);
@@ -201,7 +201,7 @@ export async function verifyStore(store: LedgerStore, options: VerifyOptions = {
       ? { latestCheckpoint: { size: latest.size, rootHash: latest.rootHash, note: latest.note } }
       : {}),
     findings,
-    unchecked: scan.unchecked,
+    unchecked: [...scan.unchecked, ...mapUnchecked],
     ...(nextState ? { nextState } : {}),
   };
 }

@@ -12,6 +12,7 @@ import {
   encodeTrailMapProof,
   formatTrailMapLine,
   keyBit,
+  LEAF_RECORD_BYTES,
   type TrailHead,
   TrailMap,
   trailLeafHash,
@@ -223,6 +224,55 @@ describe("the trail map", () => {
     map.set(new Uint8Array(32).fill(1), { count: 1, last: new Uint8Array(32) });
     map.commit();
     expect(() => past.root()).toThrow(/moved on/);
+  });
+
+  it("writes its leaves in key order and is rebuilt from them, in any split, to the same root and proofs", () => {
+    fc.assert(
+      fc.property(entries, fc.integer({ min: 1, max: 9 }), (pairs, perPart) => {
+        const map = build(pairs);
+        const parts = map.leafRecords(perPart);
+        const records = Buffer.concat(parts);
+        expect(records.length).toBe(map.size * LEAF_RECORD_BYTES);
+        for (const part of parts) expect(part.length).toBeLessThanOrEqual(perPart * LEAF_RECORD_BYTES);
+        const keys = Array.from({ length: map.size }, (_, i) => records.subarray(i * 72, i * 72 + 32));
+        for (let i = 1; i < keys.length; i++) expect(Buffer.compare(keys[i - 1]!, keys[i]!)).toBe(-1);
+        // Split anew: a part boundary anywhere between records.
+        const loaded = TrailMap.fromLeafRecords([records.subarray(0, 72), records.subarray(72)]);
+        expect(bytesEqual(loaded.root(), referenceRoot(latest(pairs)))).toBe(true);
+        for (const [k, h] of latest(pairs)) {
+          const verdict = verifyTrailMapProof(loaded.root(), k, loaded.proveEncoded(k));
+          expect(verdict.ok && verdict.head?.count === h.count).toBe(true);
+        }
+        // It takes new heads like any map.
+        const extra = new Uint8Array(32).fill(0xaa);
+        loaded.set(extra, { count: 1, last: new Uint8Array(32) });
+        map.set(extra, { count: 1, last: new Uint8Array(32) });
+        expect(bytesEqual(loaded.commit(), map.commit())).toBe(true);
+      }),
+    );
+  });
+
+  it("refuses leaf records out of order, repeated, cut short or with a count past 2^53", () => {
+    const map = build(
+      [1, 2, 3].map((i) => [new Uint8Array(32).fill(i * 40), { count: i, last: new Uint8Array(32).fill(i) }]),
+    );
+    const records = Buffer.concat(map.leafRecords(10));
+    const swapped = Buffer.concat([
+      records.subarray(72, 144),
+      records.subarray(0, 72),
+      records.subarray(144),
+    ]);
+    const repeated = Buffer.concat([records.subarray(0, 72), records]);
+    const huge = Buffer.from(records);
+    huge.fill(0xff, 32, 40);
+    for (const [parts, why] of [
+      [[swapped], /not in ascending order/],
+      [[repeated], /not in ascending order/],
+      [[records.subarray(0, 100)], /whole number of records/],
+      [[huge], /past 2\^53/],
+    ] as const)
+      expect(() => TrailMap.fromLeafRecords(parts), String(why)).toThrow(why);
+    expect(bytesEqual(TrailMap.fromLeafRecords([]).root(), EMPTY_SUBTREE)).toBe(true);
   });
 
   it("keeps proofs small: about log2(keys) hashes", () => {

@@ -1,11 +1,13 @@
 import { join } from "node:path";
 import pg from "pg";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
-import { type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
+import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
 import { Deployment } from "../../src/identity/deployment.js";
 import type { Role } from "../../src/identity/roles.js";
 import { initDataDir } from "../../src/ledger/data-dir.js";
-import { PASS } from "./deployment.js";
+import { freePort, PASS } from "./deployment.js";
+import { type CustosProcess, type ProcessGroup, processGroup } from "./processes.js";
+import { tempDir } from "./temp.js";
 
 /** The PostgreSQL the tests use: the machine's server, or CUSTOS_PG_URL. */
 export const PG_URL = process.env.CUSTOS_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
@@ -83,4 +85,114 @@ export async function enrollPostgresDeployment(
     writeBundle(join(dir, `${id}.custos-id`), issued.bundle);
   }
   return deployment;
+}
+
+/**
+ * A PostgreSQL deployment for tests with real `custos serve` processes: its own schema and directory,
+ * enrolled by enrollPostgresDeployment (bundles DIR/<id>.custos-id, passphrase PASS), and nodes started
+ * on it as the node identity n1. One per test file: open it in beforeAll, close it in afterAll.
+ */
+export interface PostgresNodes {
+  /** The directory: data/ and the bundle files. */
+  readonly dir: string;
+  readonly schema: string;
+  /** The log's database URL (PG_URL with this deployment's schema). */
+  readonly db: string;
+  readonly bundles: ReadonlyMap<string, IdentityBundle>;
+  readonly group: ProcessGroup;
+  /** The environment each node runs with: PATH, the master key and the bundles' passphrase. */
+  readonly env: NodeJS.ProcessEnv;
+  identity(id: string): Identity;
+  /**
+   * `custos serve --data DIR/data --db DB --identity n1 --listen 127.0.0.1:PORT --verify-every 0`, then
+   * `args`; on a free port unless one is given, on another database URL if given.
+   */
+  serve(options?: {
+    readonly port?: number;
+    readonly db?: string;
+    readonly args?: readonly string[];
+  }): Promise<{
+    readonly port: number;
+    readonly url: string;
+    readonly node: CustosProcess;
+  }>;
+  /** Kills the nodes, drops the schema, removes the directory. */
+  close(): Promise<void>;
+}
+
+export async function postgresNodes(options: {
+  /** The temporary directory's prefix, e.g. custos-replica-. */
+  readonly prefix: string;
+  readonly origin: string;
+  readonly masterKey: string;
+  readonly people: readonly (readonly [Role, string])[];
+  /** Runs with the open deployment before it is closed (grants, reading a patient's tag). */
+  readonly setUp?: (deployment: Deployment, bundles: ReadonlyMap<string, IdentityBundle>) => unknown;
+}): Promise<PostgresNodes> {
+  await requirePostgres();
+  const root = tempDir(options.prefix);
+  const schema = testSchema();
+  const db = `${PG_URL}?schema=${schema}`;
+  const bundles = new Map<string, IdentityBundle>();
+  const group = processGroup();
+  const env = {
+    PATH: process.env.PATH,
+    CUSTOS_MASTER_KEY: options.masterKey,
+    CUSTOS_BUNDLE_PASSPHRASE: PASS,
+  };
+  try {
+    const deployment = await enrollPostgresDeployment(
+      root.dir,
+      db,
+      options.origin,
+      options.masterKey,
+      options.people,
+      bundles,
+    );
+    try {
+      await options.setUp?.(deployment, bundles);
+    } finally {
+      await deployment.close();
+    }
+  } catch (error) {
+    await dropSchema(schema).catch(() => undefined);
+    root.cleanup();
+    throw error;
+  }
+  return {
+    dir: root.dir,
+    schema,
+    db,
+    bundles,
+    group,
+    env,
+    identity: (id) => Identity.unlock(bundles.get(id)!, PASS),
+    async serve(serve = {}) {
+      const port = serve.port ?? (await freePort());
+      const node = group.start(
+        `node :${port}`,
+        [
+          "serve",
+          "--data",
+          join(root.dir, "data"),
+          "--db",
+          serve.db ?? db,
+          "--identity",
+          join(root.dir, "n1.custos-id"),
+          "--listen",
+          `127.0.0.1:${port}`,
+          "--verify-every",
+          "0",
+          ...(serve.args ?? []),
+        ],
+        env,
+      );
+      return { port, url: `https://127.0.0.1:${port}`, node };
+    },
+    async close() {
+      await group.killAll();
+      await dropSchema(schema);
+      root.cleanup();
+    },
+  };
 }

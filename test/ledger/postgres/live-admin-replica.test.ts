@@ -7,74 +7,37 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminClient } from "../../../src/client/admin-client.js";
 import { CustosClient } from "../../../src/client/custos-client.js";
-import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
+import { Identity } from "../../../src/identity/bundle.js";
 import { completeBundle, createEnrollmentRequest } from "../../../src/identity/enrollment-request.js";
 import { runCli } from "../../cli/run-cli.js";
-import { freePort, PASS } from "../../helpers/deployment.js";
-import {
-  dropSchema,
-  enrollPostgresDeployment,
-  PG_URL,
-  requirePostgres,
-  testSchema,
-} from "../../helpers/postgres.js";
-import { eventually, processGroup } from "../../helpers/processes.js";
-import { tempDir } from "../../helpers/temp.js";
+import { PASS } from "../../helpers/deployment.js";
+import { type PostgresNodes, postgresNodes } from "../../helpers/postgres.js";
+import { eventually } from "../../helpers/processes.js";
 
 const MASTER_KEY = Buffer.alloc(32, 53).toString("base64");
-let root: { dir: string; cleanup: () => void };
-let schema: string;
-let db: string;
-const bundles = new Map<string, IdentityBundle>();
-const group = processGroup();
+let nodes: PostgresNodes;
 
 async function startNode(): Promise<{ url: string; waitFor: (text: string) => Promise<void> }> {
-  const port = await freePort();
-  const node = group.start(
-    `node :${port}`,
-    [
-      "serve",
-      "--data",
-      join(root.dir, "data"),
-      "--db",
-      db,
-      "--identity",
-      join(root.dir, "n1.custos-id"),
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--verify-every",
-      "0",
-    ],
-    { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-  );
-  return { url: `https://127.0.0.1:${port}`, waitFor: (text) => node.waitFor(text, 60_000) };
+  const { url, node } = await nodes.serve();
+  return { url, waitFor: (text) => node.waitFor(text, 60_000) };
 }
 
 beforeAll(async () => {
-  await requirePostgres();
-  root = tempDir("custos-live-admin-");
-  schema = testSchema();
-  db = `${PG_URL}?schema=${schema}`;
-  const deployment = await enrollPostgresDeployment(
-    root.dir,
-    db,
-    "live-admin.custos.example/log",
-    MASTER_KEY,
-    [
+  nodes = await postgresNodes({
+    prefix: "custos-live-admin-",
+    origin: "live-admin.custos.example/log",
+    masterKey: MASTER_KEY,
+    people: [
       ["node", "n1"],
       ["ehr-source", "emr"],
       ["admin", "adm"],
       ["custodian", "privacy"],
-    ] as const,
-    bundles,
-  );
-  await deployment.close();
+    ],
+  });
 }, 120_000);
 
 afterAll(async () => {
-  await group.killAll();
-  await dropSchema(schema);
-  root?.cleanup();
+  await nodes?.close();
 });
 
 describe("administration of a running PostgreSQL deployment", () => {
@@ -89,22 +52,22 @@ describe("administration of a running PostgreSQL deployment", () => {
       [
         "enroll",
         "--data",
-        join(root.dir, "data"),
+        join(nodes.dir, "data"),
         "--db",
-        db,
+        nodes.db,
         "--role",
         "patient",
         "--id",
         "P9",
         "--out",
-        join(root.dir, "p9.custos-id"),
+        join(nodes.dir, "p9.custos-id"),
       ],
       { env: { CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS } },
     );
     expect(offline.status).toBe(2);
     expect(offline.stderr).toMatch(/--server URL --as ADMIN_BUNDLE/);
 
-    const admin = new AdminClient(sequencer.url, Identity.unlock(bundles.get("adm")!, PASS));
+    const admin = new AdminClient(sequencer.url, Identity.unlock(nodes.bundles.get("adm")!, PASS));
     // The patient: keys made by the node, returned as a bundle under the passphrase sent.
     const patient = await admin.enroll({ role: "patient", id: "P7", passphrase: PASS });
     expect(patient.uri).toBe("custos://stmary/patient/P7");
@@ -127,8 +90,8 @@ describe("administration of a running PostgreSQL deployment", () => {
     // Immediately: records for the new patient are accepted by the sequencer...
     const emr = new CustosClient({
       url: sequencer.url,
-      identity: Identity.unlock(bundles.get("emr")!, PASS),
-      statePath: join(root.dir, "emr.state.json"),
+      identity: Identity.unlock(nodes.bundles.get("emr")!, PASS),
+      statePath: join(nodes.dir, "emr.state.json"),
     });
     const records = [1, 2].map((i) => ({
       time: new Date(Date.now() - 60_000 + i).toISOString(),
@@ -145,7 +108,7 @@ describe("administration of a running PostgreSQL deployment", () => {
     const reader = new CustosClient({
       url: replica.url,
       identity: Identity.unlock(auditorBundle, PASS),
-      statePath: join(root.dir, "audit-co.state.json"),
+      statePath: join(nodes.dir, "audit-co.state.json"),
     });
     const first = await reader.auditTrails({ patientIds: ["P7"] });
     expect(first.patients[0]?.error).toBeUndefined();
@@ -162,12 +125,12 @@ describe("administration of a running PostgreSQL deployment", () => {
     const own = new CustosClient({
       url: replica.url,
       identity: Identity.unlock(patient.bundle!, PASS),
-      statePath: join(root.dir, "p7.state.json"),
+      statePath: join(nodes.dir, "p7.state.json"),
     });
     expect((await own.trail()).records).toHaveLength(2);
 
     // Admin writes at the replica are refused, saying where to send them.
-    const viaReplica = new AdminClient(replica.url, Identity.unlock(bundles.get("adm")!, PASS));
+    const viaReplica = new AdminClient(replica.url, Identity.unlock(nodes.bundles.get("adm")!, PASS));
     await expect(viaReplica.enroll({ role: "patient", id: "P8", passphrase: PASS })).rejects.toMatchObject({
       code: "STORE_BUSY",
     });

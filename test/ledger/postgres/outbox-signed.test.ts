@@ -5,56 +5,23 @@
 // logged by reason, never by content.
 
 import { request } from "node:https";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
 import { MtlsClient } from "../../../src/client/mtls-client.js";
-import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
 import { patientSubject } from "../../../src/identity/registry.js";
 import { outboxSigningMessage } from "../../../src/ledger/postgres/index.js";
 import { sealNotice } from "../../../src/records/notices.js";
-import { freePort, PASS } from "../../helpers/deployment.js";
-import {
-  dropSchema,
-  enrollPostgresDeployment,
-  PG_URL,
-  requirePostgres,
-  sql,
-  testSchema,
-} from "../../helpers/postgres.js";
-import { type CustosProcess, eventually, processGroup } from "../../helpers/processes.js";
-import { tempDir } from "../../helpers/temp.js";
+import { type PostgresNodes, postgresNodes, sql } from "../../helpers/postgres.js";
+import { type CustosProcess, eventually } from "../../helpers/processes.js";
 
 const MASTER_KEY = Buffer.alloc(32, 83).toString("base64");
-let root: { dir: string; cleanup: () => void };
-let schema: string;
-let db: string;
-const bundles = new Map<string, IdentityBundle>();
-const group = processGroup();
+let nodes: PostgresNodes;
 let tag: Uint8Array;
 let patientKey: Uint8Array;
-const identity = (id: string) => Identity.unlock(bundles.get(id)!, PASS);
+const identity = (id: string) => nodes.identity(id);
 
 async function startNode(): Promise<{ port: number; process: CustosProcess }> {
-  const port = await freePort();
-  const node = group.start(
-    `node :${port}`,
-    [
-      "serve",
-      "--data",
-      join(root.dir, "data"),
-      "--db",
-      db,
-      "--identity",
-      join(root.dir, "n1.custos-id"),
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--verify-every",
-      "0",
-      "--log",
-    ],
-    { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-  );
+  const { port, node } = await nodes.serve({ args: ["--log"] });
   return { port, process: node };
 }
 
@@ -85,33 +52,26 @@ function readiness(port: number): Promise<{ status: number; body: string }> {
 }
 
 beforeAll(async () => {
-  await requirePostgres();
-  root = tempDir("custos-outbox-signed-");
-  schema = testSchema();
-  db = `${PG_URL}?schema=${schema}`;
-  const deployment = await enrollPostgresDeployment(
-    root.dir,
-    db,
-    "outbox-signed.custos.example/log",
-    MASTER_KEY,
-    [
+  nodes = await postgresNodes({
+    prefix: "custos-outbox-signed-",
+    origin: "outbox-signed.custos.example/log",
+    masterKey: MASTER_KEY,
+    people: [
       ["node", "n1"],
       ["ehr-source", "emr"],
       ["patient", "P1"],
       ["custodian", "privacy"],
-    ] as const,
-    bundles,
-  );
-  // What planting a notice takes: the patient's tag and public encryption key (from the database).
-  tag = deployment.vault.patientTag("P1");
-  patientKey = deployment.registry.active("patient", patientSubject(tag), Date.now())!.encryptionKey;
-  await deployment.close();
+    ],
+    // What planting a notice takes: the patient's tag and public encryption key (from the database).
+    setUp(deployment) {
+      tag = deployment.vault.patientTag("P1");
+      patientKey = deployment.registry.active("patient", patientSubject(tag), Date.now())!.encryptionKey;
+    },
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await group.killAll();
-  await dropSchema(schema);
-  root?.cleanup();
+  await nodes?.close();
 });
 
 describe("signed outbox rows", () => {
@@ -171,7 +131,7 @@ describe("signed outbox rows", () => {
               sign ? sign(outboxSigningMessage(id, item.entry, signer)) : new Uint8Array(64).fill(7),
             );
       await sql(
-        `INSERT INTO "${schema}".outbox (id, entry, content, lookup_keys, created_at, signer, signature)
+        `INSERT INTO "${nodes.schema}".outbox (id, entry, content, lookup_keys, created_at, signer, signature)
          VALUES ($1, $2, $3, $4::bytea[], $5, $6, $7)`,
         [
           Buffer.from(id),
@@ -191,7 +151,9 @@ describe("signed outbox rows", () => {
 
     const rejected = await eventually("the sequencer sets the planted rows aside", async () => {
       const rows = (
-        await sql(`SELECT rejected_reason FROM "${schema}".outbox WHERE rejected_at IS NOT NULL ORDER BY seq`)
+        await sql(
+          `SELECT rejected_reason FROM "${nodes.schema}".outbox WHERE rejected_at IS NOT NULL ORDER BY seq`,
+        )
       ).rows.map((r) => r.rejected_reason as string);
       expect(rows).toHaveLength(3);
       return rows;

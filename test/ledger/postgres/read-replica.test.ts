@@ -10,26 +10,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
 import { MtlsClient } from "../../../src/client/mtls-client.js";
-import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
+import { Identity } from "../../../src/identity/bundle.js";
 import type { OpenedNotice } from "../../../src/records/notices.js";
-import { BIN, freePort, PASS } from "../../helpers/deployment.js";
-import {
-  dropSchema,
-  enrollPostgresDeployment,
-  PG_URL,
-  requirePostgres,
-  sql,
-  testSchema,
-} from "../../helpers/postgres.js";
-import { processGroup } from "../../helpers/processes.js";
-import { tempDir } from "../../helpers/temp.js";
+import { BIN, PASS } from "../../helpers/deployment.js";
+import { PG_URL, type PostgresNodes, postgresNodes, sql } from "../../helpers/postgres.js";
 
 const MASTER_KEY = Buffer.alloc(32, 47).toString("base64");
-let root: { dir: string; cleanup: () => void };
-let schema: string;
-let db: string;
-const bundles = new Map<string, IdentityBundle>();
-const group = processGroup();
+let nodes: PostgresNodes;
 
 interface Node {
   readonly port: number;
@@ -38,25 +25,8 @@ interface Node {
   waitFor(text: string, timeoutMs?: number): Promise<void>;
 }
 
-async function startNode(database = db): Promise<Node> {
-  const port = await freePort();
-  const node = group.start(
-    `node :${port}`,
-    [
-      "serve",
-      "--data",
-      join(root.dir, "data"),
-      "--db",
-      database,
-      "--identity",
-      join(root.dir, "n1.custos-id"),
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--verify-every",
-      "0",
-    ],
-    { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-  );
+async function startNode(database?: string): Promise<Node> {
+  const { port, node } = await nodes.serve(database === undefined ? {} : { db: database });
   return {
     port,
     child: node.child,
@@ -65,7 +35,7 @@ async function startNode(database = db): Promise<Node> {
   };
 }
 
-const identity = (id: string) => Identity.unlock(bundles.get(id)!, PASS);
+const identity = (id: string) => nodes.identity(id);
 const client = (id: string, node: Node) =>
   new CustosClient({ url: `https://127.0.0.1:${node.port}`, identity: identity(id) });
 const raw = (id: string, node: Node) => new MtlsClient(`https://127.0.0.1:${node.port}`, identity(id));
@@ -95,16 +65,11 @@ const reads = (notices: readonly OpenedNotice[], requester: string) =>
   notices.filter((n) => n.kind === "query" && n.body.requester === requester);
 
 beforeAll(async () => {
-  await requirePostgres();
-  root = tempDir("custos-replica-");
-  schema = testSchema();
-  db = `${PG_URL}?schema=${schema}`;
-  const deployment = await enrollPostgresDeployment(
-    root.dir,
-    db,
-    "replica.custos.example/log",
-    MASTER_KEY,
-    [
+  nodes = await postgresNodes({
+    prefix: "custos-replica-",
+    origin: "replica.custos.example/log",
+    masterKey: MASTER_KEY,
+    people: [
       ["node", "n1"],
       ["ehr-source", "emr"],
       ["patient", "P1"],
@@ -112,17 +77,14 @@ beforeAll(async () => {
       ["auditor", "acme"],
       ["admin", "adm"],
       ["custodian", "privacy"],
-    ] as const,
-    bundles,
-  );
-  await deployment.grant(identity("adm"), { auditor: "acme", patients: ["P1"] });
-  await deployment.close();
+    ],
+    setUp: (deployment, bundles) =>
+      deployment.grant(Identity.unlock(bundles.get("adm")!, PASS), { auditor: "acme", patients: ["P1"] }),
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await group.killAll();
-  await dropSchema(schema);
-  root?.cleanup();
+  await nodes?.close();
 });
 
 describe("read replicas on one PostgreSQL log", () => {
@@ -206,7 +168,7 @@ describe("read replicas on one PostgreSQL log", () => {
 
     // A node on a server that accepts only reads (as a hot standby does) serves proofs, but cannot
     // record queries, so it refuses them.
-    const readOnlyDb = `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}options=${encodeURIComponent("-c default_transaction_read_only=on")}&schema=${schema}`;
+    const readOnlyDb = `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}options=${encodeURIComponent("-c default_transaction_read_only=on")}&schema=${nodes.schema}`;
     const d = await startNode(readOnlyDb);
     await d.waitFor("the database accepts only reads");
     expect(await raw("emr", d).call("GET", "/v1/log")).toMatchObject({ sequencing: false });
@@ -224,7 +186,7 @@ describe("read replicas on one PostgreSQL log", () => {
     const during = await Promise.all([p1Trail(b), p1Trail(c)]);
     for (const trail of during) expect(trail.records).toHaveLength(3);
     // Usually both wait in the outbox now (a replica probes for the lock every 2 s).
-    const waiting = Number((await sql(`SELECT count(*) AS n FROM "${schema}".outbox`)).rows[0]?.n);
+    const waiting = Number((await sql(`SELECT count(*) AS n FROM "${nodes.schema}".outbox`)).rows[0]?.n);
     expect(waiting).toBeLessThanOrEqual(2);
 
     await Promise.race([
@@ -249,7 +211,7 @@ describe("read replicas on one PostgreSQL log", () => {
       expect(mine).toHaveLength(p1Reads);
       expect(new Set(mine.map((n) => n.index)).size).toBe(p1Reads);
     }
-    expect(Number((await sql(`SELECT count(*) AS n FROM "${schema}".outbox`)).rows[0]?.n)).toBe(0);
+    expect(Number((await sql(`SELECT count(*) AS n FROM "${nodes.schema}".outbox`)).rows[0]?.n)).toBe(0);
 
     for (const node of [sequencer, replica]) {
       node.child.kill("SIGTERM");
@@ -257,7 +219,7 @@ describe("read replicas on one PostgreSQL log", () => {
     }
     const verify = spawnSync(
       process.execPath,
-      [BIN, "verify", "--data", join(root.dir, "data"), "--db", db],
+      [BIN, "verify", "--data", join(nodes.dir, "data"), "--db", nodes.db],
       {
         encoding: "utf8",
         env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY },

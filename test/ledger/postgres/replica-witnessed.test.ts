@@ -8,76 +8,39 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
 import { MtlsClient } from "../../../src/client/mtls-client.js";
 import { MemoryTrustStore, TrailReader, type Transport } from "../../../src/client/trail-reader.js";
-import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
-import { BIN, freePort, PASS, startWitnessProcess } from "../../helpers/deployment.js";
-import {
-  dropSchema,
-  enrollPostgresDeployment,
-  PG_URL,
-  requirePostgres,
-  testSchema,
-} from "../../helpers/postgres.js";
-import { type CustosProcess, eventually, type ProcessGroup, processGroup } from "../../helpers/processes.js";
-import { tempDir } from "../../helpers/temp.js";
+import { BIN, freePort, startWitnessProcess } from "../../helpers/deployment.js";
+import { type PostgresNodes, postgresNodes } from "../../helpers/postgres.js";
+import { type CustosProcess, eventually } from "../../helpers/processes.js";
 
 const MASTER_KEY = Buffer.alloc(32, 59).toString("base64");
-const ENV = { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS };
-let root: { dir: string; cleanup: () => void };
-let schema: string;
-let db: string;
-let group: ProcessGroup;
-const bundles = new Map<string, IdentityBundle>();
+let nodes: PostgresNodes;
 const witness = { id: "w1", dir: "", port: 0, key: "" };
 let witnessChild: ChildProcess | undefined;
 
-const identity = (id: string) => Identity.unlock(bundles.get(id)!, PASS);
+const identity = (id: string) => nodes.identity(id);
 
-function startNode(port: number): CustosProcess {
-  return group.start(
-    `node-${port}`,
-    [
-      "serve",
-      "--data",
-      join(root.dir, "data"),
-      "--db",
-      db,
-      "--identity",
-      join(root.dir, "n1.custos-id"),
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--verify-every",
-      "0",
-      "--witness",
-      `https://127.0.0.1:${witness.port}=${witness.key}`,
-    ],
-    ENV,
-  );
+async function startNode(port: number): Promise<CustosProcess> {
+  const args = ["--witness", `https://127.0.0.1:${witness.port}=${witness.key}`];
+  return (await nodes.serve({ port, args })).node;
 }
 
 beforeAll(async () => {
-  await requirePostgres();
-  group = processGroup();
-  root = tempDir("custos-replica-witness-");
-  schema = testSchema();
-  db = `${PG_URL}?schema=${schema}`;
-  const deployment = await enrollPostgresDeployment(
-    root.dir,
-    db,
-    "witnessed.custos.example/log",
-    MASTER_KEY,
-    [
+  nodes = await postgresNodes({
+    prefix: "custos-replica-witness-",
+    origin: "witnessed.custos.example/log",
+    masterKey: MASTER_KEY,
+    people: [
       ["node", "n1"],
       ["ehr-source", "emr"],
       ["patient", "P1"],
       ["custodian", "privacy"],
       ["witness", "w1"],
-    ] as const,
-    bundles,
-  );
-  await deployment.close();
-  const log = bundles.get("P1")!.log!;
-  witness.dir = join(root.dir, "w1");
-  const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: ENV });
+    ],
+  });
+  const log = nodes.bundles.get("P1")!.log!;
+  witness.dir = join(nodes.dir, "w1");
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: nodes.env });
   const init = cli(["witness", "init", "--data", witness.dir, "--name", "w1.witness.example"]);
   expect(init.status, init.stderr).toBe(0);
   witness.key = init.stdout.trim().split("\n").pop()!;
@@ -93,23 +56,21 @@ beforeAll(async () => {
   ]);
   expect(added.status, added.stderr).toBe(0);
   witness.port = await freePort();
-  witnessChild = await startWitnessProcess({ root: root.dir, masterKey: MASTER_KEY }, witness);
+  witnessChild = await startWitnessProcess({ root: nodes.dir, masterKey: MASTER_KEY }, witness);
 }, 90_000);
 
 afterAll(async () => {
   if (witnessChild && witnessChild.exitCode === null) witnessChild.kill("SIGKILL");
-  await group?.killAll();
-  await dropSchema(schema);
-  root?.cleanup();
+  await nodes?.close();
 });
 
 describe("a read replica with witnesses", () => {
   it("serves the witnessed checkpoint, so a client demanding the quorum reads from it", async () => {
     const portA = await freePort();
-    const a = startNode(portA);
+    const a = await startNode(portA);
     await a.waitFor("API (mutual TLS)");
     const portB = await freePort();
-    const b = startNode(portB);
+    const b = await startNode(portB);
     await b.waitFor("standby: another node sequences this log");
 
     const emr = new MtlsClient(`https://127.0.0.1:${portA}`, identity("emr"));

@@ -7,88 +7,51 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
 import { MtlsClient } from "../../../src/client/mtls-client.js";
-import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
+import { Identity } from "../../../src/identity/bundle.js";
 import { BIN, freePort, PASS } from "../../helpers/deployment.js";
-import {
-  dropSchema,
-  enrollPostgresDeployment,
-  PG_URL,
-  requirePostgres,
-  testSchema,
-} from "../../helpers/postgres.js";
-import { processGroup } from "../../helpers/processes.js";
-import { tempDir } from "../../helpers/temp.js";
+import { type PostgresNodes, postgresNodes } from "../../helpers/postgres.js";
 
 const MASTER_KEY = Buffer.alloc(32, 31).toString("base64");
-let root: { dir: string; cleanup: () => void };
-let schema: string;
-let db: string;
-const bundles = new Map<string, IdentityBundle>();
-const group = processGroup();
+let nodes: PostgresNodes;
 
-function startNode(port: number): {
+async function startNode(port: number): Promise<{
   child: ChildProcess;
   output: () => string;
   waitFor: (text: string) => Promise<void>;
-} {
-  const node = group.start(
-    `node :${port}`,
-    [
-      "serve",
-      "--data",
-      join(root.dir, "data"),
-      "--db",
-      db,
-      "--identity",
-      join(root.dir, "n1.custos-id"),
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--verify-every",
-      "0",
-    ],
-    { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-  );
+}> {
+  const { node } = await nodes.serve({ port });
   return { child: node.child, output: () => node.output(), waitFor: (text) => node.waitFor(text) };
 }
 
 beforeAll(async () => {
-  await requirePostgres();
-  root = tempDir("custos-standby-");
-  schema = testSchema();
-  db = `${PG_URL}?schema=${schema}`;
-  const deployment = await enrollPostgresDeployment(
-    root.dir,
-    db,
-    "standby.custos.example/log",
-    MASTER_KEY,
-    [
+  nodes = await postgresNodes({
+    prefix: "custos-standby-",
+    origin: "standby.custos.example/log",
+    masterKey: MASTER_KEY,
+    people: [
       ["node", "n1"],
       ["ehr-source", "emr"],
       ["patient", "P1"],
       ["custodian", "privacy"],
-    ] as const,
-    bundles,
-  );
-  await deployment.close();
+    ],
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await group.killAll();
-  await dropSchema(schema);
-  root?.cleanup();
+  await nodes?.close();
 });
 
 describe("one sequencer per PostgreSQL log, and a standby that takes over", () => {
   it("serves reads on the standby, refuses its writes, and takes over when the sequencer dies", async () => {
     const portA = await freePort();
     const portB = await freePort();
-    const a = startNode(portA);
+    const a = await startNode(portA);
     await a.waitFor("API (mutual TLS)");
-    const b = startNode(portB);
+    const b = await startNode(portB);
     await b.waitFor("standby: another node sequences this log");
 
     const emr = (port: number) =>
-      new MtlsClient(`https://127.0.0.1:${port}`, Identity.unlock(bundles.get("emr")!, PASS));
+      new MtlsClient(`https://127.0.0.1:${port}`, Identity.unlock(nodes.bundles.get("emr")!, PASS));
     const record = (i: number) => ({
       time: "2026-11-23T08:00:00Z",
       patientId: "P1",
@@ -116,7 +79,7 @@ describe("one sequencer per PostgreSQL log, and a standby that takes over", () =
     const viaStandby = new CustosClient({
       url: `https://127.0.0.1:${portB}`,
       failover: [`https://127.0.0.1:${portA}`],
-      identity: Identity.unlock(bundles.get("emr")!, PASS),
+      identity: Identity.unlock(nodes.bundles.get("emr")!, PASS),
     });
     const [routed] = await viaStandby.submit([record(1)]);
     expect(routed).toMatchObject({ index: acked[0], duplicate: true });
@@ -138,7 +101,7 @@ describe("one sequencer per PostgreSQL log, and a standby that takes over", () =
     await new Promise((resolve) => setTimeout(resolve, 1200));
     const p1 = new CustosClient({
       url: `https://127.0.0.1:${portB}`,
-      identity: Identity.unlock(bundles.get("P1")!, PASS),
+      identity: Identity.unlock(nodes.bundles.get("P1")!, PASS),
     });
     const trail = await p1.trail();
     expect(trail.records.map((r) => r.record.sourceEventId).sort()).toEqual(["s-1", "s-2", "s-3"]);
@@ -147,7 +110,7 @@ describe("one sequencer per PostgreSQL log, and a standby that takes over", () =
     await new Promise((resolve) => b.child.once("exit", resolve));
     const verify = spawnSync(
       process.execPath,
-      [BIN, "verify", "--data", join(root.dir, "data"), "--db", db],
+      [BIN, "verify", "--data", join(nodes.dir, "data"), "--db", nodes.db],
       {
         encoding: "utf8",
         env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY },

@@ -141,10 +141,7 @@ export function describeFailure(error: unknown, endpoint: Endpoint): CustosError
   switch (code) {
     case NO_MATCHING_SERVER:
       // A failover in progress (the primary gone, the standby not yet promoted) looks like this.
-      return fail(
-        "STORE_BUSY",
-        `PostgreSQL at ${where}: ${message}; a failover may be under way, retry`,
-      );
+      return fail("STORE_BUSY", `PostgreSQL at ${where}: ${message}; a failover may be under way, retry`);
     case "42501":
       return fail(
         "CONFIG",

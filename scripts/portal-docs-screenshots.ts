@@ -1,7 +1,8 @@
 // The screenshots in docs/portal/, taken from the real portal on a real node: the demo's deployment
 // (test/portal/portal-demo.ts: the demo's story, both witnesses and `custos serve --portal` as
 // processes, the settings from `custos portal config`), read with Debian's Chromium at a desktop and a
-// phone size as a patient, an audit company, and a patient whose trail an attacker edited.
+// phone size as a patient, an audit company, a patient whose trail an attacker edited, and the
+// privacy office (its key audit).
 //
 //   npm run screenshots            (builds first; writes docs/portal/*.png)
 //   npx tsx scripts/portal-docs-screenshots.ts --out DIR
@@ -31,6 +32,12 @@ const VIEWS = [
   { name: "patient", who: "MRN1002", ready: '[data-testid="own-reads"]', state: "ok" },
   { name: "auditor", who: "northwind-assurance", ready: '[data-testid="per-user-table"]', state: "forked" },
   { name: "tamper", who: "MRN1001", ready: '[data-testid="tamper-notice"]', state: "tampered" },
+  {
+    name: "privacy-office",
+    who: "privacy-office",
+    ready: '[data-testid="key-audit-table"]',
+    state: "unverified",
+  },
 ] as const;
 
 async function signIn(page: Page, url: string, dir: string, who: string): Promise<void> {

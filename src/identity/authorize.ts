@@ -6,6 +6,8 @@
 //   read-query-history   the patient only (who looked at my trail)
 //   manage-identities    an admin (enroll, revoke)
 //   manage-grants        an admin (grant, end a grant)
+//   read-key-audit       an admin or the privacy office (custodian): the log's acts on keys and access,
+//                        which name no patient (src/identity/key-audit.ts)
 //   read-log             any enrolled identity (checkpoints, proofs, tiles); witnesses and mirrors
 //                        may do nothing else
 //   mirror-log           a node (a mirror): the encrypted content and the blinded keys beside the tree
@@ -21,6 +23,7 @@ export const OPERATIONS = [
   "read-query-history",
   "manage-identities",
   "manage-grants",
+  "read-key-audit",
   "read-log",
   "mirror-log",
 ] as const;
@@ -121,6 +124,10 @@ export function authorize(
       return caller.role === "patient" && caller.subject === target.patient
         ? { allowed: true }
         : deny("only the patient reads who looked at their trail");
+    case "read-key-audit":
+      return caller.role === "admin" || caller.role === "custodian"
+        ? { allowed: true }
+        : deny("only an admin or the privacy office reads the key audit");
     case "manage-identities":
     case "manage-grants":
       return caller.role === "admin"

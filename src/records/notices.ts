@@ -35,6 +35,12 @@ export interface OpenedNotice {
   readonly index: number;
   readonly kind: NoticeHeader["kind"];
   readonly body: NoticeBody;
+  /**
+   * The tag of the patient the notice is filed under (hex; from its entry header, which the sealed
+   * body is bound to), absent for a notice that concerns no patient. A reader who knows which
+   * patient goes by this tag (an audit company, from that patient's trail) can name them.
+   */
+  readonly patientTag?: string;
 }
 
 interface SealedNotice {
@@ -108,5 +114,7 @@ export function openNotice(
     noticeAad(header),
     fromBase64(mine.ct),
   );
-  return { index: item.index, kind: header.kind, body: JSON.parse(fromUtf8(plaintext)) as NoticeBody };
+  const body = JSON.parse(fromUtf8(plaintext)) as NoticeBody;
+  const patientTag = header.patientTag.some((b) => b !== 0) ? toHex(header.patientTag) : undefined;
+  return { index: item.index, kind: header.kind, body, ...(patientTag ? { patientTag } : {}) };
 }

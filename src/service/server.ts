@@ -29,6 +29,7 @@ import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerAlertRoutes } from "./routes/alert-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
+import { registerKeyAuditRoute } from "./routes/key-audit-routes.js";
 import { registerLogRoutes } from "./routes/log-routes.js";
 import { registerMirrorRoutes } from "./routes/mirror-routes.js";
 import {
@@ -202,6 +203,8 @@ export async function createNodeApps(options: NodeAppsOptions): Promise<NodeApps
       });
     registerAlertRoutes(app, ctx, alerts);
     if (mode === "mtls") registerAdminRoutes(app, ctx, refreshTls);
+    // Read-only and naming no patient: served on the portal too, for its privacy-office view.
+    registerKeyAuditRoute(app, ctx);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
       registerLoginRoutes(app, ctx, login, options.portalOrigin);

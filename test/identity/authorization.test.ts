@@ -79,6 +79,8 @@ const ALLOWED = new Set([
   "ehr-source:emr submit-records *",
   "admin:root-admin manage-identities *",
   "admin:root-admin manage-grants *",
+  "admin:root-admin read-key-audit *",
+  "custodian:privacy-office read-key-audit *",
   "node:n1 mirror-log *",
   ...[
     "patient:P1",

@@ -279,6 +279,11 @@ describe("the portal in Chromium", () => {
     expect(exported.map((r) => r.logIndex).sort((a, b) => a - b)).toEqual(
       expected.map((r) => r.index).sort((a, b) => a - b),
     );
+    // The demo's refused request (acme-audit asking for Dawit Bekele, MRN1004) names its patient: the
+    // refusal is filed under the tag of MRN1004's trail, whose verified records name him.
+    const refusal = page.getByTestId("refusals-table").locator('tr[data-kind="refusal"]').first();
+    await expect.poll(() => refusal.getAttribute("data-patient"), { timeout: 60_000 }).toBe("MRN1004");
+    expect(await refusal.textContent()).toContain("acme-audit");
     // The alert's evidence, checked in the page, and witnesses named by their organisation.
     expect(await alert.getByTestId("evidence-signed").count()).toBe(2);
     // An acknowledgement takes a note.
@@ -364,7 +369,7 @@ describe("the portal in Chromium", () => {
     await context.close();
   });
 
-  it("gives an administrator the alerts and the privacy office what its role allows", async () => {
+  it("gives an administrator the alerts and the key audit, and the privacy office the key audit", async () => {
     const context = await newContext();
     const page = await context.newPage();
     await signIn(page, "it-admin");
@@ -374,6 +379,7 @@ describe("the portal in Chromium", () => {
       })
       .toBe("Alerts for administrators");
     await expect.poll(() => page.getByTestId("alert").first().isVisible(), { timeout: 60_000 }).toBe(true);
+    await expect.poll(() => page.getByTestId("key-audit-table").isVisible(), { timeout: 60_000 }).toBe(true);
     await page.getByTestId("sign-out").click();
     await signIn(page, "privacy-office");
     await expect
@@ -382,6 +388,25 @@ describe("the portal in Chromium", () => {
       })
       .toBe("Privacy office");
     expect(await page.getByTestId("office-what").textContent()).toContain("custos.security-events");
+    // The key audit: the demo's grants to each audit company, patients by tag only, one party's events.
+    const keyAudit = page.getByTestId("key-audit-table");
+    await expect.poll(() => keyAudit.isVisible(), { timeout: 60_000 }).toBe(true);
+    const grants = await keyAudit.locator('tr[data-kind="grant"]').allInnerTexts();
+    expect(grants.some((g) => g.includes("acme-audit (audit company)"))).toBe(true);
+    expect(await keyAudit.innerText()).not.toMatch(/MRN\d+/);
+    await page.getByLabel(/^Party/).fill("auditor/acme-audit");
+    await page.getByRole("button", { name: "Show", exact: true }).click();
+    await expect
+      .poll(async () => (await page.getByTestId("key-audit-summary").textContent()) ?? "", {
+        timeout: 60_000,
+      })
+      .toContain("concerning acme-audit (audit company)");
+    const kinds = await keyAudit
+      .locator("tbody tr")
+      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-kind")));
+    expect(kinds).toContain("grant");
+    expect(kinds).toContain("enrollment");
+    await page.screenshot({ path: join(ARTIFACTS, "privacy-office.png"), fullPage: true });
     await context.close();
   });
 });
@@ -482,6 +507,33 @@ describe("the portal in Firefox", () => {
     await page.close();
   });
 
+  it("opens an audit company's dashboard on its summaries in the deployment's hours, naming a refused request's patient", async () => {
+    const page = await firefoxSignIn("northwind-assurance");
+    await page.waitForSelector('[data-testid="summaries"]', { timeout: 60_000 });
+    const headings = await page.$$eval("main h2", (hs) => hs.map((h) => h.textContent ?? ""));
+    expect(headings[0]).toBe("Summaries");
+    expect(await text(page, "working-hours")).toContain(
+      `Monday to Friday, 08:00 to 18:00 (${SETTINGS.timeZone} time)`,
+    );
+    // One state: "forked" while a fork alert is open for this company (Chromium's test above may have
+    // acknowledged it), and then no green mark beside the red warning.
+    await page.waitForSelector('[data-testid="verification-status"]:not([data-state="pending"])', {
+      timeout: 60_000,
+    });
+    const warned = (await page.$('[data-testid="fork-alert-warning"]')) !== null;
+    expect(await page.$eval('[data-testid="verification-status"]', (s) => s.getAttribute("data-state"))).toBe(
+      warned ? "forked" : "ok",
+    );
+    if (warned) expect(await page.$(".verification-status.ok")).toBeNull();
+    const refusal = await page.waitForSelector(
+      '[data-testid="refusals-table"] tr[data-kind="refusal"][data-patient="MRN1004"]',
+      { timeout: 60_000 },
+    );
+    expect(await refusal!.evaluate((tr) => tr.textContent ?? "")).toContain("acme-audit");
+    expect(await firefoxAxe(page)).toEqual([]);
+    await page.close();
+  });
+
   it("names an audit company's patients from its own list, the tampered one included", async () => {
     const page = await firefoxSignIn("acme-audit");
     await page.waitForSelector('[data-testid="patients-table"]', { timeout: 60_000 });
@@ -493,6 +545,18 @@ describe("the portal in Firefox", () => {
     expect(await page.$eval('[data-patient="MRN1001"]', (tr) => tr.textContent ?? "")).toContain(
       "Alice Martin",
     );
+    expect(await firefoxAxe(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("gives the privacy office the key audit, patients by tag only", async () => {
+    const page = await firefoxSignIn("privacy-office");
+    await page.waitForSelector('[data-testid="key-audit-table"] tr[data-kind="grant"]', { timeout: 60_000 });
+    const grants = await page.$$eval('[data-testid="key-audit-table"] tr[data-kind="grant"]', (trs) =>
+      trs.map((tr) => (tr as HTMLElement).innerText),
+    );
+    expect(grants.some((g) => g.includes("northwind-assurance (audit company)"))).toBe(true);
+    expect(await text(page, "key-audit-table")).not.toMatch(/MRN\d+/);
     expect(await firefoxAxe(page)).toEqual([]);
     await page.close();
   });

@@ -3,7 +3,9 @@
 // login, and every reply verified and decrypted by the SDK's TrailReader.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readKeyAudit } from "../../portal/src/lib/key-audit.js";
 import { signIn } from "../../portal/src/lib/session.js";
+import { namePatients, refusals } from "../../portal/src/lib/summaries.js";
 import type { Session } from "../../portal/src/lib/types.js";
 import { CustosClient } from "../../src/client/custos-client.js";
 import { MtlsClient } from "../../src/client/mtls-client.js";
@@ -158,8 +160,48 @@ describe("portal sign-in and reading against a real node", () => {
       requester: "custos://stmary/auditor/A2",
       role: "auditor",
     });
+    // The refusal is filed under P001's tag, which P001's trail reply gave: the page names P001.
+    const p001 = loaded.patients.find((p) => p.patientId === "P001")!;
+    expect(p001.tag).toMatch(/^[0-9a-f]{64}$/);
+    expect(notices.rows.find((n) => n.kind === "refusal")!.patientTag).toBe(p001.tag);
+    const named = namePatients(refusals(notices.rows), loaded.patients);
+    expect(named.map((n) => n.patientId)).toEqual(named.map(() => "P001"));
+    // Without P001's reply, the page cannot tell whom the tag is: the refusal stays unnamed.
+    expect(namePatients(refusals(notices.rows), theirs.patients)[0]!.patientId).toBeUndefined();
     auditor.signOut();
     expect(await codeOf(() => auditor.patientAccesses())).toBe("SIGNED_OUT");
+  }, 60_000);
+
+  it("gives the privacy office and administrators the key audit over the portal, and nobody else", async () => {
+    const office = await signIn(bundleText("custodian/privacy"), PASS, { baseUrl, fetch, storage: null });
+    const audit = await readKeyAudit((q) => office.keyAudit(q));
+    expect(audit.complete).toBe(true);
+    // Newest first; A1's grant of P001 and P002 is there, the patients by tag only.
+    expect(audit.events.map((e) => e.index)).toEqual(audit.events.map((e) => e.index).sort((a, b) => b - a));
+    const grant = audit.events.find((e) => e.kind === "grant" && e.parties.includes("auditor/A1"));
+    expect(grant?.detail).toMatch(/^auditor\/A1 granted 2 patient\(s\)/);
+    expect(JSON.stringify(audit.events)).not.toMatch(/P00[123]/);
+    // One party's events, and pages that join up to the same listing.
+    const a1 = await readKeyAudit((q) => office.keyAudit(q), { party: "auditor/A1" });
+    expect(a1.events.length).toBeGreaterThan(1);
+    expect(a1.events.every((e) => e.parties.includes("auditor/A1") || e.kind === "key-envelope")).toBe(true);
+    const first = await office.keyAudit({ limit: 2 });
+    expect(first.events.map((e) => e.index)).toEqual(
+      audit.events
+        .slice(-2)
+        .map((e) => e.index)
+        .reverse(),
+    );
+    expect(first.next).toBeGreaterThan(first.events[1]!.index);
+    office.signOut();
+    const admin = await signIn(bundleText("admin/adm"), PASS, { baseUrl, fetch, storage: null });
+    expect((await admin.keyAudit()).events.length).toBeGreaterThan(0);
+    admin.signOut();
+    for (const who of ["patient/P001", "auditor/A1"]) {
+      const other = await signIn(bundleText(who), PASS, { baseUrl, fetch, storage: null });
+      expect(await codeOf(() => other.keyAudit())).toBe("NOT_AUTHORIZED");
+      other.signOut();
+    }
   }, 60_000);
 
   it("shows a tampered entry as a problem naming it, and keeps what it trusted across visits", async () => {

@@ -7,6 +7,7 @@ import {
   filterAccesses,
   filterChoices,
   isOutsideWorkingHours,
+  namePatients,
   outsideWorkingHours,
   perUser,
   printAndCopy,
@@ -111,6 +112,26 @@ describe("auditor summaries on known data", () => {
       },
     ] satisfies NoticeRow[];
     expect(refusals(notices).map((n) => n.index)).toEqual([2]);
+  });
+
+  it("names the patient of a notice where a granted patient's reply gave its tag, and only there", () => {
+    const notice = (index: number, patientTag?: string): NoticeRow => ({
+      index,
+      kind: "refusal",
+      time: "",
+      requester: "",
+      role: "",
+      operation: "",
+      ...(patientTag ? { patientTag } : {}),
+    });
+    const patients = [
+      { patientId: "P1", tag: "aa" },
+      { patientId: null, tag: "bb" }, // neither asked by ID nor named by a verified record
+      { patientId: "P3", error: "refused" }, // no tag given
+    ];
+    const named = namePatients([notice(1, "aa"), notice(2, "bb"), notice(3, "cc"), notice(4)], patients);
+    expect(named.map((n) => n.patientId)).toEqual(["P1", undefined, undefined, undefined]);
+    expect(named[0]).toEqual({ ...notice(1, "aa"), patientId: "P1" });
   });
 
   it("flags users touching more than max(10, median + 3 x MAD) distinct patients", () => {

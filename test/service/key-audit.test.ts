@@ -152,11 +152,19 @@ describe("the key audit", () => {
     const unknownRole = cli(["keys", "audit", "--server", server, "--as", admin, "--party", "king/K1"]);
     expect(unknownRole.status).toBe(2);
     expect(unknownRole.stderr).toMatch(/^error: .*ROLE\/ID with ROLE one of /);
-    // Only admins may read it: the node refuses an audit company.
+    // Only admins and the privacy office may read it: the node refuses an audit company.
     const auditor = new MtlsClient(server, Identity.unlock(readBundle(join(env.root, "A1.custos-id")), PASS));
     await expect(auditor.call("GET", "/v1/admin/key-audit")).rejects.toMatchObject({
       code: "NOT_AUTHORIZED",
     });
+    const office = new MtlsClient(
+      server,
+      Identity.unlock(readBundle(join(env.root, "privacy.custos-id")), PASS),
+    );
+    const officePage = await office.call<{ events: { index: number }[] }>("GET", "/v1/admin/key-audit");
+    expect(officePage.events.map((e) => e.index)).toEqual(
+      all.map((e) => e.index).slice(0, officePage.events.length),
+    );
     // Offline, from the data directory of the stopped node, the same listing.
     await env.stop();
     const offline = cli(["keys", "audit", "--data", env.data, "--json"]);

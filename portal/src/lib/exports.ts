@@ -147,7 +147,8 @@ export function noticesToJson(
   status?: VerificationStatus,
   exportedAt = new Date(),
 ): string {
-  const notices = rows.map(({ index, ...notice }) => ({ logIndex: index, ...notice }));
+  // The patient's tag stays out of the file: it would pick that patient's entries out of the log.
+  const notices = rows.map(({ index, patientTag: _tag, ...notice }) => ({ logIndex: index, ...notice }));
   return `${JSON.stringify({ exportedAt: exportedAt.toISOString(), ...verifiedAgainst(status), notices }, null, 2)}\n`;
 }
 

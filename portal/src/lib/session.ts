@@ -16,9 +16,9 @@ import {
   VerificationError,
 } from "../../../src/client/trail-reader.js";
 import { toHex, utf8 } from "../../../src/core/bytes.js";
-import { openCheckpoint } from "../../../src/core/checkpoint/index.js";
 import { sha256 } from "../../../src/core/platform.js";
 import type { OpenedNotice } from "../../../src/records/notices.js";
+import { alertRow, type WireAlert } from "./alerts.js";
 import {
   checkBundleValidity,
   type PortalBundle,
@@ -27,13 +27,14 @@ import {
   unlockBundle,
 } from "./bundle.js";
 import { PortalError, VerificationFailureError } from "./errors.js";
+import { checkKeyAuditPage, keyAuditPath } from "./key-audit.js";
 import { createTokenProvider, logIn } from "./login.js";
 import { checkPortalConfig } from "./portal-config.js";
 import { createFetchTransport, type FetchLike, pageOrigin } from "./transport.js";
 import type {
   AccessFilter,
   AccessRow,
-  AlertRow,
+  GrantedPatient,
   Loaded,
   NoticeRow,
   PortalConfig,
@@ -167,6 +168,9 @@ function newestFirst(a: AccessRow, b: AccessRow): number {
   return timeOf(b) - timeOf(a) || b.index - a.index;
 }
 
+/** The tag a patient's reply gave (a node refusing a patient named by ID gives none). */
+const tagOf = (p: { tag?: string | undefined }): { tag?: string } => (p.tag ? { tag: p.tag } : {});
+
 function noticeRow(notice: OpenedNotice): NoticeRow {
   const { body } = notice;
   return {
@@ -178,53 +182,8 @@ function noticeRow(notice: OpenedNotice): NoticeRow {
     operation: body.operation,
     ...(body.reason !== undefined ? { reason: body.reason } : {}),
     ...(body.returned !== undefined ? { returned: body.returned } : {}),
+    ...(notice.patientTag !== undefined ? { patientTag: notice.patientTag } : {}),
   };
-}
-
-interface WireAlert {
-  id?: unknown;
-  at?: unknown;
-  witness?: unknown;
-  size?: unknown;
-  reason?: unknown;
-  checkpoint?: unknown;
-  witnessCheckpoint?: unknown;
-  acknowledged?: unknown;
-  source?: unknown;
-}
-
-/** Whether a note is a checkpoint signed by the log's own key (checked here, not taken on trust). */
-function signedByLog(note: string, log: PortalConfig["log"]): boolean {
-  try {
-    return openCheckpoint(note, log.verifierKey).checkpoint.origin === log.origin;
-  } catch {
-    return false;
-  }
-}
-
-function alertRow(alert: WireAlert, log: PortalConfig["log"]): AlertRow {
-  if (typeof alert?.id !== "number" || typeof alert.at !== "number" || typeof alert.witness !== "string") {
-    throw new PortalError("CONFIG", "The node's alert list is malformed.");
-  }
-  const evidence = [alert.checkpoint, alert.witnessCheckpoint].filter(
-    (note): note is string => typeof note === "string",
-  );
-  return {
-    id: alert.id,
-    time: alert.at,
-    witness: alert.witness,
-    message: typeof alert.reason === "string" ? alert.reason : "the witness refused the node's checkpoint",
-    evidence,
-    evidenceSigned: evidence.map((note) => signedByLog(note, log)),
-    source: alert.source === "gossip" ? "gossip" : "witness",
-    acknowledged: alert.acknowledged !== undefined && alert.acknowledged !== null,
-    ...ackNote(alert.acknowledged),
-  };
-}
-
-function ackNote(acknowledged: unknown): { acknowledgedNote?: string } {
-  const note = (acknowledged as { note?: unknown } | null | undefined)?.note;
-  return typeof note === "string" && note.length <= 1000 ? { acknowledgedNote: note } : {};
 }
 
 /**
@@ -398,7 +357,7 @@ export async function signIn(
           ...(filter.patientIds ? { patientIds: filter.patientIds } : {}),
         });
         const rows: AccessRow[] = [];
-        const patients: { patientId: string | null; error?: string }[] = [];
+        const patients: GrantedPatient[] = [];
         let notReadable = 0;
         let checkpoint = reply.checkpoint;
         const problems: VerificationProblem[] = [];
@@ -406,16 +365,17 @@ export async function signIn(
           if (p.verification) {
             const problem = problemOf(p.verification);
             problems.push(problem);
-            patients.push({ patientId: p.patientId, error: problem.message });
+            patients.push({ patientId: p.patientId, ...tagOf(p), error: problem.message });
             continue;
           }
           if (!p.result) {
-            patients.push({ patientId: p.patientId, error: p.error?.message ?? "no reply for this patient" });
+            const error = p.error?.message ?? "no reply for this patient";
+            patients.push({ patientId: p.patientId, ...tagOf(p), error });
             continue;
           }
           // The node names the patient only when asked by ID; the records themselves always do.
           const patientId = p.patientId ?? p.result.records[0]?.record.patientId ?? null;
-          patients.push({ patientId });
+          patients.push({ patientId, ...tagOf(p) });
           // Later pages of one patient are asked for by ID; without one, the first page is all there is.
           const result: TrailResult = {
             ...p.result,
@@ -439,7 +399,7 @@ export async function signIn(
             rows.length = mark;
             const problem = problemOf(error);
             problems.push(problem);
-            patients[patients.length - 1] = { patientId, error: problem.message };
+            patients[patients.length - 1] = { patientId, ...tagOf(p), error: problem.message };
           }
         }
         rows.sort(newestFirst);
@@ -472,6 +432,11 @@ export async function signIn(
       if (!Array.isArray(reply?.alerts))
         throw new PortalError("CONFIG", "The node's alert list is malformed.");
       return (reply.alerts as WireAlert[]).map((alert) => alertRow(alert, config.log));
+    },
+
+    async keyAudit(query = {}) {
+      live();
+      return checkKeyAuditPage(await transport.call<unknown>("GET", keyAuditPath(query)));
     },
 
     async acknowledgeAlert(id: number, note: string) {

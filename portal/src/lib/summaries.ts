@@ -5,7 +5,7 @@
 // views apply live here too.
 
 import { ACTIONS } from "../../../src/core/record/vocabulary.js";
-import type { AccessFilter, AccessRow, NoticeRow } from "./types.js";
+import type { AccessFilter, AccessRow, GrantedPatient, NoticeRow } from "./types.js";
 import { searchText, whoOf } from "./vocabulary.js";
 import { toInstant, toWall, type Zone } from "./zone.js";
 
@@ -135,6 +135,24 @@ export function printAndCopy(rows: readonly AccessRow[]): AccessRow[] {
 
 export function refusals(notices: readonly NoticeRow[]): NoticeRow[] {
   return notices.filter((notice) => notice.kind === "refusal");
+}
+
+/**
+ * An audit company's notices with the patient named where it may: a notice is filed under its
+ * patient's tag, and the patients' replies say which granted patient goes by which tag (named by the
+ * node when asked by ID, else by that patient's own verified records). A tag no reply names stays
+ * unnamed.
+ */
+export function namePatients(
+  notices: readonly NoticeRow[],
+  patients: readonly GrantedPatient[],
+): NoticeRow[] {
+  const byTag = new Map<string, string>();
+  for (const p of patients) if (p.tag !== undefined && p.patientId !== null) byTag.set(p.tag, p.patientId);
+  return notices.map((notice) => {
+    const patientId = notice.patientTag === undefined ? undefined : byTag.get(notice.patientTag);
+    return patientId === undefined ? notice : { ...notice, patientId };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------

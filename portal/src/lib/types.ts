@@ -4,6 +4,7 @@
 // src/records, src/core). Nothing here ever leaves the page except the signed login and the queries.
 
 import type { AuditRecord } from "../../../src/core/record/index.js";
+import type { KeyAuditPage, KeyAuditQuery } from "./key-audit.js";
 
 /** Served by the node at GET /portal/config.json (open route, no login). */
 export interface PortalConfig {
@@ -77,6 +78,15 @@ export interface AccessRow {
   readonly record: AuditRecord;
 }
 
+/** A patient an audit company is granted, as its reply named them. */
+export interface GrantedPatient {
+  /** Named by the node when asked by ID, else by the patient's verified records; null if neither. */
+  readonly patientId: string | null;
+  /** The tag (hex) the patient's entries are filed under, when the node's reply gave it. */
+  readonly tag?: string;
+  readonly error?: string;
+}
+
 /** A notice: someone read a trail (query) or was refused (refusal). */
 export interface NoticeRow {
   readonly index: number;
@@ -89,6 +99,8 @@ export interface NoticeRow {
   readonly returned?: number;
   /** For audit companies: the patient concerned, when known. */
   readonly patientId?: string | null;
+  /** The tag (hex) of the patient the notice is filed under, when it concerns one (never exported). */
+  readonly patientTag?: string;
 }
 
 /** A witness refusal with both signed checkpoints (evidence of a fork). */
@@ -140,11 +152,13 @@ export interface Session {
   patientAccesses(
     filter?: AccessFilter,
     max?: number,
-  ): Promise<Loaded<AccessRow> & { patients: { patientId: string | null; error?: string }[] }>;
+  ): Promise<Loaded<AccessRow> & { patients: GrantedPatient[] }>;
   /** Who read my trail and who was refused (patients). */
   queryHistory(): Promise<Loaded<NoticeRow>>;
   /** Fork and tamper alerts (audit companies, admins). */
   alerts(all?: boolean): Promise<AlertRow[]>;
+  /** One page of the key audit (administrators, the privacy office), as the node lists it. */
+  keyAudit(query?: KeyAuditQuery): Promise<KeyAuditPage>;
   /** Acknowledges an alert with a note on what was done about it (1 to 1,000 characters). */
   acknowledgeAlert(id: number, note: string): Promise<void>;
   signOut(): void;

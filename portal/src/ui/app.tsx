@@ -10,6 +10,7 @@ import { ArchiveOpen, type ArchiveOutcome } from "./archive-open.js";
 import { ArchiveRefused, ArchiveView } from "./archive-view.js";
 import { AuditorView } from "./auditor-view.js";
 import { setDisplayZone } from "./format.js";
+import { ROLE_WORDS } from "./notice-table.js";
 import { OfficeView } from "./office-view.js";
 import { PatientView } from "./patient-view.js";
 import { SignIn } from "./sign-in.js";
@@ -24,6 +25,10 @@ const TITLES: Readonly<Record<string, string>> = {
   admin: "Alerts",
   custodian: "Privacy office",
 };
+
+/** The privacy office's and administrators' view shows no trail, so nothing is proven there. */
+const OFFICE_UNVERIFIED =
+  "Nothing on this page is a verified trail: the key audit is shown as the node lists it from its log.";
 
 function SignedIn(props: { session: Session; onSignOut: () => void }) {
   const { session } = props;
@@ -44,6 +49,7 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
           onShowAlerts={
             role === "auditor" ? () => document.getElementById("alerts-heading")?.scrollIntoView() : undefined
           }
+          {...(role === "admin" || role === "custodian" ? { unverified: OFFICE_UNVERIFIED } : {})}
         />
         <main id="main">
           {role === "patient" ? (
@@ -66,13 +72,6 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
     </SiteProvider>
   );
 }
-
-const ROLE_WORDS: Readonly<Record<string, string>> = {
-  patient: "patient",
-  auditor: "audit company",
-  custodian: "privacy office",
-  admin: "administrator",
-};
 
 function OpenedArchive(props: { outcome: ArchiveOutcome; onClose: () => void }) {
   const { outcome } = props;

@@ -4,7 +4,7 @@
 
 import { useMemo, useState } from "preact/hooks";
 import { listWords } from "../lib/site.js";
-import { filterAccesses, filterChoices, refusals } from "../lib/summaries.js";
+import { filterAccesses, filterChoices, namePatients, refusals } from "../lib/summaries.js";
 import type { AccessRow, Session } from "../lib/types.js";
 import { AccessChart } from "./access-chart.js";
 import { AccessFilters, NO_FILTER, toAccessFilter } from "./access-filters.js";
@@ -107,7 +107,10 @@ export function AuditorView(props: { session: Session }) {
     [patients],
   );
   const noticesLoaded = currentValue(notices);
-  const refused = useMemo(() => refusals(noticesLoaded?.rows ?? []), [noticesLoaded]);
+  const refused = useMemo(
+    () => namePatients(refusals(noticesLoaded?.rows ?? []), loaded?.patients ?? []),
+    [noticesLoaded, loaded],
+  );
   const failedPatients = patients.filter((p) => p.error !== undefined).length;
   const failedProblems = loaded?.problems ?? [];
   const failedNamed = patients.flatMap((p) =>
@@ -225,7 +228,10 @@ export function AuditorView(props: { session: Session }) {
 
       <section aria-labelledby="refusals-heading">
         <h2 id="refusals-heading">Refused requests</h2>
-        <p class="hint">Requests the node refused, for your patients' trails.</p>
+        <p class="hint">
+          Requests the node refused, for your patients' trails. Each names its patient once that patient's
+          trail has loaded (or from your list of granted patients).
+        </p>
         <LoadStatus state={notices} what="refused requests" onRetry={reloadNotices} />
         {noticesLoaded ? (
           <>
@@ -233,6 +239,7 @@ export function AuditorView(props: { session: Session }) {
             <NoticeTable
               rows={refused}
               showPatient
+              patientName={(row) => (row.patientId ? directory?.get(row.patientId) : undefined)}
               caption="Refused requests, newest first"
               testId="refusals-table"
               empty="No request was refused."

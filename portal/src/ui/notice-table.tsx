@@ -9,7 +9,7 @@ import { TimeCell } from "./access-table.js";
 import { formatCount } from "./format.js";
 import { type Column, PagedTable } from "./paged-table.js";
 
-const ROLE_WORDS: Readonly<Record<string, string>> = {
+export const ROLE_WORDS: Readonly<Record<string, string>> = {
   patient: "patient",
   auditor: "audit company",
   custodian: "privacy office",
@@ -75,13 +75,30 @@ function Details(props: { row: NoticeRow }) {
   );
 }
 
+/** The patient a notice concerns: their name and ID where known, else why they are not named. */
+function PatientCell(props: { row: NoticeRow; name: string | undefined }) {
+  const { row, name } = props;
+  if (row.patientId)
+    return (
+      <span class="who-cell">
+        {name ? <strong>{name}</strong> : null}
+        <span class="mono">{row.patientId}</span>
+      </span>
+    );
+  return row.patientTag ? (
+    <span>One of your patients, not named yet: load your list of granted patients to name them</span>
+  ) : (
+    <span>No patient</span>
+  );
+}
+
 export function NoticeTable(props: {
   readonly rows: readonly NoticeRow[];
   readonly caption: string;
   readonly showPatient?: boolean;
   /** The signed-in identity's URI: its own rows say "You". */
   readonly self?: string;
-  /** Names a patient ID (an audit company's own directory), when it can. */
+  /** A patient's name for their ID (an audit company's own list), when it has one. */
   readonly patientName?: (row: NoticeRow) => string | undefined;
   readonly testId: string;
   readonly empty: string;
@@ -104,9 +121,7 @@ export function NoticeTable(props: {
       ? [
           {
             header: "Patient",
-            cell: (row: NoticeRow) => (
-              <span class="mono">{props.patientName?.(row) ?? row.patientId ?? "Not named by the node"}</span>
-            ),
+            cell: (row: NoticeRow) => <PatientCell row={row} name={props.patientName?.(row)} />,
           },
         ]
       : []),
@@ -122,7 +137,11 @@ export function NoticeTable(props: {
       columns={columns}
       rows={props.rows}
       rowKey={(row) => row.index}
-      rowAttributes={(row) => ({ "data-index": row.index, "data-kind": row.kind })}
+      rowAttributes={(row) => ({
+        "data-index": row.index,
+        "data-kind": row.kind,
+        "data-patient": row.patientId ?? undefined,
+      })}
       pageSize={25}
       testId={props.testId}
       empty={props.empty}

@@ -1,10 +1,12 @@
 // The privacy office's (custodian) and an administrator's view: what their role lets the node serve
-// them here. An administrator reads and acknowledges the fork alerts; the privacy office reads the
-// deployment's security events by signing in with that trail's own identity, and a patient's trail for a
-// lawful request with `custos read` on the node's data (the node does not serve it trails here).
+// them here. Both read the key audit (who was enrolled, granted, given keys; what was erased or held);
+// an administrator reads and acknowledges the fork alerts; the privacy office reads the deployment's
+// security events by signing in with that trail's own identity, and a patient's trail for a lawful
+// request with `custos read` on the node's data (the node does not serve it trails here).
 
 import type { Session } from "../lib/types.js";
 import { AlertsPanel } from "./alerts-panel.js";
+import { KeyAuditPanel } from "./key-audit-panel.js";
 import { useSite } from "./site.js";
 import { ViewHeading } from "./view-heading.js";
 
@@ -21,8 +23,8 @@ export function OfficeView(props: { session: Session }) {
       </ViewHeading>
       <p class="lede">
         {admin
-          ? `Signed in as an administrator of ${site.hospital}. Administrators see the log's fork alerts here and acknowledge them with a note.`
-          : `Signed in as the privacy office of ${site.hospital}.`}
+          ? `Signed in as an administrator of ${site.hospital}. Administrators see the log's fork alerts here and acknowledge them with a note, and the key audit. Times are in ${site.timeZone} time.`
+          : `Signed in as the privacy office of ${site.hospital}: the key audit, and where to read the rest. Times are in ${site.timeZone} time.`}
       </p>
       {admin ? (
         <section aria-labelledby="alerts-heading">
@@ -34,6 +36,16 @@ export function OfficeView(props: { session: Session }) {
           <AlertsPanel session={session} />
         </section>
       ) : null}
+      <section aria-labelledby="key-audit-heading">
+        <h2 id="key-audit-heading">Key audit</h2>
+        <p class="hint">
+          Every act on keys and access the log holds: identities enrolled and revoked, audit companies granted
+          patients and those grants ended, keys given to a reader (a patient, an audit company, the privacy
+          office), erasures, legal holds and the operator's actions. Patients appear by tag only, never by
+          name or ID.
+        </p>
+        <KeyAuditPanel session={session} />
+      </section>
       <section aria-labelledby="office-what-heading">
         <h2 id="office-what-heading">
           What {admin ? "administrators" : "the privacy office"} can read, and where

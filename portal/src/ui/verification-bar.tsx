@@ -1,4 +1,5 @@
-// The verification status shown on every view, as one state in plain words: checking; "This list is
+// The verification status shown on every view, as one state in plain words: checking (or, on a view
+// that shows nothing proven against the log, saying so); "This list is
 // complete and unaltered, confirmed by <the witnesses' organisations>"; or, in red and never beside a
 // green mark, an entry that failed its integrity check or a possible fork of the log. The checkpoint,
 // the witness count and quorum and the signed note are technical details, shown on request.
@@ -43,16 +44,29 @@ function AlertItem(props: { alert: AlertRow }) {
   );
 }
 
-export function VerificationBar(props: { state: VerificationState; onShowAlerts?: () => void }) {
+export function VerificationBar(props: {
+  state: VerificationState;
+  onShowAlerts?: () => void;
+  /** For a view that shows nothing proven against the log: said instead of "Checking…". */
+  unverified?: string;
+}) {
   const { status, problems, openAlerts } = props.state;
   const [details, setDetails] = useState(false);
   const confirmers = useConfirmers(status);
   const state =
-    problems.length > 0 ? "tampered" : openAlerts.length > 0 ? "forked" : status === null ? "pending" : "ok";
+    problems.length > 0
+      ? "tampered"
+      : openAlerts.length > 0
+        ? "forked"
+        : status !== null
+          ? "ok"
+          : props.unverified
+            ? "unverified"
+            : "pending";
   return (
     <section class="verification" aria-label="Verification status">
       <div
-        class={`verification-status ${state === "ok" ? "ok" : state === "pending" ? "pending" : "stale"}`}
+        class={`verification-status ${state === "ok" ? "ok" : state === "pending" || state === "unverified" ? "pending" : "stale"}`}
         data-testid="verification-status"
         data-state={state}
         data-size={status?.size}
@@ -60,18 +74,20 @@ export function VerificationBar(props: { state: VerificationState; onShowAlerts?
         aria-live="polite"
       >
         <span class="verification-mark" aria-hidden="true">
-          {state === "ok" ? "✓" : state === "pending" ? "…" : "!"}
+          {state === "ok" ? "✓" : state === "pending" ? "…" : state === "unverified" ? "i" : "!"}
         </span>
         <span class="verification-text">
-          {state === "pending"
-            ? "Checking that this list is complete and unaltered…"
-            : state === "ok"
-              ? `This list is complete and unaltered, confirmed by ${listWords(confirmers) || "the log's signature"}.`
-              : state === "tampered"
-                ? problems.every((p) => p.code === "TRAIL_INCOMPLETE")
-                  ? "This list could not be confirmed: the node left out entries the hospital's signed log holds."
-                  : "This list could not be confirmed: part of the hospital's log failed its integrity check."
-                : "This list could not be confirmed: the hospital's log may have been forked."}
+          {state === "unverified"
+            ? props.unverified
+            : state === "pending"
+              ? "Checking that this list is complete and unaltered…"
+              : state === "ok"
+                ? `This list is complete and unaltered, confirmed by ${listWords(confirmers) || "the log's signature"}.`
+                : state === "tampered"
+                  ? problems.every((p) => p.code === "TRAIL_INCOMPLETE")
+                    ? "This list could not be confirmed: the node left out entries the hospital's signed log holds."
+                    : "This list could not be confirmed: part of the hospital's log failed its integrity check."
+                  : "This list could not be confirmed: the hospital's log may have been forked."}
         </span>
         {status !== null ? (
           <button

@@ -21,7 +21,6 @@ import {
 } from "../../core/wire/index.js";
 import { type EnrollmentRequest, patientSubject, verifyEnrollmentRequest } from "../../identity/index.js";
 import type { ServiceContext } from "../context.js";
-import { registerKeyAuditRoute } from "./key-audit-routes.js";
 
 export function registerAdminRoutes(
   app: FastifyInstance,
@@ -132,8 +131,6 @@ export function registerAdminRoutes(
       return { ended, stats: epochs.stats() };
     },
   );
-
-  registerKeyAuditRoute(app, ctx);
 }
 
 function nameOf(body: EnrollmentBodyType): { role: Role; id: string } {

@@ -1,5 +1,7 @@
 // GET /v1/admin/key-audit (docs/identity.md "Key audit"): the log's acts on keys and access, filtered
-// by party and time, one page per call (src/identity/key-audit.ts). Admins only, over mutual TLS.
+// by party and time, one page per call (src/identity/key-audit.ts). Admins and the privacy office
+// (custodian), on the API port (mutual TLS) and on the portal's (a login token), where the privacy
+// office's and an administrator's view lists it.
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
@@ -14,7 +16,7 @@ export function registerKeyAuditRoute(app: FastifyInstance, ctx: ServiceContext)
     {
       schema: {
         summary:
-          "The key audit: enrollments, revocations, grants, key envelopes, erasures, operator actions, legal holds (admins)",
+          "The key audit: enrollments, revocations, grants, key envelopes, erasures, operator actions, legal holds (admins, the privacy office)",
         description:
           "In log order from `after`, at most `limit` events and 50,000 entries scanned per call; `next` is where to go on (absent at the log's end). `party` is ROLE/ID (a patient by ID, matched by tag and shown only by tag). A key envelope carries no time: it is dated by the hour of the first checkpoint covering it (`timeFrom: checkpoint`).",
         tags: ["admin"],
@@ -23,7 +25,7 @@ export function registerKeyAuditRoute(app: FastifyInstance, ctx: ServiceContext)
       },
     },
     async (request) => {
-      await ctx.allow(ctx.callerOf(request), "manage-identities", {});
+      await ctx.allow(ctx.callerOf(request), "read-key-audit", {});
       const q = request.query;
       const page = await keyAudit(
         {

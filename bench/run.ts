@@ -33,6 +33,7 @@ const suites: Suite[] = [
   { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
   { name: "portal", run: async () => (await import("./portal.js")).benchPortal(scale) },
   { name: "retention", run: async () => (await import("./retention.js")).benchRetention(scale) },
+  { name: "failover", run: async () => (await import("./failover.js")).benchFailover(scale) },
 ];
 
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));

@@ -5,7 +5,7 @@
 // As root, the server programs run as the `postgres` user (PostgreSQL refuses to run as root).
 
 import { execFile } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +64,7 @@ async function program(name: (typeof PROGRAMS)[number], args: string[]): Promise
 }
 
 export interface ReplicatedPostgres {
+  /** The ports of the current primary and standby (they swap at each promotion). */
   readonly primaryPort: number;
   readonly standbyPort: number;
   /** The database the tests use on both clusters. */
@@ -74,8 +75,13 @@ export interface ReplicatedPostgres {
   readonly multiHostUrl: string;
   /** `pg_ctl stop -m immediate` on the primary: no shutdown checkpoint, as in a crash. */
   crashPrimary(): Promise<void>;
-  /** `pg_ctl promote` on the standby; resolves once it accepts writes. */
+  /** `pg_ctl promote` on the standby; resolves once it accepts writes. It is the primary from then on. */
   promoteStandby(): Promise<void>;
+  /**
+   * After a crash and a promotion: the old primary rebuilt (pg_basebackup) as the new primary's
+   * synchronous standby, on its old port. Resolves once it streams.
+   */
+  rebuildStandby(): Promise<void>;
   /** The standby's view of the replication: true while it replays the primary's WAL. */
   inRecovery(port: number): Promise<boolean>;
   /** Stops both clusters (whatever state they are in) and removes their directory. */
@@ -94,6 +100,11 @@ async function query(url: string, text: string): Promise<pg.QueryResult> {
   }
 }
 
+interface Member {
+  readonly dir: string;
+  readonly port: number;
+}
+
 /**
  * Makes a primary and a synchronous standby in a new temp dir, which stop() removes.
  * `synchronous: false` streams asynchronously (what the docs warn about).
@@ -106,54 +117,76 @@ export async function startReplicatedPostgres(
   // Its own directory, not inside the caller's (a 0700 temp dir the postgres user cannot enter).
   const base = mkdtempSync(join(tmpdir(), "custos-pg-"));
   if (owner) chownSync(base, owner.uid, owner.gid);
-  const primary = join(base, "primary");
-  const standby = join(base, "standby");
-  const [primaryPort, standbyPort] = [await freePort(), await freePort()];
-  const started: string[] = [];
+  let primary: Member = { dir: join(base, "a"), port: await freePort() };
+  let standby: Member = { dir: join(base, "b"), port: await freePort() };
+  const first = primary;
+  const running = new Set<string>();
   const database = "custos";
   const url = (port: number, db = database) => `postgres://${USER}@127.0.0.1:${port}/${db}`;
+  const syncName = options.synchronous === false ? "" : "standby1";
 
   const stop = async (): Promise<void> => {
-    for (const cluster of started.splice(0).reverse()) {
-      await program("pg_ctl", ["-D", cluster, "-m", "immediate", "stop"]).catch(() => undefined);
+    for (const dir of running) {
+      await program("pg_ctl", ["-D", dir, "-m", "immediate", "stop"]).catch(() => undefined);
     }
+    running.clear();
     rmSync(base, { recursive: true, force: true });
   };
-  const startCluster = async (cluster: string, port: number, extra: string): Promise<void> => {
+  // Settings that change later go to postgresql.auto.conf (ALTER SYSTEM can then change them), the
+  // rest on the command line.
+  const setting = (member: Member, line: string) =>
+    appendFileSync(join(member.dir, "postgresql.auto.conf"), `${line}\n`);
+  const startMember = async (member: Member): Promise<void> => {
     await program("pg_ctl", [
-      ...["-D", cluster, "-l", `${cluster}.log`, "-w", "-o"],
-      `-c port=${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${base} ${extra}`,
+      ...["-D", member.dir, "-l", `${member.dir}.log`, "-w", "-o"],
+      `-c port=${member.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${base}`,
       "start",
     ]);
-    started.push(cluster);
+    running.add(member.dir);
   };
-  try {
-    await program("initdb", ["-D", primary, "--auth=trust", `--username=${USER}`, "-E", "UTF8", "--no-sync"]);
-    // The standby's name is set now: a COMMIT then waits for it (it must be up before the first one).
-    const sync = options.synchronous === false ? "" : "standby1";
-    await startCluster(primary, primaryPort, `-c synchronous_standby_names='${sync}'`);
-    await program("pg_basebackup", [
-      ...["-h", "127.0.0.1", "-p", String(primaryPort), "-U", USER],
-      ...["-D", standby, "-R", "-c", "fast"],
-    ]);
-    // The standby streams as "standby1"; once promoted it waits for no standby of its own.
-    await startCluster(
-      standby,
-      standbyPort,
-      `-c synchronous_standby_names='' -c primary_conninfo='host=127.0.0.1 port=${primaryPort} user=${USER} application_name=standby1'`,
-    );
+  const waitForStandby = async (): Promise<void> => {
+    const want = options.synchronous === false ? "async" : "sync";
     const deadline = Date.now() + 30_000;
     for (;;) {
       const state = await query(
-        url(primaryPort, "postgres"),
+        url(primary.port, "postgres"),
         "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1' AND state = 'streaming'",
       );
-      const want = options.synchronous === false ? "async" : "sync";
-      if (state.rows[0]?.sync_state === want) break;
+      if (state.rows[0]?.sync_state === want) return;
       if (Date.now() > deadline) throw new Error(`the standby is not streaming (${want}) after 30 s`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await query(url(primaryPort, "postgres"), `CREATE DATABASE ${database}`);
+  };
+  /** A standby of the current primary in `standby.dir`, streaming as "standby1". */
+  const makeStandby = async (): Promise<void> => {
+    await program("pg_basebackup", [
+      ...["-h", "127.0.0.1", "-p", String(primary.port), "-U", USER],
+      ...["-D", standby.dir, "-R", "-c", "fast"],
+    ]);
+    // Once promoted it waits for no standby of its own until one is named.
+    setting(standby, "synchronous_standby_names = ''");
+    setting(
+      standby,
+      `primary_conninfo = 'host=127.0.0.1 port=${primary.port} user=${USER} application_name=standby1'`,
+    );
+    await startMember(standby);
+  };
+  try {
+    await program("initdb", [
+      "-D",
+      primary.dir,
+      "--auth=trust",
+      `--username=${USER}`,
+      "-E",
+      "UTF8",
+      "--no-sync",
+    ]);
+    // The standby's name is set now: a COMMIT then waits for it (it must be up before the first one).
+    setting(primary, `synchronous_standby_names = '${syncName}'`);
+    await startMember(primary);
+    await makeStandby();
+    await waitForStandby();
+    await query(url(primary.port, "postgres"), `CREATE DATABASE ${database}`);
   } catch (error) {
     await stop();
     throw error;
@@ -162,17 +195,33 @@ export async function startReplicatedPostgres(
   const inRecovery = async (port: number): Promise<boolean> =>
     (await query(url(port), "SELECT pg_is_in_recovery() AS r")).rows[0].r === true;
   return {
-    primaryPort,
-    standbyPort,
+    get primaryPort() {
+      return primary.port;
+    },
+    get standbyPort() {
+      return standby.port;
+    },
     database,
     url,
-    multiHostUrl: `postgres://${USER}@127.0.0.1:${primaryPort},127.0.0.1:${standbyPort}/${database}?target_session_attrs=read-write`,
+    multiHostUrl: `postgres://${USER}@127.0.0.1:${first.port},127.0.0.1:${standby.port}/${database}?target_session_attrs=read-write`,
     async crashPrimary() {
-      await program("pg_ctl", ["-D", primary, "-m", "immediate", "stop"]);
-      started.splice(started.indexOf(primary), 1);
+      await program("pg_ctl", ["-D", primary.dir, "-m", "immediate", "stop"]);
+      running.delete(primary.dir);
     },
     async promoteStandby() {
-      await program("pg_ctl", ["-D", standby, "-w", "promote"]);
+      await program("pg_ctl", ["-D", standby.dir, "-w", "promote"]);
+      [primary, standby] = [standby, primary];
+    },
+    async rebuildStandby() {
+      if (running.has(standby.dir)) throw new Error("the old primary still runs: crash it first");
+      rmSync(standby.dir, { recursive: true, force: true });
+      await makeStandby();
+      await query(
+        url(primary.port, "postgres"),
+        `ALTER SYSTEM SET synchronous_standby_names = '${syncName}'`,
+      );
+      await query(url(primary.port, "postgres"), "SELECT pg_reload_conf()");
+      await waitForStandby();
     },
     inRecovery,
     stop,

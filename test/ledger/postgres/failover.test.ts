@@ -129,7 +129,8 @@ describe("a PostgreSQL failover under ingest", () => {
     expect(node.exited).toBe(false);
     await c.promoteStandby();
     const promotedAt = Date.now();
-    expect(await c.inRecovery(c.standbyPort)).toBe(false);
+    // The promoted server is the primary now (the helper swaps the roles), and accepts writes.
+    expect(await c.inRecovery(c.primaryPort)).toBe(false);
     await ackedBy(ackedBeforeCrash + 4);
     await ackedBy(acked.size + 100);
     stop = true;

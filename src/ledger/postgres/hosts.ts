@@ -29,6 +29,8 @@ export interface ServerAddress {
   readonly where: string;
 }
 
+const PROBE_TIMEOUT_MS = 5000;
+
 /** The error a connection fails with when no server in the URL matches target_session_attrs. */
 export const NO_MATCHING_SERVER = "CUSTOS_NO_MATCHING_SERVER";
 
@@ -141,7 +143,8 @@ export function hostChoosingClient(
     const findings: string[] = [];
     let fallback: ServerAddress | undefined;
     for (const address of hosts) {
-      const client = new pg.Client(config(address));
+      // A host that does not answer at all (a machine gone, no reset) costs at most this per probe.
+      const client = new pg.Client({ ...config(address), connectionTimeoutMillis: PROBE_TIMEOUT_MS });
       client.on("error", () => undefined);
       try {
         await client.connect();

@@ -79,9 +79,12 @@ export function openTrailPage(
     if (error instanceof CustosError) throw new VerificationError(error.code, error.message);
     throw error;
   }
+  // Newest first (each time parsed once, not in every comparison).
   const records = opened.records
     .filter((r) => matches(r.record, query))
-    .sort((a, b) => Date.parse(b.record.time) - Date.parse(a.record.time) || b.index - a.index);
+    .map((r) => ({ r, time: Date.parse(r.record.time) }))
+    .sort((a, b) => b.time - a.time || b.r.index - a.r.index)
+    .map(({ r }) => r);
   const seqs =
     run.patientTag !== undefined && run.newestSeq !== undefined
       ? [{ tag: run.patientTag, seq: run.newestSeq }]

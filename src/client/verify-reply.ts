@@ -7,13 +7,7 @@
 // wrong.
 
 import { openCheckpoint } from "../core/checkpoint/index.js";
-import {
-  accessRecordFromEntry,
-  contentHashOf,
-  decodeEntry,
-  ENTRY_KINDS,
-  keyEnvelopeFromEntry,
-} from "../core/entry/index.js";
+import { contentHashOf } from "../core/entry/index.js";
 import {
   bytesEqual,
   CustosError,
@@ -25,6 +19,7 @@ import {
 } from "../core/index.js";
 import { leafHash, verifyConsistency, verifyInclusion } from "../core/merkle/index.js";
 import { trailMapRootOf, verifyTrailMapProof } from "../core/trail-map/index.js";
+import { type DecodedEntry, decodedOf } from "../records/browser.js";
 
 /** A reply that failed a check: the node (or someone on its disk) is lying or the data was altered. */
 export class VerificationError extends CustosError {
@@ -62,6 +57,8 @@ export interface VerifiedItem {
   /** The entry's leaf hash (computed once, for its proof or its link). */
   readonly leaf: Uint8Array;
   readonly content: Uint8Array | undefined;
+  /** The entry decoded, once, for every later check and for opening it (its content checked). */
+  readonly decoded: DecodedEntry;
 }
 
 export interface VerifiedCheckpoint {
@@ -219,22 +216,30 @@ export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedChec
       }
       chainHeads.push(out.length);
     }
+    // Decoded once here (with its access record's or key envelope's header), and its content hashed
+    // once: the later checks and the opener use this decoding and this check.
+    let decoded: DecodedEntry;
     let committed: Uint8Array | undefined;
     try {
-      committed = contentHashOf(decodeEntry(entry));
+      decoded = decodedOf({ index, entry, content: undefined });
+      committed =
+        decoded.accessRecord?.contentHash ?? decoded.keyEnvelope?.contentHash ?? contentHashOf(decoded.entry);
     } catch {
       throw new VerificationError("TAMPERED_ENTRY", `entry ${index} is not a well-formed entry`, index);
     }
     const content =
       item.content === null ? undefined : decodeB64(item.content, `the content of entry ${index}`, index);
-    if (content !== undefined && (committed === undefined || !bytesEqual(sha256(content), committed))) {
-      throw new VerificationError(
-        "TAMPERED_ENTRY",
-        `the content of entry ${index} was altered (its hash does not match the log)`,
-        index,
-      );
+    if (content !== undefined) {
+      if (committed === undefined || !bytesEqual(sha256(content), committed)) {
+        throw new VerificationError(
+          "TAMPERED_ENTRY",
+          `the content of entry ${index} was altered (its hash does not match the log)`,
+          index,
+        );
+      }
+      decoded = { ...decoded, contentChecked: true };
     }
-    out.push({ index, entry, leaf, content });
+    out.push({ index, entry, leaf, content, decoded });
   }
   if (unproven.size > 0) checkLinks(out, unproven, chainHeads);
   return out;
@@ -242,8 +247,7 @@ export function verifyItems(items: readonly WireItem[], checkpoint: VerifiedChec
 
 /** The access record header of an item, if it is one. */
 function recordHeader(item: VerifiedItem) {
-  const entry = decodeEntry(item.entry);
-  return entry.kind === ENTRY_KINDS.accessRecord ? accessRecordFromEntry(entry).header : undefined;
+  return item.decoded.accessRecord?.header;
 }
 
 /** Follows `prev` links from the proven items; every unproven item must be reached. */
@@ -291,26 +295,22 @@ export interface RunCheck {
  * run (no record left out between the newest and the oldest returned).
  */
 export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
-  let tag: string | undefined;
+  let tag: Uint8Array | undefined;
   const seqs: { seq: number; index: number; prev: Uint8Array | undefined; leaf: Uint8Array }[] = [];
   for (const item of items) {
-    const entry = decodeEntry(item.entry);
-    if (entry.kind !== ENTRY_KINDS.accessRecord && entry.kind !== ENTRY_KINDS.keyEnvelope) continue;
-    const patientTag =
-      entry.kind === ENTRY_KINDS.accessRecord
-        ? accessRecordFromEntry(entry).header.patientTag
-        : keyEnvelopeFromEntry(entry).header.patientTag;
-    const hex = toHex(patientTag);
-    if (tag !== undefined && hex !== tag) {
+    const { accessRecord, keyEnvelope } = item.decoded;
+    const patientTag = (accessRecord ?? keyEnvelope)?.header.patientTag;
+    if (patientTag === undefined) continue;
+    if (tag !== undefined && !bytesEqual(patientTag, tag)) {
       throw new VerificationError(
         "TAMPERED_ENTRY",
         `entry ${item.index} belongs to another patient's trail`,
         item.index,
       );
     }
-    tag = hex;
-    if (entry.kind === ENTRY_KINDS.accessRecord) {
-      const { seq, prev } = accessRecordFromEntry(entry).header;
+    tag = patientTag;
+    if (accessRecord !== undefined) {
+      const { seq, prev } = accessRecord.header;
       if (seq !== undefined) seqs.push({ seq, index: item.index, prev, leaf: item.leaf });
     }
   }
@@ -340,7 +340,11 @@ export function verifyRun(items: readonly VerifiedItem[]): RunCheck {
       );
     }
   }
-  return { patientTag: tag, newestSeq: seqs[0]?.seq, oldestSeq: seqs[seqs.length - 1]?.seq };
+  return {
+    patientTag: tag === undefined ? undefined : toHex(tag),
+    newestSeq: seqs[0]?.seq,
+    oldestSeq: seqs[seqs.length - 1]?.seq,
+  };
 }
 
 /** What a reply's trail map proof established about the trail's end. */

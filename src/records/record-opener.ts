@@ -3,10 +3,13 @@
 // open is reported as tampering or a wrong key, naming the entry; garbage is never returned.
 
 import {
-  accessRecordAad,
+  type AccessRecordHeader,
+  accessRecordAadOfEntry,
   accessRecordFromEntry,
   decodeEntry,
   ENTRY_KINDS,
+  type Entry,
+  type KeyEnvelopeHeader,
   keyEnvelopeAad,
   keyEnvelopeFromEntry,
 } from "../core/entry/index.js";
@@ -22,6 +25,32 @@ export interface StoredItem {
   readonly entry: Uint8Array;
   /** Content beside the tree; undefined if erased or missing. */
   readonly content: Uint8Array | undefined;
+  /**
+   * `entry` already decoded by the caller (a client verifying a reply decodes each entry once), so
+   * it is not decoded again here. Must be the decoding of exactly these bytes.
+   */
+  readonly decoded?: DecodedEntry;
+}
+
+/** An entry decoded once, with its access record's or key envelope's view when it is one. */
+export interface DecodedEntry {
+  readonly entry: Entry;
+  readonly accessRecord?: { readonly header: AccessRecordHeader; readonly contentHash: Uint8Array };
+  readonly keyEnvelope?: { readonly header: KeyEnvelopeHeader; readonly contentHash: Uint8Array };
+  /**
+   * Set only by a caller that compared SHA-256 of the item's `content` with the hash the entry
+   * commits to (and refused it on a mismatch): the opener then does not hash it a second time.
+   */
+  readonly contentChecked?: boolean;
+}
+
+/** The entry decoded (once: the caller's decoding if it passed one), with its kind's view. */
+export function decodedOf(item: StoredItem): DecodedEntry {
+  if (item.decoded !== undefined) return item.decoded;
+  const entry = decodeEntry(item.entry);
+  if (entry.kind === ENTRY_KINDS.accessRecord) return { entry, accessRecord: accessRecordFromEntry(entry) };
+  if (entry.kind === ENTRY_KINDS.keyEnvelope) return { entry, keyEnvelope: keyEnvelopeFromEntry(entry) };
+  return { entry };
 }
 
 export interface OpenedRecord {
@@ -42,10 +71,10 @@ export class RecordOpener {
   }
 
   /** Unwraps an envelope if it is addressed to this reader; returns whether it was. */
-  addEnvelope(item: StoredItem): boolean {
-    const { header, contentHash } = keyEnvelopeFromEntry(decodeEntry(item.entry));
+  addEnvelope(item: StoredItem, decoded = decodedOf(item)): boolean {
+    const { header, contentHash } = decoded.keyEnvelope ?? keyEnvelopeFromEntry(decoded.entry);
     if (!bytesEqual(header.recipient, this.fingerprint)) return false;
-    const content = checkedContent(item, contentHash, "wrapped key");
+    const content = checkedContent(item, decoded, contentHash, "wrapped key");
     if (content.length !== 32 + 48) {
       throw new CustosError("TAMPERED_ENTRY", `entry ${item.index}: the wrapped key has the wrong length`);
     }
@@ -73,20 +102,24 @@ export class RecordOpener {
   }
 
   /** Opens one access record entry. Throws DECRYPTION_FAILED / TAMPERED_ENTRY naming the entry. */
-  openRecord(item: StoredItem): OpenedRecord {
-    const entry = decodeEntry(item.entry);
-    if (entry.kind !== ENTRY_KINDS.accessRecord) {
+  openRecord(item: StoredItem, decoded = decodedOf(item)): OpenedRecord {
+    if (decoded.accessRecord === undefined) {
       throw new CustosError("BAD_ARGUMENT", `entry ${item.index} is not an access record`);
     }
-    const { header, contentHash } = accessRecordFromEntry(entry);
+    const { header, contentHash } = decoded.accessRecord;
     const dataKey = this.#keys.get(toHex(header.epochId));
     if (dataKey === undefined) {
       throw new CustosError("NOT_AUTHORIZED", `entry ${item.index}: no key of this reader opens its epoch`);
     }
-    const content = checkedContent(item, contentHash, "record");
+    const content = checkedContent(item, decoded, contentHash, "record");
     let plaintext: Uint8Array;
     try {
-      plaintext = aesGcmOpen(dataKey, content.subarray(0, 12), accessRecordAad(header), content.subarray(12));
+      plaintext = aesGcmOpen(
+        dataKey,
+        content.subarray(0, 12),
+        accessRecordAadOfEntry(item.entry),
+        content.subarray(12),
+      );
     } catch (error) {
       throw new CustosError(
         "DECRYPTION_FAILED",
@@ -112,21 +145,23 @@ export class RecordOpener {
   } {
     // Content the store no longer holds was erased (retention, an erasure request): its entry still
     // proves the record existed; `custos verify` checks that a signed erasure entry covers it.
-    for (const item of items)
-      if (decodeEntry(item.entry).kind === ENTRY_KINDS.keyEnvelope && item.content !== undefined)
-        this.addEnvelope(item);
+    const decoded = items.map(decodedOf);
+    items.forEach((item, i) => {
+      if (decoded[i]!.keyEnvelope !== undefined && item.content !== undefined)
+        this.addEnvelope(item, decoded[i]);
+    });
     const records: OpenedRecord[] = [];
     const notReadable: number[] = [];
     const erased: number[] = [];
-    for (const item of items) {
-      const entry = decodeEntry(item.entry);
-      if (entry.kind !== ENTRY_KINDS.accessRecord) continue;
+    items.forEach((item, i) => {
+      const view = decoded[i]!;
+      if (view.accessRecord === undefined) return;
       if (item.content === undefined) {
         erased.push(item.index);
         notReadable.push(item.index);
-      } else if (!this.hasEpoch(accessRecordFromEntry(entry).header.epochId)) notReadable.push(item.index);
-      else records.push(this.openRecord(item));
-    }
+      } else if (!this.hasEpoch(view.accessRecord.header.epochId)) notReadable.push(item.index);
+      else records.push(this.openRecord(item, view));
+    });
     return { records, notReadable, erased };
   }
 
@@ -142,14 +177,19 @@ export class RecordOpener {
   }
 }
 
-function checkedContent(item: StoredItem, contentHash: Uint8Array, what: string): Uint8Array {
+function checkedContent(
+  item: StoredItem,
+  decoded: DecodedEntry,
+  contentHash: Uint8Array,
+  what: string,
+): Uint8Array {
   if (item.content === undefined) {
     throw new CustosError(
       "TAMPERED_ENTRY",
       `entry ${item.index}: the ${what} is missing from the store (erased or deleted)`,
     );
   }
-  if (!bytesEqual(sha256(item.content), contentHash)) {
+  if (!decoded.contentChecked && !bytesEqual(sha256(item.content), contentHash)) {
     throw new CustosError(
       "TAMPERED_ENTRY",
       `entry ${item.index}: the stored ${what} was altered (its hash does not match the log)`,

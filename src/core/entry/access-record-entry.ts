@@ -109,6 +109,23 @@ export function accessRecordAad(header: AccessRecordHeader): Uint8Array {
   return encodeEntry({ kind: ENTRY_KINDS.accessRecord, fields: headerFields(header) });
 }
 
+/**
+ * accessRecordAad read from an encoded access record entry instead of encoding its header again: the
+ * entry's bytes up to its content hash field, which is its last (the highest tag), 37 bytes. For an
+ * entry the sealer wrote (the encoding of its header, then the hash), these are the same bytes.
+ */
+export function accessRecordAadOfEntry(bytes: Uint8Array): Uint8Array {
+  const at = bytes.length - 37;
+  if (
+    at < 2 ||
+    bytes[1] !== ENTRY_KINDS.accessRecord ||
+    bytes[at] !== CONTENT_HASH_TAG ||
+    new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4).getUint32(0) !== 32
+  )
+    throw new CustosError("BAD_ENCODING", "malformed access record entry");
+  return bytes.subarray(0, at);
+}
+
 export function encodeAccessRecordEntry(header: AccessRecordHeader, contentHash: Uint8Array): Uint8Array {
   return encodeEntry({
     kind: ENTRY_KINDS.accessRecord,

@@ -1,6 +1,7 @@
 export type { AccessRecordHeader } from "./access-record-entry.js";
 export {
   accessRecordAad,
+  accessRecordAadOfEntry,
   accessRecordFromEntry,
   decodeAccessRecordEntry,
   EPOCH_ID_BYTES,

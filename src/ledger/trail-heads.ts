@@ -43,12 +43,15 @@ const FIELD_SIZES = new Map([
   [0x07, 32], // event key
   [0xf0, 32], // content hash
 ]);
-const FIELD_BITS = new Map([...FIELD_SIZES.keys()].map((field, i) => [field, 1 << i]));
+/** By field number: its size + 1 (0: a field this reader does not know), and its bit. */
+const SIZE_BY_FIELD = new Int16Array(256);
+const BIT_BY_FIELD = new Int32Array(256);
+[...FIELD_SIZES].forEach(([field, size], i) => {
+  SIZE_BY_FIELD[field] = size + 1;
+  BIT_BY_FIELD[field] = 1 << i;
+});
 /** Epoch, tag, hour, source and content hash. */
-const REQUIRED = [0x01, FIELD_PATIENT_TAG, 0x03, 0x04, 0xf0].reduce(
-  (bits, f) => bits | FIELD_BITS.get(f)!,
-  0,
-);
+const REQUIRED = [0x01, FIELD_PATIENT_TAG, 0x03, 0x04, 0xf0].reduce((bits, f) => bits | BIT_BY_FIELD[f]!, 0);
 
 /**
  * Where an access record's patient tag is and its number (`seq`), read straight off the fields
@@ -81,9 +84,9 @@ export function accessRecordHead(
     last = field;
     // Fields this reader does not know (added to the header later) are passed over: only the tag and
     // the number matter here, and the sequencer validated the whole entry.
-    const size = FIELD_SIZES.get(field);
-    if (size !== undefined && size > 0 && length !== size) return undefined;
-    if (size !== undefined) seen |= FIELD_BITS.get(field)!;
+    const size = SIZE_BY_FIELD[field]!;
+    if (size > 1 && length !== size - 1) return undefined;
+    seen |= BIT_BY_FIELD[field]!;
     if (field === FIELD_PATIENT_TAG) tagOffset = value;
     else if (field === FIELD_SEQ) {
       const high =
@@ -102,7 +105,7 @@ export function accessRecordHead(
   }
   if ((seen & REQUIRED) !== REQUIRED) return undefined;
   // A link to the previous record only on a record numbered above 0.
-  if ((seen & FIELD_BITS.get(FIELD_PREV)!) !== 0 && !(seq !== undefined && seq > 0)) return undefined;
+  if ((seen & BIT_BY_FIELD[FIELD_PREV]!) !== 0 && !(seq !== undefined && seq > 0)) return undefined;
   return { tagOffset, seq };
 }
 
@@ -159,9 +162,10 @@ export class TrailHeads {
     const found = accessRecordHead(entry);
     if (found === undefined) return;
     const { tagOffset, seq } = found;
+    // Views, not copies: the entries and leaf hashes of a batch are not changed after it is taken.
     this.#pending.set(tagKey(entry, tagOffset), {
-      tag: entry.slice(tagOffset, tagOffset + 32),
-      head: { count: seq === undefined ? 0 : seq + 1, last: leaf.slice() },
+      tag: entry.subarray(tagOffset, tagOffset + 32),
+      head: { count: seq === undefined ? 0 : seq + 1, last: leaf },
     });
   }
 
@@ -172,7 +176,8 @@ export class TrailHeads {
     const replaced: { key: Uint8Array; head: TrailHead | undefined }[] = [];
     for (const { tag, head } of this.#pending.values()) {
       const before = this.map.set(tag, head);
-      if (keep) replaced.push({ key: tag, head: before });
+      // A copy: the tag is a view into an entry, which the undo record must not keep alive.
+      if (keep) replaced.push({ key: tag.slice(), head: before });
     }
     if (keep) {
       this.#undo.push({ size: this.#size, replaced });

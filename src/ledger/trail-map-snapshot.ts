@@ -9,7 +9,7 @@ import { parseCheckpoint } from "../core/checkpoint/index.js";
 import { bytesEqual, CustosError } from "../core/index.js";
 import { openNote } from "../core/note/index.js";
 import { TrailMap, trailMapRootOf } from "../core/trail-map/index.js";
-import type { LedgerStore, StoredCheckpoint } from "./storage.js";
+import type { LedgerStore, StoredCheckpoint, TrailMapSnapshotRow } from "./storage.js";
 import { TrailHeads } from "./trail-heads.js";
 
 /** Leaves per stored part (3.6 MB): well under SQLite's and PostgreSQL's value limits. */
@@ -59,7 +59,14 @@ export async function loadTrailMapSnapshot(
   signedRootAt: (size: number) => Uint8Array | undefined,
   storeSize: number,
 ): Promise<SnapshotLoad> {
-  const rows = (await store.getTrailMapSnapshot?.()) ?? [];
+  let rows: TrailMapSnapshotRow[];
+  try {
+    rows = (await store.getTrailMapSnapshot?.()) ?? [];
+  } catch (error) {
+    // A value of the wrong type (STORE_CORRUPT) makes the snapshot unusable, not the log unopenable.
+    if (!(error instanceof CustosError) || error.code !== "STORE_CORRUPT") throw error;
+    return { kind: "rejected", size: undefined, reason: error.message };
+  }
   if (rows.length === 0) return { kind: "none" };
   const size = rows[0]!.size;
   const rejected = (reason: string): SnapshotLoad => ({ kind: "rejected", size, reason });
@@ -124,7 +131,9 @@ export async function openTrailHeads(
       source: "entries",
       snapshotSize: undefined,
       ...(loaded.kind === "rejected"
-        ? { rejected: `the trail map snapshot of size ${loaded.size} is not used: ${loaded.reason}` }
+        ? {
+            rejected: `the trail map snapshot${loaded.size === undefined ? "" : ` of size ${loaded.size}`} is not used: ${loaded.reason}`,
+          }
         : {}),
     };
   }

@@ -193,13 +193,23 @@ describe.each(backends)("the trail map snapshot on $name", (backend) => {
       ],
       ["a part missing", "UPDATE trail_map_snapshot SET part = part + 1", []],
       ["the size moved", "UPDATE trail_map_snapshot SET size = size - 1", []],
+      // A value of the wrong SQL type leaves the log openable (SQLite lets a BLOB column hold text).
+      ...(backend.name === "SQLite"
+        ? [
+            ["leaves as text", "UPDATE trail_map_snapshot SET leaves = CAST(leaves AS TEXT)", []] as [
+              string,
+              string,
+              unknown[],
+            ],
+          ]
+        : []),
     ];
     for (const [what, query, values] of tamperings) {
       await exec(backend.name === "SQLite" ? query.replaceAll(/\$\d/g, "?") : query, values);
       ledger = await Ledger.open(await reopen(), options(10));
       const opening = ledger.trailMapOpening!;
       expect(opening.source, what).toBe("entries");
-      expect(opening.rejected, what).toMatch(/^the trail map snapshot of size \d+ is not used: /);
+      expect(opening.rejected, what).toMatch(/^the trail map snapshot (of size \d+ )?is not used: /);
       // The node still signs the map the entries give.
       await ledger.append([trails.record(tags[0]!)]);
       expect(bytesEqual((await checkpointRoot(ledger)).root, trails.root()), what).toBe(true);

@@ -51,9 +51,16 @@ export function keyBit(key: Uint8Array, depth: number): number {
 }
 
 export function writeCount(out: Uint8Array, offset: number, count: number): void {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(offset, Math.floor(count / 2 ** 32));
-  view.setUint32(offset + 4, count >>> 0);
+  const high = Math.floor(count / 2 ** 32);
+  const low = count >>> 0;
+  out[offset] = high >>> 24;
+  out[offset + 1] = high >>> 16;
+  out[offset + 2] = high >>> 8;
+  out[offset + 3] = high;
+  out[offset + 4] = low >>> 24;
+  out[offset + 5] = low >>> 16;
+  out[offset + 6] = low >>> 8;
+  out[offset + 7] = low;
 }
 
 /** A u64be count, or undefined past 2^53 - 1 (never a real trail). */

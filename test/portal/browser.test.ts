@@ -485,6 +485,33 @@ describe("the portal in Firefox", () => {
     expect(chartDays(await (page.evaluate(CHART_TABLE) as Promise<[string, number][]>))).toEqual(
       countsPerDay(expected),
     );
+    // Names in words, found by a loose search (part of a name, in another case): every row left is
+    // Dr Okafor's, named with her role and department.
+    await page.type('[data-testid="access-filters"] input[name="user"]', "OKAFOR");
+    await page.waitForFunction(
+      (total) => {
+        const table = document.querySelector('[data-testid="access-table"]');
+        const rows = [...(table?.querySelectorAll("tbody tr") ?? [])];
+        return (
+          Number(table?.getAttribute("data-rows")) < total &&
+          rows.length > 0 &&
+          rows.every((row) => {
+            const who = row.querySelector('[data-testid="access-who"]');
+            return (
+              who?.textContent?.includes("Dr Ngozi Okafor") && who.querySelector(".who-role")?.textContent
+            );
+          })
+        );
+      },
+      { timeout: 30_000 },
+      expected.length,
+    );
+    await page.click('[data-testid="access-filters"] .actions button');
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="access-table"]')?.getAttribute("data-rows") === String(n),
+      { timeout: 30_000 },
+      expected.length,
+    );
     await page.waitForSelector('[data-testid="own-reads"]', { timeout: 60_000 });
     expect(await page.$eval('[data-testid="own-reads"] > summary', (s) => s.textContent ?? "")).toMatch(
       /^You viewed your trail [\d,]+ times?/,

@@ -23,6 +23,7 @@ import {
   type Listen,
   listenAt,
   mutualTls,
+  RefusalBudget,
   registerGossipRoutes,
   registerHealth,
   registerLogRoutes,
@@ -78,6 +79,8 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
     throw new CustosError("NO_BLIND_INDEX", "a mirror holds no blind-index key");
   });
 
+  const refusalBudget = new RefusalBudget(now);
+
   /** A refusal, sealed like the node's refusal notices, into the mirror's read log. */
   function recordRefusal(caller: Caller, operation: string, reason: string, tag?: Uint8Array): void {
     const at = now();
@@ -117,13 +120,23 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
     async allow(caller, operation, target, patient) {
       const decision = authorize(registry, caller, operation, target, now());
       if (decision.allowed) return;
+      // The node's refusal budget (service/refusal-budget.ts): past it, one summary per interval,
+      // sealed to the custodians and admins, instead of a notice per refusal.
+      const recording = refusalBudget.take(caller.uri);
       try {
-        recordRefusal(
-          caller,
-          operation,
-          decision.code,
-          typeof patient === "object" ? patient.tag : undefined,
-        );
+        if (recording.kind === "notice")
+          recordRefusal(
+            caller,
+            operation,
+            decision.code,
+            typeof patient === "object" ? patient.tag : undefined,
+          );
+        else if (recording.kind === "summary")
+          recordRefusal(
+            caller,
+            operation,
+            `${decision.code}; over its refusal budget, ${recording.unrecorded} refusals of this identity since the last summary were not recorded one by one`,
+          );
       } catch {
         // a refusal that cannot be written is still a refusal
       }

@@ -274,6 +274,35 @@ describe("a mirror serving its verified copy", () => {
     expect(error.code).toBe("NOT_AUTHENTICATED");
   }, 60_000);
 
+  it("records an identity's refusals within the node's refusal budget, then in summaries", async () => {
+    const readLogLines = () => verifyReadLog(readFileSync(join(mirror.dir, READ_LOG_FILE), "utf8")).lines;
+    const before = readLogLines().length;
+    const started = Date.now();
+    const emr = new MtlsClient(mirrorUrl(), env.identity("ehr-source/emr"));
+    const tries = 130;
+    for (let i = 0; i < tries; i++)
+      await expect(emr.call("POST", "/v1/trail", { patientId: "P1" })).rejects.toMatchObject({
+        code: "NOT_AUTHORIZED",
+      });
+    const seconds = Math.ceil((Date.now() - started) / 1000);
+    const added = readLogLines().slice(before);
+    expect(added.every((l) => l.kind === "refusal")).toBe(true);
+    // A burst of 100 notices plus one a second, and one summary for the rest (each refused all the same).
+    expect(added.length).toBeLessThanOrEqual(Math.min(tries, 100 + seconds + 1));
+    expect(added.length).toBeLessThan(tries);
+    const admin = env.identity("admin/it");
+    const summaries = added
+      .map((l, i) =>
+        openNotice(
+          { index: i, entry: fromBase64(l.entry), content: fromBase64(l.content) },
+          admin.encryptionPrivateKey(),
+        ),
+      )
+      .filter((n) => n !== undefined && /over its refusal budget, \d+ refusals/.test(n.body.reason ?? ""));
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]!.body.requester).toBe(env.identity("ehr-source/emr").uri);
+  }, 120_000);
+
   it("keeps a durable read log, sealed: only the patient (or custodian) learns who read", () => {
     const text = readFileSync(join(mirror.dir, READ_LOG_FILE), "utf8");
     const { lines } = verifyReadLog(text);

@@ -8,6 +8,8 @@ export interface ErrorDescription {
   readonly status: number;
   /** One short sentence for people (the portal may say more, keyed by the same code). */
   readonly title: string;
+  /** Raised in the browser portal only: never in a node's reply. */
+  readonly browserOnly?: true;
 }
 
 export const ERROR_TABLE = {
@@ -61,23 +63,39 @@ export const ERROR_TABLE = {
   // portal names its other failures with the codes above (BAD_PASSPHRASE, CERT_EXPIRED, CERT_REVOKED,
   // CONFIG, ...), the same word the node and the SDK use; only the page's wording for people differs.
   /** The file is not a Custos identity bundle, or a part of it is malformed. */
-  BAD_BUNDLE: { status: 400, title: "This file is not a usable identity bundle." },
+  BAD_BUNDLE: { status: 400, title: "This file is not a usable identity bundle.", browserOnly: true },
   /** The login did not complete: the node's challenge or reply is not what the page expects (the message says which). */
-  LOGIN_FAILED: { status: 401, title: "The login could not be completed." },
+  LOGIN_FAILED: { status: 401, title: "The login could not be completed.", browserOnly: true },
   /** This browser lacks a primitive the portal needs (Ed25519 in WebCrypto). */
-  UNSUPPORTED_BROWSER: { status: 500, title: "This browser lacks a feature the portal needs." },
+  UNSUPPORTED_BROWSER: {
+    status: 500,
+    title: "This browser lacks a feature the portal needs.",
+    browserOnly: true,
+  },
   /** The session was signed out. */
-  SIGNED_OUT: { status: 401, title: "You have signed out." },
+  SIGNED_OUT: { status: 401, title: "You have signed out.", browserOnly: true },
   /** A form sent without its file, passphrase or note. */
-  NO_FILE: { status: 400, title: "Choose a file first." },
-  NO_PASSPHRASE: { status: 400, title: "Type the passphrase first." },
-  NO_NOTE: { status: 400, title: "Write a note first." },
+  NO_FILE: { status: 400, title: "Choose a file first.", browserOnly: true },
+  NO_PASSPHRASE: { status: 400, title: "Type the passphrase first.", browserOnly: true },
+  NO_NOTE: { status: 400, title: "Write a note first.", browserOnly: true },
 } as const satisfies Readonly<Record<string, ErrorDescription>>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
 
 /** Every code, in the table's order. */
 export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(Object.keys(ERROR_TABLE) as ErrorCode[]);
+
+/**
+ * The codes a node's (or a mirror's) reply can carry: those of a 4xx or 503 status, and INTERNAL, which
+ * stands for every 500 (a reply never names the code of a server-side failure). The OpenAPI document's
+ * error schema lists these.
+ */
+export const REPLY_ERROR_CODES: readonly ErrorCode[] = Object.freeze(
+  ERROR_CODES.filter((code) => {
+    const entry: ErrorDescription = ERROR_TABLE[code];
+    return code === "INTERNAL" || (entry.status !== 500 && entry.browserOnly !== true);
+  }),
+);
 
 /** True for a code in the table (a reply's code is hostile input: own keys only, never the prototype's). */
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -30,6 +30,7 @@ export {
   errorTitle,
   isCustosError,
   isErrorCode,
+  REPLY_ERROR_CODES,
 } from "./errors.js";
 export * from "./merkle/index.js";
 export * from "./note/index.js";

@@ -113,9 +113,12 @@ export function registerPortalSite(app: FastifyInstance, options: PortalSiteOpti
     return reply.type("text/html; charset=utf-8").send(await readFile(file));
   }
 
-  app.get("/", { schema: { hide: true } }, async (_request, reply) => sendIndex(reply));
+  app.get("/", { schema: { summary: "The portal's page", tags: ["portal"] } }, async (_request, reply) =>
+    sendIndex(reply),
+  );
 
-  app.get("/assets/*", { schema: { hide: true } }, async (request, reply) => {
+  const asset = { schema: { summary: "The portal's scripts, styles and images", tags: ["portal"] } };
+  app.get("/assets/*", asset, async (request, reply) => {
     const wildcard = (request.params as { "*"?: string })["*"] ?? "";
     const file = resolveSiteFile(assets, wildcard);
     if (!file) throw notFound();

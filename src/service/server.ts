@@ -9,10 +9,7 @@
 // and only the route pattern, status and timing are logged.
 
 import { createPublicKey } from "node:crypto";
-import swagger from "@fastify/swagger";
-import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { jsonSchemaTransform } from "fastify-type-provider-zod";
 import { CustosError } from "../core/index.js";
 import type { Caller, Identity } from "../identity/index.js";
 import type { RetentionJob, RetentionPolicy } from "../records/index.js";
@@ -21,6 +18,7 @@ import { certificateCallers } from "./client-certificate.js";
 import type { ServiceContext } from "./context.js";
 import { createHttpApp, type ServerTls } from "./http-base.js";
 import { LoginService } from "./login.js";
+import { OPENAPI_ROUTE, OPENAPI_UI_PREFIX, registerOpenApi, registerOpenApiRoutes } from "./openapi.js";
 import { type HealthOptions, registerHealth } from "./plugins/health.js";
 import { type Metrics, registerMetrics } from "./plugins/metrics.js";
 import { registerRateLimit } from "./plugins/rate-limit.js";
@@ -37,7 +35,7 @@ import {
   type PortalConfigSource,
   registerPortalRoutes,
 } from "./routes/portal-routes.js";
-import { auditRecordJsonSchema, registerRecordsRoutes } from "./routes/records-routes.js";
+import { registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerRetentionRoutes } from "./routes/retention-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { registerNodeTrailRoutes } from "./routes/trail-routes.js";
@@ -56,7 +54,7 @@ const REPLICA_READ_ROUTES = new Set<string>([
 const OPEN_ROUTES = new Set<string>([
   "/v1/health",
   "/v1/ready",
-  "/openapi.json",
+  OPENAPI_ROUTE,
   PORTAL_CONFIG_ROUTE,
   ...PORTAL_SITE_ROUTES,
 ]);
@@ -130,9 +128,12 @@ export async function createNodeApps(options: NodeAppsOptions): Promise<NodeApps
       textContentTypes: ["application/x-ndjson", "application/fhir+json", "text/plain"],
     });
     if (mode === "portal") registerPortalHeaders(app);
+    // Before any route, so that every route is in the OpenAPI document.
+    await registerOpenApi(app, mode === "mtls" ? "api" : "portal");
     app.addHook("preHandler", async (request) => {
       const route = request.routeOptions.url ?? "";
-      if (OPEN_ROUTES.has(route) || route.startsWith("/v1/login") || route.startsWith("/docs")) return;
+      if (OPEN_ROUTES.has(route) || route.startsWith("/v1/login") || route.startsWith(OPENAPI_UI_PREFIX))
+        return;
       request.caller =
         mode === "mtls" ? await callerFromCertificate(request) : await callerFromToken(request);
       // A standby node (another node sequences the log) serves reads only. On PostgreSQL it is a read
@@ -164,32 +165,7 @@ export async function createNodeApps(options: NodeAppsOptions): Promise<NodeApps
     });
     registerHealth(app, options.health);
 
-    await app.register(swagger, {
-      openapi: {
-        openapi: "3.1.0",
-        info: {
-          title: "Custos node API",
-          description:
-            'A tamper-evident, end-to-end encrypted audit trail for accesses to health records. The API port requires a client certificate from the deployment CA; the portal port a bearer token from the signed-challenge login. Errors are `{"error":{"code","message"}}` with a stable code.',
-          version: "0.1.0",
-        },
-        components: {
-          // The record POST /v1/records takes as JSON (its body is also NDJSON or FHIR, so the route
-          // validates it itself rather than through a body schema).
-          schemas: { AuditRecord: auditRecordJsonSchema() },
-          securitySchemes: {
-            // OpenAPI 3.1's "mutualTLS" scheme is not in the plugin's 3.0 types.
-            mutualTLS: { type: "mutualTLS" } as unknown as { type: "http"; scheme: string },
-            bearer: { type: "http", scheme: "bearer" },
-          },
-        },
-        security: [{ mutualTLS: [] }, { bearer: [] }],
-      },
-      transform: jsonSchemaTransform,
-    });
-    await app.register(swaggerUi, { routePrefix: "/docs" });
-
-    app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+    await registerOpenApiRoutes(app);
     registerLogRoutes(app, ctx);
     registerTileRoutes(app, ctx);
     registerMirrorRoutes(app, ctx);

@@ -671,7 +671,7 @@ async function documentedOperations(): Promise<Operation[]> {
 }
 
 // The documented endpoints the properties below fuzz in depth; everything documented is also fuzzed
-// generically. (/metrics and the health probes are left out of the document, and fuzzed below too.)
+// generically (the probes, /metrics and the portal's page too).
 const FUZZED_IN_DEPTH = [
   "/v1/records",
   "/v1/trail",
@@ -685,7 +685,7 @@ const FUZZED_IN_DEPTH = [
   "/v1/receipt/{index}",
   "/v1/checkpoint",
   "/checkpoint",
-  "/tile/{*}",
+  "/tile/{path}",
   "/v1/whoami",
   "/v1/log",
   "/v1/login/challenge",

@@ -3,6 +3,7 @@
 // and readiness that flips to 503 naming the failing check.
 
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { afterEach, describe, expect, it } from "vitest";
 import { EpochKeyCache } from "../../src/records/epoch-keys.js";
 import { checkpointFreshness, registerHealth } from "../../src/service/plugins/health.js";
@@ -147,6 +148,9 @@ function withAuthentication(app: FastifyInstance): (request: FastifyRequest) => 
 function appWith(setup: (app: FastifyInstance) => void): FastifyInstance {
   const app = Fastify();
   apps.push(app);
+  // The zod compilers every Custos app uses (src/service/http-base.ts): the probes' schemas are zod.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   setup(app);
   app.get("/v1/things/:id", async () => ({ thing: true }));
   app.post("/v1/records", async () => ({ records: [] }));

@@ -5,6 +5,7 @@
 export * from "./admin.js";
 export * from "./alerts.js";
 export * from "./gossip.js";
+export * from "./health.js";
 export * from "./identity.js";
 export * from "./key-audit.js";
 export * from "./log.js";

@@ -19,21 +19,22 @@
 // then, so give probes a failure threshold of 2 or more.
 
 import type { FastifyInstance } from "fastify";
+import { CustosError } from "../../core/index.js";
+import { HealthReply, NODE_ROLES, type NodeRole, ReadyQuery, ReadyReply } from "../../core/wire/index.js";
+
+export { NODE_ROLES, type NodeRole } from "../../core/wire/index.js";
 
 /** Each named check's verdict: exactly "ok", or a short reason it is not. */
 export type CheckResults = Readonly<Record<string, string>>;
 
-/**
- * What a node does for the log, for load balancers: the sequencer takes writes; a standby serves reads
- * and takes over when the sequencer's session ends; a replica serves reads only (its database is a
- * hot standby).
- */
-export const NODE_ROLES = ["sequencer", "standby", "replica"] as const;
-export type NodeRole = (typeof NODE_ROLES)[number];
-
 export interface HealthOptions {
   readonly checks: () => CheckResults | Promise<CheckResults>;
-  /** This node's role now (it changes: a standby takes over, a sequencer that lost its store stands by). */
+  /**
+   * This node's role for load balancers: the sequencer takes writes; a standby serves reads and takes
+   * over when the sequencer's session ends; a replica serves reads only (its database is a hot
+   * standby). Its role now (it changes: a standby takes over, a sequencer that lost its store stands
+   * by).
+   */
   readonly role?: () => NodeRole;
   /**
    * The witnesses' state, shown beside the checks without deciding readiness: a witness down must not
@@ -109,7 +110,8 @@ async function runChecks(options: HealthOptions): Promise<Outcome> {
 
 /** Serves GET /v1/health (liveness) and GET /v1/ready (readiness) on `app`, without authentication. */
 export function registerHealth(app: FastifyInstance, options: HealthOptions): void {
-  app.get("/v1/health", { schema: { summary: "Liveness", tags: ["operations"] } }, async (_request, reply) =>
+  const health = { schema: { summary: "Liveness", tags: ["operations"], response: { 200: HealthReply } } };
+  app.get("/v1/health", health, async (_request, reply) =>
     reply.header("cache-control", "no-store").send({ status: "ok" }),
   );
 
@@ -119,17 +121,16 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
       description:
         "Answers the node's role (sequencer, standby, replica) beside its checks. `?role=sequencer` answers 200 only on the ready sequencer (route writes there); `?role=standby` or `?role=replica` only on that role.",
       tags: ["operations"],
+      querystring: ReadyQuery,
+      response: { 200: ReadyReply, 503: ReadyReply },
     },
   };
   app.get("/v1/ready", ready, async (request, reply) => {
     const role = options.role?.();
     const wanted = (request.query as { role?: unknown } | undefined)?.role;
     reply.header("cache-control", "no-store");
-    if (wanted !== undefined && !(NODE_ROLES as readonly unknown[]).includes(wanted)) {
-      return reply.code(400).send({
-        error: { code: "BAD_ARGUMENT", message: `role must be one of ${NODE_ROLES.join(", ")}` },
-      });
-    }
+    if (wanted !== undefined && !(NODE_ROLES as readonly unknown[]).includes(wanted))
+      throw new CustosError("BAD_ARGUMENT", `role must be one of ${NODE_ROLES.join(", ")}`);
     const outcome = await runChecks(options);
     const shown = role === undefined ? {} : { role };
     if ("failure" in outcome) {

@@ -7,8 +7,6 @@ import { observerDeviceNames, parseRecordInput, parseRecordValue } from "../../c
 import { SubmitRecordsReply, SubmitRecordsRequest } from "../../core/wire/index.js";
 import type { ServiceContext } from "../context.js";
 
-export { auditRecordJsonSchema } from "../../core/wire/index.js";
-
 export function registerRecordsRoutes(
   app: FastifyInstance,
   ctx: ServiceContext,

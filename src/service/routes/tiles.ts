@@ -20,7 +20,10 @@ const gzipAsync = promisify(gzip);
 export function registerTileRoutes(app: FastifyInstance, ctx: ReadContext): void {
   const store = () => ctx.ledger.store;
 
-  app.get("/checkpoint", async (request, reply) => {
+  const checkpointRoute = {
+    schema: { summary: "The latest signed checkpoint (c2sp.org/tlog-checkpoint), as text", tags: ["log"] },
+  };
+  app.get("/checkpoint", checkpointRoute, async (request, reply) => {
     await ctx.allow(ctx.callerOf(request), "read-log", {});
     const checkpoint = await store().getLatestCheckpoint();
     if (checkpoint === undefined) throw new CustosError("NOT_FOUND", "the log has no signed checkpoint yet");
@@ -30,7 +33,14 @@ export function registerTileRoutes(app: FastifyInstance, ctx: ReadContext): void
       .send(checkpoint.note);
   });
 
-  app.get<{ Params: { "*": string } }>("/tile/*", async (request, reply) => {
+  const tileRoute = {
+    schema: {
+      summary:
+        "A tile or an entry bundle (c2sp.org/tlog-tiles), e.g. /tile/0/x001/234.p/5 or /tile/entries/000",
+      tags: ["log"],
+    },
+  };
+  app.get<{ Params: { "*": string } }>("/tile/*", tileRoute, async (request, reply) => {
     await ctx.allow(ctx.callerOf(request), "read-log", {});
     const tile = parseTilePath(request.params["*"]);
     const body =

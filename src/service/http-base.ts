@@ -144,6 +144,15 @@ export function createHttpApp(options: HttpBaseOptions): FastifyInstance {
   app.server.on("secureConnection", (socket: TLSSocket) => {
     socket.on("data", ignoreData);
   });
+  // Fastify reads no body for a GET or HEAD. One sent anyway is read and dropped before the reply
+  // (within the body limit): left unread, it stalls or resets the connection under a large reply
+  // (a 200 KB body to GET /openapi.json did either).
+  app.addHook("onRequest", async (request) => {
+    if (request.method !== "GET" && request.method !== "HEAD") return;
+    const { headers } = request.raw;
+    if (headers["transfer-encoding"] === undefined && (headers["content-length"] ?? "0") === "0") return;
+    await discardBody(request.raw, bodyLimit);
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.removeAllContentTypeParsers();
@@ -173,6 +182,29 @@ export function createHttpApp(options: HttpBaseOptions): FastifyInstance {
 }
 
 function ignoreData(): void {}
+
+/** Reads a request's body to its end and drops it; TOO_LARGE past `limit` bytes (reading stops). */
+function discardBody(request: IncomingMessage, limit: number): Promise<void> {
+  if (request.readableEnded) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let received = 0;
+    const done = (error?: Error) => {
+      request.off("data", onData).off("end", onEnd).off("error", done).off("aborted", onAborted);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) {
+        request.pause();
+        done(new CustosError("TOO_LARGE", "the request body is too large"));
+      }
+    };
+    const onEnd = () => done();
+    const onAborted = () => done(new CustosError("BAD_ARGUMENT", "the request was aborted"));
+    request.on("data", onData).on("end", onEnd).on("error", done).on("aborted", onAborted);
+  });
+}
 
 /** Listens at `listen` (port 0: any free port) and returns the address taken. */
 export async function listenAt(app: FastifyInstance, listen: Listen): Promise<Listen> {

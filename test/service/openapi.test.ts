@@ -307,6 +307,18 @@ describe("the OpenAPI document of each port", () => {
 });
 
 describe("what the node answers", () => {
+  it("serves the whole document to a GET that sends a large body anyway (read and dropped)", async () => {
+    for (const size of [200_000, 1_000_000]) {
+      const body = JSON.stringify("a".repeat(size));
+      const api = await send("api", { method: "GET", path: "/openapi.json", as: "P1", body });
+      expect(api.status).toBe(200);
+      expect(JSON.parse(api.text)).toEqual(documents.api);
+      const portal = await send("portal", { method: "GET", path: "/openapi.json", body });
+      expect(portal.status).toBe(200);
+      expect(JSON.parse(portal.text)).toEqual(documents.portal);
+    }
+  });
+
   /** The statuses and codes an operation documents. */
   function allowed(operation: OperationObject, status: number): string[] | undefined {
     const response = operation.responses[String(status)];

@@ -11,7 +11,13 @@
 // either every record of the message is valid or the message is refused.
 
 import { CustosError, sha256, toBase64 } from "../core/index.js";
-import { type AuditRecord, LIMITS, type Outcome, parseAuditRecord } from "../core/record/index.js";
+import {
+  type AuditRecord,
+  LIMITS,
+  type Outcome,
+  parseAuditRecord,
+  queryFromBase64,
+} from "../core/record/index.js";
 import { parseXml, type XmlElement } from "./xml-tree.js";
 
 /**
@@ -105,6 +111,9 @@ function participantFields(user: XmlElement, objects: readonly XmlElement[]): Re
       ),
   );
   const object = others.find((o) => o.attributes.get("ParticipantObjectTypeCodeRole") !== "24") ?? others[0];
+  // A search's query (role 24), base64 in ParticipantObjectQuery: BALP's query entity on export.
+  const queryObject = others.find((o) => o.attributes.get("ParticipantObjectTypeCodeRole") === "24");
+  const queryText = queryObject ? children(queryObject, "ParticipantObjectQuery")[0]?.text : undefined;
   const objectType = object ? children(object, "ParticipantObjectIDTypeCode").map(codedValue)[0] : undefined;
   const fields = {
     networkAddress: clip(user.attributes.get("NetworkAccessPointID"), LIMITS.networkAddress),
@@ -112,6 +121,7 @@ function participantFields(user: XmlElement, objects: readonly XmlElement[]): Re
     userRole: clip(role ? (role.display ?? role.code) : undefined, LIMITS.userRole),
     resourceType: clip(objectType ? (objectType.display ?? objectType.code) : undefined, LIMITS.resourceType),
     resourceId: clip(object?.attributes.get("ParticipantObjectID"), LIMITS.id),
+    query: queryText === undefined ? undefined : queryFromBase64(queryText),
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Record<
     string,

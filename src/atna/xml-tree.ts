@@ -11,6 +11,8 @@ export interface XmlElement {
   readonly name: string;
   readonly attributes: ReadonlyMap<string, string>;
   readonly children: readonly XmlElement[];
+  /** The element's own text (CDATA included), its children's left out. */
+  readonly text: string;
 }
 
 const MAX_DEPTH = 32;
@@ -22,7 +24,7 @@ const localName = (name: string) => name.slice(name.indexOf(":") + 1);
 export function parseXml(text: string): XmlElement {
   const bad = (why: string) => new CustosError("BAD_ENCODING", `bad audit message XML: ${why}`);
   const parser = new SaxesParser({ position: false });
-  const stack: { name: string; attributes: Map<string, string>; children: XmlElement[] }[] = [];
+  const stack: { name: string; attributes: Map<string, string>; children: XmlElement[]; text: string }[] = [];
   let root: XmlElement | undefined;
   let elements = 0;
   let failure: CustosError | undefined;
@@ -41,8 +43,14 @@ export function parseXml(text: string): XmlElement {
       if (name === "xmlns" || name.startsWith("xmlns:")) continue;
       attributes.set(localName(name), value);
     }
-    stack.push({ name: localName(tag.name), attributes, children: [] });
+    stack.push({ name: localName(tag.name), attributes, children: [], text: "" });
   });
+  const addText = (text: string) => {
+    const top = stack[stack.length - 1];
+    if (top) top.text += text;
+  };
+  parser.on("text", addText);
+  parser.on("cdata", addText);
   parser.on("closetag", () => {
     const done = stack.pop();
     if (!done) return;

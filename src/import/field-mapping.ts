@@ -55,6 +55,7 @@ export const FIELD_SYNONYMS = {
   ],
   userRole: ["user_role", "role", "job_title", "position"],
   department: ["department", "dept", "unit", "ward"],
+  query: ["query", "query_text", "search_query", "request_query"],
 } as const satisfies Record<Field, readonly string[]>;
 
 /** Words hospital systems use for an access, mapped to our vocabulary (compared lower-cased). */
@@ -241,6 +242,7 @@ export function toRecord(get: (field: Field) => unknown, options: RowOptions): R
       "userName",
       "userRole",
       "department",
+      "query",
     ] as const) {
       const value = text(get(field), field);
       if (value !== undefined) input[field] = value;

@@ -9,6 +9,7 @@ import { mapFrame } from "../../src/atna/syslog-listener.js";
 import { parseSyslogMessage } from "../../src/atna/syslog-message.js";
 import { parseXml } from "../../src/atna/xml-tree.js";
 import { CustosError } from "../../src/core/errors.js";
+import { recordToAuditEvent } from "../../src/core/record/index.js";
 import { dicomPatientRead, loginFailure, octetFrame, rfc3881Export, syslogMessage } from "./fixtures.js";
 
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8");
@@ -175,6 +176,26 @@ describe("DICOM PS3.15 A.5 audit messages", () => {
     });
     // 110153 Source Role ID is the machine's part, not the user's role.
     expect(record!.userRole).toBeUndefined();
+  });
+
+  it("keeps a search's query (ParticipantObjectQuery, base64), and none that is not text", () => {
+    const query = "Patient?identifier=urn:oid:1.2.840.99.1|P1&_format=json";
+    const withQuery = (base64: string) =>
+      dicomPatientRead().replace(
+        '<ParticipantObjectIDTypeCode csd-code="ITI-9" codeSystemName="IHE Transactions"/>',
+        `<ParticipantObjectIDTypeCode csd-code="ITI-9" codeSystemName="IHE Transactions"/><ParticipantObjectQuery>${base64}</ParticipantObjectQuery>`,
+      );
+    const [record] = mapAuditMessage(withQuery(Buffer.from(query).toString("base64"))).records;
+    expect(record!.query).toBe(query);
+    // Exported as BALP's query entity: type 2, role 24, the query in base64.
+    const entity = (recordToAuditEvent(record!).entity as { role: { code: string }; query?: string }[]).find(
+      (e) => e.role.code === "24",
+    );
+    expect(Buffer.from(entity!.query!, "base64").toString()).toBe(query);
+    // Not base64 of UTF-8 text: the record has no query, and the message is still stored.
+    for (const bad of ["not base64!", Buffer.from([0xff, 0xfe, 0x00]).toString("base64")])
+      expect(mapAuditMessage(withQuery(bad)).records[0]!.query).toBeUndefined();
+    expect(mapAuditMessage(dicomPatientRead()).records[0]!.query).toBeUndefined();
   });
 
   it("reads the user's role code and a document besides the patient before a query object", () => {

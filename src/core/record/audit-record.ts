@@ -85,6 +85,16 @@ export const AuditRecordSchema = z
     userName: wordString(LIMITS.userName).describe("the user's display name").optional(),
     userRole: wordString(LIMITS.userRole).describe("the user's role, as a code or text").optional(),
     department: wordString(LIMITS.department).describe("the user's department").optional(),
+    query: z
+      .string({ error: "expected a string" })
+      .min(1, { error: "must not be empty" })
+      .max(LIMITS.query, { error: `must be at most ${LIMITS.query} characters` })
+      .regex(TEXT, { error: "must not contain control characters other than tab and newline" })
+      .regex(/\S/, { error: "must not be blank" })
+      .describe(
+        'the query the source received, for a search: e.g. "Observation?patient=123&code=8867-4" (BALP\'s query entity)',
+      )
+      .optional(),
     detail: z
       .string({ error: "expected a string" })
       .max(LIMITS.detail, { error: `must be at most ${LIMITS.detail} characters` })
@@ -188,6 +198,7 @@ const FIELD_ORDER = [
   "userRole",
   "department",
   "fhir",
+  "query",
 ] as const;
 
 /** Canonical JSON (fixed key order, absent fields omitted), UTF-8: what gets encrypted. */

@@ -5,7 +5,7 @@
 
 import { CustosError } from "../errors.js";
 import { type AuditRecord, parseAuditRecord } from "./audit-record.js";
-import { balpAgents, readParticipants, resourceEntity } from "./fhir-participants.js";
+import { balpAgents, queryEntity, readParticipants, resourceEntity } from "./fhir-participants.js";
 import { type Action, FHIR_OUTCOME_CODES, OUTCOMES, type Outcome } from "./vocabulary.js";
 
 export const SYSTEMS = {
@@ -325,7 +325,7 @@ function balpAuditEvent(record: AuditRecord, opts: ExportOptions): Json {
         role: { system: SYSTEMS.objectRole, code: "1", display: "Patient" },
         ...(record.detail ? { description: record.detail } : {}),
       },
-      ...[resourceEntity(record)].filter((e) => e !== undefined),
+      ...[resourceEntity(record), queryEntity(record)].filter((e) => e !== undefined),
     ],
   };
 }

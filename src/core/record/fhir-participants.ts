@@ -1,8 +1,11 @@
 // The record's "who, from where, what" fields in a FHIR R4 AuditEvent, both ways (docs/fhir-mapping.md):
 // the user's name, role and department and the client's network address on the requesting agent, the
-// accessed resource besides the patient as a second entity (BALP's data entity).
+// accessed resource besides the patient as a second entity (BALP's data entity), and the query of a
+// search as BALP's query entity (audit-entity-type 2, object-role 24, the query in base64).
 
+import { fromBase64, fromUtf8, toBase64, utf8 } from "../bytes.js";
 import type { AuditRecord } from "./audit-record.js";
+import { LIMITS } from "./vocabulary.js";
 
 export const PARTICIPANT_SYSTEMS = {
   entityType: "http://terminology.hl7.org/CodeSystem/audit-entity-type",
@@ -31,8 +34,13 @@ const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
 
 export type ParticipantFields = Pick<
   AuditRecord,
-  "networkAddress" | "resourceType" | "resourceId" | "userName" | "userRole" | "department"
+  "networkAddress" | "resourceType" | "resourceId" | "userName" | "userRole" | "department" | "query"
 >;
+
+/** BALP's query entity: object-role 24 (Query). */
+const isQueryEntity = (entity: Json): boolean =>
+  isObject(entity.role) &&
+  (entity.role.code === "24" || array(entity.role.coding).some((c) => isObject(c) && c.code === "24"));
 
 /** BALP's client agent: DICOM 110153 Source Role ID. */
 function isClientAgent(agent: Json): boolean {
@@ -54,7 +62,7 @@ function roleText(agent: Json): string | undefined {
 /** The accessed resource besides the patient: the first other entity naming one. */
 function resourceOf(entities: readonly Json[], patient: Json): { type?: string; id?: string } {
   for (const entity of entities) {
-    if (entity === patient || !isObject(entity.what)) continue;
+    if (entity === patient || !isObject(entity.what) || isQueryEntity(entity)) continue;
     const what = entity.what;
     const match = str(what.reference) ? REFERENCE.exec(str(what.reference)!) : null;
     if (match) return { type: match[1]!, id: match[2]! };
@@ -82,6 +90,7 @@ export function readParticipants(event: Json, patient: Json, user: Json): Partic
       .find((d) => d !== undefined) ?? (isObject(user.location) ? str(user.location.display) : undefined);
   const resource = resourceOf(array(event.entity).filter(isObject), patient);
   const userRole = roleText(user);
+  const query = queryOf(array(event.entity).filter(isObject));
   return {
     ...(network !== undefined ? { networkAddress: network } : {}),
     ...(resource.type !== undefined ? { resourceType: resource.type } : {}),
@@ -89,6 +98,44 @@ export function readParticipants(event: Json, patient: Json, user: Json): Partic
     ...(userName !== undefined ? { userName } : {}),
     ...(userRole !== undefined ? { userRole } : {}),
     ...(department !== undefined ? { department } : {}),
+    ...(query !== undefined ? { query } : {}),
+  };
+}
+
+/**
+ * The query of BALP's query entity (its `query`, base64), when it is text a record can keep: strict
+ * UTF-8 and base64, within the limit, no control characters but tab and newline, not blank. Otherwise
+ * the record has none (a FHIR event keeps its entity as sent all the same).
+ */
+function queryOf(entities: readonly Json[]): string | undefined {
+  const entity = entities.find((e) => isQueryEntity(e) && typeof e.query === "string");
+  return entity ? queryFromBase64(entity.query as string) : undefined;
+}
+
+/**
+ * A query sent in base64 (FHIR's entity.query, DICOM's ParticipantObjectQuery) as a record keeps it:
+ * strict base64 and UTF-8, within the limit, no control characters but tab and newline, not blank;
+ * otherwise undefined (the record then has no query; nothing is refused for it).
+ */
+export function queryFromBase64(encoded: string): string | undefined {
+  let text: string;
+  try {
+    text = fromUtf8(fromBase64(encoded.trim()));
+  } catch {
+    return undefined;
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters other than tab/newline are refused
+  const control = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+  return text.length <= LIMITS.query && /\S/.test(text) && !control.test(text) ? text : undefined;
+}
+
+/** The query of a search as BALP's query entity (type 2 System Object, role 24 Query), if recorded. */
+export function queryEntity(record: AuditRecord): Json | undefined {
+  if (record.query === undefined) return undefined;
+  return {
+    type: { system: PARTICIPANT_SYSTEMS.entityType, code: "2", display: "System Object" },
+    role: { system: PARTICIPANT_SYSTEMS.objectRole, code: "24", display: "Query" },
+    query: toBase64(utf8(record.query)),
   };
 }
 

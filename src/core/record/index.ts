@@ -20,5 +20,6 @@ export {
   type SearchsetEntry,
   SYSTEMS as FHIR_SYSTEMS,
 } from "./fhir-audit-event.js";
+export { queryFromBase64 } from "./fhir-participants.js";
 export { parseRecordInput, parseRecordValue } from "./record-input.js";
 export { ACTIONS, type Action, FHIR_OUTCOME_CODES, LIMITS, OUTCOMES, type Outcome } from "./vocabulary.js";

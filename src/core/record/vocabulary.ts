@@ -28,4 +28,6 @@ export const LIMITS = {
   userName: 200,
   userRole: 128,
   department: 128,
+  /** The query a source received (a FHIR search URL, or a POST body's parameters). */
+  query: 4096,
 } as const;

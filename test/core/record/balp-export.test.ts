@@ -8,8 +8,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   ACTIONS,
   type AuditRecord,
+  auditEventToRecord,
   OUTCOMES,
   parseAuditRecord,
+  parseRecordInput,
   recordToAuditEvent,
 } from "../../../src/core/record/index.js";
 
@@ -68,6 +70,29 @@ function balpViolations(event: Json, record: AuditRecord, source: string | undef
     (record.resourceType === undefined && record.resourceId === undefined) === (data.length === 0),
     "the data entity (role 4) exactly when a resource is recorded",
   );
+  // BALP Query / PatientQuery: the search's query as an entity of type 2 (System Object), role 24
+  // (Query), `query` the query in base64.
+  const queries = event.entity.filter((e: Json) => e.role?.code === "24");
+  rule(
+    (record.query === undefined) === (queries.length === 0),
+    "the query entity (role 24) exactly when a query is recorded",
+  );
+  rule(
+    queries.every(
+      (q: Json) =>
+        q.type?.code === "2" &&
+        q.type?.system === "http://terminology.hl7.org/CodeSystem/audit-entity-type" &&
+        q.role?.system === "http://terminology.hl7.org/CodeSystem/object-role" &&
+        typeof q.query === "string" &&
+        Buffer.from(q.query, "base64").toString("utf8") === record.query,
+    ),
+    "the query entity is a System Object whose query is the recorded query, in base64",
+  );
+  rule(
+    record.action !== "query" ||
+      (event.action === "E" && event.subtype.some((s: Json) => s.code === "search-type")),
+    "a search is action E with a search subtype",
+  );
   return broken;
 }
 
@@ -91,6 +116,10 @@ const recordArb = fc
       userName: fc.stringMatching(/^[A-Za-z .]{0,15}[A-Za-z][A-Za-z .]{0,14}$/),
       userRole: fc.constantFrom("Physician", "Nurse"),
       department: fc.constantFrom("Cardiology", "Billing"),
+      query: fc.oneof(
+        fc.constantFrom("Observation?patient=P1&code=8867-4", "Patient?name=Müller&birthdate=ge1970-01-01"),
+        fc.stringMatching(/^[!-~][ -~\u00a0-\u024f]{0,80}$/),
+      ),
     },
     { requiredKeys: ["time", "patientId", "userId", "action"] },
   )
@@ -113,6 +142,30 @@ describe("BALP-conformant export", () => {
     );
   });
 
+  it("gives a search's query to BALP's query entity, and the entity back to the record", () => {
+    fc.assert(
+      fc.property(recordArb, (record) => {
+        const back = auditEventToRecord(recordToAuditEvent(record, { source: "emr" }));
+        expect(back.query).toBe(record.query);
+      }),
+      { numRuns: 200 },
+    );
+    // A source's JSON and NDJSON say it as `query`; it is sealed with the rest of the record.
+    const [fromJson] = parseRecordInput(
+      JSON.stringify({
+        time: "2026-11-23T08:00:00Z",
+        patientId: "P1",
+        userId: "u",
+        action: "query",
+        query: "Observation?patient=P1",
+      }),
+    );
+    expect(fromJson!.query).toBe("Observation?patient=P1");
+    expect(() => parseAuditRecord({ ...fromJson, query: "a\u0000b" })).toThrow(/record\.query/);
+    expect(() => parseAuditRecord({ ...fromJson, query: " " })).toThrow(/record\.query: must not be blank/);
+    expect(() => parseAuditRecord({ ...fromJson, query: "q".repeat(4097) })).toThrow(/at most 4096/);
+  });
+
   it("finds the broken rule in an event that breaks it", () => {
     const record = parseAuditRecord({
       time: "2026-11-23T08:00:00Z",
@@ -130,5 +183,15 @@ describe("BALP-conformant export", () => {
     expect(balpViolations(untyped, record, "emr")).toContain(
       "the client agent (110153) carries the network address",
     );
+    const searched = parseAuditRecord({ ...record, query: "Observation?patient=P1" });
+    const withQuery = recordToAuditEvent(searched, { source: "emr" });
+    expect(balpViolations(withQuery, searched, "emr")).toEqual([]);
+    const noQuery = {
+      ...withQuery,
+      entity: (withQuery.entity as Json[]).filter((e) => e.role.code !== "24"),
+    };
+    expect(balpViolations(noQuery, searched, "emr")).toEqual([
+      "the query entity (role 24) exactly when a query is recorded",
+    ]);
   });
 });

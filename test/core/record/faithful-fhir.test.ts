@@ -191,6 +191,7 @@ describe("faithful FHIR: a record keeps the AuditEvent its source sent", () => {
       userName: "Dr. A",
       userRole: "Physician",
       department: "Cardiology",
+      query: "Observation?patient=p&code=8867-4",
     });
     const keys = Object.keys(JSON.parse(new TextDecoder().decode(encodeRecord(all))));
     expect(keys.sort()).toEqual(

@@ -31,6 +31,7 @@ const suites: Suite[] = [
   { name: "scale", run: () => benchScale(scale) },
   { name: "trail-map", run: () => benchTrailMap(scale) },
   { name: "client", run: async () => (await import("./client.js")).benchClient(scale) },
+  { name: "ingest", run: async () => (await import("./ingest.js")).benchIngest(scale) },
   { name: "service", run: async () => (await import("./service.js")).benchService(scale) },
   { name: "portal", run: async () => (await import("./portal.js")).benchPortal(scale) },
   { name: "retention", run: async () => (await import("./retention.js")).benchRetention(scale) },

@@ -9,6 +9,7 @@ import type { MasterKeyProvider } from "../crypto/keystore/index.js";
 import type { Identity } from "../identity/index.js";
 import { Deployment, PORTAL_CERT_FILE } from "../identity/index.js";
 import { openStore } from "../ledger/index.js";
+import { defaultPrepWorkers } from "../records/index.js";
 import { type NodeOutput, serveRoles } from "./roles.js";
 import { type Listen, type Listeners, type ServeOptions, startServer } from "./server.js";
 
@@ -22,6 +23,8 @@ export interface RunNodeOptions {
   readonly identity: Identity;
   /** Sign a checkpoint at most this often while records arrive (ms). */
   readonly checkpointIntervalMs: number;
+  /** Worker threads preparing submitted records (default: one per core; 0: on the event loop). */
+  readonly prepWorkers?: number;
   readonly api: Listen;
   readonly portal?: Listen | undefined;
   readonly syslog?: Listen | undefined;
@@ -40,7 +43,7 @@ export async function runNode(options: RunNodeOptions): Promise<void> {
     Deployment.open(dir, options.masterKey, {
       ...(db ? { db } : {}),
       checkpointIntervalMs: options.checkpointIntervalMs,
-      ...(readOnly ? { readOnly: true } : {}),
+      ...(readOnly ? { readOnly: true } : { prepWorkers: options.prepWorkers ?? defaultPrepWorkers() }),
     });
   let standby = false;
   let readOnlyServer = false;

@@ -11,6 +11,11 @@ export class BlindIndex {
     this.#key = key.slice();
   }
 
+  /** Zero-fills the key (a worker's copy at its end); the index computes nothing useful afterwards. */
+  destroy(): void {
+    this.#key.fill(0);
+  }
+
   patientTag(patientId: string): Uint8Array {
     return hmacSha256(this.#key, utf8(patientId));
   }

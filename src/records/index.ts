@@ -13,6 +13,8 @@ export {
   type LegacyParty,
   openLegacyKeyFile,
 } from "./legacy-directory.js";
+export { defaultPrepWorkers } from "./prep-pool.js";
+export { type PreparedRecord, prepareRecord, wipePrepared } from "./prepared-record.js";
 export { RETENTION_STATE_FILE_NAME, RetentionJob, readRetentionState } from "./retention.js";
 export {
   describeRetention,

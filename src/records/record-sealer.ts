@@ -17,12 +17,13 @@ import {
 } from "../core/entry/index.js";
 import { CustosError, concatBytes, randomBytes, sha256, toHex, utf8 } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
-import { type AuditRecord, encodeRecord } from "../core/record/index.js";
+import type { AuditRecord } from "../core/record/index.js";
 import { aesGcmSeal } from "../crypto/browser.js";
 import { sealBase } from "../crypto/hpke/index.js";
 import type { AppendItem, AppendOptions, AppendResult } from "../ledger/index.js";
 import type { BlindIndex } from "./blind-index.js";
 import { type EpochKey, EpochKeyCache, type TrailLine, type TrailPosition } from "./epoch-keys.js";
+import { type PreparedRecord, prepareRecord, wipePrepared } from "./prepared-record.js";
 import {
   type Recipient,
   type RecipientDirectory,
@@ -128,7 +129,12 @@ export class RecordSealer {
    * new epochs as needed. The caller appends the items as one group.
    */
   async seal(records: readonly AuditRecord[], source: string): Promise<AppendItem[]> {
-    return (await this.#seal(records, source)).items;
+    const prepared = records.map((record) => prepareRecord(record, source, this.#blindIndex));
+    try {
+      return (await this.#seal(prepared, source)).items;
+    } finally {
+      wipePrepared(prepared);
+    }
   }
 
   /**
@@ -137,7 +143,7 @@ export class RecordSealer {
    * group fails, every later group of the same patients' numbering (the same line) is refused too,
    * and the numbering is read again from the log, so the trail never links to a record not in it.
    */
-  async sealAndAppend(records: readonly AuditRecord[], source: string): Promise<AppendResult[]> {
+  async sealAndAppend(records: readonly PreparedRecord[], source: string): Promise<AppendResult[]> {
     const { items, lines } = await this.#seal(records, source);
     // From seal to append without a pause: groups reach the log in the order their numbers were given.
     let failed = false;
@@ -168,7 +174,7 @@ export class RecordSealer {
   }
 
   async #seal(
-    records: readonly AuditRecord[],
+    records: readonly PreparedRecord[],
     source: string,
   ): Promise<{ items: AppendItem[]; lines: Map<TrailLine, Uint8Array> }> {
     const patients = new Map<string, { patientId: string; tag: Uint8Array }>();
@@ -219,27 +225,22 @@ export class RecordSealer {
     }
   }
 
-  #sealRecord(record: AuditRecord, source: string, epoch: EpochKey): AppendItem {
+  #sealRecord(record: PreparedRecord, source: string, epoch: EpochKey): AppendItem {
     const seq = epoch.nextSeq++;
-    const eventKey =
-      record.sourceEventId === undefined
-        ? undefined
-        : this.#blindIndex.eventKey(source, record.sourceEventId);
+    const { eventKey, eventDigest } = record;
     // The encoded record is zero-filled once sealed (the caller's strings cannot be wiped in V8).
-    const plaintext = encodeRecord(record);
+    const plaintext = record.plaintext;
     let header: AccessRecordHeader;
     let content: Uint8Array;
     try {
       header = {
         epochId: epoch.epochId,
         patientTag: epoch.patientTag,
-        hour: hourOf(Date.parse(record.time)),
+        hour: hourOf(record.timeMs),
         source,
         seq,
         ...(seq > 0 && epoch.prev !== undefined ? { prev: epoch.prev } : {}),
-        ...(eventKey === undefined
-          ? {}
-          : { eventKey, eventDigest: this.#blindIndex.eventDigest(source, plaintext) }),
+        ...(eventKey === undefined || eventDigest === undefined ? {} : { eventKey, eventDigest }),
       };
       const nonce = randomBytes(12);
       content = concatBytes(nonce, aesGcmSeal(epoch.dataKey, nonce, accessRecordAad(header), plaintext));

@@ -16,7 +16,7 @@ import {
 } from "../core/entry/index.js";
 import { CustosError, constantTimeEqual, fromHex, fromUtf8, randomBytes, toHex } from "../core/index.js";
 import { leafHash } from "../core/merkle/index.js";
-import { type AuditRecord, encodeRecord } from "../core/record/index.js";
+import { type AuditRecord, parseRecordInput, parseRecordValue } from "../core/record/index.js";
 import { collectGarbage } from "../crypto/index.js";
 import { Keystore, type MasterKeyProvider } from "../crypto/keystore/index.js";
 import type { AppendResult, Ledger } from "../ledger/index.js";
@@ -25,6 +25,8 @@ import { BlindIndex } from "./blind-index.js";
 import { EpochKeyCache } from "./epoch-keys.js";
 import { Holds } from "./holds.js";
 import { type LegacyDirectory, legacyDirectoryIsEmpty, parseLegacyDirectory } from "./legacy-directory.js";
+import { PrepPool } from "./prep-pool.js";
+import { type PreparedRecord, prepareRecord, wipePrepared } from "./prepared-record.js";
 import type { Recipient, RecipientDirectory } from "./recipients.js";
 import type { OpenedRecord, RecordOpener, StoredItem } from "./record-opener.js";
 import { RecordSealer } from "./record-sealer.js";
@@ -62,6 +64,11 @@ export interface VaultOptions {
    * and for `custos keys upgrade`, which moves it into the registry.
    */
   readonly allowLegacyDirectory?: boolean;
+  /**
+   * Worker threads that parse, validate and prepare submitted records (prep-pool.ts); 0 or absent:
+   * on the calling thread. A node passes its --prep-workers (default: one per core).
+   */
+  readonly prepWorkers?: number;
 }
 
 export interface TrailQuery {
@@ -105,6 +112,7 @@ export class Vault {
   readonly #blindIndex: BlindIndex;
   readonly #keystore: Keystore;
   readonly #now: () => number;
+  readonly #prepPool: PrepPool | undefined;
 
   private constructor(
     ledger: Ledger,
@@ -117,6 +125,14 @@ export class Vault {
     this.#keystore = keystore;
     this.#blindIndex = blindIndex;
     this.#now = options.now ?? Date.now;
+    if (options.prepWorkers !== undefined && options.prepWorkers > 0 && !options.readOnly) {
+      const key = keystore.get(BLIND_INDEX_SECRET);
+      try {
+        this.#prepPool = new PrepPool(key, options.prepWorkers);
+      } finally {
+        key.fill(0);
+      }
+    }
     this.sealer = new RecordSealer({
       blindIndex,
       directory: readers,
@@ -157,9 +173,42 @@ export class Vault {
    * back and are never sealed, so they use up no record number in the patient's trail.
    */
   async ingest(records: readonly AuditRecord[], source: string): Promise<AppendResult[]> {
-    const keys = records.map((r) =>
-      r.sourceEventId === undefined ? undefined : toHex(this.#blindIndex.eventKey(source, r.sourceEventId)),
+    return this.ingestPrepared(
+      records.map((record) => prepareRecord(record, source, this.#blindIndex)),
+      source,
     );
+  }
+
+  /**
+   * Parses and validates a submission (its text, JSON or NDJSON, or its parsed JSON value) and
+   * prepares its records for `source`: on the prep workers when the vault has them, else here.
+   * Nothing is stored; INVALID_RECORD names the first bad record.
+   */
+  async prepare(input: unknown, source: string): Promise<PreparedRecord[]> {
+    if (this.#prepPool) return this.#prepPool.prepare(input, source);
+    const records = typeof input === "string" ? parseRecordInput(input) : parseRecordValue(input);
+    return records.map((record) => prepareRecord(record, source, this.#blindIndex));
+  }
+
+  /** Worker threads preparing records (0: none, records are prepared on the calling thread). */
+  get prepWorkers(): number {
+    return this.#prepPool?.size ?? 0;
+  }
+
+  /**
+   * The same for records already prepared (prepared-record.ts; on worker threads: prep-pool.ts) for
+   * this source. Their canonical encodings are zero-filled once done, sealed or not.
+   */
+  async ingestPrepared(records: readonly PreparedRecord[], source: string): Promise<AppendResult[]> {
+    try {
+      return await this.#ingest(records, source);
+    } finally {
+      wipePrepared(records);
+    }
+  }
+
+  async #ingest(records: readonly PreparedRecord[], source: string): Promise<AppendResult[]> {
+    const keys = records.map((r) => (r.eventKey === undefined ? undefined : toHex(r.eventKey)));
     const unique = [...new Set(keys.filter((k): k is string => k !== undefined))];
     // Wait for any append in flight with one of these keys, then claim them (synchronously) until done.
     for (;;) {
@@ -186,7 +235,13 @@ export class Vault {
           fresh.push(i);
         }
       });
-      await this.#refuseConflicts(records, source, keys, known, firstInBatch);
+      this.#refuseConflicts(
+        records,
+        keys,
+        known,
+        firstInBatch,
+        await this.#storedDigests(keys, known, firstInBatch),
+      );
       if (fresh.length > 0) {
         appended = await this.sealer.sealAndAppend(
           fresh.map((i) => records[i]!),
@@ -221,25 +276,29 @@ export class Vault {
    * when a replay differs from the stored record (compared by keyed digest; records written before
    * digests existed cannot be compared and stay plain duplicates) or from its first copy in the batch.
    */
-  async #refuseConflicts(
-    records: readonly AuditRecord[],
-    source: string,
+  async #storedDigests(
     keys: readonly (string | undefined)[],
     known: ReadonlyMap<string, number>,
     firstInBatch: ReadonlyMap<string, number>,
-  ): Promise<void> {
-    const digests = new Map<number, Uint8Array>();
-    const digestOf = (i: number): Uint8Array => {
-      let digest = digests.get(i);
-      if (digest === undefined) {
-        const canonical = encodeRecord(records[i]!);
-        digest = this.#blindIndex.eventDigest(source, canonical);
-        canonical.fill(0);
-        digests.set(i, digest);
-      }
-      return digest;
-    };
+  ): Promise<Map<number, Uint8Array | undefined>> {
     const stored = new Map<number, Uint8Array | undefined>();
+    for (const key of keys) {
+      if (key === undefined || firstInBatch.has(key)) continue;
+      const index = known.get(key)!;
+      if (stored.has(index)) continue;
+      const { header } = decodeAccessRecordEntry((await this.ledger.getEntry(index)).data);
+      stored.set(index, header.eventDigest);
+    }
+    return stored;
+  }
+
+  #refuseConflicts(
+    records: readonly PreparedRecord[],
+    keys: readonly (string | undefined)[],
+    known: ReadonlyMap<string, number>,
+    firstInBatch: ReadonlyMap<string, number>,
+    stored: ReadonlyMap<number, Uint8Array | undefined>,
+  ): void {
     for (let i = 0; i < records.length; i++) {
       const key = keys[i];
       if (key === undefined) continue;
@@ -248,18 +307,14 @@ export class Vault {
       let where: string;
       if (first !== undefined) {
         if (first === i) continue;
-        against = digestOf(first);
+        against = records[first]!.eventDigest;
         where = `record ${first + 1} of this request`;
       } else {
         const index = known.get(key)!;
-        if (!stored.has(index)) {
-          const { header } = decodeAccessRecordEntry((await this.ledger.getEntry(index)).data);
-          stored.set(index, header.eventDigest);
-        }
         against = stored.get(index);
         where = `entry ${index}`;
       }
-      if (against !== undefined && !constantTimeEqual(against, digestOf(i))) {
+      if (against !== undefined && !constantTimeEqual(against, records[i]!.eventDigest!)) {
         throw new CustosError(
           "CONFLICT",
           `record ${i + 1}: its sourceEventId was already recorded (${where}) with different content; a replay must repeat the record exactly, and a new event needs a new sourceEventId`,
@@ -419,6 +474,7 @@ export class Vault {
 
   async close(): Promise<void> {
     this.sealer.epochs.close(); // keys zero-filled, sweep timer stopped
+    await this.#prepPool?.close(); // the workers' key copies zero-filled
     await this.ledger.close();
   }
 }

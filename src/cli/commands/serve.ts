@@ -62,6 +62,10 @@ export function registerServeCommand(program: Command, io: Io): void {
       "1s",
     )
     .option(
+      "--prep-workers <n>",
+      "worker threads that parse, validate and prepare submitted records (default: one per core; 0: none, on the event loop)",
+    )
+    .option(
       "--portal-cert <file>",
       "the portal's certificate chain, PEM (with --portal-key; default: a self-signed ECDSA P-256 one)",
     )
@@ -88,6 +92,7 @@ export function registerServeCommand(program: Command, io: Io): void {
           portalOrigin?: string[];
           gossipEvery: string;
           checkpointEvery: string;
+          prepWorkers?: string;
           portalCert?: string;
           portalKey?: string;
           portalSite?: string;
@@ -98,6 +103,10 @@ export function registerServeCommand(program: Command, io: Io): void {
         const ratePerSecond = parseCount(options.rate, "--rate");
         const gossipEveryMs = parseDuration(options.gossipEvery, "--gossip-every");
         const checkpointIntervalMs = parseDuration(options.checkpointEvery, "--checkpoint-every");
+        const prepWorkers =
+          options.prepWorkers === undefined ? undefined : parseCount(options.prepWorkers, "--prep-workers");
+        if (prepWorkers !== undefined && prepWorkers > 64)
+          throw new UsageError("--prep-workers must be at most 64");
         if (checkpointIntervalMs < 1) throw new UsageError("--checkpoint-every must be more than 0");
         if (gossipEveryMs > 0 && gossipEveryMs < 100)
           throw new UsageError("--gossip-every must be at least 100ms (or 0)");
@@ -148,6 +157,7 @@ export function registerServeCommand(program: Command, io: Io): void {
           masterKey: masterKeyFrom(options),
           identity,
           checkpointIntervalMs,
+          ...(prepWorkers === undefined ? {} : { prepWorkers }),
           api,
           portal,
           syslog,

@@ -3,8 +3,8 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { toBase64 } from "../../core/index.js";
-import { observerDeviceNames, parseRecordInput, parseRecordValue } from "../../core/record/index.js";
 import { SubmitRecordsReply, SubmitRecordsRequest } from "../../core/wire/index.js";
+import { wipePrepared } from "../../records/index.js";
 import type { ServiceContext } from "../context.js";
 
 export function registerRecordsRoutes(
@@ -30,17 +30,21 @@ export function registerRecordsRoutes(
     async (request) => {
       const caller = ctx.callerOf(request);
       await ctx.allow(caller, "submit-records", {});
-      const records =
-        typeof request.body === "string" ? parseRecordInput(request.body) : parseRecordValue(request.body);
-      for (const rec of records) {
-        if (rec.sourceSystem === undefined || rec.sourceSystem === caller.id) continue;
-        const device = observerDeviceNames(rec);
-        await ctx.allow(caller, "submit-records", {
-          source: rec.sourceSystem,
-          ...(device ? { device } : {}),
-        });
+      // Parsed, validated and prepared on the vault's prep workers (or here, without them).
+      const records = await vault.prepare(request.body, caller.id);
+      try {
+        for (const rec of records) {
+          if (rec.sourceSystem === undefined || rec.sourceSystem === caller.id) continue;
+          await ctx.allow(caller, "submit-records", {
+            source: rec.sourceSystem,
+            ...(rec.devices ? { device: rec.devices } : {}),
+          });
+        }
+      } catch (error) {
+        wipePrepared(records); // refused: the canonical encodings are not kept
+        throw error;
       }
-      const results = await vault.ingest(records, caller.id);
+      const results = await vault.ingestPrepared(records, caller.id);
       hooks.ingested?.(results.length);
       return {
         records: results.map((res) => ({

@@ -8,7 +8,7 @@
 // alerts.jsonl (fork evidence). Witness: keystore.json
 // and a consistent snapshot of witness.db. Never: the log itself (a mirror or the database brings
 // it back), SQLite's -wal/-shm, locks, verify-state.json (it describes one store),
-// witnessed-checkpoint.txt (the witnesses hold the newer one).
+// witnessed-checkpoint.txt and witnessed-quorum.json (the witnesses hold newer ones).
 
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -44,6 +44,7 @@ const NOT_BACKED_UP = new Set([
   "sequencer.lock",
   "verify-state.json",
   "witnessed-checkpoint.txt",
+  "witnessed-quorum.json",
 ]);
 
 export function kindOf(dir: string): BackupKind {

@@ -48,6 +48,11 @@ export interface CheckpointSummary {
   readonly witnesses: readonly string[];
   /** When each of them cosigned (ms since the epoch). */
   readonly cosigned: readonly { readonly name: string; readonly time: number }[];
+  /**
+   * The node's word (not proven) that the log has a newer checkpoint than this one, which the
+   * reader's witness quorum has not cosigned yet: entries past it, and since how many seconds.
+   */
+  readonly behind?: { readonly entries: number; readonly seconds: number };
 }
 
 export interface TrailResult {

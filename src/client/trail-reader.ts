@@ -8,7 +8,7 @@
 import { CustosError, fromBase64, toBase64 } from "../core/index.js";
 import { leafHash, verifyInclusion } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
-import type { AuditTrailsReplyBody, NoticesReplyBody } from "../core/wire/index.js";
+import type { AuditTrailsReplyBody, NoticesReplyBody, WireBehind } from "../core/wire/index.js";
 import { type OpenedNotice, openNotice, RecordOpener } from "../records/browser.js";
 import type {
   AuditTrailsResult,
@@ -85,6 +85,14 @@ export class TrailReader {
     return { count: this.#witnesses.keys.length, quorum: this.#witnesses.quorum };
   }
 
+  /**
+   * Asks the node for the newest checkpoint this reader's quorum cosigned (`?quorum=N`), so reading
+   * goes on, up to that checkpoint, while a witness is down; the reply says how far it is behind.
+   */
+  #atQuorum(path: string): string {
+    return this.#witnesses.quorum > 0 ? `${path}?quorum=${this.#witnesses.quorum}` : path;
+  }
+
   #checkpoint(note: string, consistency: Consistency): VerifiedCheckpoint {
     const checkpoint = verifyCheckpoint(
       note,
@@ -109,12 +117,13 @@ export class TrailReader {
     return checkpoint.cosigners.filter((name) => this.#witnesses.names.has(name));
   }
 
-  #summary(checkpoint: VerifiedCheckpoint): CheckpointSummary {
+  #summary(checkpoint: VerifiedCheckpoint, behind?: WireBehind): CheckpointSummary {
     return {
       size: checkpoint.size,
       note: checkpoint.note,
       witnesses: this.witnessedBy(checkpoint),
       cosigned: checkpoint.cosignedAt.filter((c) => this.#witnesses.names.has(c.name)),
+      ...(behind === undefined ? {} : { behind: { entries: behind.entries, seconds: behind.seconds } }),
     };
   }
 
@@ -148,7 +157,7 @@ export class TrailReader {
   }
 
   async #trail(query: TrailQuery): Promise<TrailResult> {
-    const reply = await this.http.call<TrailReply>("POST", "/v1/trail", {
+    const reply = await this.http.call<TrailReply>("POST", this.#atQuorum("/v1/trail"), {
       ...(query.patientId ? { patientId: query.patientId } : {}),
       ...(query.from ? { from: query.from } : {}),
       ...(query.to ? { to: query.to } : {}),
@@ -169,7 +178,7 @@ export class TrailReader {
       next: page.next,
       ...(page.run ? { run: page.run } : {}),
       completeness: page.completeness,
-      checkpoint: this.#summary(checkpoint),
+      checkpoint: this.#summary(checkpoint, reply.behind),
     };
   }
 
@@ -179,7 +188,7 @@ export class TrailReader {
   }
 
   async #auditTrails(query: TrailQuery & { patientIds?: readonly string[] }): Promise<AuditTrailsResult> {
-    const reply = await this.http.call<AuditTrailsReplyBody>("POST", "/v1/audit/trails", {
+    const reply = await this.http.call<AuditTrailsReplyBody>("POST", this.#atQuorum("/v1/audit/trails"), {
       ...(query.patientIds ? { patientIds: query.patientIds } : {}),
       ...(query.from ? { from: query.from } : {}),
       ...(query.to ? { to: query.to } : {}),
@@ -227,7 +236,7 @@ export class TrailReader {
       };
     });
     this.#trust(checkpoint, seqs);
-    return { checkpoint: this.#summary(checkpoint), patients };
+    return { checkpoint: this.#summary(checkpoint, reply.behind), patients };
   }
 
   #notices(path: string): Promise<NoticesResult> {
@@ -237,7 +246,7 @@ export class TrailReader {
   async #noticesOnce(path: string): Promise<NoticesResult> {
     const reply = await this.http.call<NoticesReplyBody>(
       "POST",
-      path,
+      this.#atQuorum(path),
       this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {},
     );
     const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
@@ -253,7 +262,7 @@ export class TrailReader {
       }
     }
     this.#trust(checkpoint);
-    return { notices, checkpoint: this.#summary(checkpoint) };
+    return { notices, checkpoint: this.#summary(checkpoint, reply.behind) };
   }
 
   /** Who read my trail and who was refused (patients), verified and decrypted. */
@@ -288,7 +297,7 @@ export class TrailReader {
       checkpoint: string;
       inclusion: string[];
       tlogProof: string;
-    }>("GET", `/v1/receipt/${index}`);
+    }>("GET", this.#atQuorum(`/v1/receipt/${index}`));
     const trustedSize = this.#state.trusted?.size ?? 0;
     let consistency: Consistency = null;
     const opened = verifyCheckpoint(
@@ -324,7 +333,9 @@ export class TrailReader {
   async waitForCheckpoint(size: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const note = await this.http.call<string>("GET", "/v1/checkpoint").catch(() => undefined);
+      const note = await this.http
+        .call<string>("GET", this.#atQuorum("/v1/checkpoint"))
+        .catch(() => undefined);
       if (typeof note === "string") {
         try {
           const checkpoint = verifyCheckpoint(

@@ -61,7 +61,10 @@ export function parseBundle(bytes: Uint8Array, expected: number): Uint8Array[] {
 /** One catch-up pass: copies the source's log up to its witnessed checkpoint, verified. */
 export async function followOnce(options: FollowOptions): Promise<FollowResult> {
   const { source, store } = options;
-  const note = await source.call<string>("GET", "/v1/checkpoint");
+  // A mirror requiring a quorum follows the newest checkpoint the quorum cosigned, so it keeps
+  // copying while a witness is down (a node that does not know `quorum` ignores it).
+  const quorum = options.witnesses?.quorum ?? 0;
+  const note = await source.call<string>("GET", `/v1/checkpoint${quorum > 0 ? `?quorum=${quorum}` : ""}`);
   const witnessKeys = options.witnesses?.keys ?? [];
   let opened: ReturnType<typeof openCheckpoint>;
   try {

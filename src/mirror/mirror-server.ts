@@ -33,6 +33,7 @@ import {
   registerTrailRoutes,
 } from "../service/index.js";
 import type { Gossiping } from "../witness/index.js";
+import { copyCheckpoint } from "./copy-checkpoint.js";
 import type { ReadLog } from "./read-log.js";
 import { mirrorTrailHooks } from "./trail-hooks.js";
 
@@ -111,12 +112,7 @@ export async function startMirrorServer(options: MirrorServeOptions): Promise<Ru
   const ctx: ReadContext = {
     ledger,
     now,
-    async checkpoint() {
-      const latest = await store.getLatestCheckpoint();
-      if (!latest)
-        throw new CustosError("NOT_FOUND", "the mirror holds no verified checkpoint yet; retry shortly");
-      return { note: latest.note, size: latest.size };
-    },
+    checkpoint: (quorum) => copyCheckpoint(store, now(), quorum),
     async allow(caller, operation, target, patient) {
       const decision = authorize(registry, caller, operation, target, now());
       if (decision.allowed) return;

@@ -1,15 +1,16 @@
 // The node's ServiceContext: what every route is given. `allow` authorizes against the log-derived
 // registry (folding in what the log gained before refusing) and records each refusal, within the
 // caller's refusal budget, as a notice for the patient concerned; replies are proven against the
-// witnessed checkpoint when the node has witnesses.
+// witnessed checkpoint when the node has witnesses (served-checkpoint.ts).
 
 import { CustosError } from "../core/index.js";
 import type { Deployment } from "../identity/index.js";
 import { authorize } from "../identity/index.js";
 import type { Metrics, ServiceContext } from "../service/index.js";
-import { currentCheckpoint, entryVisibleTo, RefusalBudget } from "../service/index.js";
+import { entryVisibleTo, RefusalBudget } from "../service/index.js";
 import type { Witnessing } from "../witness/index.js";
 import type { NoticeRelay } from "./notice-relay.js";
+import { servedCheckpoint } from "./served-checkpoint.js";
 import type { SharedWitnessedCheckpoint } from "./shared-checkpoint.js";
 
 export function nodeContext(options: {
@@ -21,7 +22,8 @@ export function nodeContext(options: {
   readonly witnessing: Witnessing | undefined;
   /** On a read replica with witnesses: the witnessed checkpoint the sequencer published. */
   readonly sharedWitnessed: SharedWitnessedCheckpoint;
-  readonly hasWitnesses: boolean;
+  /** Witnesses the deployment configured (--witness). */
+  readonly witnessCount: number;
 }): ServiceContext {
   const { deployment, now, metrics, notices, witnessing, sharedWitnessed } = options;
   const ledger = deployment.vault.ledger;
@@ -30,12 +32,11 @@ export function nodeContext(options: {
     deployment,
     ledger,
     now,
-    async checkpoint() {
-      const witnessed = witnessing?.latest;
-      if (witnessed) return { note: witnessed.note, size: witnessed.size };
-      const published = options.hasWitnesses ? await sharedWitnessed.read() : undefined;
-      return published ?? currentCheckpoint(ledger);
-    },
+    checkpoint: (quorum) =>
+      servedCheckpoint(
+        { ledger, now, witnessing, shared: sharedWitnessed, witnessCount: options.witnessCount },
+        quorum,
+      ),
     async allow(caller, operation, target, patient) {
       let decision = authorize(deployment.registry, caller, operation, target, now());
       if (!decision.allowed) {

@@ -195,7 +195,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     notices,
     witnessing,
     sharedWitnessed,
-    hasWitnesses: witnessKeys.length > 0,
+    witnessCount: witnessKeys.length,
   });
   // A read replica keeps its own trail map (the sequencer's is in its memory): built from the store
   // now, so the first trail reply does not wait for it.
@@ -248,12 +248,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         if (witnessKeys.length === 0) return undefined;
         const witnessed = witnessing?.latest ?? (await sharedWitnessed.read());
         const size = witnessed?.size ?? 0;
+        const logSize = await ledger.size();
+        // What a reader requiring the deployment's quorum is served now (none yet: size 0).
+        const held = await ctx.checkpoint(quorum).catch(() => undefined);
+        const heldSize = witnessed === undefined ? 0 : (held?.size ?? 0);
         return {
           configured: witnessKeys.length,
           quorum,
           cosigned: witnessed ? countCosignatures(witnessed.note) : 0,
           size,
-          behind: Math.max(0, (await ledger.size()) - size),
+          behind: Math.max(0, logSize - size),
+          quorumSize: heldSize,
+          quorumBehind: Math.max(0, logSize - heldSize),
+          quorumStaleSeconds: heldSize === 0 ? 0 : (held?.behind?.seconds ?? 0),
         };
       },
     },

@@ -4,7 +4,7 @@
 // checkpoint and clients that demand a witness quorum can read from any node.
 
 import type { Ledger, SharedCheckpointAccess } from "../ledger/index.js";
-import type { Witnessing } from "../witness/index.js";
+import { QuorumCheckpoints, type Witnessing } from "../witness/index.js";
 
 /** How often the sequencer looks for a newly witnessed checkpoint to publish. */
 const PUBLISH_EVERY_MS = 500;
@@ -14,6 +14,11 @@ export class SharedWitnessedCheckpoint {
   readonly #store: SharedCheckpointAccess | undefined;
   readonly #witnessing: Witnessing | undefined;
   #published: string | undefined;
+  /**
+   * On a read replica: the newest published note for each number of cosigners seen since it started
+   * (the database holds only the newest), so quorum readers keep reading while a witness is down.
+   */
+  readonly seen = new QuorumCheckpoints();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(ledger: Ledger, witnessing: Witnessing | undefined) {
@@ -48,6 +53,8 @@ export class SharedWitnessedCheckpoint {
   /** On a read replica: the witnessed checkpoint the sequencer published, if any. */
   async read(): Promise<{ note: string; size: number } | undefined> {
     if (this.#store === undefined || this.#ledger.writable) return undefined;
-    return this.#store.getWitnessedCheckpoint();
+    const published = await this.#store.getWitnessedCheckpoint();
+    if (published !== undefined) this.seen.record(published.note);
+    return published;
   }
 }

@@ -10,6 +10,13 @@ import type { FastifyRequest } from "fastify";
 import type { Caller, Deployment, Operation, Target } from "../identity/index.js";
 import type { AppendItem, Ledger } from "../ledger/index.js";
 
+export interface ServedCheckpoint {
+  readonly note: string;
+  readonly size: number;
+  /** Present when it is older than the newest signed checkpoint (see `Behind` in core/wire). */
+  readonly behind?: { readonly entries: number; readonly seconds: number };
+}
+
 export interface ReadContext {
   /** The log replies are read from (the node's own, or a mirror's verified copy, read-only). */
   readonly ledger: Ledger;
@@ -24,8 +31,10 @@ export interface ReadContext {
   /**
    * The checkpoint replies are proven against: the latest witnessed one when the node has witnesses
    * (cosignatures attached), else the latest signed one; at a mirror, the latest one it verified.
+   * With `quorum` (a reader's `?quorum=N`): the newest one at least that many witnesses cosigned, and
+   * how far it is behind the newest (UNAVAILABLE while no checkpoint has that many).
    */
-  checkpoint(): Promise<{ readonly note: string; readonly size: number }>;
+  checkpoint(quorum?: number): Promise<ServedCheckpoint>;
   /** The authenticated caller of a request (set by the server's authentication hook). */
   callerOf(request: FastifyRequest): Caller;
   /** Whether a caller may see an entry's bytes (src/service/entry-access.ts); records nothing. */

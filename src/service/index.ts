@@ -1,7 +1,7 @@
 // The service area's public surface: what other areas use of the node's HTTP service.
 
 export { certificateCallers, socketCallers } from "./client-certificate.js";
-export type { ReadContext, ServiceContext } from "./context.js";
+export type { ReadContext, ServedCheckpoint, ServiceContext } from "./context.js";
 export { entryVisibleTo } from "./entry-access.js";
 export { sendError } from "./errors.js";
 export { createHttpApp, listenAt, minTlsVersion, mutualTls } from "./http-base.js";

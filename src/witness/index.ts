@@ -4,7 +4,13 @@
 export { type Alert, AlertLog } from "./alerts.js";
 export { GossipChecker, ledgerReference, storeReference } from "./gossip.js";
 export { Gossiping } from "./gossiping.js";
+export {
+  countCosignatures,
+  QUORUM_FILE,
+  type QuorumCheckpoint,
+  QuorumCheckpoints,
+} from "./quorum-checkpoints.js";
 export type { TlsMaterial, WitnessEndpoint } from "./witness-client.js";
 export { startWitnessServer } from "./witness-server.js";
 export { COSIGNER_SECRET, initWitnessDir, loadCosignerKey, WitnessStore } from "./witness-store.js";
-export { countCosignatures, WITNESSED_FILE, Witnessing } from "./witnessing.js";
+export { WITNESSED_FILE, type WitnessedCheckpoint, Witnessing } from "./witnessing.js";

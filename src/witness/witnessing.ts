@@ -9,6 +9,12 @@ import { writeFileAtomic } from "../crypto/index.js";
 import type { Ledger } from "../ledger/index.js";
 import { AlertLog } from "./alerts.js";
 import {
+  countCosignatures,
+  QUORUM_FILE,
+  type QuorumCheckpoint,
+  QuorumCheckpoints,
+} from "./quorum-checkpoints.js";
+import {
   fetchWitnessCheckpoint,
   submitCheckpoint,
   type TlsMaterial,
@@ -30,6 +36,8 @@ export class Witnessing {
   readonly #tls: TlsMaterial;
   readonly #known = new Map<string, number>();
   #latest: WitnessedCheckpoint | undefined;
+  /** The newest checkpoint for each number of cosigners, for readers that require a quorum. */
+  readonly #quorum: QuorumCheckpoints;
   #current: { size: number; note: string; lines: Map<string, string> } | undefined;
   readonly #retryAt = new Map<string, number>();
   readonly #conflictAt = new Map<string, number>();
@@ -52,16 +60,25 @@ export class Witnessing {
     this.#tls = tls;
     this.#log = log;
     this.alerts = alerts;
+    this.#quorum = new QuorumCheckpoints(join(dir, QUORUM_FILE));
     const file = join(dir, WITNESSED_FILE);
     if (existsSync(file)) {
       const note = readFileSync(file, "utf8");
       const size = Number(note.split("\n")[1]);
-      if (Number.isSafeInteger(size)) this.#latest = { note, size, cosigners: countCosignatures(note) };
+      if (Number.isSafeInteger(size)) {
+        this.#latest = { note, size, cosigners: countCosignatures(note) };
+        this.#quorum.record(note);
+      }
     }
   }
 
   get latest(): WitnessedCheckpoint | undefined {
     return this.#latest;
+  }
+
+  /** The newest checkpoint at least `quorum` witnesses cosigned (1 or more), with since when it is stale. */
+  atLeast(quorum: number): QuorumCheckpoint | undefined {
+    return this.#quorum.atLeast(quorum);
   }
 
   start(intervalMs = 500): void {
@@ -83,6 +100,7 @@ export class Witnessing {
     try {
       const checkpoint = await this.#ledger.latestCheckpoint();
       if (!checkpoint) return;
+      this.#quorum.advanced(checkpoint.size, checkpoint.storedAt);
       if (!this.#current || checkpoint.size > this.#current.size) {
         this.#current = { size: checkpoint.size, note: checkpoint.note, lines: new Map() };
       }
@@ -138,6 +156,7 @@ export class Witnessing {
         const note = current.note + [...current.lines.values()].join("");
         this.#latest = { note, size: current.size, cosigners: current.lines.size };
         writeFileAtomic(join(this.#dir, WITNESSED_FILE), note, { mode: 0o644 });
+        this.#quorum.record(note);
       }
     } catch (error) {
       this.#log(`witnessing failed: ${(error as Error).message}`);
@@ -145,10 +164,4 @@ export class Witnessing {
       this.#busy = false;
     }
   }
-}
-
-/** Cosignature lines on a witnessed note (every signature line past the log's own). */
-export function countCosignatures(note: string): number {
-  const block = note.slice(note.lastIndexOf("\n\n") + 2);
-  return Math.max(0, block.split("\n").filter((l) => l.startsWith("\u2014 ")).length - 1);
 }

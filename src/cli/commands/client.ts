@@ -232,12 +232,15 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
         // Trails whose end the checkpoint's trail map did not prove (a log signed before the map).
         const unchecked = new Set<string>();
         let notReadable = 0;
+        // Set when the node proved the reply against an older checkpoint: the quorum lags (a witness down).
+        let behind: { entries: number; seconds: number } | undefined;
         const collect = async (fetchPage: (before?: number) => Promise<TrailResult>) => {
           let before: number | undefined;
           let count = 0;
           let previous: TrailResult | undefined;
           for (;;) {
             const page = await fetchPage(before);
+            behind = page.checkpoint.behind;
             if (!page.completeness.proven) unchecked.add(page.completeness.reason);
             // Pages must join up: no block of records skipped between two pages, none left out at the start.
             if (previous) checkPageFollows(previous, page);
@@ -257,6 +260,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
           await collect((before) => client.trail({ ...query, ...(before !== undefined ? { before } : {}) }));
         } else if (client.identity.role === "auditor" && !options.patient) {
           const all = await client.auditTrails(query);
+          behind = all.checkpoint.behind;
           for (const p of all.patients) {
             // The command line stays strict: any entry that fails verification fails the query.
             if (p.verification) throw p.verification;
@@ -306,6 +310,7 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
               notReadable,
               verifiedAgainst: client.trustedSize,
               completeness: unchecked.size === 0 ? "proven" : [...unchecked],
+              ...(behind ? { behind } : {}),
             }),
           );
         } else {
@@ -322,6 +327,10 @@ export function registerClientCommands(program: Command, io: Io, setExit: (code:
               `${notReadable} entr${notReadable === 1 ? "y" : "ies"} outside your grant's period (not readable)`,
             );
         }
+        if (behind)
+          io.err(
+            `behind: ${behind.entries} newer entr${behind.entries === 1 ? "y" : "ies"} of the log (signed from ${behind.seconds} s ago on) not yet cosigned by your witness quorum; they show once it cosigns`,
+          );
         for (const reason of unchecked) io.err(`completeness not checked: ${reason}`);
         for (const r of refused) io.err(`refused: ${r}`);
         if (refused.length > 0) setExit(EXIT_FINDINGS);

@@ -43,6 +43,39 @@ export const Consistency = z
   .object({ from: z.number(), to: z.number(), proof: z.array(z.string()) })
   .nullable()
   .describe("consistency proof from trustedSize to the checkpoint");
+/** Most witnesses a quorum can name (`?quorum=`); far above any deployment's witness count. */
+export const MAX_QUORUM = 64;
+/**
+ * `?quorum=N` on the trail, notice, checkpoint and receipt routes: prove the reply against the newest
+ * checkpoint at least N witnesses cosigned, so a reader requiring N keeps reading while a witness is
+ * down (the reply then says how far it is behind). Absent or 0: the newest witnessed checkpoint.
+ */
+export const QuorumQuery = z.object({
+  quorum: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_QUORUM)
+    .optional()
+    .describe("serve the newest checkpoint cosigned by at least this many witnesses"),
+});
+export const Behind = z
+  .object({
+    entries: z
+      .number()
+      .int()
+      .min(0)
+      .describe("entries the node's newest signed checkpoint holds past this one"),
+    seconds: z
+      .number()
+      .int()
+      .min(0)
+      .describe("how long ago the node signed the first checkpoint past this one"),
+  })
+  .optional()
+  .describe(
+    "present when the reply is proven against an older checkpoint than the node's newest (the witness quorum asked for has not cosigned the newer ones yet); the node's word, not proven",
+  );
 export const Page = z.object({ items: z.array(Item), next: z.number().nullable() });
 export const TrailMapProof = z
   .object({
@@ -58,6 +91,7 @@ export const TrailRequest = z.object({ patientId: PatientId.optional(), ...Windo
 export const TrailReply = z.object({
   checkpoint: z.string(),
   consistency: Consistency,
+  behind: Behind,
   ...Page.shape,
   trailMap: TrailMapProof,
 });
@@ -69,6 +103,7 @@ export const NoticesRequest = z
 export const NoticesReply = z.object({
   checkpoint: z.string(),
   consistency: Consistency,
+  behind: Behind,
   items: z.array(Item),
 });
 
@@ -78,6 +113,7 @@ export const AuditTrailsRequest = z
 export const AuditTrailsReply = z.object({
   checkpoint: z.string(),
   consistency: Consistency,
+  behind: Behind,
   patients: z.array(
     z.object({
       patientId: z.string().nullable(),
@@ -92,6 +128,7 @@ export const AuditTrailsReply = z.object({
 });
 
 export type WireItem = z.infer<typeof Item>;
+export type WireBehind = NonNullable<z.infer<typeof Behind>>;
 export type WireConsistency = z.infer<typeof Consistency>;
 export type WireTrailMap = NonNullable<z.infer<typeof TrailMapProof>>;
 export type TrailReplyBody = z.infer<typeof TrailReply>;

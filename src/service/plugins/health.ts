@@ -56,8 +56,14 @@ export interface WitnessState {
   readonly cosigned: number;
   /** That checkpoint's size (0: none witnessed yet). */
   readonly size: number;
-  /** Entries of the log past it: what quorum readers do not see yet. */
+  /** Entries of the log past it: what no reader sees yet. */
   readonly behind: number;
+  /** Size of the newest checkpoint the quorum cosigned: what readers requiring it are served (0: none). */
+  readonly quorumSize: number;
+  /** Entries of the log past that one: what quorum readers do not see yet. */
+  readonly quorumBehind: number;
+  /** Seconds since the log signed a newer checkpoint than that one (0 while it is the newest). */
+  readonly quorumStaleSeconds: number;
 }
 
 /** What readiness needs of a checkpoint (a `StoredCheckpoint` fits). */

@@ -10,6 +10,7 @@ import {
   InclusionQuery,
   InclusionReply,
   LogReply,
+  QuorumQuery,
   ReceiptParams,
   ReceiptReply,
 } from "../../core/wire/index.js";
@@ -43,10 +44,18 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
 
   r.get(
     "/v1/checkpoint",
-    { schema: { summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note)", tags: ["log"] } },
+    {
+      schema: {
+        summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note)",
+        description:
+          "With witnesses, the newest witnessed one; `?quorum=N` the newest one at least N witnesses cosigned.",
+        tags: ["log"],
+        querystring: QuorumQuery,
+      },
+    },
     async (request, reply) => {
       await ctx.allow(ctx.callerOf(request), "read-log", {});
-      const checkpoint = await ctx.checkpoint();
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
       return reply.type("text/plain; charset=utf-8").send(checkpoint.note);
     },
   );
@@ -98,6 +107,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
           "Also as `proof`: the C2SP tlog-proof text. An entry that names a patient is included only for those who may see it (see `entry`); anyone else gets the leaf hash and its proof. 404 until a signed checkpoint covers the entry (within the checkpoint interval).",
         tags: ["log"],
         params: ReceiptParams,
+        querystring: QuorumQuery,
         response: { 200: ReceiptReply },
       },
     },
@@ -105,7 +115,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: ReadContext): void 
       const caller = ctx.callerOf(request);
       await ctx.allow(caller, "read-log", {});
       const { index } = request.params;
-      const checkpoint = await ctx.checkpoint();
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
       if (index >= checkpoint.size) {
         throw new CustosError(
           "NOT_FOUND",

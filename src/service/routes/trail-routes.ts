@@ -16,6 +16,7 @@ import {
   MAX_NOTICES,
   NoticesReply,
   NoticesRequest,
+  QuorumQuery,
   TrailReply,
   TrailRequest,
 } from "../../core/wire/index.js";
@@ -23,7 +24,7 @@ import type { Caller } from "../../identity/index.js";
 import { patientSubject, type Registry, type RegistryDirectory } from "../../identity/index.js";
 import type { AppendItem } from "../../ledger/index.js";
 import { noticeSealedTo, type Recipient, recipientFingerprint, sealNotice } from "../../records/index.js";
-import type { ReadContext, ServiceContext } from "../context.js";
+import type { ReadContext, ServedCheckpoint, ServiceContext } from "../context.js";
 import { type FoundNotice, NOTICE_SCAN_LIMIT, noticesUnder, provenNotices } from "../notice-scan.js";
 import { consistencyFrom, type TrailPage, tagOfSubject, trailMapProofAt, trailPage } from "../trail-query.js";
 
@@ -122,6 +123,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
           "A patient reads their own (patientId may be left out); an audit company reads a granted patient. Every entry comes with an inclusion proof against `checkpoint`; `consistency` proves the checkpoint extends the one the client trusted. Records are encrypted: the client decrypts them with the key envelopes included and filters by user, action, emergency and purpose itself. Each read is recorded for the patient.",
         tags: ["trails"],
         body: TrailRequest,
+        querystring: QuorumQuery,
         response: { 200: TrailReply },
       },
     },
@@ -132,11 +134,17 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
       if (!patientId) throw new CustosError("BAD_ARGUMENT", "name the patient (patientId)");
       const tag = hooks.patientTag(patientId, caller) ?? (await untold(caller));
       await ctx.allow(caller, "read-trail", { patient: patientSubject(tag) }, { tag });
-      const checkpoint = await ctx.checkpoint();
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
       const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
       const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
       const page = await serveTrail(caller, tag, checkpoint.size, body);
-      return { checkpoint: checkpoint.note, consistency, ...page, ...(trailMap ? { trailMap } : {}) };
+      return {
+        checkpoint: checkpoint.note,
+        consistency,
+        ...behindOf(checkpoint),
+        ...page,
+        ...(trailMap ? { trailMap } : {}),
+      };
     },
   );
 
@@ -149,6 +157,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
           "Each named patient the company is not granted is refused on its own (and the refusal recorded for that patient); the others are served as in /v1/trail. Patients not named are identified by tag only.",
         tags: ["trails"],
         body: AuditTrailsRequest,
+        querystring: QuorumQuery,
         response: { 200: AuditTrailsReply },
       },
     },
@@ -166,7 +175,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
           .grantedPatients(caller.id, now())
           .map((s) => ({ patientId: null, tag: tagOfSubject(s) }));
       }
-      const checkpoint = await ctx.checkpoint();
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
       const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
       const patients = [];
       for (const target of targets) {
@@ -200,7 +209,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
           });
         }
       }
-      return { checkpoint: checkpoint.note, consistency, patients };
+      return { checkpoint: checkpoint.note, consistency, ...behindOf(checkpoint), patients };
     },
   );
 
@@ -212,6 +221,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
         description: "The notices are sealed to the patient; the client decrypts them.",
         tags: ["trails"],
         body: NoticesRequest,
+        querystring: QuorumQuery,
         response: { 200: NoticesReply },
       },
     },
@@ -222,11 +232,11 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
       const tag = hooks.patientTag(caller.id, caller);
       if (!tag) throw new CustosError("NOT_AUTHORIZED", "only the patient reads who looked at their trail");
       await ctx.allow(caller, "read-query-history", { patient: patientSubject(tag) }, { tag });
-      const checkpoint = await ctx.checkpoint();
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
       const consistency = await consistencyFrom(ledger, request.body?.trustedSize, checkpoint.size);
       const notices = await noticesUnder(ledger, tag, checkpoint.size, NOTICE_SCAN_LIMIT);
       const items = await provenNotices(ledger, notices, checkpoint.size);
-      return { checkpoint: checkpoint.note, consistency, items };
+      return { checkpoint: checkpoint.note, consistency, ...behindOf(checkpoint), items };
     },
   );
 
@@ -238,6 +248,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
         description: `Refusal notices filed under each patient the company is granted now and sealed to the company (refusals recorded while it held the grant), newest first, at most ${MAX_NOTICES}, each with an inclusion proof against \`checkpoint\`. The client decrypts them with its own key. Like a patient's query history, this read is not itself recorded.`,
         tags: ["trails"],
         body: NoticesRequest,
+        querystring: QuorumQuery,
         response: { 200: NoticesReply },
       },
     },
@@ -250,7 +261,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
       const enrolled = registry.active("auditor", caller.subject, at);
       if (!enrolled) throw new CustosError("NOT_AUTHENTICATED", "this audit company is not enrolled");
       const reader = recipientFingerprint(enrolled.encryptionKey);
-      const checkpoint = await ctx.checkpoint();
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
       const consistency = await consistencyFrom(ledger, request.body?.trustedSize, checkpoint.size);
       const found: FoundNotice[] = [];
       for (const subject of registry.grantedPatients(caller.id, at)) {
@@ -269,7 +280,12 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
       }
       found.sort((a, b) => b.index - a.index);
       const items = await provenNotices(ledger, found.slice(0, MAX_NOTICES), checkpoint.size);
-      return { checkpoint: checkpoint.note, consistency, items };
+      return { checkpoint: checkpoint.note, consistency, ...behindOf(checkpoint), items };
     },
   );
+}
+
+/** A reply's `behind`, when it is proven against an older checkpoint than the newest. */
+function behindOf(checkpoint: ServedCheckpoint): { behind?: { entries: number; seconds: number } } {
+  return checkpoint.behind === undefined ? {} : { behind: checkpoint.behind };
 }

@@ -29,6 +29,8 @@ export interface RestoreOptions {
   readonly contents: BackupContents;
   /** Where the log comes from: a mirror's directory, and/or the PostgreSQL database (URL). */
   readonly fromMirror?: string;
+  /** How messages name the mirror's directory (a scratch copy fetched over the network). */
+  readonly sourceLabel?: string;
   readonly db?: string;
   /** The witnesses to compare with; an empty list only when the operator said so (--without-witnesses). */
   readonly witnesses: readonly WitnessEndpoint[];
@@ -100,7 +102,7 @@ export async function restoreNode(options: RestoreOptions): Promise<RestoreResul
   try {
     const meta = await source.getMeta();
     const where = options.fromMirror
-      ? `the mirror ${options.fromMirror}`
+      ? (options.sourceLabel ?? `the mirror ${options.fromMirror}`)
       : `the database ${redactUrl(options.db!)}`;
     if (!meta) throw new CustosError("STORE_NOT_FOUND", `${where} holds no log`);
     if (meta.origin !== log.origin || meta.verifierKey !== log.verifierKey) {

@@ -6,7 +6,7 @@
 
 import type { MtlsClient } from "../client/index.js";
 import { openCheckpoint } from "../core/checkpoint/index.js";
-import { contentHashOf, decodeEntry } from "../core/entry/index.js";
+import { contentHashOf, decodeEntry, ENTRY_FORMAT_VERSION } from "../core/entry/index.js";
 import { bytesEqual, CustosError, fromBase64, sha256, toBase64 } from "../core/index.js";
 import { leafHash, verifyConsistency } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
@@ -16,7 +16,7 @@ import {
   type MirrorKeysReplyBody,
 } from "../core/wire/index.js";
 import type { ContentBlob, LedgerStore } from "../ledger/index.js";
-import { applyErasures, C2SP_TILE_WIDTH, formatTilePath } from "../ledger/index.js";
+import { applyErasures, C2SP_TILE_WIDTH, formatTilePath, verifyStore } from "../ledger/index.js";
 import { TreeBuilder, TreeReader } from "../ledger/tree/index.js";
 
 export interface FollowOptions {
@@ -56,6 +56,29 @@ export function parseBundle(bytes: Uint8Array, expected: number): Uint8Array[] {
     );
   }
   return entries;
+}
+
+/**
+ * A whole copy (a restore over the network): sets up `store` for the log if it is empty, copies pass
+ * after pass until it holds the source's checkpoint, then verifies the copy as `custos verify` does.
+ */
+export async function copyLog(options: FollowOptions): Promise<FollowResult> {
+  const { store } = options;
+  if (!(await store.getMeta())) {
+    await store.initialize({
+      origin: options.origin,
+      verifierKey: options.verifierKey,
+      createdAt: Date.now(),
+      formatVersion: ENTRY_FORMAT_VERSION,
+    });
+  }
+  let result = await followOnce(options);
+  while (result.to < result.target) result = await followOnce(options);
+  const report = await verifyStore(store);
+  if (!report.ok) {
+    throw new CustosError("TAMPERED_ENTRY", `the copy does not verify: ${report.findings[0]?.message}`);
+  }
+  return result;
 }
 
 /** One catch-up pass: copies the source's log up to its witnessed checkpoint, verified. */

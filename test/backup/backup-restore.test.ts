@@ -2,9 +2,10 @@
 // directory is lost; it comes back in a new directory from the mirror and its backup, serves, and a
 // patient's client that trusted the old log reads on with no fork; the witness cosigns its growth. A
 // lost witness comes back from its own backup and catches up. A restore that would serve fewer
-// entries than the witness cosigned is refused, naming exactly how many, until that loss is accepted.
+// entries than the witness cosigned is refused, naming exactly how many, until that loss is accepted;
+// the log may also come over the network (--from URL) beside the backup.
 
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -372,6 +373,49 @@ describe("backups that restore", () => {
     const seen = await ingest(30, 4);
     const lacks = seen - mirrored;
     expect(lacks).toBeGreaterThanOrEqual(4);
+    // The log can also come over the network, from a serving mirror or a node of the log (here the
+    // running node), fetched with the node identity the backup carries: copied, verified, compared
+    // with the witness, and no scratch copy left behind.
+    const remote = join(d.root, "node-remote");
+    const fetched = await ok([
+      "restore",
+      "--data",
+      remote,
+      "--backup",
+      file,
+      "--from",
+      url(),
+      "--witness",
+      witnessFlag(),
+    ]);
+    expect(fetched).toMatch(
+      new RegExp(
+        `^copied (\\d+) entries from ${url()}, verified against its signed checkpoint cosigned by `,
+        "m",
+      ),
+    );
+    const copied = Number(/^copied (\d+) entries/m.exec(fetched)![1]);
+    expect(copied).toBeGreaterThanOrEqual(seen);
+    expect(fetched).toContain(`the restored log holds ${copied}: nothing acknowledged is missing`);
+    expect(fetched).toMatch(/the restore is recorded in the log as entry \d+/);
+    await ok(["verify", "--data", remote]);
+    expect(readdirSync(d.root).filter((n) => n.startsWith(".custos-restore-"))).toEqual([]);
+    const both = await cli([
+      "restore",
+      "--data",
+      join(d.root, "node-x"),
+      "--backup",
+      file,
+      "--from",
+      url(),
+      "--from-mirror",
+      mirrorDir,
+      "--without-witnesses",
+    ]);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(
+      /^error: with --backup, the log comes from one of --from-mirror DIR, --from URL or --db URL/,
+    );
     await d.stop();
     rmSync(restoredDir, { recursive: true, force: true });
 

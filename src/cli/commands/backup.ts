@@ -24,6 +24,7 @@ import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
 import { bundlePassphrase } from "./identity.js";
+import { withRemoteCopy } from "./restore-remote.js";
 
 export const BACKUP_PASSPHRASE_ENV = "CUSTOS_BACKUP_PASSPHRASE";
 
@@ -177,6 +178,8 @@ export interface RestoreFromBackupOptions {
   readonly backupPassphraseFile?: string;
   readonly fromMirror?: string;
   readonly from?: string;
+  /** With --from: the identity to fetch with (default: the node's bundle the backup carries). */
+  readonly as?: string;
   readonly passphraseFile?: string;
   readonly witness?: string[];
   readonly withoutWitnesses?: boolean;
@@ -230,7 +233,11 @@ async function recordRestore(
     );
     return;
   }
-  const source = options.fromMirror ? "a mirror's copy" : "the database";
+  const source = options.from
+    ? "a mirror's copy over the network"
+    : options.fromMirror
+      ? "a mirror's copy"
+      : "the database";
   const witnessed = result.loss
     ? `; the witnesses cosigned ${result.loss.witnessedSize}${result.loss.lacks > 0 ? `, ${result.loss.lacks} entries lost (accepted)` : ""}`
     : "; no witness asked";
@@ -263,9 +270,9 @@ export async function restoreFromBackup(options: RestoreFromBackupOptions, io: I
     );
     return;
   }
-  if (options.from) {
+  if ([options.from, options.fromMirror, options.db].filter(Boolean).length > 1) {
     throw new UsageError(
-      "with --backup, the log comes from --from-mirror DIR or --db URL (copy a serving mirror first: custos mirror --once)",
+      "with --backup, the log comes from one of --from-mirror DIR, --from URL or --db URL",
     );
   }
   if (!options.witness?.length && !options.withoutWitnesses) {
@@ -276,16 +283,33 @@ export async function restoreFromBackup(options: RestoreFromBackupOptions, io: I
   const acceptLoss =
     options.acceptLoss === undefined ? undefined : parseCount(options.acceptLoss, "--accept-loss");
   const witnesses = parseWitnesses(options.witness ?? []);
-  const result = await restoreNode({
-    dir,
-    contents,
-    ...(options.fromMirror ? { fromMirror: options.fromMirror } : {}),
-    ...(options.db ? { db: options.db } : {}),
-    witnesses,
-    tls: witnessTls(contents, options.passphraseFile),
-    ...(acceptLoss !== undefined ? { acceptLoss } : {}),
-    out,
-  });
+  const restore = (fromMirror: string | undefined, sourceLabel?: string) =>
+    restoreNode({
+      dir,
+      contents,
+      ...(fromMirror ? { fromMirror } : {}),
+      ...(sourceLabel ? { sourceLabel } : {}),
+      ...(options.db ? { db: options.db } : {}),
+      witnesses,
+      tls: witnessTls(contents, options.passphraseFile),
+      ...(acceptLoss !== undefined ? { acceptLoss } : {}),
+      out,
+    });
+  const from = options.from;
+  const result = from
+    ? await withRemoteCopy(
+        {
+          url: from,
+          dir,
+          contents,
+          ...(options.as ? { as: options.as } : {}),
+          ...(options.passphraseFile ? { passphraseFile: options.passphraseFile } : {}),
+          witnessKeys: witnesses.map((w) => w.verifierKey),
+          out,
+        },
+        (copy) => restore(copy, `the copy from ${from}`),
+      )
+    : await restore(options.fromMirror);
   await recordRestore(dir, options, contents, result, io);
   const identity = result.identityPath ?? "NODE.custos-id";
   io.out(`next: custos verify --data ${dir}${options.db ? " --db URL" : ""}  (renews the verify state)`);

@@ -7,7 +7,6 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { MtlsClient } from "../../client/index.js";
 import { openCheckpoint } from "../../core/checkpoint/index.js";
-import { ENTRY_FORMAT_VERSION } from "../../core/entry/index.js";
 import { CustosError } from "../../core/index.js";
 import { parseVerifierKey } from "../../core/note/index.js";
 import { Identity, operatorOf, readBundle, recordOperatorAction } from "../../identity/index.js";
@@ -18,9 +17,8 @@ import {
   openStore,
   SQLITE_FILE_NAME,
   SqliteStore,
-  verifyStore,
 } from "../../ledger/index.js";
-import { followOnce, Mirror } from "../../mirror/index.js";
+import { copyLog, Mirror } from "../../mirror/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
@@ -197,37 +195,13 @@ export function registerMirrorCommands(program: Command, io: Io): void {
           setAside();
           const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
           try {
-            if (!(await target.getMeta())) {
-              await target.initialize({
-                origin: log.origin,
-                verifierKey: log.verifierKey,
-                createdAt: Date.now(),
-                formatVersion: ENTRY_FORMAT_VERSION,
-              });
-            }
-            const source = new MtlsClient(options.from, identity);
-            let result = await followOnce({
-              source,
+            const result = await copyLog({
+              source: new MtlsClient(options.from, identity),
               store: target,
               origin: log.origin,
               verifierKey: log.verifierKey,
               ...(witnesses ? { witnesses } : {}),
             });
-            while (result.to < result.target) {
-              result = await followOnce({
-                source,
-                store: target,
-                origin: log.origin,
-                verifierKey: log.verifierKey,
-                ...(witnesses ? { witnesses } : {}),
-              });
-            }
-            const report = await verifyStore(target);
-            if (!report.ok)
-              throw new CustosError(
-                "TAMPERED_ENTRY",
-                `the restored store does not verify: ${report.findings[0]?.message}`,
-              );
             io.out(
               `restored ${result.target} entries from ${options.from}, verified against the signed checkpoint${result.cosigners.length > 0 ? ` cosigned by ${result.cosigners.join(", ")}` : ""}`,
             );

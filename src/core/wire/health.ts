@@ -22,6 +22,13 @@ export const WitnessStateReply = z.object({
   cosigned: z.number().describe("cosignatures on the newest witnessed checkpoint"),
   size: z.number().describe("that checkpoint's size (0: none witnessed yet)"),
   behind: z.number().describe("entries of the log past it"),
+  quorumSize: z
+    .number()
+    .describe("size of the newest checkpoint the quorum cosigned: what quorum readers are served (0: none)"),
+  quorumBehind: z.number().describe("entries of the log past that one"),
+  quorumStaleSeconds: z
+    .number()
+    .describe("seconds since the log signed a newer checkpoint than that one (0 while it is the newest)"),
 });
 
 /** Readiness, 200 or 503 alike: each named check is "ok" or a short reason it is not. */

@@ -36,4 +36,5 @@ export {
 export { lawfulReadNotice, rewrapHistory } from "./recovery.js";
 export { patientSubject, REGISTRY_LOOKUP_KEY, Registry, RegistryDirectory } from "./registry.js";
 export { checkRole, isRole, parseIdentityUri, ROLES, type Role } from "./roles.js";
+export { checkEntrySignatures, type SignatureFinding, type SignatureReport } from "./signature-check.js";
 export { type Principal, TrustAnchor } from "./trust.js";

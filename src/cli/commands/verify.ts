@@ -1,10 +1,19 @@
 // `custos verify`: the tamper scan, for a compliance officer. Exit 0 when clean, 1 when anything is
 // wrong (every finding listed with its position), 2 when the check itself could not run.
 
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { toBase64 } from "../../core/index.js";
-import { diskFault, openStore, readVerifyState, verifyStore, writeVerifyState } from "../../ledger/index.js";
+import { checkEntrySignatures, type SignatureReport, TrustAnchor } from "../../identity/index.js";
+import {
+  diskFault,
+  openStore,
+  readVerifyState,
+  type VerifyReport,
+  verifyStore,
+  writeVerifyState,
+} from "../../ledger/index.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { requireData } from "../options.js";
@@ -73,8 +82,27 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
               );
             },
           });
+        // The signatures inside entries (registry, operator actions), against the CA this directory
+        // holds when it holds one; an incremental run leaves them to the next full one.
+        const caPem = join(data, "ca", "ca.pem");
+        const expectedCaKey = existsSync(caPem)
+          ? (await TrustAnchor.load(readFileSync(caPem, "utf8"))).caPublicKey
+          : undefined;
+        const verifyAll = async () => {
+          const ledgerReport = await verify();
+          if (options.incremental) {
+            return {
+              ...ledgerReport,
+              unchecked: [
+                ...ledgerReport.unchecked,
+                "registry and operator-action signatures (a full verify checks them)",
+              ],
+            };
+          }
+          return withSignatures(ledgerReport, await checkEntrySignatures(store, expectedCaKey));
+        };
         // A node or mirror may be appending meanwhile: check one snapshot of the store.
-        const report = await (store.readConsistent ? store.readConsistent(verify) : verify());
+        const report = await (store.readConsistent ? store.readConsistent(verifyAll) : verifyAll());
         if (io.isTTY && !options.json) process.stderr.write("\r\x1b[K");
         const seconds = (performance.now() - started) / 1000;
         if (options.json) {
@@ -132,4 +160,20 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
         await store.close();
       }
     });
+}
+
+/** The ledger's report with the entries' own signatures' findings added (code SIGNATURE_INVALID). */
+function withSignatures(report: VerifyReport, signatures: SignatureReport): VerifyReport {
+  const findings = signatures.findings.map((f) => ({
+    code: "SIGNATURE_INVALID" as const,
+    message: `entry ${f.index}: ${f.problem}`,
+    firstIndex: f.index,
+    lastIndex: f.index,
+  }));
+  return {
+    ...report,
+    ok: report.ok && findings.length === 0,
+    findings: [...report.findings, ...findings],
+    unchecked: [...report.unchecked, ...(signatures.unchecked ? [signatures.unchecked] : [])],
+  };
 }

@@ -26,6 +26,8 @@ export const FINDING_CODES = [
   "TRAIL_FORKED",
   "TRAIL_COPY_MISSING",
   "TILE_MODIFIED",
+  /** A registry entry or operator action not signed by whom it must be (checked by `custos verify`). */
+  "SIGNATURE_INVALID",
   "INDEX_ROW_MISSING",
   "INDEX_ROW_EXTRA",
   "INDEX_ROW_MOVED",

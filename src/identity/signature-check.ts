@@ -1,0 +1,140 @@
+// What `custos verify` checks of the signatures inside entries (the tree and checkpoint signatures are
+// the ledger verifier's): every registry entry (identity entries signed by the deployment CA, grants and
+// their ends signed by an enrolled admin) and every operator action that names an identity (signed by
+// that identity's key, enrolled before the action). A log can be whole and consistent, every checkpoint
+// good, and still carry an entry its operator forged: a grant no admin signed, a key rotation in an
+// admin's name. The tree cannot tell; these signatures can.
+
+import {
+  decodeEntry,
+  decodeIdentityEntry,
+  decodeOperatorActionEntry,
+  ENTRY_KINDS,
+  OPERATOR_ACTIONS_LOOKUP_KEY,
+} from "../core/entry/index.js";
+import { CustosError, ed25519Verify, toHex } from "../core/index.js";
+import type { LedgerStore } from "../ledger/index.js";
+import { patientSubject, REGISTRY_LOOKUP_KEY, Registry } from "./registry.js";
+import { parseIdentityUri } from "./roles.js";
+
+export interface SignatureFinding {
+  readonly index: number;
+  readonly problem: string;
+}
+
+export interface SignatureReport {
+  readonly findings: readonly SignatureFinding[];
+  readonly registryEntries: number;
+  readonly operatorActions: number;
+  /** Why nothing could be checked (a log with no deployment CA). */
+  readonly unchecked?: string;
+}
+
+const PAGE = 10_000;
+
+async function indexesOf(store: LedgerStore, key: Uint8Array): Promise<number[]> {
+  const all: number[] = [];
+  for (let from = 0; ; ) {
+    const page = await store.findByLookupKey({ key, fromIndex: from, limit: PAGE });
+    all.push(...page);
+    if (page.length < PAGE) return all;
+    from = page[page.length - 1]! + 1;
+  }
+}
+
+/**
+ * Checks the signatures inside registry entries and operator actions. The CA's key is the one the
+ * log's first registry entry (action `ca`) states and signs with; `expectedCaKey` (from the data
+ * directory's ca.pem) must match it when given.
+ */
+export async function checkEntrySignatures(
+  store: LedgerStore,
+  expectedCaKey?: Uint8Array,
+): Promise<SignatureReport> {
+  const registryIndexes = await indexesOf(store, REGISTRY_LOOKUP_KEY);
+  const operatorIndexes = await indexesOf(store, OPERATOR_ACTIONS_LOOKUP_KEY);
+  const first = registryIndexes[0];
+  if (first === undefined) {
+    return {
+      findings: [],
+      registryEntries: 0,
+      operatorActions: operatorIndexes.length,
+      unchecked:
+        operatorIndexes.length > 0
+          ? "operator actions' signatures: the log has no deployment CA entry to find identities by"
+          : "registry signatures: the log has no deployment CA entry",
+    };
+  }
+  const [firstEntry] = await store.getEntriesAt([first]);
+  let caKey: Uint8Array | undefined;
+  try {
+    const ca = decodeIdentityEntry(firstEntry!.data);
+    if (ca.action === "ca" && ca.signingKey) caKey = ca.signingKey;
+  } catch {
+    caKey = undefined;
+  }
+  if (caKey === undefined) {
+    return {
+      findings: [{ index: first, problem: "the log's first registry entry is not the deployment CA's" }],
+      registryEntries: registryIndexes.length,
+      operatorActions: operatorIndexes.length,
+    };
+  }
+  const findings: SignatureFinding[] = [];
+  if (expectedCaKey !== undefined && toHex(expectedCaKey) !== toHex(caKey)) {
+    findings.push({
+      index: first,
+      problem: "the deployment CA the log names is not the one in this data directory's ca/ca.pem",
+    });
+  }
+  // The registry fold checks each entry's signature in log order (the CA's; a grant's admin enrolled
+  // and unrevoked before it) and records what fails.
+  const registry = await Registry.load(store, caKey);
+  findings.push(...registry.findings);
+  if (!registry.hasCa)
+    findings.push({ index: first, problem: "the CA's own entry is not signed with its key" });
+
+  for (let i = 0; i < operatorIndexes.length; i += PAGE) {
+    for (const stored of await store.getEntriesAt(operatorIndexes.slice(i, i + PAGE))) {
+      if (stored === undefined) continue; // a missing entry is the ledger verifier's finding
+      const problem = operatorActionProblem(registry, stored.index, stored.data);
+      if (problem) findings.push({ index: stored.index, problem });
+    }
+  }
+  findings.sort((a, b) => a.index - b.index);
+  return { findings, registryEntries: registryIndexes.length, operatorActions: operatorIndexes.length };
+}
+
+/** Why an operator action's signature does not hold, or undefined when it does (or names no identity). */
+function operatorActionProblem(registry: Registry, index: number, bytes: Uint8Array): string | undefined {
+  let action: ReturnType<typeof decodeOperatorActionEntry>;
+  try {
+    if (decodeEntry(bytes).kind !== ENTRY_KINDS.operatorAction)
+      return "an entry filed as an operator action is not one";
+    action = decodeOperatorActionEntry(bytes);
+  } catch (error) {
+    return error instanceof CustosError
+      ? `unreadable operator action: ${error.message}`
+      : "unreadable operator action";
+  }
+  // A command run without an identity names the local account it ran under, and cannot sign.
+  if (!action.operator.startsWith("custos://")) return undefined;
+  if (!action.signed)
+    return `operator action "${action.action}" names ${action.operator} but carries no signature`;
+  let name: ReturnType<typeof parseIdentityUri>;
+  try {
+    name = parseIdentityUri(action.operator);
+  } catch {
+    return `operator action "${action.action}" names an identity that is not a custos:// identity URI`;
+  }
+  // A patient is enrolled under their tag, which verify cannot compute from the ID without the
+  // blind-index key; a patient's own offline read names their trail's tag, which says who they are.
+  const subject =
+    name.role !== "patient" ? name.id : action.patientTag ? patientSubject(action.patientTag) : undefined;
+  if (subject === undefined) return undefined;
+  const identity = registry.identity(name.role, subject);
+  if (!identity || identity.index > index)
+    return `operator action "${action.action}" is signed in the name of ${action.operator}, not enrolled before it`;
+  const valid = ed25519Verify(identity.signingKey, action.signed.message, action.signed.signature);
+  return valid ? undefined : `operator action "${action.action}" is not signed by ${action.operator}'s key`;
+}

@@ -11,7 +11,6 @@ import { EnvProvider } from "../../src/crypto/keystore/index.js";
 import { Identity } from "../../src/identity/bundle.js";
 import { Deployment } from "../../src/identity/deployment.js";
 import { operatorActionItem, operatorOf, recordOperatorAction } from "../../src/identity/operator-actions.js";
-import { patientSubject } from "../../src/identity/registry.js";
 import { initDataDir, openLogWritable } from "../../src/ledger/index.js";
 import { BIN } from "../helpers/deployment.js";
 import { tempDir } from "../helpers/temp.js";

@@ -7,4 +7,5 @@ export { Mirror, type MirrorOptions, type MirrorServing } from "./mirror.js";
 export { type MirrorServeOptions, type RunningMirrorServer, startMirrorServer } from "./mirror-server.js";
 export { READ_LOG_FILE, ReadLog, type ReadLogLine, verifyReadLog } from "./read-log.js";
 export { RemoteReference } from "./remote-reference.js";
+export { type RestoreOptions, type RestoreWitnesses, restoreFromMirror } from "./restore.js";
 export { mirrorTrailHooks } from "./trail-hooks.js";

@@ -2,23 +2,13 @@
 // API, and with --serve the same reads and trail queries served from that copy (mirror-server.ts);
 // `custos restore`: a node rebuilt from a mirror's copy when its own store is lost or tampered.
 
-import { existsSync, readFileSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { MtlsClient } from "../../client/index.js";
-import { openCheckpoint } from "../../core/checkpoint/index.js";
 import { CustosError } from "../../core/index.js";
 import { parseVerifierKey } from "../../core/note/index.js";
 import { Identity, operatorOf, readBundle, recordOperatorAction } from "../../identity/index.js";
-import {
-  applyAllErasures,
-  describeMigration,
-  migrateStore,
-  openStore,
-  SQLITE_FILE_NAME,
-  SqliteStore,
-} from "../../ledger/index.js";
-import { copyLog, Mirror } from "../../mirror/index.js";
+import { Mirror, restoreFromMirror } from "../../mirror/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
@@ -176,79 +166,31 @@ export function registerMirrorCommands(program: Command, io: Io): void {
         if (!options.fromMirror === !options.from) {
           throw new UsageError("give either --from-mirror DIR or --from URL (with --as)");
         }
-        const setAside = () => {
-          if (options.db) return;
-          const damaged = join(dir, SQLITE_FILE_NAME);
-          if (!existsSync(damaged)) return;
-          const aside = `${damaged}.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-          for (const suffix of ["", "-wal", "-shm"]) {
-            if (existsSync(damaged + suffix)) renameSync(damaged + suffix, aside + suffix);
-          }
-          io.out(`kept the damaged store aside as ${aside}`);
-        };
         const witnesses = witnessesFrom(options).witnesses;
+        if (options.from && !options.as)
+          throw new UsageError("--from URL needs --as BUNDLE (a node identity)");
+        const operator = options.as
+          ? Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile))
+          : undefined;
+        let source: Parameters<typeof restoreFromMirror>[0]["source"];
         if (options.from) {
-          if (!options.as) throw new UsageError("--from URL needs --as BUNDLE (a node identity)");
-          const identity = Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile));
-          const log = identity.bundle.log;
+          const log = operator!.bundle.log;
           if (!log) throw new CustosError("CONFIG", "the bundle does not name the log (no verifier key)");
-          setAside();
-          const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
-          try {
-            const result = await copyLog({
-              source: new MtlsClient(options.from, identity),
-              store: target,
-              origin: log.origin,
-              verifierKey: log.verifierKey,
-              ...(witnesses ? { witnesses } : {}),
-            });
-            io.out(
-              `restored ${result.target} entries from ${options.from}, verified against the signed checkpoint${result.cosigners.length > 0 ? ` cosigned by ${result.cosigners.join(", ")}` : ""}`,
-            );
-          } finally {
-            await target.close();
-          }
-          await recordRestore(io, dir, options, identity, "from a mirror over the network");
-          return;
-        }
-        const mirror = SqliteStore.open(options.fromMirror!, { readonly: true });
-        try {
-          const meta = await mirror.getMeta();
-          const latest = await mirror.getLatestCheckpoint();
-          if (!meta || !latest)
-            throw new CustosError("STORE_NOT_FOUND", "the mirror holds no checkpointed log");
-          const opened = openCheckpoint(latest.note, meta.verifierKey, {
-            cosignerKeys: witnesses?.keys ?? [],
-          });
-          const names = new Set((witnesses?.keys ?? []).map((k) => parseVerifierKey(k).name));
-          const cosigned = opened.cosigners.filter((n) => names.has(n));
-          if (cosigned.length < (witnesses?.quorum ?? 0)) {
-            throw new CustosError(
-              "BAD_CHECKPOINT",
-              `the mirror's latest checkpoint lacks the witness quorum (${cosigned.length} of ${witnesses?.quorum})`,
-            );
-          }
-          setAside();
-          const target = await openStore(dir, { create: true, ...(options.db ? { db: options.db } : {}) });
-          try {
-            const report = await migrateStore(mirror, target);
-            // A mirror that never applied an erasure still holds the content: it is not brought back.
-            const erased = await applyAllErasures(target);
-            io.out(`restored from the mirror: ${describeMigration(report)}`);
-            if (erased > 0) io.out(`left out ${erased} erased item(s) the mirror still held`);
-            io.out(
-              `the latest checkpoint (size ${latest.size}) verifies with the log's key${cosigned.length > 0 ? ` and is cosigned by ${cosigned.join(", ")}` : ""}`,
-            );
-          } finally {
-            await target.close();
-          }
-          const operator = options.as
-            ? Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile))
-            : undefined;
-          await recordRestore(io, dir, options, operator, "from a mirror's directory");
-        } finally {
-          await mirror.close();
-        }
+          source = {
+            client: new MtlsClient(options.from, operator!),
+            url: options.from,
+            origin: log.origin,
+            verifierKey: log.verifierKey,
+          };
+        } else source = { mirrorDir: options.fromMirror! };
+        const detail = await restoreFromMirror({
+          dir,
+          db: options.db,
+          source,
+          witnesses,
+          say: (line) => io.out(line),
+        });
+        await recordRestore(io, dir, options, operator, detail);
       },
     );
 }

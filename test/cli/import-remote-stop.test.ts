@@ -141,7 +141,8 @@ describe("custos import --server when the node fails mid-import", () => {
     try {
       const input = inputWith("int", deployment, async () => {
         // The node's store starts failing in a way it has no code for: the node answers INTERNAL.
-        deployment.vault.ingest = async () => {
+        // (The records route seals and appends through ingestPrepared, after preparing on workers.)
+        deployment.vault.ingestPrepared = async () => {
           throw new Error("the disk controller reset");
         };
       });
@@ -151,7 +152,7 @@ describe("custos import --server when the node fails mid-import", () => {
       const summary = JSON.parse(r.stdout);
       expect(summary).toMatchObject({ mode: "remote", imported: 4, rejected: 0, rejections: [] });
       expect(summary.stopped).toMatch(/the server could not complete the request/);
-      Reflect.deleteProperty(deployment.vault, "ingest");
+      Reflect.deleteProperty(deployment.vault, "ingestPrepared");
       expect(await storedEventIds(deployment, "int")).toEqual(["int0", "int1", "int2", "int3"]);
     } finally {
       await server.close();

@@ -119,8 +119,9 @@ function operatorActionProblem(registry: Registry, index: number, bytes: Uint8Ar
   }
   // A command run without an identity names the local account it ran under, and cannot sign.
   if (!action.operator.startsWith("custos://")) return undefined;
-  if (!action.signed)
-    return `operator action "${action.action}" names ${action.operator} but carries no signature`;
+  // A finding never names a patient (their URI carries their ID): "a patient" stands for it.
+  const who = /^custos:\/\/[^/]+\/patient\//.test(action.operator) ? "a patient" : action.operator;
+  if (!action.signed) return `operator action "${action.action}" names ${who} but carries no signature`;
   let name: ReturnType<typeof parseIdentityUri>;
   try {
     name = parseIdentityUri(action.operator);
@@ -134,7 +135,7 @@ function operatorActionProblem(registry: Registry, index: number, bytes: Uint8Ar
   if (subject === undefined) return undefined;
   const identity = registry.identity(name.role, subject);
   if (!identity || identity.index > index)
-    return `operator action "${action.action}" is signed in the name of ${action.operator}, not enrolled before it`;
+    return `operator action "${action.action}" is signed in the name of ${who}, not enrolled before it`;
   const valid = ed25519Verify(identity.signingKey, action.signed.message, action.signed.signature);
-  return valid ? undefined : `operator action "${action.action}" is not signed by ${action.operator}'s key`;
+  return valid ? undefined : `operator action "${action.action}" is not signed by ${who}'s key`;
 }

@@ -18,6 +18,8 @@ import {
   decodeOperatorActionEntry,
   ENTRY_KINDS,
   keyEnvelopeFromEntry,
+  operatorIsPatient,
+  patientTagOfOperator,
 } from "../core/entry/index.js";
 import { CustosError, toHex } from "../core/index.js";
 import { KEY_AUDIT_KINDS, KEY_AUDIT_MAX_LIMIT, type KeyAuditKind } from "../core/wire/index.js";
@@ -219,12 +221,24 @@ function describe(bytes: Uint8Array, readers: Map<string, string>): Described | 
     case ENTRY_KINDS.operatorAction: {
       const a = decodeOperatorActionEntry(bytes);
       const tag = a.patientTag ? toHex(a.patientTag) : undefined;
+      // A patient who acted is named by their tag; an entry written before that rule names them by
+      // their identity URI, which carries their ID: shown as "a patient".
+      const byTag = patientTagOfOperator(a.operator);
+      const operator =
+        byTag !== undefined
+          ? `patient/tag:${toHex(byTag)}`
+          : operatorIsPatient(a.operator)
+            ? "a patient"
+            : a.operator;
       return {
         kind: "operator-action",
         time: a.time,
-        parties: [a.operator, ...(tag ? [`patient/tag:${tag}`] : [])],
-        detail: `${a.action} by ${a.operator}${a.signed ? " (signed)" : ""}: ${a.detail}`,
-        concerns: (p) => (p.patientTag !== undefined && tag === p.patientTag) || names(a.operator, p),
+        parties: [...new Set([operator, ...(tag ? [`patient/tag:${tag}`] : [])])],
+        detail: `${a.action} by ${operator}${a.signed ? " (signed)" : ""}: ${a.detail}`,
+        concerns: (p) =>
+          (p.patientTag !== undefined && tag === p.patientTag) ||
+          (byTag !== undefined && p.patientTag === toHex(byTag)) ||
+          (!operatorIsPatient(a.operator) && names(a.operator, p)),
       };
     }
     case ENTRY_KINDS.legalHold: {

@@ -1,8 +1,10 @@
 // Operator actions as log entries (docs/formats.md, "Operator actions"): master-key rotation,
 // migrate-store, restore and an offline read of a data directory each append an `operatorAction`
 // entry naming who acted: the identity whose bundle the command was given (the entry then carries
-// that identity's signature), or else the local account it ran under. An offline read of a patient's
-// trail also leaves the patient a notice, so it shows in their query history like a read over the API.
+// that identity's signature), or else the local account it ran under. A patient is named by their tag,
+// never by their identity URI (it carries their ID, and operator actions are stored in clear). An
+// offline read of a patient's trail also leaves the patient a notice, so it shows in their query
+// history like a read over the API.
 
 import { existsSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
@@ -11,7 +13,9 @@ import {
   encodeOperatorActionEntry,
   OPERATOR_ACTIONS_LOOKUP_KEY,
   type OperatorAction,
+  patientOperatorName,
 } from "../core/entry/index.js";
+import { CustosError } from "../core/index.js";
 import type { MasterKeyProvider } from "../crypto/keystore/index.js";
 import type { AppendItem } from "../ledger/index.js";
 import { KEYSTORE_FILE_NAME, openLogWritable } from "../ledger/index.js";
@@ -21,14 +25,29 @@ import type { Deployment } from "./deployment.js";
 import { noticeReaders } from "./recovery.js";
 import { patientSubject } from "./registry.js";
 
+const HOUR_MS = 3_600_000;
+
 export interface Operator {
   readonly name: string;
   readonly sign?: (message: Uint8Array) => Uint8Array;
 }
 
-/** The identity given (it signs the entry), or the local account the command runs under. */
-export function operatorOf(identity: Identity | undefined): Operator {
-  if (identity !== undefined) return { name: identity.uri, sign: (message) => identity.sign(message) };
+/**
+ * The identity given (it signs the entry), or the local account the command runs under. A patient is
+ * named by their tag (`patientTag`, from the deployment's blind-index key): a command that cannot
+ * compute it refuses a patient's bundle rather than write the patient's ID into the log.
+ */
+export function operatorOf(identity: Identity | undefined, patientTag?: Uint8Array): Operator {
+  if (identity !== undefined) {
+    const sign = (message: Uint8Array) => identity.sign(message);
+    if (identity.role !== "patient") return { name: identity.uri, sign };
+    if (patientTag === undefined)
+      throw new CustosError(
+        "BAD_ARGUMENT",
+        "a patient's bundle cannot name the operator of this command: give an admin's or custodian's bundle with --as, or none",
+      );
+    return { name: patientOperatorName(identity.bundle.deployment, patientTag), sign };
+  }
   let user = "unknown";
   try {
     user = userInfo().username;
@@ -58,9 +77,11 @@ export function offlineReadItems(
 ): AppendItem[] {
   const at = deployment.now();
   const tag = deployment.vault.patientTag(patientId);
+  // In clear beside the patient's tag, the time says when their trail was read: to the hour, as the
+  // notice's header does (docs/encryption.md); the exact time is in the sealed notice.
   const action = operatorActionItem(
-    { time: at, action: "offline-read", detail: `read-trail as ${reader.role}`, patientTag: tag },
-    operatorOf(reader),
+    { time: at - (at % HOUR_MS), action: "offline-read", detail: `read-trail as ${reader.role}`, patientTag: tag },
+    operatorOf(reader, reader.role === "patient" ? deployment.vault.patientTag(reader.id) : undefined),
   );
   const notice =
     lawfulNotice ??

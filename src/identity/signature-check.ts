@@ -11,11 +11,13 @@ import {
   decodeOperatorActionEntry,
   ENTRY_KINDS,
   OPERATOR_ACTIONS_LOOKUP_KEY,
+  operatorIsPatient,
+  patientTagOfOperator,
 } from "../core/entry/index.js";
 import { CustosError, ed25519Verify, toHex } from "../core/index.js";
 import type { LedgerStore } from "../ledger/index.js";
 import { patientSubject, REGISTRY_LOOKUP_KEY, Registry } from "./registry.js";
-import { parseIdentityUri } from "./roles.js";
+import { parseIdentityUri, type Role } from "./roles.js";
 
 export interface SignatureFinding {
   readonly index: number;
@@ -119,21 +121,32 @@ function operatorActionProblem(registry: Registry, index: number, bytes: Uint8Ar
   }
   // A command run without an identity names the local account it ran under, and cannot sign.
   if (!action.operator.startsWith("custos://")) return undefined;
-  // A finding never names a patient (their URI carries their ID): "a patient" stands for it.
-  const who = /^custos:\/\/[^/]+\/patient\//.test(action.operator) ? "a patient" : action.operator;
+  // A finding never names a patient (older entries name them by URI, which carries their ID).
+  const patient = operatorIsPatient(action.operator);
+  const who = patient ? "a patient" : action.operator;
   if (!action.signed) return `operator action "${action.action}" names ${who} but carries no signature`;
-  let name: ReturnType<typeof parseIdentityUri>;
-  try {
-    name = parseIdentityUri(action.operator);
-  } catch {
-    return `operator action "${action.action}" names an identity that is not a custos:// identity URI`;
+  let role: Role;
+  let subject: string | undefined;
+  const tagged = patientTagOfOperator(action.operator);
+  if (tagged !== undefined) {
+    // A patient acting is named by their tag, under which they are enrolled.
+    role = "patient";
+    subject = patientSubject(tagged);
+  } else {
+    let name: ReturnType<typeof parseIdentityUri>;
+    try {
+      name = parseIdentityUri(action.operator);
+    } catch {
+      return `operator action "${action.action}" names an identity that is not a custos:// identity URI`;
+    }
+    role = name.role;
+    // An older entry names a patient by URI: verify cannot compute their tag from the ID without the
+    // blind-index key; a patient's own offline read names their trail's tag, which says who they are.
+    subject =
+      name.role !== "patient" ? name.id : action.patientTag ? patientSubject(action.patientTag) : undefined;
   }
-  // A patient is enrolled under their tag, which verify cannot compute from the ID without the
-  // blind-index key; a patient's own offline read names their trail's tag, which says who they are.
-  const subject =
-    name.role !== "patient" ? name.id : action.patientTag ? patientSubject(action.patientTag) : undefined;
   if (subject === undefined) return undefined;
-  const identity = registry.identity(name.role, subject);
+  const identity = registry.identity(role, subject);
   if (!identity || identity.index > index)
     return `operator action "${action.action}" is signed in the name of ${who}, not enrolled before it`;
   const valid = ed25519Verify(identity.signingKey, action.signed.message, action.signed.signature);

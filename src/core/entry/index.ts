@@ -65,6 +65,9 @@ export {
   encodeOperatorActionEntry,
   OPERATOR_ACTIONS,
   OPERATOR_ACTIONS_LOOKUP_KEY,
+  operatorIsPatient,
+  patientOperatorName,
+  patientTagOfOperator,
 } from "./operator-action-entry.js";
 export type { GrantRecord, IdentityAction, IdentityRecord, Signer } from "./registry-entries.js";
 export {

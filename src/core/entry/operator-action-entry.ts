@@ -2,12 +2,15 @@
 // rotation, migrate-store, restore, an offline read of a data directory), so the log records who and
 // what. The operator is named by identity URI, signing the entry with that identity's key (field
 // 0x7f), or, where the command ran without an identity, by the local account it ran under (unsigned).
+// A patient is never named by their identity URI (it carries their ID, and the entry is in clear):
+// `custos://<deployment>/patient/tag:<hex>`, their keyed tag, stands for them. Entries written before
+// this rule may name a patient by URI; they still decode.
 //
 //   0x01 time u64 (ms)   0x02 action (UTF-8, one of OPERATOR_ACTIONS)   0x03 operator (UTF-8, 1-512)
 //   0x04 detail (UTF-8, 0-1000 bytes, no personal data)   0x05 patient tag (32; an offline read of one
 //   patient's trail)   0x7f Ed25519 signature over the entry without this field (identity operators)
 
-import { u64be, utf8 } from "../bytes.js";
+import { fromHex, toHex, u64be, utf8 } from "../bytes.js";
 import { CustosError } from "../errors.js";
 import { sha256 } from "../platform.js";
 import { PATIENT_TAG_BYTES } from "./access-record-entry.js";
@@ -24,13 +27,37 @@ const TAG_SIGNATURE = 0x7f;
 export const OPERATOR_ACTIONS = ["master-key-rotation", "migrate-store", "restore", "offline-read"] as const;
 export type OperatorActionName = (typeof OPERATOR_ACTIONS)[number];
 
+/** How a patient who acts is named: by their tag (the log's keyed, per-patient pseudonym), never by ID. */
+export function patientOperatorName(deployment: string, patientTag: Uint8Array): string {
+  if (patientTag.length !== PATIENT_TAG_BYTES)
+    throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
+  return `custos://${deployment}/patient/tag:${toHex(patientTag)}`;
+}
+
+const PATIENT_OPERATOR = /^custos:\/\/[^/]*\/patient(?:\/|$)/;
+const PATIENT_OPERATOR_BY_TAG = /^custos:\/\/[^/]+\/patient\/tag:([0-9a-f]{64})$/;
+
+/** The tag of a patient named as operator by tag, or undefined (not a patient, or an older entry naming one by URI). */
+export function patientTagOfOperator(operator: string): Uint8Array | undefined {
+  const match = PATIENT_OPERATOR_BY_TAG.exec(operator);
+  return match ? fromHex(match[1]!) : undefined;
+}
+
+/** Whether an operator string names a patient (by tag or, in entries written before the rule, by URI). */
+export function operatorIsPatient(operator: string): boolean {
+  return PATIENT_OPERATOR.test(operator);
+}
+
 /** Every operator action is filed under this lookup key, so they are listed without a scan. */
 export const OPERATOR_ACTIONS_LOOKUP_KEY = sha256(utf8("custos operator actions v1"));
 
 export interface OperatorAction {
   readonly time: number;
   readonly action: OperatorActionName;
-  /** An identity URI (custos://...) or `local-account:<user>@<host>`. */
+  /**
+   * An identity URI (custos://...), a patient's tag name (custos://<deployment>/patient/tag:<hex>) or
+   * `local-account:<user>@<host>`.
+   */
   readonly operator: string;
   readonly detail: string;
   readonly patientTag?: Uint8Array;
@@ -54,6 +81,12 @@ export function encodeOperatorActionEntry(
     throw new CustosError("BAD_ARGUMENT", `unknown operator action "${action.action}"`);
   if (action.patientTag !== undefined && action.patientTag.length !== PATIENT_TAG_BYTES)
     throw new CustosError("BAD_ARGUMENT", "patient tag must be 32 bytes");
+  // The entry is stored and served in clear: a patient's ID must never be written into it.
+  if (operatorIsPatient(action.operator) && patientTagOfOperator(action.operator) === undefined)
+    throw new CustosError(
+      "BAD_ARGUMENT",
+      "an operator action names a patient only by their tag (custos://<deployment>/patient/tag:<hex>), never by ID",
+    );
   const fields: EntryField[] = [
     { tag: TAG_TIME, value: u64be(BigInt(action.time)) },
     { tag: TAG_ACTION, value: utf8(action.action) },

@@ -80,7 +80,12 @@ export function offlineReadItems(
   // In clear beside the patient's tag, the time says when their trail was read: to the hour, as the
   // notice's header does (docs/encryption.md); the exact time is in the sealed notice.
   const action = operatorActionItem(
-    { time: at - (at % HOUR_MS), action: "offline-read", detail: `read-trail as ${reader.role}`, patientTag: tag },
+    {
+      time: at - (at % HOUR_MS),
+      action: "offline-read",
+      detail: `read-trail as ${reader.role}`,
+      patientTag: tag,
+    },
     operatorOf(reader, reader.role === "patient" ? deployment.vault.patientTag(reader.id) : undefined),
   );
   const notice =

@@ -4,7 +4,7 @@
 import { formatCheckpoint } from "../core/checkpoint/index.js";
 import { CustosError } from "../core/index.js";
 import { signNote } from "../core/note/index.js";
-import { formatTrailMapLine } from "../core/trail-map/index.js";
+import { formatTrailMapLine, type LeafCopy } from "../core/trail-map/index.js";
 import {
   type AppendItem,
   type AppendOptions,
@@ -13,14 +13,15 @@ import {
   type SequencerState,
   type WriteFailure,
 } from "./sequencer.js";
+import { sortLeavesOffLoop } from "./snapshot-sort.js";
 import type { LedgerStore, LogMeta, StoredCheckpoint, StoredEntry } from "./storage.js";
 import { TrailHeads } from "./trail-heads.js";
 import {
   followerTrailHeads,
   openTrailHeads,
   SNAPSHOT_MIN_ENTRIES,
+  SNAPSHOT_PART_LEAVES,
   snapshotDue,
-  snapshotParts,
   type TrailMapOpening,
 } from "./trail-map-snapshot.js";
 import { TreeReader } from "./tree/index.js";
@@ -33,6 +34,8 @@ export interface LedgerOptions {
   readonly now?: () => number;
   /** Entries after the trail map snapshot before a new one is written (SNAPSHOT_MIN_ENTRIES). */
   readonly trailMapSnapshotEntries?: number;
+  /** Leaves per stored part of the trail map snapshot (SNAPSHOT_PART_LEAVES; tests use a few). */
+  readonly trailMapSnapshotPartLeaves?: number;
 }
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
@@ -70,6 +73,11 @@ export class Ledger {
   /** How the sequencer's trail map was opened (snapshot or entries, and why a snapshot was not used). */
   get trailMapOpening(): TrailMapOpening | undefined {
     return this.#trailHeads?.opening;
+  }
+
+  /** Resolves once a trail map snapshot write under way (if any) has finished or failed. */
+  async trailMapSnapshotWritten(): Promise<void> {
+    await this.#trailHeads?.writing;
   }
 
   /** A read-only ledger's trail map, built from the store on first use and caught up as it grows. */
@@ -130,6 +138,7 @@ export class Ledger {
         store,
         meta.verifierKey,
         options.trailMapSnapshotEntries ?? SNAPSHOT_MIN_ENTRIES,
+        options.trailMapSnapshotPartLeaves ?? SNAPSHOT_PART_LEAVES,
       );
       await keeper.open();
       trailHeads = keeper;
@@ -291,9 +300,14 @@ const KEEP_CHECKPOINT_SIZES = 64;
 /**
  * The sequencer's trail map: opened from the snapshot (or the entries), committed at each checkpoint,
  * and written back as a new snapshot once enough entries came after the last one: after the
- * checkpoint that makes it due (the parts are taken then, the write waits for the next turn of the
- * event loop, after the checkpoint's batch) and when the ledger closes. A failed write is left for
- * the next one: the snapshot is a cache, and an older one only means more entries to replay.
+ * checkpoint that makes it due, and when the ledger closes. Off the event loop's hot path: at the
+ * checkpoint only a copy of the leaves is taken (TrailMap.leafCopy, contiguous copies); a worker
+ * thread puts it in key order and cuts it into parts (snapshot-sort.ts); the store writes the parts
+ * without holding the loop for the whole map (SQLite: one part per turn into a staging table, swapped
+ * in by one small transaction; PostgreSQL: one transaction on a pooled connection). A crash at any
+ * point leaves the previous snapshot whole; the snapshot written is still checked at every load
+ * against the root signed at its size. A failed write is left for the next one: the snapshot is a
+ * cache, and an older one only means more entries to replay.
  */
 class TrailMapKeeper {
   current = new TrailHeads();
@@ -301,12 +315,14 @@ class TrailMapKeeper {
   readonly #store: LedgerStore;
   readonly #verifierKey: string;
   readonly #minEntries: number;
+  readonly #partLeaves: number;
   #writing: Promise<void> | undefined;
 
-  constructor(store: LedgerStore, verifierKey: string, minEntries: number) {
+  constructor(store: LedgerStore, verifierKey: string, minEntries: number, partLeaves: number) {
     this.#store = store;
     this.#verifierKey = verifierKey;
     this.#minEntries = minEntries;
+    this.#partLeaves = partLeaves;
   }
 
   async open(): Promise<void> {
@@ -320,20 +336,23 @@ class TrailMapKeeper {
     const root = this.current.commit();
     if (this.#writing === undefined && this.#due()) {
       const size = this.current.size;
-      const parts = snapshotParts(this.current);
-      this.#writing = new Promise((resolve) => setImmediate(resolve))
-        .then(() => this.#write(size, parts))
-        .finally(() => {
-          this.#writing = undefined;
-        });
+      const copy = this.current.map.leafCopy();
+      this.#writing = this.#write(size, copy).finally(() => {
+        this.#writing = undefined;
+      });
     }
     return root;
+  }
+
+  /** A snapshot write under way, if any (tests wait for it). */
+  get writing(): Promise<void> | undefined {
+    return this.#writing;
   }
 
   /** Waits for a write under way and writes the map if a snapshot is due. */
   async closing(): Promise<void> {
     await this.#writing;
-    if (this.#due()) await this.#write(this.current.size, snapshotParts(this.current));
+    if (this.#due()) await this.#write(this.current.size, this.current.map.leafCopy());
   }
 
   #due(): boolean {
@@ -343,8 +362,9 @@ class TrailMapKeeper {
     );
   }
 
-  async #write(size: number, parts: Uint8Array[]): Promise<void> {
+  async #write(size: number, copy: LeafCopy): Promise<void> {
     try {
+      const parts = await sortLeavesOffLoop(copy, this.#partLeaves);
       await this.#store.putTrailMapSnapshot!(size, parts);
       this.opening = { ...this.opening, snapshotSize: size };
     } catch {

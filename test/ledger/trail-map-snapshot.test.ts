@@ -14,6 +14,8 @@ import { generateSignerKey, signNote, verifierKeyFromSigner } from "../../src/co
 import { randomBytes, sha256 } from "../../src/core/platform.js";
 import {
   formatTrailMapLine,
+  LEAF_RECORD_BYTES,
+  leafRecordsOf,
   TrailMap,
   trailMapRootOf,
   verifyTrailMapProof,
@@ -320,8 +322,8 @@ describe.each(backends)("the trail map snapshot on $name", (backend) => {
     const trails = new Trails();
     await ledger.append(tags.map((tag) => trails.record(tag)));
     await checkpointRoot(ledger);
-    // Let the snapshot write (the turn after the checkpoint's batch) finish, then grow past it.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Let the snapshot write (sorted on a worker thread after the checkpoint) finish, then grow past it.
+    await ledger.trailMapSnapshotWritten();
     expect((await ledger.store.getTrailMapSnapshot!()).length).toBe(1);
     await ledger.append(tags.slice(0, 4).map((tag) => trails.record(tag)));
     const latest = await checkpointRoot(ledger);
@@ -331,5 +333,94 @@ describe.each(backends)("the trail map snapshot on $name", (backend) => {
       expect(verifyTrailMapProof(latest.root, tag, (await reader.trailMapProof(tag, latest.size))!).ok).toBe(
         true,
       );
+  }, 60_000);
+});
+
+describe("the trail map snapshot taken off the event loop", () => {
+  it("sorts a leaf copy into the same records as the map's own in-order walk, in any split", () => {
+    for (const keys of [0, 1, 2, 7, 500]) {
+      const map = new TrailMap();
+      for (let i = 0; i < keys; i++) map.set(randomBytes(32), { count: i * 3, last: randomBytes(32) });
+      // Some keys share long prefixes, so ties on the first 32 bits are sorted by the rest.
+      const base = randomBytes(32);
+      for (let i = 0; i < Math.min(keys, 5); i++) {
+        const key = base.slice();
+        key[31] = i;
+        map.set(key, { count: i + 1, last: randomBytes(32) });
+      }
+      map.commit();
+      for (const perPart of [1, 3, 1000]) {
+        const walked = map.leafRecords(perPart);
+        const sorted = leafRecordsOf(map.leafCopy(), perPart);
+        expect(sorted.length).toBe(Math.max(1, walked.length));
+        expect(Buffer.concat(sorted).equals(Buffer.concat(walked))).toBe(true);
+        expect(sorted.slice(0, -1).every((part) => part.length === perPart * LEAF_RECORD_BYTES)).toBe(true);
+        expect(bytesEqual(TrailMap.fromLeafRecords(sorted).root(), map.root())).toBe(true);
+      }
+    }
+  });
+
+  it("writes parts sorted on a worker thread, loaded and checked at the next open", async () => {
+    const { store, reopen } = await backends[0]!.create();
+    await store.initialize({ origin: ORIGIN, verifierKey, createdAt: 0, formatVersion: 1 });
+    let ledger = await Ledger.open(store, { ...options(10), trailMapSnapshotPartLeaves: 4 });
+    const tags = Array.from({ length: 30 }, () => randomBytes(32));
+    const trails = new Trails();
+    await ledger.append(tags.map((tag) => trails.record(tag)));
+    const signed = await checkpointRoot(ledger);
+    // The checkpoint returns before the write: the sort runs on its thread meanwhile.
+    await ledger.trailMapSnapshotWritten();
+    const rows = await ledger.store.getTrailMapSnapshot!();
+    expect(rows.map((r) => [r.part, r.size, r.leaves.length])).toEqual(
+      Array.from({ length: 8 }, (_, part) => [part, signed.size, (part < 7 ? 4 : 2) * LEAF_RECORD_BYTES]),
+    );
+    await ledger.close();
+    ledger = await Ledger.open(await reopen(), options(1_000_000));
+    cleanups.unshift(() => ledger.close());
+    expect(ledger.trailMapOpening).toEqual({ source: "snapshot", snapshotSize: signed.size });
+  }, 60_000);
+
+  it("leaves the previous snapshot whole when a write stops before its swap (SQLite: staging tables)", async () => {
+    const { dir, cleanup } = tempDir("custos-h21-staging-");
+    cleanups.push(async () => cleanup());
+    const store = SqliteStore.open(dir, { create: true });
+    await store.initialize({ origin: ORIGIN, verifierKey, createdAt: 0, formatVersion: 1 });
+    let ledger = await Ledger.open(store, options(10));
+    const tags = Array.from({ length: 20 }, () => randomBytes(32));
+    const trails = new Trails();
+    await ledger.append(tags.map((tag) => trails.record(tag)));
+    const first = await checkpointRoot(ledger);
+    await ledger.close();
+    // A node killed while staging a newer snapshot (the staging table holds part of it), after an
+    // earlier one was killed while dropping a replaced snapshot's rows.
+    const raw = SqliteStore.open(dir);
+    for (const table of ["trail_map_snapshot_next", "trail_map_snapshot_old"]) {
+      raw.database.exec(
+        `CREATE TABLE ${table} (part INTEGER PRIMARY KEY, size INTEGER NOT NULL, leaves BLOB NOT NULL)`,
+      );
+      raw.database
+        .prepare(`INSERT INTO ${table} (part, size, leaves) VALUES (0, ?, ?)`)
+        .run(first.size + 40, Buffer.alloc(72, 3));
+    }
+    await raw.close();
+    // The previous snapshot is loaded, and verify finds nothing (staging is never read).
+    const check = SqliteStore.open(dir, { readonly: true });
+    expect((await verifyStore(check, { verifierKey })).findings).toEqual([]);
+    await check.close();
+    ledger = await Ledger.open(SqliteStore.open(dir), options(10));
+    expect(ledger.trailMapOpening).toEqual({ source: "snapshot", snapshotSize: first.size });
+    // The next write drops the leftover and swaps its own in.
+    await ledger.append(tags.map((tag) => trails.record(tag)));
+    const second = await checkpointRoot(ledger);
+    await ledger.trailMapSnapshotWritten();
+    await ledger.close();
+    const after = SqliteStore.open(dir, { readonly: true });
+    cleanups.unshift(() => after.close());
+    const tables = after.database
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'trail_map%'")
+      .all();
+    expect(tables).toEqual([{ name: "trail_map_snapshot" }]);
+    expect((await after.getTrailMapSnapshot()).map((r) => r.size)).toEqual([second.size]);
+    expect((await verifyStore(after, { verifierKey })).findings).toEqual([]);
   }, 60_000);
 });

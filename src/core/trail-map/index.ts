@@ -20,4 +20,10 @@ export {
   type TrailMapVerdict,
   verifyTrailMapProof,
 } from "./proof.js";
-export { LEAF_RECORD_BYTES, type PastTrailMap, TrailMap } from "./trail-map.js";
+export {
+  LEAF_RECORD_BYTES,
+  type LeafCopy,
+  leafRecordsOf,
+  type PastTrailMap,
+  TrailMap,
+} from "./trail-map.js";

@@ -178,6 +178,21 @@ export class TrailMap {
   }
 
   /**
+   * A copy of the committed map's leaves in the order they were added (not key order): three
+   * contiguous copies, no walk of the tree, so taking it is cheap enough for the event loop (about
+   * 20 ms at 1M keys); leafRecordsOf() puts it in key order elsewhere (a worker thread).
+   */
+  leafCopy(): LeafCopy {
+    if (this.#rootDirty) throw new CustosError("INTERNAL", "the trail map has uncommitted changes");
+    const n = this.#leaves;
+    return {
+      keys: this.#leafKeys.slice(0, n * 32),
+      counts: this.#leafCounts.slice(0, n),
+      lasts: this.#leafLasts.slice(0, n * 32),
+    };
+  }
+
+  /**
    * A committed map of leaf records as leafRecords() writes them (any split into parts). Every hash
    * is computed here from the keys and heads, none is read, so the root says what the records hold;
    * keys out of order or repeated, or a part not a whole number of records, throw BAD_ARGUMENT.
@@ -399,6 +414,54 @@ export class TrailMap {
     this.#dirty[node] = 1;
     return node;
   }
+}
+
+/** The leaves of a committed map, in the order they were added (TrailMap.leafCopy). */
+export interface LeafCopy {
+  readonly keys: Uint8Array<ArrayBuffer>;
+  readonly counts: Float64Array<ArrayBuffer>;
+  readonly lasts: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * A leaf copy as leafRecords() would write the map: leaf records in ascending key order, in parts of
+ * at most `perPart` (one empty part for an empty map). Keys repeated throw INTERNAL (a map holds
+ * each key once).
+ */
+export function leafRecordsOf(copy: LeafCopy, perPart: number): Uint8Array[] {
+  const n = copy.counts.length;
+  const { keys } = copy;
+  // The keys' first 32 bits decide almost every comparison; the rest only on a tie.
+  const view = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+  const prefix = new Uint32Array(n);
+  for (let i = 0; i < n; i++) prefix[i] = view.getUint32(i * 32);
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((a, b) => {
+    const pa = prefix[a]!;
+    const pb = prefix[b]!;
+    if (pa !== pb) return pa < pb ? -1 : 1;
+    for (let at = 4; at < 32; at++) {
+      const x = keys[a * 32 + at]!;
+      const y = keys[b * 32 + at]!;
+      if (x !== y) return x - y;
+    }
+    throw new CustosError("INTERNAL", "a key is twice in the trail map");
+  });
+  if (n === 0) return [new Uint8Array(0)];
+  const parts: Uint8Array[] = [];
+  for (let first = 0; first < n; first += perPart) {
+    const count = Math.min(perPart, n - first);
+    const part = new Uint8Array(count * LEAF_RECORD_BYTES);
+    for (let j = 0; j < count; j++) {
+      const leaf = order[first + j]!;
+      const at = j * LEAF_RECORD_BYTES;
+      part.set(keys.subarray(leaf * 32, leaf * 32 + 32), at);
+      writeCount(part, at + 32, copy.counts[leaf]!);
+      part.set(copy.lasts.subarray(leaf * 32, leaf * 32 + 32), at + 40);
+    }
+    parts.push(part);
+  }
+  return parts;
 }
 
 /** A past version of the map (TrailMap.past). */

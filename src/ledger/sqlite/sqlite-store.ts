@@ -451,7 +451,7 @@ export class SqliteStore implements LedgerStore {
 
   async putTrailMapSnapshot(size: number, parts: readonly Uint8Array[]): Promise<void> {
     try {
-      writeTrailMapSnapshot(this.#db, size, parts);
+      await writeTrailMapSnapshot(this.#db, size, parts);
     } catch (error) {
       rethrowDiskFault(error, "the log database");
     }

@@ -4,7 +4,8 @@
 //
 // Node: keystore.json (sealed under the master key), ca/ (certificate, CRL, CRL state), portal/
 // (the generated portal certificate), portal.json (the portal's settings), retention.json,
-// retention-state.json and archives.json (the verified archives retention may require),
+// retention-state.json, archives.json (earlier releases' list of archives; no longer read: the log
+// records archives now, but a backup of such a directory keeps it as it was),
 // alerts.jsonl (fork evidence). Witness: keystore.json
 // and a consistent snapshot of witness.db. Never: the log itself (a mirror or the database brings
 // it back), SQLite's -wal/-shm, locks, verify-state.json (it describes one store),

@@ -2,7 +2,12 @@
 // the node makes, or certificates for a holder's signed request), grants the admin signs itself,
 // revocations and key replacements, over mutual TLS. Bulk onboarding builds on these calls.
 
-import { encodeGrantEntry, encodeGrantRevocationEntry } from "../core/entry/index.js";
+import {
+  encodeGrantEntry,
+  encodeGrantRevocationEntry,
+  encodeHoldEntry,
+  type HoldAction,
+} from "../core/entry/index.js";
 import { CustosError, fromBase64 } from "../core/index.js";
 import type { EnrollmentCertificates, EnrollmentRequest, KeyAuditKind, Role } from "../identity/index.js";
 import { type Identity, type IdentityBundle, parseBundle } from "../identity/index.js";
@@ -140,6 +145,36 @@ export class AdminClient {
       ? encodeGrantRevocationEntry(record, sign)
       : encodeGrantEntry({ ...record, ...(change.to !== undefined ? { to: change.to } : {}) }, sign);
     const { index } = await this.#http.call<{ index: number }>("POST", "/v1/grants", {
+      entry: Buffer.from(entry).toString("base64"),
+    });
+    return index;
+  }
+
+  /**
+   * Places or lifts a legal hold: asks the node for its time and the patient's tag, builds the hold
+   * entry, signs it with the admin's own key and posts it, so the node cannot forge a hold or a lift.
+   */
+  async hold(request: { action: HoldAction; reference: string; patient?: string }): Promise<number> {
+    const draft = await this.#http.call<{ time: number; admin: string; patientTag?: string }>(
+      "POST",
+      "/v1/holds/draft",
+      request.patient === undefined ? {} : { patient: request.patient },
+    );
+    if (draft.admin !== this.#admin.uri)
+      throw new CustosError("INTERNAL", "the node names another admin than this bundle's");
+    if ((draft.patientTag === undefined) !== (request.patient === undefined))
+      throw new CustosError("INTERNAL", "the node's hold draft does not match the scope asked for");
+    const entry = encodeHoldEntry(
+      {
+        time: draft.time,
+        action: request.action,
+        ...(draft.patientTag === undefined ? {} : { patientTag: fromBase64(draft.patientTag) }),
+        reference: request.reference,
+        admin: this.#admin.uri,
+      },
+      (message) => this.#admin.sign(message),
+    );
+    const { index } = await this.#http.call<{ index: number }>("POST", "/v1/holds", {
       entry: Buffer.from(entry).toString("base64"),
     });
     return index;

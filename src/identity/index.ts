@@ -18,7 +18,7 @@ export {
 export { KEY_AUDIT_KINDS, KEY_AUDIT_MAX_LIMIT, type KeyAuditKind, keyAudit } from "./key-audit.js";
 export { keyStatus } from "./key-status.js";
 export { upgradeLegacyDirectory } from "./legacy-upgrade.js";
-export { changeHold, standingHolds } from "./legal-holds.js";
+export { appendSignedHold, changeHold, holdDraft, standingHolds } from "./legal-holds.js";
 export { type Challenge, loginMessage } from "./login-message.js";
 export {
   offlineReadItems,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { CustosError } from "../core/index.js";
 import type { Deployment, Identity } from "../identity/index.js";
 import type { RetentionPolicy } from "../records/index.js";
-import { RETENTION_STATE_FILE_NAME, RetentionJob, readArchivedRanges } from "../records/index.js";
+import { RETENTION_STATE_FILE_NAME, RetentionJob } from "../records/index.js";
 import { outboxSignatureCheck, outboxSignerOf } from "../service/index.js";
 import type { WitnessEndpoint } from "../witness/index.js";
 import { AlertLog, GossipChecker, Gossiping, ledgerReference, Witnessing } from "../witness/index.js";
@@ -68,7 +68,6 @@ export class NodeJobs {
           rotate: (tag) => deployment.vault.sealer.epochs.rotate(tag),
           now,
           statePath: join(deployment.dir, RETENTION_STATE_FILE_NAME),
-          archives: () => readArchivedRanges(deployment.dir),
         })
       : undefined;
     this.verify = new BackgroundVerify(ledger.store, deployment.dir, log);

@@ -18,6 +18,11 @@ export interface StandingHold {
   readonly placedBy: string;
   /** Log index of the entry that placed it. */
   readonly index: number;
+  /**
+   * Whether that entry carries the placing admin's signature. Entries written before holds were
+   * signed carry none; `custos verify` checks the signatures and reports the unsigned ones.
+   */
+  readonly signed: boolean;
 }
 
 const HOLDS_PER_READ = 4096;
@@ -53,6 +58,7 @@ export class Holds {
               placedAt: hold.time,
               placedBy: hold.admin,
               index: stored.index,
+              signed: hold.signed !== undefined,
             });
           }
         } else standing.delete(key);

@@ -2,7 +2,11 @@
 // re-wrap, retention and legal holds, archives, and the vault that holds a node's record keys.
 // The browser-safe part is in ./browser.ts, re-exported here.
 
-export { addArchivedRange, readArchivedRanges } from "./archive/archive-register.js";
+export {
+  ARCHIVES_FILE_NAME,
+  type ArchivedRange,
+  archivedRanges,
+} from "./archive/archive-register.js";
 export { buildArchive, epochsInRange, type RangeEpoch } from "./archive/build-archive.js";
 export { openArchive } from "./archive/open-archive.js";
 export * from "./browser.js";

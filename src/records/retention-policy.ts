@@ -24,7 +24,7 @@ export interface RetentionPolicy {
   readonly retainDays?: number;
   readonly batchEntries: number;
   readonly everySeconds: number;
-  /** Expire an epoch only when a verified archive (DIR/archives.json) holds every record of it. */
+  /** Expire an epoch only when an archive the log records (an `archive` operator action) holds every record of it. */
   readonly requireArchive?: boolean;
 }
 

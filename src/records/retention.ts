@@ -25,7 +25,7 @@ import {
 import { CustosError, fromHex, toHex } from "../core/index.js";
 import { writeFileAtomic } from "../crypto/index.js";
 import type { Ledger } from "../ledger/index.js";
-import { type ArchivedRange, isArchived } from "./archive/archive-register.js";
+import { type ArchivedRange, archivedRanges, isArchived } from "./archive/archive-register.js";
 import { Holds } from "./holds.js";
 import { describeRetention, type RetentionPolicy, retentionCutoff } from "./retention-policy.js";
 
@@ -78,8 +78,6 @@ export interface RetentionJobOptions {
   readonly statePath?: string;
   /** Who the erasure entries name as authorizing (default: the policy, e.g. "retention-policy 6 years"). */
   readonly authorizedBy?: string;
-  /** The verified archives (DIR/archives.json), read each tick when the policy requires an archive. */
-  readonly archives?: () => readonly ArchivedRange[];
 }
 
 const EMPTY_STATE: RetentionState = { cursor: 0, deferred: [], expiredEpochs: 0, erasedItems: 0 };
@@ -195,7 +193,8 @@ export class RetentionJob {
     const now = this.#now();
     const cutoff = retentionCutoff(policy, now);
     const holds = await Holds.load(ledger.store);
-    const archived = policy.requireArchive ? (this.#options.archives?.() ?? []) : undefined;
+    // The archives the log records (`archive` operator actions), read each tick when required.
+    const archived = policy.requireArchive ? await archivedRanges(ledger.store) : undefined;
     const state = this.#state;
     if (holds.deploymentHeld) {
       return {

@@ -87,7 +87,11 @@ export const API_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   "POST /v1/revocations": { operationId: "revokeIdentity", errors: ["NOT_FOUND", "CONFLICT"] },
   "GET /v1/retention": { operationId: "getRetention" },
   "GET /v1/holds": { operationId: "listHolds" },
-  "POST /v1/holds": { operationId: "changeHold", errors: ["NOT_FOUND", "CONFLICT", "KEY_MISSING"] },
+  "POST /v1/holds/draft": { operationId: "draftHold" },
+  "POST /v1/holds": {
+    operationId: "changeHold",
+    errors: ["BAD_SIGNATURE", "NOT_FOUND", "CONFLICT", "KEY_MISSING"],
+  },
   "POST /v1/admin/enrollments": {
     operationId: "enrollIdentity",
     errors: ["BAD_SIGNATURE", "BAD_KEY", "CONFLICT", "WRONG_DEPLOYMENT"],

@@ -4,7 +4,8 @@
 // opened offline with the regulator's bundle, every tampering with the file caught and located,
 // erased content left out of a later archive, and retention refusing to expire what no archive holds.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -144,9 +145,37 @@ describe("custos archive", () => {
     // A patient not named as a reader holds no envelope in it: nothing opens.
     const p1 = await cli(["read", "--archive", out, "--log-key", logKey, "--as", bundle("P1"), "--json"]);
     expect(JSON.parse(p1.stdout).records).toEqual([]);
-    // Retention counts on it: it is recorded beside the node.
+    // Retention counts on it: it is recorded in the log, as an operator action signed by the
+    // custodian who made it, naming the range, the anchor's size, the file's hash and the readers.
+    expect(made.stdout).toMatch(
+      /recorded in the log as entry \d+ \(sha256 [0-9a-f]{64}\): retention counts it/,
+    );
     const status = await cli(["retention", "status", "--data", env.data, "--json"]);
-    expect(JSON.parse(status.stdout).archives).toHaveLength(1);
+    const archives = JSON.parse(status.stdout).archives as { index: number; sha256: string }[];
+    expect(archives).toHaveLength(1);
+    expect(archives[0]!.sha256).toBe(createHash("sha256").update(readFileSync(out)).digest("hex"));
+    const store = SqliteStore.open(env.data, { readonly: true });
+    try {
+      const [stored] = await store.getEntriesAt([archives[0]!.index]);
+      const action = decodeOperatorActionEntry(stored!.data);
+      expect(action).toMatchObject({
+        action: "archive",
+        operator: "custos://stmary/custodian/privacy",
+        archive: {
+          from: T0,
+          to: T0 + 2 * 24 * HOUR,
+          records: 4,
+          readers: ["custos://stmary/auditor/regulator"],
+        },
+      });
+      const privacy = env.identity("custodian/privacy");
+      expect(
+        ed25519Verify(privacy.signingPublicKey(), action.signed!.message, action.signed!.signature),
+      ).toBe(true);
+    } finally {
+      await store.close();
+    }
+    expect(existsSync(join(env.data, "archives.json"))).toBe(false);
 
     // A patient named as a reader needs keys to their own records only: P1 holds them already, so no
     // custodian is needed, and with one nothing of P2's is re-wrapped for P1.
@@ -154,6 +183,12 @@ describe("custos archive", () => {
     const own = await cli(["archive", "--data", env.data, ...range, "--for", "patient/P1", "--out", forP1]);
     expect(own.stderr).toBe("");
     expect(own.status).toBe(0);
+    // The log's entry names the patient reader by tag: the log is in clear, a patient's ID never is.
+    const recorded = JSON.parse((await cli(["retention", "status", "--data", env.data, "--json"])).stdout)
+      .archives as { readers: string[] }[];
+    expect(recorded[1]!.readers).toEqual([
+      expect.stringMatching(/^custos:\/\/stmary\/patient\/tag:[0-9a-f]{64}$/),
+    ]);
     const p1Read = offline(["read", "--archive", forP1, "--log-key", logKey, "--as", bundle("P1"), "--json"]);
     const p1Records = (JSON.parse(p1Read.stdout) as { records: { userId: string }[] }).records;
     expect(p1Records.map((r) => r.userId).sort()).toEqual(["dr-0-0", "dr-1-0"]);
@@ -274,7 +309,44 @@ describe("custos archive", () => {
     expect(opened.erased).toHaveLength(2);
   });
 
-  it("keeps retention from expiring what no verified archive holds", async () => {
+  it("keeps retention from expiring what no archive recorded in the log holds", async () => {
+    // An archive made with --no-record (read-only, beside a running node) is not in the log, and a
+    // list of archives in a file beside the log (what earlier releases trusted) counts for nothing.
+    const unrecorded = join(env.root, "unrecorded.custos-archive");
+    const loose = await cli([
+      "archive",
+      "--data",
+      env.data,
+      "--from",
+      new Date(T0).toISOString(),
+      "--to",
+      new Date(T0 + 3 * 24 * HOUR).toISOString(),
+      "--for",
+      "patient/P1",
+      "--out",
+      unrecorded,
+      "--no-record",
+    ]);
+    expect(loose.stderr).toBe("");
+    expect(loose.stdout).toMatch(
+      /not recorded in the log \(--no-record\): retention does not count this archive/,
+    );
+    writeFileSync(
+      join(env.data, "archives.json"),
+      JSON.stringify({
+        archives: [
+          {
+            file: unrecorded,
+            sha256: createHash("sha256").update(readFileSync(unrecorded)).digest("hex"),
+            from: T0,
+            to: T0 + 3 * 24 * HOUR,
+            size: 1_000_000,
+            records: 6,
+            verifiedAt: Date.now(),
+          },
+        ],
+      }),
+    );
     expect(
       (await cli(["retention", "set", "--data", env.data, "--days", "1", "--require-archive"])).stdout,
     ).toMatch(/only once archived/);
@@ -284,9 +356,11 @@ describe("custos archive", () => {
     expect(run.stdout).toMatch(/expired 2 epoch\(s\).*; 2 epoch\(s\) waiting/);
     const status = await cli(["retention", "status", "--data", env.data, "--json"]);
     expect(JSON.parse(status.stdout)).toMatchObject({ requireArchive: true, waitingForArchive: 2 });
-    expect((await cli(["retention", "status", "--data", env.data])).stdout).toMatch(
+    const text = (await cli(["retention", "status", "--data", env.data])).stdout;
+    expect(text).toMatch(
       /archive before deletion: required; 2 epoch\(s\) past retention wait for a verified archive/,
     );
+    expect(text).toMatch(/note: archives.json \(kept by earlier releases\) is no longer read/);
     expect((await cli(["verify", "--data", env.data])).stdout).toContain("OK: no tampering found");
   });
 

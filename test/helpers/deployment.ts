@@ -2,6 +2,7 @@
 // real `custos serve` process on loopback ports (mutual-TLS API and portal).
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,13 +64,28 @@ export async function createTestDeployment(options: {
   await initDataDir(data, { origin: "e2e.custos.example/log", masterKey: provider });
   const deployment = await Deployment.initCa(data, provider, "stmary");
   const bundles = new Map<string, IdentityBundle>();
-  const pemDir = (id: string) => join(temp.dir, "pem", id);
+  // PEM files are written by `custos identity pem` (a process each) on first use only: a deployment
+  // of eight identities spent many seconds of its setup on them, and past two minutes on a loaded
+  // machine (retention-e2e's beforeAll timed out so), though most tests never use one.
+  const pemDir = (id: string) => {
+    const dir = join(temp.dir, "pem", id);
+    if (!existsSync(dir))
+      spawnSync(process.execPath, [
+        BIN,
+        "identity",
+        "pem",
+        "--bundle",
+        join(temp.dir, `${id}.custos-id`),
+        "--out",
+        dir,
+      ]);
+    return dir;
+  };
   for (const [role, id] of options.people) {
     const issued = await deployment.enroll({ role, id, passphrase: PASS, kdfIterations: 2000 });
     bundles.set(`${role}/${id}`, issued.bundle);
     const file = join(temp.dir, `${id}.custos-id`);
     writeBundle(file, issued.bundle);
-    spawnSync(process.execPath, [BIN, "identity", "pem", "--bundle", file, "--out", pemDir(id)]);
   }
   const admin = [...bundles.values()].find((b) => b.role === "admin");
   for (const grant of options.grants ?? []) {

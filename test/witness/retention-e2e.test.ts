@@ -267,6 +267,15 @@ describe("retention expiry with real processes", () => {
     });
     expect(status.expiredEpochs).toBe(0);
     expect(status.holds).toHaveLength(2);
+    // Each hold entry carries the placing admin's signature (the CLI took the node's time, moved
+    // four days on, for the entry); the unsigned request of earlier releases is refused.
+    expect(status.holds).toEqual([
+      expect.objectContaining({ scope: "deployment", signed: true }),
+      expect.objectContaining({ signed: true }),
+    ]);
+    await expect(
+      adminClient.call("POST", "/v1/holds", { action: "lift", reference: "Case 2026-117" }),
+    ).rejects.toMatchObject({ code: "BAD_SIGNATURE" });
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect((await recordContents(env.data)).length).toBe(archived.length);
 

@@ -7,11 +7,18 @@ import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { type ArchiveReport, verifyArchive } from "../../core/archive/index.js";
+import { patientOperatorName } from "../../core/entry/index.js";
 import { CustosError, sha256, toHex } from "../../core/index.js";
 import { writeFileAtomic } from "../../crypto/index.js";
-import { type ArchiveRecipient, resolveArchiveReader, rewrapForArchive } from "../../identity/index.js";
+import {
+  type ArchiveRecipient,
+  operatorActionItem,
+  operatorOf,
+  resolveArchiveReader,
+  rewrapForArchive,
+} from "../../identity/index.js";
 import { LOG_SIGNER_SECRET } from "../../ledger/index.js";
-import { addArchivedRange, buildArchive, epochsInRange, openArchive } from "../../records/index.js";
+import { buildArchive, epochsInRange, openArchive } from "../../records/index.js";
 import { WITNESSED_FILE } from "../../witness/index.js";
 import { EXIT_FINDINGS, UsageError } from "../errors.js";
 import type { Io } from "../io.js";
@@ -30,6 +37,8 @@ interface ArchiveOptions {
   as?: string;
   passphraseFile?: string;
   json?: boolean;
+  /** --no-record: false. */
+  record?: boolean;
 }
 
 export interface ArchiveTrustOptions {
@@ -56,6 +65,10 @@ export function registerArchiveCommands(program: Command, io: Io, setExit: (code
     .requiredOption("--out <file>", "the archive file to write (refused if it exists)")
     .option("--as <bundle>", "the custodian's bundle: re-wraps keys for a named reader that has none yet")
     .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
+    .option(
+      "--no-record",
+      "do not record the archive in the log (read-only: beside a running node; retention does not count it)",
+    )
     .option("--json", "print JSON")
     .action(async (options: ArchiveOptions) => {
       const range = { from: parseTime(options.from, "--from"), to: parseTime(options.to, "--to") };
@@ -65,8 +78,13 @@ export function registerArchiveCommands(program: Command, io: Io, setExit: (code
       const custodian = options.as ? unlockBundle(options.as, options.passphraseFile) : undefined;
       if (custodian !== undefined && custodian.role !== "custodian")
         throw new UsageError("--as takes the custodian's bundle (its key re-wraps readers' keys)");
-      // Without re-wrapping nothing is written to the log: the store is opened read-only, so an
-      // archive can be made beside a running node; re-wrapping appends, so the node must be stopped.
+      // The archive is recorded in the log (an `archive` operator action: range, anchor size, the
+      // file's SHA-256, readers), which is what retention's "archive before deletion" counts, so the
+      // node must be stopped. With --no-record (and no re-wrapping) nothing is written to the log: the
+      // store is opened read-only and an archive can be made beside a running node.
+      const record = options.record !== false;
+      if (!record && custodian !== undefined)
+        throw new UsageError("--no-record cannot re-wrap keys (--as): re-wrapping appends to the log");
       await withDeployment(
         options,
         async (deployment) => {
@@ -117,17 +135,40 @@ export function registerArchiveCommands(program: Command, io: Io, setExit: (code
               `the archive written did not verify (${report.findings[0]?.message}); nothing was kept`,
             );
           }
-          addArchivedRange(deployment.dir, {
-            file: out,
-            sha256: toHex(sha256(written)),
-            from: range.from,
-            to: range.to,
-            size: built.size,
-            records: built.records,
-            verifiedAt: deployment.now(),
-          });
+          const fileHash = sha256(written);
+          let recordedAt: number | undefined;
+          if (record) {
+            try {
+              const item = operatorActionItem(
+                {
+                  time: deployment.now(),
+                  action: "archive",
+                  detail: `records from ${new Date(range.from).toISOString()} to ${new Date(range.to).toISOString()} at log size ${built.size}, for ${readers.length} reader(s)`,
+                  archive: {
+                    from: range.from,
+                    to: range.to,
+                    size: built.size,
+                    fileHash,
+                    records: built.records,
+                    // A patient reader by tag: the entry is in clear, a patient's ID never is.
+                    readers: readers.map((r) =>
+                      r.patientTag === undefined ? r.id : patientOperatorName(deployment.name, r.patientTag),
+                    ),
+                  },
+                },
+                operatorOf(custodian),
+              );
+              recordedAt = (await ledger.appendOne(item)).index;
+              await ledger.checkpoint();
+            } catch (error) {
+              unlinkSync(out);
+              throw error;
+            }
+          }
           const summary = {
             file: out,
+            sha256: toHex(fileHash),
+            ...(recordedAt === undefined ? {} : { recordedAt }),
             size: built.size,
             records: built.records,
             envelopes: built.envelopes,
@@ -146,6 +187,11 @@ export function registerArchiveCommands(program: Command, io: Io, setExit: (code
           );
           if (rewrapped > 0)
             io.out(`re-wrapped ${rewrapped} epoch key(s) for the named readers (in the log)`);
+          io.out(
+            recordedAt === undefined
+              ? "not recorded in the log (--no-record): retention does not count this archive"
+              : `recorded in the log as entry ${recordedAt} (sha256 ${toHex(fileHash)}): retention counts it`,
+          );
           if (built.erasedContents > 0)
             io.out(
               `left out ${built.erasedContents} erased item(s): their erasure entries are in the archive`,
@@ -156,8 +202,16 @@ export function registerArchiveCommands(program: Command, io: Io, setExit: (code
             `verify it with: custos verify-archive ${options.out} --log-key '${ledger.meta.verifierKey}'`,
           );
         },
-        custodian === undefined ? { readOnly: true } : {},
-      );
+        record ? {} : { readOnly: true },
+      ).catch((error: unknown) => {
+        if (record && error instanceof CustosError && error.code === "STORE_BUSY")
+          throw new CustosError(
+            "STORE_BUSY",
+            "a running node holds this log: stop it to make an archive recorded in the log (what retention counts), or pass --no-record",
+            { cause: error },
+          );
+        throw error;
+      });
     });
 
   program

@@ -2,19 +2,21 @@
 // `custos hold place|lift|list` (legal holds, by an admin, on a running node with --server or on a
 // stopped node's data directory). docs/operations.md, "Retention and legal holds".
 
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { MtlsClient } from "../../client/index.js";
+import { AdminClient } from "../../client/index.js";
 import type { HoldAction } from "../../core/entry/index.js";
 import { changeHold, Deployment, Identity, readBundle, standingHolds } from "../../identity/index.js";
 import { openStore } from "../../ledger/index.js";
 import {
+  ARCHIVES_FILE_NAME,
+  archivedRanges,
   describeRetention,
   Holds,
   parseRetentionPolicy,
   RETENTION_STATE_FILE_NAME,
   RetentionJob,
-  readArchivedRanges,
   readRetentionPolicy,
   readRetentionState,
   retentionCutoff,
@@ -49,9 +51,11 @@ export function registerRetentionCommands(program: Command, io: Io): void {
       const store = await openStore(dir, { readonly: true, ...(options.db ? { db: options.db } : {}) });
       let holds: Awaited<ReturnType<typeof Holds.load>>;
       let size: number;
+      let archives: Awaited<ReturnType<typeof archivedRanges>>;
       try {
         holds = await Holds.load(store);
         size = await store.getSize();
+        archives = await archivedRanges(store);
       } finally {
         await store.close();
       }
@@ -65,14 +69,19 @@ export function registerRetentionCommands(program: Command, io: Io): void {
         deferred: state.deferred.length,
         requireArchive: policy.requireArchive === true,
         waitingForArchive: state.deferred.filter((d) => d.why === "no-archive").length,
-        archives: readArchivedRanges(dir).map((a) => ({
-          file: a.file,
+        archives: archives.map((a) => ({
+          index: a.index,
+          sha256: a.sha256,
           from: new Date(a.from).toISOString(),
           to: new Date(a.to).toISOString(),
           size: a.size,
           records: a.records,
-          verifiedAt: new Date(a.verifiedAt).toISOString(),
+          readers: a.readers,
+          operator: a.operator,
+          signed: a.signed,
+          madeAt: new Date(a.time).toISOString(),
         })),
+        ...(existsSync(join(dir, ARCHIVES_FILE_NAME)) ? { ignoredArchivesFile: ARCHIVES_FILE_NAME } : {}),
         expiredEpochs: state.expiredEpochs,
         erasedItems: state.erasedItems,
         ...(state.lastRunAt === undefined ? {} : { lastRunAt: new Date(state.lastRunAt).toISOString() }),
@@ -81,6 +90,7 @@ export function registerRetentionCommands(program: Command, io: Io): void {
           reference: h.reference,
           placedAt: new Date(h.placedAt).toISOString(),
           placedBy: h.placedBy,
+          signed: h.signed,
         })),
       };
       if (options.json) {
@@ -100,11 +110,17 @@ export function registerRetentionCommands(program: Command, io: Io): void {
       );
       for (const a of status.archives)
         io.out(
-          `archive: records from ${a.from} to ${a.to} (${a.records}, log size ${a.size}) in ${a.file}, verified ${a.verifiedAt}`,
+          `archive (log entry ${a.index}): records from ${a.from} to ${a.to} (${a.records}, log size ${a.size}), sha256 ${a.sha256}, made ${a.madeAt} by ${a.operator}${a.signed ? "" : " (unsigned)"}`,
+        );
+      if (status.ignoredArchivesFile)
+        io.out(
+          `note: ${status.ignoredArchivesFile} (kept by earlier releases) is no longer read: only archives recorded in the log count; make those archives again with custos archive to record them`,
         );
       if (status.holds.length === 0) io.out("legal holds: none");
       for (const hold of status.holds)
-        io.out(`legal hold on ${hold.scope}: "${hold.reference}" since ${hold.placedAt} by ${hold.placedBy}`);
+        io.out(
+          `legal hold on ${hold.scope}: "${hold.reference}" since ${hold.placedAt} by ${hold.placedBy}${hold.signed ? "" : " (unsigned: made before holds were signed)"}`,
+        );
     });
 
   retention
@@ -167,7 +183,6 @@ export function registerRetentionCommands(program: Command, io: Io): void {
           policy,
           rotate: (tag) => vault.sealer.epochs.rotate(tag),
           statePath: join(dir, RETENTION_STATE_FILE_NAME),
-          archives: () => readArchivedRanges(dir),
         });
         const results = await job.runToEnd();
         await vault.ledger.checkpoint();
@@ -236,7 +251,10 @@ export function registerRetentionCommands(program: Command, io: Io): void {
       try {
         const holds = await standingHolds(deployment);
         if (holds.length === 0) io.out("no legal hold stands");
-        for (const h of holds) io.out(`${h.scope}: "${h.reference}" since ${h.placedAt} by ${h.placedBy}`);
+        for (const h of holds)
+          io.out(
+            `${h.scope}: "${h.reference}" since ${h.placedAt} by ${h.placedBy}${h.signed ? "" : " (unsigned: made before holds were signed)"}`,
+          );
       } finally {
         await deployment.close();
       }
@@ -259,14 +277,7 @@ async function changeHoldVia(
     reference: options.reference,
     ...(options.patient ? { patient: options.patient } : {}),
   };
-  if (options.server) {
-    const reply = await new MtlsClient(options.server, admin).call<{ index: number }>(
-      "POST",
-      "/v1/holds",
-      request,
-    );
-    return reply.index;
-  }
+  if (options.server) return new AdminClient(options.server, admin).hold(request);
   const deployment = await Deployment.open(
     requireData(options.data),
     masterKeyFrom(options),

@@ -95,7 +95,7 @@ export function registerVerifyCommand(program: Command, io: Io, setExit: (code: 
               ...ledgerReport,
               unchecked: [
                 ...ledgerReport.unchecked,
-                "registry and operator-action signatures (a full verify checks them)",
+                "registry, operator-action and legal-hold signatures (a full verify checks them)",
               ],
             };
           }
@@ -174,6 +174,14 @@ function withSignatures(report: VerifyReport, signatures: SignatureReport): Veri
     ...report,
     ok: report.ok && findings.length === 0,
     findings: [...report.findings, ...findings],
-    unchecked: [...report.unchecked, ...(signatures.unchecked ? [signatures.unchecked] : [])],
+    unchecked: [
+      ...report.unchecked,
+      ...(signatures.unchecked ? [signatures.unchecked] : []),
+      ...(signatures.unsignedHolds.length > 0
+        ? [
+            `the admin signature of ${signatures.unsignedHolds.length} legal hold entr${signatures.unsignedHolds.length === 1 ? "y" : "ies"} made before holds were signed (entr${signatures.unsignedHolds.length === 1 ? "y" : "ies"} ${signatures.unsignedHolds.slice(0, 10).join(", ")}${signatures.unsignedHolds.length > 10 ? ", ..." : ""}): who placed or lifted ${signatures.unsignedHolds.length === 1 ? "it" : "them"} is named, not proven`,
+          ]
+        : []),
+    ],
   };
 }

@@ -29,7 +29,7 @@ export {
   MAX_ERASED_PER_ENTRY,
 } from "./erasure-entry.js";
 export { filingOf, REGISTRY_LOOKUP_KEY, relayedNoticeKey } from "./filing.js";
-export type { HoldAction, LegalHold } from "./hold-entry.js";
+export type { DecodedHold, HoldAction, LegalHold } from "./hold-entry.js";
 export {
   decodeHoldEntry,
   encodeHoldEntry,
@@ -59,7 +59,7 @@ export {
   noticeLookupKey,
   noticeLookupKeys,
 } from "./notice-entry.js";
-export type { OperatorAction, OperatorActionName } from "./operator-action-entry.js";
+export type { ArchiveRecord, OperatorAction, OperatorActionName } from "./operator-action-entry.js";
 export {
   decodeOperatorActionEntry,
   encodeOperatorActionEntry,

@@ -9,6 +9,12 @@
 //   0x01 time u64 (ms)   0x02 action (UTF-8, one of OPERATOR_ACTIONS)   0x03 operator (UTF-8, 1-512)
 //   0x04 detail (UTF-8, 0-1000 bytes, no personal data)   0x05 patient tag (32; an offline read of one
 //   patient's trail)   0x7f Ed25519 signature over the entry without this field (identity operators)
+//
+// An `archive` action (custos archive wrote and verified an archive file) also carries, and only it:
+//   0x06 from u64 (ms)   0x07 to u64 (ms): records whose hour lies in [hourOf(from), to)
+//   0x08 size u64: the anchor checkpoint's tree size (records below it)   0x09 SHA-256 of the file (32)
+//   0x0a records u64   0x0b the readers' identity URIs (UTF-8, one per line, 1-8192 bytes)
+// so that retention's "archive before deletion" rests on the signed log, not on a local file.
 
 import { fromHex, toHex, u64be, utf8 } from "../bytes.js";
 import { CustosError } from "../errors.js";
@@ -22,9 +28,23 @@ const TAG_ACTION = 0x02;
 const TAG_OPERATOR = 0x03;
 const TAG_DETAIL = 0x04;
 const TAG_PATIENT_TAG = 0x05;
+const TAG_FROM = 0x06;
+const TAG_TO = 0x07;
+const TAG_SIZE = 0x08;
+const TAG_FILE_HASH = 0x09;
+const TAG_RECORDS = 0x0a;
+const TAG_READERS = 0x0b;
 const TAG_SIGNATURE = 0x7f;
+const ARCHIVE_TAGS = [TAG_FROM, TAG_TO, TAG_SIZE, TAG_FILE_HASH, TAG_RECORDS, TAG_READERS];
+const MAX_READERS_BYTES = 8192;
 
-export const OPERATOR_ACTIONS = ["master-key-rotation", "migrate-store", "restore", "offline-read"] as const;
+export const OPERATOR_ACTIONS = [
+  "master-key-rotation",
+  "migrate-store",
+  "restore",
+  "offline-read",
+  "archive",
+] as const;
 export type OperatorActionName = (typeof OPERATOR_ACTIONS)[number];
 
 /** How a patient who acts is named: by their tag (the log's keyed, per-patient pseudonym), never by ID. */
@@ -51,6 +71,20 @@ export function operatorIsPatient(operator: string): boolean {
 /** Every operator action is filed under this lookup key, so they are listed without a scan. */
 export const OPERATOR_ACTIONS_LOOKUP_KEY = sha256(utf8("custos operator actions v1"));
 
+/** What an `archive` action records of the archive written. */
+export interface ArchiveRecord {
+  /** Records whose hour lies in [hourOf(from), to) (ms since 1970)... */
+  readonly from: number;
+  readonly to: number;
+  /** ...and whose index lies below the anchor checkpoint's size. */
+  readonly size: number;
+  /** SHA-256 of the whole archive file. */
+  readonly fileHash: Uint8Array;
+  readonly records: number;
+  /** The readers named (identity URIs). */
+  readonly readers: readonly string[];
+}
+
 export interface OperatorAction {
   readonly time: number;
   readonly action: OperatorActionName;
@@ -61,6 +95,41 @@ export interface OperatorAction {
   readonly operator: string;
   readonly detail: string;
   readonly patientTag?: Uint8Array;
+  /** Present exactly when action is `archive`. */
+  readonly archive?: ArchiveRecord;
+}
+
+function u64(value: number, what: string): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new CustosError("BAD_ARGUMENT", `an archive action's ${what} is a whole number`);
+  return u64be(BigInt(value));
+}
+
+function readU64(value: Uint8Array | undefined): number | undefined {
+  if (value?.length !== 8) return undefined;
+  const n = new DataView(value.buffer, value.byteOffset, 8).getBigUint64(0);
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(n);
+}
+
+function archiveFields(archive: ArchiveRecord): EntryField[] {
+  if (!(archive.from < archive.to))
+    throw new CustosError("BAD_ARGUMENT", "an archive's range ends before it starts");
+  if (archive.fileHash.length !== 32) throw new CustosError("BAD_ARGUMENT", "an archive's hash is 32 bytes");
+  if (archive.readers.some((r) => r.length === 0 || /[\p{Cc}]/u.test(r)))
+    throw new CustosError("BAD_ARGUMENT", "an archive's readers are identity URIs");
+  if (archive.readers.some((r) => operatorIsPatient(r) && patientTagOfOperator(r) === undefined))
+    throw new CustosError("BAD_ARGUMENT", "an archive names a patient reader only by their tag, never by ID");
+  const readers = utf8(archive.readers.join("\n"));
+  if (readers.length === 0 || readers.length > MAX_READERS_BYTES)
+    throw new CustosError("BAD_ARGUMENT", `an archive names 1 to ${MAX_READERS_BYTES} bytes of readers`);
+  return [
+    { tag: TAG_FROM, value: u64(archive.from, "start") },
+    { tag: TAG_TO, value: u64(archive.to, "end") },
+    { tag: TAG_SIZE, value: u64(archive.size, "size") },
+    { tag: TAG_FILE_HASH, value: archive.fileHash },
+    { tag: TAG_RECORDS, value: u64(archive.records, "record count") },
+    { tag: TAG_READERS, value: readers },
+  ];
 }
 
 function text(value: string, min: number, max: number, what: string): Uint8Array {
@@ -87,12 +156,15 @@ export function encodeOperatorActionEntry(
       "BAD_ARGUMENT",
       "an operator action names a patient only by their tag (custos://<deployment>/patient/tag:<hex>), never by ID",
     );
+  if ((action.action === "archive") !== (action.archive !== undefined))
+    throw new CustosError("BAD_ARGUMENT", "an archive action, and only it, records the archive written");
   const fields: EntryField[] = [
     { tag: TAG_TIME, value: u64be(BigInt(action.time)) },
     { tag: TAG_ACTION, value: utf8(action.action) },
     { tag: TAG_OPERATOR, value: text(action.operator, 1, 512, "operator") },
     { tag: TAG_DETAIL, value: text(action.detail, 0, 1000, "detail") },
     ...(action.patientTag === undefined ? [] : [{ tag: TAG_PATIENT_TAG, value: action.patientTag }]),
+    ...(action.archive === undefined ? [] : archiveFields(action.archive)),
   ];
   if (sign === undefined) return encodeEntry({ kind: ENTRY_KINDS.operatorAction, fields });
   const signature = sign(encodeEntry({ kind: ENTRY_KINDS.operatorAction, fields }));
@@ -110,7 +182,15 @@ export function decodeOperatorActionEntry(bytes: Uint8Array): OperatorAction & {
   const entry = decodeEntry(bytes);
   if (entry.kind !== ENTRY_KINDS.operatorAction)
     throw new CustosError("BAD_ENCODING", "not an operator action entry");
-  const known = new Set([TAG_TIME, TAG_ACTION, TAG_OPERATOR, TAG_DETAIL, TAG_PATIENT_TAG, TAG_SIGNATURE]);
+  const known = new Set([
+    TAG_TIME,
+    TAG_ACTION,
+    TAG_OPERATOR,
+    TAG_DETAIL,
+    TAG_PATIENT_TAG,
+    ...ARCHIVE_TAGS,
+    TAG_SIGNATURE,
+  ]);
   const time = fieldValue(entry, TAG_TIME);
   const action = fieldValue(entry, TAG_ACTION);
   const operator = fieldValue(entry, TAG_OPERATOR);
@@ -143,12 +223,43 @@ export function decodeOperatorActionEntry(bytes: Uint8Array): OperatorAction & {
   }
   if (ms > BigInt(Number.MAX_SAFE_INTEGER) || !(OPERATOR_ACTIONS as readonly string[]).includes(actionText))
     throw new CustosError("BAD_ENCODING", "malformed operator action entry");
+  const hasArchive = ARCHIVE_TAGS.map((t) => fieldValue(entry, t) !== undefined);
+  if (hasArchive.some((has) => has !== (actionText === "archive")))
+    throw new CustosError("BAD_ENCODING", "malformed operator action entry: an archive action's fields");
+  let archive: ArchiveRecord | undefined;
+  if (actionText === "archive") {
+    const from = readU64(fieldValue(entry, TAG_FROM));
+    const to = readU64(fieldValue(entry, TAG_TO));
+    const size = readU64(fieldValue(entry, TAG_SIZE));
+    const records = readU64(fieldValue(entry, TAG_RECORDS));
+    const fileHash = fieldValue(entry, TAG_FILE_HASH)!;
+    const readers = fieldValue(entry, TAG_READERS)!;
+    let readerText: string;
+    try {
+      readerText = new TextDecoder("utf-8", { fatal: true }).decode(readers);
+    } catch (error) {
+      throw new CustosError("BAD_ENCODING", "an archive action's readers are not UTF-8", { cause: error });
+    }
+    if (
+      from === undefined ||
+      to === undefined ||
+      !(from < to) ||
+      size === undefined ||
+      records === undefined ||
+      fileHash.length !== 32 ||
+      readers.length === 0 ||
+      readers.length > MAX_READERS_BYTES
+    )
+      throw new CustosError("BAD_ENCODING", "malformed operator action entry: an archive action's fields");
+    archive = { from, to, size, fileHash, records, readers: readerText.split("\n") };
+  }
   return {
     time: Number(ms),
     action: actionText as OperatorActionName,
     operator: operatorText,
     detail: detailText,
     ...(tag === undefined ? {} : { patientTag: tag }),
+    ...(archive === undefined ? {} : { archive }),
     ...(signature === undefined
       ? {}
       : {

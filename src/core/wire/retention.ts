@@ -12,6 +12,8 @@ export const Hold = z.object({
   placedAt: z.string(),
   placedBy: z.string(),
   index: z.number(),
+  /** Whether the placing entry carries the admin's signature (entries made before holds were signed do not). */
+  signed: z.boolean(),
 });
 
 export const RetentionReply = z.object({
@@ -30,11 +32,27 @@ export const RetentionReply = z.object({
 
 export const HoldsReply = z.object({ holds: z.array(Hold) });
 
+/** What an admin asks before building a hold entry: the patient's tag (absent: the whole deployment). */
+export const HoldDraftRequest = z.object({ patient: z.string().regex(ID_PATTERN).optional() }).strict();
+export const HoldDraftReply = z.object({
+  /** The node's clock (ms since 1970): the hold entry's time. */
+  time: z.number(),
+  /** The caller's identity URI: the hold entry's admin. */
+  admin: z.string(),
+  /** The patient's tag, base64. */
+  patientTag: z.string().optional(),
+});
+
+/**
+ * A hold entry the admin built and signed (base64; custos hold builds it). The unsigned form of
+ * earlier releases (action, patient, reference) is refused with BAD_SIGNATURE, naming this one.
+ */
 export const HoldRequest = z
   .object({
-    action: z.enum(["place", "lift"]),
+    entry: z.string().max(4096).optional(),
+    action: z.enum(["place", "lift"]).optional(),
     patient: z.string().regex(ID_PATTERN).optional(),
-    reference: z.string().min(1).max(MAX_HOLD_REFERENCE_BYTES),
+    reference: z.string().min(1).max(MAX_HOLD_REFERENCE_BYTES).optional(),
   })
   .strict();
 export const HoldReply = z.object({ index: z.number() });

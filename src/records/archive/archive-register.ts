@@ -1,20 +1,29 @@
-// The archives a node has made and verified (DIR/archives.json, docs/formats.md): which time range
-// each covers and up to which log size, so that retention with `requireArchive` expires an epoch only
-// when a verified archive holds every one of its records. `custos archive` adds an archive here only
-// after reading the written file back and verifying it with the log's verifier key.
+// The archives a log records (docs/formats.md, "Operator actions" and "Archives"): `custos archive`
+// appends an `archive` operator action once it has read the written file back and verified it, naming
+// the time range, the anchor checkpoint's size, the file's SHA-256 and the readers. Retention with
+// `requireArchive` expires an epoch only when such an entry holds every one of its records, so
+// deletion after archiving rests on the signed log, not on a file beside it. DIR/archives.json, where
+// earlier releases kept that list, is no longer read (`custos retention status` says so when present).
 
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { hourOf } from "../../core/entry/index.js";
-import { CustosError } from "../../core/index.js";
-import { writeFileAtomic } from "../../crypto/index.js";
+import {
+  decodeOperatorActionEntry,
+  ENTRY_KINDS,
+  hourOf,
+  OPERATOR_ACTIONS_LOOKUP_KEY,
+} from "../../core/entry/index.js";
+import { toHex } from "../../core/index.js";
+import type { LedgerStore } from "../../ledger/index.js";
 
+/** Where earlier releases kept the list of archives (no longer trusted nor read). */
 export const ARCHIVES_FILE_NAME = "archives.json";
 
 export interface ArchivedRange {
-  /** Where it was written (informational: the file may since have been moved off the machine). */
-  readonly file: string;
-  /** SHA-256 of the whole file, hex. */
+  /** The log index of the `archive` operator action. */
+  readonly index: number;
+  /** Who made it (identity URI, or the local account), and whether the entry carries their signature. */
+  readonly operator: string;
+  readonly signed: boolean;
+  /** SHA-256 of the whole archive file, hex. */
   readonly sha256: string;
   /** Records whose hour lies in [hourOf(from), to) are in it... */
   readonly from: number;
@@ -22,45 +31,48 @@ export interface ArchivedRange {
   /** ...when their index is below this log size (its anchor checkpoint's). */
   readonly size: number;
   readonly records: number;
-  readonly verifiedAt: number;
+  readonly readers: readonly string[];
+  /** When the entry says it was made (ms). */
+  readonly time: number;
 }
 
-function valid(value: unknown): value is ArchivedRange {
-  const a = value as Partial<ArchivedRange> | null;
-  return (
-    typeof a === "object" &&
-    a !== null &&
-    typeof a.file === "string" &&
-    typeof a.sha256 === "string" &&
-    /^[0-9a-f]{64}$/.test(a.sha256) &&
-    [a.from, a.to, a.size, a.records, a.verifiedAt].every((n) => Number.isSafeInteger(n))
-  );
-}
+const PAGE = 4096;
 
-export function readArchivedRanges(dir: string): ArchivedRange[] {
-  const path = join(dir, ARCHIVES_FILE_NAME);
-  if (!existsSync(path)) return [];
-  try {
-    const json = JSON.parse(readFileSync(path, "utf8")) as { archives?: unknown };
-    if (!Array.isArray(json.archives) || !json.archives.every(valid)) throw new Error("malformed");
-    return json.archives;
-  } catch (error) {
-    throw new CustosError(
-      "CONFIG",
-      `${path} is not a valid list of archives; restore it from a backup or make the archives again`,
-      { cause: error },
-    );
+/** The archives recorded in the log, in log order (entries that do not decode are left out). */
+export async function archivedRanges(store: LedgerStore): Promise<ArchivedRange[]> {
+  const ranges: ArchivedRange[] = [];
+  for (let fromIndex = 0; ; ) {
+    const page = await store.entriesByLookupKey({ key: OPERATOR_ACTIONS_LOOKUP_KEY, fromIndex, limit: PAGE });
+    for (const stored of page) {
+      if (stored.data[1] !== ENTRY_KINDS.operatorAction) continue;
+      let action: ReturnType<typeof decodeOperatorActionEntry>;
+      try {
+        action = decodeOperatorActionEntry(stored.data);
+      } catch {
+        continue; // custos verify names an unreadable operator action
+      }
+      const a = action.archive;
+      if (action.action !== "archive" || a === undefined) continue;
+      ranges.push({
+        index: stored.index,
+        operator: action.operator,
+        signed: action.signed !== undefined,
+        sha256: toHex(a.fileHash),
+        from: a.from,
+        to: a.to,
+        // An archive cannot hold entries appended after the entry recording it.
+        size: Math.min(a.size, stored.index),
+        records: a.records,
+        readers: a.readers,
+        time: action.time,
+      });
+    }
+    if (page.length < PAGE) return ranges;
+    fromIndex = page[page.length - 1]!.index + 1;
   }
 }
 
-export function addArchivedRange(dir: string, range: ArchivedRange): void {
-  const archives = [...readArchivedRanges(dir).filter((a) => a.sha256 !== range.sha256), range];
-  writeFileAtomic(join(dir, ARCHIVES_FILE_NAME), `${JSON.stringify({ archives }, null, 2)}\n`, {
-    mode: 0o600,
-  });
-}
-
-/** Whether some verified archive holds the record at this index whose hour is `hour`. */
+/** Whether some recorded archive holds the record at this index whose hour is `hour`. */
 export function isArchived(ranges: readonly ArchivedRange[], index: number, hour: number): boolean {
   return ranges.some((a) => index < a.size && hour >= hourOf(a.from) && hour < a.to);
 }

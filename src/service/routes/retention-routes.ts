@@ -4,8 +4,16 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { HoldReply, HoldRequest, HoldsReply, RetentionReply } from "../../core/wire/index.js";
-import { changeHold, standingHolds } from "../../identity/index.js";
+import { CustosError, fromBase64, toBase64 } from "../../core/index.js";
+import {
+  HoldDraftReply,
+  HoldDraftRequest,
+  HoldReply,
+  HoldRequest,
+  HoldsReply,
+  RetentionReply,
+} from "../../core/wire/index.js";
+import { appendSignedHold, holdDraft, standingHolds } from "../../identity/index.js";
 import type { RetentionJob } from "../../records/index.js";
 import { describeRetention, type RetentionPolicy, retentionCutoff } from "../../records/index.js";
 import type { ServiceContext } from "../context.js";
@@ -62,12 +70,38 @@ export function registerRetentionRoutes(
   );
 
   r.post(
+    "/v1/holds/draft",
+    {
+      schema: {
+        summary:
+          "What an admin needs to build a legal hold entry: the node's time and the patient's tag (admins)",
+        description:
+          "The admin builds the legalHold entry with this time, its own identity URI and the patient's tag (none for the whole deployment), signs it with its identity key and posts it to /v1/holds, so the node cannot forge a hold or lift one.",
+        tags: ["lifecycle"],
+        body: HoldDraftRequest,
+        response: { 200: HoldDraftReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "manage-grants", {});
+      const draft = holdDraft(deployment, caller, request.body.patient, now());
+      return {
+        time: draft.time,
+        admin: draft.admin,
+        ...(draft.patientTag ? { patientTag: toBase64(draft.patientTag) } : {}),
+      };
+    },
+  );
+
+  r.post(
     "/v1/holds",
     {
       schema: {
-        summary: "Place or lift a legal hold on a patient or on the whole deployment (admins)",
+        summary:
+          "Place or lift a legal hold on a patient or on the whole deployment, signed by the admin (admins)",
         description:
-          "While a hold stands, retention expiry and erasure of what it covers are refused (LEGAL_HOLD). A hold on a patient shows in the patient's query history.",
+          "The body carries the legalHold entry the admin built (from POST /v1/holds/draft) and signed with its identity key; the node appends it only when it names and is signed by the caller, within 5 minutes of the node's clock. While a hold stands, retention expiry and erasure of what it covers are refused (LEGAL_HOLD). A hold on a patient shows in the patient's query history.",
         tags: ["lifecycle"],
         body: HoldRequest,
         response: { 200: HoldReply },
@@ -76,8 +110,18 @@ export function registerRetentionRoutes(
     async (request) => {
       const caller = ctx.callerOf(request);
       await ctx.allow(caller, "manage-grants", {});
-      const { action, patient, reference } = request.body;
-      return changeHold(deployment, caller, { action, reference, ...(patient ? { patient } : {}) }, now());
+      if (request.body.entry === undefined)
+        throw new CustosError(
+          "BAD_SIGNATURE",
+          "a legal hold must be signed by the admin who places or lifts it: send the signed entry (custos hold builds it; see POST /v1/holds/draft)",
+        );
+      let entry: Uint8Array;
+      try {
+        entry = fromBase64(request.body.entry);
+      } catch (error) {
+        throw new CustosError("BAD_ENCODING", "entry is not canonical base64", { cause: error });
+      }
+      return appendSignedHold(deployment, caller, entry, now());
     },
   );
 }

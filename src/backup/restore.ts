@@ -19,7 +19,7 @@ import {
   SqliteStore,
 } from "../ledger/index.js";
 import type { TlsMaterial, WitnessEndpoint } from "../witness/index.js";
-import { WitnessStore } from "../witness/index.js";
+import { WitnessStore, writeRestoredMarker } from "../witness/index.js";
 import type { BackupContents } from "./backup-file.js";
 import { existingDeploymentFiles, writeFiles } from "./data-dir-files.js";
 import { askWitnesses, compareWithWitnesses, type LossReport } from "./witness-check.js";
@@ -192,10 +192,15 @@ export function restoreWitness(
       out(`  ${l.origin}: last cosigned size ${l.size ?? "none"} as of the backup`);
     }
     // A witness vouches that it never cosigned two views; what it cosigned after the backup is
-    // forgotten, so it must catch up from the log (consistency proofs from the size above) before
-    // others rely on it again. The log does that on its next submission.
+    // forgotten, so it checks itself against each log before it cosigns again: the marker makes
+    // `custos witness serve` refuse to start until it has (--check-log URL), or is told not to.
+    writeRestoredMarker(dir, {
+      backupCreatedAt: contents.createdAt,
+      restoredAt: Date.now(),
+      logs: logs.map((l) => ({ origin: l.origin, size: l.size === undefined ? null : l.size.toString() })),
+    });
     out(
-      "note: checkpoints this witness cosigned after the backup are forgotten; it cosigns again only what is consistent with the sizes above, so start it and let the log's next submission bring it up to date",
+      "note: checkpoints this witness cosigned after the backup are forgotten; before it cosigns again, custos witness serve checks each log against a node or serving mirror of it (--check-log URL: it says how far behind the witness is, and refuses a log that serves fewer entries or a fork)",
     );
     return { logs, ...(identityPath ? { identityPath } : {}) };
   } finally {

@@ -10,6 +10,14 @@ export {
   type QuorumCheckpoint,
   QuorumCheckpoints,
 } from "./quorum-checkpoints.js";
+export {
+  checkRestoredWitness,
+  type LogCheck,
+  type LogSource,
+  RESTORED_FILE,
+  readRestoredMarker,
+  writeRestoredMarker,
+} from "./restore-check.js";
 export type { TlsMaterial, WitnessEndpoint } from "./witness-client.js";
 export { startWitnessServer } from "./witness-server.js";
 export { COSIGNER_SECRET, initWitnessDir, loadCosignerKey, WitnessStore } from "./witness-store.js";

@@ -46,22 +46,23 @@ async function ok(args: string[]): Promise<string> {
   return run.stdout;
 }
 
-async function startWitness(dir: string): Promise<void> {
-  const w = group.start(
-    "witness",
-    [
-      "witness",
-      "serve",
-      "--data",
-      dir,
-      "--identity",
-      join(d.root, "w1.custos-id"),
-      "--listen",
-      `127.0.0.1:${witnessPort}`,
-    ],
-    env(),
-  );
+const serveWitness = (dir: string, port: number, extra: string[] = []) => [
+  "witness",
+  "serve",
+  "--data",
+  dir,
+  "--identity",
+  join(d.root, "w1.custos-id"),
+  "--listen",
+  `127.0.0.1:${port}`,
+  ...extra,
+];
+
+/** Starts the witness; returns what it printed up to serving. */
+async function startWitness(dir: string, extra: string[] = []): Promise<string> {
+  const w = group.start("witness", serveWitness(dir, witnessPort, extra), env());
   await w.waitFor("serving on", 60_000);
+  return w.output();
 }
 
 /** The size the witness cosigned for the log (0 if none). */
@@ -351,8 +352,27 @@ describe("backups that restore", () => {
     const held = Number(/size (\d+) as of/.exec(heldLine!)![1]);
     expect(held).toBeGreaterThanOrEqual(beforeBackup);
     expect(held).toBeLessThanOrEqual(atBackup);
+    expect(restored).toContain("before it cosigns again, custos witness serve checks each log");
     witnessDir = newDir;
-    await startWitness(newDir);
+    // It forgot what it cosigned after the backup: it does not serve until it has checked itself
+    // against the log (or is told not to), and says so in one line.
+    const unchecked = await cli(serveWitness(newDir, witnessPort));
+    expect(unchecked.status).not.toBe(0);
+    expect(unchecked.stderr.trim().split("\n")).toHaveLength(1);
+    expect(unchecked.stderr).toMatch(
+      /^error: this witness was restored from a backup of .* give --check-log URL .* or --unchecked/,
+    );
+    // Checked against the running node (over mutual TLS with the witness's identity): the node's
+    // checkpoint is consistent with what the backup held, so the witness cosigns it and serves.
+    const output = await startWitness(newDir, ["--check-log", url()]);
+    const checked = new RegExp(
+      `checked ${origin.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} against ${url()}: the backup held ${held}, the log serves (\\d+)`,
+    ).exec(output);
+    expect(checked, output).not.toBeNull();
+    expect(Number(checked![1])).toBeGreaterThanOrEqual(grown);
+    expect(output).toMatch(/consistent; now cosigned at \d+/);
+    expect(existsSync(join(newDir, "restored.json"))).toBe(false);
+    expect(await witnessed()).toBeGreaterThanOrEqual(Number(checked![1]));
     const next = await ingest(28, 2);
     expect(next).toBeGreaterThan(grown);
   }, 240_000);
@@ -449,6 +469,54 @@ describe("backups that restore", () => {
       `accepted loss: the witnesses cosigned ${seen} entries and the restored log holds ${mirrored}`,
     );
     await ok(["verify", "--data", target]);
+
+    // A witness restored from a backup now that it cosigned `seen` entries, checked against this
+    // restored node (which lost entries): refused, naming both sizes. Once that node has grown past
+    // the witness's size with other entries, the check proves the fork and keeps it as evidence.
+    const heldNow = await witnessed();
+    expect(heldNow).toBeGreaterThanOrEqual(seen);
+    const wBackup = join(d.root, "w1-again.backup");
+    await ok(["backup", "--data", witnessDir, "--out", wBackup, "--identity", join(d.root, "w1.custos-id")]);
+    const wCopy = join(d.root, "w1-copy");
+    await ok(["restore", "--data", wCopy, "--backup", wBackup]);
+    const copyPort = await freePort();
+    await d.start([], target);
+    const behind = await cli(serveWitness(wCopy, copyPort, ["--check-log", url()]));
+    expect(behind.status).not.toBe(0);
+    expect(behind.stderr.trim().split("\n")).toHaveLength(1);
+    expect(behind.stderr).toMatch(
+      new RegExp(
+        `^error: ${url()} serves \\d+ entries of .*, fewer than the ${heldNow} this witness cosigned before its backup`,
+      ),
+    );
+    expect(existsSync(join(wCopy, "restored.json"))).toBe(true);
+    const emr = new CustosClient({ url: url(), identity: d.identity("ehr-source/emr") });
+    await emr.submit(
+      Array.from({ length: lacks + 3 }, (_, i) => ({
+        time: new Date(Date.UTC(2026, 10, 24, 8) + i * 60_000).toISOString(),
+        patientId: "P1",
+        userId: `dr-other-${i}`,
+        action: "query" as const,
+        sourceEventId: `evt-other-${i}`,
+      })),
+    );
+    const reader = new MtlsClient(url(), d.identity("auditor/A1"));
+    await eventually("the restored node signs past the witness's size", async () => {
+      const note = await reader.call<string>("GET", "/v1/checkpoint");
+      expect(Number(note.split("\n")[1])).toBeGreaterThan(heldNow);
+    });
+    reader.close();
+    const forked = await cli(serveWitness(wCopy, copyPort, ["--check-log", url()]));
+    expect(forked.status).not.toBe(0);
+    expect(forked.stderr).toMatch(
+      new RegExp(
+        `^error: ${url()} serves a checkpoint of .* that is not an extension of the ${heldNow} entries this witness cosigned before its backup: a fork`,
+      ),
+    );
+    const shown = JSON.parse(await ok(["witness", "show", "--data", wCopy, "--json"]));
+    expect(shown.evidence).toBe(1);
+    expect(shown.logs[0].size).toBe(heldNow);
+    await d.stop();
     // A file that is not a backup, or a cut-off one, is refused with a one-line message.
     writeFileSync(join(d.root, "not-a-backup"), "hello");
     const bad = await cli(["backup", "verify", join(d.root, "not-a-backup")]);

@@ -1,11 +1,21 @@
 // `custos witness init|add-log|serve|show|evidence`: run a C2SP tlog-witness (docs/witness.md). The
 // cosigner key is created sealed in the witness's keystore and never printed; only its verifier key is.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
+import { MtlsClient } from "../../client/index.js";
 import { CustosError, toBase64 } from "../../core/index.js";
 import { Identity, readBundle } from "../../identity/index.js";
-import { initWitnessDir, loadCosignerKey, startWitnessServer, WitnessStore } from "../../witness/index.js";
+import {
+  checkRestoredWitness,
+  initWitnessDir,
+  loadCosignerKey,
+  RESTORED_FILE,
+  readRestoredMarker,
+  startWitnessServer,
+  WitnessStore,
+} from "../../witness/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { MASTER, masterKeyFrom, parseListen } from "../options.js";
@@ -46,6 +56,72 @@ function readTextFile(path: string, what: string): string {
 
 function sizeOut(size: bigint): number | string {
   return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : size.toString();
+}
+
+/**
+ * A witness restored from a backup checks itself against its logs before it cosigns again (it forgot
+ * what it cosigned after the backup): refused without --check-log unless --unchecked says so.
+ */
+async function checkAfterRestore(
+  io: Io,
+  dir: string,
+  store: WitnessStore,
+  cosignerKey: string,
+  identity: Identity,
+  options: { checkLog?: string[]; unchecked?: boolean },
+): Promise<void> {
+  const marker = readRestoredMarker(dir);
+  if (marker === undefined) {
+    if (options.checkLog?.length)
+      throw new UsageError(
+        "--check-log applies only to a witness restored from a backup and not yet checked",
+      );
+    return;
+  }
+  const when = new Date(marker.backupCreatedAt).toISOString();
+  if (!options.checkLog?.length) {
+    if (!options.unchecked)
+      throw new CustosError(
+        "CONFIG",
+        `this witness was restored from a backup of ${when} and forgot what it cosigned since: give --check-log URL (a node or serving mirror of each log it watches) so it checks itself before cosigning, or --unchecked to serve without that check`,
+      );
+    io.err(
+      `warning: serving unchecked (--unchecked): this witness was restored from a backup of ${when}; what it cosigned since is forgotten, and a fork of that part would not be caught by it`,
+    );
+    rmSync(join(dir, RESTORED_FILE), { force: true });
+    return;
+  }
+  if (options.unchecked) throw new UsageError("give either --check-log or --unchecked, not both");
+  const sources = options.checkLog.map((url) => {
+    try {
+      return { url, client: new MtlsClient(url, identity) };
+    } catch {
+      throw new UsageError(`--check-log must be an https:// URL, got "${url}"`);
+    }
+  });
+  let checks: Awaited<ReturnType<typeof checkRestoredWitness>>;
+  try {
+    checks = await checkRestoredWitness(
+      dir,
+      store,
+      cosignerKey,
+      sources.map(({ url, client }) => ({ url, call: (method, path) => client.call(method, path) })),
+    );
+  } finally {
+    for (const { client } of sources) client.close();
+  }
+  for (const c of checks) {
+    const behind = c.servedSize - c.heldSize;
+    io.out(
+      `checked ${c.origin} against ${c.source}: the backup held ${c.heldSize}, the log serves ${c.servedSize}${
+        behind === 0n
+          ? " (nothing missed)"
+          : c.ownCosignature
+            ? `; ${behind} entries this witness had cosigned since the backup (its own cosignature is on the served checkpoint), consistent`
+            : `; ${behind} entries behind, consistent`
+      }; now cosigned at ${c.servedSize}`,
+    );
+  }
 }
 
 export function registerWitnessCommands(program: Command, io: Io): void {
@@ -97,6 +173,11 @@ export function registerWitnessCommands(program: Command, io: Io): void {
     .option("--tls12", "also accept TLS 1.2 (default: TLS 1.3 only)")
     .option("--log", "structured request logs on stdout (no keys)")
     .option(
+      "--check-log <url...>",
+      "after a restore: a node or serving mirror of each watched log, checked before cosigning again",
+    )
+    .option("--unchecked", "after a restore: serve without checking against the logs (not recommended)")
+    .option(
       "--passphrase-file <file>",
       "read the bundle passphrase from this file (default: CUSTOS_BUNDLE_PASSPHRASE)",
     )
@@ -111,6 +192,8 @@ export function registerWitnessCommands(program: Command, io: Io): void {
         crl?: string;
         tls12?: boolean;
         log?: boolean;
+        checkLog?: string[];
+        unchecked?: boolean;
         passphraseFile?: string;
         masterKeyFile?: string;
       }) => {
@@ -132,6 +215,7 @@ export function registerWitnessCommands(program: Command, io: Io): void {
         let server: Awaited<ReturnType<typeof startWitnessServer>>;
         try {
           const cosignerKey = await loadCosignerKey(dir, masterKeyFrom(options), store.meta);
+          await checkAfterRestore(io, dir, store, cosignerKey, identity, options);
           server = await startWitnessServer({
             store,
             cosignerKey,

@@ -44,15 +44,23 @@ async function startNode(offset?: string): Promise<void> {
     "--listen",
     `127.0.0.1:${port}`,
   ];
-  const child = offset
-    ? spawn("/usr/bin/faketime", ["-f", offset, process.execPath, ...args], {
-        env: { PATH: process.env.PATH, ...CLI_ENV(), FAKETIME_DONT_FAKE_MONOTONIC: "1" },
-        stdio: ["ignore", "pipe", "pipe"],
-      })
-    : spawn(process.execPath, args, {
-        env: { PATH: process.env.PATH, ...CLI_ENV() },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+  // libfaketime is preloaded into the node itself. Run under /usr/bin/faketime, the node was that
+  // program's child: stopping the test's child ended faketime only, and the orphaned node went on
+  // serving (and erasing, and writing its WAL) while the test read the store's files, and after it.
+  const child = spawn(process.execPath, args, {
+    env: {
+      PATH: process.env.PATH,
+      ...CLI_ENV(),
+      ...(offset
+        ? {
+            LD_PRELOAD: "/usr/$LIB/faketime/libfaketime.so.1",
+            FAKETIME: offset,
+            FAKETIME_DONT_FAKE_MONOTONIC: "1",
+          }
+        : {}),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   node = child;
   child.stdout!.on("data", (c) => (nodeOut += c));
   child.stderr!.on("data", (c) => (nodeOut += c));
@@ -80,6 +88,8 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   child.kill("SIGTERM");
   await new Promise((resolve) => child.once("exit", resolve));
+  // The process that served is gone (not a wrapper around it): nothing writes the store after this.
+  expect(() => process.kill(child.pid!, 0)).toThrow();
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {

@@ -9,6 +9,7 @@
 // What only some backends can do (a sequencer lock, snapshot reads, PostgreSQL's outbox and shared
 // witnessed checkpoint) is an optional member the caller checks for, never a test of the class.
 
+import { CustosError } from "../core/index.js";
 import type { PostgresOutbox } from "./postgres/outbox.js";
 
 export const TILE_HEIGHT = 4;
@@ -88,6 +89,16 @@ export interface MistypedValue {
   readonly level?: number;
   /** The content hash (contents), as stored. */
   readonly hash?: Uint8Array;
+}
+
+/** A trail map snapshot part whose stored value is of the wrong type (STORE_CORRUPT, with the part). */
+export class SnapshotPartCorrupt extends CustosError {
+  readonly part: number;
+
+  constructor(part: number, cause: CustosError) {
+    super("STORE_CORRUPT", `trail map snapshot part ${part}: ${cause.message}`, { cause });
+    this.part = part;
+  }
 }
 
 /** One stored part of the trail map snapshot. */

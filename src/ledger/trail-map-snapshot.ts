@@ -8,8 +8,13 @@
 import { parseCheckpoint } from "../core/checkpoint/index.js";
 import { bytesEqual, CustosError } from "../core/index.js";
 import { openNote } from "../core/note/index.js";
-import { TrailMap, trailMapRootOf } from "../core/trail-map/index.js";
-import type { LedgerStore, StoredCheckpoint, TrailMapSnapshotRow } from "./storage.js";
+import { LEAF_RECORD_BYTES, TrailMap, trailMapRootOf } from "../core/trail-map/index.js";
+import {
+  type LedgerStore,
+  SnapshotPartCorrupt,
+  type StoredCheckpoint,
+  type TrailMapSnapshotRow,
+} from "./storage.js";
 import { TrailHeads } from "./trail-heads.js";
 
 /** Leaves per stored part (3.6 MB): well under SQLite's and PostgreSQL's value limits. */
@@ -26,7 +31,13 @@ export function snapshotDue(size: number, snapshotSize: number | undefined, minE
 export type SnapshotLoad =
   | { readonly kind: "none" }
   | { readonly kind: "loaded"; readonly heads: TrailHeads }
-  | { readonly kind: "rejected"; readonly size: number | undefined; readonly reason: string };
+  | {
+      readonly kind: "rejected";
+      readonly size: number | undefined;
+      readonly reason: string;
+      /** The stored part found at fault, when the rows alone tell (locateSnapshotPart finds more). */
+      readonly part?: number;
+    };
 
 /** The trail map root signed (with `verifierKey`) in a checkpoint of `size`; undefined if none. */
 export function signedRoots(
@@ -65,14 +76,30 @@ export async function loadTrailMapSnapshot(
   } catch (error) {
     // A value of the wrong type (STORE_CORRUPT) makes the snapshot unusable, not the log unopenable.
     if (!(error instanceof CustosError) || error.code !== "STORE_CORRUPT") throw error;
-    return { kind: "rejected", size: undefined, reason: error.message };
+    return {
+      kind: "rejected",
+      size: undefined,
+      reason: error.message,
+      ...(error instanceof SnapshotPartCorrupt ? { part: error.part } : {}),
+    };
   }
   if (rows.length === 0) return { kind: "none" };
-  const size = rows[0]!.size;
-  const rejected = (reason: string): SnapshotLoad => ({ kind: "rejected", size, reason });
+  // The snapshot's size is the one most parts carry (part 0's on a tie), so a part whose size alone
+  // was changed is the one named.
+  const counts = new Map<number, number>();
+  for (const row of rows) counts.set(row.size, (counts.get(row.size) ?? 0) + 1);
+  let size = rows[0]!.size;
+  for (const [candidate, count] of counts) if (count > counts.get(size)!) size = candidate;
+  const rejected = (reason: string, part?: number): SnapshotLoad => ({
+    kind: "rejected",
+    size,
+    reason,
+    ...(part === undefined ? {} : { part }),
+  });
   for (const [position, row] of rows.entries()) {
-    if (row.part !== position) return rejected(`part ${position} is missing`);
-    if (row.size !== size) return rejected(`part ${position} is of size ${row.size}, part 0 of size ${size}`);
+    if (row.part !== position) return rejected(`part ${position} is missing`, position);
+    if (row.size !== size)
+      return rejected(`part ${position} is of size ${row.size}, the others of size ${size}`, position);
   }
   if (size > storeSize) return rejected(`it is of size ${size}, past the log's ${storeSize} entries`);
   const signed = signedRootAt(size);
@@ -82,11 +109,36 @@ export async function loadTrailMapSnapshot(
     map = TrailMap.fromLeafRecords(rows.map((row) => row.leaves));
   } catch (error) {
     if (!(error instanceof CustosError)) throw error;
-    return rejected(error.message);
+    return rejected(error.message, malformedPart(rows));
   }
   if (!bytesEqual(map.root(), signed))
     return rejected(`its map's root is not the trail map root signed at size ${size}`);
   return { kind: "loaded", heads: new TrailHeads(map, size) };
+}
+
+/** The first part that is not a whole number of leaf records. */
+function malformedPart(rows: readonly TrailMapSnapshotRow[]): number | undefined {
+  return rows.find((row) => row.leaves.length % LEAF_RECORD_BYTES !== 0)?.part;
+}
+
+/**
+ * The stored part that differs from the map `rebuilt` from the entries at the snapshot's size (the
+ * first differing leaf record), for a snapshot whose rows parse but whose root is not the signed one.
+ */
+export function locateSnapshotPart(
+  rows: readonly TrailMapSnapshotRow[],
+  rebuilt: TrailHeads,
+): number | undefined {
+  const expected = Buffer.concat(rebuilt.map.leafRecords(Number.MAX_SAFE_INTEGER));
+  let offset = 0;
+  for (const row of rows) {
+    const stored = row.leaves;
+    const against = expected.subarray(offset, offset + stored.length);
+    if (against.length !== stored.length || !Buffer.from(against).equals(stored)) return row.part;
+    offset += stored.length;
+  }
+  // Every stored record matches: a part after the last is missing, or none differs.
+  return offset === expected.length ? undefined : (rows[rows.length - 1]?.part ?? -1) + 1;
 }
 
 /** The map of `heads` in stored parts (one empty part for an empty map, so its size is kept). */

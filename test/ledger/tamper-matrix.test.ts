@@ -1,5 +1,5 @@
 // The tamper matrix: seeded random tamperings of one row of one table (entries, tiles, contents, lookup
-// rows and their trail copies, idempotency rows, checkpoints, meta), each of which `custos verify` must
+// rows and their trail copies, idempotency rows, checkpoints, meta, the trail map snapshot), each of which `custos verify` must
 // detect and locate, and untouched copies on which it must find nothing. Each tampering is made in
 // place and undone after its verify (every tenth undo is checked clean); PostgreSQL runs fewer.
 // Replay a failure with the printed seed: CUSTOS_TAMPER_SEED=<seed>; more: CUSTOS_TAMPER_ROUNDS=<n>.
@@ -20,7 +20,15 @@ import { dropSchema, PG_URL, requirePostgres, testSchema } from "../helpers/post
 import { seeded } from "../helpers/seeded.js";
 import { tempDir } from "../helpers/temp.js";
 import { createTestLog, dbPath, type TestLog } from "./fixtures.js";
-import { buildLog, type Inventory, inventory, randomTampering, type Sql, Tally } from "./tamper-matrix.js";
+import {
+  buildLog,
+  type Inventory,
+  inventory,
+  randomTampering,
+  SNAPSHOT_OPTIONS,
+  type Sql,
+  Tally,
+} from "./tamper-matrix.js";
 
 const SEED = Number(process.env.CUSTOS_TAMPER_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = Number(process.env.CUSTOS_TAMPER_ROUNDS ?? 1000);
@@ -51,13 +59,16 @@ describe("the tamper matrix (SQLite)", () => {
   const work = tempDir();
 
   beforeAll(async () => {
-    base = await createTestLog();
+    base = await createTestLog(SNAPSHOT_OPTIONS);
     await buildLog(base.ledger);
     await base.ledger.close();
     const db = new Database(dbPath(base.dir));
     db.pragma("wal_checkpoint(TRUNCATE)");
     inv = await inventory(sqliteSql(db));
     db.close();
+    // A snapshot of several parts, at the log's size, so each of its tamperings names one part.
+    expect(inv.snapshot.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(inv.snapshot.map((r) => r.size))).toEqual(new Set([inv.size]));
     const store = SqliteStore.open(base.dir, { readonly: true });
     const clean = await verifyStore(store);
     await store.close();
@@ -141,7 +152,11 @@ describe("the tamper matrix (PostgreSQL)", () => {
       formatVersion: 1,
     });
     expect(await writer.acquireSequencerLock()).toBe(true);
-    const ledger = await Ledger.open(writer, { signerKey, checkpointIntervalMs: 60_000 });
+    const ledger = await Ledger.open(writer, {
+      signerKey,
+      checkpointIntervalMs: 60_000,
+      ...SNAPSHOT_OPTIONS,
+    });
     await buildLog(ledger);
     await ledger.close();
     client = new pg.Client({ connectionString: PG_URL });
@@ -160,6 +175,8 @@ describe("the tamper matrix (PostgreSQL)", () => {
       },
     };
     inv = await inventory(sql);
+    expect(inv.snapshot.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(inv.snapshot.map((r) => r.size))).toEqual(new Set([inv.size]));
     store = await PostgresStore.open(PG_URL, { schema, readonly: true });
     const clean = await verifyStore(store);
     expect(clean.findings).toEqual([]);

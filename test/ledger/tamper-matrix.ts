@@ -124,6 +124,7 @@ export interface Inventory {
   readonly lookup: { key: Bytes; idx: number; entry: Bytes | null; content: Bytes | null }[];
   readonly idempotency: { key: Bytes; idx: number }[];
   readonly checkpoints: { id: number; size: number; note: string }[];
+  readonly snapshot: { part: number; size: number; leaves: Bytes }[];
   readonly size: number;
 }
 
@@ -168,6 +169,11 @@ export async function inventory(sql: Sql): Promise<Inventory> {
       size: Number(r.size),
       note: String(r.note),
     })),
+    snapshot: (await sql.all("SELECT part, size, leaves FROM trail_map_snapshot ORDER BY part")).map((r) => ({
+      part: Number(r.part),
+      size: Number(r.size),
+      leaves: bytes(r.leaves),
+    })),
     size: Number((await sql.all("SELECT value FROM meta WHERE key = 'size'"))[0]!.value),
   };
 }
@@ -200,7 +206,11 @@ export const TABLES = [
   "idempotency",
   "checkpoints",
   "meta",
+  "trail_map_snapshot",
 ] as const;
+
+/** Ledger options that make buildLog leave a trail map snapshot of several parts (5 patients). */
+export const SNAPSHOT_OPTIONS = { trailMapSnapshotEntries: 1, trailMapSnapshotPartLeaves: 2 } as const;
 
 /** One random tampering of one row of one table (types only where SQLite lets a column hold any). */
 export function randomTampering(inv: Inventory, random: () => number, sql: Sql["dialect"]): Tampering {
@@ -484,6 +494,82 @@ export function randomTampering(inv: Inventory, random: () => number, sql: Sql["
         located: (f) => f.checkpointPosition === position,
       };
     }
+    case "trail_map_snapshot": {
+      const row = pick(inv.snapshot);
+      const last = inv.snapshot[inv.snapshot.length - 1]!;
+      const kind = kinds(["flip", "delete", "size", "insert", "mistype"]);
+      const named = (part: number) => (f: Finding) =>
+        f.code === "TRAIL_MAP_SNAPSHOT_MISMATCH" && f.snapshotPart === part;
+      const restore: Statement = [
+        "UPDATE trail_map_snapshot SET size = ?, leaves = ? WHERE part = ?",
+        [row.size, row.leaves, row.part],
+      ];
+      switch (kind) {
+        case "flip":
+          return {
+            table,
+            kind,
+            apply: [
+              [
+                "UPDATE trail_map_snapshot SET leaves = ? WHERE part = ?",
+                [flipped(row.leaves, random), row.part],
+              ],
+            ],
+            undo: [restore],
+            located: named(row.part),
+          };
+        case "delete":
+          return {
+            table,
+            kind,
+            apply: [["DELETE FROM trail_map_snapshot WHERE part = ?", [row.part]]],
+            undo: [
+              [
+                "INSERT INTO trail_map_snapshot (part, size, leaves) VALUES (?, ?, ?)",
+                [row.part, row.size, row.leaves],
+              ],
+            ],
+            located: named(row.part),
+          };
+        case "size":
+          return {
+            table,
+            kind,
+            apply: [
+              [
+                "UPDATE trail_map_snapshot SET size = ? WHERE part = ?",
+                [row.size + (random() < 0.5 ? -1 : 1 + Math.floor(random() * 3)), row.part],
+              ],
+            ],
+            undo: [restore],
+            located: named(row.part),
+          };
+        case "insert":
+          // A part added after the last (a copy of one), as a stale or replayed part would be.
+          return {
+            table,
+            kind,
+            apply: [
+              [
+                "INSERT INTO trail_map_snapshot (part, size, leaves) VALUES (?, ?, ?)",
+                [last.part + 1, row.size, row.leaves],
+              ],
+            ],
+            undo: [["DELETE FROM trail_map_snapshot WHERE part = ?", [last.part + 1]]],
+            located: named(last.part + 1),
+          };
+        default:
+          return {
+            table,
+            kind,
+            apply: [
+              ["UPDATE trail_map_snapshot SET leaves = CAST(leaves AS TEXT) WHERE part = ?", [row.part]],
+            ],
+            undo: [restore],
+            located: named(row.part),
+          };
+      }
+    }
     default: {
       const delta = random() < 0.5 ? -1 : 1 + Math.floor(random() * 3);
       return {
@@ -529,7 +615,7 @@ export class Tally {
     return [...this.rows]
       .map(
         ([table, r]) =>
-          `${table.padEnd(12)} ${r.tamperings} tampered, ${r.detected} detected, ${r.located} located`,
+          `${table.padEnd(18)} ${r.tamperings} tampered, ${r.detected} detected, ${r.located} located`,
       )
       .join("\n");
   }

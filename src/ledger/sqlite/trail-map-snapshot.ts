@@ -3,8 +3,9 @@
 // at its size), so an older Custos that ignores it, or a store that lacks it, only means a rebuild.
 
 import type Database from "better-sqlite3";
+import { CustosError } from "../../core/index.js";
 import { LEAF_RECORD_BYTES } from "../../core/trail-map/index.js";
-import type { TrailMapSnapshotRow } from "../storage.js";
+import { SnapshotPartCorrupt, type TrailMapSnapshotRow } from "../storage.js";
 import { bytes, integer, type Row } from "./row-values.js";
 
 export function readTrailMapSnapshot(db: Database.Database): TrailMapSnapshotRow[] {
@@ -14,7 +15,14 @@ export function readTrailMapSnapshot(db: Database.Database): TrailMapSnapshotRow
   // A store last written by a Custos before the snapshot, opened read-only.
   if (present === undefined) return [];
   const rows = db.prepare("SELECT part, size, leaves FROM trail_map_snapshot ORDER BY part").all() as Row[];
-  return rows.map((row) => ({ part: integer(row.part), size: integer(row.size), leaves: bytes(row.leaves) }));
+  return rows.map((row) => {
+    const part = integer(row.part);
+    try {
+      return { part, size: integer(row.size), leaves: bytes(row.leaves) };
+    } catch (error) {
+      throw error instanceof CustosError ? new SnapshotPartCorrupt(part, error) : error;
+    }
+  });
 }
 
 /** Where a snapshot being written is staged, and where the one it replaces waits to be dropped. */

@@ -55,6 +55,8 @@ export interface Finding {
   readonly tile?: { readonly level: number; readonly index: number };
   /** The stored table concerned, when the finding is about a row beside the log (lookup, idempotency...). */
   readonly table?: string;
+  /** The trail map snapshot's stored part concerned (its `part` number), when one can be named. */
+  readonly snapshotPart?: number;
   /** Kinds of the entries concerned (names from ENTRY_KINDS), when compared with a mirror. */
   readonly entryKinds?: readonly string[];
   /** A fork's evidence: both signed checkpoints, exactly as signed. */

@@ -13,7 +13,7 @@ import { leafHash } from "../../core/merkle/index.js";
 import { trailMapRootOf } from "../../core/trail-map/index.js";
 import type { LedgerStore } from "../storage.js";
 import { TrailHeads } from "../trail-heads.js";
-import { loadTrailMapSnapshot } from "../trail-map-snapshot.js";
+import { loadTrailMapSnapshot, locateSnapshotPart } from "../trail-map-snapshot.js";
 import type { Finding } from "./findings.js";
 
 interface SignedCheckpoint {
@@ -38,6 +38,29 @@ function committedRoots(checkpoints: readonly SignedCheckpoint[]) {
   return roots.sort((a, b) => a.size - b.size);
 }
 
+/**
+ * For a snapshot whose rows parse but whose map is not the one signed at its size: the part that
+ * differs from the map rebuilt from the entries at that size (read again; only on this finding).
+ * Undefined when no checkpoint of that size was signed with a map (nothing to rebuild against) or
+ * the entries give the same records (then the signed root is what differs, reported with it).
+ */
+async function rebuiltPart(
+  store: LedgerStore,
+  size: number | undefined,
+  roots: readonly { size: number }[],
+): Promise<number | undefined> {
+  if (size === undefined || !roots.some((signed) => signed.size === size)) return undefined;
+  try {
+    const rows = (await store.getTrailMapSnapshot?.()) ?? [];
+    if (rows.length === 1) return rows[0]!.part;
+    if (size > (await store.getSize())) return undefined;
+    return locateSnapshotPart(rows, await TrailHeads.rebuild(store, size));
+  } catch {
+    // Entries that cannot be read are the entry scan's findings.
+    return undefined;
+  }
+}
+
 export async function checkTrailMap(
   store: LedgerStore,
   checkpoints: readonly SignedCheckpoint[],
@@ -51,12 +74,16 @@ export async function checkTrailMap(
     (size) => roots.find((signed) => signed.size === size)?.root,
     Number.MAX_SAFE_INTEGER,
   );
-  if (snapshot.kind === "rejected")
+  if (snapshot.kind === "rejected") {
+    const part = snapshot.part ?? (await rebuiltPart(store, snapshot.size, roots));
     findings.push({
       code: "TRAIL_MAP_SNAPSHOT_MISMATCH",
-      message: `the stored trail map snapshot${snapshot.size === undefined ? "" : ` of size ${snapshot.size}`} is not the map signed at its size: ${snapshot.reason} (the node rebuilds its map from the entries and rewrites it)`,
+      message: `the stored trail map snapshot${snapshot.size === undefined ? "" : ` of size ${snapshot.size}`} is not the map signed at its size${part === undefined ? "" : ` (part ${part})`}: ${snapshot.reason} (the node rebuilds its map from the entries and rewrites it)`,
+      table: "trail_map_snapshot",
+      ...(part === undefined ? {} : { snapshotPart: part }),
       ...(snapshot.size === undefined ? {} : { checkpointSize: snapshot.size }),
     });
+  }
   // An incremental run starts from the snapshot (checked above against its signed root) and checks
   // the checkpoints signed after it; without one it leaves the map out (it would need every entry).
   let heads = new TrailHeads();

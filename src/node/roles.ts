@@ -25,6 +25,11 @@ export interface NodeRoles {
   /** Resolves on SIGINT or SIGTERM. */
   readonly stopped: Promise<void>;
   readonly isStopping: () => boolean;
+  /**
+   * Checks a store about to be sequenced (committed-size.ts): throws when it lacks entries the
+   * witnesses cosigned, so the node does not fork the log; it stays a standby and says why.
+   */
+  readonly guard?: (deployment: Deployment) => Promise<void>;
 }
 
 const PROBE_MS = 2_000;
@@ -60,6 +65,7 @@ export async function serveRoles(
     standby = nextStandby;
     server = await roles.start(deployment, where());
   };
+  let lastRefusal: string | undefined;
   while (!roles.isStopping()) {
     if (standby && !initial.readOnlyServer && roles.db !== undefined) {
       // A standby probes the sequencer lock; when the sequencer's session ends, it takes over.
@@ -77,6 +83,13 @@ export async function serveRoles(
         if (error instanceof CustosError && (error.code === "STORE_BUSY" || error.code === "CONFIG"))
           continue; // another standby won, or the database went away again
         throw error;
+      }
+      const refused = await refusal(roles, writable);
+      if (refused !== undefined) {
+        await writable.close();
+        if (refused !== lastRefusal) io.err(`custos: ${refused}`);
+        lastRefusal = refused;
+        continue;
       }
       await swap(writable, false);
       io.out("  the sequencer stopped: this node now sequences the log");
@@ -115,12 +128,37 @@ export async function serveRoles(
   await deployment.close();
 }
 
-/** Opens the log as its sequencer if the lock is free, else (PostgreSQL) as a standby. */
-async function reopen(roles: NodeRoles): Promise<{ deployment: Deployment; standby: boolean }> {
+/** Why the guard refuses to sequence this store (its message), or undefined when it may. */
+async function refusal(roles: NodeRoles, deployment: Deployment): Promise<string | undefined> {
+  if (roles.guard === undefined) return undefined;
   try {
-    return { deployment: await roles.open(false), standby: false };
+    await roles.guard(deployment);
+    return undefined;
+  } catch (error) {
+    if (error instanceof CustosError && error.code === "CONFLICT") return error.message;
+    throw error;
+  }
+}
+
+/**
+ * Opens the log as its sequencer if the lock is free and the store holds what the witnesses cosigned,
+ * else (PostgreSQL) as a standby.
+ */
+async function reopen(roles: NodeRoles): Promise<{ deployment: Deployment; standby: boolean }> {
+  let writable: Deployment;
+  try {
+    writable = await roles.open(false);
   } catch (error) {
     if (!(error instanceof CustosError && error.code === "STORE_BUSY" && roles.db !== undefined)) throw error;
     return { deployment: await roles.open(true), standby: true };
   }
+  const refused = await refusal(roles, writable).catch(async (error: unknown) => {
+    await writable.close();
+    throw error;
+  });
+  if (refused === undefined) return { deployment: writable, standby: false };
+  await writable.close();
+  if (roles.db === undefined) throw new CustosError("CONFLICT", refused);
+  roles.io.err(`custos: ${refused}`);
+  return { deployment: await roles.open(true), standby: true };
 }

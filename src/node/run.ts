@@ -10,6 +10,8 @@ import type { Identity } from "../identity/index.js";
 import { Deployment, PORTAL_CERT_FILE } from "../identity/index.js";
 import { openStore } from "../ledger/index.js";
 import { defaultPrepWorkers } from "../records/index.js";
+import { checkCommittedSize } from "./committed-size.js";
+import { nodeKeyPem } from "./jobs.js";
 import { type NodeOutput, serveRoles } from "./roles.js";
 import { type Listen, type Listeners, type ServeOptions, startServer } from "./server.js";
 
@@ -45,15 +47,38 @@ export async function runNode(options: RunNodeOptions): Promise<void> {
       checkpointIntervalMs: options.checkpointIntervalMs,
       ...(readOnly ? { readOnly: true } : { prepWorkers: options.prepWorkers ?? defaultPrepWorkers() }),
     });
+  // The store to be sequenced must hold every entry a witness cosigned (committed-size.ts).
+  const witnesses = options.serve?.witnesses ?? [];
+  // PostgreSQL only: there a promoted standby can lack committed transactions (a SQLite store
+  // restored with an accepted loss is the operator's explicit choice, made at restore).
+  const guard =
+    witnesses.length > 0 && db
+      ? async (d: Deployment) => {
+          await checkCommittedSize(d.vault.ledger, witnesses, {
+            key: nodeKeyPem(identity.signingKey),
+            cert: identity.bundle.signingCertificate,
+            ca: d.anchor.caPem,
+          });
+        }
+      : undefined;
   let standby = false;
   let readOnlyServer = false;
   let deployment: Deployment;
   try {
     deployment = await open(false);
+    if (guard) {
+      try {
+        await guard(deployment);
+      } catch (error) {
+        await deployment.close();
+        throw error;
+      }
+    }
   } catch (error) {
     // PostgreSQL: another node holds the sequencer lock, so serve reads (and trail queries, through
     // the outbox) and stand by to take over; or the server is a hot standby, so serve reads only.
     if (!(error instanceof CustosError && db)) throw error;
+    if (error.code === "CONFLICT") throw error; // the guard: never sequence, nor stand by, on a store that would fork
     if (error.code === "CONFIG") readOnlyServer = await onReadOnlyServer(dir, db);
     if (error.code !== "STORE_BUSY" && !readOnlyServer) throw error;
     deployment = await open(true);
@@ -109,7 +134,7 @@ export async function runNode(options: RunNodeOptions): Promise<void> {
     stopping = true;
   });
   await serveRoles(
-    { dir, db, open, start, io: output, stopped, isStopping: () => stopping },
+    { dir, db, open, start, io: output, stopped, isStopping: () => stopping, ...(guard ? { guard } : {}) },
     { deployment, server, standby, readOnlyServer },
   );
 }

@@ -1,11 +1,12 @@
 // A real deployment for end-to-end tests: a data directory with a CA and enrolled identities, and a
 // real `custos serve` process on loopback ports (mutual-TLS API and portal).
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { EnvProvider } from "../../src/crypto/keystore/index.js";
 import { Identity, type IdentityBundle, writeBundle } from "../../src/identity/bundle.js";
 import { Deployment } from "../../src/identity/deployment.js";
@@ -15,6 +16,8 @@ import { tempDir } from "./temp.js";
 
 export const BIN = fileURLToPath(new URL("../../bin/custos.js", import.meta.url));
 export const PASS = "end to end passphrase";
+
+const execFileAsync = promisify(execFile);
 
 export interface TestDeployment {
   readonly root: string;
@@ -127,7 +130,7 @@ export async function createTestDeployment(options: {
           ...extra,
         ],
         {
-          env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: masterKey, CUSTOS_BUNDLE_PASSPHRASE: PASS },
+          env: processEnv({ masterKey }),
           stdio: ["ignore", "pipe", "pipe"],
         },
       );
@@ -166,29 +169,74 @@ export async function createTestDeployment(options: {
   return self;
 }
 
+/** The environment every `custos` process of a test deployment runs with. */
+export function processEnv(env: Pick<TestDeployment, "masterKey">): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, CUSTOS_MASTER_KEY: env.masterKey, CUSTOS_BUNDLE_PASSPHRASE: PASS };
+}
+
+/** An enrolled witness's own data directory, its port (free, not yet listening) and its verifier key. */
+export interface TestWitness {
+  readonly id: string;
+  readonly dir: string;
+  readonly port: number;
+  readonly key: string;
+}
+
+/**
+ * `custos witness init` and `witness add-log` for the enrolled witness `id` (data in `root/id`), so it
+ * cosigns `log`; the commands run as child processes without blocking the test's event loop.
+ */
+export async function initWitness(
+  env: Pick<TestDeployment, "root" | "masterKey">,
+  id: string,
+  log: { readonly origin: string; readonly verifierKey: string },
+): Promise<TestWitness> {
+  const dir = join(env.root, id);
+  const run = async (args: string[]) => {
+    try {
+      return (await execFileAsync(process.execPath, [BIN, ...args], { env: processEnv(env) })).stdout;
+    } catch (error) {
+      const { stderr } = error as { stderr?: string };
+      throw new Error(`custos ${args.slice(0, 2).join(" ")} failed: ${stderr ?? error}`);
+    }
+  };
+  const init = await run(["witness", "init", "--data", dir, "--name", `${id}.witness.example`]);
+  const key = init.trim().split("\n").pop()!;
+  await run(["witness", "add-log", "--data", dir, "--origin", log.origin, "--key", log.verifierKey]);
+  return { id, dir, port: await freePort(), key };
+}
+
+/** `--witness URL=KEY` for `custos serve`, one pair per witness. */
+export function witnessFlags(witnesses: readonly TestWitness[]): string[] {
+  return witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]);
+}
+
+/** The arguments of `custos witness serve` for the enrolled witness `w.id` on `w.port`. */
+export function witnessServeArgs(
+  env: Pick<TestDeployment, "root">,
+  w: { readonly id: string; readonly dir: string; readonly port: number },
+): string[] {
+  return [
+    "witness",
+    "serve",
+    "--data",
+    w.dir,
+    "--identity",
+    join(env.root, `${w.id}.custos-id`),
+    "--listen",
+    `127.0.0.1:${w.port}`,
+  ];
+}
+
 /** Starts `custos witness serve` for the enrolled witness `w.id` on `w.port`; resolves once it listens. */
 export async function startWitnessProcess(
   env: Pick<TestDeployment, "root" | "masterKey">,
   w: { readonly id: string; readonly dir: string; readonly port: number },
 ): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      "witness",
-      "serve",
-      "--data",
-      w.dir,
-      "--identity",
-      join(env.root, `${w.id}.custos-id`),
-      "--listen",
-      `127.0.0.1:${w.port}`,
-    ],
-    {
-      env: { PATH: process.env.PATH, CUSTOS_MASTER_KEY: env.masterKey, CUSTOS_BUNDLE_PASSPHRASE: PASS },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, [BIN, ...witnessServeArgs(env, w)], {
+    env: processEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   await new Promise<void>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`witness did not start: ${out}`)), 30_000);

@@ -17,7 +17,16 @@ import { SqliteStore } from "../../src/ledger/sqlite/sqlite-store.js";
 import { TreeReader } from "../../src/ledger/tree/index.js";
 import { verifyStore } from "../../src/ledger/verify/verifier.js";
 import { fetchWitnessCheckpoint } from "../../src/witness/witness-client.js";
-import { createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
+import {
+  createTestDeployment,
+  freePort,
+  initWitness,
+  processEnv,
+  type TestDeployment,
+  type TestWitness,
+  witnessFlags,
+  witnessServeArgs,
+} from "../helpers/deployment.js";
 import {
   type CustosProcess,
   eventually,
@@ -71,13 +80,9 @@ let apiPort: number;
 let node: CustosProcess | undefined;
 let mirror: CustosProcess | undefined;
 let mirrorDir: string;
-const witnesses: { id: string; dir: string; port: number; key: string; process?: CustosProcess }[] = [];
+const witnesses: (TestWitness & { process?: CustosProcess })[] = [];
 
-const processEnv = () => ({
-  PATH: process.env.PATH,
-  CUSTOS_MASTER_KEY: env.masterKey,
-  CUSTOS_BUNDLE_PASSPHRASE: PASS,
-});
+const childEnv = () => processEnv(env);
 const url = () => `https://127.0.0.1:${apiPort}`;
 const log = (line: string) => process.stdout.write(`[fault-kill seed=${SEED}] ${line}\n`);
 
@@ -92,28 +97,15 @@ async function startNode(): Promise<void> {
       join(env.root, "n1.custos-id"),
       "--listen",
       `127.0.0.1:${apiPort}`,
-      ...witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]),
+      ...witnessFlags(witnesses),
     ],
-    processEnv(),
+    childEnv(),
   );
   await node.waitFor("API (mutual TLS)", 60_000);
 }
 
 async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
-  w.process = group.start(
-    `witness ${w.id}`,
-    [
-      "witness",
-      "serve",
-      "--data",
-      w.dir,
-      "--identity",
-      join(env.root, `${w.id}.custos-id`),
-      "--listen",
-      `127.0.0.1:${w.port}`,
-    ],
-    processEnv(),
-  );
+  w.process = group.start(`witness ${w.id}`, witnessServeArgs(env, w), childEnv());
   await w.process.waitFor("serving on", 60_000);
 }
 
@@ -134,7 +126,7 @@ function startMirror(): void {
       "--quorum",
       "1",
     ],
-    processEnv(),
+    childEnv(),
   );
 }
 
@@ -324,7 +316,7 @@ async function checkAcknowledgedOnDisk(dir: string): Promise<number> {
 }
 
 async function verifyCli(dir: string): Promise<void> {
-  const run = await group.run(["verify", "--data", dir], processEnv());
+  const run = await group.run(["verify", "--data", dir], childEnv());
   expect(run.stdout + run.stderr).toMatch(/^OK/m);
   expect(run.status, run.stdout + run.stderr).toBe(0);
 }
@@ -493,21 +485,8 @@ beforeAll(async () => {
   logKey = bundle.verifierKey;
   mirrorDir = join(env.root, "acme-mirror");
   apiPort = await freePort();
-  for (const id of ["w-acme", "w-north"]) {
-    const dir = join(env.root, id);
-    const init = await group.run(
-      ["witness", "init", "--data", dir, "--name", `${id}.witness.example`],
-      processEnv(),
-    );
-    expect(init.status, init.stderr).toBe(0);
-    const key = init.stdout.trim().split("\n").pop()!;
-    const add = await group.run(
-      ["witness", "add-log", "--data", dir, "--origin", origin, "--key", logKey],
-      processEnv(),
-    );
-    expect(add.status, add.stderr).toBe(0);
-    witnesses.push({ id, dir, port: await freePort(), key });
-  }
+  for (const id of ["w-acme", "w-north"])
+    witnesses.push(await initWitness(env, id, { origin, verifierKey: logKey }));
   await Promise.all(witnesses.map(startWitness));
   await startNode();
   startMirror();
@@ -531,7 +510,13 @@ describe("kill -9 under ingest load", () => {
       const started = Date.now();
       const rounds = plan(ROUNDS);
       log(`plan: ${rounds.join(", ")}`);
-      load = new IngestLoad(new CustosClient({ url: url(), identity: env.identity("ehr-source/emr") }), 2);
+      // writeRounds 1: the SDK would otherwise send an unanswered batch again by itself (after its
+      // Retry-After pause, to the restarted node), and a duplicate would then meet a batch this load
+      // counts as sent once. The load retries on its own, so every attempt is counted here.
+      load = new IngestLoad(
+        new CustosClient({ url: url(), identity: env.identity("ehr-source/emr"), writeRounds: 1 }),
+        2,
+      );
       await moreAcknowledged("the first batches", 100, 60_000);
       // Steady state before the first fault: both witnesses cosign, the mirror has copied a checkpoint.
       await eventually("a checkpoint cosigned by both witnesses", async () => {
@@ -623,7 +608,7 @@ describe("kill -9 under ingest load", () => {
       );
       expect(alerts.alerts).toEqual([]);
       for (const w of witnesses) {
-        const show = await group.run(["witness", "show", "--data", w.dir, "--json"], processEnv());
+        const show = await group.run(["witness", "show", "--data", w.dir, "--json"], childEnv());
         expect(JSON.parse(show.stdout)).toMatchObject({ evidence: 0 });
       }
 

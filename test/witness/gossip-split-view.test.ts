@@ -12,23 +12,20 @@ import { fetchWitnessCheckpoint } from "../../src/witness/witness-client.js";
 import {
   BIN,
   createTestDeployment,
-  freePort,
-  PASS,
+  initWitness,
+  processEnv,
   startWitnessProcess,
   type TestDeployment,
+  type TestWitness,
+  witnessFlags,
 } from "../helpers/deployment.js";
 import { eventually } from "../helpers/processes.js";
 
 let env: TestDeployment;
-const witnesses: { id: string; dir: string; port: number; key: string; child?: ChildProcess }[] = [];
-const envVars = () => ({
-  PATH: process.env.PATH,
-  CUSTOS_MASTER_KEY: env.masterKey,
-  CUSTOS_BUNDLE_PASSPHRASE: PASS,
-});
+const witnesses: (TestWitness & { child?: ChildProcess })[] = [];
 const cli = (args: string[]) =>
-  spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: envVars(), timeout: 60_000 });
-const flag = (w: (typeof witnesses)[number]) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`];
+  spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: processEnv(env), timeout: 60_000 });
+const flag = (w: TestWitness) => witnessFlags([w]);
 
 async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
   w.child = await startWitnessProcess(env, w);
@@ -91,11 +88,7 @@ beforeAll(async () => {
   });
   const log = env.bundles.get("patient/P1")!.log!;
   for (const id of ["w-acme", "w-north"]) {
-    const dir = join(env.root, id);
-    const init = cli(["witness", "init", "--data", dir, "--name", `${id}.witness.example`]);
-    expect(init.status, init.stderr).toBe(0);
-    cli(["witness", "add-log", "--data", dir, "--origin", log.origin, "--key", log.verifierKey]);
-    const w = { id, dir, port: await freePort(), key: init.stdout.trim().split("\n").pop()! };
+    const w = await initWitness(env, id, log);
     witnesses.push(w);
     await startWitness(w);
   }

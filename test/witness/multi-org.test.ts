@@ -13,25 +13,25 @@ import { MtlsClient } from "../../src/client/mtls-client.js";
 import {
   BIN,
   createTestDeployment,
-  freePort,
-  PASS,
+  initWitness,
+  processEnv,
   startWitnessProcess,
   type TestDeployment,
+  type TestWitness,
+  witnessFlags,
 } from "../helpers/deployment.js";
 import { eventually } from "../helpers/processes.js";
 
 let env: TestDeployment;
-const witnesses: { id: string; dir: string; port: number; key: string; child?: ChildProcess }[] = [];
+const witnesses: (TestWitness & { child?: ChildProcess })[] = [];
 const others: ChildProcess[] = [];
 
-const envVars = () => ({
-  PATH: process.env.PATH,
-  CUSTOS_MASTER_KEY: env.masterKey,
-  CUSTOS_BUNDLE_PASSPHRASE: PASS,
-});
-
 function cli(args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: envVars(), timeout: 60_000 });
+  return spawnSync(process.execPath, [BIN, ...args], {
+    encoding: "utf8",
+    env: processEnv(env),
+    timeout: 60_000,
+  });
 }
 
 async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
@@ -80,18 +80,11 @@ beforeAll(async () => {
   });
   const log = env.bundles.get("patient/P1")!.log!;
   for (const id of ["w-acme", "w-north"]) {
-    const dir = join(env.root, id);
-    const init = cli(["witness", "init", "--data", dir, "--name", `${id}.witness.example`]);
-    expect(init.status, init.stderr).toBe(0);
-    const key = init.stdout.trim().split("\n").pop()!;
-    expect(
-      cli(["witness", "add-log", "--data", dir, "--origin", log.origin, "--key", log.verifierKey]).status,
-    ).toBe(0);
-    const w = { id, dir, port: await freePort(), key };
+    const w = await initWitness(env, id, log);
     witnesses.push(w);
     await startWitness(w);
   }
-  await env.start(witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]));
+  await env.start(witnessFlags(witnesses));
 }, 120_000);
 
 afterAll(async () => {
@@ -172,7 +165,7 @@ describe("a hospital's node and two audit companies' witnesses", () => {
     await env.stop();
     const forkData = join(env.root, "fork");
     cpSync(env.data, forkData, { recursive: true });
-    await env.start(witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]));
+    await env.start(witnessFlags(witnesses));
     const honestPort = env.apiPort;
     expect(await submit(honestPort, 100, 5)).toBe(5);
     await eventually("honest log witnessed", async () => {
@@ -181,10 +174,7 @@ describe("a hospital's node and two audit companies' witnesses", () => {
     });
     const honest = { api: env.apiPort, portal: env.portalPort };
     // The fork: same data directory copy, different records.
-    await env.start(
-      witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]),
-      forkData,
-    );
+    await env.start(witnessFlags(witnesses), forkData);
     const forkPort = env.apiPort;
     expect(forkPort).not.toBe(honest.api);
     // Longer than the honest log, so each witness is shown the rewritten history and must refuse it.

@@ -9,7 +9,16 @@ import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { CustosClient } from "../../src/client/custos-client.js";
-import { createTestDeployment, freePort, PASS, type TestDeployment } from "../helpers/deployment.js";
+import {
+  createTestDeployment,
+  freePort,
+  initWitness,
+  processEnv,
+  type TestDeployment,
+  type TestWitness,
+  witnessFlags,
+  witnessServeArgs,
+} from "../helpers/deployment.js";
 import { type CustosProcess, eventually, type ProcessGroup, processGroup } from "../helpers/processes.js";
 
 let env: TestDeployment;
@@ -19,31 +28,14 @@ let mirror: CustosProcess;
 let apiPort: number;
 let portalPort: number;
 let mirrorPort: number;
-const witnesses: { id: string; dir: string; port: number; key: string; process?: CustosProcess }[] = [];
+const witnesses: (TestWitness & { process?: CustosProcess })[] = [];
 
-const processEnv = () => ({
-  PATH: process.env.PATH,
-  CUSTOS_MASTER_KEY: env.masterKey,
-  CUSTOS_BUNDLE_PASSPHRASE: PASS,
-});
+const childEnv = () => processEnv(env);
 const nodeUrl = () => `https://127.0.0.1:${apiPort}`;
 const mirrorUrl = () => `https://127.0.0.1:${mirrorPort}`;
 
 async function startWitness(w: (typeof witnesses)[number]): Promise<void> {
-  w.process = group.start(
-    `witness ${w.id}`,
-    [
-      "witness",
-      "serve",
-      "--data",
-      w.dir,
-      "--identity",
-      join(env.root, `${w.id}.custos-id`),
-      "--listen",
-      `127.0.0.1:${w.port}`,
-    ],
-    processEnv(),
-  );
+  w.process = group.start(`witness ${w.id}`, witnessServeArgs(env, w), childEnv());
   await w.process.waitFor("serving on", 60_000);
 }
 
@@ -103,21 +95,7 @@ beforeAll(async () => {
   });
   group = processGroup();
   const bundle = env.bundles.get("node/n1")!.log!;
-  for (const id of ["w-acme", "w-north"]) {
-    const dir = join(env.root, id);
-    const init = await group.run(
-      ["witness", "init", "--data", dir, "--name", `${id}.witness.example`],
-      processEnv(),
-    );
-    expect(init.status, init.stderr).toBe(0);
-    const key = init.stdout.trim().split("\n").pop()!;
-    const add = await group.run(
-      ["witness", "add-log", "--data", dir, "--origin", bundle.origin, "--key", bundle.verifierKey],
-      processEnv(),
-    );
-    expect(add.status, add.stderr).toBe(0);
-    witnesses.push({ id, dir, port: await freePort(), key });
-  }
+  for (const id of ["w-acme", "w-north"]) witnesses.push(await initWitness(env, id, bundle));
   await Promise.all(witnesses.map(startWitness));
   apiPort = await freePort();
   portalPort = await freePort();
@@ -134,9 +112,9 @@ beforeAll(async () => {
       `127.0.0.1:${apiPort}`,
       "--portal",
       `127.0.0.1:${portalPort}`,
-      ...witnesses.flatMap((w) => ["--witness", `https://127.0.0.1:${w.port}=${w.key}`]),
+      ...witnessFlags(witnesses),
     ],
-    processEnv(),
+    childEnv(),
   );
   await node.waitFor("portal (login)", 60_000);
   mirror = group.start(
@@ -157,7 +135,7 @@ beforeAll(async () => {
       "--serve",
       `127.0.0.1:${mirrorPort}`,
     ],
-    processEnv(),
+    childEnv(),
   );
   await mirror.waitFor("serving its verified copy", 60_000);
 }, 180_000);
@@ -228,7 +206,7 @@ describe("a witness down", () => {
         "2",
         "--json",
       ],
-      processEnv(),
+      childEnv(),
     );
     expect(cli.status, cli.stderr).toBe(0);
     const printed = JSON.parse(cli.stdout) as { records: unknown[]; behind?: { entries: number } };

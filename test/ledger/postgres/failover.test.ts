@@ -11,43 +11,34 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustosClient } from "../../../src/client/custos-client.js";
 import { Identity, type IdentityBundle } from "../../../src/identity/bundle.js";
-import { PASS } from "../../helpers/deployment.js";
+import { PASS, processEnv } from "../../helpers/deployment.js";
+import {
+  AckingWriters,
+  compareWithTrail,
+  enrollFailoverDeployment,
+  serveOn,
+} from "../../helpers/failover-run.js";
 import {
   type ReplicatedPostgres,
   requirePostgresBinaries,
   startReplicatedPostgres,
 } from "../../helpers/pg-replication.js";
-import { enrollPostgresDeployment } from "../../helpers/postgres.js";
-import { eventually, processGroup } from "../../helpers/processes.js";
+import { processGroup } from "../../helpers/processes.js";
 import { tempDir } from "../../helpers/temp.js";
 
 const MASTER_KEY = Buffer.alloc(32, 53).toString("base64");
 let root: { dir: string; cleanup: () => void };
 let cluster: ReplicatedPostgres | undefined;
 let db: string;
-const bundles = new Map<string, IdentityBundle>();
+let bundles: Map<string, IdentityBundle>;
 const group = processGroup();
-const env = { PATH: process.env.PATH, CUSTOS_MASTER_KEY: MASTER_KEY, CUSTOS_BUNDLE_PASSPHRASE: PASS };
 
 beforeAll(async () => {
   requirePostgresBinaries();
   root = tempDir("custos-failover-");
   cluster = await startReplicatedPostgres();
   db = `${cluster.multiHostUrl}&schema=failover`;
-  const deployment = await enrollPostgresDeployment(
-    root.dir,
-    db,
-    "failover.custos.example/log",
-    MASTER_KEY,
-    [
-      ["node", "n1"],
-      ["ehr-source", "emr"],
-      ["patient", "P1"],
-      ["custodian", "privacy"],
-    ] as const,
-    bundles,
-  );
-  await deployment.close();
+  bundles = await enrollFailoverDeployment(root.dir, db, "failover.custos.example/log", MASTER_KEY);
 }, 90_000);
 
 afterAll(async () => {
@@ -59,18 +50,7 @@ afterAll(async () => {
 describe("a PostgreSQL failover under ingest", () => {
   it("carries on on the promoted standby: no acknowledged record lost or doubled, verify clean", async () => {
     const c = cluster!;
-    const node = group.start(
-      "node",
-      [
-        "serve",
-        ...["--data", join(root.dir, "data"), "--db", db],
-        ...["--identity", join(root.dir, "n1.custos-id"), "--listen", "127.0.0.1:0"],
-        ...["--verify-every", "0"],
-      ],
-      env,
-    );
-    await node.waitFor(/API \(mutual TLS\): https:\/\/127\.0\.0\.1:\d+/);
-    const url = /API \(mutual TLS\): (https:\/\/127\.0\.0\.1:\d+)/.exec(node.output())![1]!;
+    const { node, url } = await serveOn(group, root.dir, db, MASTER_KEY);
     // The SDK rides out the failover itself: STORE_BUSY and UNAVAILABLE are retried with the same
     // source event IDs, pausing for the node's Retry-After, for up to 60 rounds.
     const emr = new CustosClient({
@@ -78,51 +58,13 @@ describe("a PostgreSQL failover under ingest", () => {
       identity: Identity.unlock(bundles.get("emr")!, PASS),
       writeRounds: 60,
     });
-
-    const acked = new Map<string, number>();
-    const ackedAt = new Map<string, number>();
-    let sent = 0;
-    let stop = false;
     // Two writers, so a batch is in flight when the primary goes.
-    const writer = async (): Promise<void> => {
-      while (!stop) {
-        const ids = [`e-${sent++}`, `e-${sent++}`];
-        const reply = await emr.submit(
-          ids.map((id) => ({
-            time: "2026-12-01T08:00:00Z",
-            patientId: "P1",
-            userId: "u1",
-            action: "query",
-            sourceEventId: id,
-          })),
-        );
-        const now = Date.now();
-        for (const [i, id] of ids.entries()) {
-          acked.set(id, reply[i]!.index);
-          ackedAt.set(id, now);
-        }
-      }
-    };
-    let failure: unknown;
-    const writers = Promise.all([writer(), writer()]).catch((error: unknown) => {
-      failure = error;
-    });
-    const ackedBy = (count: number) =>
-      eventually(
-        `${count} acknowledged records`,
-        () => {
-          if (node.exited) throw new Error(`the node exited: ${node.output()}`);
-          if (failure !== undefined) throw new Error(`a write failed for good: ${failure}`);
-          if (acked.size < count) throw new Error(`${acked.size} acknowledged`);
-        },
-        60_000,
-        20,
-      );
+    const load = new AckingWriters(emr, node);
 
-    await ackedBy(100);
+    await load.ackedBy(100);
     const crashedAt = Date.now();
     await c.crashPrimary();
-    const ackedBeforeCrash = acked.size;
+    const ackedBeforeCrash = load.acked.size;
     // The node keeps running with its database gone; a moment later the standby is promoted (an
     // operator or Patroni deciding that the primary is dead).
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -131,43 +73,31 @@ describe("a PostgreSQL failover under ingest", () => {
     const promotedAt = Date.now();
     // The promoted server is the primary now (the helper swaps the roles), and accepts writes.
     expect(await c.inRecovery(c.primaryPort)).toBe(false);
-    await ackedBy(ackedBeforeCrash + 4);
-    await ackedBy(acked.size + 100);
-    stop = true;
-    await writers;
-    expect(failure).toBeUndefined();
+    await load.ackedBy(ackedBeforeCrash + 4);
+    await load.ackedBy(load.acked.size + 100);
+    await load.stop();
+    expect(load.failure).toBeUndefined();
     expect(node.exited).toBe(false);
     expect(node.output()).not.toMatch(/STORE_CORRUPT|does not match|unexpected failure/);
 
     if (process.env.SHOW) console.log(node.output());
-    const firstAfter = Math.min(...[...ackedAt.values()].filter((at) => at > promotedAt));
     console.log(
-      `failover: primary stopped (immediate), standby promoted ${promotedAt - crashedAt} ms later; first acknowledged write ${firstAfter - promotedAt} ms after the promotion; ${acked.size} acknowledged, 0 lost, 0 duplicates`,
+      `failover: primary stopped (immediate), standby promoted ${promotedAt - crashedAt} ms later; first acknowledged write ${load.firstAfter(promotedAt)} ms after the promotion; ${load.acked.size} acknowledged, 0 lost, 0 duplicates`,
     );
 
     // Every acknowledged record is in the patient's verified trail once, at the index it was given,
     // read from the node that now runs on the promoted server.
-    const p1 = new CustosClient({ url, identity: Identity.unlock(bundles.get("P1")!, PASS) });
-    await new Promise((resolve) => setTimeout(resolve, 1200));
-    const seen = new Map<string, number[]>();
-    let before: number | undefined;
-    for (;;) {
-      const page = await p1.trail(before === undefined ? {} : { before });
-      for (const r of page.records) {
-        const id = r.record.sourceEventId!;
-        seen.set(id, [...(seen.get(id) ?? []), r.index]);
-      }
-      if (page.next === null) break;
-      before = page.next;
-    }
-    const lost = [...acked].filter(([id, index]) => !seen.get(id)?.includes(index));
-    const doubled = [...seen].filter(([, indexes]) => indexes.length > 1);
+    const { lost, doubled } = await compareWithTrail(url, bundles.get("P1")!, load.acked);
     expect(lost, "acknowledged records missing after the failover").toEqual([]);
     expect(doubled, "records stored twice").toEqual([]);
 
     await node.kill("SIGTERM");
     // The log verifies on the promoted server (the multi-host URL now lands there).
-    const verify = await group.run(["verify", "--data", join(root.dir, "data"), "--db", db], env, 60_000);
+    const verify = await group.run(
+      ["verify", "--data", join(root.dir, "data"), "--db", db],
+      processEnv({ masterKey: MASTER_KEY }),
+      60_000,
+    );
     expect(verify.stdout, verify.stderr).toMatch(/^OK/m);
     expect(verify.status).toBe(0);
   }, 150_000);

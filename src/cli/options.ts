@@ -1,6 +1,7 @@
 // Shared option parsing for commands: checked integers, the data directory, the master key.
 
 import { CustosError } from "../core/index.js";
+import { parseVerifierKey } from "../core/note/index.js";
 import { type MasterKeyProvider, resolveMasterKeyProvider } from "../crypto/keystore/index.js";
 import { UsageError } from "./errors.js";
 
@@ -66,4 +67,21 @@ export function parseListen(value: string, name = "--listen"): { host: string; p
   const port = parseCount(match[2]!, `${name} port`);
   if (port > 65535) throw new UsageError(`${name} has a port above 65535`);
   return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+/** `--witness https://host:port=VERIFIERKEY` values: each URL with its checked note verifier key. */
+export function parseWitnesses(specs: readonly string[]): { url: string; verifierKey: string }[] {
+  return specs.map((spec) => {
+    const at = spec.indexOf("=");
+    const url = at > 0 ? spec.slice(0, at) : "";
+    if (!/^https:\/\//.test(url))
+      throw new UsageError(`--witness must be https://host:port=VERIFIERKEY, got "${spec}"`);
+    const verifierKey = spec.slice(at + 1);
+    try {
+      parseVerifierKey(verifierKey);
+    } catch {
+      throw new UsageError(`--witness ${url}: the verifier key is not a note verifier key`);
+    }
+    return { url, verifierKey };
+  });
 }

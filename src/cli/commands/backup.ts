@@ -15,14 +15,13 @@ import {
   sealBackup,
 } from "../../backup/index.js";
 import { CustosError, fromUtf8 } from "../../core/index.js";
-import { parseVerifierKey } from "../../core/note/index.js";
 import { writeFileAtomic } from "../../crypto/index.js";
 import type { MasterKeyProvider } from "../../crypto/keystore/index.js";
 import { Identity, operatorOf, parseBundle, recordOperatorAction } from "../../identity/index.js";
-import type { TlsMaterial, WitnessEndpoint } from "../../witness/index.js";
+import type { TlsMaterial } from "../../witness/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER, masterKeyFrom, parseCount, requireData } from "../options.js";
+import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseWitnesses, requireData } from "../options.js";
 import { bundlePassphrase } from "./identity.js";
 import { withRemoteCopy } from "./restore-remote.js";
 
@@ -184,22 +183,6 @@ export interface RestoreFromBackupOptions {
   readonly witness?: string[];
   readonly withoutWitnesses?: boolean;
   readonly acceptLoss?: string;
-}
-
-function parseWitnesses(specs: readonly string[]): WitnessEndpoint[] {
-  return specs.map((spec) => {
-    const at = spec.indexOf("=");
-    const url = at > 0 ? spec.slice(0, at) : "";
-    if (!/^https:\/\//.test(url))
-      throw new UsageError(`--witness must be https://host:port=VERIFIERKEY, got "${spec}"`);
-    const verifierKey = spec.slice(at + 1);
-    try {
-      parseVerifierKey(verifierKey);
-    } catch {
-      throw new UsageError(`--witness ${url}: the verifier key is not a note verifier key`);
-    }
-    return { url, verifierKey };
-  });
 }
 
 /** TLS towards the witnesses: the deployment CA from the backup, and the node's identity if it unlocks. */

@@ -3,12 +3,20 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { CustosError } from "../../core/index.js";
-import { parseVerifierKey } from "../../core/note/index.js";
 import { Identity, operatorPortalCertificate, type PortalTls, readBundle } from "../../identity/index.js";
 import { runNode } from "../../node/index.js";
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
-import { DATA, DB, MASTER, masterKeyFrom, parseCount, parseListen, requireData } from "../options.js";
+import {
+  DATA,
+  DB,
+  MASTER,
+  masterKeyFrom,
+  parseCount,
+  parseListen,
+  parseWitnesses,
+  requireData,
+} from "../options.js";
 import { bundlePassphrase, PASSPHRASE_FILE } from "./passphrase.js";
 
 interface DeploymentOptions {
@@ -110,19 +118,7 @@ export function registerServeCommand(program: Command, io: Io): void {
         if (checkpointIntervalMs < 1) throw new UsageError("--checkpoint-every must be more than 0");
         if (gossipEveryMs > 0 && gossipEveryMs < 100)
           throw new UsageError("--gossip-every must be at least 100ms (or 0)");
-        const witnesses = (options.witness ?? []).map((spec) => {
-          const at = spec.indexOf("=");
-          const url = at > 0 ? spec.slice(0, at) : "";
-          if (!/^https:\/\//.test(url))
-            throw new UsageError(`--witness must be https://host:port=VERIFIERKEY, got "${spec}"`);
-          const verifierKey = spec.slice(at + 1);
-          try {
-            parseVerifierKey(verifierKey);
-          } catch {
-            throw new UsageError(`--witness ${url}: the verifier key is not a note verifier key`);
-          }
-          return { url, verifierKey };
-        });
+        const witnesses = parseWitnesses(options.witness ?? []);
         if (ratePerSecond < 1) throw new UsageError("--rate must be at least 1");
         const portalOrigins = options.portalOrigin?.map((value) => {
           let url: URL;

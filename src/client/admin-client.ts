@@ -3,13 +3,20 @@
 // revocations and key replacements, over mutual TLS. Bulk onboarding builds on these calls.
 
 import {
+  encodeGrantChangeEntry,
   encodeGrantEntry,
   encodeGrantRevocationEntry,
   encodeHoldEntry,
   type HoldAction,
 } from "../core/entry/index.js";
 import { CustosError, fromBase64 } from "../core/index.js";
-import type { EnrollmentCertificates, EnrollmentRequest, KeyAuditKind, Role } from "../identity/index.js";
+import type {
+  BulkRow,
+  EnrollmentCertificates,
+  EnrollmentRequest,
+  KeyAuditKind,
+  Role,
+} from "../identity/index.js";
 import { type Identity, type IdentityBundle, parseBundle } from "../identity/index.js";
 import { MtlsClient } from "./mtls-client.js";
 
@@ -58,6 +65,32 @@ export interface GrantChange {
   readonly end?: boolean;
 }
 
+/** A bulk enrollment's counts as the node replies (POST /v1/admin/bulk-enrollments). */
+export interface BulkCountsReply {
+  readonly patients: number;
+  readonly auditors: number;
+  readonly grantedPairs: number;
+}
+export interface BulkEnrollmentReply {
+  readonly dryRun: boolean;
+  readonly rows: number;
+  readonly before: BulkCountsReply;
+  readonly identities: {
+    readonly listed: number;
+    readonly alreadyEnrolled: number;
+    readonly otherKeys: number;
+    readonly enrolled: number;
+    readonly replaced: number;
+    readonly withoutKeys: readonly { readonly role: Role; readonly id: string }[];
+  };
+  readonly grants: {
+    readonly listed: number;
+    readonly alreadyInForce: number;
+    readonly toSign: readonly { readonly auditor: string; readonly patients: readonly string[] }[];
+  };
+  readonly after?: BulkCountsReply;
+}
+
 export interface EpochKeyStats {
   readonly hits: number;
   readonly misses: number;
@@ -91,6 +124,22 @@ export class AdminClient {
       enrollment,
     );
     return { ...this.#enrolled(reply), revoked: reply.revoked };
+  }
+
+  /**
+   * Enrolls the identities of a batch of bulk rows that the node's registry lacks (public keys only;
+   * rows without keys and missing grants come back listed). `dryRun`: counts only.
+   */
+  async bulkEnroll(
+    rows: readonly BulkRow[],
+    options: { dryRun?: boolean; force?: boolean; days?: number } = {},
+  ): Promise<BulkEnrollmentReply> {
+    const params = new URLSearchParams();
+    if (options.dryRun) params.set("dryRun", "true");
+    if (options.force) params.set("force", "true");
+    if (options.days !== undefined) params.set("days", String(options.days));
+    const q = params.toString();
+    return this.#http.call("POST", `/v1/admin/bulk-enrollments${q ? `?${q}` : ""}`, rows);
   }
 
   /** The node's epoch-key cache: hits, misses, epochs started, ended, swept, and live now. */
@@ -175,6 +224,38 @@ export class AdminClient {
       (message) => this.#admin.sign(message),
     );
     const { index } = await this.#http.call<{ index: number }>("POST", "/v1/holds", {
+      entry: Buffer.from(entry).toString("base64"),
+    });
+    return index;
+  }
+
+  /**
+   * Changes the period of an audit company's grants to patients (POST /v1/grant-periods): one entry
+   * the admin signs, after which each patient's access is exactly [from, to).
+   */
+  async changeGrantPeriod(change: {
+    readonly auditor: string;
+    readonly patients: readonly string[];
+    readonly from: number;
+    readonly to?: number;
+  }): Promise<number> {
+    const { tags } = await this.#http.call<{ tags: string[] }>("POST", "/v1/admin/patient-tags", {
+      patients: change.patients,
+    });
+    if (tags.length !== change.patients.length)
+      throw new CustosError("INTERNAL", "the node returned a tag count that does not match the patients");
+    const entry = encodeGrantChangeEntry(
+      {
+        time: this.#now(),
+        auditor: change.auditor,
+        patientTags: tags.map((t) => fromBase64(t)),
+        from: change.from,
+        ...(change.to !== undefined ? { to: change.to } : {}),
+        admin: this.#admin.id,
+      },
+      (message) => this.#admin.sign(message),
+    );
+    const { index } = await this.#http.call<{ index: number }>("POST", "/v1/grant-periods", {
       entry: Buffer.from(entry).toString("base64"),
     });
     return index;

@@ -1,7 +1,7 @@
 // The client area's public surface: the SDK's clients (records, admin), the mutual-TLS transport and
 // the verifying reader. The package's own surface (src/index.ts) picks the SDK's part of it.
 
-export { AdminClient, type Enrolled, type Enrollment } from "./admin-client.js";
+export { AdminClient, type BulkEnrollmentReply, type Enrolled, type Enrollment } from "./admin-client.js";
 export {
   type AuditTrailsResult,
   type CheckpointSummary,

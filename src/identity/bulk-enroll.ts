@@ -43,7 +43,18 @@ export interface BulkFile {
   readonly grants: BulkGrant[];
 }
 
-function key(value: string, line: number, what: string): Uint8Array {
+/** One row of a bulk file as the API takes it (a CSV line, or an element of a JSON array or NDJSON). */
+export interface BulkRow {
+  readonly kind: string;
+  readonly id: string;
+  /** The holder's Ed25519 and X25519 public keys (raw, base64); both or neither. */
+  readonly signingKey?: string | undefined;
+  readonly encryptionKey?: string | undefined;
+  /** For a grant: the audit company. */
+  readonly auditor?: string | undefined;
+}
+
+function key(value: string, where: string, what: string): Uint8Array {
   let bytes: Uint8Array | undefined;
   try {
     bytes = fromBase64(value);
@@ -51,46 +62,54 @@ function key(value: string, line: number, what: string): Uint8Array {
     bytes = undefined;
   }
   if (bytes?.length !== 32)
-    throw new CustosError("BAD_ARGUMENT", `line ${line}: the ${what} is not 32 bytes of base64`);
+    throw new CustosError("BAD_ARGUMENT", `${where}: the ${what} is not 32 bytes of base64`);
   return bytes;
 }
 
-/** Parses and checks the whole file before anything is written (a bad line changes nothing). */
-export function parseBulkCsv(text: string): BulkFile {
-  const lines = text.split(/\r?\n/);
-  if (lines[0]?.trim() !== HEADER)
-    throw new CustosError("BAD_ARGUMENT", `line 1: the header must be "${HEADER}"`);
+/**
+ * Checks rows (all of them, before anything is written: a bad row changes nothing). `where(n)` names
+ * the n-th row in an error ("line 3" for a CSV file, "row 3" for the API); `line` records n.
+ */
+export function checkBulkRows(
+  rows: readonly (BulkRow & { readonly line: number })[],
+  where: (line: number) => string,
+): BulkFile {
   const identities: BulkIdentity[] = [];
   const grants: BulkGrant[] = [];
   const seen = new Set<string>();
-  for (let i = 1; i < lines.length; i++) {
-    const raw = lines[i]!;
-    if (raw.trim() === "") continue;
-    const line = i + 1;
-    const cells = raw.split(",").map((c) => c.trim());
-    if (cells.length !== 5)
-      throw new CustosError("BAD_ARGUMENT", `line ${line}: expected 5 comma-separated fields`);
-    const [kind, id, signing, encryption, auditor] = cells as [string, string, string, string, string];
+  for (const row of rows) {
+    const { line, kind, id } = row;
+    const signing = row.signingKey ?? "";
+    const encryption = row.encryptionKey ?? "";
+    const auditor = row.auditor ?? "";
     try {
       checkId(id);
     } catch (error) {
-      throw new CustosError("BAD_ARGUMENT", `line ${line}: ${(error as Error).message}`);
+      throw new CustosError("BAD_ARGUMENT", `${where(line)}: ${(error as Error).message}`);
     }
     if (kind === "grant") {
-      if (!auditor) throw new CustosError("BAD_ARGUMENT", `line ${line}: a grant names its auditor`);
-      grants.push({ line, patient: id, auditor: checkId(auditor) });
+      if (!auditor) throw new CustosError("BAD_ARGUMENT", `${where(line)}: a grant names its auditor`);
+      if (signing || encryption)
+        throw new CustosError("BAD_ARGUMENT", `${where(line)}: a grant carries no keys`);
+      try {
+        checkId(auditor);
+      } catch (error) {
+        throw new CustosError("BAD_ARGUMENT", `${where(line)}: ${(error as Error).message}`);
+      }
+      grants.push({ line, patient: id, auditor });
       continue;
     }
     if (!(BULK_ROLES as readonly string[]).includes(kind))
       throw new CustosError(
         "BAD_ARGUMENT",
-        `line ${line}: kind must be one of ${[...BULK_ROLES, "grant"].join(", ")}`,
+        `${where(line)}: kind must be one of ${[...BULK_ROLES, "grant"].join(", ")}`,
       );
+    if (auditor) throw new CustosError("BAD_ARGUMENT", `${where(line)}: only a grant names an auditor`);
     const name = `${kind}/${id}`;
-    if (seen.has(name)) throw new CustosError("BAD_ARGUMENT", `line ${line}: ${name} is listed twice`);
+    if (seen.has(name)) throw new CustosError("BAD_ARGUMENT", `${where(line)}: ${name} is listed twice`);
     seen.add(name);
     if ((signing === "") !== (encryption === ""))
-      throw new CustosError("BAD_ARGUMENT", `line ${line}: give both public keys or neither`);
+      throw new CustosError("BAD_ARGUMENT", `${where(line)}: give both public keys or neither`);
     identities.push({
       line,
       role: kind as BulkRole,
@@ -98,14 +117,38 @@ export function parseBulkCsv(text: string): BulkFile {
       ...(signing
         ? {
             keys: {
-              signingKey: key(signing, line, "signing key"),
-              encryptionKey: key(encryption, line, "encryption key"),
+              signingKey: key(signing, where(line), "signing key"),
+              encryptionKey: key(encryption, where(line), "encryption key"),
             },
           }
         : {}),
     });
   }
   return { identities, grants };
+}
+
+/** The rows of a CSV file (header checked), each with its line number. */
+export function bulkCsvRows(text: string): (BulkRow & { line: number })[] {
+  const lines = text.split(/\r?\n/);
+  if (lines[0]?.trim() !== HEADER)
+    throw new CustosError("BAD_ARGUMENT", `line 1: the header must be "${HEADER}"`);
+  const rows: (BulkRow & { line: number })[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const raw = lines[i]!;
+    if (raw.trim() === "") continue;
+    const line = i + 1;
+    const cells = raw.split(",").map((c) => c.trim());
+    if (cells.length !== 5)
+      throw new CustosError("BAD_ARGUMENT", `line ${line}: expected 5 comma-separated fields`);
+    const [kind, id, signingKey, encryptionKey, auditor] = cells as [string, string, string, string, string];
+    rows.push({ line, kind, id, signingKey, encryptionKey, auditor });
+  }
+  return rows;
+}
+
+/** Parses and checks the whole file before anything is written (a bad line changes nothing). */
+export function parseBulkCsv(text: string): BulkFile {
+  return checkBulkRows(bulkCsvRows(text), (line) => `line ${line}`);
 }
 
 export interface BulkCounts {
@@ -135,18 +178,47 @@ function isGranted(deployment: Deployment, grant: BulkGrant, at: number): boolea
 }
 
 export interface BulkPlan {
+  /** Not enrolled (or revoked, or expired): enrolled now. */
   readonly enroll: BulkIdentity[];
+  /** Enrolled with other public keys than the row's, with `force`: their keys are replaced. */
+  readonly replace: BulkIdentity[];
+  /** Enrolled (with the row's keys, or a row without keys). */
   readonly alreadyEnrolled: number;
+  /** Enrolled with other public keys than the row's, left as they are (no `force`). */
+  readonly otherKeys: number;
   /** auditor -> patients to grant */
   readonly grants: Map<string, string[]>;
   readonly alreadyGranted: number;
 }
 
-export function planBulk(deployment: Deployment, file: BulkFile): BulkPlan {
+const sameKey = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+/**
+ * What a run would do: the identities not active now, and the grants not in force now. With `force`,
+ * identities enrolled with other public keys than their row's get the row's keys (revoked and enrolled
+ * again); a row without keys is never replaced (nothing to compare it with: `custos replace-key`).
+ */
+export function planBulk(
+  deployment: Deployment,
+  file: BulkFile,
+  options: { force?: boolean } = {},
+): BulkPlan {
   const at = deployment.now();
-  const enroll = file.identities.filter(
-    (i) => !deployment.registry.active(i.role, deployment.subjectOf(i.role, i.id), at),
-  );
+  const enroll: BulkIdentity[] = [];
+  const replace: BulkIdentity[] = [];
+  let alreadyEnrolled = 0;
+  let otherKeys = 0;
+  for (const i of file.identities) {
+    const active = deployment.registry.active(i.role, deployment.subjectOf(i.role, i.id), at);
+    if (!active) enroll.push(i);
+    else if (
+      i.keys === undefined ||
+      (sameKey(active.signingKey, i.keys.signingKey) && sameKey(active.encryptionKey, i.keys.encryptionKey))
+    )
+      alreadyEnrolled++;
+    else if (options.force) replace.push(i);
+    else otherKeys++;
+  }
   const grants = new Map<string, string[]>();
   let alreadyGranted = 0;
   for (const grant of file.grants) {
@@ -158,7 +230,20 @@ export function planBulk(deployment: Deployment, file: BulkFile): BulkPlan {
     list.push(grant.patient);
     grants.set(grant.auditor, list);
   }
-  return { enroll, alreadyEnrolled: file.identities.length - enroll.length, grants, alreadyGranted };
+  return { enroll, replace, alreadyEnrolled, otherKeys, grants, alreadyGranted };
+}
+
+/** The public-key enrollments and replacements of a plan, in log-append batches. */
+export function publicKeyBatches(
+  plan: BulkPlan,
+): { role: Role; id: string; signingKey: Uint8Array; encryptionKey: Uint8Array; replace?: true }[][] {
+  const all = [
+    ...plan.enroll.filter((i) => i.keys !== undefined).map((i) => ({ role: i.role, id: i.id, ...i.keys! })),
+    ...plan.replace.map((i) => ({ role: i.role, id: i.id, ...i.keys!, replace: true as const })),
+  ];
+  const batches = [];
+  for (let i = 0; i < all.length; i += BULK_BATCH) batches.push(all.slice(i, i + BULK_BATCH));
+  return batches;
 }
 
 export interface BulkRun {
@@ -169,9 +254,11 @@ export interface BulkRun {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-/** Carries out a plan: public-key identities in batches, then operator-made ones, then the grants. */
+/**
+ * Carries out a plan: public-key identities (and replacements) in batches, then operator-made ones,
+ * then the grants.
+ */
 export async function runBulk(deployment: Deployment, plan: BulkPlan, run: BulkRun): Promise<void> {
-  const withKeys = plan.enroll.filter((i) => i.keys !== undefined);
   const withoutKeys = plan.enroll.filter((i) => i.keys === undefined);
   const grantBatches = [...plan.grants.values()].reduce(
     (n, patients) => n + Math.ceil(patients.length / MAX_PATIENTS_PER_GRANT),
@@ -181,14 +268,10 @@ export async function runBulk(deployment: Deployment, plan: BulkPlan, run: BulkR
     throw new CustosError("BAD_ARGUMENT", "rows without public keys need --out DIR for their bundles");
   if (grantBatches > 0 && run.admin === undefined)
     throw new CustosError("BAD_ARGUMENT", "grants need an admin's bundle (--as ADMIN_BUNDLE) to sign them");
-  const total = plan.enroll.length + grantBatches;
+  const total = plan.enroll.length + plan.replace.length + grantBatches;
   let done = 0;
-  for (let i = 0; i < withKeys.length; i += BULK_BATCH) {
-    const batch = withKeys.slice(i, i + BULK_BATCH);
-    done += await deployment.enrollPublicKeys(
-      batch.map((b) => ({ role: b.role, id: b.id, ...b.keys! })),
-      run.days,
-    );
+  for (const batch of publicKeyBatches(plan)) {
+    done += await deployment.enrollPublicKeys(batch, run.days);
     run.onProgress?.(done, total);
   }
   for (const identity of withoutKeys) {

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  encodeGrantChangeEntry,
   encodeGrantEntry,
   encodeGrantRevocationEntry,
   encodeIdentityEntry,
@@ -419,6 +420,45 @@ export class Deployment {
   }
 
   /**
+   * An admin changes the period of an audit company's grants to patients: one signed entry after which
+   * each patient's access is exactly [from, to) (open-ended without `to`), whatever periods granted
+   * it before. Every patient must have been granted to the audit company (a period, past or present);
+   * otherwise NOT_FOUND and nothing is written.
+   */
+  async changeGrant(
+    admin: Identity,
+    change: { auditor: string; patients: readonly string[]; from: number; to?: number },
+  ): Promise<number> {
+    const patientTags = this.#checkGrant(admin, change.auditor, change.patients);
+    this.checkGrantExists(change.auditor, patientTags);
+    const entry = encodeGrantChangeEntry(
+      {
+        time: this.#now(),
+        auditor: change.auditor,
+        patientTags,
+        from: change.from,
+        ...(change.to !== undefined ? { to: change.to } : {}),
+        admin: admin.id,
+      },
+      (m) => admin.sign(m),
+    );
+    const index = await this.#appendRegistry(entry);
+    for (const patient of change.patients) this.vault.rotate(patient);
+    return index;
+  }
+
+  /** Refuses (NOT_FOUND) a change of period for a patient the audit company was never granted. */
+  checkGrantExists(auditor: string, patientTags: readonly Uint8Array[]): void {
+    for (const tag of patientTags) {
+      if (!this.registry.wasGranted(auditor, patientSubject(tag)))
+        throw new CustosError(
+          "NOT_FOUND",
+          `audit company ${auditor} has no grant to change for a patient named (grant it first)`,
+        );
+    }
+  }
+
+  /**
    * Records a refused request in the log. When a patient is concerned the notice is sealed to that
    * patient, to every audit company granted the patient at that moment and to the custodian(s), filed
    * under the patient's tag, so the patient and their auditors see who tried. Otherwise it is sealed to
@@ -453,35 +493,75 @@ export class Deployment {
    * Enrolls identities whose holders made their own keys, many per log append (bulk onboarding,
    * src/identity/bulk-enroll.ts): one CA-signed registry entry each recording the public keys, no
    * certificate (the holder asks for its certificates later). Skips nobody: the caller leaves out
-   * identities already active. Each call is one atomic append.
+   * identities already active, or marks them `replace` (new keys for an active identity). An identity
+   * still on the registry unrevoked (active and replaced, or expired) is revoked in the same append
+   * (its certificates on the CRL, put back if the append fails). Each call is one atomic append.
    */
   async enrollPublicKeys(
-    requests: readonly { role: Role; id: string; signingKey: Uint8Array; encryptionKey: Uint8Array }[],
+    requests: readonly {
+      role: Role;
+      id: string;
+      signingKey: Uint8Array;
+      encryptionKey: Uint8Array;
+      replace?: boolean;
+    }[],
     days = 365,
   ): Promise<number> {
     if (requests.length === 0) return 0;
     const ca = this.#ca();
     const at = this.#now();
     const notAfter = at + days * 86_400_000;
-    const items = requests.map((r) => ({
-      entry: encodeIdentityEntry(
-        {
-          time: at,
-          action: "enroll",
-          role: r.role,
-          subject: this.subjectOf(r.role, checkId(r.id)),
-          serials: [],
-          signingKey: r.signingKey,
-          encryptionKey: r.encryptionKey,
-          notAfter,
-        },
-        (m) => ca.sign(m),
-      ),
-      lookupKeys: [REGISTRY_LOOKUP_KEY],
-    }));
-    await this.vault.ledger.append(items);
+    const serials: string[] = [];
+    const items: AppendItem[] = [];
+    const subjects = new Set<string>();
+    for (const r of requests) {
+      const subject = this.subjectOf(r.role, checkId(r.id));
+      if (subjects.has(`${r.role}\n${subject}`))
+        throw new CustosError("BAD_ARGUMENT", `${r.role} ${r.id} is listed twice`);
+      subjects.add(`${r.role}\n${subject}`);
+      const existing = this.registry.identity(r.role, subject);
+      if (existing && existing.revokedAt === undefined) {
+        if (!r.replace && this.registry.active(r.role, subject, at))
+          throw new CustosError("CONFLICT", `${r.role} ${r.id} is already enrolled`);
+        serials.push(...existing.serials);
+        items.push({
+          entry: encodeIdentityEntry(
+            { time: at, action: "revoke", role: r.role, subject, serials: existing.serials },
+            (m) => ca.sign(m),
+          ),
+          lookupKeys: [REGISTRY_LOOKUP_KEY],
+        });
+      } else if (r.replace) {
+        throw new CustosError("NOT_FOUND", `${r.role} ${r.id} is not an enrolled, unrevoked identity`);
+      }
+      items.push({
+        entry: encodeIdentityEntry(
+          {
+            time: at,
+            action: "enroll",
+            role: r.role,
+            subject,
+            serials: [],
+            signingKey: r.signingKey,
+            encryptionKey: r.encryptionKey,
+            notAfter,
+          },
+          (m) => ca.sign(m),
+        ),
+        lookupKeys: [REGISTRY_LOOKUP_KEY],
+      });
+    }
+    const before = serials.length > 0 ? ca.snapshot() : undefined;
+    try {
+      if (serials.length > 0) await ca.revoke(serials);
+      await this.vault.ledger.append(items);
+    } catch (error) {
+      if (before) ca.restore(before);
+      throw error;
+    }
     await this.registry.refresh(this.vault.ledger.store);
-    return items.length;
+    if (serials.length > 0) await this.reloadTrust();
+    return requests.length;
   }
 
   async close(): Promise<void> {

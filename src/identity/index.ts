@@ -3,7 +3,18 @@
 
 export { type ArchiveRecipient, resolveArchiveReader, rewrapForArchive } from "./archive-readers.js";
 export { authorize, type Caller, OPERATIONS, type Operation, type Target } from "./authorize.js";
-export { type BulkCounts, parseBulkCsv, planBulk, registryCounts, runBulk } from "./bulk-enroll.js";
+export {
+  BULK_BATCH,
+  type BulkCounts,
+  type BulkRow,
+  bulkCsvRows,
+  checkBulkRows,
+  parseBulkCsv,
+  planBulk,
+  publicKeyBatches,
+  registryCounts,
+  runBulk,
+} from "./bulk-enroll.js";
 export { Identity, type IdentityBundle, parseBundle, readBundle, writeBundle } from "./bundle.js";
 export { CA_KEY_SECRET, DeploymentCa } from "./ca.js";
 export { Deployment, type DeploymentOptions } from "./deployment.js";

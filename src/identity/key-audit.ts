@@ -177,17 +177,21 @@ function describe(bytes: Uint8Array, readers: Map<string, string>): Described | 
       };
     }
     case ENTRY_KINDS.grant:
-    case ENTRY_KINDS.grantRevocation: {
+    case ENTRY_KINDS.grantRevocation:
+    case ENTRY_KINDS.grantChange: {
       const g = decodeGrantEntry(bytes);
       const tags = g.patientTags.map(toHex);
       const span = `from ${iso(g.from)}${g.to !== undefined ? ` to ${iso(g.to)}` : ""}`;
       return {
-        kind: g.revocation ? "grant-end" : "grant",
+        kind: g.action === "end" ? "grant-end" : g.action === "change" ? "grant-change" : "grant",
         time: g.time,
         parties: [`auditor/${g.auditor}`, `admin/${g.admin}`],
-        detail: g.revocation
-          ? `access of auditor/${g.auditor} to ${tags.length} patient(s) ends ${iso(g.from)}, by admin/${g.admin}`
-          : `auditor/${g.auditor} granted ${tags.length} patient(s) ${span}, by admin/${g.admin}`,
+        detail:
+          g.action === "end"
+            ? `access of auditor/${g.auditor} to ${tags.length} patient(s) ends ${iso(g.from)}, by admin/${g.admin}`
+            : g.action === "change"
+              ? `period of auditor/${g.auditor}'s access to ${tags.length} patient(s) set to ${span}, by admin/${g.admin}`
+              : `auditor/${g.auditor} granted ${tags.length} patient(s) ${span}, by admin/${g.admin}`,
         concerns: (p) =>
           p.patientTag !== undefined
             ? tags.includes(p.patientTag)

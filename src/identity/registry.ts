@@ -135,7 +135,11 @@ export class Registry {
     try {
       const kind = decodeEntry(bytes).kind;
       if (kind === ENTRY_KINDS.identity) this.#applyIdentity(index, bytes);
-      else if (kind === ENTRY_KINDS.grant || kind === ENTRY_KINDS.grantRevocation)
+      else if (
+        kind === ENTRY_KINDS.grant ||
+        kind === ENTRY_KINDS.grantRevocation ||
+        kind === ENTRY_KINDS.grantChange
+      )
         this.#applyGrant(index, bytes);
       else this.findings.push({ index, problem: "a non-registry entry is filed as a registry entry" });
     } catch (error) {
@@ -202,7 +206,12 @@ export class Registry {
     for (const tag of grant.patientTags) {
       const subject = patientSubject(tag);
       const periods = byPatient.get(subject) ?? [];
-      if (grant.revocation) {
+      if (grant.action === "change") {
+        // The period is exactly this one from now on: earlier periods (and earlier ends) give way.
+        byPatient.set(subject, [
+          { from: grant.from, ...(grant.to !== undefined ? { to: grant.to } : {}), index },
+        ]);
+      } else if (grant.revocation) {
         const end = grant.from;
         const kept: GrantPeriod[] = [];
         for (const p of periods) {
@@ -258,6 +267,11 @@ export class Registry {
   isGranted(auditor: string, patient: string, at: number): boolean {
     const periods = this.#grants.get(auditor)?.get(patient) ?? [];
     return periods.some((p) => p.from <= at && (p.to === undefined || at < p.to));
+  }
+
+  /** Whether the auditor holds (or held) a grant period for the patient: one a change of period can set. */
+  wasGranted(auditor: string, patient: string): boolean {
+    return (this.#grants.get(auditor)?.get(patient)?.length ?? 0) > 0;
   }
 
   /** Patient subjects the auditor is granted at `at`. */

@@ -40,6 +40,24 @@ const RECORD_BODIES: Readonly<Record<string, Record<string, unknown>>> = {
   },
 };
 
+/** A bulk enrollment's rows (POST /v1/admin/bulk-enrollments), as JSON or NDJSON. */
+const BULK_ROW: Record<string, unknown> = {
+  type: "object",
+  required: ["kind", "id"],
+  additionalProperties: false,
+  properties: {
+    kind: { type: "string", enum: ["patient", "auditor", "ehr-source", "custodian", "grant"] },
+    id: { type: "string", description: "The identity's ID; for a grant, the patient's." },
+    signingKey: { type: "string", description: "The holder's raw Ed25519 public key, base64." },
+    encryptionKey: { type: "string", description: "The holder's raw X25519 public key, base64." },
+    auditor: { type: "string", description: "A grant's audit company." },
+  },
+};
+const BULK_BODIES: Readonly<Record<string, Record<string, unknown>>> = {
+  "application/json": { type: "array", items: BULK_ROW },
+  "application/x-ndjson": { type: "string", description: "One row (JSON) per line." },
+};
+
 /** Keyed by `METHOD /path` as the OpenAPI document writes the path. */
 export const API_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   // Operations: probes, metrics and this document.
@@ -84,6 +102,10 @@ export const API_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   // Identities, grants and the deployment's lifecycle.
   "GET /v1/whoami": { operationId: "whoami" },
   "POST /v1/grants": { operationId: "appendGrant", errors: ["BAD_SIGNATURE", "NOT_FOUND", "CONFLICT"] },
+  "POST /v1/grant-periods": {
+    operationId: "changeGrantPeriod",
+    errors: ["BAD_SIGNATURE", "NOT_FOUND", "CONFLICT"],
+  },
   "POST /v1/revocations": { operationId: "revokeIdentity", errors: ["NOT_FOUND", "CONFLICT"] },
   "GET /v1/retention": { operationId: "getRetention" },
   "GET /v1/holds": { operationId: "listHolds" },
@@ -99,6 +121,11 @@ export const API_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   "POST /v1/admin/key-replacements": {
     operationId: "replaceKeys",
     errors: ["BAD_SIGNATURE", "BAD_KEY", "CONFLICT", "NOT_FOUND", "WRONG_DEPLOYMENT"],
+  },
+  "POST /v1/admin/bulk-enrollments": {
+    operationId: "enrollInBulk",
+    errors: ["CONFLICT", "NOT_FOUND"],
+    consumes: BULK_BODIES,
   },
   "POST /v1/admin/patient-tags": { operationId: "getPatientTags", errors: ["NOT_FOUND"] },
   "GET /v1/admin/epoch-keys": { operationId: "getEpochKeyStats" },

@@ -25,6 +25,7 @@ import { registerRateLimit } from "./plugins/rate-limit.js";
 import { PORTAL_SITE_ROUTES, registerPortalHeaders, registerPortalSite } from "./portal-site.js";
 import { registerAdminRoutes } from "./routes/admin-routes.js";
 import { registerAlertRoutes } from "./routes/alert-routes.js";
+import { registerBulkEnrollmentRoute } from "./routes/bulk-routes.js";
 import { registerGossipRoutes } from "./routes/gossip-routes.js";
 import { registerIdentityRoutes, registerLoginRoutes } from "./routes/identity-routes.js";
 import { registerKeyAuditRoute } from "./routes/key-audit-routes.js";
@@ -178,7 +179,10 @@ export async function createNodeApps(options: NodeAppsOptions): Promise<NodeApps
         ...(options.retention.job ? { job: options.retention.job } : {}),
       });
     registerAlertRoutes(app, ctx, alerts);
-    if (mode === "mtls") registerAdminRoutes(app, ctx, refreshTls);
+    if (mode === "mtls") {
+      registerAdminRoutes(app, ctx, refreshTls);
+      registerBulkEnrollmentRoute(app, ctx);
+    }
     // Read-only and naming no patient: served on the portal too, for its privacy-office view.
     registerKeyAuditRoute(app, ctx);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });

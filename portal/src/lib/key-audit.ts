@@ -42,6 +42,7 @@ export const KEY_AUDIT_WORDS: Readonly<Record<string, string>> = {
   revocation: "Identity revoked",
   grant: "Audit company granted patients",
   "grant-end": "Grant ended",
+  "grant-change": "Grant period changed",
   "key-envelope": "Key given to a reader",
   erasure: "Keys or content erased",
   "operator-action": "Operator action",

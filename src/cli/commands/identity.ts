@@ -188,6 +188,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           "enroll patients, audit companies and grants from a CSV file (docs/identity.md)",
         )
         .option("--dry-run", "with --bulk: check the file and show what would be done, write nothing")
+        .option(
+          "--force",
+          "with --bulk: identities enrolled with other public keys than the file's get the file's keys",
+        )
         .option("--days <n>", "validity in days", "365")
         .option(
           "--host <name...>",
@@ -210,9 +214,11 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           server?: string;
           as?: string;
           bulk?: string;
+          force?: boolean;
         },
       ) => {
         if (options.bulk && !replace) return enrollBulk(io, { ...options, bulk: options.bulk });
+        if (options.force) throw new UsageError("--force goes with --bulk");
         const out = options.out;
         if (!out) throw new UsageError(`${name} needs --out FILE`);
         const days = parseCount(options.days, "--days");
@@ -274,7 +280,7 @@ export function registerIdentityCommands(program: Command, io: Io): void {
   program
     .command("grant")
     .description(
-      "as an admin, grant an audit company read access to patients (or end it with --end); a new period with --from/--to",
+      "as an admin, grant an audit company read access to patients (or end it with --end, or set its period with --change --from T [--to T])",
     )
     .requiredOption("--as <bundle>", "the admin's identity bundle")
     .requiredOption("--auditor <id>", "the audit company's ID")
@@ -282,6 +288,10 @@ export function registerIdentityCommands(program: Command, io: Io): void {
     .option("--from <time>", "start of the grant (default now)")
     .option("--to <time>", "end of the grant (default open-ended)")
     .option("--end", "end the audit company's access to these patients at --from (default now)")
+    .option(
+      "--change",
+      "set the period of grants these patients have: exactly --from to --to (open-ended without --to), one log entry",
+    )
     .option("--server <url>", "grant through this running node (https://host:port)")
     .option(...PASSPHRASE_FILE)
     .option(...DATA)
@@ -296,12 +306,35 @@ export function registerIdentityCommands(program: Command, io: Io): void {
           from?: string;
           to?: string;
           end?: boolean;
+          change?: boolean;
           server?: string;
           passphraseFile?: string;
         },
       ) => {
         const from = parseTime(options.from, "--from");
         const to = parseTime(options.to, "--to");
+        if (options.change) {
+          if (options.end) throw new UsageError("--change and --end do not go together");
+          if (from === undefined) throw new UsageError("--change needs --from (and --to, unless open-ended)");
+          const change = {
+            auditor: options.auditor,
+            patients: options.patient,
+            from,
+            ...(to !== undefined ? { to } : {}),
+          };
+          const index = options.server
+            ? await adminClient(options).changeGrantPeriod(change)
+            : await withDeployment(options, (d) =>
+                d.changeGrant(
+                  Identity.unlock(readBundle(options.as), bundlePassphrase(options.passphraseFile)),
+                  change,
+                ),
+              );
+          io.out(
+            `set ${options.auditor}'s access to ${options.patient.length} patient(s) to ${new Date(from).toISOString()} - ${to === undefined ? "open-ended" : new Date(to).toISOString()} (log entry ${index})`,
+          );
+          return;
+        }
         let index: number;
         if (options.server) {
           index = await adminClient(options).grant({

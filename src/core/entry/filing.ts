@@ -57,6 +57,7 @@ export function filingOf(
     case ENTRY_KINDS.identity:
     case ENTRY_KINDS.grant:
     case ENTRY_KINDS.grantRevocation:
+    case ENTRY_KINDS.grantChange:
       return { lookupKeys: [REGISTRY_LOOKUP_KEY] };
     case ENTRY_KINDS.operatorAction:
       return { lookupKeys: [OPERATOR_ACTIONS_LOOKUP_KEY] };

@@ -73,6 +73,7 @@ export type { GrantRecord, IdentityAction, IdentityRecord, Signer } from "./regi
 export {
   decodeGrantEntry,
   decodeIdentityEntry,
+  encodeGrantChangeEntry,
   encodeGrantEntry,
   encodeGrantRevocationEntry,
   encodeIdentityEntry,

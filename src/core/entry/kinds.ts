@@ -13,6 +13,8 @@ export const ENTRY_KINDS = {
   identity: 0x09,
   refusal: 0x0a,
   epochStart: 0x0b,
+  /** An admin sets the period of grants in force (one entry, in place of an end and a new grant). */
+  grantChange: 0x0c,
   // 0x20 onward: lifecycle kinds (issue 22), numbered apart so kinds added beside them never collide.
   legalHold: 0x20,
   operatorAction: 0x21,

@@ -226,11 +226,33 @@ export function encodeGrantRevocationEntry(record: Omit<GrantRecord, "to">, sign
   return signed(ENTRY_KINDS.grantRevocation, grantFields(record), sign);
 }
 
-export function decodeGrantEntry(bytes: Uint8Array): GrantRecord & { readonly revocation: boolean } {
+/**
+ * A change of period: for each patient named, the audit company's access is exactly [from, to) from
+ * this entry on, whatever periods granted it before (docs/identity.md "Changing a grant's period").
+ */
+export function encodeGrantChangeEntry(record: GrantRecord, sign: Signer): Uint8Array {
+  return signed(ENTRY_KINDS.grantChange, grantFields(record), sign);
+}
+
+export function decodeGrantEntry(bytes: Uint8Array): GrantRecord & {
+  readonly revocation: boolean;
+  /** What the entry does: grant a period, end access, or set the period (a change). */
+  readonly action: "grant" | "end" | "change";
+} {
   const entry = decodeEntry(bytes);
-  if (entry.kind !== ENTRY_KINDS.grant && entry.kind !== ENTRY_KINDS.grantRevocation) {
+  if (
+    entry.kind !== ENTRY_KINDS.grant &&
+    entry.kind !== ENTRY_KINDS.grantRevocation &&
+    entry.kind !== ENTRY_KINDS.grantChange
+  ) {
     throw new CustosError("BAD_ENCODING", "not a grant entry");
   }
   signedPart(bytes);
-  return { ...grantFrom(entry), revocation: entry.kind === ENTRY_KINDS.grantRevocation };
+  const action =
+    entry.kind === ENTRY_KINDS.grantRevocation
+      ? "end"
+      : entry.kind === ENTRY_KINDS.grantChange
+        ? "change"
+        : "grant";
+  return { ...grantFrom(entry), revocation: action === "end", action };
 }

@@ -83,3 +83,67 @@ export const EpochKeyStats = z.object({
 });
 export const EndEpochsRequest = z.object({}).strict().optional();
 export const EndEpochsReply = z.object({ ended: z.number(), stats: EpochKeyStats });
+
+/** Rows per POST /v1/admin/bulk-enrollments (each request's enrollments are a few atomic appends). */
+export const MAX_BULK_ROWS = 10_000;
+export const BULK_KINDS = ["patient", "auditor", "ehr-source", "custodian", "grant"] as const;
+
+/** One row of a bulk enrollment: the CSV file's columns (docs/identity.md "Bulk onboarding"). */
+export const BulkRowSchema = z
+  .object({
+    kind: z.enum(BULK_KINDS),
+    id: z.string().max(128),
+    /** The holder's own public keys (raw Ed25519 and X25519, base64); both or neither. */
+    signingKey: Base64Key.optional(),
+    encryptionKey: Base64Key.optional(),
+    /** A grant's audit company. */
+    auditor: z.string().max(128).optional(),
+  })
+  .strict();
+export type BulkRowType = z.infer<typeof BulkRowSchema>;
+
+/** The body: a JSON array of rows, or NDJSON (one row per line); checked row by row in the handler. */
+export const BulkEnrollmentBody = z.unknown();
+const Flag = z.enum(["true", "false"]).optional();
+export const BulkEnrollmentQuery = z
+  .object({
+    /** Plan only: the counts, nothing written. */
+    dryRun: Flag,
+    /** Identities enrolled with other public keys than their row's get the row's keys. */
+    force: Flag,
+    /** Validity of what is enrolled, in days (default 365). */
+    days: z.coerce.number().int().min(1).max(3650).optional(),
+  })
+  .strict();
+
+const BulkCountsSchema = z.object({
+  patients: z.number(),
+  auditors: z.number(),
+  /** Of this request's grant rows, those in force. */
+  grantedPairs: z.number(),
+});
+export const BulkEnrollmentReply = z.object({
+  dryRun: z.boolean(),
+  rows: z.number(),
+  before: BulkCountsSchema,
+  identities: z.object({
+    listed: z.number(),
+    alreadyEnrolled: z.number(),
+    /** Enrolled with other keys than the row's and left so (no `force`). */
+    otherKeys: z.number(),
+    /** Enrolled from their public keys (or, in a dry run, to be). */
+    enrolled: z.number(),
+    /** Keys replaced with the row's (`force`). */
+    replaced: z.number(),
+    /** Rows without public keys not enrolled yet: the node makes no bundles in bulk (enroll them one by one). */
+    withoutKeys: z.array(z.object({ role: z.string(), id: z.string() })),
+  }),
+  grants: z.object({
+    listed: z.number(),
+    alreadyInForce: z.number(),
+    /** Grants to sign (an admin signs grants itself: POST /v1/admin/patient-tags, then /v1/grants). */
+    toSign: z.array(z.object({ auditor: z.string(), patients: z.array(z.string()) })),
+  }),
+  /** After this request's enrollments (absent in a dry run). */
+  after: BulkCountsSchema.optional(),
+});

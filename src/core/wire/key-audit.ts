@@ -10,6 +10,7 @@ export const KEY_AUDIT_KINDS = [
   "revocation",
   "grant",
   "grant-end",
+  "grant-change",
   "key-envelope",
   "erasure",
   "operator-action",

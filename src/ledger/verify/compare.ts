@@ -349,6 +349,7 @@ const KIND_WORDS: Readonly<Record<string, readonly [string, string]>> = {
   keyEnvelope: ["key envelope", "key envelopes"],
   grant: ["grant", "grants"],
   grantRevocation: ["grant revocation", "grant revocations"],
+  grantChange: ["grant change", "grant changes"],
   queryRecord: ["query record", "query records"],
   erasure: ["erasure", "erasures"],
   alert: ["tamper alert", "tamper alerts"],

@@ -54,6 +54,7 @@ const LOOKUP_ROLES: Partial<Record<number, readonly string[]>> = {
   [ENTRY_KINDS.identity]: ["registry key"],
   [ENTRY_KINDS.grant]: ["registry key"],
   [ENTRY_KINDS.grantRevocation]: ["registry key"],
+  [ENTRY_KINDS.grantChange]: ["registry key"],
   [ENTRY_KINDS.operatorAction]: ["operator actions key"],
 };
 

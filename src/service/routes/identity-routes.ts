@@ -59,20 +59,60 @@ export function registerIdentityRoutes(
       const caller = ctx.callerOf(request);
       await ctx.allow(caller, "manage-grants", {});
       const bytes = base64Bytes(request.body.entry, "entry");
-      const grant = decodeGrant(bytes);
-      if (grant.admin !== caller.id || !verifyRegistrySignature(bytes, caller.signingKey)) {
-        throw new CustosError("BAD_SIGNATURE", "the grant must be signed by the admin who sends it");
-      }
-      if (!deployment.registry.active("auditor", grant.auditor, now())) {
-        throw new CustosError("NOT_FOUND", `audit company ${grant.auditor} is not enrolled`);
-      }
-      const ledger = deployment.vault.ledger;
-      const [result] = await ledger.append([{ entry: bytes, lookupKeys: [REGISTRY_LOOKUP_KEY] }]);
-      await deployment.registry.refresh(ledger.store);
-      deployment.vault.rotate();
-      return { index: result!.index };
+      const grant = checkedGrant(bytes, caller);
+      if (grant.action === "change")
+        throw new CustosError("BAD_ARGUMENT", "a change of a grant's period goes to POST /v1/grant-periods");
+      return { index: await appendGrant(bytes) };
     },
   );
+
+  r.post(
+    "/v1/grant-periods",
+    {
+      schema: {
+        summary: "Change the period of grants in force: one entry, signed by the admin who sends it",
+        description:
+          "The body carries a grant-change entry the admin built and signed (custos grant --change builds it): for each patient it names, the audit company's access is exactly [from, to) from that entry on, whatever periods granted it before. Every patient must have been granted to the audit company (NOT_FOUND otherwise, nothing written).",
+        tags: ["identity"],
+        body: GrantRequest,
+        response: { 200: IndexReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "manage-grants", {});
+      const bytes = base64Bytes(request.body.entry, "entry");
+      const grant = checkedGrant(bytes, caller);
+      if (grant.action !== "change")
+        throw new CustosError(
+          "BAD_ARGUMENT",
+          "not a change of period: grants and their ends go to POST /v1/grants",
+        );
+      deployment.checkGrantExists(grant.auditor, grant.patientTags);
+      return { index: await appendGrant(bytes) };
+    },
+  );
+
+  /** A grant entry signed by the admin who sends it, for an enrolled audit company. */
+  function checkedGrant(bytes: Uint8Array, caller: Caller): ReturnType<typeof decodeGrantEntry> {
+    const grant = decodeGrant(bytes);
+    if (grant.admin !== caller.id || !verifyRegistrySignature(bytes, caller.signingKey)) {
+      throw new CustosError("BAD_SIGNATURE", "the grant must be signed by the admin who sends it");
+    }
+    if (!deployment.registry.active("auditor", grant.auditor, now())) {
+      throw new CustosError("NOT_FOUND", `audit company ${grant.auditor} is not enrolled`);
+    }
+    return grant;
+  }
+
+  /** Appends a checked grant entry; its new readers count at once (a new key epoch for each patient). */
+  async function appendGrant(bytes: Uint8Array): Promise<number> {
+    const ledger = deployment.vault.ledger;
+    const [result] = await ledger.append([{ entry: bytes, lookupKeys: [REGISTRY_LOOKUP_KEY] }]);
+    await deployment.registry.refresh(ledger.store);
+    deployment.vault.rotate();
+    return result!.index;
+  }
 
   r.post(
     "/v1/revocations",

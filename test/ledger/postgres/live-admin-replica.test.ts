@@ -84,8 +84,12 @@ describe("administration of a running PostgreSQL deployment", () => {
     await expect(admin.enroll({ request: { ...request, id: "other-co" } })).rejects.toMatchObject({
       code: "BAD_SIGNATURE",
     });
-    const granted = Date.now();
+    // The "within 1 s" of must-show (a), measured from the grant's reply (enrollments before it), in
+    // three steps printed below. Not asserted: on this shared machine a timing bound would fail on
+    // load, not on behaviour; what is asserted is that nothing waits (no sleep, no retry before the
+    // records are accepted and the replica's first answer is not a refusal).
     await admin.grant({ auditor: "audit-co", patients: ["P7"] });
+    const granted = performance.now();
 
     // Immediately: records for the new patient are accepted by the sequencer...
     const emr = new CustosClient({
@@ -102,6 +106,7 @@ describe("administration of a running PostgreSQL deployment", () => {
     }));
     const receipts = await emr.submit(records);
     expect(receipts).toHaveLength(2);
+    const accepted = performance.now();
     // ...and the audit company reads them from the replica: its first request is not refused (the
     // replica folds the new enrollment and grant without a restart); the records appear as soon as
     // the sequencer's next checkpoint covers them.
@@ -112,6 +117,7 @@ describe("administration of a running PostgreSQL deployment", () => {
     });
     const first = await reader.auditTrails({ patientIds: ["P7"] });
     expect(first.patients[0]?.error).toBeUndefined();
+    const servedByReplica = performance.now();
     const seen = await eventually("the audit company reads P7's records from the replica", async () => {
       const audit = await reader.auditTrails({ patientIds: ["P7"] });
       const got = audit.patients[0]?.result?.records.map((r) => r.record.sourceEventId) ?? [];
@@ -119,7 +125,12 @@ describe("administration of a running PostgreSQL deployment", () => {
       return got;
     });
     expect([...seen].sort()).toEqual(["live-1", "live-2"]);
-    console.log(`grant to the audit company's read on the replica: ${Date.now() - granted} ms`);
+    const readOnReplica = performance.now();
+    // The last step waits for a checkpoint covering the records (the sequencer signs one at most every
+    // second while records arrive: --checkpoint-every 1s) and the replica's next poll (250 ms).
+    console.log(
+      `after the grant's reply: records accepted by the sequencer ${Math.round(accepted - granted)} ms; the audit company's first request served (not refused) by the replica ${Math.round(servedByReplica - granted)} ms; both records read from the replica ${Math.round(readOnReplica - granted)} ms`,
+    );
 
     // The patient, with the bundle the node made, reads its own trail from the replica too.
     const own = new CustosClient({

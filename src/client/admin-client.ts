@@ -18,7 +18,15 @@ import type {
   Role,
 } from "../identity/index.js";
 import { type Identity, type IdentityBundle, parseBundle } from "../identity/index.js";
+import type { StaffMember } from "../records/browser.js";
 import { MtlsClient } from "./mtls-client.js";
+
+/** The node's reply to a staff directory upload. */
+export interface StaffDirectoryUploaded {
+  readonly index: number;
+  readonly people: number;
+  readonly readers: { readonly patient: number; readonly auditor: number; readonly custodian: number };
+}
 
 export interface Enrolled {
   readonly index: number;
@@ -165,6 +173,11 @@ export class AdminClient {
       if (value !== undefined) params.set(name, String(value));
     const q = params.toString();
     return this.#http.call("GET", `/v1/admin/key-audit${q ? `?${q}` : ""}`);
+  }
+
+  /** Uploads the hospital's staff directory (names for user IDs); the node seals it to the readers. */
+  async uploadStaffDirectory(people: readonly StaffMember[]): Promise<StaffDirectoryUploaded> {
+    return this.#http.call("POST", "/v1/admin/staff-directory", { people });
   }
 
   async revoke(role: Role, id: string): Promise<{ index: number; serials: string[] }> {

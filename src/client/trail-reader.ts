@@ -9,7 +9,13 @@ import { CustosError, fromBase64, toBase64 } from "../core/index.js";
 import { leafHash, verifyInclusion } from "../core/merkle/index.js";
 import { parseVerifierKey } from "../core/note/index.js";
 import type { AuditTrailsReplyBody, NoticesReplyBody, WireBehind } from "../core/wire/index.js";
-import { type OpenedNotice, openNotice, RecordOpener } from "../records/browser.js";
+import {
+  type OpenedNotice,
+  openNotice,
+  openStaffDirectory,
+  RecordOpener,
+  type StaffDirectory,
+} from "../records/browser.js";
 import type {
   AuditTrailsResult,
   CheckpointSummary,
@@ -273,6 +279,52 @@ export class TrailReader {
   /** The same, with the checkpoint it was verified against. */
   async queryHistoryWithCheckpoint(): Promise<NoticesResult> {
     return this.#notices("/v1/query-history");
+  }
+
+  /** Every refused request sealed to the privacy office (custodians), verified and decrypted. */
+  async officeRefusals(): Promise<NoticesResult> {
+    return this.#notices("/v1/office/refusals");
+  }
+
+  /**
+   * The newest staff directory sealed to this reader (names, roles and departments for user IDs),
+   * verified against the checkpoint and opened; `directory` is undefined when none reaches this reader.
+   */
+  staffDirectory(): Promise<{ directory?: StaffDirectory; checkpoint: NoticesResult["checkpoint"] }> {
+    return this.#serially(async () => {
+      const reply = await this.http.call<NoticesReplyBody>(
+        "POST",
+        this.#atQuorum("/v1/staff-directory"),
+        this.#state.trusted ? { trustedSize: this.#state.trusted.size } : {},
+      );
+      const checkpoint = this.#checkpoint(reply.checkpoint, reply.consistency);
+      const items = verifyItems(reply.items, checkpoint);
+      if (items.length > 1)
+        throw new VerificationError(
+          "TAMPERED_ENTRY",
+          "the node sent more than one staff directory",
+          items[1]!.index,
+        );
+      let directory: StaffDirectory | undefined;
+      const item = items[0];
+      if (item) {
+        try {
+          directory = openStaffDirectory(item, this.#key);
+        } catch (error) {
+          if (error instanceof CustosError)
+            throw new VerificationError(error.code, error.message, item.index);
+          throw error;
+        }
+        if (!directory)
+          throw new VerificationError(
+            "TAMPERED_ENTRY",
+            `the staff directory in entry ${item.index} is not sealed to this reader`,
+            item.index,
+          );
+      }
+      this.#trust(checkpoint);
+      return { ...(directory ? { directory } : {}), checkpoint: this.#summary(checkpoint, reply.behind) };
+    });
   }
 
   /** Refused requests concerning an audit company's granted patients, verified and decrypted. */

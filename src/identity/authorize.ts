@@ -8,6 +8,7 @@
 //   manage-grants        an admin (grant, end a grant)
 //   read-key-audit       an admin or the privacy office (custodian): the log's acts on keys and access,
 //                        which name no patient (src/identity/key-audit.ts)
+//   read-refusals        the privacy office (custodian): every refused request sealed to it
 //   read-log             any enrolled identity (checkpoints, proofs, tiles); witnesses and mirrors
 //                        may do nothing else
 //   mirror-log           a node (a mirror): the encrypted content and the blinded keys beside the tree
@@ -24,6 +25,7 @@ export const OPERATIONS = [
   "manage-identities",
   "manage-grants",
   "read-key-audit",
+  "read-refusals",
   "read-log",
   "mirror-log",
 ] as const;
@@ -128,6 +130,10 @@ export function authorize(
       return caller.role === "admin" || caller.role === "custodian"
         ? { allowed: true }
         : deny("only an admin or the privacy office reads the key audit");
+    case "read-refusals":
+      return caller.role === "custodian"
+        ? { allowed: true }
+        : deny("only the privacy office reads every refused request");
     case "manage-identities":
     case "manage-grants":
       return caller.role === "admin"

@@ -21,4 +21,5 @@ export {
 } from "./import-parser.js";
 export { ImportTally, type Rejection } from "./import-tally.js";
 export type { ImportRow } from "./row-reader.js";
+export { parseStaffCsv } from "./staff-csv.js";
 export { parseImportTimestamp, parseTimezoneOffset } from "./timestamps.js";

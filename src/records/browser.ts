@@ -19,3 +19,13 @@ export {
   type StoredItem,
 } from "./record-opener.js";
 export { EPOCH_KEY_INFO, RecordSealer, wrapForReader } from "./record-sealer.js";
+export {
+  checkStaff,
+  MAX_STAFF,
+  MAX_STAFF_TEXT,
+  openStaffDirectory,
+  type StaffDirectory,
+  type StaffMember,
+  sealStaffDirectory,
+  staffDirectorySealedTo,
+} from "./staff-directory.js";

@@ -98,6 +98,8 @@ export const API_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   },
   "POST /v1/query-history": { operationId: "readQueryHistory", errors: ["NOT_FOUND", "CONFLICT"] },
   "POST /v1/audit/notices": { operationId: "readAuditNotices", errors: ["NOT_FOUND", "CONFLICT"] },
+  "POST /v1/office/refusals": { operationId: "readOfficeRefusals", errors: ["NOT_FOUND", "CONFLICT"] },
+  "POST /v1/staff-directory": { operationId: "readStaffDirectory", errors: ["NOT_FOUND", "CONFLICT"] },
 
   // Identities, grants and the deployment's lifecycle.
   "GET /v1/whoami": { operationId: "whoami" },
@@ -131,6 +133,7 @@ export const API_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   "GET /v1/admin/epoch-keys": { operationId: "getEpochKeyStats" },
   "POST /v1/admin/epoch-keys/end": { operationId: "endEpochs" },
   "GET /v1/admin/key-audit": { operationId: "getKeyAudit" },
+  "POST /v1/admin/staff-directory": { operationId: "uploadStaffDirectory", errors: ["KEY_MISSING"] },
 
   // The portal port: login, the page's configuration and the page itself.
   "POST /v1/login/challenge": { operationId: "getLoginChallenge", public: true, errors: ["BAD_CHALLENGE"] },

@@ -38,6 +38,7 @@ import {
 } from "./routes/portal-routes.js";
 import { registerRecordsRoutes } from "./routes/records-routes.js";
 import { registerRetentionRoutes } from "./routes/retention-routes.js";
+import { registerStaffDirectoryRoutes } from "./routes/staff-directory-routes.js";
 import { registerTileRoutes } from "./routes/tiles.js";
 import { registerNodeTrailRoutes } from "./routes/trail-routes.js";
 
@@ -51,6 +52,8 @@ const REPLICA_READ_ROUTES = new Set<string>([
   "/v1/audit/trails",
   "/v1/query-history",
   "/v1/audit/notices",
+  "/v1/office/refusals",
+  "/v1/staff-directory",
 ]);
 const OPEN_ROUTES = new Set<string>([
   "/v1/health",
@@ -185,6 +188,7 @@ export async function createNodeApps(options: NodeAppsOptions): Promise<NodeApps
     }
     // Read-only and naming no patient: served on the portal too, for its privacy-office view.
     registerKeyAuditRoute(app, ctx);
+    registerStaffDirectoryRoutes(app, ctx, mode);
     if (mode === "mtls") registerGossipRoutes(app, { gossip, callerOf: (request) => ctx.callerOf(request) });
     if (mode === "portal") {
       registerLoginRoutes(app, ctx, login, options.portalOrigin);

@@ -81,6 +81,7 @@ const ALLOWED = new Set([
   "admin:root-admin manage-grants *",
   "admin:root-admin read-key-audit *",
   "custodian:privacy-office read-key-audit *",
+  "custodian:privacy-office read-refusals *",
   "node:n1 mirror-log *",
   ...[
     "patient:P1",

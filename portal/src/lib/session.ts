@@ -39,6 +39,8 @@ import type {
   NoticeRow,
   PortalConfig,
   Session,
+  StaffDirectoryInfo,
+  StaffEntry,
   VerificationProblem,
   VerificationStatus,
 } from "./types.js";
@@ -298,6 +300,49 @@ export async function signIn(
     ...(filter.emergency !== undefined ? { emergency: filter.emergency } : {}),
   });
 
+  /**
+   * The hospital's staff directory (the newest sealed to this reader), loaded once per session with
+   * the first accesses: undefined until then, null when none reaches this reader. A directory that
+   * fails verification fails the load like any reply; a node that cannot serve one (an older node, a
+   * network failure) leaves the names to the records themselves, and the next load asks again.
+   */
+  let staff: { info: StaffDirectoryInfo; byId: Map<string, StaffEntry> } | null | undefined;
+  async function loadStaff(): Promise<void> {
+    if (staff !== undefined) return;
+    let reply: Awaited<ReturnType<TrailReader["staffDirectory"]>>;
+    try {
+      reply = await live().staffDirectory();
+    } catch (error) {
+      if (error instanceof VerificationError) throw error;
+      return;
+    }
+    const directory = reply.directory;
+    if (!directory) {
+      staff = null;
+      return;
+    }
+    const byId = new Map<string, StaffEntry>();
+    for (const person of directory.people) {
+      byId.set(person.id, {
+        name: person.name,
+        ...(person.role !== undefined ? { role: person.role } : {}),
+        ...(person.department !== undefined ? { department: person.department } : {}),
+      });
+    }
+    staff = {
+      info: {
+        index: directory.index,
+        time: new Date(directory.time).toISOString(),
+        people: directory.people.length,
+      },
+      byId,
+    };
+  }
+  const staffOf = (userId: string): { staff?: StaffEntry } => {
+    const entry = staff?.byId.get(userId);
+    return entry ? { staff: entry } : {};
+  };
+
   /** Follows `next` pages of one trail until it ends or `rows` holds `max`. */
   async function follow(
     first: TrailResult,
@@ -320,7 +365,12 @@ export async function signIn(
             opened.index,
           );
         }
-        rows.push({ index: opened.index, patientId: opened.record.patientId, record: opened.record });
+        rows.push({
+          index: opened.index,
+          patientId: opened.record.patientId,
+          record: opened.record,
+          ...staffOf(opened.record.userId),
+        });
       }
       notReadable += page.notReadable.length;
       if (rows.length >= max) return { notReadable, last: page };
@@ -342,6 +392,7 @@ export async function signIn(
       verified(async () => {
         const q = query(filter);
         const rows: AccessRow[] = [];
+        await loadStaff();
         const first = await live().trail({ ...q, limit: pageSize });
         const { notReadable, last } = await follow(first, q, null, rows, max);
         rows.sort(newestFirst);
@@ -351,6 +402,7 @@ export async function signIn(
     patientAccesses: (filter = {}, max = DEFAULT_MAX_ROWS) =>
       verified(async () => {
         const q = query(filter);
+        await loadStaff();
         const reply = await live().auditTrails({
           ...q,
           limit: pageSize,
@@ -422,6 +474,17 @@ export async function signIn(
           .sort((a, b) => Date.parse(b.time) - Date.parse(a.time) || b.index - a.index);
         return { rows, status: status(reply.checkpoint), notReadable: 0 };
       }),
+
+    officeRefusals: () =>
+      verified(async (): Promise<Loaded<NoticeRow>> => {
+        const reply = await live().officeRefusals();
+        const rows = reply.notices
+          .map(noticeRow)
+          .sort((a, b) => Date.parse(b.time) - Date.parse(a.time) || b.index - a.index);
+        return { rows, status: status(reply.checkpoint), notReadable: 0 };
+      }),
+
+    staffDirectory: () => staff?.info,
 
     async alerts(all = false) {
       live();

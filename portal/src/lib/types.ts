@@ -76,6 +76,26 @@ export interface AccessRow {
   /** The patient ID as the auditor or the patient knows it (null when the node did not say). */
   readonly patientId: string | null;
   readonly record: AuditRecord;
+  /**
+   * Who the user is by the hospital's staff directory (the newest one sealed to this reader), where
+   * the directory lists the record's user ID; the record's own name, role and department come first.
+   */
+  readonly staff?: StaffEntry;
+}
+
+/** One person of the hospital's staff directory, as a row borrows them. */
+export interface StaffEntry {
+  readonly name: string;
+  readonly role?: string;
+  readonly department?: string;
+}
+
+/** The staff directory this reader holds: when it was uploaded and how many people it names. */
+export interface StaffDirectoryInfo {
+  readonly index: number;
+  /** ISO date-time of the upload. */
+  readonly time: string;
+  readonly people: number;
 }
 
 /** A patient an audit company is granted, as its reply named them. */
@@ -155,6 +175,13 @@ export interface Session {
   ): Promise<Loaded<AccessRow> & { patients: GrantedPatient[] }>;
   /** Who read my trail and who was refused (patients). */
   queryHistory(): Promise<Loaded<NoticeRow>>;
+  /** Every refused request sealed to the privacy office (custodians), newest first. */
+  officeRefusals(): Promise<Loaded<NoticeRow>>;
+  /**
+   * The staff directory the access rows were named from (loaded with the first accesses), or
+   * undefined when none reaches this reader or the accesses are not loaded yet.
+   */
+  staffDirectory(): StaffDirectoryInfo | undefined;
   /** Fork and tamper alerts (audit companies, admins). */
   alerts(all?: boolean): Promise<AlertRow[]>;
   /** One page of the key audit (administrators, the privacy office), as the node lists it. */

@@ -109,19 +109,23 @@ export interface Who {
   readonly userId: string;
   /** Whether `name` is a display name (not just the ID). */
   readonly named: boolean;
+  /** Whether the name came from the hospital's staff directory (the record itself names no one). */
+  readonly fromDirectory: boolean;
   readonly role?: string;
   readonly department?: string;
 }
 
 export function whoOf(row: AccessRow): Who {
-  const { record } = row;
-  const name = optionalText(record.userName);
-  const role = optionalText(record.userRole);
-  const department = optionalText(record.department);
+  const { record, staff } = row;
+  const own = optionalText(record.userName);
+  const name = own ?? optionalText(staff?.name);
+  const role = optionalText(record.userRole) ?? optionalText(staff?.role);
+  const department = optionalText(record.department) ?? optionalText(staff?.department);
   return {
     name: name ?? record.userId,
     userId: record.userId,
     named: name !== undefined,
+    fromDirectory: own === undefined && name !== undefined,
     ...(role ? { role } : {}),
     ...(department ? { department } : {}),
   };
@@ -153,6 +157,9 @@ export function searchText(row: AccessRow): string {
       record.userName,
       record.userRole,
       record.department,
+      row.staff?.name,
+      row.staff?.role,
+      row.staff?.department,
       record.sourceSystem,
       row.patientId ?? record.patientId,
     ]

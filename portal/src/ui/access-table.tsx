@@ -23,7 +23,11 @@ export function WhoCell(props: { row: AccessRow }) {
   const who = whoOf(props.row);
   const about = [who.role, who.department].filter(Boolean).join(", ");
   return (
-    <span class="who-cell" data-testid="access-who">
+    <span
+      class="who-cell"
+      data-testid="access-who"
+      data-name-from={who.fromDirectory ? "staff-directory" : who.named ? "record" : "id"}
+    >
       {who.named ? <strong>{who.name}</strong> : <span class="mono">{who.name}</span>}
       {about ? <span class="who-role">{about}</span> : null}
     </span>
@@ -73,6 +77,14 @@ function DetailsCell(props: { row: AccessRow }) {
   const items: [string, string][] = [
     ["Log entry", `#${row.index}`],
     ["User ID", record.userId],
+    ...(whoOf(row).fromDirectory
+      ? [
+          ["Name from", "the hospital's staff directory (the record gives only the user ID)"] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ["Action code", record.action],
     ...(record.purposeOfUse
       ? [["Purpose code", `${record.purposeOfUse}: ${purpose?.sentence ?? ""}`] as [string, string]]

@@ -17,6 +17,7 @@ import { NoticeTable } from "./notice-table.js";
 import { type Column, PagedTable } from "./paged-table.js";
 import { type PatientDirectory, PatientListLoader } from "./patient-list.js";
 import { useSite } from "./site.js";
+import { StaffDirectoryNote } from "./staff-directory-note.js";
 import { SummaryTables } from "./summary-tables.js";
 import { TamperNotice } from "./tamper-notice.js";
 import { currentValue, type LoadState, useLoad } from "./use-load.js";
@@ -177,6 +178,7 @@ export function AuditorView(props: { session: Session }) {
                 ? ` ${plural(failedPatients, "patient")} could not be loaded (see Granted patients).`
                 : ""}
             </p>
+            <StaffDirectoryNote session={session} />
             <AccessFilters
               label="Filter accesses of your patients"
               value={fields}

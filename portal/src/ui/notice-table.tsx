@@ -76,8 +76,15 @@ function Details(props: { row: NoticeRow }) {
 }
 
 /** The patient a notice concerns: their name and ID where known, else why they are not named. */
-function PatientCell(props: { row: NoticeRow; name: string | undefined }) {
+function PatientCell(props: { row: NoticeRow; name: string | undefined; byTag: boolean }) {
   const { row, name } = props;
+  // The privacy office knows patients by tag only (as in the key audit): the same words for the same tag.
+  if (props.byTag)
+    return row.patientTag ? (
+      <span class="mono">a patient (tag {row.patientTag.slice(0, 8)}…)</span>
+    ) : (
+      <span>No patient</span>
+    );
   if (row.patientId)
     return (
       <span class="who-cell">
@@ -96,6 +103,8 @@ export function NoticeTable(props: {
   readonly rows: readonly NoticeRow[];
   readonly caption: string;
   readonly showPatient?: boolean;
+  /** Patients by tag only (the privacy office), never by ID or name. */
+  readonly patientsByTag?: boolean;
   /** The signed-in identity's URI: its own rows say "You". */
   readonly self?: string;
   /** A patient's name for their ID (an audit company's own list), when it has one. */
@@ -121,7 +130,9 @@ export function NoticeTable(props: {
       ? [
           {
             header: "Patient",
-            cell: (row: NoticeRow) => <PatientCell row={row} name={props.patientName?.(row)} />,
+            cell: (row: NoticeRow) => (
+              <PatientCell row={row} name={props.patientName?.(row)} byTag={props.patientsByTag === true} />
+            ),
           },
         ]
       : []),

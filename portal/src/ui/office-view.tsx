@@ -1,14 +1,49 @@
 // The privacy office's (custodian) and an administrator's view: what their role lets the node serve
 // them here. Both read the key audit (who was enrolled, granted, given keys; what was erased or held);
-// an administrator reads and acknowledges the fork alerts; the privacy office reads the deployment's
-// security events by signing in with that trail's own identity, and a patient's trail for a lawful
-// request with `custos read` on the node's data (the node does not serve it trails here).
+// an administrator reads and acknowledges the fork alerts; the privacy office reads every refused
+// request (sealed to it, verified and opened in the page), the deployment's security events by signing
+// in with that trail's own identity, and a patient's trail for a lawful request with `custos read` on
+// the node's data (the node does not serve it trails here).
 
 import type { Session } from "../lib/types.js";
 import { AlertsPanel } from "./alerts-panel.js";
+import { NoticeExports } from "./export-buttons.js";
 import { KeyAuditPanel } from "./key-audit-panel.js";
+import { LoadStatus } from "./load-status.js";
+import { NoticeTable } from "./notice-table.js";
 import { useSite } from "./site.js";
+import { currentValue, useLoad } from "./use-load.js";
 import { ViewHeading } from "./view-heading.js";
+
+/** Every refused request sealed to the privacy office: who asked, for which patient (by tag), why not. */
+function OfficeRefusals(props: { session: Session }) {
+  const [refusals, reload] = useLoad(() => props.session.officeRefusals());
+  const loaded = currentValue(refusals);
+  return (
+    <section aria-labelledby="office-refusals-heading">
+      <h2 id="office-refusals-heading">Refused requests</h2>
+      <p class="hint">
+        Every request the node refused, for any patient's trail or for something that concerns no patient,
+        newest first (up to 1,000). Each is a log entry sealed to the privacy office, checked and opened in
+        this page. Patients appear by tag only, as in the key audit.
+      </p>
+      <LoadStatus state={refusals} what="refused requests" onRetry={reload} />
+      {loaded ? (
+        <>
+          <NoticeExports rows={loaded.rows} status={loaded.status} />
+          <NoticeTable
+            rows={loaded.rows}
+            showPatient
+            patientsByTag
+            caption="Refused requests, newest first"
+            testId="office-refusals-table"
+            empty="No request was refused."
+          />
+        </>
+      ) : null}
+    </section>
+  );
+}
 
 export const SECURITY_EVENTS_ID = "custos.security-events";
 
@@ -24,7 +59,7 @@ export function OfficeView(props: { session: Session }) {
       <p class="lede">
         {admin
           ? `Signed in as an administrator of ${site.hospital}. Administrators see the log's fork alerts here and acknowledge them with a note, and the key audit. Times are in ${site.timeZone} time.`
-          : `Signed in as the privacy office of ${site.hospital}: the key audit, and where to read the rest. Times are in ${site.timeZone} time.`}
+          : `Signed in as the privacy office of ${site.hospital}: every refused request, the key audit, and where to read the rest. Times are in ${site.timeZone} time.`}
       </p>
       {admin ? (
         <section aria-labelledby="alerts-heading">
@@ -36,6 +71,7 @@ export function OfficeView(props: { session: Session }) {
           <AlertsPanel session={session} />
         </section>
       ) : null}
+      {admin ? null : <OfficeRefusals session={session} />}
       <section aria-labelledby="key-audit-heading">
         <h2 id="key-audit-heading">Key audit</h2>
         <p class="hint">
@@ -59,9 +95,10 @@ export function OfficeView(props: { session: Session }) {
           </li>
           {admin ? null : (
             <li>
-              <strong>Any patient's trail and every refused request</strong> are sealed to the privacy office
-              too. The node does not serve them to the privacy office over this portal: read them with{" "}
-              <code>custos query</code> on the node's data, where reading them is itself recorded.
+              <strong>Any patient's trail</strong> is sealed to the privacy office too. The node does not
+              serve trails to the privacy office over this portal: read one for a documented lawful request
+              with <code>custos read --lawful-request</code> on the node's machine, where reading it is itself
+              recorded.
             </li>
           )}
           <li>

@@ -14,6 +14,7 @@ import { LoadStatus } from "./load-status.js";
 import { NoticeTable } from "./notice-table.js";
 import { SECURITY_EVENTS_ID } from "./office-view.js";
 import { useSite } from "./site.js";
+import { StaffDirectoryNote } from "./staff-directory-note.js";
 import { TamperNotice } from "./tamper-notice.js";
 import { currentValue, useLoad } from "./use-load.js";
 import { ViewHeading } from "./view-heading.js";
@@ -98,6 +99,7 @@ export function PatientView(props: { session: Session }) {
                 ? ` ${plural(loaded.notReadable, "entry", "entries")} could not be opened with your keys.`
                 : ""}
             </p>
+            <StaffDirectoryNote session={session} />
             <AccessFilters
               label="Filter accesses to my record"
               value={fields}

@@ -1,8 +1,13 @@
 // `custos portal config`: what the browser portal tells people about the deployment (DIR/portal.json,
 // src/service/portal-settings.ts): the hospital's name, time zone, working hours, privacy contact and
 // the organisation behind each witness. A running node picks up the change on the page's next load.
+// `custos portal staff-directory FILE --server URL --as ADMIN`: the hospital's staff directory, sealed by
+// the node to the readers (src/service/routes/staff-directory-routes.ts).
 
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { CustosError } from "../../core/index.js";
+import { parseStaffCsv } from "../../import/index.js";
 import {
   type PortalSettings,
   parsePortalSettings,
@@ -14,6 +19,7 @@ import {
 import { UsageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { DATA, requireData } from "../options.js";
+import { adminClient, type RemoteAdminOptions } from "./admin-remote.js";
 
 interface ConfigOptions {
   data?: string;
@@ -62,8 +68,37 @@ function describe(settings: PortalSettings): string[] {
   ];
 }
 
+/** Largest staff directory file read (the node takes at most 100,000 people). */
+const MAX_STAFF_FILE = 32 * 1024 * 1024;
+
 export function registerPortalCommands(program: Command, io: Io): void {
   const portal = program.command("portal").description("what the browser portal shows about this deployment");
+  portal
+    .command("staff-directory <file>")
+    .description(
+      "upload the hospital's staff directory (CSV: user ID, name, role, department) through a running node, which seals it to the readers, so records that carry only a user ID read with a name",
+    )
+    .option("--server <url>", "a running node (https://host:port), with --as", process.env.CUSTOS_SERVER)
+    .option("--as <bundle>", "an admin's identity bundle")
+    .option("--passphrase-file <file>", "the bundle passphrase (default: CUSTOS_BUNDLE_PASSPHRASE)")
+    .action(async (file: string, options: RemoteAdminOptions) => {
+      let text: string;
+      try {
+        const bytes = readFileSync(file);
+        if (bytes.length > MAX_STAFF_FILE)
+          throw new CustosError("BAD_ARGUMENT", `the staff directory ${file} is larger than 32 MB`);
+        text = bytes.toString("utf8");
+      } catch (error) {
+        if (error instanceof CustosError) throw error;
+        throw new CustosError("NOT_FOUND", `cannot read the staff directory ${file}`);
+      }
+      const people = parseStaffCsv(text);
+      const reply = await adminClient(options).uploadStaffDirectory(people);
+      const { patient, auditor, custodian } = reply.readers;
+      io.out(
+        `uploaded the staff directory: ${reply.people} people, log entry ${reply.index}, sealed to ${patient} patients, ${auditor} audit companies and ${custodian} privacy offices`,
+      );
+    });
   portal
     .command("config")
     .description(

@@ -11,6 +11,7 @@ import { epochLookupKey, keyEnvelopeFromEntry } from "./key-envelope-entry.js";
 import { ENTRY_KINDS } from "./kinds.js";
 import { decodeNoticeEntry, noticeLookupKeys } from "./notice-entry.js";
 import { OPERATOR_ACTIONS_LOOKUP_KEY } from "./operator-action-entry.js";
+import { STAFF_DIRECTORY_LOOKUP_KEY } from "./staff-directory-entry.js";
 
 /** Every registry entry (identity, grant, grant revocation) is filed under this lookup key. */
 export const REGISTRY_LOOKUP_KEY = sha256(utf8("custos registry v1"));
@@ -61,6 +62,8 @@ export function filingOf(
       return { lookupKeys: [REGISTRY_LOOKUP_KEY] };
     case ENTRY_KINDS.operatorAction:
       return { lookupKeys: [OPERATOR_ACTIONS_LOOKUP_KEY] };
+    case ENTRY_KINDS.staffDirectory:
+      return { lookupKeys: [STAFF_DIRECTORY_LOOKUP_KEY] };
     default:
       return undefined;
   }

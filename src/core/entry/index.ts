@@ -82,3 +82,9 @@ export {
   signedPart,
   verifyRegistrySignature,
 } from "./registry-entries.js";
+export {
+  decodeStaffDirectoryEntry,
+  encodeStaffDirectoryEntry,
+  STAFF_DIRECTORY_LOOKUP_KEY,
+  staffDirectoryAad,
+} from "./staff-directory-entry.js";

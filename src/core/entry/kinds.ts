@@ -18,6 +18,8 @@ export const ENTRY_KINDS = {
   // 0x20 onward: lifecycle kinds (issue 22), numbered apart so kinds added beside them never collide.
   legalHold: 0x20,
   operatorAction: 0x21,
+  // The hospital's staff directory (issue 24), sealed to the readers: names for user IDs.
+  staffDirectory: 0x22,
 } as const;
 
 export type EntryKindName = keyof typeof ENTRY_KINDS;

@@ -147,3 +147,32 @@ export const BulkEnrollmentReply = z.object({
   /** After this request's enrollments (absent in a dry run). */
   after: BulkCountsSchema.optional(),
 });
+
+/** The hospital's staff directory an admin uploads (POST /v1/admin/staff-directory). */
+export const MAX_STAFF_PEOPLE = 100_000;
+const StaffText = z.string().max(200);
+export const StaffDirectoryUpload = z
+  .object({
+    people: z
+      .array(
+        z
+          .object({
+            id: StaffText.min(1),
+            name: StaffText.min(1),
+            role: StaffText.optional(),
+            department: StaffText.optional(),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(MAX_STAFF_PEOPLE),
+  })
+  .strict();
+export const StaffDirectoryUploadReply = z.object({
+  /** The directory's log entry. */
+  index: z.number(),
+  /** People listed. */
+  people: z.number(),
+  /** Readers it is sealed to (patients, audit companies, the privacy office), by role. */
+  readers: z.object({ patient: z.number(), auditor: z.number(), custodian: z.number() }),
+});

@@ -356,6 +356,9 @@ const KIND_WORDS: Readonly<Record<string, readonly [string, string]>> = {
   identity: ["identity entry", "identity entries"],
   refusal: ["refusal notice", "refusal notices"],
   epochStart: ["epoch start", "epoch starts"],
+  legalHold: ["legal hold", "legal holds"],
+  operatorAction: ["operator action", "operator actions"],
+  staffDirectory: ["staff directory", "staff directories"],
   unknown: ["entry of an unknown kind", "entries of unknown kinds"],
 };
 

@@ -56,6 +56,7 @@ const LOOKUP_ROLES: Partial<Record<number, readonly string[]>> = {
   [ENTRY_KINDS.grantRevocation]: ["registry key"],
   [ENTRY_KINDS.grantChange]: ["registry key"],
   [ENTRY_KINDS.operatorAction]: ["operator actions key"],
+  [ENTRY_KINDS.staffDirectory]: ["staff directory key"],
 };
 
 /** Missing and extra rows of one table, held until the end so a moved row is named as one finding. */

@@ -8,7 +8,7 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { ENTRY_KINDS } from "../../core/entry/index.js";
+import { decodeNoticeEntry, ENTRY_KINDS, NOTICES_FILED_KEY } from "../../core/entry/index.js";
 import { CustosError, isCustosError, toHex } from "../../core/index.js";
 import {
   AuditTrailsReply,
@@ -283,6 +283,80 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
       return { checkpoint: checkpoint.note, consistency, ...behindOf(checkpoint), items };
     },
   );
+
+  r.post(
+    "/v1/office/refusals",
+    {
+      schema: {
+        summary: "The privacy office: every refused request, sealed to it",
+        description: `Refusal notices sealed to the calling privacy office (custodian), every patient's and those that concern no patient, newest first, at most ${MAX_NOTICES}, each with an inclusion proof against \`checkpoint\`, in the shape of /v1/query-history. The client decrypts them with its own key. The newest ${OFFICE_SCAN_LIMIT.toLocaleString("en")} notices of the log are looked at. Not itself recorded.`,
+        tags: ["trails"],
+        body: NoticesRequest,
+        querystring: QuorumQuery,
+        response: { 200: NoticesReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      await ctx.allow(caller, "read-refusals", {});
+      const enrolled = registry.active("custodian", caller.subject, now());
+      if (!enrolled) throw new CustosError("NOT_AUTHENTICATED", "this privacy office is not enrolled");
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
+      const consistency = await consistencyFrom(ledger, request.body?.trustedSize, checkpoint.size);
+      const found = await refusalsSealedTo(
+        ledger,
+        recipientFingerprint(enrolled.encryptionKey),
+        checkpoint.size,
+        MAX_NOTICES,
+      );
+      const items = await provenNotices(ledger, found, checkpoint.size);
+      return { checkpoint: checkpoint.note, consistency, ...behindOf(checkpoint), items };
+    },
+  );
+}
+
+/** Entries filed as notices looked at, at most, for the privacy office's refusals (newest first). */
+const OFFICE_SCAN_LIMIT = 200_000;
+const OFFICE_CHUNK = 2048;
+
+/**
+ * The privacy office's refusals: every refusal notice sealed to this custodian's key, newest first, at
+ * most `max`. Every notice is filed under the notices-filed marker (since this version files by notice
+ * key); the marker's rows are read newest first, refusals kept by their entry's kind before any
+ * content is read (reads of trails, the far more numerous notices, are skipped unread).
+ */
+async function refusalsSealedTo(
+  ledger: ReadContext["ledger"],
+  reader: Uint8Array,
+  size: number,
+  max: number,
+): Promise<FoundNotice[]> {
+  const found: FoundNotice[] = [];
+  let before = size;
+  let scanned = 0;
+  while (scanned < OFFICE_SCAN_LIMIT && found.length < max) {
+    const indexes = await ledger.store.findByLookupKey({
+      key: NOTICES_FILED_KEY,
+      toIndex: before,
+      descending: true,
+      limit: OFFICE_CHUNK,
+    });
+    if (indexes.length === 0) break;
+    scanned += indexes.length;
+    before = indexes[indexes.length - 1]!;
+    const refusals = (await ledger.getEntriesAt(indexes)).filter(
+      (stored) => stored.data[1] === ENTRY_KINDS.refusal,
+    );
+    const hashes = refusals.map((stored) => decodeNoticeEntry(stored.data).contentHash);
+    const contents = hashes.length > 0 ? await ledger.store.getContents(hashes) : [];
+    refusals.forEach((stored, i) => {
+      const content = contents[i];
+      if (found.length < max && content !== undefined && noticeSealedTo(content, reader))
+        found.push({ index: stored.index, kind: ENTRY_KINDS.refusal, entry: stored.data, content });
+    });
+    if (indexes.length < OFFICE_CHUNK) break;
+  }
+  return found;
 }
 
 /** A reply's `behind`, when it is proven against an older checkpoint than the newest. */

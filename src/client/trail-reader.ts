@@ -162,8 +162,16 @@ export class TrailReader {
     return this.#serially(() => this.#trail(query));
   }
 
-  async #trail(query: TrailQuery): Promise<TrailResult> {
-    const reply = await this.http.call<TrailReply>("POST", this.#atQuorum("/v1/trail"), {
+  /**
+   * The privacy office (custodians): the deployment's security events trail (`patientId`, the trail's
+   * ID, custos.security-events), verified and decrypted as a granted patient's trail is.
+   */
+  securityEvents(query: TrailQuery & { patientId: string }): Promise<TrailResult> {
+    return this.#serially(() => this.#trail(query, "/v1/office/security-events"));
+  }
+
+  async #trail(query: TrailQuery, path = "/v1/trail"): Promise<TrailResult> {
+    const reply = await this.http.call<TrailReply>("POST", this.#atQuorum(path), {
       ...(query.patientId ? { patientId: query.patientId } : {}),
       ...(query.from ? { from: query.from } : {}),
       ...(query.to ? { to: query.to } : {}),

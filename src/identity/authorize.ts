@@ -9,6 +9,7 @@
 //   read-key-audit       an admin or the privacy office (custodian): the log's acts on keys and access,
 //                        which name no patient (src/identity/key-audit.ts)
 //   read-refusals        the privacy office (custodian): every refused request sealed to it
+//   read-security-events the privacy office (custodian): the deployment's security events trail
 //   read-log             any enrolled identity (checkpoints, proofs, tiles); witnesses and mirrors
 //                        may do nothing else
 //   mirror-log           a node (a mirror): the encrypted content and the blinded keys beside the tree
@@ -26,6 +27,7 @@ export const OPERATIONS = [
   "manage-grants",
   "read-key-audit",
   "read-refusals",
+  "read-security-events",
   "read-log",
   "mirror-log",
 ] as const;
@@ -134,6 +136,10 @@ export function authorize(
       return caller.role === "custodian"
         ? { allowed: true }
         : deny("only the privacy office reads every refused request");
+    case "read-security-events":
+      return caller.role === "custodian"
+        ? { allowed: true }
+        : deny("only the privacy office reads the deployment's security events here");
     case "manage-identities":
     case "manage-grants":
       return caller.role === "admin"

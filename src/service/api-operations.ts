@@ -98,6 +98,10 @@ export const API_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   },
   "POST /v1/query-history": { operationId: "readQueryHistory", errors: ["NOT_FOUND", "CONFLICT"] },
   "POST /v1/audit/notices": { operationId: "readAuditNotices", errors: ["NOT_FOUND", "CONFLICT"] },
+  "POST /v1/office/security-events": {
+    operationId: "readSecurityEvents",
+    errors: ["NOT_FOUND", "CONFLICT", "KEY_MISSING", "NO_BLIND_INDEX"],
+  },
   "POST /v1/office/refusals": { operationId: "readOfficeRefusals", errors: ["NOT_FOUND", "CONFLICT"] },
   "POST /v1/staff-directory": { operationId: "readStaffDirectory", errors: ["NOT_FOUND", "CONFLICT"] },
 

@@ -53,6 +53,7 @@ const REPLICA_READ_ROUTES = new Set<string>([
   "/v1/query-history",
   "/v1/audit/notices",
   "/v1/office/refusals",
+  "/v1/office/security-events",
   "/v1/staff-directory",
 ]);
 const OPEN_ROUTES = new Set<string>([

@@ -82,6 +82,7 @@ const ALLOWED = new Set([
   "admin:root-admin read-key-audit *",
   "custodian:privacy-office read-key-audit *",
   "custodian:privacy-office read-refusals *",
+  "custodian:privacy-office read-security-events *",
   "node:n1 mirror-log *",
   ...[
     "patient:P1",

@@ -44,6 +44,15 @@ const RECORDS = [
   },
   { time: new Date(T0 + 120_000).toISOString(), patientId: "P1", userId: "temp.42", action: "print" },
   { time: new Date(T0 + 180_000).toISOString(), patientId: "P2", userId: "billing.novak", action: "query" },
+  // A security event that names no patient (as the ATNA feed files a failed login).
+  {
+    time: new Date(T0 + 200_000).toISOString(),
+    patientId: "custos.security-events",
+    userId: "dr.okafor",
+    action: "query",
+    outcome: "serious-failure",
+    detail: "login failed: wrong password",
+  },
 ];
 /** Semicolon-separated, columns in another order, as a spreadsheet in many locales saves it. */
 const STAFF_CSV = [
@@ -80,6 +89,8 @@ beforeAll(async () => {
       ["custodian", "privacy"],
       ["patient", "P1"],
       ["patient", "P2"],
+      // The deployment's security events trail is enrolled like a patient (docs/atna.md).
+      ["patient", "custos.security-events"],
       ["auditor", "A1"],
     ],
     grants: [{ auditor: "A1", patients: ["P1"] }],
@@ -156,7 +167,7 @@ describe("the staff directory", () => {
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(
-      /uploaded the staff directory: 3 people, log entry \d+, sealed to 2 patients, 1 audit companies and 1 privacy offices/,
+      /uploaded the staff directory: 3 people, log entry \d+, sealed to 3 patients, 1 audit companies and 1 privacy offices/,
     );
     for (const file of filesUnder(env.data)) {
       const bytes = readFileSync(file);
@@ -225,7 +236,7 @@ describe("the staff directory", () => {
     late.signOut();
     // Uploaded again, it reaches them too.
     const again = cli(["portal", "staff-directory", join(env.root, "staff.csv"), "--as", bundleFile("adm")]);
-    expect(again.stdout).toContain("sealed to 3 patients");
+    expect(again.stdout).toContain("sealed to 4 patients");
     const later = await signIn(JSON.stringify(enrolled.bundle), PASS, {
       baseUrl,
       fetch,
@@ -334,6 +345,33 @@ describe("the privacy office's refused requests", () => {
   });
 });
 
+describe("the privacy office's security events", () => {
+  it("reads the deployment's security events trail with its own key; nobody else is served it", async () => {
+    const office = await signIn(bundleText("custodian/privacy"), PASS, {
+      baseUrl,
+      fetch,
+      storage: new MemoryStorage(),
+    });
+    const loaded = await office.securityEvents();
+    expect(loaded.rows.map((row) => [row.record.patientId, row.record.detail, row.record.outcome])).toEqual([
+      ["custos.security-events", "login failed: wrong password", "serious-failure"],
+    ]);
+    expect(loaded.notReadable).toBe(0);
+    office.signOut();
+    const api = `https://127.0.0.1:${env.apiPort}`;
+    for (const who of ["patient/P1", "auditor/A1", "admin/adm"]) {
+      const client = new MtlsClient(api, env.identity(who));
+      expect(await codeOf(() => client.call("POST", "/v1/office/security-events", {})), who).toBe(
+        "NOT_AUTHORIZED",
+      );
+    }
+    const custodian = new MtlsClient(api, env.identity("custodian/privacy"));
+    expect(
+      await codeOf(() => custodian.call("POST", "/v1/office/security-events", { patientId: "P1" })),
+    ).toBe("BAD_ARGUMENT");
+  });
+});
+
 describe("in Chromium", () => {
   let browser: Browser;
   beforeAll(async () => {
@@ -382,6 +420,43 @@ describe("in Chromium", () => {
     await page.context().close();
   }, 120_000);
 
+  it("tells a reader in plain words when the node proved their list against an older checkpoint (behind)", async () => {
+    // route.fetch (Playwright's own request, not the browser's) cannot pin the certificate as the
+    // browser does: it is told to accept the node's self-signed one.
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      locale: "en-GB",
+      ignoreHTTPSErrors: true,
+    });
+    const page = await context.newPage();
+    // The node says `behind` when a witness has not cosigned its newest checkpoint; the field is the
+    // node's word (not signed), so it is added here to the real node's reply.
+    // Every verified reply (trail, query history, directory) says it, as the node does while a
+    // witness lags: its checkpoint is node-wide.
+    await page.route("**/v1/**", async (route) => {
+      if (route.request().method() !== "POST" || route.request().url().includes("/v1/login"))
+        return route.continue();
+      const response = await route.fetch();
+      const body = (await response.json()) as Record<string, unknown>;
+      if (typeof body.checkpoint !== "string") return route.fulfill({ response, json: body });
+      await route.fulfill({ response, json: { ...body, behind: { entries: 12, seconds: 420 } } });
+    });
+    await page.goto(`${baseUrl}/`);
+    await page.getByLabel("Identity bundle file").setInputFiles(bundleFile("P1"));
+    await page.getByLabel("Passphrase").fill(PASS);
+    await page.getByTestId("sign-in-button").click();
+    const status = page.getByTestId("verification-status");
+    await expect.poll(() => status.getAttribute("data-behind"), { timeout: 60_000 }).toBe("12");
+    expect(await status.getAttribute("data-state")).toBe("ok");
+    const text = await status.innerText();
+    expect(text).toContain("complete up to about 7 minutes ago");
+    expect(text).toContain("12 newer entries");
+    expect(text).toContain("not shown yet");
+    await page.getByTestId("access-table").waitFor({ timeout: 60_000 });
+    await page.unrouteAll({ behavior: "wait" });
+    await context.close();
+  }, 120_000);
+
   it("shows the privacy office every refused request", async () => {
     const page = await signedIn("privacy");
     const table = page.getByTestId("office-refusals-table");
@@ -390,6 +465,11 @@ describe("in Chromium", () => {
     expect(text).toContain("P2");
     expect(text).toContain("A1");
     expect(text).toMatch(/a patient \(tag [0-9a-f]{8}…\)/);
+    const security = page.getByTestId("office-security-table");
+    await security.waitFor({ timeout: 60_000 });
+    expect(await security.getAttribute("data-rows")).toBe("1");
+    // The directory names the user of the security event too.
+    expect(await security.innerText()).toContain("Dr Amara Okafor");
     await page.context().close();
   }, 120_000);
 });

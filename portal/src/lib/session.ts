@@ -61,6 +61,8 @@ export interface SignInOptions {
 }
 
 export const DEFAULT_MAX_ROWS = 10_000;
+/** The trail of the deployment's security events (src/atna/audit-message.ts SECURITY_EVENTS_PATIENT). */
+export const SECURITY_EVENTS_ID = "custos.security-events";
 const DEFAULT_PAGE_SIZE = 2_000;
 const MAX_PAGE_SIZE = 5_000;
 const STORAGE_PREFIX = "custos.trust.v1.";
@@ -291,6 +293,7 @@ export async function signIn(
     cosigned: checkpoint.cosigned,
     quorum: config.witnesses.quorum,
     witnessCount: config.witnesses.keys.length,
+    ...(checkpoint.behind ? { behind: checkpoint.behind } : {}),
   });
   const query = (filter: AccessFilter): TrailQuery => ({
     ...(filter.from !== undefined ? { from: filter.from } : {}),
@@ -350,6 +353,7 @@ export async function signIn(
     patientId: string | null,
     rows: AccessRow[],
     max: number,
+    fetchPage: (query: TrailQuery) => Promise<TrailResult> = (query) => live().trail(query),
   ): Promise<{ notReadable: number; last: TrailResult }> {
     let page = first;
     let notReadable = 0;
@@ -379,7 +383,7 @@ export async function signIn(
         return { notReadable, last: page };
       }
       const previous = page;
-      page = await live().trail({ ...q, limit: pageSize, before: page.next });
+      page = await fetchPage({ ...q, limit: pageSize, before: page.next });
       checkPageFollows(previous, page);
     }
   }
@@ -473,6 +477,19 @@ export async function signIn(
           .map(noticeRow)
           .sort((a, b) => Date.parse(b.time) - Date.parse(a.time) || b.index - a.index);
         return { rows, status: status(reply.checkpoint), notReadable: 0 };
+      }),
+
+    securityEvents: (filter = {}, max = DEFAULT_MAX_ROWS) =>
+      verified(async () => {
+        const q = { ...query(filter), patientId: SECURITY_EVENTS_ID };
+        const rows: AccessRow[] = [];
+        await loadStaff();
+        const fetchPage = (page: TrailQuery) =>
+          live().securityEvents({ ...page, patientId: SECURITY_EVENTS_ID });
+        const first = await fetchPage({ ...q, limit: pageSize });
+        const { notReadable, last } = await follow(first, q, SECURITY_EVENTS_ID, rows, max, fetchPage);
+        rows.sort(newestFirst);
+        return { rows, status: status(last.checkpoint), notReadable };
       }),
 
     officeRefusals: () =>

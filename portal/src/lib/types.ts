@@ -57,6 +57,12 @@ export interface VerificationStatus {
   readonly cosigned: readonly { readonly name: string; readonly time: number }[];
   readonly quorum: number;
   readonly witnessCount: number;
+  /**
+   * Present when the node proved the reply against an older checkpoint than its newest, because the
+   * newest is not yet cosigned by the quorum (a witness is down or slow): how many log entries and
+   * seconds the checkpoint shown is behind. Entries after it are not shown.
+   */
+  readonly behind?: { readonly entries: number; readonly seconds: number };
 }
 
 /** Anything that failed to verify: the page shows it in red, naming the entry. */
@@ -175,6 +181,8 @@ export interface Session {
   ): Promise<Loaded<AccessRow> & { patients: GrantedPatient[] }>;
   /** Who read my trail and who was refused (patients). */
   queryHistory(): Promise<Loaded<NoticeRow>>;
+  /** The deployment's security events trail (the privacy office), newest first. */
+  securityEvents(filter?: AccessFilter, max?: number): Promise<Loaded<AccessRow>>;
   /** Every refused request sealed to the privacy office (custodians), newest first. */
   officeRefusals(): Promise<Loaded<NoticeRow>>;
   /**

@@ -136,8 +136,10 @@ export function AccessTable(props: {
   readonly empty: string;
   readonly testId?: string;
   readonly pageSize?: number;
+  /** Whose words: "Viewed your record" (patient) or "Viewed" (anyone else); by default from showPatient. */
+  readonly audience?: "patient" | "auditor";
 }) {
-  const audience = props.showPatient ? "auditor" : "patient";
+  const audience = props.audience ?? (props.showPatient ? "auditor" : "patient");
   return (
     <PagedTable
       caption={props.caption}

@@ -1,19 +1,49 @@
 // The privacy office's (custodian) and an administrator's view: what their role lets the node serve
 // them here. Both read the key audit (who was enrolled, granted, given keys; what was erased or held);
 // an administrator reads and acknowledges the fork alerts; the privacy office reads every refused
-// request (sealed to it, verified and opened in the page), the deployment's security events by signing
-// in with that trail's own identity, and a patient's trail for a lawful request with `custos read` on
-// the node's data (the node does not serve it trails here).
+// request (sealed to it) and the deployment's security events trail (sealed to it like every record),
+// both verified and opened in the page, and a patient's trail for a lawful request with `custos read`
+// on the node's data (the node does not serve it patients' trails here).
 
 import type { Session } from "../lib/types.js";
+import { AccessTable } from "./access-table.js";
 import { AlertsPanel } from "./alerts-panel.js";
-import { NoticeExports } from "./export-buttons.js";
+import { AccessExports, NoticeExports } from "./export-buttons.js";
 import { KeyAuditPanel } from "./key-audit-panel.js";
 import { LoadStatus } from "./load-status.js";
 import { NoticeTable } from "./notice-table.js";
 import { useSite } from "./site.js";
 import { currentValue, useLoad } from "./use-load.js";
 import { ViewHeading } from "./view-heading.js";
+
+/** The deployment's security events trail, read by the privacy office's own key (custodians). */
+function OfficeSecurityEvents(props: { session: Session }) {
+  const [events, reload] = useLoad(() => props.session.securityEvents());
+  const loaded = currentValue(events);
+  return (
+    <section aria-labelledby="office-security-heading">
+      <h2 id="office-security-heading">Security events</h2>
+      <p class="hint">
+        The deployment's security events that name no patient (logins and security alerts the hospital's
+        systems reported, the trail <code>{SECURITY_EVENTS_ID}</code>), newest first, checked and opened in
+        this page with the privacy office's key. Reading them is recorded in that trail's query history.
+      </p>
+      <LoadStatus state={events} what="security events" onRetry={reload} />
+      {loaded ? (
+        <>
+          <AccessExports rows={loaded.rows} status={loaded.status} />
+          <AccessTable
+            rows={loaded.rows}
+            audience="auditor"
+            caption="Security events, newest first"
+            testId="office-security-table"
+            empty="No security event recorded yet."
+          />
+        </>
+      ) : null}
+    </section>
+  );
+}
 
 /** Every refused request sealed to the privacy office: who asked, for which patient (by tag), why not. */
 function OfficeRefusals(props: { session: Session }) {
@@ -59,7 +89,7 @@ export function OfficeView(props: { session: Session }) {
       <p class="lede">
         {admin
           ? `Signed in as an administrator of ${site.hospital}. Administrators see the log's fork alerts here and acknowledge them with a note, and the key audit. Times are in ${site.timeZone} time.`
-          : `Signed in as the privacy office of ${site.hospital}: every refused request, the key audit, and where to read the rest. Times are in ${site.timeZone} time.`}
+          : `Signed in as the privacy office of ${site.hospital}: every refused request, the deployment's security events, the key audit, and where to read the rest. Times are in ${site.timeZone} time.`}
       </p>
       {admin ? (
         <section aria-labelledby="alerts-heading">
@@ -72,6 +102,7 @@ export function OfficeView(props: { session: Session }) {
         </section>
       ) : null}
       {admin ? null : <OfficeRefusals session={session} />}
+      {admin ? null : <OfficeSecurityEvents session={session} />}
       <section aria-labelledby="key-audit-heading">
         <h2 id="key-audit-heading">Key audit</h2>
         <p class="hint">
@@ -89,16 +120,17 @@ export function OfficeView(props: { session: Session }) {
         <ul class="office-list" data-testid="office-what">
           <li>
             <strong>The deployment's security events</strong> (logins, security alerts that name no patient)
-            are the trail <code>{SECURITY_EVENTS_ID}</code>: sign in here with its own identity file (
-            <code>security-events.custos-id</code>) to see them like a patient's trail, or run{" "}
-            <code>custos query --as security-events.custos-id</code>.
+            are the trail <code>{SECURITY_EVENTS_ID}</code>:{" "}
+            {admin ? "the privacy office reads them here, " : "shown above; also readable "}
+            by signing in with that trail's own identity file (<code>security-events.custos-id</code>), or
+            with <code>custos query --as security-events.custos-id</code>.
           </li>
           {admin ? null : (
             <li>
               <strong>Any patient's trail</strong> is sealed to the privacy office too. The node does not
-              serve trails to the privacy office over this portal: read one for a documented lawful request
-              with <code>custos read --lawful-request</code> on the node's machine, where reading it is itself
-              recorded.
+              serve patients' trails to the privacy office over this portal: read one for a documented lawful
+              request with <code>custos read --lawful-request</code> on the node's machine, where reading it
+              is itself recorded.
             </li>
           )}
           <li>

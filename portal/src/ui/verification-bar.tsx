@@ -20,9 +20,33 @@ export function useConfirmers(status: VerificationStatus | null): string[] {
 function technicalSentence(status: VerificationStatus): string {
   const times = status.cosigned.map((c) => c.time);
   const at = times.length > 0 ? `, at ${formatTime(Math.max(...times))}` : "";
+  const behind = status.behind
+    ? ` The node's newest checkpoint is ${formatCount(status.behind.entries)} entries and ${formatCount(status.behind.seconds)} seconds ahead of it and not yet cosigned by the quorum.`
+    : "";
   return (
     `Checkpoint of ${formatCount(status.size)} entries, cosigned by ${status.cosigned.length} of ` +
-    `${status.witnessCount} witnesses (quorum ${status.quorum})${at}.`
+    `${status.witnessCount} witnesses (quorum ${status.quorum})${at}.${behind}`
+  );
+}
+
+/** "7 minutes", "2 hours": how long ago, in words, from seconds. */
+export function durationWords(seconds: number): string {
+  const unit = (n: number, one: string) => `${formatCount(n)} ${one}${n === 1 ? "" : "s"}`;
+  if (seconds < 60) return "less than a minute";
+  if (seconds < 3600) return unit(Math.round(seconds / 60), "minute");
+  if (seconds < 86_400) return unit(Math.round(seconds / 3600), "hour");
+  return unit(Math.round(seconds / 86_400), "day");
+}
+
+/**
+ * When the reply was proven against an older checkpoint than the log's newest (a witness has not yet
+ * cosigned the newest): what that means for the list, in words.
+ */
+export function behindSentence(behind: { entries: number; seconds: number }): string {
+  return (
+    `The hospital's log has ${formatCount(behind.entries)} newer ${behind.entries === 1 ? "entry" : "entries"}, ` +
+    `from the last ${durationWords(behind.seconds)}, that not every witness has confirmed yet (one may be ` +
+    "down or slow), so any access among them is not shown yet. Look again later."
   );
 }
 
@@ -70,6 +94,7 @@ export function VerificationBar(props: {
         data-testid="verification-status"
         data-state={state}
         data-size={status?.size}
+        data-behind={state === "ok" && status?.behind ? status.behind.entries : undefined}
         role="status"
         aria-live="polite"
       >
@@ -82,7 +107,9 @@ export function VerificationBar(props: {
             : state === "pending"
               ? "Checking that this list is complete and unaltered…"
               : state === "ok"
-                ? `This list is complete and unaltered, confirmed by ${listWords(confirmers) || "the log's signature"}.`
+                ? status?.behind
+                  ? `This list is unaltered and complete up to about ${durationWords(status.behind.seconds)} ago, confirmed by ${listWords(confirmers) || "the log's signature"}. ${behindSentence(status.behind)}`
+                  : `This list is complete and unaltered, confirmed by ${listWords(confirmers) || "the log's signature"}.`
                 : state === "tampered"
                   ? problems.every((p) => p.code === "TRAIL_INCOMPLETE")
                     ? "This list could not be confirmed: the node left out entries the hospital's signed log holds."

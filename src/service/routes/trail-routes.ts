@@ -8,6 +8,7 @@
 
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { SECURITY_EVENTS_PATIENT } from "../../atna/index.js";
 import { decodeNoticeEntry, ENTRY_KINDS, NOTICES_FILED_KEY } from "../../core/entry/index.js";
 import { CustosError, isCustosError, toHex } from "../../core/index.js";
 import {
@@ -281,6 +282,39 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
       found.sort((a, b) => b.index - a.index);
       const items = await provenNotices(ledger, found.slice(0, MAX_NOTICES), checkpoint.size);
       return { checkpoint: checkpoint.note, consistency, ...behindOf(checkpoint), items };
+    },
+  );
+
+  r.post(
+    "/v1/office/security-events",
+    {
+      schema: {
+        summary: "The privacy office: the deployment's security events trail, with proofs",
+        description: `The trail \`${SECURITY_EVENTS_PATIENT}\` (security events that name no patient: ATNA logins, security alerts; docs/atna.md), served to the privacy office (custodian) as /v1/trail serves a patient's: newest first, every entry with an inclusion proof against \`checkpoint\`, encrypted, with the key envelopes sealed to the caller. \`patientId\` may be left out. Each read is recorded in that trail's query history.`,
+        tags: ["trails"],
+        body: TrailRequest,
+        querystring: QuorumQuery,
+        response: { 200: TrailReply },
+      },
+    },
+    async (request) => {
+      const caller = ctx.callerOf(request);
+      const body = request.body;
+      if (body.patientId !== undefined && body.patientId !== SECURITY_EVENTS_PATIENT)
+        throw new CustosError("BAD_ARGUMENT", `this route serves the trail ${SECURITY_EVENTS_PATIENT} only`);
+      await ctx.allow(caller, "read-security-events", {});
+      const tag = hooks.patientTag(SECURITY_EVENTS_PATIENT, caller) ?? (await untold(caller));
+      const checkpoint = await ctx.checkpoint(request.query.quorum);
+      const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
+      const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
+      const page = await serveTrail(caller, tag, checkpoint.size, body);
+      return {
+        checkpoint: checkpoint.note,
+        consistency,
+        ...behindOf(checkpoint),
+        ...page,
+        ...(trailMap ? { trailMap } : {}),
+      };
     },
   );
 

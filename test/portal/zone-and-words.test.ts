@@ -133,7 +133,12 @@ describe("the page's words", () => {
 
   it("names the professional where the record does, and falls back to the user ID", () => {
     const bare = access("2026-12-07T10:00:00Z");
-    expect(whoOf(bare)).toEqual({ name: "dr.okafor", userId: "dr.okafor", named: false });
+    expect(whoOf(bare)).toEqual({
+      name: "dr.okafor",
+      userId: "dr.okafor",
+      named: false,
+      fromDirectory: false,
+    });
     const named: AccessRow = {
       ...bare,
       record: {
@@ -147,9 +152,21 @@ describe("the page's words", () => {
       name: "Dr Ngozi Okafor",
       userId: "dr.okafor",
       named: true,
+      fromDirectory: false,
       role: "Cardiologist",
       department: "Cardiology",
     });
+    // A record naming no one takes the staff directory's entry; the record's own words win over it.
+    const staff = { name: "Dr Amara Okafor", role: "Attending physician", department: "Cardiology" };
+    expect(whoOf({ ...bare, staff })).toEqual({
+      name: "Dr Amara Okafor",
+      userId: "dr.okafor",
+      named: true,
+      fromDirectory: true,
+      role: "Attending physician",
+      department: "Cardiology",
+    });
+    expect(whoOf({ ...named, staff })).toMatchObject({ name: "Dr Ngozi Okafor", fromDirectory: false });
   });
 
   it("searches names, IDs, roles and source systems loosely, in any case", () => {

@@ -78,6 +78,26 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
     throw new CustosError("NOT_AUTHORIZED", "no patient trail for this identity");
   }
 
+  /** One trail's reply: the page at the (quorum's) checkpoint, with consistency and trail map proofs. */
+  async function trailReply(
+    caller: Caller,
+    tag: Uint8Array,
+    body: Parameters<typeof serveTrail>[3] & { trustedSize?: number },
+    quorum: number | undefined,
+  ) {
+    const checkpoint = await ctx.checkpoint(quorum);
+    const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
+    const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
+    const page = await serveTrail(caller, tag, checkpoint.size, body);
+    return {
+      checkpoint: checkpoint.note,
+      consistency,
+      ...behindOf(checkpoint),
+      ...page,
+      ...(trailMap ? { trailMap } : {}),
+    };
+  }
+
   async function serveTrail(
     caller: Caller,
     tag: Uint8Array,
@@ -135,17 +155,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
       if (!patientId) throw new CustosError("BAD_ARGUMENT", "name the patient (patientId)");
       const tag = hooks.patientTag(patientId, caller) ?? (await untold(caller));
       await ctx.allow(caller, "read-trail", { patient: patientSubject(tag) }, { tag });
-      const checkpoint = await ctx.checkpoint(request.query.quorum);
-      const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
-      const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
-      const page = await serveTrail(caller, tag, checkpoint.size, body);
-      return {
-        checkpoint: checkpoint.note,
-        consistency,
-        ...behindOf(checkpoint),
-        ...page,
-        ...(trailMap ? { trailMap } : {}),
-      };
+      return trailReply(caller, tag, body, request.query.quorum);
     },
   );
 
@@ -304,17 +314,7 @@ export function registerTrailRoutes(app: FastifyInstance, ctx: ReadContext, hook
         throw new CustosError("BAD_ARGUMENT", `this route serves the trail ${SECURITY_EVENTS_PATIENT} only`);
       await ctx.allow(caller, "read-security-events", {});
       const tag = hooks.patientTag(SECURITY_EVENTS_PATIENT, caller) ?? (await untold(caller));
-      const checkpoint = await ctx.checkpoint(request.query.quorum);
-      const consistency = await consistencyFrom(ledger, body.trustedSize, checkpoint.size);
-      const trailMap = await trailMapProofAt(ledger, checkpoint, tag);
-      const page = await serveTrail(caller, tag, checkpoint.size, body);
-      return {
-        checkpoint: checkpoint.note,
-        consistency,
-        ...behindOf(checkpoint),
-        ...page,
-        ...(trailMap ? { trailMap } : {}),
-      };
+      return trailReply(caller, tag, body, request.query.quorum);
     },
   );
 
